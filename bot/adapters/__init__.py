@@ -1,0 +1,1 @@
+"""Adapters: each owns one outside thing and converts at the border."""

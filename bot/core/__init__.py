@@ -1,0 +1,1 @@
+"""The pure core: decisions as functions of data (see README.md beside this file)."""

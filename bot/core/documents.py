@@ -1,0 +1,266 @@
+"""Validating one EUCORA file: bytes in, data and findings out.
+
+Two paths give the same answer:
+
+* the **reference path** — the positional YAML loader (:mod:`bot.core.yaml_source`),
+  python-jsonschema and the semantic checks — produces every finding with its line;
+* the **fast path** — yaml-rs and jsonschema-rs, about ten times faster — may only conclude
+  "clean". It gives up, and the reference path runs, at the first sign of anything the two YAML
+  parsers could read differently (anchors, tags, YAML 1.1 look-alikes, floats, non-string keys,
+  control characters) or of any finding at all. So the fast path changes the speed, never the
+  findings; the equivalence is tested on the whole example corpus and on generated mutations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import yaml_rs
+
+from bot.core import semantics
+from bot.core.findings import Finding, Severity, sort_findings
+from bot.core.schema import CompiledSchema, RawFinding
+from bot.core.yaml_source import (
+    DEFAULT_LIMITS,
+    Limits,
+    SourceMap,
+    decode_source,
+    load_yaml,
+)
+
+
+class DocumentKind(StrEnum):
+    """The three kinds of file in an intents repository."""
+
+    INTENT = "intent"
+    CONFIG = "config"
+    POLICY = "policy"
+
+
+KIND_NAMES: Mapping[str, DocumentKind] = {
+    "DeploymentIntent": DocumentKind.INTENT,
+    "EucoraConfig": DocumentKind.CONFIG,
+    "PolicyPack": DocumentKind.POLICY,
+}
+
+SCHEMA_FILES: Mapping[DocumentKind, str] = {
+    DocumentKind.INTENT: "deployment-intent.schema.json",
+    DocumentKind.CONFIG: "eucora-config.schema.json",
+    DocumentKind.POLICY: "policy.schema.json",
+}
+
+CHECKS: Mapping[DocumentKind, tuple[semantics.Check, ...]] = {
+    DocumentKind.INTENT: semantics.INTENT_CHECKS,
+    DocumentKind.CONFIG: semantics.CONFIG_CHECKS,
+    DocumentKind.POLICY: semantics.POLICY_CHECKS,
+}
+
+
+def guess_kind(path: str) -> DocumentKind:
+    """Guess a file's kind from its path when its content does not say."""
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    if name in {"eucora.yaml", "eucora.yml"}:
+        return DocumentKind.CONFIG
+    if "/policies/" in f"/{path.replace(chr(92), '/')}":
+        return DocumentKind.POLICY
+    return DocumentKind.INTENT
+
+
+class ValidatedDocument:
+    """One validated file: its text, data (``None`` when it could not be loaded) and findings.
+
+    The source map is built only when somebody needs a line (a later finding on a clean file).
+    """
+
+    __slots__ = ("_source_map", "data", "findings", "kind", "path", "text")
+
+    def __init__(  # noqa: PLR0913 - one keyword per attribute
+        self,
+        *,
+        path: str,
+        kind: DocumentKind,
+        text: str | None,
+        data: Any,
+        findings: tuple[Finding, ...],
+        source_map: SourceMap | None = None,
+    ) -> None:
+        self.path = path
+        self.kind = kind
+        self.text = text
+        self.data = data
+        self.findings = findings
+        self._source_map = source_map
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether the file loaded and has no error finding."""
+        return self.data is not None and not any(
+            f.severity is Severity.ERROR for f in self.findings
+        )
+
+    def source_map(self) -> SourceMap:
+        """Return where each key and value was written, loading positions on first use."""
+        if self._source_map is None:
+            self._source_map = (
+                load_yaml(self.text, self.path).source_map if self.text is not None else SourceMap()
+            )
+        return self._source_map
+
+    def locate(self, raw: RawFinding) -> Finding:
+        """Turn a finding about a JSON pointer of this document into one at a line."""
+        return raw.locate(self.path, self.source_map())
+
+
+# Anything in the text that the two YAML parsers might read differently sends the file down the
+# reference path: anchors, aliases, tags and merge keys; plain numbers that yaml-rs reads as numbers
+# while the reference keeps them as text (leading zeros, underscores, 0b/0X/0O prefixes, signed
+# hex); and the characters YAML forbids (PyYAML refuses them, yaml-rs may not). Floats and text that
+# YAML 1.1 would misread (``NO``, ``18:00``) are refused by the fast schema instead (see
+# :func:`bot.core.schema.compile_schema`). The searches start from a literal character, which keeps
+# them cheap on indentation-heavy YAML.
+_DIVERGENT_MARKS = ("&", "*", "!", "<<")
+_LEADING_ZERO = re.compile(r"0(?:(?<=[ \t\[{,]0)|(?<=[ \t\[{,][-+]0))[0-9_bBxXoO]")
+_UNDERSCORE = re.compile(r"_")
+_PLAIN_TOKEN = re.compile(r"[^ \t\r\n,\]}#]*")
+_DIVERGENT_NUMBER = re.compile(
+    r"[-+]?(?:0[0-9_]+|0[bB][01_]*|0[xX][0-9a-fA-F_]*|0[oO][0-7_]*|[0-9_.]*_[0-9_.]*)"
+    r"|[-+]0[xXoO].*"
+)
+_SEPARATORS = " \t\n\r[{,"
+_ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Outside ASCII: what YAML forbids, and what YAML 1.1 (PyYAML) reads as a line break while YAML 1.2
+# (yaml-rs) does not (NEL U+0085, U+2028, U+2029), plus a byte-order mark inside the text.
+_NON_ASCII_DIVERGENT = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
+    "\U00010000-\U0010ffff]"
+)
+
+
+def _plain_number_at(text: str, index: int) -> bool:
+    """Tell whether the plain token around ``index`` is a number yaml-rs reads differently."""
+    start = index
+    while start > 0 and text[start - 1] not in _SEPARATORS:
+        start -= 1
+    token = _PLAIN_TOKEN.match(text, start)
+    return token is not None and _DIVERGENT_NUMBER.fullmatch(token.group()) is not None
+
+
+def _text_may_diverge(text: str) -> bool:
+    """Tell whether yaml-rs might build other data from this text than the reference loader."""
+    if any(mark in text for mark in _DIVERGENT_MARKS):
+        return True
+    for found in _LEADING_ZERO.finditer(text):
+        if _plain_number_at(text, found.start()):
+            return True
+    if "_" in text:
+        for found in _UNDERSCORE.finditer(text):
+            if _plain_number_at(text, found.start()):
+                return True
+    if text.isascii():
+        return _ASCII_CONTROL.search(text) is not None
+    return _NON_ASCII_DIVERGENT.search(text) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentValidator:
+    """Validates files of every kind with schemas compiled once."""
+
+    schemas: Mapping[DocumentKind, CompiledSchema]
+    limits: Limits = DEFAULT_LIMITS
+    fast_path: bool = True
+
+    def validate(
+        self, raw: bytes, path: str, kind: DocumentKind | None = None
+    ) -> ValidatedDocument:
+        """Validate one file's bytes; ``kind`` ``None`` means: as its ``kind:`` field says."""
+        text, findings = decode_source(raw, path, self.limits)
+        if text is None:
+            return ValidatedDocument(
+                path=path, kind=kind or guess_kind(path), text=None, data=None, findings=findings
+            )
+        if self.fast_path:
+            clean = self._fast(text, path, kind)
+            if clean is not None:
+                return clean
+        return self._reference(text, path, kind)
+
+    def _fast(self, text: str, path: str, kind: DocumentKind | None) -> ValidatedDocument | None:
+        if _text_may_diverge(text):
+            return None
+        try:
+            data = yaml_rs.loads(
+                text,
+                parse_datetime=False,
+                duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error,
+            )
+        except Exception:  # noqa: BLE001 - any doubt goes down the reference path
+            return None
+        if not isinstance(data, dict):
+            return None
+        kind = _kind_of(data, path, kind)
+        try:
+            if not self.schemas[kind].is_valid(data):
+                return None
+        except ValueError:  # jsonschema-rs refuses keys that are not text
+            return None
+        for check in CHECKS[kind]:
+            for _ in check(data):
+                return None
+        return ValidatedDocument(path=path, kind=kind, text=text, data=data, findings=())
+
+    def _reference(self, text: str, path: str, kind: DocumentKind | None) -> ValidatedDocument:
+        loaded = load_yaml(text, path, self.limits)
+        findings = list(loaded.findings)
+        data = loaded.data
+        if not isinstance(data, dict) and (data is not None or not findings):
+            findings.append(
+                Finding(
+                    path=path,
+                    line=1,
+                    column=1,
+                    code="yaml.not-a-mapping",
+                    severity=Severity.ERROR,
+                    message="the file must hold a mapping of keys to values, "
+                    f"not a {_type_name(data)}",
+                )
+            )
+            data = None
+        resolved_kind = _kind_of(data, path, kind) if data is not None else kind or guess_kind(path)
+        if data is not None:
+            raw = list(self.schemas[resolved_kind].raw_findings(data))
+            for check in CHECKS[resolved_kind]:
+                raw.extend(check(data))
+            findings.extend(r.locate(path, loaded.source_map) for r in raw)
+        return ValidatedDocument(
+            path=path,
+            kind=resolved_kind,
+            text=text,
+            data=data,
+            findings=sort_findings(findings),
+            source_map=loaded.source_map,
+        )
+
+
+def _kind_of(data: Mapping[str, Any], path: str, kind: DocumentKind | None) -> DocumentKind:
+    if kind is not None:
+        return kind
+    named = data.get("kind")
+    return (KIND_NAMES.get(named) if isinstance(named, str) else None) or guess_kind(path)
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null document"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__

@@ -1,0 +1,1 @@
+"""Pure renderings of findings and results: each returns text, the caller prints it."""

@@ -1,0 +1,90 @@
+"""``eucora demo``: the whole job on embedded defaults, so a newcomer sees what works.
+
+Today it validates the bundled example intents repository and shows a broken change being caught;
+each new capability adds its step here.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot import resources
+from bot.core.render.findings import render_summary, render_text, summarize
+from bot.flows.validate import validate_paths
+from bot.settings import Settings
+
+Echo = Callable[[str], None]
+
+# A change a hurried engineer might make: a typo'd key, a YAML 1.1 "yes", a plain-http URL.
+BROKEN_EDITS = (
+    (re.compile(r"^(\s+)devices:", re.MULTILINE), r"\1devcies:"),
+    (re.compile(r"^(\s+)signed: true", re.MULTILINE), r"\1signed: yes"),
+    (re.compile(r"^(\s+)url: https://", re.MULTILINE), r"\1url: http://"),
+)
+
+
+def _ring_line(intent: dict[str, Any]) -> str:
+    rings = intent.get("rings", [])
+    return " -> ".join(f"{r['name']} {r['devices']}" for r in rings)
+
+
+def _copy_example(home: Path) -> Path:
+    target = home / "demo" / "intents-repo"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(resources.example_repository(), target)
+    return target
+
+
+def _break_one_intent(repo: Path, home: Path) -> Path:
+    source = repo / "intents" / "windows" / "google-chrome.yaml"
+    text = source.read_text(encoding="utf-8")
+    for pattern, replacement in BROKEN_EDITS:
+        text = pattern.sub(replacement, text, count=1)
+    target = home / "demo" / "broken-change" / "google-chrome.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def run(settings: Settings, echo: Echo) -> int:
+    """Run the demo; return the exit code (0 when everything behaved as expected)."""
+    repo = _copy_example(settings.home)
+    echo(f"EUCORA demo (state under {settings.home})\n")
+    echo(f"1. Validating the example intents repository: {repo}")
+    result = validate_paths([str(repo)])
+    intents = [d for d in result.documents if d.kind.value == "intent" and d.data is not None]
+    rows = [
+        (
+            d.data["metadata"]["name"],
+            d.data["app"]["version"],
+            d.data["platform"],
+            d.data["plane"],
+            _ring_line(d.data),
+        )
+        for d in sorted(intents, key=lambda d: d.path)
+    ]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
+    for name, version, platform, plane, rings in rows:
+        echo(
+            f"   {name:<{widths[0]}}  {version:<{widths[1]}}  {platform:>{widths[2]}} "
+            f"via {plane:<{widths[3]}}  {rings}"
+        )
+    echo("   " + render_summary(summarize(result.findings, len(result.documents))).strip())
+    clean = not result.findings and not result.problems
+
+    broken = _break_one_intent(repo, settings.home)
+    echo(f"\n2. Validating a careless edit of one intent: {broken}")
+    caught = validate_paths([str(broken)])
+    for line in render_text(caught.findings).splitlines():
+        echo(f"   {line}")
+    echo("   " + render_summary(summarize(caught.findings, len(caught.documents))).strip())
+    codes = {f.code for f in caught.findings}
+    expected = {"schema.additionalProperties", "yaml.ambiguous", "schema.pattern"}
+    ok = clean and expected <= codes
+    echo("\nDemo finished: " + ("everything behaved as expected." if ok else "SOMETHING IS WRONG."))
+    return 0 if ok else 1

@@ -1,0 +1,245 @@
+"""Validating whole files: the example repository, the broken examples, and the fast path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.bootstrap import build_document_validator
+from bot.core.documents import DocumentKind, DocumentValidator, guess_kind
+from bot.core.findings import Severity
+from tests.conftest import EXAMPLES
+from tests.support.corpus import generate_intent_text
+
+BROKEN = EXAMPLES / "broken"
+EXPECTED = yaml.safe_load((BROKEN / "expected.yaml").read_text(encoding="utf-8"))["files"]
+EXAMPLE_FILES = sorted((EXAMPLES / "intents-repo").rglob("*.yaml"))
+
+
+def kind_of(path: Path) -> DocumentKind | None:
+    return {"eucora.yaml": DocumentKind.CONFIG}.get(path.name) or (
+        DocumentKind.POLICY if path.parent.name == "policies" else DocumentKind.INTENT
+    )
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_example_repository_files_are_clean(
+    path: Path, validator: DocumentValidator, reference_validator: DocumentValidator
+) -> None:
+    """Every file of the example repository validates without findings, on both paths."""
+    raw = path.read_bytes()
+    for v in (validator, reference_validator):
+        doc = v.validate(raw, str(path), kind_of(path))
+        assert doc.findings == ()
+        assert doc.ok
+
+
+def test_example_repository_covers_every_plane(validator: DocumentValidator) -> None:
+    """The example repository has intents for all five planes and all three platforms."""
+    intents = [
+        validator.validate(p.read_bytes(), str(p), DocumentKind.INTENT).data
+        for p in EXAMPLE_FILES
+        if p.parent.parent.name == "intents"
+    ]
+    assert len(intents) >= 6
+    assert {i["plane"] for i in intents} == {"intune", "jamf", "sccm", "landscape", "ansible"}
+    assert {i["platform"] for i in intents} == {"windows", "macos", "linux"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_broken_example_yields_its_findings(
+    name: str, validator: DocumentValidator, reference_validator: DocumentValidator
+) -> None:
+    """A broken example gives exactly the findings listed in expected.yaml, at the right lines."""
+    raw = (BROKEN / name).read_bytes()
+    expected = {(e["code"], e["line"], e["severity"]) for e in EXPECTED[name]}
+    for v in (validator, reference_validator):
+        doc = v.validate(raw, name, DocumentKind.INTENT)
+        got = {(f.code, f.line, f.severity.value) for f in doc.findings}
+        assert got == expected, [f"{f.line}: {f.code} {f.message}" for f in doc.findings]
+
+
+def test_every_broken_example_is_listed() -> None:
+    """No broken example is left without its expected findings."""
+    assert {p.name for p in BROKEN.glob("*.yaml")} - {"expected.yaml"} == set(EXPECTED)
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("eucora.yaml", DocumentKind.CONFIG),
+        ("repo/policies/x.yaml", DocumentKind.POLICY),
+        ("repo/intents/a.yaml", DocumentKind.INTENT),
+        ("a.yaml", DocumentKind.INTENT),
+    ],
+)
+def test_guess_kind(path: str, kind: DocumentKind) -> None:
+    assert guess_kind(path) is kind
+
+
+def test_kind_field_decides_for_a_file_given_alone(validator: DocumentValidator) -> None:
+    """A file given without a kind is validated as its ``kind:`` says."""
+    config = (EXAMPLES / "intents-repo" / "eucora.yaml").read_bytes()
+    doc = validator.validate(config, "somewhere/renamed.yaml")
+    assert doc.kind is DocumentKind.CONFIG
+    assert doc.findings == ()
+
+
+def test_not_a_mapping_is_one_finding(validator: DocumentValidator) -> None:
+    doc = validator.validate(b"- a\n- b\n", "list.yaml")
+    assert [(f.code, f.line) for f in doc.findings] == [("yaml.not-a-mapping", 1)]
+    assert doc.data is None
+
+
+def test_late_findings_on_a_clean_file_get_lines(validator: DocumentValidator) -> None:
+    """A file that took the fast path still locates later findings (positions built lazily)."""
+    from bot.core.schema import RawFinding
+
+    doc = validator.validate(generate_intent_text(1).encode(), "g.yaml", DocumentKind.INTENT)
+    assert doc.findings == ()
+    finding = doc.locate(RawFinding("/package/sha256", "x.test", "a later finding"))
+    assert (
+        finding.line
+        == generate_intent_text(1)
+        .splitlines()
+        .index(next(line for line in generate_intent_text(1).splitlines() if "sha256:" in line))
+        + 1
+    )
+
+
+def same_result(a: object, b: object) -> None:
+    assert a.findings == b.findings  # type: ignore[attr-defined]
+    assert repr(a.data) == repr(b.data)  # type: ignore[attr-defined]  # repr: nan == nan
+
+
+@pytest.mark.parametrize("index", range(30))
+def test_fast_path_agrees_with_reference_on_generated_intents(
+    index: int, validator: DocumentValidator, reference_validator: DocumentValidator
+) -> None:
+    raw = generate_intent_text(index).encode()
+    same_result(validator.validate(raw, "g.yaml"), reference_validator.validate(raw, "g.yaml"))
+
+
+def test_fast_path_agrees_with_reference_on_the_corpus(
+    validator: DocumentValidator, reference_validator: DocumentValidator
+) -> None:
+    """Valid and broken files alike: same findings and data whichever path ran."""
+    files = [*EXAMPLE_FILES, *sorted(BROKEN.glob("*.yaml"))]
+    for path in files:
+        raw = path.read_bytes()
+        kind = kind_of(path) if "intents-repo" in path.parts else DocumentKind.INTENT
+        same_result(
+            validator.validate(raw, path.name, kind),
+            reference_validator.validate(raw, path.name, kind),
+        )
+
+
+# Values a careless edit might put anywhere: YAML 1.1 look-alikes, odd numbers, odd text.
+SCALARS = st.one_of(
+    st.sampled_from(
+        [
+            "yes",
+            "NO",
+            "on",
+            "Off",
+            "y",
+            "n",
+            "0777",
+            "0o17",
+            "0x1F",
+            "0X1F",
+            "+0x1",
+            "-0o7",
+            "0b101",
+            "1_000",
+            "18:00",
+            "1:20",
+            "40.0",
+            "4e1",
+            ".inf",
+            ".NaN",
+            "~",
+            "null",
+            "true",
+            "'yes'",
+            '"0777"',
+            "''",
+            "-1",
+            "+5",
+            "00",
+            "0",
+            "2026-01-01",
+            "2026-01-01T08:00:00Z",
+            "&a x",
+            "*a",
+            "!!str 5",
+            "[1, 2]",
+            "{a: 1}",
+            "|\n  text",
+            "é",
+            '"\\x07"',
+            "124.0.6367.91",
+            "23.01",
+            "'23.01'",
+            "x: y",
+            "- 1",
+        ]
+    ),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12),
+    st.from_regex(r"[-+]?[0-9_.:eExXoObB]{1,6}", fullmatch=True),
+)
+
+LINES = generate_intent_text(4).splitlines(keepends=True)
+VALUE_LINES = [
+    i for i, line in enumerate(LINES) if ": " in line and not line.rstrip().endswith(":")
+]
+
+
+# Module-level validators: Hypothesis prints its arguments, and fixtures would make that huge.
+FAST = build_document_validator()
+REFERENCE = build_document_validator(fast_path=False)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(line=st.sampled_from(VALUE_LINES), value=SCALARS)
+def test_any_value_mutation_gives_the_same_findings_on_both_paths(line: int, value: str) -> None:
+    """Replacing any value of a valid intent by anything: findings or success, never an exception,
+    and the fast path never disagrees with the reference."""
+    lines = list(LINES)
+    key = lines[line].split(": ", 1)[0]
+    lines[line] = f"{key}: {value}\n"
+    raw = "".join(lines).encode("utf-8", "surrogatepass")
+    fast = FAST.validate(raw, "m.yaml", DocumentKind.INTENT)
+    reference = REFERENCE.validate(raw, "m.yaml", DocumentKind.INTENT)
+    same_result(fast, reference)
+    for finding in reference.findings:
+        assert finding.line >= 1
+        assert finding.column >= 1
+
+
+@given(raw=st.binary(max_size=400))
+def test_any_bytes_give_findings_or_success(raw: bytes) -> None:
+    doc = FAST.validate(raw, "b.yaml")
+    assert doc.ok or doc.findings
+    assert all(f.severity in set(Severity) for f in doc.findings)
+
+
+@given(
+    data=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
+def test_any_yaml_document_gives_findings_or_success(data: object) -> None:
+    """Any YAML document (dumped by PyYAML from random data) validates without an exception."""
+    raw = yaml.safe_dump(data, allow_unicode=True).encode()
+    fast = FAST.validate(raw, "d.yaml", DocumentKind.INTENT)
+    same_result(fast, REFERENCE.validate(raw, "d.yaml", DocumentKind.INTENT))
+    assert fast.ok or fast.findings

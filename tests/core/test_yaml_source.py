@@ -1,0 +1,173 @@
+"""The positional YAML loader: data, positions, refusals and YAML 1.1 surprises."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.core.findings import Severity
+from bot.core.yaml_source import (
+    Limits,
+    decode_source,
+    load_yaml,
+    pointer_to_json_path,
+    resolve_plain_scalar,
+)
+
+
+def codes(text: str, limits: Limits | None = None) -> list[tuple[int, int, str]]:
+    doc = load_yaml(text, "f.yaml", limits or Limits())
+    return [(f.line, f.column, f.code) for f in doc.findings]
+
+
+def test_loads_nested_data_with_key_and_value_positions() -> None:
+    doc = load_yaml("app:\n  name: x\nrings:\n  - name: a\n    devices: 3\n", "f.yaml")
+    assert doc.data == {"app": {"name": "x"}, "rings": [{"name": "a", "devices": 3}]}
+    assert doc.findings == ()
+    assert doc.source_map.position("/app") == (1, 1)
+    assert doc.source_map.position("/app/name") == (2, 9)
+    assert doc.source_map.position("/rings/0") == (4, 5)
+    assert doc.source_map.position("/rings/0/devices") == (5, 14)
+    # An unknown pointer falls back to its nearest known ancestor.
+    assert doc.source_map.position("/rings/0/missing") == (4, 5)
+    assert doc.source_map.position("") == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1", 1),
+        ("-0", 0),
+        ("+12", 12),
+        ("0x1F", 31),
+        ("0o17", 15),
+        ("true", True),
+        ("FALSE", False),
+        ("~", None),
+        ("null", None),
+        ("", None),
+        ("tRue", "tRue"),
+        ("2026-01-01", "2026-01-01"),
+        ("2026-01-01T08:00:00Z", "2026-01-01T08:00:00Z"),
+        ("124.0.6367.91", "124.0.6367.91"),
+        ("1.5", 1.5),
+    ],
+)
+def test_plain_scalars_resolve_by_yaml_1_2_core(text: str, value: object) -> None:
+    resolved, ambiguity = resolve_plain_scalar(text)
+    assert resolved == value
+    assert type(resolved) is type(value)
+    assert ambiguity is None
+
+
+@pytest.mark.parametrize("text", ["NO", "yes", "on", "Off", "y", "0777", "1_000", "18:00", "1:20"])
+def test_yaml_1_1_look_alikes_stay_text_with_a_warning(text: str) -> None:
+    doc = load_yaml(f"value: {text}\n", "f.yaml")
+    assert doc.data == {"value": text}
+    [finding] = doc.findings
+    assert finding.code == "yaml.ambiguous"
+    assert finding.severity is Severity.WARNING
+    assert (finding.line, finding.column) == (1, 8)
+    assert finding.json_path == "$.value"
+
+
+def test_quoted_look_alikes_are_plain_text_without_warning() -> None:
+    doc = load_yaml("a: 'NO'\nb: \"0777\"\nc: |\n  yes\n", "f.yaml")
+    assert doc.data == {"a": "NO", "b": "0777", "c": "yes\n"}
+    assert doc.findings == ()
+
+
+def test_floats_are_refused_because_evidence_is_float_free() -> None:
+    assert codes("percent: 99.5\n") == [(1, 10, "yaml.float")]
+
+
+def test_duplicate_keys_name_both_lines() -> None:
+    doc = load_yaml("a: 1\nb: 2\na: 3\n", "f.yaml")
+    [finding] = doc.findings
+    assert (finding.line, finding.code) == (3, "yaml.duplicate-key")
+    assert "first defined at line 1" in finding.message
+    assert doc.data is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: &x 1\nb: *x\n", (1, 4, "yaml.alias")),
+        ("a: [*x]\n", (1, 5, "yaml.alias")),
+        ("a: !!str 1\n", (1, 4, "yaml.tag")),
+        ("a: !vault x\n", (1, 4, "yaml.tag")),
+        ("<<: {a: 1}\n", (1, 1, "yaml.merge-key")),
+        ("? [a]\n: 1\n", (1, 3, "yaml.complex-key")),
+        ("a: 1\n---\nb: 1\n", (2, 1, "yaml.multi-document")),
+        ("", (1, 1, "yaml.empty")),
+        ("# only a comment\n", (1, 1, "yaml.empty")),
+        ("a:\n\tb: 1\n", (2, 1, "yaml.syntax")),
+        ("a: [1, 2\n", None),
+    ],
+)
+def test_unsafe_or_broken_yaml_is_a_finding(
+    text: str, expected: tuple[int, int, str] | None
+) -> None:
+    found = codes(text)
+    assert len(found) == 1
+    if expected is not None:
+        assert found == [expected]
+    else:
+        assert found[0][2] == "yaml.syntax"
+
+
+def test_alias_bomb_is_refused_quickly() -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 9):
+        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [{', '.join(['*' + prev] * 9)}]")
+    started = time.perf_counter()
+    found = codes("\n".join(lines) + "\n")
+    assert found[0][2] == "yaml.alias"
+    assert time.perf_counter() - started < 0.5
+
+
+def test_deep_nesting_stops_at_the_limit() -> None:
+    found = codes("[" * 100_000, Limits(max_depth=10))
+    assert found == [(1, 11, "yaml.too-deep")]
+
+
+def test_node_count_is_bounded() -> None:
+    text = "[" + ", ".join("1" for _ in range(50)) + "]\n"
+    assert codes(text, Limits(max_nodes=10))[0][2] == "yaml.too-large"
+
+
+def test_text_over_the_size_limit_is_refused() -> None:
+    assert codes("a: 12345\n", Limits(max_bytes=4)) == [(1, 1, "yaml.too-large")]
+
+
+def test_decode_reports_the_line_of_a_bad_byte() -> None:
+    text, findings = decode_source(b"a: 1\nb: caf\xe9\n", "f.yaml")
+    assert text is None
+    [finding] = findings
+    assert (finding.line, finding.column, finding.code) == (2, 7, "yaml.encoding")
+    assert "0xe9" in finding.message
+
+
+def test_decode_strips_a_byte_order_mark_and_checks_size() -> None:
+    assert decode_source("\ufeffa: 1\n".encode(), "f.yaml") == ("a: 1\n", ())
+    text, findings = decode_source(b"a: 1\n", "f.yaml", Limits(max_bytes=2))
+    assert text is None
+    assert findings[0].code == "yaml.too-large"
+
+
+def test_control_characters_are_a_syntax_error_at_their_position() -> None:
+    assert codes("a: 1\nb: b\x07c\n") == [(2, 5, "yaml.syntax")]
+
+
+@pytest.mark.parametrize(
+    ("pointer", "path"),
+    [
+        ("", "$"),
+        ("/rings/0/name", "$.rings[0].name"),
+        ("/metadata/labels/app.kubernetes.io~1name", "$.metadata.labels['app.kubernetes.io/name']"),
+    ],
+)
+def test_pointer_to_json_path(pointer: str, path: str) -> None:
+    assert pointer_to_json_path(pointer) == path

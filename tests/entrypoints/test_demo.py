@@ -1,0 +1,48 @@
+"""``eucora demo`` runs on embedded defaults and shows what works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bot.entrypoints.cli import cli
+
+
+def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = CliRunner().invoke(cli, ["demo"], env={"EUCORA_HOME": str(home)})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "0 errors, 0 warnings" in out
+    for plane in ("intune", "jamf", "sccm", "landscape", "ansible"):
+        assert f"via {plane}" in out
+    assert "schema.additionalProperties" in out
+    assert "did you mean 'devices'" in out
+    assert "yaml.ambiguous" in out
+    assert "everything behaved as expected" in out
+    # State stays under EUCORA_HOME so it can be explored afterwards.
+    assert (home / "demo" / "intents-repo" / "eucora.yaml").is_file()
+    assert (home / "demo" / "broken-change" / "google-chrome.yaml").is_file()
+
+
+def test_demo_runs_twice_in_the_same_home(tmp_path: Path) -> None:
+    env = {"EUCORA_HOME": str(tmp_path)}
+    assert CliRunner().invoke(cli, ["demo"], env=env).exit_code == 0
+    assert CliRunner().invoke(cli, ["demo"], env=env).exit_code == 0
+
+
+def test_demo_refuses_an_unreadable_secret_file(tmp_path: Path) -> None:
+    """Settings errors are usage errors (exit 2), never a traceback."""
+    from bot.settings import SettingsError, read_secret
+
+    try:
+        read_secret({"GITHUB_TOKEN_FILE": str(tmp_path / "missing")}, "GITHUB_TOKEN")
+    except SettingsError as error:
+        assert "GITHUB_TOKEN_FILE" in str(error)
+    else:  # pragma: no cover - the assertion below explains
+        raise AssertionError("an unreadable secret file must be refused")
+    assert read_secret({"X": "v"}, "X") == "v"
+    (tmp_path / "s").write_text("secret\n", encoding="utf-8")
+    assert read_secret({"X_FILE": str(tmp_path / "s")}, "X") == "secret"
+    assert read_secret({}, "X") is None
