@@ -31,6 +31,8 @@ CORE_ALLOWED = {
     "yaml_rs",
     "jsonschema",
     "jsonschema_rs",
+    "cel_expr_python",
+    "rfc8785",
 }
 
 

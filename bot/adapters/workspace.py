@@ -10,7 +10,7 @@ from bot.core.documents import DocumentKind
 from bot.core.yaml_source import decode_source, load_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
-DEFAULT_PATHS = {"intents": "intents", "policies": "policies"}
+DEFAULT_PATHS = {"intents": "intents", "policies": "policies", "waivers": "waivers"}
 CONFIG_NAMES = ("eucora.yaml", "eucora.yml")
 
 
@@ -75,6 +75,9 @@ def discover(folder: Path) -> list[tuple[str, DocumentKind | None]]:
         found.extend((p, DocumentKind.INTENT) for p in _yaml_files(intents, recursive=True))
     if policies.is_dir():
         found.extend((p, DocumentKind.POLICY) for p in _yaml_files(policies, recursive=False))
+    waivers = folder / paths["waivers"]
+    if waivers.is_dir():
+        found.extend((p, DocumentKind.WAIVERS) for p in _yaml_files(waivers, recursive=False))
     return found
 
 

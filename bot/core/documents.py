@@ -39,24 +39,32 @@ class DocumentKind(StrEnum):
     INTENT = "intent"
     CONFIG = "config"
     POLICY = "policy"
+    WAIVERS = "waivers"
+    POLICY_TEST = "policy-test"
 
 
 KIND_NAMES: Mapping[str, DocumentKind] = {
     "DeploymentIntent": DocumentKind.INTENT,
     "EucoraConfig": DocumentKind.CONFIG,
     "PolicyPack": DocumentKind.POLICY,
+    "Waivers": DocumentKind.WAIVERS,
+    "PolicyTest": DocumentKind.POLICY_TEST,
 }
 
 SCHEMA_FILES: Mapping[DocumentKind, str] = {
     DocumentKind.INTENT: "deployment-intent.schema.json",
     DocumentKind.CONFIG: "eucora-config.schema.json",
     DocumentKind.POLICY: "policy.schema.json",
+    DocumentKind.WAIVERS: "waiver.schema.json",
+    DocumentKind.POLICY_TEST: "policy-test.schema.json",
 }
 
 CHECKS: Mapping[DocumentKind, tuple[semantics.Check, ...]] = {
     DocumentKind.INTENT: semantics.INTENT_CHECKS,
     DocumentKind.CONFIG: semantics.CONFIG_CHECKS,
     DocumentKind.POLICY: semantics.POLICY_CHECKS,
+    DocumentKind.WAIVERS: (),
+    DocumentKind.POLICY_TEST: (),
 }
 
 
@@ -65,8 +73,11 @@ def guess_kind(path: str) -> DocumentKind:
     name = path.replace("\\", "/").rsplit("/", 1)[-1]
     if name in {"eucora.yaml", "eucora.yml"}:
         return DocumentKind.CONFIG
-    if "/policies/" in f"/{path.replace(chr(92), '/')}":
+    folders = f"/{path.replace(chr(92), '/')}"
+    if "/policies/" in folders:
         return DocumentKind.POLICY
+    if "/waivers/" in folders:
+        return DocumentKind.WAIVERS
     return DocumentKind.INTENT
 
 

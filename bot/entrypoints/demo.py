@@ -6,14 +6,19 @@ each new capability adds its step here.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bot import resources
+from bot.core.render.check import render_check_text
 from bot.core.render.findings import render_summary, render_text, summarize
+from bot.flows.check import check_revisions
 from bot.flows.validate import validate_paths
 from bot.settings import Settings
 
@@ -86,5 +91,74 @@ def run(settings: Settings, echo: Echo) -> int:
     codes = {f.code for f in caught.findings}
     expected = {"schema.additionalProperties", "yaml.ambiguous", "schema.pattern"}
     ok = clean and expected <= codes
+
+    pull_request = _pull_request(settings.home)
+    echo(f"\n3. A pull request in a git repository ({pull_request}): Chrome 131 -> 132,")
+    echo("   Zoom to a bigger lab ring, and osquery for servers; checked as of " + DEMO_NOW)
+    run = check_revisions(pull_request, "main", "change", now=datetime.fromisoformat(DEMO_NOW))
+    for line in render_check_text(run.pack).splitlines():
+        echo(f"   {line}")
+    echo(f"   evidence digest: {run.digest}")
+    ok = ok and run.result.conclusion == "pass" and len(run.result.intents) == 3
+
+    emergency = check_revisions(
+        pull_request, "main", "change", now=datetime.fromisoformat(FROZEN_NOW)
+    )
+    echo(f"\n4. The same pull request during the year-end freeze ({FROZEN_NOW}):")
+    echo(f"   {emergency.result.conclusion.upper()}: " + "; ".join(emergency.result.reasons))
+    ok = ok and emergency.result.blocked
     echo("\nDemo finished: " + ("everything behaved as expected." if ok else "SOMETHING IS WRONG."))
     return 0 if ok else 1
+
+
+DEMO_NOW = "2027-02-17T10:00:00+01:00"
+FROZEN_NOW = "2026-12-28T10:00:00+01:00"
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "EUCORA demo",
+    "GIT_AUTHOR_EMAIL": "demo@eucora.dev",
+    "GIT_COMMITTER_NAME": "EUCORA demo",
+    "GIT_COMMITTER_EMAIL": "demo@eucora.dev",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        ["git", *args],  # noqa: S607 - git from PATH, like GitPython
+        cwd=repo,
+        env={**os.environ, **_GIT_ENV},
+        check=True,
+        capture_output=True,
+    )
+
+
+def _pull_request(home: Path) -> Path:
+    """A git copy of the example repository with a change branch: the demo's pull request."""
+    repo = home / "demo" / "pull-request"
+    if repo.exists():
+        shutil.rmtree(repo)
+    shutil.copytree(resources.example_repository(), repo)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "Contoso intents")
+    _git(repo, "checkout", "-q", "-b", "change")
+    chrome = repo / "intents" / "windows" / "google-chrome.yaml"
+    chrome.write_text(
+        chrome.read_text(encoding="utf-8").replace("131.0.6778.86", "132.0.6834.83"),
+        encoding="utf-8",
+    )
+    zoom = repo / "intents" / "macos" / "zoom.yaml"
+    zoom.write_text(
+        re.sub(r"(?m)^(\s+devices:) 6$", r"\1 9", zoom.read_text(encoding="utf-8"), count=1),
+        encoding="utf-8",
+    )
+    osquery = (repo / "intents" / "linux" / "osquery.yaml").read_text(encoding="utf-8")
+    servers = repo / "intents" / "linux" / "osquery-servers.yaml"
+    servers.write_text(
+        osquery.replace("name: osquery-linux", "name: osquery-linux-servers", 1),
+        encoding="utf-8",
+    )
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "Chrome 132, Zoom first ring, osquery for servers")
+    return repo

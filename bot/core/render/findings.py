@@ -46,13 +46,15 @@ def render_json(findings: Sequence[Finding], files: int) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
+    """Escape the message of a workflow command (``%``, CR and LF, as the runner decodes them)."""
     # https://docs.github.com/actions/using-workflows/workflow-commands-for-github-actions
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def escape_property(text: str) -> str:
+    """Escape a workflow command property value: as :func:`escape_data`, plus ``:`` and ``,``."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def render_github(findings: Sequence[Finding]) -> str:
@@ -61,11 +63,11 @@ def render_github(findings: Sequence[Finding]) -> str:
     for f in findings:
         props = ",".join(
             (
-                f"file={_escape_property(f.path)}",
+                f"file={escape_property(f.path)}",
                 f"line={f.line}",
                 f"col={f.column}",
-                f"title={_escape_property(f.code)}",
+                f"title={escape_property(f.code)}",
             )
         )
-        lines.append(f"::{GITHUB_LEVELS[f.severity]} {props}::{_escape_data(f.message)}\n")
+        lines.append(f"::{GITHUB_LEVELS[f.severity]} {props}::{escape_data(f.message)}\n")
     return "".join(lines)

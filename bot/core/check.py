@@ -1,0 +1,372 @@
+"""The check of a pull request, as one pure function.
+
+What changed, which rules fire, how risky, how many approvals, and whether it may proceed.
+One pure function, :func:`run_check`, shared by the CLI, the webhook bot and
+the GitHub Action.
+
+Rules, ``eucora.yaml`` and waivers are always those of the **base** revision: a pull request cannot
+weaken what judges it. When it changes them, the new rules are also evaluated on the changed
+intents at head, as an informational preview.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from bot.core.cel import CelEnvironment
+from bot.core.changes import FieldDiff, FileChange, RevisionPair, diff_values
+from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocument
+from bot.core.facts import FactInputs, derive_facts, with_tier
+from bot.core.findings import Finding, Severity, sort_findings
+from bot.core.policy import CompiledPolicyPack, RuleResult, evaluate_rules
+from bot.core.risk import (
+    RiskFactor,
+    approvals_for,
+    higher_tier,
+    score_factors,
+    tier_for,
+)
+from bot.core.waivers import WaiverBook
+
+EMPTY_WAIVERS = WaiverBook(active={}, expired=(), expiring=(), findings=())
+
+CONFIG_NAMES = ("eucora.yaml", "eucora.yml")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckInputs:
+    """Everything a check is a function of."""
+
+    pair: RevisionPair
+    validator: DocumentValidator
+    env: CelEnvironment
+    pack: CompiledPolicyPack
+    config: Mapping[str, Any]
+    waivers: WaiverBook
+    now: datetime
+    labels: tuple[str, ...] = ()
+    timezones: Mapping[str, tzinfo] = field(default_factory=dict)
+    known_apps: frozenset[str] = frozenset()
+    preview_pack: CompiledPolicyPack | None = None
+    base_findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IntentResult:
+    """The verdict on one changed intent."""
+
+    change: FileChange
+    name: str
+    document: ValidatedDocument | None
+    diffs: tuple[FieldDiff, ...]
+    facts: Mapping[str, Any]
+    results: tuple[RuleResult, ...]
+    factors: tuple[RiskFactor, ...]
+    score: int
+    tier: str
+    preview: tuple[RuleResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The whole verdict on a pull request."""
+
+    inputs: CheckInputs
+    intents: tuple[IntentResult, ...]
+    findings: tuple[Finding, ...]
+    score: int
+    by_family: Mapping[str, int]
+    tier: str
+    required_approvals: int
+    approval_reasons: tuple[str, ...]
+    blocked: bool
+    reasons: tuple[str, ...]
+    touched_files: tuple[str, ...]
+    riskiest: str | None = None
+    score_tier: str = "low"
+
+    @property
+    def conclusion(self) -> str:
+        """``blocked`` or ``pass`` (may proceed once the approvals are in)."""
+        return "blocked" if self.blocked else "pass"
+
+
+def _is_config(path: str) -> bool:
+    return path.rsplit("/", 1)[-1] in CONFIG_NAMES
+
+
+def _intent_name(doc: ValidatedDocument | None, path: str) -> str:
+    if doc is not None and isinstance(doc.data, dict):
+        metadata = doc.data.get("metadata")
+        if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+            return str(metadata["name"])
+    return path
+
+
+def _diffs(base: ValidatedDocument | None, head: ValidatedDocument | None) -> tuple[FieldDiff, ...]:
+    old = base.data if base is not None and isinstance(base.data, dict) else None
+    new = head.data if head is not None and isinstance(head.data, dict) else None
+    out: list[FieldDiff] = []
+    for pointer, a, b in diff_values(old, new):
+        line = None
+        doc = head if b is not None and head is not None else base
+        if doc is not None and doc.text is not None:
+            line = doc.source_map().position(pointer)[0]
+        out.append(FieldDiff(pointer=pointer, old=a, new=b, line=line))
+    return tuple(out)
+
+
+def _apply_waivers(results: list[RuleResult], name: str, waivers: WaiverBook) -> list[RuleResult]:
+    out = []
+    for result in results:
+        waiver = waivers.lookup(result.rule.id, name) if result.matched else None
+        out.append(
+            result
+            if waiver is None
+            else RuleResult(
+                rule=result.rule,
+                matched=True,
+                message=result.message,
+                waived_by=f"{waiver.ticket} ({waiver.owner}, until {waiver.expires})",
+            )
+        )
+    return out
+
+
+def _factors(results: Sequence[RuleResult], name: str) -> list[RiskFactor]:
+    return [
+        RiskFactor(name, r.rule.id, r.rule.risk.family, r.rule.risk.points, r.rule.risk.reason)
+        for r in results
+        if r.matched and r.rule.risk is not None and r.rule.enforcement.value != "audit"
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """The rules' verdict on one intent: results, risk factors, score, tier and the facts used."""
+
+    facts: Mapping[str, Any]
+    results: tuple[RuleResult, ...]
+    factors: tuple[RiskFactor, ...]
+    score: int
+    tier: str
+    preview: tuple[RuleResult, ...] = ()
+
+
+def judge_intent(  # noqa: PLR0913 - the keyword arguments are optional context
+    facts_inputs: FactInputs,
+    pack: CompiledPolicyPack,
+    env: CelEnvironment,
+    *,
+    name: str,
+    waivers: WaiverBook | None = None,
+    preview_pack: CompiledPolicyPack | None = None,
+) -> Judgement:
+    """Evaluate a pack on one intent in two passes.
+
+    First the rules that give risk; then the rules that read the tier the risk gave
+    (``facts.tier``), which may deny or require approvals but add no risk.
+    """
+    config = facts_inputs.config
+    facts = derive_facts(facts_inputs)
+    variables = {
+        "intent": dict(facts_inputs.intent),
+        "base": dict(facts_inputs.base) if facts_inputs.base is not None else None,
+        "facts": facts,
+        "config": dict(config),
+        "now": facts_inputs.now,
+    }
+    book = waivers if waivers is not None else EMPTY_WAIVERS
+    first_rules = [r for r in pack.rules if not r.uses_tier]
+    tier_rules = [r for r in pack.rules if r.uses_tier]
+    results = _apply_waivers(evaluate_rules(first_rules, env, variables), name, book)
+    factors = _factors(results, name)
+    score = score_factors(factors).score
+    tier = tier_for(score, config)
+    if tier_rules:
+        variables["facts"] = facts = with_tier(facts, tier, config)
+        results += _apply_waivers(evaluate_rules(tier_rules, env, variables), name, book)
+    preview = evaluate_rules(preview_pack.rules, env, variables) if preview_pack else []
+    return Judgement(
+        facts=facts,
+        results=tuple(results),
+        factors=tuple(factors),
+        score=score,
+        tier=tier,
+        preview=tuple(preview),
+    )
+
+
+def _evaluate_intent(inputs: CheckInputs, change: FileChange) -> tuple[IntentResult, list[Finding]]:
+    validator = inputs.validator
+    base = (
+        validator.validate(change.base.raw, change.base.path, DocumentKind.INTENT)
+        if change.base is not None
+        else None
+    )
+    head = (
+        validator.validate(change.head.raw, change.head.path, DocumentKind.INTENT)
+        if change.head is not None
+        else None
+    )
+    findings = list(head.findings) if head is not None else []
+    subject = head if head is not None else base
+    name = _intent_name(subject, change.path)
+    if subject is None or not subject.ok:
+        return IntentResult(change, name, head, (), {}, (), (), 0, "low"), findings
+    base_data = base.data if base is not None and base.ok and change.head is not None else None
+    touched = [c.path for c in inputs.pair.changes]
+    judgement = judge_intent(
+        FactInputs(
+            change=change.kind,
+            path=change.path,
+            intent=subject.data,
+            base=base_data,
+            config=inputs.config,
+            now=inputs.now,
+            labels=inputs.labels,
+            timezones=inputs.timezones,
+            other_paths=inputs.pair.other_paths,
+            config_changed=any(_is_config(p) for p in touched),
+            policies_changed=any(_is_policy(p) for p in touched),
+            known_apps=inputs.known_apps,
+        ),
+        inputs.pack,
+        inputs.env,
+        name=name,
+        waivers=inputs.waivers,
+        preview_pack=inputs.preview_pack,
+    )
+    findings.extend(_rule_findings(judgement.results, subject))
+    result = IntentResult(
+        change=change,
+        name=name,
+        document=head,
+        diffs=_diffs(base, head),
+        facts=judgement.facts,
+        results=judgement.results,
+        factors=judgement.factors,
+        score=judgement.score,
+        tier=judgement.tier,
+        preview=judgement.preview,
+    )
+    return result, findings
+
+
+def _is_policy(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) >= 2 and parts[-2] == "policies"
+
+
+def _rule_findings(results: Sequence[RuleResult], doc: ValidatedDocument) -> list[Finding]:
+    """Denials and warnings as findings on the intent file (line 1: the intent as a whole)."""
+    out = []
+    for result in results:
+        if result.rule.enforcement.value == "audit" or result.waived_by is not None:
+            continue
+        if not (result.matched or result.error is not None):
+            continue
+        blocking = result.enforced
+        if not blocking and result.rule.enforcement.value == "deny" and result.error is None:
+            continue  # a risk- or approvals-only rule: shown in the risk, not as a finding
+        out.append(
+            Finding(
+                path=doc.path,
+                line=1,
+                column=1,
+                code=f"rule.{result.rule.id}",
+                severity=Severity.ERROR if blocking else Severity.WARNING,
+                message=result.message or result.rule.description,
+            )
+        )
+    return out
+
+
+def _repository_files(inputs: CheckInputs) -> tuple[list[Finding], bool, bool]:
+    """Validate changed config, policy and waiver files at head; say whether each kind changed."""
+    findings: list[Finding] = []
+    config_changed = policies_changed = False
+    for change in inputs.pair.changes:
+        path = change.path
+        if _is_config(path):
+            config_changed = True
+            kind = DocumentKind.CONFIG
+        elif _is_policy(path):
+            policies_changed = True
+            kind = DocumentKind.POLICY
+        elif "/" in path and path.split("/")[-2] == "waivers":
+            kind = DocumentKind.WAIVERS
+        else:
+            continue
+        if change.head is not None:
+            doc = inputs.validator.validate(change.head.raw, change.head.path, kind)
+            findings.extend(doc.findings)
+    return findings, config_changed, policies_changed
+
+
+def run_check(inputs: CheckInputs) -> CheckResult:
+    """Judge a pull request: validate, evaluate the base rules, score, require approvals, decide."""
+    findings: list[Finding] = list(inputs.base_findings) + list(inputs.pack.findings)
+    findings.extend(inputs.waivers.findings)
+    repo_findings, config_changed, policies_changed = _repository_files(inputs)
+    findings.extend(repo_findings)
+    intents: list[IntentResult] = []
+    for change in inputs.pair.changes:
+        if _is_config(change.path) or _is_policy(change.path) or "/waivers/" in f"/{change.path}":
+            continue
+        result, intent_findings = _evaluate_intent(inputs, change)
+        intents.append(result)
+        findings.extend(intent_findings)
+    riskiest = max(intents, key=lambda i: i.score, default=None)
+    risk = score_factors(riskiest.factors if riskiest is not None else ())
+    score = risk.score
+    tier = tier_for(score, inputs.config)
+    approval_reasons = [f"{tier} risk (score {score})"]
+    if config_changed or policies_changed:
+        what = "eucora.yaml" if config_changed else "policies"
+        tier = higher_tier(tier, "high")
+        approval_reasons.append(f"the change edits {what}: at least high tier")
+    required = approvals_for(tier, inputs.config)
+    for intent in intents:
+        for rule_result in intent.results:
+            minimum = rule_result.rule.approvals
+            if (
+                rule_result.matched
+                and minimum is not None
+                and rule_result.waived_by is None
+                and (rule_result.rule.enforcement.value != "audit")
+            ):
+                if minimum > required:
+                    approval_reasons.append(f"{rule_result.rule.id} requires {minimum} approvals")
+                required = max(required, minimum)
+    reasons: list[str] = []
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    if errors:
+        reasons.append(f"{len(errors)} error finding{'s' if len(errors) != 1 else ''}")
+    emergency = any(i.facts.get("emergency") for i in intents) or _emergency(inputs)
+    if tier == "critical" and not emergency:
+        reasons.append("critical risk: only with the emergency label")
+    return CheckResult(
+        inputs=inputs,
+        intents=tuple(intents),
+        findings=sort_findings(findings),
+        score=score,
+        by_family=risk.by_family,
+        tier=tier,
+        required_approvals=required,
+        approval_reasons=tuple(approval_reasons),
+        blocked=bool(reasons),
+        reasons=tuple(reasons),
+        touched_files=tuple(c.path for c in inputs.pair.changes),
+        riskiest=riskiest.name if riskiest is not None else None,
+        score_tier=tier_for(score, inputs.config),
+    )
+
+
+def _emergency(inputs: CheckInputs) -> bool:
+    labels = inputs.config.get("labels")
+    name = labels.get("emergency") if isinstance(labels, dict) else None
+    return (name or "eucora:emergency") in inputs.labels

@@ -1,0 +1,116 @@
+"""The evidence pack: what was decided and why, as canonical JSON with a content address.
+
+Canonical JSON is RFC 8785 (JCS) through the ``rfc8785`` package — sorted keys, UTF-8, no
+insignificant whitespace — and the pack holds no floats, so the same inputs give byte-identical
+bytes and the same sha256 digest on any machine and any Python hash seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC
+from typing import Any
+
+import rfc8785
+
+from bot.core.check import CheckResult, IntentResult
+from bot.core.families import RISK_FAMILIES
+
+PACK_API_VERSION = "eucora.dev/v1"
+EVIDENCE_SCHEMA_ID = "https://eucora.dev/schemas/v1/evidence.schema.json"
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialize JSON-like data canonically (RFC 8785); refuses floats outside I-JSON and NaN."""
+    return bytes(rfc8785.dumps(value))
+
+
+def digest_of(value: Any) -> str:
+    """The content address of JSON-like data: ``sha256:`` and the digest of its canonical form."""
+    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def _change_entry(intent: IntentResult) -> dict[str, Any]:
+    change = intent.change
+    entry: dict[str, Any] = {
+        "intent": intent.name,
+        "kind": change.kind.value,
+        "path": change.path,
+        "basePath": change.base.path if change.base is not None else None,
+        "baseBlob": change.base.blob_sha if change.base is not None else None,
+        "headBlob": change.head.blob_sha if change.head is not None else None,
+        "fieldDiffs": [d.as_dict() for d in intent.diffs],
+        "risk": {"score": intent.score, "tier": intent.tier},
+        "devices": _devices(intent),
+        "ruleResults": [r.as_dict() for r in intent.results],
+    }
+    if intent.preview:
+        entry["previewRuleResults"] = [r.as_dict() for r in intent.preview if r.matched]
+    return entry
+
+
+def build_check_pack(result: CheckResult) -> dict[str, Any]:
+    """The ``check`` pack for one head SHA (schema: ``schemas/evidence.schema.json``)."""
+    inputs = result.inputs
+    pair = inputs.pair
+    return {
+        "$schema": EVIDENCE_SCHEMA_ID,
+        "apiVersion": PACK_API_VERSION,
+        "kind": "CheckPack",
+        "repository": pair.repository,
+        "base": pair.base_sha,
+        "head": pair.head_sha,
+        "mergeBase": pair.merge_base_sha,
+        "evaluatedAt": inputs.now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "labels": sorted(inputs.labels),
+        "policy": {
+            "digest": "sha256:" + inputs.pack.digest,
+            "sources": list(inputs.pack.sources),
+            "rules": [
+                {
+                    "id": r.id,
+                    "enforcement": r.enforcement.value,
+                    "source": f"{r.source}:{r.line}",
+                }
+                for r in inputs.pack.rules
+            ],
+        },
+        "changes": [_change_entry(i) for i in result.intents],
+        "otherFiles": sorted(
+            {
+                *pair.other_paths,
+                *(p for p in result.touched_files if p not in _intent_paths(result)),
+            }
+        ),
+        "findings": [f.as_dict() for f in result.findings],
+        "waivers": [
+            {**w.as_dict(), "expiringSoon": w in inputs.waivers.expiring}
+            for w in sorted(inputs.waivers.active.values(), key=lambda w: (w.rule, w.intent))
+        ],
+        "risk": {
+            "score": result.score,
+            "intent": result.riskiest,
+            "scoreTier": result.score_tier,
+            "tier": result.tier,
+            "caps": dict(RISK_FAMILIES),
+            "byFamily": dict(result.by_family),
+            "factors": [f.as_dict() for i in result.intents for f in i.factors],
+        },
+        "approvals": {
+            "required": result.required_approvals,
+            "reasons": list(result.approval_reasons),
+        },
+        "decision": {"conclusion": result.conclusion, "reasons": list(result.reasons)},
+    }
+
+
+def _intent_paths(result: CheckResult) -> set[str]:
+    return {i.change.path for i in result.intents}
+
+
+def _devices(intent: IntentResult) -> dict[str, int]:
+    """Devices reached before and after the change (a deleted intent reaches none after)."""
+    total = int(intent.facts.get("total_devices", 0))
+    if intent.change.kind.value == "deleted":
+        return {"base": total, "head": 0}
+    return {"base": int(intent.facts.get("previous_total_devices", 0)), "head": total}

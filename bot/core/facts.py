@@ -1,0 +1,254 @@
+"""Facts: what CEL cannot compute well, computed once per changed intent and handed to every rule.
+
+Everything is a function of its arguments: the clock (``now``) and the time zones are inputs, so the
+same change evaluated at the same instant gives the same facts on any machine. Facts are plain JSON
+data (ints, strings, bools, lists, maps); ``docs/policies.md`` lists them for rule authors.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, tzinfo
+from typing import Any
+
+from bot.core.changes import ChangeKind
+from bot.core.versions import compare_versions, parse_version
+
+DEFAULT_EMERGENCY_LABEL = "eucora:emergency"
+DEFAULT_THRESHOLDS = {"medium": 25, "high": 50, "critical": 75}
+DEFAULT_MIN_SOAK = {"low": "PT4H", "medium": "PT24H", "high": "PT48H", "critical": "PT72H"}
+DEFAULT_LIMITS = {"firstRingMaxDevices": 50, "firstRingMaxPercent": 5}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Targets that mean "every device" on each plane: Intune's virtual "All devices" group, the
+# Configuration Manager "All Systems" collection, Jamf's built-in smart group, Landscape's and
+# Ansible's conventions.
+ALL_DEVICES_TARGETS = frozenset(
+    {
+        "acacacac-9df4-4c7d-9d50-4ef0226f57a9",
+        "sms00001",
+        "all managed clients",
+        "all computers",
+        "all",
+        "*",
+    }
+)
+
+_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FactInputs:
+    """What the facts of one changed intent are computed from."""
+
+    change: ChangeKind
+    path: str
+    intent: Mapping[str, Any]
+    base: Mapping[str, Any] | None
+    config: Mapping[str, Any]
+    now: datetime
+    labels: tuple[str, ...] = ()
+    timezones: Mapping[str, tzinfo] = field(default_factory=dict)
+    other_paths: tuple[str, ...] = ()
+    config_changed: bool = False
+    policies_changed: bool = False
+    known_apps: frozenset[str] = frozenset()
+
+
+def duration_hours(text: object) -> int | None:
+    """Hours in an ISO 8601 duration of days, hours and minutes (minutes round up)."""
+    if not isinstance(text, str):
+        return None
+    match = _DURATION.match(text)
+    if match is None or text in {"P", "PT"}:
+        return None
+    days, hours, minutes = (int(g) if g else 0 for g in match.groups())
+    return days * 24 + hours + math.ceil(minutes / 60)
+
+
+def _rings(intent: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    rings = intent.get("rings")
+    return [r for r in rings if isinstance(r, dict)] if isinstance(rings, list) else []
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _section(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = mapping.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _clock(text: object) -> time | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def window_contains(
+    window: Mapping[str, Any], moment: datetime, zones: Mapping[str, tzinfo]
+) -> bool:
+    """Tell whether a freeze window (one-off or weekly, in its own time zone) contains a moment."""
+    start, end = _timestamp(window.get("start")), _timestamp(window.get("end"))
+    if start is not None and end is not None:
+        return start <= moment <= end
+    days = window.get("days")
+    begin, finish = _clock(window.get("from")), _clock(window.get("to"))
+    zone_name = str(window.get("timezone", "UTC"))
+    zone = zones.get(zone_name, UTC if zone_name == "UTC" else None)
+    if not isinstance(days, list) or begin is None or finish is None or zone is None:
+        return False
+    local = moment.astimezone(zone)
+    today = WEEKDAYS[local.weekday()]
+    yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
+    now = local.time().replace(second=0, microsecond=0)
+    if begin <= finish:
+        return today in days and begin <= now <= finish
+    # The window runs past midnight: it started yesterday evening or starts this evening.
+    return (today in days and now >= begin) or (yesterday in days and now <= finish)
+
+
+def freeze_windows_hit(
+    config: Mapping[str, Any], moments: list[datetime], zones: Mapping[str, tzinfo]
+) -> list[str]:
+    """Names of the freeze windows that contain any of the moments, in configuration order."""
+    windows = config.get("freezeWindows")
+    if not isinstance(windows, list):
+        return []
+    return [
+        str(w.get("name", f"window {i + 1}"))
+        for i, w in enumerate(windows)
+        if isinstance(w, dict) and any(window_contains(w, m, zones) for m in moments)
+    ]
+
+
+def _version_facts(intent: Mapping[str, Any], base: Mapping[str, Any] | None) -> dict[str, Any]:
+    new = _section(intent, "app").get("version")
+    old = _section(base, "app").get("version") if base is not None else None
+    if not isinstance(new, str):
+        return {"version_change": "unknown", "major_delta": 0, "previous_version": ""}
+    if not isinstance(old, str):
+        return {"version_change": "new", "major_delta": 0, "previous_version": ""}
+    order = compare_versions(old, new)
+    direction = {None: "unknown", -1: "downgrade", 0: "same", 1: "upgrade"}[order]
+    a, b = parse_version(old), parse_version(new)
+    delta = b.major - a.major if a is not None and b is not None else 0
+    return {"version_change": direction, "major_delta": delta, "previous_version": old}
+
+
+_URL_HOST = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)")
+
+
+def _host(url: object) -> str:
+    """The lower-case host of a URL (RFC 3986 authority, without user info and port)."""
+    match = _URL_HOST.match(url) if isinstance(url, str) else None
+    return match.group(1).lower() if match is not None else ""
+
+
+def _host_allowed(host: str, allowed: object) -> bool:
+    if not isinstance(allowed, list) or not allowed:
+        return True  # no allow-list configured: nothing to enforce
+    for entry in allowed:
+        if not isinstance(entry, str):
+            continue
+        pattern = entry.lower()
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and host != pattern[2:]:
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def _schedule_moments(intent: Mapping[str, Any]) -> list[datetime]:
+    moments = [_timestamp(_section(ring, "schedule").get("start")) for ring in _rings(intent)]
+    window = _section(_section(intent, "change"), "window")
+    moments.append(_timestamp(window.get("start")))
+    return [m for m in moments if m is not None]
+
+
+def derive_facts(inputs: FactInputs) -> dict[str, Any]:
+    """Compute the facts of one changed intent (pass 1: everything but the risk tier)."""
+    intent, config = inputs.intent, inputs.config
+    rings = _rings(intent)
+    devices = {str(r.get("name", i)): _int(r.get("devices")) for i, r in enumerate(rings)}
+    total = sum(devices.values())
+    first = _int(rings[0].get("devices")) if rings else 0
+    soaks = [duration_hours(_section(r, "gate").get("soak")) for r in rings[:-1]]
+    url = _section(intent, "package").get("url")
+    host = _host(url)
+    emergency_label = str(_section(config, "labels").get("emergency", DEFAULT_EMERGENCY_LABEL))
+    moments = [inputs.now, *_schedule_moments(intent)]
+    frozen = freeze_windows_hit(config, moments, inputs.timezones)
+    app_name = _section(intent, "app").get("name")
+    return {
+        "change": inputs.change.value,
+        "path": inputs.path,
+        "total_devices": total,
+        "previous_total_devices": (
+            sum(_int(r.get("devices")) for r in _rings(inputs.base)) if inputs.base else 0
+        ),
+        "ring_count": len(rings),
+        "ring_devices": devices,
+        "first_ring": str(rings[0].get("name", "")) if rings else "",
+        "first_ring_devices": first,
+        "first_ring_percent": math.ceil(100 * first / total) if total else 0,
+        "first_ring_max_devices": limit(config, "firstRingMaxDevices"),
+        "first_ring_max_percent": limit(config, "firstRingMaxPercent"),
+        **_version_facts(intent, inputs.base),
+        "package_host": host,
+        "package_host_allowed": _host_allowed(host, config.get("packageHosts")),
+        "required_rings_all_devices": [
+            str(r.get("name"))
+            for r in rings
+            if r.get("assignment") == "required"
+            and str(r.get("target", "")).strip().lower() in ALL_DEVICES_TARGETS
+        ],
+        "min_gate_soak_hours": min((s for s in soaks if s is not None), default=-1),
+        "rings_without_soak": [
+            str(r.get("name")) for r, s in zip(rings[:-1], soaks, strict=True) if s is None
+        ],
+        "freeze_windows": frozen,
+        "in_freeze_window": bool(frozen),
+        "emergency": emergency_label in inputs.labels,
+        "labels": sorted(inputs.labels),
+        "config_changed": inputs.config_changed,
+        "policies_changed": inputs.policies_changed,
+        "other_paths": list(inputs.other_paths),
+        "first_deployment": inputs.change is ChangeKind.ADDED
+        and isinstance(app_name, str)
+        and app_name not in inputs.known_apps,
+        "now": inputs.now.isoformat().replace("+00:00", "Z"),
+        "tier": "",
+        "tier_min_soak_hours": -1,
+    }
+
+
+def with_tier(facts: Mapping[str, Any], tier: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Pass 2: add the risk tier and the minimum soak it requires."""
+    configured = _section(_section(config, "limits"), "minSoak")
+    soak = configured.get(tier, DEFAULT_MIN_SOAK.get(tier))
+    return {**facts, "tier": tier, "tier_min_soak_hours": duration_hours(soak) or 0}
+
+
+def limit(config: Mapping[str, Any], name: str) -> int:
+    """A numeric limit from ``eucora.yaml`` with its documented default."""
+    value = _section(config, "limits").get(name)
+    return value if isinstance(value, int) else DEFAULT_LIMITS[name]

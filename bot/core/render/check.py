@@ -1,0 +1,823 @@
+"""The check evidence pack as terminal text, a sticky pull request comment and Actions output.
+
+Every function renders a pack *dict* (as ``build_check_pack`` builds it, or as read back from the
+evidence store), never the live check objects, so a stored pack re-renders byte for byte.
+User-supplied text (intent values, messages, paths, waiver reasons) is escaped for the target:
+control characters are shown, not obeyed, in a terminal; Markdown and HTML are neutralised in a
+comment; workflow-command data and properties are percent-encoded for the runner.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from bot.core.families import EXPIRING_WITHIN_DAYS, RISK_FAMILIES
+from bot.core.findings import SEVERITY_ORDER, Finding, Severity
+from bot.core.render.findings import render_github, render_text
+
+MARKER = "<!-- eucora:evidence -->"
+COMMENT_MAX_CHARS = 65_536  # GitHub's limit on an issue comment body
+STEP_SUMMARY_MAX_BYTES = 1_048_576  # GitHub's limit on one step's job summary
+VALUE_WIDTH = 60  # a field value longer than this is cut, with an ellipsis
+DETAIL_VALUE_WIDTH = 120  # the same, in the collapsible full diff
+SHORT_SHA = 12
+MINUS = "\N{MINUS SIGN}"
+
+GROUPS = (
+    (Severity.ERROR, "Errors"),
+    (Severity.WARNING, "Warnings"),
+    (Severity.NOTE, "Notes"),
+)
+
+Measure = Callable[[str], int]
+
+
+# --- small formatting helpers -----------------------------------------------------------------
+
+
+def _plural(count: int, noun: str, plural: str | None = None) -> str:
+    word = noun if count == 1 else (plural or noun + "s")
+    return f"{count:,} {word}"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _json(value: Any) -> str:
+    """A field value as compact JSON (so ``null``, ``"1"`` and ``1`` stay distinct)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
+def _value(value: Any, width: int = VALUE_WIDTH) -> str:
+    return "—" if value is None else _clip(_json(value), width)
+
+
+def _scalar(value: Any, width: int = VALUE_WIDTH) -> str:
+    """A scalar for a summary cell: strings without quotes."""
+    if value is None:
+        return "—"
+    return _clip(value if isinstance(value, str) else _json(value), width)
+
+
+def _short(sha: Any) -> str:
+    return str(sha)[:SHORT_SHA]
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _plain(text: Any) -> str:
+    """User text for a terminal, on one line: control characters shown as escapes, not obeyed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+_MARKDOWN_ESCAPES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    "|": "&#124;",  # a cell separator even inside code spans
+    "`": "&#96;",
+    "$": "&#36;",  # GitHub math
+    "\\": "\\\\",
+    "*": "\\*",
+    "_": "\\_",
+    "[": "\\[",
+    "]": "\\]",
+    "~": "\\~",
+    "@": "@&#8203;",  # no mentions (a zero-width space after @)
+    "\r": " ",
+    "\n": " ",
+}
+_MARKDOWN_SPECIAL = re.compile("[" + re.escape("".join(_MARKDOWN_ESCAPES)) + "]")
+
+
+def escape_markdown(text: Any) -> str:
+    """User text as inert one-line Markdown: no HTML, links, emphasis, mentions, cell breaks."""
+    return _MARKDOWN_SPECIAL.sub(lambda m: _MARKDOWN_ESCAPES[m.group()], str(text))
+
+
+def _code(text: Any) -> str:
+    return f"<code>{escape_markdown(text)}</code>"
+
+
+def _url(url: str) -> str:
+    for char, code in ((" ", "%20"), ("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E")):
+        url = url.replace(char, code)
+    return url
+
+
+def _see(evidence_url: str | None) -> str:
+    if evidence_url is None:
+        return "see the evidence page"
+    return f"see the [evidence page]({_url(evidence_url)})"
+
+
+# --- reading the pack -------------------------------------------------------------------------
+
+
+def _finding(item: Mapping[str, Any], clean: Callable[[Any], str] = str) -> Finding:
+    return Finding(
+        path=clean(item["path"]),
+        line=int(item["line"]),
+        column=int(item["column"]),
+        code=clean(item["code"]),
+        severity=Severity(item["severity"]),
+        message=clean(item["message"]),
+        json_path=str(item.get("jsonPath", "$")),
+    )
+
+
+def _by_severity(findings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Most severe first; the pack's order (file, position) within a severity."""
+    return sorted(findings, key=lambda f: SEVERITY_ORDER[Severity(f["severity"])])
+
+
+def _counts(findings: Sequence[Mapping[str, Any]]) -> dict[Severity, int]:
+    counts = dict.fromkeys(Severity, 0)
+    for item in findings:
+        counts[Severity(item["severity"])] += 1
+    return counts
+
+
+def _counts_text(counts: Mapping[Severity, int]) -> str:
+    return ", ".join(
+        (
+            _plural(counts[Severity.ERROR], "error"),
+            _plural(counts[Severity.WARNING], "warning"),
+            _plural(counts[Severity.NOTE], "note"),
+        )
+    )
+
+
+def _approvals_text(required: int) -> str:
+    if required == 0:
+        return "no CAB approval needed"
+    return f"needs {_plural(required, 'CAB approval')}"
+
+
+def _verdict(pack: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether the change is blocked, and the short why (blocked) or what it still needs (pass)."""
+    decision = pack["decision"]
+    if decision["conclusion"] == "blocked":
+        return True, "; ".join(str(r) for r in decision["reasons"]) or "blocked"
+    return False, _approvals_text(int(pack["approvals"]["required"]))
+
+
+def _resolve(value: Any, tokens: Sequence[str]) -> Any:
+    for token in tokens:
+        if isinstance(value, dict):
+            value = value.get(token)
+        elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
+            value = value[int(token)]
+        else:
+            return None
+    return value
+
+
+def _tokens(pointer: str) -> list[str]:
+    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+
+
+def _field(diffs: Sequence[Mapping[str, Any]], pointer: str) -> tuple[Any, Any] | None:
+    """Old and new value of a field, from its diff or an ancestor's; None when unchanged."""
+    wanted = _tokens(pointer)
+    for diff in diffs:
+        have = _tokens(str(diff["path"]))
+        if wanted[: len(have)] == have:
+            rest = wanted[len(have) :]
+            return _resolve(diff["old"], rest), _resolve(diff["new"], rest)
+    return None
+
+
+_RING = re.compile(r"^/rings/[0-9]+$")
+_RING_DEVICES = re.compile(r"^/rings/[0-9]+/devices$")
+
+
+def _devices(value: Any, pointer: str) -> tuple[int, int]:
+    """Devices and rings under a diffed value, by where it sits in the intent."""
+    if pointer == "":
+        rings = value.get("rings") if isinstance(value, dict) else None
+    elif pointer == "/rings":
+        rings = value
+    elif _RING.match(pointer):
+        rings = [value] if value is not None else []
+    elif _RING_DEVICES.match(pointer):
+        count = value if isinstance(value, int) and not isinstance(value, bool) else 0
+        return count, 0
+    else:
+        return 0, 0
+    if not isinstance(rings, list):
+        return 0, 0
+    devices = [r.get("devices") for r in rings if isinstance(r, dict)]
+    total = sum(d for d in devices if isinstance(d, int) and not isinstance(d, bool))
+    return total, len(rings)
+
+
+def _devices_text(change: Mapping[str, Any]) -> str:
+    """Devices reached before → after (added, deleted) or the change in devices (modified)."""
+    old_devices = new_devices = old_rings = new_rings = 0
+    for diff in change["fieldDiffs"]:
+        devices, rings = _devices(diff["old"], str(diff["path"]))
+        old_devices, old_rings = old_devices + devices, old_rings + rings
+        devices, rings = _devices(diff["new"], str(diff["path"]))
+        new_devices, new_rings = new_devices + devices, new_rings + rings
+    kind = change["kind"]
+    if kind == "added" and new_rings:
+        return f"0 → {new_devices:,} ({_plural(new_rings, 'ring')})"
+    if kind == "deleted" and old_rings:
+        return f"{old_devices:,} → 0 ({_plural(old_rings, 'ring')})"
+    delta, ring_delta = new_devices - old_devices, new_rings - old_rings
+    if delta == 0 and ring_delta == 0:
+        return "—"
+    text = f"{delta:+,}".replace("-", MINUS)
+    if ring_delta:
+        text += f" ({ring_delta:+} ring{'s' if abs(ring_delta) != 1 else ''})".replace("-", MINUS)
+    return text
+
+
+def _leaves(value: Any, pointer: str) -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        items: list[tuple[str, Any]] = [
+            (str(k).replace("~", "~0").replace("/", "~1"), v) for k, v in sorted(value.items())
+        ]
+    elif isinstance(value, list) and value:
+        items = [(str(i), v) for i, v in enumerate(value)]
+    else:
+        return [(pointer, value)]
+    return [leaf for key, item in items for leaf in _leaves(item, f"{pointer}/{key}")]
+
+
+def _same(leaf: str, path: str, line: Any) -> Any:
+    """The diff's line belongs to its own path only, not to the leaves under it."""
+    return line if leaf == path else None
+
+
+def _flat_diffs(diffs: Sequence[Mapping[str, Any]]) -> list[tuple[str, Any, Any, Any]]:
+    """Field diffs at the leaves: an added or removed object shows field by field.
+
+    Its leaves get no line: the pack has the line of the object only.
+    """
+    out: list[tuple[str, Any, Any, Any]] = []
+    for diff in diffs:
+        path, old, new, line = str(diff["path"]), diff["old"], diff["new"], diff.get("line")
+        if old is None and isinstance(new, dict | list):
+            out.extend((p, None, v, _same(p, path, line)) for p, v in _leaves(new, path))
+        elif new is None and isinstance(old, dict | list):
+            out.extend((p, v, None, _same(p, path, line)) for p, v in _leaves(old, path))
+        else:
+            out.append((path, old, new, line))
+    return out
+
+
+def _riskiest(pack: Mapping[str, Any]) -> str | None:
+    """The intent whose score is the change's score (the first, if several tie)."""
+    score = pack["risk"]["score"]
+    for change in pack["changes"]:
+        if change["risk"]["score"] == score and score > 0:
+            return str(change["intent"])
+    return None
+
+
+def _raw_by_family(pack: Mapping[str, Any], intent: str | None) -> dict[str, int]:
+    raw = dict.fromkeys(RISK_FAMILIES, 0)
+    for factor in pack["risk"]["factors"]:
+        if factor["intent"] == intent:
+            raw[factor["family"]] = raw.get(factor["family"], 0) + int(factor["points"])
+    return raw
+
+
+def _days_left(pack: Mapping[str, Any], expires: str) -> int | None:
+    try:
+        today = datetime.fromisoformat(str(pack["evaluatedAt"])).date()
+        return (date.fromisoformat(expires) - today).days
+    except ValueError:
+        return None
+
+
+def _expiry_text(days: int | None) -> str:
+    if days is None:
+        return ""
+    if days <= 0:
+        return "expires today"
+    return f"expires in {_plural(days, 'day')}"
+
+
+def _soon(days: int | None) -> bool:
+    return days is not None and days <= EXPIRING_WITHIN_DAYS
+
+
+# --- terminal text ----------------------------------------------------------------------------
+
+
+def render_check_text(pack: Mapping[str, Any]) -> str:
+    """The check for a terminal: verdict first, then risk, approvals, changes, findings, waivers."""
+    blocked, why = _verdict(pack)
+    lines = [f"{'BLOCKED' if blocked else 'PASS'} — {_plain(why)}"]
+    lines.append(
+        f"{_plain(pack['repository'])}  base {_short(pack['base'])} → head {_short(pack['head'])}"
+        f"  evaluated {pack['evaluatedAt']}"
+    )
+    if pack["labels"]:
+        lines.append("labels: " + ", ".join(_plain(label) for label in pack["labels"]))
+    lines.extend(_text_risk(pack))
+    approvals = pack["approvals"]
+    required = int(approvals["required"])
+    lines.append(f"Approvals: {_approvals_text(required)}")
+    lines.extend(f"  - {_plain(reason)}" for reason in approvals["reasons"])
+    lines.extend(_text_changes(pack))
+    counts = _counts(pack["findings"])
+    lines.append(f"Findings: {_counts_text(counts)}")
+    text = "".join(f"{line}\n" for line in lines)
+    text += render_text([_finding(item, _plain) for item in _by_severity(pack["findings"])])
+    return text + "".join(f"{line}\n" for line in _text_waivers(pack))
+
+
+def _text_risk(pack: Mapping[str, Any]) -> list[str]:
+    risk = pack["risk"]
+    lines = [f"Risk: {risk['score']}/100 ({risk['tier']})"]
+    lines.extend(
+        f"  +{factor['points']} {factor['family']}  {factor['rule']}"
+        f"  [{_plain(factor['intent'])}]  {_plain(factor['reason'])}"
+        for factor in risk["factors"]
+    )
+    by_family = risk["byFamily"]
+    lines.append(
+        "  by family: "
+        + ", ".join(f"{name} {by_family.get(name, 0)}/{cap}" for name, cap in RISK_FAMILIES.items())
+    )
+    return lines
+
+
+def _text_changes(pack: Mapping[str, Any]) -> list[str]:
+    lines = [f"Changes: {_plural(len(pack['changes']), 'intent')}"]
+    for change in pack["changes"]:
+        moved = (
+            f" (from {_plain(change['basePath'])})"
+            if change["basePath"] not in (None, change["path"])
+            else ""
+        )
+        lines.append(
+            f"  {change['kind']} {_plain(change['path'])}{moved} ({_plain(change['intent'])})"
+            f"  risk {change['risk']['score']} {change['risk']['tier']}"
+        )
+        lines.extend(
+            f"    {_plain(path)}: {_plain(_value(old))} → {_plain(_value(new))}"
+            for path, old, new, _ in _flat_diffs(change["fieldDiffs"])
+        )
+    if pack["otherFiles"]:
+        lines.append("Other files: " + ", ".join(_plain(p) for p in pack["otherFiles"]))
+    return lines
+
+
+def _text_waivers(pack: Mapping[str, Any]) -> list[str]:
+    if not pack["waivers"]:
+        return []
+    lines = [f"Waivers in force: {len(pack['waivers']):,}"]
+    for waiver in pack["waivers"]:
+        days = _days_left(pack, str(waiver["expires"]))
+        soon = f" — {_expiry_text(days)}" if _soon(days) else ""
+        lines.append(
+            f"  {_plain(waiver['rule'])} for {_plain(waiver['intent'])}: {_plain(waiver['ticket'])}"
+            f" ({_plain(waiver['owner'])}) until {_plain(waiver['expires'])}{soon}"
+        )
+    return lines
+
+
+# --- Markdown: the sticky comment and the step summary ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """A list or table whose rows may be cut to fit, with a line saying how many were left out."""
+
+    head: str
+    rows: tuple[tuple[str, str], ...]  # (group heading, row): a heading is written when it changes
+    noun: str
+    plural: str
+    keep: int = 20  # rows kept before any other listing is cut
+    tail: str = "\n"
+
+    def render(self, shown: int, evidence_url: str | None) -> str:
+        parts = [self.head]
+        group = ""
+        for heading, row in self.rows[:shown]:
+            if heading != group:
+                parts.append(heading)
+                group = heading
+            parts.append(row)
+        hidden = len(self.rows) - shown
+        if hidden:
+            what = self.noun if hidden == 1 else self.plural
+            parts.append(f"\n… {hidden:,} more {what} — {_see(evidence_url)}\n")
+        parts.append(self.tail)
+        return "".join(parts)
+
+
+Block = str | _Listing
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """The comment as blocks, and which to drop (details) and cut (listings) to fit, in order."""
+
+    blocks: tuple[Block, ...]
+    droppable: tuple[int, ...]
+    cuttable: tuple[int, ...]
+
+
+def _assemble(
+    layout: _Layout, dropped: set[int], shown: Mapping[int, int], evidence_url: str | None
+) -> str:
+    parts = []
+    for index, block in enumerate(layout.blocks):
+        if index in dropped:
+            continue
+        if isinstance(block, _Listing):
+            parts.append(block.render(shown.get(index, len(block.rows)), evidence_url))
+        else:
+            parts.append(block)
+    return "".join(parts)
+
+
+def _fit(layout: _Layout, limit: int, measure: Measure, evidence_url: str | None) -> str:
+    """Everything if it fits; else without the details; else with listings cut, findings first.
+
+    Listings are cut in two passes: first down to the few rows each keeps (so ten findings are not
+    lost to a table of two thousand changes), then, only if that is not enough, further.
+    """
+    dropped: set[int] = set()
+    shown: dict[int, int] = {}
+    text = _assemble(layout, dropped, shown, evidence_url)
+    for index in layout.droppable:
+        if measure(text) <= limit:
+            return text
+        dropped.add(index)
+        text = _assemble(layout, dropped, shown, evidence_url)
+    for first_pass in (True, False):
+        for index in layout.cuttable:
+            if measure(text) <= limit:
+                return text
+            block = layout.blocks[index]
+            if not isinstance(block, _Listing):
+                continue
+            current = shown.get(index, len(block.rows))
+            floor = min(block.keep, current) if first_pass else 0
+
+            def fits(count: int, index: int = index) -> bool:
+                attempt = _assemble(layout, dropped, {**shown, index: count}, evidence_url)
+                return measure(attempt) <= limit
+
+            shown[index] = _most_rows(floor, current, fits)
+            text = _assemble(layout, dropped, shown, evidence_url)
+    if measure(text) <= limit:
+        return text
+    return _hard_cut(text, limit, measure)
+
+
+def _most_rows(low: int, high: int, fits: Callable[[int], bool]) -> int:
+    """The most rows in [low, high] that fit (``low`` when none does)."""
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _hard_cut(text: str, limit: int, measure: Measure) -> str:
+    """Last resort for a tiny limit: the text cut short, still within it."""
+    suffix = "\n…\n"
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if measure(text[:middle] + suffix) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return (text[:low] + suffix) if measure(text[:low] + suffix) <= limit else ""
+
+
+def render_check_markdown(
+    pack: Mapping[str, Any],
+    *,
+    evidence_url: str | None = None,
+    digest: str | None = None,
+    max_chars: int = COMMENT_MAX_CHARS,
+) -> str:
+    """The sticky pull request comment, within ``max_chars`` (GitHub's limit by default).
+
+    When it is too long, the collapsible details go first, then findings are cut (with a line
+    saying how many more, pointing at ``evidence_url``), then the other long listings.
+    """
+    return _fit(_layout(pack, evidence_url, digest), max_chars, len, evidence_url)
+
+
+def _utf8_length(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def render_check_github(
+    pack: Mapping[str, Any], *, evidence_url: str | None = None, digest: str | None = None
+) -> tuple[str, str]:
+    """Workflow commands (one annotation per finding, most severe first) and the step summary.
+
+    GitHub shows only the first 10 error and 10 warning annotations of a step, so all are emitted
+    with errors first. The summary is the Markdown rendering within 1 MiB of UTF-8, GitHub's limit.
+    """
+    commands = render_github([_finding(item) for item in _by_severity(pack["findings"])])
+    layout = _layout(pack, evidence_url, digest)
+    summary = _fit(layout, STEP_SUMMARY_MAX_BYTES, _utf8_length, evidence_url)
+    return commands, summary
+
+
+def _layout(pack: Mapping[str, Any], evidence_url: str | None, digest: str | None) -> _Layout:
+    blocks: list[Block] = [
+        _md_header(pack),
+        _md_changes(pack),
+        _md_other_files(pack),
+        _md_risk(pack),
+        _md_factors(pack),
+        _md_approvals(pack),
+        _md_findings(pack),
+        _md_waivers(pack),
+        _md_diff_details(pack),
+        _md_rule_details(pack),
+        _md_footer(pack, evidence_url, digest),
+    ]
+    # drop: rule results, then diffs; cut: findings, changes, factors, waivers, other files
+    return _Layout(blocks=tuple(blocks), droppable=(9, 8), cuttable=(6, 1, 4, 7, 2))
+
+
+def _md_header(pack: Mapping[str, Any]) -> str:
+    blocked, _ = _verdict(pack)
+    risk, approvals = pack["risk"], pack["approvals"]
+    counts = _counts(pack["findings"])
+    status = "❌ **Blocked**" if blocked else "✅ **Passed**"
+    required = int(approvals["required"])
+    summary = [
+        status,
+        _plural(counts[Severity.ERROR], "error"),
+        _plural(counts[Severity.WARNING], "warning"),
+        f"risk **{risk['score']}/100 {risk['tier']}**",
+        f"**{required}** CAB approval{'s' if required != 1 else ''} required",
+        f"{_plural(len(pack['changes']), 'intent')} changed",
+    ]
+    lines = [MARKER, "### EUCORA check", "", " · ".join(summary), ""]
+    reasons = pack["decision"]["reasons"]
+    if blocked and reasons:
+        lines.append("**Why it is blocked**")
+        lines.extend(f"- {escape_markdown(reason)}" for reason in reasons)
+        lines.append("")
+    elif not blocked:
+        lines.append(f"May merge once approved: {escape_markdown(_approvals_text(required))}.")
+        lines.append("")
+    if pack["labels"]:
+        labels = ", ".join(_code(label) for label in pack["labels"])
+        lines.extend([f"Labels: {labels}", ""])
+    return "\n".join(lines) + "\n"
+
+
+def _md_changes(pack: Mapping[str, Any]) -> Block:
+    changes = pack["changes"]
+    if not changes:
+        return "#### Changes\n\nNo deployment intent changed.\n\n"
+    head = (
+        f"#### Changes ({len(changes):,})\n\n"
+        "| Intent | Change | Version | Devices | Risk |\n"
+        "|---|---|---|--:|---|\n"
+    )
+    rows = []
+    for change in changes:
+        version = _field(change["fieldDiffs"], "/app/version")
+        if version is None:
+            version_text = "unchanged" if change["fieldDiffs"] else "—"
+        else:
+            old, new = version
+            version_text = (
+                f"{_code(_scalar(old))} → {_code(_scalar(new))}"
+                if change["kind"] not in ("added", "deleted")
+                else _code(_scalar(new if old is None else old))
+            )
+        kind = str(change["kind"])
+        if change["basePath"] not in (None, change["path"]):
+            kind += f" from {_code(change['basePath'])}"
+        risk = change["risk"]
+        rows.append(
+            (
+                "",
+                (
+                    f"| {_code(change['intent'])} | {kind} | {version_text} |"
+                    f" {_devices_text(change)} | {risk['score']} {risk['tier']} |\n"
+                ),
+            )
+        )
+    return _Listing(head=head, rows=tuple(rows), noun="change", plural="changes")
+
+
+def _md_other_files(pack: Mapping[str, Any]) -> Block:
+    files = pack["otherFiles"]
+    if not files:
+        return ""
+    rows = tuple(("", f"- {_code(path)}\n") for path in files)
+    head = f"Other changed files, not judged as intents ({len(files):,}):\n\n"
+    return _Listing(head=head, rows=rows, noun="file", plural="files", keep=10)
+
+
+def _md_risk(pack: Mapping[str, Any]) -> str:
+    risk = pack["risk"]
+    lines = [f"#### Risk: {risk['score']}/100 · {risk['tier']}", ""]
+    riskiest = _riskiest(pack)
+    if riskiest is not None:
+        lines.extend([f"The score is that of the riskiest intent, {_code(riskiest)}.", ""])
+    raw = _raw_by_family(pack, riskiest)
+    lines.extend(["| Family | Points | Cap |", "|---|--:|--:|"])
+    by_family = risk["byFamily"]
+    for family, cap in RISK_FAMILIES.items():
+        points = int(by_family.get(family, 0))
+        cell = f"**{points}**" if points else "0"
+        if raw.get(family, 0) > points:
+            cell += f" (capped from {raw[family]})"
+        lines.append(f"| {family} | {cell} | {cap} |")
+    lines.extend([f"| **total** | **{risk['score']}** | 100 |", ""])
+    return "\n".join(lines) + "\n"
+
+
+def _md_factors(pack: Mapping[str, Any]) -> Block:
+    factors = pack["risk"]["factors"]
+    if not factors:
+        return "No rule added risk points.\n\n"
+    head = (
+        "Factors, before the family caps:\n\n"
+        "| Intent | Family | Points | Rule | Reason |\n|---|---|--:|---|---|\n"
+    )
+    rows = tuple(
+        (
+            "",
+            (
+                f"| {_code(f['intent'])} | {f['family']} | +{f['points']} | {_code(f['rule'])} |"
+                f" {escape_markdown(f['reason'])} |\n"
+            ),
+        )
+        for f in factors
+    )
+    return _Listing(head=head, rows=rows, noun="factor", plural="factors")
+
+
+def _md_approvals(pack: Mapping[str, Any]) -> str:
+    approvals = pack["approvals"]
+    required = int(approvals["required"])
+    title = "none required" if required == 0 else f"{_plural(required, 'CAB approval')} required"
+    lines = [f"#### Approvals: {title}", ""]
+    lines.extend(f"- {escape_markdown(reason)}" for reason in approvals["reasons"])
+    return "\n".join(lines) + "\n\n"
+
+
+def _md_findings(pack: Mapping[str, Any]) -> Block:
+    findings = _by_severity(pack["findings"])
+    counts = _counts(findings)
+    if not findings:
+        return "#### Findings\n\nNone.\n\n"
+    head = f"#### Findings: {_counts_text(counts)}\n"
+    titles = dict(GROUPS)
+    rows = tuple(
+        (
+            f"\n**{titles[Severity(f['severity'])]}**\n\n",
+            f"- {_code(_where(f))} {_code(f['code'])}: {escape_markdown(f['message'])}\n",
+        )
+        for f in findings
+    )
+    return _Listing(head=head, rows=rows, noun="finding", plural="findings")
+
+
+def _where(finding: Mapping[str, Any]) -> str:
+    return f"{finding['path']}:{finding['line']}"
+
+
+def _md_waivers(pack: Mapping[str, Any]) -> Block:
+    waivers = pack["waivers"]
+    if not waivers:
+        return ""
+    days = [_days_left(pack, str(w["expires"])) for w in waivers]
+    soon = sum(_soon(d) for d in days)
+    head = f"#### Waivers in force ({len(waivers):,})\n\n"
+    if soon:
+        head += (
+            f"**{_plural(soon, 'waiver')} expire{'s' if soon == 1 else ''} within "
+            f"{EXPIRING_WITHIN_DAYS} days.**\n\n"
+        )
+    head += "| Rule | Intent | Owner | Ticket | Expires | Reason |\n|---|---|---|---|---|---|\n"
+    rows = []
+    for waiver, left in zip(waivers, days, strict=True):
+        expires = escape_markdown(waiver["expires"])
+        if _soon(left):
+            expires = f"**{expires}** ({_expiry_text(left)})"
+        rows.append(
+            (
+                "",
+                (
+                    f"| {_code(waiver['rule'])} | {_code(waiver['intent'])} |"
+                    f" {escape_markdown(waiver['owner'])} | {escape_markdown(waiver['ticket'])} |"
+                    f" {expires} | {escape_markdown(waiver['reason'])} |\n"
+                ),
+            )
+        )
+    return _Listing(head=head, rows=tuple(rows), noun="waiver", plural="waivers", keep=10)
+
+
+def _md_diff_details(pack: Mapping[str, Any]) -> str:
+    changes = pack["changes"]
+    if not changes:
+        return ""
+    total = sum(len(_flat_diffs(c["fieldDiffs"])) for c in changes)
+    parts = [f"<details><summary>Field diffs ({_plural(total, 'field')})</summary>\n\n"]
+    for change in changes:
+        moved = (
+            f" (from {_code(change['basePath'])})"
+            if change["basePath"] not in (None, change["path"])
+            else ""
+        )
+        parts.append(
+            f"**{_code(change['intent'])}** {change['kind']} {_code(change['path'])}{moved}\n\n"
+        )
+        diffs = _flat_diffs(change["fieldDiffs"])
+        if not diffs:
+            parts.append("No field diff (the file does not validate).\n\n")
+            continue
+        parts.append("| Field | Before | After | Line |\n|---|---|---|--:|\n")
+        parts.extend(
+            f"| {_code(path)} | {_code(_value(old, DETAIL_VALUE_WIDTH))} |"
+            f" {_code(_value(new, DETAIL_VALUE_WIDTH))} | {line if line is not None else ''} |\n"
+            for path, old, new, line in diffs
+        )
+        parts.append("\n")
+    parts.append("</details>\n\n")
+    return "".join(parts)
+
+
+def _result_text(result: Mapping[str, Any]) -> str:
+    if result.get("error") is not None:
+        return f"error: {escape_markdown(result['error'])}"
+    if result.get("waivedBy") is not None:
+        return f"waived by {escape_markdown(result['waivedBy'])}"
+    return "matched"
+
+
+def _results_table(results: Sequence[Mapping[str, Any]]) -> str:
+    shown = [r for r in results if r["matched"] or r.get("error") is not None]
+    quiet = [r for r in results if r not in shown]
+    parts = []
+    if shown:
+        parts.append("| Rule | Result | Enforcement | Message |\n|---|---|---|---|\n")
+        parts.extend(
+            f"| {_code(r['rule'])} | {_result_text(r)} | {r.get('enforcement', '')} |"
+            f" {escape_markdown(r.get('message', ''))} |\n"
+            for r in shown
+        )
+        parts.append("\n")
+    if quiet:
+        parts.append("Not matched: " + ", ".join(_code(r["rule"]) for r in quiet) + "\n\n")
+    return "".join(parts)
+
+
+def _md_rule_details(pack: Mapping[str, Any]) -> str:
+    changes = pack["changes"]
+    if not changes:
+        return ""
+    evaluated = sum(len(c["ruleResults"]) for c in changes)
+    matched = sum(bool(r["matched"]) for c in changes for r in c["ruleResults"])
+    summary = f"Rule results ({evaluated:,} evaluated, {matched:,} matched)"
+    parts = [f"<details><summary>{summary}</summary>\n\n"]
+    for change in changes:
+        parts.append(f"**{_code(change['intent'])}**\n\n")
+        parts.append(_results_table(change["ruleResults"]) or "No rule evaluated.\n\n")
+        preview = change.get("previewRuleResults")
+        if preview:
+            parts.append("Preview — the head revision's rules would match (not enforced):\n\n")
+            parts.append(_results_table(preview))
+    parts.append("</details>\n\n")
+    return "".join(parts)
+
+
+def _md_footer(pack: Mapping[str, Any], evidence_url: str | None, digest: str | None) -> str:
+    if digest is None:
+        pack_text = "Evidence pack: not stored yet; verify a stored pack with"
+        verify = _code("eucora evidence verify <digest>")
+    else:
+        pack_text = f"Evidence pack {_code(digest)}; verify with"
+        verify = _code(f"eucora evidence verify {digest}")
+    parts = [
+        f"{pack_text} {verify}",
+        f"policy {_code(pack['policy']['digest'])}",
+        f"base {_code(_short(pack['base']))} → head {_code(_short(pack['head']))}",
+        f"evaluated {escape_markdown(pack['evaluatedAt'])}",
+    ]
+    if evidence_url is not None:
+        parts.append(f"[evidence page]({_url(evidence_url)})")
+    return "---\n<sub>" + " · ".join(parts) + "</sub>\n"

@@ -1,0 +1,151 @@
+"""Check a pull request between two revisions: the flow behind ``eucora check`` (and later the bot).
+
+Gathers the inputs — files from git, the base revision's configuration, policies and waivers, the
+time zones the freeze windows name — then calls the pure core and builds the evidence pack.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from bot.adapters.git import read_revision_pair
+from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
+from bot.core.changes import FileAtRevision, RevisionPair
+from bot.core.check import CheckInputs, CheckResult, run_check
+from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocument
+from bot.core.evidence import build_check_pack, digest_of
+from bot.core.findings import Finding, Severity
+from bot.core.policy import CompiledPolicyPack
+from bot.core.waivers import load_waivers
+
+CONFIG_NAMES = ("eucora.yaml", "eucora.yml")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRun:
+    """A finished check: the verdict, its evidence pack and the pack's digest."""
+
+    result: CheckResult
+    pack: dict[str, Any]
+    digest: str
+
+
+def _folder(path: str) -> str:
+    parts = path.split("/")
+    return parts[-2] if len(parts) >= 2 else ""
+
+
+def _documents(
+    files: Sequence[FileAtRevision], validator: DocumentValidator, folder: str, kind: DocumentKind
+) -> tuple[ValidatedDocument, ...]:
+    return tuple(
+        validator.validate(f.raw, f.path, kind) for f in files if _folder(f.path) == folder
+    )
+
+
+def _as_warning(finding: Finding, revision: str) -> Finding:
+    """Report problems of the base revision without blocking on them.
+
+    They are not this change's fault, and blocking on them would stop the pull request that fixes
+    them.
+    """
+    if finding.severity is not Severity.ERROR:
+        return finding
+    return replace(
+        finding,
+        severity=Severity.WARNING,
+        message=f"at the base revision {revision[:12]}: {finding.message}",
+    )
+
+
+def _base_config(
+    pair: RevisionPair, validator: DocumentValidator
+) -> tuple[Mapping[str, Any], list[Finding]]:
+    for file in pair.base_files:
+        if file.path in CONFIG_NAMES:
+            doc = validator.validate(file.raw, file.path, DocumentKind.CONFIG)
+            findings = [_as_warning(f, pair.base_sha) for f in doc.findings]
+            return (doc.data if doc.ok else {}), findings
+    return {}, []
+
+
+def _timezones(config: Mapping[str, Any]) -> tuple[dict[str, tzinfo], list[Finding]]:
+    zones: dict[str, tzinfo] = {}
+    findings: list[Finding] = []
+    windows = config.get("freezeWindows")
+    names = {"UTC"} | {
+        str(w.get("timezone")) for w in windows or [] if isinstance(w, dict) and w.get("timezone")
+    }
+    for name in sorted(names):
+        try:
+            zones[name] = zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            findings.append(
+                Finding(
+                    path="eucora.yaml",
+                    line=1,
+                    column=1,
+                    code="config.timezone",
+                    severity=Severity.WARNING,
+                    message=f"unknown time zone {name!r}: freeze windows in it are ignored",
+                )
+            )
+    return zones, findings
+
+
+def _preview_pack(pair: RevisionPair, validator: DocumentValidator) -> CompiledPolicyPack | None:
+    if not any(_folder(c.path) == "policies" for c in pair.changes):
+        return None
+    return build_policy_pack(
+        _documents(pair.head_files, validator, "policies", DocumentKind.POLICY)
+    )
+
+
+def check_revisions(
+    repo: str | Path,
+    base: str,
+    head: str,
+    *,
+    now: datetime,
+    labels: Sequence[str] = (),
+) -> CheckRun:
+    """Check the change from ``base`` to ``head`` in a local (or bare) repository."""
+    pair = read_revision_pair(repo, base, head)
+    return check_pair(pair, now=now, labels=labels)
+
+
+def check_pair(pair: RevisionPair, *, now: datetime, labels: Sequence[str] = ()) -> CheckRun:
+    """Check a change already read from git."""
+    validator = build_document_validator()
+    config, base_findings = _base_config(pair, validator)
+    policies = _documents(pair.base_files, validator, "policies", DocumentKind.POLICY)
+    pack = build_policy_pack(policies)
+    pack = replace(pack, findings=tuple(_as_warning(f, pair.base_sha) for f in pack.findings))
+    waiver_docs = _documents(pair.base_files, validator, "waivers", DocumentKind.WAIVERS)
+    waivers = load_waivers(waiver_docs, now)
+    waivers = replace(
+        waivers, findings=tuple(_as_warning(f, pair.base_sha) for f in waivers.findings)
+    )
+    zones, zone_findings = _timezones(config)
+    result = run_check(
+        CheckInputs(
+            pair=pair,
+            validator=validator,
+            env=cel_environment(),
+            pack=pack,
+            config=config,
+            waivers=waivers,
+            now=now,
+            labels=tuple(sorted(set(labels))),
+            timezones=zones,
+            preview_pack=_preview_pack(pair, validator),
+            base_findings=tuple(base_findings + zone_findings),
+        )
+    )
+    evidence = build_check_pack(result)
+    return CheckRun(result=result, pack=evidence, digest=digest_of(evidence))

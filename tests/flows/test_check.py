@@ -1,0 +1,225 @@
+"""``eucora check`` end to end on real git repositories built from the example repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.adapters.git import GitError
+from bot.entrypoints.cli import cli
+from bot.flows.check import CheckRun, check_revisions
+from tests.conftest import EXAMPLES, ROOT
+from tests.support.gitrepo import GitRepo
+
+WEDNESDAY = datetime.fromisoformat("2027-02-17T10:00:00+01:00")
+YEAR_END = datetime.fromisoformat("2026-12-28T10:00:00+01:00")
+CHROME = "intents/windows/google-chrome.yaml"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepo:
+    repo = GitRepo.create(tmp_path / "repo", template=EXAMPLES / "intents-repo")
+    repo.branch("change")
+    return repo
+
+
+def check(repo: GitRepo, *, now: datetime = WEDNESDAY, labels: tuple[str, ...] = ()) -> CheckRun:
+    return check_revisions(repo.path, "main", "change", now=now, labels=labels)
+
+
+def codes(run: CheckRun) -> set[str]:
+    return {f.code for f in run.result.findings}
+
+
+def test_a_version_upgrade_passes_with_its_field_diff(repo: GitRepo) -> None:
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
+    repo.commit("Chrome 131.0.6778.109")
+    run = check(repo)
+    assert run.result.conclusion == "pass", run.result.findings
+    [change] = run.pack["changes"]
+    assert change["kind"] == "modified"
+    assert change["intent"] == "google-chrome"
+    diff = next(d for d in change["fieldDiffs"] if d["path"] == "/app/version")
+    assert (diff["old"], diff["new"]) == ("131.0.6778.86", "131.0.6778.109")
+    assert (
+        diff["line"]
+        == repo.read(CHROME)
+        .splitlines()
+        .index(next(line for line in repo.read(CHROME).splitlines() if "131.0.6778.109" in line))
+        + 1
+    )
+    assert change["baseBlob"] != change["headBlob"]
+    assert run.digest.startswith("sha256:")
+
+
+def test_an_added_intent(repo: GitRepo) -> None:
+    text = repo.read("intents/linux/osquery.yaml").replace(
+        "name: osquery-linux", "name: osquery-linux-servers", 1
+    )
+    repo.write("intents/linux/osquery-servers.yaml", text)
+    repo.commit("add osquery for servers")
+    run = check(repo)
+    [change] = run.pack["changes"]
+    assert change["kind"] == "added"
+    assert change["baseBlob"] is None
+    assert all(d["old"] is None for d in change["fieldDiffs"])
+
+
+def test_a_renamed_intent(repo: GitRepo) -> None:
+    repo.git("mv", "intents/linux/osquery.yaml", "intents/linux/osquery-agent.yaml")
+    repo.commit("rename")
+    run = check(repo)
+    [change] = run.pack["changes"]
+    assert change["kind"] == "renamed"
+    assert change["basePath"] == "intents/linux/osquery.yaml"
+    assert change["path"] == "intents/linux/osquery-agent.yaml"
+    assert change["fieldDiffs"] == []
+
+
+def test_a_deleted_intent_needs_an_approval(repo: GitRepo) -> None:
+    repo.git("rm", "-q", "intents/windows/7-zip.yaml")
+    repo.commit("retire 7-zip")
+    run = check(repo)
+    [change] = run.pack["changes"]
+    assert change["kind"] == "deleted"
+    assert change["headBlob"] is None
+    assert run.result.required_approvals >= 1
+
+
+def test_a_schema_error_blocks_at_its_line(repo: GitRepo) -> None:
+    repo.edit(CHROME, "  signed: true", "  signed: maybe")
+    repo.commit("oops")
+    run = check(repo)
+    assert run.result.blocked
+    [finding] = [f for f in run.result.findings if f.code == "schema.type"]
+    assert finding.path == CHROME
+    assert repo.read(CHROME).splitlines()[finding.line - 1].strip() == "signed: maybe"
+
+
+def test_policies_are_read_from_base_so_a_pr_cannot_weaken_them(repo: GitRepo) -> None:
+    """Deleting the ticket rule and dropping the ticket in one PR is still denied by the base rule."""
+    policy = "policies/contoso.yaml"
+    text = repo.read(policy)
+    start = text.index("  - id: contoso.broad-ring-needs-ticket")
+    end = text.index("  - id: contoso.macos-requires-team-id")
+    repo.write(policy, text[:start] + text[end:])
+    zoom = "intents/macos/zoom.yaml"
+    repo.write(zoom, repo.read(zoom).split("\nchange:")[0] + "\n")
+    repo.commit("weaken the rules")
+    run = check(repo)
+    assert "rule.contoso.broad-ring-needs-ticket" in codes(run)
+    assert run.result.blocked
+    assert run.result.tier in {"high", "critical"}
+    assert run.result.required_approvals >= 2
+    # The new rules are previewed: without the ticket rule they would not deny.
+    [change] = run.pack["changes"]
+    preview = {r["rule"] for r in change.get("previewRuleResults", [])}
+    assert "contoso.broad-ring-needs-ticket" not in preview
+
+
+def test_a_config_edit_is_at_least_high_risk_and_base_config_judges(repo: GitRepo) -> None:
+    repo.edit("eucora.yaml", "    high: 2\n", "    high: 0\n")
+    repo.commit("fewer approvals please")
+    run = check(repo)
+    assert run.result.tier in {"high", "critical"}
+    assert run.result.required_approvals == 2  # from the base eucora.yaml, not the edited one
+    assert any("eucora.yaml" in reason for reason in run.result.approval_reasons)
+
+
+def test_a_broken_config_at_head_blocks(repo: GitRepo) -> None:
+    repo.edit("eucora.yaml", "    medium: 25\n", "    medium: lots\n")
+    repo.commit("broken config")
+    run = check(repo)
+    assert run.result.blocked
+    assert "schema.type" in codes(run)
+
+
+def test_freeze_window_blocks_unless_emergency(repo: GitRepo) -> None:
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
+    repo.commit("Chrome update during the year-end freeze")
+    frozen = check(repo, now=YEAR_END)
+    assert frozen.result.blocked
+    assert any("freeze" in code for code in codes(frozen))
+    emergency = check(repo, now=YEAR_END, labels=("eucora:emergency",))
+    assert not any(
+        "freeze" in f.code and f.severity.value == "error" for f in emergency.result.findings
+    )
+    assert emergency.result.required_approvals >= 2
+
+
+def test_same_inputs_give_the_same_pack_bytes_under_any_hash_seed(repo: GitRepo) -> None:
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
+    repo.commit("Chrome update")
+    digests = set()
+    for seed in ("0", "1", "12345"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "check",
+                "--repo",
+                str(repo.path),
+                "--base",
+                "main",
+                "--head",
+                "change",
+                "--now",
+                WEDNESDAY.isoformat(),
+                "--format",
+                "json",
+            ],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        from bot.core.evidence import digest_of
+
+        digests.add(digest_of(json.loads(result.stdout)))
+    assert digests == {check(repo).digest}
+
+
+def test_cli_exit_codes_and_formats(repo: GitRepo) -> None:
+    repo.edit(CHROME, "  signed: true", "  signed: maybe")
+    repo.commit("oops")
+    runner = CliRunner()
+    args = [
+        "check",
+        "--repo",
+        str(repo.path),
+        "--base",
+        "main",
+        "--head",
+        "change",
+        "--now",
+        "2027-02-17T10:00:00+01:00",
+    ]
+    text = runner.invoke(cli, args)
+    assert text.exit_code == 1
+    assert "evidence digest: sha256:" in text.stdout
+    markdown = runner.invoke(cli, [*args, "--format", "markdown"])
+    assert markdown.stdout.startswith("<!-- eucora:evidence -->")
+    github = runner.invoke(cli, [*args, "--format", "github"])
+    assert "::error file=intents/windows/google-chrome.yaml" in github.stdout
+    unknown = runner.invoke(cli, ["check", "--repo", str(repo.path), "--base", "nope"])
+    assert unknown.exit_code == 2
+    assert "nope" in unknown.stderr
+    assert "Traceback" not in unknown.output
+    bad_time = runner.invoke(cli, [*args[:7], "--now", "tuesday"])
+    assert bad_time.exit_code == 2
+
+
+def test_not_a_repository_is_a_git_error(tmp_path: Path) -> None:
+    with pytest.raises(GitError):
+        check_revisions(tmp_path, "main", "HEAD", now=WEDNESDAY)
