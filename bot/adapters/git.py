@@ -100,6 +100,9 @@ def _open(repo_dir: str | Path) -> Iterator[tuple[git.Repo, str]]:
         raise GitError(f"not a git repository: {where}") from None
     except OSError as error:
         raise GitError(f"cannot open git repository {where}: {error.strerror}") from None
+    # GitPython runs git in its working dir with "$VARS" expanded, and silently in the process's
+    # own directory when that does not exist: naming the git dir keeps every command on this repo.
+    repo.git.update_environment(GIT_DIR=repo.git_dir)
     try:
         with repo:  # closes the persistent `git cat-file` processes
             yield repo, where
@@ -306,9 +309,9 @@ def list_blobs(repo_dir: str | Path, rev: str, folder: str) -> dict[str, str]:
     """Map every YAML file under ``folder`` (recursively) at ``rev`` to its blob SHA.
 
     Only tree objects are read, never a blob: a cheap index of a fleet of intents, whose SHAs tell
-    which files changed without reading them. ``git ls-tree -r`` walks the folder's tree (about
-    10 ms for 10,000 files, against about 100 ms for GitPython's tree objects in Python). A missing
-    folder gives an empty map. See https://git-scm.com/docs/git-ls-tree#_output_format
+    which files changed without reading them. ``git ls-tree -r`` walks the folder's tree: about
+    20 ms in all for 10,000 files, against about 100 ms for GitPython's tree objects walked in
+    Python. A missing folder gives an empty map. See https://git-scm.com/docs/git-ls-tree#_output_format
 
     Raises:
         GitError: ``repo_dir`` is not a git repository, or ``rev`` cannot be resolved.

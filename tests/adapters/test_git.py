@@ -366,6 +366,34 @@ class TestRevisions:
         assert repo.git("status", "--porcelain") == ""
         assert repo.git("rev-parse", "--abbrev-ref", "HEAD") == "change"
 
+    def test_dollar_in_path_is_literal(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A "$HOME" in the path is a folder name; git never falls back to the current directory."""
+        decoy = GitRepo.create(tmp_path / "decoy")
+        decoy.write("intents/decoy.yaml", "a: 1\n")
+        decoy.commit("decoy")
+        monkeypatch.chdir(decoy.path)
+        repo = GitRepo.create(tmp_path / "$HOME" / "repo")
+        repo.write("intents/a.yaml", "a: 1\n")
+        repo.commit("one")
+        repo.write("intents/b.yaml", "b: 1\n")
+        repo.commit("two")
+        assert list(list_blobs(repo.path, "main", "intents")) == [
+            "intents/a.yaml",
+            "intents/b.yaml",
+        ]
+        assert [c.path for c in read(repo, "main~1", "main").changes] == ["intents/b.yaml"]
+
+    def test_linked_worktree(self, repo: GitRepo, tmp_path: Path) -> None:
+        """A linked worktree (its .git is a file) reads the same as the main checkout."""
+        repo.edit("intents/windows/zoom.yaml", "6.0", "6.1")
+        repo.commit("zoom")
+        repo.git("worktree", "add", "-q", str(tmp_path / "linked"), "main")
+        here = read(repo)
+        there = read(tmp_path / "linked")
+        assert replace(there, repository=here.repository) == here
+
     def test_repository_is_the_absolute_path(
         self, repo: GitRepo, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -223,3 +223,35 @@ def test_cli_exit_codes_and_formats(repo: GitRepo) -> None:
 def test_not_a_repository_is_a_git_error(tmp_path: Path) -> None:
     with pytest.raises(GitError):
         check_revisions(tmp_path, "main", "HEAD", now=WEDNESDAY)
+
+
+def test_packs_follow_the_evidence_schema(repo: GitRepo) -> None:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((ROOT / "schemas" / "evidence.schema.json").read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
+    repo.git("rm", "-q", "intents/windows/7-zip.yaml")
+    repo.commit("two changes")
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    errors = sorted(e.message for e in validator.iter_errors(check(repo).pack))
+    assert errors == []
+
+
+def test_a_waiver_from_base_applies_until_it_expires(repo: GitRepo) -> None:
+    """7-Zip's MSI is unsigned; the example repository waives that rule until 2027-03-31."""
+    seven_zip = "intents/windows/7-zip.yaml"
+    repo.edit(seven_zip, "    devices: 20", "    devices: 25")
+    repo.commit("bigger lab ring")
+    waived = check(repo)
+    assert "rule.package.unsigned-beyond-pilot" not in codes(waived)
+    [result] = [
+        r
+        for r in waived.pack["changes"][0]["ruleResults"]
+        if r["rule"] == "package.unsigned-beyond-pilot"
+    ]
+    assert result["waivedBy"].startswith("RISK-118")
+    expired = check(repo, now=datetime.fromisoformat("2027-04-14T10:00:00+02:00"))
+    assert "rule.package.unsigned-beyond-pilot" in codes(expired)
+    assert "waiver.expired" in codes(expired)
+    assert expired.result.blocked

@@ -1,0 +1,185 @@
+"""Compiling policy packs: broken rules are findings at file:line:col, never crashes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import yaml
+
+from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
+from bot.core.cel import MAX_COST, estimate_cost
+from bot.core.changes import ChangeKind
+from bot.core.check import judge_intent
+from bot.core.documents import DocumentKind
+from bot.core.facts import FactInputs
+from bot.core.policy import Enforcement
+from tests.support.corpus import generate_intent_text
+
+NOW = datetime(2027, 2, 17, 9, tzinfo=UTC)
+HEADER = "apiVersion: eucora.dev/v1\nkind: PolicyPack\nrules:\n"
+
+
+def pack_of(rules: str, *, default: bool = False):
+    doc = build_document_validator().validate(
+        (HEADER + rules).encode(), "policies/test.yaml", DocumentKind.POLICY
+    )
+    assert doc.ok, doc.findings
+    return build_policy_pack([doc], include_default=default)
+
+
+def judge(pack, intent=None, **kwargs):
+    intent = intent or yaml.safe_load(generate_intent_text(1))
+    return judge_intent(
+        FactInputs(
+            change=kwargs.pop("change", ChangeKind.ADDED),
+            path="intents/x.yaml",
+            intent=intent,
+            base=kwargs.pop("base", None),
+            config=kwargs.pop("config", {}),
+            now=NOW,
+            **kwargs,
+        ),
+        pack,
+        cel_environment(),
+        name=intent["metadata"]["name"],
+    )
+
+
+def test_syntax_error_is_a_finding_at_the_expression_column() -> None:
+    pack = pack_of(
+        "  - id: t.broken\n    description: d\n    when: intent.package.signed == && true\n"
+        "    risk: {points: 1, family: history, reason: r}\n"
+    )
+    [finding] = pack.findings
+    assert finding.code == "policy.cel"
+    assert (finding.path, finding.line) == ("policies/test.yaml", 6)
+    # "    when: " is 10 characters; '&&' is the expression's 26th character.
+    assert finding.column == 10 + 26
+    assert pack.rules == ()
+
+
+def test_block_scalar_expression_positions_point_into_the_block() -> None:
+    pack = pack_of(
+        "  - id: t.broken\n    description: d\n    when: >-\n      intent.app.name != ''\n"
+        "      && fooBar()\n    risk: {points: 1, family: history, reason: r}\n"
+    )
+    [finding] = pack.findings
+    assert finding.code == "policy.cel"
+    assert "fooBar" in finding.message
+    assert finding.line in {7, 8}
+
+
+def test_unknown_field_is_caught_at_compile_time_with_a_hint() -> None:
+    pack = pack_of(
+        "  - id: t.typo\n    description: d\n    when: intent.package.sined == false\n"
+        "    risk: {points: 1, family: history, reason: r}\n"
+        "  - id: t.rings\n    description: d\n"
+        "    when: intent.rings.exists(r, r.devcies > 5) || facts.total_device > 1\n"
+        "    risk: {points: 1, family: history, reason: r}\n"
+    )
+    messages = sorted(f.message for f in pack.findings)
+    assert len(messages) == 3
+    assert any("'sined'" in m and "did you mean 'signed'" in m for m in messages)
+    assert any("'devcies'" in m and "'devices'" in m for m in messages)
+    assert any("'total_device'" in m and "'total_devices'" in m for m in messages)
+    assert all(f.code == "policy.unknown-field" for f in pack.findings)
+
+
+def test_known_fields_methods_and_string_literals_pass() -> None:
+    pack = pack_of(
+        "  - id: t.ok\n    description: d\n"
+        "    when: >-\n"
+        "      intent.app.name.lowerAscii().startsWith('x.nope') &&\n"
+        "      intent.metadata.labels['tier'] == 'a' && intent.rings[0].gate.soak == 'P1D' &&\n"
+        "      base != null && base.app.version != intent.app.version && config.cab.teams[0] != ''\n"
+        "    risk: {points: 1, family: history, reason: r}\n"
+    )
+    assert pack.findings == ()
+    assert len(pack.rules) == 1
+
+
+def test_a_rule_too_costly_to_evaluate_is_refused() -> None:
+    nested = (
+        "intent.rings.all(a, intent.rings.all(b, intent.rings.all(c, intent.rings.all(d, true))))"
+    )
+    assert estimate_cost(nested) > MAX_COST
+    pack = pack_of(
+        f"  - id: t.cost\n    description: d\n    when: {nested}\n    deny: {{message: m}}\n"
+    )
+    [finding] = pack.findings
+    assert "steps" in finding.message
+
+
+def test_a_tier_reading_rule_may_not_add_risk() -> None:
+    pack = pack_of(
+        "  - id: t.cycle\n    description: d\n    when: facts.tier == 'high'\n"
+        "    risk: {points: 1, family: history, reason: r}\n"
+    )
+    assert [f.code for f in pack.findings] == ["policy.tier-cycle"]
+
+
+def test_duplicate_rule_ids_across_files() -> None:
+    validator = build_document_validator()
+    text = (
+        HEADER
+        + "  - id: t.same\n    description: d\n    when: 'true'\n    approvals: {minimum: 1}\n"
+    )
+    docs = [
+        validator.validate(text.encode(), f"policies/{n}.yaml", DocumentKind.POLICY) for n in "ab"
+    ]
+    pack = build_policy_pack(docs, include_default=False)
+    assert [f.code for f in pack.findings] == ["policy.duplicate-id"]
+    assert len(pack.rules) == 1
+
+
+def test_evaluation_errors_fail_closed_for_deny_rules_only() -> None:
+    pack = pack_of(
+        "  - id: t.deny\n    description: d\n    when: intent.rollback.notes == 'x'\n"
+        "    deny: {message: m}\n"
+        "  - id: t.warn\n    description: d\n    enforcement: warn\n    when: intent.rollback.notes == 'x'\n"
+        "    deny: {message: m}\n"
+        "  - id: t.notbool\n    description: d\n    enforcement: warn\n    when: size(intent.rings)\n"
+        "    deny: {message: m}\n"
+    )
+    results = {r.rule.id: r for r in judge(pack).results}
+    assert results["t.deny"].error is not None
+    assert results["t.deny"].enforced
+    assert results["t.warn"].error is not None
+    assert not results["t.warn"].enforced
+    assert "not true or false" in (results["t.notbool"].error or "")
+
+
+def test_messages_interpolate_placeholders_and_applies_to_filters() -> None:
+    pack = pack_of(
+        "  - id: t.msg\n    description: d\n    when: 'true'\n"
+        "    deny: {message: '{{ intent.metadata.name }} reaches {{ facts.total_devices }} devices "
+        "({{ facts.emergency }}, {{ intent.nope }})'}\n"
+        "  - id: t.mac\n    description: d\n    appliesTo: {platforms: [macos]}\n    when: 'true'\n"
+        "    deny: {message: m}\n"
+    )
+    intent = yaml.safe_load(generate_intent_text(0))  # windows
+    results = {r.rule.id: r for r in judge(pack, intent).results}
+    assert results["t.msg"].message.startswith(f"{intent['metadata']['name']} reaches ")
+    assert "(false, ?)" in results["t.msg"].message
+    assert not results["t.mac"].matched
+    assert pack.rules[0].enforcement is Enforcement.DENY
+
+
+def test_bad_placeholder_is_a_finding() -> None:
+    pack = pack_of(
+        "  - id: t.msg\n    description: d\n    when: 'true'\n    deny: {message: '{{ ) }}'}\n"
+    )
+    assert [f.code for f in pack.findings] == ["policy.cel"]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("true", 4),
+        ("a.exists(x, x)", 14 * 100),
+        ("'a.all(' + b.all(x, c.map(y, y))", 100 * 100 * 32),
+    ],
+)
+def test_cost_estimate(source: str, expected: int) -> None:
+    assert estimate_cost(source) == expected
