@@ -200,7 +200,9 @@ def judge_intent(  # noqa: PLR0913 - the keyword arguments are optional context
     )
 
 
-def _evaluate_intent(inputs: CheckInputs, change: FileChange) -> tuple[IntentResult, list[Finding]]:
+def _evaluate_intent(
+    inputs: CheckInputs, change: FileChange, *, config_changed: bool, policies_changed: bool
+) -> tuple[IntentResult, list[Finding]]:
     validator = inputs.validator
     base = (
         validator.validate(change.base.raw, change.base.path, DocumentKind.INTENT)
@@ -218,7 +220,6 @@ def _evaluate_intent(inputs: CheckInputs, change: FileChange) -> tuple[IntentRes
     if subject is None or not subject.ok:
         return IntentResult(change, name, head, (), {}, (), (), 0, "low"), findings
     base_data = base.data if base is not None and base.ok and change.head is not None else None
-    touched = [c.path for c in inputs.pair.changes]
     judgement = judge_intent(
         FactInputs(
             change=change.kind,
@@ -230,8 +231,8 @@ def _evaluate_intent(inputs: CheckInputs, change: FileChange) -> tuple[IntentRes
             labels=inputs.labels,
             timezones=inputs.timezones,
             other_paths=inputs.pair.other_paths,
-            config_changed=any(_is_config(p) for p in touched),
-            policies_changed=any(_is_policy(p) for p in touched),
+            config_changed=config_changed,
+            policies_changed=policies_changed,
             known_apps=inputs.known_apps,
         ),
         inputs.pack,
@@ -317,7 +318,9 @@ def run_check(inputs: CheckInputs) -> CheckResult:
     for change in inputs.pair.changes:
         if _is_config(change.path) or _is_policy(change.path) or "/waivers/" in f"/{change.path}":
             continue
-        result, intent_findings = _evaluate_intent(inputs, change)
+        result, intent_findings = _evaluate_intent(
+            inputs, change, config_changed=config_changed, policies_changed=policies_changed
+        )
         intents.append(result)
         findings.extend(intent_findings)
     riskiest = max(intents, key=lambda i: i.score, default=None)

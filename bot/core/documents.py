@@ -30,6 +30,7 @@ from bot.core.yaml_source import (
     SourceMap,
     decode_source,
     load_yaml,
+    positions,
 )
 
 
@@ -116,9 +117,7 @@ class ValidatedDocument:
     def source_map(self) -> SourceMap:
         """Return where each key and value was written, loading positions on first use."""
         if self._source_map is None:
-            self._source_map = (
-                load_yaml(self.text, self.path).source_map if self.text is not None else SourceMap()
-            )
+            self._source_map = positions(self.text) if self.text is not None else SourceMap()
         return self._source_map
 
     def locate(self, raw: RawFinding) -> Finding:

@@ -37,6 +37,21 @@ ALL_DEVICES_TARGETS = frozenset(
     }
 )
 
+# Install or uninstall commands that download or evaluate code at run time: curl/wget piped to a
+# shell, Invoke-WebRequest/RestMethod, Invoke-Expression, DownloadString, BITS, or a bypassed
+# PowerShell execution policy. What then runs is not the hashed package. (A fact rather than a CEL
+# matches(): cel-cpp compiles the pattern on every evaluation, about 200 µs.)
+_FETCHES_CODE = re.compile(
+    r"(?i)(\bcurl\b|\bwget\b|invoke-webrequest|\biwr\b|invoke-restmethod|\birm\b|downloadstring|"
+    r"downloadfile|start-bitstransfer|bitsadmin|invoke-expression|\biex\b|executionpolicy\s+bypass|"
+    r"-ep\s+bypass|\|\s*(ba|z)?sh\b)"
+)
+# Hashes that are not hashes: one repeated hex digit, or the SHA-256 of an empty file.
+PLACEHOLDER_HASHES = (
+    *(c * 64 for c in "0123456789abcdef"),
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+)
+
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
 
 
@@ -198,6 +213,7 @@ def derive_facts(inputs: FactInputs) -> dict[str, Any]:
     moments = [inputs.now, *_schedule_moments(intent)]
     frozen = freeze_windows_hit(config, moments, inputs.timezones)
     app_name = _section(intent, "app").get("name")
+    package = _section(intent, "package")
     return {
         "change": inputs.change.value,
         "path": inputs.path,
@@ -236,6 +252,11 @@ def derive_facts(inputs: FactInputs) -> dict[str, Any]:
         and isinstance(app_name, str)
         and app_name not in inputs.known_apps,
         "now": inputs.now.isoformat().replace("+00:00", "Z"),
+        "commands_fetch_code": any(
+            isinstance(package.get(key), str) and _FETCHES_CODE.search(package[key])
+            for key in ("installCommand", "uninstallCommand")
+        ),
+        "placeholder_hashes": list(PLACEHOLDER_HASHES),
         "tier": "",
         "tier_min_soak_hours": -1,
     }

@@ -42,7 +42,8 @@ FACT_NAMES = frozenset(
         "package_host", "package_host_allowed", "required_rings_all_devices",
         "min_gate_soak_hours", "rings_without_soak", "freeze_windows", "in_freeze_window",
         "emergency", "labels", "config_changed", "policies_changed", "other_paths",
-        "first_deployment", "now", "tier", "tier_min_soak_hours",
+        "first_deployment", "now", "tier", "tier_min_soak_hours", "commands_fetch_code",
+        "placeholder_hashes",
     }
 )  # fmt: skip
 TIER_FACTS = frozenset({"tier", "tier_min_soak_hours"})

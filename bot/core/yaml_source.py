@@ -465,3 +465,54 @@ def _drive(builder: _Builder, text: str) -> None:
                     "yaml.multi-document",
                     "one YAML document per file: remove the second '---'",
                 )
+
+
+def positions(text: str) -> SourceMap:
+    """Build only the source map of text already known to be safe and valid.
+
+    For files that took the fast path (no anchors, aliases or tags; validated): a walk over
+    libyaml's events that records positions and builds no data, resolves no scalars and checks
+    nothing, about twice as fast as :func:`load_yaml`.
+    """
+    source_map = SourceMap()
+    keys, values, scalars = source_map.keys, source_map.values, source_map.scalars
+    # Each open collection: [pointer, is_mapping, next index, pending key pointer or None].
+    stack: list[list[Any]] = []
+    scalar_event, mapping_start = yaml.ScalarEvent, yaml.MappingStartEvent
+    sequence_start, ends = yaml.SequenceStartEvent, (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            kind = type(event)
+            if kind in ends:
+                stack.pop()
+                continue
+            if (
+                kind is not scalar_event
+                and kind is not mapping_start
+                and kind is not sequence_start
+            ):
+                continue
+            mark: Any = event.start_mark
+            position = (mark.line + 1, mark.column + 1)
+            if not stack:
+                pointer = ""
+            else:
+                top = stack[-1]
+                if top[1]:
+                    if top[3] is None:  # a key
+                        key_pointer = f"{top[0]}/{escape_pointer_token(str(event.value))}"  # type: ignore[attr-defined]
+                        keys[key_pointer] = position
+                        top[3] = key_pointer
+                        continue
+                    pointer, top[3] = top[3], None
+                else:
+                    pointer = f"{top[0]}/{top[2]}"
+                    top[2] += 1
+            values[pointer] = position
+            if kind is scalar_event:
+                scalars.add(pointer)
+            else:
+                stack.append([pointer, kind is mapping_start, 0, None])
+    except yaml.YAMLError:
+        return load_yaml(text, "").source_map
+    return source_map

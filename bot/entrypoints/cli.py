@@ -118,7 +118,8 @@ def check(  # noqa: PLR0913, PLR0917 - click passes one parameter per option
     """
     now = _parse_now(now_text)
     try:
-        run = check_revisions(repo, base, head, now=now, labels=labels)
+        home = Settings.from_environ(os.environ).home
+        run = check_revisions(repo, base, head, now=now, labels=labels, home=home)
     except GitError as error:
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)

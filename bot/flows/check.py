@@ -13,9 +13,10 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from bot.adapters.fleet import known_apps as read_known_apps
 from bot.adapters.git import read_revision_pair
 from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
-from bot.core.changes import FileAtRevision, RevisionPair
+from bot.core.changes import ChangeKind, FileAtRevision, RevisionPair
 from bot.core.check import CheckInputs, CheckResult, run_check
 from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocument
 from bot.core.evidence import build_check_pack, digest_of
@@ -106,20 +107,45 @@ def _preview_pack(pair: RevisionPair, validator: DocumentValidator) -> CompiledP
     )
 
 
-def check_revisions(
+def check_revisions(  # noqa: PLR0913 - keyword-only context
     repo: str | Path,
     base: str,
     head: str,
     *,
     now: datetime,
     labels: Sequence[str] = (),
+    home: Path | None = None,
 ) -> CheckRun:
-    """Check the change from ``base`` to ``head`` in a local (or bare) repository."""
+    """Check the change from ``base`` to ``head`` in a local (or bare) repository.
+
+    ``home`` (``EUCORA_HOME``) holds the fleet index cache; without it the index is rebuilt.
+    """
+    validator = build_document_validator()
     pair = read_revision_pair(repo, base, head)
-    return check_pair(pair, now=now, labels=labels)
+    config, _ = _base_config(pair, validator)
+    intents_dir = _configured(config, "intents")
+    if intents_dir != "intents":  # the repository keeps its intents elsewhere
+        pair = read_revision_pair(repo, base, head, intents_dir=intents_dir)
+    apps: frozenset[str] = frozenset()
+    if any(c.kind is ChangeKind.ADDED for c in pair.changes):
+        cache = home / "cache" / "app-index.json" if home is not None else None
+        apps = read_known_apps(repo, pair.base_sha, intents_dir, cache_file=cache)
+    return check_pair(pair, now=now, labels=labels, known_apps=apps)
 
 
-def check_pair(pair: RevisionPair, *, now: datetime, labels: Sequence[str] = ()) -> CheckRun:
+def _configured(config: Mapping[str, Any], name: str) -> str:
+    paths = config.get("paths")
+    value = paths.get(name) if isinstance(paths, dict) else None
+    return value if isinstance(value, str) and ".." not in value.split("/") else name
+
+
+def check_pair(
+    pair: RevisionPair,
+    *,
+    now: datetime,
+    labels: Sequence[str] = (),
+    known_apps: frozenset[str] = frozenset(),
+) -> CheckRun:
     """Check a change already read from git."""
     validator = build_document_validator()
     config, base_findings = _base_config(pair, validator)
@@ -144,6 +170,7 @@ def check_pair(pair: RevisionPair, *, now: datetime, labels: Sequence[str] = ())
             labels=tuple(sorted(set(labels))),
             timezones=zones,
             preview_pack=_preview_pack(pair, validator),
+            known_apps=known_apps,
             base_findings=tuple(base_findings + zone_findings),
         )
     )

@@ -286,6 +286,8 @@ class TestBytes:
         assert pair.other_paths == ("intents/vendored.yaml",)
         assert "intents/vendored.yaml" not in list_blobs(repo.path, "change", "intents")
 
+
+class TestRevisions:
     def test_revisions_resolve_to_commit_shas(self, repo: GitRepo) -> None:
         """Branches, tags (annotated too), short SHAs and HEAD~n resolve to full commit SHAs."""
         first = repo.git("rev-parse", "change")
@@ -297,8 +299,6 @@ class TestBytes:
         assert read(repo, "HEAD~1", "HEAD") == pair
         assert [c.path for c in pair.changes] == ["intents/windows/zoom.yaml"]
 
-
-class TestRevisions:
     def test_rules_come_from_base_and_head(self, repo: GitRepo) -> None:
         """base_files hold config, policies and waivers at base; head_files the PR's versions."""
         repo.edit("policies/rollout.yaml", "deny", "warn")
@@ -309,12 +309,11 @@ class TestRevisions:
             "policies/rollout.yaml",
             "waivers/2027.yaml",
         ]
-        policy_at = (
-            {f.path: f.raw for f in pair.base_files},
-            {f.path: f.raw for f in pair.head_files},
-        )
-        assert policy_at[0]["policies/rollout.yaml"] == POLICY.encode()
-        assert policy_at[1]["policies/rollout.yaml"] == POLICY.replace("deny", "warn").encode()
+        at_base = {f.path: f.raw for f in pair.base_files}
+        at_head = {f.path: f.raw for f in pair.head_files}
+        assert at_base["policies/rollout.yaml"] == POLICY.encode()
+        assert at_head["policies/rollout.yaml"] == POLICY.replace("deny", "warn").encode()
+        assert at_base["eucora.yaml"] == at_head["eucora.yaml"] == CONFIG.encode()
         assert summary(pair) == [("modified", "policies/rollout.yaml", "policies/rollout.yaml")]
 
     def test_diff_starts_at_merge_base_and_rules_at_base(self, repo: GitRepo) -> None:

@@ -171,3 +171,24 @@ def test_control_characters_are_a_syntax_error_at_their_position() -> None:
 )
 def test_pointer_to_json_path(pointer: str, path: str) -> None:
     assert pointer_to_json_path(pointer) == path
+
+
+def test_positions_agree_with_the_full_loader_on_the_corpus() -> None:
+    """The compose-based source map used for fast-path files equals the reference loader's."""
+    from bot.core.yaml_source import positions
+    from tests.conftest import EXAMPLES
+    from tests.support.corpus import generate_intent_text
+
+    texts = [generate_intent_text(i) for i in range(20)]
+    texts += [
+        p.read_text(encoding="utf-8") for p in sorted((EXAMPLES / "intents-repo").rglob("*.yaml"))
+    ]
+    for text in texts:
+        fast, reference = positions(text), load_yaml(text, "f.yaml").source_map
+        assert (fast.keys, fast.values, fast.scalars) == (
+            reference.keys,
+            reference.values,
+            reference.scalars,
+        )
+    assert positions("").keys == {}
+    assert positions("a: [1\n").keys == load_yaml("a: [1\n", "f").source_map.keys  # falls back

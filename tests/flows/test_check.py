@@ -255,3 +255,33 @@ def test_a_waiver_from_base_applies_until_it_expires(repo: GitRepo) -> None:
     assert "rule.package.unsigned-beyond-pilot" in codes(expired)
     assert "waiver.expired" in codes(expired)
     assert expired.result.blocked
+
+
+def test_first_deployment_comes_from_the_fleet_index(repo: GitRepo, tmp_path: Path) -> None:
+    """An added intent for an app the fleet already has is not a first deployment; the index of
+    app names is cached by blob SHA under EUCORA_HOME."""
+    osquery = repo.read("intents/linux/osquery.yaml")
+    repo.write(
+        "intents/linux/osquery-servers.yaml",
+        osquery.replace("name: osquery-linux", "name: osquery-linux-servers", 1),
+    )
+    repo.write(
+        "intents/linux/newtool.yaml",
+        osquery.replace("name: osquery-linux", "name: newtool-linux", 1).replace(
+            "  name: osquery\n", "  name: New Tool\n", 1
+        ),
+    )
+    repo.commit("two added intents")
+    home = tmp_path / "home"
+    run = check_revisions(repo.path, "main", "change", now=WEDNESDAY, home=home)
+    first = {
+        c["intent"]: any(
+            r["rule"] == "app.first-deployment" and r["matched"] for r in c["ruleResults"]
+        )
+        for c in run.pack["changes"]
+    }
+    assert first == {"osquery-linux-servers": False, "newtool-linux": True}
+    index = json.loads((home / "cache" / "app-index.json").read_text(encoding="utf-8"))
+    assert "osquery" in index.values()
+    again = check_revisions(repo.path, "main", "change", now=WEDNESDAY, home=home)
+    assert again.digest == run.digest

