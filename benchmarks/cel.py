@@ -91,7 +91,7 @@ def failure(error: BaseException) -> Verdict:
 
 @dataclass
 class Backend:
-    """One library (or one mode of it), behind the same four calls."""
+    """One library (or one mode of it), behind the same calls."""
 
     name: str
     package: str
@@ -99,43 +99,74 @@ class Backend:
     context: Callable[[dict[str, Any]], Any]
     run: Callable[[Any, Any], Verdict]
     note: str = ""
+    features: bool = True  # False for a second mode of a library already in the feature table
 
 
 @dataclass
 class Missing:
     name: str
     module: str
-    pip: str
     reason: str
 
 
-def cel_expr_python() -> Backend:
+def cel_expr_python() -> list[Backend]:
+    from cel_expr_python import cel  # noqa: PLC0415 - optional like the others
+
     env = cel_environment()  # bot.core.cel: declared variables, ext_strings, type-checked
 
     def run(program: Any, activation: Any) -> Verdict:
         outcome = env.evaluate(program, activation)
-        return (
-            ("error", outcome.error[:110]) if outcome.error is not None else verdict(outcome.value)
-        )
+        if outcome.error is not None:
+            return ("error", outcome.error[:120])
+        return verdict(outcome.value)
 
-    return Backend(
-        REFERENCE,
-        "cel-expr-python",
-        env.compile,
-        env.activation,
-        run,
-        "bot.core.cel wrapper: type-checked compile, one Activation per intent",
-    )
+    def run_raw(program: Any, activation: Any) -> Verdict:
+        value = program.expression.eval(activation)
+        kind = value.type()
+        if kind == cel.Type.BOOL:
+            return verdict(value.value())
+        if kind == cel.Type.ERROR:
+            return ("error", str(value.value())[:120])
+        return verdict(value.plain_value())
+
+    package = "cel-expr-python"
+    return [
+        Backend(
+            REFERENCE,
+            package,
+            env.compile,
+            env.activation,
+            run,
+            "`bot.core.cel` as shipped: type-checked compile, one Activation per intent, "
+            "`CelEnvironment.evaluate` (type check of the result, `plain_value`, `to_python`).",
+        ),
+        Backend(
+            f"{REFERENCE} (raw eval)",
+            package,
+            env.compile,
+            env.activation,
+            run_raw,
+            "Same programs and Activation; `expression.eval` and a BOOL/ERROR type test only.",
+            features=False,
+        ),
+    ]
 
 
-def common_expression_language() -> Backend:
+def common_expression_language() -> list[Backend]:
     import cel  # noqa: PLC0415 - optional
     from cel.stdlib import add_stdlib_to_context  # noqa: PLC0415
 
     if not hasattr(cel, "Context") or not hasattr(cel, "compile"):
         raise ImportError("module `cel` belongs to another package (python-cel or cel-bind?)")
 
-    def context(variables: dict[str, Any]) -> Any:
+    shared = cel.Context()
+    add_stdlib_to_context(shared, ["strings"])
+
+    def reuse(variables: dict[str, Any]) -> Any:
+        shared.update(variables)  # every variable is replaced: nothing leaks between intents
+        return shared
+
+    def fresh(variables: dict[str, Any]) -> Any:
         ctx = cel.Context()
         add_stdlib_to_context(ctx, ["strings"])
         for name, value in variables.items():
@@ -145,30 +176,40 @@ def common_expression_language() -> Backend:
     def run(program: Any, ctx: Any) -> Verdict:
         try:
             return verdict(program.execute(ctx))
-        except Exception as error:  # noqa: BLE001 - any exception is an error outcome
+        except BaseException as error:  # noqa: BLE001 - pyo3 panics are BaseExceptions
+            if isinstance(error, KeyboardInterrupt | SystemExit):
+                raise
             return failure(error)
 
-    return Backend(
-        "common-expression-language",
-        "common-expression-language",
-        cel.compile,
-        context,
-        run,
-        "parse-only compile; one cel.Context per intent + cel.stdlib strings (Python callbacks)",
-    )
+    package = "common-expression-language"
+    return [
+        Backend(
+            package,
+            package,
+            cel.compile,
+            reuse,
+            run,
+            "Parse-only compile. One `cel.Context` with the `cel.stdlib` strings functions (Python "
+            "callbacks) registered once; `update(variables)` per intent (not thread-safe).",
+        ),
+        Backend(
+            f"{package} (fresh Context)",
+            package,
+            cel.compile,
+            fresh,
+            run,
+            "A new `cel.Context` per intent, registering the stdlib strings functions each time.",
+            features=False,
+        ),
+    ]
 
 
-def cel_python(*, compiled: bool) -> Backend:
+def cel_python() -> list[Backend]:
     import celpy  # noqa: PLC0415 - optional
     from celpy.celtypes import BoolType, TimestampType  # noqa: PLC0415
 
     logging.getLogger("celpy").setLevel(logging.CRITICAL)  # it logs every internal error
     logging.getLogger("Evaluator").setLevel(logging.CRITICAL)
-    runner = celpy.CompiledRunner if compiled else celpy.InterpretedRunner
-    env = celpy.Environment(runner_class=runner)
-
-    def compile_(source: str) -> Any:
-        return env.program(env.compile(source))
 
     def context(variables: dict[str, Any]) -> Any:
         out = {k: celpy.json_to_cel(v) for k, v in variables.items() if k != "now"}
@@ -184,22 +225,27 @@ def cel_python(*, compiled: bool) -> Backend:
             return failure(value)
         return verdict(bool(value) if isinstance(value, BoolType) else value)
 
-    mode = "CompiledRunner" if compiled else "InterpretedRunner"
-    return Backend(
-        f"cel-python ({mode})",
-        "cel-python",
-        compile_,
-        context,
-        run,
-        f"parse-only compile; json_to_cel per intent; {mode}",
-    )
+    out = []
+    for runner in (celpy.InterpretedRunner, celpy.CompiledRunner):
+        env = celpy.Environment(runner_class=runner)
+        out.append(
+            Backend(
+                f"cel-python ({runner.__name__})",
+                "cel-python",
+                lambda source, env=env: env.program(env.compile(source)),
+                context,
+                run,
+                f"Parse-only compile; `json_to_cel` per intent; {runner.__name__}; `now` as a "
+                "`TimestampType`; no strings extension (the library has none).",
+            )
+        )
+    return out
 
 
-CANDIDATES: list[tuple[str, str, str, Callable[[], Backend]]] = [
+CANDIDATES: list[tuple[str, str, str, Callable[[], list[Backend]]]] = [
     (REFERENCE, "cel_expr_python", "cel-expr-python", cel_expr_python),
     ("common-expression-language", "cel", "common-expression-language", common_expression_language),
-    ("cel-python (InterpretedRunner)", "celpy", "cel-python", lambda: cel_python(compiled=False)),
-    ("cel-python (CompiledRunner)", "celpy", "cel-python", lambda: cel_python(compiled=True)),
+    ("cel-python", "celpy", "cel-python", cel_python),
 ]
 
 
@@ -207,12 +253,12 @@ def load_backends() -> tuple[list[Backend], list[Missing]]:
     found, missing = [], []
     for name, module, package, factory in CANDIDATES:
         try:
-            found.append(factory())
+            found.extend(factory())
         except ImportError as error:
             reason = f"not installed: `.venv/bin/pip install {package}`"
             if "another package" in str(error):
                 reason = str(error)
-            missing.append(Missing(name, module, package, reason))
+            missing.append(Missing(name, module, reason))
     return found, missing
 
 
@@ -436,43 +482,48 @@ class Timing:
     slowest: list[tuple[str, float]]
 
 
-def fresh_contexts(backend: Backend, warm: Any, cases: list[Case]) -> list[Any]:
-    """New contexts, each used once by a trivial program (some libraries convert lazily)."""
-    contexts = [backend.context(case.variables) for case in cases]
-    for ctx in contexts:
-        backend.run(warm, ctx)
-    return contexts
+WARM = "size(intent) + size(facts) + size(config) >= 0"
 
 
 def time_backend(backend: Backend, compiled: Compiled, cases: list[Case], repeat: int) -> Timing:
-    """Per intent: context + every rule; the rules alone on a fresh context; the slowest rules."""
+    """Per intent: context + every rule; the rules alone; the slowest rules.
+
+    "The rules alone" are timed on a context already used once by WARM, because some libraries
+    convert the variables lazily, on first use.
+    """
     programs = list(compiled.programs.values())
-    run = backend.run
-    warm = backend.compile("true")
+    run, context = backend.run, backend.context
+    warm = backend.compile(WARM)
 
     def total() -> None:
         for case in cases:
-            ctx = backend.context(case.variables)
+            ctx = context(case.variables)
             for program in programs:
                 run(program, ctx)
 
     per_intent = best(repeat, total)
     rules_only = []
     for _ in range(repeat):
-        contexts = fresh_contexts(backend, warm, cases)
         gc.collect()
-        started = time.perf_counter()
-        for ctx in contexts:
+        spent = 0.0
+        for case in cases:
+            ctx = context(case.variables)
+            run(warm, ctx)
+            started = time.perf_counter()
             for program in programs:
                 run(program, ctx)
-        rules_only.append(time.perf_counter() - started)
+            spent += time.perf_counter() - started
+        rules_only.append(spent)
     per_rule = []
     for rule_id, program in compiled.programs.items():
-        contexts = fresh_contexts(backend, warm, cases)
-        started = time.perf_counter()
-        for ctx in contexts:
+        spent = 0.0
+        for case in cases:
+            ctx = context(case.variables)
+            run(warm, ctx)
+            started = time.perf_counter()
             run(program, ctx)
-        per_rule.append((rule_id, (time.perf_counter() - started) / len(cases) * 1e6))
+            spent += time.perf_counter() - started
+        per_rule.append((rule_id, spent / len(cases) * 1e6))
     per_rule.sort(key=lambda item: -item[1])
     return Timing(
         len(cases), per_intent / len(cases) * 1e6, min(rules_only) / len(cases) * 1e6, per_rule[:3]
@@ -484,7 +535,7 @@ def time_backend(backend: Backend, compiled: Compiled, cases: list[Case], repeat
 FEATURES: list[tuple[str, str, str]] = [
     ("has() on a nested map, present", "has(intent.package.signer.subject)", "true"),
     ("has() on a nested map, absent", "!has(intent.package.signer.teamId)", "true"),
-    ("has() after `base != null` guard", "base == null || has(base.package)", "true"),
+    ("`base != null` (dyn map vs null), then has()", "base != null && has(base.package)", "true"),
     ("exists", "intent.rings.exists(r, r.name == 'pilot')", "true"),
     ("all", "intent.rings.all(r, r.devices > 0)", "true"),
     ("map + list index", "intent.rings.map(r, r.name)[0] == 'lab'", "true"),
@@ -558,6 +609,58 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 PACK = build_policy_pack()
 
 
+def version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def print_summary(rows: list[list[str]], repeat: int, facts_us: float) -> None:
+    print(f"## Summary (times: best of {repeat} repeats, µs per intent)\n")
+    header = [
+        "library",
+        "compiled",
+        "compile all rules (ms)",
+        "ctx + all rules, plain",
+        "rules only",
+        "ctx build",
+        "ctx + all rules, mutated",
+        "intents timed",
+        "agree plain %",
+        "agree mutated %",
+        "agree modified %",
+        "agree all %",
+    ]
+    print(table(header, rows))
+    print(
+        f"\n`ctx build` = (ctx + all rules) - (rules only, timed on a context already used once by "
+        f"`{WARM}`, which forces lazy conversions). Library-independent, not counted: "
+        f"derive_facts {facts_us:,.0f} µs/intent."
+    )
+
+
+def print_details(backend: Backend, compiled: Compiled, agreement: dict[str, Agreement]) -> None:
+    print(f"### {backend.name} {version(backend.package)}\n\n{backend.note}\n")
+    failures = Counter(compiled.failures.values())
+    for reason, count in failures.items():
+        which = [r for r, why in compiled.failures.items() if why == reason]
+        names = "all rules" if len(which) == len(compiled.failures) + len(compiled.programs) else ""
+        print(f"- does not compile ({count}): {names or ', '.join(which)}: {reason}")
+    merged: dict[tuple[str, str], Counter[str]] = {}
+    for corpus, result in agreement.items():
+        for (rule_id, ref_kind, reason), count in result.differences.items():
+            if reason.startswith("compile-error"):
+                continue
+            got = reason.split(" (reference:", 1)[0].split(", reference:", 1)[0]
+            merged.setdefault((rule_id, got), Counter())[f"{corpus} ref={ref_kind}"] += count
+    for (rule_id, got), where in sorted(merged.items()):
+        counts = ", ".join(f"{k} ×{n}" for k, n in sorted(where.items()))
+        print(f"- `{rule_id}`: {got} — {counts}")
+    if not merged and not failures:
+        print("- no disagreement")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intents", type=int, default=300)
@@ -568,24 +671,28 @@ def main() -> None:
     rules = [(rule.id, rule.program.source) for rule in PACK.rules]
     backends, missing = load_backends()
     if not backends or backends[0].name != REFERENCE:
-        print(f"{REFERENCE} (the reference) is not installed: .venv/bin/pip install -e '.[dev]'")
+        print(f"{REFERENCE} (the reference) is not installed: .venv/bin/pip install cel-expr-python")
         sys.exit(1)
     print(f"# CEL libraries on EUCORA's default pack ({len(rules)} rules)\n")
+    print(f"Python {sys.version.split()[0]}; ", end="")
+    print(", ".join(f"{b.name} {version(b.package)}" for b in backends), end="")
+    print(f"; lark {version('lark')}.")
     for item in missing:
         print(f"- **{item.name}** (module `{item.module}`): {item.reason}")
     cases = corpora(args.intents)
-    facts_us = best(
-        args.repeat,
-        lambda: [
-            derive_facts(
-                FactInputs(
-                    change=ChangeKind.ADDED, path="x", intent=c.variables["intent"], base=None,
-                    config={}, now=NOW,
-                )
-            )
-            for c in cases["plain"]
-        ],
-    ) / len(cases["plain"]) * 1e6  # fmt: skip
+    plain_inputs = [
+        FactInputs(
+            change=ChangeKind.ADDED,
+            path="intents/x.yaml",
+            intent=c.variables["intent"],
+            base=None,
+            config={},
+            now=NOW,
+        )
+        for c in cases["plain"]
+    ]
+    facts_us = best(args.repeat, lambda: [derive_facts(i) for i in plain_inputs])
+    facts_us = facts_us / len(plain_inputs) * 1e6
 
     compiled = {b.name: compile_rules(b, rules, args.repeat) for b in backends}
     reference = backends[0]
@@ -600,40 +707,42 @@ def main() -> None:
         for rule_id in c.reference
     )
     kinds = {name: Counter(v[0] for r in rs for v in r.values()) for name, rs in refs.items()}
+    counts = "; ".join(
+        f"{name}: {k['true']} true / {k['false']} false / {k['error']} error"
+        for name, k in kinds.items()
+    )
     print(
-        f"\nCorpora: {args.intents} generated intents each; reference outcomes "
-        + "; ".join(
-            f"{name}: {k['true']} true / {k['false']} false / {k['error']} error"
-            for name, k in kinds.items()
-        )
-        + f". Harness vs judge_intent: {harness} differing outcomes.\n"
+        f"\nCorpora: {args.intents} generated intents each x {len(rules)} rules. Reference "
+        f"outcomes: {counts}. This harness vs judge_intent's own results: {harness} differences.\n"
     )
 
+    plain_one = cases["plain"][1].variables["intent"]
+    feature_case = make_case(1, plain_one, copy.deepcopy(plain_one))  # base: a map, not null
     rows, details, features = [], [], {}
     for backend in backends:
         done = compiled[backend.name]
-        celpy = backend.name.startswith("cel-python")
-        n = min(args.celpy_intents, args.intents) if celpy else args.intents
+        n = args.intents
+        if backend.name.startswith("cel-python"):
+            n = min(args.celpy_intents, args.intents)
         agreement = {
             name: compare(backend, done, group, refs[name]) for name, group in cases.items()
         }
+        timing_cells = ["–"] * 5
+        timing = None
         if done.programs:
-            plain = time_backend(backend, done, cases["plain"][:n], args.repeat)
+            timing = time_backend(backend, done, cases["plain"][:n], args.repeat)
             fired = time_backend(backend, done, cases["mutated"][:n], args.repeat)
-        features[backend.name] = check_features(backend, cases["plain"][1].variables)
-        same = sum(a.same for a in agreement.values())
-        total = sum(a.total for a in agreement.values())
-        timing_cells = (
-            [
-                f"{plain.per_intent_us:,.0f}",
-                f"{plain.eval_only_us:,.0f}",
-                f"{plain.per_intent_us - plain.eval_only_us:,.0f}",
+            timing_cells = [
+                f"{timing.per_intent_us:,.0f}",
+                f"{timing.eval_only_us:,.0f}",
+                f"{timing.per_intent_us - timing.eval_only_us:,.0f}",
                 f"{fired.per_intent_us:,.0f}",
                 f"{n}" + (" (scaled)" if n < args.intents else ""),
             ]
-            if done.programs
-            else ["–"] * 5
-        )
+            if backend.features:
+                features[backend.name] = check_features(backend, feature_case.variables)
+        same = sum(a.same for a in agreement.values())
+        total = sum(a.total for a in agreement.values())
         rows.append(
             [
                 f"**{backend.name}**",
@@ -641,50 +750,18 @@ def main() -> None:
                 f"{done.seconds * 1e3:.1f}",
                 *timing_cells,
                 *(f"{a.percent:.2f}" for a in agreement.values()),
-                f"{100.0 * same / total:.2f}",
+                f"**{100.0 * same / total:.2f}**",
             ]
         )
-        details.append((backend, done, agreement, plain if done.programs else None))
+        details.append((backend, done, agreement, timing))
 
-    print("## Summary (times: best of", args.repeat, "repeats)\n")
-    print(
-        table(
-            [
-                "library",
-                "compiled",
-                "compile all (ms)",
-                "µs/intent ctx+rules (plain)",
-                "rules only",
-                "ctx build",
-                "µs/intent (mutated)",
-                "intents timed",
-                "agree plain %",
-                "agree mutated %",
-                "agree modified %",
-                "agree all %",
-            ],
-            rows,
-        )
-    )
-    print(f"\nLibrary-independent, not in the figures: derive_facts {facts_us:,.0f} µs/intent.")
-
-    print("\n## Compile failures, disagreements, slowest rules\n")
+    print_summary(rows, args.repeat, facts_us)
+    print("\n## Compile failures, disagreements with cel-expr-python, slowest rules\n")
     for backend, done, agreement, timing in details:
-        print(f"### {backend.name}\n\n{backend.note}\n")
-        for rule_id, reason in done.failures.items():
-            print(f"- does not compile: `{rule_id}`: {reason}")
-        merged: Counter[tuple[str, str, str]] = Counter()
-        for name, a in agreement.items():
-            for (rule_id, _, reason), count in a.differences.items():
-                merged[(rule_id, name, reason)] += count
-        for (rule_id, corpus, reason), count in sorted(merged.items()):
-            if not reason.startswith("compile-error"):
-                print(f"- `{rule_id}` ({corpus}, {count}×): {reason}")
-        if not merged:
-            print("- no disagreement")
+        print_details(backend, done, agreement)
         if timing is not None:
-            slow = ", ".join(f"`{r}` {us:,.1f} µs" for r, us in timing.slowest)
-            print(f"- slowest rules (µs per evaluation, plain corpus): {slow}")
+            slow = ", ".join(f"`{r}` {us:,.1f}" for r, us in timing.slowest)
+            print(f"- slowest rules (µs per evaluation on a fresh context, plain corpus): {slow}")
         print()
 
     print("## Features\n")

@@ -19,6 +19,7 @@ import git
 import yaml_rs
 
 from bot.adapters.git import GitError, list_blobs
+from bot.core.changes import FileAtRevision
 
 
 def _app_name(raw: bytes) -> str:
@@ -48,6 +49,20 @@ def _save(cache_file: Path, index: dict[str, str]) -> None:
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         json.dump(index, stream, sort_keys=True)
     Path(temporary).replace(cache_file)
+
+
+def read_folder(repo_dir: str | Path, rev: str, folder: str) -> tuple[FileAtRevision, ...]:
+    """Every YAML file under ``folder`` at ``rev`` (for the policy preview: all intents at head)."""
+    blobs = list_blobs(repo_dir, rev, folder)
+    try:
+        repo = git.Repo(repo_dir)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as error:
+        raise GitError(f"{repo_dir}: not a git repository") from error
+    with contextlib.closing(repo):
+        return tuple(
+            FileAtRevision(path, sha, repo.odb.stream(bytes.fromhex(sha)).read())
+            for path, sha in blobs.items()
+        )
 
 
 def known_apps(

@@ -17,7 +17,14 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from bot.core.cel import CelEnvironment
-from bot.core.changes import FieldDiff, FileChange, RevisionPair, diff_values
+from bot.core.changes import (
+    ChangeKind,
+    FieldDiff,
+    FileAtRevision,
+    FileChange,
+    RevisionPair,
+    diff_values,
+)
 from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocument
 from bot.core.facts import FactInputs, derive_facts, with_tier
 from bot.core.findings import Finding, Severity, sort_findings
@@ -51,6 +58,7 @@ class CheckInputs:
     timezones: Mapping[str, tzinfo] = field(default_factory=dict)
     known_apps: frozenset[str] = frozenset()
     preview_pack: CompiledPolicyPack | None = None
+    preview_intents: tuple[FileAtRevision, ...] = ()
     base_findings: tuple[Finding, ...] = ()
 
 
@@ -71,6 +79,27 @@ class IntentResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PreviewEntry:
+    """What the pull request's new rules would say about one intent at head, unlike the base's."""
+
+    intent: str
+    path: str
+    now_matches: tuple[str, ...]
+    no_longer_matches: tuple[str, ...]
+    would_block: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the evidence pack."""
+        return {
+            "intent": self.intent,
+            "path": self.path,
+            "nowMatches": list(self.now_matches),
+            "noLongerMatches": list(self.no_longer_matches),
+            "wouldBlock": self.would_block,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     """The whole verdict on a pull request."""
 
@@ -87,6 +116,7 @@ class CheckResult:
     touched_files: tuple[str, ...]
     riskiest: str | None = None
     score_tier: str = "low"
+    policy_preview: tuple[PreviewEntry, ...] = ()
 
     @property
     def conclusion(self) -> str:
@@ -365,6 +395,7 @@ def run_check(inputs: CheckInputs) -> CheckResult:
         reasons=tuple(reasons),
         touched_files=tuple(c.path for c in inputs.pair.changes),
         riskiest=riskiest.name if riskiest is not None else None,
+        policy_preview=_policy_preview(inputs) if policies_changed else (),
         score_tier=tier_for(score, inputs.config),
     )
 
@@ -373,3 +404,49 @@ def _emergency(inputs: CheckInputs) -> bool:
     labels = inputs.config.get("labels")
     name = labels.get("emergency") if isinstance(labels, dict) else None
     return (name or "eucora:emergency") in inputs.labels
+
+
+def _policy_preview(inputs: CheckInputs) -> tuple[PreviewEntry, ...]:
+    """Evaluate the pull request's own rules on every intent at head, next to the base's rules.
+
+    Informational: the verdict still comes from base. Lists only intents where the answer differs.
+    """
+    if inputs.preview_pack is None:
+        return ()
+    entries: list[PreviewEntry] = []
+    for file in inputs.preview_intents:
+        doc = inputs.validator.validate(file.raw, file.path, DocumentKind.INTENT)
+        if not doc.ok:
+            continue
+        name = _intent_name(doc, file.path)
+        judgement = judge_intent(
+            FactInputs(
+                change=ChangeKind.MODIFIED,
+                path=file.path,
+                intent=doc.data,
+                base=doc.data,
+                config=inputs.config,
+                now=inputs.now,
+                labels=inputs.labels,
+                timezones=inputs.timezones,
+                policies_changed=True,
+            ),
+            inputs.pack,
+            inputs.env,
+            name=name,
+            waivers=inputs.waivers,
+            preview_pack=inputs.preview_pack,
+        )
+        before = {r.rule.id for r in judgement.results if r.matched}
+        after = {r.rule.id for r in judgement.preview if r.matched}
+        if before != after:
+            entries.append(
+                PreviewEntry(
+                    intent=name,
+                    path=file.path,
+                    now_matches=tuple(sorted(after - before)),
+                    no_longer_matches=tuple(sorted(before - after)),
+                    would_block=any(r.enforced for r in judgement.preview),
+                )
+            )
+    return tuple(entries)

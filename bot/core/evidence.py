@@ -147,6 +147,11 @@ def build_check_pack(result: CheckResult) -> dict[str, Any]:
             "reasons": list(result.approval_reasons),
         },
         "decision": {"conclusion": result.conclusion, "reasons": list(result.reasons)},
+        **(
+            {"policyPreview": [e.as_dict() for e in result.policy_preview]}
+            if result.policy_preview
+            else {}
+        ),
     }
 
 

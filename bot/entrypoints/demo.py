@@ -101,12 +101,27 @@ def run(settings: Settings, echo: Echo) -> int:
     echo(f"   evidence digest: {run.digest}")
     ok = ok and run.result.conclusion == "pass" and len(run.result.intents) == 3
 
-    emergency = check_revisions(
-        pull_request, "main", "change", now=datetime.fromisoformat(FROZEN_NOW)
-    )
+    frozen = check_revisions(pull_request, "main", "change", now=datetime.fromisoformat(FROZEN_NOW))
     echo(f"\n4. The same pull request during the year-end freeze ({FROZEN_NOW}):")
-    echo(f"   {emergency.result.conclusion.upper()}: " + "; ".join(emergency.result.reasons))
-    ok = ok and emergency.result.blocked
+    echo(f"   {frozen.result.conclusion.upper()}: " + "; ".join(frozen.result.reasons))
+    for finding in frozen.result.findings:
+        if finding.severity.value == "error":
+            echo(f"   {finding.path}: {finding.code}: {finding.message}")
+    ok = ok and frozen.result.blocked
+    labelled = check_revisions(
+        pull_request,
+        "main",
+        "change",
+        now=datetime.fromisoformat(FROZEN_NOW),
+        labels=("eucora:emergency",),
+    )
+    echo(
+        f"   With the eucora:emergency label: {labelled.result.conclusion.upper()}, "
+        f"{labelled.result.tier} risk, {labelled.result.required_approvals} CAB approvals needed"
+    )
+    still = sorted({f.code for f in labelled.result.findings if f.severity.value == "error"})
+    if still:
+        echo(f"   (still blocked by: {', '.join(still)} — an emergency must say why)")
     echo("\nDemo finished: " + ("everything behaved as expected." if ok else "SOMETHING IS WRONG."))
     return 0 if ok else 1
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.fleet import known_apps as read_known_apps
+from bot.adapters.fleet import read_folder
 from bot.adapters.git import read_revision_pair
 from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
 from bot.core.changes import ChangeKind, FileAtRevision, RevisionPair
@@ -130,7 +131,10 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
     if any(c.kind is ChangeKind.ADDED for c in pair.changes):
         cache = home / "cache" / "app-index.json" if home is not None else None
         apps = read_known_apps(repo, pair.base_sha, intents_dir, cache_file=cache)
-    return check_pair(pair, now=now, labels=labels, known_apps=apps)
+    preview: tuple[FileAtRevision, ...] = ()
+    if any(_folder(c.path) == "policies" for c in pair.changes):
+        preview = read_folder(repo, pair.head_sha, intents_dir)
+    return check_pair(pair, now=now, labels=labels, known_apps=apps, preview_intents=preview)
 
 
 def _configured(config: Mapping[str, Any], name: str) -> str:
@@ -145,6 +149,7 @@ def check_pair(
     now: datetime,
     labels: Sequence[str] = (),
     known_apps: frozenset[str] = frozenset(),
+    preview_intents: tuple[FileAtRevision, ...] = (),
 ) -> CheckRun:
     """Check a change already read from git."""
     validator = build_document_validator()
@@ -171,6 +176,7 @@ def check_pair(
             timezones=zones,
             preview_pack=_preview_pack(pair, validator),
             known_apps=known_apps,
+            preview_intents=preview_intents,
             base_findings=tuple(base_findings + zone_findings),
         )
     )

@@ -384,7 +384,7 @@ def test_text_truncates_long_values_and_shows_control_characters() -> None:
     assert "bad\\x1b[31mred\\x0anext\n" in render_check_text(pack)
 
 
-def test_text_flattens_an_added_intent() -> None:
+def test_text_summarizes_an_added_intent_in_one_line() -> None:
     added = make_change(
         kind="added",
         basePath=None,
@@ -399,8 +399,8 @@ def test_text_flattens_an_added_intent() -> None:
         ],
     )
     text = render_check_text(make_pack(changes=[added]))
-    assert '    /app/version: — → "1.0"' in text
-    assert "    /rings/0/devices: — → 5" in text
+    assert "    None 1.0, None via None: pilot 5\n" in text
+    assert "/app/version" not in text
 
 
 # --- Markdown ---------------------------------------------------------------------------------------

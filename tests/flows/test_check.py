@@ -122,6 +122,13 @@ def test_policies_are_read_from_base_so_a_pr_cannot_weaken_them(repo: GitRepo) -
     [change] = run.pack["changes"]
     preview = {r["rule"] for r in change.get("previewRuleResults", [])}
     assert "contoso.broad-ring-needs-ticket" not in preview
+    # Over every intent at head, the preview names what the new rules would judge differently.
+    [entry] = [e for e in run.pack["policyPreview"] if e["intent"] == "zoom-macos"]
+    assert "contoso.broad-ring-needs-ticket" in entry["noLongerMatches"]
+    from bot.core.render.check import render_check_markdown, render_check_text
+
+    assert "### Policy preview" in render_check_markdown(run.pack)
+    assert "no longer matches contoso.broad-ring-needs-ticket" in render_check_text(run.pack)
 
 
 def test_a_config_edit_is_at_least_high_risk_and_base_config_judges(repo: GitRepo) -> None:

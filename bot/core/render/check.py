@@ -335,7 +335,12 @@ def render_check_text(pack: Mapping[str, Any]) -> str:
     lines.append(f"Findings: {_counts_text(counts)}")
     text = "".join(f"{line}\n" for line in lines)
     text += render_text([_finding(item, _plain) for item in _by_severity(pack["findings"])])
-    return text + "".join(f"{line}\n" for line in _text_waivers(pack))
+    text += "".join(f"{line}\n" for line in _text_waivers(pack))
+    preview = _preview_lines(pack, _plain)
+    if preview:
+        text += "Policy preview (the PR's own rules; the verdict above is the base's):\n"
+        text += "".join(f"  {line}\n" for line in preview)
+    return text
 
 
 def _text_risk(pack: Mapping[str, Any]) -> list[str]:
@@ -366,6 +371,10 @@ def _text_changes(pack: Mapping[str, Any]) -> list[str]:
             f"  {change['kind']} {_plain(change['path'])}{moved} ({_plain(change['intent'])})"
             f"  risk {change['risk']['score']} {change['risk']['tier']}"
         )
+        whole = [d for d in change["fieldDiffs"] if d["path"] == ""]
+        if whole:  # an added or deleted intent: a summary, not every field
+            lines.append(f"    {_plain(_summary(whole[0]['new'] or whole[0]['old']))}")
+            continue
         lines.extend(
             f"    {_plain(path)}: {_plain(_value(old))} → {_plain(_value(new))}"
             for path, old, new, _ in _flat_diffs(change["fieldDiffs"])
@@ -373,6 +382,22 @@ def _text_changes(pack: Mapping[str, Any]) -> list[str]:
     if pack["otherFiles"]:
         lines.append("Other files: " + ", ".join(_plain(p) for p in pack["otherFiles"]))
     return lines
+
+
+def _summary(intent: Any) -> str:
+    """One line for a whole intent: app, version, platform, plane and rings."""
+    if not isinstance(intent, dict):
+        return _value(intent)
+    app_value, rings_value = intent.get("app"), intent.get("rings")
+    app: dict[str, Any] = app_value if isinstance(app_value, dict) else {}
+    rings: list[Any] = rings_value if isinstance(rings_value, list) else []
+    ring_text = " → ".join(
+        f"{r.get('name')} {r.get('devices')}" for r in rings if isinstance(r, dict)
+    )
+    return (
+        f"{app.get('name')} {app.get('version')}, {intent.get('platform')} via "
+        f"{intent.get('plane')}: {ring_text}"
+    )
 
 
 def _text_waivers(pack: Mapping[str, Any]) -> list[str]:
@@ -549,10 +574,44 @@ def _layout(pack: Mapping[str, Any], evidence_url: str | None, digest: str | Non
         _md_waivers(pack),
         _md_diff_details(pack),
         _md_rule_details(pack),
+        _md_preview(pack),
         _md_footer(pack, evidence_url, digest),
     ]
-    # drop: rule results, then diffs; cut: findings, changes, factors, waivers, other files
-    return _Layout(blocks=tuple(blocks), droppable=(9, 8), cuttable=(6, 1, 4, 7, 2))
+    # drop: rule results, diffs, then the preview; cut: findings, changes, factors, waivers, files
+    return _Layout(blocks=tuple(blocks), droppable=(9, 8, 10), cuttable=(6, 1, 4, 7, 2))
+
+
+def _preview_lines(pack: Mapping[str, Any], clean: Callable[[Any], str]) -> list[str]:
+    return [
+        f"{clean(e['intent'])} ({clean(e['path'])}): "
+        + "; ".join(
+            part
+            for part in (
+                "now matches " + ", ".join(clean(r) for r in e["nowMatches"])
+                if e["nowMatches"]
+                else "",
+                "no longer matches " + ", ".join(clean(r) for r in e["noLongerMatches"])
+                if e["noLongerMatches"]
+                else "",
+                "would block" if e["wouldBlock"] else "",
+            )
+            if part
+        )
+        for e in pack.get("policyPreview", [])
+    ]
+
+
+def _md_preview(pack: Mapping[str, Any]) -> str:
+    """What the pull request's own rules would say: informational, the verdict is the base's."""
+    lines = _preview_lines(pack, escape_markdown)
+    if not lines:
+        return ""
+    items = "".join(f"- {line}\n" for line in lines)
+    return (
+        "### Policy preview\n\nThis pull request changes the policies. The verdict above comes "
+        "from the base revision's rules; with the new rules, these intents would be judged "
+        f"differently:\n\n{items}\n"
+    )
 
 
 def _md_header(pack: Mapping[str, Any]) -> str:
