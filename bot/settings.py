@@ -1,13 +1,13 @@
 """Settings: the only code that reads the environment.
 
 Every secret ``NAME`` may also be given as ``NAME_FILE``, a path to read it from (as container
-platforms mount secrets).
+platforms mount secrets). Secrets are kept out of ``repr`` so they never reach a log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_HOME = ".eucora"
@@ -33,11 +33,29 @@ def read_secret(environ: Mapping[str, str], name: str) -> str | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """What EUCORA needs from its environment."""
+    """What EUCORA needs from its environment (DESIGN.md, "Contracts")."""
 
     home: Path
+    database_url: str
+    evidence_dir: Path
+    public_url: str | None = None
+    broker_url: str | None = None
+    signing_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        """Build settings from environment variables, with the documented defaults."""
-        return cls(home=Path(environ.get("EUCORA_HOME") or DEFAULT_HOME))
+        """Build settings from environment variables, with the documented defaults.
+
+        ``EUCORA_HOME`` (default ``./.eucora``) holds the SQLite database, the evidence store and
+        the keys unless ``EUCORA_DATABASE_URL`` / ``EUCORA_EVIDENCE_DIR`` point elsewhere.
+        """
+        home = Path(environ.get("EUCORA_HOME") or DEFAULT_HOME)
+        return cls(
+            home=home,
+            database_url=environ.get("EUCORA_DATABASE_URL")
+            or f"sqlite:///{(home / 'eucora.db').as_posix()}",
+            evidence_dir=Path(environ.get("EUCORA_EVIDENCE_DIR") or home / "evidence"),
+            public_url=environ.get("EUCORA_PUBLIC_URL") or None,
+            broker_url=environ.get("EUCORA_BROKER_URL") or None,
+            signing_key=read_secret(environ, "EUCORA_SIGNING_KEY"),
+        )

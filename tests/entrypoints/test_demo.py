@@ -46,3 +46,24 @@ def test_demo_refuses_an_unreadable_secret_file(tmp_path: Path) -> None:
     (tmp_path / "s").write_text("secret\n", encoding="utf-8")
     assert read_secret({"X_FILE": str(tmp_path / "s")}, "X") == "secret"
     assert read_secret({}, "X") is None
+
+
+def test_settings_defaults_live_under_home(tmp_path: Path) -> None:
+    from bot.settings import Settings
+
+    settings = Settings.from_environ({"EUCORA_HOME": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path.as_posix()}/eucora.db"
+    assert settings.evidence_dir == tmp_path / "evidence"
+    (tmp_path / "key").write_text("s3cret\n", encoding="utf-8")
+    custom = Settings.from_environ(
+        {
+            "EUCORA_HOME": str(tmp_path),
+            "EUCORA_DATABASE_URL": "postgresql+psycopg://db/eucora",
+            "EUCORA_EVIDENCE_DIR": "/srv/evidence",
+            "EUCORA_SIGNING_KEY_FILE": str(tmp_path / "key"),
+        }
+    )
+    assert custom.database_url.startswith("postgresql")
+    assert str(custom.evidence_dir) == "/srv/evidence"
+    assert custom.signing_key == "s3cret"
+    assert "s3cret" not in repr(custom)
