@@ -99,7 +99,10 @@ class CelEnvironment:
     def evaluate(program: Program, activation: Any) -> Outcome:
         """Evaluate a compiled expression; errors come back as values."""
         value = program.expression.eval(activation)
-        if value.type() == cel.Type.ERROR:
+        kind = value.type()
+        if kind == cel.Type.BOOL:  # the common case: a rule's condition
+            return Outcome(value=bool(value.value()))
+        if kind == cel.Type.ERROR:
             return Outcome(error=str(value.value()))
         return Outcome(value=to_python(value.plain_value()))
 

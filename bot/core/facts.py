@@ -15,6 +15,7 @@ from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 
 from bot.core.changes import ChangeKind
+from bot.core.semantics import parse_timestamp
 from bot.core.versions import compare_versions, parse_version
 
 DEFAULT_EMERGENCY_LABEL = "eucora:emergency"
@@ -93,16 +94,6 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _timestamp(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 def _section(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = mapping.get(key)
     return value if isinstance(value, dict) else {}
@@ -121,7 +112,7 @@ def window_contains(
     window: Mapping[str, Any], moment: datetime, zones: Mapping[str, tzinfo]
 ) -> bool:
     """Tell whether a freeze window (one-off or weekly, in its own time zone) contains a moment."""
-    start, end = _timestamp(window.get("start")), _timestamp(window.get("end"))
+    start, end = parse_timestamp(window.get("start")), parse_timestamp(window.get("end"))
     if start is not None and end is not None:
         return start <= moment <= end
     days = window.get("days")
@@ -193,9 +184,9 @@ def _host_allowed(host: str, allowed: object) -> bool:
 
 
 def _schedule_moments(intent: Mapping[str, Any]) -> list[datetime]:
-    moments = [_timestamp(_section(ring, "schedule").get("start")) for ring in _rings(intent)]
+    moments = [parse_timestamp(_section(ring, "schedule").get("start")) for ring in _rings(intent)]
     window = _section(_section(intent, "change"), "window")
-    moments.append(_timestamp(window.get("start")))
+    moments.append(parse_timestamp(window.get("start")))
     return [m for m in moments if m is not None]
 
 

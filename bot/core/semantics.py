@@ -39,7 +39,8 @@ Check = Callable[[Mapping[str, Any]], Iterator[RawFinding]]
 _EMPTY: Mapping[str, Any] = {}
 
 
-def _timestamp(value: object) -> datetime | None:
+def parse_timestamp(value: object) -> datetime | None:
+    """An RFC 3339 timestamp with its offset, or ``None`` for anything else (naive times too)."""
     if not isinstance(value, str):
         return None
     try:
@@ -125,7 +126,10 @@ def check_schedules(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
     """A ring's deadline comes after its start."""
     for index, ring in _rings(intent):
         schedule = _mapping(ring.get("schedule"))
-        start, deadline = _timestamp(schedule.get("start")), _timestamp(schedule.get("deadline"))
+        start, deadline = (
+            parse_timestamp(schedule.get("start")),
+            parse_timestamp(schedule.get("deadline")),
+        )
         if start is not None and deadline is not None and deadline <= start:
             yield RawFinding(
                 f"/rings/{index}/schedule/deadline",
@@ -137,7 +141,7 @@ def check_schedules(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
 def check_change_window(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
     """A change window ends after it starts."""
     window = _mapping(_mapping(intent.get("change")).get("window"))
-    start, end = _timestamp(window.get("start")), _timestamp(window.get("end"))
+    start, end = parse_timestamp(window.get("start")), parse_timestamp(window.get("end"))
     if start is not None and end is not None and end <= start:
         yield RawFinding(
             "/change/window/end",
@@ -219,7 +223,7 @@ def check_freeze_windows(config: Mapping[str, Any]) -> Iterator[RawFinding]:
     for index, window in enumerate(windows):
         if not isinstance(window, dict):
             continue
-        start, end = _timestamp(window.get("start")), _timestamp(window.get("end"))
+        start, end = parse_timestamp(window.get("start")), parse_timestamp(window.get("end"))
         if start is not None and end is not None and end <= start:
             yield RawFinding(
                 f"/freezeWindows/{index}/end",
