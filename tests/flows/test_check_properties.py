@@ -57,6 +57,7 @@ def test_a_policy_edit_in_head_never_changes_the_rules_that_judge_it(
         file("intents/macos/zoom.yaml", ZOOM),
         file("intents/macos/zoom.yaml", ZOOM_HEAD),
     )
+
     def pair(changes: tuple[FileChange, ...], head: tuple[FileAtRevision, ...]) -> RevisionPair:
         return RevisionPair("repo", "a" * 40, "b" * 40, "a" * 40, changes, BASE_FILES, head)
 
