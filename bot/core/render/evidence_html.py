@@ -1,0 +1,721 @@
+"""The evidence page: one evidence pack as a self-contained HTML5 document.
+
+The page is what a change manager, an auditor or the author opens from the pull request comment,
+often on a phone. It has no external assets (inline CSS, no fonts, no images) and no JavaScript, so
+it works under a ``default-src 'none'`` Content-Security-Policy, offline, and saved to disk. It
+renders a pack *dict* (as ``build_check_pack`` builds it or as read back from the evidence store),
+never live check objects, so a stored pack re-renders byte for byte.
+
+Every value from the pack is escaped for HTML text and attributes. Status is written in words
+(PASS, BLOCKED, Error, Warning, the tier name), never carried by colour alone, and every table has a
+caption and header cells with a scope (WCAG 2.2: 1.3.1 Info and Relationships, 1.4.1 Use of Color).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.core.families import RISK_FAMILIES
+from bot.core.findings import Severity
+from bot.core.render.check import (
+    GROUPS,
+    _approvals_text,
+    _by_severity,
+    _counts,
+    _counts_text,
+    _days_left,
+    _devices_text,
+    _expiry_text,
+    _field,
+    _flat_diffs,
+    _plural,
+    _preview_lines,
+    _raw_by_family,
+    _riskiest,
+    _scalar,
+    _short,
+    _soon,
+    _summary,
+    _value,
+)
+
+DETAIL_VALUE_WIDTH = 160  # a field value longer than this is cut, with an ellipsis
+VERIFY_COMMAND = "eucora evidence verify"
+VERIFY_EXPLANATION = "the pack's sha256 of its RFC 8785 canonical JSON is the digest"
+
+_HTML_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
+)
+
+
+def escape_html(value: Any) -> str:
+    """Text for HTML content or a quoted attribute: exactly ``html.escape(str(value), quote=True)``.
+
+    Written out because the core imports only the modules ``tests/test_architecture.py`` allows;
+    ``tests/core/test_evidence_html.py`` checks it against the standard library on any text.
+    """
+    return str(value).translate(_HTML_ESCAPES)
+
+
+_URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/")
+
+
+def _quote_path(path: str) -> str:
+    """A repository path as a URL path: unreserved characters and ``/`` kept, the rest %-encoded."""
+    return "".join(
+        char if char in _URL_SAFE else "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+        for char in path
+    )
+
+
+def _blob_url(repository_url: str | None, head: str, path: str, line: int | None) -> str | None:
+    """GitHub's address of a file line at the head commit, or None without an http(s) base."""
+    if repository_url is None or not repository_url.startswith(("https://", "http://")):
+        return None
+    url = f"{repository_url.rstrip('/')}/blob/{_quote_path(head)}/{_quote_path(path)}"
+    return url if line is None else f"{url}#L{int(line)}"
+
+
+def _link(text: str, url: str | None) -> str:
+    """Escaped text, as a link when there is an address."""
+    if url is None:
+        return escape_html(text)
+    return f'<a href="{escape_html(url)}">{escape_html(text)}</a>'
+
+
+def _code(value: Any) -> str:
+    return f"<code>{escape_html(value)}</code>"
+
+
+def _arrow(before: str, after: str) -> str:
+    """Two already-escaped values as ``before → after``, the arrow read as "to"."""
+    return (
+        f'<span class="before">{before}</span> <span class="arrow" aria-hidden="true">→</span>'
+        f'<span class="sr"> to </span> <span class="after">{after}</span>'
+    )
+
+
+# --- the document -----------------------------------------------------------------------------
+
+_CSS = """
+:root{--fg:#1b1f24;--muted:#4a5360;--bg:#fff;--soft:#f4f6f8;--line:#d0d7de;--link:#0a4bab;
+--pass-bg:#e6f4ea;--pass-fg:#0d4a23;--pass-line:#2b8a4b;--block-bg:#fdeceb;--block-fg:#7f1d1d;
+--block-line:#c62828;--warn-bg:#fff4d1;--warn-fg:#5c4300;--warn-line:#b7860b;
+--note-bg:#e8f0fe;--note-fg:#17365d;--note-line:#3b6fd4}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
+body{margin:0;background:var(--bg);color:var(--fg);
+font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+.wrap{max-width:64rem;margin:0 auto;padding:0 1rem}
+a{color:var(--link);text-underline-offset:2px}
+a:focus-visible,summary:focus-visible,.scroll:focus-visible{outline:3px solid #1a56db;
+outline-offset:2px}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;
+font-size:.875em}
+code{overflow-wrap:anywhere}
+pre{margin:.5rem 0;padding:.75rem;background:var(--soft);border:1px solid var(--line);
+border-radius:6px;white-space:pre-wrap;overflow-wrap:anywhere}
+.skip{position:absolute;left:-100vw;top:0}
+.skip:focus{left:1rem;top:1rem;z-index:1;padding:.5rem 1rem;background:#fff;color:var(--link)}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+.banner{padding:1rem 0 1.25rem;border-bottom:6px solid}
+.banner.pass{background:var(--pass-bg);color:var(--pass-fg);border-color:var(--pass-line)}
+.banner.blocked{background:var(--block-bg);color:var(--block-fg);border-color:var(--block-line)}
+.kicker{margin:0;font-size:.875rem;overflow-wrap:anywhere}
+h1{margin:.25rem 0 .5rem;font-size:1.75rem;line-height:1.2}
+.verdict{display:inline-block;margin-right:.4rem;padding:.05em .45em;border:2px solid;
+border-radius:6px;letter-spacing:.04em}
+.banner ul{margin:.25rem 0 .5rem;padding-left:1.25rem}
+.banner p{margin:.25rem 0}
+.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(9.5rem,1fr));gap:.5rem;
+margin:1rem 0 0;padding:0}
+.facts div{padding:.5rem .75rem;background:rgba(255,255,255,.75);border:1px solid var(--line);
+border-radius:6px;color:var(--fg)}
+.facts dt{font-size:.8125rem;color:var(--muted)}
+.facts dd{margin:0;font-weight:600;overflow-wrap:anywhere}
+nav{border-bottom:1px solid var(--line);background:var(--soft)}
+nav ul{display:flex;flex-wrap:wrap;gap:.25rem 1rem;margin:0;padding:.5rem 0;list-style:none;
+font-size:.9375rem}
+nav a{display:inline-block;padding:.25rem 0}
+h2{margin:2rem 0 .5rem;padding-bottom:.25rem;border-bottom:1px solid var(--line);font-size:1.35rem}
+h3{margin:1.25rem 0 .5rem;font-size:1.1rem;overflow-wrap:anywhere}
+.muted{color:var(--muted)}
+.scroll{overflow-x:auto;margin:.5rem 0 1rem;border:1px solid var(--line);border-radius:6px}
+table{width:100%;border-collapse:collapse;font-size:.9375rem}
+caption{padding:.5rem .75rem;background:var(--soft);font-weight:600;text-align:left}
+th,td{padding:.45rem .75rem;border-top:1px solid var(--line);text-align:left;vertical-align:top}
+thead th{background:var(--soft);font-size:.8125rem;white-space:nowrap}
+tbody th{font-weight:600}
+tbody th.text{font-weight:400}
+td code,th code{white-space:nowrap;overflow-wrap:normal}
+th.text,td.text{min-width:11rem}
+td.value{min-width:8rem}
+td.value code{white-space:pre-wrap;overflow-wrap:anywhere}
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.change td:nth-child(4),.change td:nth-child(5){white-space:nowrap}
+.after{font-weight:700}
+.arrow{color:var(--muted);padding:0 .1em}
+.tier{display:inline-block;padding:0 .4em;border:1px solid;border-radius:4px;font-weight:600;
+white-space:nowrap}
+.tier-low{background:var(--pass-bg);color:var(--pass-fg)}
+.tier-medium{background:var(--warn-bg);color:var(--warn-fg)}
+.tier-high,.tier-critical{background:var(--block-bg);color:var(--block-fg)}
+.bar{display:block;width:100%;min-width:4rem;height:.45rem;margin-top:.3rem;background:#e3e7ec;
+border-radius:3px}
+.bar span{display:block;height:100%;background:var(--muted);border-radius:3px}
+.findings{margin:.5rem 0;padding:0;list-style:none}
+.finding{margin:.5rem 0;padding:.5rem .75rem;border:1px solid var(--line);border-left-width:6px;
+border-radius:6px}
+.finding p{margin:.25rem 0 0}
+.sev{display:inline-block;margin-right:.35rem;padding:0 .4em;border-radius:4px;font-weight:700;
+font-size:.8125rem;text-transform:uppercase;letter-spacing:.03em}
+.error{border-left-color:var(--block-line)}
+.error .sev{background:var(--block-bg);color:var(--block-fg)}
+.warning{border-left-color:var(--warn-line)}
+.warning .sev{background:var(--warn-bg);color:var(--warn-fg)}
+.note{border-left-color:var(--note-line)}
+.note .sev{background:var(--note-bg);color:var(--note-fg)}
+details{margin:.5rem 0;padding:.5rem .75rem;border:1px solid var(--line);border-radius:6px}
+summary{cursor:pointer;font-weight:600}
+details[open]>summary{margin-bottom:.5rem}
+.digest{display:block;padding:.5rem .75rem;background:var(--soft);border:1px solid var(--line);
+border-radius:6px;font-size:.9375rem}
+footer{margin-top:2.5rem;padding:1rem 0 2rem;border-top:1px solid var(--line);color:var(--muted);
+font-size:.875rem}
+@media (max-width:40rem){body{font-size:15px}h1{font-size:1.45rem}
+th,td{padding:.4rem .5rem}.wrap{padding:0 .75rem}}
+@media print{nav,.skip{display:none}.banner{border:2px solid}details{border:0}}
+"""
+
+
+def render_evidence_html(
+    pack: Mapping[str, Any], *, digest: str, repository_url: str | None = None
+) -> str:
+    """The evidence page for ``pack``, stored under ``digest``.
+
+    ``repository_url`` (``https://github.com/owner/repo``) turns findings and field lines into links
+    to the file at the head commit; without it they are plain text.
+    """
+    blocked = pack["decision"]["conclusion"] == "blocked"
+    verdict = "BLOCKED" if blocked else "PASS"
+    sections = [
+        ("risk", "Risk", _risk(pack)),
+        ("approvals", "Approvals", _approvals(pack)),
+        ("changes", "Changes", _changes(pack, repository_url)),
+        ("findings", "Findings", _findings(pack, repository_url)),
+        ("waivers", "Waivers", _waivers(pack)),
+        ("preview", "Policy preview", _preview(pack)),
+        ("publications", "Publications", _publications(pack)),
+        ("rules", "Rule results", _rules(pack)),
+        ("verify", "Verify", _verify(pack, digest)),
+    ]
+    shown = [(anchor, label, body) for anchor, label, body in sections if body]
+    nav = "".join(f'<li><a href="#{anchor}">{label}</a></li>' for anchor, label, _ in shown)
+    title = f"{verdict} · {pack['repository']} @ {_short(pack['head'])} · EUCORA evidence"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="color-scheme" content="light">',
+        '<meta name="referrer" content="no-referrer">',
+        f"<title>{escape_html(title)}</title>",
+        f"<style>{_CSS.strip()}</style>",
+        "</head>",
+        "<body>",
+        '<a class="skip" href="#main">Skip to the evidence</a>',
+        _banner(pack, verdict, blocked),
+        f'<nav aria-label="Sections"><div class="wrap"><ul>{nav}</ul></div></nav>',
+        '<main id="main" class="wrap">',
+        *(body for _, _, body in shown),
+        "</main>",
+        _footer(pack),
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _banner(pack: Mapping[str, Any], verdict: str, blocked: bool) -> str:
+    """The decision first: the verdict in words, why, and what it still needs."""
+    decision, risk = pack["decision"], pack["risk"]
+    required = int(pack["approvals"]["required"])
+    if blocked:
+        headline = "May not merge as it is"
+        reasons = "".join(f"<li>{escape_html(r)}</li>" for r in decision["reasons"])
+        why = f"<p><strong>Why it is blocked:</strong></p><ul>{reasons}</ul>" if reasons else ""
+    else:
+        headline = "May merge once approved" if required else "May merge"
+        why = ""
+    icon = "✕" if blocked else "✓"
+    counts = _counts(pack["findings"])
+    labels = ", ".join(escape_html(label) for label in pack["labels"]) or "none"
+    facts = (
+        ("Risk", f"{int(risk['score'])}/100 {_tier(risk['tier'])}"),
+        ("Approvals needed", escape_html(_approvals_text(required))),
+        ("Findings", escape_html(_counts_text(counts))),
+        ("Changed intents", f"{len(pack['changes']):,}"),
+        ("Head commit", _code(_short(pack["head"]))),
+        ("Evaluated", escape_html(_when(pack["evaluatedAt"]))),
+        ("Labels", labels),
+    )
+    items = "".join(f"<div><dt>{name}</dt><dd>{value}</dd></div>" for name, value in facts)
+    return (
+        f'<header class="banner {"blocked" if blocked else "pass"}"><div class="wrap">'
+        f'<p class="kicker">EUCORA evidence · check of {_code(pack["repository"])}</p>'
+        f'<h1><span class="verdict"><span aria-hidden="true">{icon} </span>{verdict}</span> '
+        f"{headline}</h1>"
+        f"{why}"
+        f"<p><strong>Approvals needed:</strong> {escape_html(_approvals_text(required))}.</p>"
+        f'<dl class="facts">{items}</dl>'
+        "</div></header>"
+    )
+
+
+_UTC_TIME = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9:.]+)Z$")
+
+
+def _when(timestamp: Any) -> str:
+    """An RFC 3339 UTC time for people: ``2027-02-17 09:00:00 UTC``."""
+    return _UTC_TIME.sub(r"\1 \2 UTC", str(timestamp))
+
+
+def _tier(tier: Any) -> str:
+    name = escape_html(tier)
+    return f'<span class="tier tier-{name}">{name}</span>'
+
+
+def _section(anchor: str, heading: str, body: str) -> str:
+    return (
+        f'<section id="{anchor}" aria-labelledby="{anchor}-h">'
+        f'<h2 id="{anchor}-h">{heading}</h2>{body}</section>'
+    )
+
+
+def _table(
+    caption: str, columns: Sequence[tuple[str, str]], rows: Sequence[str], *, css: str = ""
+) -> str:
+    """A captioned table in a horizontally scrolling, keyboard-focusable region.
+
+    ``columns`` are (header, class) pairs; ``rows`` are ``<tr>`` strings, already escaped.
+    """
+    head = "".join(
+        f'<th scope="col"{f" class={chr(34)}{cls}{chr(34)}" if cls else ""}>{name}</th>'
+        for name, cls in columns
+    )
+    table_class = f' class="{css}"' if css else ""
+    return (
+        f'<div class="scroll" role="region" aria-label="{caption}" tabindex="0">'
+        f"<table{table_class}><caption>{caption}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+# --- risk and approvals -----------------------------------------------------------------------
+
+
+def _risk(pack: Mapping[str, Any]) -> str:
+    risk = pack["risk"]
+    score = int(risk["score"])
+    parts = [
+        f'<p><strong class="score">Risk score {score}/100</strong>, tier {_tier(risk["tier"])}.</p>'
+    ]
+    riskiest = _riskiest(pack)
+    if riskiest is not None:
+        parts.append(f"<p>The score is that of the riskiest intent, {_code(riskiest)}.</p>")
+    if risk["scoreTier"] != risk["tier"]:
+        parts.append(
+            f"<p>The score alone gives {_tier(risk['scoreTier'])}; the tier is raised to "
+            f"{_tier(risk['tier'])} because the change edits configuration or policies.</p>"
+        )
+    caps: Mapping[str, Any] = risk.get("caps") or RISK_FAMILIES
+    raw = _raw_by_family(pack, riskiest)
+    by_family = risk["byFamily"]
+    rows = []
+    # The families in their usual order (the stored pack has its keys sorted), any others after.
+    families = [f for f in RISK_FAMILIES if f in caps] + sorted(set(caps) - set(RISK_FAMILIES))
+    for family in families:
+        cap = int(caps[family])
+        points = int(by_family.get(family, 0))
+        capped = (
+            f' <span class="muted">(capped from {raw[family]})</span>'
+            if raw.get(family, 0) > points
+            else ""
+        )
+        width = points * 100 // cap if cap else 0
+        rows.append(
+            f'<tr><th scope="row">{escape_html(family)}</th>'
+            f'<td class="num">{points}{capped}'
+            f'<span class="bar" aria-hidden="true"><span style="width:{width}%"></span></span></td>'
+            f'<td class="num">{cap}</td></tr>'
+        )
+    rows.append(
+        f'<tr><th scope="row">total</th><td class="num"><strong>{score}</strong></td>'
+        f'<td class="num">{sum(int(c) for c in caps.values())}</td></tr>'
+    )
+    parts.append(
+        _table(
+            "Points per family, after the family caps",
+            (("Family", ""), ("Points", "num"), ("Cap", "num")),
+            rows,
+        )
+    )
+    parts.append(_factors(risk["factors"]))
+    return _section("risk", f"Risk: {score}/100 · {escape_html(risk['tier'])}", "".join(parts))
+
+
+def _factors(factors: Sequence[Mapping[str, Any]]) -> str:
+    if not factors:
+        return "<p>No rule added risk points.</p>"
+    rows = [
+        f'<tr><td class="num">+{int(f["points"])}</td><td>{escape_html(f["family"])}</td>'
+        f'<th scope="row" class="text">{escape_html(f["reason"])}</th>'
+        f"<td>{_code(f['rule'])}</td><td>{_code(f['intent'])}</td></tr>"
+        for f in factors
+    ]
+    return _table(
+        "Risk factors, before the family caps",
+        (("Points", "num"), ("Family", ""), ("Reason", ""), ("Rule", ""), ("Intent", "")),
+        rows,
+    )
+
+
+def _approvals(pack: Mapping[str, Any]) -> str:
+    approvals = pack["approvals"]
+    required = int(approvals["required"])
+    title = "none required" if required == 0 else f"{_plural(required, 'CAB approval')} required"
+    reasons = "".join(f"<li>{escape_html(reason)}</li>" for reason in approvals["reasons"])
+    body = (
+        f"<p>{_plural(required, 'approval')} from CAB members (not the author or a committer) "
+        "on the head commit.</p>"
+    )
+    if reasons:
+        body += f"<p>Why:</p><ul>{reasons}</ul>"
+    return _section("approvals", f"Approvals: {title}", body)
+
+
+# --- changes ----------------------------------------------------------------------------------
+
+
+def _version_cell(change: Mapping[str, Any]) -> str:
+    version = _field(change["fieldDiffs"], "/app/version")
+    if version is None:
+        return "unchanged" if change["fieldDiffs"] else "—"
+    old, new = version
+    return _arrow(escape_html(_scalar(old)), escape_html(_scalar(new)))
+
+
+def _devices_cell(change: Mapping[str, Any]) -> str:
+    devices = change.get("devices")
+    if not isinstance(devices, Mapping):
+        return escape_html(_devices_text(change))
+    base, head = int(devices["base"]), int(devices["head"])
+    if base == head:
+        return f'{head:,} <span class="muted">(unchanged)</span>'
+    return _arrow(f"{base:,}", f"{head:,}")
+
+
+def _kind_cell(change: Mapping[str, Any]) -> str:
+    kind = escape_html(change["kind"])
+    if change["basePath"] not in (None, change["path"]):
+        kind += f" from {_code(change['basePath'])}"
+    return kind
+
+
+def _changes(pack: Mapping[str, Any], repository_url: str | None) -> str:
+    changes = pack["changes"]
+    other = pack.get("otherFiles", [])
+    if not changes:
+        body = "<p>No deployment intent changed.</p>"
+    else:
+        rows = [
+            f'<tr><th scope="row">{_code(c["intent"])}</th><td>{_kind_cell(c)}</td>'
+            f"<td>{_code(c['path'])}</td><td>{_version_cell(c)}</td><td>{_devices_cell(c)}</td>"
+            f'<td class="num">{int(c["risk"]["score"])} {_tier(c["risk"]["tier"])}</td></tr>'
+            for c in changes
+        ]
+        body = _table(
+            f"Changed intents ({len(changes):,})",
+            (
+                ("Intent", ""),
+                ("Change", ""),
+                ("Path", ""),
+                ("Version before → after", ""),
+                ("Devices before → after", ""),
+                ("Risk", "num"),
+            ),
+            rows,
+            css="change",
+        )
+        body += "".join(_diff(pack, change, repository_url) for change in changes)
+    if other:
+        items = "".join(f"<li>{_code(path)}</li>" for path in other)
+        body += (
+            f"<h3>Other changed files, not judged as intents ({len(other):,})</h3><ul>{items}</ul>"
+        )
+    return _section("changes", f"Changes ({len(changes):,})", body)
+
+
+def _diff(pack: Mapping[str, Any], change: Mapping[str, Any], repository_url: str | None) -> str:
+    """One intent's field diffs, before → after; an added or deleted one summarised, collapsed."""
+    diffs = _flat_diffs(change["fieldDiffs"])
+    heading = f"<h3>{_code(change['intent'])}: {escape_html(change['kind'])}</h3>"
+    if not diffs:
+        return heading + "<p>No field diff (the file does not validate, or only moved).</p>"
+    rows = []
+    for path, old, new, line in diffs:
+        where = "" if line is None else str(line)
+        url = _line_url(pack, change, repository_url, removed=new is None, line=line)
+        rows.append(
+            f'<tr><th scope="row">{_code(path or "(whole intent)")}</th>'
+            f'<td class="value">{_code(_value(old, DETAIL_VALUE_WIDTH))}</td>'
+            f'<td class="value">{_code(_value(new, DETAIL_VALUE_WIDTH))}</td>'
+            f'<td class="num">{_link(where, url) if where else ""}</td></tr>'
+        )
+    table = _table(
+        f"Fields of {escape_html(change['intent'])}, before → after",
+        (("Field", ""), ("Before", ""), ("After", ""), ("Line", "num")),
+        rows,
+    )
+    whole = [d for d in change["fieldDiffs"] if d["path"] == ""]
+    if whole:
+        summary = escape_html(_summary(whole[0]["new"] or whole[0]["old"]))
+        return (
+            f"{heading}<p>{summary}</p><details><summary>Every field "
+            f"({_plural(len(diffs), 'field')})</summary>{table}</details>"
+        )
+    return heading + table
+
+
+def _line_url(
+    pack: Mapping[str, Any],
+    change: Mapping[str, Any],
+    repository_url: str | None,
+    *,
+    removed: bool,
+    line: Any,
+) -> str | None:
+    """A field's line on GitHub: at head, or at the merge base for a removed field or file."""
+    if line is None:
+        return None
+    at_base = removed or change["kind"] == "deleted"
+    commit = pack["mergeBase"] if at_base else pack["head"]
+    path = change["basePath"] if at_base and change["basePath"] else change["path"]
+    return _blob_url(repository_url, str(commit), str(path), int(line))
+
+
+# --- findings and waivers ---------------------------------------------------------------------
+
+
+def _findings(pack: Mapping[str, Any], repository_url: str | None) -> str:
+    findings = _by_severity(pack["findings"])
+    counts = _counts(findings)
+    title = f"Findings: {escape_html(_counts_text(counts))}"
+    if not findings:
+        return _section("findings", title, "<p>None.</p>")
+    parts = []
+    for severity, group in GROUPS:
+        items = [f for f in findings if Severity(f["severity"]) is severity]
+        if not items:
+            continue
+        rows = "".join(_finding(pack, f, repository_url) for f in items)
+        parts.append(f'<h3>{group} ({len(items):,})</h3><ul class="findings">{rows}</ul>')
+    return _section("findings", title, "".join(parts))
+
+
+def _finding(pack: Mapping[str, Any], item: Mapping[str, Any], repository_url: str | None) -> str:
+    severity = Severity(item["severity"])
+    where = f"{item['path']}:{item['line']}"
+    url = _blob_url(repository_url, pack["head"], str(item["path"]), int(item["line"]))
+    return (
+        f'<li class="finding {severity.value}"><span class="sev">{severity.value}</span> '
+        f"<code>{_link(where, url)}</code> {_code(item['code'])}"
+        f"<p>{escape_html(item['message'])}</p></li>"
+    )
+
+
+def _waivers(pack: Mapping[str, Any]) -> str:
+    waivers = pack["waivers"]
+    if not waivers:
+        return ""
+    rows = []
+    soon_count = 0
+    for waiver in waivers:
+        days = _days_left(pack, str(waiver["expires"]))
+        expires = escape_html(waiver["expires"])
+        if _soon(days):
+            soon_count += 1
+            expires = f"<strong>{expires}</strong> ({escape_html(_expiry_text(days))})"
+        rows.append(
+            f'<tr><th scope="row">{_code(waiver["rule"])}</th><td>{_code(waiver["intent"])}</td>'
+            f"<td>{escape_html(waiver['owner'])}</td><td>{escape_html(waiver['ticket'])}</td>"
+            f'<td>{expires}</td><td class="text">{escape_html(waiver["reason"])}</td>'
+            f"<td>{_code(waiver['source'])}</td></tr>"
+        )
+    intro = "<p>Exceptions in force at the base revision, whether or not this change used them.</p>"
+    if soon_count:
+        intro += (
+            f"<p><strong>{_plural(soon_count, 'waiver')} expire{'s' if soon_count == 1 else ''}"
+            " soon: renew or fix.</strong></p>"
+        )
+    table = _table(
+        f"Waivers in force ({len(waivers):,})",
+        (
+            ("Rule", ""),
+            ("Intent", ""),
+            ("Owner", ""),
+            ("Ticket", ""),
+            ("Expires", ""),
+            ("Reason", ""),
+            ("Source", ""),
+        ),
+        rows,
+    )
+    return _section("waivers", f"Waivers ({len(waivers):,})", intro + table)
+
+
+def _preview(pack: Mapping[str, Any]) -> str:
+    if "policyPreview" not in pack:
+        return ""
+    lines = _preview_lines(pack, escape_html)
+    items = (
+        "".join(f"<li>{line}</li>" for line in lines) or "<li>No intent is judged differently.</li>"
+    )
+    return _section(
+        "preview",
+        "Policy preview",
+        "<p>This pull request changes the policies. The decision above comes from the base "
+        "revision's rules; with the new rules, these intents would be judged differently "
+        f"(for information only):</p><ul>{items}</ul>",
+    )
+
+
+def _publications(pack: Mapping[str, Any]) -> str:
+    """Where a merged change was published (change packs only): one row per publication."""
+    if "publications" not in pack:
+        return ""
+    publications = pack["publications"]
+    if not isinstance(publications, list) or not all(isinstance(p, Mapping) for p in publications):
+        body = f"<pre>{escape_html(json.dumps(publications, indent=2, sort_keys=True))}</pre>"
+        return _section("publications", "Publications", body)
+    if not publications:
+        return _section("publications", "Publications", "<p>None yet.</p>")
+    columns = sorted({str(key) for p in publications for key in p})
+    rows = [
+        "<tr>"
+        + "".join(
+            f"<td>{escape_html(_scalar(p.get(column), DETAIL_VALUE_WIDTH))}</td>"
+            for column in columns
+        )
+        + "</tr>"
+        for p in publications
+    ]
+    table = _table(
+        f"Publications ({len(publications):,})",
+        [(escape_html(column), "") for column in columns],
+        rows,
+    )
+    return _section("publications", f"Publications ({len(publications):,})", table)
+
+
+# --- rule results and verification -----------------------------------------------------------
+
+
+def _result_text(result: Mapping[str, Any]) -> str:
+    if result.get("error") is not None:
+        return f"error: {escape_html(result['error'])}"
+    if result.get("waivedBy") is not None:
+        return f"waived by {escape_html(result['waivedBy'])}"
+    return "matched"
+
+
+def _results(caption: str, results: Sequence[Mapping[str, Any]]) -> str:
+    shown = [r for r in results if r["matched"] or r.get("error") is not None]
+    quiet = [r for r in results if not (r["matched"] or r.get("error") is not None)]
+    parts = []
+    if shown:
+        rows = [
+            f'<tr><th scope="row">{_code(r["rule"])}</th><td>{_result_text(r)}</td>'
+            f"<td>{escape_html(r.get('enforcement', ''))}</td>"
+            f'<td class="text">{escape_html(r.get("message", ""))}</td></tr>'
+            for r in shown
+        ]
+        parts.append(
+            _table(
+                caption, (("Rule", ""), ("Result", ""), ("Enforcement", ""), ("Message", "")), rows
+            )
+        )
+    if quiet:
+        names = ", ".join(_code(r["rule"]) for r in quiet)
+        parts.append(f'<p class="muted">Not matched: {names}</p>')
+    return "".join(parts) or "<p>No rule evaluated.</p>"
+
+
+def _rules(pack: Mapping[str, Any]) -> str:
+    changes = pack["changes"]
+    policy = pack["policy"]
+    parts = []
+    for change in changes:
+        intent = escape_html(change["intent"])
+        body = _results(f"Rules that matched {intent}", change["ruleResults"])
+        preview = change.get("previewRuleResults")
+        if preview:
+            body += _results(
+                f"The head revision's rules that would match {intent} (not enforced)", preview
+            )
+        evaluated = len(change["ruleResults"])
+        matched = sum(bool(r["matched"]) for r in change["ruleResults"])
+        parts.append(
+            f"<details><summary>{_code(change['intent'])}: {evaluated:,} evaluated, "
+            f"{matched:,} matched</summary>{body}</details>"
+        )
+    sources = "".join(f"<li>{_code(source)}</li>" for source in policy["sources"])
+    parts.append(
+        f"<details><summary>Policy pack: {_plural(len(policy['rules']), 'rule')}</summary>"
+        f"<p>Digest {_code(policy['digest'])}, from the base revision:</p><ul>{sources}</ul>"
+        "</details>"
+    )
+    return _section("rules", "Rule results", "".join(parts))
+
+
+def _verify(pack: Mapping[str, Any], digest: str) -> str:
+    body = (
+        f'<p>This evidence is stored under its digest:</p><code class="digest">'
+        f"{escape_html(digest)}</code>"
+        f"<p>The digest is a content address: {VERIFY_EXPLANATION} "
+        "(sorted keys, UTF-8, no insignificant whitespace). Any change to the pack changes it.</p>"
+        "<h3>With EUCORA</h3>"
+        f"<pre><code>{escape_html(VERIFY_COMMAND)} {escape_html(digest)}</code></pre>"
+        "<h3>Offline, by hand</h3>"
+        "<p>Download the pack as JSON (this page's address, with "
+        "<code>Accept: application/json</code>), then hash the file:</p>"
+        "<pre><code>curl -s -H 'Accept: application/json' '&lt;this page&#x27;s address&gt;' "
+        "&gt; pack.json\nsha256sum pack.json</code></pre>"
+        "<p>The 64 hex digits printed must equal the digest after <code>sha256:</code>. "
+        "The pack is stored canonical, so no tool beyond <code>sha256sum</code> is needed; "
+        f"a pack that was re-formatted must be canonicalised first, as {_code(VERIFY_COMMAND)} "
+        "does.</p>"
+        "<dl>"
+        f"<dt>Repository</dt><dd>{_code(pack['repository'])}</dd>"
+        f"<dt>Base</dt><dd>{_code(pack['base'])}</dd>"
+        f"<dt>Head</dt><dd>{_code(pack['head'])}</dd>"
+        f"<dt>Merge base</dt><dd>{_code(pack['mergeBase'])}</dd>"
+        f"<dt>Policy pack</dt><dd>{_code(pack['policy']['digest'])}</dd>"
+        f"<dt>Format</dt><dd>{_code(pack['apiVersion'])} {_code(pack['kind'])}</dd>"
+        "</dl>"
+    )
+    return _section("verify", "Verify this evidence", body)
+
+
+def _footer(pack: Mapping[str, Any]) -> str:
+    when = escape_html(_when(pack["evaluatedAt"]))
+    return (
+        '<footer><div class="wrap">'
+        f"EUCORA evidence pack {_code(pack['kind'])}, evaluated {when}"
+        ". This page has no scripts and loads nothing else: save it and it stays complete."
+        "</div></footer>"
+    )
