@@ -9,7 +9,7 @@ environment and for bugs::
     │   └── SigningKeyError          the signing key is malformed, unreadable or cannot be stored
     ├── GitHubError                  GitHub refused or failed a request
     ├── StorageError                 the database failed or holds something it should not
-    │   ├── SchemaVersionError       the schema is not the one this EUCORA needs (`eucora db upgrade`)
+    │   ├── SchemaVersionError       the schema is not the one this EUCORA needs (db upgrade)
     │   └── AuditIntegrityError      the audit log is not what was signed: refusing to go on
     └── ConnectorError               a deployment plane (Intune, Jamf...) failed a call
         ├── TransientConnectorError  worth retrying (timeouts, 5xx, throttling)

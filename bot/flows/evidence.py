@@ -129,10 +129,12 @@ def show(ref: str, settings: Settings, *, store: EvidenceStore | None = None) ->
     Raises:
         EvidenceRefError: the reference names no readable evidence.
         InvalidDigestError, EvidenceNotFoundError: a malformed or unknown digest.
-        TamperedEvidenceError: the stored bytes no longer hash to their digest.
+        TamperedEvidenceError: the bytes no longer hash to the digest that names them.
     """
     store = store if store is not None else EvidenceStore(settings.evidence_dir)
     found = _find(ref, store)
+    if found.digest_check is not None and found.digest_check.status is CheckStatus.FAILED:
+        raise TamperedEvidenceError(found.digest_check.detail)
     if found.pack is None:  # an envelope file: its pack is the Statement's predicate
         try:
             predicate = read_unverified_statement(found.envelope or {}).get("predicate")

@@ -22,7 +22,6 @@ from bot.core.families import RISK_FAMILIES
 from bot.core.findings import Severity
 from bot.core.render.check import (
     GROUPS,
-    _approvals_text,
     _by_severity,
     _counts,
     _counts_text,
@@ -152,10 +151,12 @@ tbody th{font-weight:600}
 tbody th.text{font-weight:400}
 td code,th code{white-space:nowrap;overflow-wrap:normal}
 th.text,td.text{min-width:11rem}
-td.value{min-width:8rem}
+td.value{min-width:10rem}
+td.value .before,td.value .after{white-space:normal}
 td.value code{white-space:pre-wrap;overflow-wrap:anywhere}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.change td:nth-child(4),.change td:nth-child(5){white-space:nowrap}
+.before,.after{white-space:nowrap}
+.line{display:block;font-weight:400;font-size:.875rem;color:var(--muted)}
 .after{font-weight:700}
 .arrow{color:var(--muted);padding:0 .1em}
 .tier{display:inline-block;padding:0 .4em;border:1px solid;border-radius:4px;font-weight:600;
@@ -183,6 +184,9 @@ summary{cursor:pointer;font-weight:600}
 details[open]>summary{margin-bottom:.5rem}
 .digest{display:block;padding:.5rem .75rem;background:var(--soft);border:1px solid var(--line);
 border-radius:6px;font-size:.9375rem}
+.meta{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:.5rem 0}
+.meta dt{color:var(--muted)}
+.meta dd{margin:0;min-width:0}
 footer{margin-top:2.5rem;padding:1rem 0 2rem;border-top:1px solid var(--line);color:var(--muted);
 font-size:.875rem}
 @media (max-width:40rem){body{font-size:15px}h1{font-size:1.45rem}
@@ -248,15 +252,24 @@ def _banner(pack: Mapping[str, Any], verdict: str, blocked: bool) -> str:
         headline = "May not merge as it is"
         reasons = "".join(f"<li>{escape_html(r)}</li>" for r in decision["reasons"])
         why = f"<p><strong>Why it is blocked:</strong></p><ul>{reasons}</ul>" if reasons else ""
+        then = "Once fixed, it needs"
     else:
         headline = "May merge once approved" if required else "May merge"
         why = ""
+        then = "It needs"
+    approvals = pack["approvals"]
+    needs = (
+        f"{then} <strong>{escape_html(_plural(required, 'CAB approval'))}</strong>"
+        if required
+        else f"{then} no CAB approval"
+    )
+    if approvals["reasons"]:
+        needs += ": " + "; ".join(escape_html(r) for r in approvals["reasons"])
     icon = "✕" if blocked else "✓"
     counts = _counts(pack["findings"])
     labels = ", ".join(escape_html(label) for label in pack["labels"]) or "none"
     facts = (
         ("Risk", f"{int(risk['score'])}/100 {_tier(risk['tier'])}"),
-        ("Approvals needed", escape_html(_approvals_text(required))),
         ("Findings", escape_html(_counts_text(counts))),
         ("Changed intents", f"{len(pack['changes']):,}"),
         ("Head commit", _code(_short(pack["head"]))),
@@ -270,7 +283,7 @@ def _banner(pack: Mapping[str, Any], verdict: str, blocked: bool) -> str:
         f'<h1><span class="verdict"><span aria-hidden="true">{icon} </span>{verdict}</span> '
         f"{headline}</h1>"
         f"{why}"
-        f"<p><strong>Approvals needed:</strong> {escape_html(_approvals_text(required))}.</p>"
+        f'<p class="needs">{needs}.</p>'
         f'<dl class="facts">{items}</dl>'
         "</div></header>"
     )
@@ -433,20 +446,21 @@ def _changes(pack: Mapping[str, Any], repository_url: str | None) -> str:
         body = "<p>No deployment intent changed.</p>"
     else:
         rows = [
-            f'<tr><th scope="row">{_code(c["intent"])}</th><td>{_kind_cell(c)}</td>'
-            f"<td>{_code(c['path'])}</td><td>{_version_cell(c)}</td><td>{_devices_cell(c)}</td>"
-            f'<td class="num">{int(c["risk"]["score"])} {_tier(c["risk"]["tier"])}</td></tr>'
+            f'<tr><th scope="row">{_code(c["intent"])}</th><td>{_version_cell(c)}</td>'
+            f'<td>{_devices_cell(c)}</td><td class="num">{int(c["risk"]["score"])} '
+            f"{_tier(c['risk']['tier'])}</td><td>{_kind_cell(c)}</td><td>{_code(c['path'])}</td>"
+            "</tr>"
             for c in changes
         ]
         body = _table(
             f"Changed intents ({len(changes):,})",
             (
                 ("Intent", ""),
-                ("Change", ""),
-                ("Path", ""),
                 ("Version before → after", ""),
                 ("Devices before → after", ""),
                 ("Risk", "num"),
+                ("Change", ""),
+                ("Path", ""),
             ),
             rows,
             css="change",
@@ -468,17 +482,21 @@ def _diff(pack: Mapping[str, Any], change: Mapping[str, Any], repository_url: st
         return heading + "<p>No field diff (the file does not validate, or only moved).</p>"
     rows = []
     for path, old, new, line in diffs:
-        where = "" if line is None else str(line)
-        url = _line_url(pack, change, repository_url, removed=new is None, line=line)
+        where = ""
+        if line is not None:
+            url = _line_url(pack, change, repository_url, removed=new is None, line=line)
+            where = f'<span class="line">line {_link(str(line), url)}</span>'
+        before, after = (
+            _code(_value(old, DETAIL_VALUE_WIDTH)),
+            _code(_value(new, DETAIL_VALUE_WIDTH)),
+        )
         rows.append(
-            f'<tr><th scope="row">{_code(path or "(whole intent)")}</th>'
-            f'<td class="value">{_code(_value(old, DETAIL_VALUE_WIDTH))}</td>'
-            f'<td class="value">{_code(_value(new, DETAIL_VALUE_WIDTH))}</td>'
-            f'<td class="num">{_link(where, url) if where else ""}</td></tr>'
+            f'<tr><th scope="row">{_code(path or "(whole intent)")}{where}</th>'
+            f'<td class="value">{_arrow(before, after)}</td></tr>'
         )
     table = _table(
         f"Fields of {escape_html(change['intent'])}, before → after",
-        (("Field", ""), ("Before", ""), ("After", ""), ("Line", "num")),
+        (("Field", ""), ("Before → after", "")),
         rows,
     )
     whole = [d for d in change["fieldDiffs"] if d["path"] == ""]
@@ -552,8 +570,9 @@ def _waivers(pack: Mapping[str, Any]) -> str:
             expires = f"<strong>{expires}</strong> ({escape_html(_expiry_text(days))})"
         rows.append(
             f'<tr><th scope="row">{_code(waiver["rule"])}</th><td>{_code(waiver["intent"])}</td>'
-            f"<td>{escape_html(waiver['owner'])}</td><td>{escape_html(waiver['ticket'])}</td>"
-            f'<td>{expires}</td><td class="text">{escape_html(waiver["reason"])}</td>'
+            f"<td>{expires}</td><td>{escape_html(waiver['ticket'])}</td>"
+            f"<td>{escape_html(waiver['owner'])}</td>"
+            f'<td class="text">{escape_html(waiver["reason"])}</td>'
             f"<td>{_code(waiver['source'])}</td></tr>"
         )
     intro = "<p>Exceptions in force at the base revision, whether or not this change used them.</p>"
@@ -567,9 +586,9 @@ def _waivers(pack: Mapping[str, Any]) -> str:
         (
             ("Rule", ""),
             ("Intent", ""),
-            ("Owner", ""),
-            ("Ticket", ""),
             ("Expires", ""),
+            ("Ticket", ""),
+            ("Owner", ""),
             ("Reason", ""),
             ("Source", ""),
         ),
@@ -699,7 +718,7 @@ def _verify(pack: Mapping[str, Any], digest: str) -> str:
         "The pack is stored canonical, so no tool beyond <code>sha256sum</code> is needed; "
         f"a pack that was re-formatted must be canonicalised first, as {_code(VERIFY_COMMAND)} "
         "does.</p>"
-        "<dl>"
+        '<h3>What was checked</h3><dl class="meta">'
         f"<dt>Repository</dt><dd>{_code(pack['repository'])}</dd>"
         f"<dt>Base</dt><dd>{_code(pack['base'])}</dd>"
         f"<dt>Head</dt><dd>{_code(pack['head'])}</dd>"
