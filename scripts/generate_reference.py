@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.core.render.schema_reference import render_schema_reference  # noqa: E402
+from bot.core.render.schema_reference import render_schema_reference
 
 PAGES = {
     "deployment-intent.schema.json": "intent.md",
@@ -36,4 +36,4 @@ if __name__ == "__main__":
     for path, text in pages().items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}")  # noqa: T201
+        print(f"wrote {path.relative_to(ROOT)}")

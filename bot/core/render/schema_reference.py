@@ -85,8 +85,10 @@ def render_schema_reference(schema: Mapping[str, Any], *, source: str) -> str:
     lines = [
         f"# {schema.get('title', source)}",
         "",
-        f"<!-- Generated from {source} by scripts/generate_reference.py: "
-        "edit the schema, not this page. -->",
+        (
+            f"<!-- Generated from {source} by scripts/generate_reference.py: "
+            "edit the schema, not this page. -->"
+        ),
         "",
         str(schema.get("description", "")),
         "",
