@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.evidence import canonical_json
+from bot.errors import StorageError
 
 DIGEST_PATTERN = re.compile(r"sha256:([0-9a-f]{64})")
 PACK_SUFFIX = ".json"
@@ -35,7 +36,7 @@ ENVELOPE_SUFFIX = ".dsse.json"
 _FILE_MODE = 0o444
 
 
-class EvidenceStoreError(Exception):
+class EvidenceStoreError(StorageError):
     """The evidence store cannot do what was asked: the base of the errors below."""
 
 

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from bot.core.attestation import key_id
+from bot.errors import SigningKeyError
 
 PRIVATE_KEY_NAME = "evidence-signing-key.pem"
 PUBLIC_KEY_NAME = "evidence-signing-key.pub.pem"
@@ -34,7 +35,7 @@ _PRIVATE_MODE = 0o600
 _PUBLIC_MODE = 0o644
 
 
-class KeyFileError(Exception):
+class KeyFileError(SigningKeyError):
     """A key cannot be written or read, or is not an Ed25519 key in PEM."""
 
 

@@ -26,6 +26,7 @@ from bot.core.render.findings import (
     summarize,
 )
 from bot.entrypoints import demo as demo_module
+from bot.entrypoints.commands_evidence import evidence_group, keys_group
 from bot.flows.check import check_revisions
 from bot.flows.policy_test import run_policy_tests
 from bot.flows.validate import validate_paths
@@ -176,6 +177,10 @@ def demo() -> None:
     except SettingsError as error:
         raise click.UsageError(str(error)) from error
     sys.exit(demo_module.run(settings, echo=click.echo))
+
+
+cli.add_command(evidence_group)
+cli.add_command(keys_group)
 
 
 def main() -> None:

@@ -11,14 +11,18 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bot import resources
+from bot.adapters.signing_keys import PRIVATE_KEY_NAME, generate_key_pair
 from bot.core.render.check import render_check_text
 from bot.core.render.findings import render_summary, render_text, summarize
-from bot.flows.check import check_revisions
+from bot.flows.check import CheckRun, check_revisions
+from bot.flows.evidence import store_check_pack
+from bot.flows.evidence import verify as verify_evidence
 from bot.flows.validate import validate_paths
 from bot.settings import Settings
 
@@ -100,6 +104,7 @@ def run(settings: Settings, echo: Echo) -> int:
         echo(f"   {line}")
     echo(f"   evidence digest: {run.digest}")
     ok = ok and run.result.conclusion == "pass" and len(run.result.intents) == 3
+    ok = _store_evidence(run, settings, echo) and ok
 
     frozen = check_revisions(pull_request, "main", "change", now=datetime.fromisoformat(FROZEN_NOW))
     echo(f"\n4. The same pull request during the year-end freeze ({FROZEN_NOW}):")
@@ -124,6 +129,23 @@ def run(settings: Settings, echo: Echo) -> int:
         echo(f"   (still blocked by: {', '.join(still)} — an emergency must say why)")
     echo("\nDemo finished: " + ("everything behaved as expected." if ok else "SOMETHING IS WRONG."))
     return 0 if ok else 1
+
+
+def _store_evidence(run: CheckRun, settings: Settings, echo: Echo) -> bool:
+    """Store the pack write-once, signed with the demo's key, and verify it as an auditor would."""
+    keys = settings.home / "keys"
+    if not (keys / PRIVATE_KEY_NAME).exists():
+        generate_key_pair(keys)
+    signed = replace(settings, signing_key=str(keys / PRIVATE_KEY_NAME))
+    stored = store_check_pack(run, signed)
+    base_url = (settings.public_url or "http://127.0.0.1:8000").rstrip("/")
+    echo(f"   evidence stored: {stored.path}")
+    echo(f"   signed as an in-toto statement in a DSSE envelope, key id {stored.key_id}")
+    echo(f"   evidence page:   {base_url}/evidence/{stored.digest}")
+    report = verify_evidence(stored.digest, signed)
+    checks = ", ".join(f"{c.name} {c.status.value}" for c in report.checks)
+    echo(f"   eucora evidence verify {stored.digest[:19]}...: {checks}")
+    return report.ok
 
 
 DEMO_NOW = "2027-02-17T10:00:00+01:00"

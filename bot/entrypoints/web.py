@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from bot.core.render.evidence_html import render_evidence_html
 from bot.ports import EvidenceSource
@@ -38,8 +39,19 @@ INTERNAL_ERROR = "Internal error: the evidence could not be shown."
 RepositoryUrlFor = Callable[[str], str | None]
 
 
+class _AnythingConverter(BaseConverter):
+    """The rest of the path as it is, slashes and newlines included (``path`` stops at a newline).
+
+    So that whatever follows ``/evidence/`` reaches the view and is refused with a reason (400)
+    rather than falling through to a bare 404.
+    """
+
+    regex = "(?s:.+)"
+    part_isolating = False
+
+
 def _text(body: str, status: int) -> Response:
-    return Response(body + "\n", status=status, mimetype="text/plain")
+    return Response(body, status=status, mimetype="text/plain")
 
 
 def _secure(response: Response) -> Response:
@@ -71,6 +83,7 @@ def create_app(
     or when it returns None, they are plain text.
     """
     app = Flask(__name__)
+    app.url_map.converters["anything"] = _AnythingConverter
     # Never the interactive debugger or a traceback, even if a test runner sets TESTING.
     app.config.update(DEBUG=False, PROPAGATE_EXCEPTIONS=False, TRAP_HTTP_EXCEPTIONS=False)
 
@@ -78,8 +91,7 @@ def create_app(
     def healthz() -> Response:
         return _text("ok", 200)
 
-    # `path` so that anything after /evidence/ (slashes, dots) reaches the check and gets a 400.
-    @app.get("/evidence/<path:digest>")
+    @app.get("/evidence/<anything:digest>")
     def evidence_page(digest: str) -> Response:
         if not DIGEST_PATTERN.match(digest):
             return _text(BAD_DIGEST, 400)

@@ -45,6 +45,7 @@ from bot.core.attestation import (
     verify_envelope,
 )
 from bot.core.evidence import canonical_json, digest_of
+from bot.errors import EucoraError
 from bot.flows.check import CheckRun
 from bot.settings import Settings
 
@@ -52,7 +53,7 @@ _BARE_HEX = re.compile(r"[0-9a-f]{64}")
 _ENVELOPE_FIELDS = frozenset({"payload", "payloadType", "signatures"})
 
 
-class EvidenceRefError(Exception):
+class EvidenceRefError(EucoraError):
     """A reference names neither a readable evidence file nor a well-formed digest."""
 
 

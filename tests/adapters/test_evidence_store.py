@@ -21,6 +21,7 @@ from bot.adapters.evidence_store import (
     parse_digest,
 )
 from bot.core.evidence import canonical_json, digest_of
+from bot.errors import StorageError
 
 PACK: dict[str, Any] = {"kind": "CheckPack", "head": "abc", "labels": ["é"], "n": 3}
 OTHER: dict[str, Any] = {"kind": "CheckPack", "head": "def"}
@@ -189,6 +190,7 @@ class TestDigests:
         """Callers can catch every store failure at once; a bad digest is also a ValueError."""
         for error in (InvalidDigestError, EvidenceNotFoundError, TamperedEvidenceError):
             assert issubclass(error, EvidenceStoreError)
+            assert issubclass(error, StorageError)
         assert issubclass(InvalidDigestError, ValueError)
 
 

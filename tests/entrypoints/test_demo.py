@@ -21,6 +21,12 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
     assert "did you mean 'devices'" in out
     assert "yaml.ambiguous" in out
     assert "everything behaved as expected" in out
+    # The sample pull request's check: verdict, risk, evidence stored, signed and verified.
+    assert "PASS — needs 1 CAB approval" in out
+    assert "digest ok, signature ok, statement ok" in out
+    assert "/evidence/sha256:" in out
+    assert list((home / "evidence" / "sha256").rglob("*.dsse.json"))
+    assert "rule.change.freeze-window" in out
     # State stays under EUCORA_HOME so it can be explored afterwards.
     assert (home / "demo" / "intents-repo" / "eucora.yaml").is_file()
     assert (home / "demo" / "broken-change" / "google-chrome.yaml").is_file()

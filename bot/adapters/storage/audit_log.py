@@ -1,0 +1,397 @@
+"""The audit log on the database: append-only, hash-chained, with signed Merkle checkpoints.
+
+``AuditLog(engine)`` appends events one writer at a time, whatever the number of processes (the
+writers' lock: SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``pg_advisory_xact_lock``), so every event
+links to the one committed before it; busy and serialisation failures are retried with a
+bounded, jittered backoff (``stamina``). It signs C2SP checkpoints of the Merkle tree of its
+events, never one inconsistent with a checkpoint it signed before, and gives inclusion and
+consistency proofs and JSON Lines exports an auditor checks offline. The decisions (hashing,
+verifying, the export format) are in ``bot.core.audit``; this module moves rows.
+
+Time is never read here: callers pass it in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+import stamina
+from sqlalchemy import Connection, Engine, Row, func, insert, select
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from bot.adapters.storage.db import read_snapshot, write_transaction
+from bot.adapters.storage.tables import audit_checkpoints, audit_events
+from bot.core.audit import (
+    GENESIS_HASH,
+    AuditEvent,
+    ChainReport,
+    ExportFilters,
+    MerkleLevels,
+    StoredCheckpoint,
+    checkpoint_line,
+    event_leaf_hash,
+    event_line,
+    export_header_line,
+    format_event_time,
+    inclusion_line,
+    seal_event,
+    verify_chain,
+)
+from bot.core.evidence import canonical_json
+from bot.core.tlog import (
+    HASH_SIZE,
+    Checkpoint,
+    Ed25519Signer,
+    ProofBundle,
+    TlogError,
+    format_proof,
+    sign_checkpoint,
+    verify_consistency,
+)
+from bot.errors import AuditIntegrityError, StorageError
+
+AUDIT_LOCK_KEY = 0x6575636F72610001
+"""PostgreSQL advisory lock key of the audit writers ("eucora" + 1)."""
+RETRY_ATTEMPTS = 20
+RETRY_TIMEOUT_SECONDS = 60.0
+_STREAM_BATCH = 5000
+# SQLSTATEs worth a retry: serialization_failure, deadlock_detected, lock_not_available.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def is_transient(error: Exception) -> bool:
+    """Whether a database error is worth retrying: busy, locked, serialisation, lost connection."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in _TRANSIENT_SQLSTATES:
+        return True
+    if isinstance(error, OperationalError):
+        message = str(error.orig).lower()
+        return "locked" in message or "busy" in message
+    return False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportSummary:
+    """What an export wrote: how many events, of a log of ``size`` signed events."""
+
+    events: int
+    size: int
+    complete: bool
+
+
+class AuditLog:
+    """The audit trail in the database (tables ``audit_events`` and ``audit_checkpoints``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine the log writes to."""
+        return self._engine
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def append(  # noqa: PLR0913 - one parameter per event field
+        self,
+        *,
+        type: str,  # noqa: A002 - the field is called type
+        actor: str,
+        correlation_id: str,
+        repository: str,
+        pr: int | None,
+        head_sha: str | None,
+        payload: Any,
+        time: datetime,
+    ) -> AuditEvent:
+        """Append one event after the last committed one and return it, sealed.
+
+        The writers' lock makes appends from any number of processes one chain; a busy database
+        or a serialisation failure is retried (``RETRY_ATTEMPTS`` times, ``RETRY_TIMEOUT_SECONDS``
+        at most). Raises ``ValueError`` for malformed fields before touching the database.
+        """
+        fields: dict[str, Any] = {
+            "time": format_event_time(time),
+            "type": type,
+            "actor": actor,
+            "correlation_id": correlation_id,
+            "repository": repository,
+            "pr": pr,
+            "head_sha": head_sha,
+            "payload": payload,
+        }
+        seal_event(seq=1, prev_hash=GENESIS_HASH, **fields)  # refuse bad fields before locking
+        for attempt in stamina.retry_context(
+            on=is_transient,
+            attempts=RETRY_ATTEMPTS,
+            timeout=RETRY_TIMEOUT_SECONDS,
+            wait_initial=0.01,
+            wait_max=1.0,
+            wait_jitter=0.05,
+        ):
+            with attempt, write_transaction(self._engine, AUDIT_LOCK_KEY) as connection:
+                head = connection.execute(
+                    select(audit_events.c.seq, audit_events.c.hash)
+                    .order_by(audit_events.c.seq.desc())
+                    .limit(1)
+                ).first()
+                seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+                event = seal_event(seq=seq, prev_hash=prev_hash, **fields)
+                connection.execute(insert(audit_events).values(_row(event)))
+        return event
+
+    def checkpoint(
+        self, signer: Ed25519Signer, origin: str | None = None, *, time: datetime
+    ) -> str | None:
+        """Sign a checkpoint of the whole log and store it; return the signed note.
+
+        Holds the writers' lock, re-verifies every event and stored checkpoint, and refuses
+        (``AuditIntegrityError``) when the chain is broken or the tree does not extend the last
+        stored checkpoint (checked with an RFC 9162 consistency proof, which is stored with the
+        new checkpoint): a log never signs a checkpoint inconsistent with one it signed before
+        (c2sp.org/tlog-checkpoint). Returns the last note unchanged when the log has not grown,
+        and ``None`` for an empty log. ``origin`` defaults to the signer's key name.
+        """
+        for attempt in stamina.retry_context(
+            on=is_transient, attempts=RETRY_ATTEMPTS, timeout=RETRY_TIMEOUT_SECONDS
+        ):
+            with attempt, write_transaction(self._engine, AUDIT_LOCK_KEY) as connection:
+                note = self._checkpoint(connection, signer, origin or signer.name, time)
+        return note
+
+    def _checkpoint(
+        self, connection: Connection, signer: Ed25519Signer, origin: str, time: datetime
+    ) -> str | None:
+        stored = _read_checkpoints(connection)
+        leaves: list[bytes] = []
+        report = verify_chain(_stream_events(connection), stored, leaves=leaves)
+        if not report.ok:
+            raise AuditIntegrityError(f"refusing to sign a checkpoint: {describe_problem(report)}")
+        size = report.size
+        last = stored[-1] if stored else None
+        if size == 0:
+            return None
+        if last is not None and last.size == size:
+            return last.note
+        levels = MerkleLevels(leaves)
+        root = levels.root(size)
+        proof: list[bytes] = []
+        if last is not None:
+            proof = levels.consistency_proof(last.size, size)
+            try:
+                verify_consistency(last.size, size, proof, last.root, root)
+            except TlogError as error:  # pragma: no cover - verify_chain checked the old root
+                raise AuditIntegrityError(
+                    f"refusing to sign: size {size} does not extend checkpoint {last.size}: {error}"
+                ) from error
+        note = sign_checkpoint(Checkpoint(origin, size, root), signer.name, signer.private_key)
+        connection.execute(
+            insert(audit_checkpoints).values(
+                size=size,
+                origin=origin,
+                root=root,
+                note=note,
+                consistency=b"".join(proof),
+                signed_at=format_event_time(time),
+            )
+        )
+        return note
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        """How many events the log holds."""
+        with read_snapshot(self._engine) as connection:
+            return int(
+                connection.execute(select(func.count()).select_from(audit_events)).scalar_one()
+            )
+
+    def events(
+        self,
+        *,
+        since: datetime | None = None,
+        repository: str | None = None,
+        pr: int | None = None,
+    ) -> list[AuditEvent]:
+        """The events matching every filter given, in log order."""
+        filters = ExportFilters(
+            since=format_event_time(since) if since else None, repository=repository, pr=pr
+        )
+        with read_snapshot(self._engine) as connection:
+            return list(_stream_events(connection, filters=filters))
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """The stored checkpoints, smallest first."""
+        with read_snapshot(self._engine) as connection:
+            return _read_checkpoints(connection)
+
+    def verify(self, verifier_keys: Sequence[str] | None = None) -> ChainReport:
+        """Walk every event and checkpoint in one snapshot (``bot.core.audit.verify_chain``)."""
+        with read_snapshot(self._engine) as connection:
+            stored = _read_checkpoints(connection)
+            return verify_chain(_stream_events(connection), stored, verifier_keys)
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> str:
+        """A c2sp.org/tlog-proof@v1 text proving event ``seq`` is in a stored checkpoint.
+
+        ``size`` picks the checkpoint (default: the latest). Check it offline with
+        ``tlog.verify_proof_bundle(text, leaf_data(event), [verifier_key])``.
+        """
+        with read_snapshot(self._engine) as connection:
+            checkpoint = _pick_checkpoint(_read_checkpoints(connection), size)
+            if not 1 <= seq <= checkpoint.size:
+                raise StorageError(
+                    f"event {seq} is not in the checkpoint of size {checkpoint.size}"
+                )
+            levels = _levels(connection, checkpoint.size)
+        proof = levels.inclusion_proof(seq - 1, checkpoint.size)
+        return format_proof(
+            ProofBundle(index=seq - 1, proof=tuple(proof), checkpoint=checkpoint.note)
+        )
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """The RFC 9162 proof that the tree of ``new_size`` events extends that of ``old_size``."""
+        with read_snapshot(self._engine) as connection:
+            levels = _levels(connection, new_size)
+        if levels.size != new_size:
+            raise StorageError(f"the log holds {levels.size} events, not {new_size}")
+        return levels.consistency_proof(old_size, new_size)
+
+    def export_jsonl(self, stream: IO[bytes], filters: ExportFilters) -> ExportSummary:
+        """Write the signed part of the log as JSON Lines (format in ``bot.core.audit``).
+
+        Only events a stored checkpoint covers are written (sign one first to export them all).
+        Without filters every event is written, and the chain itself proves them; with filters
+        each written event is followed by its inclusion proof in the latest checkpoint.
+        """
+        with read_snapshot(self._engine) as connection:
+            stored = _read_checkpoints(connection)
+            size = stored[-1].size if stored else 0
+            stream.write(export_header_line(filters, size))
+            for checkpoint in stored:
+                stream.write(checkpoint_line(checkpoint))
+            written = 0
+            if filters.complete:
+                for event in _stream_events(connection, upto=size):
+                    stream.write(event_line(event))
+                    written += 1
+            else:
+                levels = _levels(connection, size)
+                for event in _stream_events(connection, upto=size, filters=filters):
+                    stream.write(event_line(event))
+                    stream.write(
+                        inclusion_line(event.seq, levels.inclusion_proof(event.seq - 1, size))
+                    )
+                    written += 1
+        return ExportSummary(events=written, size=size, complete=filters.complete)
+
+
+def describe_problem(report: ChainReport) -> str:
+    """The first problem of a report, as one sentence."""
+    if report.fault is not None:
+        return report.fault.message
+    if report.checkpoint_faults:
+        first = report.checkpoint_faults[0]
+        return f"checkpoint at size {first.size}: {first.message}"
+    return "no problem"
+
+
+def _row(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "time": event.time,
+        "type": event.type,
+        "actor": event.actor,
+        "correlation_id": event.correlation_id,
+        "repository": event.repository,
+        "pr": event.pr,
+        "head_sha": event.head_sha,
+        "payload": canonical_json(event.payload).decode("utf-8"),
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def _event(row: Row[Any]) -> AuditEvent:
+    """The event in a row.
+
+    A payload that is not JSON any more (tampering) is kept as text, so the hash check names
+    the event instead of the reader failing.
+    """
+    try:
+        payload = json.loads(row.payload)
+    except (TypeError, ValueError):
+        payload = row.payload
+    return AuditEvent(
+        seq=row.seq,
+        time=row.time,
+        type=row.type,
+        actor=row.actor,
+        correlation_id=row.correlation_id,
+        repository=row.repository,
+        pr=row.pr,
+        head_sha=row.head_sha,
+        payload=payload,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def _stream_events(
+    connection: Connection, *, upto: int | None = None, filters: ExportFilters | None = None
+) -> Iterator[AuditEvent]:
+    """The events in log order, fetched in batches."""
+    query = select(audit_events).order_by(audit_events.c.seq)
+    if upto is not None:
+        query = query.where(audit_events.c.seq <= upto)
+    if filters is not None:
+        if filters.since is not None:
+            query = query.where(audit_events.c.time >= filters.since)
+        if filters.repository is not None:
+            query = query.where(audit_events.c.repository == filters.repository)
+        if filters.pr is not None:
+            query = query.where(audit_events.c.pr == filters.pr)
+    result = connection.execution_options(yield_per=_STREAM_BATCH).execute(query)
+    for row in result:
+        yield _event(row)
+
+
+def _read_checkpoints(connection: Connection) -> list[StoredCheckpoint]:
+    rows = connection.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.size))
+    return [
+        StoredCheckpoint(
+            size=row.size,
+            root=bytes(row.root),
+            note=row.note,
+            consistency=_split_hashes(bytes(row.consistency)),
+        )
+        for row in rows
+    ]
+
+
+def _split_hashes(data: bytes) -> tuple[bytes, ...]:
+    return tuple(data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE))
+
+
+def _pick_checkpoint(stored: list[StoredCheckpoint], size: int | None) -> StoredCheckpoint:
+    if not stored:
+        raise StorageError("the audit log has no signed checkpoint yet")
+    if size is None:
+        return stored[-1]
+    for checkpoint in stored:
+        if checkpoint.size == size:
+            return checkpoint
+    raise StorageError(f"no checkpoint of size {size}")
+
+
+def _levels(connection: Connection, size: int) -> MerkleLevels:
+    """The Merkle levels of the first ``size`` events, leaves recomputed from the rows."""
+    return MerkleLevels([event_leaf_hash(e) for e in _stream_events(connection, upto=size)])

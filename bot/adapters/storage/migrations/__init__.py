@@ -1,0 +1,1 @@
+"""Alembic migrations for EUCORA's database, run by `eucora db upgrade` (see ``..db``)."""
