@@ -1078,3 +1078,35 @@ def render_story(events: Sequence[AuditEvent], *, pr: int, repository: str | Non
             f"  [{event.correlation_id}]  {summary}"
         )
     return "\n".join(lines) + "\n"
+
+
+def render_report(report: ChainReport, *, source: str = "audit log") -> str:
+    """The outcome of a verification, for people.
+
+    OK with the counts, or FAIL naming the first bad event and every bad checkpoint.
+    """
+    checked = "signatures checked" if report.signatures_checked else "signatures NOT checked"
+    latest = f", latest at size {report.checkpoints[-1]}" if report.checkpoints else ""
+    lines: list[str] = []
+    if report.ok:
+        lines.append(
+            f"OK: {source}: {report.size} event{'s' if report.size != 1 else ''}, chain intact;"
+            f" {len(report.checkpoints)} checkpoint{'s' if len(report.checkpoints) != 1 else ''}"
+            f" verified ({checked}){latest}"
+        )
+        return "\n".join(lines) + "\n"
+    lines.append(f"FAIL: {source}")
+    if report.fault is not None:
+        name = f"event {report.fault.seq}" if report.fault.seq is not None else "export"
+        lines.append(f"  first bad event: {name} ({report.fault.problem}): {report.fault.message}")
+    else:
+        lines.append(f"  the chain of {report.size} events is intact")
+    lines.extend(
+        f"  bad checkpoint at size {fault.size}: {fault.message}"
+        for fault in report.checkpoint_faults
+    )
+    if report.checkpoints:
+        lines.append(
+            f"  checkpoints that held ({checked}): {', '.join(map(str, report.checkpoints))}"
+        )
+    return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import html
+import itertools
 import json
 import re
 from html.parser import HTMLParser
@@ -248,7 +249,7 @@ class TestEscapeHtml:
         page = render(make_pack(), repository_url='https://github.com/o/r" onmouseover="x')
         assert ' onmouseover="x' not in page
         assert all("onmouseover" not in attrs for _, attrs in Page(page).tags)
-        assert '/o/r&quot; onmouseover=&quot;x/blob/' in page
+        assert "/o/r&quot; onmouseover=&quot;x/blob/" in page
 
     @given(st.text(min_size=1, max_size=40))
     def test_any_user_text_is_inert(self, text: str) -> None:
@@ -283,7 +284,7 @@ class TestDocument:
     def test_it_is_an_accessible_responsive_html5_page(self) -> None:
         """lang, charset, viewport, landmarks, one h1 and headings in order."""
         page = render(make_pack())
-        assert page.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+        assert page.startswith('<!DOCTYPE html>\n<html lang="en">')
         assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
         assert '<meta charset="utf-8">' in page
         parsed = Page(page)
@@ -293,7 +294,7 @@ class TestDocument:
         assert names.count("h1") == 1
         levels = [int(t[1]) for t in names if re.fullmatch(r"h[1-6]", t)]
         assert levels[0] == 1
-        assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False))
+        assert all(b - a <= 1 for a, b in itertools.pairwise(levels))
         ids = [attrs["id"] for _, attrs in parsed.tags if "id" in attrs]
         assert len(ids) == len(set(ids))
         targets = {attrs["href"][1:] for attrs in parsed.all("a") if attrs["href"].startswith("#")}
@@ -308,7 +309,9 @@ class TestDocument:
             assert re.match(r"<table[^>]*><caption>[^<]", table), table[:80]
             assert "<th>" not in table
             assert all('scope="' in th for th in re.findall(r"<th[ >][^>]*", table))
-        regions = re.findall(r'<div class="scroll" role="region" aria-label="[^"]+" tabindex="0">', page)
+        regions = re.findall(
+            r'<div class="scroll" role="region" aria-label="[^"]+" tabindex="0">', page
+        )
         assert len(regions) == len(tables)
 
     def test_it_renders_byte_identically_twice(self) -> None:
@@ -366,9 +369,13 @@ class TestRisk:
         assert "Risk score 35/100" in visible
         assert "The score is that of the riskiest intent, google-chrome." in visible
         # supply-chain: 25 raw points capped at 15
-        assert re.search(r"supply-chain</th><td class=\"num\">15 <span[^>]*>\(capped from 25\)", page)
+        assert re.search(
+            r"supply-chain</th><td class=\"num\">15 <span[^>]*>\(capped from 25\)", page
+        )
         for family, cap in RISK_FAMILIES.items():
-            assert re.search(rf">{family}</th><td class=\"num\">\d+.*?<td class=\"num\">{cap}</td>", page)
+            assert re.search(
+                rf">{family}</th><td class=\"num\">\d+.*?<td class=\"num\">{cap}</td>", page
+            )
         assert "+25" in visible
         assert "unsigned package" in visible
         assert "9,000 devices within a day" in visible
@@ -499,7 +506,7 @@ class TestSections:
     def test_the_sections_of_a_check_pack(self) -> None:
         """Without waivers, preview or publications, those sections are left out."""
         page = render(make_pack())
-        assert section_ids(page) == ["risk", "approvals", "changes", "findings", "rules", "verify"]
+        assert section_ids(page) == ["changes", "findings", "risk", "approvals", "rules", "verify"]
         nav = page[page.index("<nav") : page.index("</nav>")]
         assert re.findall(r'href="#([a-z]+)"', nav) == section_ids(page)
 
@@ -560,7 +567,73 @@ class TestSections:
         assert "Verify this evidence" in visible
         assert DIGEST in visible
         assert f"{VERIFY_COMMAND} {DIGEST}" in visible
-        assert "eucora evidence verify" == VERIFY_COMMAND
+        assert VERIFY_COMMAND == "eucora evidence verify"
         assert VERIFY_EXPLANATION in visible
         assert "the pack's sha256 of its RFC 8785 canonical JSON is the digest" in visible
         assert "sha256sum pack.json" in visible
+
+
+class TestRuleResults:
+    def test_errors_waivers_and_preview_results(self) -> None:
+        """A failed condition, a waived match and the head's preview rules each say what happened."""
+        change = make_change(
+            ruleResults=[
+                {
+                    "rule": "contoso.odd-rule",
+                    "matched": True,
+                    "enforcement": "deny",
+                    "error": "no such field: app.vendor",
+                },
+                {
+                    "rule": "package.unsigned-beyond-pilot",
+                    "matched": True,
+                    "enforcement": "deny",
+                    "message": "unsigned",
+                    "waivedBy": "RISK-118 (contoso/desktop-packaging, until 2027-03-31)",
+                },
+            ],
+            previewRuleResults=[
+                {
+                    "rule": "contoso.new-rule",
+                    "matched": True,
+                    "enforcement": "warn",
+                    "message": "new rule says hi",
+                }
+            ],
+        )
+        visible = Page(render(make_pack(changes=[change]))).visible()
+        assert "error: no such field: app.vendor" in visible
+        assert "waived by RISK-118 (contoso/desktop-packaging, until 2027-03-31)" in visible
+        assert "The head revision's rules that would match google-chrome (not enforced)" in visible
+        assert "new rule says hi" in visible
+        assert "Not matched" not in visible
+
+    def test_an_intent_with_no_rule_evaluated(self) -> None:
+        page = render(make_pack(changes=[make_change(ruleResults=[])]))
+        assert "No rule evaluated." in page
+
+
+def test_publications_of_an_unexpected_shape_are_shown_as_json() -> None:
+    pack: dict[str, Any] = make_pack()
+    pack["publications"] = {"intune": EVIL}
+    page = render_evidence_html(pack, digest=DIGEST)
+    assert "<pre>{\n  &quot;intune&quot;: &quot;&lt;script&gt;" in page
+
+
+def test_a_blocked_change_without_reasons_and_no_approval_reasons() -> None:
+    pack = make_pack(
+        decision={"conclusion": "blocked", "reasons": []},
+        approvals={"required": 2, "reasons": []},
+    )
+    visible = Page(render(pack)).visible()
+    assert "BLOCKED May not merge as it is Once fixed, it needs 2 CAB approvals." in visible
+    assert "Why it is blocked" not in visible
+
+
+def test_unchanged_devices_and_waivers_far_from_expiry() -> None:
+    change = make_change(devices={"base": 9075, "head": 9075})
+    pack = make_pack(changes=[change], waivers=[waiver(expires="2027-12-31", expiringSoon=False)])
+    visible = Page(render(pack)).visible()
+    assert "9,075 (unchanged)" in visible
+    assert "expires soon" not in visible
+    assert "2027-12-31" in visible

@@ -83,7 +83,9 @@ def assert_secure(response: Any) -> None:
 
 
 class TestEvidencePage:
-    def test_html_by_default(self, client: FlaskClient, digest: str, repository_calls: list[str]) -> None:
+    def test_html_by_default(
+        self, client: FlaskClient, digest: str, repository_calls: list[str]
+    ) -> None:
         """A browser gets the page: decision, risk, escaped user text, links to GitHub."""
         response = client.get(f"/evidence/{digest}", headers={"Accept": BROWSER_ACCEPT})
         assert response.status_code == 200
@@ -226,7 +228,9 @@ class TestRefusals:
         assert response.get_data(as_text=True) == INTERNAL_ERROR
         assert_secure(response)
 
-    def test_unknown_routes_and_methods_are_plain_text(self, client: FlaskClient, digest: str) -> None:
+    def test_unknown_routes_and_methods_are_plain_text(
+        self, client: FlaskClient, digest: str
+    ) -> None:
         missing = client.get("/nope")
         assert missing.status_code == 404
         assert missing.mimetype == "text/plain"

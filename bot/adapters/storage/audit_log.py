@@ -359,7 +359,8 @@ def _stream_events(
             query = query.where(audit_events.c.repository == filters.repository)
         if filters.pr is not None:
             query = query.where(audit_events.c.pr == filters.pr)
-    result = connection.execution_options(yield_per=_STREAM_BATCH).execute(query)
+    # Per statement: Connection.execution_options() would change the connection for good.
+    result = connection.execute(query.execution_options(yield_per=_STREAM_BATCH))
     for row in result:
         yield _event(row)
 

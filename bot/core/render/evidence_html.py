@@ -26,7 +26,6 @@ from bot.core.render.check import (
     _counts,
     _counts_text,
     _days_left,
-    _devices_text,
     _expiry_text,
     _field,
     _flat_diffs,
@@ -146,11 +145,14 @@ h3{margin:1.25rem 0 .5rem;font-size:1.1rem;overflow-wrap:anywhere}
 table{width:100%;border-collapse:collapse;font-size:.9375rem}
 caption{padding:.5rem .75rem;background:var(--soft);font-weight:600;text-align:left}
 th,td{padding:.45rem .75rem;border-top:1px solid var(--line);text-align:left;vertical-align:top}
-thead th{background:var(--soft);font-size:.8125rem;white-space:nowrap}
+thead th{background:var(--soft);font-size:.8125rem}
 tbody th{font-weight:600}
 tbody th.text{font-weight:400}
 td code,th code{white-space:nowrap;overflow-wrap:normal}
 th.text,td.text{min-width:11rem}
+td.path{min-width:9rem}
+td.pair{min-width:8.5rem}
+td.path code{white-space:normal;overflow-wrap:anywhere}
 td.value{min-width:10rem}
 td.value .before,td.value .after{white-space:normal}
 td.value code{white-space:pre-wrap;overflow-wrap:anywhere}
@@ -206,10 +208,10 @@ def render_evidence_html(
     blocked = pack["decision"]["conclusion"] == "blocked"
     verdict = "BLOCKED" if blocked else "PASS"
     sections = [
-        ("risk", "Risk", _risk(pack)),
-        ("approvals", "Approvals", _approvals(pack)),
         ("changes", "Changes", _changes(pack, repository_url)),
         ("findings", "Findings", _findings(pack, repository_url)),
+        ("risk", "Risk", _risk(pack)),
+        ("approvals", "Approvals", _approvals(pack)),
         ("waivers", "Waivers", _waivers(pack)),
         ("preview", "Policy preview", _preview(pack)),
         ("publications", "Publications", _publications(pack)),
@@ -423,10 +425,8 @@ def _version_cell(change: Mapping[str, Any]) -> str:
 
 
 def _devices_cell(change: Mapping[str, Any]) -> str:
-    devices = change.get("devices")
-    if not isinstance(devices, Mapping):
-        return escape_html(_devices_text(change))
-    base, head = int(devices["base"]), int(devices["head"])
+    """Devices reached at the base and at head, over all rings."""
+    base, head = int(change["devices"]["base"]), int(change["devices"]["head"])
     if base == head:
         return f'{head:,} <span class="muted">(unchanged)</span>'
     return _arrow(f"{base:,}", f"{head:,}")
@@ -446,9 +446,10 @@ def _changes(pack: Mapping[str, Any], repository_url: str | None) -> str:
         body = "<p>No deployment intent changed.</p>"
     else:
         rows = [
-            f'<tr><th scope="row">{_code(c["intent"])}</th><td>{_version_cell(c)}</td>'
-            f'<td>{_devices_cell(c)}</td><td class="num">{int(c["risk"]["score"])} '
-            f"{_tier(c['risk']['tier'])}</td><td>{_kind_cell(c)}</td><td>{_code(c['path'])}</td>"
+            f'<tr><th scope="row">{_code(c["intent"])}</th><td class="pair">{_version_cell(c)}</td>'
+            f'<td class="pair">{_devices_cell(c)}</td><td class="num">{int(c["risk"]["score"])} '
+            f"{_tier(c['risk']['tier'])}</td><td>{_kind_cell(c)}</td>"
+            f'<td class="path">{_code(c["path"])}</td>'
             "</tr>"
             for c in changes
         ]
@@ -515,11 +516,9 @@ def _line_url(
     repository_url: str | None,
     *,
     removed: bool,
-    line: Any,
+    line: int,
 ) -> str | None:
     """A field's line on GitHub: at head, or at the merge base for a removed field or file."""
-    if line is None:
-        return None
     at_base = removed or change["kind"] == "deleted"
     commit = pack["mergeBase"] if at_base else pack["head"]
     path = change["basePath"] if at_base and change["basePath"] else change["path"]

@@ -1,0 +1,146 @@
+"""The signing key store: the Ed25519 key that signs audit checkpoints, under ``<home>/keys/``.
+
+``EUCORA_SIGNING_KEY`` (or ``EUCORA_SIGNING_KEY_FILE``), when set, is the key: a signed-note
+signer key ``PRIVATE+KEY+<name>+<key id>+<base64>`` (golang.org/x/mod/sumdb/note, as
+``bot.core.tlog.encode_signer_key`` writes it), whose name is the checkpoints' origin. Otherwise a
+key pair is generated once and kept in ``<home>/keys/audit.key`` (mode 0600, refused when others
+can read it) with its verifier key in ``<home>/keys/audit.pub``, the text an auditor is given.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from contextlib import suppress
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bot.core.tlog import (
+    Ed25519Signer,
+    TlogError,
+    encode_signer_key,
+    parse_signer_key,
+    parse_verifier_key,
+)
+from bot.errors import SigningKeyError
+
+DEFAULT_KEY_NAME = "eucora/audit"
+"""The key name (and so the checkpoint origin) of a generated key."""
+KEYS_DIR = "keys"
+SIGNER_FILE = "audit.key"
+VERIFIER_FILE = "audit.pub"
+_PRIVATE_MODE = 0o600
+
+
+def keys_dir(home: Path) -> Path:
+    """Where the key store keeps its files."""
+    return home / KEYS_DIR
+
+
+def parse_signing_key(text: str) -> Ed25519Signer:
+    """The signer in a ``PRIVATE+KEY+...`` text, or ``SigningKeyError`` saying what is wrong."""
+    try:
+        return parse_signer_key(text.strip())
+    except TlogError as error:
+        raise SigningKeyError(
+            f"the signing key is not a signed-note signer key (PRIVATE+KEY+name+id+key): {error}"
+        ) from error
+
+
+def load_signer(home: Path, signing_key: str | None = None) -> Ed25519Signer | None:
+    """The configured or stored signer, or ``None`` when there is none yet (nothing is created)."""
+    if signing_key:
+        return parse_signing_key(signing_key)
+    path = keys_dir(home) / SIGNER_FILE
+    if not path.exists():
+        return None
+    return _read_signer(path)
+
+
+def load_or_create_signer(
+    home: Path, signing_key: str | None = None, *, name: str = DEFAULT_KEY_NAME
+) -> Ed25519Signer:
+    """The configured or stored signer; generate and store one (once) when there is none.
+
+    Two processes starting at once end up with the same key: the file is created with a link,
+    which fails for the second, who reads the first one's key.
+    """
+    existing = load_signer(home, signing_key)
+    if existing is not None:
+        return existing
+    folder = keys_dir(home)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        seed = Ed25519PrivateKey.generate().private_bytes_raw()
+        _create_exclusively(folder / SIGNER_FILE, encode_signer_key(name, seed) + "\n")
+        stored = _read_signer(folder / SIGNER_FILE)
+        _write_verifier(folder / VERIFIER_FILE, stored)
+    except OSError as error:
+        raise SigningKeyError(f"cannot store a signing key in {folder}: {error}") from error
+    return stored
+
+
+def verifier_keys(home: Path, signing_key: str | None = None) -> list[str]:
+    """The verifier keys of the configured or stored signer (empty when there is none)."""
+    signer = load_signer(home, signing_key)
+    return [signer.verifier.verifier_key] if signer is not None else []
+
+
+def read_verifier_key(value: str) -> str:
+    """A verifier key given as itself (``name+id+base64``) or as the path of a file holding it."""
+    text = value.strip()
+    with suppress(TlogError):
+        return parse_verifier_key(text).verifier_key
+    try:
+        content = Path(value).read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise SigningKeyError(
+            f"{value}: neither a verifier key nor a readable file ({error.strerror})"
+        ) from error
+    try:
+        return parse_verifier_key(content).verifier_key
+    except TlogError as error:
+        raise SigningKeyError(f"{value}: not a verifier key (name+id+base64): {error}") from error
+
+
+def _read_signer(path: Path) -> Ed25519Signer:
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SigningKeyError(
+                f"{path} can be read by others (mode {stat.S_IMODE(mode):04o}): chmod 600 it"
+            )
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SigningKeyError(f"cannot read the signing key {path}: {error.strerror}") from error
+    return parse_signing_key(text)
+
+
+def _create_exclusively(path: Path, content: str) -> None:
+    """Write ``content`` to a new file at ``path`` (mode 0600), unless one is already there."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+    try:
+        os.fchmod(descriptor, _PRIVATE_MODE)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        with suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _write_verifier(path: Path, signer: Ed25519Signer) -> None:
+    """Write the verifier key next to the signer (readable by all: it is public)."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".pub-")
+    try:
+        os.fchmod(descriptor, 0o644)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(signer.verifier.verifier_key + "\n")
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

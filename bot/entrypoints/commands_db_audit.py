@@ -1,0 +1,212 @@
+"""The ``eucora db`` and ``eucora audit`` commands.
+
+Exit codes (DESIGN.md): 0 ok, 1 verification failed (or the log refuses to sign because it does
+not verify), 2 usage, configuration, database or I/O error. Every failure is one line on stderr,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, NoReturn
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.adapters.keys import load_or_create_signer, read_verifier_key, verifier_keys
+from bot.adapters.storage import (
+    AuditLog,
+    create_database_engine,
+    open_database,
+    upgrade_schema,
+)
+from bot.core.audit import parse_since
+from bot.errors import AuditIntegrityError, EucoraError
+from bot.flows.audit import (
+    export_filters,
+    export_log,
+    pr_story,
+    sign_checkpoint,
+    verify_file,
+    verify_log,
+)
+from bot.settings import Settings, SettingsError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"eucora: error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turn EUCORA, database and file errors into one line and an exit code."""
+    try:
+        yield
+    except AuditIntegrityError as error:
+        _fail(str(error), EXIT_FAILED)
+    except (EucoraError, SettingsError) as error:
+        _fail(str(error))
+    except SQLAlchemyError as error:
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        _fail(f"database: {detail}")
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        _fail(f"{where}{error.strerror or error}")
+
+
+def _settings() -> Settings:
+    return Settings.from_environ(os.environ)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def _database(settings: Settings, *, check: bool = True) -> Iterator[Engine]:
+    engine = (
+        open_database(settings.database_url)
+        if check
+        else create_database_engine(settings.database_url)
+    )
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@click.group("db")
+def db() -> None:
+    """The database: its schema and migrations."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to what this EUCORA needs (idempotent)."""
+    with _reported():
+        settings = _settings()
+        with _database(settings, check=False) as engine:
+            before, after = upgrade_schema(engine)
+    if before == after:
+        click.echo(f"database schema already at {after}")
+    else:
+        click.echo(f"database schema upgraded from {before or 'none'} to {after}")
+
+
+@click.group("audit")
+def audit() -> None:
+    """The audit trail: verify it, export it, show what happened to a change."""
+
+
+@audit.command("verify")
+@click.option(
+    "--file",
+    "file_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Verify this export (JSON Lines) offline instead of the database.",
+)
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    help="The log's verifier key, or a file holding it (repeatable; default: EUCORA_HOME's key).",
+)
+def audit_verify(file_path: Path | None, public_keys: tuple[str, ...]) -> None:
+    """Walk the whole chain and every checkpoint; name the first bad event (exit 1).
+
+    Every event must hash to its stored hash and link to the one before; every signed
+    checkpoint must verify and sign the root of the events it covers.
+    """
+    with _reported():
+        settings = _settings()
+        keys = [read_verifier_key(k) for k in public_keys] or verifier_keys(
+            settings.home, settings.signing_key
+        )
+        if file_path is not None:
+            if not keys:
+                _fail("verifying an export needs the log's verifier key: give --public-key")
+            report, text = verify_file(file_path, keys)
+        else:
+            with _database(settings) as engine:
+                report, text = verify_log(AuditLog(engine), keys)
+    click.echo(text, nl=False)
+    if not keys:
+        click.echo("note: no verifier key: checkpoint signatures were not checked", err=True)
+    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+@audit.command("export")
+@click.option(
+    "--since", help="Only events since a duration ago (30m, 24h, 7d) or a time (RFC 3339)."
+)
+@click.option("--repo", "repository", help="Only events of this repository (owner/name).")
+@click.option("--pr", type=click.IntRange(min=0), help="Only events of this pull request.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here instead of standard output.",
+)
+def audit_export(
+    since: str | None, repository: str | None, pr: int | None, output: Path | None
+) -> None:
+    """Sign a checkpoint, then write the log as JSON Lines that `audit verify --file` checks.
+
+    With filters, each event carries its inclusion proof in the signed checkpoint.
+    """
+    now = _now()
+    try:
+        since_time = parse_since(since, now=now) if since else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--since") from error
+    with _reported(), ExitStack() as stack:
+        settings = _settings()
+        signer = load_or_create_signer(settings.home, settings.signing_key)
+        engine = stack.enter_context(_database(settings))
+        filters = export_filters(since=since_time, repository=repository, pr=pr)
+        stream: IO[bytes] = stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
+        summary = export_log(AuditLog(engine), stream, filters, signer, now=now)
+        stream.flush()
+    what = "the whole log" if summary.complete else "the events matching the filters"
+    click.echo(
+        f"exported {summary.events} events ({what}; the signed log holds {summary.size})"
+        + (f" to {output}" if output else ""),
+        err=True,
+    )
+    key = signer.verifier.verifier_key
+    click.echo(f"verify with: eucora audit verify --file FILE --public-key '{key}'", err=True)
+
+
+@audit.command("show")
+@click.option("--pr", type=click.IntRange(min=0), required=True, help="The pull request number.")
+@click.option("--repo", "repository", help="The repository (owner/name), when several have PR N.")
+def audit_show(pr: int, repository: str | None) -> None:
+    """Print the story of one change: its audit events in order."""
+    with _reported():
+        settings = _settings()
+        with _database(settings) as engine:
+            _, text = pr_story(AuditLog(engine), pr, repository)
+    click.echo(text, nl=False)
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the log as it is now and print it (refused if the log is broken)."""
+    with _reported():
+        settings = _settings()
+        signer = load_or_create_signer(settings.home, settings.signing_key)
+        with _database(settings) as engine:
+            note = sign_checkpoint(AuditLog(engine), signer, now=_now())
+    if note is None:
+        click.echo("the audit log is empty: nothing to sign", err=True)
+        return
+    click.echo(note, nl=False)
