@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from bot import __version__
+from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.git import GitError
 from bot.core.evidence import canonical_json
 from bot.core.findings import Severity, has_errors
@@ -27,6 +28,8 @@ from bot.core.render.findings import (
 )
 from bot.entrypoints import demo as demo_module
 from bot.entrypoints.commands_evidence import evidence_group, keys_group
+from bot.entrypoints.serve import GunicornServer, StoreSource, gunicorn_options
+from bot.entrypoints.web import create_app
 from bot.flows.check import check_revisions
 from bot.flows.policy_test import run_policy_tests
 from bot.flows.validate import validate_paths
@@ -167,6 +170,21 @@ def policy_test(folder: Path) -> None:
     sys.exit(
         EXIT_USAGE if report.problems else EXIT_FINDINGS if report.failed or broken else EXIT_OK
     )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the web app (evidence pages, /healthz) with gunicorn."""
+    try:
+        settings = Settings.from_environ(os.environ)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from error
+    app = create_app(evidence=StoreSource(EvidenceStore(settings.evidence_dir)))
+    GunicornServer(app, gunicorn_options(host, port, workers, threads)).run()
 
 
 @cli.command()

@@ -142,6 +142,7 @@ def _store_evidence(run: CheckRun, settings: Settings, echo: Echo) -> bool:
     echo(f"   evidence stored: {stored.path}")
     echo(f"   signed as an in-toto statement in a DSSE envelope, key id {stored.key_id}")
     echo(f"   evidence page:   {base_url}/evidence/{stored.digest}")
+    echo("   (run `eucora serve` with the same EUCORA_HOME to open it)")
     report = verify_evidence(stored.digest, signed)
     checks = ", ".join(f"{c.name} {c.status.value}" for c in report.checks)
     echo(f"   eucora evidence verify {stored.digest[:19]}...: {checks}")
