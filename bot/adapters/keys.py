@@ -1,10 +1,13 @@
 """The signing key store: the Ed25519 key that signs audit checkpoints, under ``<home>/keys/``.
 
-``EUCORA_SIGNING_KEY`` (or ``EUCORA_SIGNING_KEY_FILE``), when set, is the key: a signed-note
-signer key ``PRIVATE+KEY+<name>+<key id>+<base64>`` (golang.org/x/mod/sumdb/note, as
-``bot.core.tlog.encode_signer_key`` writes it), whose name is the checkpoints' origin. Otherwise a
-key pair is generated once and kept in ``<home>/keys/audit.key`` (mode 0600, refused when others
-can read it) with its verifier key in ``<home>/keys/audit.pub``, the text an auditor is given.
+``EUCORA_SIGNING_KEY`` (or ``EUCORA_SIGNING_KEY_FILE``), when set, is the key, in any of the forms
+the evidence signer takes too (``bot.adapters.signing_keys``): PKCS#8 PEM text or the path of a
+PEM file, which sign as ``DEFAULT_KEY_NAME``; or a signed-note signer key
+``PRIVATE+KEY+<name>+<key id>+<base64>`` (golang.org/x/mod/sumdb/note, as
+``bot.core.tlog.encode_signer_key`` writes it), whose name becomes the checkpoints' origin.
+Otherwise a key pair is generated once and kept in ``<home>/keys/audit.key`` (mode 0600, refused
+when others can read it) with its verifier key in ``<home>/keys/audit.pub``, the text an auditor
+is given to check exports offline.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bot.adapters.signing_keys import load_private_key
 from bot.core.tlog import (
     Ed25519Signer,
     TlogError,
@@ -32,6 +36,8 @@ KEYS_DIR = "keys"
 SIGNER_FILE = "audit.key"
 VERIFIER_FILE = "audit.pub"
 _PRIVATE_MODE = 0o600
+_SIGNER_KEY_PREFIX = "PRIVATE+KEY+"
+_PEM_MARKER = "-----BEGIN "
 
 
 def keys_dir(home: Path) -> Path:
@@ -39,14 +45,26 @@ def keys_dir(home: Path) -> Path:
     return home / KEYS_DIR
 
 
-def parse_signing_key(text: str) -> Ed25519Signer:
-    """The signer in a ``PRIVATE+KEY+...`` text, or ``SigningKeyError`` saying what is wrong."""
-    try:
-        return parse_signer_key(text.strip())
-    except TlogError as error:
+def parse_signing_key(value: str) -> Ed25519Signer:
+    """The signer of a configured key: note signer key, PEM text or PEM file path.
+
+    Raises ``SigningKeyError`` saying what is wrong, never quoting the key.
+    """
+    text = value.strip()
+    if text.startswith(_SIGNER_KEY_PREFIX):
+        try:
+            return parse_signer_key(text)
+        except TlogError as error:
+            raise SigningKeyError(
+                f"the signing key is not a valid signed-note signer key: {error}"
+            ) from error
+    if _PEM_MARKER not in text and not Path(text).is_file():
         raise SigningKeyError(
-            f"the signing key is not a signed-note signer key (PRIVATE+KEY+name+id+key): {error}"
-        ) from error
+            "the signing key is neither PEM, a PEM file, nor a signed-note signer key"
+            " (PRIVATE+KEY+name+id+key)"
+        )
+    private_key = load_private_key(text)
+    return Ed25519Signer(DEFAULT_KEY_NAME, private_key.private_bytes_raw())
 
 
 def load_signer(home: Path, signing_key: str | None = None) -> Ed25519Signer | None:

@@ -917,8 +917,11 @@ class _ExportReader:
         self._held: tuple[int, dict[str, Any]] | None = None
         self.fault: ChainFault | None = None
         self.events_read = 0
+        self.fault_after = 0  # events read before the malformed line
 
     def _next(self) -> tuple[int, dict[str, Any]] | None:
+        if self.fault is not None:
+            return None
         if self._held is not None:
             held, self._held = self._held, None
             return held
@@ -938,6 +941,7 @@ class _ExportReader:
 
     def _fail(self, number: int, message: str) -> None:
         if self.fault is None:
+            self.fault_after = self.events_read
             self.fault = ChainFault(
                 seq=None, problem=ChainProblem.MALFORMED, message=f"line {number}: {message}"
             )
@@ -1044,7 +1048,7 @@ def verify_export(lines: Iterable[str | bytes], verifier_keys: Sequence[str]) ->
         report = verify_chain(reader.events(), checkpoints, verifier_keys, signed_only=True)
     else:
         report = verify_excerpt(reader.proven_events(), checkpoints, verifier_keys)
-    if reader.fault is not None and (report.fault is None or report.size >= reader.events_read):
+    if reader.fault is not None and (report.fault is None or report.size >= reader.fault_after):
         return replace(report, fault=reader.fault)
     return report
 

@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from bot import resources
+from bot.adapters.keys import load_or_create_signer, verifier_keys
 from bot.adapters.signing_keys import PRIVATE_KEY_NAME, generate_key_pair
+from bot.adapters.storage.audit_log import AuditLog
+from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.core.render.check import render_check_text
 from bot.core.render.findings import render_summary, render_text, summarize
+from bot.flows.audit import verify_log
 from bot.flows.check import CheckRun, check_revisions
 from bot.flows.evidence import store_check_pack
 from bot.flows.evidence import verify as verify_evidence
@@ -105,6 +109,7 @@ def run(settings: Settings, echo: Echo) -> int:
     echo(f"   evidence digest: {run.digest}")
     ok = ok and run.result.conclusion == "pass" and len(run.result.intents) == 3
     ok = _store_evidence(run, settings, echo) and ok
+    ok = _audit(run, settings, echo) and ok
 
     frozen = check_revisions(pull_request, "main", "change", now=datetime.fromisoformat(FROZEN_NOW))
     echo(f"\n4. The same pull request during the year-end freeze ({FROZEN_NOW}):")
@@ -147,6 +152,31 @@ def _store_evidence(run: CheckRun, settings: Settings, echo: Echo) -> bool:
     checks = ", ".join(f"{c.name} {c.status.value}" for c in report.checks)
     echo(f"   eucora evidence verify {stored.digest[:19]}...: {checks}")
     return report.ok
+
+
+def _audit(run: CheckRun, settings: Settings, echo: Echo) -> bool:
+    """Record the check in the audit trail, sign a checkpoint, and verify the whole log."""
+    engine = create_database_engine(settings.database_url)
+    upgrade_schema(engine)
+    log = AuditLog(engine)
+    now = datetime.fromisoformat(DEMO_NOW)
+    log.append(
+        type="pull_request.checked",
+        actor="eucora-demo",
+        correlation_id=f"demo-{run.digest[7:19]}",
+        repository=run.pack["repository"],
+        pr=1,
+        head_sha=run.pack["head"],
+        payload={"digest": run.digest, "conclusion": run.result.conclusion},
+        time=now,
+    )
+    signer = load_or_create_signer(settings.home, settings.signing_key)
+    note = log.checkpoint(signer, time=now)
+    report, text = verify_log(log, verifier_keys(settings.home, settings.signing_key))
+    first = (note or "").splitlines()
+    echo(f"   audit event recorded; signed checkpoint: {' / '.join(first[:2])}")
+    echo(f"   eucora audit verify: {text.strip().splitlines()[0] if text.strip() else report}")
+    return bool(report.ok)
 
 
 DEMO_NOW = "2027-02-17T10:00:00+01:00"

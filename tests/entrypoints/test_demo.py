@@ -27,6 +27,7 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
     assert "/evidence/sha256:" in out
     assert list((home / "evidence" / "sha256").rglob("*.dsse.json"))
     assert "rule.change.freeze-window" in out
+    assert "eucora audit verify: OK" in out
     # State stays under EUCORA_HOME so it can be explored afterwards.
     assert (home / "demo" / "intents-repo" / "eucora.yaml").is_file()
     assert (home / "demo" / "broken-change" / "google-chrome.yaml").is_file()
