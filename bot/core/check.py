@@ -124,8 +124,19 @@ class CheckResult:
         return "blocked" if self.blocked else "pass"
 
 
-def _is_config(path: str) -> bool:
-    return path.rsplit("/", 1)[-1] in CONFIG_NAMES
+_FOLDER_KINDS = {"policies": DocumentKind.POLICY, "waivers": DocumentKind.WAIVERS}
+
+
+def repository_kind(path: str) -> DocumentKind | None:
+    """The kind of a repository file that is not an intent, by where it lives.
+
+    ``eucora.yaml`` at the root, a file directly in ``policies/`` or ``waivers/`` (as the git
+    adapter reads them); ``None`` for anything else, the intents.
+    """
+    parts = path.split("/")
+    if len(parts) == 1:
+        return DocumentKind.CONFIG if path in CONFIG_NAMES else None
+    return _FOLDER_KINDS.get(parts[-2]) if len(parts) == 2 else None
 
 
 def _intent_name(doc: ValidatedDocument | None, path: str) -> str:
@@ -287,11 +298,6 @@ def _evaluate_intent(
     return result, findings
 
 
-def _is_policy(path: str) -> bool:
-    parts = path.split("/")
-    return len(parts) >= 2 and parts[-2] == "policies"
-
-
 def _rule_findings(results: Sequence[RuleResult], doc: ValidatedDocument) -> list[Finding]:
     """Denials and warnings as findings on the intent file (line 1: the intent as a whole)."""
     out = []
@@ -321,17 +327,11 @@ def _repository_files(inputs: CheckInputs) -> tuple[list[Finding], bool, bool]:
     findings: list[Finding] = []
     config_changed = policies_changed = False
     for change in inputs.pair.changes:
-        path = change.path
-        if _is_config(path):
-            config_changed = True
-            kind = DocumentKind.CONFIG
-        elif _is_policy(path):
-            policies_changed = True
-            kind = DocumentKind.POLICY
-        elif "/" in path and path.split("/")[-2] == "waivers":
-            kind = DocumentKind.WAIVERS
-        else:
+        kind = repository_kind(change.path)
+        if kind is None:
             continue
+        config_changed |= kind is DocumentKind.CONFIG
+        policies_changed |= kind is DocumentKind.POLICY
         if change.head is not None:
             doc = inputs.validator.validate(change.head.raw, change.head.path, kind)
             findings.extend(doc.findings)
@@ -346,7 +346,7 @@ def run_check(inputs: CheckInputs) -> CheckResult:
     findings.extend(repo_findings)
     intents: list[IntentResult] = []
     for change in inputs.pair.changes:
-        if _is_config(change.path) or _is_policy(change.path) or "/waivers/" in f"/{change.path}":
+        if repository_kind(change.path) is not None:
             continue
         result, intent_findings = _evaluate_intent(
             inputs, change, config_changed=config_changed, policies_changed=policies_changed

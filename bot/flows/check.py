@@ -18,7 +18,7 @@ from bot.adapters.fleet import read_folder
 from bot.adapters.git import read_revision_pair
 from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
 from bot.core.changes import ChangeKind, FileAtRevision, RevisionPair
-from bot.core.check import CheckInputs, CheckResult, run_check
+from bot.core.check import CheckInputs, CheckResult, repository_kind, run_check
 from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocument
 from bot.core.evidence import build_check_pack, digest_of
 from bot.core.findings import Finding, Severity
@@ -37,17 +37,16 @@ class CheckRun:
     digest: str
 
 
-def _folder(path: str) -> str:
-    parts = path.split("/")
-    return parts[-2] if len(parts) >= 2 else ""
-
-
 def _documents(
-    files: Sequence[FileAtRevision], validator: DocumentValidator, folder: str, kind: DocumentKind
+    files: Sequence[FileAtRevision], validator: DocumentValidator, kind: DocumentKind
 ) -> tuple[ValidatedDocument, ...]:
     return tuple(
-        validator.validate(f.raw, f.path, kind) for f in files if _folder(f.path) == folder
+        validator.validate(f.raw, f.path, kind) for f in files if repository_kind(f.path) is kind
     )
+
+
+def _changes_policies(pair: RevisionPair) -> bool:
+    return any(repository_kind(c.path) is DocumentKind.POLICY for c in pair.changes)
 
 
 def _as_warning(finding: Finding, revision: str) -> Finding:
@@ -101,11 +100,9 @@ def _timezones(config: Mapping[str, Any]) -> tuple[dict[str, tzinfo], list[Findi
 
 
 def _preview_pack(pair: RevisionPair, validator: DocumentValidator) -> CompiledPolicyPack | None:
-    if not any(_folder(c.path) == "policies" for c in pair.changes):
+    if not _changes_policies(pair):
         return None
-    return build_policy_pack(
-        _documents(pair.head_files, validator, "policies", DocumentKind.POLICY)
-    )
+    return build_policy_pack(_documents(pair.head_files, validator, DocumentKind.POLICY))
 
 
 def check_revisions(  # noqa: PLR0913 - keyword-only context
@@ -132,7 +129,7 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
         cache = home / "cache" / "app-index.json" if home is not None else None
         apps = read_known_apps(repo, pair.base_sha, intents_dir, cache_file=cache)
     preview: tuple[FileAtRevision, ...] = ()
-    if any(_folder(c.path) == "policies" for c in pair.changes):
+    if _changes_policies(pair):
         preview = read_folder(repo, pair.head_sha, intents_dir)
     return check_pair(pair, now=now, labels=labels, known_apps=apps, preview_intents=preview)
 
@@ -154,10 +151,10 @@ def check_pair(
     """Check a change already read from git."""
     validator = build_document_validator()
     config, base_findings = _base_config(pair, validator)
-    policies = _documents(pair.base_files, validator, "policies", DocumentKind.POLICY)
+    policies = _documents(pair.base_files, validator, DocumentKind.POLICY)
     pack = build_policy_pack(policies)
     pack = replace(pack, findings=tuple(_as_warning(f, pair.base_sha) for f in pack.findings))
-    waiver_docs = _documents(pair.base_files, validator, "waivers", DocumentKind.WAIVERS)
+    waiver_docs = _documents(pair.base_files, validator, DocumentKind.WAIVERS)
     waivers = load_waivers(waiver_docs, now)
     waivers = replace(
         waivers, findings=tuple(_as_warning(f, pair.base_sha) for f in waivers.findings)

@@ -183,3 +183,21 @@ def test_bad_placeholder_is_a_finding() -> None:
 )
 def test_cost_estimate(source: str, expected: int) -> None:
     assert estimate_cost(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("eucora.yaml", DocumentKind.CONFIG),
+        ("eucora.yml", DocumentKind.CONFIG),
+        ("policies/contoso.yaml", DocumentKind.POLICY),
+        ("waivers/7-zip.yaml", DocumentKind.WAIVERS),
+        ("intents/windows/eucora.yaml", None),  # an intent that happens to have that name
+        ("policies/tests/contoso.test.yaml", None),
+        ("intents/windows/chrome.yaml", None),
+    ],
+)
+def test_repository_kind_classifies_by_location(path: str, kind: DocumentKind | None) -> None:
+    from bot.core.check import repository_kind
+
+    assert repository_kind(path) is kind

@@ -33,6 +33,7 @@ from bot.core.audit import (
     MerkleLevels,
     StoredCheckpoint,
     checkpoint_line,
+    event_json,
     event_leaf_hash,
     event_line,
     export_header_line,
@@ -305,19 +306,8 @@ def describe_problem(report: ChainReport) -> str:
 
 
 def _row(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "time": event.time,
-        "type": event.type,
-        "actor": event.actor,
-        "correlation_id": event.correlation_id,
-        "repository": event.repository,
-        "pr": event.pr,
-        "head_sha": event.head_sha,
-        "payload": canonical_json(event.payload).decode("utf-8"),
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
+    """The event as a table row: every field, the payload stored as its canonical JSON text."""
+    return {**event_json(event), "payload": canonical_json(event.payload).decode("utf-8")}
 
 
 def _event(row: Row[Any]) -> AuditEvent:
