@@ -6,7 +6,11 @@ adapters implement them, one module per outside thing, and the composition root 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
+
+from bot.core.github_model import CheckRun, Permission, PullRequest
 
 
 class EvidenceSource(Protocol):
@@ -17,4 +21,58 @@ class EvidenceSource(Protocol):
 
         ``digest`` is ``sha256:`` and 64 lower-case hex digits; callers check the form first.
         """
+        ...
+
+
+class GitHub(Protocol):
+    """What the flows need from GitHub, for one installation (or one token).
+
+    Implemented by ``bot.adapters.github`` (PyGithub, ``GITHUB_API_URL``) and by fakes in the
+    tests. Every method raises ``bot.errors.GitHubError`` when GitHub refuses or fails; rate
+    limits (403/429 with ``Retry-After`` or the reset header) are waited out inside, within a
+    bound, before that.
+    """
+
+    def pull_request(self, repository: str, number: int) -> PullRequest:
+        """The pull request as it is now."""
+        ...
+
+    def create_check_run(self, repository: str, run: CheckRun) -> int:
+        """Create a check run (annotations beyond the first 50 sent by updates); return its id."""
+        ...
+
+    def update_check_run(self, repository: str, check_run_id: int, run: CheckRun) -> None:
+        """Update a check run in place (annotations in batches of 50)."""
+        ...
+
+    def upsert_comment(self, repository: str, number: int, marker: str, body: str) -> int:
+        """Edit the app's own comment holding ``marker`` on the PR, or create it; return its id.
+
+        ``body`` must contain ``marker``; only comments written by this app (or token user) are
+        considered, so nobody else's comment is ever edited.
+        """
+        ...
+
+    def add_comment(self, repository: str, number: int, body: str) -> int:
+        """Post a new comment on the PR (replies to comment commands); return its id."""
+        ...
+
+    def permission(self, repository: str, user: str) -> Permission:
+        """The user's permission on the repository (``none`` for strangers)."""
+        ...
+
+    def fetch_revisions(self, repository: str, shas: Sequence[str]) -> Path:
+        """A local bare mirror of ``repository`` that holds every commit in ``shas``.
+
+        Cached per repository; fetches only what is missing, authenticating with a token given
+        to git in a header for that one command, never written to disk, a URL or a log.
+        """
+        ...
+
+
+class GitHubConnector(Protocol):
+    """Hands out a :class:`GitHub` for a webhook's installation (cached installation tokens)."""
+
+    def for_installation(self, installation_id: int | None) -> GitHub:
+        """The client acting as the app's installation (``None``: token mode, GITHUB_TOKEN)."""
         ...

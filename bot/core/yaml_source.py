@@ -423,7 +423,10 @@ def load_yaml(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> YamlDocu
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         context = getattr(error, "context", None)
         message = f"{context}, {problem}" if context else str(problem)
-        builder.finding(position, "yaml.syntax", f"YAML syntax error: {message}")
+        if "maximum nesting depth" in str(problem):  # libyaml >= 0.2.6 stops at 1,000 levels
+            builder.finding(position, "yaml.too-deep", f"nested too deeply: {message}")
+        else:
+            builder.finding(position, "yaml.syntax", f"YAML syntax error: {message}")
         return YamlDocument(None, builder.source_map, tuple(builder.findings))
     if builder.documents == 0:
         builder.finding((1, 1), "yaml.empty", "the file holds no YAML document")

@@ -1,0 +1,123 @@
+"""GitHub's objects as EUCORA's core sees them: plain, frozen data, free of any client library.
+
+The GitHub adapter (``bot.adapters.github``) turns API responses into these and these into API
+requests; the core and the flows never see PyGithub. Names follow GitHub's REST API
+(https://docs.github.com/en/rest/checks/runs, https://docs.github.com/en/rest/pulls/pulls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+POLICY_CHECK = "EUCORA policy"
+APPROVAL_CHECK = "EUCORA CAB approval"
+EVIDENCE_MARKER = "<!-- eucora:evidence -->"
+EMERGENCY_LABEL = "eucora:emergency"
+
+ANNOTATIONS_PER_REQUEST = 50
+"""GitHub accepts at most 50 annotations per create/update request; more take further updates."""
+
+
+class AnnotationLevel(StrEnum):
+    """A check run annotation's level, as GitHub names it."""
+
+    NOTICE = "notice"
+    WARNING = "warning"
+    FAILURE = "failure"
+
+
+class CheckStatus(StrEnum):
+    """A check run's status."""
+
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+class CheckConclusion(StrEnum):
+    """A completed check run's conclusion (the ones EUCORA uses)."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    NEUTRAL = "neutral"
+    ACTION_REQUIRED = "action_required"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+class Permission(StrEnum):
+    """A user's permission on a repository (``GET .../collaborators/{user}/permission``)."""
+
+    ADMIN = "admin"
+    MAINTAIN = "maintain"
+    WRITE = "write"
+    TRIAGE = "triage"
+    READ = "read"
+    NONE = "none"
+
+    @property
+    def can_write(self) -> bool:
+        """Whether the user may push (and so run EUCORA's comment commands)."""
+        return self in {Permission.ADMIN, Permission.MAINTAIN, Permission.WRITE}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PullRequest:
+    """The facts about one pull request that the flows need."""
+
+    repository: str
+    """``owner/name``."""
+    number: int
+    head_sha: str
+    base_sha: str
+    base_ref: str
+    head_ref: str
+    author: str
+    labels: tuple[str, ...] = ()
+    draft: bool = False
+    state: str = "open"
+    merged: bool = False
+    merge_commit_sha: str | None = None
+    html_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Annotation:
+    """One line-precise remark on a file, shown in the pull request's diff."""
+
+    path: str
+    start_line: int
+    end_line: int
+    level: AnnotationLevel
+    message: str
+    title: str | None = None
+    start_column: int | None = None
+    end_column: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckRunOutput:
+    """A check run's output: title, markdown summary (and text), annotations.
+
+    ``annotations`` may hold more than 50: the adapter sends them in batches of
+    :data:`ANNOTATIONS_PER_REQUEST`. The core caps the total (with a note in the summary).
+    """
+
+    title: str
+    summary: str
+    text: str | None = None
+    annotations: tuple[Annotation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckRun:
+    """A check run to create or update on a commit."""
+
+    name: str
+    head_sha: str
+    status: CheckStatus
+    conclusion: CheckConclusion | None = None
+    output: CheckRunOutput | None = None
+    external_id: str | None = None
+    details_url: str | None = None
