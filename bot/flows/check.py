@@ -113,10 +113,12 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
     now: datetime,
     labels: Sequence[str] = (),
     home: Path | None = None,
+    repository: str | None = None,
 ) -> CheckRun:
     """Check the change from ``base`` to ``head`` in a local (or bare) repository.
 
     ``home`` (``EUCORA_HOME``) holds the fleet index cache; without it the index is rebuilt.
+    ``repository`` names the repository in the evidence (``owner/name``; default: its path).
     """
     validator = build_document_validator()
     pair = read_revision_pair(repo, base, head)
@@ -131,6 +133,8 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
     preview: tuple[FileAtRevision, ...] = ()
     if _changes_policies(pair):
         preview = read_folder(repo, pair.head_sha, intents_dir)
+    if repository is not None:
+        pair = replace(pair, repository=repository)
     return check_pair(pair, now=now, labels=labels, known_apps=apps, preview_intents=preview)
 
 
