@@ -18,7 +18,7 @@ from bot.adapters.metrics import Metrics
 from bot.adapters.queue import CeleryWakeups, create_celery
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import check_schema, open_database
-from bot.adapters.storage.inbox import Inbox
+from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS, Inbox
 from bot.core.cel import CelEnvironment
 from bot.core.documents import SCHEMA_FILES, DocumentKind, DocumentValidator, ValidatedDocument
 from bot.core.policy import CompiledPolicyPack, compile_policy_pack
@@ -114,10 +114,16 @@ def recording_handler_factory(services: IntakeServices) -> Handler:
     return record
 
 
-def build_intake_services(settings: Settings) -> IntakeServices:
-    """Open the database (refusing an old schema: ``SchemaVersionError`` names the command)."""
+def build_intake_services(
+    settings: Settings, *, lease_seconds: float = DEFAULT_LEASE_SECONDS
+) -> IntakeServices:
+    """Open the database (refusing an old schema: ``SchemaVersionError`` names the command).
+
+    ``lease_seconds``: how long a claimed delivery stays with its worker before the sweeper
+    gives it to another (longer than the slowest evaluation; tests shorten it).
+    """
     engine = open_database(settings.database_url)
-    inbox = Inbox(engine)
+    inbox = Inbox(engine, lease_seconds=lease_seconds)
     return IntakeServices(
         settings=settings,
         engine=engine,
@@ -190,6 +196,7 @@ def build_intake(
     handler_factory: HandlerFactory = recording_handler_factory,
     *,
     drain_threads: int = 2,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
     clock: Callable[[], datetime] = utc_now,
 ) -> Intake:
     """Everything the webhook and its worker need, from the settings and the handler factory.
@@ -199,10 +206,16 @@ def build_intake(
     built from this by ``bot.entrypoints.serve.build_server`` (the flows import this module, so
     it cannot import the entry points).
     """
-    services = build_intake_services(settings)
+    services = build_intake_services(settings, lease_seconds=lease_seconds)
     processor = _processor(services, handler_factory, clock)
     wakeups = CeleryWakeups(create_celery(settings.broker_url)) if settings.broker_url else None
-    drainer = None if wakeups else ThreadedDrainer(processor, threads=drain_threads)
+    drainer = (
+        None
+        if wakeups
+        else ThreadedDrainer(
+            processor, threads=drain_threads, sweep_seconds=min(15.0, lease_seconds / 2)
+        )
+    )
     secrets = tuple(
         s for s in (settings.github_webhook_secret, settings.github_webhook_secret_previous) if s
     )
@@ -244,6 +257,7 @@ def build_worker(
     settings: Settings,
     handler_factory: HandlerFactory = recording_handler_factory,
     *,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
     clock: Callable[[], datetime] = utc_now,
 ) -> Worker:
     """The Celery worker: its one task runs :meth:`DeliveryProcessor.drain` for a delivery id."""
@@ -251,7 +265,7 @@ def build_worker(
         raise ConfigError(
             "EUCORA_BROKER_URL is not set: without a broker, `eucora serve` drains the inbox"
         )
-    services = build_intake_services(settings)
+    services = build_intake_services(settings, lease_seconds=lease_seconds)
     processor = _processor(services, handler_factory, clock)
     celery = create_celery(settings.broker_url, processor.drain)
     return Worker(

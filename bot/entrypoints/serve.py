@@ -18,6 +18,7 @@ from gunicorn.app.base import BaseApplication
 
 from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
 from bot.adapters.metrics import use_multiprocess_directory
+from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS
 from bot.bootstrap import HandlerFactory, Intake, build_intake, recording_handler_factory
 from bot.entrypoints.web import WebhookIntake, create_app
 from bot.settings import Settings
@@ -87,6 +88,7 @@ def build_server(
     handler_factory: HandlerFactory = recording_handler_factory,
     *,
     drain_threads: int = 2,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
     metrics_dir: bool = True,
 ) -> Server:
     """Build the app over the composition root's intake (refuses an old database schema).
@@ -96,7 +98,9 @@ def build_server(
     """
     if metrics_dir:
         use_multiprocess_directory(settings.home / "metrics", clear=True)
-    intake = build_intake(settings, handler_factory, drain_threads=drain_threads)
+    intake = build_intake(
+        settings, handler_factory, drain_threads=drain_threads, lease_seconds=lease_seconds
+    )
     if not intake.secrets:
         log.warning("GITHUB_WEBHOOK_SECRET is not set: every webhook delivery will be refused")
     webhook = WebhookIntake(
