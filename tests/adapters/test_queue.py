@@ -28,7 +28,7 @@ from bot.core.webhooks import body_digest, route_delivery
 from bot.entrypoints.worker import Sweeper
 from bot.errors import ConfigError
 from bot.settings import Settings
-from tests.support.redis import RedisServer, redis_server  # noqa: F401 - fixture
+from tests.support.redis import RedisServer
 from tests.support.serving import (
     free_port,
     recording_serve,
