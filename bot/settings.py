@@ -15,6 +15,7 @@ DEFAULT_HOME = ".eucora"
 _SECRET_NAME = re.compile(
     r"\A(?:GITHUB|EUCORA)_[A-Z0-9_]*(?:SECRET|SECRET_PREVIOUS|PASSWORD|TOKEN|KEY|CREDENTIALS)\Z"
 )
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
 
 
 class SettingsError(ValueError):
@@ -55,6 +56,10 @@ class Settings:
     public_url: str | None = None
     broker_url: str | None = None
     signing_key: str | None = field(default=None, repr=False)
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    github_app_id: str | None = None
+    github_private_key: str | None = field(default=None, repr=False)
+    github_token: str | None = field(default=None, repr=False)
     github_webhook_secret: str | None = field(default=None, repr=False)
     github_webhook_secret_previous: str | None = field(default=None, repr=False)
     """The secret being rotated out: accepted until the rotation ends."""
@@ -79,6 +84,10 @@ class Settings:
             public_url=environ.get("EUCORA_PUBLIC_URL") or None,
             broker_url=environ.get("EUCORA_BROKER_URL") or None,
             signing_key=read_secret(environ, "EUCORA_SIGNING_KEY"),
+            github_api_url=(environ.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
+            github_app_id=environ.get("GITHUB_APP_ID") or None,
+            github_private_key=read_secret(environ, "GITHUB_PRIVATE_KEY"),
+            github_token=read_secret(environ, "GITHUB_TOKEN"),
             github_webhook_secret=read_secret(environ, "GITHUB_WEBHOOK_SECRET"),
             github_webhook_secret_previous=read_secret(environ, "GITHUB_WEBHOOK_SECRET_PREVIOUS"),
             secret_values=configured_secrets(environ),

@@ -85,6 +85,4 @@ def _command(
     login = user.get("login")
     if command is None or not isinstance(login, str):
         return "ignored"
-    return run_command(
-        context, repository, number, command, user=login, correlation_id=delivery_id
-    )
+    return run_command(context, repository, number, command, user=login, correlation_id=delivery_id)
