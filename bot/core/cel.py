@@ -99,12 +99,20 @@ class CelEnvironment:
     def evaluate(program: Program, activation: Any) -> Outcome:
         """Evaluate a compiled expression; errors come back as values."""
         value = program.expression.eval(activation)
-        kind = value.type()
-        if kind == cel.Type.BOOL:  # the common case: a rule's condition
-            return Outcome(value=bool(value.value()))
-        if kind == cel.Type.ERROR:
-            return Outcome(error=str(value.value()))
+        raw = value.value()
+        # The common case, a rule's condition: only a CEL bool has a Python bool as its value
+        # (an error's is its message), so no type object is fetched or compared.
+        if raw is True:
+            return _TRUE
+        if raw is False:
+            return _FALSE
+        if value.type() == cel.Type.ERROR:
+            return Outcome(error=str(raw))
         return Outcome(value=to_python(value.plain_value()))
+
+
+_TRUE = Outcome(value=True)
+_FALSE = Outcome(value=False)
 
 
 def _compile_error(text: str) -> CelCompileError:
