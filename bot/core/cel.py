@@ -115,11 +115,53 @@ _TRUE = Outcome(value=True)
 _FALSE = Outcome(value=False)
 
 
+class TypeChecker:
+    """Compiles expressions against typed declarations, only to find type errors.
+
+    The variables are protobuf messages generated from the schemas (:mod:`bot.core.cel_types`), so
+    CEL's own checker sees ``intent.package.signed`` as a boolean and refuses ``== 'yes'`` with the
+    column of the operator. The program it builds is thrown away: rules are evaluated by
+    :class:`CelEnvironment`, over plain maps, so the check can never change a result.
+    """
+
+    def __init__(self, pool: Any, messages: dict[str, str]) -> None:
+        variables = {name: cel.Type(message) for name, message in messages.items()}
+        variables["now"] = _T.TIMESTAMP
+        self._env = cel.NewEnv(
+            descriptor_pool=pool, variables=variables, extensions=[ext_strings.ExtStrings()]
+        )
+        for name, message in messages.items():  # cel-cpp ignores a descriptor it refuses: say so
+            fields = pool.FindMessageTypeByName(message).fields
+            if fields:
+                try:
+                    self._env.compile(f"has({name}.{fields[0].name})")
+                except RuntimeError as error:
+                    msg = f"CEL refused the declared type {message}: {error}"
+                    raise ValueError(msg) from error
+
+    def check(self, source: str) -> None:
+        """Raise :class:`CelCompileError` when the expression is wrongly typed."""
+        try:
+            self._env.compile(source)
+        except RuntimeError as error:
+            problem = _compile_error(str(error))
+            message = problem.message
+            if not message.startswith(WRONG_TYPE):
+                message = WRONG_TYPE + message
+            raise CelCompileError(message, problem.line, problem.column) from error
+
+
+WRONG_TYPE = "wrong type: "
+_WRAPPER = re.compile(r"wrapper\((\w+)\)")
+
+
 def _compile_error(text: str) -> CelCompileError:
     match = _ERROR_AT.search(text)
     if match is None:
         return CelCompileError(text.splitlines()[0], 1, 1)
     message = match.group(3).strip()
+    if "no matching overload" in message:
+        message = WRONG_TYPE + _WRAPPER.sub(r"\1", message)  # wrapper(bool): a nullable bool
     return CelCompileError(message, int(match.group(1)), max(1, int(match.group(2))))
 
 
