@@ -13,6 +13,12 @@ The variables every rule sees:
 * ``facts`` — what EUCORA computed (see :mod:`bot.core.facts`), a map;
 * ``config`` — the repository's ``eucora.yaml`` read from the base revision, a map;
 * ``now`` — the evaluation time, a timestamp.
+
+Declared as maps of ``dyn``, the variables let the checker catch syntax, unknown functions and some
+type errors (``size(x) == true``) but not a field compared with a value of the wrong type, so
+:class:`TypeChecker` compiles each expression once more against typed protobuf messages generated
+from the schemas (:mod:`bot.core.cel_types`) — for checking only, the evaluated program is the map
+one.
 """
 
 from __future__ import annotations

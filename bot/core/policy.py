@@ -4,9 +4,15 @@ A rule is YAML with a CEL ``when`` and effects (``deny``, ``risk``, ``approvals`
 ``schemas/policy.schema.json``. Compiling a pack checks every expression against the declared
 environment — syntax, functions, and the fields it names against the intent and config schemas and
 the documented facts — and turns every problem into a finding at the rule's file, line and column,
-never an exception. Evaluation errors are values too: a ``deny`` rule that cannot be evaluated
-blocks (fail closed, as Kubernetes admission policies do by default), a ``warn`` or ``audit`` rule
-that cannot is recorded.
+never an exception. Types are checked too: each expression is compiled a second time, only to be
+checked, against protobuf messages generated from the same schemas and :data:`FACTS_SCHEMA`
+(:mod:`bot.core.cel_types`), so that CEL's own checker refuses ``intent.package.signed == 'yes'``
+at the operator's column (``policy.type``); the library's checker knows every operator, macro and
+function, which a pass of our own over field references would have to re-implement. Evaluation
+itself stays on maps, so the check never changes a result.
+
+Evaluation errors are values too: a ``deny`` rule that cannot be evaluated blocks (fail closed, as
+Kubernetes admission policies do by default), a ``warn`` or ``audit`` rule that cannot is recorded.
 """
 
 from __future__ import annotations
