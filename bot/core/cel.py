@@ -146,15 +146,14 @@ class TypeChecker:
                     raise ValueError(msg) from error
 
     def check(self, source: str) -> None:
-        """Raise :class:`CelCompileError` when the expression is wrongly typed."""
+        """Raise :class:`CelCompileError` when the expression does not type-check.
+
+        A wrong type's message starts with :data:`WRONG_TYPE`.
+        """
         try:
             self._env.compile(source)
         except RuntimeError as error:
-            problem = _compile_error(str(error))
-            message = problem.message
-            if not message.startswith(WRONG_TYPE):
-                message = WRONG_TYPE + message
-            raise CelCompileError(message, problem.line, problem.column) from error
+            raise _compile_error(str(error)) from error
 
 
 WRONG_TYPE = "wrong type: "

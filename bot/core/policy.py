@@ -319,7 +319,19 @@ class _Declared:
 
 def _error_code(error: CelCompileError) -> str:
     """``policy.type`` for a value of the wrong type, ``policy.cel`` for anything else."""
-    return "policy.type" if "no matching overload" in error.message else "policy.cel"
+    return "policy.type" if error.message.startswith(WRONG_TYPE) else "policy.cel"
+
+
+def _placeholder_finding(
+    doc: ValidatedDocument, index: int, rule_id: str, expression: str, error: CelCompileError
+) -> Finding:
+    return doc.locate(
+        RawFinding(
+            f"/rules/{index}/deny/message",
+            _error_code(error),
+            f"rule {rule_id}: placeholder {{{{{expression}}}}}: {error.message}",
+        )
+    )
 
 
 def _compile_rule(
@@ -360,24 +372,19 @@ def _compile_rule(
     message = str(deny["message"]) if isinstance(deny, dict) else None
     placeholders: list[tuple[str, Program]] = []
     for expression in _PLACEHOLDER.findall(message or ""):
+        text = expression.strip()
         try:
-            placeholders.append((expression, env.compile(expression.strip())))
-            checker.check(expression.strip())
+            placeholders.append((expression, env.compile(text)))
         except CelCompileError as error:
-            # A placeholder that cannot be evaluated renders as "?"; one that compiles only on maps
-            # (an unknown field) stays allowed, a wrong type does not.
-            code = _error_code(error)
-            if code == "policy.cel" and error.message.startswith(WRONG_TYPE):
-                continue
-            findings.append(
-                doc.locate(
-                    RawFinding(
-                        f"/rules/{index}/deny/message",
-                        code,
-                        f"rule {rule_id}: placeholder {{{{{expression}}}}}: {error.message}",
-                    )
-                )
-            )
+            findings.append(_placeholder_finding(doc, index, rule_id, expression, error))
+            continue
+        try:
+            checker.check(text)
+        except CelCompileError as error:
+            # A placeholder that fails at run time renders as "?", so one naming a field the types
+            # do not declare stays allowed (as before); a wrong type is a finding.
+            if _error_code(error) == "policy.type":
+                findings.append(_placeholder_finding(doc, index, rule_id, expression, error))
     risk = data.get("risk")
     effect = (
         RiskEffect(int(risk["points"]), str(risk["family"]), str(risk["reason"]))

@@ -284,3 +284,11 @@ def test_every_shipped_and_example_rule_passes_the_type_check() -> None:
     pack = build_policy_pack([doc])
     assert pack.findings == ()
     assert len(pack.rules) > 41
+
+
+def test_an_unknown_field_the_name_check_cannot_follow_is_caught_by_the_typed_check() -> None:
+    pack = pack_of(_rule("t.paren", '"(intent.package).sined == true"'))
+    [finding] = pack.findings
+    assert finding.code == "policy.cel"
+    assert "undefined field 'sined'" in finding.message
+    assert (finding.line, finding.column) == (6, 11 + 17)
