@@ -120,7 +120,9 @@ def verify_evidence_proof(
     for public_key in public_keys:
         keys.extend(note_verifier_keys(bundle.checkpoint, public_key))
     if not keys:
-        raise NoteError("the checkpoint is not signed by any key given")
+        raise NoteError(
+            "the checkpoint is not signed by any key given (give the audit log's key too)"
+        )
     checkpoint = verify_proof_bundle(text, bundle.extra or b"", keys)
     return ProvenEvidence(event=event, checkpoint=checkpoint, note=bundle.checkpoint)
 
