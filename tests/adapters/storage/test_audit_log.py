@@ -46,6 +46,7 @@ from tests.adapters.storage.helpers import (
     delete_event,
     edit_event,
     insert_event,
+    record_from_process,
     swap_events,
     tampering,
 )
@@ -172,6 +173,32 @@ class TestConcurrentWriters:
             assert mine == list(range(50))
         writers = [e.actor for e in events]
         assert any(a != b for a, b in itertools.pairwise(writers))
+
+    def test_three_processes_appending_and_signing_keep_every_checkpoint_consistent(
+        self, database_url: str, log: AuditLog, signer: Ed25519Signer
+    ) -> None:
+        """Recorders append, sign from the frontier and prove at once: every pair is consistent."""
+        context = multiprocessing.get_context("spawn")
+        start = context.Event()
+        workers = [
+            context.Process(target=record_from_process, args=(database_url, writer, 12, start))
+            for writer in range(3)
+        ]
+        for worker in workers:
+            worker.start()
+        start.set()
+        for worker in workers:
+            worker.join(180)
+        assert [w.exitcode for w in workers] == [0, 0, 0]
+        report = log.verify(vkey(signer))
+        assert report.ok, describe_problem(report)
+        assert report.size == 36
+        stored = log.checkpoints()
+        assert stored[-1].size == 36
+        assert report.checkpoints == tuple(c.size for c in stored)
+        for older, newer in itertools.pairwise(stored):
+            verify_consistency(older.size, newer.size, newer.consistency, older.root, newer.root)
+            assert newer.compact_range() is not None
 
 
 class TestTamperEvidence:
