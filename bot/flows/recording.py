@@ -2,8 +2,9 @@
 
 :class:`AuditedEvidence` is the ``EvidenceRecorder`` the PR flows use in production: the evidence
 store (write-once by digest, signed when a key is configured) and the audit log on the database,
-with a signed checkpoint after each recorded pack, so the newest checkpoint that the PR comment
-publishes always covers the pack it talks about.
+with a signed checkpoint and an offline proof bundle for each recorded pack
+(``bot.flows.evidence.record_check_evidence``), so the checkpoint the PR comment publishes
+always covers the pack it talks about.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
 from bot.adapters.storage.audit_log import AuditLog
 from bot.core.tlog import Ed25519Signer
 from bot.flows.check import CheckRun
-from bot.flows.evidence import store_check_pack
+from bot.flows.evidence import EvidenceContext, record_check_evidence
 from bot.flows.pull_request import ACTOR, Recorded, StoredPack
 from bot.settings import Settings
 
@@ -32,7 +33,7 @@ class AuditedEvidence:
         settings: Settings,
         log: AuditLog,
         *,
-        signer: Ed25519Signer | None,
+        signer: Ed25519Signer,
         clock: Callable[[], datetime],
         store: EvidenceStore | None = None,
     ) -> None:
@@ -43,17 +44,21 @@ class AuditedEvidence:
         self._store = store if store is not None else EvidenceStore(settings.evidence_dir)
 
     def record_check(self, run: CheckRun, *, correlation_id: str, pr: int | None) -> Recorded:
-        """Store the pack, append ``pull_request.evaluated``, sign a checkpoint of the log."""
-        stored = store_check_pack(run, self._settings, store=self._store)
+        """Append ``pull_request.evaluated``, then store and prove the pack under a checkpoint.
+
+        The evaluated event comes first, so the checkpoint signed while recording the pack
+        covers both: the one the PR comment publishes already holds this evaluation.
+        """
         pack = run.pack
+        repository, head = str(pack["repository"]), str(pack["head"])
         self.audit(
             EVALUATED,
             correlation_id=correlation_id,
-            repository=str(pack["repository"]),
+            repository=repository,
             pr=pr,
-            head_sha=str(pack["head"]),
+            head_sha=head,
             payload={
-                "digest": stored.digest,
+                "digest": run.digest,
                 "base": pack["base"],
                 "conclusion": pack["decision"]["conclusion"],
                 "score": pack["risk"]["score"],
@@ -61,10 +66,22 @@ class AuditedEvidence:
                 "requiredApprovals": pack["approvals"]["required"],
             },
         )
-        checkpoint = None
-        if self._signer is not None:
-            checkpoint = self._log.checkpoint(self._signer, time=self._clock())
-        return Recorded(digest=stored.digest, checkpoint=checkpoint)
+        recorded = record_check_evidence(
+            run,
+            self._settings,
+            log=self._log,
+            context=EvidenceContext(
+                actor=ACTOR,
+                correlation_id=correlation_id,
+                repository=repository,
+                pr=pr,
+                head_sha=head,
+            ),
+            now=self._clock(),
+            signer=self._signer,
+            store=self._store,
+        )
+        return Recorded(digest=recorded.digest, checkpoint=recorded.checkpoint_note)
 
     def latest_pack(self, repository: str, pr: int, head_sha: str) -> StoredPack | None:
         """The newest pack recorded for the PR at ``head_sha`` (from the audit log's events)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.keys import load_or_create_signer
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
@@ -121,9 +122,15 @@ def test_a_good_change_gets_a_green_policy_run_a_pending_cab_run_and_one_comment
     assert "— " in comment.body  # the checkpoint note's signature line
     assert github.fetched == [(REPO, (pr.base_sha, pr.head_sha))]
     events = log.events(repository=REPO, pr=7)
-    assert [e.type for e in events] == ["pull_request.evaluated"]
-    assert events[0].correlation_id == "delivery-1"
+    assert [e.type for e in events] == ["pull_request.evaluated", "evidence.stored"]
+    assert {e.correlation_id for e in events} == {"delivery-1"}
     assert events[0].payload["digest"] == policy.external_id
+    # The pack has its offline proof bundle, against the checkpoint the comment published.
+    proof = EvidenceStore(context.settings.evidence_dir).get_proof(policy.external_id)
+    assert proof is not None
+    published = comment.body.split("```text\n", 1)[1].split("\n```", 1)[0]
+    assert len(published.splitlines()) >= 4  # origin, size, root, blank, signature
+    assert published in proof.decode()
 
 
 def test_a_schema_error_fails_the_run_with_an_annotation_on_its_line(
@@ -262,7 +269,7 @@ def test_recheck_from_a_writer_evaluates_again(
     )
     assert outcome == "evaluated"
     types = [e.type for e in log.events(repository=REPO, pr=7)]
-    assert types == ["comment_command.accepted", "pull_request.evaluated"]
+    assert types == ["comment_command.accepted", "pull_request.evaluated", "evidence.stored"]
 
 
 def test_a_command_from_a_reader_is_politely_refused_and_audited(
