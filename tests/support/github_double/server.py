@@ -162,7 +162,9 @@ class GitHubDouble:
         )
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self.urls = responses.Urls(self.url)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -582,7 +584,7 @@ class GitHubDouble:
             recorded.status = 404
             return self._json_error(ApiError(404, "Not Found"))
         path_pattern, auth_kind = self._routes[endpoint]
-        problem = validation.check_request(self.url, request)
+        problem = validation.check_request(request)
         if problem is not None:
             self.violations.append(problem)
             recorded.status = 422
@@ -602,7 +604,7 @@ class GitHubDouble:
             response = self._json(status, payload, headers)
         recorded.status = response.status_code
         if validation.operation_declares(request.method, path_pattern, response.status_code):
-            problem = validation.check_response(self.url, request, response)
+            problem = validation.check_response(request, response)
             if problem is not None:
                 self.violations.append(problem)
         return response
