@@ -231,6 +231,13 @@ def _run_fields(run: CheckRun, first: Sequence[Annotation]) -> dict[str, Any]:
 
 _ROLE_PERMISSIONS = {p.value: p for p in Permission}
 
+Observer = Callable[[str, str], None]
+"""Told ``(operation, "ok" | "error")`` after each port call: the hook for API call metrics."""
+
+
+def _ignore(operation: str, outcome: str) -> None:
+    """The default observer: nobody is counting."""
+
 
 class GitHubAdapter:
     """The :class:`bot.ports.GitHub` port for one installation (or one token)."""
@@ -244,8 +251,10 @@ class GitHubAdapter:
         mirrors: MirrorStore,
         rate_limit: _RateLimitSeen,
         clone_urls: dict[str, str],
+        observe: Observer | None = None,
     ) -> None:
         self._gh = client
+        self._observe: Observer = observe or _ignore
         self._identity = identity
         self._token = token
         self._mirrors = mirrors
@@ -253,19 +262,22 @@ class GitHubAdapter:
         self._clone_urls = clone_urls
 
     @contextmanager
-    def _call(self, what: str) -> Iterator[None]:
+    def _call(self, operation: str, what: str) -> Iterator[None]:
+        outcome = "error"
         try:
             with _calling(what):
                 yield
+            outcome = "ok"
         finally:
             self._rate_limit.note(self._gh)
+            self._observe(operation, outcome)
 
     def _repo(self, repository: str) -> Any:
         return self._gh.get_repo(repository)  # the client is lazy: no request until needed
 
     def pull_request(self, repository: str, number: int) -> PullRequest:
         """The pull request as it is now (``GET .../pulls/{number}``)."""
-        with self._call(f"reading pull request {repository}#{number}"):
+        with self._call("pull_request", f"reading pull request {repository}#{number}"):
             pr = self._repo(repository).get_pull(number)
             return PullRequest(
                 repository=repository,
@@ -286,7 +298,7 @@ class GitHubAdapter:
     def create_check_run(self, repository: str, run: CheckRun) -> int:
         """Create the run with the first 50 annotations, then send the rest 50 at a time."""
         batches = _batches(run.output)
-        with self._call(f"creating check run {run.name!r} on {repository}"):
+        with self._call("create_check_run", f"creating check run {run.name!r} on {repository}"):
             created = self._repo(repository).create_check_run(
                 name=run.name,
                 head_sha=run.head_sha,
@@ -298,7 +310,7 @@ class GitHubAdapter:
     def update_check_run(self, repository: str, check_run_id: int, run: CheckRun) -> None:
         """Update the run in place (``PATCH``), annotations 50 per request."""
         batches = _batches(run.output)
-        with self._call(f"updating check run {check_run_id} on {repository}"):
+        with self._call("update_check_run", f"updating check run {check_run_id} on {repository}"):
             existing = self._repo(repository).get_check_run(check_run_id)  # lazy: no request
             existing.edit(**_run_fields(run, batches[0] if batches else ()))
             self._send_rest(existing, run, batches[1:])
@@ -317,7 +329,7 @@ class GitHubAdapter:
         """Edit this app's comment holding ``marker`` (if its text changed), or create it."""
         if marker not in body:
             raise ValueError("the comment body must contain its marker")
-        with self._call(f"writing the comment on {repository}#{number}"):
+        with self._call("upsert_comment", f"writing the comment on {repository}#{number}"):
             me = self._identity()
             issue = self._repo(repository).get_issue(number)  # lazy: no request
             for comment in issue.get_comments():
@@ -329,12 +341,12 @@ class GitHubAdapter:
 
     def add_comment(self, repository: str, number: int, body: str) -> int:
         """Post a new comment on the pull request."""
-        with self._call(f"commenting on {repository}#{number}"):
+        with self._call("add_comment", f"commenting on {repository}#{number}"):
             return int(self._repo(repository).get_issue(number).create_comment(body).id)
 
     def permission(self, repository: str, user: str) -> Permission:
         """The user's role on the repository; ``none`` for users GitHub does not know."""
-        with self._call(f"reading {user}'s permission on {repository}"):
+        with self._call("permission", f"reading {user}'s permission on {repository}"):
             try:
                 _, data = self._gh.requester.requestJsonAndCheck(
                     "GET", f"/repos/{repository}/collaborators/{user}/permission"
@@ -349,7 +361,7 @@ class GitHubAdapter:
     def clone_url(self, repository: str) -> str:
         """The repository's HTTPS clone URL (``GET /repos/...``, remembered)."""
         if repository not in self._clone_urls:
-            with self._call(f"reading repository {repository}"):
+            with self._call("repository", f"reading repository {repository}"):
                 self._clone_urls[repository] = self._repo(repository).clone_url
         return self._clone_urls[repository]
 
@@ -359,9 +371,12 @@ class GitHubAdapter:
         with _calling(f"fetching {repository}"):
             token = self._token()
         try:
-            return self._mirrors.ensure(repository, url, shas, token)
+            path = self._mirrors.ensure(repository, url, shas, token)
         except GitHubError as error:
+            self._observe("fetch_revisions", "error")
             raise GitHubError(scrub(str(error))) from None
+        self._observe("fetch_revisions", "ok")
+        return path
 
 
 class _TokenCache:
@@ -413,8 +428,10 @@ class GitHubAppConnector:
         backoff_factor: float = 0.5,
         seconds_between_writes: float | None = 1.0,
         timeout: int = 15,
+        on_call: Observer | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self._on_call = on_call
         self._options: dict[str, Any] = {
             "base_url": self.api_url,
             "timeout": timeout,
@@ -473,6 +490,7 @@ class GitHubAppConnector:
                     mirrors=self._mirrors,
                     rate_limit=self._rate_limit,
                     clone_urls=self._clone_urls,
+                    observe=self._on_call,
                 )
             return self._clients[installation_id]
 
@@ -490,6 +508,7 @@ class GitHubTokenConnector:
         backoff_factor: float = 0.5,
         seconds_between_writes: float | None = 1.0,
         timeout: int = 15,
+        on_call: Observer | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._token = token
@@ -512,6 +531,7 @@ class GitHubTokenConnector:
             mirrors=MirrorStore(mirrors_dir),
             rate_limit=self._rate_limit,
             clone_urls={},
+            observe=on_call,
         )
 
     @property

@@ -396,6 +396,29 @@ def test_rate_limit_remaining_is_exposed(github_double, connector, github):
     assert connector.rate_limit_remaining == github_double.rate_remaining < 5000
 
 
+def test_every_port_call_is_reported_to_the_observer(github_double, tmp_path, scene):
+    seen = []
+    connector = make_connector(
+        github_double, tmp_path, on_call=lambda op, outcome: seen.append((op, outcome))
+    )
+    github = connector.for_installation(scene["installation"].id)
+    github.pull_request(REPO, 1)
+    with pytest.raises(GitHubError):
+        github.pull_request(REPO, 404)
+    github.permission(REPO, "dave")
+    github.fetch_revisions(REPO, [scene["head"]])
+    with pytest.raises(GitHubError):
+        github.fetch_revisions(REPO, ["f" * 40])
+    assert seen == [
+        ("pull_request", "ok"),
+        ("pull_request", "error"),
+        ("permission", "ok"),
+        ("repository", "ok"),
+        ("fetch_revisions", "ok"),
+        ("fetch_revisions", "error"),
+    ]
+
+
 def test_server_errors_on_reads_are_retried(github_double, github):
     github_double.fail(502, 2, path=r"/pulls/1$", message="Bad Gateway")
     assert github.pull_request(REPO, 1).number == 1
@@ -450,6 +473,8 @@ def test_fetch_brings_base_and_head_without_the_token_touching_disk_or_logs(  # 
     assert token not in _all_text(mirror)
     assert "extraheader" not in (mirror / "config").read_text().lower()
     assert token not in caplog.text
+    assert "eyJ" not in caplog.text  # nor the app's JWT
+    assert "PRIVATE KEY" not in caplog.text
     git_requests = [r for r in github_double.requests if r.caller == "git"]
     assert git_requests
     assert all(r.status == 200 for r in git_requests)
