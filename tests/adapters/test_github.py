@@ -389,6 +389,23 @@ def test_primary_rate_limit_waits_for_the_reset(github_double, github):
     assert [r.status for r in github_double.requests_to("GET", r"/pulls/1$")] == [403, 200]
 
 
+def test_a_primary_limit_resetting_beyond_the_bound_fails_at_once(github_double, github):
+    github_double.primary_rate_limit(1, reset_in=3600, path=r"/pulls/1$")
+    started = time.monotonic()
+    with pytest.raises(GitHubError, match="GitHub answered 403: API rate limit exceeded"):
+        github.pull_request(REPO, 1)
+    assert time.monotonic() - started < 5
+
+
+def test_a_403_that_is_no_rate_limit_is_not_retried(github_double, github):
+    github_double.fail(403, 1, path=r"/pulls/1$", message="Resource not accessible by integration")
+    with pytest.raises(
+        GitHubError, match="GitHub answered 403: Resource not accessible by integration"
+    ):
+        github.pull_request(REPO, 1)
+    assert len(github_double.requests_to("GET", r"/pulls/1$")) == 1
+
+
 def test_rate_limit_remaining_is_exposed(github_double, connector, github):
     assert connector.rate_limit_remaining is None
     github.pull_request(REPO, 1)
