@@ -541,18 +541,17 @@ class GitHubDouble:
                     or full_name in self.installations[record.installation_id].repositories
                 )
             )
-            self.requests.append(
-                Recorded(
-                    request.method, request.path, request.query_string.decode(), 0, "git", None
-                )
+            recorded = Recorded(
+                request.method, request.path, request.query_string.decode(), 0, "git", None
             )
+            self.requests.append(recorded)
         if not allowed:
-            self.requests[-1].status = 401
+            recorded.status = 401
             return Response("Invalid username or token.\n", status=401, headers=challenge)
         response = git_http.serve(
             request, self.git_root, f"/{match[1]}/{match[2]}.git{match[3] or ''}"
         )
-        self.requests[-1].status = response.status_code
+        recorded.status = response.status_code
         return response
 
     def _api(self, request: Request, environ: dict[str, Any]) -> Response:  # noqa: C901
