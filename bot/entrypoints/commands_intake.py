@@ -10,6 +10,7 @@ import click
 from bot.adapters.logs import configure_logging
 from bot.bootstrap import build_redactor, build_worker
 from bot.entrypoints.serve import build_server, run_server
+from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.entrypoints.worker import run_worker
 from bot.errors import EucoraError
 from bot.settings import Settings, SettingsError
@@ -38,7 +39,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     settings = _settings()
     configure_logging(build_redactor(settings))
     try:
-        server = build_server(settings)
+        server = build_server(settings, pull_request_handler_factory)
     except EucoraError as error:
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)
@@ -52,7 +53,7 @@ def worker(concurrency: int) -> None:
     settings = _settings()
     configure_logging(build_redactor(settings))
     try:
-        built = build_worker(settings)
+        built = build_worker(settings, pull_request_handler_factory)
     except EucoraError as error:
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)
