@@ -127,8 +127,17 @@ def test_collapsed_and_superseded_deliveries_are_counted_and_audited(
     store(inbox, "same-2", head="2" * 40, at=clock.now)
     assert processor.drain() == 1
     assert seen == ["same-2"]
-    [audited] = audit_payloads(engine)
-    assert (audited["collapsed"], audited["superseded"]) == (["same-1"], ["old"])
+    collapsed, superseded, ran = audit_payloads(engine)
+    assert (ran["collapsed"], ran["superseded"], ran["outcome"]) == (
+        ["same-1"],
+        ["old"],
+        "evaluated",
+    )
+    assert (collapsed["outcome"], collapsed["merged_into"]) == ("collapsed", "same-2")
+    assert (superseded["outcome"], superseded["merged_into"]) == ("superseded", "same-2")
+    with engine.connect() as connection:
+        ids = [r.correlation_id for r in connection.execute(select(audit_events))]
+    assert ids == ["same-1", "old", "same-2"]
     text = metrics.exposition().decode()
     assert 'outcome="collapsed"} 1.0' in text
     assert 'outcome="superseded"} 1.0' in text
