@@ -75,12 +75,11 @@ class DeliveryProcessor:
 
     def _run(self, claim: Claim) -> None:
         delivery = claim.delivery
-        for collapsed in claim.collapsed:
-            self.metrics.delivery(delivery.event, "collapsed")
-            log.info("collapsed into this delivery", extra={"collapsed": collapsed})
-        for superseded in claim.superseded:
-            self.metrics.delivery(delivery.event, "superseded")
-            log.info("superseded by this delivery", extra={"superseded": superseded})
+        for word, others in (("collapsed", claim.collapsed), ("superseded", claim.superseded)):
+            for other in others:
+                self.metrics.delivery(delivery.event, word)
+                log.info("%s into this delivery", word, extra={word: other})
+                self._audit_settled(other, word, delivery)
         started = time.perf_counter()
         try:
             outcome = self.handler(delivery)
@@ -119,9 +118,46 @@ class DeliveryProcessor:
         )
         self._audit(claim, word, None)
 
-    def _audit(self, claim: Claim, outcome: str, error: str | None) -> None:
+    def _audit_settled(self, delivery_id: str, outcome: str, runner: Delivery) -> None:
+        """A delivery settled without running (collapsed, superseded): its own audit event."""
+        self._append(
+            correlation_id=delivery_id,
+            delivery=runner,
+            head_sha=runner.head_sha if outcome == "collapsed" else None,
+            payload={
+                "event": runner.event,
+                "kind": runner.kind.value,
+                "outcome": outcome,
+                "merged_into": runner.delivery_id,
+            },
+        )
+
+    def _append(
+        self,
+        *,
+        correlation_id: str,
+        delivery: Delivery,
+        payload: dict[str, Any],
+        head_sha: str | None = None,
+    ) -> None:
         if self.audit is None:
             return
+        try:
+            self.audit.append(
+                type="webhook.processed",
+                actor=AUDIT_ACTOR,
+                correlation_id=correlation_id,
+                repository=delivery.repository or "",
+                pr=delivery.pr,
+                head_sha=head_sha,
+                payload=payload,
+                time=self.clock(),
+            )
+        except Exception:
+            log.exception("could not append the audit event")
+
+    def _audit(self, claim: Claim, outcome: str, error: str | None) -> None:
+        """The delivery's final state, with the head SHA and what it settled."""
         delivery = claim.delivery
         payload: dict[str, Any] = {
             "event": delivery.event,
@@ -134,19 +170,12 @@ class DeliveryProcessor:
         }
         if error:
             payload["error"] = error
-        try:
-            self.audit.append(
-                type="webhook.processed",
-                actor=AUDIT_ACTOR,
-                correlation_id=delivery.delivery_id,
-                repository=delivery.repository or "",
-                pr=delivery.pr,
-                head_sha=delivery.head_sha,
-                payload=payload,
-                time=self.clock(),
-            )
-        except Exception:
-            log.exception("could not append the audit event")
+        self._append(
+            correlation_id=delivery.delivery_id,
+            delivery=delivery,
+            payload=payload,
+            head_sha=delivery.head_sha,
+        )
 
 
 def _one_line(error: BaseException) -> str:

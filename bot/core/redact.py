@@ -20,23 +20,31 @@ REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 4
 """Configured secrets shorter than this are not searched for (they would blank ordinary words)."""
 
+# Each pattern with a substring that must be present for it to match: most log lines hold none,
+# and a substring test is far cheaper than a regular expression scan.
 _PATTERNS = (
     # PEM private keys, whole (or to the end of the text when the END line was cut off).
-    re.compile(
-        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
-        re.DOTALL,
+    (
+        "PRIVATE KEY-----",
+        re.compile(
+            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?"
+            r"(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+            re.DOTALL,
+        ),
     ),
     # GitHub tokens: classic 36 characters, and the long stateless ghs_<appid>_<jwt> form.
-    re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_.\-]{16,}"),
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
+    ("gh", re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_.\-]{16,}")),
+    ("github_pat_", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}")),
     # JSON Web Tokens (the app's JWT, OAuth id tokens): header.payload[.signature].
-    re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]*)?"),
+    ("eyJ", re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]*)?")),
 )
-# Credentials the surrounding text announces: keep the announcement, drop the value.
+# Credentials the surrounding text announces: keep the announcement, drop the value. The
+# substrings are tested on the lower-cased text.
 _ANNOUNCED = (
-    re.compile(r"(?i)\b(authorization:\s*(?:bearer|token|basic)\s+)[^\s\"',]+"),
-    re.compile(r"(?i)(\b(?:bearer|token)\s+)[A-Za-z0-9_.\-+/=]{20,}"),
-    re.compile(r"(://[^/\s:@\"']+:)[^@\s/\"']+(@)"),
+    ("authorization", re.compile(r"(?i)\b(authorization:\s*(?:bearer|token|basic)\s+)[^\s\"',]+")),
+    ("bearer", re.compile(r"(?i)(\b(?:bearer|token)\s+)[A-Za-z0-9_.\-+/=]{20,}")),
+    ("token", re.compile(r"(?i)(\b(?:bearer|token)\s+)[A-Za-z0-9_.\-+/=]{20,}")),
+    ("://", re.compile(r"(://[^/\s:@\"']+:)[^@\s/\"']+(@)")),
 )
 
 
@@ -59,10 +67,15 @@ class Redactor:
         """``text`` with every secret replaced by ``[redacted]``."""
         if self._literals is not None:
             text = self._literals.sub(REDACTED, text)
-        for pattern in _PATTERNS:
-            text = pattern.sub(REDACTED, text)
-        for pattern in _ANNOUNCED:
-            text = pattern.sub(
-                lambda m: m.group(1) + REDACTED + (m.group(2) if m.re.groups > 1 else ""), text
-            )
+        for needle, pattern in _PATTERNS:
+            if needle in text:
+                text = pattern.sub(REDACTED, text)
+        lowered = text.lower()
+        for needle, pattern in _ANNOUNCED:
+            if needle in lowered:
+                text = pattern.sub(_keep_announcement, text)
         return text
+
+
+def _keep_announcement(match: re.Match[str]) -> str:
+    return match.group(1) + REDACTED + (match.group(2) if match.re.groups > 1 else "")

@@ -275,7 +275,12 @@ def _header_problem(delivery_id: str, event: str) -> str | None:
 
 
 def _record(intake: WebhookIntake, delivery_id: str, routing: Routing, outcome: str) -> None:
-    """Count, log and audit one delivery (never its body: only what routes it)."""
+    """Count, log and audit one delivery (never its body: only what routes it).
+
+    A delivery that ends here (ping, duplicate, replay, ignored) is audited now; an accepted one
+    when the worker settles it (``webhook.processed`` with its outcome), so the acknowledgement
+    waits for one durable commit, the inbox row, and not two.
+    """
     intake.metrics.delivery(routing.event, outcome)
     facts: dict[str, Any] = {
         "event": routing.event,
@@ -289,7 +294,7 @@ def _record(intake: WebhookIntake, delivery_id: str, routing: Routing, outcome: 
     log.info(
         "webhook %s", outcome, extra={**facts, "repository": routing.repository, "pr": routing.pr}
     )
-    if intake.audit is None:
+    if intake.audit is None or outcome == "accepted":
         return
     try:
         intake.audit.append(

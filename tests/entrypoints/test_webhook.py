@@ -122,10 +122,20 @@ def test_a_pull_request_is_stored_then_acknowledged(
         "evaluate",
     )
     assert wakeups.ids == ["72d3162e-cc78-11e3-81ab-4c9367dc0958"]
+    # An accepted delivery is audited once, when the worker settles it, with its outcome.
+    assert audit_rows(engine) == []
+    processor = DeliveryProcessor(
+        inbox=intake.inbox,
+        handler=lambda d: "evaluated",
+        metrics=intake.metrics,
+        audit=intake.audit,
+        clock=lambda: T0,
+    )
+    assert processor.drain() == 1
     [event] = audit_rows(engine)
     assert event["correlation_id"] == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
     assert (event["type"], event["repository"], event["pr"], event["head_sha"]) == (
-        "webhook.received",
+        "webhook.processed",
         "acme/intents",
         7,
         "a" * 40,
@@ -134,8 +144,10 @@ def test_a_pull_request_is_stored_then_acknowledged(
         "event": "pull_request",
         "action": "synchronize",
         "kind": "evaluate",
-        "installation_id": 42,
-        "outcome": "accepted",
+        "outcome": "evaluated",
+        "attempts": 1,
+        "collapsed": [],
+        "superseded": [],
     }
 
 
@@ -149,7 +161,7 @@ def test_ping_answers_200_and_is_audited_not_queued(
 
 
 def test_unhandled_events_are_acknowledged_and_recorded_as_ignored(
-    app: Flask, intake: WebhookIntake, wakeups: Wakeups
+    app: Flask, intake: WebhookIntake, wakeups: Wakeups, engine: Engine
 ) -> None:
     response = post(app, example("push"), event="push", delivery="push-1")
     assert (response.status_code, response.get_data(as_text=True)) == (202, "ignored")
@@ -157,6 +169,9 @@ def test_unhandled_events_are_acknowledged_and_recorded_as_ignored(
     assert row is not None
     assert (row["status"], row["error"]) == ("ignored", "EUCORA does not handle push")
     assert wakeups.ids == []
+    [event] = audit_rows(engine)
+    assert (event["type"], event["correlation_id"]) == ("webhook.received", "push-1")
+    assert json.loads(event["payload"])["outcome"] == "ignored"
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ from typing import Any
 
 import stamina
 from sqlalchemy import Connection, Engine, Row, and_, exists, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.adapters.storage.audit_log import is_transient
 from bot.adapters.storage.db import is_postgresql, write_transaction
@@ -49,6 +49,8 @@ DEFAULT_LEASE_SECONDS = 300.0
 DEFAULT_MAX_ATTEMPTS = 5
 _CLAIM_CONFLICT_RETRIES = 10
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_INSERT = insert(inbox)
+"""One compiled statement for every delivery (values bound per call: no per-call compiling)."""
 _LEASE_EXPIRED = "lease expired: the worker was lost"
 _COALESCING = (DeliveryKind.EVALUATE.value, DeliveryKind.MERGE_GROUP.value)
 
@@ -159,14 +161,25 @@ class Inbox:
             "finished_at": received if ignored else None,
             "error": routing.reason or None,
         }
-        for attempt in _retrying():
-            with attempt:
-                try:
-                    with self._engine.begin() as connection:
-                        connection.execute(insert(inbox).values(row))
-                except IntegrityError:
-                    return self._which_conflict(delivery_id)
+        try:
+            self._insert(row)
+        except IntegrityError:
+            return self._which_conflict(delivery_id)
+        except DBAPIError as error:
+            if not is_transient(error):
+                raise
+            # Busy or a lost connection: retried with a bounded, jittered backoff.
+            for attempt in _retrying():
+                with attempt:
+                    try:
+                        self._insert(row)
+                    except IntegrityError:
+                        return self._which_conflict(delivery_id)
         return Stored.STORED
+
+    def _insert(self, row: dict[str, Any]) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(_INSERT, row)
 
     def _which_conflict(self, delivery_id: str) -> Stored:
         with self._engine.connect() as connection:
