@@ -3,6 +3,7 @@ talking to the GitHub double (which checks every request against GitHub's descri
 
 from __future__ import annotations
 
+import http.client
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.conftest import EXAMPLES
 from tests.support import webhooks
 from tests.support.github_double.server import GitHubDouble
 from tests.support.gitrepo import GitRepo
+from tests.support.serving import eucora, free_port, request, running, wait_until
 
 REPO = "acme/intents"
 CHROME = "intents/windows/google-chrome.yaml"
@@ -217,3 +219,50 @@ def test_comment_commands_need_write_access(app: App, source: GitRepo) -> None:
     bodies = [c.body for c in app.double.comments(REPO, pr.number)]
     assert bodies[-1].startswith("@erin here is why the risk is")
     assert any(b.startswith(EVIDENCE_MARKER) for b in bodies)
+
+
+@pytest.mark.slow
+def test_kill_9_of_serve_between_the_202_and_the_evaluation_loses_nothing(
+    tmp_path: Path, github_double: GitHubDouble, github_env: dict[str, str], source: GitRepo
+) -> None:
+    """Real ``eucora serve`` processes, the real handler: the PR gets one verdict after restart."""
+    home = tmp_path / "home"
+    engine = create_database_engine(f"sqlite:///{home / 'eucora.db'}")
+    upgrade_schema(engine)
+    engine.dispose()
+    installation = github_double.add_installation("acme")
+    github_double.add_repository(REPO, installation=installation, source=source.path)
+    source.edit(CHROME, 'version: "131.0.6778.86"', 'version: "132.0.6834.83"')
+    source.commit("Chrome 132")
+    github_double.push(REPO, source.path, "change")
+    pr = github_double.open_pull_request(REPO, head="change")
+    delivery = webhooks.pull_request_event(
+        pr, "opened", secret=github_double.app.webhook_secret, installation_id=installation.id
+    )
+    env = {**github_env, "EUCORA_HOME": str(home)}
+    url_of = "{}/webhook".format
+
+    port = free_port()
+    crashing = {**env, "EUCORA_CRASHPOINT": "after_commit_before_response"}
+    command = eucora("serve", "--port", str(port), "--workers", "1")
+    with running(command, crashing, tmp_path / "first.log", port) as server:
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError, OSError)):
+            request(url_of(server.base), data=delivery.body, headers=delivery.headers)
+        server.kill9()
+    assert github_double.check_runs(REPO) == []  # acknowledged nothing, evaluated nothing
+
+    port = free_port()
+    command = eucora("serve", "--port", str(port), "--workers", "1")
+    with running(command, env, tmp_path / "second.log", port) as server:
+        # GitHub redelivers (same id): a duplicate, answered 202; the stored row is evaluated.
+        status, _ = request(url_of(server.base), data=delivery.body, headers=delivery.headers)
+        assert status == 202
+        wait_until(
+            lambda: [r for r in github_double.check_runs(REPO) if r.status == "completed"],
+            90,
+            "the PR's verdict",
+        )
+        wait_until(lambda: github_double.comments(REPO, pr.number), 30, "the sticky comment")
+    policy = github_double.check_runs(REPO, name=POLICY_CHECK)
+    assert [(r.status, r.conclusion) for r in policy] == [("completed", "success")]
+    assert len(github_double.comments(REPO, pr.number)) == 1
