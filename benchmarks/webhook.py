@@ -36,7 +36,6 @@ import shutil
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -230,7 +229,9 @@ def wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 class Server:
-    def __init__(self, kind: str, args: argparse.Namespace, work: Path, redis_url: str | None) -> None:
+    def __init__(
+        self, kind: str, args: argparse.Namespace, work: Path, redis_url: str | None
+    ) -> None:
         self.kind = kind
         self.port = free_port()
         self.home = work / f"{kind}-{time.monotonic_ns()}"
@@ -245,13 +246,18 @@ class Server:
             engine = create_database_engine(f"sqlite:///{self.home / 'eucora.db'}")
             upgrade_schema(engine)
             engine.dispose()
-            command = ["_eucora", str(self.port)] + (["--handler", args.handler] if args.handler else [])
+            command = ["_eucora", str(self.port)] + (
+                ["--handler", args.handler] if args.handler else []
+            )
             if kind == "eucora+redis":
                 env["EUCORA_BROKER_URL"] = redis_url or ""
         command += ["--workers", str(args.workers), "--threads", str(args.threads)]
         self.log = (self.home / "server.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, __file__, *command], env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [sys.executable, __file__, *command],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         wait_healthy(self.port, self.process)
@@ -282,10 +288,17 @@ def end_to_end(args: argparse.Namespace, work: Path, count: int) -> dict[str, fl
             signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
             connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
             started = time.perf_counter()
-            connection.request("POST", "/webhook", body=body, headers={
-                "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": delivery,
-                "X-Hub-Signature-256": signature, "Content-Type": "application/json",
-            })
+            connection.request(
+                "POST",
+                "/webhook",
+                body=body,
+                headers={
+                    "X-GitHub-Event": "pull_request",
+                    "X-GitHub-Delivery": delivery,
+                    "X-Hub-Signature-256": signature,
+                    "Content-Type": "application/json",
+                },
+            )
             connection.getresponse().read()
             while (inbox.get(delivery) or {}).get("status") != "done":
                 if time.perf_counter() - started > 30:
@@ -293,7 +306,10 @@ def end_to_end(args: argparse.Namespace, work: Path, count: int) -> dict[str, fl
                 time.sleep(0.002)
             times.append(time.perf_counter() - started)
         times.sort()
-        return {"p50_ms": 1000 * times[len(times) // 2], "p99_ms": 1000 * times[int(len(times) * 0.99)]}
+        return {
+            "p50_ms": 1000 * times[len(times) // 2],
+            "p99_ms": 1000 * times[int(len(times) * 0.99)],
+        }
     finally:
         server.stop()
 
@@ -315,8 +331,19 @@ def main() -> None:
     if binary:
         redis_port = free_port()
         redis_process = subprocess.Popen(
-            [binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", str(work)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                str(work),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         kinds.append("eucora+redis")
@@ -331,7 +358,10 @@ def main() -> None:
                 finally:
                     server.stop()
                 rounds[kind].append(result)
-                print(f"round {round_number + 1} {kind:13} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:7.2f} ms  non-2xx {result['failed']}", flush=True)
+                print(
+                    f"round {round_number + 1} {kind:13} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:7.2f} ms  non-2xx {result['failed']}",
+                    flush=True,
+                )
         e2e = end_to_end(args, work, args.e2e) if args.e2e else None
     finally:
         if redis_process is not None:
@@ -339,7 +369,9 @@ def main() -> None:
             redis_process.wait(10)
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {CLIENTS} client processes x {CONNECTIONS_PER_CLIENT} connections; {args.seconds:.0f} s per run; median of {args.rounds} rounds")
+    print(
+        f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {CLIENTS} client processes x {CONNECTIONS_PER_CLIENT} connections; {args.seconds:.0f} s per run; median of {args.rounds} rounds"
+    )
     print("| server | deliveries/s | p50 ms | p99 ms | ceiling / server |")
     print("|---|---|---|---|---|")
     medians = {}
@@ -352,7 +384,9 @@ def main() -> None:
         print(f"| {kind} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {ratio:.2f}x |")
     if e2e:
         handler = args.handler or "recording handler"
-        print(f"\nwebhook -> completed delivery ({handler}), {args.e2e} sequential: p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms")
+        print(
+            f"\nwebhook -> completed delivery ({handler}), {args.e2e} sequential: p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms"
+        )
 
 
 def _serve_command() -> None:

@@ -13,12 +13,12 @@ from flask.testing import FlaskClient
 
 from bot.adapters.storage import create_database_engine, upgrade_schema
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
+from bot.doubles.github.server import GitHubDouble
 from bot.entrypoints.serve import Server, build_server
 from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.support import webhooks
-from tests.support.github_double.server import GitHubDouble
 from tests.support.gitrepo import GitRepo
 from tests.support.serving import eucora, free_port, request, running, wait_until
 
