@@ -309,7 +309,7 @@ def test_explain_replies_with_the_factors_of_the_latest_pack(
     sticky, reply = github.comments
     assert sticky.body.startswith(EVIDENCE_MARKER)
     assert reply.body.startswith("@maya here is why the risk is **")
-    assert "| points | family | rule | reason |" in reply.body
+    assert "| points | family | rule | intent | reason |" in reply.body
     # Asked again: answered from the stored pack, without a second evaluation.
     runs_before = len(github.check_runs)
     run_command(using(context, github), REPO, 7, Command.EXPLAIN, user="maya", correlation_id="e2")
