@@ -47,7 +47,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SECRET = "benchmark-webhook-secret"
+from flask import Flask, Response, request
+
+from bot.adapters.logs import configure_logging
+from bot.adapters.storage import create_database_engine, upgrade_schema
+from bot.adapters.storage.inbox import Inbox
+from bot.bootstrap import build_redactor, recording_handler_factory
+from bot.entrypoints.serve import GunicornServer, build_server, gunicorn_options, run_server
+from bot.settings import Settings
+
+SECRET = "benchmark-webhook-secret"  # noqa: S105 - a benchmark value
 EXAMPLE = ROOT / "tests" / "fixtures" / "webhooks" / "examples.json"
 CONNECTIONS_PER_CLIENT = 4
 CLIENTS = 2
@@ -58,7 +67,6 @@ CLIENTS = 2
 
 def bare_app(database: str) -> Any:
     """Verify the HMAC, insert one row, answer 202: nothing else."""
-    from flask import Flask, Response, request
 
     app = Flask("bare")
     local = threading.local()
@@ -94,7 +102,6 @@ def bare_app(database: str) -> Any:
 
 
 def serve_bare(port: int, database: str, workers: int, threads: int) -> None:
-    from bot.entrypoints.serve import GunicornServer, gunicorn_options
 
     db = sqlite3.connect(database)
     db.execute("PRAGMA journal_mode=WAL")
@@ -105,10 +112,6 @@ def serve_bare(port: int, database: str, workers: int, threads: int) -> None:
 
 def serve_eucora(port: int, workers: int, threads: int, handler: str | None) -> None:
     """`eucora serve` itself, optionally with another handler factory (``module:name``)."""
-    from bot.adapters.logs import configure_logging
-    from bot.bootstrap import build_redactor, recording_handler_factory
-    from bot.entrypoints.serve import build_server, run_server
-    from bot.settings import Settings
 
     factory = recording_handler_factory
     if handler:
@@ -241,8 +244,6 @@ class Server:
         if kind == "bare":
             command = ["_bare", str(self.port), str(self.home / "bare.db")]
         else:
-            from bot.adapters.storage import create_database_engine, upgrade_schema
-
             engine = create_database_engine(f"sqlite:///{self.home / 'eucora.db'}")
             upgrade_schema(engine)
             engine.dispose()
@@ -274,8 +275,6 @@ class Server:
 
 def end_to_end(args: argparse.Namespace, work: Path, count: int) -> dict[str, float]:
     """POST one delivery at a time; time until its inbox row is `done`."""
-    from bot.adapters.storage import create_database_engine
-    from bot.adapters.storage.inbox import Inbox
 
     server = Server("eucora", args, work, None)
     try:
