@@ -662,3 +662,35 @@ def test_scrub_removes_every_credential_shape(secret):
     assert "[redacted]" in cleaned
     assert cleaned.startswith("before")
     assert "\n" not in cleaned
+
+
+def test_a_ghes_style_api_url_with_a_path_works(github_app_key, tmp_path):
+    from tests.support.github_double import GitHubDouble
+
+    private, public = github_app_key
+    ghes = GitHubDouble(
+        tmp_path / "ghes", private_key_pem=private, public_key_pem=public, api_prefix="/api/v3"
+    ).start()
+    try:
+        source = GitRepo.create(tmp_path / "src")
+        source.write("intents/a.yaml", "a: 1\n")
+        base = source.commit("base")
+        source.branch("feature")
+        source.write("intents/a.yaml", "a: 2\n")
+        head = source.commit("head")
+        installation = ghes.add_installation("acme")
+        ghes.add_repository(REPO, installation=installation, source=source.path)
+        ghes.open_pull_request(REPO, head="feature")
+        for n in range(3):
+            ghes.add_comment(REPO, 1, "chatty", f"c{n}")
+        assert ghes.url.endswith("/api/v3")
+        github = make_connector(ghes, tmp_path).for_installation(installation.id)
+        assert github.pull_request(REPO, 1).head_sha == head
+        comment_id = github.upsert_comment(REPO, 1, EVIDENCE_MARKER, f"{EVIDENCE_MARKER}\nok")
+        assert ghes.comment_store[comment_id].author == "eucora-test[bot]"
+        mirror = github.fetch_revisions(REPO, [base, head])
+        assert source.git("--git-dir", str(mirror), "cat-file", "-t", head) == "commit"
+        assert all(r.path.startswith("/api/v3/") for r in ghes.requests if r.caller != "git")
+    finally:
+        ghes.stop()
+    assert ghes.violations == []

@@ -98,7 +98,7 @@ class Recorded:
 class GitHubDouble:
     """A running double: state, helpers to set a scene, and what it saw."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         root: Path,
         *,
@@ -106,8 +106,10 @@ class GitHubDouble:
         public_key_pem: str,
         app_id: int = 4242,
         slug: str = "eucora-test",
+        api_prefix: str = "",
     ) -> None:
         self.root = root
+        self.api_prefix = api_prefix.rstrip("/")  # "/api/v3" serves the API as GHES does
         self.git_root = root / "git"
         self.git_root.mkdir(parents=True, exist_ok=True)
         self.app = st.App(
@@ -147,7 +149,8 @@ class GitHubDouble:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
-        self.urls = responses.Urls("")
+        self.web_url = ""
+        self.urls = responses.Urls("", "")
         self._map = Map(
             [Rule(pattern, endpoint=name, methods=[m]) for name, m, pattern, _, _ in ROUTES]
         )
@@ -160,8 +163,9 @@ class GitHubDouble:
         self._server = make_server(
             "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
         )
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self.urls = responses.Urls(self.url)
+        self.web_url = f"http://127.0.0.1:{self._server.server_port}"
+        self.url = self.web_url + self.api_prefix
+        self.urls = responses.Urls(self.url, self.web_url)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -385,7 +389,7 @@ class GitHubDouble:
         return conversion
 
     def clone_url(self, full_name: str) -> str:
-        return f"{self.url}/{full_name}.git"
+        return f"{self.web_url}/{full_name}.git"
 
     # -- what the bot did --------------------------------------------------------------------
 
@@ -517,10 +521,22 @@ class GitHubDouble:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
-        if re.match(r"^/[^/]+/[^/]+\.git(/|$)", request.path):
+        path = request.path
+        if re.match(r"^/[^/]+/[^/]+\.git(/|$)", path):
             response = self._git_http(request)
+        elif self.api_prefix and not path.startswith(f"{self.api_prefix}/"):
+            self.violations.append(
+                f"{request.method} {path}: outside the API prefix {self.api_prefix}"
+            )
+            response = self._json_error(ApiError(404, "Not Found"))
         else:
-            response = self._api(request, environ)
+            if self.api_prefix:  # the API lives under the prefix, as a WSGI app mounted there
+                environ = {
+                    **environ,
+                    "SCRIPT_NAME": self.api_prefix,
+                    "PATH_INFO": environ["PATH_INFO"][len(self.api_prefix) :],
+                }
+            response = self._api(Request(environ), environ)
         return response(environ, start_response)
 
     def _git_http(self, request: Request) -> Response:
@@ -558,7 +574,12 @@ class GitHubDouble:
         body = request.get_json(silent=True) if request.data else None
         with self.lock:
             recorded = Recorded(
-                request.method, request.path, request.query_string.decode(), 0, "", body
+                request.method,
+                request.root_path + request.path,  # with the API prefix, as the client sent it
+                request.query_string.decode(),
+                0,
+                "",
+                body,
             )
             self.requests.append(recorded)
             fault = next((f for f in self.faults if f.matches(request)), None)
