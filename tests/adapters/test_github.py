@@ -694,3 +694,49 @@ def test_a_ghes_style_api_url_with_a_path_works(github_app_key, tmp_path):
     finally:
         ghes.stop()
     assert ghes.violations == []
+
+
+def test_a_token_revoked_early_is_replaced_once(github_double, connector, github, scene):
+    github.pull_request(REPO, 1)
+    revoked = connector.installation_token(scene["installation"].id)
+    github_double.tokens.pop(revoked)  # GitHub forgot it before its time
+    assert github.pull_request(REPO, 1).number == 1
+    github_double.tokens.pop(connector.installation_token(scene["installation"].id))
+    comment_id = github.add_comment(REPO, 1, "after a revocation")
+    assert github_double.comment_store[comment_id].body == "after a revocation"
+    assert github_double.tokens_issued == 3
+    assert [r.status for r in github_double.requests_to("POST", r"/comments$")] == [401, 201]
+
+
+def test_annotation_batches_survive_a_revocation_between_requests(github_double, github, scene):
+    # Revoked between the POST and the first PATCH: only that PATCH is sent again, no second run.
+    github_double.revoke_token_after(1, method="POST", path=r"/check-runs$")
+    run = CheckRun(
+        name=POLICY_CHECK,
+        head_sha=scene["head"],
+        status=CheckStatus.COMPLETED,
+        conclusion=CheckConclusion.FAILURE,
+        output=CheckRunOutput(title="t", summary="s", annotations=annotations(60)),
+    )
+    run_id = github.create_check_run(REPO, run)
+    assert [len(b) for b in github_double.runs[run_id].annotation_batches] == [50, 10]
+    assert len(github_double.check_runs(REPO)) == 1
+    assert [r.status for r in github_double.requests_to("POST", r"/check-runs$")] == [201]
+    assert [r.status for r in github_double.requests_to("PATCH", rf"/check-runs/{run_id}$")] == [
+        401,
+        200,
+    ]
+
+
+def test_token_mode_reports_a_refused_token(github_double, tmp_path):
+    token = github_double.add_user_token("dave")
+    github = GitHubTokenConnector(
+        api_url=github_double.url,
+        token=token,
+        mirrors_dir=tmp_path / "m",
+        seconds_between_writes=None,
+    ).for_installation(None)
+    github_double.tokens.pop(token)
+    with pytest.raises(GitHubError, match="GitHub answered 401: Bad credentials") as caught:
+        github.pull_request(REPO, 1)
+    assert token not in str(caught.value)

@@ -139,6 +139,7 @@ class GitHubDouble:
         self.protection_rule_reviews: list[dict[str, Any]] = []
         self.manifest_codes: dict[str, st.ManifestCode] = {}
         self.faults: list[Fault] = []
+        self.revocations: list[Fault] = []
         self.requests: list[Recorded] = []
         self.violations: list[str] = []
         self.tokens_issued = 0
@@ -472,6 +473,16 @@ class GitHubDouble:
         with self.lock:
             self.faults.append(Fault(None, count, "", method, re.compile(path) if path else None))
 
+    def revoke_token_after(
+        self, count: int = 1, *, method: str | None = None, path: str | None = None
+    ) -> None:
+        """After answering the next ``count`` matching requests, forget the token they used.
+
+        As GitHub does when a token is revoked before it expires: the next request is a 401.
+        """
+        with self.lock:
+            self.revocations.append(Fault(0, count, "", method, re.compile(path) if path else None))
+
     @contextmanager
     def expecting_violations(self) -> Iterator[list[str]]:
         """For tests that send GitHub bad requests on purpose: yields and clears the violations."""
@@ -622,12 +633,20 @@ class GitHubDouble:
             response = self._json_error(ApiError(404, "Not Found"))
         else:
             response = self._json(status, payload, headers)
+            self._maybe_revoke(request, caller)
         recorded.status = response.status_code
         if validation.operation_declares(request.method, path_pattern, response.status_code):
             problem = validation.check_response(request, response)
             if problem is not None:
                 self.violations.append(problem)
         return response
+
+    def _maybe_revoke(self, request: Request, caller: auth.Caller) -> None:
+        with self.lock:
+            revocation = next((r for r in self.revocations if r.matches(request)), None)
+            if revocation is not None and caller.token is not None:
+                revocation.count -= 1
+                self.tokens.pop(caller.token, None)
 
     def _drop(self, environ: dict[str, Any]) -> None:
         sock = environ.get("werkzeug.socket")
