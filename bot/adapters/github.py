@@ -2,7 +2,8 @@
 
 ``GITHUB_API_URL`` picks the server (api.github.com, GHES's ``/api/v3``, or the test double).
 As a GitHub App, a JWT signed with ``GITHUB_PRIVATE_KEY`` buys installation tokens, cached per
-installation until five minutes before they expire; with ``GITHUB_TOKEN`` that token is used.
+installation until five minutes before they expire (and replaced at once when GitHub refuses
+one early with a 401); with ``GITHUB_TOKEN`` that token is used.
 
 Limits are honoured inside (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api):
 a 403/429 carrying ``Retry-After`` or an exhausted ``x-ratelimit-remaining`` is waited out when
