@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tests.support.github_double_fixtures import generate_app_key
 
 from bot.adapters.github import (
     GitHubAppConnector,
@@ -28,7 +29,6 @@ from bot.core.github_model import (
 )
 from bot.errors import ConfigError, GitHubError
 from bot.settings import Settings
-from tests.support.github_double.fixtures import generate_app_key
 from tests.support.gitrepo import GitRepo
 
 REPO = "acme/intents"

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tests.support.github_double import state as st
+from bot.doubles.github import state as st
 
-SUBSET = Path(__file__).resolve().parents[2] / "fixtures" / "github" / "openapi-subset.json"
+SUBSET = Path(__file__).resolve().parents[1] / "data" / "github" / "openapi-subset.json"
 
 
 @cache

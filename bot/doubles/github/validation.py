@@ -1,6 +1,6 @@
 """Every request and response checked against GitHub's OpenAPI description (openapi-core).
 
-The description is the extracted subset in ``tests/fixtures/github/openapi-subset.json``. It is
+The description is the extracted subset in ``bot/doubles/data/github/openapi-subset.json``. It is
 loaded with openapi-core's spec check off: GitHub's published description does not pass
 openapi-spec-validator as a whole (a ``format: uri`` string defaults to ``""``), which says
 nothing about the operations themselves. A request or response that breaks it becomes a
@@ -17,7 +17,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from werkzeug.wrappers import Request, Response
 
-from tests.support.github_double.responses import description
+from bot.doubles.github.responses import description
 
 
 def _null_in_nullable_enums(node: Any) -> None:

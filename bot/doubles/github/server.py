@@ -3,7 +3,7 @@
 It runs a Werkzeug app in a thread on 127.0.0.1, holds state (see ``state.py``), enforces
 GitHub's authentication, checks every request and response against GitHub's OpenAPI
 description, serves real bare git repositories over smart HTTP, and injects faults on demand.
-Start it with the ``github_double`` fixture (``tests/support/github_double/fixtures.py``).
+Start it with the ``github_double`` fixture (``bot/doubles/github/fixtures.py``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.support.github_double import auth, git_http, responses, validation
-from tests.support.github_double import state as st
-from tests.support.github_double.routes import ROUTES, Handlers
+from bot.doubles.github import auth, git_http, responses, validation
+from bot.doubles.github import state as st
+from bot.doubles.github.routes import ROUTES, Handlers
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "GitHub Double",
@@ -565,7 +565,10 @@ class GitHubDouble:
                 and repo is not None
                 and (
                     record.login is not None
-                    or full_name in self.installations[record.installation_id].repositories
+                    or (
+                        record.installation_id is not None
+                        and full_name in self.installations[record.installation_id].repositories
+                    )
                 )
             )
             recorded = Recorded(

@@ -4,6 +4,6 @@ description, GitHub App authentication, real git over smart HTTP, and injectable
 Use the ``github_double`` fixture (``fixtures.py``, registered in ``tests/conftest.py``).
 """
 
-from tests.support.github_double.server import ApiError, GitHubDouble, Recorded
+from bot.doubles.github.server import ApiError, GitHubDouble, Recorded
 
 __all__ = ["ApiError", "GitHubDouble", "Recorded"]
