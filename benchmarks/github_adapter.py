@@ -42,8 +42,8 @@ from bot.core.github_model import (
     CheckRunOutput,
     CheckStatus,
 )
-from tests.support.github_double import GitHubDouble
-from tests.support.github_double.fixtures import generate_app_key
+from bot.doubles.github import GitHubDouble
+from tests.support.github_double_fixtures import generate_app_key
 from tests.support.gitrepo import ENV, GitRepo
 
 REPO = "acme/intents"

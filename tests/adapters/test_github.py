@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.support.github_double_fixtures import generate_app_key
 
 from bot.adapters.github import (
     GitHubAppConnector,
@@ -29,6 +28,7 @@ from bot.core.github_model import (
 )
 from bot.errors import ConfigError, GitHubError
 from bot.settings import Settings
+from tests.support.github_double_fixtures import generate_app_key
 from tests.support.gitrepo import GitRepo
 
 REPO = "acme/intents"
@@ -665,7 +665,7 @@ def test_scrub_removes_every_credential_shape(secret):
 
 
 def test_a_ghes_style_api_url_with_a_path_works(github_app_key, tmp_path):
-    from tests.support.github_double import GitHubDouble
+    from bot.doubles.github import GitHubDouble
 
     private, public = github_app_key
     ghes = GitHubDouble(
