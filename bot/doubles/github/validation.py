@@ -43,9 +43,12 @@ def _null_in_nullable_enums(node: Any) -> None:
 
 @cache
 def _openapi() -> OpenAPI:
-    """One validator for every double: a relative server URL matches any 127.0.0.1 port."""
+    """One validator for every double: relative server URLs match any 127.0.0.1 port.
+
+    ``/api/v3`` is where GitHub Enterprise Server serves the same API (``api_prefix``).
+    """
     spec: dict[str, Any] = copy.deepcopy(description())
-    spec["servers"] = [{"url": "/"}]
+    spec["servers"] = [{"url": "/"}, {"url": "/api/v3"}]
     _null_in_nullable_enums(spec)
     return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
 
