@@ -22,7 +22,7 @@ import json
 import socket
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Self
@@ -68,6 +68,7 @@ class _Fault:
     method: str | None
     path: str | None
     retry_after: int
+    when: Callable[[Request], bool] | None = None
 
 
 class HttpDouble:
@@ -129,7 +130,7 @@ class HttpDouble:
         self.stop()
 
     # -- faults ----------------------------------------------------------------------------
-    def inject(
+    def inject(  # noqa: PLR0913 - what to inject and which requests it hits
         self,
         kind: FaultKind,
         *,
@@ -137,10 +138,15 @@ class HttpDouble:
         method: str | None = None,
         path: str | None = None,
         retry_after: int = 1,
+        when: Callable[[Request], bool] | None = None,
     ) -> None:
-        """Fault the next ``times`` requests whose method and path contain the given strings."""
+        """Fault the next ``times`` matching requests.
+
+        A request matches when its method is ``method``, its path contains ``path`` and
+        ``when(request)`` is true (each test skipped when not given).
+        """
         with self._lock:
-            self._faults.append(_Fault(kind, times, method, path, retry_after))
+            self._faults.append(_Fault(kind, times, method, path, retry_after, when))
 
     def _take_fault(self, request: Request) -> _Fault | None:
         for fault in self._faults:
@@ -149,6 +155,8 @@ class HttpDouble:
             if fault.method and fault.method != request.method:
                 continue
             if fault.path and fault.path not in request.path:
+                continue
+            if fault.when is not None and not fault.when(request):
                 continue
             fault.remaining -= 1
             return fault
