@@ -284,17 +284,13 @@ class LandscapeDouble(HttpDouble):
         return self._launch(summary, "ChangePackagesRequest", args["query"])
 
     def _do_GetActivities(self, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: N802
-        found = [a for a in self.activities.values() if self._matches(a, args["query"] or "")]
+        found = self._find(args["query"] or "")
         for activity in found:
             self._advance(activity)
         return [a.as_json() for a in found[args["offset"] : args["offset"] + args["limit"]]]
 
     def _do_CancelActivities(self, args: dict[str, Any]) -> list[int]:  # noqa: N802
-        found = [
-            a
-            for a in self.activities.values()
-            if self._matches(a, args["query"]) and a.activity_status not in FINAL
-        ]
+        found = [a for a in self._find(args["query"]) if a.activity_status not in FINAL]
         if not found:
             raise LandscapeError("InvalidActivityStatusChange", "nothing left to cancel")
         for activity in found:
@@ -333,28 +329,26 @@ class LandscapeDouble(HttpDouble):
                 raise LandscapeError("InvalidQuery", f"unsupported computer query {token!r}")
         return selected
 
-    def _matches(self, activity: Activity, query: str) -> bool:
+    def _activity_query(self, query: str) -> list[tuple[str, Any]]:
+        """The activity query as (criterion, value) pairs, all ANDed; unknown is InvalidQuery."""
+        criteria: list[tuple[str, Any]] = []
         for token in query.split():
             criterion, _, value = token.partition(":")
-            if criterion == "id":
-                ok = str(activity.id) == value
-            elif criterion == "parent-id":
-                ok = str(activity.parent_id) == value
-            elif criterion == "status":
-                ok = activity.activity_status == value
-            elif criterion == "type":
-                ok = activity.type == value
-            elif criterion == "created-after":
+            if criterion == "created-after":
                 try:
                     after = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
                 except ValueError:
                     raise LandscapeError("InvalidQuery", f"bad time {value!r}") from None
-                ok = activity.creation_time >= after
+                criteria.append((criterion, after))
+            elif criterion in {"id", "parent-id", "status", "type"}:
+                criteria.append((criterion, value))
             else:
                 raise LandscapeError("InvalidQuery", f"unsupported activity query {token!r}")
-            if not ok:
-                return False
-        return True
+        return criteria
+
+    def _find(self, query: str) -> list[Activity]:
+        criteria = self._activity_query(query)
+        return [a for a in self.activities.values() if all(_holds(a, *c) for c in criteria)]
 
     def _advance(self, activity: Activity) -> None:
         if activity.parent_id is None:
@@ -369,6 +363,18 @@ class LandscapeDouble(HttpDouble):
             activity.result_text = "ok" if self.child_outcome == "succeeded" else "exit 1"
         else:
             activity.activity_status = _STEPS[step]
+
+
+def _holds(activity: Activity, criterion: str, value: Any) -> bool:
+    if criterion == "created-after":
+        return bool(activity.creation_time >= value)
+    field_value = {
+        "id": activity.id,
+        "parent-id": activity.parent_id,
+        "status": activity.activity_status,
+        "type": activity.type,
+    }[criterion]
+    return str(field_value) == str(value)
 
 
 def _convert(name: str, parameter: dict[str, Any], value: str) -> Any:

@@ -143,7 +143,8 @@ class SccmDouble(HttpDouble):
                 rows = [r for r in rows if str(r.get(KEYS.get(cls, ""))) == key.strip("'")]
                 if not rows:
                     raise ODataError(404, "NotFound", f"{cls}({key}) does not exist")
-            rows = [r for r in rows if self._filter(cls, request.query.get("$filter"), r)]
+            conditions = self._filter(cls, request.query.get("$filter"))
+            rows = [r for r in rows if all(_holds(c, r) for c in conditions)]
             rows = self._select(cls, request.query.get("$select"), rows)
             return Response(200, {"@odata.context": f"$metadata#{cls}", "value": rows})
         if request.method == "POST" and key is None and cls in CLASSES:
@@ -198,23 +199,24 @@ class SccmDouble(HttpDouble):
     def _properties(self, cls: str) -> dict[str, Any]:
         return dict(self.schemas[cls]["properties"])
 
-    def _filter(self, cls: str, raw: list[str] | None, row: dict[str, Any]) -> bool:
+    def _filter(self, cls: str, raw: list[str] | None) -> list[tuple[str, Any, bool]]:
+        """The ``$filter`` as (property, value, is-prefix) conditions, all ANDed."""
         if not raw:
-            return True
+            return []
         properties = self._properties(cls)
-        for condition in re.split(r"\s+and\s+", raw[0].strip()):
-            match = _CONDITION.match(condition.strip())
+        conditions = []
+        for clause in re.split(r"\s+and\s+", raw[0].strip()):
+            match = _CONDITION.match(clause.strip())
             if match is None:
-                raise ODataError(400, "BadRequest", f"unsupported $filter clause {condition!r}")
+                raise ODataError(400, "BadRequest", f"unsupported $filter clause {clause!r}")
             prop = match["prop"] or match["sprop"]
             if prop not in properties:
                 raise ODataError(400, "BadRequest", f"{cls} has no property {prop}")
-            if match["sprop"]:
-                if not str(row.get(prop, "")).startswith(_literal(match["prefix"])):
-                    return False
-            elif row.get(prop) != _literal(match["value"]):
-                return False
-        return True
+            prefix = bool(match["sprop"])
+            conditions.append(
+                (prop, _literal(match["prefix"] if prefix else match["value"]), prefix)
+            )
+        return conditions
 
     def _select(
         self, cls: str, raw: list[str] | None, rows: list[dict[str, Any]]
@@ -238,7 +240,8 @@ class SccmDouble(HttpDouble):
             jsonschema.Draft202012Validator(schema).iter_errors(body), key=lambda e: e.json_path
         )
         if errors:
-            raise ODataError(400, "BadRequest", f"{errors[0].json_path}: {errors[0].message}")
+            messages = "; ".join(f"{e.json_path}: {e.message}" for e in errors)
+            raise ODataError(400, "BadRequest", messages)
         read_only = sorted(k for k in body if schema["properties"][k].get("readOnly"))
         if read_only:
             raise ODataError(400, "BadRequest", f"read-only properties sent: {read_only}")
@@ -330,6 +333,13 @@ def parse_digest(xml: str) -> dict[str, Any]:
         "publisher": application.findtext("d:Publisher", default="", namespaces=ns),
         "deployment_types": len(deployment_types),
     }
+
+
+def _holds(condition: tuple[str, Any, bool], row: dict[str, Any]) -> bool:
+    prop, value, prefix = condition
+    if prefix:
+        return str(row.get(prop, "")).startswith(value)
+    return bool(row.get(prop) == value)
 
 
 def _literal(text: str) -> Any:
