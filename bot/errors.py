@@ -77,7 +77,20 @@ class ConnectorError(EucoraError):
 
 
 class TransientConnectorError(ConnectorError):
-    """A plane failure worth retrying: timeouts, server errors, throttling."""
+    """A plane failure worth retrying: timeouts, server errors, throttling.
+
+    ``retry_after`` is the wait in seconds the plane asked for (``Retry-After``), or ``None``.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after)
+        self.message = message
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        if self.retry_after is None:
+            return self.message
+        return f"{self.message} (retry after {self.retry_after:g} s)"
 
 
 class PermanentConnectorError(ConnectorError):

@@ -1,0 +1,7 @@
+"""Local HTTP doubles of vendor APIs (Intune/Graph, Jamf Pro...) for tests and ``eucora demo``.
+
+Each double serves on loopback, holds state, validates requests against the vendor's published
+description (recording departures in ``violations``) and can inject faults. They ship in the
+package only because the demo runs them in-process: nothing in ``bot.core``, ``bot.flows``,
+``bot.adapters`` or ``connectors`` may import this package (an import-linter contract says so).
+"""
