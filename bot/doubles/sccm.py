@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from xml.etree import ElementTree as ET
+from xml.etree.ElementTree import ParseError
 
 import jsonschema
+from defusedxml import ElementTree as SafeET
 
 from bot.doubles._http_double import HttpDouble, Request, Response
 
@@ -309,8 +310,8 @@ class SccmDouble(HttpDouble):
 def parse_digest(xml: str) -> dict[str, Any]:
     """The facts the provider takes from an ``AppMgmtDigest``; a malformed one is a 400."""
     try:
-        root = ET.fromstring(xml)  # noqa: S314 - loopback double reading its own client's XML
-    except ET.ParseError as error:
+        root = SafeET.fromstring(xml)
+    except ParseError as error:
         raise ODataError(400, "BadRequest", f"SDMPackageXML is not XML: {error}") from None
     ns = {"d": DIGEST_NS}
     if root.tag != f"{{{DIGEST_NS}}}AppMgmtDigest":
