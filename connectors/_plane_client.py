@@ -80,7 +80,7 @@ class PlaneClient:
         allow: Collection[int] = (),
     ) -> httpx.Response:
         """Send one request; return a 2xx response, or one whose status is in ``allow``."""
-        where = f"{self.plane}: {method} {path}"
+        where = f"{self.plane}: {method} {path.split('?', 1)[0]}"
         try:
             response = self._client.request(method, path, params=params, json=json, data=data)
         except httpx.TimeoutException as error:
