@@ -25,6 +25,7 @@ import ssl
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -59,6 +60,8 @@ class Fault:
     method: str | None
     remaining: int
     retry_after: int = 1
+    when: Callable[[Request], bool] | None = None
+    """Also required to match, when given (e.g. one Landscape action on the single ``/api/``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +143,7 @@ class HttpDouble:
 
     # -- test controls -------------------------------------------------------------------------
 
-    def inject(
+    def inject(  # noqa: PLR0913 - what to inject and which requests it hits
         self,
         kind: FaultKind,
         path: str,
@@ -148,11 +151,15 @@ class HttpDouble:
         times: int = 1,
         method: str | None = None,
         retry_after: int = 1,
+        when: Callable[[Request], bool] | None = None,
     ) -> None:
-        """Arm a fault for the next ``times`` requests whose path matches the regex ``path``."""
+        """Arm a fault for the next ``times`` requests whose path matches the regex ``path``.
+
+        ``when``, if given, must also be true of the request (e.g. one Landscape action).
+        """
         with self.lock:
             self._faults.append(
-                Fault(kind, re.compile(path), method and method.upper(), times, retry_after)
+                Fault(kind, re.compile(path), method and method.upper(), times, retry_after, when)
             )
 
     def writes(self) -> list[Seen]:
@@ -199,6 +206,8 @@ class HttpDouble:
                 if fault.remaining <= 0:
                     continue
                 if fault.method and fault.method != request.method:
+                    continue
+                if fault.when is not None and not fault.when(request):
                     continue
                 if fault.pattern.search(request.path):
                     fault.remaining -= 1
