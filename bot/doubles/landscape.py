@@ -260,7 +260,7 @@ class LandscapeDouble(JsonDouble):
             raise LandscapeError("EmptyScriptInterpreter", "the script has no #! line")
         script = Script(self._new_id(), args["title"], code, args["time_limit"], args["username"])
         self.scripts[script.id] = script
-        self.creates["create"] += 1
+        self.creates["script"] += 1
         return script.as_json()
 
     def _do_EditScript(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802

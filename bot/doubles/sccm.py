@@ -157,7 +157,7 @@ class SccmDouble(JsonDouble):
             if not key.isdigit() or int(key) not in self.assignments:
                 raise ODataError(404, "NotFound", f"{cls}({key}) does not exist")
             del self.assignments[int(key)]
-            self.creates["delete:SMS_ApplicationAssignment"] += 1
+            self.creates["deletion"] += 1
             return Reply(204)
         raise ODataError(405, "MethodNotAllowed", f"{call.method} {cls} is not supported")
 
@@ -279,7 +279,7 @@ class SccmDouble(JsonDouble):
             "SDMPackageXML": body["SDMPackageXML"],
         }
         self.applications[application["CI_ID"]] = application
-        self.creates["create:SMS_Application"] += 1
+        self.creates["application"] += 1
         return application
 
     def _create_assignment(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -306,7 +306,7 @@ class SccmDouble(JsonDouble):
         self.assignments[assignment["AssignmentID"]] = assignment
         application["IsDeployed"] = True
         application["NumberOfDeployments"] += 1
-        self.creates["create:SMS_ApplicationAssignment"] += 1
+        self.creates["deployment"] += 1
         return assignment
 
 

@@ -52,7 +52,7 @@ def test_publish_creates_one_script_and_runs_it_on_the_tagged_computers(
 
     result = connector(landscape).publish(pub, journal)
 
-    assert landscape.creates["create"] == 1
+    assert landscape.creates["script"] == 1
     assert landscape.creates["launch"] == 1
     (script,) = landscape.scripts.values()
     assert script.title == script_title(pub)
@@ -81,7 +81,7 @@ def test_duplicate_publishes_reuse_the_script_and_never_launch_again(
     connector(landscape).publish(pub, DictJournal())
     assert second.object_id == first.object_id
     assert second.created is False
-    assert landscape.creates["create"] == 1
+    assert landscape.creates["script"] == 1
     assert landscape.creates["launch"] == 2  # the journal is what stops a second launch
 
 
@@ -101,7 +101,7 @@ def test_a_launch_whose_answer_is_lost_is_adopted_not_repeated(
 
     result = connector(landscape).publish(pub, journal)
 
-    assert landscape.creates["create"] == 1
+    assert landscape.creates["script"] == 1
     assert landscape.creates["launch"] == 1
     assert result.object_id == journal.values[ACTIVITY_ID] == str(landscape.groups()[0].id)
     assert result.created is (launched == 0)
@@ -113,7 +113,7 @@ def test_a_lost_create_script_answer_finds_the_script_by_title(landscape: Landsc
     with pytest.raises(TransientConnectorError):
         connector(landscape).publish(pub, DictJournal())
     connector(landscape).publish(pub, DictJournal())
-    assert landscape.creates["create"] == 1
+    assert landscape.creates["script"] == 1
     assert landscape.creates["launch"] == 1
 
 

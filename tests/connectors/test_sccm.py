@@ -25,8 +25,8 @@ PASSWORD = "sccm-secret-31f0"  # noqa: S105 - the double's test credential
 TOKEN = "entra-token-x"  # noqa: S105 - the double's test credential
 WRONG = "wrong-password-77"
 ZIP = "windows/7-zip.yaml"
-APP = "create:SMS_Application"
-DEPLOYMENT = "create:SMS_ApplicationAssignment"
+APP = "application"
+DEPLOYMENT = "deployment"
 
 
 @pytest.fixture
