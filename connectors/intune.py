@@ -33,7 +33,7 @@ import hmac
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PureWindowsPath
 from typing import Any
 
@@ -42,11 +42,12 @@ import msal
 import msal.exceptions
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from defusedxml import ElementTree
 
-from bot.errors import ConfigError, PermanentConnectorError, TransientConnectorError
-from bot.settings import read_secret
+from bot.errors import PermanentConnectorError, TransientConnectorError
 
-from ._http import DEFAULT_TIMEOUT, new_client, poll, redact, send
+from ._http import PlaneClient, tls_verify
+from ._polling import Follow
 from .artifacts import Artifact, ArtifactSource, artifact_file_name, fetch_artifact
 from .base import (
     Journal,
@@ -57,11 +58,12 @@ from .base import (
     PublishResult,
     StepKind,
 )
+from .settings import IntuneSettings
 
-GRAPH_URL = "https://graph.microsoft.com/v1.0"
-AUTHORITY = "https://login.microsoftonline.com"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 APPS = "/deviceAppManagement/mobileApps"
+UPLOAD_FOLLOW = Follow(interval=2.0, timeout=900.0)
+"""How long content upload and commit states are polled (Microsoft's sample: 10 s, up to ~1 h)."""
 BLOCK_SIZE = 6 * 1024 * 1024
 """Azure block size the Microsoft sample uses for content uploads."""
 PERMANENT_TOKEN_ERRORS = frozenset(
@@ -76,51 +78,6 @@ PERMANENT_TOKEN_ERRORS = frozenset(
 )
 _HTTP_STATUS = re.compile(r"HTTP Error: (\d{3})")
 _KINDS = {"win32LobApp": "Win32 app", "macOSLobApp": "macOS app", "macOSDmgApp": "macOS DMG app"}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IntuneSettings:
-    """Intune's settings, read from ``EUCORA_INTUNE_*``.
-
-    ``_URL`` (Graph base), ``_AUTHORITY``, ``_TENANT_ID``, ``_CLIENT_ID``, ``_CLIENT_SECRET`` (or
-    ``_FILE``), ``_CA_BUNDLE`` (a private CA's PEM, optional).
-    """
-
-    url: str = GRAPH_URL
-    authority: str = AUTHORITY
-    tenant_id: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    ca_bundle: str | None = None
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> IntuneSettings | None:
-        """The settings, ``None`` when Intune is not configured, ConfigError when half of it is."""
-        tenant = environ.get("EUCORA_INTUNE_TENANT_ID")
-        url = environ.get("EUCORA_INTUNE_URL")
-        if not tenant and not url:
-            return None
-        client_id = environ.get("EUCORA_INTUNE_CLIENT_ID")
-        secret = read_secret(environ, "EUCORA_INTUNE_CLIENT_SECRET")
-        missing = [
-            name
-            for name, value in (
-                ("EUCORA_INTUNE_TENANT_ID", tenant),
-                ("EUCORA_INTUNE_CLIENT_ID", client_id),
-                ("EUCORA_INTUNE_CLIENT_SECRET (or _FILE)", secret),
-            )
-            if not value
-        ]
-        if missing or not tenant or not client_id or not secret:
-            raise ConfigError(f"Intune is configured but lacks {', '.join(missing)}")
-        return cls(
-            url=url or GRAPH_URL,
-            authority=environ.get("EUCORA_INTUNE_AUTHORITY") or AUTHORITY,
-            tenant_id=tenant,
-            client_id=client_id,
-            client_secret=secret,
-            ca_bundle=environ.get("EUCORA_INTUNE_CA_BUNDLE") or None,
-        )
 
 
 def marker(publication: Publication) -> str:
@@ -331,25 +288,27 @@ class IntuneConnector:
         settings: IntuneSettings,
         *,
         artifacts: ArtifactSource,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        poll_interval: float = 1.0,
-        poll_attempts: int = 120,
+        follow: Follow = UPLOAD_FOLLOW,
     ) -> None:
         self._settings = settings
         self._artifacts = artifacts
-        self._client = new_client(settings.url, ca_bundle=settings.ca_bundle, timeout=timeout)
+        self._verify = tls_verify(settings.ca_bundle)
+        self._http = PlaneClient(
+            plane="intune",
+            base_url=settings.url.rstrip("/"),
+            timeout=settings.timeout,
+            secrets=(settings.client_secret,),
+            message_of=graph_message,
+            verify=self._verify,
+        )
         self._msal: msal.ConfidentialClientApplication | None = None
-        self._poll = {"interval": poll_interval, "attempts": poll_attempts}
-        self._token: str | None = None
+        self._follow = follow
 
     def close(self) -> None:
         """Close the HTTP connections."""
-        self._client.close()
+        self._http.close()
 
     # -- wire ------------------------------------------------------------------------------
-
-    def _secrets(self) -> tuple[str | None, ...]:
-        return (self._settings.client_secret, self._token)
 
     def _bearer(self) -> str:
         """A Graph token from MSAL (cached by MSAL until it nears expiry)."""
@@ -361,32 +320,30 @@ class IntuneConnector:
                     client_credential=settings.client_secret,
                     authority=f"{settings.authority.rstrip('/')}/{settings.tenant_id}",
                     instance_discovery=False,
-                    http_client=self._client,
+                    http_client=self._http.http,
                 )
             result = self._msal.acquire_token_for_client(scopes=[GRAPH_SCOPE])
         except httpx.TimeoutException:
             raise TransientConnectorError("intune token: timed out") from None
         except (httpx.TransportError, httpx.HTTPStatusError) as error:
-            message = redact(f"intune token: {type(error).__name__}: {error}", self._secrets())
+            message = self._http.redact(f"intune token: {type(error).__name__}: {error}")
             raise TransientConnectorError(message) from None
         except msal.exceptions.MsalServiceError as error:
             # MSAL raises this for a token answer that is not OAuth JSON (an HTML 5xx page...).
             status = _HTTP_STATUS.search(str(error))
             code = int(status.group(1)) if status else 500
-            message = redact(f"intune token: {error}", self._secrets())
+            message = self._http.redact(f"intune token: {error}")
             if code == 429 or code >= 500:
                 raise TransientConnectorError(message) from None
             raise PermanentConnectorError(message) from None
         except ValueError as error:
-            message = redact(f"intune token: authority refused: {error}", self._secrets())
+            message = self._http.redact(f"intune token: authority refused: {error}")
             raise PermanentConnectorError(message) from None
         if "access_token" in result:
-            self._token = str(result["access_token"])
-            return self._token
+            return str(result["access_token"])
         error_code = str(result.get("error", "unknown_error"))
-        message = redact(
-            f"intune token: {error_code}: {result.get('error_description', '')}".strip(),
-            self._secrets(),
+        message = self._http.redact(
+            f"intune token: {error_code}: {result.get('error_description', '')}".strip()
         )
         if error_code in PERMANENT_TOKEN_ERRORS:
             raise PermanentConnectorError(message)
@@ -394,15 +351,7 @@ class IntuneConnector:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self._bearer()}", **kwargs.pop("headers", {})}
-        return send(
-            self._client,
-            method,
-            path,
-            plane="intune",
-            secrets=self._secrets(),
-            headers=headers,
-            **kwargs,
-        )
+        return self._http.request(method, path, headers=headers, **kwargs)
 
     def _pages(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         response = self._call("GET", path, params=dict(params))
@@ -611,12 +560,10 @@ class IntuneConnector:
                 raise TransientConnectorError(f"intune: content file {path}: {state}")
             return found
 
-        found: dict[str, Any] = poll(
+        found: dict[str, Any] = self._follow.until(
             read,
             lambda f: f.get("uploadState") == f"{stage}Success",
-            what=f"intune: content file waiting for {stage}Success",
-            attempts=int(self._poll["attempts"]),
-            interval=float(self._poll["interval"]),
+            f"intune: content file waiting for {stage}Success",
         )
         return found
 
@@ -626,31 +573,38 @@ class IntuneConnector:
         No Graph token goes to storage; the SAS signature in the URL is the credential, so it is
         passed as a secret to the error mapping and never appears in a message.
         """
-        signature = httpx.URL(sas_url).params.get("sig")
-        ids = []
-        for index, start in enumerate(range(0, max(len(data), 1), BLOCK_SIZE)):
-            block_id = base64.b64encode(f"{index:04d}".encode()).decode("ascii")
-            ids.append(block_id)
-            url = httpx.URL(sas_url).copy_merge_params({"comp": "block", "blockid": block_id})
-            send(
-                self._client,
-                "PUT",
-                str(url),
-                plane="intune storage",
-                secrets=(signature,),
-                content=data[start : start + BLOCK_SIZE],
-                headers={"x-ms-blob-type": "BlockBlob"},
-            )
-        listing = "".join(f"<Latest>{block}</Latest>" for block in ids)
-        send(
-            self._client,
-            "PUT",
-            str(httpx.URL(sas_url).copy_merge_params({"comp": "blocklist"})),
+        url = httpx.URL(sas_url)
+        storage = PlaneClient(
             plane="intune storage",
-            secrets=(signature,),
-            content=f'<?xml version="1.0" encoding="utf-8"?><BlockList>{listing}</BlockList>',
-            headers={"Content-Type": "application/xml"},
+            base_url=f"{url.scheme}://{url.netloc.decode('ascii')}",
+            timeout=self._settings.timeout,
+            secrets=(url.params.get("sig"),),
+            message_of=graph_message,
+            verify=self._verify,
         )
+        sas = dict(url.params)
+        ids = []
+        try:
+            for index, start in enumerate(range(0, max(len(data), 1), BLOCK_SIZE)):
+                block_id = base64.b64encode(f"{index:04d}".encode()).decode("ascii")
+                ids.append(block_id)
+                storage.request(
+                    "PUT",
+                    url.path,
+                    params=sas | {"comp": "block", "blockid": block_id},
+                    content=data[start : start + BLOCK_SIZE],
+                    headers={"x-ms-blob-type": "BlockBlob"},
+                )
+            listing = "".join(f"<Latest>{block}</Latest>" for block in ids)
+            storage.request(
+                "PUT",
+                url.path,
+                params=sas | {"comp": "blocklist"},
+                content=f'<?xml version="1.0" encoding="utf-8"?><BlockList>{listing}</BlockList>',
+                headers={"Content-Type": "application/xml"},
+            )
+        finally:
+            storage.close()
 
     def _assign(self, app_id: str, publication: Publication, kind: str) -> None:
         ring = publication.ring
@@ -683,3 +637,18 @@ def _group(assignment: Mapping[str, Any]) -> str:
 
 def _step(kind: StepKind, description: str) -> PlannedStep:
     return PlannedStep(kind=kind, description=description)
+
+
+def graph_message(response: httpx.Response) -> str:
+    """Graph's ``{"error": {"code", "message"}}``, an OAuth error, or Azure storage's XML error."""
+    text = response.text
+    if text.lstrip().startswith("<"):
+        root = ElementTree.fromstring(text)
+        return f"{root.findtext('Code') or ''}: {root.findtext('Message') or ''}"
+    body = response.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return f"{error.get('code', '')}: {error.get('message', '')}"
+    if isinstance(error, str):
+        return f"{error}: {body.get('error_description') or ''}"
+    return text

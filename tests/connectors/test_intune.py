@@ -8,17 +8,20 @@ from typing import Any
 import pytest
 
 from bot.doubles.intune import IntuneDouble
-from bot.errors import ConfigError, PermanentConnectorError, TransientConnectorError
+from bot.errors import PermanentConnectorError, TransientConnectorError
+from bot.settings import SettingsError
+from connectors._polling import Follow
 from connectors.base import StepKind
 from connectors.intune import (
     IntuneConnector,
-    IntuneSettings,
     app_body,
     encrypt,
     parse_marker,
 )
+from connectors.settings import IntuneSettings
+from tests.support.plane_publications import DictJournal, publication
 
-from .conftest import DictJournal, artifacts_for, load_intent, publication
+from .conftest import artifacts_for, load_intent
 
 CHROME = "windows/google-chrome.yaml"
 LAB = "6513270e-269e-4d37-b2a7-4de452e6b438"
@@ -59,10 +62,10 @@ def connect(
         client_id=double.client_id,
         client_secret=secret or double.client_secret,
         ca_bundle=double.ca_bundle,
+        timeout=timeout,
     )
-    return IntuneConnector(
-        settings, artifacts=artifacts_for(*intents), timeout=timeout, poll_interval=0.01
-    )
+    follow = Follow(interval=0.0, timeout=5.0, sleep=lambda _s: None)
+    return IntuneConnector(settings, artifacts=artifacts_for(*intents), follow=follow)
 
 
 def only_app(double: IntuneDouble) -> dict[str, Any]:
@@ -338,5 +341,5 @@ def test_settings_from_environ(tmp_path: Any) -> None:
     assert settings.url == "https://graph.microsoft.com/v1.0"
     assert settings.authority == "https://login.microsoftonline.com"
     assert "s3cret-from-file" not in repr(settings)
-    with pytest.raises(ConfigError, match="EUCORA_INTUNE_CLIENT_ID"):
+    with pytest.raises(SettingsError, match="EUCORA_INTUNE_CLIENT_ID"):
         IntuneSettings.from_environ({"EUCORA_INTUNE_TENANT_ID": "t"})
