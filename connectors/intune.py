@@ -350,8 +350,20 @@ class IntuneConnector:
         raise TransientConnectorError(message)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._bearer()}", **kwargs.pop("headers", {})}
-        return self._http.request(method, path, headers=headers, **kwargs)
+        """One authorised Graph call; a token Graph no longer accepts (401) is renewed once.
+
+        MSAL would hand back its cached token, so a 401 drops the MSAL application (and with it
+        the cache) before the second attempt.
+        """
+        extra = kwargs.pop("headers", {})
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self._bearer()}", **extra}
+            allow = (401,) if attempt == 1 else ()
+            response = self._http.request(method, path, headers=headers, allow=allow, **kwargs)
+            if response.status_code != 401:
+                return response
+            self._msal = None
+        return response  # pragma: no cover -- the second attempt raises on 401
 
     def _pages(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         response = self._call("GET", path, params=dict(params))

@@ -156,8 +156,16 @@ class JamfConnector:
     def _call(
         self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._bearer()}", **kwargs.pop("headers", {})}
-        return self._http.request(method, path, allow=accept, headers=headers, **kwargs)
+        """One authorised call; a token Jamf no longer accepts (401) is renewed once."""
+        extra = kwargs.pop("headers", {})
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self._bearer()}", **extra}
+            allow = (*accept, 401) if attempt == 1 else accept
+            response = self._http.request(method, path, allow=allow, headers=headers, **kwargs)
+            if response.status_code != 401 or 401 in accept:
+                return response
+            self._token = None
+        return response  # pragma: no cover -- the second attempt raises on 401
 
     # -- lookups ---------------------------------------------------------------------------
 

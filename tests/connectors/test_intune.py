@@ -343,3 +343,13 @@ def test_settings_from_environ(tmp_path: Any) -> None:
     assert "s3cret-from-file" not in repr(settings)
     with pytest.raises(SettingsError, match="EUCORA_INTUNE_CLIENT_ID"):
         IntuneSettings.from_environ({"EUCORA_INTUNE_TENANT_ID": "t"})
+
+
+def test_a_token_graph_refuses_is_renewed_once(
+    double: IntuneDouble, intent: dict[str, Any], journal: DictJournal
+) -> None:
+    connector = connect(double, intent)
+    connector.publish(publication(intent), journal)
+    double.tokens.clear()  # revoked or expired early: MSAL's cached token is no good any more
+    assert connector.publish(publication(intent), journal).created is False
+    assert sum(seen.path.endswith("/oauth2/v2.0/token") for seen in double.requests) == 2

@@ -261,3 +261,13 @@ def test_settings_from_environ(tmp_path: Any) -> None:
 def test_policy_name_is_stable_across_versions() -> None:
     assert policy_name("zoom-macos", "lab") == "EUCORA zoom-macos [lab]"
     assert httpx  # the connector's HTTP client library
+
+
+def test_a_token_jamf_forgot_is_renewed_once(
+    double: JamfDouble, intent: dict[str, Any], journal: DictJournal
+) -> None:
+    connector = connect(double, intent)
+    connector.publish(publication(intent), journal)
+    double.tokens.clear()  # the server restarted, or the token was invalidated
+    assert connector.publish(publication(intent), journal).created is False
+    assert sum(seen.path.endswith("/oauth/token") for seen in double.requests) == 2
