@@ -28,6 +28,7 @@ the plaintext SHA-256 sent with ``commit``. Wrapping an installer into a ``.intu
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -44,6 +45,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from defusedxml import ElementTree
 
+from bot.core.versions import compare_versions
 from bot.errors import PermanentConnectorError, TransientConnectorError
 
 from ._http import PlaneClient, tls_verify
@@ -492,26 +494,40 @@ class IntuneConnector:
         )
 
     def state(self, intent_name: str) -> PlaneState:
-        """The intent's newest assigned app and its group assignments, as Intune reports them."""
+        """What Intune holds for the intent: its newest assigned version and every assignment.
+
+        Intune knows groups, not rings: ``rings`` is keyed by the Entra group id (the ring's
+        ``target``), and ``details["groups"]`` says which version each group gets.
+        """
         apps = self._apps_of(intent_name)
         if not apps:
             return PlaneState(present=False)
-        assigned = [(app, self._assignments(str(app["id"]))) for app in apps]
-        live = [(app, a) for app, a in assigned if a] or assigned
-        app, assignments = live[-1]
+        assigned = sorted(
+            ((app, self._assignments(str(app["id"]))) for app in apps),
+            key=lambda pair: _version_key(pair[0]),
+        )
+        rings: dict[str, str] = {}
+        groups: dict[str, str] = {}
+        for app, assignments in assigned:
+            for assignment in assignments:
+                rings[_group(assignment)] = str(assignment.get("intent"))
+                groups[_group(assignment)] = parse_marker(app.get("notes")).get("version", "?")
+        live = [pair for pair in assigned if pair[1]] or assigned
+        app = live[-1][0]
         notes = parse_marker(app.get("notes"))
         return PlaneState(
             present=True,
             version=notes.get("version"),
-            rings={_group(a): str(a.get("intent")) for a in assignments},
+            rings=rings,
             object_id=str(app["id"]),
             details={
                 "publishingState": str(app.get("publishingState")),
                 "committedContentVersion": str(app.get("committedContentVersion")),
                 "evidence": notes.get("evidence", ""),
                 "versions": ",".join(
-                    sorted(parse_marker(a.get("notes")).get("version", "?") for a in apps)
+                    parse_marker(a.get("notes")).get("version", "?") for a, _ in assigned
                 ),
+                "groups": ",".join(f"{g}={v}" for g, v in sorted(groups.items())),
             },
         )
 
@@ -641,6 +657,15 @@ def _file_body(artifact: Artifact, encrypted: Encrypted) -> dict[str, Any]:
         "manifest": None,
         "isDependency": False,
     }
+
+
+def _version_key(app: Mapping[str, Any]) -> Any:
+    """Orders apps by the version in their marker (unorderable versions compare equal)."""
+
+    def compare(a: str, b: str) -> int:
+        return compare_versions(b, a) or 0
+
+    return functools.cmp_to_key(compare)(parse_marker(app.get("notes")).get("version", ""))
 
 
 def _group(assignment: Mapping[str, Any]) -> str:

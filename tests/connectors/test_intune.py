@@ -353,3 +353,18 @@ def test_a_token_graph_refuses_is_renewed_once(
     double.tokens.clear()  # revoked or expired early: MSAL's cached token is no good any more
     assert connector.publish(publication(intent), journal).created is False
     assert sum(seen.path.endswith("/oauth2/v2.0/token") for seen in double.requests) == 2
+
+
+def test_state_spans_versions_and_reports_the_newest(
+    double: IntuneDouble, journal: DictJournal
+) -> None:
+    older = load_intent(CHROME, version="9.0.1")
+    newer = load_intent(CHROME, version="10.0.0")
+    connector = connect(double, older, newer)
+    connector.publish(publication(older, 0), journal)  # lab keeps 9.0.1
+    connector.publish(publication(newer, 1), journal)  # pilot gets 10.0.0
+    state = connector.state("google-chrome")
+    assert state.version == "10.0.0"
+    assert state.rings == {LAB: "required", PILOT: "required"}
+    assert state.details["groups"] == f"{LAB}=9.0.1,{PILOT}=10.0.0"
+    assert state.details["versions"] == "9.0.1,10.0.0"
