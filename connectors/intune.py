@@ -391,14 +391,25 @@ class IntuneConnector:
         ]
 
     def _find(self, publication: Publication) -> dict[str, Any] | None:
-        return next(
-            (
-                app
-                for app in self._apps_of(publication.name, name=display_name(publication))
-                if parse_marker(app.get("notes")).get("version") == publication.version
-            ),
-            None,
-        )
+        """The publication's app; of several (a race), the oldest, which every worker agrees on."""
+        found = [
+            app
+            for app in self._apps_of(publication.name, name=display_name(publication))
+            if parse_marker(app.get("notes")).get("version") == publication.version
+        ]
+        return min(found, key=_age, default=None)
+
+    def _settle(self, publication: Publication, mine: dict[str, Any]) -> dict[str, Any]:
+        """After a create, keep the oldest app if another worker created one too; delete ours.
+
+        Graph has no unique key for apps, so two workers that both missed the app both create
+        one. Each lists again after its create; the one whose app is not the oldest deletes it
+        and carries on with the oldest, so the plane converges on exactly one app.
+        """
+        winner = self._find(publication) or mine
+        if str(winner["id"]) != str(mine["id"]):
+            self._call("DELETE", f"{APPS}/{mine['id']}")
+        return winner
 
     def _assignments(self, app_id: str) -> list[dict[str, Any]]:
         return list(self._pages(f"{APPS}/{app_id}/assignments", {}))
@@ -463,7 +474,9 @@ class IntuneConnector:
         app = self._find(publication)
         created = app is None
         if app is None:
-            app = self._call("POST", APPS, json=body).json()
+            mine = self._call("POST", APPS, json=body).json()
+            app = self._settle(publication, mine)
+            created = str(app["id"]) == str(mine["id"])
         elif app.get("notes") != body["notes"]:
             patch = {"@odata.type": body["@odata.type"], "notes": body["notes"]}
             self._call("PATCH", f"{APPS}/{app['id']}", json=patch)
@@ -657,6 +670,11 @@ def _file_body(artifact: Artifact, encrypted: Encrypted) -> dict[str, Any]:
         "manifest": None,
         "isDependency": False,
     }
+
+
+def _age(app: Mapping[str, Any]) -> tuple[str, str]:
+    """Creation order as Graph reports it (ISO 8601 UTC sorts as text), then id."""
+    return (str(app.get("createdDateTime") or ""), str(app["id"]))
 
 
 def _version_key(app: Mapping[str, Any]) -> Any:

@@ -15,6 +15,8 @@ Faults are armed per path pattern for the next N matching requests:
 
 * ``"429"`` answers Too Many Requests with ``Retry-After``; ``"500"`` a server error;
 * ``"hang"`` holds the request past any sane client timeout (until the double stops);
+  ``"hang-after"`` applies it first, then holds the answer (the plane that times out after
+  creating the object);
 * ``"drop"`` *applies* the request, then closes the connection without answering (the "create
   succeeded, response lost" case every connector has to survive);
 * ``"stale"`` answers a lookup as if the object did not exist yet (a replica that lags, or a
@@ -38,7 +40,7 @@ import trustme
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
-FaultKind = Literal["429", "500", "hang", "drop", "stale"]
+FaultKind = Literal["429", "500", "hang", "hang-after", "drop", "stale"]
 
 HANG_SECONDS = 60.0
 """How long a hung request is held at most (stopping the double releases it at once)."""
@@ -229,6 +231,8 @@ class WsgiDouble:
             if fault is not None and fault.kind == "stale":
                 environ["double.stale"] = True
             response = self.handle(request)
+        if fault is not None and fault.kind == "hang-after":
+            self._stopping.wait(HANG_SECONDS)
         if fault is not None and fault.kind == "drop":
             sock: socket.socket = environ["werkzeug.socket"]
             sock.shutdown(socket.SHUT_RDWR)

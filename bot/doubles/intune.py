@@ -120,6 +120,17 @@ class IntuneDouble(WsgiDouble):
         """What ``EUCORA_INTUNE_URL`` should be set to."""
         return f"{self.url}/v1.0"
 
+    def environ(self) -> dict[str, str]:
+        """The ``EUCORA_INTUNE_*`` settings that point a connector at this double."""
+        return {
+            "EUCORA_INTUNE_URL": self.graph_url,
+            "EUCORA_INTUNE_AUTHORITY": self.authority,
+            "EUCORA_INTUNE_TENANT_ID": self.tenant_id,
+            "EUCORA_INTUNE_CLIENT_ID": self.client_id,
+            "EUCORA_INTUNE_CLIENT_SECRET": self.client_secret,
+            "EUCORA_INTUNE_CA_BUNDLE": self.ca_bundle or "",
+        }
+
     def is_token_path(self, path: str) -> bool:
         """Token and discovery endpoints do not change Intune's state."""
         return not path.startswith(("/v1.0/", "/blob/"))

@@ -65,6 +65,14 @@ class JamfDouble(WsgiDouble):
         self.policies: dict[int, dict[str, Any]] = {}
         self._ids = itertools.count(1)
 
+    def environ(self) -> dict[str, str]:
+        """The ``EUCORA_JAMF_*`` settings that point a connector at this double."""
+        return {
+            "EUCORA_JAMF_URL": self.url,
+            "EUCORA_JAMF_CLIENT_ID": self.client_id,
+            "EUCORA_JAMF_CLIENT_SECRET": self.client_secret,
+        }
+
     # -- descriptions ----------------------------------------------------------------------
 
     @cached_property

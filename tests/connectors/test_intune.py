@@ -55,15 +55,11 @@ def intent() -> dict[str, Any]:
 def connect(
     double: IntuneDouble, *intents: dict[str, Any], secret: str | None = None, timeout: float = 5.0
 ) -> IntuneConnector:
-    settings = IntuneSettings(
-        url=double.graph_url,
-        authority=double.authority,
-        tenant_id=double.tenant_id,
-        client_id=double.client_id,
-        client_secret=secret or double.client_secret,
-        ca_bundle=double.ca_bundle,
-        timeout=timeout,
-    )
+    environ = double.environ() | {"EUCORA_INTUNE_TIMEOUT": str(timeout)}
+    if secret is not None:
+        environ["EUCORA_INTUNE_CLIENT_SECRET"] = secret
+    settings = IntuneSettings.from_environ(environ)
+    assert settings is not None
     follow = Follow(interval=0.0, timeout=5.0, sleep=lambda _s: None)
     return IntuneConnector(settings, artifacts=artifacts_for(*intents), follow=follow)
 
@@ -145,6 +141,7 @@ def test_a_second_ring_keeps_the_first_ring_assignment(
         ("500", r"/mobileApps$", "POST"),
         ("429", r"/assign$", "POST"),
         ("hang", r"/mobileApps$", "GET"),
+        ("hang-after", r"/mobileApps$", "POST"),
         ("500", r"/oauth2/v2.0/token$", "POST"),
     ],
 )
@@ -368,3 +365,17 @@ def test_state_spans_versions_and_reports_the_newest(
     assert state.rings == {LAB: "required", PILOT: "required"}
     assert state.details["groups"] == f"{LAB}=9.0.1,{PILOT}=10.0.0"
     assert state.details["versions"] == "9.0.1,10.0.0"
+
+
+def test_two_workers_that_both_missed_the_app_converge_on_one(
+    double: IntuneDouble, intent: dict[str, Any], journal: DictJournal
+) -> None:
+    connector = connect(double, intent)
+    first = connector.publish(publication(intent), journal)
+    # A second worker's lookup misses the app (it ran before the first create was visible):
+    double.inject("stale", r"/mobileApps$", method="GET")
+    second = connect(double, intent).publish(publication(intent), journal)
+    assert double.creates["app"] == 2
+    assert list(double.apps) == [first.object_id]  # the newer app was deleted by its creator
+    assert second.object_id == first.object_id
+    assert second.created is False

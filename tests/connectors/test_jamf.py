@@ -37,9 +37,12 @@ def intent() -> dict[str, Any]:
 def connect(
     double: JamfDouble, *intents: dict[str, Any], secret: str = SECRET, timeout: float = 5.0
 ) -> JamfConnector:
-    settings = JamfSettings(
-        url=double.url, client_id="eucora-test", client_secret=secret, timeout=timeout
-    )
+    environ = double.environ() | {
+        "EUCORA_JAMF_CLIENT_SECRET": secret,
+        "EUCORA_JAMF_TIMEOUT": str(timeout),
+    }
+    settings = JamfSettings.from_environ(environ)
+    assert settings is not None
     return JamfConnector(settings, artifacts=artifacts_for(*intents))
 
 
@@ -100,6 +103,8 @@ def test_available_ring_is_a_self_service_policy(
         ("500", r"^/JSSResource/policies/id/0$", "POST"),
         ("429", r"^/api/v1/packages$", "POST"),
         ("hang", r"^/JSSResource/policies/name/", "GET"),
+        ("hang-after", r"^/JSSResource/policies/id/0$", "POST"),
+        ("hang-after", r"^/api/v1/packages$", "POST"),
     ],
 )
 def test_a_fault_then_a_retry_ends_with_exactly_one_of_each(
