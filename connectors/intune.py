@@ -28,12 +28,13 @@ the plaintext SHA-256 sent with ``commit``. Wrapping an installer into a ``.intu
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PureWindowsPath
 from typing import Any
 
@@ -42,11 +43,13 @@ import msal
 import msal.exceptions
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from defusedxml import ElementTree
 
-from bot.errors import ConfigError, PermanentConnectorError, TransientConnectorError
-from bot.settings import read_secret
+from bot.core.versions import compare_versions
+from bot.errors import PermanentConnectorError, TransientConnectorError
 
-from ._http import DEFAULT_TIMEOUT, new_client, poll, redact, send
+from ._http import PlaneClient, tls_verify
+from ._polling import Follow
 from .artifacts import Artifact, ArtifactSource, artifact_file_name, fetch_artifact
 from .base import (
     Journal,
@@ -57,11 +60,12 @@ from .base import (
     PublishResult,
     StepKind,
 )
+from .settings import IntuneSettings
 
-GRAPH_URL = "https://graph.microsoft.com/v1.0"
-AUTHORITY = "https://login.microsoftonline.com"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 APPS = "/deviceAppManagement/mobileApps"
+UPLOAD_FOLLOW = Follow(interval=2.0, timeout=900.0)
+"""How long content upload and commit states are polled (Microsoft's sample: 10 s, up to ~1 h)."""
 BLOCK_SIZE = 6 * 1024 * 1024
 """Azure block size the Microsoft sample uses for content uploads."""
 PERMANENT_TOKEN_ERRORS = frozenset(
@@ -76,51 +80,6 @@ PERMANENT_TOKEN_ERRORS = frozenset(
 )
 _HTTP_STATUS = re.compile(r"HTTP Error: (\d{3})")
 _KINDS = {"win32LobApp": "Win32 app", "macOSLobApp": "macOS app", "macOSDmgApp": "macOS DMG app"}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IntuneSettings:
-    """Intune's settings, read from ``EUCORA_INTUNE_*``.
-
-    ``_URL`` (Graph base), ``_AUTHORITY``, ``_TENANT_ID``, ``_CLIENT_ID``, ``_CLIENT_SECRET`` (or
-    ``_FILE``), ``_CA_BUNDLE`` (a private CA's PEM, optional).
-    """
-
-    url: str = GRAPH_URL
-    authority: str = AUTHORITY
-    tenant_id: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    ca_bundle: str | None = None
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> IntuneSettings | None:
-        """The settings, ``None`` when Intune is not configured, ConfigError when half of it is."""
-        tenant = environ.get("EUCORA_INTUNE_TENANT_ID")
-        url = environ.get("EUCORA_INTUNE_URL")
-        if not tenant and not url:
-            return None
-        client_id = environ.get("EUCORA_INTUNE_CLIENT_ID")
-        secret = read_secret(environ, "EUCORA_INTUNE_CLIENT_SECRET")
-        missing = [
-            name
-            for name, value in (
-                ("EUCORA_INTUNE_TENANT_ID", tenant),
-                ("EUCORA_INTUNE_CLIENT_ID", client_id),
-                ("EUCORA_INTUNE_CLIENT_SECRET (or _FILE)", secret),
-            )
-            if not value
-        ]
-        if missing or not tenant or not client_id or not secret:
-            raise ConfigError(f"Intune is configured but lacks {', '.join(missing)}")
-        return cls(
-            url=url or GRAPH_URL,
-            authority=environ.get("EUCORA_INTUNE_AUTHORITY") or AUTHORITY,
-            tenant_id=tenant,
-            client_id=client_id,
-            client_secret=secret,
-            ca_bundle=environ.get("EUCORA_INTUNE_CA_BUNDLE") or None,
-        )
 
 
 def marker(publication: Publication) -> str:
@@ -331,25 +290,27 @@ class IntuneConnector:
         settings: IntuneSettings,
         *,
         artifacts: ArtifactSource,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        poll_interval: float = 1.0,
-        poll_attempts: int = 120,
+        follow: Follow = UPLOAD_FOLLOW,
     ) -> None:
         self._settings = settings
         self._artifacts = artifacts
-        self._client = new_client(settings.url, ca_bundle=settings.ca_bundle, timeout=timeout)
+        self._verify = tls_verify(settings.ca_bundle)
+        self._http = PlaneClient(
+            plane="intune",
+            base_url=settings.url.rstrip("/"),
+            timeout=settings.timeout,
+            secrets=(settings.client_secret,),
+            message_of=graph_message,
+            verify=self._verify,
+        )
         self._msal: msal.ConfidentialClientApplication | None = None
-        self._poll = {"interval": poll_interval, "attempts": poll_attempts}
-        self._token: str | None = None
+        self._follow = follow
 
     def close(self) -> None:
         """Close the HTTP connections."""
-        self._client.close()
+        self._http.close()
 
     # -- wire ------------------------------------------------------------------------------
-
-    def _secrets(self) -> tuple[str | None, ...]:
-        return (self._settings.client_secret, self._token)
 
     def _bearer(self) -> str:
         """A Graph token from MSAL (cached by MSAL until it nears expiry)."""
@@ -361,48 +322,50 @@ class IntuneConnector:
                     client_credential=settings.client_secret,
                     authority=f"{settings.authority.rstrip('/')}/{settings.tenant_id}",
                     instance_discovery=False,
-                    http_client=self._client,
+                    http_client=self._http.http,
                 )
             result = self._msal.acquire_token_for_client(scopes=[GRAPH_SCOPE])
         except httpx.TimeoutException:
             raise TransientConnectorError("intune token: timed out") from None
         except (httpx.TransportError, httpx.HTTPStatusError) as error:
-            message = redact(f"intune token: {type(error).__name__}: {error}", self._secrets())
+            message = self._http.redact(f"intune token: {type(error).__name__}: {error}")
             raise TransientConnectorError(message) from None
         except msal.exceptions.MsalServiceError as error:
             # MSAL raises this for a token answer that is not OAuth JSON (an HTML 5xx page...).
             status = _HTTP_STATUS.search(str(error))
             code = int(status.group(1)) if status else 500
-            message = redact(f"intune token: {error}", self._secrets())
+            message = self._http.redact(f"intune token: {error}")
             if code == 429 or code >= 500:
                 raise TransientConnectorError(message) from None
             raise PermanentConnectorError(message) from None
         except ValueError as error:
-            message = redact(f"intune token: authority refused: {error}", self._secrets())
+            message = self._http.redact(f"intune token: authority refused: {error}")
             raise PermanentConnectorError(message) from None
         if "access_token" in result:
-            self._token = str(result["access_token"])
-            return self._token
+            return str(result["access_token"])
         error_code = str(result.get("error", "unknown_error"))
-        message = redact(
-            f"intune token: {error_code}: {result.get('error_description', '')}".strip(),
-            self._secrets(),
+        message = self._http.redact(
+            f"intune token: {error_code}: {result.get('error_description', '')}".strip()
         )
         if error_code in PERMANENT_TOKEN_ERRORS:
             raise PermanentConnectorError(message)
         raise TransientConnectorError(message)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._bearer()}", **kwargs.pop("headers", {})}
-        return send(
-            self._client,
-            method,
-            path,
-            plane="intune",
-            secrets=self._secrets(),
-            headers=headers,
-            **kwargs,
-        )
+        """One authorised Graph call; a token Graph no longer accepts (401) is renewed once.
+
+        MSAL would hand back its cached token, so a 401 drops the MSAL application (and with it
+        the cache) before the second attempt.
+        """
+        extra = kwargs.pop("headers", {})
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self._bearer()}", **extra}
+            allow = (401,) if attempt == 1 else ()
+            response = self._http.request(method, path, headers=headers, allow=allow, **kwargs)
+            if response.status_code != 401:
+                return response
+            self._msal = None
+        return response  # pragma: no cover -- the second attempt raises on 401
 
     def _pages(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         response = self._call("GET", path, params=dict(params))
@@ -428,14 +391,25 @@ class IntuneConnector:
         ]
 
     def _find(self, publication: Publication) -> dict[str, Any] | None:
-        return next(
-            (
-                app
-                for app in self._apps_of(publication.name, name=display_name(publication))
-                if parse_marker(app.get("notes")).get("version") == publication.version
-            ),
-            None,
-        )
+        """The publication's app; of several (a race), the oldest, which every worker agrees on."""
+        found = [
+            app
+            for app in self._apps_of(publication.name, name=display_name(publication))
+            if parse_marker(app.get("notes")).get("version") == publication.version
+        ]
+        return min(found, key=_age, default=None)
+
+    def _settle(self, publication: Publication, mine: dict[str, Any]) -> dict[str, Any]:
+        """After a create, keep the oldest app if another worker created one too; delete ours.
+
+        Graph has no unique key for apps, so two workers that both missed the app both create
+        one. Each lists again after its create; the one whose app is not the oldest deletes it
+        and carries on with the oldest, so the plane converges on exactly one app.
+        """
+        winner = self._find(publication) or mine
+        if str(winner["id"]) != str(mine["id"]):
+            self._call("DELETE", f"{APPS}/{mine['id']}")
+        return winner
 
     def _assignments(self, app_id: str) -> list[dict[str, Any]]:
         return list(self._pages(f"{APPS}/{app_id}/assignments", {}))
@@ -500,7 +474,9 @@ class IntuneConnector:
         app = self._find(publication)
         created = app is None
         if app is None:
-            app = self._call("POST", APPS, json=body).json()
+            mine = self._call("POST", APPS, json=body).json()
+            app = self._settle(publication, mine)
+            created = str(app["id"]) == str(mine["id"])
         elif app.get("notes") != body["notes"]:
             patch = {"@odata.type": body["@odata.type"], "notes": body["notes"]}
             self._call("PATCH", f"{APPS}/{app['id']}", json=patch)
@@ -531,26 +507,40 @@ class IntuneConnector:
         )
 
     def state(self, intent_name: str) -> PlaneState:
-        """The intent's newest assigned app and its group assignments, as Intune reports them."""
+        """What Intune holds for the intent: its newest assigned version and every assignment.
+
+        Intune knows groups, not rings: ``rings`` is keyed by the Entra group id (the ring's
+        ``target``), and ``details["groups"]`` says which version each group gets.
+        """
         apps = self._apps_of(intent_name)
         if not apps:
             return PlaneState(present=False)
-        assigned = [(app, self._assignments(str(app["id"]))) for app in apps]
-        live = [(app, a) for app, a in assigned if a] or assigned
-        app, assignments = live[-1]
+        assigned = sorted(
+            ((app, self._assignments(str(app["id"]))) for app in apps),
+            key=lambda pair: _version_key(pair[0]),
+        )
+        rings: dict[str, str] = {}
+        groups: dict[str, str] = {}
+        for app, assignments in assigned:
+            for assignment in assignments:
+                rings[_group(assignment)] = str(assignment.get("intent"))
+                groups[_group(assignment)] = parse_marker(app.get("notes")).get("version", "?")
+        live = [pair for pair in assigned if pair[1]] or assigned
+        app = live[-1][0]
         notes = parse_marker(app.get("notes"))
         return PlaneState(
             present=True,
             version=notes.get("version"),
-            rings={_group(a): str(a.get("intent")) for a in assignments},
+            rings=rings,
             object_id=str(app["id"]),
             details={
                 "publishingState": str(app.get("publishingState")),
                 "committedContentVersion": str(app.get("committedContentVersion")),
                 "evidence": notes.get("evidence", ""),
                 "versions": ",".join(
-                    sorted(parse_marker(a.get("notes")).get("version", "?") for a in apps)
+                    parse_marker(a.get("notes")).get("version", "?") for a, _ in assigned
                 ),
+                "groups": ",".join(f"{g}={v}" for g, v in sorted(groups.items())),
             },
         )
 
@@ -611,12 +601,10 @@ class IntuneConnector:
                 raise TransientConnectorError(f"intune: content file {path}: {state}")
             return found
 
-        found: dict[str, Any] = poll(
+        found: dict[str, Any] = self._follow.until(
             read,
             lambda f: f.get("uploadState") == f"{stage}Success",
-            what=f"intune: content file waiting for {stage}Success",
-            attempts=int(self._poll["attempts"]),
-            interval=float(self._poll["interval"]),
+            f"intune: content file waiting for {stage}Success",
         )
         return found
 
@@ -626,31 +614,38 @@ class IntuneConnector:
         No Graph token goes to storage; the SAS signature in the URL is the credential, so it is
         passed as a secret to the error mapping and never appears in a message.
         """
-        signature = httpx.URL(sas_url).params.get("sig")
-        ids = []
-        for index, start in enumerate(range(0, max(len(data), 1), BLOCK_SIZE)):
-            block_id = base64.b64encode(f"{index:04d}".encode()).decode("ascii")
-            ids.append(block_id)
-            url = httpx.URL(sas_url).copy_merge_params({"comp": "block", "blockid": block_id})
-            send(
-                self._client,
-                "PUT",
-                str(url),
-                plane="intune storage",
-                secrets=(signature,),
-                content=data[start : start + BLOCK_SIZE],
-                headers={"x-ms-blob-type": "BlockBlob"},
-            )
-        listing = "".join(f"<Latest>{block}</Latest>" for block in ids)
-        send(
-            self._client,
-            "PUT",
-            str(httpx.URL(sas_url).copy_merge_params({"comp": "blocklist"})),
+        url = httpx.URL(sas_url)
+        storage = PlaneClient(
             plane="intune storage",
-            secrets=(signature,),
-            content=f'<?xml version="1.0" encoding="utf-8"?><BlockList>{listing}</BlockList>',
-            headers={"Content-Type": "application/xml"},
+            base_url=f"{url.scheme}://{url.netloc.decode('ascii')}",
+            timeout=self._settings.timeout,
+            secrets=(url.params.get("sig"),),
+            message_of=graph_message,
+            verify=self._verify,
         )
+        sas = dict(url.params)
+        ids = []
+        try:
+            for index, start in enumerate(range(0, max(len(data), 1), BLOCK_SIZE)):
+                block_id = base64.b64encode(f"{index:04d}".encode()).decode("ascii")
+                ids.append(block_id)
+                storage.request(
+                    "PUT",
+                    url.path,
+                    params=sas | {"comp": "block", "blockid": block_id},
+                    content=data[start : start + BLOCK_SIZE],
+                    headers={"x-ms-blob-type": "BlockBlob"},
+                )
+            listing = "".join(f"<Latest>{block}</Latest>" for block in ids)
+            storage.request(
+                "PUT",
+                url.path,
+                params=sas | {"comp": "blocklist"},
+                content=f'<?xml version="1.0" encoding="utf-8"?><BlockList>{listing}</BlockList>',
+                headers={"Content-Type": "application/xml"},
+            )
+        finally:
+            storage.close()
 
     def _assign(self, app_id: str, publication: Publication, kind: str) -> None:
         ring = publication.ring
@@ -677,9 +672,38 @@ def _file_body(artifact: Artifact, encrypted: Encrypted) -> dict[str, Any]:
     }
 
 
+def _age(app: Mapping[str, Any]) -> tuple[str, str]:
+    """Creation order as Graph reports it (ISO 8601 UTC sorts as text), then id."""
+    return (str(app.get("createdDateTime") or ""), str(app["id"]))
+
+
+def _version_key(app: Mapping[str, Any]) -> Any:
+    """Orders apps by the version in their marker (unorderable versions compare equal)."""
+
+    def compare(a: str, b: str) -> int:
+        return compare_versions(b, a) or 0
+
+    return functools.cmp_to_key(compare)(parse_marker(app.get("notes")).get("version", ""))
+
+
 def _group(assignment: Mapping[str, Any]) -> str:
     return str((assignment.get("target") or {}).get("groupId") or "")
 
 
 def _step(kind: StepKind, description: str) -> PlannedStep:
     return PlannedStep(kind=kind, description=description)
+
+
+def graph_message(response: httpx.Response) -> str:
+    """Graph's ``{"error": {"code", "message"}}``, an OAuth error, or Azure storage's XML error."""
+    text = response.text
+    if text.lstrip().startswith("<"):
+        root = ElementTree.fromstring(text)
+        return f"{root.findtext('Code') or ''}: {root.findtext('Message') or ''}"
+    body = response.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return f"{error.get('code', '')}: {error.get('message', '')}"
+    if isinstance(error, str):
+        return f"{error}: {body.get('error_description') or ''}"
+    return text

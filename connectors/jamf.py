@@ -16,9 +16,10 @@ Pro API) means someone got there first: the object is found by name and updated.
 
 from __future__ import annotations
 
+import html
+import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 from xml.etree.ElementTree import Element, SubElement, tostring
@@ -26,10 +27,9 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 import httpx
 from defusedxml import ElementTree
 
-from bot.errors import ConfigError, PermanentConnectorError, TransientConnectorError
-from bot.settings import read_secret
+from bot.errors import PermanentConnectorError, TransientConnectorError
 
-from ._http import DEFAULT_TIMEOUT, new_client, send, vendor_message
+from ._http import PlaneClient, tls_verify
 from .artifacts import ArtifactSource, artifact_file_name, fetch_artifact
 from .base import (
     Journal,
@@ -40,40 +40,12 @@ from .base import (
     PublishResult,
     StepKind,
 )
+from .settings import JamfSettings
 
 POLICY_PREFIX = "EUCORA "
+_TAGS = re.compile(r"<[^>]+>")
 TOKEN_MARGIN = 30.0
 """A token this close to expiry is renewed before use."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JamfSettings:
-    """``EUCORA_JAMF_URL``, ``_CLIENT_ID``, ``_CLIENT_SECRET`` (or ``_FILE``), ``_CA_BUNDLE``."""
-
-    url: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    ca_bundle: str | None = None
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> JamfSettings | None:
-        """The settings, ``None`` when Jamf is not configured, ConfigError when half of it is."""
-        url = environ.get("EUCORA_JAMF_URL")
-        if not url:
-            return None
-        client_id = environ.get("EUCORA_JAMF_CLIENT_ID")
-        secret = read_secret(environ, "EUCORA_JAMF_CLIENT_SECRET")
-        if not client_id or not secret:
-            raise ConfigError(
-                "EUCORA_JAMF_URL is set: EUCORA_JAMF_CLIENT_ID and EUCORA_JAMF_CLIENT_SECRET"
-                " (or EUCORA_JAMF_CLIENT_SECRET_FILE) are required too"
-            )
-        return cls(
-            url=url,
-            client_id=client_id,
-            client_secret=secret,
-            ca_bundle=environ.get("EUCORA_JAMF_CA_BUNDLE") or None,
-        )
 
 
 def marker(publication: Publication) -> str:
@@ -143,34 +115,33 @@ class JamfConnector:
         settings: JamfSettings,
         *,
         artifacts: ArtifactSource,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._settings = settings
         self._artifacts = artifacts
-        self._client = new_client(
-            settings.url, ca_bundle=settings.ca_bundle, timeout=timeout, transport=transport
+        self._http = PlaneClient(
+            plane="jamf",
+            base_url=settings.url.rstrip("/"),
+            timeout=settings.timeout,
+            secrets=(settings.client_secret,),
+            message_of=jamf_message,
+            transport=transport,
+            verify=tls_verify(settings.ca_bundle),
         )
         self._token: str | None = None
         self._token_expires = 0.0
 
     def close(self) -> None:
         """Close the HTTP connections."""
-        self._client.close()
+        self._http.close()
 
     # -- wire ------------------------------------------------------------------------------
 
-    def _secrets(self) -> tuple[str | None, ...]:
-        return (self._settings.client_secret, self._token)
-
     def _bearer(self) -> str:
         if self._token is None or time.monotonic() > self._token_expires - TOKEN_MARGIN:
-            response = send(
-                self._client,
+            response = self._http.request(
                 "POST",
                 "/api/v1/oauth/token",
-                plane="jamf",
-                secrets=self._secrets(),
                 data={
                     "grant_type": "client_credentials",
                     "client_id": self._settings.client_id,
@@ -185,17 +156,16 @@ class JamfConnector:
     def _call(
         self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._bearer()}", **kwargs.pop("headers", {})}
-        return send(
-            self._client,
-            method,
-            path,
-            plane="jamf",
-            secrets=self._secrets(),
-            accept=accept,
-            headers=headers,
-            **kwargs,
-        )
+        """One authorised call; a token Jamf no longer accepts (401) is renewed once."""
+        extra = kwargs.pop("headers", {})
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self._bearer()}", **extra}
+            allow = (*accept, 401) if attempt == 1 else accept
+            response = self._http.request(method, path, allow=allow, headers=headers, **kwargs)
+            if response.status_code != 401 or 401 in accept:
+                return response
+            self._token = None
+        return response  # pragma: no cover -- the second attempt raises on 401
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -427,7 +397,8 @@ class JamfConnector:
                 return _policy_id(response.text), True
             if "duplicate name" not in response.text.lower():
                 raise PermanentConnectorError(
-                    f"jamf POST /JSSResource/policies/id/0: HTTP 409: {_text(response.text)}"
+                    f"jamf: POST /JSSResource/policies/id/0 answered HTTP 409:"
+                    f" {jamf_message(response)}"
                 )
             existing = self._find_policy(name)
             if existing is None:
@@ -457,9 +428,26 @@ def _policy_id(text: str) -> int:
         return int(ElementTree.fromstring(text).findtext("id") or "")
     except (ElementTree.ParseError, ValueError):
         raise TransientConnectorError(
-            f"jamf: unreadable policy create answer {_text(text)}"
+            f"jamf: unreadable policy create answer {_html_text(text)[:200]}"
         ) from None
 
 
-def _text(text: str) -> str:
-    return vendor_message(httpx.Response(200, text=text))
+def jamf_message(response: httpx.Response) -> str:
+    """Jamf's words: Pro API ``ApiError`` descriptions, an OAuth error, or a Classic HTML page."""
+    try:
+        body = response.json()
+    except ValueError:
+        return _html_text(response.text)
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        return "; ".join(
+            str(e.get("description") or e.get("code"))
+            for e in body["errors"]
+            if isinstance(e, dict)
+        )
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return f"{body['error']}: {body.get('error_description') or ''}".strip(": ")
+    return str(body)
+
+
+def _html_text(text: str) -> str:
+    return " ".join(html.unescape(_TAGS.sub(" ", text)).split())

@@ -177,3 +177,89 @@ class AnsibleLocalSettings:
             inventory=Path(inventory) if inventory else None,
             extra_vars={str(k): str(v) for k, v in extra_vars.items()},
         )
+
+
+GRAPH_URL = "https://graph.microsoft.com/v1.0"
+ENTRA_AUTHORITY = "https://login.microsoftonline.com"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntuneSettings:
+    """Where Microsoft Graph and the Entra ID authority are, and the app registration to use.
+
+    ``EUCORA_INTUNE_URL`` is the Graph base (default ``https://graph.microsoft.com/v1.0``),
+    ``AUTHORITY`` the authority host (default ``https://login.microsoftonline.com``; the tenant
+    is appended), ``TENANT_ID``, ``CLIENT_ID`` and ``CLIENT_SECRET`` (or ``_FILE``) the app
+    registration with ``DeviceManagementApps.ReadWrite.All``, ``CA_BUNDLE`` a PEM file of a
+    private CA to trust (proxies, the local double), ``TIMEOUT`` seconds per request. Intune is
+    configured when ``URL`` or ``TENANT_ID`` is set.
+    """
+
+    url: str = GRAPH_URL
+    authority: str = ENTRA_AUTHORITY
+    tenant_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    ca_bundle: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> IntuneSettings | None:
+        """Read ``EUCORA_INTUNE_*``; ``None`` when Intune is not configured."""
+        url = environ.get("EUCORA_INTUNE_URL")
+        tenant = environ.get("EUCORA_INTUNE_TENANT_ID")
+        if not url and not tenant:
+            return None
+        client_id = environ.get("EUCORA_INTUNE_CLIENT_ID")
+        secret = read_secret(environ, "EUCORA_INTUNE_CLIENT_SECRET")
+        if not tenant or not client_id or not secret:
+            raise SettingsError(
+                "Intune is configured but EUCORA_INTUNE_TENANT_ID, EUCORA_INTUNE_CLIENT_ID or"
+                " EUCORA_INTUNE_CLIENT_SECRET (or _FILE) is not set"
+            )
+        return cls(
+            url=url or GRAPH_URL,
+            authority=environ.get("EUCORA_INTUNE_AUTHORITY") or ENTRA_AUTHORITY,
+            tenant_id=tenant,
+            client_id=client_id,
+            client_secret=secret,
+            ca_bundle=environ.get("EUCORA_INTUNE_CA_BUNDLE") or None,
+            timeout=_timeout(environ, "EUCORA_INTUNE_TIMEOUT"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JamfSettings:
+    """Where Jamf Pro is and the API client (client credentials) that signs in.
+
+    ``EUCORA_JAMF_URL`` is the server, ``CLIENT_ID`` and ``CLIENT_SECRET`` (or ``_FILE``) an API
+    client whose role can read and write packages and policies, ``CA_BUNDLE`` a private CA's PEM
+    file, ``TIMEOUT`` seconds per request.
+    """
+
+    url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    ca_bundle: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> JamfSettings | None:
+        """Read ``EUCORA_JAMF_*``; ``None`` when Jamf is not configured."""
+        url = environ.get("EUCORA_JAMF_URL")
+        if not url:
+            return None
+        client_id = environ.get("EUCORA_JAMF_CLIENT_ID")
+        secret = read_secret(environ, "EUCORA_JAMF_CLIENT_SECRET")
+        if not client_id or not secret:
+            raise SettingsError(
+                "EUCORA_JAMF_URL is set but EUCORA_JAMF_CLIENT_ID or EUCORA_JAMF_CLIENT_SECRET"
+                " (or _FILE) is not"
+            )
+        return cls(
+            url=url,
+            client_id=client_id,
+            client_secret=secret,
+            ca_bundle=environ.get("EUCORA_JAMF_CA_BUNDLE") or None,
+            timeout=_timeout(environ, "EUCORA_JAMF_TIMEOUT"),
+        )

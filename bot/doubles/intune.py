@@ -42,7 +42,7 @@ from defusedxml import ElementTree
 from werkzeug.wrappers import Request, Response
 
 from ._csdl import CsdlModel
-from ._server import HttpDouble
+from ._wsgi_double import WsgiDouble
 
 DATA = resources.files("bot.doubles") / "data" / "intune"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -84,7 +84,7 @@ class App:
     assignments: list[dict[str, Any]] = field(default_factory=list)
 
 
-class IntuneDouble(HttpDouble):
+class IntuneDouble(WsgiDouble):
     """Intune (Graph v1.0) and its token authority on one HTTPS loopback server."""
 
     plane = "intune"
@@ -119,6 +119,17 @@ class IntuneDouble(HttpDouble):
     def graph_url(self) -> str:
         """What ``EUCORA_INTUNE_URL`` should be set to."""
         return f"{self.url}/v1.0"
+
+    def environ(self) -> dict[str, str]:
+        """The ``EUCORA_INTUNE_*`` settings that point a connector at this double."""
+        return {
+            "EUCORA_INTUNE_URL": self.graph_url,
+            "EUCORA_INTUNE_AUTHORITY": self.authority,
+            "EUCORA_INTUNE_TENANT_ID": self.tenant_id,
+            "EUCORA_INTUNE_CLIENT_ID": self.client_id,
+            "EUCORA_INTUNE_CLIENT_SECRET": self.client_secret,
+            "EUCORA_INTUNE_CA_BUNDLE": self.ca_bundle or "",
+        }
 
     def is_token_path(self, path: str) -> bool:
         """Token and discovery endpoints do not change Intune's state."""

@@ -1,35 +1,16 @@
-"""Fixtures for connector tests: publications built from the example intents, a dict journal."""
+"""Fixtures for the Intune and Jamf connector tests: example intents with installer bytes."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from connectors.artifacts import MemoryArtifactSource
-from connectors.base import Publication, Ring
-
-ROOT = Path(__file__).resolve().parents[2]
-INTENTS = ROOT / "examples" / "intents-repo" / "intents"
-DIGEST = "sha256:" + "ab" * 32
-
-
-class DictJournal:
-    """The Journal protocol over a dict (the outbox row stands in for it in production)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    def get(self, key: str) -> str | None:
-        return self.values.get(key)
-
-    def put(self, key: str, value: str) -> None:
-        self.values[key] = value
+from tests.support.plane_publications import INTENTS, DictJournal
 
 
 def installer_bytes(name: str, version: str) -> bytes:
@@ -52,23 +33,6 @@ def load_intent(relative: str, *, version: str | None = None) -> dict[str, Any]:
     return intent
 
 
-def publication(
-    intent: dict[str, Any], ring_index: int = 0, *, digest: str = DIGEST
-) -> Publication:
-    ring = intent["rings"][ring_index]
-    return Publication(
-        intent=intent,
-        ring=Ring(
-            name=ring["name"],
-            target=ring["target"],
-            devices=ring["devices"],
-            assignment=ring["assignment"],
-        ),
-        idempotency_key=f"{intent['metadata']['name']}:{intent['app']['version']}:{ring['name']}",
-        evidence_digest=digest,
-    )
-
-
 def artifacts_for(*intents: dict[str, Any]) -> MemoryArtifactSource:
     """The installer bytes behind each intent's package URL."""
     return MemoryArtifactSource(
@@ -80,5 +44,5 @@ def artifacts_for(*intents: dict[str, Any]) -> MemoryArtifactSource:
 
 
 @pytest.fixture
-def journal() -> Iterator[DictJournal]:
+def journal() -> DictJournal:
     return DictJournal()

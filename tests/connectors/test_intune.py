@@ -8,17 +8,20 @@ from typing import Any
 import pytest
 
 from bot.doubles.intune import IntuneDouble
-from bot.errors import ConfigError, PermanentConnectorError, TransientConnectorError
+from bot.errors import PermanentConnectorError, TransientConnectorError
+from bot.settings import SettingsError
+from connectors._polling import Follow
 from connectors.base import StepKind
 from connectors.intune import (
     IntuneConnector,
-    IntuneSettings,
     app_body,
     encrypt,
     parse_marker,
 )
+from connectors.settings import IntuneSettings
+from tests.support.plane_publications import DictJournal, publication
 
-from .conftest import DictJournal, artifacts_for, load_intent, publication
+from .conftest import artifacts_for, load_intent
 
 CHROME = "windows/google-chrome.yaml"
 LAB = "6513270e-269e-4d37-b2a7-4de452e6b438"
@@ -52,17 +55,13 @@ def intent() -> dict[str, Any]:
 def connect(
     double: IntuneDouble, *intents: dict[str, Any], secret: str | None = None, timeout: float = 5.0
 ) -> IntuneConnector:
-    settings = IntuneSettings(
-        url=double.graph_url,
-        authority=double.authority,
-        tenant_id=double.tenant_id,
-        client_id=double.client_id,
-        client_secret=secret or double.client_secret,
-        ca_bundle=double.ca_bundle,
-    )
-    return IntuneConnector(
-        settings, artifacts=artifacts_for(*intents), timeout=timeout, poll_interval=0.01
-    )
+    environ = double.environ() | {"EUCORA_INTUNE_TIMEOUT": str(timeout)}
+    if secret is not None:
+        environ["EUCORA_INTUNE_CLIENT_SECRET"] = secret
+    settings = IntuneSettings.from_environ(environ)
+    assert settings is not None
+    follow = Follow(interval=0.0, timeout=5.0, sleep=lambda _s: None)
+    return IntuneConnector(settings, artifacts=artifacts_for(*intents), follow=follow)
 
 
 def only_app(double: IntuneDouble) -> dict[str, Any]:
@@ -142,6 +141,7 @@ def test_a_second_ring_keeps_the_first_ring_assignment(
         ("500", r"/mobileApps$", "POST"),
         ("429", r"/assign$", "POST"),
         ("hang", r"/mobileApps$", "GET"),
+        ("hang-after", r"/mobileApps$", "POST"),
         ("500", r"/oauth2/v2.0/token$", "POST"),
     ],
 )
@@ -338,5 +338,44 @@ def test_settings_from_environ(tmp_path: Any) -> None:
     assert settings.url == "https://graph.microsoft.com/v1.0"
     assert settings.authority == "https://login.microsoftonline.com"
     assert "s3cret-from-file" not in repr(settings)
-    with pytest.raises(ConfigError, match="EUCORA_INTUNE_CLIENT_ID"):
+    with pytest.raises(SettingsError, match="EUCORA_INTUNE_CLIENT_ID"):
         IntuneSettings.from_environ({"EUCORA_INTUNE_TENANT_ID": "t"})
+
+
+def test_a_token_graph_refuses_is_renewed_once(
+    double: IntuneDouble, intent: dict[str, Any], journal: DictJournal
+) -> None:
+    connector = connect(double, intent)
+    connector.publish(publication(intent), journal)
+    double.tokens.clear()  # revoked or expired early: MSAL's cached token is no good any more
+    assert connector.publish(publication(intent), journal).created is False
+    assert sum(seen.path.endswith("/oauth2/v2.0/token") for seen in double.requests) == 2
+
+
+def test_state_spans_versions_and_reports_the_newest(
+    double: IntuneDouble, journal: DictJournal
+) -> None:
+    older = load_intent(CHROME, version="9.0.1")
+    newer = load_intent(CHROME, version="10.0.0")
+    connector = connect(double, older, newer)
+    connector.publish(publication(older, 0), journal)  # lab keeps 9.0.1
+    connector.publish(publication(newer, 1), journal)  # pilot gets 10.0.0
+    state = connector.state("google-chrome")
+    assert state.version == "10.0.0"
+    assert state.rings == {LAB: "required", PILOT: "required"}
+    assert state.details["groups"] == f"{LAB}=9.0.1,{PILOT}=10.0.0"
+    assert state.details["versions"] == "9.0.1,10.0.0"
+
+
+def test_two_workers_that_both_missed_the_app_converge_on_one(
+    double: IntuneDouble, intent: dict[str, Any], journal: DictJournal
+) -> None:
+    connector = connect(double, intent)
+    first = connector.publish(publication(intent), journal)
+    # A second worker's lookup misses the app (it ran before the first create was visible):
+    double.inject("stale", r"/mobileApps$", method="GET")
+    second = connect(double, intent).publish(publication(intent), journal)
+    assert double.creates["app"] == 2
+    assert list(double.apps) == [first.object_id]  # the newer app was deleted by its creator
+    assert second.object_id == first.object_id
+    assert second.created is False

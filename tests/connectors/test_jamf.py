@@ -9,11 +9,14 @@ import httpx
 import pytest
 
 from bot.doubles.jamf import JamfDouble
-from bot.errors import ConfigError, PermanentConnectorError, TransientConnectorError
+from bot.errors import PermanentConnectorError, TransientConnectorError
+from bot.settings import SettingsError
 from connectors.base import StepKind
-from connectors.jamf import JamfConnector, JamfSettings, policy_name
+from connectors.jamf import JamfConnector, policy_name
+from connectors.settings import JamfSettings
+from tests.support.plane_publications import DictJournal, publication
 
-from .conftest import DictJournal, artifacts_for, load_intent, publication
+from .conftest import artifacts_for, load_intent
 
 GROUPS = {"EUC Lab Macs": 1, "EUC Pilot Macs": 2, "Early Adopters - Mac": 3, "All Managed Macs": 4}
 SECRET = "jamf-secret-value"  # noqa: S105 -- the double's test credential
@@ -34,8 +37,13 @@ def intent() -> dict[str, Any]:
 def connect(
     double: JamfDouble, *intents: dict[str, Any], secret: str = SECRET, timeout: float = 5.0
 ) -> JamfConnector:
-    settings = JamfSettings(url=double.url, client_id="eucora-test", client_secret=secret)
-    return JamfConnector(settings, artifacts=artifacts_for(*intents), timeout=timeout)
+    environ = double.environ() | {
+        "EUCORA_JAMF_CLIENT_SECRET": secret,
+        "EUCORA_JAMF_TIMEOUT": str(timeout),
+    }
+    settings = JamfSettings.from_environ(environ)
+    assert settings is not None
+    return JamfConnector(settings, artifacts=artifacts_for(*intents))
 
 
 def test_publish_creates_one_package_one_upload_one_policy(
@@ -95,6 +103,8 @@ def test_available_ring_is_a_self_service_policy(
         ("500", r"^/JSSResource/policies/id/0$", "POST"),
         ("429", r"^/api/v1/packages$", "POST"),
         ("hang", r"^/JSSResource/policies/name/", "GET"),
+        ("hang-after", r"^/JSSResource/policies/id/0$", "POST"),
+        ("hang-after", r"^/api/v1/packages$", "POST"),
     ],
 )
 def test_a_fault_then_a_retry_ends_with_exactly_one_of_each(
@@ -226,9 +236,11 @@ def test_uninstall_rings_are_refused(
 
 
 def test_a_closed_port_is_transient(intent: dict[str, Any], journal: DictJournal) -> None:
-    settings = JamfSettings(url="http://127.0.0.1:9", client_id="x", client_secret=SECRET)
-    connector = JamfConnector(settings, artifacts=artifacts_for(intent), timeout=1.0)
-    with pytest.raises(TransientConnectorError, match="connection failed") as caught:
+    settings = JamfSettings(
+        url="http://127.0.0.1:9", client_id="x", client_secret=SECRET, timeout=1.0
+    )
+    connector = JamfConnector(settings, artifacts=artifacts_for(intent))
+    with pytest.raises(TransientConnectorError, match="failed") as caught:
         connector.publish(publication(intent), journal)
     assert SECRET not in str(caught.value)
 
@@ -247,10 +259,20 @@ def test_settings_from_environ(tmp_path: Any) -> None:
     assert settings is not None
     assert settings.client_secret == "from-file"  # noqa: S105
     assert "from-file" not in repr(settings)
-    with pytest.raises(ConfigError, match="EUCORA_JAMF_CLIENT_ID"):
+    with pytest.raises(SettingsError, match="EUCORA_JAMF_CLIENT_ID"):
         JamfSettings.from_environ({"EUCORA_JAMF_URL": "https://jamf.example"})
 
 
 def test_policy_name_is_stable_across_versions() -> None:
     assert policy_name("zoom-macos", "lab") == "EUCORA zoom-macos [lab]"
     assert httpx  # the connector's HTTP client library
+
+
+def test_a_token_jamf_forgot_is_renewed_once(
+    double: JamfDouble, intent: dict[str, Any], journal: DictJournal
+) -> None:
+    connector = connect(double, intent)
+    connector.publish(publication(intent), journal)
+    double.tokens.clear()  # the server restarted, or the token was invalidated
+    assert connector.publish(publication(intent), journal).created is False
+    assert sum(seen.path.endswith("/oauth/token") for seen in double.requests) == 2

@@ -1,15 +1,22 @@
-"""What every vendor double shares: a threaded loopback server, auth tokens, faults, violations.
+"""The werkzeug loopback server under every vendor double: TLS, tokens, faults, violations.
+
+The Intune and Jamf doubles use it directly (the Intune double must speak HTTPS, MSAL refusing
+plain-http authorities; werkzeug's request object is what openapi-core validates and what parses
+Jamf's multipart uploads); the SCCM, Landscape and AWX doubles through the small JSON layer in
+``_json_double.py``.
 
 A double is a WSGI app served by werkzeug on ``127.0.0.1`` port 0 in a daemon thread (plain HTTP,
-or HTTPS with a throw-away CA from trustme when the client insists on TLS, as MSAL does). It
-records every request (so a test can say "plan sent no write"), counts creates per kind (so a test
-can say "exactly one"), and writes each departure from the vendor's published description into
-:attr:`HttpDouble.violations` instead of failing silently.
+or HTTPS with a throw-away CA from trustme). It records every request (so a test can say "plan
+sent no write"), counts creates per kind (so a test can say "exactly one"), and writes each
+departure from the vendor's published description into :attr:`WsgiDouble.violations` instead of
+failing silently.
 
 Faults are armed per path pattern for the next N matching requests:
 
 * ``"429"`` answers Too Many Requests with ``Retry-After``; ``"500"`` a server error;
 * ``"hang"`` holds the request past any sane client timeout (until the double stops);
+  ``"hang-after"`` applies it first, then holds the answer (the plane that times out after
+  creating the object);
 * ``"drop"`` *applies* the request, then closes the connection without answering (the "create
   succeeded, response lost" case every connector has to survive);
 * ``"stale"`` answers a lookup as if the object did not exist yet (a replica that lags, or a
@@ -34,7 +41,7 @@ import trustme
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
-FaultKind = Literal["429", "500", "hang", "drop", "stale"]
+FaultKind = Literal["429", "500", "hang", "hang-after", "drop", "stale"]
 
 HANG_SECONDS = 60.0
 """How long a hung request is held at most (stopping the double releases it at once)."""
@@ -45,7 +52,7 @@ class _ResponseDroppedError(ConnectionAbortedError):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log on stderr: tests read :attr:`HttpDouble.requests` instead."""
+    """No access log on stderr: tests read :attr:`WsgiDouble.requests` instead."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Skip the access log line."""
@@ -73,8 +80,8 @@ class Seen:
     query: str
 
 
-class HttpDouble:
-    """Base of the vendor doubles; subclasses implement :meth:`handle`."""
+class WsgiDouble:
+    """Base of the Intune and Jamf doubles; subclasses implement :meth:`handle`."""
 
     plane = "double"
 
@@ -233,6 +240,8 @@ class HttpDouble:
             if fault is not None and fault.kind == "stale":
                 environ["double.stale"] = True
             response = self.handle(request)
+        if fault is not None and fault.kind == "hang-after":
+            self._stopping.wait(HANG_SECONDS)
         if fault is not None and fault.kind == "drop":
             sock: socket.socket = environ["werkzeug.socket"]
             sock.shutdown(socket.SHUT_RDWR)
