@@ -48,6 +48,7 @@ ACTIONS_BOT = "github-actions[bot]"
 MAX_OUTPUT_TEXT = 65_535
 MAX_ANNOTATION_MESSAGE = 64 * 1024
 MAX_ANNOTATION_TITLE = 255
+MAX_COMMENT_BODY = 65_536
 _TRUNCATED = "\n\n… (truncated)"
 
 _SECRET_SHAPES = re.compile(
@@ -352,6 +353,10 @@ class GitHubAdapter:
         """Edit this app's comment holding ``marker`` (if its text changed), or create it."""
         if marker not in body:
             raise ValueError("the comment body must contain its marker")
+        if len(body) > MAX_COMMENT_BODY:
+            body = _cap(body, MAX_COMMENT_BODY)
+            if marker not in body:
+                body = _cap(f"{marker}\n{body}", MAX_COMMENT_BODY)
         with self._call("upsert_comment", f"writing the comment on {repository}#{number}"):
             me = self._identity()
             return self._renewing(lambda: self._upsert(repository, number, me, marker, body))
@@ -369,7 +374,8 @@ class GitHubAdapter:
         """Post a new comment on the pull request."""
         with self._call("add_comment", f"commenting on {repository}#{number}"):
             issue = self._repo(repository).get_issue(number)  # lazy: no request
-            return int(self._renewing(lambda: issue.create_comment(body)).id)
+            text = _cap(body, MAX_COMMENT_BODY)
+            return int(self._renewing(lambda: issue.create_comment(text)).id)
 
     def permission(self, repository: str, user: str) -> Permission:
         """The user's role on the repository; ``none`` for users GitHub does not know."""

@@ -328,6 +328,16 @@ def test_sticky_comment_found_beyond_the_first_page(github_double, github, scene
     assert github_double.comment_store[created.id].body.endswith("new")
 
 
+def test_an_overlong_comment_is_cut_to_githubs_limit_keeping_its_marker(github_double, github):
+    sticky = github.upsert_comment(REPO, 1, EVIDENCE_MARKER, "x" * 70_000 + EVIDENCE_MARKER)
+    body = github_double.comment_store[sticky].body
+    assert len(body) <= 65_536
+    assert body.startswith(EVIDENCE_MARKER)
+    assert body.endswith("(truncated)")
+    reply = github.add_comment(REPO, 1, "y" * 70_000)
+    assert len(github_double.comment_store[reply].body) == 65_536
+
+
 def test_a_comment_body_without_its_marker_is_a_bug(github):
     with pytest.raises(ValueError, match="marker"):
         github.upsert_comment(REPO, 1, EVIDENCE_MARKER, "no marker")
