@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bot.core.evidence_proof import checkpoint_markdown
 from bot.core.findings import SEVERITY_ORDER, Severity
 from bot.core.github_model import (
     APPROVAL_CHECK,
@@ -128,12 +129,9 @@ def _checkpoint_block(checkpoint: str | None) -> str:
     """The latest signed audit checkpoint, so GitHub keeps a copy the operator cannot rewrite."""
     if not checkpoint or len(checkpoint) > CHECKPOINT_MAX_CHARS:
         return ""
-    fence = "```"
     return (
         "<details><summary>Audit log checkpoint (signed)</summary>\n\n"
-        "The newest signed checkpoint of EUCORA's audit log when this was posted. Keep it: "
-        "`eucora audit verify` proves later logs extend it.\n\n"
-        f"{fence}text\n{checkpoint.rstrip()}\n{fence}\n</details>\n"
+        f"{checkpoint_markdown(checkpoint)}</details>\n"
     )
 
 

@@ -128,7 +128,7 @@ def test_a_good_change_gets_a_green_policy_run_a_pending_cab_run_and_one_comment
     # The pack has its offline proof bundle, against the checkpoint the comment published.
     proof = EvidenceStore(context.settings.evidence_dir).get_proof(policy.external_id)
     assert proof is not None
-    published = comment.body.split("```text\n", 1)[1].split("\n```", 1)[0]
+    published = comment.body.split("```\n", 1)[1].split("\n```", 1)[0]
     assert len(published.splitlines()) >= 4  # origin, size, root, blank, signature
     assert published in proof.decode()
 
