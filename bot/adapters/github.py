@@ -604,6 +604,7 @@ def connector_from_settings(
 ) -> GitHubAppConnector | GitHubTokenConnector:
     """The connector the settings ask for: the App when its id and key are set, else the token."""
     mirrors = settings.home / "mirrors"
+    options.setdefault("seconds_between_writes", settings.github_write_interval or None)
     if settings.github_app_id and settings.github_private_key:
         return GitHubAppConnector(
             api_url=settings.github_api_url,
