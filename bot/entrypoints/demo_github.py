@@ -50,7 +50,10 @@ def _app_key() -> tuple[str, str]:
     return private, public
 
 
-def _signed(event: str, payload: dict[str, Any], secret: str) -> tuple[bytes, dict[str, str]]:
+def signed_delivery(
+    event: str, payload: dict[str, Any], secret: str
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers GitHub would send (a fresh delivery id, the HMAC signature)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return body, {
@@ -61,8 +64,9 @@ def _signed(event: str, payload: dict[str, Any], secret: str) -> tuple[bytes, di
     }
 
 
-def _pr_payload(pr: Any, installation: int, action: str = "opened") -> dict[str, Any]:
-    owner, name = REPOSITORY.split("/")
+def pull_request_payload(pr: Any, installation: int, action: str = "opened") -> dict[str, Any]:
+    """The fields of GitHub's ``pull_request`` webhook that EUCORA reads, for a double's PR."""
+    owner, name = pr.repository.split("/")
     return {
         "action": action,
         "number": pr.number,
@@ -75,14 +79,14 @@ def _pr_payload(pr: Any, installation: int, action: str = "opened") -> dict[str,
             "labels": [{"name": label} for label in pr.labels],
             "id": pr.id,
         },
-        "repository": {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}},
+        "repository": {"full_name": pr.repository, "name": name, "owner": {"login": owner}},
         "installation": {"id": installation},
         "sender": {"login": pr.author, "type": "User"},
     }
 
 
 def _comment_payload(pr: Any, installation: int, comment: Any) -> dict[str, Any]:
-    payload = _pr_payload(pr, installation, "created")
+    payload = pull_request_payload(pr, installation, "created")
     del payload["pull_request"], payload["number"]
     payload["issue"] = {"number": pr.number, "pull_request": {"url": "pr"}}
     user = comment.author
@@ -121,6 +125,7 @@ def _pull_request(
         github_app_id=str(double.app.id),
         github_private_key=private_key(double),
         github_webhook_secret=double.app.webhook_secret,
+        github_write_interval=0,  # the double has no secondary rate limits to respect
     )
     server = build_server(
         app_settings, partial(pull_request_handler_factory, clock=lambda: now), metrics_dir=False
@@ -128,8 +133,8 @@ def _pull_request(
     client = server.app.test_client()
     try:
         echo(f"   GitHub double at {double.url}; pull request #{pr.number} opened by dave")
-        body, headers = _signed(
-            "pull_request", _pr_payload(pr, installation), double.app.webhook_secret
+        body, headers = signed_delivery(
+            "pull_request", pull_request_payload(pr, installation), double.app.webhook_secret
         )
         answer = client.post("/webhook", data=body, headers=headers)
         echo(f"   POST /webhook (pull_request opened, signed) -> {answer.status_code}")
@@ -149,7 +154,7 @@ def _pull_request(
         asked = double.add_comment(REPOSITORY, pr.number, "carol", "/eucora explain")
         comments = double.comments(REPOSITORY, pr.number)
         payload = _comment_payload(pr, installation, asked)
-        body, headers = _signed("issue_comment", payload, double.app.webhook_secret)
+        body, headers = signed_delivery("issue_comment", payload, double.app.webhook_secret)
         client.post("/webhook", data=body, headers=headers)
         server.intake.processor.drain()
         replies = [c for c in double.comments(REPOSITORY, pr.number) if c not in comments]

@@ -62,6 +62,7 @@ def app(tmp_path: Path, github_double: GitHubDouble, github_env: dict[str, str])
         **github_env,
         "EUCORA_HOME": str(tmp_path / "home"),
         "EUCORA_PUBLIC_URL": "https://eucora.example",
+        "EUCORA_GITHUB_WRITE_INTERVAL": "0",
     }
     settings = Settings.from_environ(environ)
     engine = create_database_engine(settings.database_url)
