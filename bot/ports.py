@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from bot.core.github_model import CheckRun, Permission, PullRequest
+from bot.core.github_model import (
+    CheckRun,
+    DeploymentReviewState,
+    Permission,
+    PullRequest,
+    PullRequestCommit,
+    PullRequestReview,
+)
 
 
 class EvidenceSource(Protocol):
@@ -67,6 +74,38 @@ class GitHub(Protocol):
         Cached per repository; fetches only what is missing, authenticating with a token given
         to git in a header for that one command, never written to disk, a URL or a log.
         """
+        ...
+
+    def reviews(self, repository: str, number: int) -> tuple[PullRequestReview, ...]:
+        """Every submitted review of the PR, oldest first (all pages)."""
+        ...
+
+    def pull_commits(self, repository: str, number: int) -> tuple[PullRequestCommit, ...]:
+        """The PR's commits (authors, committers, messages), as GitHub lists them (up to 250)."""
+        ...
+
+    def team_members(self, team: str) -> frozenset[str]:
+        """The logins of team ``org/slug``'s active members, child teams' members included.
+
+        A team GitHub does not show this installation is an error (the App needs
+        ``members: read``), never an empty team.
+        """
+        ...
+
+    def request_team_review(self, repository: str, number: int, team_slugs: Sequence[str]) -> None:
+        """Ask the teams (slugs in the repository's organisation) to review the PR."""
+        ...
+
+    def review_deployment(
+        self,
+        repository: str,
+        run_id: int,
+        *,
+        environment: str,
+        state: DeploymentReviewState,
+        comment: str,
+    ) -> None:
+        """Approve or reject a workflow run waiting on this app's deployment protection rule."""
         ...
 
 

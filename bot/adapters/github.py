@@ -28,6 +28,8 @@ import requests
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from github import Auth, Github, GithubException, GithubIntegration, GithubRetry
 from github.CheckRun import CheckRun as GhCheckRun
+from github.NamedUser import NamedUser
+from github.PaginatedList import PaginatedList
 
 from bot.adapters.mirror import MirrorStore
 from bot.core.github_model import (
@@ -35,8 +37,11 @@ from bot.core.github_model import (
     Annotation,
     CheckRun,
     CheckRunOutput,
+    DeploymentReviewState,
     Permission,
     PullRequest,
+    PullRequestCommit,
+    PullRequestReview,
 )
 from bot.errors import ConfigError, GitHubError
 from bot.settings import Settings
@@ -232,6 +237,19 @@ def _run_fields(run: CheckRun, first: Sequence[Annotation]) -> dict[str, Any]:
     return fields
 
 
+def _pull_commit(item: dict[str, Any]) -> PullRequestCommit:
+    git = item.get("commit") or {}
+    author, committer = item.get("author") or {}, item.get("committer") or {}
+    return PullRequestCommit(
+        sha=str(item["sha"]),
+        author_login=author.get("login"),
+        author_email=(git.get("author") or {}).get("email"),
+        committer_login=committer.get("login"),
+        committer_email=(git.get("committer") or {}).get("email"),
+        message=str(git.get("message") or ""),
+    )
+
+
 _ROLE_PERMISSIONS = {p.value: p for p in Permission}
 _T = TypeVar("_T")
 
@@ -392,6 +410,88 @@ class GitHubAdapter:
                 raise
             role = _ROLE_PERMISSIONS.get(str(data.get("role_name")))
             return role or _ROLE_PERMISSIONS.get(str(data.get("permission")), Permission.NONE)
+
+    def reviews(self, repository: str, number: int) -> tuple[PullRequestReview, ...]:
+        """Every review of the PR (``GET .../pulls/{n}/reviews``, all pages)."""
+        with self._call("reviews", f"reading the reviews of {repository}#{number}"):
+            return self._renewing(lambda: self._read_reviews(repository, number))
+
+    def _read_reviews(self, repository: str, number: int) -> tuple[PullRequestReview, ...]:
+        pull = self._repo(repository).get_pull(number)  # lazy: no request
+        found = []
+        for review in pull.get_reviews():
+            user = review.user
+            submitted = review.submitted_at
+            found.append(
+                PullRequestReview(
+                    id=int(review.id),
+                    reviewer=user.login if user is not None else "ghost",
+                    state=str(review.state).upper(),
+                    commit_id=str(review.commit_id or ""),
+                    submitted_at=submitted.astimezone(UTC).isoformat() if submitted else None,
+                    reviewer_is_bot=user is not None and user.type == "Bot",
+                )
+            )
+        return tuple(found)
+
+    def pull_commits(self, repository: str, number: int) -> tuple[PullRequestCommit, ...]:
+        """The PR's commits (``GET .../pulls/{n}/commits``: GitHub lists at most 250)."""
+        with self._call("pull_commits", f"reading the commits of {repository}#{number}"):
+            return self._renewing(lambda: self._read_commits(repository, number))
+
+    def _read_commits(self, repository: str, number: int) -> tuple[PullRequestCommit, ...]:
+        # Raw pages: PyGithub's Commit objects would fetch each commit again for raw_data.
+        found: list[PullRequestCommit] = []
+        for page in range(1, 4):  # GitHub lists at most 250 commits: 3 pages of 100
+            _, items = self._gh.requester.requestJsonAndCheck(
+                "GET",
+                f"/repos/{repository}/pulls/{number}/commits",
+                parameters={"per_page": 100, "page": page},
+            )
+            found.extend(_pull_commit(item) for item in items or [])
+            if len(items or []) < 100:
+                break
+        return tuple(found)
+
+    def team_members(self, team: str) -> frozenset[str]:
+        """Team ``org/slug``'s members (``GET /orgs/{org}/teams/{slug}/members``, all pages).
+
+        GitHub lists active members only (pending invitations are not members) and includes
+        the members of child teams.
+        """
+        org, _, slug = team.partition("/")
+        if not org or not slug or "/" in slug:
+            raise GitHubError(f"{team!r} is not a team as org/team-slug")
+        with self._call("team_members", f"reading the members of team {team}"):
+            members: PaginatedList[NamedUser] = PaginatedList(
+                NamedUser, self._gh.requester, f"/orgs/{org}/teams/{slug}/members", None
+            )
+            return self._renewing(lambda: frozenset(user.login for user in members))
+
+    def request_team_review(self, repository: str, number: int, team_slugs: Sequence[str]) -> None:
+        """``POST .../pulls/{n}/requested_reviewers`` with ``team_reviewers``."""
+        with self._call("request_team_review", f"requesting reviews on {repository}#{number}"):
+            pull = self._repo(repository).get_pull(number)  # lazy: no request
+            self._renewing(lambda: pull.create_review_request(team_reviewers=list(team_slugs)))
+
+    def review_deployment(
+        self,
+        repository: str,
+        run_id: int,
+        *,
+        environment: str,
+        state: DeploymentReviewState,
+        comment: str,
+    ) -> None:
+        """``POST .../actions/runs/{run_id}/deployment_protection_rule`` (the event's callback).
+
+        The URL is built from the configured API and the run id, never taken from the payload:
+        the installation token goes only to GitHub.
+        """
+        body = {"environment_name": environment, "state": str(state), "comment": comment[:1024]}
+        url = f"/repos/{repository}/actions/runs/{run_id}/deployment_protection_rule"
+        with self._call("review_deployment", f"answering the deployment of run {run_id}"):
+            self._renewing(lambda: self._gh.requester.requestJsonAndCheck("POST", url, input=body))
 
     def clone_url(self, repository: str) -> str:
         """The repository's HTTPS clone URL (``GET /repos/...``, remembered)."""

@@ -121,3 +121,44 @@ class CheckRun:
     output: CheckRunOutput | None = None
     external_id: str | None = None
     details_url: str | None = None
+
+
+# --- approvals (reviews, commits, teams, deployment protection rules) ----------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PullRequestReview:
+    """A pull request review as GitHub reports it (``GET .../pulls/{n}/reviews``, or a webhook).
+
+    ``state`` is GitHub's upper-case word (APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED,
+    PENDING); ``submitted_at`` is RFC 3339 text (``None`` for a pending review).
+    """
+
+    id: int
+    reviewer: str
+    state: str
+    commit_id: str
+    submitted_at: str | None = None
+    reviewer_is_bot: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PullRequestCommit:
+    """A commit of a pull request: who authored and committed it, and its message (trailers).
+
+    Logins are ``None`` when GitHub could not tie the commit's email to an account.
+    """
+
+    sha: str
+    author_login: str | None
+    author_email: str | None
+    committer_login: str | None
+    committer_email: str | None
+    message: str = ""
+
+
+class DeploymentReviewState(StrEnum):
+    """The answer to a custom deployment protection rule."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"

@@ -505,7 +505,7 @@ class GitHubDouble:
         return self._numbers[full_name]
 
     def _commits(self, repo: st.Repository, base: str, head: str) -> list[st.Commit]:
-        fmt = "%H%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%P%x1f%cI%x1f%s%x1e"
+        fmt = "%H%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%P%x1f%cI%x1f%B%x1e"  # full message, as GitHub
         out = self._git(repo.bare_path, "log", "--reverse", f"--format={fmt}", f"{base}..{head}")
         commits = []
         for record in filter(None, (r.strip() for r in out.split("\x1e"))):
@@ -513,7 +513,7 @@ class GitHubDouble:
             commits.append(
                 st.Commit(
                     sha=sha,
-                    message=subject,
+                    message=subject.strip(),
                     author_name=an,
                     author_email=ae,
                     author_login=ae.split("@", 1)[0] or None,
