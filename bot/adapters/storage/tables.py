@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Index,
@@ -117,4 +118,32 @@ inbox = Table(
 ``body_sha256`` are unique (a redelivery and a replayed body are not stored twice). Times are
 RFC 3339 UTC text with microseconds, so they sort as text. The partial unique index lets at most
 one delivery per ``serial_key`` (one pull request) run at a time, whatever the number of workers.
+"""
+
+review_ledger = Table(
+    "review_ledger",
+    metadata,
+    Column("seq", _SEQUENCE, primary_key=True, autoincrement=True),
+    Column("installation_id", BigInteger, nullable=True),
+    Column("repository", Text, nullable=False),
+    Column("pr", BigInteger, nullable=False),
+    Column("review_id", BigInteger, nullable=False),
+    Column("reviewer", Text, nullable=False),
+    Column("reviewer_is_bot", Boolean, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("commit_id", Text, nullable=False),
+    Column("pr_head_sha", Text, nullable=True),
+    Column("content_hash", Text, nullable=True),
+    Column("submitted_at", Text, nullable=False),
+    Column("recorded_at", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Index(None, "repository", "pr"),
+    Index(None, "installation_id"),
+)
+"""Every pull request review as it arrived (``bot.adapters.storage.reviews``), append-only.
+
+One row per webhook (submitted, edited, dismissed) or per review found only through the API
+(``source`` ``api``). ``commit_id`` and ``content_hash`` are the review's commit and the hash of
+the intent, policy and config content there, as recorded then; times are RFC 3339 UTC text.
 """
