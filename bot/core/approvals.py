@@ -269,7 +269,7 @@ class ApprovalDecision:
         parts = []
         if self.missing:
             parts.append(f"{self.missing} more CAB approval{'s' if self.missing != 1 else ''}")
-        if self.missing_teams:
+        if self.missing_teams and (self.distinct_teams > 1 or not self.missing):
             parts.append(
                 f"approvals from {self.missing_teams} more CAB"
                 f" team{'s' if self.missing_teams != 1 else ''}"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bot.core.approvals import REASON_TEXT, ApprovalDecision, Outcome, ReviewVerdict
 from bot.core.evidence_proof import checkpoint_markdown
 from bot.core.findings import SEVERITY_ORDER, Severity
 from bot.core.github_model import (
@@ -264,36 +265,53 @@ def approval_check_run(pack: Mapping[str, Any], *, digest: str) -> CheckRun:
     )
 
 
-def comment_body(
+def comment_body(  # noqa: PLR0913 - keyword-only parts of the comment
     pack: Mapping[str, Any],
     *,
     digest: str,
     evidence_url: str | None = None,
     checkpoint: str | None = None,
     limit: int = 65_536,
+    approvals: str | None = None,
 ) -> str:
-    """The sticky comment: the check in Markdown (marker first), the newest signed checkpoint."""
-    tail = _checkpoint_block(checkpoint)
+    """The sticky comment: the check (marker first), the CAB approvals block, the checkpoint.
+
+    ``approvals`` is the block the approvals flow decided (:func:`approvals_markdown`).
+    """
+    tail = (approvals or "") + _checkpoint_block(checkpoint)
     body = render_check_markdown(
         pack, evidence_url=evidence_url, digest=digest, max_chars=limit - len(tail)
     )
     return body + tail  # the rendering starts with the marker
 
 
-def report_for(
+def report_for(  # noqa: PLR0913 - keyword-only parts of the report
     pack: Mapping[str, Any],
     *,
     digest: str,
     evidence_url: str | None = None,
     checkpoint: str | None = None,
+    approval: CheckRun | None = None,
+    approvals: str | None = None,
 ) -> Report:
-    """Both check runs and the sticky comment for one evaluated pack."""
+    """Both check runs and the sticky comment for one evaluated pack.
+
+    ``approval`` and ``approvals`` are the CAB approval run and comment block the approvals
+    flow decided (:func:`decided_approval_run`, :func:`approvals_markdown`); without them the
+    approval run says what the tier needs.
+    """
     return Report(
         policy=policy_check_run(
             pack, digest=digest, evidence_url=evidence_url, checkpoint=checkpoint
         ),
-        approval=approval_check_run(pack, digest=digest),
-        comment=comment_body(pack, digest=digest, evidence_url=evidence_url, checkpoint=checkpoint),
+        approval=approval or approval_check_run(pack, digest=digest),
+        comment=comment_body(
+            pack,
+            digest=digest,
+            evidence_url=evidence_url,
+            checkpoint=checkpoint,
+            approvals=approvals,
+        ),
     )
 
 
@@ -346,4 +364,124 @@ def refusal_reply(user: str, command: Command) -> str:
     return (
         f"@{escape_markdown(user)} sorry, `/eucora {command.value}` can only be run by people "
         "with write access to this repository. Ask a maintainer to run it."
+    )
+
+
+# --- CAB approvals, as decided from the reviews ---------------------------------------------------
+
+MAX_REVIEW_ROWS = 200
+"""Reviews listed in the approval run's summary and the comment; the evidence holds them all."""
+MAX_NAMES = 20
+"""People named as able to approve; more are counted, not named."""
+
+
+def _who_can_approve(decision: ApprovalDecision, cab_teams: Sequence[str]) -> str:
+    teams = ", ".join(f"`{escape_markdown(t)}`" for t in cab_teams) or "no CAB team configured"
+    people = decision.can_approve
+    if not people:
+        return f"who can approve: members of {teams}"
+    named = ", ".join(f"@{escape_markdown(p)}" for p in people[:MAX_NAMES])
+    more = f" and {len(people) - MAX_NAMES} more" if len(people) > MAX_NAMES else ""
+    return f"who can approve: members of {teams} ({named}{more})"
+
+
+def _verdict_row(verdict: ReviewVerdict) -> str:
+    if verdict.counted:
+        why = "counted" + (f" for {', '.join(verdict.teams)}" if verdict.teams else "")
+    else:
+        reason = verdict.reason
+        why = f"not counted: {REASON_TEXT[reason]}" if reason is not None else "not counted"
+    return (
+        f"| {verdict.review_id} | @{escape_markdown(verdict.reviewer)} | "
+        f"{verdict.state.value.lower().replace('_', ' ')} | `{verdict.commit_id[:12]}` | "
+        f"{'✅' if verdict.counted else '—'} {escape_markdown(why)} |"
+    )
+
+
+def _reviews_table(decision: ApprovalDecision) -> str:
+    verdicts = decision.verdicts
+    if not verdicts:
+        return "No reviews yet.\n"
+    rows = [_verdict_row(v) for v in verdicts[-MAX_REVIEW_ROWS:]]
+    cut = len(verdicts) - len(rows)
+    note = (
+        f"\n{cut:,} earlier reviews are not listed; the evidence holds them all.\n" if cut else ""
+    )
+    header = "| review | reviewer | state | commit | counted |\n|---:|---|---|---|---|\n"
+    return header + "\n".join(rows) + "\n" + note
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def approval_headline(decision: ApprovalDecision, cab_teams: Sequence[str]) -> str:
+    """One line for people: the outcome, and when waiting how many more and who can give them."""
+    if decision.outcome is Outcome.WAITING:
+        return f"{decision.summary()} ({_who_can_approve(decision, cab_teams)})"
+    return decision.summary()
+
+
+def decided_approval_run(
+    pack: Mapping[str, Any],
+    decision: ApprovalDecision,
+    *,
+    digest: str,
+    cab_teams: Sequence[str],
+    notes: Sequence[str] = (),
+) -> CheckRun:
+    """The ``EUCORA CAB approval`` run from the approvals decision.
+
+    ``success`` when approved, ``in_progress`` while waiting (saying for how many more and who
+    can approve), ``failure`` when a CAB member's change request or a critical risk without the
+    emergency label blocks. A change the policy blocks keeps the pack's ``action_required``
+    run: no approval can let it merge. ``notes`` are problems met while deciding (a CAB team
+    GitHub would not show), listed in the summary.
+    """
+    if pack["decision"]["conclusion"] == "blocked":
+        return approval_check_run(pack, digest=digest)
+    head = str(pack["head"])
+    headline = approval_headline(decision, cab_teams)
+    warnings = "".join(f"> ⚠️ {escape_markdown(n)}\n" for n in notes)
+    summary = (
+        f"Risk tier {escape_markdown(decision.tier)}: {escape_markdown(headline)}.\n\n"
+        f"{warnings}{_reviews_table(decision)}"
+    )
+    if decision.post_implementation_review_owed:
+        summary += "\nEmergency change: a post-implementation review is owed after the merge.\n"
+    if decision.outcome is Outcome.APPROVED:
+        status, conclusion = CheckStatus.COMPLETED, CheckConclusion.SUCCESS
+        title = "No CAB approval needed" if decision.required == 0 else "Approved by the CAB"
+    elif decision.outcome is Outcome.WAITING:
+        status, conclusion = CheckStatus.IN_PROGRESS, None
+        title = _sentence(decision.summary())
+    else:
+        status, conclusion = CheckStatus.COMPLETED, CheckConclusion.FAILURE
+        title = _sentence(decision.summary())
+    return CheckRun(
+        name=APPROVAL_CHECK,
+        head_sha=head,
+        status=status,
+        conclusion=conclusion,
+        output=CheckRunOutput(
+            title=_clip(title, ANNOTATION_TITLE_MAX),
+            summary=_clip(summary, CHECK_TEXT_MAX_CHARS),
+        ),
+        external_id=digest,
+    )
+
+
+def approvals_markdown(decision: ApprovalDecision, cab_teams: Sequence[str]) -> str:
+    """The sticky comment's CAB approvals block: the outcome and every review's verdict."""
+    icon = {
+        Outcome.APPROVED: "✅",
+        Outcome.WAITING: "⏳",
+        Outcome.BLOCKED: "⛔",
+        Outcome.CRITICAL_WITHOUT_EMERGENCY: "⛔",
+    }[decision.outcome]
+    headline = escape_markdown(approval_headline(decision, cab_teams))
+    return (
+        f"\n### CAB approvals\n\n{icon} {headline}\n\n"
+        f"<details><summary>Reviews ({len(decision.verdicts)})</summary>\n\n"
+        f"{_reviews_table(decision)}\n</details>\n"
     )

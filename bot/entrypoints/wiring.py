@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 
 from bot.adapters.github import connector_from_settings
 from bot.adapters.keys import load_or_create_signer
+from bot.adapters.storage.reviews import ReviewLedger
 from bot.bootstrap import IntakeServices
 from bot.core.webhooks import Delivery
 from bot.errors import ConfigError
+from bot.flows.approvals import CabApprovals, TeamDirectory
 from bot.flows.deliveries import handle_delivery
 from bot.flows.pull_request import PullRequestContext
 from bot.flows.recording import AuditedEvidence
@@ -65,6 +67,7 @@ def pull_request_handler_factory(
     signer = load_or_create_signer(settings.home, settings.signing_key)
     evidence = AuditedEvidence(settings, services.audit, signer=signer, clock=clock)
     github = connector
+    approvals = CabApprovals(ReviewLedger(services.engine), TeamDirectory(clock), clock=clock)
 
     def context_for(installation_id: int | None) -> PullRequestContext:
         return PullRequestContext(
@@ -72,6 +75,7 @@ def pull_request_handler_factory(
             settings=settings,
             evidence=evidence,
             clock=clock,
+            approvals=approvals,
         )
 
     def handle(delivery: Delivery) -> str:

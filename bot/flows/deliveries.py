@@ -14,6 +14,7 @@ from typing import Any
 from bot.core.github_model import APPROVAL_CHECK, POLICY_CHECK
 from bot.core.pr_report import parse_command
 from bot.core.webhooks import Delivery, DeliveryKind
+from bot.flows.approvals import on_deployment, on_membership, on_review
 from bot.flows.pull_request import (
     PullRequestContext,
     evaluate_merge_group,
@@ -40,6 +41,13 @@ def _rerequested_elsewhere(delivery: Delivery, payload: Mapping[str, Any]) -> bo
 
 def handle_delivery(delivery: Delivery, context_for: ContextFor) -> str:
     """Run the flow a delivery asks for; return the outcome recorded on its inbox row."""
+    if delivery.kind is DeliveryKind.MEMBERSHIP:  # an organisation's event: no repository
+        return on_membership(
+            context_for(delivery.installation_id),
+            delivery.payload(),
+            installation_id=delivery.installation_id,
+            correlation_id=delivery.delivery_id,
+        )
     if delivery.repository is None:
         return "ignored"
     payload = delivery.payload()
@@ -65,8 +73,19 @@ def handle_delivery(delivery: Delivery, context_for: ContextFor) -> str:
     if delivery.kind is DeliveryKind.COMMAND and delivery.pr is not None:
         context = context_for(delivery.installation_id)
         return _command(context, delivery.repository, delivery.pr, delivery.delivery_id, payload)
-    # Reviews, merges, deployments, memberships and installations arrive with the approvals and
-    # publishing work; until then they are stored and audited by the intake, and not acted on.
+    if delivery.kind is DeliveryKind.REVIEW and delivery.pr is not None:
+        return on_review(
+            context_for(delivery.installation_id),
+            payload,
+            installation_id=delivery.installation_id,
+            correlation_id=delivery.delivery_id,
+        )
+    if delivery.kind is DeliveryKind.DEPLOYMENT:
+        return on_deployment(
+            context_for(delivery.installation_id), payload, correlation_id=delivery.delivery_id
+        )
+    # Merges and installations arrive with the publishing work; until then they are stored and
+    # audited by the intake, and not acted on.
     return "ignored"
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from bot.adapters.git import GitError
 from bot.core.github_model import EVIDENCE_MARKER, PullRequest
+from bot.core.github_model import CheckRun as GitHubCheckRun
 from bot.core.pr_report import (
     Command,
     Report,
@@ -72,15 +73,54 @@ class EvidenceRecorder(Protocol):
         """Append one audit event."""
         ...
 
+    def latest_checkpoint(self) -> str | None:
+        """The newest signed audit checkpoint (for the comment), if any."""
+        ...
+
+    def audit_events(
+        self, repository: str, pr: int
+    ) -> list[tuple[str, str | None, dict[str, Any]]]:
+        """The PR's audit events as ``(type, head_sha, payload)``, oldest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalView:
+    """What the approvals flow decided for a PR: its CAB approval run and comment block."""
+
+    run: GitHubCheckRun
+    block: str
+    outcome: str
+
+
+class ApprovalJudge(Protocol):
+    """Decides a PR's CAB approval from its reviews (``bot.flows.approvals.CabApprovals``)."""
+
+    def judge(
+        self,
+        context: PullRequestContext,
+        pr: PullRequest,
+        stored: StoredPack,
+        *,
+        correlation_id: str,
+    ) -> ApprovalView:
+        """Decide and audit the approval state of ``pr`` at its head, whose pack is ``stored``."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PullRequestContext:
-    """What the PR flows work with: GitHub (for one installation), settings, evidence, the clock."""
+    """What the PR flows work with: GitHub (for one installation), settings, evidence, the clock.
+
+    ``approvals`` decides the CAB approval run from the reviews; without it the run only says
+    what the tier needs.
+    """
 
     github: GitHub
     settings: Settings
     evidence: EvidenceRecorder
     clock: Callable[[], datetime]
+    approvals: ApprovalJudge | None = None
 
     def evidence_url(self, digest: str) -> str | None:
         """The evidence page of a pack, when EUCORA_PUBLIC_URL says where the app is served."""
@@ -116,8 +156,13 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
     labels: tuple[str, ...],
     pr: int | None,
     correlation_id: str,
+    pull: PullRequest | None = None,
 ) -> Report | None:
-    """Run the check on a commit and complete both check runs; ``None`` when it can't be read."""
+    """Run the check on a commit and complete both check runs; ``None`` when it can't be read.
+
+    For a pull request (``pull``) with an approvals judge, the CAB approval run and the
+    comment's approvals block come from its decision.
+    """
     github = context.github
     run_id = github.create_check_run(repository, started_policy_run(head_sha))
     try:
@@ -134,11 +179,17 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
         )
         return None
     recorded = context.evidence.record_check(run, correlation_id=correlation_id, pr=pr)
+    view = None
+    if context.approvals is not None and pull is not None:
+        stored = StoredPack(digest=recorded.digest, pack=run.pack)
+        view = context.approvals.judge(context, pull, stored, correlation_id=correlation_id)
     report = report_for(
         run.pack,
         digest=recorded.digest,
         evidence_url=context.evidence_url(recorded.digest),
         checkpoint=recorded.checkpoint,
+        approval=view.run if view is not None else None,
+        approvals=view.block if view is not None else None,
     )
     github.update_check_run(repository, run_id, report.policy)
     github.create_check_run(repository, report.approval)
@@ -173,6 +224,7 @@ def evaluate_pull_request(
         labels=pr.labels,
         pr=number,
         correlation_id=correlation_id,
+        pull=pr,
     )
     if report is None:
         return "failed"

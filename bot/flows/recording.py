@@ -118,3 +118,16 @@ class AuditedEvidence:
             payload=payload,
             time=self._clock(),
         )
+
+    def latest_checkpoint(self) -> str | None:
+        """The newest signed checkpoint note (the comment publishes it)."""
+        return self._log.latest_checkpoint()
+
+    def audit_events(
+        self, repository: str, pr: int
+    ) -> list[tuple[str, str | None, dict[str, Any]]]:
+        """The PR's audit events as ``(type, head_sha, payload)``, oldest first."""
+        return [
+            (event.type, event.head_sha, dict(event.payload))
+            for event in self._log.events(repository=repository, pr=pr)
+        ]

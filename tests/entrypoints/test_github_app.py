@@ -110,7 +110,7 @@ def test_a_pr_adding_a_good_intent_gets_a_green_policy_run_and_a_pending_cab_run
     assert "Audit log checkpoint (signed)" in policy.summary
     approval = latest(runs, APPROVAL_CHECK)
     assert approval.status == "in_progress"
-    assert approval.title == "Waiting for 1 CAB approval"
+    assert approval.title == "Waiting for 1 more CAB approval"
     [comment] = app.double.comments(REPO, pr.number)
     assert comment.body.startswith(EVIDENCE_MARKER)
     assert comment.author == f"{app.double.app.slug}[bot]"
