@@ -376,11 +376,12 @@ MAX_NAMES = 20
 
 
 def _who_can_approve(decision: ApprovalDecision, cab_teams: Sequence[str]) -> str:
-    teams = ", ".join(f"`{escape_markdown(t)}`" for t in cab_teams) or "no CAB team configured"
+    """Plain text (the callers escape it): the CAB teams, and the members who could approve."""
+    teams = ", ".join(cab_teams) or "no CAB team configured"
     people = decision.can_approve
     if not people:
         return f"who can approve: members of {teams}"
-    named = ", ".join(f"@{escape_markdown(p)}" for p in people[:MAX_NAMES])
+    named = ", ".join(people[:MAX_NAMES])
     more = f" and {len(people) - MAX_NAMES} more" if len(people) > MAX_NAMES else ""
     return f"who can approve: members of {teams} ({named}{more})"
 
@@ -392,7 +393,7 @@ def _verdict_row(verdict: ReviewVerdict) -> str:
         reason = verdict.reason
         why = f"not counted: {REASON_TEXT[reason]}" if reason is not None else "not counted"
     return (
-        f"| {verdict.review_id} | @{escape_markdown(verdict.reviewer)} | "
+        f"| {verdict.review_id} | {escape_markdown(verdict.reviewer)} | "
         f"{verdict.state.value.lower().replace('_', ' ')} | `{verdict.commit_id[:12]}` | "
         f"{'✅' if verdict.counted else '—'} {escape_markdown(why)} |"
     )
@@ -416,7 +417,7 @@ def _sentence(text: str) -> str:
 
 
 def approval_headline(decision: ApprovalDecision, cab_teams: Sequence[str]) -> str:
-    """One line for people: the outcome, and when waiting how many more and who can give them."""
+    """One line of plain text: the outcome, and when waiting how many more and who can approve."""
     if decision.outcome is Outcome.WAITING:
         return f"{decision.summary()} ({_who_can_approve(decision, cab_teams)})"
     return decision.summary()

@@ -1,0 +1,305 @@
+"""CAB approvals end to end: signed review, membership and deployment protection rule webhooks
+into the app, the inbox drained, PyGithub and git talking to the GitHub double (which checks every
+request against GitHub's description), the review ledger and audit log on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
+from bot.adapters.storage.reviews import ReviewLedger
+from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER
+from bot.doubles.github.server import GitHubDouble
+from bot.entrypoints.serve import build_server
+from bot.entrypoints.wiring import pull_request_handler_factory
+from bot.settings import Settings
+from tests.conftest import EXAMPLES
+from tests.entrypoints.test_github_app import App, latest
+from tests.support import webhooks
+from tests.support.gitrepo import GitRepo
+
+REPO = "acme/intents"
+NEW_APP = "intents/windows/notepad-plus-plus-x.yaml"
+CAB = ["carol", "sam"]
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> GitRepo:
+    """The example repository with its CAB team in the repository's organisation, and a PR
+    branch adding a new app (medium risk: one CAB approval)."""
+    repo = GitRepo.create(tmp_path / "src", template=EXAMPLES / "intents-repo")
+    repo.edit(
+        "eucora.yaml", "    - contoso/cab-desktop\n    - contoso/security-cab\n", "    - acme/cab\n"
+    )
+    repo.commit("the CAB is acme/cab")
+    repo.branch("change")
+    text = repo.read("intents/windows/notepad-plus-plus.yaml")
+    text = text.replace("name: notepad-plus-plus\n", "name: notepad-plus-plus-x\n", 1)
+    text = text.replace("  name: Notepad++\n", "  name: Notepad++ X\n", 1)
+    repo.write(NEW_APP, text)
+    repo.commit("a new app: medium risk")
+    return repo
+
+
+@pytest.fixture
+def app(tmp_path: Path, github_double: GitHubDouble, github_env: dict[str, str]) -> Iterator[App]:
+    environ = {
+        **github_env,
+        "EUCORA_HOME": str(tmp_path / "home"),
+        "EUCORA_GITHUB_WRITE_INTERVAL": "0",
+    }
+    settings = Settings.from_environ(environ)
+    engine = create_database_engine(settings.database_url)
+    upgrade_schema(engine)
+    engine.dispose()
+    server = build_server(settings, pull_request_handler_factory, metrics_dir=False)
+    installation = github_double.add_installation("acme")
+    github_double.add_team("acme", "cab", CAB)
+    yield App(server, github_double, installation.id)
+    server.intake.services.engine.dispose()
+
+
+def opened(app: App, source: GitRepo) -> Any:
+    app.double.add_repository(
+        REPO, installation=app.double.installations[app.installation], source=source.path
+    )
+    pr = app.double.open_pull_request(REPO, head="change", author="dave")
+    assert app.post(app.pr_event(pr, "opened")) == 202
+    app.drain()
+    return pr
+
+
+def review(app: App, pr: Any, user: str, state: str, action: str = "submitted") -> Any:
+    """``user`` reviews in the double, and GitHub's webhook for it arrives and is processed."""
+    stored = app.double.add_review(REPO, pr.number, user, state)
+    deliver_review(app, pr, stored, action)
+    return stored
+
+
+def deliver_review(app: App, pr: Any, stored: Any, action: str) -> None:
+    def adjust(payload: dict[str, Any]) -> None:
+        payload["review"]["id"] = stored.id
+        payload["review"]["submitted_at"] = stored.submitted_at.isoformat()
+
+    delivery = webhooks.build(
+        "pull_request_review",
+        action,
+        secret=app.secret,
+        repository=REPO,
+        number=pr.number,
+        head_sha=stored.commit_id,
+        base_sha=pr.base_sha,
+        author=pr.author,
+        sender=stored.user,
+        review_state=stored.state.lower(),
+        installation_id=app.installation,
+        adjust=adjust,
+    )
+    assert app.post(delivery) == 202
+    app.drain()
+
+
+def approval_run(app: App) -> Any:
+    return latest(app.double.check_runs(REPO), APPROVAL_CHECK)
+
+
+def comment(app: App, pr: Any) -> str:
+    [sticky] = [c for c in app.double.comments(REPO, pr.number) if EVIDENCE_MARKER in c.body]
+    return sticky.body
+
+
+def audit_types(app: App, pr: Any) -> list[str]:
+    log = AuditLog(app.server.intake.services.engine)
+    return [e.type for e in log.events(repository=REPO, pr=pr.number)]
+
+
+def test_pending_then_approved_then_a_push_makes_it_pending_and_the_author_cannot_approve(
+    app: App, source: GitRepo
+) -> None:
+    pr = opened(app, source)
+    first_head = pr.head_sha
+    run = approval_run(app)
+    assert (run.status, run.title) == ("in_progress", "Waiting for 1 more CAB approval")
+    assert "who can approve: members of acme/cab (carol, sam)" in run.summary
+    assert "### CAB approvals" in comment(app, pr)
+    # the CAB team was asked to review, once
+    assert app.double.pull_request(REPO, pr.number).requested_teams == ["cab"]
+
+    approved = review(app, pr, "carol", "APPROVED")
+    run = approval_run(app)
+    assert (run.status, run.conclusion, run.title) == (
+        "completed",
+        "success",
+        "Approved by the CAB",
+    )
+    assert f"| {approved.id} | carol | approved |" in run.summary
+    assert "counted for acme/cab" in run.summary
+    assert "approved: 1 CAB approval of 1" in comment(app, pr)
+    assert len(app.double.comments(REPO, pr.number)) == 1  # the same sticky comment, edited
+
+    source.edit(NEW_APP, "  name: Notepad++ X\n", "  name: Notepad++ X2\n")
+    source.commit("rename")
+    [moved] = app.double.push(REPO, source.path, "change")
+    app.post(app.pr_event(moved, "synchronize"))
+    app.drain()
+    run = approval_run(app)
+    assert (run.head_sha, run.status) == (moved.head_sha, "in_progress")
+    assert "given on an earlier head: the pull request changed since" in run.summary
+
+    review(app, moved, "dave", "APPROVED")
+    run = approval_run(app)
+    assert run.status == "in_progress"
+    assert "the pull request's author cannot approve it" in run.summary
+    assert "| dave | approved |" in comment(app, pr)
+
+    types = audit_types(app, pr)
+    assert types.count("approval.review_requested") == 1
+    assert len(app.double.requests_to("POST", r"/requested_reviewers$")) == 1
+    assert "approval.counted" in types
+    assert types.count("approval.refused") >= 2  # carol's on the old head, dave's own
+    assert "approval.decided" in types
+    ledger = ReviewLedger(app.server.intake.services.engine)
+    assert [(r.reviewer, r.commit_id) for r in ledger.reviews(REPO, pr.number)] == [
+        ("carol", first_head),
+        ("dave", moved.head_sha),
+    ]
+
+
+def test_a_member_removed_from_the_cab_team_stops_counting_after_the_membership_event(
+    app: App, source: GitRepo
+) -> None:
+    pr = opened(app, source)
+    review(app, pr, "carol", "APPROVED")
+    assert approval_run(app).conclusion == "success"
+
+    app.double.teams[("acme", "cab")].members.remove("carol")
+
+    def adjust(payload: dict[str, Any]) -> None:
+        payload["organization"]["login"] = "acme"
+
+    delivery = webhooks.build(
+        "membership",
+        "removed",
+        secret=app.secret,
+        team="cab",
+        member="carol",
+        installation_id=app.installation,
+        adjust=adjust,
+    )
+    assert app.post(delivery) == 202
+    app.drain()
+    run = approval_run(app)
+    assert run.status == "in_progress"
+    assert "not an active member of a CAB team" in run.summary
+
+
+def test_a_dismissed_approval_stops_counting(app: App, source: GitRepo) -> None:
+    pr = opened(app, source)
+    approved = review(app, pr, "carol", "APPROVED")
+    assert approval_run(app).conclusion == "success"
+
+    approved.state = "DISMISSED"
+    deliver_review(app, pr, approved, "dismissed")
+    run = approval_run(app)
+    assert run.status == "in_progress"
+    assert "the review was dismissed" in run.summary
+
+
+def test_changes_requested_by_a_cab_member_block_even_with_an_approval(
+    app: App, source: GitRepo
+) -> None:
+    pr = opened(app, source)
+    review(app, pr, "carol", "APPROVED")
+    review(app, pr, "sam", "CHANGES_REQUESTED")
+    run = approval_run(app)
+    assert (run.status, run.conclusion) == ("completed", "failure")
+    assert run.title == "Blocked: changes requested by CAB member(s) sam"
+
+
+def test_a_commit_author_and_a_stranger_do_not_count(app: App, source: GitRepo) -> None:
+    app.double.add_team("acme", "cab", [*CAB, "ada"])  # ada wrote the PR's commits
+    pr = opened(app, source)
+    review(app, pr, "ada", "APPROVED")
+    review(app, pr, "mallory", "APPROVED")
+    run = approval_run(app)
+    assert run.status == "in_progress"
+    assert "an author of a commit in the pull request cannot approve it" in run.summary
+    assert "not an active member of a CAB team" in run.summary
+
+
+def protection_rule(app: App, pr: Any, environment: str, run_id: int) -> None:
+    def adjust(payload: dict[str, Any]) -> None:
+        payload["environment"] = environment
+        payload["deployment_callback_url"] = (
+            f"https://api.github.com/repos/{REPO}/actions/runs/{run_id}/deployment_protection_rule"
+        )
+
+    delivery = webhooks.build(
+        "deployment_protection_rule",
+        "requested",
+        secret=app.secret,
+        repository=REPO,
+        head_sha=pr.head_sha,
+        installation_id=app.installation,
+        adjust=adjust,
+    )
+    assert app.post(delivery) == 202
+    app.drain()
+
+
+def test_the_deployment_protection_rule_follows_the_cab_decision(app: App, source: GitRepo) -> None:
+    pr = opened(app, source)
+    review(app, pr, "dave", "APPROVED")  # the author: known to the ledger, does not count
+    protection_rule(app, pr, "intune/ring1", 11)
+    approved = review(app, pr, "carol", "APPROVED")
+    protection_rule(app, pr, "intune/ring1", 12)
+    protection_rule(app, pr, "production", 13)
+
+    answers = [(a["run_id"], a["state"]) for a in app.double.protection_rule_reviews]
+    assert answers == [(11, "rejected"), (12, "approved"), (13, "rejected")]
+    first, second, third = app.double.protection_rule_reviews
+    assert "waiting for 1 more CAB approval" in first["comment"]
+    assert str(approved.id) in second["comment"]
+    assert "<plane>/<ring>" in third["comment"]
+    assert {a["environment_name"] for a in app.double.protection_rule_reviews} == {
+        "intune/ring1",
+        "production",
+    }
+    assert not app.double.violations
+
+
+def test_approvals_survive_a_readme_push_only_when_the_repository_says_so(
+    app: App, source: GitRepo
+) -> None:
+    source.git("checkout", "-q", "main")
+    source.edit(
+        "eucora.yaml",
+        "approvalsSurviveNonIntentPush: false",
+        "approvalsSurviveNonIntentPush: true",
+    )
+    source.commit("approvals survive pushes that change no intent")
+    source.git("checkout", "-q", "change")
+    source.git("rebase", "-q", "main")
+    pr = opened(app, source)
+    review(app, pr, "carol", "APPROVED")
+    assert approval_run(app).conclusion == "success"
+
+    source.write("README.md", "typo fixed\n")
+    source.commit("README only")
+    [moved] = app.double.push(REPO, source.path, "change")
+    app.post(app.pr_event(moved, "synchronize"))
+    app.drain()
+    assert (approval_run(app).head_sha, approval_run(app).conclusion) == (moved.head_sha, "success")
+
+    source.edit(NEW_APP, "  name: Notepad++ X\n", "  name: Notepad++ X2\n")
+    source.commit("an intent changes")
+    [moved] = app.double.push(REPO, source.path, "change")
+    app.post(app.pr_event(moved, "synchronize"))
+    app.drain()
+    run = approval_run(app)
+    assert (run.head_sha, run.status) == (moved.head_sha, "in_progress")
+    assert "given on an earlier head" in run.summary
