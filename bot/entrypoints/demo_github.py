@@ -5,6 +5,8 @@ the demo's git repository behind it, opens a pull request, and sends the app the
 ``pull_request`` webhook GitHub would send. The app stores the delivery, the worker evaluates
 the PR through PyGithub and git, exactly as ``eucora serve`` does, and the demo prints the check
 runs and the sticky comment the PR got, then asks ``/eucora explain`` as a reviewer would.
+Then the CAB reviews: the author's own approval is refused (and says why), a CAB member's
+approval counts and turns the ``EUCORA CAB approval`` run green.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from bot.settings import Settings
 Echo = Callable[[str], None]
 REPOSITORY = "contoso/intents"
 COMMENT_LINES = 14
+CAB_TEAM = ("contoso", "cab-desktop")
+"""A CAB team of the demo repository's ``eucora.yaml`` (``cab.teams``)."""
 
 
 def _app_key() -> tuple[str, str]:
@@ -100,6 +104,55 @@ def _comment_payload(pr: Any, installation: int, comment: Any) -> dict[str, Any]
     return payload
 
 
+def _review_payload(pr: Any, installation: int, review: Any) -> dict[str, Any]:
+    payload = pull_request_payload(pr, installation, "submitted")
+    del payload["number"]
+    payload["review"] = {
+        "id": review.id,
+        "user": {"login": review.user, "type": "User"},
+        "state": review.state.lower(),
+        "commit_id": review.commit_id,
+        "submitted_at": review.submitted_at.isoformat(),
+    }
+    payload["sender"] = {"login": review.user, "type": "User"}
+    return payload
+
+
+def _approval_run(double: GitHubDouble, repository: str) -> Any:
+    runs = [r for r in double.check_runs(repository) if r.name == APPROVAL_CHECK]
+    return max(runs, key=lambda r: r.id) if runs else None
+
+
+def _cab_reviews(  # noqa: PLR0913 - the demo's scene
+    client: Any,
+    drain: Callable[[], int],
+    double: GitHubDouble,
+    *,
+    pr: Any,
+    installation: int,
+    echo: Echo,
+) -> bool:
+    """The author approves his own PR (refused, saying why); carol of the CAB approves (green)."""
+    seen: list[tuple[str, str]] = []
+    for user in ("dave", "carol"):
+        review = double.add_review(pr.repository, pr.number, user, "APPROVED")
+        payload = _review_payload(pr, installation, review)
+        body, headers = signed_delivery("pull_request_review", payload, double.app.webhook_secret)
+        client.post("/webhook", data=body, headers=headers)
+        drain()
+        run = _approval_run(double, pr.repository)
+        if run is None:
+            return False
+        state = run.conclusion or run.status
+        echo(f"   {user} approves -> check run {APPROVAL_CHECK!r}: {state} — {run.title}")
+        row = next(
+            (line for line in (run.summary or "").splitlines() if f"| {review.id} |" in line), ""
+        )
+        echo(f"     review {review.id}: {row.rsplit('|', 2)[-2].strip() if row else '?'}")
+        seen.append((user, state))
+    return seen == [("dave", "in_progress"), ("carol", "success")]
+
+
 def run_github_step(settings: Settings, repo: Path, now: datetime, echo: Echo) -> bool:
     """Run the step; True when the PR got its two check runs and one sticky comment."""
     private, public = _app_key()
@@ -115,10 +168,14 @@ def run_github_step(settings: Settings, repo: Path, now: datetime, echo: Echo) -
 def _pull_request(
     settings: Settings, repo: Path, now: datetime, echo: Echo, double: GitHubDouble
 ) -> bool:
-    installation = double.add_installation(REPOSITORY.split("/", maxsplit=1)[0]).id
-    double.add_repository(REPOSITORY, installation=double.installations[installation], source=repo)
-    pr = double.open_pull_request(REPOSITORY, head="change", author="dave")
-    double.set_permission(REPOSITORY, "carol", "write")
+    # A fresh repository name each run: the review ledger and audit log under EUCORA_HOME
+    # outlive the double, whose review ids start again at the same number.
+    repository = f"{REPOSITORY}-{uuid.uuid4().hex[:8]}"
+    installation = double.add_installation(repository.split("/", maxsplit=1)[0]).id
+    double.add_repository(repository, installation=double.installations[installation], source=repo)
+    pr = double.open_pull_request(repository, head="change", author="dave")
+    double.set_permission(repository, "carol", "write")
+    double.add_team(*CAB_TEAM, ["carol", "sam"])
     app_settings = replace(
         settings,
         github_api_url=double.url,
@@ -139,34 +196,43 @@ def _pull_request(
         answer = client.post("/webhook", data=body, headers=headers)
         echo(f"   POST /webhook (pull_request opened, signed) -> {answer.status_code}")
         server.intake.processor.drain()
-        runs = sorted(double.check_runs(REPOSITORY), key=lambda r: r.id)
+        runs = sorted(double.check_runs(repository), key=lambda r: r.id)
         for run in runs:
             state = run.conclusion or run.status
             echo(f"   check run {run.name!r}: {state} — {run.title}")
             if run.annotations:
                 echo(f"     {len(run.annotations)} annotations on the intent files")
-        comments = double.comments(REPOSITORY, pr.number)
+        comments = double.comments(repository, pr.number)
         sticky = [c for c in comments if c.body.startswith(EVIDENCE_MARKER)]
         if sticky:
             echo(f"   sticky comment by {sticky[0].author} (first lines):")
             for line in sticky[0].body.splitlines()[1 : 1 + COMMENT_LINES]:
                 echo(f"   | {line}")
-        asked = double.add_comment(REPOSITORY, pr.number, "carol", "/eucora explain")
-        comments = double.comments(REPOSITORY, pr.number)
+        asked = double.add_comment(repository, pr.number, "carol", "/eucora explain")
+        comments = double.comments(repository, pr.number)
         payload = _comment_payload(pr, installation, asked)
         body, headers = signed_delivery("issue_comment", payload, double.app.webhook_secret)
         client.post("/webhook", data=body, headers=headers)
         server.intake.processor.drain()
-        replies = [c for c in double.comments(REPOSITORY, pr.number) if c not in comments]
+        replies = [c for c in double.comments(repository, pr.number) if c not in comments]
         if replies:
             echo("   carol asks /eucora explain; the bot replies:")
             for line in replies[-1].body.splitlines()[:6]:
                 echo(f"   | {line}")
         names = {r.name for r in runs}
+        approved = _cab_reviews(
+            client,
+            server.intake.processor.drain,
+            double,
+            pr=pr,
+            installation=installation,
+            echo=echo,
+        )
         return (
             {POLICY_CHECK, APPROVAL_CHECK} <= names
             and len(sticky) == 1
             and bool(replies)
+            and approved
             and not double.violations
         )
     finally:

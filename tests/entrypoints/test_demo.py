@@ -35,9 +35,17 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
     # The GitHub App step: the webhook in, both check runs and the sticky comment out.
     assert "POST /webhook (pull_request opened, signed) -> 202" in out
     assert "check run 'EUCORA policy': success" in out
-    assert "check run 'EUCORA CAB approval': in_progress — Waiting for 1 CAB approval" in out
+    assert "check run 'EUCORA CAB approval': in_progress — Waiting for 1 more CAB approval" in out
     assert "sticky comment by eucora-test[bot]" in out
     assert "@carol here is why the risk is **32/100 (medium)**" in out
+    # The CAB reviews: the author's own approval refused with its reason, carol's counted.
+    assert (
+        "dave approves -> check run 'EUCORA CAB approval': in_progress — Waiting for 1 more CAB"
+        " approval\n     review " in out
+    )
+    assert "not counted: the pull request's author cannot approve it" in out
+    assert "carol approves -> check run 'EUCORA CAB approval': success — Approved by the CAB" in out
+    assert "counted for contoso/cab-desktop" in out
     # State stays under EUCORA_HOME so it can be explored afterwards.
     assert (home / "demo" / "intents-repo" / "eucora.yaml").is_file()
     assert (home / "demo" / "broken-change" / "google-chrome.yaml").is_file()
