@@ -303,3 +303,79 @@ def test_approvals_survive_a_readme_push_only_when_the_repository_says_so(
     run = approval_run(app)
     assert (run.head_sha, run.status) == (moved.head_sha, "in_progress")
     assert "given on an earlier head" in run.summary
+
+
+def recheck(app: App, pr: Any, note: str = "") -> None:
+    """``/eucora recheck`` from a writer (``note`` makes a second comment's body differ)."""
+    app.double.set_permission(REPO, "erin", "write")
+    delivery = webhooks.build(
+        "issue_comment",
+        "created",
+        secret=app.secret,
+        repository=REPO,
+        number=pr.number,
+        sender="erin",
+        comment_body=f"/eucora recheck\n{note}",
+        installation_id=app.installation,
+    )
+    assert app.post(delivery) == 202
+    app.drain()
+
+
+def test_reviews_the_ledger_never_saw_arrive_are_caught_up_from_the_api(
+    app: App, source: GitRepo
+) -> None:
+    pr = opened(app, source)
+    missed = app.double.add_review(REPO, pr.number, "carol", "APPROVED")  # no webhook came
+    recheck(app, pr)
+    assert approval_run(app).conclusion == "success"
+    ledger = ReviewLedger(app.server.intake.services.engine)
+    [entry] = ledger.entries(REPO, pr.number)
+    assert (entry.review_id, entry.source, entry.action) == (missed.id, "api", "listed")
+    assert entry.content_hash is not None
+    assert entry.content_hash.startswith("sha256:")
+
+    missed.state = "DISMISSED"  # dismissed, and that webhook was lost too
+    recheck(app, pr, "again")
+    run = approval_run(app)
+    assert run.status == "in_progress"
+    assert "the review was dismissed" in run.summary
+    assert [e.state.value for e in ledger.entries(REPO, pr.number)] == ["APPROVED", "DISMISSED"]
+
+
+def test_a_cab_team_github_will_not_show_is_said_and_nobody_counts_for_it(
+    app: App, source: GitRepo
+) -> None:
+    del app.double.teams[("acme", "cab")]
+    pr = opened(app, source)
+    review(app, pr, "carol", "APPROVED")
+    run = approval_run(app)
+    assert run.status == "in_progress"
+    assert "CAB team acme/cab could not be read" in run.summary
+    assert "members: read" in run.summary
+    assert "not an active member of a CAB team" in run.summary
+
+
+def test_a_deployment_of_a_commit_no_known_pr_produced_is_rejected(
+    app: App, source: GitRepo
+) -> None:
+    pr = opened(app, source)
+    stranger = type("Commitish", (), {"head_sha": "f" * 40})()
+    protection_rule(app, stranger, "jamf/pilot", 21)
+    [answer] = app.double.protection_rule_reviews
+    assert answer["state"] == "rejected"
+    assert "no pull request known to EUCORA produced ffffffffffff" in answer["comment"]
+    assert pr.number == 1
+
+
+def test_a_deployment_from_a_pr_the_policy_blocks_is_rejected(app: App, source: GitRepo) -> None:
+    source.edit(NEW_APP, "    devices:", "    devcies:")
+    source.commit("typo: a schema error blocks the change")
+    pr = opened(app, source)
+    run = approval_run(app)
+    assert run.conclusion == "action_required"
+    review(app, pr, "carol", "APPROVED")  # known to the ledger now
+    protection_rule(app, pr, "intune/ring1", 31)
+    [answer] = app.double.protection_rule_reviews
+    assert answer["state"] == "rejected"
+    assert "blocked by the EUCORA policy check" in answer["comment"]
