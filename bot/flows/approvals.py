@@ -48,17 +48,23 @@ from bot.core.approvals import (
 )
 from bot.core.documents import DocumentKind
 from bot.core.github_model import (
+    APPROVAL_CHECK,
     EVIDENCE_MARKER,
+    CheckConclusion,
+    CheckRunOutput,
+    CheckStatus,
     DeploymentReviewState,
     PullRequest,
     PullRequestReview,
 )
+from bot.core.github_model import CheckRun as GitHubCheckRun
 from bot.core.pr_report import (
     approval_headline,
     approvals_markdown,
     comment_body,
     decided_approval_run,
 )
+from bot.core.render.check import escape_markdown
 from bot.errors import GitHubError
 from bot.flows.pull_request import (
     ApprovalView,
@@ -341,6 +347,46 @@ class CabApprovals:
             run=run,
             block=approvals_markdown(decision, policy.cab_teams),
             outcome=decision.outcome.value,
+        )
+
+    def judge_group(
+        self,
+        context: PullRequestContext,
+        repository: str,
+        head_sha: str,
+        numbers: tuple[int, ...],
+    ) -> GitHubCheckRun:
+        """A merge group's CAB approval run: ``success`` when each queued PR is approved.
+
+        Each PR is decided at its head (with a passing policy check there); ``failure`` names
+        what is missing otherwise.
+        """
+        lines: list[str] = []
+        approved = True
+        for number in numbers:
+            pr = context.github.pull_request(repository, number)
+            stored = context.evidence.latest_pack(repository, number, pr.head_sha)
+            if stored is None or stored.pack["decision"]["conclusion"] == "blocked":
+                approved = False
+                lines.append(f"#{number}: not evaluated, or blocked by policy, at its head")
+                continue
+            snapshot = self.decide(context, pr, stored.pack)
+            decision = snapshot.decision
+            approved = approved and decision.outcome is Outcome.APPROVED
+            ids = ", ".join(str(v.review_id) for v in decision.counted)
+            headline = approval_headline(decision, snapshot.policy.cab_teams)
+            lines.append(f"#{number}: {headline}" + (f" (reviews {ids})" if ids else ""))
+        title = "Every queued pull request is approved" if approved else "Not approved by the CAB"
+        return GitHubCheckRun(
+            name=APPROVAL_CHECK,
+            head_sha=head_sha,
+            status=CheckStatus.COMPLETED,
+            conclusion=CheckConclusion.SUCCESS if approved else CheckConclusion.FAILURE,
+            output=CheckRunOutput(
+                title=title,
+                summary="\n".join(f"- {escape_markdown(line)}" for line in lines)
+                or "The merge group names no pull request.",
+            ),
         )
 
 

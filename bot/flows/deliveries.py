@@ -8,6 +8,7 @@ worker retries the delivery later.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,8 @@ ContextFor = Callable[[int | None], PullRequestContext]
 """Builds the flows' context for a delivery's installation (``None``: token mode)."""
 
 OUR_CHECKS = frozenset({POLICY_CHECK, APPROVAL_CHECK})
+_QUEUED_PR = re.compile(r"/pr-(?P<number>\d+)-[0-9a-f]{40}$")
+"""A merge group's head ref names the PR it queues: ``gh-readonly-queue/main/pr-104-<sha>``."""
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
@@ -63,12 +66,14 @@ def handle_delivery(delivery: Delivery, context_for: ContextFor) -> str:
         )
     if delivery.kind is DeliveryKind.MERGE_GROUP and delivery.head_sha is not None:
         group = _dict(payload.get("merge_group"))
+        queued = _QUEUED_PR.search(str(group.get("head_ref") or ""))
         return evaluate_merge_group(
             context_for(delivery.installation_id),
             delivery.repository,
             base_sha=str(group.get("base_sha", "")),
             head_sha=delivery.head_sha,
             correlation_id=delivery.delivery_id,
+            pulls=(int(queued["number"]),) if queued else (),
         )
     if delivery.kind is DeliveryKind.COMMAND and delivery.pr is not None:
         context = context_for(delivery.installation_id)

@@ -107,6 +107,16 @@ class ApprovalJudge(Protocol):
         """Decide and audit the approval state of ``pr`` at its head, whose pack is ``stored``."""
         ...
 
+    def judge_group(
+        self,
+        context: PullRequestContext,
+        repository: str,
+        head_sha: str,
+        numbers: tuple[int, ...],
+    ) -> GitHubCheckRun:
+        """The CAB approval run of a merge-queue group: approved when each of its PRs is."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PullRequestContext:
@@ -157,6 +167,7 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
     pr: int | None,
     correlation_id: str,
     pull: PullRequest | None = None,
+    group: tuple[int, ...] = (),
 ) -> Report | None:
     """Run the check on a commit and complete both check runs; ``None`` when it can't be read.
 
@@ -183,12 +194,15 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
     if context.approvals is not None and pull is not None:
         stored = StoredPack(digest=recorded.digest, pack=run.pack)
         view = context.approvals.judge(context, pull, stored, correlation_id=correlation_id)
+    approval = view.run if view is not None else None
+    if context.approvals is not None and pull is None and group:
+        approval = context.approvals.judge_group(context, repository, head_sha, group)
     report = report_for(
         run.pack,
         digest=recorded.digest,
         evidence_url=context.evidence_url(recorded.digest),
         checkpoint=recorded.checkpoint,
-        approval=view.run if view is not None else None,
+        approval=approval,
         approvals=view.block if view is not None else None,
     )
     github.update_check_run(repository, run_id, report.policy)
@@ -232,15 +246,20 @@ def evaluate_pull_request(
     return "evaluated"
 
 
-def evaluate_merge_group(
+def evaluate_merge_group(  # noqa: PLR0913 - keyword-only facts of the group
     context: PullRequestContext,
     repository: str,
     *,
     base_sha: str,
     head_sha: str,
     correlation_id: str,
+    pulls: tuple[int, ...] = (),
 ) -> str:
-    """Check a merge queue's group commit: the check runs only (a group has no PR to comment on)."""
+    """Check a merge queue's group commit: the check runs only (a group has no PR to comment on).
+
+    ``pulls`` are the group's pull requests (from its head ref): with an approvals judge, the
+    group's CAB approval run says whether each of them is approved.
+    """
     report = _judge(
         context,
         repository,
@@ -249,6 +268,7 @@ def evaluate_merge_group(
         labels=(),
         pr=None,
         correlation_id=correlation_id,
+        group=pulls,
     )
     return "failed" if report is None else "evaluated"
 

@@ -379,3 +379,44 @@ def test_a_deployment_from_a_pr_the_policy_blocks_is_rejected(app: App, source: 
     [answer] = app.double.protection_rule_reviews
     assert answer["state"] == "rejected"
     assert "blocked by the EUCORA policy check" in answer["comment"]
+
+
+def merge_group(app: App, pr: Any, attempt: int) -> Any:
+    """The merge queue asks for checks on a group queuing ``pr`` (its commit: the PR's head)."""
+
+    def adjust(payload: dict[str, Any]) -> None:
+        group = payload["merge_group"]
+        group["head_ref"] = f"refs/heads/gh-readonly-queue/main/pr-{pr.number}-{pr.base_sha}"
+        group["head_commit"]["message"] = f"Merge queue attempt {attempt}"  # a new body
+
+    delivery = webhooks.build(
+        "merge_group",
+        "checks_requested",
+        secret=app.secret,
+        repository=REPO,
+        head_sha=pr.head_sha,
+        base_sha=pr.base_sha,
+        installation_id=app.installation,
+        adjust=adjust,
+    )
+    assert app.post(delivery) == 202
+    app.drain()
+    return approval_run(app)
+
+
+def test_a_merge_group_passes_the_cab_check_only_when_its_pr_is_approved(
+    app: App, source: GitRepo
+) -> None:
+    pr = opened(app, source)
+    run = merge_group(app, pr, 1)
+    assert (run.status, run.conclusion) == ("completed", "failure")
+    assert f"#{pr.number}: waiting for 1 more CAB approval" in run.summary
+
+    approved = review(app, pr, "carol", "APPROVED")
+    run = merge_group(app, pr, 2)
+    assert (run.status, run.conclusion, run.title) == (
+        "completed",
+        "success",
+        "Every queued pull request is approved",
+    )
+    assert f"(reviews {approved.id})" in run.summary
