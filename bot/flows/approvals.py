@@ -333,9 +333,10 @@ class CabApprovals:
         snapshot = self.decide(context, pr, stored.pack)
         decision, policy = snapshot.decision, snapshot.policy
         blocked_by_policy = stored.pack["decision"]["conclusion"] == "blocked"
-        _audit_decision(context, pr, decision, stored.digest, correlation_id=correlation_id)
+        seen = context.evidence.audit_events(pr.repository, pr.number)
+        _audit_decision(context, pr, decision, stored.digest, seen, correlation_id=correlation_id)
         if decision.outcome is Outcome.WAITING and policy.required and not blocked_by_policy:
-            _request_review_once(context, pr, policy.cab_teams, correlation_id=correlation_id)
+            _request_review_once(context, pr, policy.cab_teams, seen, correlation_id=correlation_id)
         run = decided_approval_run(
             stored.pack,
             decision,
@@ -393,16 +394,19 @@ class CabApprovals:
 # --- audit ----------------------------------------------------------------------------------------
 
 
-def _audit_decision(
+def _audit_decision(  # noqa: PLR0913 - the decision and what the log holds
     context: PullRequestContext,
     pr: PullRequest,
     decision: ApprovalDecision,
     digest: str,
+    seen: Sequence[tuple[str, str | None, dict[str, Any]]],
     *,
     correlation_id: str,
 ) -> None:
-    """Audit each approval's verdict once (per review, verdict and head) and changed decisions."""
-    seen = context.evidence.audit_events(pr.repository, pr.number)
+    """Audit each approval's verdict once (per review, verdict and head) and changed decisions.
+
+    ``seen`` are the PR's audit events so far.
+    """
     verdicts_seen = {
         (kind, head, payload.get("reviewId"), payload.get("reason"))
         for kind, head, payload in seen
@@ -442,11 +446,11 @@ def _request_review_once(
     context: PullRequestContext,
     pr: PullRequest,
     cab_teams: Sequence[str],
+    seen: Sequence[tuple[str, str | None, dict[str, Any]]],
     *,
     correlation_id: str,
 ) -> None:
     """Ask the CAB teams of the repository's organisation to review, once per PR."""
-    seen = context.evidence.audit_events(pr.repository, pr.number)
     if any(kind == REVIEW_REQUESTED for kind, _, _ in seen):
         return
     owner = pr.repository.split("/", 1)[0].casefold()
