@@ -114,7 +114,7 @@ def main() -> None:
             bare = best(lambda pr=pr: floor(path, pr), args.repeat)
             print(
                 f"| {count:,} | {ours * 1e3:.2f} ms | {ours / count * 1e6:.1f} µs |"
-                f" {bare * 1e3:.2f} ms | {ours / bare:.1f}× |"
+                f" {bare * 1e3:.2f} ms | {ours / bare:.1f}x |"
             )
         engine.dispose()
 
