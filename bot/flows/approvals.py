@@ -214,15 +214,23 @@ class CabApprovals:
         installation_id: int | None,
         source: str = "webhook",
         config: Mapping[str, Any] | None = None,
+        base_sha: str | None = None,
     ) -> bool:
-        """Append one arrival of ``review`` to the ledger, with the content hash at its commit."""
+        """Append one arrival of ``review`` to the ledger, with the content hash at its commit.
+
+        The hash covers the folders the base revision's ``eucora.yaml`` names (``config``, or
+        read at ``base_sha``), as the decision's hash of the head does.
+        """
         state = _state(review.state)
         if state is None or state is ReviewState.PENDING or not review.commit_id:
             return False
         chash = None
         try:
-            mirror = context.github.fetch_revisions(repository, [review.commit_id])
-            chash = self._hash(mirror, review.commit_id, config or {})
+            wanted = [review.commit_id, *([base_sha] if base_sha and config is None else [])]
+            mirror = context.github.fetch_revisions(repository, wanted)
+            if config is None:
+                config = self._config(mirror, base_sha) if base_sha else {}
+            chash = self._hash(mirror, review.commit_id, config)
         except GitHubError as error:  # a commit GitHub no longer serves: no hash, stays strict
             log.warning("cannot fetch %s for review %s: %s", review.commit_id, review.id, error)
         now = self._clock()
@@ -535,6 +543,7 @@ def on_review(
         reviewer_is_bot=user.get("type") == "Bot",
     )
     head = _dict(pull.get("head")).get("sha")
+    base = _dict(pull.get("base")).get("sha")
     recorded = gate.record(
         context,
         repository,
@@ -543,6 +552,7 @@ def on_review(
         action=action,
         pr_head_sha=head if isinstance(head, str) else None,
         installation_id=installation_id,
+        base_sha=base if isinstance(base, str) else None,
     )
     if recorded:
         context.evidence.audit(
@@ -580,10 +590,16 @@ def on_membership(
     org = _dict(payload.get("organization")).get("login")
     slug = _dict(payload.get("team")).get("slug")
     gate.teams.forget(f"{org}/{slug}" if org and slug else None)
-    count = 0
+    count, failed = 0, []
     for repository, number in gate.ledger.pull_requests(installation_id=installation_id):
-        if redecide(context, repository, number, correlation_id=correlation_id) != "ignored":
-            count += 1
+        try:
+            if redecide(context, repository, number, correlation_id=correlation_id) != "ignored":
+                count += 1
+        except GitHubError as error:  # the others still get decided; the delivery is retried
+            log.warning("re-deciding %s#%s failed: %s", repository, number, error)
+            failed.append(f"{repository}#{number}")
+    if failed:
+        raise GitHubError(f"re-deciding after a membership change failed for {', '.join(failed)}")
     return f"redecided {count}"
 
 

@@ -420,3 +420,54 @@ def test_a_merge_group_passes_the_cab_check_only_when_its_pr_is_approved(
         "Every queued pull request is approved",
     )
     assert f"(reviews {approved.id})" in run.summary
+
+
+def test_a_pr_that_cannot_be_read_fails_the_membership_delivery_after_the_others_are_decided(
+    app: App, source: GitRepo
+) -> None:
+    from datetime import UTC, datetime
+
+    from bot.adapters.storage.inbox import Inbox
+    from bot.adapters.storage.reviews import LedgerEntry
+    from bot.core.approvals import ReviewState
+
+    pr = opened(app, source)
+    review(app, pr, "carol", "APPROVED")
+    engine = app.server.intake.services.engine
+    moment = datetime.now(UTC)
+    ReviewLedger(engine).record(  # a PR of a repository the installation no longer holds
+        LedgerEntry(
+            installation_id=app.installation,
+            repository="acme/gone",
+            pr=3,
+            review_id=1,
+            reviewer="carol",
+            reviewer_is_bot=False,
+            state=ReviewState.APPROVED,
+            action="submitted",
+            commit_id="a" * 40,
+            pr_head_sha="a" * 40,
+            content_hash=None,
+            submitted_at=moment,
+            recorded_at=moment,
+        )
+    )
+    app.double.teams[("acme", "cab")].members.remove("carol")
+
+    def adjust(payload: dict[str, Any]) -> None:
+        payload["organization"]["login"] = "acme"
+
+    delivery = webhooks.build(
+        "membership",
+        "removed",
+        secret=app.secret,
+        team="cab",
+        member="carol",
+        installation_id=app.installation,
+        adjust=adjust,
+    )
+    app.post(delivery)
+    app.drain()
+    assert approval_run(app).status == "in_progress"  # acme/intents was decided again
+    stored = Inbox(engine).get(delivery.delivery_id) or {}
+    assert "re-deciding after a membership change failed for acme/gone#3" in str(stored["error"])
