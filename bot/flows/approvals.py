@@ -261,8 +261,10 @@ class CabApprovals:
     ) -> None:
         """Record reviews the ledger never saw arrive, and dismissals it missed (from the API).
 
-        Only what cannot widen an approval is taken from a later read: a review unknown to the
-        ledger (recorded with the commit GitHub reports now) and a dismissal.
+        A review unknown to the ledger is recorded with the commit GitHub reports now (without
+        it, a review whose webhook was lost, or given before EUCORA was installed, would never
+        count); a dismissal only narrows. Nothing else is taken from a later read: a review the
+        ledger holds keeps the commit and content hash of its first arrival.
         """
         known = {r.id: r for r in self.ledger.reviews(pr.repository, pr.number)}
         for review in context.github.reviews(pr.repository, pr.number):
