@@ -102,3 +102,26 @@ def test_gunicorn_options_use_threads() -> None:
     options = gunicorn_options("127.0.0.1", 8000, 2, 4)
     assert options["worker_class"] == "gthread"
     assert options["bind"] == "127.0.0.1:8000"
+
+
+def test_build_server_in_process_and_its_gunicorn_hooks(tmp_path: Path) -> None:
+    from bot.entrypoints.serve import build_server, server_options
+    from bot.settings import Settings
+
+    home, inbox = migrated_home(tmp_path)
+    settings = Settings.from_environ({"EUCORA_HOME": str(home), "GITHUB_WEBHOOK_SECRET": SECRET})
+    server = build_server(settings, drain_threads=1, lease_seconds=5, metrics_dir=False)
+    client = server.app.test_client()
+    payload = encode(pr_payload())
+    response = client.post(
+        "/webhook", data=payload, headers=headers(payload, "pull_request", "in-1")
+    )
+    assert response.status_code == 202
+    options = server_options(server, "127.0.0.1", 8000, 1, 2)
+    options["post_fork"](None, None)
+    options["post_worker_init"](None)  # starts the drainer, which runs the stored delivery
+    try:
+        wait_until(lambda: (inbox.get("in-1") or {}).get("status") == "done", 30, "the drainer")
+    finally:
+        options["worker_exit"](None, None)
+    assert (inbox.get("in-1") or {})["outcome"] == "recorded"
