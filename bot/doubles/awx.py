@@ -8,7 +8,7 @@ untyped in that export, are checked against the fields ``JobLaunchSerializer`` a
 AWX's launch rules: prompted fields are honoured only when the template's ``ask_*_on_launch`` is
 true and are otherwise returned in ``ignored_fields``; a launch answers ``201`` with ``Location``.
 A job moves new → pending → running → successful (or the template's configured outcome), one step
-per read of the job, so tests can follow it without sleeping. ``counts["launch"]`` counts launches.
+per read of the job, so tests can follow it without sleeping. ``creates["launch"]`` counts launches.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from bot.doubles._http_double import HttpDouble, Request, Response
+from bot.doubles._json_double import Call, JsonDouble, Reply
 
 LAUNCH_FIELDS = frozenset(
     {
@@ -98,10 +98,10 @@ class Job:
         }
 
 
-class AwxDouble(HttpDouble):
+class AwxDouble(JsonDouble):
     """AWX on loopback: job templates, launches, jobs, their events and host summaries."""
 
-    name = "awx"
+    plane = "awx"
 
     def __init__(
         self,
@@ -110,9 +110,8 @@ class AwxDouble(HttpDouble):
         basic: tuple[str, str] = ("admin", "awx-test-password"),
         api_prefix: str = "/api/v2",
         steps_to_finish: int = 2,
-        hang_seconds: float = 3.0,
     ) -> None:
-        super().__init__(hang_seconds=hang_seconds)
+        super().__init__()
         self.token = token
         self.basic = basic
         self.api_prefix = api_prefix.rstrip("/")
@@ -138,25 +137,30 @@ class AwxDouble(HttpDouble):
         return list(self.jobs.values())
 
     # -- serving ---------------------------------------------------------------------------
-    def route(self, request: Request) -> Response:
-        """Authenticate, check against the Swagger subset, then answer."""
-        if not self._authorised(request):
-            return Response(401, {"detail": "Authentication credentials were not provided."})
-        if not request.path.startswith(self.api_prefix + "/"):
-            return self._refuse(request, 404, "no such API prefix")
-        path = "/api/v2" + request.path[len(self.api_prefix) :]
-        operation = self._operation(request, path)
-        if operation is None:
-            return self._refuse(request, 404, "method and path are not in the AWX description")
-        declared = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
-        unknown = set(request.query) - declared - LIST_FILTERS
-        if unknown:
-            return self._refuse(request, 400, f"undeclared query parameters {sorted(unknown)}")
-        parts = path.strip("/").split("/")[2:]
-        return self._dispatch(request, parts)
+    def error_body(self, code: str, message: str) -> Any:
+        """Django REST Framework's ``{"detail": ...}``."""
+        del code
+        return {"detail": message}
 
-    def _authorised(self, request: Request) -> bool:
-        header = request.headers.get("authorization", "")
+    def route(self, call: Call) -> Reply:
+        """Authenticate, check against the Swagger subset, then answer."""
+        if not self._authorised(call):
+            return Reply(401, {"detail": "Authentication credentials were not provided."})
+        if not call.path.startswith(self.api_prefix + "/"):
+            return self._refuse(call, 404, "no such API prefix")
+        path = "/api/v2" + call.path[len(self.api_prefix) :]
+        operation = self._operation(call, path)
+        if operation is None:
+            return self._refuse(call, 404, "method and path are not in the AWX description")
+        declared = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+        unknown = set(call.query) - declared - LIST_FILTERS
+        if unknown:
+            return self._refuse(call, 400, f"undeclared query parameters {sorted(unknown)}")
+        parts = path.strip("/").split("/")[2:]
+        return self._dispatch(call, parts)
+
+    def _authorised(self, call: Call) -> bool:
+        header = call.headers.get("authorization", "")
         if header == f"Bearer {self.token}":
             return True
         if header.startswith("Basic "):
@@ -164,42 +168,42 @@ class AwxDouble(HttpDouble):
             return decoded == ":".join(self.basic)
         return False
 
-    def _operation(self, request: Request, path: str) -> dict[str, Any] | None:
+    def _operation(self, call: Call, path: str) -> dict[str, Any] | None:
         for pattern, _, item in self._routes:
             if pattern.match(path):
-                operation = item.get(request.method.lower())
+                operation = item.get(call.method.lower())
                 return dict(operation) if operation else None
         return None
 
-    def _refuse(self, request: Request, status: int, why: str) -> Response:
-        self.violation(f"{request.method} {request.path}: {why}")
-        return Response(status, {"detail": why})
+    def _refuse(self, call: Call, status: int, why: str) -> Reply:
+        self.violation(f"{call.method} {call.path}: {why}")
+        return Reply(status, {"detail": why})
 
-    def _dispatch(self, request: Request, parts: list[str]) -> Response:  # noqa: C901 - a route table
+    def _dispatch(self, call: Call, parts: list[str]) -> Reply:  # noqa: C901 - a route table
         match parts:
             case ["job_templates"]:
-                names = request.query.get("name")
+                names = call.query.get("name")
                 found = [t for t in self.templates.values() if not names or t.name == names[0]]
                 return _page([t.as_json() for t in found])
             case ["job_templates", ref]:
                 template = self._template(ref)
-                return Response(200, template.as_json()) if template else _not_found()
+                return Reply(200, template.as_json()) if template else _not_found()
             case ["job_templates", ref, "launch"]:
                 template = self._template(ref)
                 if template is None:
                     return _not_found()
-                if request.method == "GET":
-                    return Response(200, _launch_info(template))
-                return self._launch(request, template)
+                if call.method == "GET":
+                    return Reply(200, _launch_info(template))
+                return self._launch(call, template)
             case ["job_templates", ref, "jobs"]:
                 template = self._template(ref)
                 if template is None:
                     return _not_found()
                 jobs = [j for j in self.jobs.values() if j.template is template]
-                if request.query.get("order_by") == ["-id"]:
+                if call.query.get("order_by") == ["-id"]:
                     jobs.sort(key=lambda j: -j.id)
-                size = int(request.query.get("page_size", ["25"])[0])
-                page = int(request.query.get("page", ["1"])[0])
+                size = int(call.query.get("page_size", ["25"])[0])
+                page = int(call.query.get("page", ["1"])[0])
                 chunk = jobs[(page - 1) * size : page * size]
                 more = len(jobs) > page * size
                 return _page([j.as_json() for j in chunk], count=len(jobs), more=more)
@@ -207,7 +211,7 @@ class AwxDouble(HttpDouble):
                 job = self.jobs.get(int(job_id)) if job_id.isdigit() else None
                 if job is None:
                     return _not_found()
-                return self._job(request, job, rest)
+                return self._job(call, job, rest)
             case ["tokens"]:
                 return _page([])
         return _not_found()
@@ -227,16 +231,16 @@ class AwxDouble(HttpDouble):
             None,
         )
 
-    def _launch(self, request: Request, template: JobTemplate) -> Response:
+    def _launch(self, call: Call, template: JobTemplate) -> Reply:
         try:
-            body = request.json() or {}
+            body = call.json() or {}
         except ValueError:
-            return self._refuse(request, 400, "launch body is not JSON")
+            return self._refuse(call, 400, "launch body is not JSON")
         if not isinstance(body, dict):
-            return self._refuse(request, 400, "launch body is not an object")
+            return self._refuse(call, 400, "launch body is not an object")
         unknown = set(body) - LAUNCH_FIELDS
         if unknown:
-            return self._refuse(request, 400, f"launch fields not accepted: {sorted(unknown)}")
+            return self._refuse(call, 400, f"launch fields not accepted: {sorted(unknown)}")
         extra_vars = body.get("extra_vars", {})
         if isinstance(extra_vars, str):
             extra_vars = json.loads(extra_vars or "{}")
@@ -252,25 +256,25 @@ class AwxDouble(HttpDouble):
         )
         self._next_job += 1
         self.jobs[job.id] = job
-        self.counts["launch"] += 1
-        return Response(
+        self.creates["launch"] += 1
+        return Reply(
             201,
             {"job": job.id, "ignored_fields": ignored, **job.as_json()},
             {"Location": f"{self.api_prefix}/jobs/{job.id}/"},
         )
 
-    def _job(self, request: Request, job: Job, rest: list[str]) -> Response:
+    def _job(self, call: Call, job: Job, rest: list[str]) -> Reply:
         match rest:
             case []:
                 self._advance(job)
-                return Response(200, job.as_json())
+                return Reply(200, job.as_json())
             case ["cancel"]:
-                if request.method == "GET":
-                    return Response(200, {"can_cancel": job.status not in FINAL})
+                if call.method == "GET":
+                    return Reply(200, {"can_cancel": job.status not in FINAL})
                 if job.status in FINAL:
-                    return Response(405, {"error": "not allowed"})
+                    return Reply(405, {"error": "not allowed"})
                 job.status = "canceled"
-                return Response(202)
+                return Reply(202)
             case ["job_events"]:
                 return _page([{"event": e, "job": job.id} for e in job.events])
             case ["job_host_summaries"]:
@@ -315,10 +319,8 @@ def _launch_info(template: JobTemplate) -> dict[str, Any]:
     }
 
 
-def _page(
-    results: list[dict[str, Any]], *, count: int | None = None, more: bool = False
-) -> Response:
-    return Response(
+def _page(results: list[dict[str, Any]], *, count: int | None = None, more: bool = False) -> Reply:
+    return Reply(
         200,
         {
             "count": len(results) if count is None else count,
@@ -329,5 +331,5 @@ def _page(
     )
 
 
-def _not_found() -> Response:
-    return Response(404, {"detail": "Not found."})
+def _not_found() -> Reply:
+    return Reply(404, {"detail": "Not found."})

@@ -9,7 +9,7 @@ type (``integer``, ``boolean``, ``unicode``, ``unicode title``, ``unicode line``
 ``list`` as ``name.1``, ``name.2``…). Errors come back as Landscape's ``{"error", "message"}``.
 
 ``ExecuteScript`` and ``InstallPackages`` create an ActivityGroup with one child activity per
-computer the query selects, counted in ``counts["launch"]``; each ``GetActivities`` read moves a
+computer the query selects, counted in ``creates["launch"]``; each ``GetActivities`` read moves a
 child one step, undelivered → delivered → succeeded (or ``child_outcome``). ``CreateScript``
 refuses a title that exists with ``DuplicateScript``, as Landscape does.
 """
@@ -27,7 +27,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-from bot.doubles._http_double import FaultKind, HttpDouble, Request, Response
+from bot.doubles._json_double import Call, JsonDouble, Reply
+from bot.doubles._server import FaultKind
 
 SIGNED = frozenset(
     {"action", "version", "access_key_id", "signature_method", "signature_version", "timestamp"}
@@ -121,19 +122,18 @@ class Activity:
         }
 
 
-class LandscapeDouble(HttpDouble):
+class LandscapeDouble(JsonDouble):
     """Landscape's legacy API on loopback."""
 
-    name = "landscape"
+    plane = "landscape"
 
     def __init__(
         self,
         *,
         key: str = "LANDSCAPEKEY0001",
         secret: str = "landscape-test-secret",  # noqa: S107 - a test double's credential
-        hang_seconds: float = 3.0,
     ) -> None:
-        super().__init__(hang_seconds=hang_seconds)
+        super().__init__()
         self.key, self.secret = key, secret
         self.schemas = _load_schemas()
         self.computers: dict[int, Computer] = {}
@@ -152,7 +152,7 @@ class LandscapeDouble(HttpDouble):
 
     def inject_action(self, kind: FaultKind, action: str, *, times: int = 1) -> None:
         """Fault the next ``times`` calls of one action (e.g. ``ExecuteScript``)."""
-        self.inject(kind, times=times, when=lambda r: r.form().get("action") == [action])
+        self.inject(kind, "^/api/$", times=times, when=lambda r: r.form.get("action") == action)
 
     def groups(self) -> list[Activity]:
         """Every ActivityGroup launched so far."""
@@ -163,31 +163,31 @@ class LandscapeDouble(HttpDouble):
         return self._next_id
 
     # -- serving ---------------------------------------------------------------------------
-    def route(self, request: Request) -> Response:
+    def route(self, call: Call) -> Reply:
         """Verify the signature, check the call against the schema, run the action."""
-        if request.path != "/api/":
-            return self._refuse(request, LandscapeError("NotFound", "no such path", 404))
-        if request.method != "POST":
-            return self._refuse(request, LandscapeError("MethodNotAllowed", "POST only", 405))
-        fields = request.form()
+        if call.path != "/api/":
+            return self._refuse(call, LandscapeError("NotFound", "no such path", 404))
+        if call.method != "POST":
+            return self._refuse(call, LandscapeError("MethodNotAllowed", "POST only", 405))
+        fields = call.form
         params = {k: v[-1] for k, v in fields.items()}
         try:
-            self._authenticate(request, params)
+            self._authenticate(call, params)
             action, arguments = self._validate(params)
             result = getattr(self, f"_do_{action}")(arguments)
         except LandscapeError as error:
             if error.status in {400, 404, 405}:
-                return self._refuse(request, error)
-            return Response(error.status, {"error": error.code, "message": error.message})
-        return Response(200, result)
+                return self._refuse(call, error)
+            return Reply(error.status, {"error": error.code, "message": error.message})
+        return Reply(200, result)
 
-    def _refuse(self, request: Request, error: LandscapeError) -> Response:
+    def _refuse(self, call: Call, error: LandscapeError) -> Reply:
         expected = {"DuplicateScript", "UnknownComputers", "InvalidActivityStatusChange"}
         if error.code not in expected:
-            self.violation(f"{request.method} {request.path}: {error.code}: {error.message}")
-        return Response(error.status, {"error": error.code, "message": error.message})
+            self.violation(f"{call.method} {call.path}: {error.code}: {error.message}")
+        return Reply(error.status, {"error": error.code, "message": error.message})
 
-    def _authenticate(self, request: Request, params: dict[str, str]) -> None:
+    def _authenticate(self, call: Call, params: dict[str, str]) -> None:
         if params.get("access_key_id") != self.key:
             raise LandscapeError("InvalidCredentials", "unknown access key", 401)
         if params.get("signature_method") != "HmacSHA256" or params.get("signature_version") != "2":
@@ -197,7 +197,7 @@ class LandscapeDouble(HttpDouble):
         except ValueError:
             raise LandscapeError("AuthFailure", "timestamp is not ISO 8601 UTC", 401) from None
         signed = {k: v for k, v in params.items() if k != "signature"}
-        host = request.headers.get("host", "")
+        host = call.headers.get("host", "")
         expected = signature(self.secret, "POST", host, "/api/", signed)
         if not hmac.compare_digest(expected, params.get("signature", "")):
             raise LandscapeError("SignatureDoesNotMatch", "the signature does not match", 401)
@@ -260,7 +260,7 @@ class LandscapeDouble(HttpDouble):
             raise LandscapeError("EmptyScriptInterpreter", "the script has no #! line")
         script = Script(self._new_id(), args["title"], code, args["time_limit"], args["username"])
         self.scripts[script.id] = script
-        self.counts["create"] += 1
+        self.creates["script"] += 1
         return script.as_json()
 
     def _do_EditScript(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
@@ -314,7 +314,7 @@ class LandscapeDouble(HttpDouble):
             child = Activity(self._new_id(), summary, group.id, computer.id, kind, now)
             group.children.append(child)
             self.activities[child.id] = child
-        self.counts["launch"] += 1
+        self.creates["launch"] += 1
         return group.as_json()
 
     def _select(self, query: str) -> list[Computer]:

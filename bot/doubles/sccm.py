@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from xml.etree import ElementTree as ET
+from xml.etree.ElementTree import ParseError
 
 import jsonschema
+from defusedxml import ElementTree as SafeET
 
-from bot.doubles._http_double import HttpDouble, Request, Response
+from bot.doubles._json_double import Call, JsonDouble, Reply
 
 DIGEST_NS = "http://schemas.microsoft.com/SystemCenterConfigurationManager/2009/AppMgmtDigest"
 CLASSES = ("SMS_Application", "SMS_ApplicationAssignment", "SMS_Collection")
@@ -67,10 +68,10 @@ class Collection:
     members: list[str] = field(default_factory=list)
 
 
-class SccmDouble(HttpDouble):
+class SccmDouble(JsonDouble):
     """The AdminService on loopback."""
 
-    name = "sccm"
+    plane = "sccm"
 
     def __init__(
         self,
@@ -78,9 +79,8 @@ class SccmDouble(HttpDouble):
         username: str = "CONTOSO\\svc-eucora",
         password: str = "sccm-test-password",  # noqa: S107 - a test double's credential
         token: str | None = None,
-        hang_seconds: float = 3.0,
     ) -> None:
-        super().__init__(hang_seconds=hang_seconds)
+        super().__init__()
         self.username, self.password, self.token = username, password, token
         self.schemas = {name: _schema(name) for name in (*CLASSES, *READ_ONLY_CLASSES)}
         self._by_lower = {name.lower(): name for name in self.schemas}
@@ -102,19 +102,23 @@ class SccmDouble(HttpDouble):
         )
 
     # -- serving ---------------------------------------------------------------------------
-    def route(self, request: Request) -> Response:
+    def error_body(self, code: str, message: str) -> Any:
+        """The OData error envelope."""
+        return {"error": {"code": code, "message": message}}
+
+    def route(self, call: Call) -> Reply:
         """Authenticate, check against the class schemas, then answer."""
-        if not self._authorised(request):
-            return Response(401, {"error": {"code": "Unauthorized", "message": "Access denied"}})
+        if not self._authorised(call):
+            return Reply(401, {"error": {"code": "Unauthorized", "message": "Access denied"}})
         try:
-            return self._route(request)
+            return self._route(call)
         except ODataError as error:
             if error.status != 409:
-                self.violation(f"{request.method} {request.path}: {error.code}: {error.message}")
-            return Response(error.status, {"error": {"code": error.code, "message": error.message}})
+                self.violation(f"{call.method} {call.path}: {error.code}: {error.message}")
+            return Reply(error.status, {"error": {"code": error.code, "message": error.message}})
 
-    def _authorised(self, request: Request) -> bool:
-        header = request.headers.get("authorization", "")
+    def _authorised(self, call: Call) -> bool:
+        header = call.headers.get("authorization", "")
         if self.token and header == f"Bearer {self.token}":
             return True
         if header.startswith("Basic "):
@@ -122,40 +126,40 @@ class SccmDouble(HttpDouble):
             return decoded == f"{self.username}:{self.password}"
         return False
 
-    def _route(self, request: Request) -> Response:  # noqa: C901 - a route table
+    def _route(self, call: Call) -> Reply:  # noqa: C901 - a route table
         prefix = "/AdminService/wmi/"
-        if not request.path.startswith(prefix):
-            raise ODataError(404, "NotFound", f"no route {request.path}")
-        match = _INSTANCE.match(request.path[len(prefix) :])
+        if not call.path.startswith(prefix):
+            raise ODataError(404, "NotFound", f"no route {call.path}")
+        match = _INSTANCE.match(call.path[len(prefix) :])
         if match is None:
-            raise ODataError(404, "NotFound", f"no route {request.path}")
+            raise ODataError(404, "NotFound", f"no route {call.path}")
         cls = self._by_lower.get(match["cls"].lower())
         if cls is None:
             raise ODataError(404, "NotFound", f"class {match['cls']} is not known here")
         key = match["key"]
-        allowed = {"$filter", "$select"} if request.method == "GET" else set()
-        unknown = set(request.query) - allowed
+        allowed = {"$filter", "$select"} if call.method == "GET" else set()
+        unknown = set(call.query) - allowed
         if unknown:
             raise ODataError(400, "BadRequest", f"query options not supported: {sorted(unknown)}")
-        if request.method == "GET":
+        if call.method == "GET":
             rows = self._rows(cls)
             if key is not None:
                 rows = [r for r in rows if str(r.get(KEYS.get(cls, ""))) == key.strip("'")]
                 if not rows:
                     raise ODataError(404, "NotFound", f"{cls}({key}) does not exist")
-            conditions = self._filter(cls, request.query.get("$filter"))
+            conditions = self._filter(cls, call.query.get("$filter"))
             rows = [r for r in rows if all(_holds(c, r) for c in conditions)]
-            rows = self._select(cls, request.query.get("$select"), rows)
-            return Response(200, {"@odata.context": f"$metadata#{cls}", "value": rows})
-        if request.method == "POST" and key is None and cls in CLASSES:
-            return Response(201, self._create(cls, request))
-        if request.method == "DELETE" and key is not None and cls == "SMS_ApplicationAssignment":
+            rows = self._select(cls, call.query.get("$select"), rows)
+            return Reply(200, {"@odata.context": f"$metadata#{cls}", "value": rows})
+        if call.method == "POST" and key is None and cls in CLASSES:
+            return Reply(201, self._create(cls, call))
+        if call.method == "DELETE" and key is not None and cls == "SMS_ApplicationAssignment":
             if not key.isdigit() or int(key) not in self.assignments:
                 raise ODataError(404, "NotFound", f"{cls}({key}) does not exist")
             del self.assignments[int(key)]
-            self.counts["delete:SMS_ApplicationAssignment"] += 1
-            return Response(204)
-        raise ODataError(405, "MethodNotAllowed", f"{request.method} {cls} is not supported")
+            self.creates["deletion"] += 1
+            return Reply(204)
+        raise ODataError(405, "MethodNotAllowed", f"{call.method} {cls} is not supported")
 
     # -- reading ---------------------------------------------------------------------------
     def _rows(self, cls: str) -> list[dict[str, Any]]:
@@ -230,9 +234,9 @@ class SccmDouble(HttpDouble):
         return [{n: r.get(n) for n in names} for r in rows]
 
     # -- creating --------------------------------------------------------------------------
-    def _create(self, cls: str, request: Request) -> dict[str, Any]:
+    def _create(self, cls: str, call: Call) -> dict[str, Any]:
         try:
-            body = request.json()
+            body = call.json()
         except ValueError:
             raise ODataError(400, "BadRequest", "the body is not JSON") from None
         schema = self.schemas[cls]
@@ -275,7 +279,7 @@ class SccmDouble(HttpDouble):
             "SDMPackageXML": body["SDMPackageXML"],
         }
         self.applications[application["CI_ID"]] = application
-        self.counts["create:SMS_Application"] += 1
+        self.creates["application"] += 1
         return application
 
     def _create_assignment(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -302,15 +306,15 @@ class SccmDouble(HttpDouble):
         self.assignments[assignment["AssignmentID"]] = assignment
         application["IsDeployed"] = True
         application["NumberOfDeployments"] += 1
-        self.counts["create:SMS_ApplicationAssignment"] += 1
+        self.creates["deployment"] += 1
         return assignment
 
 
 def parse_digest(xml: str) -> dict[str, Any]:
     """The facts the provider takes from an ``AppMgmtDigest``; a malformed one is a 400."""
     try:
-        root = ET.fromstring(xml)  # noqa: S314 - loopback double reading its own client's XML
-    except ET.ParseError as error:
+        root = SafeET.fromstring(xml)
+    except ParseError as error:
         raise ODataError(400, "BadRequest", f"SDMPackageXML is not XML: {error}") from None
     ns = {"d": DIGEST_NS}
     if root.tag != f"{{{DIGEST_NS}}}AppMgmtDigest":

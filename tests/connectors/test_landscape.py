@@ -30,7 +30,7 @@ OSQUERY = "linux/osquery.yaml"
 
 @pytest.fixture
 def landscape() -> Iterator[LandscapeDouble]:
-    double = LandscapeDouble(key=KEY, secret=SECRET, hang_seconds=1.0)
+    double = LandscapeDouble(key=KEY, secret=SECRET)
     double.add_computer("lab-01", "euc-lab")
     double.add_computer("lab-02", "euc-lab", "linux-workstations")
     double.add_computer("ws-17", "linux-workstations")
@@ -52,8 +52,8 @@ def test_publish_creates_one_script_and_runs_it_on_the_tagged_computers(
 
     result = connector(landscape).publish(pub, journal)
 
-    assert landscape.counts["create"] == 1
-    assert landscape.counts["launch"] == 1
+    assert landscape.creates["script"] == 1
+    assert landscape.creates["launch"] == 1
     (script,) = landscape.scripts.values()
     assert script.title == script_title(pub)
     assert script.title.startswith("eucora osquery-linux 5.14.1-1 lab [")
@@ -81,11 +81,11 @@ def test_duplicate_publishes_reuse_the_script_and_never_launch_again(
     connector(landscape).publish(pub, DictJournal())
     assert second.object_id == first.object_id
     assert second.created is False
-    assert landscape.counts["create"] == 1
-    assert landscape.counts["launch"] == 2  # the journal is what stops a second launch
+    assert landscape.creates["script"] == 1
+    assert landscape.creates["launch"] == 2  # the journal is what stops a second launch
 
 
-@pytest.mark.parametrize("kind", ["drop", "hang", "error", "throttle"])
+@pytest.mark.parametrize("kind", ["drop", "hang", "500", "429"])
 def test_a_launch_whose_answer_is_lost_is_adopted_not_repeated(
     landscape: LandscapeDouble, kind: str
 ) -> None:
@@ -94,15 +94,15 @@ def test_a_launch_whose_answer_is_lost_is_adopted_not_repeated(
     landscape.inject_action(kind, "ExecuteScript")  # type: ignore[arg-type]
     with pytest.raises(TransientConnectorError):
         connector(landscape).publish(pub, journal)
-    # "error" and "throttle" answer before acting; "drop" and "hang" act, then lose the answer.
-    launched = landscape.counts["launch"]
-    assert launched == (1 if kind in {"drop", "hang"} else 0)
+    # "500", "429" and "hang" never reach the launch; "drop" launches, then loses the answer.
+    launched = landscape.creates["launch"]
+    assert launched == (1 if kind == "drop" else 0)
     assert ACTIVITY_ID not in journal.values
 
     result = connector(landscape).publish(pub, journal)
 
-    assert landscape.counts["create"] == 1
-    assert landscape.counts["launch"] == 1
+    assert landscape.creates["script"] == 1
+    assert landscape.creates["launch"] == 1
     assert result.object_id == journal.values[ACTIVITY_ID] == str(landscape.groups()[0].id)
     assert result.created is (launched == 0)
 
@@ -113,12 +113,12 @@ def test_a_lost_create_script_answer_finds_the_script_by_title(landscape: Landsc
     with pytest.raises(TransientConnectorError):
         connector(landscape).publish(pub, DictJournal())
     connector(landscape).publish(pub, DictJournal())
-    assert landscape.counts["create"] == 1
-    assert landscape.counts["launch"] == 1
+    assert landscape.creates["script"] == 1
+    assert landscape.creates["launch"] == 1
 
 
 def test_throttling_carries_retry_after(landscape: LandscapeDouble) -> None:
-    landscape.inject("throttle", retry_after=12)
+    landscape.inject("429", "", retry_after=12)
     with pytest.raises(TransientConnectorError) as caught:
         connector(landscape).publish(publication(intent(OSQUERY)), DictJournal())
     assert caught.value.retry_after == 12
@@ -145,7 +145,7 @@ def test_an_activity_still_running_is_transient_and_followed_again(
     landscape.steps_to_finish = 2
     result = connector(landscape).publish(pub, journal)
     assert result.created is False
-    assert landscape.counts["launch"] == 1
+    assert landscape.creates["launch"] == 1
 
 
 def test_a_tag_without_computers_is_permanent(landscape: LandscapeDouble) -> None:
@@ -153,7 +153,7 @@ def test_a_tag_without_computers_is_permanent(landscape: LandscapeDouble) -> Non
     document["rings"][0]["target"] = "nobody-has-this-tag"
     with pytest.raises(PermanentConnectorError, match="UnknownComputers"):
         connector(landscape).publish(publication(document), DictJournal())
-    assert landscape.counts["launch"] == 0
+    assert landscape.creates["launch"] == 0
 
 
 def test_a_wrong_secret_is_refused_and_never_echoed(landscape: LandscapeDouble) -> None:
@@ -180,7 +180,7 @@ def test_plan_is_read_only(landscape: LandscapeDouble) -> None:
     steps = connector(landscape).plan(pub)
     assert [s.kind for s in steps] == [StepKind.CREATE, StepKind.LAUNCH]
     assert "on 2 computers matching 'tag:linux-workstations'" in steps[1].description
-    assert landscape.counts == {}
+    assert landscape.creates == {}
     connector(landscape).publish(pub, DictJournal())
     assert [s.kind for s in connector(landscape).plan(pub)] == [StepKind.LAUNCH]
 

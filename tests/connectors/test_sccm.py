@@ -25,13 +25,13 @@ PASSWORD = "sccm-secret-31f0"  # noqa: S105 - the double's test credential
 TOKEN = "entra-token-x"  # noqa: S105 - the double's test credential
 WRONG = "wrong-password-77"
 ZIP = "windows/7-zip.yaml"
-APP = "create:SMS_Application"
-DEPLOYMENT = "create:SMS_ApplicationAssignment"
+APP = "application"
+DEPLOYMENT = "deployment"
 
 
 @pytest.fixture
 def sccm() -> Iterator[SccmDouble]:
-    double = SccmDouble(username=USER, password=PASSWORD, token=TOKEN, hang_seconds=1.0)
+    double = SccmDouble(username=USER, password=PASSWORD, token=TOKEN)
     double.add_collection("PS100012", "EUC lab", members=3)
     double.add_collection("PS100013", "EUC pilot", members=5)
     with double:
@@ -94,24 +94,24 @@ def test_duplicate_publishes_and_a_second_ring_reuse_the_application(sccm: SccmD
     assert again.created is False
     assert pilot.created is True
     assert pilot.details["application_created"] == "false"
-    assert sccm.counts[APP] == 1
-    assert sccm.counts[DEPLOYMENT] == 2
+    assert sccm.creates[APP] == 1
+    assert sccm.creates[DEPLOYMENT] == 2
 
 
-@pytest.mark.parametrize("kind", ["drop", "hang", "error", "throttle"])
+@pytest.mark.parametrize("kind", ["drop", "hang", "500", "429"])
 @pytest.mark.parametrize("target", ["SMS_Application", "SMS_ApplicationAssignment"])
 def test_a_lost_create_answer_never_makes_a_second_object(
     sccm: SccmDouble, kind: str, target: str
 ) -> None:
     pub = publication(intent(ZIP))
-    sccm.inject(kind, method="POST", path=f"/wmi/{target}", retry_after=3)  # type: ignore[arg-type]
+    sccm.inject(kind, f"/wmi/{target}$", method="POST", retry_after=3)  # type: ignore[arg-type]
     with pytest.raises(TransientConnectorError) as caught:
         connector(sccm).publish(pub, DictJournal())
-    if kind == "throttle":
+    if kind == "429":
         assert caught.value.retry_after == 3
     result = connector(sccm).publish(pub, DictJournal())
-    assert sccm.counts[APP] == 1
-    assert sccm.counts[DEPLOYMENT] == 1
+    assert sccm.creates[APP] == 1
+    assert sccm.creates[DEPLOYMENT] == 1
     assert result.object_id == str(next(iter(sccm.assignments)))
 
 
@@ -120,14 +120,14 @@ def test_a_409_on_create_finds_the_existing_application(sccm: SccmDouble) -> Non
     conn = connector(sccm)
     # Someone created the application between our lookup and our create.
     conn._find_or_create_application(pub, display_name(pub))
-    assert sccm.counts[APP] == 1
+    assert sccm.creates[APP] == 1
     original = conn._find_application
     calls = iter([None])
     conn._find_application = lambda name: next(calls, None) or original(name)  # type: ignore[method-assign]
     application, created = conn._find_or_create_application(pub, display_name(pub))
     assert created is False
     assert application["LocalizedDisplayName"] == "7-zip 24.08"
-    assert sccm.counts[APP] == 1
+    assert sccm.creates[APP] == 1
 
 
 def test_bearer_token_auth(sccm: SccmDouble) -> None:
@@ -150,7 +150,7 @@ def test_a_missing_collection_is_permanent(sccm: SccmDouble) -> None:
     document["rings"][0]["target"] = "PS1FFFFF"
     with pytest.raises(PermanentConnectorError, match="collection PS1FFFFF does not exist"):
         connector(sccm).publish(publication(document), DictJournal())
-    assert sccm.counts == {}
+    assert sccm.creates == {}
 
 
 def test_unsupported_package_type_is_permanent() -> None:
@@ -166,7 +166,7 @@ def test_plan_is_read_only_and_says_what_would_happen(sccm: SccmDouble) -> None:
     assert [s.kind for s in steps] == [StepKind.CREATE, StepKind.ASSIGN]
     assert "create application '7-zip 24.08'" in steps[0].description
     assert "PS100012 (EUC lab, 3 devices) as required" in steps[1].description
-    assert {method for method, _ in sccm.requests} == {"GET"}
+    assert {seen.method for seen in sccm.requests} == {"GET"}
     connector(sccm).publish(pub, DictJournal())
     assert [s.kind for s in connector(sccm).plan(pub)] == [StepKind.NOTHING]
 

@@ -54,7 +54,7 @@ def test_requests_outside_the_description_are_recorded(awx: tuple[AwxDouble, htt
     assert len(double.violations) == 6
     assert "undeclared query parameters ['nmae']" in double.violations[2]
     assert "launch fields not accepted: ['limt']" in double.violations[3]
-    assert double.counts["launch"] == 0
+    assert double.creates["launch"] == 0
 
 
 def test_launch_follows_awx_prompt_rules(awx: tuple[AwxDouble, httpx.Client]) -> None:
@@ -69,7 +69,7 @@ def test_launch_follows_awx_prompt_rules(awx: tuple[AwxDouble, httpx.Client]) ->
     assert answer.headers["Location"] == f"/api/v2/jobs/{body['job']}/"
     assert body["ignored_fields"] == {"limit": "web", "extra_vars": '{"a": 1}'}
     assert double.jobs[body["job"]].limit == ""
-    assert double.counts["launch"] == 1
+    assert double.creates["launch"] == 1
     assert double.violations == []
 
 

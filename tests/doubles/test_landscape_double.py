@@ -97,7 +97,7 @@ def test_scripts_activities_and_lists(landscape: LandscapeDouble) -> None:
     assert group.json()["type"] == "ActivityGroup"
     install = call(landscape, "InstallPackages", query="tag:db", **{"packages.1": "osquery"})
     assert install.json()["summary"] == "Install packages osquery"
-    assert landscape.counts["launch"] == 2
+    assert landscape.creates["launch"] == 2
     children = call(landscape, "GetActivities", query=f"parent-id:{group.json()['id']}").json()
     assert [c["activity_status"] for c in children] == ["delivered", "delivered"]
     done = call(landscape, "GetActivities", query=f"parent-id:{group.json()['id']}").json()

@@ -74,7 +74,7 @@ def test_create_filter_select_and_case_insensitive_classes(
     ).json()["value"]
     assert {r["StatusType"] for r in rows} == {2}
     assert client.delete(f"/SMS_ApplicationAssignment({assignment_id})").status_code == 204
-    assert double.counts["create:SMS_ApplicationAssignment"] == 1
+    assert double.creates["deployment"] == 1
     assert double.violations == []
 
 

@@ -1,15 +1,10 @@
-"""The werkzeug loopback server under the Intune and Jamf doubles: TLS, tokens, faults, violations.
-
-(``_http_double.py`` is the stdlib server under the SCCM, Landscape and AWX doubles. This one
-exists because the Intune double must speak HTTPS, MSAL refusing plain-http authorities, and
-because werkzeug's request object is what openapi-core validates and what parses Jamf's
-multipart uploads.)
+"""What every vendor double shares: a threaded loopback server, auth tokens, faults, violations.
 
 A double is a WSGI app served by werkzeug on ``127.0.0.1`` port 0 in a daemon thread (plain HTTP,
-or HTTPS with a throw-away CA from trustme). It records every request (so a test can say "plan
-sent no write"), counts creates per kind (so a test can say "exactly one"), and writes each
-departure from the vendor's published description into :attr:`WsgiDouble.violations` instead of
-failing silently.
+or HTTPS with a throw-away CA from trustme when the client insists on TLS, as MSAL does). It
+records every request (so a test can say "plan sent no write"), counts creates per kind (so a test
+can say "exactly one"), and writes each departure from the vendor's published description into
+:attr:`HttpDouble.violations` instead of failing silently.
 
 Faults are armed per path pattern for the next N matching requests:
 
@@ -32,6 +27,7 @@ import ssl
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -51,7 +47,7 @@ class _ResponseDroppedError(ConnectionAbortedError):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log on stderr: tests read :attr:`WsgiDouble.requests` instead."""
+    """No access log on stderr: tests read :attr:`HttpDouble.requests` instead."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Skip the access log line."""
@@ -66,6 +62,8 @@ class Fault:
     method: str | None
     remaining: int
     retry_after: int = 1
+    when: Callable[[Request], bool] | None = None
+    """Also required to match, when given (e.g. one Landscape action on the single ``/api/``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +75,8 @@ class Seen:
     query: str
 
 
-class WsgiDouble:
-    """Base of the Intune and Jamf doubles; subclasses implement :meth:`handle`."""
+class HttpDouble:
+    """Base of the vendor doubles; subclasses implement :meth:`handle`."""
 
     plane = "double"
 
@@ -147,7 +145,7 @@ class WsgiDouble:
 
     # -- test controls -------------------------------------------------------------------------
 
-    def inject(
+    def inject(  # noqa: PLR0913 - what to inject and which requests it hits
         self,
         kind: FaultKind,
         path: str,
@@ -155,11 +153,15 @@ class WsgiDouble:
         times: int = 1,
         method: str | None = None,
         retry_after: int = 1,
+        when: Callable[[Request], bool] | None = None,
     ) -> None:
-        """Arm a fault for the next ``times`` requests whose path matches the regex ``path``."""
+        """Arm a fault for the next ``times`` requests whose path matches the regex ``path``.
+
+        ``when``, if given, must also be true of the request (e.g. one Landscape action).
+        """
         with self.lock:
             self._faults.append(
-                Fault(kind, re.compile(path), method and method.upper(), times, retry_after)
+                Fault(kind, re.compile(path), method and method.upper(), times, retry_after, when)
             )
 
     def writes(self) -> list[Seen]:
@@ -206,6 +208,8 @@ class WsgiDouble:
                 if fault.remaining <= 0:
                     continue
                 if fault.method and fault.method != request.method:
+                    continue
+                if fault.when is not None and not fault.when(request):
                     continue
                 if fault.pattern.search(request.path):
                     fault.remaining -= 1
