@@ -132,6 +132,14 @@ class AwxDouble(JsonDouble):
         self.templates[template_id] = JobTemplate(template_id, name, organization, **kwargs)
         return template_id
 
+    def environ(self) -> dict[str, str]:
+        """The ``EUCORA_AWX_*`` settings that point a connector at this double."""
+        return {
+            "EUCORA_AWX_URL": self.url,
+            "EUCORA_AWX_TOKEN": self.token,
+            "EUCORA_AWX_API_PREFIX": self.api_prefix,
+        }
+
     def launches(self) -> list[Job]:
         """Every job launched so far."""
         return list(self.jobs.values())

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.doubles._json_double import Call, JsonDouble, Reply
-from bot.doubles._server import FaultKind
+from bot.doubles._wsgi_double import FaultKind
 
 SIGNED = frozenset(
     {"action", "version", "access_key_id", "signature_method", "signature_version", "timestamp"}
@@ -149,6 +149,14 @@ class LandscapeDouble(JsonDouble):
         computer_id = len(self.computers) + 1
         self.computers[computer_id] = Computer(computer_id, title, set(tags))
         return computer_id
+
+    def environ(self) -> dict[str, str]:
+        """The ``EUCORA_LANDSCAPE_*`` settings that point a connector at this double."""
+        return {
+            "EUCORA_LANDSCAPE_URL": self.url,
+            "EUCORA_LANDSCAPE_KEY": self.key,
+            "EUCORA_LANDSCAPE_SECRET": self.secret,
+        }
 
     def inject_action(self, kind: FaultKind, action: str, *, times: int = 1) -> None:
         """Fault the next ``times`` calls of one action (e.g. ``ExecuteScript``)."""

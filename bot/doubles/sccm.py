@@ -101,6 +101,14 @@ class SccmDouble(JsonDouble):
             collection_id, name, [f"{collection_id}-PC{i:03d}" for i in range(1, members + 1)]
         )
 
+    def environ(self) -> dict[str, str]:
+        """The ``EUCORA_SCCM_*`` settings that point a connector at this double (Basic auth)."""
+        return {
+            "EUCORA_SCCM_URL": self.url,
+            "EUCORA_SCCM_USERNAME": self.username,
+            "EUCORA_SCCM_PASSWORD": self.password,
+        }
+
     # -- serving ---------------------------------------------------------------------------
     def error_body(self, code: str, message: str) -> Any:
         """The OData error envelope."""

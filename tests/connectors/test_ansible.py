@@ -86,16 +86,16 @@ def test_named_url_lookup_with_an_organization(awx: AwxDouble) -> None:
         connector(awx, organization="Elsewhere").publish(publication(intent(CIS)), DictJournal())
 
 
-@pytest.mark.parametrize("kind", ["drop", "hang", "500"])
+@pytest.mark.parametrize("kind", ["drop", "hang-after", "hang", "500"])
 def test_a_launch_whose_answer_is_lost_is_adopted_not_repeated(awx: AwxDouble, kind: str) -> None:
     pub = publication(intent(CIS))
     journal = DictJournal()
     awx.inject(kind, "/launch/$", method="POST")  # type: ignore[arg-type]
     with pytest.raises(TransientConnectorError):
         connector(awx).publish(pub, journal)
-    # "500" and "hang" never reach the launch; "drop" launches, then loses the answer.
+    # "500" and "hang" never reach the launch; "drop" and "hang-after" launch, then lose the answer.
     launched = awx.creates["launch"]
-    assert launched == (1 if kind == "drop" else 0)
+    assert launched == (1 if kind in {"drop", "hang-after"} else 0)
     assert JOB_ID not in journal.values
 
     result = connector(awx).publish(pub, journal)
@@ -219,6 +219,14 @@ def test_a_gateway_prefix_is_honoured() -> None:
         )
     assert result.details["status"] == "successful"
     assert double.violations == []
+
+
+def test_the_doubles_environ_configures_the_connector(awx: AwxDouble) -> None:
+    settings = AwxSettings.from_environ(awx.environ())
+    assert settings is not None
+    built = build_ansible_connector(settings, None, follow=no_wait())
+    assert isinstance(built, AwxConnector)
+    assert built.publish(publication(intent(CIS)), DictJournal()).details["status"] == "successful"
 
 
 def test_build_picks_awx_then_local_then_nothing(tmp_path: Path) -> None:

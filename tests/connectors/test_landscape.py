@@ -85,7 +85,7 @@ def test_duplicate_publishes_reuse_the_script_and_never_launch_again(
     assert landscape.creates["launch"] == 2  # the journal is what stops a second launch
 
 
-@pytest.mark.parametrize("kind", ["drop", "hang", "500", "429"])
+@pytest.mark.parametrize("kind", ["drop", "hang-after", "hang", "500", "429"])
 def test_a_launch_whose_answer_is_lost_is_adopted_not_repeated(
     landscape: LandscapeDouble, kind: str
 ) -> None:
@@ -94,9 +94,10 @@ def test_a_launch_whose_answer_is_lost_is_adopted_not_repeated(
     landscape.inject_action(kind, "ExecuteScript")  # type: ignore[arg-type]
     with pytest.raises(TransientConnectorError):
         connector(landscape).publish(pub, journal)
-    # "500", "429" and "hang" never reach the launch; "drop" launches, then loses the answer.
+    # "500", "429" and "hang" never reach the launch; "drop" and "hang-after" launch, then lose
+    # the answer.
     launched = landscape.creates["launch"]
-    assert launched == (1 if kind == "drop" else 0)
+    assert launched == (1 if kind in {"drop", "hang-after"} else 0)
     assert ACTIVITY_ID not in journal.values
 
     result = connector(landscape).publish(pub, journal)
@@ -115,6 +116,13 @@ def test_a_lost_create_script_answer_finds_the_script_by_title(landscape: Landsc
     connector(landscape).publish(pub, DictJournal())
     assert landscape.creates["script"] == 1
     assert landscape.creates["launch"] == 1
+
+
+def test_the_doubles_environ_configures_the_connector(landscape: LandscapeDouble) -> None:
+    settings = LandscapeSettings.from_environ(landscape.environ())
+    assert settings is not None
+    conn = LandscapeConnector(settings, follow=no_wait())
+    assert conn.publish(publication(intent(OSQUERY)), DictJournal()).created is True
 
 
 def test_throttling_carries_retry_after(landscape: LandscapeDouble) -> None:

@@ -98,7 +98,7 @@ def test_duplicate_publishes_and_a_second_ring_reuse_the_application(sccm: SccmD
     assert sccm.creates[DEPLOYMENT] == 2
 
 
-@pytest.mark.parametrize("kind", ["drop", "hang", "500", "429"])
+@pytest.mark.parametrize("kind", ["drop", "hang-after", "hang", "500", "429"])
 @pytest.mark.parametrize("target", ["SMS_Application", "SMS_ApplicationAssignment"])
 def test_a_lost_create_answer_never_makes_a_second_object(
     sccm: SccmDouble, kind: str, target: str
@@ -128,6 +128,12 @@ def test_a_409_on_create_finds_the_existing_application(sccm: SccmDouble) -> Non
     assert created is False
     assert application["LocalizedDisplayName"] == "7-zip 24.08"
     assert sccm.creates[APP] == 1
+
+
+def test_the_doubles_environ_configures_the_connector(sccm: SccmDouble) -> None:
+    settings = SccmSettings.from_environ(sccm.environ())
+    assert settings is not None
+    assert SccmConnector(settings).publish(publication(intent(ZIP)), DictJournal()).created
 
 
 def test_bearer_token_auth(sccm: SccmDouble) -> None:
