@@ -319,11 +319,13 @@ class IntuneConnector:
                 )
             result = self._msal.acquire_token_for_client(scopes=[GRAPH_SCOPE])
         except httpx.TimeoutException:
+            self._msal = None  # MSAL would replay a failed answer for a minute: start afresh
             raise TransientConnectorError("intune token: timed out") from None
         except (httpx.TransportError, httpx.HTTPStatusError) as error:
             message = redact(
                 f"intune token: {type(error).__name__}: {error}", (settings.client_secret,)
             )
+            self._msal = None
             raise TransientConnectorError(message) from None
         except msal.exceptions.MsalServiceError as error:
             # MSAL raises this for a token answer that is not OAuth JSON (an HTML 5xx page...).
@@ -331,6 +333,7 @@ class IntuneConnector:
             code = int(status.group(1)) if status else 500
             message = redact(f"intune token: {error}", (settings.client_secret,))
             if code == 429 or code >= 500:
+                self._msal = None
                 raise TransientConnectorError(message) from None
             raise PermanentConnectorError(message) from None
         except ValueError as error:
@@ -345,6 +348,7 @@ class IntuneConnector:
         )
         if error_code in PERMANENT_TOKEN_ERRORS:
             raise PermanentConnectorError(message)
+        self._msal = None
         raise TransientConnectorError(message)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
