@@ -27,6 +27,7 @@ from bot.core.render.findings import (
     summarize,
 )
 from bot.entrypoints import demo as demo_module
+from bot.entrypoints.commands_action import action
 from bot.entrypoints.commands_db_audit import audit, db
 from bot.entrypoints.commands_evidence import evidence_group, keys_group
 from bot.entrypoints.serve import GunicornServer, StoreSource, gunicorn_options
@@ -202,6 +203,7 @@ cli.add_command(evidence_group)
 cli.add_command(keys_group)
 cli.add_command(db)
 cli.add_command(audit)
+cli.add_command(action)
 
 
 def main() -> None:
