@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_HOME = ".eucora"
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
 
 
 class SettingsError(ValueError):
@@ -41,6 +42,11 @@ class Settings:
     public_url: str | None = None
     broker_url: str | None = None
     signing_key: str | None = field(default=None, repr=False)
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    github_app_id: str | None = None
+    github_private_key: str | None = field(default=None, repr=False)
+    github_webhook_secret: str | None = field(default=None, repr=False)
+    github_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -58,4 +64,9 @@ class Settings:
             public_url=environ.get("EUCORA_PUBLIC_URL") or None,
             broker_url=environ.get("EUCORA_BROKER_URL") or None,
             signing_key=read_secret(environ, "EUCORA_SIGNING_KEY"),
+            github_api_url=(environ.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
+            github_app_id=environ.get("GITHUB_APP_ID") or None,
+            github_private_key=read_secret(environ, "GITHUB_PRIVATE_KEY"),
+            github_webhook_secret=read_secret(environ, "GITHUB_WEBHOOK_SECRET"),
+            github_token=read_secret(environ, "GITHUB_TOKEN"),
         )
