@@ -17,17 +17,16 @@ from bot.core.render.check import render_check_text
 from bot.core.render.findings import escape_data
 from bot.flows.action import ActionEnvironment, ActionError, run_action
 from bot.ports import GitHub
-from bot.settings import Settings, SettingsError, read_secret
+from bot.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-DEFAULT_API_URL = "https://api.github.com"
 
 
 def token_client(token: str, api_url: str) -> GitHub:
     """The GitHub adapter acting with a token (the workflow's ``GITHUB_TOKEN``)."""
-    from bot.adapters.github import token_github  # noqa: PLC0415 - only when commenting
+    from bot.adapters.github import token_github  # type: ignore[import-untyped]  # noqa: PLC0415
 
-    return token_github(token, api_url)
+    return token_github(token, api_url)  # type: ignore[no-any-return]
 
 
 def _fail(message: str) -> None:
@@ -52,20 +51,17 @@ def action(repo: str | None, evidence_dir: str | None) -> None:
     environ = os.environ
     try:
         settings = Settings.from_environ(environ)
-        token = read_secret(environ, "GITHUB_TOKEN")
-        environment = ActionEnvironment.from_environ(
-            environ, repo=repo, evidence_dir=evidence_dir
-        )
+        token = settings.github_token
+        environment = ActionEnvironment.from_environ(environ, repo=repo, evidence_dir=evidence_dir)
     except (SettingsError, ActionError) as error:
         _fail(str(error))
-    api_url = environ.get("GITHUB_API_URL") or DEFAULT_API_URL
-    github = token_client(token, api_url) if token else None
+    api_url = settings.github_api_url
     now = datetime.now(UTC).replace(microsecond=0)
     try:
         report = run_action(
             environment,
             now=now,
-            github=github,
+            connect=(lambda: token_client(token, api_url)) if token else None,
             home=settings.home,
             public_url=settings.public_url,
         )

@@ -9,7 +9,7 @@ pack as a file for ``actions/upload-artifact``, and — given a token — the st
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -124,19 +124,22 @@ def _append(path: Path | None, text: str) -> None:
 
 
 def _comment(
-    event: ActionEvent, run: CheckRun, github: GitHub | None, public_url: str | None
+    event: ActionEvent,
+    run: CheckRun,
+    connect: Callable[[], GitHub] | None,
+    public_url: str | None,
 ) -> tuple[str, bool]:
     """Post or update the sticky comment when it can be; say why not otherwise."""
     if event.number is None:
         return "no comment: a merge group has no pull request to comment on", False
     if event.from_fork:
         return "no comment: the pull request comes from a fork (its token is read-only)", False
-    if github is None:
+    if connect is None:
         return "no comment: no GITHUB_TOKEN given", False
     evidence_url = f"{public_url.rstrip('/')}/evidence/{run.digest}" if public_url else None
     body = render_check_markdown(run.pack, digest=run.digest, evidence_url=evidence_url)
     try:
-        comment_id = github.upsert_comment(event.repository, event.number, EVIDENCE_MARKER, body)
+        comment_id = connect().upsert_comment(event.repository, event.number, EVIDENCE_MARKER, body)
     except GitHubError as error:
         return f"the sticky comment could not be posted: {error}", True
     return f"sticky comment {comment_id} on pull request #{event.number} is up to date", False
@@ -146,12 +149,13 @@ def run_action(
     environment: ActionEnvironment,
     *,
     now: datetime,
-    github: GitHub | None = None,
+    connect: Callable[[], GitHub] | None = None,
     home: Path | None = None,
     public_url: str | None = None,
 ) -> ActionReport:
     """Check the event's revisions and report to the runner (and to the pull request).
 
+    ``connect`` builds the GitHub client for the comment, only when one will be posted.
     Raises :class:`ActionError` (and ``bot.adapters.git.GitError`` for missing revisions)
     before anything is written when the step cannot run.
     """
@@ -170,7 +174,7 @@ def run_action(
     _append(environment.summary_path, summary)
     outputs = check_outputs(run.pack, digest=run.digest, evidence_file=str(evidence_file))
     _append(environment.output_path, format_outputs(outputs))
-    comment, failed = _comment(event, run, github, public_url)
+    comment, failed = _comment(event, run, connect, public_url)
     return ActionReport(
         event=event,
         run=run,
