@@ -30,6 +30,7 @@ from bot.entrypoints import demo as demo_module
 from bot.entrypoints.commands_action import action
 from bot.entrypoints.commands_db_audit import audit, db
 from bot.entrypoints.commands_evidence import evidence_group, keys_group
+from bot.entrypoints.commands_github_app import github_app_group
 from bot.entrypoints.serve import GunicornServer, StoreSource, gunicorn_options
 from bot.entrypoints.web import create_app
 from bot.flows.check import check_revisions
@@ -204,6 +205,7 @@ cli.add_command(keys_group)
 cli.add_command(db)
 cli.add_command(audit)
 cli.add_command(action)
+cli.add_command(github_app_group)
 
 
 def main() -> None:
