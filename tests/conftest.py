@@ -10,6 +10,11 @@ from hypothesis import settings
 
 from bot.bootstrap import build_document_validator
 from bot.core.documents import DocumentValidator
+from tests.support.github_double.fixtures import (  # noqa: F401 (fixtures for every test)
+    github_app_key,
+    github_double,
+    github_env,
+)
 
 # 200 examples per property in the suite; HYPOTHESIS_PROFILE=thorough for 5,000 before changing a guard.
 settings.register_profile("default", max_examples=200, deadline=None)

@@ -1,0 +1,65 @@
+"""Pytest fixtures for the GitHub double (imported by ``tests/conftest.py``).
+
+* ``github_app_key``: a session-wide RSA key pair (PEM private, PEM public) for the test app.
+* ``github_double``: a started :class:`GitHubDouble` on 127.0.0.1; at teardown it is stopped and
+  the test fails if any request or response broke GitHub's OpenAPI description.
+* ``github_env``: the environment the bot reads to act as the double's app
+  (``GITHUB_API_URL``, ``GITHUB_APP_ID``, ``GITHUB_PRIVATE_KEY``, ``GITHUB_WEBHOOK_SECRET``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support.github_double.server import GitHubDouble
+
+
+def generate_app_key() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,  # GitHub hands out PKCS#1 PEMs
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+@pytest.fixture(scope="session")
+def github_app_key() -> tuple[str, str]:
+    return generate_app_key()
+
+
+@pytest.fixture
+def github_double(tmp_path: Path, github_app_key: tuple[str, str]) -> Iterator[GitHubDouble]:
+    private, public = github_app_key
+    double = GitHubDouble(
+        tmp_path / "github", private_key_pem=private, public_key_pem=public
+    ).start()
+    try:
+        yield double
+    finally:
+        double.stop()
+    assert double.violations == [], (
+        "GitHub double saw requests or responses outside GitHub's description:\n"
+        + "\n".join(double.violations)
+    )
+
+
+@pytest.fixture
+def github_env(github_double: GitHubDouble) -> dict[str, str]:
+    return {
+        "GITHUB_API_URL": github_double.url,
+        "GITHUB_APP_ID": str(github_double.app.id),
+        "GITHUB_PRIVATE_KEY": github_double.app.private_key_pem,
+        "GITHUB_WEBHOOK_SECRET": github_double.app.webhook_secret,
+    }

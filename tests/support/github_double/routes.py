@@ -1,0 +1,728 @@
+"""The operations the double answers: one handler per GitHub operation, reading and writing state.
+
+Each handler returns ``(status, body, headers)`` or raises ``ApiError``; the server
+authenticates before and validates after. ``ROUTES`` ties each handler to its Werkzeug rule,
+the OpenAPI path it implements, and the credentials GitHub asks for there.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request
+
+from tests.support.github_double import responses as rs
+from tests.support.github_double import state as st
+from tests.support.github_double.auth import Caller
+
+if TYPE_CHECKING:
+    from tests.support.github_double.server import GitHubDouble
+
+R = "/repos/<owner>/<repo>"
+P = "/repos/{owner}/{repo}"
+ROUTES: list[tuple[str, str, str, str, str]] = [
+    # (handler, method, werkzeug rule, OpenAPI path, credentials)
+    ("get_app", "GET", "/app", "/app", "jwt"),
+    (
+        "create_token",
+        "POST",
+        "/app/installations/<int:installation_id>/access_tokens",
+        "/app/installations/{installation_id}/access_tokens",
+        "jwt",
+    ),
+    (
+        "convert_manifest",
+        "POST",
+        "/app-manifests/<code>/conversions",
+        "/app-manifests/{code}/conversions",
+        "none",
+    ),
+    ("rate_limit", "GET", "/rate_limit", "/rate_limit", "token"),
+    ("get_user", "GET", "/user", "/user", "token"),
+    ("get_repo", "GET", R, P, "token"),
+    ("get_repo_installation", "GET", f"{R}/installation", f"{P}/installation", "jwt"),
+    ("get_pull", "GET", f"{R}/pulls/<int:number>", f"{P}/pulls/{{pull_number}}", "token"),
+    (
+        "list_pull_commits",
+        "GET",
+        f"{R}/pulls/<int:number>/commits",
+        f"{P}/pulls/{{pull_number}}/commits",
+        "token",
+    ),
+    (
+        "list_pull_files",
+        "GET",
+        f"{R}/pulls/<int:number>/files",
+        f"{P}/pulls/{{pull_number}}/files",
+        "token",
+    ),
+    (
+        "list_reviews",
+        "GET",
+        f"{R}/pulls/<int:number>/reviews",
+        f"{P}/pulls/{{pull_number}}/reviews",
+        "token",
+    ),
+    (
+        "create_review",
+        "POST",
+        f"{R}/pulls/<int:number>/reviews",
+        f"{P}/pulls/{{pull_number}}/reviews",
+        "token",
+    ),
+    (
+        "request_reviewers",
+        "POST",
+        f"{R}/pulls/<int:number>/requested_reviewers",
+        f"{P}/pulls/{{pull_number}}/requested_reviewers",
+        "token",
+    ),
+    ("create_check_run", "POST", f"{R}/check-runs", f"{P}/check-runs", "token"),
+    (
+        "get_check_run",
+        "GET",
+        f"{R}/check-runs/<int:run_id>",
+        f"{P}/check-runs/{{check_run_id}}",
+        "token",
+    ),
+    (
+        "update_check_run",
+        "PATCH",
+        f"{R}/check-runs/<int:run_id>",
+        f"{P}/check-runs/{{check_run_id}}",
+        "token",
+    ),
+    (
+        "list_check_runs",
+        "GET",
+        f"{R}/commits/<path:ref>/check-runs",
+        f"{P}/commits/{{ref}}/check-runs",
+        "token",
+    ),
+    (
+        "list_comments",
+        "GET",
+        f"{R}/issues/<int:number>/comments",
+        f"{P}/issues/{{issue_number}}/comments",
+        "token",
+    ),
+    (
+        "create_comment",
+        "POST",
+        f"{R}/issues/<int:number>/comments",
+        f"{P}/issues/{{issue_number}}/comments",
+        "token",
+    ),
+    (
+        "update_comment",
+        "PATCH",
+        f"{R}/issues/comments/<int:comment_id>",
+        f"{P}/issues/comments/{{comment_id}}",
+        "token",
+    ),
+    ("create_issue", "POST", f"{R}/issues", f"{P}/issues", "token"),
+    (
+        "get_permission",
+        "GET",
+        f"{R}/collaborators/<username>/permission",
+        f"{P}/collaborators/{{username}}/permission",
+        "token",
+    ),
+    (
+        "list_team_members",
+        "GET",
+        "/orgs/<org>/teams/<slug>/members",
+        "/orgs/{org}/teams/{team_slug}/members",
+        "token",
+    ),
+    (
+        "get_team_membership",
+        "GET",
+        "/orgs/<org>/teams/<slug>/memberships/<username>",
+        "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+        "token",
+    ),
+    (
+        "list_child_teams",
+        "GET",
+        "/orgs/<org>/teams/<slug>/teams",
+        "/orgs/{org}/teams/{team_slug}/teams",
+        "token",
+    ),
+    ("create_deployment", "POST", f"{R}/deployments", f"{P}/deployments", "token"),
+    (
+        "create_deployment_status",
+        "POST",
+        f"{R}/deployments/<int:deployment_id>/statuses",
+        f"{P}/deployments/{{deployment_id}}/statuses",
+        "token",
+    ),
+    (
+        "review_protection_rule",
+        "POST",
+        f"{R}/actions/runs/<int:run_id>/deployment_protection_rule",
+        f"{P}/actions/runs/{{run_id}}/deployment_protection_rule",
+        "token",
+    ),
+]
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+_REVIEW_STATES = {
+    "APPROVE": "APPROVED",
+    "REQUEST_CHANGES": "CHANGES_REQUESTED",
+    "COMMENT": "COMMENTED",
+}
+
+
+def _error(status: int, message: str) -> Exception:
+    from tests.support.github_double.server import ApiError
+
+    return ApiError(status, message)
+
+
+class Handlers:
+    """GitHub's behaviour for each operation, over the double's state (called under its lock)."""
+
+    def __init__(self, double: GitHubDouble) -> None:
+        self.d = double
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _repo(self, caller: Caller, owner: str, repo: str) -> st.Repository:
+        full_name = f"{owner}/{repo}"
+        found = self.d.repositories.get(full_name)
+        if found is None:
+            raise _error(404, "Not Found")
+        if caller.kind == "installation":
+            installation = self.d.installations[caller.installation_id or 0]
+            if full_name not in installation.repositories:
+                raise _error(404, "Not Found")
+        return found
+
+    def _repo_body(self, repo: st.Repository) -> dict[str, Any]:
+        return rs.repository(repo, self.d.urls, self.d.clone_url(repo.full_name))
+
+    def _pull(self, caller: Caller, owner: str, repo: str, number: int) -> st.PullRequest:
+        self._repo(caller, owner, repo)
+        pr = self.d.pulls.get((f"{owner}/{repo}", number))
+        if pr is None:
+            raise _error(404, "Not Found")
+        return pr
+
+    def _actor(self, caller: Caller) -> tuple[str, str]:
+        if caller.kind == "installation":
+            return self.d.app.bot_login, "Bot"
+        return caller.login or "ghost", "User"
+
+    def _app_body(self) -> dict[str, Any]:
+        return rs.app(self.d.app, self.d.urls)
+
+    def _resolve(self, full_name: str, ref: str) -> str:
+        if _SHA.match(ref):
+            return ref
+        try:
+            return self.d.rev_parse(full_name, ref)
+        except Exception:  # noqa: BLE001 (git says the ref is unknown)
+            raise _error(422, f"No commit found for SHA: {ref}") from None
+
+    # -- apps --------------------------------------------------------------------------------
+
+    def get_app(self, request: Request, caller: Caller) -> tuple[int, Any, dict[str, str]]:
+        return 200, self._app_body(), {}
+
+    def create_token(
+        self, request: Request, caller: Caller, installation_id: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        if installation_id not in self.d.installations:
+            raise _error(404, "Not Found")
+        token = self.d.installation_token(installation_id)
+        record = self.d.tokens[token]
+        body = rs.template(
+            "post", "/app/installations/{installation_id}/access_tokens", "201", self.d.urls
+        )
+        body.update(
+            token=token, expires_at=st.stamp(record.expires_at), repository_selection="selected"
+        )
+        body.pop("repositories", None)
+        return 201, body, {}
+
+    def convert_manifest(
+        self, request: Request, caller: Caller, code: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self.d.manifest_codes.get(code)
+        if found is None or found.used:
+            raise _error(404, "Not Found")
+        found.used = True
+        body = rs.template("post", "/app-manifests/{code}/conversions", "201", self.d.urls)
+        body.update(found.conversion)
+        body["owner"] = rs.simple_user("eucora-org", self.d.urls, kind="Organization")
+        body["node_id"] = f"A_{found.conversion['id']}"
+        return 201, body, {}
+
+    def rate_limit(self, request: Request, caller: Caller) -> tuple[int, Any, dict[str, str]]:
+        body = rs.template("get", "/rate_limit", "200", self.d.urls)
+        reset = int(self.d.clock().timestamp()) + 3600
+        core = {
+            "limit": self.d.rate_limit,
+            "remaining": self.d.rate_remaining,
+            "reset": reset,
+            "used": self.d.rate_limit - self.d.rate_remaining,
+        }
+        body["rate"] = dict(core)
+        body["resources"]["core"] = dict(core)
+        return 200, body, {}
+
+    def get_user(self, request: Request, caller: Caller) -> tuple[int, Any, dict[str, str]]:
+        if caller.kind != "user":
+            raise _error(403, "Resource not accessible by integration")
+        body = rs.template("get", "/user", "200", self.d.urls)
+        body.update(rs.simple_user(caller.login or "ghost", self.d.urls))
+        body.update(
+            name=caller.login,
+            email=None,
+            company=None,
+            blog="",
+            location=None,
+            bio=None,
+            hireable=None,
+            twitter_username=None,
+        )
+        for key in (
+            "private_gists",
+            "total_private_repos",
+            "owned_private_repos",
+            "disk_usage",
+            "collaborators",
+            "two_factor_authentication",
+            "plan",
+            "business_plus",
+            "ldap_dn",
+        ):
+            body.pop(key, None)
+        body.pop("notification_email", None)
+        body.pop("user_view_type", None)
+        return 200, body, {}
+
+    # -- repositories and pull requests --------------------------------------------------------
+
+    def get_repo(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        return 200, self._repo_body(self._repo(caller, owner, repo)), {}
+
+    def get_repo_installation(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self.d.repositories.get(f"{owner}/{repo}")
+        if found is None or found.installation_id is None:
+            raise _error(404, "Not Found")
+        installation = self.d.installations[found.installation_id]
+        body = rs.template("get", "/repos/{owner}/{repo}/installation", "200", self.d.urls)
+        body.update(
+            id=installation.id,
+            app_id=self.d.app.id,
+            app_slug=self.d.app.slug,
+            account=rs.simple_user(installation.account, self.d.urls, kind="Organization"),
+            access_tokens_url=f"{self.d.url}/app/installations/{installation.id}/access_tokens",
+        )
+        return 200, body, {}
+
+    def get_pull(
+        self, request: Request, caller: Caller, owner: str, repo: str, number: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        pr = self._pull(caller, owner, repo, number)
+        count = sum(
+            1
+            for c in self.d.comment_store.values()
+            if c.repository == pr.repository and c.issue_number == number
+        )
+        return (
+            200,
+            rs.pull_request(
+                pr, self._repo_body(self.d.repositories[pr.repository]), self.d.urls, count
+            ),
+            {},
+        )
+
+    def list_pull_commits(
+        self, request: Request, caller: Caller, owner: str, repo: str, number: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        pr = self._pull(caller, owner, repo, number)
+        items, headers = self.d.page(
+            request, [rs.commit(c, pr.repository, self.d.urls) for c in pr.commits]
+        )
+        return 200, items, headers
+
+    def list_pull_files(
+        self, request: Request, caller: Caller, owner: str, repo: str, number: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        pr = self._pull(caller, owner, repo, number)
+        out = self.d.git(
+            pr.repository, "diff", "--numstat", "--no-renames", f"{pr.base_sha}...{pr.head_sha}"
+        )
+        names = dict(
+            line.split("\t", 1)[::-1]
+            for line in self.d.git(
+                pr.repository,
+                "diff",
+                "--name-status",
+                "--no-renames",
+                f"{pr.base_sha}...{pr.head_sha}",
+            ).splitlines()
+        )
+        files = []
+        for line in out.splitlines():
+            added, deleted, path = line.split("\t", 2)
+            plus = int(added) if added.isdigit() else 0
+            minus = int(deleted) if deleted.isdigit() else 0
+            status = {"A": "added", "D": "removed", "M": "modified"}.get(
+                names.get(path, "M"), "modified"
+            )
+            api = f"{self.d.url}/repos/{pr.repository}"
+            files.append(
+                {
+                    "sha": None,
+                    "filename": path,
+                    "status": status,
+                    "additions": plus,
+                    "deletions": minus,
+                    "changes": plus + minus,
+                    "blob_url": f"{self.d.url}/{pr.repository}/blob/{pr.head_sha}/{path}",
+                    "raw_url": f"{self.d.url}/{pr.repository}/raw/{pr.head_sha}/{path}",
+                    "contents_url": f"{api}/contents/{path}?ref={pr.head_sha}",
+                }
+            )
+        items, headers = self.d.page(request, files)
+        return 200, items, headers
+
+    def list_reviews(
+        self, request: Request, caller: Caller, owner: str, repo: str, number: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        pr = self._pull(caller, owner, repo, number)
+        found = sorted(
+            (
+                r
+                for r in self.d.reviews.values()
+                if r.repository == pr.repository and r.number == number
+            ),
+            key=lambda r: r.id,
+        )
+        items, headers = self.d.page(request, [rs.review(r, self.d.urls) for r in found])
+        return 200, items, headers
+
+    def create_review(
+        self, request: Request, caller: Caller, owner: str, repo: str, number: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        pr = self._pull(caller, owner, repo, number)
+        body = request.get_json() or {}
+        login, _ = self._actor(caller)
+        review = self.d.add_review(
+            pr.repository,
+            number,
+            login,
+            _REVIEW_STATES.get(body.get("event", ""), "PENDING"),
+            commit_id=body.get("commit_id"),
+            body=body.get("body", ""),
+        )
+        return 200, rs.review(review, self.d.urls), {}
+
+    def request_reviewers(
+        self, request: Request, caller: Caller, owner: str, repo: str, number: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        pr = self._pull(caller, owner, repo, number)
+        body = request.get_json() or {}
+        for login in body.get("reviewers", []):
+            if login == pr.author:
+                raise _error(422, "Review cannot be requested from pull request author.")
+            if login not in pr.requested_reviewers:
+                pr.requested_reviewers.append(login)
+        pr.requested_teams.extend(
+            t for t in body.get("team_reviewers", []) if t not in pr.requested_teams
+        )
+        body_out = rs.pull_request(
+            pr, self._repo_body(self.d.repositories[pr.repository]), self.d.urls, 0
+        )
+        return 201, body_out, {}
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _apply_run(self, run: st.CheckRun, body: dict[str, Any]) -> None:  # noqa: C901
+        run.bodies.append(body)
+        for key in ("name", "details_url", "external_id"):
+            if key in body:
+                setattr(run, key, body[key])
+        if "status" in body:
+            run.status = body["status"]
+        if "conclusion" in body:
+            run.conclusion = body["conclusion"]
+            run.status = "completed"
+        if run.status == "completed" and run.conclusion is None:
+            raise _error(422, "Conclusion is required when status is completed")
+        if run.status == "in_progress" and run.started_at is None:
+            run.started_at = self.d.clock()
+        if "started_at" in body:
+            run.started_at = _parse_time(body["started_at"])
+        if run.status == "completed":
+            run.completed_at = (
+                _parse_time(body["completed_at"]) if "completed_at" in body else self.d.clock()
+            )
+        output = body.get("output")
+        if output is not None:
+            run.title = output.get("title", run.title)
+            run.summary = output.get("summary", run.summary)
+            run.text = output.get("text", run.text)
+            batch = list(output.get("annotations", []))
+            if len(batch) > 50:
+                raise _error(422, "Only 50 annotations are allowed per request")
+            if batch:
+                run.annotation_batches.append(batch)
+                run.annotations.extend(batch)
+
+    def _run(self, caller: Caller, owner: str, repo: str, run_id: int) -> st.CheckRun:
+        self._repo(caller, owner, repo)
+        run = self.d.runs.get(run_id)
+        if run is None or run.repository != f"{owner}/{repo}":
+            raise _error(404, "Not Found")
+        return run
+
+    def create_check_run(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        if caller.kind != "installation":
+            raise _error(403, "You must authenticate via a GitHub App.")
+        body = request.get_json() or {}
+        run = st.CheckRun(
+            id=self.d.next_id(),
+            repository=found.full_name,
+            name=body["name"],
+            head_sha=self._resolve(found.full_name, body["head_sha"]),
+            app_id=self.d.app.id,
+            started_at=self.d.clock(),
+        )
+        self._apply_run(run, body)
+        self.d.runs[run.id] = run
+        return 201, rs.check_run(run, self._app_body(), self.d.urls), {}
+
+    def get_check_run(
+        self, request: Request, caller: Caller, owner: str, repo: str, run_id: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        return (
+            200,
+            rs.check_run(self._run(caller, owner, repo, run_id), self._app_body(), self.d.urls),
+            {},
+        )
+
+    def update_check_run(
+        self, request: Request, caller: Caller, owner: str, repo: str, run_id: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        run = self._run(caller, owner, repo, run_id)
+        if caller.kind != "installation":
+            raise _error(403, "You must authenticate via a GitHub App.")
+        self._apply_run(run, request.get_json() or {})
+        return 200, rs.check_run(run, self._app_body(), self.d.urls), {}
+
+    def list_check_runs(
+        self, request: Request, caller: Caller, owner: str, repo: str, ref: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        sha = self._resolve(found.full_name, ref)
+        runs = [
+            r for r in self.d.runs.values() if r.repository == found.full_name and r.head_sha == sha
+        ]
+        if "check_name" in request.args:
+            runs = [r for r in runs if r.name == request.args["check_name"]]
+        if "status" in request.args:
+            runs = [r for r in runs if r.status == request.args["status"]]
+        if request.args.get("filter", "latest") == "latest":
+            latest: dict[str, st.CheckRun] = {}
+            for run in sorted(runs, key=lambda r: r.id):
+                latest[run.name] = run
+            runs = list(latest.values())
+        runs.sort(key=lambda r: -r.id)
+        items, headers = self.d.page(
+            request, [rs.check_run(r, self._app_body(), self.d.urls) for r in runs]
+        )
+        return 200, {"total_count": len(runs), "check_runs": items}, headers
+
+    # -- issues and comments -----------------------------------------------------------------
+
+    def list_comments(
+        self, request: Request, caller: Caller, owner: str, repo: str, number: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        self._repo(caller, owner, repo)
+        found = self.d.comments(f"{owner}/{repo}", number)
+        items, headers = self.d.page(request, [rs.comment(c, self.d.urls) for c in found])
+        return 200, items, headers
+
+    def create_comment(
+        self, request: Request, caller: Caller, owner: str, repo: str, number: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        self._repo(caller, owner, repo)
+        key = (f"{owner}/{repo}", number)
+        if key not in self.d.pulls and key not in self.d.issues:
+            raise _error(404, "Not Found")
+        body = (request.get_json() or {})["body"]
+        if len(body) > 65536:
+            raise _error(422, "Body is too long (maximum is 65536 characters)")
+        login, _ = self._actor(caller)
+        comment = self.d.add_comment(f"{owner}/{repo}", number, login, body)
+        return (
+            201,
+            rs.comment(comment, self.d.urls),
+            {"Location": f"{self.d.url}/repos/{owner}/{repo}/issues/comments/{comment.id}"},
+        )
+
+    def update_comment(
+        self, request: Request, caller: Caller, owner: str, repo: str, comment_id: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        self._repo(caller, owner, repo)
+        comment = self.d.comment_store.get(comment_id)
+        if comment is None or comment.repository != f"{owner}/{repo}":
+            raise _error(404, "Not Found")
+        login, _ = self._actor(caller)
+        if comment.author != login:
+            raise _error(403, "Must have admin rights to Repository.")  # the bot only edits its own
+        body = (request.get_json() or {})["body"]
+        if len(body) > 65536:
+            raise _error(422, "Body is too long (maximum is 65536 characters)")
+        comment.body = body
+        comment.edits += 1
+        comment.updated_at = self.d.clock()
+        return 200, rs.comment(comment, self.d.urls), {}
+
+    def create_issue(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        body = request.get_json() or {}
+        login, _ = self._actor(caller)
+        issue = st.Issue(
+            number=self.d._next_number(found.full_name),
+            repository=found.full_name,
+            title=str(body["title"]),
+            body=body.get("body"),
+            labels=[lb if isinstance(lb, str) else lb["name"] for lb in body.get("labels", [])],
+            author=login,
+        )
+        self.d.issues[(found.full_name, issue.number)] = issue
+        return 201, rs.issue(issue, self.d.urls), {}
+
+    # -- people ------------------------------------------------------------------------------
+
+    def get_permission(
+        self, request: Request, caller: Caller, owner: str, repo: str, username: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        permission = self.d.permissions.get((found.full_name, username), "none")
+        legacy = {"maintain": "write", "triage": "read"}.get(permission, permission)
+        user = rs.simple_user(username, self.d.urls)
+        collaborator = {
+            **user,
+            "permissions": _permission_flags(permission),
+            "role_name": permission,
+        }
+        return 200, {"permission": legacy, "role_name": permission, "user": collaborator}, {}
+
+    def _team(self, org: str, slug: str) -> st.Team:
+        team = self.d.teams.get((org, slug))
+        if team is None:
+            raise _error(404, "Not Found")
+        return team
+
+    def list_team_members(
+        self, request: Request, caller: Caller, org: str, slug: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        team = self._team(org, slug)
+        members = list(team.members)
+        for child in self.d.teams.values():  # GitHub lists child teams' members too
+            if child.org == org and child.parent == slug:
+                members.extend(m for m in child.members if m not in members)
+        items, headers = self.d.page(request, [rs.simple_user(m, self.d.urls) for m in members])
+        return 200, items, headers
+
+    def get_team_membership(
+        self, request: Request, caller: Caller, org: str, slug: str, username: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        team = self._team(org, slug)
+        if username not in team.members:
+            raise _error(404, "Not Found")
+        body = {
+            "url": f"{self.d.url}/teams/{team.id}/memberships/{username}",
+            "role": "member",
+            "state": "active",
+        }
+        return 200, body, {}
+
+    def list_child_teams(
+        self, request: Request, caller: Caller, org: str, slug: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        team = self._team(org, slug)
+        children = [t for t in self.d.teams.values() if t.org == org and t.parent == slug]
+        items, headers = self.d.page(request, [rs.team(t, self.d.urls, team) for t in children])
+        return 200, items, headers
+
+    # -- deployments -------------------------------------------------------------------------
+
+    def create_deployment(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        body = request.get_json() or {}
+        login, _ = self._actor(caller)
+        deployment = st.Deployment(
+            id=self.d.next_id(),
+            repository=found.full_name,
+            ref=body["ref"],
+            sha=self._resolve(found.full_name, body["ref"]),
+            environment=body.get("environment", "production"),
+            task=body.get("task", "deploy"),
+            payload=body.get("payload", {}),
+            description=body.get("description"),
+            creator=login,
+        )
+        self.d.deployments[deployment.id] = deployment
+        return 201, rs.deployment(deployment, self.d.urls), {}
+
+    def create_deployment_status(
+        self, request: Request, caller: Caller, owner: str, repo: str, deployment_id: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        self._repo(caller, owner, repo)
+        deployment = self.d.deployments.get(deployment_id)
+        if deployment is None or deployment.repository != f"{owner}/{repo}":
+            raise _error(404, "Not Found")
+        body = request.get_json() or {}
+        login, _ = self._actor(caller)
+        status = rs.deployment_status(
+            deployment, self.d.next_id(), body["state"], body, login, self.d.urls
+        )
+        deployment.statuses.append(status)
+        return 201, status, {}
+
+    def review_protection_rule(
+        self, request: Request, caller: Caller, owner: str, repo: str, run_id: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        self._repo(caller, owner, repo)
+        self.d.protection_rule_reviews.append(
+            {"repository": f"{owner}/{repo}", "run_id": run_id, **(request.get_json() or {})}
+        )
+        return 204, None, {}
+
+
+def _permission_flags(permission: str) -> dict[str, bool]:
+    order = ["read", "triage", "write", "maintain", "admin"]
+    rank = order.index(permission) if permission in order else -1
+    return {
+        "pull": rank >= 0,
+        "triage": rank >= 1,
+        "push": rank >= 2,
+        "maintain": rank >= 3,
+        "admin": rank >= 4,
+    }
+
+
+def _parse_time(value: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value)  # Python 3.11 reads the Z suffix

@@ -1,0 +1,90 @@
+"""Every request and response checked against GitHub's OpenAPI description (openapi-core).
+
+The description is the extracted subset in ``tests/fixtures/github/openapi-subset.json``. It is
+loaded with openapi-core's spec check off: GitHub's published description does not pass
+openapi-spec-validator as a whole (a ``format: uri`` string defaults to ``""``), which says
+nothing about the operations themselves. A request or response that breaks it becomes a
+violation: recorded on the double, and the ``github_double`` fixture fails the test with them.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from werkzeug.wrappers import Request, Response
+
+from tests.support.github_double.responses import description
+
+
+def _null_in_nullable_enums(node: Any) -> None:
+    """Let ``nullable: true`` enums hold null, as GitHub means and sends.
+
+    OpenAPI 3.0.3 says a nullable enum must list ``null`` itself; GitHub's description does
+    not (``check-run.conclusion`` is ``nullable`` with an enum of strings, and an in-progress
+    run has ``"conclusion": null``), so without this every real in-progress run would fail.
+    """
+    if isinstance(node, dict):
+        if (
+            node.get("nullable") is True
+            and isinstance(node.get("enum"), list)
+            and None not in node["enum"]
+        ):
+            node["enum"] = [*node["enum"], None]
+        for value in node.values():
+            _null_in_nullable_enums(value)
+    elif isinstance(node, list):
+        for value in node:
+            _null_in_nullable_enums(value)
+
+
+@cache
+def _openapi(server_url: str) -> OpenAPI:
+    spec: dict[str, Any] = copy.deepcopy(description())
+    spec["servers"] = [{"url": server_url}]
+    _null_in_nullable_enums(spec)
+    return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
+
+
+def _explain(error: Exception) -> str:
+    """One line per schema error: where in the body, and what."""
+    parts = [f"{type(error).__name__}: {error}"]
+    cause = error.__cause__
+    for schema_error in getattr(cause, "schema_errors", ()) or ():
+        where = "/".join(map(str, schema_error.absolute_path)) or "<root>"
+        parts.append(f"  at {where}: {schema_error.message[:300]}")
+    if cause is not None and not getattr(cause, "schema_errors", None):
+        parts.append(f"  {type(cause).__name__}: {str(cause)[:300]}")
+    return "\n".join(parts)
+
+
+def operation_declares(method: str, path_pattern: str, status: int) -> bool:
+    """Whether GitHub documents ``status`` for this operation (else its shape is unchecked)."""
+    responses = description()["paths"][path_pattern][method.lower()]["responses"]
+    return str(status) in responses or "default" in responses
+
+
+def check_request(server_url: str, request: Request) -> str | None:
+    """A description of how ``request`` breaks the description, or None when it conforms."""
+    try:
+        _openapi(server_url).validate_request(WerkzeugOpenAPIRequest(request))
+    except Exception as error:  # noqa: BLE001 (openapi-core raises many kinds; all are violations)
+        return f"{request.method} {request.path}: request does not match GitHub's description: {_explain(error)}"
+    return None
+
+
+def check_response(server_url: str, request: Request, response: Response) -> str | None:
+    """A description of how ``response`` breaks the description, or None when it conforms."""
+    try:
+        _openapi(server_url).validate_response(
+            WerkzeugOpenAPIRequest(request), WerkzeugOpenAPIResponse(response)
+        )
+    except Exception as error:  # noqa: BLE001
+        return (
+            f"{request.method} {request.path} -> {response.status_code}: response does not match"
+            f" GitHub's description: {_explain(error)}"
+        )
+    return None
