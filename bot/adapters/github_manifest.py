@@ -100,7 +100,8 @@ class ManifestPageServer:
 
     def close(self) -> None:
         """Stop serving and release the port."""
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for a serve_forever that never ran
+            self._server.shutdown()
         self._server.server_close()
 
     def _callback(self, query: str) -> tuple[HTTPStatus, str, bool]:
