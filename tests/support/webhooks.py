@@ -396,3 +396,32 @@ def signed(event: str, payload: Mapping[str, Any], *, secret: str) -> Delivery:
     action = payload.get("action") if event != "ping" else None
     validate(event, action, payload)
     return _sign_delivery(event, action, dict(payload), secret, None)
+
+
+def pull_request_event(
+    pr: Any,
+    action: str,
+    *,
+    secret: str,
+    installation_id: int | None,
+    sender: str | None = None,
+    **changes: Any,
+) -> Delivery:
+    """A ``pull_request`` delivery for a pull request of the GitHub double (its SHAs, refs, labels).
+
+    ``pr`` is ``tests.support.github_double.state.PullRequest`` (or anything with its fields).
+    """
+    fields: dict[str, Any] = {
+        "repository": pr.repository,
+        "number": pr.number,
+        "head_sha": pr.head_sha,
+        "base_sha": pr.base_sha,
+        "head_ref": pr.head_ref,
+        "base_ref": pr.base_ref,
+        "labels": list(pr.labels),
+        "author": pr.author,
+        "draft": pr.draft,
+        "installation_id": installation_id,
+        "sender": sender or pr.author,
+    }
+    return build("pull_request", action, secret=secret, **{**fields, **changes})

@@ -301,7 +301,7 @@ class Handlers:
         ):
             body.pop(key, None)
         body.pop("notification_email", None)
-        body.pop("user_view_type", None)
+        body["user_view_type"] = "public"  # the description tells the two user shapes by it
         return 200, body, {}
 
     # -- repositories and pull requests --------------------------------------------------------

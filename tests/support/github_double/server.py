@@ -162,7 +162,9 @@ class GitHubDouble:
         )
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self.urls = responses.Urls(self.url)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -539,18 +541,17 @@ class GitHubDouble:
                     or full_name in self.installations[record.installation_id].repositories
                 )
             )
-            self.requests.append(
-                Recorded(
-                    request.method, request.path, request.query_string.decode(), 0, "git", None
-                )
+            recorded = Recorded(
+                request.method, request.path, request.query_string.decode(), 0, "git", None
             )
+            self.requests.append(recorded)
         if not allowed:
-            self.requests[-1].status = 401
+            recorded.status = 401
             return Response("Invalid username or token.\n", status=401, headers=challenge)
         response = git_http.serve(
             request, self.git_root, f"/{match[1]}/{match[2]}.git{match[3] or ''}"
         )
-        self.requests[-1].status = response.status_code
+        recorded.status = response.status_code
         return response
 
     def _api(self, request: Request, environ: dict[str, Any]) -> Response:  # noqa: C901
@@ -582,7 +583,7 @@ class GitHubDouble:
             recorded.status = 404
             return self._json_error(ApiError(404, "Not Found"))
         path_pattern, auth_kind = self._routes[endpoint]
-        problem = validation.check_request(self.url, request)
+        problem = validation.check_request(request)
         if problem is not None:
             self.violations.append(problem)
             recorded.status = 422
@@ -602,7 +603,7 @@ class GitHubDouble:
             response = self._json(status, payload, headers)
         recorded.status = response.status_code
         if validation.operation_declares(request.method, path_pattern, response.status_code):
-            problem = validation.check_response(self.url, request, response)
+            problem = validation.check_response(request, response)
             if problem is not None:
                 self.violations.append(problem)
         return response

@@ -1,0 +1,581 @@
+"""The GitHub port over PyGithub: App or token authentication, check runs, the sticky comment.
+
+``GITHUB_API_URL`` picks the server (api.github.com, GHES's ``/api/v3``, or the test double).
+As a GitHub App, a JWT signed with ``GITHUB_PRIVATE_KEY`` buys installation tokens, cached per
+installation until five minutes before they expire; with ``GITHUB_TOKEN`` that token is used.
+
+Limits are honoured inside (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api):
+a 403/429 carrying ``Retry-After`` or an exhausted ``x-ratelimit-remaining`` is waited out when
+the wait is within ``max_wait`` seconds, content-creating requests are spaced out, and a POST is
+never replayed after a server error or a dropped connection (it may have been done). Every
+failure becomes a one-line :class:`bot.errors.GitHubError` that names the call and GitHub's
+answer, with anything shaped like a token, a JWT or a key removed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from github import Auth, Github, GithubException, GithubIntegration, GithubRetry
+from github.CheckRun import CheckRun as GhCheckRun
+
+from bot.adapters.mirror import MirrorStore
+from bot.core.github_model import (
+    ANNOTATIONS_PER_REQUEST,
+    Annotation,
+    CheckRun,
+    CheckRunOutput,
+    Permission,
+    PullRequest,
+)
+from bot.errors import ConfigError, GitHubError
+from bot.settings import Settings
+
+TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
+DEFAULT_MAX_WAIT = 60.0
+ACTIONS_BOT = "github-actions[bot]"
+# GitHub's own size limits for check run text and comments.
+MAX_OUTPUT_TEXT = 65_535
+MAX_ANNOTATION_MESSAGE = 64 * 1024
+MAX_ANNOTATION_TITLE = 255
+_TRUNCATED = "\n\n… (truncated)"
+
+_SECRET_SHAPES = re.compile(
+    r"gh[opusr]_[A-Za-z0-9_]{20,}"  # ghp_ gho_ ghu_ ghs_ ghr_ tokens (any length form)
+    r"|github_pat_[A-Za-z0-9_]{20,}"
+    r"|v1\.[0-9a-f]{40}"  # old installation tokens
+    r"|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"  # JWTs
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
+    r"|(?i:basic|bearer|token)\s+[A-Za-z0-9+/=._-]{16,}"
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` on one line, with anything shaped like a credential replaced by ``[redacted]``."""
+    return " ".join(_SECRET_SHAPES.sub("[redacted]", text).split())[:500]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _reason(error: BaseException) -> str:
+    """GitHub's own message for a failed call, or the transport's, in a few words."""
+    if isinstance(error, GithubException):
+        data = error.data
+        message = data.get("message") if isinstance(data, dict) else None
+        errors = data.get("errors") if isinstance(data, dict) else None
+        detail = (
+            f" ({errors[0].get('message') or errors[0].get('code')})"
+            if errors and isinstance(errors, list) and isinstance(errors[0], dict)
+            else ""
+        )
+        return f"GitHub answered {error.status}: {message or 'no message'}{detail}"
+    if isinstance(error, requests.exceptions.RetryError):
+        return "GitHub kept failing after retries"
+    if isinstance(error, requests.exceptions.Timeout):
+        return "GitHub did not answer in time"
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return "connection to GitHub failed or was dropped"
+    return type(error).__name__
+
+
+@contextmanager
+def _calling(what: str) -> Iterator[None]:
+    """Turn whatever PyGithub or the transport raises into a one-line, secret-free GitHubError."""
+    try:
+        yield
+    except GitHubError:
+        raise
+    except (GithubException, requests.exceptions.RequestException) as error:
+        raise GitHubError(scrub(f"{what}: {_reason(error)}")) from None
+
+
+class _Retry(GithubRetry):
+    """PyGithub's retry policy, bounded, and never replaying a POST that may have been done.
+
+    GithubRetry waits out 403s that are rate limits (``Retry-After``, or the primary limit's
+    reset time) and retries 5xx. Here a 429 is retried too, any single wait beyond
+    ``max_rate_limit_wait`` ends the call instead of sleeping, and a POST (which creates
+    something) is not sent again after a 5xx or a dropped connection.
+    """
+
+    def __init__(self, max_wait: float = DEFAULT_MAX_WAIT, **kwargs: Any) -> None:
+        # urllib3's Retry.new() calls the class again with every parameter: accept them all.
+        kwargs.setdefault("max_rate_limit_wait", max_wait)
+        kwargs.setdefault("secondary_rate_wait", min(60.0, max_wait))
+        kwargs.setdefault("total", 5)
+        kwargs.setdefault("backoff_factor", 0.5)
+        kwargs.setdefault("status_forcelist", [429, *range(500, 600)])
+        super().__init__(**kwargs)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if method.upper() == "POST" and status_code >= 500:
+            return False
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Any:
+        if error is not None and (method or "").upper() == "POST" and self._is_read_error(error):
+            raise error
+        if response is not None and response.headers.get("Retry-After"):
+            wait = self.parse_retry_after(response.headers["Retry-After"])
+            if self.max_rate_limit_wait is not None and wait > self.max_rate_limit_wait:
+                bound = self.max_rate_limit_wait
+                message = f"rate limited for {wait:.0f}s, more than the {bound:.0f}s EUCORA waits"
+                raise GithubException(response.status, {"message": message}, None)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+class _RateLimitSeen:
+    """The last ``x-ratelimit-remaining`` seen on any client (for the metrics)."""
+
+    def __init__(self) -> None:
+        self.remaining: int | None = None
+
+    def note(self, client: Github) -> None:
+        remaining, _ = client.requester.rate_limiting
+        if remaining >= 0:
+            self.remaining = remaining
+
+
+class _InstallationToken(Auth.Auth):
+    """Asks the connector for the installation's current token on every request."""
+
+    def __init__(self, current: Callable[[], str]) -> None:
+        self._current = current
+
+    @property
+    def token_type(self) -> str:
+        return "token"
+
+    @property
+    def token(self) -> str:
+        return self._current()
+
+    @property
+    def _masked_token(self) -> str:
+        return "(masked)"
+
+
+def _annotation(annotation: Annotation) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "path": annotation.path,
+        "start_line": annotation.start_line,
+        "end_line": annotation.end_line,
+        "annotation_level": str(annotation.level),
+        "message": _cap(annotation.message, MAX_ANNOTATION_MESSAGE),
+    }
+    if annotation.title:
+        body["title"] = annotation.title[:MAX_ANNOTATION_TITLE]
+    # GitHub takes columns only on a single line.
+    if annotation.start_line == annotation.end_line and annotation.start_column is not None:
+        body["start_column"] = annotation.start_column
+        if annotation.end_column is not None:
+            body["end_column"] = annotation.end_column
+    return body
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - len(_TRUNCATED)] + _TRUNCATED
+
+
+def _output(output: CheckRunOutput, batch: Sequence[Annotation]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": output.title,
+        "summary": _cap(output.summary, MAX_OUTPUT_TEXT),
+        "annotations": [_annotation(a) for a in batch],
+    }
+    if output.text is not None:
+        body["text"] = _cap(output.text, MAX_OUTPUT_TEXT)
+    return body
+
+
+def _batches(output: CheckRunOutput | None) -> list[tuple[Annotation, ...]]:
+    if output is None:
+        return []
+    notes = output.annotations
+    return [
+        notes[i : i + ANNOTATIONS_PER_REQUEST]
+        for i in range(0, len(notes), ANNOTATIONS_PER_REQUEST)
+    ]
+
+
+def _run_fields(run: CheckRun, first: Sequence[Annotation]) -> dict[str, Any]:
+    fields: dict[str, Any] = {"status": str(run.status)}
+    if run.conclusion is not None:
+        fields["conclusion"] = str(run.conclusion)
+    if run.output is not None:
+        fields["output"] = _output(run.output, first)
+    if run.external_id is not None:
+        fields["external_id"] = run.external_id
+    if run.details_url is not None:
+        fields["details_url"] = run.details_url
+    return fields
+
+
+_ROLE_PERMISSIONS = {p.value: p for p in Permission}
+
+Observer = Callable[[str, str], None]
+"""Told ``(operation, "ok" | "error")`` after each port call: the hook for API call metrics."""
+
+
+def _ignore(operation: str, outcome: str) -> None:
+    """The default observer: nobody is counting."""
+
+
+class GitHubAdapter:
+    """The :class:`bot.ports.GitHub` port for one installation (or one token)."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        client: Github,
+        *,
+        identity: Callable[[], str],
+        token: Callable[[], str],
+        mirrors: MirrorStore,
+        rate_limit: _RateLimitSeen,
+        clone_urls: dict[str, str],
+        observe: Observer | None = None,
+    ) -> None:
+        self._gh = client
+        self._observe: Observer = observe or _ignore
+        self._identity = identity
+        self._token = token
+        self._mirrors = mirrors
+        self._rate_limit = rate_limit
+        self._clone_urls = clone_urls
+
+    @contextmanager
+    def _call(self, operation: str, what: str) -> Iterator[None]:
+        outcome = "error"
+        try:
+            with _calling(what):
+                yield
+            outcome = "ok"
+        finally:
+            self._rate_limit.note(self._gh)
+            self._observe(operation, outcome)
+
+    def _repo(self, repository: str) -> Any:
+        return self._gh.get_repo(repository)  # the client is lazy: no request until needed
+
+    def pull_request(self, repository: str, number: int) -> PullRequest:
+        """The pull request as it is now (``GET .../pulls/{number}``)."""
+        with self._call("pull_request", f"reading pull request {repository}#{number}"):
+            pr = self._repo(repository).get_pull(number)
+            return PullRequest(
+                repository=repository,
+                number=pr.number,
+                head_sha=pr.head.sha,
+                base_sha=pr.base.sha,
+                base_ref=pr.base.ref,
+                head_ref=pr.head.ref,
+                author=pr.user.login,
+                labels=tuple(label.name for label in pr.labels),
+                draft=bool(pr.draft),
+                state=pr.state,
+                merged=bool(pr.merged),
+                merge_commit_sha=pr.merge_commit_sha,
+                html_url=pr.html_url,
+            )
+
+    def create_check_run(self, repository: str, run: CheckRun) -> int:
+        """Create the run with the first 50 annotations, then send the rest 50 at a time."""
+        batches = _batches(run.output)
+        with self._call("create_check_run", f"creating check run {run.name!r} on {repository}"):
+            created = self._repo(repository).create_check_run(
+                name=run.name,
+                head_sha=run.head_sha,
+                **_run_fields(run, batches[0] if batches else ()),
+            )
+            self._send_rest(created, run, batches[1:])
+            return int(created.id)
+
+    def update_check_run(self, repository: str, check_run_id: int, run: CheckRun) -> None:
+        """Update the run in place (``PATCH``), annotations 50 per request."""
+        batches = _batches(run.output)
+        with self._call("update_check_run", f"updating check run {check_run_id} on {repository}"):
+            existing = self._repo(repository).get_check_run(check_run_id)  # lazy: no request
+            existing.edit(**_run_fields(run, batches[0] if batches else ()))
+            self._send_rest(existing, run, batches[1:])
+
+    @staticmethod
+    def _send_rest(
+        check_run: GhCheckRun, run: CheckRun, batches: Sequence[Sequence[Annotation]]
+    ) -> None:
+        # Each update repeats title and summary: GitHub requires them with any output.
+        if run.output is None:
+            return
+        for batch in batches:
+            check_run.edit(output=_output(run.output, batch))
+
+    def upsert_comment(self, repository: str, number: int, marker: str, body: str) -> int:
+        """Edit this app's comment holding ``marker`` (if its text changed), or create it."""
+        if marker not in body:
+            raise ValueError("the comment body must contain its marker")
+        with self._call("upsert_comment", f"writing the comment on {repository}#{number}"):
+            me = self._identity()
+            issue = self._repo(repository).get_issue(number)  # lazy: no request
+            for comment in issue.get_comments():
+                if comment.user.login == me and marker in (comment.body or ""):
+                    if comment.body != body:
+                        comment.edit(body)
+                    return int(comment.id)
+            return int(issue.create_comment(body).id)
+
+    def add_comment(self, repository: str, number: int, body: str) -> int:
+        """Post a new comment on the pull request."""
+        with self._call("add_comment", f"commenting on {repository}#{number}"):
+            return int(self._repo(repository).get_issue(number).create_comment(body).id)
+
+    def permission(self, repository: str, user: str) -> Permission:
+        """The user's role on the repository; ``none`` for users GitHub does not know."""
+        with self._call("permission", f"reading {user}'s permission on {repository}"):
+            try:
+                _, data = self._gh.requester.requestJsonAndCheck(
+                    "GET", f"/repos/{repository}/collaborators/{user}/permission"
+                )
+            except GithubException as error:
+                if error.status == 404:
+                    return Permission.NONE
+                raise
+            role = _ROLE_PERMISSIONS.get(str(data.get("role_name")))
+            return role or _ROLE_PERMISSIONS.get(str(data.get("permission")), Permission.NONE)
+
+    def clone_url(self, repository: str) -> str:
+        """The repository's HTTPS clone URL (``GET /repos/...``, remembered)."""
+        if repository not in self._clone_urls:
+            with self._call("repository", f"reading repository {repository}"):
+                self._clone_urls[repository] = self._repo(repository).clone_url
+        return self._clone_urls[repository]
+
+    def fetch_revisions(self, repository: str, shas: Sequence[str]) -> Path:
+        """A bare mirror of ``repository`` that holds every commit in ``shas``."""
+        url = self.clone_url(repository)
+        with _calling(f"fetching {repository}"):
+            token = self._token()
+        try:
+            path = self._mirrors.ensure(repository, url, shas, token)
+        except GitHubError as error:
+            self._observe("fetch_revisions", "error")
+            raise GitHubError(scrub(str(error))) from None
+        self._observe("fetch_revisions", "ok")
+        return path
+
+
+class _TokenCache:
+    """Installation tokens by installation, refreshed five minutes before they expire."""
+
+    def __init__(
+        self, mint: Callable[[int], tuple[str, datetime]], clock: Callable[[], datetime]
+    ) -> None:
+        self._mint = mint
+        self._clock = clock
+        self._tokens: dict[int, tuple[str, datetime]] = {}
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def token(self, installation_id: int) -> str:
+        with self._guard:
+            lock = self._locks.setdefault(installation_id, threading.Lock())
+        with lock:
+            cached = self._tokens.get(installation_id)
+            if cached is None or cached[1] - TOKEN_REFRESH_MARGIN <= self._clock():
+                cached = self._mint(installation_id)
+                self._tokens[installation_id] = cached
+            return cached[0]
+
+
+def _load_private_key(pem: str) -> str:
+    text = pem.strip()
+    if "\\n" in text and "\n" not in text:  # a PEM pasted into one line of a .env file
+        text = text.replace("\\n", "\n")
+    try:
+        load_pem_private_key(text.encode(), password=None)
+    except (ValueError, TypeError):
+        raise ConfigError("GITHUB_PRIVATE_KEY is not an unencrypted PEM private key") from None
+    return text + "\n"
+
+
+class GitHubAppConnector:
+    """:class:`bot.ports.GitHubConnector` as a GitHub App: JWT, then installation tokens."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        api_url: str,
+        app_id: str,
+        private_key: str,
+        mirrors_dir: Path,
+        clock: Callable[[], datetime] = _utcnow,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        backoff_factor: float = 0.5,
+        seconds_between_writes: float | None = 1.0,
+        timeout: int = 15,
+        on_call: Observer | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._on_call = on_call
+        self._options: dict[str, Any] = {
+            "base_url": self.api_url,
+            "timeout": timeout,
+            "per_page": 100,
+            "seconds_between_requests": None,
+            "seconds_between_writes": seconds_between_writes,
+            "retry": _Retry(max_wait, backoff_factor=backoff_factor),
+        }
+        self._integration = GithubIntegration(
+            auth=Auth.AppAuth(app_id, _load_private_key(private_key)),
+            base_url=self.api_url,
+            timeout=timeout,
+            retry=_Retry(max_wait, backoff_factor=backoff_factor),
+        )
+        self._tokens = _TokenCache(self._mint, clock)
+        self._mirrors = MirrorStore(mirrors_dir)
+        self._rate_limit = _RateLimitSeen()
+        self._clone_urls: dict[str, str] = {}
+        self._clients: dict[int, GitHubAdapter] = {}
+        self._guard = threading.Lock()
+        self._bot_login: str | None = None
+
+    @property
+    def rate_limit_remaining(self) -> int | None:
+        """The last ``x-ratelimit-remaining`` GitHub sent (None before any call)."""
+        return self._rate_limit.remaining
+
+    def _mint(self, installation_id: int) -> tuple[str, datetime]:
+        with _calling(f"getting a token for installation {installation_id}"):
+            grant = self._integration.get_access_token(installation_id)
+            return grant.token, grant.expires_at
+
+    def installation_token(self, installation_id: int) -> str:
+        """The installation's token, from the cache while it has five minutes left."""
+        return self._tokens.token(installation_id)
+
+    def bot_login(self) -> str:
+        """The app's user, ``<slug>[bot]`` (``GET /app``, once)."""
+        if self._bot_login is None:
+            with _calling("reading the app"):
+                self._bot_login = f"{self._integration.get_app().slug}[bot]"
+        return self._bot_login
+
+    def for_installation(self, installation_id: int | None) -> GitHubAdapter:
+        """The client acting as installation ``installation_id`` (one per installation)."""
+        if installation_id is None:
+            raise GitHubError("a GitHub App needs the installation id of the event")
+        with self._guard:
+            if installation_id not in self._clients:
+                current = lambda: self.installation_token(installation_id)  # noqa: E731
+                client = Github(auth=_InstallationToken(current), lazy=True, **self._options)
+                self._clients[installation_id] = GitHubAdapter(
+                    client,
+                    identity=self.bot_login,
+                    token=current,
+                    mirrors=self._mirrors,
+                    rate_limit=self._rate_limit,
+                    clone_urls=self._clone_urls,
+                    observe=self._on_call,
+                )
+            return self._clients[installation_id]
+
+
+class GitHubTokenConnector:
+    """:class:`bot.ports.GitHubConnector` with one token (``GITHUB_TOKEN``: Actions, or a PAT)."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        api_url: str,
+        token: str,
+        mirrors_dir: Path,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        backoff_factor: float = 0.5,
+        seconds_between_writes: float | None = 1.0,
+        timeout: int = 15,
+        on_call: Observer | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._token = token
+        self._rate_limit = _RateLimitSeen()
+        self._client = Github(
+            auth=Auth.Token(token),
+            base_url=self.api_url,
+            timeout=timeout,
+            per_page=100,
+            seconds_between_requests=None,
+            seconds_between_writes=seconds_between_writes,
+            retry=_Retry(max_wait, backoff_factor=backoff_factor),
+            lazy=True,
+        )
+        self._login: str | None = None
+        self._adapter = GitHubAdapter(
+            self._client,
+            identity=self.login,
+            token=lambda: self._token,
+            mirrors=MirrorStore(mirrors_dir),
+            rate_limit=self._rate_limit,
+            clone_urls={},
+            observe=on_call,
+        )
+
+    @property
+    def rate_limit_remaining(self) -> int | None:
+        """The last ``x-ratelimit-remaining`` GitHub sent (None before any call)."""
+        return self._rate_limit.remaining
+
+    def login(self) -> str:
+        """Who the token writes as: its user, or ``github-actions[bot]`` for Actions' token."""
+        if self._login is None:
+            with _calling("reading the token's user"):
+                try:
+                    self._login = self._client.get_user().login
+                except GithubException as error:
+                    if error.status != 403:  # Actions' token may not read /user
+                        raise
+                    self._login = ACTIONS_BOT
+        return self._login
+
+    def for_installation(self, installation_id: int | None) -> GitHubAdapter:  # noqa: ARG002 (one token serves all)
+        """The one client (the token acts the same for every installation)."""
+        return self._adapter
+
+
+def connector_from_settings(
+    settings: Settings, **options: Any
+) -> GitHubAppConnector | GitHubTokenConnector:
+    """The connector the settings ask for: the App when its id and key are set, else the token."""
+    mirrors = settings.home / "mirrors"
+    if settings.github_app_id and settings.github_private_key:
+        return GitHubAppConnector(
+            api_url=settings.github_api_url,
+            app_id=settings.github_app_id,
+            private_key=settings.github_private_key,
+            mirrors_dir=mirrors,
+            **options,
+        )
+    if settings.github_token:
+        return GitHubTokenConnector(
+            api_url=settings.github_api_url,
+            token=settings.github_token,
+            mirrors_dir=mirrors,
+            **options,
+        )
+    raise ConfigError(
+        "GitHub is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, or GITHUB_TOKEN"
+    )
