@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
 from bot.adapters.git import GitError
+from bot.adapters.github import GitHubTokenConnector
 from bot.core.render.check import render_check_text
 from bot.core.render.findings import escape_data
 from bot.flows.action import ActionEnvironment, ActionError, run_action
@@ -22,11 +24,13 @@ from bot.settings import Settings, SettingsError
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
-def token_client(token: str, api_url: str) -> GitHub:
-    """The GitHub adapter acting with a token (the workflow's ``GITHUB_TOKEN``)."""
-    from bot.adapters.github import token_github  # type: ignore[import-untyped]  # noqa: PLC0415
+def token_client(token: str, api_url: str, home: Path) -> GitHub:
+    """The GitHub adapter acting with a token (the workflow's ``GITHUB_TOKEN``), never the App.
 
-    return token_github(token, api_url)  # type: ignore[no-any-return]
+    Built only when a comment is to be posted (so a fork's run never touches the API).
+    """
+    connector = GitHubTokenConnector(api_url=api_url, token=token, mirrors_dir=home / "mirrors")
+    return connector.for_installation(None)
 
 
 def _fail(message: str) -> None:
@@ -61,7 +65,7 @@ def action(repo: str | None, evidence_dir: str | None) -> None:
         report = run_action(
             environment,
             now=now,
-            connect=(lambda: token_client(token, api_url)) if token else None,
+            connect=(lambda: token_client(token, api_url, settings.home)) if token else None,
             home=settings.home,
             public_url=settings.public_url,
         )

@@ -21,6 +21,7 @@ from tests.support.actions_runner import (
     run_step,
     runner_environment,
 )
+from tests.support.github_double import GitHubDouble
 from tests.support.gitrepo import GitRepo
 
 ACTION = load_action(ROOT / "action.yml")
@@ -271,3 +272,75 @@ def test_outside_a_runner_the_command_says_so(tmp_path: Path, repo: GitRepo) -> 
     result = runner.step("check")
     assert result.returncode == 2
     assert "GITHUB_EVENT_PATH is not set" in result.stderr
+
+
+@pytest.fixture
+def actions_github(tmp_path: Path, github_app_key: tuple[str, str]):
+    """The GitHub double as Actions sees it: GITHUB_TOKEN is an installation token of the
+    ``github-actions`` app, so its comments are written by ``github-actions[bot]``."""
+    private, public = github_app_key
+    double = GitHubDouble(
+        tmp_path / "github", private_key_pem=private, public_key_pem=public, slug="github-actions"
+    ).start()
+    try:
+        yield double
+    finally:
+        double.stop()
+    assert double.violations == []
+
+
+def test_with_a_token_the_sticky_comment_is_posted_once_and_kept_up_to_date(
+    tmp_path: Path, repo: GitRepo, actions_github: GitHubDouble
+) -> None:
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
+    repo.commit("Chrome 131.0.6778.109")
+    installation = actions_github.add_installation("contoso")
+    actions_github.add_repository("contoso/intents", installation=installation, source=repo.path)
+    pr = actions_github.open_pull_request(
+        "contoso/intents", head="change", base="main", author="dave"
+    )
+    token = actions_github.installation_token(installation.id)
+    bodies = []
+    for attempt in ("first", "again", "moved"):
+        if attempt == "moved":
+            repo.edit(CHROME, 'version: "131.0.6778.109"', 'version: "131.0.6778.110"')
+            repo.commit("Chrome 131.0.6778.110")
+            [pr] = actions_github.push("contoso/intents", repo.path, "change")
+        payload = webhooks.pull_request_event(
+            pr, "synchronize", secret=SECRET, installation_id=None
+        ).payload
+        (tmp_path / attempt).mkdir()
+        runner = Runner(
+            tmp_path / attempt, repo, "pull_request", payload, GITHUB_API_URL=actions_github.url
+        )
+        runner.context.inputs["token"] = token
+        result = runner.step("check")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "sticky comment" in result.stdout
+        assert token not in result.stdout + result.stderr
+        [comment] = actions_github.comments("contoso/intents", pr.number)
+        assert comment.author == "github-actions[bot]"
+        assert comment.body.startswith(EVIDENCE_MARKER)
+        assert result.outputs["digest"] in comment.body
+        bodies.append((comment.id, comment.body))
+    assert len({comment_id for comment_id, _ in bodies}) == 1  # one comment, edited in place
+    assert "131.0.6778.110" not in bodies[1][1]
+    assert "131.0.6778.110" in bodies[2][1]
+
+
+def test_a_refused_comment_warns_without_failing_the_check(
+    tmp_path: Path, repo: GitRepo, actions_github: GitHubDouble
+) -> None:
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
+    repo.commit("Chrome 131.0.6778.109")
+    installation = actions_github.add_installation("contoso")
+    actions_github.add_repository("contoso/intents", installation=installation, source=repo.path)
+    pr = actions_github.open_pull_request("contoso/intents", head="change", base="main")
+    payload = webhooks.pull_request_event(pr, "opened", secret=SECRET, installation_id=None).payload
+    actions_github.fail(403, 5, message="Resource not accessible by integration", method="POST")
+    runner = Runner(tmp_path, repo, "pull_request", payload, GITHUB_API_URL=actions_github.url)
+    runner.context.inputs["token"] = actions_github.installation_token(installation.id)
+    result = runner.step("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "::warning title=EUCORA::the sticky comment could not be posted" in result.stdout
+    assert result.outputs["decision"] == "pass"
