@@ -8,9 +8,15 @@
 (b) `audit verify` (``AuditLog.verify``: read every row, re-hash every event, rebuild the Merkle
     root, check a signed checkpoint) over 1,000,000 events on each database. The events are
     generated already chained and bulk-inserted (executemany on SQLite, COPY on PostgreSQL),
-    with one signed checkpoint of the whole tree.
+    with one signed checkpoint of the whole tree (and its frontier, as the log keeps it).
+(c) Signing the next checkpoint of that log after 100 more events: from the stored frontier
+    (read the 100 new events, check their links, extend the frontier), against the full walk
+    the log falls back to when the last note is not its signer's (every event re-verified, as
+    every checkpoint did before frontiers were kept); and the inclusion proof of the newest
+    event (what a recorded evidence pack's bundle needs).
 
 Usage: .venv/bin/python benchmarks/audit.py [--appends 1000] [--events 1000000] [--skip-postgres]
+       [--skip-appends]
 About 3 to 5 minutes on 2 cores.
 """
 
@@ -37,9 +43,20 @@ from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schem
 from bot.adapters.storage.tables import audit_checkpoints, audit_events
 from bot.core.audit import GENESIS_HASH, AuditEvent, event_hash, format_event_time, leaf_data
 from bot.core.evidence import canonical_json
-from bot.core.tlog import Checkpoint, CompactRange, Ed25519Signer, leaf_hash, sign_checkpoint
+from bot.core.tlog import (
+    Checkpoint,
+    CompactRange,
+    Ed25519Signer,
+    leaf_hash,
+    sign_checkpoint,
+    verify_checkpoint,
+    verify_consistency,
+    verify_proof_bundle,
+)
 
 SIGNER = Ed25519Signer("eucora/bench", hashlib.sha256(b"benchmark key").digest())
+ROTATED = Ed25519Signer("eucora/bench", hashlib.sha256(b"another benchmark key").digest())
+NEW_EVENTS = 100
 COLUMNS = (
     "seq",
     "time",
@@ -175,25 +192,65 @@ def fill(engine: Engine, count: int) -> float:
                 origin=SIGNER.name,
                 root=root,
                 note=note,
-                consistency=b"",
+                consistency=b"".join(frontier.hashes),
                 signed_at=format_event_time(datetime.now(UTC)),
             )
         )
     return time.perf_counter() - began
 
 
-def measure_verify(url: str, count: int) -> tuple[float, float]:
-    """Seconds to fill, and seconds for `audit verify` over ``count`` events."""
+def append_new(log: AuditLog, count: int, start: int) -> None:
+    """Append ``count`` events as the webhook would."""
+    for i in range(start, start + count):
+        log.append(
+            type="evidence.stored",
+            actor="eucora[bot]",
+            correlation_id=f"delivery-new-{i}",
+            repository="acme/intents",
+            pr=i % 50,
+            head_sha=f"{i:040x}",
+            payload={"digest": f"sha256:{i:064x}", "kind": "CheckPack", "keyid": None},
+            time=datetime.now(UTC),
+        )
+
+
+def measure_verify(url: str, count: int) -> dict[str, float]:
+    """Seconds to fill, for `audit verify` over ``count`` events, and for the next checkpoints."""
     engine = create_database_engine(url)
     upgrade_schema(engine)
-    filled = fill(engine, count)
+    times = {"fill": fill(engine, count)}
+    log = AuditLog(engine)
     began = time.perf_counter()
-    report = AuditLog(engine).verify([SIGNER.verifier.verifier_key])
-    elapsed = time.perf_counter() - began
-    engine.dispose()
+    report = log.verify([SIGNER.verifier.verifier_key])
+    times["verify"] = time.perf_counter() - began
     if not report.ok or report.size != count or report.checkpoints != (count,):
         raise SystemExit(f"verify did not pass: {report}")
-    return filled, elapsed
+
+    append_new(log, NEW_EVENTS, 0)
+    began = time.perf_counter()
+    note = log.checkpoint(SIGNER, time=datetime.now(UTC))
+    times["checkpoint"] = time.perf_counter() - began
+    began = time.perf_counter()
+    bundle = log.inclusion_proof(count + NEW_EVENTS)
+    times["proof"] = time.perf_counter() - began
+    newest = log.events(repository="acme/intents", pr=(NEW_EVENTS - 1) % 50)[-1]
+    verify_proof_bundle(bundle, leaf_data(newest), [SIGNER.verifier.verifier_key])
+
+    append_new(log, NEW_EVENTS, NEW_EVENTS)
+    began = time.perf_counter()
+    log.checkpoint(ROTATED, time=datetime.now(UTC))  # cannot vouch for SIGNER's note: full walk
+    times["full checkpoint"] = time.perf_counter() - began
+    stored = log.checkpoints()
+    engine.dispose()
+    first, second, third = stored
+    checked = verify_checkpoint(note or "", [SIGNER.verifier.verifier_key])
+    if (checked.size, second.size, third.size) != (count + NEW_EVENTS,) * 2 + (
+        count + 2 * NEW_EVENTS,
+    ):
+        raise SystemExit(f"unexpected checkpoints: {[c.size for c in stored]}")
+    verify_consistency(first.size, second.size, second.consistency, first.root, second.root)
+    verify_consistency(second.size, third.size, third.consistency, second.root, third.root)
+    return times
 
 
 def main() -> None:
@@ -201,6 +258,7 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=1000, help="events per append run")
     parser.add_argument("--events", type=int, default=1_000_000, help="events for verify")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-appends", action="store_true", help="only (b) and (c)")
     args = parser.parse_args()
 
     backends: list[tuple[str, Callable[[], AbstractContextManager[Any]]]] = [
@@ -215,7 +273,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="eucora-bench-") as folder:
         for name, server_context in backends:
             with server_context() as server:
-                for writers in (1, 4):
+                for writers in () if args.skip_appends else (1, 4):
                     url = (
                         server.create_database()
                         if server
@@ -231,22 +289,34 @@ def main() -> None:
                     )
                     print(rows[-1], flush=True)
                 url = server.create_database() if server else f"sqlite:///{folder}/verify.db"
-                filled, elapsed = measure_verify(url, args.events)
-                rows.append(
+                times = measure_verify(url, args.events)
+                n = f"{args.events:,}"
+                full, incremental = times["full checkpoint"], times["checkpoint"]
+                rows += [
+                    (name, f"bulk insert of {n} chained events (setup)", f"{times['fill']:,.1f} s"),
                     (
                         name,
-                        f"bulk insert of {args.events:,} chained events (setup)",
-                        f"{filled:,.1f} s",
-                    )
-                )
-                rows.append(
+                        f"audit verify, {n} events + 1 checkpoint",
+                        f"{times['verify']:,.1f} s ({args.events / times['verify']:,.0f} events/s)",
+                    ),
                     (
                         name,
-                        f"audit verify, {args.events:,} events + 1 checkpoint",
-                        f"{elapsed:,.1f} s ({args.events / elapsed:,.0f} events/s)",
-                    )
-                )
-                print(rows[-2], rows[-1], flush=True)
+                        f"next checkpoint after {NEW_EVENTS} events, from the frontier",
+                        f"{incremental * 1000:,.0f} ms",
+                    ),
+                    (
+                        name,
+                        f"next checkpoint after {NEW_EVENTS} events, full walk (before)",
+                        f"{full:,.1f} s ({full / incremental:,.0f}x the frontier's time)",
+                    ),
+                    (
+                        name,
+                        "inclusion proof of the newest event",
+                        f"{times['proof'] * 1000:,.0f} ms",
+                    ),
+                ]
+                for row in rows[-5:]:
+                    print(row, flush=True)
 
     width = max(len(r[1]) for r in rows)
     print()

@@ -7,14 +7,16 @@ platforms mount secrets). Secrets are kept out of ``repr`` so they never reach a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_HOME = ".eucora"
+_SECRET_NAME = re.compile(
+    r"\A(?:GITHUB|EUCORA)_[A-Z0-9_]*(?:SECRET|SECRET_PREVIOUS|PASSWORD|TOKEN|KEY|CREDENTIALS)\Z"
+)
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
-
-
 GITHUB_APP_DIR = "github-app"
 """Where ``eucora github-app create`` stores the App it registered, under ``EUCORA_HOME``."""
 APP_FACTS_FILE = "app.json"
@@ -60,6 +62,11 @@ class StoredApp:
         )
 
 
+    def secrets(self) -> tuple[str, ...]:
+        """The stored secret values, for redaction like the environment's."""
+        return tuple(value for value in (self.private_key, self.webhook_secret) if value)
+
+
 def _optional_text(path: Path) -> str | None:
     return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
@@ -78,6 +85,16 @@ def read_secret(environ: Mapping[str, str], name: str) -> str | None:
         raise SettingsError(f"{name}_FILE: cannot read {file_name}: {error.strerror}") from error
 
 
+def configured_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Every secret value the environment holds (``*_SECRET``, ``*_TOKEN``, ``*_KEY``...).
+
+    For redaction: whatever the name, a value given to EUCORA as a secret never reaches a log.
+    """
+    names = {name.removesuffix("_FILE") for name in environ}
+    found = (read_secret(environ, name) for name in sorted(names) if _SECRET_NAME.match(name))
+    return tuple(value for value in found if value)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """What EUCORA needs from its environment (DESIGN.md, "Contracts")."""
@@ -91,8 +108,14 @@ class Settings:
     github_api_url: str = DEFAULT_GITHUB_API_URL
     github_app_id: str | None = None
     github_private_key: str | None = field(default=None, repr=False)
-    github_webhook_secret: str | None = field(default=None, repr=False)
     github_token: str | None = field(default=None, repr=False)
+    github_webhook_secret: str | None = field(default=None, repr=False)
+    github_webhook_secret_previous: str | None = field(default=None, repr=False)
+    """The secret being rotated out: accepted until the rotation ends."""
+    secret_values: tuple[str, ...] = field(default=(), repr=False)
+    """Every configured secret's value, for redaction (``configured_secrets``)."""
+    crashpoint: str | None = None
+    """``EUCORA_CRASHPOINT``: where the crash tests make the process kill itself."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -116,7 +139,10 @@ class Settings:
             ).rstrip("/"),
             github_app_id=environ.get("GITHUB_APP_ID") or stored.app_id,
             github_private_key=read_secret(environ, "GITHUB_PRIVATE_KEY") or stored.private_key,
+            github_token=read_secret(environ, "GITHUB_TOKEN"),
             github_webhook_secret=read_secret(environ, "GITHUB_WEBHOOK_SECRET")
             or stored.webhook_secret,
-            github_token=read_secret(environ, "GITHUB_TOKEN"),
+            github_webhook_secret_previous=read_secret(environ, "GITHUB_WEBHOOK_SECRET_PREVIOUS"),
+            secret_values=configured_secrets(environ) + stored.secrets(),
+            crashpoint=environ.get("EUCORA_CRASHPOINT") or None,
         )

@@ -70,16 +70,20 @@ WEBHOOK_ACTIONS: dict[str, tuple[str | None, ...]] = {
         "labeled",
         "unlabeled",
         "closed",
+        "assigned",
     ),
     "pull_request_review": ("submitted", "edited", "dismissed"),
     "issue_comment": ("created",),
-    "check_run": ("rerequested",),
+    "check_run": ("rerequested", "created"),
+    "check_suite": ("requested", "rerequested"),
     "merge_group": ("checks_requested",),
     "membership": ("added", "removed"),
     "deployment_protection_rule": ("requested",),
     "installation": ("created", "deleted"),
     # No published example of deployment_protection_rule: the tests derive one from this.
     "deployment": ("created",),
+    # Events EUCORA does not act on, for the tests that they are acknowledged and ignored.
+    "push": (None,),
 }
 
 LICENSE_NOTE = """\

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use. Installed only when missing (CI runs as root on a fresh machine).
-DEB_PACKAGES=(git python3-venv chromium postgresql)
+DEB_PACKAGES=(git python3-venv chromium postgresql redis-server)
 missing=()
 for package in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

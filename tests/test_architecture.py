@@ -21,6 +21,7 @@ CORE_ALLOWED = {
     "enum",
     "functools",
     "hashlib",
+    "hmac",
     "itertools",
     "json",
     "math",

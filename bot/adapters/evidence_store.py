@@ -4,6 +4,7 @@ Layout under the root (``EUCORA_EVIDENCE_DIR``, default ``<EUCORA_HOME>/evidence
 
     sha256/<first two hex digits>/<hex>.json        the pack's canonical JSON (RFC 8785)
     sha256/<first two hex digits>/<hex>.dsse.json   its DSSE envelope, when it was signed
+    sha256/<first two hex digits>/<hex>.tlog-proof  its proof bundle, once the audit log proved it
 
 A pack's bytes are its address, so writing is idempotent: a second ``put`` of the same pack is a
 no-op, and a file already at that address whose bytes are not the pack's canonical bytes is tamper
@@ -33,6 +34,7 @@ from bot.errors import StorageError
 DIGEST_PATTERN = re.compile(r"sha256:([0-9a-f]{64})")
 PACK_SUFFIX = ".json"
 ENVELOPE_SUFFIX = ".dsse.json"
+PROOF_SUFFIX = ".tlog-proof"
 _FILE_MODE = 0o444
 
 
@@ -54,6 +56,10 @@ class TamperedEvidenceError(EvidenceStoreError):
 
 class EnvelopeConflictError(EvidenceStoreError):
     """A different envelope is already stored for a pack; stored files are never replaced."""
+
+
+class ProofConflictError(EvidenceStoreError):
+    """A different proof bundle is already stored for a pack; stored files are never replaced."""
 
 
 def parse_digest(digest: str) -> str:
@@ -90,6 +96,11 @@ class EvidenceStore:
         """Where the DSSE envelope of the pack with this digest lives."""
         hex_digest = parse_digest(digest)
         return self.root / "sha256" / hex_digest[:2] / f"{hex_digest}{ENVELOPE_SUFFIX}"
+
+    def proof_path(self, digest: str) -> Path:
+        """Where the proof bundle (c2sp.org/tlog-proof) of the pack with this digest lives."""
+        hex_digest = parse_digest(digest)
+        return self.root / "sha256" / hex_digest[:2] / f"{hex_digest}{PROOF_SUFFIX}"
 
     # --- packs ------------------------------------------------------------------------------------
 
@@ -165,6 +176,36 @@ class EvidenceStore:
     def get_envelope(self, digest: str) -> bytes | None:
         """The stored envelope bytes of a pack, or ``None`` when it was not signed."""
         return _read_if_present(self.envelope_path(digest))
+
+    # --- proof bundles ----------------------------------------------------------------------------
+
+    def put_proof(self, digest: str, proof: str) -> Path:
+        """Store the proof bundle tying a stored pack to a signed checkpoint; the same is a no-op.
+
+        Like envelopes, the store does not check it (``eucora evidence verify`` does) and never
+        replaces one: a pack keeps the first proof written for it.
+
+        Raises:
+            EvidenceNotFoundError: the pack itself is not stored.
+            ProofConflictError: a different proof bundle is stored for the pack.
+        """
+        if not self.exists(digest):
+            raise EvidenceNotFoundError(f"no evidence pack {digest} to attach a proof to")
+        data = proof.encode("utf-8")
+        path = self.proof_path(digest)
+        existing = _read_if_present(path)
+        if existing is None:
+            _write_atomically(path, data)
+        elif existing != data:
+            raise ProofConflictError(
+                f"{path} already holds a different proof bundle for {digest};"
+                " stored proofs are never replaced"
+            )
+        return path
+
+    def get_proof(self, digest: str) -> bytes | None:
+        """The stored proof bundle bytes of a pack, or ``None`` when the log has not proven it."""
+        return _read_if_present(self.proof_path(digest))
 
 
 def _read_if_present(path: Path) -> bytes | None:

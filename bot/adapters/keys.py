@@ -15,12 +15,14 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from bot.adapters.signing_keys import load_private_key
+from bot.adapters.signing_keys import load_private_key, public_key_from_pem
 from bot.core.tlog import (
     Ed25519Signer,
     TlogError,
@@ -121,6 +123,60 @@ def read_verifier_key(value: str) -> str:
         return parse_verifier_key(content).verifier_key
     except TlogError as error:
         raise SigningKeyError(f"{value}: not a verifier key (name+id+base64): {error}") from error
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKeys:
+    """The public keys an auditor trusts, for evidence signatures and audit checkpoints alike.
+
+    ``public_keys`` are raw Ed25519 keys given as PEM (they check DSSE signatures, and
+    checkpoints under the key name their signature lines give); ``verifier_keys`` are signed-note
+    verifier keys (they check checkpoints, and their raw key checks DSSE signatures too).
+    """
+
+    public_keys: tuple[bytes, ...] = ()
+    verifier_keys: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.public_keys or self.verifier_keys)
+
+    def ed25519(self) -> list[Ed25519PublicKey]:
+        """Every key as a ``cryptography`` public key, for DSSE signatures."""
+        raw = [*self.public_keys, *(parse_verifier_key(k).public_key for k in self.verifier_keys)]
+        return [Ed25519PublicKey.from_public_bytes(key) for key in dict.fromkeys(raw)]
+
+
+def read_trusted_keys(values: Sequence[str | bytes]) -> TrustedKeys:
+    """Public keys given as PEM (text, bytes or a file) or verifier keys (text or a file).
+
+    Raises ``SigningKeyError`` (``KeyFileError`` for PEM) naming the value that is not a key.
+    """
+    public: list[bytes] = []
+    verifiers: list[str] = []
+    for value in values:
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        if _PEM_MARKER not in text:
+            with suppress(TlogError):
+                verifiers.append(parse_verifier_key(text.strip()).verifier_key)
+                continue
+            try:
+                text = Path(text).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError, ValueError) as error:
+                raise SigningKeyError(
+                    f"{value!r}: neither a public key (PEM or name+id+base64) nor a readable file"
+                    f" ({getattr(error, 'strerror', None) or error})"
+                ) from error
+        if _PEM_MARKER in text:
+            key = public_key_from_pem(text.encode("utf-8"), "the public key")
+            public.append(key.public_bytes_raw())
+            continue
+        try:
+            verifiers.append(parse_verifier_key(text.strip()).verifier_key)
+        except TlogError as error:
+            raise SigningKeyError(
+                f"{value!r}: not a public key (PEM or a verifier key name+id+base64): {error}"
+            ) from error
+    return TrustedKeys(tuple(dict.fromkeys(public)), tuple(dict.fromkeys(verifiers)))
 
 
 def _read_signer(path: Path) -> Ed25519Signer:

@@ -365,12 +365,26 @@ class StoredCheckpoint:
 
     ``consistency`` is the RFC 9162 proof that this tree extends the previous stored checkpoint's
     (empty for the first); an export carries it where the leaves themselves are not exported.
+    ``frontier`` is the compact range of the tree (one subtree hash per set bit of ``size``,
+    empty when not kept): it folds to ``root``, so the next checkpoint and the proofs of the
+    events after it need only the events since (``bot.core.tlog.TailTree``).
     """
 
     size: int
     root: bytes
     note: str
     consistency: tuple[bytes, ...] = ()
+    frontier: tuple[bytes, ...] = ()
+
+    def compact_range(self) -> CompactRange | None:
+        """The kept frontier when it is well formed and folds to the root, else ``None``."""
+        if not self.frontier:
+            return None
+        try:
+            compact = CompactRange(self.size, self.frontier)
+        except ValueError:
+            return None
+        return compact if compact.root() == self.root else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -389,6 +403,7 @@ class ChainReport:
     checkpoint_faults: tuple[CheckpointFault, ...] = ()
     checkpoints: tuple[int, ...] = ()
     signatures_checked: bool = False
+    frontier: tuple[bytes, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -457,6 +472,10 @@ class _Frontier:
         self._flush()
         return self._range.root()
 
+    def compact(self) -> CompactRange:
+        self._flush()
+        return self._range
+
     def _flush(self) -> None:
         if self._pending:
             self._range = self._range.extend(self._pending)
@@ -513,9 +532,7 @@ def verify_chain(
         frontier.add(leaf)
         before_previous, previous_hash, previous_seq = previous_hash, event.hash, event.seq
         while due is not None and due.size == frontier.size:
-            if frontier.root() == due.root:
-                verified.append(due.size)
-            else:
+            if frontier.root() != due.root:
                 faults.append(
                     CheckpointFault(
                         size=due.size,
@@ -523,6 +540,15 @@ def verify_chain(
                         " events it covers were rewritten",
                     )
                 )
+            elif due.frontier and due.frontier != frontier.compact().hashes:
+                faults.append(
+                    CheckpointFault(
+                        size=due.size,
+                        message="its stored frontier is not the compact range of the events",
+                    )
+                )
+            else:
+                verified.append(due.size)
             due = next(pending, None)
     if fault is None and due is not None:
         fault = ChainFault(
@@ -539,6 +565,7 @@ def verify_chain(
         checkpoint_faults=tuple(faults),
         checkpoints=tuple(verified),
         signatures_checked=verifier_keys is not None,
+        frontier=frontier.compact().hashes,
     )
 
 
@@ -625,6 +652,43 @@ class _Peekable(Iterator[AuditEvent]):
                 return None
             self._ahead.append(following)
         return self._ahead[0]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Extension:
+    """The events after a checkpoint, checked: their leaf hashes, or the first one that is wrong."""
+
+    leaves: tuple[bytes, ...]
+    fault: ChainFault | None = None
+
+
+def extend_chain(head: AuditEvent, events: Iterable[AuditEvent]) -> Extension:
+    """Check the events that follow ``head`` (the last event a checkpoint covers) in order.
+
+    ``head`` must hash to its own hash; then each event must be the next one and link to the
+    one before, as in ``verify_chain``. This is what signing the next checkpoint needs: the tree
+    up to ``head`` is the signed one (its frontier folds to the signed root), so only the new
+    events are read. The walk over the whole log stays with ``verify_chain``.
+    """
+    if recompute_hash(head) != head.hash:
+        return Extension(
+            leaves=(),
+            fault=ChainFault(
+                seq=head.seq,
+                problem=ChainProblem.EDITED,
+                message=f"event {head.seq} was edited: its fields do not hash to its stored hash",
+            ),
+        )
+    leaves: list[bytes] = []
+    previous_seq, previous_hash, before_previous = head.seq, head.hash, head.prev_hash
+    stream = _Peekable(events)
+    for event in stream:
+        fault = _event_fault(event, previous_seq, previous_hash, before_previous, stream)
+        if fault is not None:
+            return Extension(leaves=tuple(leaves), fault=fault)
+        leaves.append(event_leaf_hash(event))
+        before_previous, previous_hash, previous_seq = previous_hash, event.hash, event.seq
+    return Extension(leaves=tuple(leaves))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

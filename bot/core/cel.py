@@ -13,6 +13,12 @@ The variables every rule sees:
 * ``facts`` — what EUCORA computed (see :mod:`bot.core.facts`), a map;
 * ``config`` — the repository's ``eucora.yaml`` read from the base revision, a map;
 * ``now`` — the evaluation time, a timestamp.
+
+Declared as maps of ``dyn``, the variables let the checker catch syntax, unknown functions and some
+type errors (``size(x) == true``) but not a field compared with a value of the wrong type, so
+:class:`TypeChecker` compiles each expression once more against typed protobuf messages generated
+from the schemas (:mod:`bot.core.cel_types`) — for checking only, the evaluated program is the map
+one.
 """
 
 from __future__ import annotations
@@ -99,12 +105,59 @@ class CelEnvironment:
     def evaluate(program: Program, activation: Any) -> Outcome:
         """Evaluate a compiled expression; errors come back as values."""
         value = program.expression.eval(activation)
-        kind = value.type()
-        if kind == cel.Type.BOOL:  # the common case: a rule's condition
-            return Outcome(value=bool(value.value()))
-        if kind == cel.Type.ERROR:
-            return Outcome(error=str(value.value()))
+        raw = value.value()
+        # The common case, a rule's condition: only a CEL bool has a Python bool as its value
+        # (an error's is its message), so no type object is fetched or compared.
+        if raw is True:
+            return _TRUE
+        if raw is False:
+            return _FALSE
+        if value.type() == cel.Type.ERROR:
+            return Outcome(error=str(raw))
         return Outcome(value=to_python(value.plain_value()))
+
+
+_TRUE = Outcome(value=True)
+_FALSE = Outcome(value=False)
+
+
+class TypeChecker:
+    """Compiles expressions against typed declarations, only to find type errors.
+
+    The variables are protobuf messages generated from the schemas (:mod:`bot.core.cel_types`), so
+    CEL's own checker sees ``intent.package.signed`` as a boolean and refuses ``== 'yes'`` with the
+    column of the operator. The program it builds is thrown away: rules are evaluated by
+    :class:`CelEnvironment`, over plain maps, so the check can never change a result.
+    """
+
+    def __init__(self, pool: Any, messages: dict[str, str]) -> None:
+        variables = {name: cel.Type(message) for name, message in messages.items()}
+        variables["now"] = _T.TIMESTAMP
+        self._env = cel.NewEnv(
+            descriptor_pool=pool, variables=variables, extensions=[ext_strings.ExtStrings()]
+        )
+        for name, message in messages.items():  # cel-cpp ignores a descriptor it refuses: say so
+            fields = pool.FindMessageTypeByName(message).fields
+            if fields:
+                try:
+                    self._env.compile(f"has({name}.{fields[0].name})")
+                except RuntimeError as error:
+                    msg = f"CEL refused the declared type {message}: {error}"
+                    raise ValueError(msg) from error
+
+    def check(self, source: str) -> None:
+        """Raise :class:`CelCompileError` when the expression does not type-check.
+
+        A wrong type's message starts with :data:`WRONG_TYPE`.
+        """
+        try:
+            self._env.compile(source)
+        except RuntimeError as error:
+            raise _compile_error(str(error)) from error
+
+
+WRONG_TYPE = "wrong type: "
+_WRAPPER = re.compile(r"wrapper\((\w+)\)")
 
 
 def _compile_error(text: str) -> CelCompileError:
@@ -112,6 +165,8 @@ def _compile_error(text: str) -> CelCompileError:
     if match is None:
         return CelCompileError(text.splitlines()[0], 1, 1)
     message = match.group(3).strip()
+    if "no matching overload" in message:
+        message = WRONG_TYPE + _WRAPPER.sub(r"\1", message)  # wrapper(bool): a nullable bool
     return CelCompileError(message, int(match.group(1)), max(1, int(match.group(2))))
 
 

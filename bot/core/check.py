@@ -148,16 +148,23 @@ def _intent_name(doc: ValidatedDocument | None, path: str) -> str:
 
 
 def _diffs(base: ValidatedDocument | None, head: ValidatedDocument | None) -> tuple[FieldDiff, ...]:
+    """Field diffs with the line of each at head (at base for a removed value).
+
+    The lines come from one partial positional pass per side over just the changed pointers.
+    """
     old = base.data if base is not None and isinstance(base.data, dict) else None
     new = head.data if head is not None and isinstance(head.data, dict) else None
-    out: list[FieldDiff] = []
-    for pointer, a, b in diff_values(old, new):
-        line = None
-        doc = head if b is not None and head is not None else base
-        if doc is not None and doc.text is not None:
-            line = doc.source_map().position(pointer)[0]
-        out.append(FieldDiff(pointer=pointer, old=a, new=b, line=line))
-    return tuple(out)
+    changed = diff_values(old, new)
+    at_head = [b is not None and head is not None for _, _, b in changed]
+    lines: dict[bool, dict[str, tuple[int, int]]] = {}
+    for doc, side in ((head, True), (base, False)):
+        pointers = [p for (p, _, _), h in zip(changed, at_head, strict=True) if h is side]
+        if doc is not None and doc.text is not None and pointers:
+            lines[side] = doc.positions_of(pointers)
+    return tuple(
+        FieldDiff(pointer=p, old=a, new=b, line=lines[h][p][0] if h in lines else None)
+        for (p, a, b), h in zip(changed, at_head, strict=True)
+    )
 
 
 def _apply_waivers(results: list[RuleResult], name: str, waivers: WaiverBook) -> list[RuleResult]:

@@ -14,7 +14,7 @@ Two paths give the same answer:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -30,6 +30,7 @@ from bot.core.yaml_source import (
     SourceMap,
     decode_source,
     load_yaml,
+    locate,
     positions,
 )
 
@@ -119,6 +120,20 @@ class ValidatedDocument:
         if self._source_map is None:
             self._source_map = positions(self.text) if self.text is not None else SourceMap()
         return self._source_map
+
+    def positions_of(self, pointers: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """Return where a few pointers were written, as :meth:`source_map` would say.
+
+        Without a source map yet (a fast-path file), a partial pass finds just these pointers
+        instead of mapping the whole file: the check needs the lines of a few field diffs.
+        """
+        wanted = list(pointers)
+        if self._source_map is None and self.text is not None:
+            found = locate(self.text, wanted)
+            if found is not None:
+                return found
+        source_map = self.source_map()
+        return {pointer: source_map.position(pointer) for pointer in wanted}
 
     def locate(self, raw: RawFinding) -> Finding:
         """Turn a finding about a JSON pointer of this document into one at a line."""

@@ -99,6 +99,7 @@ def build_check_pack(result: CheckResult) -> dict[str, Any]:
     """The ``check`` pack for one head SHA (schema: ``schemas/evidence.schema.json``)."""
     inputs = result.inputs
     pair = inputs.pair
+    intent_paths = _intent_paths(result)
     return {
         "$schema": EVIDENCE_SCHEMA_ID,
         "apiVersion": PACK_API_VERSION,
@@ -125,7 +126,7 @@ def build_check_pack(result: CheckResult) -> dict[str, Any]:
         "otherFiles": sorted(
             {
                 *pair.other_paths,
-                *(p for p in result.touched_files if p not in _intent_paths(result)),
+                *(p for p in result.touched_files if p not in intent_paths),
             }
         ),
         "findings": [f.as_dict() for f in result.findings],

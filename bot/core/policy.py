@@ -4,9 +4,15 @@ A rule is YAML with a CEL ``when`` and effects (``deny``, ``risk``, ``approvals`
 ``schemas/policy.schema.json``. Compiling a pack checks every expression against the declared
 environment — syntax, functions, and the fields it names against the intent and config schemas and
 the documented facts — and turns every problem into a finding at the rule's file, line and column,
-never an exception. Evaluation errors are values too: a ``deny`` rule that cannot be evaluated
-blocks (fail closed, as Kubernetes admission policies do by default), a ``warn`` or ``audit`` rule
-that cannot is recorded.
+never an exception. Types are checked too: each expression is compiled a second time, only to be
+checked, against protobuf messages generated from the same schemas and :data:`FACTS_SCHEMA`
+(:mod:`bot.core.cel_types`), so that CEL's own checker refuses ``intent.package.signed == 'yes'``
+at the operator's column (``policy.type``); the library's checker knows every operator, macro and
+function, which a pass of our own over field references would have to re-implement. Evaluation
+itself stays on maps, so the check never changes a result.
+
+Evaluation errors are values too: a ``deny`` rule that cannot be evaluated blocks (fail closed, as
+Kubernetes admission policies do by default), a ``warn`` or ``audit`` rule that cannot is recorded.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
-from bot.core.cel import CelCompileError, CelEnvironment, Program
+from bot.core.cel import WRONG_TYPE, CelCompileError, CelEnvironment, Program, TypeChecker
+from bot.core.cel_types import declare_messages
 from bot.core.documents import ValidatedDocument
 from bot.core.findings import Finding, Severity
 from bot.core.schema import RawFinding
@@ -34,18 +42,30 @@ class Enforcement(StrEnum):
     AUDIT = "audit"
 
 
-FACT_NAMES = frozenset(
-    {
-        "change", "path", "total_devices", "previous_total_devices", "ring_count", "ring_devices",
-        "first_ring", "first_ring_devices", "first_ring_percent", "first_ring_max_devices",
-        "first_ring_max_percent", "version_change", "major_delta", "previous_version",
-        "package_host", "package_host_allowed", "required_rings_all_devices",
-        "min_gate_soak_hours", "rings_without_soak", "freeze_windows", "in_freeze_window",
-        "emergency", "labels", "config_changed", "policies_changed", "other_paths",
-        "first_deployment", "now", "tier", "tier_min_soak_hours", "commands_fetch_code",
-        "placeholder_hashes",
-    }
-)  # fmt: skip
+_TEXT: Mapping[str, Any] = {"type": "string"}
+_NUMBER: Mapping[str, Any] = {"type": "integer"}
+_FLAG: Mapping[str, Any] = {"type": "boolean"}
+_NAMES: Mapping[str, Any] = {"type": "array", "items": _TEXT}
+# The facts every rule sees (computed by bot.core.facts), as a JSON Schema: their names are
+# checked like schema fields, and their types are declared to CEL's checker like the schemas'.
+FACTS_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {
+        "change": _TEXT, "path": _TEXT, "total_devices": _NUMBER,
+        "previous_total_devices": _NUMBER, "ring_count": _NUMBER,
+        "ring_devices": {"type": "object", "additionalProperties": _NUMBER},
+        "first_ring": _TEXT, "first_ring_devices": _NUMBER, "first_ring_percent": _NUMBER,
+        "first_ring_max_devices": _NUMBER, "first_ring_max_percent": _NUMBER,
+        "version_change": _TEXT, "major_delta": _NUMBER, "previous_version": _TEXT,
+        "package_host": _TEXT, "package_host_allowed": _FLAG, "required_rings_all_devices": _NAMES,
+        "min_gate_soak_hours": _NUMBER, "rings_without_soak": _NAMES, "freeze_windows": _NAMES,
+        "in_freeze_window": _FLAG, "emergency": _FLAG, "labels": _NAMES, "config_changed": _FLAG,
+        "policies_changed": _FLAG, "other_paths": _NAMES, "first_deployment": _FLAG, "now": _TEXT,
+        "tier": _TEXT, "tier_min_soak_hours": _NUMBER, "commands_fetch_code": _FLAG,
+        "placeholder_hashes": _NAMES,
+    },
+}  # fmt: skip
+FACT_NAMES = frozenset(FACTS_SCHEMA["properties"])
 TIER_FACTS = frozenset({"tier", "tier_min_soak_hours"})
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
 
@@ -170,10 +190,22 @@ def schema_tree(schema: Mapping[str, Any]) -> _Node:
     return build(schema)
 
 
-def _facts_tree() -> _Node:
-    tree = _Node(fields={name: _Node(open=True) for name in FACT_NAMES})
-    tree.fields["ring_devices"] = _Node(any_field=_Node(open=True))
-    return tree
+@lru_cache(maxsize=4)
+def _type_checker(schemas: str) -> TypeChecker:
+    """The typed environment for a pair of schemas (keyed by their JSON text; built once)."""
+    intent_schema, config_schema = json.loads(schemas)
+    pool = declare_messages(
+        {"Intent": intent_schema, "Config": config_schema, "Facts": FACTS_SCHEMA}
+    )
+    return TypeChecker(
+        pool,
+        {
+            "intent": "eucora.Intent",
+            "base": "eucora.Intent",
+            "facts": "eucora.Facts",
+            "config": "eucora.Config",
+        },
+    )
 
 
 _ROOT = re.compile(r"(?<![\w.])(intent|base|facts|config)\b")
@@ -277,13 +309,39 @@ def _offset_to_line_column(source: str, offset: int) -> tuple[int, int]:
     return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """What a rule is checked against: the field trees (names) and the typed environment."""
+
+    trees: Mapping[str, _Node]
+    checker: TypeChecker
+
+
+def _error_code(error: CelCompileError) -> str:
+    """``policy.type`` for a value of the wrong type, ``policy.cel`` for anything else."""
+    return "policy.type" if error.message.startswith(WRONG_TYPE) else "policy.cel"
+
+
+def _placeholder_finding(
+    doc: ValidatedDocument, index: int, rule_id: str, expression: str, error: CelCompileError
+) -> Finding:
+    return doc.locate(
+        RawFinding(
+            f"/rules/{index}/deny/message",
+            _error_code(error),
+            f"rule {rule_id}: placeholder {{{{{expression}}}}}: {error.message}",
+        )
+    )
+
+
 def _compile_rule(
     doc: ValidatedDocument,
     index: int,
     data: Mapping[str, Any],
     env: CelEnvironment,
-    trees: Mapping[str, _Node],
+    declared: _Declared,
 ) -> tuple[Rule | None, list[Finding]]:
+    trees, checker = declared.trees, declared.checker
     pointer = f"/rules/{index}/when"
     source = str(data["when"])
     rule_id = str(data["id"])
@@ -300,24 +358,33 @@ def _compile_rule(
         program = env.compile(source)
     except CelCompileError as error:
         position = _position_in_yaml(doc, pointer, error.line, error.column)
-        findings.append(_finding(doc, position, "policy.cel", f"rule {rule_id}: {error.message}"))
+        text = f"rule {rule_id}: {error.message}"
+        findings.append(_finding(doc, position, _error_code(error), text))
         return None, findings
+    if not findings:
+        try:
+            checker.check(source)
+        except CelCompileError as error:
+            position = _position_in_yaml(doc, pointer, error.line, error.column)
+            text = f"rule {rule_id}: {error.message}"
+            return None, [_finding(doc, position, _error_code(error), text)]
     deny = data.get("deny")
     message = str(deny["message"]) if isinstance(deny, dict) else None
     placeholders: list[tuple[str, Program]] = []
     for expression in _PLACEHOLDER.findall(message or ""):
+        text = expression.strip()
         try:
-            placeholders.append((expression, env.compile(expression.strip())))
+            placeholders.append((expression, env.compile(text)))
         except CelCompileError as error:
-            findings.append(
-                doc.locate(
-                    RawFinding(
-                        f"/rules/{index}/deny/message",
-                        "policy.cel",
-                        f"rule {rule_id}: placeholder {{{{{expression}}}}}: {error.message}",
-                    )
-                )
-            )
+            findings.append(_placeholder_finding(doc, index, rule_id, expression, error))
+            continue
+        try:
+            checker.check(text)
+        except CelCompileError as error:
+            # A placeholder that fails at run time renders as "?", so one naming a field the types
+            # do not declare stays allowed (as before); a wrong type is a finding.
+            if _error_code(error) == "policy.type":
+                findings.append(_placeholder_finding(doc, index, rule_id, expression, error))
     risk = data.get("risk")
     effect = (
         RiskEffect(int(risk["points"]), str(risk["family"]), str(risk["reason"]))
@@ -373,12 +440,14 @@ def compile_policy_pack(
     A rule id defined twice across files is a finding; the later definition is dropped.
     """
     intent_tree = schema_tree(intent_schema)
+    checker = _type_checker(json.dumps([intent_schema, config_schema], sort_keys=True))
     trees = {
         "intent": intent_tree,
         "base": intent_tree,
-        "facts": _facts_tree(),
+        "facts": schema_tree(FACTS_SCHEMA),
         "config": schema_tree(config_schema),
     }
+    declared = _Declared(trees, checker)
     rules: list[Rule] = []
     findings: list[Finding] = []
     seen: dict[str, str] = {}
@@ -401,7 +470,7 @@ def compile_policy_pack(
                 )
                 continue
             seen[rule_id] = doc.path
-            rule, problems = _compile_rule(doc, index, data, env, trees)
+            rule, problems = _compile_rule(doc, index, data, env, declared)
             findings.extend(problems)
             if rule is not None:
                 rules.append(rule)

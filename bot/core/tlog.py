@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
@@ -157,6 +157,26 @@ class CompactRange:
 def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list[bytes]:
     """The audit path PATH(index, D[0:size]) from the leaf's sibling up (RFC 9162 §2.1.3.1)."""
     _check_tree_size(leaf_hashes, size)
+    return _audit_path(lambda low, high: _mth(list(leaf_hashes[low:high])), index, size)
+
+
+def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
+    """PROOF(old_size, D[0:new_size]) (RFC 9162 §2.1.4.1); empty when the sizes are equal."""
+    _check_tree_size(leaf_hashes, new_size)
+    return _consistency_path(
+        lambda low, high: _mth(list(leaf_hashes[low:high])), old_size, new_size
+    )
+
+
+def consistency_proof_size(old_size: int, new_size: int) -> int:
+    """How many hashes PROOF(old_size, D[0:new_size]) holds: a function of the sizes alone."""
+    if not 0 < old_size <= new_size:
+        raise ValueError(f"no consistency proof from size {old_size} to size {new_size}")
+    return len(_consistency_path(lambda _low, _high: b"", old_size, new_size))
+
+
+def _audit_path(subtree: Callable[[int, int], bytes], index: int, size: int) -> list[bytes]:
+    """PATH(index, D[0:size]) with ``subtree(low, high)`` giving MTH(D[low:high])."""
     if not 0 <= index < size:
         raise ValueError(f"index {index} is not in a tree of {size} leaves")
     path: list[bytes] = []
@@ -164,18 +184,19 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list
     while high - low > 1:
         middle = low + _split(high - low)
         if index < middle:
-            path.append(_mth(list(leaf_hashes[middle:high])))
+            path.append(subtree(middle, high))
             high = middle
         else:
-            path.append(_mth(list(leaf_hashes[low:middle])))
+            path.append(subtree(low, middle))
             low = middle
     path.reverse()
     return path
 
 
-def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
-    """PROOF(old_size, D[0:new_size]) (RFC 9162 §2.1.4.1); empty when the sizes are equal."""
-    _check_tree_size(leaf_hashes, new_size)
+def _consistency_path(
+    subtree: Callable[[int, int], bytes], old_size: int, new_size: int
+) -> list[bytes]:
+    """PROOF(old_size, D[0:new_size]) with ``subtree(low, high)`` giving MTH(D[low:high])."""
     if not 0 < old_size <= new_size:
         raise ValueError(f"no consistency proof from size {old_size} to size {new_size}")
     proof: list[bytes] = []
@@ -183,15 +204,85 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int
     while boundary != high - low:
         k = _split(high - low)
         if boundary <= k:
-            proof.append(_mth(list(leaf_hashes[low + k : high])))
+            proof.append(subtree(low + k, high))
             high = low + k
         else:
-            proof.append(_mth(list(leaf_hashes[low : low + k])))
+            proof.append(subtree(low, low + k))
             low, boundary, whole = low + k, boundary - k, False
     if not whole:
-        proof.append(_mth(list(leaf_hashes[low:high])))
+        proof.append(subtree(low, high))
     proof.reverse()
     return proof
+
+
+@dataclass(frozen=True, slots=True)
+class TailTree:
+    """A tree known by the compact range of its first leaves and the hashes of the leaves after.
+
+    What a log keeps to sign its next checkpoint and prove its newest leaves without reading its
+    old ones: the subtree hashes of the ``prefix`` (the last checkpoint's frontier) and the leaf
+    hashes appended since. Every root from the prefix's size on, every consistency proof from
+    such a size, and the inclusion proof of every leaf of the tail follow (RFC 9162 §2.1.3.1,
+    §2.1.4.1); asking for what needs older leaves raises ``ValueError``.
+    """
+
+    prefix: CompactRange
+    tail: tuple[bytes, ...] = ()
+    _blocks: dict[tuple[int, int], bytes] = field(init=False, repr=False, compare=False)
+    _bounds: frozenset[int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for h in self.tail:
+            _require_hash(h, "leaf hash", ValueError)
+        blocks: dict[tuple[int, int], bytes] = {}
+        low, remaining = 0, self.prefix.size
+        for h in self.prefix.hashes:
+            width = 1 << (remaining.bit_length() - 1)
+            blocks[(low, low + width)] = h
+            low, remaining = low + width, remaining - width
+        object.__setattr__(self, "_blocks", blocks)
+        object.__setattr__(self, "_bounds", frozenset({0, *(high for _, high in blocks)}))
+
+    @property
+    def size(self) -> int:
+        """The number of leaves: the prefix's and the tail's."""
+        return self.prefix.size + len(self.tail)
+
+    def subtree(self, low: int, high: int) -> bytes:
+        """MTH(D[low:high]) (RFC 9162 §2.1.1), from the prefix's subtrees and the tail."""
+        if not 0 <= low < high <= self.size:
+            raise ValueError(f"no subtree [{low}, {high}) in a tree of {self.size} leaves")
+        start = self.prefix.size
+        if low >= start:
+            return _mth(list(self.tail[low - start : high - start]))
+        known = self._blocks.get((low, high))
+        if known is not None:
+            return known
+        if high <= start and not {low, high} <= self._bounds:
+            raise ValueError(f"the subtree [{low}, {high}) needs leaves before the tail")
+        k = _split(high - low)
+        return node_hash(self.subtree(low, low + k), self.subtree(low + k, high))
+
+    def root(self, size: int | None = None) -> bytes:
+        """The tree hash of the first ``size`` leaves (all by default), ``size`` >= the prefix's."""
+        size = self.size if size is None else size
+        if not self.prefix.size <= size <= self.size:
+            raise ValueError(f"size {size} is outside {self.prefix.size}..{self.size}")
+        return self.subtree(0, size) if size else EMPTY_ROOT
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """PATH(index, D[0:size]) for a leaf of the tail (RFC 9162 §2.1.3.1)."""
+        size = self.size if size is None else size
+        if size > self.size:
+            raise ValueError(f"size {size} is beyond the {self.size} leaves known")
+        return _audit_path(self.subtree, index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """PROOF(old_size, D[0:new_size]) for an old size at least the prefix's (§2.1.4.1)."""
+        new_size = self.size if new_size is None else new_size
+        if new_size > self.size:
+            raise ValueError(f"size {new_size} is beyond the {self.size} leaves known")
+        return _consistency_path(self.subtree, old_size, new_size)
 
 
 def verify_inclusion(
@@ -499,6 +590,24 @@ def verify_note(note: str, verifier_keys: Sequence[str]) -> Note:
     if not verified:
         raise NoteError("no signature from a known key")
     return Note(text, tuple(verified.values()), tuple(unverified.values()))
+
+
+def note_verifier_keys(note: str, public_key: bytes) -> list[str]:
+    """The verifier keys a raw Ed25519 public key has under the key names that signed ``note``.
+
+    A PEM public key carries no signed-note key name; a signature line names its key, and the
+    key ID it carries binds that name to a key (c2sp.org/signed-note). So the lines whose ID
+    this key has under their name give its verifier keys; none when it signed nothing here.
+    Raises ``NoteError`` for a malformed note.
+    """
+    if len(public_key) != _ED25519_KEY_SIZE:
+        raise FormatError(f"an Ed25519 public key is 32 bytes, not {len(public_key)}")
+    _, lines = _split_note(note)
+    keys: dict[str, None] = {}
+    for line in lines:
+        if key_id(line.name, public_key) == line.key_id:
+            keys.setdefault(encode_verifier_key(line.name, public_key))
+    return list(keys)
 
 
 def _verifier_map(verifier_keys: Sequence[str]) -> dict[tuple[str, bytes], Ed25519Verifier]:

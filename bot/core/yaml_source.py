@@ -18,6 +18,7 @@ It never raises for bad input: every problem is a :class:`~bot.core.findings.Fin
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -519,3 +520,81 @@ def positions(text: str) -> SourceMap:
     except yaml.YAMLError:
         return load_yaml(text, "").source_map
     return source_map
+
+
+def _with_ancestors(pointers: set[str]) -> set[str]:
+    out = set(pointers)
+    for pointer in pointers:
+        parent = pointer
+        while parent:
+            parent = parent.rsplit("/", 1)[0]
+            out.add(parent)
+    return out
+
+
+def locate(  # noqa: C901, PLR0912, PLR0915 - one flat event loop: it is the hot path of a check
+    text: str, pointers: Iterable[str]
+) -> dict[str, Position] | None:
+    """Give the positions of a few pointers, as ``positions(text).position`` would, cheaply.
+
+    A field diff needs the line of a handful of pointers, not a map of the whole file. This walk
+    records only those pointers and their ancestors (every entry :meth:`SourceMap.position` can
+    consult for them), skips every other subtree without building its pointers, and stops once
+    each pointer asked for has been seen. For text already known to be valid (a fast-path file);
+    ``None`` on a YAML error, where the caller falls back to the full source map.
+    """
+    targets = set(pointers)
+    wanted = _with_ancestors(targets)
+    source_map = SourceMap()
+    keys, values, scalars = source_map.keys, source_map.values, source_map.scalars
+    remaining = set(targets)
+    stack: list[list[Any]] = []  # as in positions(): pointer, is mapping, next index, pending key
+    skip = 0  # depth inside a subtree that holds no wanted pointer
+    scalar_event, mapping_start = yaml.ScalarEvent, yaml.MappingStartEvent
+    sequence_start, ends = yaml.SequenceStartEvent, (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    nodes = (scalar_event, mapping_start, sequence_start)
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            kind = type(event)
+            if skip:
+                if kind is mapping_start or kind is sequence_start:
+                    skip += 1
+                elif kind in ends:
+                    skip -= 1
+                continue
+            if kind in ends:
+                stack.pop()
+                continue
+            if kind not in nodes:
+                continue
+            if not stack:
+                pointer = ""
+            else:
+                top = stack[-1]
+                if top[1]:
+                    if top[3] is None:  # a key
+                        key_pointer = f"{top[0]}/{escape_pointer_token(str(event.value))}"  # type: ignore[attr-defined]
+                        if key_pointer in wanted:
+                            mark: Any = event.start_mark
+                            keys[key_pointer] = (mark.line + 1, mark.column + 1)
+                        top[3] = key_pointer
+                        continue
+                    pointer, top[3] = top[3], None
+                else:
+                    pointer = f"{top[0]}/{top[2]}"
+                    top[2] += 1
+            if pointer not in wanted:
+                skip = 0 if kind is scalar_event else 1
+                continue
+            mark = event.start_mark
+            values[pointer] = (mark.line + 1, mark.column + 1)
+            if kind is scalar_event:
+                scalars.add(pointer)
+            else:
+                stack.append([pointer, kind is mapping_start, 0, None])
+            remaining.discard(pointer)
+            if not remaining:
+                break
+    except yaml.YAMLError:
+        return None
+    return {pointer: source_map.position(pointer) for pointer in targets}

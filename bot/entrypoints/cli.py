@@ -14,7 +14,6 @@ from pathlib import Path
 import click
 
 from bot import __version__
-from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.git import GitError
 from bot.core.evidence import canonical_json
 from bot.core.findings import Severity, has_errors
@@ -31,8 +30,7 @@ from bot.entrypoints.commands_action import action
 from bot.entrypoints.commands_db_audit import audit, db
 from bot.entrypoints.commands_evidence import evidence_group, keys_group
 from bot.entrypoints.commands_github_app import github_app_group
-from bot.entrypoints.serve import GunicornServer, StoreSource, gunicorn_options
-from bot.entrypoints.web import create_app
+from bot.entrypoints.commands_intake import serve, worker
 from bot.flows.check import check_revisions
 from bot.flows.policy_test import run_policy_tests
 from bot.flows.validate import validate_paths
@@ -176,21 +174,6 @@ def policy_test(folder: Path) -> None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the web app (evidence pages, /healthz) with gunicorn."""
-    try:
-        settings = Settings.from_environ(os.environ)
-    except SettingsError as error:
-        raise click.UsageError(str(error)) from error
-    app = create_app(evidence=StoreSource(EvidenceStore(settings.evidence_dir)))
-    GunicornServer(app, gunicorn_options(host, port, workers, threads)).run()
-
-
-@cli.command()
 def demo() -> None:
     """Show what EUCORA does, on the bundled example repository (no network, no server)."""
     try:
@@ -204,6 +187,8 @@ cli.add_command(evidence_group)
 cli.add_command(keys_group)
 cli.add_command(db)
 cli.add_command(audit)
+cli.add_command(serve)
+cli.add_command(worker)
 cli.add_command(action)
 cli.add_command(github_app_group)
 

@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 import click
 
 from bot.adapters.evidence_store import EvidenceStoreError, TamperedEvidenceError
-from bot.adapters.signing_keys import KeyFileError, generate_key_pair
+from bot.adapters.signing_keys import generate_key_pair
+from bot.errors import SigningKeyError
 from bot.flows.evidence import EvidenceRefError, VerifyReport, show, verify
 from bot.settings import Settings, SettingsError
 
@@ -38,7 +39,7 @@ def _usage_errors() -> Iterator[None]:
         yield
     except TamperedEvidenceError as error:
         _fail(str(error), EXIT_FAILED)
-    except (EvidenceRefError, EvidenceStoreError, KeyFileError, SettingsError) as error:
+    except (EvidenceRefError, EvidenceStoreError, SigningKeyError, SettingsError) as error:
         _fail(str(error))
     except OSError as error:
         _fail(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "))
@@ -89,9 +90,19 @@ def evidence_show(ref: str, envelope: bool) -> None:
 @click.argument("ref", metavar="DIGEST|FILE")
 @click.option(
     "--public-key",
-    "public_key",
+    "public_keys",
+    multiple=True,
+    metavar="KEY",
+    help="Trust this key: an Ed25519 public key (PEM file) or the audit log's verifier key"
+    " (name+id+base64, or a file holding it). Repeatable. With it, the pack must be signed by"
+    " a trusted key and proven in the audit log under a checkpoint one signed."
+    " Default: the configured keys, and missing signatures or proofs are skipped.",
+)
+@click.option(
+    "--proof",
+    "proof",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Require a signature by this Ed25519 public key (PEM). Default: the configured key.",
+    help="The pack's proof bundle (.tlog-proof). Default: the one next to FILE or in the store.",
 )
 @click.option(
     "--format",
@@ -100,14 +111,17 @@ def evidence_show(ref: str, envelope: bool) -> None:
     default="text",
     show_default=True,
 )
-def evidence_verify(ref: str, public_key: Path | None, output_format: str) -> None:
+def evidence_verify(
+    ref: str, public_keys: tuple[str, ...], proof: Path | None, output_format: str
+) -> None:
     """Verify a pack's digest, its signature, its in-toto statement and its place in the log.
 
+    Offline: the audit log's part is checked from the pack's proof bundle (the event that
+    recorded the pack, its inclusion proof and a signed checkpoint), no database needed.
     Exit 0 when every check holds (a check that cannot apply is skipped), 1 when one fails.
     """
     with _usage_errors():
-        pem = public_key.read_bytes() if public_key is not None else None
-        report = verify(ref, _settings(), public_key_pem=pem)
+        report = verify(ref, _settings(), public_keys=public_keys, proof=proof)
     if output_format == "json":
         click.echo(_dump(report.as_dict()))
     else:

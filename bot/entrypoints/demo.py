@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from bot import resources
-from bot.adapters.keys import load_or_create_signer, verifier_keys
-from bot.adapters.signing_keys import PRIVATE_KEY_NAME, generate_key_pair
+from bot.adapters.keys import VERIFIER_FILE, load_or_create_signer, verifier_keys
+from bot.adapters.signing_keys import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME, generate_key_pair
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.core.render.check import render_check_text
 from bot.core.render.findings import render_summary, render_text, summarize
 from bot.flows.audit import verify_log
 from bot.flows.check import CheckRun, check_revisions
-from bot.flows.evidence import store_check_pack
+from bot.flows.evidence import EvidenceContext, RecordedEvidence, record_check_evidence
 from bot.flows.evidence import verify as verify_evidence
 from bot.flows.validate import validate_paths
 from bot.settings import Settings
@@ -137,20 +137,61 @@ def run(settings: Settings, echo: Echo) -> int:
 
 
 def _store_evidence(run: CheckRun, settings: Settings, echo: Echo) -> bool:
-    """Store the pack write-once, signed with the demo's key, and verify it as an auditor would."""
+    """Store the pack signed, record it in the audit log with its proof, verify it offline."""
     keys = settings.home / "keys"
     if not (keys / PRIVATE_KEY_NAME).exists():
         generate_key_pair(keys)
     signed = replace(settings, signing_key=str(keys / PRIVATE_KEY_NAME))
-    stored = store_check_pack(run, signed)
+    engine = create_database_engine(settings.database_url)
+    upgrade_schema(engine)
+    audit_signer = load_or_create_signer(settings.home, settings.signing_key)
+    recorded = record_check_evidence(
+        run,
+        signed,
+        log=AuditLog(engine),
+        context=EvidenceContext(
+            actor="eucora-demo",
+            correlation_id=f"demo-{run.digest[7:19]}",
+            repository=run.pack["repository"],
+            pr=1,
+            head_sha=run.pack["head"],
+        ),
+        now=datetime.fromisoformat(DEMO_NOW),
+        signer=audit_signer,
+    )
+    engine.dispose()
+    stored = recorded.stored
     base_url = (settings.public_url or "http://127.0.0.1:8000").rstrip("/")
     echo(f"   evidence stored: {stored.path}")
     echo(f"   signed as an in-toto statement in a DSSE envelope, key id {stored.key_id}")
     echo(f"   evidence page:   {base_url}/evidence/{stored.digest}")
     echo("   (run `eucora serve` with the same EUCORA_HOME to open it)")
-    report = verify_evidence(stored.digest, signed)
+    checkpoint = recorded.checkpoint_note.splitlines()
+    echo(
+        f"   recorded as audit event {recorded.seq}; proof bundle {recorded.proof_path.name}"
+        f" against the signed checkpoint {' / '.join(checkpoint[:2])}"
+    )
+    return _verify_offline(recorded, keys, settings, echo)
+
+
+def _verify_offline(recorded: RecordedEvidence, keys: Path, settings: Settings, echo: Echo) -> bool:
+    """Copy the pack, envelope and proof bundle away and verify them with the public keys only."""
+    auditor = settings.home / "demo" / "auditor"
+    shutil.rmtree(auditor, ignore_errors=True)
+    auditor.mkdir(parents=True)
+    for path in (recorded.stored.path, recorded.stored.envelope_path, recorded.proof_path):
+        if path is not None:
+            shutil.copy(path, auditor)
+    public_keys = [str(keys / PUBLIC_KEY_NAME), str(keys / VERIFIER_FILE)]
+    pack = auditor / recorded.stored.path.name
+    nowhere = Settings.from_environ({"EUCORA_HOME": str(auditor / "no-home")})
+    report = verify_evidence(str(pack), nowhere, public_keys=public_keys)
     checks = ", ".join(f"{c.name} {c.status.value}" for c in report.checks)
-    echo(f"   eucora evidence verify {stored.digest[:19]}...: {checks}")
+    echo(f"   copied to {auditor} and verified offline with the public keys only: {checks}")
+    echo(
+        f"   (eucora evidence verify {pack} --public-key {public_keys[0]}"
+        f" --public-key {public_keys[1]})"
+    )
     return report.ok
 
 

@@ -1,17 +1,29 @@
 """``eucora serve``: the web app under gunicorn (threads), never Flask's development server.
 
-Today the app serves the evidence pages and ``/healthz``; the webhook, readiness and metrics
-endpoints arrive with the GitHub App work and are served the same way.
+The app serves the GitHub webhook, the evidence pages, ``/healthz``, ``/readyz`` and
+``/metrics``. Without a broker each gunicorn worker process also runs a small pool of threads
+that drains the inbox (started after the fork: threads do not survive one); with
+``EUCORA_BROKER_URL`` the deliveries go to ``eucora worker``. Metrics are counted per process in
+``EUCORA_HOME/metrics`` and added up on each scrape.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
+from bot.adapters.metrics import use_multiprocess_directory
+from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS
+from bot.bootstrap import HandlerFactory, Intake, build_intake, recording_handler_factory
+from bot.entrypoints.web import WebhookIntake, create_app
+from bot.settings import Settings
+
+log = logging.getLogger("eucora.serve")
 
 
 class StoreSource:
@@ -47,14 +59,91 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
 
 def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
-    """Gunicorn settings: the gthread worker (a slow client does not block a worker)."""
+    """Gunicorn settings: the gthread worker (a slow client does not block a worker).
+
+    The access log is off: every delivery already gets one structured, redacted log line.
+    """
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
-        "accesslog": "-",
+        "accesslog": None,
         "errorlog": "-",
         "timeout": 60,
         "graceful_timeout": 10,
     }
+
+
+@dataclass
+class Server:
+    """The web app and the intake behind it."""
+
+    app: Flask
+    intake: Intake
+
+
+def build_server(
+    settings: Settings,
+    handler_factory: HandlerFactory = recording_handler_factory,
+    *,
+    drain_threads: int = 2,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    metrics_dir: bool = True,
+) -> Server:
+    """Build the app over the composition root's intake (refuses an old database schema).
+
+    ``metrics_dir`` counts metrics in ``EUCORA_HOME/metrics`` (emptied now, before gunicorn
+    forks), so every worker process's counts reach ``/metrics``.
+    """
+    if metrics_dir:
+        use_multiprocess_directory(settings.home / "metrics", clear=True)
+    intake = build_intake(
+        settings, handler_factory, drain_threads=drain_threads, lease_seconds=lease_seconds
+    )
+    if not intake.secrets:
+        log.warning("GITHUB_WEBHOOK_SECRET is not set: every webhook delivery will be refused")
+    webhook = WebhookIntake(
+        inbox=intake.services.inbox,
+        secrets=intake.secrets,
+        metrics=intake.services.metrics,
+        clock=intake.clock,
+        notify=intake.notify,
+        ready=intake.ready,
+        audit=intake.services.audit,
+        crashpoint=settings.crashpoint,
+    )
+    app = create_app(evidence=StoreSource(EvidenceStore(settings.evidence_dir)), intake=webhook)
+    return Server(app=app, intake=intake)
+
+
+def server_options(
+    server: Server, host: str, port: int, workers: int, threads: int
+) -> dict[str, Any]:
+    """Gunicorn settings plus hooks: per worker process, fresh connections and drainer threads."""
+    options = gunicorn_options(host, port, workers, threads)
+    engine = server.intake.services.engine
+    drainer = server.intake.drainer
+
+    def post_fork(_server: Any, _worker: Any) -> None:
+        engine.dispose(close=False)  # the parent's pooled connections are not this process's
+
+    def post_worker_init(_worker: Any) -> None:
+        if drainer is not None:
+            drainer.start()
+
+    def worker_exit(_server: Any, _worker: Any) -> None:
+        if drainer is not None:
+            drainer.stop(timeout=5)
+
+    options |= {
+        "post_fork": post_fork,
+        "post_worker_init": post_worker_init,
+        "worker_exit": worker_exit,
+    }
+    return options
+
+
+def run_server(server: Server, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve until stopped (SIGTERM/SIGINT)."""
+    GunicornServer(server.app, server_options(server, host, port, workers, threads)).run()

@@ -1,8 +1,11 @@
-"""The web app: evidence pages by digest, and a health check.
+"""The web app: the GitHub webhook, evidence pages by digest, health, readiness and metrics.
 
 ``create_app`` is the only way in: nothing is built at import. The app reads evidence through the
 :class:`~bot.ports.EvidenceSource` port and renders it with the pure core
 (:func:`~bot.core.render.evidence_html.render_evidence_html`); it holds no state of its own.
+With a :class:`WebhookIntake` it also serves ``POST /webhook`` (signature checked over the raw
+body before anything is parsed, the delivery committed to the inbox before the 202), ``GET
+/readyz`` and ``GET /metrics``.
 
 Every response carries a strict Content-Security-Policy (the page has no scripts and loads
 nothing), ``nosniff`` and ``no-referrer``. Errors are one line of plain text, never a traceback.
@@ -12,14 +15,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import re
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
+from bot.adapters.logs import bound_delivery
+from bot.adapters.metrics import CONTENT_TYPE, Metrics
+from bot.adapters.storage.audit_log import AuditLog
+from bot.adapters.storage.inbox import Inbox, Stored
 from bot.core.render.evidence_html import render_evidence_html
+from bot.core.webhooks import (
+    MAX_BODY_BYTES,
+    SIGNATURE_HEADER,
+    DeliveryKind,
+    Routing,
+    WebhookPayloadError,
+    body_digest,
+    parse_payload,
+    route_delivery,
+    signature_problem,
+)
 from bot.ports import EvidenceSource
 
 DIGEST_PATTERN = re.compile(r"^sha256:[0-9a-f]{64}\Z")
@@ -37,6 +61,38 @@ CORRUPT_EVIDENCE = "The stored evidence does not match its digest; it is not sho
 INTERNAL_ERROR = "Internal error: the evidence could not be shown."
 
 RepositoryUrlFor = Callable[[str], str | None]
+TOO_LARGE = f"The body is larger than GitHub's {MAX_BODY_BYTES // (1024 * 1024)} MB cap."
+MISSING_DELIVERY = "Missing X-GitHub-Delivery header."
+BAD_DELIVERY = "X-GitHub-Delivery must be 1-100 letters, digits, '-', '_' or '.'."
+MISSING_EVENT = "Missing X-GitHub-Event header."
+BAD_EVENT = "X-GitHub-Event must be 1-100 lower-case letters, digits or '_'."
+CRASH_AFTER_COMMIT = "after_commit_before_response"
+_DELIVERY_ID = re.compile(r"\A[A-Za-z0-9._-]{1,100}\Z")
+_EVENT = re.compile(r"\A[a-z0-9_]{1,100}\Z")
+_OUTCOMES = {
+    Stored.STORED: "accepted",
+    Stored.DUPLICATE: "duplicate",
+    Stored.REPLAY: "replay",
+}
+log = logging.getLogger("eucora.webhook")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookIntake:
+    """What ``POST /webhook``, ``/readyz`` and ``/metrics`` need (built by ``bot.bootstrap``)."""
+
+    inbox: Inbox
+    secrets: Sequence[str]
+    """Webhook secrets accepted (the current one, and the previous during a rotation)."""
+    metrics: Metrics
+    clock: Callable[[], datetime]
+    notify: Callable[[str], None]
+    """Wakes the worker for a stored delivery (thread pool or Celery); errors are logged."""
+    ready: Callable[[], str | None]
+    """Why the service is not ready (database, schema, broker), or None."""
+    audit: AuditLog | None = None
+    crashpoint: str | None = None
+    """``after_commit_before_response``: die (SIGKILL) right after the commit (crash tests)."""
 
 
 class _AnythingConverter(BaseConverter):
@@ -74,9 +130,12 @@ def _internal_error(_error: Exception) -> Response:
 
 
 def create_app(
-    *, evidence: EvidenceSource, repository_url_for: RepositoryUrlFor | None = None
+    *,
+    evidence: EvidenceSource,
+    repository_url_for: RepositoryUrlFor | None = None,
+    intake: WebhookIntake | None = None,
 ) -> Flask:
-    """Build the web app over an evidence source.
+    """Build the web app over an evidence source (and, with ``intake``, the webhook).
 
     ``repository_url_for`` maps a pack's ``repository`` (``owner/name``) to its web address
     (``https://github.com/owner/name``), so findings link to their file and line; without it,
@@ -113,7 +172,140 @@ def create_app(
         response.vary.add("Accept")
         return response
 
+    if intake is not None:
+        _add_intake_routes(app, intake)
     app.after_request(_secure)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(500, _internal_error)
     return app
+
+
+# --- the webhook -------------------------------------------------------------------------------
+
+
+def _add_intake_routes(app: Flask, intake: WebhookIntake) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+    @app.post("/webhook")
+    def webhook() -> Response:
+        return _receive(intake)
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        try:
+            problem = intake.ready()
+        except Exception as error:  # noqa: BLE001 - readiness reports, never raises
+            problem = f"readiness check failed: {type(error).__name__}"
+        if problem:
+            log.warning("not ready: %s", problem)
+            return _text(f"not ready: {problem}", 503)
+        return _text("ready", 200)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(intake.metrics.exposition(), status=200, content_type=CONTENT_TYPE)
+
+
+def _receive(intake: WebhookIntake) -> Response:
+    """Verify, store (committed), then acknowledge one delivery."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        intake.metrics.delivery("unknown", "too_large")
+        return _text(TOO_LARGE, 413)
+    body = request.get_data(cache=False)
+    problem = signature_problem(body, request.headers.get(SIGNATURE_HEADER), intake.secrets)
+    if problem:
+        intake.metrics.signature_failure()
+        log.warning("webhook refused: %s", problem, extra={"remote": request.remote_addr})
+        return _text(problem, 401)
+    delivery_id = request.headers.get("X-GitHub-Delivery", "")
+    event = request.headers.get("X-GitHub-Event", "")
+    refusal = _header_problem(delivery_id, event)
+    if refusal:
+        intake.metrics.delivery(event if _EVENT.match(event) else "unknown", "bad_request")
+        return _text(refusal, 400)
+    with bound_delivery(delivery_id):
+        return _accept(intake, delivery_id, event, body)
+
+
+def _accept(intake: WebhookIntake, delivery_id: str, event: str, body: bytes) -> Response:
+    """Parse, route and store an authenticated delivery; answer 200 (ping), 202 or 400."""
+    try:
+        payload = parse_payload(body)
+    except WebhookPayloadError as error:
+        intake.metrics.delivery(event, "malformed")
+        log.warning("webhook refused: %s", error, extra={"event": event})
+        return _text(str(error), 400)
+    routing = route_delivery(event, payload)
+    if routing.kind is DeliveryKind.PING:
+        _record(intake, delivery_id, routing, "pong")
+        return _text("pong", 200)
+    stored = intake.inbox.store(
+        delivery_id=delivery_id,
+        routing=routing,
+        body=body,
+        body_sha256=body_digest(body),
+        received_at=intake.clock(),
+    )
+    if intake.crashpoint == CRASH_AFTER_COMMIT:
+        os.kill(os.getpid(), signal.SIGKILL)
+    outcome = _OUTCOMES[stored]
+    if stored is not Stored.STORED:
+        intake.metrics.duplicate(outcome)
+    elif routing.kind is DeliveryKind.IGNORED:
+        outcome = "ignored"
+    _record(intake, delivery_id, routing, outcome)
+    if outcome == "accepted":
+        try:
+            intake.notify(delivery_id)
+        except Exception:
+            log.warning("could not wake a worker; the sweeper will", exc_info=True)
+    return _text(outcome, 202)
+
+
+def _header_problem(delivery_id: str, event: str) -> str | None:
+    if not delivery_id:
+        return MISSING_DELIVERY
+    if not _DELIVERY_ID.match(delivery_id):
+        return BAD_DELIVERY
+    if not event:
+        return MISSING_EVENT
+    if not _EVENT.match(event):
+        return BAD_EVENT
+    return None
+
+
+def _record(intake: WebhookIntake, delivery_id: str, routing: Routing, outcome: str) -> None:
+    """Count, log and audit one delivery (never its body: only what routes it).
+
+    A delivery that ends here (ping, duplicate, replay, ignored) is audited now; an accepted one
+    when the worker settles it (``webhook.processed`` with its outcome), so the acknowledgement
+    waits for one durable commit, the inbox row, and not two.
+    """
+    intake.metrics.delivery(routing.event, outcome)
+    facts: dict[str, Any] = {
+        "event": routing.event,
+        "action": routing.action,
+        "kind": routing.kind.value,
+        "installation_id": routing.installation_id,
+        "outcome": outcome,
+    }
+    if routing.reason:
+        facts["reason"] = routing.reason
+    log.info(
+        "webhook %s", outcome, extra={**facts, "repository": routing.repository, "pr": routing.pr}
+    )
+    if intake.audit is None or outcome == "accepted":
+        return
+    try:
+        intake.audit.append(
+            type="webhook.received",
+            actor="github",
+            correlation_id=delivery_id,
+            repository=routing.repository or "",
+            pr=routing.pr,
+            head_sha=routing.head_sha,
+            payload=facts,
+            time=intake.clock(),
+        )
+    except Exception:
+        log.exception("could not append the audit event for this delivery")

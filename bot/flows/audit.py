@@ -41,6 +41,10 @@ class AuditStore(Protocol):
         """Write the signed log as JSON Lines."""
         ...
 
+    def latest_checkpoint(self) -> str | None:
+        """The newest signed checkpoint note, or ``None``."""
+        ...
+
     def events(
         self,
         *,
@@ -93,6 +97,16 @@ def export_log(
     return store.export_jsonl(stream, filters)
 
 
+def latest_checkpoint(store: AuditStore) -> str | None:
+    """The newest signed checkpoint (a C2SP signed note), or ``None`` before the first.
+
+    Publish it where the operator cannot rewrite it (the PR's evidence comment and the check
+    run summary; ``bot.core.evidence_proof.checkpoint_markdown`` renders it): every later
+    checkpoint must then be consistent with this copy.
+    """
+    return store.latest_checkpoint()
+
+
 def pr_story(store: AuditStore, pr: int, repository: str | None = None) -> tuple[int, str]:
     """The events of one pull request in log order, rendered; and how many there are."""
     events = store.events(repository=repository, pr=pr)
@@ -112,6 +126,7 @@ __all__ = [
     "AuditStore",
     "export_filters",
     "export_log",
+    "latest_checkpoint",
     "pr_story",
     "sign_checkpoint",
     "verify_file",

@@ -10,6 +10,7 @@ import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,26 @@ def _documents(
 ) -> tuple[ValidatedDocument, ...]:
     return tuple(
         validator.validate(f.raw, f.path, kind) for f in files if repository_kind(f.path) is kind
+    )
+
+
+@lru_cache(maxsize=16)
+def _compiled_pack(files: tuple[tuple[str, bytes], ...]) -> CompiledPolicyPack:
+    """Compile a revision's policy files with the default pack, once per process.
+
+    A compiled pack is a function of the files' bytes (the default pack is fixed for a process), and
+    a long-running bot sees the same base policies for most pull requests: compiling 40 rules on
+    every check cost more than evaluating them on a small change.
+    """
+    validator = build_document_validator()
+    return build_policy_pack(
+        tuple(validator.validate(raw, path, DocumentKind.POLICY) for path, raw in files)
+    )
+
+
+def _policy_pack(files: Sequence[FileAtRevision]) -> CompiledPolicyPack:
+    return _compiled_pack(
+        tuple((f.path, f.raw) for f in files if repository_kind(f.path) is DocumentKind.POLICY)
     )
 
 
@@ -99,10 +120,10 @@ def _timezones(config: Mapping[str, Any]) -> tuple[dict[str, tzinfo], list[Findi
     return zones, findings
 
 
-def _preview_pack(pair: RevisionPair, validator: DocumentValidator) -> CompiledPolicyPack | None:
+def _preview_pack(pair: RevisionPair) -> CompiledPolicyPack | None:
     if not _changes_policies(pair):
         return None
-    return build_policy_pack(_documents(pair.head_files, validator, DocumentKind.POLICY))
+    return _policy_pack(pair.head_files)
 
 
 def check_revisions(  # noqa: PLR0913 - keyword-only context
@@ -113,10 +134,12 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
     now: datetime,
     labels: Sequence[str] = (),
     home: Path | None = None,
+    repository: str | None = None,
 ) -> CheckRun:
     """Check the change from ``base`` to ``head`` in a local (or bare) repository.
 
     ``home`` (``EUCORA_HOME``) holds the fleet index cache; without it the index is rebuilt.
+    ``repository`` names the repository in the evidence (``owner/name``; default: its path).
     """
     validator = build_document_validator()
     pair = read_revision_pair(repo, base, head)
@@ -131,6 +154,8 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
     preview: tuple[FileAtRevision, ...] = ()
     if _changes_policies(pair):
         preview = read_folder(repo, pair.head_sha, intents_dir)
+    if repository is not None:
+        pair = replace(pair, repository=repository)
     return check_pair(pair, now=now, labels=labels, known_apps=apps, preview_intents=preview)
 
 
@@ -151,8 +176,7 @@ def check_pair(
     """Check a change already read from git."""
     validator = build_document_validator()
     config, base_findings = _base_config(pair, validator)
-    policies = _documents(pair.base_files, validator, DocumentKind.POLICY)
-    pack = build_policy_pack(policies)
+    pack = _policy_pack(pair.base_files)
     pack = replace(pack, findings=tuple(_as_warning(f, pair.base_sha) for f in pack.findings))
     waiver_docs = _documents(pair.base_files, validator, DocumentKind.WAIVERS)
     waivers = load_waivers(waiver_docs, now)
@@ -171,7 +195,7 @@ def check_pair(
             now=now,
             labels=tuple(sorted(set(labels))),
             timezones=zones,
-            preview_pack=_preview_pack(pair, validator),
+            preview_pack=_preview_pack(pair),
             known_apps=known_apps,
             preview_intents=preview_intents,
             base_findings=tuple(base_findings + zone_findings),

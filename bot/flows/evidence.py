@@ -7,19 +7,28 @@ A stored pack is checked in up to four independent ways, each reported as ok, fa
   for the public half of the configured ``EUCORA_SIGNING_KEY``;
 * ``statement``: the signed Statement names the pack's digest as a subject, has the predicate type
   of the pack's kind, and its predicate is the pack (canonical bytes equal);
-* ``inclusion``: the pack is in the audit log, asked through a :class:`LogInclusion` the caller
-  passes (the audit log's wiring lives with the audit log, not here).
+* ``inclusion``: the audit log recorded the pack: its proof bundle (``<hex>.tlog-proof`` next to
+  the pack, c2sp.org/tlog-proof) carries the ``evidence.stored`` event naming its digest, that
+  event's inclusion proof and a checkpoint signed by a trusted key; checked offline, no database.
 
 A reference is a digest (``sha256:<hex>``, or 64 bare hex digits when no such file exists), or a
 file: a pack (pretty-printed or canonical JSON) or a DSSE envelope.
+
+Recording (``record_evidence``) is what the webhook and the demo do with a pack: store it
+(write-once), append an ``evidence.stored`` audit event naming its digest, sign a checkpoint of
+the log right away (so every pack is provable as soon as it is stored; the log signs only what
+extends its last checkpoint, reading just the events since), then write the proof bundle next
+to the pack. A crash between steps is repaired by recording again: the event is found instead
+of appended twice, and the bundle is written once.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,12 +37,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bot.adapters.evidence_store import (
     ENVELOPE_SUFFIX,
+    PROOF_SUFFIX,
     EvidenceStore,
     EvidenceStoreError,
+    ProofConflictError,
     TamperedEvidenceError,
     parse_digest,
 )
-from bot.adapters.signing_keys import load_private_key, load_public_key
+from bot.adapters.keys import TrustedKeys, load_or_create_signer, read_trusted_keys, verifier_keys
+from bot.adapters.signing_keys import load_private_key
 from bot.core.attestation import (
     PREDICATE_TYPES,
     AttestationError,
@@ -44,7 +56,16 @@ from bot.core.attestation import (
     statement_for,
     verify_envelope,
 )
+from bot.core.audit import AuditEvent, leaf_data
 from bot.core.evidence import canonical_json, digest_of
+from bot.core.evidence_proof import (
+    EVIDENCE_EVENT_TYPE,
+    bundle_event,
+    evidence_event_payload,
+    records_pack,
+    verify_evidence_proof,
+)
+from bot.core.tlog import Ed25519Signer, TlogError
 from bot.errors import EucoraError
 from bot.flows.check import CheckRun
 from bot.settings import Settings
@@ -105,6 +126,188 @@ def store_check_pack(
             f"the check's pack now hashes to {stored.digest}, not {run.digest}"
         )
     return stored
+
+
+# --- recording in the audit log -------------------------------------------------------------------
+
+
+class EvidenceLog(Protocol):
+    """What recording needs from the audit log (``bot.adapters.storage.AuditLog``)."""
+
+    def append(  # noqa: PLR0913 - one parameter per event field
+        self,
+        *,
+        type: str,  # noqa: A002 - the field is called type
+        actor: str,
+        correlation_id: str,
+        repository: str,
+        pr: int | None,
+        head_sha: str | None,
+        payload: Any,
+        time: datetime,
+    ) -> AuditEvent:
+        """Append one event and return it."""
+        ...
+
+    def checkpoint(
+        self, signer: Ed25519Signer, origin: str | None = None, *, time: datetime
+    ) -> str | None:
+        """Sign and store a checkpoint of the whole log; return its note."""
+        ...
+
+    def inclusion_proof(
+        self, seq: int, size: int | None = None, *, extra: bytes | None = None
+    ) -> str:
+        """A c2sp.org/tlog-proof@v1 text for event ``seq`` in the latest checkpoint."""
+        ...
+
+    def events(
+        self,
+        *,
+        since: datetime | None = None,
+        repository: str | None = None,
+        pr: int | None = None,
+    ) -> list[AuditEvent]:
+        """The events matching the filters, in log order."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvidenceContext:
+    """What a stored pack is about, for its audit event: who stored it and for which change.
+
+    ``correlation_id`` is the webhook delivery id (or a name for a run without one).
+    """
+
+    actor: str
+    correlation_id: str
+    repository: str
+    pr: int | None = None
+    head_sha: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordedEvidence:
+    """A pack stored, recorded in the audit log and proven under a signed checkpoint.
+
+    ``checkpoint_note`` is the signed checkpoint the proof bundle ``proof_text`` (stored at
+    ``proof_path``) is against; ``seq`` is the ``evidence.stored`` event's place in the log.
+    """
+
+    digest: str
+    seq: int
+    checkpoint_note: str
+    proof_text: str
+    proof_path: Path
+    stored: StoredEvidence
+
+
+def record_evidence(  # noqa: PLR0913 - what recording is made of
+    pack: Mapping[str, Any],
+    settings: Settings,
+    *,
+    log: EvidenceLog,
+    context: EvidenceContext,
+    now: datetime,
+    signer: Ed25519Signer | None = None,
+    store: EvidenceStore | None = None,
+) -> RecordedEvidence:
+    """Store a pack, record it in the audit log, sign a checkpoint, write its proof bundle.
+
+    Steps: store the pack write-once (signed when a key is configured, see :func:`store_pack`);
+    append an ``evidence.stored`` event naming its digest (unless the change already has one:
+    recording again after a crash appends nothing twice); sign a checkpoint now, so the event is
+    covered at once; write the proof bundle (the event, its inclusion proof, the signed
+    checkpoint) next to the pack, write-once. A pack already proven returns its stored bundle.
+    ``signer`` defaults to the configured or stored audit key (``EUCORA_SIGNING_KEY``, else
+    ``<home>/keys/audit.key``, created once).
+
+    Raises:
+        AuditIntegrityError: the log does not verify, so no checkpoint is signed.
+        TamperedEvidenceError: the pack's stored bytes or its stored proof were changed.
+        StorageError, OSError: the database or the store cannot be written.
+    """
+    store = store if store is not None else EvidenceStore(settings.evidence_dir)
+    stored = store_pack(pack, settings, store=store)
+    digest = stored.digest
+    existing = store.get_proof(digest)
+    if existing is not None:
+        return _recorded(stored, store, existing)
+    event = next(
+        (
+            e
+            for e in log.events(repository=context.repository, pr=context.pr)
+            if records_pack(e, digest)
+        ),
+        None,
+    )
+    if event is None:
+        event = log.append(
+            type=EVIDENCE_EVENT_TYPE,
+            actor=context.actor,
+            correlation_id=context.correlation_id,
+            repository=context.repository,
+            pr=context.pr,
+            head_sha=context.head_sha,
+            payload=evidence_event_payload(digest, pack.get("kind"), stored.key_id),
+            time=now,
+        )
+    signer = (
+        signer if signer is not None else load_or_create_signer(settings.home, settings.signing_key)
+    )
+    log.checkpoint(signer, time=now)
+    proof = log.inclusion_proof(event.seq, extra=leaf_data(event))
+    try:
+        store.put_proof(digest, proof)
+    except ProofConflictError:  # another recorder of the same pack wrote its bundle first
+        proof_bytes = store.get_proof(digest)
+        if proof_bytes is None:  # pragma: no cover - a bundle is never deleted
+            raise
+        return _recorded(stored, store, proof_bytes)
+    return _recorded(stored, store, proof.encode("utf-8"))
+
+
+def record_check_evidence(  # noqa: PLR0913 - what recording is made of
+    run: CheckRun,
+    settings: Settings,
+    *,
+    log: EvidenceLog,
+    context: EvidenceContext,
+    now: datetime,
+    signer: Ed25519Signer | None = None,
+    store: EvidenceStore | None = None,
+) -> RecordedEvidence:
+    """Record the evidence pack of a finished check (see :func:`record_evidence`)."""
+    if digest_of(run.pack) != run.digest:
+        raise EvidenceStoreError(
+            f"the check's pack now hashes to {digest_of(run.pack)}, not {run.digest}"
+        )
+    return record_evidence(
+        run.pack, settings, log=log, context=context, now=now, signer=signer, store=store
+    )
+
+
+def _recorded(stored: StoredEvidence, store: EvidenceStore, proof: bytes) -> RecordedEvidence:
+    """The recording a stored proof bundle describes; one that does not parse is tamper evidence."""
+    try:
+        text = proof.decode("utf-8")
+        bundle, event = bundle_event(text)
+    except (UnicodeDecodeError, TlogError) as error:
+        raise TamperedEvidenceError(
+            f"{store.proof_path(stored.digest)} is not a proof bundle any more: {error}"
+        ) from None
+    if not records_pack(event, stored.digest):
+        raise TamperedEvidenceError(
+            f"{store.proof_path(stored.digest)} proves another event than {stored.digest}'s"
+        )
+    return RecordedEvidence(
+        digest=stored.digest,
+        seq=event.seq,
+        checkpoint_note=bundle.checkpoint,
+        proof_text=text,
+        proof_path=store.proof_path(stored.digest),
+        stored=stored,
+    )
 
 
 # --- showing --------------------------------------------------------------------------------------
@@ -177,21 +380,67 @@ class CheckStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class InclusionVerdict:
-    """The audit log's answer: whether the pack is in the log, and why (or why not)."""
+    """The audit log's answer: whether the pack is in the log, and why (or why not).
+
+    ``skipped`` when there was nothing to check (no proof bundle and none required).
+    """
 
     ok: bool
     why: str
+    skipped: bool = False
 
 
 class LogInclusion(Protocol):
-    """Asks the audit log whether a pack digest was recorded (and is proven under a checkpoint).
+    """Says whether a pack digest was recorded in the audit log (and proven under a checkpoint).
 
-    The audit log provides the implementation; the verify flow only calls it.
+    The default is :class:`ProofBundleInclusion`, offline from the pack's proof bundle.
     """
 
     def __call__(self, digest: str) -> InclusionVerdict:
         """Say whether the pack with this digest is in the log, and why."""
         ...  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class ProofBundleInclusion:
+    """Inclusion checked offline from a proof bundle with the trusted keys.
+
+    ``required``: a missing bundle fails (an auditor named the keys) instead of being skipped.
+    """
+
+    bundle: bytes | None
+    keys: TrustedKeys
+    required: bool = False
+    source: str = "the proof bundle"
+
+    def __call__(self, digest: str) -> InclusionVerdict:
+        """Check the bundle against the digest and the keys (``verify_evidence_proof``)."""
+        if self.bundle is None:
+            why = "no proof bundle (.tlog-proof): the pack was not recorded in an audit log"
+            return InclusionVerdict(ok=not self.required, why=why, skipped=not self.required)
+        if not self.keys:
+            return InclusionVerdict(
+                ok=False,
+                why="the pack has a proof bundle, but there is no key to check its checkpoint:"
+                " pass --public-key (the log's key, PEM or name+id+base64)",
+            )
+        try:
+            proven = verify_evidence_proof(
+                self.bundle.decode("utf-8"),
+                digest,
+                verifier_keys=self.keys.verifier_keys,
+                public_keys=self.keys.public_keys,
+            )
+        except UnicodeDecodeError:
+            return InclusionVerdict(ok=False, why=f"{self.source} is not UTF-8 text")
+        except (TlogError, ValueError) as error:
+            return InclusionVerdict(ok=False, why=f"{self.source}: {error}")
+        checkpoint = proven.checkpoint
+        return InclusionVerdict(
+            ok=True,
+            why=f"audit event {proven.event.seq} records it, in the checkpoint of"
+            f" {checkpoint.size} events signed for {checkpoint.origin}",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,36 +481,47 @@ class VerifyReport:
         }
 
 
-def verify(
+def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
     ref: str,
     settings: Settings,
     *,
     public_key_pem: bytes | None = None,
+    public_keys: Sequence[str | bytes] = (),
+    proof: Path | None = None,
     inclusion: LogInclusion | None = None,
     store: EvidenceStore | None = None,
 ) -> VerifyReport:
     """Verify the evidence a reference names: digest, signature, statement and log inclusion.
 
-    With ``public_key_pem`` the pack must be signed by that key; without it, a signature is checked
-    against the configured signing key's public half, and an unsigned pack skips the check.
+    ``public_keys`` (PEM, or signed-note verifier keys, as text or files; ``public_key_pem`` is
+    one more) are what an auditor trusts: the pack must then be signed by one of them *and*
+    proven in the log under a checkpoint one of them signed, offline from its proof bundle.
+    Without them, the configured keys are used (``EUCORA_SIGNING_KEY``'s public half, the audit
+    key under ``EUCORA_HOME``), and a pack with no envelope or no bundle skips that check.
+    ``proof`` names the bundle; by default it is the ``.tlog-proof`` next to the file or in the
+    store. ``inclusion`` replaces the bundle check.
 
     Raises:
         EvidenceRefError: the reference names no readable evidence.
         InvalidDigestError, EvidenceNotFoundError: a malformed or unknown digest.
-        KeyFileError: the public key (or configured signing key) cannot be read.
+        SigningKeyError: a public key (or configured key) cannot be read.
+        OSError: the ``proof`` file cannot be read.
     """
     store = store if store is not None else EvidenceStore(settings.evidence_dir)
-    keys = _public_keys(settings, public_key_pem)
+    given = [*public_keys, *([public_key_pem] if public_key_pem is not None else [])]
+    required = bool(given)
+    keys = read_trusted_keys(given) if required else _configured_keys(settings)
     found = _find(ref, store)
     checks: list[VerifyCheck] = []
     if found.digest_check is not None:
         checks.append(found.digest_check)
-    signature, statement = _signature_check(
-        found.envelope, keys, required=public_key_pem is not None
-    )
+    signature, statement = _signature_check(found.envelope, keys.ed25519(), required=required)
     checks.append(signature)
 
     pack, digest = found.pack, found.digest
+    if inclusion is None:
+        bundle, source = _proof_bundle(found, digest, store, proof)
+        inclusion = ProofBundleInclusion(bundle, keys, required=required, source=source)
     if pack is None:  # an envelope file: the pack is what the signed Statement says it is
         if statement is None:
             checks.append(VerifyCheck("digest", CheckStatus.FAILED, _unverified_envelope(found)))
@@ -280,13 +540,27 @@ def verify(
     return _report(found, digest, checks, statement, inclusion)
 
 
-def _public_keys(settings: Settings, public_key_pem: bytes | None) -> list[Ed25519PublicKey]:
-    """The given public key, else the configured signing key's public half, else none."""
-    if public_key_pem is not None:
-        return [load_public_key(public_key_pem)]
-    if settings.signing_key:
-        return [load_private_key(settings.signing_key).public_key()]
-    return []
+def _configured_keys(settings: Settings) -> TrustedKeys:
+    """The configured signing key's public half and the audit log's verifier key, if any."""
+    public = (
+        (load_private_key(settings.signing_key).public_key().public_bytes_raw(),)
+        if settings.signing_key
+        else ()
+    )
+    return TrustedKeys(public, tuple(verifier_keys(settings.home, settings.signing_key)))
+
+
+def _proof_bundle(
+    found: _Found, digest: str, store: EvidenceStore, proof: Path | None
+) -> tuple[bytes | None, str]:
+    """The proof bundle's bytes (given, next to the file, or in the store) and where it was."""
+    if proof is not None:
+        return proof.read_bytes(), str(proof)
+    if found.proof_path is not None and found.proof_path.is_file():
+        return found.proof_path.read_bytes(), str(found.proof_path)
+    if not digest:
+        return None, ""
+    return store.get_proof(digest), str(store.proof_path(digest))
 
 
 def _signature_check(
@@ -326,7 +600,11 @@ def _report(
     else:
         verdict = inclusion(digest)
         status = CheckStatus.OK if verdict.ok else CheckStatus.FAILED
-        checks.append(VerifyCheck("inclusion", status, verdict.why))
+        checks.append(
+            VerifyCheck(
+                "inclusion", CheckStatus.SKIPPED if verdict.skipped else status, verdict.why
+            )
+        )
     return VerifyReport(
         digest=digest,
         source=found.source,
@@ -378,6 +656,7 @@ class _Found:
     pack: dict[str, Any] | None
     envelope: dict[str, Any] | None
     digest_check: VerifyCheck | None
+    proof_path: Path | None = None
 
 
 def _find(ref: str, store: EvidenceStore) -> _Found:
@@ -420,11 +699,20 @@ def _find_file(path: Path, store: EvidenceStore) -> _Found:
         raise EvidenceRefError(f"cannot read {path}: {error.strerror}") from None
     value = _load_object(data, str(path))
     if value.keys() >= _ENVELOPE_FIELDS:
-        return _Found(source=str(path), digest="", pack=None, envelope=value, digest_check=None)
+        name = path.name.removesuffix(ENVELOPE_SUFFIX)
+        return _Found(
+            source=str(path),
+            digest="",
+            pack=None,
+            envelope=value,
+            digest_check=None,
+            proof_path=path.with_name(name + PROOF_SUFFIX) if _BARE_HEX.fullmatch(name) else None,
+        )
     digest = digest_of(value)
     check = VerifyCheck("digest", CheckStatus.OK, f"the file's pack hashes to {digest}")
     envelope_bytes: bytes | None = None
     name = path.name.removesuffix(".json")
+    proof_path = path.with_name(name + PROOF_SUFFIX) if _BARE_HEX.fullmatch(name) else None
     if _BARE_HEX.fullmatch(name):  # a file from a store: its name is its digest
         if name != digest.removeprefix("sha256:"):
             check = VerifyCheck(
@@ -442,6 +730,7 @@ def _find_file(path: Path, store: EvidenceStore) -> _Found:
         pack=value,
         envelope=_load_envelope(envelope_bytes),
         digest_check=check,
+        proof_path=proof_path,
     )
 
 

@@ -30,6 +30,7 @@ from bot.core.audit import (
     event_leaf_hash,
     event_line,
     export_header_line,
+    extend_chain,
     format_event_time,
     inclusion_line,
     leaf_data,
@@ -45,6 +46,7 @@ from bot.core.audit import (
 from bot.core.evidence import canonical_json
 from bot.core.tlog import (
     Checkpoint,
+    CompactRange,
     Ed25519Signer,
     consistency_proof,
     inclusion_proof,
@@ -627,3 +629,69 @@ def test_export_lines_are_canonical_json() -> None:
         assert canonical_json(json.loads(line)) + b"\n" == line
     record = json.loads(checkpoint_line(stored(events, 4)))
     assert base64.b64decode(record["root"]) == stored(events, 4).root
+
+
+# --- extending a checkpointed chain ---------------------------------------------------------------
+
+
+def test_extend_chain_gives_the_leaves_of_the_new_events() -> None:
+    events = chain(9)
+    extension = extend_chain(events[4], events[5:])
+    assert extension.fault is None
+    assert extension.leaves == tuple(event_leaf_hash(e) for e in events[5:])
+    assert extend_chain(events[8], []).leaves == ()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "seq", "problem"),
+    [
+        (lambda es: [dataclasses.replace(es[0], actor="mallory"), *es[1:]], 6, "edited"),
+        (lambda es: [es[0], es[2], es[3]], 7, "missing"),
+        (lambda es: [es[1], es[0], es[2], es[3]], 6, "missing"),
+        (lambda es: [es[0], es[0], *es[1:]], 6, "out-of-order"),
+    ],
+    ids=["edited", "deleted", "moved", "repeated"],
+)
+def test_extend_chain_names_the_first_bad_new_event(mutate: Any, seq: int, problem: str) -> None:
+    events = chain(9)
+    extension = extend_chain(events[4], mutate(events[5:]))
+    assert extension.fault is not None
+    assert (extension.fault.seq, extension.fault.problem.value) == (seq, problem)
+
+
+def test_extend_chain_refuses_an_edited_head() -> None:
+    events = chain(6)
+    extension = extend_chain(dataclasses.replace(events[4], actor="mallory"), events[5:])
+    assert extension.fault is not None
+    assert (extension.fault.seq, extension.fault.problem) == (5, ChainProblem.EDITED)
+    assert extension.leaves == ()
+
+
+def test_a_stored_frontier_must_fold_to_its_root() -> None:
+    events = chain(6)
+    leaves = [event_leaf_hash(e) for e in events]
+    frontier = CompactRange().extend(leaves)
+    good = StoredCheckpoint(size=6, root=frontier.root(), note="", frontier=frontier.hashes)
+    assert good.compact_range() == frontier
+    assert dataclasses.replace(good, frontier=()).compact_range() is None
+    assert dataclasses.replace(good, frontier=frontier.hashes[:1]).compact_range() is None
+    swapped = tuple(reversed(frontier.hashes))
+    assert dataclasses.replace(good, frontier=swapped).compact_range() is None
+
+
+def test_verify_chain_names_a_stored_frontier_that_is_not_the_events() -> None:
+    events = chain(6)
+    leaves = [event_leaf_hash(e) for e in events]
+    frontier = CompactRange().extend(leaves)
+    note = sign_checkpoint(
+        Checkpoint("eucora/test", 6, frontier.root()), SIGNER.name, SIGNER.private_key
+    )
+    wrong = StoredCheckpoint(
+        size=6, root=frontier.root(), note=note, frontier=tuple(reversed(frontier.hashes))
+    )
+    report = verify_chain(events, [wrong], KEYS)
+    assert report.checkpoint_faults[0].message.startswith("its stored frontier")
+    right = dataclasses.replace(wrong, frontier=frontier.hashes)
+    report = verify_chain(events, [right], KEYS)
+    assert report.ok
+    assert report.frontier == frontier.hashes

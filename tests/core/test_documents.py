@@ -247,3 +247,22 @@ def test_any_yaml_document_gives_findings_or_success(data: object) -> None:
     fast = FAST.validate(raw, "d.yaml", DocumentKind.INTENT)
     same_result(fast, REFERENCE.validate(raw, "d.yaml", DocumentKind.INTENT))
     assert fast.ok or fast.findings
+
+
+def test_positions_of_a_few_pointers_agree_with_the_source_map() -> None:
+    """Field-diff lines: a partial pass on fast-path files, the loaded map on reference files."""
+    from bot.core.documents import ValidatedDocument
+
+    validator = build_document_validator()
+    text = generate_intent_text(5)
+    fast = validator.validate(text.encode(), "a.yaml", DocumentKind.INTENT)
+    wanted = ["/metadata/labels/tier", "/rings/1/gate/soak", "/change/ticket", "/nope"]
+    expected = {p: fast.source_map().position(p) for p in wanted}
+    fresh = validator.validate(text.encode(), "a.yaml", DocumentKind.INTENT)
+    assert fresh.positions_of(wanted) == expected
+    reference = DocumentValidator(schemas=validator.schemas, fast_path=False)
+    assert reference.validate(text.encode(), "a.yaml").positions_of(wanted) == expected
+    broken = ValidatedDocument(
+        path="b.yaml", kind=DocumentKind.INTENT, text="a: 1\nb: [1\n", data={}, findings=()
+    )
+    assert broken.positions_of(["/b"]) == {"/b": broken.source_map().position("/b")}

@@ -201,3 +201,94 @@ def test_repository_kind_classifies_by_location(path: str, kind: DocumentKind | 
     from bot.core.check import repository_kind
 
     assert repository_kind(path) is kind
+
+
+def _rule(rule_id: str, when: str) -> str:
+    return (
+        f"  - id: {rule_id}\n    description: d\n    when: {when}\n"
+        "    risk: {points: 1, family: history, reason: r}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("when", "column", "types"),
+    [
+        ("intent.package.signed == 'yes'", 23, "(bool, string)"),
+        ("facts.total_devices > 'many'", 21, "(int, string)"),
+        ("intent.rings.size() == true", 21, "(int, bool)"),
+        ("intent.rings.exists(r, r.devices == 'all')", 34, "(int, string)"),
+        ("intent.metadata.labels['tier'] > 3", 32, "(string, int)"),
+        ("facts.ring_devices['lab'] == 'many'", 27, "(int, string)"),
+        ("config.limits.firstRingMaxDevices == true", 35, "(int, bool)"),
+        ("base != null && base.app.version > 3", 34, "(string, int)"),
+        ("intent.package.signed.startsWith('y')", 33, "(bool, string)"),
+        ("facts.labels.exists(l, l == 1)", 26, "(string, int)"),
+    ],
+)
+def test_a_wrong_type_is_a_finding_at_compile_time(when: str, column: int, types: str) -> None:
+    """A comparison with a value of the wrong type: CEL's own checker, typed from the schemas."""
+    pack = pack_of(_rule("t.typed", f'"{when}"'))
+    [finding] = pack.findings
+    assert finding.code == "policy.type"
+    assert (finding.path, finding.line) == ("policies/test.yaml", 6)
+    # '    when: "' is 11 characters before the expression; CEL reports the operator's column.
+    assert finding.column == 11 + column
+    assert "wrong type" in finding.message
+    assert types in finding.message
+    assert pack.rules == ()
+
+
+def test_correct_types_still_compile_including_maps_lists_and_null() -> None:
+    rules = [
+        "intent.package.signed == false && has(intent.package.signer)",
+        "facts.total_devices > 1000 && facts.first_ring_percent >= 5",
+        "intent.rings.size() > 3 && intent.rings[0].devices > 100",
+        "intent.rings.exists(r, r.gate.soak == 'P1D' && r.schedule.start < '2027')",
+        "intent.metadata.labels['tier'] == 'gold' && 'tier' in intent.metadata.labels",
+        "facts.ring_devices.exists(k, facts.ring_devices[k] > 10)",
+        "base == null || base.app.version != intent.app.version",
+        "intent.package.url.startsWith('https://') && size(intent.package.sha256) == 64",
+        "intent.rollback.previousVersion == null && facts.labels.exists(l, l == 'x')",
+        "timestamp(intent.change.window.start) < now && facts.tier in ['high', 'critical']",
+        "config.packageHosts.exists(h, h == facts.package_host) && config.cab.teams.size() > 0",
+        "intent.evidence.vulnerabilities.critical + intent.evidence.vulnerabilities.high > 0",
+    ]
+    text = "".join(
+        _rule(f"t.ok{i}", f'"{when}"').replace(
+            "risk: {points: 1, family: history, reason: r}", "deny: {message: m}"
+        )
+        for i, when in enumerate(rules)
+    )
+    pack = pack_of(text)
+    assert pack.findings == ()
+    assert len(pack.rules) == len(rules)
+
+
+def test_a_wrongly_typed_placeholder_is_a_finding_on_the_message() -> None:
+    pack = pack_of(
+        "  - id: t.msg\n    description: d\n    when: 'true'\n"
+        "    deny: {message: 'signed {{intent.package.signed + 1}}'}\n"
+    )
+    [finding] = pack.findings
+    assert finding.code == "policy.type"
+    assert finding.line == 7
+    assert "placeholder" in finding.message
+
+
+def test_every_shipped_and_example_rule_passes_the_type_check() -> None:
+    from tests.conftest import EXAMPLES
+
+    validator = build_document_validator()
+    path = EXAMPLES / "intents-repo" / "policies" / "contoso.yaml"
+    doc = validator.validate(path.read_bytes(), str(path), DocumentKind.POLICY)
+    pack = build_policy_pack([doc])
+    assert pack.findings == ()
+    assert len(pack.rules) > 41
+
+
+def test_an_unknown_field_the_name_check_cannot_follow_is_caught_by_the_typed_check() -> None:
+    pack = pack_of(_rule("t.paren", '"(intent.package).sined == true"'))
+    [finding] = pack.findings
+    assert finding.code == "policy.cel"
+    assert "undefined field 'sined'" in finding.message
+    assert (finding.line, finding.column) == (6, 11 + 17)

@@ -21,8 +21,10 @@ from bot.core.tlog import (
     NoteError,
     ProofBundle,
     ProofError,
+    TailTree,
     TlogError,
     consistency_proof,
+    consistency_proof_size,
     encode_signer_key,
     encode_verifier_key,
     format_checkpoint,
@@ -30,6 +32,7 @@ from bot.core.tlog import (
     inclusion_proof,
     leaf_hash,
     node_hash,
+    note_verifier_keys,
     parse_checkpoint,
     parse_proof,
     parse_signer_key,
@@ -906,3 +909,62 @@ def test_deleting_any_character_of_a_proof_bundle_fails(position: int) -> None:
     mutated = VALID_PROOF[:position] + VALID_PROOF[position + 1 :]
     with pytest.raises(TlogError):
         verify_proof_bundle(mutated, LOG[9], [VKEY])
+
+
+# --- trees known by a frontier and a tail ---------------------------------------------------------
+
+
+def test_a_tail_tree_gives_every_root_and_proof_of_the_full_tree() -> None:
+    """From every prefix size, the frontier plus the tail reproduce the leaf-list answers."""
+    hashes = leaves(40)
+    for start in range(41):
+        tree = TailTree(CompactRange().extend(hashes[:start]), tuple(hashes[start:]))
+        assert tree.size == 40
+        for size in range(start, 41):
+            assert tree.root(size) == (root_hash(hashes[:size]) if size else EMPTY_ROOT)
+            for index in range(start, size):
+                assert tree.inclusion_proof(index, size) == inclusion_proof(hashes, index, size)
+            for old in range(max(start, 1), size + 1):
+                assert tree.consistency_proof(old, size) == consistency_proof(hashes, old, size)
+
+
+def test_a_tail_tree_refuses_what_needs_older_leaves() -> None:
+    hashes = leaves(11)
+    tree = TailTree(CompactRange().extend(hashes[:6]), tuple(hashes[6:]))
+    with pytest.raises(ValueError, match="needs leaves before the tail"):
+        tree.inclusion_proof(2)
+    with pytest.raises(ValueError, match="outside"):
+        tree.root(5)
+    with pytest.raises(ValueError, match="beyond"):
+        tree.inclusion_proof(7, 12)
+    with pytest.raises(ValueError, match="beyond"):
+        tree.consistency_proof(7, 12)
+    with pytest.raises(ValueError, match="no subtree"):
+        tree.subtree(3, 3)
+    with pytest.raises(ValueError, match="leaf hash"):
+        TailTree(CompactRange(), (b"short",))
+
+
+def test_consistency_proof_size_is_the_length_of_the_proof() -> None:
+    hashes = leaves(64)
+    for new in range(1, 65):
+        for old in range(1, new + 1):
+            assert consistency_proof_size(old, new) == len(consistency_proof(hashes, old, new))
+    with pytest.raises(ValueError, match="no consistency proof"):
+        consistency_proof_size(0, 3)
+
+
+def test_a_raw_public_key_verifies_under_the_name_its_signature_line_gives() -> None:
+    signer = Ed25519Signer("eucora/audit", hashlib.sha256(b"raw").digest())
+    stranger = Ed25519Signer("eucora/audit", hashlib.sha256(b"stranger").digest())
+    note = sign_note("hello\n", signer.name, signer.private_key)
+    keys = note_verifier_keys(note, signer.public_key)
+    assert keys == [signer.verifier.verifier_key]
+    assert verify_note(note, keys).text == "hello\n"
+    assert note_verifier_keys(note, stranger.public_key) == []
+    renamed = note.replace("— eucora/audit ", "— eucora/other ")
+    assert note_verifier_keys(renamed, signer.public_key) == []
+    with pytest.raises(FormatError, match="32 bytes"):
+        note_verifier_keys(note, b"short")
+    with pytest.raises(NoteError):
+        note_verifier_keys("no signatures\n", signer.public_key)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.findings import Severity
 from bot.core.yaml_source import (
@@ -202,3 +204,39 @@ def test_positions_agree_with_the_full_loader_on_the_corpus() -> None:
         )
     assert positions("").keys == {}
     assert positions("a: [1\n").keys == load_yaml("a: [1\n", "f").source_map.keys  # falls back
+
+
+def _all_pointers(text: str) -> list[str]:
+    from bot.core.yaml_source import positions
+
+    source_map = positions(text)
+    return sorted(set(source_map.keys) | set(source_map.values))
+
+
+@settings(max_examples=60, deadline=None)
+@given(index=st.integers(0, 500), data=st.data())
+def test_locate_agrees_with_the_full_source_map(index: int, data: st.DataObject) -> None:
+    """The partial pass behind field-diff lines says what the whole map says, for any pointers."""
+    from bot.core.yaml_source import locate, positions
+    from tests.support.corpus import generate_intent_text
+
+    text = generate_intent_text(index)
+    known = _all_pointers(text)
+    absent = ["/nope", "/rings/9/name", "/metadata/labels/x~1y", "/app/name/deeper"]
+    wanted = data.draw(st.lists(st.sampled_from(known + absent), min_size=1, max_size=6))
+    full = positions(text)
+    assert locate(text, wanted) == {p: full.position(p) for p in wanted}
+
+
+def test_locate_on_the_examples_and_on_broken_yaml() -> None:
+    from bot.core.yaml_source import locate, positions
+    from tests.conftest import EXAMPLES
+
+    for path in sorted((EXAMPLES / "intents-repo").rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        full = positions(text)
+        wanted = _all_pointers(text)
+        assert locate(text, wanted) == {p: full.position(p) for p in wanted}
+        assert locate(text, wanted[-1:]) == {wanted[-1]: full.position(wanted[-1])}
+    assert locate("a: [1\n", ["/b"]) is None  # the caller falls back to the full map
+    assert locate("", [""]) == {"": (1, 1)}

@@ -26,6 +26,10 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
     assert "digest ok, signature ok, statement ok" in out
     assert "/evidence/sha256:" in out
     assert list((home / "evidence" / "sha256").rglob("*.dsse.json"))
+    # Recorded in the audit log, with a proof bundle that verifies offline with public keys.
+    assert list((home / "evidence" / "sha256").rglob("*.tlog-proof"))
+    assert "verified offline with the public keys only:" in out
+    assert "signature ok, statement ok, inclusion ok" in out
     assert "rule.change.freeze-window" in out
     assert "eucora audit verify: OK" in out
     # State stays under EUCORA_HOME so it can be explored afterwards.

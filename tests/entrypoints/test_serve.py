@@ -1,69 +1,96 @@
-"""``eucora serve`` runs the web app under gunicorn and serves stored evidence."""
+"""``eucora serve`` under gunicorn: evidence, webhook intake, the in-process drainer, metrics."""
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from bot.adapters.evidence_store import EvidenceStore
+from bot.adapters.storage import create_database_engine, upgrade_schema
+from bot.adapters.storage.inbox import Inbox
 from bot.entrypoints.serve import StoreSource, gunicorn_options
+from tests.support.serving import eucora, free_port, request, running, wait_until
+from tests.support.webhooks import SECRET, encode, headers, pr_payload
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def migrated_home(tmp_path: Path) -> tuple[Path, Inbox]:
+    home = tmp_path / "home"
+    engine = create_database_engine(f"sqlite:///{home / 'eucora.db'}")
+    upgrade_schema(engine)
+    return home, Inbox(engine)
 
 
-def fetch(url: str, accept: str = "text/html") -> tuple[int, str, bytes]:
-    request = urllib.request.Request(url, headers={"Accept": accept})  # noqa: S310 - loopback only
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-            return response.status, response.headers["Content-Type"], response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers["Content-Type"], error.read()
-
-
-def test_serve_answers_health_and_evidence_with_gunicorn(tmp_path: Path) -> None:
+def test_serve_answers_health_evidence_and_webhooks_with_gunicorn(tmp_path: Path) -> None:
+    home, inbox = migrated_home(tmp_path)
     pack = {"kind": "CheckPack", "note": "not a full pack: JSON is served as stored"}
-    digest = EvidenceStore(tmp_path / "evidence").put(pack)
+    digest = EvidenceStore(home / "evidence").put(pack)
     port = free_port()
-    env = {**os.environ, "EUCORA_HOME": str(tmp_path)}
-    script = Path(sys.executable).with_name("eucora")
-    server = subprocess.Popen(
-        [str(script), "serve", "--port", str(port), "--workers", "1", "--threads", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                status, _, body = fetch(f"{base}/healthz")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "eucora serve did not start"
-                time.sleep(0.2)
-        assert (status, body) == (200, b"ok")
-        status, kind, body = fetch(f"{base}/evidence/{digest}", "application/json")
+    env = {"EUCORA_HOME": str(home), "GITHUB_WEBHOOK_SECRET": SECRET}
+    command = eucora("serve", "--port", str(port), "--workers", "2", "--threads", "2")
+    with running(command, env, tmp_path / "serve.log", port) as server:
+        base = server.base
+        assert request(f"{base}/healthz") == (200, "ok")
+        assert request(f"{base}/readyz") == (200, "ready")
+        status, body = request(f"{base}/evidence/{digest}", headers={"Accept": "application/json"})
         assert status == 200
-        assert kind.startswith("application/json")
-        assert b"not a full pack" in body
-        assert fetch(f"{base}/evidence/sha256:{'0' * 64}")[0] == 404
-        assert fetch(f"{base}/evidence/nope")[0] == 400
-    finally:
-        server.send_signal(signal.SIGTERM)
-        output = server.communicate(timeout=30)[0].decode()
-    assert "gthread" in output or "Booting worker" in output
+        assert "not a full pack" in body
+        assert request(f"{base}/evidence/sha256:{'0' * 64}")[0] == 404
+        assert request(f"{base}/evidence/nope")[0] == 400
+        payload = encode(pr_payload())
+        sent = headers(payload, "pull_request", "serve-1")
+        assert request(f"{base}/webhook", data=payload, headers=sent) == (202, "accepted")
+        assert request(f"{base}/webhook", data=payload, headers=sent) == (202, "duplicate")
+        wait_until(lambda: (inbox.get("serve-1") or {}).get("status") == "done", 30, "the drainer")
+        assert (inbox.get("serve-1") or {})["outcome"] == "recorded"
+        bad = {**sent, "X-Hub-Signature-256": "sha256=" + "0" * 64}
+        for _ in range(6):
+            assert request(f"{base}/webhook", data=payload, headers=bad)[0] == 401
+        # Two worker processes answered; every scrape adds up both (multiprocess mode).
+        for _ in range(4):
+            metrics = request(f"{base}/metrics")[1]
+            assert "eucora_webhook_signature_failures_total 6.0" in metrics
+            assert (
+                'eucora_webhook_deliveries_total{event="pull_request",outcome="accepted"} 1.0'
+                in metrics
+            )
+            assert (
+                'eucora_webhook_deliveries_total{event="pull_request",outcome="recorded"} 1.0'
+                in metrics
+            )
+            assert 'eucora_inbox_depth{status="pending"} 0.0' in metrics
+    output = server.output()
     assert "Traceback" not in output
+    assert SECRET not in output
+    assert '"delivery_id": "serve-1"' in output
+    assert (home / "metrics").is_dir()
+
+
+def test_serve_refuses_an_old_schema_and_names_the_fix(tmp_path: Path) -> None:
+    result = subprocess.run(
+        eucora("serve", "--port", str(free_port())),
+        env={**os.environ, "EUCORA_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "run `eucora db upgrade`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_worker_needs_a_broker(tmp_path: Path) -> None:
+    result = subprocess.run(
+        eucora("worker"),
+        env={**os.environ, "EUCORA_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "EUCORA_BROKER_URL is not set" in result.stderr
 
 
 def test_store_source_returns_none_for_unknown_digests(tmp_path: Path) -> None:

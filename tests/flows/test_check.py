@@ -292,3 +292,24 @@ def test_first_deployment_comes_from_the_fleet_index(repo: GitRepo, tmp_path: Pa
     assert "osquery" in index.values()
     again = check_revisions(repo.path, "main", "change", now=WEDNESDAY, home=home)
     assert again.digest == run.digest
+
+
+def test_cli_emergency_label_in_a_freeze_window(repo: GitRepo) -> None:
+    """``eucora check --label``: the emergency label turns a freeze denial into risk and approvals."""
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
+    repo.edit(
+        CHROME, "  ticket: CHG0031337\n", "  ticket: CHG0031337\n  emergencyReason: CVE fix\n"
+    )
+    repo.commit("Chrome security fix during the year-end freeze")
+    args = ["check", "--repo", str(repo.path), "--base", "main", "--head", "change"]
+    args += ["--now", YEAR_END.isoformat(), "--format", "json"]
+    runner = CliRunner()
+    frozen = runner.invoke(cli, args)
+    assert frozen.exit_code == 1
+    assert json.loads(frozen.stdout)["decision"]["conclusion"] == "blocked"
+    labelled = runner.invoke(cli, [*args, "--label", "eucora:emergency", "--label", "other"])
+    assert labelled.exit_code == 0, labelled.output
+    pack = json.loads(labelled.stdout)
+    assert pack["labels"] == ["eucora:emergency", "other"]
+    assert pack["decision"]["conclusion"] == "pass"
+    assert pack["approvals"]["required"] >= 2  # the emergency rule's minimum

@@ -36,15 +36,19 @@ from bot.adapters.signing_keys import (
     load_private_key,
     load_public_key,
 )
+from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.core.attestation import CHECK_PREDICATE_TYPE, PAYLOAD_TYPE, key_id, sign_envelope
 from bot.core.evidence import canonical_json
 from bot.entrypoints.commands_evidence import evidence_group, keys_group
 from bot.flows.check import CheckRun, check_revisions
 from bot.flows.evidence import (
     CheckStatus,
+    EvidenceContext,
     EvidenceRefError,
     InclusionVerdict,
+    RecordedEvidence,
     VerifyReport,
+    record_check_evidence,
     show,
     store_check_pack,
     verify,
@@ -123,6 +127,24 @@ def other_public_pem() -> bytes:
         .public_key()
         .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     )
+
+
+def record(run: CheckRun, settings: Settings) -> RecordedEvidence:
+    """Store, record in the audit log under <home> (SQLite), sign a checkpoint, write the proof."""
+    engine = create_database_engine(settings.database_url)
+    upgrade_schema(engine)
+    try:
+        return record_check_evidence(
+            run,
+            settings,
+            log=AuditLog(engine),
+            context=EvidenceContext(
+                actor="eucora[bot]", correlation_id="delivery-1", repository="acme/intents", pr=7
+            ),
+            now=WEDNESDAY,
+        )
+    finally:
+        engine.dispose()
 
 
 def force_write(path: Path, data: bytes) -> None:
@@ -222,9 +244,10 @@ class TestVerify:
         self, run: CheckRun, signing: Settings, home: Path, keys: Path
     ) -> None:
         """A verifier without the private key checks with the public key file."""
-        store_check_pack(run, signing)
+        record(run, signing)
         report = verify(run.digest, settings_for(home), public_key_pem=public_pem(keys))
         assert report.ok, report.checks
+        assert statuses(report)["inclusion"] is CheckStatus.OK
 
     def test_another_public_key_fails(self, run: CheckRun, signing: Settings) -> None:
         """A signature by another key does not hold."""
@@ -373,18 +396,22 @@ class TestVerifyFiles:
     def test_a_copied_store_file_and_its_envelope(
         self, run: CheckRun, signing: Settings, tmp_path: Path, home: Path, keys: Path
     ) -> None:
-        """A pack copied out of the store with its .dsse.json verifies on its own."""
-        stored = store_check_pack(run, signing)
+        """A pack copied out of the store with its .dsse.json and .tlog-proof verifies alone."""
+        recorded = record(run, signing)
+        stored = recorded.stored
         assert stored.envelope_path is not None
+        pem = public_pem(keys)
         copied = tmp_path / "copy"
         copied.mkdir()
         shutil.copy(stored.path, copied)
         shutil.copy(stored.envelope_path, copied)
-        shutil.rmtree(signing.evidence_dir)
+        shutil.copy(recorded.proof_path, copied)
+        shutil.rmtree(home)  # no database, no store, no private key: only the public key
         report = verify(
-            str(copied / stored.path.name), settings_for(home), public_key_pem=public_pem(keys)
+            str(copied / stored.path.name), settings_for(tmp_path / "elsewhere"), public_key_pem=pem
         )
         assert report.ok, report.checks
+        assert statuses(report)["inclusion"] is CheckStatus.OK
 
     def test_a_store_file_whose_name_lies(
         self, runs: tuple[CheckRun, CheckRun], unsigned: Settings, tmp_path: Path
@@ -430,8 +457,11 @@ class TestVerifyFiles:
             Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
         )
         report = verify(str(path), unsigned, public_key_pem=pem)
-        assert report.ok, report.checks
+        assert statuses(report)["signature"] is CheckStatus.OK
+        assert statuses(report)["statement"] is CheckStatus.OK
         assert report.digest == run.digest
+        # An auditor's key asks for the log's proof too, and this envelope was never recorded.
+        assert statuses(report)["inclusion"] is CheckStatus.FAILED
 
     @pytest.mark.parametrize("content", [b"not json", b"[1, 2]", b"\xff"])
     def test_a_file_that_is_not_evidence(
@@ -555,7 +585,7 @@ class TestCli:
         result = invoke(keys_group, ["generate"], home)
         assert result.exit_code == 0, result.output
         assert f"EUCORA_SIGNING_KEY_FILE={home / 'keys' / PRIVATE_KEY_NAME}" in result.output
-        store_check_pack(
+        record(
             run, settings_for(home, EUCORA_SIGNING_KEY_FILE=str(home / "keys" / PRIVATE_KEY_NAME))
         )
         public = str(home / "keys" / PUBLIC_KEY_NAME)
@@ -667,7 +697,7 @@ class TestCli:
         junk.write_text("junk")
         result = invoke(evidence_group, ["verify", run.digest, "--public-key", str(junk)], home)
         assert result.exit_code == 2
-        assert "not a PEM public key" in result.stderr
+        assert "not a public key (PEM or a verifier key" in result.stderr
 
     def test_a_bad_signing_key_setting_exits_2(
         self, run: CheckRun, unsigned: Settings, home: Path, tmp_path: Path

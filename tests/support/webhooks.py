@@ -172,9 +172,12 @@ DERIVED: dict[tuple[str, str | None], Callable[[int | None], dict[str, Any]]] = 
 def example(event: str, action: str | None = None, index: int | None = None) -> dict[str, Any]:
     """A fresh copy of GitHub's example for ``event``/``action`` (or a derived one).
 
-    Some published examples predate fields the schema now requires; by default the first one
-    that still validates is used (``index`` picks another).
+    ``example("pull_request.opened")`` is ``example("pull_request", "opened")``. Some published
+    examples predate fields the schema now requires; by default the first one that still
+    validates is used (``index`` picks another).
     """
+    if action is None and "." in event:
+        event, action = event.split(".", 1)
     payload = _published(event, action, index)
     if payload is not None:
         return payload
@@ -425,3 +428,48 @@ def pull_request_event(
         "sender": sender or pr.author,
     }
     return build("pull_request", action, secret=secret, **{**fields, **changes})
+
+
+# --- short forms for the intake tests ------------------------------------------------------------
+
+SECRET = "It's a Secret to Everybody"  # noqa: S105 - GitHub's published test vector
+
+
+def pr_payload(
+    action: str = "synchronize", *, repo: str = "acme/intents", pr: int = 7, head: str = "a" * 40
+) -> dict[str, Any]:
+    """A validated pull_request payload (GitHub's example) for ``repo``#``pr`` at ``head``."""
+    return build(
+        "pull_request",
+        action,
+        secret=SECRET,
+        repository=repo,
+        number=pr,
+        head_sha=head,
+        installation_id=42,
+    ).payload
+
+
+def comment_payload(
+    body: str = "/eucora recheck", *, repo: str = "acme/intents", pr: int = 7
+) -> dict[str, Any]:
+    """A validated issue_comment.created on pull request ``pr`` (GitHub's example)."""
+    return build(
+        "issue_comment", "created", secret=SECRET, repository=repo, number=pr, comment_body=body
+    ).payload
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    """The compact JSON body GitHub would send."""
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def headers(body: bytes, event: str, delivery: str, *, secret: str = SECRET) -> dict[str, str]:
+    """The headers GitHub sends with ``body``."""
+    return {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": sign(body, secret),
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/test",
+    }

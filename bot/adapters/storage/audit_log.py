@@ -37,6 +37,7 @@ from bot.core.audit import (
     event_leaf_hash,
     event_line,
     export_header_line,
+    extend_chain,
     format_event_time,
     inclusion_line,
     seal_event,
@@ -46,11 +47,15 @@ from bot.core.evidence import canonical_json
 from bot.core.tlog import (
     HASH_SIZE,
     Checkpoint,
+    CompactRange,
     Ed25519Signer,
     ProofBundle,
+    TailTree,
     TlogError,
+    consistency_proof_size,
     format_proof,
     sign_checkpoint,
+    verify_checkpoint,
     verify_consistency,
 )
 from bot.errors import AuditIntegrityError, StorageError
@@ -154,12 +159,20 @@ class AuditLog:
     ) -> str | None:
         """Sign a checkpoint of the whole log and store it; return the signed note.
 
-        Holds the writers' lock, re-verifies every event and stored checkpoint, and refuses
-        (``AuditIntegrityError``) when the chain is broken or the tree does not extend the last
-        stored checkpoint (checked with an RFC 9162 consistency proof, which is stored with the
-        new checkpoint): a log never signs a checkpoint inconsistent with one it signed before
-        (c2sp.org/tlog-checkpoint). Returns the last note unchanged when the log has not grown,
-        and ``None`` for an empty log. ``origin`` defaults to the signer's key name.
+        Holds the writers' lock. When the last stored checkpoint is one this signer signed and
+        kept its frontier (the compact range of its tree, which must fold to its signed root),
+        only the events since are read: the last one it covers must hash to its hash and each
+        new one must link to the one before; the new tree is that frontier extended with the
+        new events, so it extends the signed one by construction (the RFC 9162 consistency
+        proof, stored with the new checkpoint, is checked too). Otherwise (the first checkpoint,
+        another key, a frontier that does not hold) every event and checkpoint is re-verified,
+        as ``verify`` does. Either way a log never signs a checkpoint inconsistent with one it
+        signed before (c2sp.org/tlog-checkpoint), and refuses (``AuditIntegrityError``) when
+        the events it would sign are broken. Events already signed and tampered with later are
+        named by ``verify`` (``eucora audit verify``), the full walk.
+
+        Returns the last note unchanged when the log has not grown, and ``None`` for an empty
+        log. ``origin`` defaults to the signer's key name.
         """
         for attempt in stamina.retry_context(
             on=is_transient, attempts=RETRY_ATTEMPTS, timeout=RETRY_TIMEOUT_SECONDS
@@ -169,6 +182,32 @@ class AuditLog:
         return note
 
     def _checkpoint(
+        self, connection: Connection, signer: Ed25519Signer, origin: str, time: datetime
+    ) -> str | None:
+        last = _latest_checkpoint(connection)
+        base = _signed_frontier(last, signer) if last is not None else None
+        head = _event_at(connection, last.size) if last is not None else None
+        if last is None or base is None or head is None:
+            return self._checkpoint_from_scratch(connection, signer, origin, time)
+        extension = extend_chain(head, _stream_events(connection, after=last.size))
+        if extension.fault is not None:
+            raise AuditIntegrityError(f"refusing to sign a checkpoint: {extension.fault.message}")
+        if not extension.leaves:
+            return last.note
+        tree = TailTree(base, extension.leaves)
+        root = tree.root()
+        proof = tree.consistency_proof(last.size)
+        return self._store_checkpoint(
+            connection,
+            signer,
+            Checkpoint(origin, tree.size, root),
+            previous=last,
+            proof=proof,
+            frontier=base.extend(extension.leaves),
+            time=time,
+        )
+
+    def _checkpoint_from_scratch(
         self, connection: Connection, signer: Ed25519Signer, origin: str, time: datetime
     ) -> str | None:
         stored = _read_checkpoints(connection)
@@ -182,25 +221,51 @@ class AuditLog:
             return None
         if last is not None and last.size == size:
             return last.note
-        levels = MerkleLevels(leaves)
-        root = levels.root(size)
-        proof: list[bytes] = []
-        if last is not None:
-            proof = levels.consistency_proof(last.size, size)
+        proof = MerkleLevels(leaves).consistency_proof(last.size, size) if last else []
+        return self._store_checkpoint(
+            connection,
+            signer,
+            Checkpoint(origin, size, report.root),
+            previous=last,
+            proof=proof,
+            frontier=CompactRange(size, report.frontier),
+            time=time,
+        )
+
+    @staticmethod
+    def _store_checkpoint(  # noqa: PLR0913 - what a stored checkpoint is made of
+        connection: Connection,
+        signer: Ed25519Signer,
+        checkpoint: Checkpoint,
+        *,
+        previous: StoredCheckpoint | None,
+        proof: Sequence[bytes],
+        frontier: CompactRange,
+        time: datetime,
+    ) -> str:
+        """Check the new tree against the previous checkpoint, sign it, store it with its proof."""
+        if frontier.size != checkpoint.size or frontier.root() != checkpoint.root:
+            raise AuditIntegrityError(  # pragma: no cover - both come from the same leaves
+                f"refusing to sign: the frontier of size {frontier.size} is not the tree's"
+            )
+        if previous is not None:
             try:
-                verify_consistency(last.size, size, proof, last.root, root)
-            except TlogError as error:  # pragma: no cover - verify_chain checked the old root
+                verify_consistency(
+                    previous.size, checkpoint.size, proof, previous.root, checkpoint.root
+                )
+            except TlogError as error:  # pragma: no cover - the tree was built on the old one
                 raise AuditIntegrityError(
-                    f"refusing to sign: size {size} does not extend checkpoint {last.size}: {error}"
+                    f"refusing to sign: size {checkpoint.size} does not extend checkpoint"
+                    f" {previous.size}: {error}"
                 ) from error
-        note = sign_checkpoint(Checkpoint(origin, size, root), signer.name, signer.private_key)
+        note = sign_checkpoint(checkpoint, signer.name, signer.private_key)
         connection.execute(
             insert(audit_checkpoints).values(
-                size=size,
-                origin=origin,
-                root=root,
+                size=checkpoint.size,
+                origin=checkpoint.origin,
+                root=checkpoint.root,
                 note=note,
-                consistency=b"".join(proof),
+                consistency=b"".join((*proof, *frontier.hashes)),
                 signed_at=format_event_time(time),
             )
         )
@@ -240,22 +305,54 @@ class AuditLog:
             stored = _read_checkpoints(connection)
             return verify_chain(_stream_events(connection), stored, verifier_keys)
 
-    def inclusion_proof(self, seq: int, size: int | None = None) -> str:
-        """A c2sp.org/tlog-proof@v1 text proving event ``seq`` is in a stored checkpoint.
+    def latest_checkpoint(self) -> str | None:
+        """The newest signed checkpoint note, or ``None`` before the first is signed.
 
-        ``size`` picks the checkpoint (default: the latest). Check it offline with
-        ``tlog.verify_proof_bundle(text, leaf_data(event), [verifier_key])``.
+        The note to publish where the operator cannot rewrite it (the PR comment, the check
+        run summary): every later checkpoint must be consistent with it.
         """
         with read_snapshot(self._engine) as connection:
-            checkpoint = _pick_checkpoint(_read_checkpoints(connection), size)
+            latest = _latest_checkpoint(connection)
+        return latest.note if latest is not None else None
+
+    def inclusion_proof(
+        self, seq: int, size: int | None = None, *, extra: bytes | None = None
+    ) -> str:
+        """A c2sp.org/tlog-proof@v1 text proving event ``seq`` is in a stored checkpoint.
+
+        ``size`` picks the checkpoint (default: the latest); ``extra`` is the bundle's opaque
+        data line. Only the events after the last checkpoint before the event are read (their
+        frontier gives the rest), and the proof's tree must have the signed root. Check it
+        offline with ``tlog.verify_proof_bundle(text, leaf_data(event), [verifier_key])``.
+        """
+        with read_snapshot(self._engine) as connection:
+            checkpoint = (
+                _latest_checkpoint(connection) if size is None else _checkpoint_of(connection, size)
+            )
+            if checkpoint is None:
+                raise StorageError(
+                    "the audit log has no signed checkpoint yet"
+                    if size is None
+                    else f"no checkpoint of size {size}"
+                )
             if not 1 <= seq <= checkpoint.size:
                 raise StorageError(
                     f"event {seq} is not in the checkpoint of size {checkpoint.size}"
                 )
-            levels = _levels(connection, checkpoint.size)
-        proof = levels.inclusion_proof(seq - 1, checkpoint.size)
+            base = _frontier_before(connection, seq - 1)
+            tail = tuple(
+                event_leaf_hash(e)
+                for e in _stream_events(connection, after=base.size, upto=checkpoint.size)
+            )
+        tree = TailTree(base, tail)
+        if tree.size != checkpoint.size or tree.root() != checkpoint.root:
+            raise AuditIntegrityError(
+                f"the events do not have the root checkpoint {checkpoint.size} signed:"
+                " run `eucora audit verify`"
+            )
+        proof = tree.inclusion_proof(seq - 1)
         return format_proof(
-            ProofBundle(index=seq - 1, proof=tuple(proof), checkpoint=checkpoint.note)
+            ProofBundle(index=seq - 1, proof=tuple(proof), checkpoint=checkpoint.note, extra=extra)
         )
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
@@ -336,10 +433,16 @@ def _event(row: Row[Any]) -> AuditEvent:
 
 
 def _stream_events(
-    connection: Connection, *, upto: int | None = None, filters: ExportFilters | None = None
+    connection: Connection,
+    *,
+    after: int | None = None,
+    upto: int | None = None,
+    filters: ExportFilters | None = None,
 ) -> Iterator[AuditEvent]:
-    """The events in log order, fetched in batches."""
+    """The events in log order (those after ``after`` and up to ``upto``), fetched in batches."""
     query = select(audit_events).order_by(audit_events.c.seq)
+    if after is not None:
+        query = query.where(audit_events.c.seq > after)
     if upto is not None:
         query = query.where(audit_events.c.seq <= upto)
     if filters is not None:
@@ -357,30 +460,77 @@ def _stream_events(
 
 def _read_checkpoints(connection: Connection) -> list[StoredCheckpoint]:
     rows = connection.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.size))
-    return [
-        StoredCheckpoint(
-            size=row.size,
-            root=bytes(row.root),
-            note=row.note,
-            consistency=_split_hashes(bytes(row.consistency)),
-        )
-        for row in rows
-    ]
+    stored: list[StoredCheckpoint] = []
+    previous: int | None = None
+    for row in rows:
+        stored.append(_stored(row, previous))
+        previous = row.size
+    return stored
+
+
+def _stored(row: Row[Any], previous: int | None) -> StoredCheckpoint:
+    """A checkpoint row: its blob is the consistency proof from ``previous``, then the frontier.
+
+    The proof's length follows from the two sizes (``consistency_proof_size``), so the frontier
+    is what remains; rows written before frontiers were kept hold the proof alone.
+    """
+    hashes = _split_hashes(bytes(row.consistency))
+    length = consistency_proof_size(previous, row.size) if previous else 0
+    return StoredCheckpoint(
+        size=row.size,
+        root=bytes(row.root),
+        note=row.note,
+        consistency=hashes[:length],
+        frontier=hashes[length:],
+    )
 
 
 def _split_hashes(data: bytes) -> tuple[bytes, ...]:
     return tuple(data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE))
 
 
-def _pick_checkpoint(stored: list[StoredCheckpoint], size: int | None) -> StoredCheckpoint:
-    if not stored:
-        raise StorageError("the audit log has no signed checkpoint yet")
-    if size is None:
-        return stored[-1]
-    for checkpoint in stored:
-        if checkpoint.size == size:
-            return checkpoint
-    raise StorageError(f"no checkpoint of size {size}")
+def _checkpoints_from(connection: Connection, query: Any) -> StoredCheckpoint | None:
+    """The first checkpoint a newest-first query of at most two rows finds, with its proof split."""
+    rows = connection.execute(query.order_by(audit_checkpoints.c.size.desc()).limit(2)).all()
+    if not rows:
+        return None
+    return _stored(rows[0], rows[1].size if len(rows) > 1 else None)
+
+
+def _latest_checkpoint(connection: Connection) -> StoredCheckpoint | None:
+    return _checkpoints_from(connection, select(audit_checkpoints))
+
+
+def _checkpoint_of(connection: Connection, size: int) -> StoredCheckpoint | None:
+    found = _checkpoints_from(
+        connection, select(audit_checkpoints).where(audit_checkpoints.c.size <= size)
+    )
+    return found if found is not None and found.size == size else None
+
+
+def _frontier_before(connection: Connection, index: int) -> CompactRange:
+    """The kept frontier of the largest checkpoint of at most ``index`` events (else empty)."""
+    found = _checkpoints_from(
+        connection, select(audit_checkpoints).where(audit_checkpoints.c.size <= index)
+    )
+    compact = found.compact_range() if found is not None else None
+    return compact if compact is not None else CompactRange()
+
+
+def _signed_frontier(last: StoredCheckpoint, signer: Ed25519Signer) -> CompactRange | None:
+    """The last checkpoint's frontier, if this signer signed its note and it folds to its root."""
+    try:
+        signed = verify_checkpoint(last.note, [signer.verifier.verifier_key])
+    except TlogError:
+        return None
+    if (signed.size, signed.root) != (last.size, last.root):
+        return None
+    return last.compact_range()
+
+
+def _event_at(connection: Connection, seq: int) -> AuditEvent | None:
+    row = connection.execute(select(audit_events).where(audit_events.c.seq == seq)).first()
+    return _event(row) if row is not None else None
 
 
 def _levels(connection: Connection, size: int) -> MerkleLevels:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    text,
 )
 
 NAMING_CONVENTION = {
@@ -68,3 +69,52 @@ audit_checkpoints = Table(
 """Signed checkpoints of the audit tree: ``note`` is the C2SP signed note, the authority;
 ``size`` and ``root`` index it; ``consistency`` is the RFC 9162 proof from the previous
 checkpoint (32-byte hashes, concatenated; empty for the first)."""
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("seq", _SEQUENCE, primary_key=True, autoincrement=True),
+    Column("delivery_id", Text, nullable=False, unique=True),
+    Column("body_sha256", Text, nullable=False, unique=True),
+    Column("event", Text, nullable=False),
+    Column("action", Text, nullable=True),
+    Column("kind", Text, nullable=False),
+    Column("installation_id", BigInteger, nullable=True),
+    Column("repository", Text, nullable=True),
+    Column("pr", BigInteger, nullable=True),
+    Column("head_sha", Text, nullable=True),
+    Column("serial_key", Text, nullable=True),
+    Column("coalesce_key", Text, nullable=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("received_at", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("outcome", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("not_before", Text, nullable=False),
+    Column("lease_owner", Text, nullable=True),
+    Column("lease_until", Text, nullable=True),
+    Column("finished_at", Text, nullable=True),
+    Column("merged_into", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    CheckConstraint(
+        "status IN ('pending', 'running', 'done', 'failed', 'collapsed', 'superseded', 'ignored')",
+        name="status_known",
+    ),
+    Index(None, "status", "not_before"),
+    Index(None, "serial_key", "status"),
+    Index(None, "coalesce_key", "status"),
+    Index(
+        "ix_inbox_one_running_per_serial_key",
+        "serial_key",
+        unique=True,
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
+)
+"""Webhook deliveries, stored before they are acknowledged: see ``bot.adapters.storage.inbox``.
+
+``seq`` orders deliveries as received; ``delivery_id`` (``X-GitHub-Delivery``) and
+``body_sha256`` are unique (a redelivery and a replayed body are not stored twice). Times are
+RFC 3339 UTC text with microseconds, so they sort as text. The partial unique index lets at most
+one delivery per ``serial_key`` (one pull request) run at a time, whatever the number of workers.
+"""

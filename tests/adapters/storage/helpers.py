@@ -32,6 +32,7 @@ __all__ = [
     "engine",
     "log",
     "postgres_server",
+    "record_from_process",
     "signer",
     "tampering",
 ]
@@ -198,4 +199,28 @@ def append_from_process(url: str, writer: int, count: int, start: Any) -> None:
             payload={"writer": writer, "i": i},
             time=datetime.now(UTC),
         )
+    engine.dispose()
+
+
+def record_from_process(url: str, writer: int, count: int, start: Any) -> None:
+    """Run in a spawned process: append and sign a checkpoint ``count`` times, as recorders do."""
+    engine = create_database_engine(url)
+    log = AuditLog(engine)
+    signer = Ed25519Signer("eucora/test", hashlib.sha256(b"test key").digest())
+    with engine.connect():
+        pass
+    start.wait(60)
+    for i in range(count):
+        event = log.append(
+            type="evidence.stored",
+            actor=f"writer-{writer}",
+            correlation_id=f"writer-{writer}-{i}",
+            repository="acme/intents",
+            pr=writer,
+            head_sha=None,
+            payload={"writer": writer, "i": i},
+            time=datetime.now(UTC),
+        )
+        log.checkpoint(signer, time=datetime.now(UTC))
+        log.inclusion_proof(event.seq)
     engine.dispose()

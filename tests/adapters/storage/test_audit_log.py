@@ -3,10 +3,12 @@ signed checkpoints with proofs that verify offline."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import multiprocessing
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert, text
@@ -19,6 +21,7 @@ from bot.core.audit import (
     GENESIS_HASH,
     ChainProblem,
     ExportFilters,
+    event_leaf_hash,
     format_event_time,
     leaf_data,
     recompute_hash,
@@ -27,6 +30,7 @@ from bot.core.audit import (
 )
 from bot.core.tlog import (
     Checkpoint,
+    CompactRange,
     Ed25519Signer,
     ProofError,
     sign_checkpoint,
@@ -42,6 +46,7 @@ from tests.adapters.storage.helpers import (
     delete_event,
     edit_event,
     insert_event,
+    record_from_process,
     swap_events,
     tampering,
 )
@@ -168,6 +173,32 @@ class TestConcurrentWriters:
             assert mine == list(range(50))
         writers = [e.actor for e in events]
         assert any(a != b for a, b in itertools.pairwise(writers))
+
+    def test_three_processes_appending_and_signing_keep_every_checkpoint_consistent(
+        self, database_url: str, log: AuditLog, signer: Ed25519Signer
+    ) -> None:
+        """Recorders append, sign from the frontier and prove at once: every pair is consistent."""
+        context = multiprocessing.get_context("spawn")
+        start = context.Event()
+        workers = [
+            context.Process(target=record_from_process, args=(database_url, writer, 12, start))
+            for writer in range(3)
+        ]
+        for worker in workers:
+            worker.start()
+        start.set()
+        for worker in workers:
+            worker.join(180)
+        assert [w.exitcode for w in workers] == [0, 0, 0]
+        report = log.verify(vkey(signer))
+        assert report.ok, describe_problem(report)
+        assert report.size == 36
+        stored = log.checkpoints()
+        assert stored[-1].size == 36
+        assert report.checkpoints == tuple(c.size for c in stored)
+        for older, newer in itertools.pairwise(stored):
+            verify_consistency(older.size, newer.size, newer.consistency, older.root, newer.root)
+            assert newer.compact_range() is not None
 
 
 class TestTamperEvidence:
@@ -324,17 +355,126 @@ class TestCheckpoints:
         with pytest.raises(ProofError):
             verify_consistency(old.size, new.size, proof, new.root, old.root)
 
-    def test_signing_is_refused_when_signed_events_were_changed(
+    def test_signing_extends_the_signed_tree_even_when_signed_events_were_changed(
         self, log: AuditLog, signer: Ed25519Signer
     ) -> None:
-        """The log never signs a tree inconsistent with one it signed before."""
+        """Signing reads only the new events: an old one edited since cannot creep into a tree.
+
+        The new checkpoint extends the one signed before (consistency proof) and has the root
+        of the events as they were; `audit verify`, the full walk, names the edited event.
+        """
+        original = append_events(log, 6)
+        first = verify_checkpoint(log.checkpoint(signer, time=T0) or "", vkey(signer))
+        later = append_events(log, 2, start=6)
+        edit_event(log.engine, 2, actor="mallory")
+        second = verify_checkpoint(log.checkpoint(signer, time=T0) or "", vkey(signer))
+        assert second.size == 8
+        assert second.root == verify_chain(original + later).root
+        proof = log.checkpoints()[1].consistency
+        verify_consistency(6, 8, proof, first.root, second.root)
+        report = log.verify(vkey(signer))
+        assert report.fault is not None
+        assert (report.fault.seq, report.fault.problem) == (2, ChainProblem.EDITED)
+
+    @pytest.mark.parametrize(
+        ("tamper", "named"),
+        [
+            (lambda engine: edit_event(engine, 8, actor="mallory"), "event 8 was edited"),
+            (lambda engine: edit_event(engine, 6, actor="mallory"), "event 6 was edited"),
+            (lambda engine: delete_event(engine, 8), "event 8 is missing"),
+            (lambda engine: swap_events(engine, 7, 8), "event 7"),
+        ],
+        ids=["new-event-edited", "last-signed-event-edited", "new-event-deleted", "swapped"],
+    )
+    def test_signing_refuses_broken_new_events(
+        self, log: AuditLog, signer: Ed25519Signer, tamper: Any, named: str
+    ) -> None:
         append_events(log, 6)
         log.checkpoint(signer, time=T0)
-        append_events(log, 2, start=6)
-        edit_event(log.engine, 2, actor="mallory")
-        with pytest.raises(AuditIntegrityError, match="refusing to sign"):
+        append_events(log, 3, start=6)
+        tamper(log.engine)
+        with pytest.raises(AuditIntegrityError, match=f"refusing to sign.*{named}"):
             log.checkpoint(signer, time=T0)
         assert [c.size for c in log.checkpoints()] == [6]
+
+    def test_checkpoints_keep_their_frontier(self, log: AuditLog, signer: Ed25519Signer) -> None:
+        """Each stored checkpoint keeps the compact range of its tree, folding to its root."""
+        events = []
+        for start, count in ((0, 5), (5, 1), (6, 7), (13, 19)):
+            events += append_events(log, count, start=start)
+            log.checkpoint(signer, time=T0)
+        stored = log.checkpoints()
+        assert [c.size for c in stored] == [5, 6, 13, 32]
+        for checkpoint in stored:
+            leaves = [event_leaf_hash(e) for e in events[: checkpoint.size]]
+            assert checkpoint.frontier == CompactRange().extend(leaves).hashes
+            assert checkpoint.compact_range() is not None
+            if checkpoint.size > 5:
+                assert len(checkpoint.consistency) >= 1
+        assert log.verify(vkey(signer)).checkpoints == (5, 6, 13, 32)
+
+    def test_another_key_signs_after_a_full_walk(
+        self, log: AuditLog, signer: Ed25519Signer
+    ) -> None:
+        """A rotated key cannot vouch for the last note: the whole log is walked once."""
+        append_events(log, 4)
+        log.checkpoint(signer, time=T0)
+        append_events(log, 2, start=4)
+        other = Ed25519Signer("eucora/rotated", hashlib.sha256(b"rotated").digest())
+        edit_event(log.engine, 1, actor="mallory")
+        with pytest.raises(AuditIntegrityError, match="event 1 was edited"):
+            log.checkpoint(other, time=T0)
+        assert log.checkpoint(signer, time=T0) is not None  # the signer's own note vouches
+
+    def test_a_tampered_frontier_is_not_trusted(self, log: AuditLog, signer: Ed25519Signer) -> None:
+        """A frontier that does not fold to the signed root sends signing to the full walk."""
+        append_events(log, 5)
+        log.checkpoint(signer, time=T0)
+        with tampering(log.engine) as connection:
+            connection.execute(
+                text("UPDATE audit_checkpoints SET consistency = :blob WHERE size = 5"),
+                {"blob": b"\x13" * 64},
+            )
+        assert log.verify(vkey(signer)).checkpoint_faults[0].message.startswith("its stored")
+        append_events(log, 1, start=5)
+        with pytest.raises(AuditIntegrityError, match="checkpoint at size 5"):
+            log.checkpoint(signer, time=T0)
+
+    def test_inclusion_proofs_after_many_checkpoints(
+        self, log: AuditLog, signer: Ed25519Signer
+    ) -> None:
+        """Every event is proven in every checkpoint from the frontier before it and the tail."""
+        events = []
+        for start, count in ((0, 3), (3, 4), (7, 1), (8, 9)):
+            events += append_events(log, count, start=start)
+            log.checkpoint(signer, time=T0)
+        for size in (3, 7, 8, 17):
+            for event in events[:size]:
+                bundle = log.inclusion_proof(event.seq, size, extra=b"x")
+                assert bundle.startswith("c2sp.org/tlog-proof@v1\nextra eA==\n")
+                checkpoint = verify_proof_bundle(bundle, leaf_data(event), vkey(signer))
+                assert checkpoint.size == size
+        assert log.latest_checkpoint() == log.checkpoints()[-1].note
+
+    def test_a_proof_is_refused_when_the_events_lost_their_signed_root(
+        self, log: AuditLog, signer: Ed25519Signer
+    ) -> None:
+        append_events(log, 4)
+        log.checkpoint(signer, time=T0)
+        edit_event(log.engine, 3, actor="mallory", hash="ab" * 32)
+        with pytest.raises(AuditIntegrityError, match="audit verify"):
+            log.inclusion_proof(3)
+
+    def test_no_proof_without_a_checkpoint(self, log: AuditLog, signer: Ed25519Signer) -> None:
+        append_events(log, 2)
+        assert log.latest_checkpoint() is None
+        with pytest.raises(StorageError, match="no signed checkpoint"):
+            log.inclusion_proof(1)
+        log.checkpoint(signer, time=T0)
+        with pytest.raises(StorageError, match="no checkpoint of size 1"):
+            log.inclusion_proof(1, 1)
+        with pytest.raises(StorageError, match="event 3 is not in"):
+            log.inclusion_proof(3)
 
     def test_signing_is_refused_when_the_last_checkpoint_signs_another_tree(
         self, log: AuditLog, signer: Ed25519Signer

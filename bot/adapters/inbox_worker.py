@@ -1,0 +1,260 @@
+"""The inbox worker: drains the inbox and hands each delivery to the evaluation handler.
+
+:class:`DeliveryProcessor` is the one piece of code that runs a delivery, whichever way it is
+woken up: by :class:`ThreadedDrainer` (a few threads inside ``eucora serve`` when no broker is
+configured) or by the Celery task (``eucora worker`` with ``EUCORA_BROKER_URL``).
+
+The handler contract (``Handler = Callable[[Delivery], str]``): it returns one word recorded as
+the delivery's outcome (``evaluated``, ``ignored``, ``superseded``...); raising is a retryable
+failure: the delivery is tried again after a backoff, at most ``Inbox.max_attempts`` times, then
+recorded ``failed`` with a one-line, redacted reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.adapters.logs import bound_delivery
+from bot.adapters.metrics import Metrics
+from bot.adapters.storage.audit_log import AuditLog
+from bot.adapters.storage.inbox import Claim, Inbox, Status
+from bot.core.redact import Redactor
+from bot.core.webhooks import Delivery
+
+Handler = Callable[[Delivery], str]
+Clock = Callable[[], datetime]
+log = logging.getLogger("eucora.worker")
+OUTCOME_WORD_LIMIT = 40
+AUDIT_ACTOR = "eucora"
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class DeliveryProcessor:
+    """Claims a delivery, runs the handler on it, records the outcome (inbox, audit, metrics)."""
+
+    inbox: Inbox
+    handler: Handler
+    metrics: Metrics
+    audit: AuditLog | None = None
+    redactor: Redactor = field(default_factory=Redactor)
+    clock: Clock = utc_now
+
+    def run_one(self, prefer: str | None = None) -> bool:
+        """Process one delivery if one is due; return whether one was."""
+        claim = self.inbox.claim(now=self.clock(), prefer=prefer)
+        if claim is None:
+            return False
+        with bound_delivery(claim.delivery.delivery_id):
+            self._run(claim)
+        return True
+
+    def drain(self, prefer: str | None = None, *, limit: int = 100) -> int:
+        """Process due deliveries until none is left (at most ``limit``); return how many."""
+        done = 0
+        while done < limit and self.run_one(prefer if done == 0 else None):
+            done += 1
+        return done
+
+    def sweep(self) -> int:
+        """Return expired leases to the queue (their workers died); return how many."""
+        released = self.inbox.release_expired(now=self.clock())
+        if released:
+            log.warning("returned %d expired lease(s) to the inbox", released)
+        return released
+
+    def _run(self, claim: Claim) -> None:
+        delivery = claim.delivery
+        for word, others in (("collapsed", claim.collapsed), ("superseded", claim.superseded)):
+            for other in others:
+                self.metrics.delivery(delivery.event, word)
+                log.info("%s into this delivery", word, extra={word: other})
+                self._audit_settled(other, word, delivery)
+        started = time.perf_counter()
+        try:
+            outcome = self.handler(delivery)
+        except Exception as error:  # noqa: BLE001 - every failure is recorded, none escapes
+            seconds = time.perf_counter() - started
+            reason = self.redactor(_one_line(error))
+            status = self.inbox.fail(claim, reason=reason, now=self.clock())
+            self.metrics.evaluation(seconds, "error")
+            log.warning(
+                "handler failed (attempt %d): %s",
+                delivery.attempts,
+                reason,
+                extra={"status": str(status), "event": delivery.event},
+            )
+            if status is Status.FAILED:
+                self.metrics.delivery(delivery.event, "failed")
+                self._audit(claim, "failed", reason)
+            return
+        seconds = time.perf_counter() - started
+        word = _outcome_word(outcome)
+        if not self.inbox.complete(claim, outcome=word, now=self.clock()):
+            log.warning("lease lost before completion; another worker has the delivery")
+            return
+        self.metrics.evaluation(seconds, word)
+        self.metrics.delivery(delivery.event, word)
+        log.info(
+            "delivery processed",
+            extra={
+                "event": delivery.event,
+                "action": delivery.action,
+                "repository": delivery.repository,
+                "pr": delivery.pr,
+                "outcome": word,
+                "seconds": round(seconds, 4),
+            },
+        )
+        self._audit(claim, word, None)
+
+    def _audit_settled(self, delivery_id: str, outcome: str, runner: Delivery) -> None:
+        """A delivery settled without running (collapsed, superseded): its own audit event."""
+        self._append(
+            correlation_id=delivery_id,
+            delivery=runner,
+            head_sha=runner.head_sha if outcome == "collapsed" else None,
+            payload={
+                "event": runner.event,
+                "kind": runner.kind.value,
+                "outcome": outcome,
+                "merged_into": runner.delivery_id,
+            },
+        )
+
+    def _append(
+        self,
+        *,
+        correlation_id: str,
+        delivery: Delivery,
+        payload: dict[str, Any],
+        head_sha: str | None = None,
+    ) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit.append(
+                type="webhook.processed",
+                actor=AUDIT_ACTOR,
+                correlation_id=correlation_id,
+                repository=delivery.repository or "",
+                pr=delivery.pr,
+                head_sha=head_sha,
+                payload=payload,
+                time=self.clock(),
+            )
+        except Exception:
+            log.exception("could not append the audit event")
+
+    def _audit(self, claim: Claim, outcome: str, error: str | None) -> None:
+        """The delivery's final state, with the head SHA and what it settled."""
+        delivery = claim.delivery
+        payload: dict[str, Any] = {
+            "event": delivery.event,
+            "action": delivery.action,
+            "kind": delivery.kind.value,
+            "outcome": outcome,
+            "attempts": delivery.attempts,
+            "collapsed": list(claim.collapsed),
+            "superseded": list(claim.superseded),
+        }
+        if error:
+            payload["error"] = error
+        self._append(
+            correlation_id=delivery.delivery_id,
+            delivery=delivery,
+            payload=payload,
+            head_sha=delivery.head_sha,
+        )
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or "no message"
+    return f"{type(error).__name__}: {text}"[:500]
+
+
+def _outcome_word(outcome: object) -> str:
+    word = outcome if isinstance(outcome, str) else ""
+    word = "".join(c for c in word if c.isalnum() or c in "-_.")[:OUTCOME_WORD_LIMIT]
+    return word or "done"
+
+
+class ThreadedDrainer:
+    """A few threads that drain the inbox inside the web process (no broker configured).
+
+    Each thread waits for a wake-up (a delivery stored by this process) or ``poll_seconds``
+    (deliveries stored by another process, retries coming due), then drains. One of them also
+    runs the sweeper every ``sweep_seconds``.
+    """
+
+    def __init__(
+        self,
+        processor: DeliveryProcessor,
+        *,
+        threads: int = 2,
+        poll_seconds: float = 0.5,
+        sweep_seconds: float = 15.0,
+    ) -> None:
+        self._processor = processor
+        self._threads_wanted = threads
+        self._poll = poll_seconds
+        self._sweep_every = sweep_seconds
+        self._wake = threading.Condition()
+        self._pending_wakeups = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_sweep = 0.0
+
+    def start(self) -> None:
+        """Start the threads (idempotent; after a fork, call it in the child)."""
+        if self._threads:
+            return
+        self._stop.clear()
+        for n in range(self._threads_wanted):
+            thread = threading.Thread(target=self._loop, name=f"eucora-drain-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self, _delivery_id: str | None = None) -> None:
+        """A delivery was stored: wake a thread now rather than at the next poll."""
+        with self._wake:
+            self._pending_wakeups += 1
+            self._wake.notify()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the threads after their current delivery."""
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._maybe_sweep()
+                self._processor.drain()
+            except Exception:
+                log.exception("the inbox drainer failed; retrying")
+                self._stop.wait(self._poll)
+            with self._wake:
+                if self._pending_wakeups == 0 and not self._stop.is_set():
+                    self._wake.wait(self._poll)
+                self._pending_wakeups = max(0, self._pending_wakeups - 1)
+
+    def _maybe_sweep(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep >= self._sweep_every:
+            self._last_sweep = now
+            self._processor.sweep()

@@ -1,0 +1,96 @@
+"""The Celery queue on Redis: a wake-up signal carrying a delivery id, never the delivery.
+
+The database inbox is the source of truth (RELIABILITY.md, 3.3): a message only says "look at
+the inbox, this delivery first". So a lost message costs latency, not a delivery (the worker's
+sweeper re-sends due rows), and a duplicated one costs nothing (claims are leased rows).
+
+Settings that keep Redis from losing or multiplying work
+(https://docs.celeryq.dev/en/stable/userguide/configuration.html):
+
+* ``task_acks_late``: a message is acknowledged after the task ran, not when it is received;
+* ``task_reject_on_worker_lost``: a child killed mid-task (OOM, ``kill -9``) re-queues its
+  message instead of acknowledging it;
+* ``worker_prefetch_multiplier=1``: a worker reserves one message at a time, so no reserved
+  message waits long enough to pass the visibility timeout;
+* ``visibility_timeout`` (the same in the broker and result-backend transport options) longer
+  than the longest task (its hard ``task_time_limit``), so Redis does not hand a running task to
+  a second worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery
+
+TASK_NAME = "eucora.process_delivery"
+QUEUE_NAME = "eucora-deliveries"
+TASK_TIME_LIMIT_SECONDS = 600
+"""A task that runs longer is killed (the inbox lease and the sweeper take it from there)."""
+VISIBILITY_TIMEOUT_SECONDS = 3 * TASK_TIME_LIMIT_SECONDS
+BROKER_TIMEOUT_SECONDS = 5.0
+
+
+def celery_settings(broker_url: str) -> dict[str, Any]:
+    """The Celery configuration EUCORA runs with (checked by a test)."""
+    transport = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+    return {
+        "broker_url": broker_url,
+        "broker_transport_options": dict(transport),
+        "result_backend": None,
+        "result_backend_transport_options": dict(transport),
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": TASK_TIME_LIMIT_SECONDS,
+        "task_soft_time_limit": TASK_TIME_LIMIT_SECONDS - 30,
+        "task_default_queue": QUEUE_NAME,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": BROKER_TIMEOUT_SECONDS,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "broker_pool_limit": 4,
+    }
+
+
+def create_celery(broker_url: str, process: Callable[[str], object] | None = None) -> Celery:
+    """The Celery app; with ``process``, the task that runs it for a delivery id.
+
+    The web side builds it without ``process`` (it only sends); ``eucora worker`` with it.
+    """
+    app = Celery("eucora", set_as_current=False)
+    app.conf.update(celery_settings(broker_url))
+    if process is not None:
+
+        @app.task(name=TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator]
+        def process_delivery(delivery_id: str) -> None:
+            process(delivery_id)
+
+    return app
+
+
+class CeleryWakeups:
+    """Sends the wake-up message for a stored delivery (the task carries only its id)."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def send(self, delivery_id: str) -> None:
+        """Queue the task for ``delivery_id``; raises when the broker cannot be reached."""
+        self._app.send_task(
+            TASK_NAME,
+            args=(delivery_id,),
+            queue=QUEUE_NAME,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2},
+        )
+
+    def ping(self) -> None:
+        """Raise when the broker cannot be reached (for ``/readyz``)."""
+        with self._app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)

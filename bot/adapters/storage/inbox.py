@@ -1,0 +1,462 @@
+"""The webhook inbox: deliveries stored before they are acknowledged, and claimed with a lease.
+
+State machine of a row (``status``)::
+
+    store ──► pending ──claim──► running ──complete──► done      (outcome: the handler's word)
+      │          ▲  │               │  └──fail──► pending (attempts left; waits not_before)
+      │          │  │               │  └──fail──► failed      (attempts used up; error kept)
+      │          │  │               └──lease expired (sweeper)──► pending (or failed when used up)
+      │          │  ├──a newer delivery of the same key is claimed──► collapsed  (merged_into)
+      │          │  └──a newer head SHA of the same PR is claimed───► superseded (merged_into)
+      └──► ignored (an event EUCORA does not act on; error says why)
+
+* A delivery id seen before is a *duplicate*, and a body seen before under another delivery id
+  is a *replay* (the signature covers the body only): neither is stored again.
+* Claiming takes the oldest due row whose pull request (``serial_key``) has nothing running; for
+  an evaluation it runs the *newest* pending evaluation of that PR and marks the older ones
+  collapsed (same head SHA) or superseded (older head). Reviews, comment commands, merges and
+  deployments are never dropped; they run one at a time per PR like everything else.
+* At most one row per ``serial_key`` is ``running``: the partial unique index guarantees it
+  across processes; claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and ``BEGIN IMMEDIATE``
+  on SQLite. ``attempts`` counts claims, so a delivery that kills its worker every time ends
+  ``failed`` too.
+
+Time is never read here: callers pass ``now``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import stamina
+from sqlalchemy import Connection, Engine, Row, and_, exists, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from bot.adapters.storage.audit_log import is_transient
+from bot.adapters.storage.db import is_postgresql, write_transaction
+from bot.adapters.storage.tables import inbox
+from bot.core.webhooks import Delivery, DeliveryKind, Routing, retry_delay_seconds
+
+INBOX_LOCK_KEY = 0x6575636F72610003
+"""SQLite only: write_transaction's key (PostgreSQL claims lock rows, not the table)."""
+DEFAULT_LEASE_SECONDS = 300.0
+DEFAULT_MAX_ATTEMPTS = 5
+_CLAIM_CONFLICT_RETRIES = 10
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_INSERT = insert(inbox)
+"""One compiled statement for every delivery (values bound per call: no per-call compiling)."""
+_LEASE_EXPIRED = "lease expired: the worker was lost"
+_COALESCING = (DeliveryKind.EVALUATE.value, DeliveryKind.MERGE_GROUP.value)
+
+
+class Status(StrEnum):
+    """An inbox row's state (see the module docstring)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    COLLAPSED = "collapsed"
+    SUPERSEDED = "superseded"
+    IGNORED = "ignored"
+
+
+class Stored(StrEnum):
+    """What ``Inbox.store`` did with a delivery."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    """The delivery id was stored before (a redelivery): not stored or processed again."""
+    REPLAY = "replay"
+    """The same body was stored under another delivery id: a replay, not processed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """A delivery leased to one worker, and what claiming it settled."""
+
+    delivery: Delivery
+    owner: str
+    collapsed: tuple[str, ...] = ()
+    superseded: tuple[str, ...] = ()
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC text with microseconds: sorts as time does."""
+    if moment.tzinfo is None:
+        raise ValueError("inbox times need a time zone")
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    """The inverse of ``format_time``."""
+    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def new_owner() -> str:
+    """A fresh lease owner id (one per claim)."""
+    return uuid.uuid4().hex
+
+
+class Inbox:
+    """The ``inbox`` table: store, claim, complete, fail, sweep, count."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        self._engine = engine
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine."""
+        return self._engine
+
+    # --- intake -----------------------------------------------------------------------------------
+
+    def store(
+        self,
+        *,
+        delivery_id: str,
+        routing: Routing,
+        body: bytes,
+        body_sha256: str,
+        received_at: datetime,
+    ) -> Stored:
+        """Commit the delivery (``pending``, or ``ignored``), or say it is a duplicate or replay.
+
+        Returns only once the row is committed: the caller may acknowledge then, never before.
+        """
+        ignored = routing.kind is DeliveryKind.IGNORED
+        received = format_time(received_at)
+        row = {
+            "delivery_id": delivery_id,
+            "body_sha256": body_sha256,
+            "event": routing.event,
+            "action": routing.action,
+            "kind": routing.kind.value,
+            "installation_id": routing.installation_id,
+            "repository": routing.repository,
+            "pr": routing.pr,
+            "head_sha": routing.head_sha,
+            "serial_key": routing.serial_key,
+            "coalesce_key": routing.coalesce_key,
+            "body": body,
+            "received_at": received,
+            "status": Status.IGNORED if ignored else Status.PENDING,
+            "outcome": Status.IGNORED.value if ignored else None,
+            "attempts": 0,
+            "not_before": received,
+            "finished_at": received if ignored else None,
+            "error": routing.reason or None,
+        }
+        try:
+            self._insert(row)
+        except IntegrityError:
+            return self._which_conflict(delivery_id)
+        except DBAPIError as error:
+            if not is_transient(error):
+                raise
+            # Busy or a lost connection: retried with a bounded, jittered backoff.
+            for attempt in _retrying():
+                with attempt:
+                    try:
+                        self._insert(row)
+                    except IntegrityError:
+                        return self._which_conflict(delivery_id)
+        return Stored.STORED
+
+    def _insert(self, row: dict[str, Any]) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(_INSERT, row)
+
+    def _which_conflict(self, delivery_id: str) -> Stored:
+        with self._engine.connect() as connection:
+            seen = connection.execute(
+                select(inbox.c.seq).where(inbox.c.delivery_id == delivery_id)
+            ).first()
+        return Stored.DUPLICATE if seen else Stored.REPLAY
+
+    # --- workers ----------------------------------------------------------------------------------
+
+    def claim(self, *, now: datetime, prefer: str | None = None) -> Claim | None:
+        """Lease the next delivery to run, or ``None`` when nothing is due.
+
+        ``prefer`` (a delivery id, from a queue message) is taken first when it is due.
+        """
+        for _ in range(_CLAIM_CONFLICT_RETRIES):
+            try:
+                for attempt in _retrying():
+                    with attempt, self._transaction() as connection:
+                        return self._claim(connection, now=now, prefer=prefer)
+            except IntegrityError:
+                # Another worker started a delivery of the same PR at the same moment.
+                continue
+        return None
+
+    def _claim(self, connection: Connection, *, now: datetime, prefer: str | None) -> Claim | None:
+        stamp = format_time(now)
+        running = inbox.alias("running")
+        busy = exists().where(
+            and_(
+                running.c.status == Status.RUNNING,
+                running.c.serial_key == inbox.c.serial_key,
+            )
+        )
+        query = (
+            select(inbox.c.seq, inbox.c.kind, inbox.c.serial_key)
+            .where(inbox.c.status == Status.PENDING, inbox.c.not_before <= stamp, ~busy)
+            .order_by(inbox.c.seq)
+            .limit(1)
+        )
+        chosen = None
+        if prefer is not None:
+            chosen = connection.execute(
+                self._locking(query.where(inbox.c.delivery_id == prefer))
+            ).first()
+        chosen = chosen or connection.execute(self._locking(query)).first()
+        if chosen is None:
+            return None
+        runner_seq: int = chosen.seq
+        collapsed: tuple[str, ...] = ()
+        superseded: tuple[str, ...] = ()
+        if chosen.kind in _COALESCING and chosen.serial_key is not None:
+            runner_seq, collapsed, superseded = self._settle_group(connection, chosen, stamp)
+        owner = new_owner()
+        lease_until = format_time(now + timedelta(seconds=self.lease_seconds))
+        connection.execute(
+            update(inbox)
+            .where(inbox.c.seq == runner_seq, inbox.c.status == Status.PENDING)
+            .values(
+                status=Status.RUNNING,
+                attempts=inbox.c.attempts + 1,
+                lease_owner=owner,
+                lease_until=lease_until,
+            )
+        )
+        row = connection.execute(select(inbox).where(inbox.c.seq == runner_seq)).one()
+        return Claim(
+            delivery=_delivery(row), owner=owner, collapsed=collapsed, superseded=superseded
+        )
+
+    def _settle_group(
+        self, connection: Connection, chosen: Row[Any], stamp: str
+    ) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
+        """Run the newest pending evaluation of the PR; collapse or supersede the older ones."""
+        group = connection.execute(
+            self._locking(
+                select(inbox.c.seq, inbox.c.delivery_id, inbox.c.head_sha)
+                .where(
+                    inbox.c.status == Status.PENDING,
+                    inbox.c.serial_key == chosen.serial_key,
+                    inbox.c.kind == chosen.kind,
+                )
+                .order_by(inbox.c.seq)
+            )
+        ).all()
+        runner = group[-1]
+        collapsed = [r for r in group[:-1] if r.head_sha == runner.head_sha]
+        superseded = [r for r in group[:-1] if r.head_sha != runner.head_sha]
+        for rows, status in ((collapsed, Status.COLLAPSED), (superseded, Status.SUPERSEDED)):
+            if rows:
+                connection.execute(
+                    update(inbox)
+                    .where(inbox.c.seq.in_([r.seq for r in rows]))
+                    .values(
+                        status=status,
+                        outcome=status.value,
+                        merged_into=runner.delivery_id,
+                        finished_at=stamp,
+                    )
+                )
+        return (
+            runner.seq,
+            tuple(r.delivery_id for r in collapsed),
+            tuple(r.delivery_id for r in superseded),
+        )
+
+    def complete(self, claim: Claim, *, outcome: str, now: datetime) -> bool:
+        """Record the handler's outcome; ``False`` when the lease was lost (nothing changed)."""
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                update(inbox)
+                .where(
+                    inbox.c.delivery_id == claim.delivery.delivery_id,
+                    inbox.c.status == Status.RUNNING,
+                    inbox.c.lease_owner == claim.owner,
+                )
+                .values(
+                    status=Status.DONE,
+                    outcome=outcome,
+                    finished_at=format_time(now),
+                    lease_owner=None,
+                    lease_until=None,
+                    error=None,
+                )
+            )
+        return result.rowcount == 1
+
+    def fail(self, claim: Claim, *, reason: str, now: datetime) -> Status | None:
+        """Record a failed attempt: ``pending`` again after a backoff, or ``failed`` when used up.
+
+        Returns the new status, or ``None`` when the lease was lost (nothing changed).
+        """
+        reason = " ".join(reason.split())[:500] or "failed"
+        with self._engine.begin() as connection:
+            attempts = connection.execute(
+                select(inbox.c.attempts).where(
+                    inbox.c.delivery_id == claim.delivery.delivery_id,
+                    inbox.c.status == Status.RUNNING,
+                    inbox.c.lease_owner == claim.owner,
+                )
+            ).scalar()
+            if attempts is None:
+                return None
+            values: dict[str, Any] = {"lease_owner": None, "lease_until": None, "error": reason}
+            if attempts >= self.max_attempts:
+                status = Status.FAILED
+                values |= {"outcome": "failed", "finished_at": format_time(now)}
+            else:
+                status = Status.PENDING
+                delay = timedelta(seconds=retry_delay_seconds(attempts))
+                values["not_before"] = format_time(now + delay)
+            connection.execute(
+                update(inbox)
+                .where(
+                    inbox.c.delivery_id == claim.delivery.delivery_id,
+                    inbox.c.lease_owner == claim.owner,
+                )
+                .values(status=status, **values)
+            )
+        return status
+
+    def release_expired(self, *, now: datetime) -> int:
+        """The sweeper: leases past their time go back to ``pending`` (``failed`` when used up).
+
+        A lease expires when its worker died (``kill -9``, OOM, lost machine) mid-delivery.
+        """
+        stamp = format_time(now)
+        expired = and_(inbox.c.status == Status.RUNNING, inbox.c.lease_until < stamp)
+        cleared = {"lease_owner": None, "lease_until": None}
+        with self._engine.begin() as connection:
+            used_up = connection.execute(
+                update(inbox)
+                .where(expired, inbox.c.attempts >= self.max_attempts)
+                .values(
+                    status=Status.FAILED,
+                    outcome="failed",
+                    finished_at=stamp,
+                    error="the worker was lost on every attempt",
+                    **cleared,
+                )
+            ).rowcount
+            released = connection.execute(
+                update(inbox)
+                .where(expired)
+                .values(
+                    status=Status.PENDING, error="lease expired: the worker was lost", **cleared
+                )
+            ).rowcount
+        return int(used_up + released)
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def depth(self) -> dict[str, int]:
+        """How many deliveries wait (``pending``) and run (``running``) now."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(inbox.c.status, func.count())
+                .where(inbox.c.status.in_([Status.PENDING, Status.RUNNING]))
+                .group_by(inbox.c.status)
+            ).all()
+        counts = {Status.PENDING.value: 0, Status.RUNNING.value: 0}
+        counts.update({str(status): int(count) for status, count in rows})
+        return counts
+
+    def due(self, *, now: datetime, limit: int = 100) -> list[str]:
+        """Delivery ids of pending rows that are due (to wake workers up after a restart)."""
+        with self._engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(inbox.c.delivery_id)
+                    .where(
+                        inbox.c.status == Status.PENDING,
+                        inbox.c.not_before <= format_time(now),
+                    )
+                    .order_by(inbox.c.seq)
+                    .limit(limit)
+                ).scalars()
+            )
+
+    def get(self, delivery_id: str) -> dict[str, Any] | None:
+        """One row as a dict (the body left out), for status pages and tests."""
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(*(c for c in inbox.c if c.name != "body")).where(
+                    inbox.c.delivery_id == delivery_id
+                )
+            ).first()
+        return dict(row._mapping) if row else None  # noqa: SLF001 - SQLAlchemy's public API
+
+    def rows(self, statuses: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Every row (without bodies) in receive order, optionally of some statuses."""
+        query = select(*(c for c in inbox.c if c.name != "body")).order_by(inbox.c.seq)
+        if statuses:
+            query = query.where(inbox.c.status.in_(list(statuses)))
+        with self._engine.connect() as connection:
+            return [dict(r._mapping) for r in connection.execute(query)]  # noqa: SLF001
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        if is_postgresql(self._engine):
+            with self._engine.begin() as connection:
+                yield connection
+        else:
+            with write_transaction(self._engine, INBOX_LOCK_KEY) as connection:
+                yield connection
+
+    def _locking(self, query: Any) -> Any:
+        if is_postgresql(self._engine):
+            return query.with_for_update(skip_locked=True, of=inbox)
+        return query
+
+
+def _retrying() -> Any:
+    return stamina.retry_context(
+        on=is_transient,
+        attempts=20,
+        timeout=60.0,
+        wait_initial=0.01,
+        wait_max=1.0,
+        wait_jitter=0.05,
+    )
+
+
+def _delivery(row: Row[Any]) -> Delivery:
+    return Delivery(
+        delivery_id=row.delivery_id,
+        event=row.event,
+        action=row.action,
+        kind=DeliveryKind(row.kind),
+        installation_id=row.installation_id,
+        repository=row.repository,
+        pr=row.pr,
+        head_sha=row.head_sha,
+        body=bytes(row.body),
+        body_sha256=row.body_sha256,
+        received_at=parse_time(row.received_at),
+        attempts=row.attempts,
+    )

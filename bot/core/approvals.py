@@ -1,0 +1,595 @@
+"""CAB approvals with separation of duties: which reviews count, which do not and why, the outcome.
+
+A pull request's reviews are the change advisory board's decision. An approval counts when it is
+its reviewer's latest review, its state is APPROVED, it was given on the current head (or, when the
+repository allows it, on a head whose intent, policy and config content is the current one), the
+reviewer is an active member of a CAB team (members of a child team count for its parent, as on
+GitHub), and the reviewer is neither a bot, the PR's author, nor an author, co-author
+(``Co-authored-by:``) or committer of a commit in the PR (DESIGN.md, "Risk, approvals, evidence").
+
+Every review gets exactly one verdict, and a review that does not count gets exactly one reason,
+the first that applies in this order (``Reason``): what the review *is* (dismissed, superseded, not
+an approval), then who gave it (bot, PR author, commit author, co-author, committer, not a CAB
+member), then when (not on the current head). People-reasons come before the head because a
+fresh approval fixes a stale one but never a self-approval: the reason says what would help.
+
+"Latest review" means the reviewer's latest review that sets a state (APPROVED, CHANGES_REQUESTED
+or DISMISSED), by submission time then id: a COMMENTED review leaves an approval standing, as
+on GitHub. A CAB member's latest CHANGES_REQUESTED blocks, whatever head it was given on, until
+they approve or it is dismissed. Critical risk is refused without the emergency label; with it,
+the tier's count applies (default 2) and a post-implementation review is owed.
+
+Pure: the flow gathers the reviews (from EUCORA's own ledger, so the head and content hash are
+those recorded when each review arrived), the commits, the team memberships and the settings,
+and passes them in. No clock, no GitHub.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+DEFAULT_EMERGENCY_LABEL = "eucora:emergency"
+CRITICAL = "critical"
+_CO_AUTHOR = re.compile(
+    r"^co-authored-by:[ \t]*(.*?)[ \t]*<([^<>\s]+)>[ \t]*$", re.IGNORECASE | re.MULTILINE
+)
+_NOREPLY = re.compile(r"^(?:\d+\+)?([A-Za-z0-9-]+)@users\.noreply\.github\.com$", re.IGNORECASE)
+
+
+class ReviewState(StrEnum):
+    """A GitHub pull request review's state."""
+
+    APPROVED = "APPROVED"
+    CHANGES_REQUESTED = "CHANGES_REQUESTED"
+    COMMENTED = "COMMENTED"
+    DISMISSED = "DISMISSED"
+    PENDING = "PENDING"
+
+
+_STATE_SETTING = frozenset(
+    {ReviewState.APPROVED, ReviewState.CHANGES_REQUESTED, ReviewState.DISMISSED}
+)
+
+
+class Reason(StrEnum):
+    """Why a review does not count as an approval, in precedence order (the first that applies)."""
+
+    DISMISSED = "dismissed"
+    SUPERSEDED = "not-latest"
+    NOT_AN_APPROVAL = "not-an-approval"
+    BOT = "bot"
+    PR_AUTHOR = "pr-author"
+    COMMIT_AUTHOR = "commit-author"
+    CO_AUTHOR = "co-author"
+    COMMITTER = "committer"
+    NOT_CAB_MEMBER = "not-cab-member"
+    NOT_ON_HEAD = "not-on-head"
+
+
+REASON_TEXT: Mapping[Reason, str] = {
+    Reason.DISMISSED: "the review was dismissed",
+    Reason.SUPERSEDED: "a later review by the same person replaces it",
+    Reason.NOT_AN_APPROVAL: "not an approval",
+    Reason.BOT: "bots cannot approve changes",
+    Reason.PR_AUTHOR: "the pull request's author cannot approve it",
+    Reason.COMMIT_AUTHOR: "an author of a commit in the pull request cannot approve it",
+    Reason.CO_AUTHOR: "a co-author (Co-authored-by) of a commit cannot approve it",
+    Reason.COMMITTER: "a committer of a commit in the pull request cannot approve it",
+    Reason.NOT_CAB_MEMBER: "not an active member of a CAB team",
+    Reason.NOT_ON_HEAD: "given on an earlier head: the pull request changed since",
+}
+"""One sentence per reason, for the check run summary and the comment."""
+
+
+class Outcome(StrEnum):
+    """Where the approval of a change stands."""
+
+    APPROVED = "approved"
+    WAITING = "waiting"
+    BLOCKED = "blocked"
+    CRITICAL_WITHOUT_EMERGENCY = "critical-without-emergency"
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Review:
+    """One review as EUCORA's ledger recorded it when it arrived.
+
+    ``commit_id`` is the head the review was given on and ``content_hash`` the hash of the
+    intent, policy and config content at that head (``None`` when unknown), both as recorded then:
+    GitHub may later move an old approval's ``commit_id`` to a new head.
+    """
+
+    id: int
+    reviewer: str
+    state: ReviewState
+    commit_id: str
+    submitted_at: datetime
+    content_hash: str | None = None
+    reviewer_is_bot: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Person:
+    """Someone named by a commit: a GitHub login when GitHub resolved it, and an email."""
+
+    login: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Commit:
+    """A commit of the pull request: its author, its committer and its message (for trailers)."""
+
+    sha: str
+    author: Person
+    committer: Person
+    message: str = ""
+
+    def co_authors(self) -> tuple[Person, ...]:
+        """The people of its ``Co-authored-by: Name <email>`` trailers (git interpret-trailers)."""
+        return tuple(Person(email=email) for _, email in _CO_AUTHOR.findall(self.message))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PullRequestFacts:
+    """What the decision needs to know about the pull request itself.
+
+    ``content_hash`` is the hash of the intent, policy and config content at ``head_sha``.
+    """
+
+    author: str
+    head_sha: str
+    labels: tuple[str, ...] = ()
+    content_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Team:
+    """A GitHub team: its active direct members and its parent team (``org/slug``), if any."""
+
+    members: frozenset[str] = frozenset()
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalPolicy:
+    """The repository's approval settings for this pull request (``eucora.yaml`` and the risk tier).
+
+    ``required`` is the tier's approval count (already raised by any policy rule).
+    """
+
+    cab_teams: tuple[str, ...]
+    tier: str
+    required: int
+    distinct_teams: int = 1
+    survive_non_intent_push: bool = False
+    emergency_label: str = DEFAULT_EMERGENCY_LABEL
+
+
+def approval_policy(config: Mapping[str, Any], *, tier: str, required: int) -> ApprovalPolicy:
+    """The approval settings in a validated ``eucora.yaml`` (``cab``, ``labels``) for a tier."""
+    cab = _mapping(config.get("cab"))
+    labels = _mapping(config.get("labels"))
+    quorum = _mapping(cab.get("quorum"))
+    return ApprovalPolicy(
+        cab_teams=tuple(cab.get("teams") or ()),
+        tier=tier,
+        required=required,
+        distinct_teams=int(quorum.get("distinctTeams", 1)),
+        survive_non_intent_push=bool(cab.get("approvalsSurviveNonIntentPush", False)),
+        emergency_label=str(labels.get("emergency", DEFAULT_EMERGENCY_LABEL)),
+    )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+# --- the decision ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewVerdict:
+    """One review and whether it counts as a CAB approval; when not, the one reason why.
+
+    ``teams`` are the CAB teams the reviewer counts for (empty for non-members).
+    """
+
+    review_id: int
+    reviewer: str
+    state: ReviewState
+    commit_id: str
+    counted: bool
+    reason: Reason | None = None
+    teams: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the evidence pack."""
+        return {
+            "reviewId": self.review_id,
+            "reviewer": self.reviewer,
+            "state": self.state.value,
+            "commit": self.commit_id,
+            "counted": self.counted,
+            "reason": self.reason.value if self.reason else None,
+            "teams": list(self.teams),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalDecision:
+    """The approval state of a change, as data: outcome, every review's verdict, what is missing.
+
+    ``missing`` approvals and ``missing_teams`` (quorum) are what ``waiting`` waits for;
+    ``blocking`` are the CAB members' current change requests; ``can_approve`` the CAB members
+    who could still give a counted approval.
+    """
+
+    outcome: Outcome
+    tier: str
+    required: int
+    verdicts: tuple[ReviewVerdict, ...]
+    blocking: tuple[ReviewVerdict, ...] = ()
+    missing: int = 0
+    distinct_teams: int = 1
+    teams_covered: tuple[str, ...] = ()
+    missing_teams: int = 0
+    emergency: bool = False
+    post_implementation_review_owed: bool = False
+    can_approve: tuple[str, ...] = field(default=())
+
+    @property
+    def counted(self) -> tuple[ReviewVerdict, ...]:
+        """The approvals that count."""
+        return tuple(v for v in self.verdicts if v.counted)
+
+    @property
+    def refused(self) -> tuple[ReviewVerdict, ...]:
+        """The reviews that do not count, each with its reason."""
+        return tuple(v for v in self.verdicts if not v.counted)
+
+    def summary(self) -> str:
+        """One line for people: the outcome and what it waits for."""
+        if self.outcome is Outcome.CRITICAL_WITHOUT_EMERGENCY:
+            return "blocked: critical risk needs the emergency label"
+        if self.outcome is Outcome.BLOCKED:
+            who = ", ".join(sorted({v.reviewer for v in self.blocking}))
+            return f"blocked: changes requested by CAB member(s) {who}"
+        if self.outcome is Outcome.APPROVED:
+            got = len(self.counted)
+            return f"approved: {got} CAB approval{'s' if got != 1 else ''} of {self.required}"
+        parts = []
+        if self.missing:
+            parts.append(f"{self.missing} more CAB approval{'s' if self.missing != 1 else ''}")
+        if self.missing_teams:
+            parts.append(
+                f"approvals from {self.missing_teams} more CAB"
+                f" team{'s' if self.missing_teams != 1 else ''}"
+            )
+        return "waiting for " + " and ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the evidence pack (lists in review-id order, deterministic)."""
+        return {
+            "outcome": self.outcome.value,
+            "summary": self.summary(),
+            "tier": self.tier,
+            "required": self.required,
+            "counted": [v.as_dict() for v in self.counted],
+            "refused": [v.as_dict() for v in self.refused],
+            "blocking": [v.as_dict() for v in self.blocking],
+            "missing": self.missing,
+            "distinctTeams": self.distinct_teams,
+            "teamsCovered": list(self.teams_covered),
+            "missingTeams": self.missing_teams,
+            "emergency": self.emergency,
+            "postImplementationReviewOwed": self.post_implementation_review_owed,
+            "canApprove": list(self.can_approve),
+        }
+
+
+def decide_approvals(  # noqa: PLR0913 - the snapshot the decision is made from
+    pr: PullRequestFacts,
+    reviews: Iterable[Review],
+    commits: Sequence[Commit],
+    teams: Mapping[str, Team],
+    policy: ApprovalPolicy,
+    *,
+    emails: Mapping[str, Iterable[str]] | None = None,
+) -> ApprovalDecision:
+    """Decide the approval state of a pull request (see the module docstring for the rules).
+
+    ``teams`` holds every team GitHub reported (the CAB teams and their descendants);
+    ``emails`` maps logins to their verified emails, to recognise a reviewer named by email
+    only in a commit or a ``Co-authored-by:`` trailer (GitHub noreply emails are recognised
+    without it). Logins compare case-insensitively, as on GitHub.
+    """
+    ordered = sorted(reviews, key=lambda r: (r.submitted_at, r.id))
+    latest = _latest_state_reviews(ordered)
+    cab = _cab_membership(teams, policy.cab_teams)
+    people = _commit_people(commits)
+    known_emails = {
+        _key(login): {e.casefold() for e in found} for login, found in (emails or {}).items()
+    }
+    author = _key(pr.author)
+    verdicts: list[ReviewVerdict] = []
+    blocking: list[ReviewVerdict] = []
+    for review in sorted(ordered, key=lambda r: r.id):
+        reviewer = _key(review.reviewer)
+        member_of = cab.get(reviewer, ())
+        reason = _reason(
+            review,
+            is_latest=latest.get(reviewer) is review,
+            author=author,
+            people=people,
+            reviewer_emails=known_emails.get(reviewer, set()),
+            member=bool(member_of),
+            pr=pr,
+            policy=policy,
+        )
+        verdict = ReviewVerdict(
+            review_id=review.id,
+            reviewer=review.reviewer,
+            state=review.state,
+            commit_id=review.commit_id,
+            counted=reason is None,
+            reason=reason,
+            teams=member_of,
+        )
+        verdicts.append(verdict)
+        if (
+            review.state is ReviewState.CHANGES_REQUESTED
+            and latest.get(reviewer) is review
+            and member_of
+            and not _is_bot(review)
+        ):
+            blocking.append(verdict)
+    return _outcome(
+        pr=pr,
+        policy=policy,
+        verdicts=tuple(verdicts),
+        blocking=tuple(blocking),
+        cab=cab,
+        people=people,
+        author=author,
+        known_emails=known_emails,
+    )
+
+
+def _outcome(  # noqa: PLR0913 - the pieces of the decision
+    *,
+    pr: PullRequestFacts,
+    policy: ApprovalPolicy,
+    verdicts: tuple[ReviewVerdict, ...],
+    blocking: tuple[ReviewVerdict, ...],
+    cab: Mapping[str, tuple[str, ...]],
+    people: _People,
+    author: str,
+    known_emails: Mapping[str, set[str]],
+) -> ApprovalDecision:
+    emergency = policy.emergency_label in pr.labels
+    counted = [v for v in verdicts if v.counted]
+    missing = max(policy.required - len(counted), 0)
+    covered = _matched_teams(counted) if counted else ()
+    missing_teams = max(min(policy.distinct_teams, len(policy.cab_teams)) - len(covered), 0)
+    if not policy.required:
+        missing_teams = 0
+    critical = policy.tier == CRITICAL
+    if critical and not emergency:
+        outcome = Outcome.CRITICAL_WITHOUT_EMERGENCY
+    elif blocking:
+        outcome = Outcome.BLOCKED
+    elif missing or missing_teams:
+        outcome = Outcome.WAITING
+    else:
+        outcome = Outcome.APPROVED
+    approvers = {_key(v.reviewer) for v in counted}
+    can_approve = tuple(
+        sorted(
+            login
+            for login in cab
+            if login not in approvers
+            and login != author
+            and not people.excludes(login, known_emails.get(login, set()))
+            and not login.endswith("[bot]")
+        )
+    )
+    return ApprovalDecision(
+        outcome=outcome,
+        tier=policy.tier,
+        required=policy.required,
+        verdicts=verdicts,
+        blocking=blocking,
+        missing=missing,
+        distinct_teams=policy.distinct_teams,
+        teams_covered=covered,
+        missing_teams=missing_teams,
+        emergency=emergency,
+        post_implementation_review_owed=critical and emergency,
+        can_approve=can_approve,
+    )
+
+
+# --- the rules ------------------------------------------------------------------------------------
+
+
+def _key(login: str) -> str:
+    return login.casefold()
+
+
+def _is_bot(review: Review) -> bool:
+    return review.reviewer_is_bot or review.reviewer.casefold().endswith("[bot]")
+
+
+def _latest_state_reviews(ordered: Sequence[Review]) -> dict[str, Review]:
+    """Each reviewer's latest review that sets a state (reviews in submission order)."""
+    latest: dict[str, Review] = {}
+    for review in ordered:
+        if review.state in _STATE_SETTING:
+            latest[_key(review.reviewer)] = review
+    return latest
+
+
+@dataclass(frozen=True, slots=True)
+class _People:
+    """Logins and emails of a PR's commit authors, co-authors and committers."""
+
+    authors: frozenset[str]
+    co_authors: frozenset[str]
+    committers: frozenset[str]
+
+    def role(self, login: str, emails: set[str]) -> Reason | None:
+        names = {login, *emails}
+        if names & self.authors:
+            return Reason.COMMIT_AUTHOR
+        if names & self.co_authors:
+            return Reason.CO_AUTHOR
+        if names & self.committers:
+            return Reason.COMMITTER
+        return None
+
+    def excludes(self, login: str, emails: set[str]) -> bool:
+        return self.role(login, emails) is not None
+
+
+def _identities(person: Person) -> set[str]:
+    """The keys a person is known by: login, email, and the login of a GitHub noreply email."""
+    found: set[str] = set()
+    if person.login:
+        found.add(_key(person.login))
+    if person.email:
+        email = person.email.casefold()
+        found.add(email)
+        noreply = _NOREPLY.fullmatch(email)
+        if noreply:
+            found.add(noreply.group(1))
+    return found
+
+
+def _commit_people(commits: Sequence[Commit]) -> _People:
+    authors: set[str] = set()
+    co_authors: set[str] = set()
+    committers: set[str] = set()
+    for commit in commits:
+        authors |= _identities(commit.author)
+        committers |= _identities(commit.committer)
+        for person in commit.co_authors():
+            co_authors |= _identities(person)
+    return _People(frozenset(authors), frozenset(co_authors), frozenset(committers))
+
+
+def _cab_membership(
+    teams: Mapping[str, Team], cab_teams: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    """Login → the configured CAB teams they count for (directly or through child teams)."""
+    cab = {t.casefold(): t for t in cab_teams}
+    found: dict[str, set[str]] = {}
+    for name, team in teams.items():
+        for ancestor in _ancestors(name, teams):
+            configured = cab.get(ancestor.casefold())
+            if configured is None:
+                continue
+            for member in team.members:
+                found.setdefault(_key(member), set()).add(configured)
+    return {login: tuple(sorted(names)) for login, names in found.items()}
+
+
+def _ancestors(name: str, teams: Mapping[str, Team]) -> list[str]:
+    """The team and its parents up the tree (a cycle in the data stops the walk)."""
+    chain: list[str] = []
+    current: str | None = name
+    while current is not None and current not in chain:
+        chain.append(current)
+        parent = teams.get(current)
+        current = parent.parent if parent is not None else None
+    return chain
+
+
+def _reason(  # noqa: PLR0913 - one return per reason, in precedence order
+    review: Review,
+    *,
+    is_latest: bool,
+    author: str,
+    people: _People,
+    reviewer_emails: set[str],
+    member: bool,
+    pr: PullRequestFacts,
+    policy: ApprovalPolicy,
+) -> Reason | None:
+    """The one reason a review does not count, or ``None`` when it counts."""
+    reviewer = _key(review.reviewer)
+    if review.state is ReviewState.DISMISSED:
+        return Reason.DISMISSED
+    if review.state in _STATE_SETTING and not is_latest:
+        return Reason.SUPERSEDED
+    if review.state is not ReviewState.APPROVED:
+        return Reason.NOT_AN_APPROVAL
+    if _is_bot(review):
+        return Reason.BOT
+    if reviewer == author:
+        return Reason.PR_AUTHOR
+    role = people.role(reviewer, reviewer_emails)
+    if role is not None:
+        return role
+    if not member:
+        return Reason.NOT_CAB_MEMBER
+    if review.commit_id != pr.head_sha and not (
+        policy.survive_non_intent_push
+        and review.content_hash is not None
+        and review.content_hash == pr.content_hash
+    ):
+        return Reason.NOT_ON_HEAD
+    return None
+
+
+def _matched_teams(counted: Sequence[ReviewVerdict]) -> tuple[str, ...]:
+    """The CAB teams covered by distinct approvers, one team each (a maximum bipartite matching).
+
+    One person in two CAB teams covers one of them, never both: "N distinct teams" means N
+    different people from N different teams.
+    """
+    match: dict[str, str] = {}  # team -> approver
+
+    def assign(approver: str, teams: tuple[str, ...], seen: set[str]) -> bool:
+        for team in teams:
+            if team in seen:
+                continue
+            seen.add(team)
+            holder = match.get(team)
+            if holder is None or assign(holder, by_approver[holder], seen):
+                match[team] = approver
+                return True
+        return False
+
+    by_approver = {_key(v.reviewer): v.teams for v in counted}
+    for approver, teams in sorted(by_approver.items()):
+        assign(approver, teams, set())
+    return tuple(sorted(match))
+
+
+__all__ = [
+    "CRITICAL",
+    "DEFAULT_EMERGENCY_LABEL",
+    "REASON_TEXT",
+    "ApprovalDecision",
+    "ApprovalPolicy",
+    "Commit",
+    "Outcome",
+    "Person",
+    "PullRequestFacts",
+    "Reason",
+    "Review",
+    "ReviewState",
+    "ReviewVerdict",
+    "Team",
+    "approval_policy",
+    "decide_approvals",
+]

@@ -1,0 +1,351 @@
+"""What a pull request shows: the check runs, the sticky comment and command replies, as data.
+
+Pure functions from a ``check`` evidence pack (as stored, so a stored pack re-renders the same) to
+:class:`~bot.core.github_model.CheckRun` values and comment bodies. The flow posts them through the
+``GitHub`` port; nothing here talks to GitHub.
+
+GitHub's limits (https://docs.github.com/en/rest/checks/runs): a check run's summary and text hold
+at most 65,535 characters, an annotation's title 255 and message 64 KiB; annotations go 50 per
+request (the adapter batches them). EUCORA caps the annotations of one run at
+:data:`MAX_ANNOTATIONS` and says how many more the evidence pack holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from bot.core.findings import SEVERITY_ORDER, Severity
+from bot.core.github_model import (
+    APPROVAL_CHECK,
+    EVIDENCE_MARKER,
+    POLICY_CHECK,
+    Annotation,
+    AnnotationLevel,
+    CheckConclusion,
+    CheckRun,
+    CheckRunOutput,
+    CheckStatus,
+)
+from bot.core.render.check import escape_markdown, render_check_markdown
+
+CHECK_TEXT_MAX_CHARS = 65_535
+"""GitHub's limit on a check run's summary (and on its text)."""
+ANNOTATION_TITLE_MAX = 255
+ANNOTATION_MESSAGE_MAX = 60_000
+"""Below GitHub's 64 KiB per annotation message, leaving room for multi-byte characters."""
+MAX_ANNOTATIONS = 500
+"""At most this many annotations per check run (10 requests); the rest stay in the pack."""
+CHECKPOINT_MAX_CHARS = 4_000
+"""A signed checkpoint is a few hundred bytes; anything longer is not one and is not shown."""
+
+_LEVELS = {
+    Severity.ERROR: AnnotationLevel.FAILURE,
+    Severity.WARNING: AnnotationLevel.WARNING,
+    Severity.NOTE: AnnotationLevel.NOTICE,
+}
+
+
+class Command(StrEnum):
+    """The comment commands EUCORA answers (DESIGN.md, "Contracts")."""
+
+    RECHECK = "recheck"
+    EXPLAIN = "explain"
+    RETRY_PUBLISH = "retry-publish"
+
+
+_COMMAND = re.compile(r"^[ \t]*/eucora[ \t]+([a-z-]+)[ \t]*$", re.MULTILINE)
+
+
+def parse_command(body: str) -> Command | None:
+    """The first EUCORA command on a line of its own in a comment, or ``None``.
+
+    A command must stand alone on its line, so quoting or mentioning one in prose (``> /eucora
+    recheck`` or "run /eucora recheck later") does not trigger it; unknown words are ignored.
+    """
+    for match in _COMMAND.finditer(body):
+        try:
+            return Command(match.group(1))
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    """Everything one evaluation shows on the pull request."""
+
+    policy: CheckRun
+    approval: CheckRun
+    comment: str
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def annotations_for(
+    pack: Mapping[str, Any], limit: int = MAX_ANNOTATIONS
+) -> tuple[tuple[Annotation, ...], int]:
+    """The pack's findings as line-precise annotations, most severe first, and how many were cut.
+
+    Findings on files of the change (intents, ``eucora.yaml``, policies) are annotated at their
+    line and column; findings about the repository as a whole keep their path and line too.
+    """
+    findings = sorted(
+        pack["findings"],
+        key=lambda f: (
+            SEVERITY_ORDER[Severity(f["severity"])],
+            f["path"],
+            f["line"],
+            f["column"],
+            f["code"],
+        ),
+    )
+    chosen = findings[: max(limit, 0)]
+    result = []
+    for item in chosen:
+        line, column = int(item["line"]), int(item["column"])  # 1-based (the pack's schema)
+        result.append(
+            Annotation(
+                path=str(item["path"]),
+                start_line=line,
+                end_line=line,
+                # GitHub accepts columns only when the annotation stays on one line.
+                start_column=column,
+                end_column=column,
+                level=_LEVELS[Severity(item["severity"])],
+                title=_clip(f"{item['code']}", ANNOTATION_TITLE_MAX),
+                message=_clip(str(item["message"]), ANNOTATION_MESSAGE_MAX),
+            )
+        )
+    return tuple(result), len(findings) - len(chosen)
+
+
+def _checkpoint_block(checkpoint: str | None) -> str:
+    """The latest signed audit checkpoint, so GitHub keeps a copy the operator cannot rewrite."""
+    if not checkpoint or len(checkpoint) > CHECKPOINT_MAX_CHARS:
+        return ""
+    fence = "```"
+    return (
+        "<details><summary>Audit log checkpoint (signed)</summary>\n\n"
+        "The newest signed checkpoint of EUCORA's audit log when this was posted. Keep it: "
+        "`eucora audit verify` proves later logs extend it.\n\n"
+        f"{fence}text\n{checkpoint.rstrip()}\n{fence}\n</details>\n"
+    )
+
+
+def _title(pack: Mapping[str, Any]) -> str:
+    risk = pack["risk"]
+    decision = pack["decision"]
+    changes = len(pack["changes"])
+    counted = f"{changes} intent{'s' if changes != 1 else ''}"
+    if decision["conclusion"] == "blocked":
+        reasons = [str(r) for r in decision["reasons"]]
+        why = reasons[0] if reasons else "blocked"
+        more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        return _clip(f"Blocked: {why}{more}", 255)
+    return _clip(f"Risk {risk['score']}/100 ({risk['tier']}) · {counted} · may proceed", 255)
+
+
+def policy_check_run(
+    pack: Mapping[str, Any],
+    *,
+    digest: str,
+    evidence_url: str | None = None,
+    checkpoint: str | None = None,
+) -> CheckRun:
+    """The completed ``EUCORA policy`` run: conclusion, title, summary and annotations."""
+    blocked = pack["decision"]["conclusion"] == "blocked"
+    notes, cut = annotations_for(pack)
+    tail = _checkpoint_block(checkpoint)
+    more = (
+        f"\n> {cut:,} more findings are not annotated here; the evidence pack holds them all.\n"
+        if cut
+        else ""
+    )
+    budget = CHECK_TEXT_MAX_CHARS - len(tail) - len(more) - 1
+    summary = render_check_markdown(
+        pack, evidence_url=evidence_url, digest=digest, max_chars=budget
+    )
+    return CheckRun(
+        name=POLICY_CHECK,
+        head_sha=str(pack["head"]),
+        status=CheckStatus.COMPLETED,
+        conclusion=CheckConclusion.FAILURE if blocked else CheckConclusion.SUCCESS,
+        output=CheckRunOutput(title=_title(pack), summary=summary + more + tail, annotations=notes),
+        external_id=digest,
+        details_url=evidence_url,
+    )
+
+
+def started_policy_run(head_sha: str) -> CheckRun:
+    """The ``EUCORA policy`` run as created at once, before the evaluation."""
+    return CheckRun(
+        name=POLICY_CHECK,
+        head_sha=head_sha,
+        status=CheckStatus.IN_PROGRESS,
+        output=CheckRunOutput(
+            title="Evaluating the change",
+            summary="EUCORA is reading the change and running the policies.",
+        ),
+    )
+
+
+def failed_policy_run(head_sha: str, reason: str) -> CheckRun:
+    """The ``EUCORA policy`` run when the change could not be evaluated (not a verdict on it)."""
+    return CheckRun(
+        name=POLICY_CHECK,
+        head_sha=head_sha,
+        status=CheckStatus.COMPLETED,
+        conclusion=CheckConclusion.FAILURE,
+        output=CheckRunOutput(
+            title="EUCORA could not evaluate this change",
+            summary=(
+                f"{escape_markdown(_clip(reason, 2_000))}\n\nComment `/eucora recheck` to try "
+                "again once this is fixed."
+            ),
+        ),
+    )
+
+
+def approval_check_run(pack: Mapping[str, Any], *, digest: str) -> CheckRun:
+    """The ``EUCORA CAB approval`` run as the check leaves it: pending, or not needed.
+
+    The approvals flow completes it from the CAB's reviews; until then it says how many
+    approvals the change's tier needs.
+    """
+    required = int(pack["approvals"]["required"])
+    reasons = [escape_markdown(r) for r in pack["approvals"]["reasons"]]
+    why = "".join(f"- {r}\n" for r in reasons)
+    head = str(pack["head"])
+    tier = pack["risk"]["tier"]
+    if pack["decision"]["conclusion"] == "blocked":
+        return CheckRun(
+            name=APPROVAL_CHECK,
+            head_sha=head,
+            status=CheckStatus.COMPLETED,
+            conclusion=CheckConclusion.ACTION_REQUIRED,
+            output=CheckRunOutput(
+                title="Blocked by policy: fix the findings first",
+                summary=(
+                    "The `EUCORA policy` check blocks this change, so no approval can let it "
+                    f"merge yet. Once it passes, the {tier} tier needs "
+                    f"{required} CAB approval{'s' if required != 1 else ''}.\n\n{why}"
+                ),
+            ),
+            external_id=digest,
+        )
+    if required == 0:
+        return CheckRun(
+            name=APPROVAL_CHECK,
+            head_sha=head,
+            status=CheckStatus.COMPLETED,
+            conclusion=CheckConclusion.SUCCESS,
+            output=CheckRunOutput(
+                title="No CAB approval needed",
+                summary=f"Risk tier {tier}: no CAB approval is required.\n\n{why}",
+            ),
+            external_id=digest,
+        )
+    plural = "s" if required != 1 else ""
+    return CheckRun(
+        name=APPROVAL_CHECK,
+        head_sha=head,
+        status=CheckStatus.IN_PROGRESS,
+        output=CheckRunOutput(
+            title=f"Waiting for {required} CAB approval{plural}",
+            summary=(
+                f"Risk tier {tier}: this change needs {required} approving review{plural} from "
+                f"the CAB on commit `{head[:12]}`, by people who did not author it.\n\n{why}"
+            ),
+        ),
+        external_id=digest,
+    )
+
+
+def comment_body(
+    pack: Mapping[str, Any],
+    *,
+    digest: str,
+    evidence_url: str | None = None,
+    checkpoint: str | None = None,
+    limit: int = 65_536,
+) -> str:
+    """The sticky comment: the marker, the check in Markdown, the newest signed checkpoint."""
+    tail = _checkpoint_block(checkpoint)
+    head = EVIDENCE_MARKER + "\n"
+    body = render_check_markdown(
+        pack, evidence_url=evidence_url, digest=digest, max_chars=limit - len(head) - len(tail)
+    )
+    return head + body + tail
+
+
+def report_for(
+    pack: Mapping[str, Any],
+    *,
+    digest: str,
+    evidence_url: str | None = None,
+    checkpoint: str | None = None,
+) -> Report:
+    """Both check runs and the sticky comment for one evaluated pack."""
+    return Report(
+        policy=policy_check_run(
+            pack, digest=digest, evidence_url=evidence_url, checkpoint=checkpoint
+        ),
+        approval=approval_check_run(pack, digest=digest),
+        comment=comment_body(pack, digest=digest, evidence_url=evidence_url, checkpoint=checkpoint),
+    )
+
+
+def explain_reply(pack: Mapping[str, Any], *, digest: str, requested_by: str) -> str:
+    """The answer to ``/eucora explain``: the risk score, factor by factor, with the tier rule."""
+    risk = pack["risk"]
+    factors: Sequence[Mapping[str, Any]] = risk["factors"]
+    score = f"**{risk['score']}/100 ({escape_markdown(risk['tier'])})**"
+    who = escape_markdown(requested_by)
+    lines = [f"@{who} here is why the risk is {score} at `{str(pack['head'])[:12]}`:", ""]
+    if not factors:
+        lines.append("No risk factor fired: nothing in this change adds risk.")
+    else:
+        lines.extend(["| points | family | rule | reason |", "|---:|---|---|---|"])
+        ordered = sorted(factors, key=lambda f: (-int(f["points"]), str(f["rule"])))
+        lines.extend(
+            f"| {f['points']} | {escape_markdown(f['family'])} | `{f['rule']}` | "
+            f"{escape_markdown(f['reason'])} |"
+            for f in ordered
+        )
+    caps = risk.get("caps", {})
+    raw: dict[str, int] = {}
+    for factor in factors:
+        raw[str(factor["family"])] = raw.get(str(factor["family"]), 0) + int(factor["points"])
+    capped = [
+        f"{escape_markdown(name)} {points} → {caps[name]}"
+        for name, points in sorted(raw.items())
+        if name in caps and points > int(caps[name])
+    ]
+    if capped:
+        lines.extend(["", "Capped at the family's weight: " + ", ".join(capped) + "."])
+    if risk.get("scoreTier") != risk["tier"]:
+        lines.extend(
+            [
+                "",
+                (
+                    f"The score alone gives tier {escape_markdown(risk.get('scoreTier'))}; a rule "
+                    f"raised it to {escape_markdown(risk['tier'])}."
+                ),
+            ]
+        )
+    lines.extend(["", f"<sub>Evidence pack `{digest}`</sub>"])
+    return "\n".join(lines) + "\n"
+
+
+def refusal_reply(user: str, command: Command) -> str:
+    """The polite answer to a command from someone without write access."""
+    return (
+        f"@{escape_markdown(user)} sorry, `/eucora {command.value}` can only be run by people "
+        "with write access to this repository. Ask a maintainer to run it."
+    )

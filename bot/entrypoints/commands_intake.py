@@ -1,0 +1,60 @@
+"""``eucora serve`` and ``eucora worker``: the GitHub App's web side and its queue worker."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from bot.adapters.logs import configure_logging
+from bot.bootstrap import build_redactor, build_worker
+from bot.entrypoints.serve import build_server, run_server
+from bot.entrypoints.wiring import pull_request_handler_factory
+from bot.entrypoints.worker import run_worker
+from bot.errors import EucoraError
+from bot.settings import Settings, SettingsError
+
+EXIT_USAGE = 2
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_environ(os.environ)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from error
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the GitHub webhook, evidence pages, /healthz, /readyz and /metrics with gunicorn.
+
+    Without EUCORA_BROKER_URL each worker process also drains the inbox with a few threads;
+    with it, run `eucora worker` too. Refuses a database whose schema is not current.
+    """
+    settings = _settings()
+    configure_logging(build_redactor(settings))
+    try:
+        server = build_server(settings, pull_request_handler_factory)
+    except EucoraError as error:
+        click.echo(f"eucora: error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    run_server(server, host, port, workers, threads)
+
+
+@click.command()
+@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64))
+def worker(concurrency: int) -> None:
+    """Run the Celery worker that drains the inbox (needs EUCORA_BROKER_URL)."""
+    settings = _settings()
+    configure_logging(build_redactor(settings))
+    try:
+        built = build_worker(settings, pull_request_handler_factory)
+    except EucoraError as error:
+        click.echo(f"eucora: error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    run_worker(built, concurrency=concurrency)

@@ -1,0 +1,85 @@
+"""The GitHub App's evaluation handler, built from the intake's services (composition).
+
+``eucora serve`` and ``eucora worker`` hand :func:`pull_request_handler_factory` to the intake's
+composition root (``bot.bootstrap.build_intake`` / ``build_worker``): it connects GitHub (the App
+or a token, from the settings), the audit log and the evidence store to the PR flows, and
+returns the handler the worker calls for each stored delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from bot.adapters.github import connector_from_settings
+from bot.adapters.keys import load_or_create_signer
+from bot.bootstrap import IntakeServices
+from bot.core.webhooks import Delivery
+from bot.errors import ConfigError
+from bot.flows.deliveries import handle_delivery
+from bot.flows.pull_request import PullRequestContext
+from bot.flows.recording import AuditedEvidence
+from bot.ports import GitHubConnector
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+log = logging.getLogger("eucora.wiring")
+
+
+def _refuse(error: ConfigError) -> Callable[[Delivery], str]:
+    def refuse(_delivery: Delivery) -> str:
+        raise error
+
+    return refuse
+
+
+def pull_request_handler_factory(
+    services: IntakeServices,
+    *,
+    connector: GitHubConnector | None = None,
+    clock: Callable[[], datetime] = _now,
+) -> Callable[[Delivery], str]:
+    """The handler that evaluates pull requests and answers commands for stored deliveries.
+
+    ``connector`` defaults to the one the settings configure (GitHub App, else token); GitHub
+    calls are counted in the intake's metrics (``eucora_github_*``).
+    """
+    settings = services.settings
+    metrics = services.metrics
+    if connector is None:
+        try:
+            connector = connector_from_settings(
+                settings,
+                on_call=lambda operation, outcome: metrics.github_call(
+                    operation, 200 if outcome == "ok" else None
+                ),
+            )
+        except ConfigError as error:
+            # Evidence pages still work; each delivery fails with this reason until configured.
+            log.warning("%s: webhook deliveries cannot be evaluated", error)
+            return _refuse(error)
+    signer = load_or_create_signer(settings.home, settings.signing_key)
+    evidence = AuditedEvidence(settings, services.audit, signer=signer, clock=clock)
+    github = connector
+
+    def context_for(installation_id: int | None) -> PullRequestContext:
+        return PullRequestContext(
+            github=github.for_installation(installation_id),
+            settings=settings,
+            evidence=evidence,
+            clock=clock,
+        )
+
+    def handle(delivery: Delivery) -> str:
+        try:
+            return handle_delivery(delivery, context_for)
+        finally:
+            remaining = getattr(github, "rate_limit_remaining", None)
+            if isinstance(remaining, int):
+                metrics.rate_limit("core", remaining)
+
+    return handle

@@ -1,0 +1,256 @@
+"""Evaluate a pull request (or a merge-queue group) and show the verdict on GitHub.
+
+The flow behind the webhook worker: read the PR, create the ``EUCORA policy`` check run at once,
+fetch base and head into the local mirror, run the same check as ``eucora check``, record the
+evidence and the audit event, then complete the policy run, set the ``EUCORA CAB approval`` run
+and edit the one sticky comment. What to post is decided by ``bot.core.pr_report``; GitHub is
+reached only through the ``GitHub`` port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.adapters.git import GitError
+from bot.core.github_model import EVIDENCE_MARKER, PullRequest
+from bot.core.pr_report import (
+    Command,
+    Report,
+    explain_reply,
+    failed_policy_run,
+    refusal_reply,
+    report_for,
+    started_policy_run,
+)
+from bot.flows.check import CheckRun, check_revisions
+from bot.ports import GitHub
+from bot.settings import Settings
+
+ACTOR = "eucora"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recorded:
+    """A check pack stored and audited: its digest and the newest signed checkpoint."""
+
+    digest: str
+    checkpoint: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredPack:
+    """A check pack read back from the evidence store, with its digest."""
+
+    digest: str
+    pack: dict[str, Any]
+
+
+class EvidenceRecorder(Protocol):
+    """Stores a check's evidence write-once and records it in the audit trail."""
+
+    def record_check(self, run: CheckRun, *, correlation_id: str, pr: int | None) -> Recorded:
+        """Store the pack, append the audit event, sign a checkpoint; return what was recorded."""
+        ...
+
+    def latest_pack(self, repository: str, pr: int, head_sha: str) -> StoredPack | None:
+        """The newest check pack recorded for this PR at this head, if any."""
+        ...
+
+    def audit(  # noqa: PLR0913 - one parameter per audit field
+        self,
+        type_: str,
+        *,
+        correlation_id: str,
+        repository: str,
+        pr: int | None,
+        head_sha: str | None,
+        payload: dict[str, Any],
+    ) -> None:
+        """Append one audit event."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PullRequestContext:
+    """What the PR flows work with: GitHub (for one installation), settings, evidence, the clock."""
+
+    github: GitHub
+    settings: Settings
+    evidence: EvidenceRecorder
+    clock: Callable[[], datetime]
+
+    def evidence_url(self, digest: str) -> str | None:
+        """The evidence page of a pack, when EUCORA_PUBLIC_URL says where the app is served."""
+        base = self.settings.public_url
+        return f"{base.rstrip('/')}/evidence/{digest}" if base else None
+
+
+def _check(
+    context: PullRequestContext,
+    repository: str,
+    base_sha: str,
+    head_sha: str,
+    labels: tuple[str, ...],
+) -> CheckRun:
+    mirror = context.github.fetch_revisions(repository, [base_sha, head_sha])
+    return check_revisions(
+        mirror,
+        base_sha,
+        head_sha,
+        now=context.clock(),
+        labels=labels,
+        home=context.settings.home,
+        repository=repository,
+    )
+
+
+def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
+    context: PullRequestContext,
+    repository: str,
+    *,
+    base_sha: str,
+    head_sha: str,
+    labels: tuple[str, ...],
+    pr: int | None,
+    correlation_id: str,
+) -> Report | None:
+    """Run the check on a commit and complete both check runs; ``None`` when it can't be read."""
+    github = context.github
+    run_id = github.create_check_run(repository, started_policy_run(head_sha))
+    try:
+        run = _check(context, repository, base_sha, head_sha, labels)
+    except GitError as error:
+        github.update_check_run(repository, run_id, failed_policy_run(head_sha, str(error)))
+        context.evidence.audit(
+            "pull_request.evaluation_failed",
+            correlation_id=correlation_id,
+            repository=repository,
+            pr=pr,
+            head_sha=head_sha,
+            payload={"reason": str(error)},
+        )
+        return None
+    recorded = context.evidence.record_check(run, correlation_id=correlation_id, pr=pr)
+    report = report_for(
+        run.pack,
+        digest=recorded.digest,
+        evidence_url=context.evidence_url(recorded.digest),
+        checkpoint=recorded.checkpoint,
+    )
+    github.update_check_run(repository, run_id, report.policy)
+    github.create_check_run(repository, report.approval)
+    return report
+
+
+def evaluate_pull_request(
+    context: PullRequestContext,
+    repository: str,
+    number: int,
+    *,
+    correlation_id: str,
+    expected_head: str | None = None,
+) -> str:
+    """Evaluate PR ``number`` at its current head and show the verdict; return the outcome word.
+
+    ``expected_head`` is the head SHA the triggering delivery saw: when the PR has moved on
+    since, the newer head's own delivery evaluates it and this one is ``superseded``. A change
+    that cannot be read (a revision git cannot resolve) completes the policy run as a failure
+    saying why; GitHub failures raise ``GitHubError`` for the worker to retry.
+    """
+    pr = context.github.pull_request(repository, number)
+    if pr.state != "open":
+        return "ignored"
+    if expected_head is not None and pr.head_sha != expected_head:
+        return "superseded"
+    report = _judge(
+        context,
+        repository,
+        base_sha=pr.base_sha,
+        head_sha=pr.head_sha,
+        labels=pr.labels,
+        pr=number,
+        correlation_id=correlation_id,
+    )
+    if report is None:
+        return "failed"
+    context.github.upsert_comment(repository, number, EVIDENCE_MARKER, report.comment)
+    return "evaluated"
+
+
+def evaluate_merge_group(
+    context: PullRequestContext,
+    repository: str,
+    *,
+    base_sha: str,
+    head_sha: str,
+    correlation_id: str,
+) -> str:
+    """Check a merge queue's group commit: the check runs only (a group has no PR to comment on)."""
+    report = _judge(
+        context,
+        repository,
+        base_sha=base_sha,
+        head_sha=head_sha,
+        labels=(),
+        pr=None,
+        correlation_id=correlation_id,
+    )
+    return "failed" if report is None else "evaluated"
+
+
+def run_command(  # noqa: PLR0913 - keyword-only context of one comment
+    context: PullRequestContext,
+    repository: str,
+    number: int,
+    command: Command,
+    *,
+    user: str,
+    correlation_id: str,
+) -> str:
+    """Answer a comment command from ``user``: only people with write access may run one.
+
+    Every command, run or refused, is an audit event.
+    """
+    github = context.github
+    allowed = github.permission(repository, user).can_write
+    context.evidence.audit(
+        "comment_command.accepted" if allowed else "comment_command.refused",
+        correlation_id=correlation_id,
+        repository=repository,
+        pr=number,
+        head_sha=None,
+        payload={"command": command.value, "user": user},
+    )
+    if not allowed:
+        github.add_comment(repository, number, refusal_reply(user, command))
+        return "refused"
+    if command is Command.RECHECK:
+        return evaluate_pull_request(context, repository, number, correlation_id=correlation_id)
+    if command is Command.EXPLAIN:
+        return _explain(context, repository, number, user=user, correlation_id=correlation_id)
+    github.add_comment(
+        repository,
+        number,
+        f"@{user} there is nothing to retry: publishing on merge is not enabled on this "
+        "EUCORA installation yet.",
+    )
+    return "ignored"
+
+
+def _explain(
+    context: PullRequestContext, repository: str, number: int, *, user: str, correlation_id: str
+) -> str:
+    github = context.github
+    pr: PullRequest = github.pull_request(repository, number)
+    stored = context.evidence.latest_pack(repository, number, pr.head_sha)
+    if stored is None:  # not evaluated at this head yet: evaluate first, then explain
+        outcome = evaluate_pull_request(context, repository, number, correlation_id=correlation_id)
+        stored = context.evidence.latest_pack(repository, number, pr.head_sha)
+        if stored is None:
+            return outcome
+    reply = explain_reply(stored.pack, digest=stored.digest, requested_by=user)
+    github.add_comment(repository, number, reply)
+    return "explained"

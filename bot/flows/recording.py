@@ -1,0 +1,120 @@
+"""Evidence and audit for the bot's flows: store the pack, append the event, sign a checkpoint.
+
+:class:`AuditedEvidence` is the ``EvidenceRecorder`` the PR flows use in production: the evidence
+store (write-once by digest, signed when a key is configured) and the audit log on the database,
+with a signed checkpoint and an offline proof bundle for each recorded pack
+(``bot.flows.evidence.record_check_evidence``), so the checkpoint the PR comment publishes
+always covers the pack it talks about.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
+from bot.adapters.storage.audit_log import AuditLog
+from bot.core.tlog import Ed25519Signer
+from bot.flows.check import CheckRun
+from bot.flows.evidence import EvidenceContext, record_check_evidence
+from bot.flows.pull_request import ACTOR, Recorded, StoredPack
+from bot.settings import Settings
+
+EVALUATED = "pull_request.evaluated"
+
+
+class AuditedEvidence:
+    """Records check packs in the evidence store and the audit log (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        log: AuditLog,
+        *,
+        signer: Ed25519Signer,
+        clock: Callable[[], datetime],
+        store: EvidenceStore | None = None,
+    ) -> None:
+        self._settings = settings
+        self._log = log
+        self._signer = signer
+        self._clock = clock
+        self._store = store if store is not None else EvidenceStore(settings.evidence_dir)
+
+    def record_check(self, run: CheckRun, *, correlation_id: str, pr: int | None) -> Recorded:
+        """Append ``pull_request.evaluated``, then store and prove the pack under a checkpoint.
+
+        The evaluated event comes first, so the checkpoint signed while recording the pack
+        covers both: the one the PR comment publishes already holds this evaluation.
+        """
+        pack = run.pack
+        repository, head = str(pack["repository"]), str(pack["head"])
+        self.audit(
+            EVALUATED,
+            correlation_id=correlation_id,
+            repository=repository,
+            pr=pr,
+            head_sha=head,
+            payload={
+                "digest": run.digest,
+                "base": pack["base"],
+                "conclusion": pack["decision"]["conclusion"],
+                "score": pack["risk"]["score"],
+                "tier": pack["risk"]["tier"],
+                "requiredApprovals": pack["approvals"]["required"],
+            },
+        )
+        recorded = record_check_evidence(
+            run,
+            self._settings,
+            log=self._log,
+            context=EvidenceContext(
+                actor=ACTOR,
+                correlation_id=correlation_id,
+                repository=repository,
+                pr=pr,
+                head_sha=head,
+            ),
+            now=self._clock(),
+            signer=self._signer,
+            store=self._store,
+        )
+        return Recorded(digest=recorded.digest, checkpoint=recorded.checkpoint_note)
+
+    def latest_pack(self, repository: str, pr: int, head_sha: str) -> StoredPack | None:
+        """The newest pack recorded for the PR at ``head_sha`` (from the audit log's events)."""
+        events = self._log.events(repository=repository, pr=pr)
+        for event in reversed(events):
+            if event.type != EVALUATED or event.head_sha != head_sha:
+                continue
+            digest = str(event.payload["digest"])
+            try:
+                data = self._store.get(digest)
+            except EvidenceNotFoundError:
+                return None
+            return StoredPack(digest=digest, pack=json.loads(data))
+        return None
+
+    def audit(  # noqa: PLR0913 - one parameter per audit field
+        self,
+        type_: str,
+        *,
+        correlation_id: str,
+        repository: str,
+        pr: int | None,
+        head_sha: str | None,
+        payload: dict[str, Any],
+    ) -> None:
+        """Append one event to the audit log, as the bot."""
+        self._log.append(
+            type=type_,
+            actor=ACTOR,
+            correlation_id=correlation_id,
+            repository=repository,
+            pr=pr,
+            head_sha=head_sha,
+            payload=payload,
+            time=self._clock(),
+        )

@@ -1,0 +1,81 @@
+"""JSON logs with the delivery id; metrics counted in files and added up across processes."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import multiprocessing
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import values
+
+from bot.adapters.logs import bound_delivery, configure_logging
+from bot.adapters.metrics import Metrics, multiprocess_directory, use_multiprocess_directory
+from bot.core.redact import Redactor
+
+
+def test_log_lines_are_json_with_the_delivery_id() -> None:
+    stream = io.StringIO()
+    handler = configure_logging(Redactor(["s3cr3t-value"]), stream=stream)
+    again = configure_logging(Redactor(["s3cr3t-value"]), stream=stream)  # replaces, not adds
+    try:
+        assert handler not in logging.getLogger().handlers
+        log = logging.getLogger("eucora.test")
+        with bound_delivery("d-42"):
+            log.info("hello %s", "s3cr3t-value", extra={"pr": 7})
+        log.info("outside")
+    finally:
+        logging.getLogger().removeHandler(again)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (first["message"], first["delivery_id"], first["pr"], first["level"]) == (
+        "hello [redacted]",
+        "d-42",
+        7,
+        "INFO",
+    )
+    assert "delivery_id" not in second
+
+
+def _count_in_child(directory: str) -> None:
+    use_multiprocess_directory(Path(directory))
+    metrics = Metrics()
+    metrics.signature_failure()
+    metrics.delivery("pull_request", "accepted")
+
+
+@pytest.fixture
+def multiprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    directory = tmp_path / "metrics"
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    saved = values.ValueClass
+    try:
+        (directory / "stale.db").parent.mkdir(parents=True)
+        (directory / "stale.db").write_bytes(b"old run")
+        use_multiprocess_directory(directory, clear=True)
+        yield directory
+    finally:
+        values.ValueClass = saved
+        monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+
+def test_counts_from_several_processes_add_up(multiprocess: Path) -> None:
+    assert multiprocess_directory() == multiprocess
+    assert not (multiprocess / "stale.db").exists()
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(target=_count_in_child, args=(str(multiprocess),)) for _ in range(3)
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(60)
+    assert [c.exitcode for c in children] == [0, 0, 0]
+    metrics = Metrics(depth=lambda: {"pending": 2, "running": 0})
+    metrics.signature_failure()
+    text = metrics.exposition().decode()
+    assert "eucora_webhook_signature_failures_total 4.0" in text
+    assert 'eucora_webhook_deliveries_total{event="pull_request",outcome="accepted"} 3.0' in text
+    assert 'eucora_inbox_depth{status="pending"} 2.0' in text

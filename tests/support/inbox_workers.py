@@ -1,0 +1,39 @@
+"""Worker processes for the inbox concurrency tests (spawned, so importable by name)."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def drain_from_process(url: str, out: str, start: Any, hold: float) -> None:
+    """Claim and complete deliveries until none is left; log ``id pr start end pid`` lines."""
+    from bot.adapters.storage import create_database_engine
+    from bot.adapters.storage.inbox import Inbox
+
+    engine = create_database_engine(url)
+    inbox = Inbox(engine)
+    with engine.connect():
+        pass
+    start.wait(60)
+    lines = []
+    idle = 0
+    while idle < 5:
+        claim = inbox.claim(now=datetime.now(UTC))
+        if claim is None:
+            idle += 1
+            time.sleep(0.05)
+            continue
+        idle = 0
+        began = time.monotonic()
+        time.sleep(hold)
+        ended = time.monotonic()
+        assert inbox.complete(claim, outcome="evaluated", now=datetime.now(UTC))
+        lines.append(
+            f"{claim.delivery.delivery_id} {claim.delivery.pr} {began} {ended} {os.getpid()}"
+        )
+    Path(out).write_text("\n".join(lines) + "\n")
+    engine.dispose()
