@@ -7,10 +7,12 @@ import http.client
 import json
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
@@ -20,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from click.testing import CliRunner
 
+from bot.adapters.github_manifest import convert_manifest_code
 from bot.core.app_manifest import ManifestError
 from bot.entrypoints.cli import cli
 from bot.errors import ConfigError
@@ -266,3 +269,60 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     done = runner.invoke(cli, [*plain_http[:-1], PUBLIC, "--org", "not/an org"], env=env)
     assert done.exit_code == 2
     assert "is not a GitHub organization name" in done.output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_command_in_process_prints_where_and_what_next(
+    tmp_path: Path, github_double: GitHubDouble
+) -> None:
+    github_double.register_manifest_code("c9")
+    port = _free_port()
+    page = f"http://127.0.0.1:{port}/"
+    seen: list[int] = []
+
+    def browser() -> None:
+        for _ in range(300):
+            try:
+                _, manifest, state = read_form(page)
+            except urllib.error.URLError:
+                time.sleep(0.05)
+                continue
+            seen.append(get(f"{manifest['redirect_url']}?code=c9&state={state}")[0])
+            return
+
+    thread = threading.Thread(target=browser, daemon=True)
+    thread.start()
+    env = {
+        "EUCORA_HOME": str(tmp_path / "home"),
+        "GITHUB_API_URL": github_double.url,
+        "EUCORA_PUBLIC_URL": PUBLIC,
+        "GITHUB_APP_ID": "",
+    }
+    args = ["github-app", "create", "--no-browser", "--port", str(port), "--timeout", "60"]
+    result = CliRunner().invoke(cli, args, env=env)
+    thread.join(30)
+    assert seen == [200]
+    assert result.exit_code == 0, result.output
+    assert f"Open {page} in a browser" in result.output
+    assert re.search(
+        r"install it on your intents repositories: \S+/installations/new\n", result.output
+    )
+    assert f"(id {github_double.app.id}," in result.output
+    assert github_double.app.webhook_secret not in result.output
+
+
+def test_conversion_failures_are_one_line(tmp_path: Path, github_double: GitHubDouble) -> None:
+    github_double.register_manifest_code("c10")
+    github_double.fail(500, 1, path="/app-manifests/")
+    with pytest.raises(ManifestError, match=r"GitHub refused the conversion \(HTTP 500"):
+        convert_manifest_code(github_double.url, "c10")
+    with pytest.raises(ManifestError, match=re.escape("cannot reach http://127.0.0.1:9")):
+        convert_manifest_code("http://127.0.0.1:9", "c10")
+    with pytest.raises(ManifestError, match="is not an http"):
+        convert_manifest_code("file:///etc", "c10")
+    assert convert_manifest_code(github_double.url, "c10")["id"] == github_double.app.id
