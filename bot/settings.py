@@ -61,7 +61,6 @@ class StoredApp:
             webhook_secret=secret,
         )
 
-
     def secrets(self) -> tuple[str, ...]:
         """The stored secret values, for redaction like the environment's."""
         return tuple(value for value in (self.private_key, self.webhook_secret) if value)

@@ -10,16 +10,23 @@ secret. The flow (``bot.flows.github_app``) serves the page and makes the call.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+
+from bot.core.render.evidence_html import escape_html
 
 NAME_MAX = 34  # GitHub's limit on an App's name
 _ORG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$")
+_STATE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+_URL = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^/:?#@\s]+)"  # an IPv6 literal, or a name without user info
+    r"(?::[0-9]{1,5})?(?:[/?#]\S*)?$"
+)
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 
 class ManifestError(ValueError):
@@ -53,11 +60,11 @@ class AppRegistration:
 
 
 def _https_or_loopback(url: str, what: str) -> str:
-    parts = urlsplit(url)
-    loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
-    if parts.scheme not in {"https", "http"} or not parts.hostname:
+    match = _URL.match(url)
+    scheme = match.group("scheme").lower() if match else ""
+    if match is None or scheme not in {"https", "http"}:
         raise ManifestError(f"{what} {url!r} is not an http(s) URL")
-    if parts.scheme == "http" and not loopback:
+    if scheme == "http" and match.group("host").lower() not in _LOOPBACK:
         raise ManifestError(f"{what} {url!r} must use https")
     return url.rstrip("/")
 
@@ -77,13 +84,18 @@ def complete_manifest(
 
 
 def registration_url(github_url: str, state: str, org: str | None = None) -> str:
-    """Where the page POSTs the manifest: the user's or the organization's new-App page."""
+    """Where the page POSTs the manifest: the user's or the organization's new-App page.
+
+    ``state`` is URL-safe by construction (``secrets.token_urlsafe``), so it goes in unquoted.
+    """
     base = _https_or_loopback(github_url, "the GitHub URL")
+    if not _STATE.match(state):
+        raise ManifestError("the state must be 16 to 128 URL-safe characters")
     if org is None:
-        return f"{base}/settings/apps/new?state={quote(state)}"
+        return f"{base}/settings/apps/new?state={state}"
     if not _ORG.match(org):
         raise ManifestError(f"{org!r} is not a GitHub organization name")
-    return f"{base}/organizations/{org}/settings/apps/new?state={quote(state)}"
+    return f"{base}/organizations/{org}/settings/apps/new?state={state}"
 
 
 def conversion_path(code: str) -> str:
@@ -138,11 +150,11 @@ def start_page(action_url: str, manifest: Mapping[str, Any]) -> str:
     manifest_json = json.dumps(manifest, sort_keys=True)
     where = "organization" if "/organizations/" in action_url else "account"
     body = (
-        f"<p>This registers the GitHub App <strong>{html.escape(str(manifest['name']))}</strong>"
+        f"<p>This registers the GitHub App <strong>{escape_html(str(manifest['name']))}</strong>"
         f" on your GitHub {where}, with the permissions and events EUCORA needs. GitHub will"
         " ask you to confirm.</p>\n"
-        f'<form method="post" action="{html.escape(action_url)}">\n'
-        f'<input type="hidden" name="manifest" value="{html.escape(manifest_json)}">\n'
+        f'<form method="post" action="{escape_html(action_url)}">\n'
+        f'<input type="hidden" name="manifest" value="{escape_html(manifest_json)}">\n'
         '<button type="submit">Create the GitHub App on GitHub</button>\n</form>'
     )
     return _PAGE.format(title="Create the EUCORA GitHub App", body=body)
@@ -152,10 +164,10 @@ def done_page(registration: AppRegistration) -> str:
     """The page after the credentials are stored: where to install the App next."""
     install = f"{registration.html_url}/installations/new"
     body = (
-        f"<p>The App <strong>{html.escape(registration.name)}</strong> (id"
+        f"<p>The App <strong>{escape_html(registration.name)}</strong> (id"
         f" {registration.app_id}) exists and its credentials are stored. You can close this"
         " page.</p>\n"
-        f'<p>Next: <a href="{html.escape(install)}">install it</a> on your intents'
+        f'<p>Next: <a href="{escape_html(install)}">install it</a> on your intents'
         " repositories.</p>"
     )
     return _PAGE.format(title="EUCORA GitHub App created", body=body)
@@ -163,4 +175,4 @@ def done_page(registration: AppRegistration) -> str:
 
 def error_page(message: str) -> str:
     """A page that says what went wrong (never a secret: callers pass plain facts)."""
-    return _PAGE.format(title="EUCORA GitHub App", body=f"<p>{html.escape(message)}</p>")
+    return _PAGE.format(title="EUCORA GitHub App", body=f"<p>{escape_html(message)}</p>")

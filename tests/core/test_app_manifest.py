@@ -125,6 +125,8 @@ def test_completing_the_manifest() -> None:
         ("EUCORA", "http://x.example", "must use https"),
         ("EUCORA", "ftp://x.example", r"not an http\(s\) URL"),
         ("EUCORA", "eucora.contoso.com", r"not an http\(s\) URL"),
+        ("EUCORA", "https://", r"not an http\(s\) URL"),
+        ("EUCORA", "http://localhost.evil.example", "must use https"),
     ],
 )
 def test_bad_names_and_urls(name: str, url: str, message: str) -> None:
@@ -133,16 +135,21 @@ def test_bad_names_and_urls(name: str, url: str, message: str) -> None:
 
 
 def test_registration_urls() -> None:
+    state = "AbC_-" * 5
     assert (
-        registration_url("https://github.com", "s t")
-        == "https://github.com/settings/apps/new?state=s%20t"
+        registration_url("https://github.com", state)
+        == f"https://github.com/settings/apps/new?state={state}"
     )
     assert (
-        registration_url("https://ghes.contoso.com/", "s", "contoso-it")
-        == "https://ghes.contoso.com/organizations/contoso-it/settings/apps/new?state=s"
+        registration_url("https://ghes.contoso.com/", state, "contoso-it")
+        == f"https://ghes.contoso.com/organizations/contoso-it/settings/apps/new?state={state}"
     )
     with pytest.raises(ManifestError, match="organization name"):
-        registration_url("https://github.com", "s", "../evil")
+        registration_url("https://github.com", state, "../evil")
+    for bad in ("short", "s t" * 10, "x" * 129):
+        with pytest.raises(ManifestError, match="URL-safe"):
+            registration_url("https://github.com", bad)
+    assert registration_url("http://[::1]:8080", state).startswith("http://[::1]:8080/settings")
 
 
 def test_conversion_codes_are_checked_before_they_reach_a_url() -> None:
