@@ -258,12 +258,13 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=1000, help="events per append run")
     parser.add_argument("--events", type=int, default=1_000_000, help="events for verify")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-appends", action="store_true", help="only (b) and (c)")
     args = parser.parse_args()
 
-    backends: list[tuple[str, Callable[[], AbstractContextManager[Any]]]] = [
-        ("SQLite", nullcontext)
-    ]
+    backends: list[tuple[str, Callable[[], AbstractContextManager[Any]]]] = (
+        [] if args.skip_sqlite else [("SQLite", nullcontext)]
+    )
     if not args.skip_postgres:
         from tests.support.postgres import running_postgres  # noqa: PLC0415
 

@@ -36,7 +36,6 @@ import shutil
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,7 +47,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SECRET = "benchmark-webhook-secret"
+from flask import Flask, Response, request
+
+from bot.adapters.logs import configure_logging
+from bot.adapters.storage import create_database_engine, upgrade_schema
+from bot.adapters.storage.inbox import Inbox
+from bot.bootstrap import build_redactor, recording_handler_factory
+from bot.entrypoints.serve import GunicornServer, build_server, gunicorn_options, run_server
+from bot.settings import Settings
+
+SECRET = "benchmark-webhook-secret"  # noqa: S105 - a benchmark value
 EXAMPLE = ROOT / "tests" / "fixtures" / "webhooks" / "examples.json"
 CONNECTIONS_PER_CLIENT = 4
 CLIENTS = 2
@@ -59,7 +67,6 @@ CLIENTS = 2
 
 def bare_app(database: str) -> Any:
     """Verify the HMAC, insert one row, answer 202: nothing else."""
-    from flask import Flask, Response, request
 
     app = Flask("bare")
     local = threading.local()
@@ -95,7 +102,6 @@ def bare_app(database: str) -> Any:
 
 
 def serve_bare(port: int, database: str, workers: int, threads: int) -> None:
-    from bot.entrypoints.serve import GunicornServer, gunicorn_options
 
     db = sqlite3.connect(database)
     db.execute("PRAGMA journal_mode=WAL")
@@ -106,10 +112,6 @@ def serve_bare(port: int, database: str, workers: int, threads: int) -> None:
 
 def serve_eucora(port: int, workers: int, threads: int, handler: str | None) -> None:
     """`eucora serve` itself, optionally with another handler factory (``module:name``)."""
-    from bot.adapters.logs import configure_logging
-    from bot.bootstrap import build_redactor, recording_handler_factory
-    from bot.entrypoints.serve import build_server, run_server
-    from bot.settings import Settings
 
     factory = recording_handler_factory
     if handler:
@@ -230,7 +232,9 @@ def wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 class Server:
-    def __init__(self, kind: str, args: argparse.Namespace, work: Path, redis_url: str | None) -> None:
+    def __init__(
+        self, kind: str, args: argparse.Namespace, work: Path, redis_url: str | None
+    ) -> None:
         self.kind = kind
         self.port = free_port()
         self.home = work / f"{kind}-{time.monotonic_ns()}"
@@ -240,18 +244,21 @@ class Server:
         if kind == "bare":
             command = ["_bare", str(self.port), str(self.home / "bare.db")]
         else:
-            from bot.adapters.storage import create_database_engine, upgrade_schema
-
             engine = create_database_engine(f"sqlite:///{self.home / 'eucora.db'}")
             upgrade_schema(engine)
             engine.dispose()
-            command = ["_eucora", str(self.port)] + (["--handler", args.handler] if args.handler else [])
+            command = ["_eucora", str(self.port)] + (
+                ["--handler", args.handler] if args.handler else []
+            )
             if kind == "eucora+redis":
                 env["EUCORA_BROKER_URL"] = redis_url or ""
         command += ["--workers", str(args.workers), "--threads", str(args.threads)]
         self.log = (self.home / "server.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, __file__, *command], env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [sys.executable, __file__, *command],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         wait_healthy(self.port, self.process)
@@ -268,8 +275,6 @@ class Server:
 
 def end_to_end(args: argparse.Namespace, work: Path, count: int) -> dict[str, float]:
     """POST one delivery at a time; time until its inbox row is `done`."""
-    from bot.adapters.storage import create_database_engine
-    from bot.adapters.storage.inbox import Inbox
 
     server = Server("eucora", args, work, None)
     try:
@@ -282,10 +287,17 @@ def end_to_end(args: argparse.Namespace, work: Path, count: int) -> dict[str, fl
             signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
             connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
             started = time.perf_counter()
-            connection.request("POST", "/webhook", body=body, headers={
-                "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": delivery,
-                "X-Hub-Signature-256": signature, "Content-Type": "application/json",
-            })
+            connection.request(
+                "POST",
+                "/webhook",
+                body=body,
+                headers={
+                    "X-GitHub-Event": "pull_request",
+                    "X-GitHub-Delivery": delivery,
+                    "X-Hub-Signature-256": signature,
+                    "Content-Type": "application/json",
+                },
+            )
             connection.getresponse().read()
             while (inbox.get(delivery) or {}).get("status") != "done":
                 if time.perf_counter() - started > 30:
@@ -293,7 +305,10 @@ def end_to_end(args: argparse.Namespace, work: Path, count: int) -> dict[str, fl
                 time.sleep(0.002)
             times.append(time.perf_counter() - started)
         times.sort()
-        return {"p50_ms": 1000 * times[len(times) // 2], "p99_ms": 1000 * times[int(len(times) * 0.99)]}
+        return {
+            "p50_ms": 1000 * times[len(times) // 2],
+            "p99_ms": 1000 * times[int(len(times) * 0.99)],
+        }
     finally:
         server.stop()
 
@@ -315,8 +330,19 @@ def main() -> None:
     if binary:
         redis_port = free_port()
         redis_process = subprocess.Popen(
-            [binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", str(work)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                str(work),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         kinds.append("eucora+redis")
@@ -331,7 +357,10 @@ def main() -> None:
                 finally:
                     server.stop()
                 rounds[kind].append(result)
-                print(f"round {round_number + 1} {kind:13} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:7.2f} ms  non-2xx {result['failed']}", flush=True)
+                print(
+                    f"round {round_number + 1} {kind:13} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:7.2f} ms  non-2xx {result['failed']}",
+                    flush=True,
+                )
         e2e = end_to_end(args, work, args.e2e) if args.e2e else None
     finally:
         if redis_process is not None:
@@ -339,7 +368,9 @@ def main() -> None:
             redis_process.wait(10)
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {CLIENTS} client processes x {CONNECTIONS_PER_CLIENT} connections; {args.seconds:.0f} s per run; median of {args.rounds} rounds")
+    print(
+        f"gunicorn gthread, {args.workers} workers x {args.threads} threads; {CLIENTS} client processes x {CONNECTIONS_PER_CLIENT} connections; {args.seconds:.0f} s per run; median of {args.rounds} rounds"
+    )
     print("| server | deliveries/s | p50 ms | p99 ms | ceiling / server |")
     print("|---|---|---|---|---|")
     medians = {}
@@ -352,7 +383,9 @@ def main() -> None:
         print(f"| {kind} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {ratio:.2f}x |")
     if e2e:
         handler = args.handler or "recording handler"
-        print(f"\nwebhook -> completed delivery ({handler}), {args.e2e} sequential: p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms")
+        print(
+            f"\nwebhook -> completed delivery ({handler}), {args.e2e} sequential: p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms"
+        )
 
 
 def _serve_command() -> None:

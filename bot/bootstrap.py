@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from bot import resources
 from bot.adapters.inbox_worker import DeliveryProcessor, Handler, ThreadedDrainer, utc_now
 from bot.adapters.metrics import Metrics
-from bot.adapters.queue import CeleryWakeups, create_celery
+from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import check_schema, open_database
 from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS, Inbox
@@ -179,14 +179,15 @@ class Intake:
     """The in-process drainer (no broker); start it in each server process after forking."""
     wakeups: CeleryWakeups | None
     """The Celery wake-ups (broker configured); ``eucora worker`` runs the deliveries."""
+    background: BackgroundWakeups | None
     secrets: tuple[str, ...]
     ready: Callable[[], str | None]
     clock: Callable[[], datetime]
 
     def notify(self, delivery_id: str) -> None:
         """Wake whoever runs deliveries: the Celery worker or the in-process drainer."""
-        if self.wakeups is not None:
-            self.wakeups.send(delivery_id)
+        if self.background is not None:
+            self.background(delivery_id)
         elif self.drainer is not None:
             self.drainer.wake(delivery_id)
 
@@ -224,6 +225,7 @@ def build_intake(
         processor=processor,
         drainer=drainer,
         wakeups=wakeups,
+        background=BackgroundWakeups(wakeups.send) if wakeups else None,
         secrets=secrets,
         ready=readiness_check(services.engine, wakeups),
         clock=clock,

@@ -77,7 +77,20 @@ class ConnectorError(EucoraError):
 
 
 class TransientConnectorError(ConnectorError):
-    """A plane failure worth retrying: timeouts, server errors, throttling."""
+    """A plane failure worth retrying: timeouts, server errors, throttling.
+
+    ``retry_after`` is the number of seconds the plane asked us to wait (a 429's or 503's
+    ``Retry-After``), or ``None`` when it said nothing; both arguments stay in ``.args`` so the
+    exception pickles through Celery.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after)
+        self.message = message
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class PermanentConnectorError(ConnectorError):

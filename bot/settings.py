@@ -94,6 +94,19 @@ def configured_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(value for value in found if value)
 
 
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name}: {text!r} is not a number of seconds") from None
+    if not 0 <= value <= 60:
+        raise SettingsError(f"{name}: {text!r} must be between 0 and 60 seconds")
+    return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """What EUCORA needs from its environment (DESIGN.md, "Contracts")."""
@@ -108,6 +121,11 @@ class Settings:
     github_app_id: str | None = None
     github_private_key: str | None = field(default=None, repr=False)
     github_token: str | None = field(default=None, repr=False)
+    github_write_interval: float = 1.0
+    """``EUCORA_GITHUB_WRITE_INTERVAL``: seconds between content-creating GitHub requests.
+
+    GitHub asks integrations to space writes by a second to stay clear of its secondary rate
+    limits; a GitHub Enterprise Server without them may set 0."""
     github_webhook_secret: str | None = field(default=None, repr=False)
     github_webhook_secret_previous: str | None = field(default=None, repr=False)
     """The secret being rotated out: accepted until the rotation ends."""
@@ -139,6 +157,7 @@ class Settings:
             github_app_id=environ.get("GITHUB_APP_ID") or stored.app_id,
             github_private_key=read_secret(environ, "GITHUB_PRIVATE_KEY") or stored.private_key,
             github_token=read_secret(environ, "GITHUB_TOKEN"),
+            github_write_interval=_seconds(environ, "EUCORA_GITHUB_WRITE_INTERVAL", 1.0),
             github_webhook_secret=read_secret(environ, "GITHUB_WEBHOOK_SECRET")
             or stored.webhook_secret,
             github_webhook_secret_previous=read_secret(environ, "GITHUB_WEBHOOK_SECRET_PREVIOUS"),

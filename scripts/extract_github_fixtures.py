@@ -3,7 +3,7 @@
 The tests must run without ``/work/shared``, and the full REST description is 13 MB, so this
 copies only what the bot and the GitHub double use:
 
-* ``tests/fixtures/github/openapi-subset.json``: the operations in :data:`OPERATIONS` from
+* ``bot/doubles/data/github/openapi-subset.json``: the operations in :data:`OPERATIONS` from
   ``openapi-api.github.com.json`` (npm ``@octokit/openapi``), with every component they
   reference, followed transitively; ``info``, ``servers`` and ``tags`` are kept as published.
 * ``tests/fixtures/github/webhooks/webhook-examples.json``: GitHub's example deliveries for the
@@ -27,6 +27,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "github"
+DOUBLE_DATA = ROOT / "bot" / "doubles" / "data" / "github"
+"""The OpenAPI subset ships with the GitHub double (``eucora demo`` runs it)."""
 
 OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/app"),
@@ -211,13 +213,14 @@ def main(argv: list[str]) -> int:
     if source is None:
         print(f"no GitHub fixtures in {', '.join(map(str, candidates))}", file=sys.stderr)
         return 2
-    _write(OUT / "openapi-subset.json", extract_openapi(source))
+    _write(DOUBLE_DATA / "openapi-subset.json", extract_openapi(source))
     examples, schemas = extract_webhooks(source)
     _write(OUT / "webhooks" / "webhook-examples.json", examples)
     _write(OUT / "webhooks" / "webhook-schemas.json", schemas)
     licence = (source / "LICENSE-octokit-openapi").read_text(encoding="utf-8")
     (OUT / "LICENSE").write_text(LICENSE_NOTE + licence, encoding="utf-8")
     shutil.copyfile(OUT / "LICENSE", OUT / "webhooks" / "LICENSE")
+    shutil.copyfile(OUT / "LICENSE", DOUBLE_DATA / "LICENSE")
     return 0
 
 

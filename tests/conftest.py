@@ -10,7 +10,7 @@ from hypothesis import settings
 
 from bot.bootstrap import build_document_validator
 from bot.core.documents import DocumentValidator
-from tests.support.github_double.fixtures import (  # noqa: F401 (fixtures for every test)
+from tests.support.github_double_fixtures import (  # noqa: F401 (fixtures for every test)
     github_app_key,
     github_double,
     github_env,

@@ -33,6 +33,7 @@ CORE_ALLOWED = {
     "jsonschema",
     "jsonschema_rs",
     "cel_expr_python",
+    "google",  # protobuf descriptors: typed declarations for CEL's checker (cel_types.py)
     "rfc8785",
     "base64",
     "cryptography",

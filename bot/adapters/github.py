@@ -2,7 +2,8 @@
 
 ``GITHUB_API_URL`` picks the server (api.github.com, GHES's ``/api/v3``, or the test double).
 As a GitHub App, a JWT signed with ``GITHUB_PRIVATE_KEY`` buys installation tokens, cached per
-installation until five minutes before they expire; with ``GITHUB_TOKEN`` that token is used.
+installation until five minutes before they expire (and replaced at once when GitHub refuses
+one early with a 401); with ``GITHUB_TOKEN`` that token is used.
 
 Limits are honoured inside (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api):
 a 403/429 carrying ``Retry-After`` or an exhausted ``x-ratelimit-remaining`` is waited out when
@@ -19,8 +20,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -46,6 +48,7 @@ ACTIONS_BOT = "github-actions[bot]"
 MAX_OUTPUT_TEXT = 65_535
 MAX_ANNOTATION_MESSAGE = 64 * 1024
 MAX_ANNOTATION_TITLE = 255
+MAX_COMMENT_BODY = 65_536
 _TRUNCATED = "\n\n… (truncated)"
 
 _SECRET_SHAPES = re.compile(
@@ -230,6 +233,7 @@ def _run_fields(run: CheckRun, first: Sequence[Annotation]) -> dict[str, Any]:
 
 
 _ROLE_PERMISSIONS = {p.value: p for p in Permission}
+_T = TypeVar("_T")
 
 Observer = Callable[[str, str], None]
 """Told ``(operation, "ok" | "error")`` after each port call: the hook for API call metrics."""
@@ -252,8 +256,10 @@ class GitHubAdapter:
         rate_limit: _RateLimitSeen,
         clone_urls: dict[str, str],
         observe: Observer | None = None,
+        renew: Callable[[], None] | None = None,
     ) -> None:
         self._gh = client
+        self._renew = renew
         self._observe: Observer = observe or _ignore
         self._identity = identity
         self._token = token
@@ -272,37 +278,55 @@ class GitHubAdapter:
             self._rate_limit.note(self._gh)
             self._observe(operation, outcome)
 
+    def _renewing(self, action: Callable[[], _T]) -> _T:
+        """Run one step; on a 401 drop the cached token (revoked early) and run it once more.
+
+        A 401 means GitHub did nothing, so even a POST may be sent again.
+        """
+        try:
+            return action()
+        except GithubException as error:
+            if error.status != 401 or self._renew is None:
+                raise
+            self._renew()
+            return action()
+
     def _repo(self, repository: str) -> Any:
         return self._gh.get_repo(repository)  # the client is lazy: no request until needed
 
     def pull_request(self, repository: str, number: int) -> PullRequest:
         """The pull request as it is now (``GET .../pulls/{number}``)."""
         with self._call("pull_request", f"reading pull request {repository}#{number}"):
-            pr = self._repo(repository).get_pull(number)
-            return PullRequest(
-                repository=repository,
-                number=pr.number,
-                head_sha=pr.head.sha,
-                base_sha=pr.base.sha,
-                base_ref=pr.base.ref,
-                head_ref=pr.head.ref,
-                author=pr.user.login,
-                labels=tuple(label.name for label in pr.labels),
-                draft=bool(pr.draft),
-                state=pr.state,
-                merged=bool(pr.merged),
-                merge_commit_sha=pr.merge_commit_sha,
-                html_url=pr.html_url,
-            )
+            return self._renewing(lambda: self._read_pull(repository, number))
+
+    def _read_pull(self, repository: str, number: int) -> PullRequest:
+        pr = self._repo(repository).get_pull(number)  # lazy: the first attribute reads it
+        return PullRequest(
+            repository=repository,
+            number=pr.number,
+            head_sha=pr.head.sha,
+            base_sha=pr.base.sha,
+            base_ref=pr.base.ref,
+            head_ref=pr.head.ref,
+            author=pr.user.login,
+            labels=tuple(label.name for label in pr.labels),
+            draft=bool(pr.draft),
+            state=pr.state,
+            merged=bool(pr.merged),
+            merge_commit_sha=pr.merge_commit_sha,
+            html_url=pr.html_url,
+        )
 
     def create_check_run(self, repository: str, run: CheckRun) -> int:
         """Create the run with the first 50 annotations, then send the rest 50 at a time."""
         batches = _batches(run.output)
         with self._call("create_check_run", f"creating check run {run.name!r} on {repository}"):
-            created = self._repo(repository).create_check_run(
-                name=run.name,
-                head_sha=run.head_sha,
-                **_run_fields(run, batches[0] if batches else ()),
+            created = self._renewing(
+                lambda: self._repo(repository).create_check_run(
+                    name=run.name,
+                    head_sha=run.head_sha,
+                    **_run_fields(run, batches[0] if batches else ()),
+                )
             )
             self._send_rest(created, run, batches[1:])
             return int(created.id)
@@ -312,44 +336,55 @@ class GitHubAdapter:
         batches = _batches(run.output)
         with self._call("update_check_run", f"updating check run {check_run_id} on {repository}"):
             existing = self._repo(repository).get_check_run(check_run_id)  # lazy: no request
-            existing.edit(**_run_fields(run, batches[0] if batches else ()))
+            self._renewing(lambda: existing.edit(**_run_fields(run, batches[0] if batches else ())))
             self._send_rest(existing, run, batches[1:])
 
-    @staticmethod
     def _send_rest(
-        check_run: GhCheckRun, run: CheckRun, batches: Sequence[Sequence[Annotation]]
+        self, check_run: GhCheckRun, run: CheckRun, batches: Sequence[Sequence[Annotation]]
     ) -> None:
         # Each update repeats title and summary: GitHub requires them with any output.
-        if run.output is None:
+        output = run.output
+        if output is None:
             return
         for batch in batches:
-            check_run.edit(output=_output(run.output, batch))
+            self._renewing(partial(check_run.edit, output=_output(output, batch)))
 
     def upsert_comment(self, repository: str, number: int, marker: str, body: str) -> int:
         """Edit this app's comment holding ``marker`` (if its text changed), or create it."""
         if marker not in body:
             raise ValueError("the comment body must contain its marker")
+        if len(body) > MAX_COMMENT_BODY:
+            body = _cap(body, MAX_COMMENT_BODY)
+            if marker not in body:
+                body = _cap(f"{marker}\n{body}", MAX_COMMENT_BODY)
         with self._call("upsert_comment", f"writing the comment on {repository}#{number}"):
             me = self._identity()
-            issue = self._repo(repository).get_issue(number)  # lazy: no request
-            for comment in issue.get_comments():
-                if comment.user.login == me and marker in (comment.body or ""):
-                    if comment.body != body:
-                        comment.edit(body)
-                    return int(comment.id)
-            return int(issue.create_comment(body).id)
+            return self._renewing(lambda: self._upsert(repository, number, me, marker, body))
+
+    def _upsert(self, repository: str, number: int, me: str, marker: str, body: str) -> int:
+        issue = self._repo(repository).get_issue(number)  # lazy: no request
+        for comment in issue.get_comments():
+            if comment.user.login == me and marker in (comment.body or ""):
+                if comment.body != body:
+                    comment.edit(body)
+                return int(comment.id)
+        return int(issue.create_comment(body).id)
 
     def add_comment(self, repository: str, number: int, body: str) -> int:
         """Post a new comment on the pull request."""
         with self._call("add_comment", f"commenting on {repository}#{number}"):
-            return int(self._repo(repository).get_issue(number).create_comment(body).id)
+            issue = self._repo(repository).get_issue(number)  # lazy: no request
+            text = _cap(body, MAX_COMMENT_BODY)
+            return int(self._renewing(lambda: issue.create_comment(text)).id)
 
     def permission(self, repository: str, user: str) -> Permission:
         """The user's role on the repository; ``none`` for users GitHub does not know."""
         with self._call("permission", f"reading {user}'s permission on {repository}"):
             try:
-                _, data = self._gh.requester.requestJsonAndCheck(
-                    "GET", f"/repos/{repository}/collaborators/{user}/permission"
+                _, data = self._renewing(
+                    lambda: self._gh.requester.requestJsonAndCheck(
+                        "GET", f"/repos/{repository}/collaborators/{user}/permission"
+                    )
                 )
             except GithubException as error:
                 if error.status == 404:
@@ -362,7 +397,9 @@ class GitHubAdapter:
         """The repository's HTTPS clone URL (``GET /repos/...``, remembered)."""
         if repository not in self._clone_urls:
             with self._call("repository", f"reading repository {repository}"):
-                self._clone_urls[repository] = self._repo(repository).clone_url
+                self._clone_urls[repository] = self._renewing(
+                    lambda: self._repo(repository).clone_url
+                )
         return self._clone_urls[repository]
 
     def fetch_revisions(self, repository: str, shas: Sequence[str]) -> Path:
@@ -400,6 +437,11 @@ class _TokenCache:
                 cached = self._mint(installation_id)
                 self._tokens[installation_id] = cached
             return cached[0]
+
+    def invalidate(self, installation_id: int) -> None:
+        """Forget the installation's token (GitHub refused it before its time)."""
+        with self._guard:
+            self._tokens.pop(installation_id, None)
 
 
 def _load_private_key(pem: str) -> str:
@@ -491,6 +533,7 @@ class GitHubAppConnector:
                     rate_limit=self._rate_limit,
                     clone_urls=self._clone_urls,
                     observe=self._on_call,
+                    renew=lambda: self._tokens.invalidate(installation_id),
                 )
             return self._clients[installation_id]
 
@@ -561,6 +604,7 @@ def connector_from_settings(
 ) -> GitHubAppConnector | GitHubTokenConnector:
     """The connector the settings ask for: the App when its id and key are set, else the token."""
     mirrors = settings.home / "mirrors"
+    options.setdefault("seconds_between_writes", settings.github_write_interval or None)
     if settings.github_app_id and settings.github_private_key:
         return GitHubAppConnector(
             api_url=settings.github_api_url,

@@ -19,11 +19,15 @@ Settings that keep Redis from losing or multiplying work
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 
+log = logging.getLogger("eucora.queue")
 TASK_NAME = "eucora.process_delivery"
 QUEUE_NAME = "eucora-deliveries"
 TASK_TIME_LIMIT_SECONDS = 600
@@ -94,3 +98,41 @@ class CeleryWakeups:
         """Raise when the broker cannot be reached (for ``/readyz``)."""
         with self._app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
+
+
+class BackgroundWakeups:
+    """Sends wake-ups from a thread after the response: a request only appends an id.
+
+    Under a burst, at most ``max_per_batch`` messages go out per pass (the newest ids): each task
+    drains every due delivery, so one message wakes a worker for many. A wake-up lost with the
+    process (a crash before the thread sent it) is re-sent by the worker's sweeper.
+    """
+
+    def __init__(self, send: Callable[[str], None], *, max_per_batch: int = 8) -> None:
+        self._send = send
+        self._max = max_per_batch
+        self._ids: list[str] = []
+        self._ready = threading.Condition()
+        self._pid: int | None = None
+
+    def __call__(self, delivery_id: str) -> None:
+        """Queue a wake-up for ``delivery_id`` (starts the thread in this process if needed)."""
+        with self._ready:
+            if self._pid != os.getpid():  # first use, or a forked child: threads do not follow
+                self._pid = os.getpid()
+                self._ids = []
+                threading.Thread(target=self._loop, name="eucora-wakeups", daemon=True).start()
+            self._ids.append(delivery_id)
+            self._ready.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._ready:
+                while not self._ids:
+                    self._ready.wait()
+                batch, self._ids = self._ids[-self._max :], []
+            for delivery_id in batch:
+                try:
+                    self._send(delivery_id)
+                except Exception:
+                    log.warning("could not send a wake-up; the sweeper will", exc_info=True)

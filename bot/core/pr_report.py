@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bot.core.evidence_proof import checkpoint_markdown
 from bot.core.findings import SEVERITY_ORDER, Severity
 from bot.core.github_model import (
     APPROVAL_CHECK,
-    EVIDENCE_MARKER,
     POLICY_CHECK,
     Annotation,
     AnnotationLevel,
@@ -129,12 +129,9 @@ def _checkpoint_block(checkpoint: str | None) -> str:
     """The latest signed audit checkpoint, so GitHub keeps a copy the operator cannot rewrite."""
     if not checkpoint or len(checkpoint) > CHECKPOINT_MAX_CHARS:
         return ""
-    fence = "```"
     return (
         "<details><summary>Audit log checkpoint (signed)</summary>\n\n"
-        "The newest signed checkpoint of EUCORA's audit log when this was posted. Keep it: "
-        "`eucora audit verify` proves later logs extend it.\n\n"
-        f"{fence}text\n{checkpoint.rstrip()}\n{fence}\n</details>\n"
+        f"{checkpoint_markdown(checkpoint)}</details>\n"
     )
 
 
@@ -275,13 +272,12 @@ def comment_body(
     checkpoint: str | None = None,
     limit: int = 65_536,
 ) -> str:
-    """The sticky comment: the marker, the check in Markdown, the newest signed checkpoint."""
+    """The sticky comment: the check in Markdown (marker first), the newest signed checkpoint."""
     tail = _checkpoint_block(checkpoint)
-    head = EVIDENCE_MARKER + "\n"
     body = render_check_markdown(
-        pack, evidence_url=evidence_url, digest=digest, max_chars=limit - len(head) - len(tail)
+        pack, evidence_url=evidence_url, digest=digest, max_chars=limit - len(tail)
     )
-    return head + body + tail
+    return body + tail  # the rendering starts with the marker
 
 
 def report_for(
@@ -311,11 +307,13 @@ def explain_reply(pack: Mapping[str, Any], *, digest: str, requested_by: str) ->
     if not factors:
         lines.append("No risk factor fired: nothing in this change adds risk.")
     else:
-        lines.extend(["| points | family | rule | reason |", "|---:|---|---|---|"])
-        ordered = sorted(factors, key=lambda f: (-int(f["points"]), str(f["rule"])))
+        lines.extend(["| points | family | rule | intent | reason |", "|---:|---|---|---|---|"])
+        ordered = sorted(
+            factors, key=lambda f: (-int(f["points"]), str(f["rule"]), str(f["intent"]))
+        )
         lines.extend(
             f"| {f['points']} | {escape_markdown(f['family'])} | `{f['rule']}` | "
-            f"{escape_markdown(f['reason'])} |"
+            f"{escape_markdown(f['intent'])} | {escape_markdown(f['reason'])} |"
             for f in ordered
         )
     caps = risk.get("caps", {})

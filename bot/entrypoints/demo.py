@@ -23,6 +23,7 @@ from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.core.render.check import render_check_text
 from bot.core.render.findings import render_summary, render_text, summarize
+from bot.entrypoints.demo_github import run_github_step
 from bot.flows.audit import verify_log
 from bot.flows.check import CheckRun, check_revisions
 from bot.flows.evidence import EvidenceContext, RecordedEvidence, record_check_evidence
@@ -132,6 +133,8 @@ def run(settings: Settings, echo: Echo) -> int:
     still = sorted({f.code for f in labelled.result.findings if f.severity.value == "error"})
     if still:
         echo(f"   (still blocked by: {', '.join(still)} — an emergency must say why)")
+    echo("\n5. The same pull request on GitHub: the App gets the webhook and answers on the PR")
+    ok = run_github_step(settings, pull_request, datetime.fromisoformat(DEMO_NOW), echo) and ok
     echo("\nDemo finished: " + ("everything behaved as expected." if ok else "SOMETHING IS WRONG."))
     return 0 if ok else 1
 

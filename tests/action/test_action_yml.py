@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.github_model import EVIDENCE_MARKER
+from bot.doubles.github import GitHubDouble
 from tests.conftest import EXAMPLES, ROOT
 from tests.support import webhooks
 from tests.support.actions_runner import (
@@ -21,7 +22,6 @@ from tests.support.actions_runner import (
     run_step,
     runner_environment,
 )
-from tests.support.github_double import GitHubDouble
 from tests.support.gitrepo import GitRepo
 
 ACTION = load_action(ROOT / "action.yml")

@@ -28,7 +28,7 @@ from bot.core.github_model import (
 )
 from bot.errors import ConfigError, GitHubError
 from bot.settings import Settings
-from tests.support.github_double.fixtures import generate_app_key
+from tests.support.github_double_fixtures import generate_app_key
 from tests.support.gitrepo import GitRepo
 
 REPO = "acme/intents"
@@ -326,6 +326,16 @@ def test_sticky_comment_found_beyond_the_first_page(github_double, github, scene
     created = github_double.add_comment(REPO, 1, "eucora-test[bot]", f"{EVIDENCE_MARKER}\nold")
     assert github.upsert_comment(REPO, 1, EVIDENCE_MARKER, f"{EVIDENCE_MARKER}\nnew") == created.id
     assert github_double.comment_store[created.id].body.endswith("new")
+
+
+def test_an_overlong_comment_is_cut_to_githubs_limit_keeping_its_marker(github_double, github):
+    sticky = github.upsert_comment(REPO, 1, EVIDENCE_MARKER, "x" * 70_000 + EVIDENCE_MARKER)
+    body = github_double.comment_store[sticky].body
+    assert len(body) <= 65_536
+    assert body.startswith(EVIDENCE_MARKER)
+    assert body.endswith("(truncated)")
+    reply = github.add_comment(REPO, 1, "y" * 70_000)
+    assert len(github_double.comment_store[reply].body) == 65_536
 
 
 def test_a_comment_body_without_its_marker_is_a_bug(github):
@@ -662,3 +672,81 @@ def test_scrub_removes_every_credential_shape(secret):
     assert "[redacted]" in cleaned
     assert cleaned.startswith("before")
     assert "\n" not in cleaned
+
+
+def test_a_ghes_style_api_url_with_a_path_works(github_app_key, tmp_path):
+    from bot.doubles.github import GitHubDouble
+
+    private, public = github_app_key
+    ghes = GitHubDouble(
+        tmp_path / "ghes", private_key_pem=private, public_key_pem=public, api_prefix="/api/v3"
+    ).start()
+    try:
+        source = GitRepo.create(tmp_path / "src")
+        source.write("intents/a.yaml", "a: 1\n")
+        base = source.commit("base")
+        source.branch("feature")
+        source.write("intents/a.yaml", "a: 2\n")
+        head = source.commit("head")
+        installation = ghes.add_installation("acme")
+        ghes.add_repository(REPO, installation=installation, source=source.path)
+        ghes.open_pull_request(REPO, head="feature")
+        for n in range(3):
+            ghes.add_comment(REPO, 1, "chatty", f"c{n}")
+        assert ghes.url.endswith("/api/v3")
+        github = make_connector(ghes, tmp_path).for_installation(installation.id)
+        assert github.pull_request(REPO, 1).head_sha == head
+        comment_id = github.upsert_comment(REPO, 1, EVIDENCE_MARKER, f"{EVIDENCE_MARKER}\nok")
+        assert ghes.comment_store[comment_id].author == "eucora-test[bot]"
+        mirror = github.fetch_revisions(REPO, [base, head])
+        assert source.git("--git-dir", str(mirror), "cat-file", "-t", head) == "commit"
+        assert all(r.path.startswith("/api/v3/") for r in ghes.requests if r.caller != "git")
+    finally:
+        ghes.stop()
+    assert ghes.violations == []
+
+
+def test_a_token_revoked_early_is_replaced_once(github_double, connector, github, scene):
+    github.pull_request(REPO, 1)
+    revoked = connector.installation_token(scene["installation"].id)
+    github_double.tokens.pop(revoked)  # GitHub forgot it before its time
+    assert github.pull_request(REPO, 1).number == 1
+    github_double.tokens.pop(connector.installation_token(scene["installation"].id))
+    comment_id = github.add_comment(REPO, 1, "after a revocation")
+    assert github_double.comment_store[comment_id].body == "after a revocation"
+    assert github_double.tokens_issued == 3
+    assert [r.status for r in github_double.requests_to("POST", r"/comments$")] == [401, 201]
+
+
+def test_annotation_batches_survive_a_revocation_between_requests(github_double, github, scene):
+    # Revoked between the POST and the first PATCH: only that PATCH is sent again, no second run.
+    github_double.revoke_token_after(1, method="POST", path=r"/check-runs$")
+    run = CheckRun(
+        name=POLICY_CHECK,
+        head_sha=scene["head"],
+        status=CheckStatus.COMPLETED,
+        conclusion=CheckConclusion.FAILURE,
+        output=CheckRunOutput(title="t", summary="s", annotations=annotations(60)),
+    )
+    run_id = github.create_check_run(REPO, run)
+    assert [len(b) for b in github_double.runs[run_id].annotation_batches] == [50, 10]
+    assert len(github_double.check_runs(REPO)) == 1
+    assert [r.status for r in github_double.requests_to("POST", r"/check-runs$")] == [201]
+    assert [r.status for r in github_double.requests_to("PATCH", rf"/check-runs/{run_id}$")] == [
+        401,
+        200,
+    ]
+
+
+def test_token_mode_reports_a_refused_token(github_double, tmp_path):
+    token = github_double.add_user_token("dave")
+    github = GitHubTokenConnector(
+        api_url=github_double.url,
+        token=token,
+        mirrors_dir=tmp_path / "m",
+        seconds_between_writes=None,
+    ).for_installation(None)
+    github_double.tokens.pop(token)
+    with pytest.raises(GitHubError, match="GitHub answered 401: Bad credentials") as caught:
+        github.pull_request(REPO, 1)
+    assert token not in str(caught.value)

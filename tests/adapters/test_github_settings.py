@@ -35,3 +35,17 @@ def test_github_defaults(tmp_path):
     assert settings.github_private_key is None
     assert settings.github_webhook_secret is None
     assert settings.github_token is None
+
+
+def test_the_write_interval_defaults_to_github_s_advice_and_is_bounded() -> None:
+    from bot.settings import Settings, SettingsError
+
+    assert Settings.from_environ({}).github_write_interval == 1.0
+    assert Settings.from_environ({"EUCORA_GITHUB_WRITE_INTERVAL": "0"}).github_write_interval == 0
+    for bad in ("soon", "-1", "120"):
+        try:
+            Settings.from_environ({"EUCORA_GITHUB_WRITE_INTERVAL": bad})
+        except SettingsError as error:
+            assert "EUCORA_GITHUB_WRITE_INTERVAL" in str(error)
+        else:
+            raise AssertionError(f"{bad!r} was accepted")

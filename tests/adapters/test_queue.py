@@ -169,3 +169,33 @@ def test_a_real_celery_worker_drains_what_serve_accepted(
     assert all(line.split()[1] != serve_pid for line in lines)
     assert "Traceback" not in worker.output()
     assert os.environ.get("EUCORA_BROKER_URL") is None
+
+
+def test_background_wakeups_send_after_the_request_and_cap_bursts() -> None:
+    import threading
+    import time
+
+    from bot.adapters.queue import BackgroundWakeups
+
+    sent: list[str] = []
+    gate = threading.Event()
+
+    def send(delivery_id: str) -> None:
+        gate.wait(5)
+        if delivery_id == "bad":
+            raise ConnectionError("broker down")
+        sent.append(delivery_id)
+
+    wakeups = BackgroundWakeups(send, max_per_batch=3)
+    wakeups("first")  # the thread takes it and waits on the gate
+    time.sleep(0.1)
+    for i in range(10):
+        wakeups(f"burst-{i}")
+    wakeups("bad")
+    gate.set()
+    deadline = time.monotonic() + 5
+    while len(sent) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    # The first, then only the newest of the burst (a drain covers the rest); a failure is logged.
+    assert sent == ["first", "burst-8", "burst-9"]

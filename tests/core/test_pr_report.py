@@ -141,6 +141,7 @@ def test_the_cab_run_asks_for_action_while_the_policy_blocks() -> None:
 def test_the_comment_starts_with_the_marker_and_fits_github_s_limit() -> None:
     body = comment_body(big_pack(), digest=DIGEST, checkpoint=CHECKPOINT)
     assert body.startswith(EVIDENCE_MARKER + "\n")
+    assert body.count(EVIDENCE_MARKER) == 1
     assert len(body) <= 65_536
     assert CHECKPOINT.strip() in body
 
@@ -173,7 +174,9 @@ def test_explain_lists_factors_by_points_and_the_tier_rule() -> None:
     lines = reply.splitlines()
     assert lines[0].startswith("@maya here is why the risk is **35/100 (medium)**")
     rows = [line for line in lines if line.startswith("| 1")]
-    assert rows[0].startswith("| 15 | supply-chain | `package.unsigned-beyond-pilot`")
+    assert rows[0].startswith(
+        "| 15 | supply-chain | `package.unsigned-beyond-pilot` | google-chrome |"
+    )
     assert "Capped at the family's weight: supply-chain 25 → 15." in reply
     assert "The score alone gives tier low; a rule raised it to medium." in reply
     assert DIGEST in reply

@@ -32,6 +32,12 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
     assert "signature ok, statement ok, inclusion ok" in out
     assert "rule.change.freeze-window" in out
     assert "eucora audit verify: OK" in out
+    # The GitHub App step: the webhook in, both check runs and the sticky comment out.
+    assert "POST /webhook (pull_request opened, signed) -> 202" in out
+    assert "check run 'EUCORA policy': success" in out
+    assert "check run 'EUCORA CAB approval': in_progress — Waiting for 1 CAB approval" in out
+    assert "sticky comment by eucora-test[bot]" in out
+    assert "@carol here is why the risk is **32/100 (medium)**" in out
     # State stays under EUCORA_HOME so it can be explored afterwards.
     assert (home / "demo" / "intents-repo" / "eucora.yaml").is_file()
     assert (home / "demo" / "broken-change" / "google-chrome.yaml").is_file()

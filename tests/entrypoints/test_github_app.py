@@ -13,12 +13,12 @@ from flask.testing import FlaskClient
 
 from bot.adapters.storage import create_database_engine, upgrade_schema
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
+from bot.doubles.github.server import GitHubDouble
 from bot.entrypoints.serve import Server, build_server
 from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.support import webhooks
-from tests.support.github_double.server import GitHubDouble
 from tests.support.gitrepo import GitRepo
 from tests.support.serving import eucora, free_port, request, running, wait_until
 
@@ -62,6 +62,7 @@ def app(tmp_path: Path, github_double: GitHubDouble, github_env: dict[str, str])
         **github_env,
         "EUCORA_HOME": str(tmp_path / "home"),
         "EUCORA_PUBLIC_URL": "https://eucora.example",
+        "EUCORA_GITHUB_WRITE_INTERVAL": "0",
     }
     settings = Settings.from_environ(environ)
     engine = create_database_engine(settings.database_url)

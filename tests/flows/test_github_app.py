@@ -24,11 +24,11 @@ from click.testing import CliRunner
 
 from bot.adapters.github_manifest import convert_manifest_code
 from bot.core.app_manifest import ManifestError
+from bot.doubles.github import GitHubDouble
 from bot.entrypoints.cli import cli
 from bot.errors import ConfigError
 from bot.flows.github_app import AppCreated, AppSetup, create_github_app
 from bot.settings import Settings
-from tests.support.github_double import GitHubDouble
 
 EUCORA = str(Path(sys.executable).parent / "eucora")
 PUBLIC = "https://eucora.contoso.com"

@@ -128,7 +128,7 @@ def test_a_good_change_gets_a_green_policy_run_a_pending_cab_run_and_one_comment
     # The pack has its offline proof bundle, against the checkpoint the comment published.
     proof = EvidenceStore(context.settings.evidence_dir).get_proof(policy.external_id)
     assert proof is not None
-    published = comment.body.split("```text\n", 1)[1].split("\n```", 1)[0]
+    published = comment.body.split("```\n", 1)[1].split("\n```", 1)[0]
     assert len(published.splitlines()) >= 4  # origin, size, root, blank, signature
     assert published in proof.decode()
 
@@ -309,7 +309,7 @@ def test_explain_replies_with_the_factors_of_the_latest_pack(
     sticky, reply = github.comments
     assert sticky.body.startswith(EVIDENCE_MARKER)
     assert reply.body.startswith("@maya here is why the risk is **")
-    assert "| points | family | rule | reason |" in reply.body
+    assert "| points | family | rule | intent | reason |" in reply.body
     # Asked again: answered from the stored pack, without a second evaluation.
     runs_before = len(github.check_runs)
     run_command(using(context, github), REPO, 7, Command.EXPLAIN, user="maya", correlation_id="e2")

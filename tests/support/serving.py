@@ -98,13 +98,13 @@ def running(
             wait_until(healthy, 60, "the server to answer /healthz", 0.2)
         yield process
     finally:
+        # A graceful stop goes to the main process only (gunicorn's master and Celery's main
+        # process stop their children themselves); whatever is left after that is killed.
         if popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(popen.pid, signal.SIGTERM)
-            try:
+            popen.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 popen.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill9()
+        process.kill9()
 
 
 def recording_serve(port: int, *extra: str) -> list[str]:

@@ -442,6 +442,8 @@ def _stream_events(
     """The events in log order (those after ``after`` and up to ``upto``), fetched in batches."""
     query = select(audit_events).order_by(audit_events.c.seq)
     if after is not None:
+        if upto is None:  # both bounds: planners without statistics still pick the index
+            upto = connection.execute(select(func.max(audit_events.c.seq))).scalar_one() or 0
         query = query.where(audit_events.c.seq > after)
     if upto is not None:
         query = query.where(audit_events.c.seq <= upto)

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.github_double.server import GitHubDouble
+from bot.doubles.github.server import GitHubDouble
 
 
 def generate_app_key() -> tuple[str, str]:

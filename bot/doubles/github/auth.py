@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import jwt
 
-from tests.support.github_double import state as st
+from bot.doubles.github import state as st
 
 MAX_JWT_LIFETIME = timedelta(minutes=10)
 CLOCK_DRIFT = timedelta(seconds=60)

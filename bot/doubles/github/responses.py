@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tests.support.github_double import state as st
+from bot.doubles.github import state as st
 
-SUBSET = Path(__file__).resolve().parents[2] / "fixtures" / "github" / "openapi-subset.json"
+SUBSET = Path(__file__).resolve().parents[1] / "data" / "github" / "openapi-subset.json"
 
 
 @cache
@@ -45,9 +45,9 @@ def _example(method: str, path: str, status: str) -> Any:
 class Urls:
     """Rewrites GitHub's example URLs to the double's API and git URLs."""
 
-    def __init__(self, api_url: str) -> None:
+    def __init__(self, api_url: str, web_url: str) -> None:
         self.api = api_url
-        self.web = api_url  # html_url values point at the double too (never followed by the bot)
+        self.web = web_url  # html_url values point at the double too (never followed by the bot)
 
     def localise(self, value: Any, full_name: str | None = None) -> Any:
         if isinstance(value, dict):

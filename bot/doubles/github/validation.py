@@ -1,6 +1,6 @@
 """Every request and response checked against GitHub's OpenAPI description (openapi-core).
 
-The description is the extracted subset in ``tests/fixtures/github/openapi-subset.json``. It is
+The description is the extracted subset in ``bot/doubles/data/github/openapi-subset.json``. It is
 loaded with openapi-core's spec check off: GitHub's published description does not pass
 openapi-spec-validator as a whole (a ``format: uri`` string defaults to ``""``), which says
 nothing about the operations themselves. A request or response that breaks it becomes a
@@ -17,7 +17,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from werkzeug.wrappers import Request, Response
 
-from tests.support.github_double.responses import description
+from bot.doubles.github.responses import description
 
 
 def _null_in_nullable_enums(node: Any) -> None:
@@ -43,9 +43,12 @@ def _null_in_nullable_enums(node: Any) -> None:
 
 @cache
 def _openapi() -> OpenAPI:
-    """One validator for every double: a relative server URL matches any 127.0.0.1 port."""
+    """One validator for every double: relative server URLs match any 127.0.0.1 port.
+
+    ``/api/v3`` is where GitHub Enterprise Server serves the same API (``api_prefix``).
+    """
     spec: dict[str, Any] = copy.deepcopy(description())
-    spec["servers"] = [{"url": "/"}]
+    spec["servers"] = [{"url": "/"}, {"url": "/api/v3"}]
     _null_in_nullable_enums(spec)
     return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
 

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
-from tests.support.github_double import responses as rs
-from tests.support.github_double import state as st
-from tests.support.github_double.auth import Caller
+from bot.doubles.github import responses as rs
+from bot.doubles.github import state as st
+from bot.doubles.github.auth import Caller
 
 if TYPE_CHECKING:
-    from tests.support.github_double.server import GitHubDouble
+    from bot.doubles.github.server import GitHubDouble
 
 R = "/repos/<owner>/<repo>"
 P = "/repos/{owner}/{repo}"
@@ -176,7 +176,7 @@ _REVIEW_STATES = {
 
 
 def _error(status: int, message: str) -> Exception:
-    from tests.support.github_double.server import ApiError
+    from bot.doubles.github.server import ApiError
 
     return ApiError(status, message)
 

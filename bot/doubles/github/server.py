@@ -3,7 +3,7 @@
 It runs a Werkzeug app in a thread on 127.0.0.1, holds state (see ``state.py``), enforces
 GitHub's authentication, checks every request and response against GitHub's OpenAPI
 description, serves real bare git repositories over smart HTTP, and injects faults on demand.
-Start it with the ``github_double`` fixture (``tests/support/github_double/fixtures.py``).
+Start it with the ``github_double`` fixture (``bot/doubles/github/fixtures.py``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.support.github_double import auth, git_http, responses, validation
-from tests.support.github_double import state as st
-from tests.support.github_double.routes import ROUTES, Handlers
+from bot.doubles.github import auth, git_http, responses, validation
+from bot.doubles.github import state as st
+from bot.doubles.github.routes import ROUTES, Handlers
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "GitHub Double",
@@ -98,7 +98,7 @@ class Recorded:
 class GitHubDouble:
     """A running double: state, helpers to set a scene, and what it saw."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         root: Path,
         *,
@@ -106,8 +106,10 @@ class GitHubDouble:
         public_key_pem: str,
         app_id: int = 4242,
         slug: str = "eucora-test",
+        api_prefix: str = "",
     ) -> None:
         self.root = root
+        self.api_prefix = api_prefix.rstrip("/")  # "/api/v3" serves the API as GHES does
         self.git_root = root / "git"
         self.git_root.mkdir(parents=True, exist_ok=True)
         self.app = st.App(
@@ -137,6 +139,7 @@ class GitHubDouble:
         self.protection_rule_reviews: list[dict[str, Any]] = []
         self.manifest_codes: dict[str, st.ManifestCode] = {}
         self.faults: list[Fault] = []
+        self.revocations: list[Fault] = []
         self.requests: list[Recorded] = []
         self.violations: list[str] = []
         self.tokens_issued = 0
@@ -147,7 +150,8 @@ class GitHubDouble:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
-        self.urls = responses.Urls("")
+        self.web_url = ""
+        self.urls = responses.Urls("", "")
         self._map = Map(
             [Rule(pattern, endpoint=name, methods=[m]) for name, m, pattern, _, _ in ROUTES]
         )
@@ -160,8 +164,9 @@ class GitHubDouble:
         self._server = make_server(
             "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
         )
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self.urls = responses.Urls(self.url)
+        self.web_url = f"http://127.0.0.1:{self._server.server_port}"
+        self.url = self.web_url + self.api_prefix
+        self.urls = responses.Urls(self.url, self.web_url)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -385,7 +390,7 @@ class GitHubDouble:
         return conversion
 
     def clone_url(self, full_name: str) -> str:
-        return f"{self.url}/{full_name}.git"
+        return f"{self.web_url}/{full_name}.git"
 
     # -- what the bot did --------------------------------------------------------------------
 
@@ -468,6 +473,16 @@ class GitHubDouble:
         with self.lock:
             self.faults.append(Fault(None, count, "", method, re.compile(path) if path else None))
 
+    def revoke_token_after(
+        self, count: int = 1, *, method: str | None = None, path: str | None = None
+    ) -> None:
+        """After answering the next ``count`` matching requests, forget the token they used.
+
+        As GitHub does when a token is revoked before it expires: the next request is a 401.
+        """
+        with self.lock:
+            self.revocations.append(Fault(0, count, "", method, re.compile(path) if path else None))
+
     @contextmanager
     def expecting_violations(self) -> Iterator[list[str]]:
         """For tests that send GitHub bad requests on purpose: yields and clears the violations."""
@@ -517,10 +532,22 @@ class GitHubDouble:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
-        if re.match(r"^/[^/]+/[^/]+\.git(/|$)", request.path):
+        path = request.path
+        if re.match(r"^/[^/]+/[^/]+\.git(/|$)", path):
             response = self._git_http(request)
+        elif self.api_prefix and not path.startswith(f"{self.api_prefix}/"):
+            self.violations.append(
+                f"{request.method} {path}: outside the API prefix {self.api_prefix}"
+            )
+            response = self._json_error(ApiError(404, "Not Found"))
         else:
-            response = self._api(request, environ)
+            if self.api_prefix:  # the API lives under the prefix, as a WSGI app mounted there
+                environ = {
+                    **environ,
+                    "SCRIPT_NAME": self.api_prefix,
+                    "PATH_INFO": environ["PATH_INFO"][len(self.api_prefix) :],
+                }
+            response = self._api(Request(environ), environ)
         return response(environ, start_response)
 
     def _git_http(self, request: Request) -> Response:
@@ -538,7 +565,10 @@ class GitHubDouble:
                 and repo is not None
                 and (
                     record.login is not None
-                    or full_name in self.installations[record.installation_id].repositories
+                    or (
+                        record.installation_id is not None
+                        and full_name in self.installations[record.installation_id].repositories
+                    )
                 )
             )
             recorded = Recorded(
@@ -558,7 +588,12 @@ class GitHubDouble:
         body = request.get_json(silent=True) if request.data else None
         with self.lock:
             recorded = Recorded(
-                request.method, request.path, request.query_string.decode(), 0, "", body
+                request.method,
+                request.root_path + request.path,  # with the API prefix, as the client sent it
+                request.query_string.decode(),
+                0,
+                "",
+                body,
             )
             self.requests.append(recorded)
             fault = next((f for f in self.faults if f.matches(request)), None)
@@ -601,12 +636,20 @@ class GitHubDouble:
             response = self._json_error(ApiError(404, "Not Found"))
         else:
             response = self._json(status, payload, headers)
+            self._maybe_revoke(request, caller)
         recorded.status = response.status_code
         if validation.operation_declares(request.method, path_pattern, response.status_code):
             problem = validation.check_response(request, response)
             if problem is not None:
                 self.violations.append(problem)
         return response
+
+    def _maybe_revoke(self, request: Request, caller: auth.Caller) -> None:
+        with self.lock:
+            revocation = next((r for r in self.revocations if r.matches(request)), None)
+            if revocation is not None and caller.token is not None:
+                revocation.count -= 1
+                self.tokens.pop(caller.token, None)
 
     def _drop(self, environ: dict[str, Any]) -> None:
         sock = environ.get("werkzeug.socket")

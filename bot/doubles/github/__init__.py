@@ -1,9 +1,9 @@
 """A local double of GitHub for the tests: REST operations checked against GitHub's OpenAPI
 description, GitHub App authentication, real git over smart HTTP, and injectable faults.
 
-Use the ``github_double`` fixture (``fixtures.py``, registered in ``tests/conftest.py``).
+Tests use the ``github_double`` fixture (``tests/support/github_double_fixtures.py``).
 """
 
-from tests.support.github_double.server import ApiError, GitHubDouble, Recorded
+from bot.doubles.github.server import ApiError, GitHubDouble, Recorded
 
 __all__ = ["ApiError", "GitHubDouble", "Recorded"]

@@ -1,0 +1,551 @@
+"""A local Microsoft Intune double: Entra ID token endpoints, Graph mobile apps, Azure blob upload.
+
+Serves HTTPS (MSAL accepts only ``https`` authorities; the CA is in :attr:`ca_bundle`) with:
+
+* the identity endpoints MSAL calls for a client-credentials token when instance discovery is off:
+  ``/{tenant}/v2.0/.well-known/openid-configuration`` and ``/{tenant}/oauth2/v2.0/token``;
+* Graph v1.0 under ``/v1.0``: ``deviceAppManagement/mobileApps`` (``$filter`` with ``isof(...)`` and
+  ``displayName eq '...'``, ``$top`` paging through ``@odata.nextLink``), content versions routed
+  with no cast, a ``microsoft.graph.<type>`` cast or a ``graph.<type>`` cast, content files whose
+  ``uploadState`` moves from ``…Pending`` to ``…Success`` on the next read, ``commit``,
+  ``renewUpload``, ``assign`` (replaces the app's assignment set) and per-assignment ``DELETE``;
+* an "Azure storage" endpoint at ``/blob/...`` taking ``PUT ?comp=block`` and ``?comp=blocklist``
+  with a per-file signature (a request without it is refused, as a bad SAS is).
+
+Every JSON body is checked against the vendored Graph CSDL subset (``data/intune``): property
+names, ``@odata.type`` values, enum members and action parameters; departures are recorded in
+:attr:`violations`. ``commit`` verifies the uploaded bytes for real: the HMAC over IV and
+ciphertext, then the SHA-256 of the decrypted content against ``fileDigest``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from defusedxml import ElementTree
+from werkzeug.wrappers import Request, Response
+
+from ._csdl import CsdlModel
+from ._wsgi_double import WsgiDouble
+
+DATA = resources.files("bot.doubles") / "data" / "intune"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+_APPS = "/v1.0/deviceAppManagement/mobileApps"
+_CAST = r"(?:/(?:microsoft\.graph|graph)\.(?P<cast>[A-Za-z0-9]+))?"
+_APP = rf"^{_APPS}/(?P<app>[0-9a-f-]+)"
+_ROUTES = {
+    "app": re.compile(rf"{_APP}$"),
+    "assign": re.compile(rf"{_APP}/assign$"),
+    "assignments": re.compile(rf"{_APP}/assignments(?:/(?P<assignment>[^/]+))?$"),
+    "versions": re.compile(rf"{_APP}{_CAST}/contentVersions(?:/(?P<version>\d+))?$"),
+    "files": re.compile(
+        rf"{_APP}{_CAST}/contentVersions/(?P<version>\d+)/files"
+        r"(?:/(?P<file>[0-9a-f-]+))?(?:/(?P<action>commit|renewUpload))?$"
+    ),
+}
+_FILTER_ISOF = re.compile(r"^isof\('microsoft\.graph\.([A-Za-z0-9]+)'\)$")
+_FILTER_NAME = re.compile(r"^displayName eq '((?:[^']|'')*)'$")
+
+
+@dataclass(slots=True)
+class ContentFile:
+    """A content file and its upload state machine."""
+
+    id: str
+    body: dict[str, Any]
+    state: str = "azureStorageUriRequestPending"
+    signature: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    blocks: dict[str, bytes] = field(default_factory=dict)
+    blob: bytes | None = None
+
+
+@dataclass(slots=True)
+class App:
+    """A mobile app with its content versions and assignments."""
+
+    body: dict[str, Any]
+    versions: dict[str, dict[str, ContentFile]] = field(default_factory=dict)
+    assignments: list[dict[str, Any]] = field(default_factory=list)
+
+
+class IntuneDouble(WsgiDouble):
+    """Intune (Graph v1.0) and its token authority on one HTTPS loopback server."""
+
+    plane = "intune"
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str = "00000000-0000-4000-8000-00000000c0de",
+        client_id: str = "11111111-2222-4333-8444-555555555555",
+        client_secret: str = "intune-secret-value",  # noqa: S107 -- the double's own test credential
+        page_size: int = 100,
+    ) -> None:
+        super().__init__(tls=True)
+        self.tenant_id = tenant_id
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.page_size = page_size
+        self.apps: dict[str, App] = {}
+        self._ids = itertools.count(1)
+
+    @cached_property
+    def model(self) -> CsdlModel:
+        """The Graph types this double checks bodies against."""
+        return CsdlModel(Path(str(DATA / "graph-v1.0-intune-apps.csdl")))
+
+    @property
+    def authority(self) -> str:
+        """What ``EUCORA_INTUNE_AUTHORITY`` should be set to (the tenant is added to it)."""
+        return self.url
+
+    @property
+    def graph_url(self) -> str:
+        """What ``EUCORA_INTUNE_URL`` should be set to."""
+        return f"{self.url}/v1.0"
+
+    def environ(self) -> dict[str, str]:
+        """The ``EUCORA_INTUNE_*`` settings that point a connector at this double."""
+        return {
+            "EUCORA_INTUNE_URL": self.graph_url,
+            "EUCORA_INTUNE_AUTHORITY": self.authority,
+            "EUCORA_INTUNE_TENANT_ID": self.tenant_id,
+            "EUCORA_INTUNE_CLIENT_ID": self.client_id,
+            "EUCORA_INTUNE_CLIENT_SECRET": self.client_secret,
+            "EUCORA_INTUNE_CA_BUNDLE": self.ca_bundle or "",
+        }
+
+    def is_token_path(self, path: str) -> bool:
+        """Token and discovery endpoints do not change Intune's state."""
+        return not path.startswith(("/v1.0/", "/blob/"))
+
+    def _check(self, value: Any, expected: str, where: str) -> None:
+        for problem in self.model.check(value, expected, where):
+            self.violation(problem)
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        """Route one request."""
+        path = request.path
+        tenant = f"/{self.tenant_id}"
+        if path == f"{tenant}/v2.0/.well-known/openid-configuration":
+            return self._openid_configuration()
+        if path == f"{tenant}/oauth2/v2.0/token" and request.method == "POST":
+            return self._token(request)
+        if path.startswith("/blob/"):
+            return self._blob(request)
+        if not path.startswith("/v1.0/"):
+            return _error(404, "NotFound", f"no route {path}")
+        if not self.authorized(request):
+            return _error(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
+        return self._graph(request)
+
+    def fault_response(self, status: int, code: str, message: str) -> Response:
+        """Graph's error envelope."""
+        return _error(status, code, message)
+
+    def _openid_configuration(self) -> Response:
+        base = f"{self.url}/{self.tenant_id}"
+        return _json(
+            200,
+            {
+                "issuer": f"{base}/v2.0",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "token_endpoint_auth_methods_supported": ["client_secret_post"],
+                "response_types_supported": ["code", "id_token", "token"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "tenant_region_scope": "EU",
+            },
+        )
+
+    def _token(self, request: Request) -> Response:
+        form = request.form
+        if form.get("grant_type") != "client_credentials":
+            return _oauth_error(400, "unsupported_grant_type", "AADSTS70003: grant type")
+        if form.get("client_id") != self.client_id:
+            return _oauth_error(400, "unauthorized_client", "AADSTS700016: application not found")
+        if form.get("client_secret") != self.client_secret:
+            return _oauth_error(
+                401, "invalid_client", "AADSTS7000215: Invalid client secret provided."
+            )
+        scopes = set((form.get("scope") or "").split())
+        if GRAPH_SCOPE not in scopes:
+            return _oauth_error(400, "invalid_scope", f"AADSTS1002012: scope must be {GRAPH_SCOPE}")
+        token = self.issue_token()
+        body = {
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": token,
+        }
+        return _json(200, body)
+
+    # -- Graph ---------------------------------------------------------------------------------
+
+    def _graph(self, request: Request) -> Response:  # noqa: C901 -- a route table
+        path, method = request.path, request.method
+        if path == _APPS:
+            if method == "GET":
+                return self._list_apps(request)
+            if method == "POST":
+                return self._create_app(request)
+        for name, pattern in _ROUTES.items():
+            match = pattern.match(path)
+            if match is None:
+                continue
+            groups = match.groupdict()
+            with self.lock:
+                app = self.apps.get(groups["app"])
+            if app is None:
+                return _error(404, "ResourceNotFound", f"mobileApp {groups['app']} not found")
+            if groups.get("cast") and not self._cast_ok(app, groups["cast"], path):
+                return _error(400, "BadRequest", f"bad type cast {groups['cast']}")
+            if name == "app":
+                return self._app(request, app)
+            if name == "assign" and method == "POST":
+                return self._assign(request, app)
+            if name == "assignments":
+                return self._assignments(request, app, groups.get("assignment"))
+            if name == "versions":
+                return self._versions(request, app, groups.get("version"))
+            if name == "files":
+                return self._files(request, app, groups)
+        return _error(404, "ResourceNotFound", f"no route {method} {path}")
+
+    def _cast_ok(self, app: App, cast: str, path: str) -> bool:
+        actual = str(app.body["@odata.type"]).removeprefix("#microsoft.graph.")
+        if cast not in self.model.types or not self.model.derives(actual, cast):
+            self.violation(f"{path}: {actual} cannot be cast to {cast}")
+            return False
+        if "contentVersions" in path and "contentVersions" not in self.model.navigation(cast):
+            self.violation(f"{path}: {cast} has no contentVersions")
+            return False
+        return True
+
+    def _list_apps(self, request: Request) -> Response:
+        with self.lock:
+            found = [a.body for a in self.apps.values()]
+        query = request.args.get("$filter", "")
+        for clause in (c.strip() for c in query.split(" and ") if c.strip()):
+            isof, named = _FILTER_ISOF.match(clause), _FILTER_NAME.match(clause)
+            if isof is not None:
+                wanted = isof.group(1)
+                found = [a for a in found if self.model.derives(_type_of(a), wanted)]
+            elif named is not None:
+                name = named.group(1).replace("''", "'")
+                found = [a for a in found if a.get("displayName") == name]
+            else:
+                return _error(400, "BadRequest", f"Invalid filter clause: {clause}")
+        if request.environ.get("double.stale"):
+            found = []
+        skip = int(request.args.get("$skiptoken", "0") or 0)
+        top = min(int(request.args.get("$top", self.page_size)), self.page_size)
+        body: dict[str, Any] = {
+            "@odata.context": f"{self.graph_url}/$metadata#deviceAppManagement/mobileApps",
+            "value": found[skip : skip + top],
+        }
+        if skip + top < len(found):
+            body["@odata.nextLink"] = (
+                f"{self.url}{_APPS}?$filter={quote(query)}&$top={top}&$skiptoken={skip + top}"
+            )
+        return _json(200, body)
+
+    def _create_app(self, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        self._check(body, "mobileApp", "POST mobileApps")
+        if not isinstance(body, dict) or not str(body.get("@odata.type", "")).startswith("#"):
+            return _error(400, "BadRequest", "@odata.type is required for mobileApp")
+        now = _now()
+        app_id = str(uuid.uuid4())
+        record = body | {
+            "id": app_id,
+            "createdDateTime": now,
+            "lastModifiedDateTime": now,
+            "publishingState": "notPublished",
+            "committedContentVersion": None,
+            "size": 0,
+        }
+        with self.lock:
+            self.apps[app_id] = App(body=record)
+            self.creates["app"] += 1
+        return _json(201, record)
+
+    def _app(self, request: Request, app: App) -> Response:
+        if request.method == "GET":
+            return _json(200, app.body)
+        if request.method == "PATCH":
+            body = request.get_json(silent=True)
+            self._check(body, _type_of(app.body), f"PATCH mobileApp {app.body['id']}")
+            if not isinstance(body, dict):
+                return _error(400, "BadRequest", "body must be a JSON object")
+            with self.lock:
+                version = body.get("committedContentVersion")
+                if version is not None:
+                    files = app.versions.get(str(version), {})
+                    if not files or any(f.state != "commitFileSuccess" for f in files.values()):
+                        return _error(
+                            400, "BadRequest", f"content version {version} is not committed"
+                        )
+                    app.body["publishingState"] = "published"
+                    app.body["size"] = sum(f.body.get("size", 0) for f in files.values())
+                app.body.update({k: v for k, v in body.items() if k != "@odata.type"})
+                app.body["lastModifiedDateTime"] = _now()
+            return Response(status=204)
+        if request.method == "DELETE":
+            with self.lock:
+                self.apps.pop(app.body["id"], None)
+            return Response(status=204)
+        return _error(405, "MethodNotAllowed", request.method)
+
+    def _assign(self, request: Request, app: App) -> Response:
+        body = request.get_json(silent=True)
+        for problem in self.model.check_action("assign", _type_of(app.body), body, "assign"):
+            self.violation(problem)
+        if app.body.get("publishingState") != "published":
+            return _error(400, "BadRequest", "The app must be published before it is assigned.")
+        wanted = (body or {}).get("mobileAppAssignments") or []
+        with self.lock:
+            known = {_assignment_key(a): a for a in app.assignments}
+            result = []
+            for assignment in wanted:
+                key = _assignment_key(assignment)
+                if key in known:
+                    result.append(
+                        known[key]
+                        | {
+                            "intent": assignment.get("intent"),
+                            "settings": assignment.get("settings"),
+                        }
+                    )
+                    continue
+                self.creates["assignment"] += 1
+                result.append(
+                    {k: v for k, v in assignment.items() if k != "@odata.type"}
+                    | {"id": f"{uuid.uuid4()}_0_0"}
+                )
+            app.assignments = result
+        return Response(status=204)
+
+    def _assignments(self, request: Request, app: App, assignment_id: str | None) -> Response:
+        if assignment_id is None and request.method == "GET":
+            return _json(200, {"value": app.assignments})
+        if assignment_id is not None and request.method == "DELETE":
+            with self.lock:
+                before = len(app.assignments)
+                app.assignments = [a for a in app.assignments if a["id"] != assignment_id]
+                if len(app.assignments) == before:
+                    return _error(404, "ResourceNotFound", f"assignment {assignment_id}")
+            return Response(status=204)
+        if assignment_id is not None and request.method == "GET":
+            found = next((a for a in app.assignments if a["id"] == assignment_id), None)
+            return _json(200, found) if found else _error(404, "ResourceNotFound", assignment_id)
+        return _error(405, "MethodNotAllowed", request.method)
+
+    def _versions(self, request: Request, app: App, version: str | None) -> Response:
+        if version is None and request.method == "POST":
+            self._check(request.get_json(silent=True), "mobileAppContent", "POST contentVersions")
+            with self.lock:
+                version_id = str(len(app.versions) + 1)
+                app.versions[version_id] = {}
+                self.creates["contentVersion"] += 1
+            return _json(
+                201, {"@odata.type": "#microsoft.graph.mobileAppContent", "id": version_id}
+            )
+        if version is None and request.method == "GET":
+            listed = [
+                {"@odata.type": "#microsoft.graph.mobileAppContent", "id": v} for v in app.versions
+            ]
+            return _json(200, {"value": listed})
+        if version in app.versions and request.method == "GET":
+            return _json(200, {"@odata.type": "#microsoft.graph.mobileAppContent", "id": version})
+        return _error(404, "ResourceNotFound", f"contentVersion {version}")
+
+    def _files(self, request: Request, app: App, groups: dict[str, Any]) -> Response:
+        files = app.versions.get(groups["version"])
+        if files is None:
+            return _error(404, "ResourceNotFound", f"contentVersion {groups['version']}")
+        file_id, action = groups.get("file"), groups.get("action")
+        if file_id is None:
+            if request.method == "POST":
+                return self._create_file(request, app, groups["version"], files)
+            return _json(
+                200, {"value": [self._file_view(app, groups["version"], f) for f in files.values()]}
+            )
+        content = files.get(file_id)
+        if content is None:
+            return _error(404, "ResourceNotFound", f"mobileAppContentFile {file_id}")
+        if action == "commit" and request.method == "POST":
+            return self._commit(request, content)
+        if action == "renewUpload" and request.method == "POST":
+            with self.lock:
+                content.state = "azureStorageUriRenewalPending"
+            return Response(status=204)
+        if action is None and request.method == "GET":
+            with self.lock:
+                content.state = _advance(content.state)
+            return _json(200, self._file_view(app, groups["version"], content))
+        return _error(405, "MethodNotAllowed", request.method)
+
+    def _create_file(
+        self, request: Request, app: App, version: str, files: dict[str, ContentFile]
+    ) -> Response:
+        body = request.get_json(silent=True)
+        self._check(body, "mobileAppContentFile", "POST files")
+        if not isinstance(body, dict):
+            return _error(400, "BadRequest", "body must be a JSON object")
+        with self.lock:
+            content = ContentFile(id=str(uuid.uuid4()), body=body)
+            files[content.id] = content
+            self.creates["contentFile"] += 1
+        return _json(201, self._file_view(app, version, content))
+
+    def _file_view(self, app: App, version: str, content: ContentFile) -> dict[str, Any]:
+        view = {
+            "@odata.type": "#microsoft.graph.mobileAppContentFile",
+            "id": content.id,
+            "name": content.body.get("name"),
+            "size": content.body.get("size"),
+            "sizeEncrypted": content.body.get("sizeEncrypted"),
+            "isCommitted": content.state == "commitFileSuccess",
+            "uploadState": content.state,
+            "azureStorageUri": None,
+            "manifest": None,
+            "createdDateTime": _now(),
+        }
+        if content.state in {"azureStorageUriRequestSuccess", "azureStorageUriRenewalSuccess"}:
+            view["azureStorageUri"] = (
+                f"{self.url}/blob/{app.body['id']}/{version}/{content.id}"
+                f"?sv=2024-08-04&sr=b&sp=rw&sig={content.signature}"
+            )
+        return view
+
+    def _commit(self, request: Request, content: ContentFile) -> Response:
+        body = request.get_json(silent=True)
+        for problem in self.model.check_action("commit", "mobileAppContentFile", body, "commit"):
+            self.violation(problem)
+        info = (body or {}).get("fileEncryptionInfo") or {}
+        with self.lock:
+            ok = content.blob is not None and _verify(content.blob, info)
+            if ok and content.blob is not None:
+                ok = len(content.blob) == content.body.get("sizeEncrypted")
+            content.state = "commitFilePending" if ok else "commitFileFailed"
+            if not ok:
+                self.violation(f"commit of file {content.id}: uploaded bytes do not verify")
+        return Response(status=204)
+
+    # -- "Azure storage" -------------------------------------------------------------------------
+
+    def _blob(self, request: Request) -> Response:
+        parts = request.path.split("/")
+        if len(parts) != 5 or request.method != "PUT":
+            return _storage_error(400, "InvalidUri", "The requested URI does not represent a blob.")
+        _, _, app_id, version, file_id = parts
+        with self.lock:
+            app = self.apps.get(app_id)
+            content = app.versions.get(version, {}).get(file_id) if app else None
+        if content is None or not hmac.compare_digest(
+            request.args.get("sig", ""), content.signature
+        ):
+            return _storage_error(403, "AuthenticationFailed", "Signature did not match.")
+        comp = request.args.get("comp")
+        if comp == "block":
+            if request.headers.get("x-ms-blob-type") != "BlockBlob":
+                self.violation("PUT block without x-ms-blob-type: BlockBlob")
+            with self.lock:
+                content.blocks[request.args.get("blockid", "")] = request.get_data()
+            return Response(status=201)
+        if comp == "blocklist":
+            ids = [e.text or "" for e in ElementTree.fromstring(request.get_data()).iter("Latest")]
+            with self.lock:
+                missing = [i for i in ids if i not in content.blocks]
+                if missing:
+                    return _storage_error(400, "InvalidBlockList", f"unknown blocks {missing}")
+                content.blob = b"".join(content.blocks[i] for i in ids)
+            return Response(status=201)
+        return _storage_error(400, "InvalidQueryParameterValue", f"comp={comp}")
+
+
+def _advance(state: str) -> str:
+    """Each read moves a pending state to its success (the service works between polls)."""
+    return {
+        "azureStorageUriRequestPending": "azureStorageUriRequestSuccess",
+        "azureStorageUriRenewalPending": "azureStorageUriRenewalSuccess",
+        "commitFilePending": "commitFileSuccess",
+    }.get(state, state)
+
+
+def _verify(blob: bytes, info: dict[str, Any]) -> bool:
+    """HMAC over IV and ciphertext, then the plaintext's SHA-256 against ``fileDigest``."""
+    try:
+        mac_key = base64.b64decode(info["macKey"])
+        key = base64.b64decode(info["encryptionKey"])
+        expected_mac, iv, ciphertext = blob[:32], blob[32:48], blob[48:]
+        if not hmac.compare_digest(
+            hmac.new(mac_key, iv + ciphertext, hashlib.sha256).digest(), expected_mac
+        ):
+            return False
+        if (
+            base64.b64decode(info["mac"]) != expected_mac
+            or base64.b64decode(info["initializationVector"]) != iv
+        ):
+            return False
+        decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+        padded = decryptor.update(ciphertext) + decryptor.finalize()
+        unpadder = padding.PKCS7(128).unpadder()
+        plain = unpadder.update(padded) + unpadder.finalize()
+    except (KeyError, ValueError, TypeError):
+        return False
+    return hashlib.sha256(plain).digest() == base64.b64decode(info.get("fileDigest", ""))
+
+
+def _assignment_key(assignment: dict[str, Any]) -> tuple[str, str]:
+    target = assignment.get("target") or {}
+    return (str(target.get("@odata.type")), str(target.get("groupId")))
+
+
+def _type_of(body: dict[str, Any]) -> str:
+    return str(body.get("@odata.type", "")).removeprefix("#microsoft.graph.")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    inner = {"request-id": str(uuid.uuid4()), "date": _now()}
+    return _json(status, {"error": {"code": code, "message": message, "innerError": inner}})
+
+
+def _oauth_error(status: int, error: str, description: str) -> Response:
+    return _json(status, {"error": error, "error_description": description, "error_codes": [0]})
+
+
+def _storage_error(status: int, code: str, message: str) -> Response:
+    text = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    )
+    return Response(text, status=status, mimetype="application/xml")

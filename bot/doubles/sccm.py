@@ -1,0 +1,362 @@
+"""A local double of the Configuration Manager AdminService WMI route (``/AdminService/wmi/``).
+
+Holds collections, applications, deployments (``SMS_ApplicationAssignment``) and per-device
+deployment status. Accepts HTTP Basic (the configured user and password) or a Bearer token.
+Requests are checked against hand-written JSON Schemas of the WMI classes in ``data/sccm/`` (from
+Microsoft's class reference pages, CC-BY-4.0): ``$filter`` and ``$select`` may only name properties
+of the class, create bodies must validate (types, enumerations, ``required``) and may not carry
+read-only properties; ``SDMPackageXML`` must be an ``AppMgmtDigest`` with an ``Application`` (title,
+version) and at least one ``DeploymentType``. Class names are matched case-insensitively, as on
+ConfigMgr 2006 and later. Answers use the OData envelope ``{"@odata.context", "value"}`` and the
+error shape ``{"error": {"code", "message"}}``.
+
+Assumptions that no public source settles (planes.md §3.6, §9): a second application with the
+same display name is refused with 409, and ``DELETE <Class>(<key>)`` removes an instance.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+import jsonschema
+from defusedxml import ElementTree as SafeET
+
+from bot.doubles._json_double import Call, JsonDouble, Reply
+
+DIGEST_NS = "http://schemas.microsoft.com/SystemCenterConfigurationManager/2009/AppMgmtDigest"
+CLASSES = ("SMS_Application", "SMS_ApplicationAssignment", "SMS_Collection")
+READ_ONLY_CLASSES = ("SMS_AppDeploymentAssetDetails",)
+_INSTANCE = re.compile(r"^(?P<cls>\w+)(?:\((?P<key>[^)]*)\))?$")
+_CONDITION = re.compile(
+    r"^(?:(?P<prop>\w+) eq (?P<value>'(?:[^']|'')*'|-?\d+|true|false)"
+    r"|startswith\((?P<sprop>\w+),\s*(?P<prefix>'(?:[^']|'')*')\))$"
+)
+KEYS = {
+    "SMS_Application": "CI_ID",
+    "SMS_ApplicationAssignment": "AssignmentID",
+    "SMS_Collection": "CollectionID",
+}
+
+
+def _schema(name: str) -> dict[str, Any]:
+    text = resources.files("bot.doubles").joinpath(f"data/sccm/{name}.schema.json").read_text()
+    return dict(json.loads(text))
+
+
+class ODataError(Exception):
+    """An error answer in the OData envelope."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status, code, message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(slots=True)
+class Collection:
+    """A device collection and its members."""
+
+    id: str
+    name: str
+    members: list[str] = field(default_factory=list)
+
+
+class SccmDouble(JsonDouble):
+    """The AdminService on loopback."""
+
+    plane = "sccm"
+
+    def __init__(
+        self,
+        *,
+        username: str = "CONTOSO\\svc-eucora",
+        password: str = "sccm-test-password",  # noqa: S107 - a test double's credential
+        token: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.username, self.password, self.token = username, password, token
+        self.schemas = {name: _schema(name) for name in (*CLASSES, *READ_ONLY_CLASSES)}
+        self._by_lower = {name.lower(): name for name in self.schemas}
+        self.collections: dict[str, Collection] = {}
+        self.applications: dict[int, dict[str, Any]] = {}
+        self.assignments: dict[int, dict[str, Any]] = {}
+        self.status_reads: dict[int, int] = {}
+        self.steps_to_finish = 2
+        self.device_outcome = 1
+        """StatusType devices end with: 1 Success, 5 Error."""
+        self._next_ci = 16777500
+        self._next_assignment = 16777900
+
+    # -- set-up ----------------------------------------------------------------------------
+    def add_collection(self, collection_id: str, name: str, members: int = 2) -> None:
+        """A device collection with ``members`` devices."""
+        self.collections[collection_id] = Collection(
+            collection_id, name, [f"{collection_id}-PC{i:03d}" for i in range(1, members + 1)]
+        )
+
+    def environ(self) -> dict[str, str]:
+        """The ``EUCORA_SCCM_*`` settings that point a connector at this double (Basic auth)."""
+        return {
+            "EUCORA_SCCM_URL": self.url,
+            "EUCORA_SCCM_USERNAME": self.username,
+            "EUCORA_SCCM_PASSWORD": self.password,
+        }
+
+    # -- serving ---------------------------------------------------------------------------
+    def error_body(self, code: str, message: str) -> Any:
+        """The OData error envelope."""
+        return {"error": {"code": code, "message": message}}
+
+    def route(self, call: Call) -> Reply:
+        """Authenticate, check against the class schemas, then answer."""
+        if not self._authorised(call):
+            return Reply(401, {"error": {"code": "Unauthorized", "message": "Access denied"}})
+        try:
+            return self._route(call)
+        except ODataError as error:
+            if error.status != 409:
+                self.violation(f"{call.method} {call.path}: {error.code}: {error.message}")
+            return Reply(error.status, {"error": {"code": error.code, "message": error.message}})
+
+    def _authorised(self, call: Call) -> bool:
+        header = call.headers.get("authorization", "")
+        if self.token and header == f"Bearer {self.token}":
+            return True
+        if header.startswith("Basic "):
+            decoded = base64.b64decode(header[6:]).decode()
+            return decoded == f"{self.username}:{self.password}"
+        return False
+
+    def _route(self, call: Call) -> Reply:  # noqa: C901 - a route table
+        prefix = "/AdminService/wmi/"
+        if not call.path.startswith(prefix):
+            raise ODataError(404, "NotFound", f"no route {call.path}")
+        match = _INSTANCE.match(call.path[len(prefix) :])
+        if match is None:
+            raise ODataError(404, "NotFound", f"no route {call.path}")
+        cls = self._by_lower.get(match["cls"].lower())
+        if cls is None:
+            raise ODataError(404, "NotFound", f"class {match['cls']} is not known here")
+        key = match["key"]
+        allowed = {"$filter", "$select"} if call.method == "GET" else set()
+        unknown = set(call.query) - allowed
+        if unknown:
+            raise ODataError(400, "BadRequest", f"query options not supported: {sorted(unknown)}")
+        if call.method == "GET":
+            rows = self._rows(cls)
+            if key is not None:
+                rows = [r for r in rows if str(r.get(KEYS.get(cls, ""))) == key.strip("'")]
+                if not rows:
+                    raise ODataError(404, "NotFound", f"{cls}({key}) does not exist")
+            conditions = self._filter(cls, call.query.get("$filter"))
+            rows = [r for r in rows if all(_holds(c, r) for c in conditions)]
+            rows = self._select(cls, call.query.get("$select"), rows)
+            return Reply(200, {"@odata.context": f"$metadata#{cls}", "value": rows})
+        if call.method == "POST" and key is None and cls in CLASSES:
+            return Reply(201, self._create(cls, call))
+        if call.method == "DELETE" and key is not None and cls == "SMS_ApplicationAssignment":
+            if not key.isdigit() or int(key) not in self.assignments:
+                raise ODataError(404, "NotFound", f"{cls}({key}) does not exist")
+            del self.assignments[int(key)]
+            self.creates["deletion"] += 1
+            return Reply(204)
+        raise ODataError(405, "MethodNotAllowed", f"{call.method} {cls} is not supported")
+
+    # -- reading ---------------------------------------------------------------------------
+    def _rows(self, cls: str) -> list[dict[str, Any]]:
+        if cls == "SMS_Application":
+            return list(self.applications.values())
+        if cls == "SMS_ApplicationAssignment":
+            return list(self.assignments.values())
+        if cls == "SMS_Collection":
+            return [
+                {
+                    "CollectionID": c.id,
+                    "Name": c.name,
+                    "CollectionType": 2,
+                    "MemberCount": len(c.members),
+                }
+                for c in self.collections.values()
+            ]
+        return self._asset_details()
+
+    def _asset_details(self) -> list[dict[str, Any]]:
+        rows = []
+        for assignment_id, assignment in self.assignments.items():
+            reads = self.status_reads[assignment_id] = self.status_reads.get(assignment_id, 0) + 1
+            status = self.device_outcome if reads >= self.steps_to_finish else 2
+            collection = self.collections[assignment["TargetCollectionID"]]
+            for index, machine in enumerate(collection.members):
+                rows.append(
+                    {
+                        "AssignmentID": assignment_id,
+                        "AppName": assignment["ApplicationName"],
+                        "CollectionID": collection.id,
+                        "MachineName": machine,
+                        "MachineID": 16780000 + index,
+                        "StatusType": status,
+                        "AppStatusType": status,
+                        "DeploymentIntent": 1 if assignment["OfferTypeID"] == 0 else 2,
+                    }
+                )
+        return rows
+
+    def _properties(self, cls: str) -> dict[str, Any]:
+        return dict(self.schemas[cls]["properties"])
+
+    def _filter(self, cls: str, raw: list[str] | None) -> list[tuple[str, Any, bool]]:
+        """The ``$filter`` as (property, value, is-prefix) conditions, all ANDed."""
+        if not raw:
+            return []
+        properties = self._properties(cls)
+        conditions = []
+        for clause in re.split(r"\s+and\s+", raw[0].strip()):
+            match = _CONDITION.match(clause.strip())
+            if match is None:
+                raise ODataError(400, "BadRequest", f"unsupported $filter clause {clause!r}")
+            prop = match["prop"] or match["sprop"]
+            if prop not in properties:
+                raise ODataError(400, "BadRequest", f"{cls} has no property {prop}")
+            prefix = bool(match["sprop"])
+            conditions.append(
+                (prop, _literal(match["prefix"] if prefix else match["value"]), prefix)
+            )
+        return conditions
+
+    def _select(
+        self, cls: str, raw: list[str] | None, rows: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        if not raw:
+            return rows
+        names = [n.strip() for n in raw[0].split(",")]
+        unknown = [n for n in names if n not in self._properties(cls)]
+        if unknown:
+            raise ODataError(400, "BadRequest", f"{cls} has no properties {unknown}")
+        return [{n: r.get(n) for n in names} for r in rows]
+
+    # -- creating --------------------------------------------------------------------------
+    def _create(self, cls: str, call: Call) -> dict[str, Any]:
+        try:
+            body = call.json()
+        except ValueError:
+            raise ODataError(400, "BadRequest", "the body is not JSON") from None
+        schema = self.schemas[cls]
+        errors = sorted(
+            jsonschema.Draft202012Validator(schema).iter_errors(body), key=lambda e: e.json_path
+        )
+        if errors:
+            messages = "; ".join(f"{e.json_path}: {e.message}" for e in errors)
+            raise ODataError(400, "BadRequest", messages)
+        read_only = sorted(k for k in body if schema["properties"][k].get("readOnly"))
+        if read_only:
+            raise ODataError(400, "BadRequest", f"read-only properties sent: {read_only}")
+        if cls == "SMS_Application":
+            return self._create_application(body)
+        if cls == "SMS_ApplicationAssignment":
+            return self._create_assignment(body)
+        raise ODataError(405, "MethodNotAllowed", "EUCORA does not create collections")
+
+    def _create_application(self, body: dict[str, Any]) -> dict[str, Any]:
+        info = parse_digest(body["SDMPackageXML"])
+        if any(a["LocalizedDisplayName"] == info["title"] for a in self.applications.values()):
+            raise ODataError(409, "Conflict", f"an application named {info['title']!r} exists")
+        self._next_ci += 1
+        application = {
+            "CI_ID": self._next_ci,
+            "CI_UniqueID": f"ScopeId_EUCORA/{info['logical_name']}/1",
+            "ModelName": f"ScopeId_EUCORA/{info['logical_name']}",
+            "ModelID": self._next_ci + 1000,
+            "LocalizedDisplayName": info["title"],
+            "LocalizedDescription": info["description"],
+            "Manufacturer": info["publisher"],
+            "SoftwareVersion": info["version"],
+            "IsLatest": True,
+            "IsDeployed": False,
+            "IsExpired": False,
+            "IsEnabled": True,
+            "NumberOfDeployments": 0,
+            "NumberOfDeploymentTypes": info["deployment_types"],
+            "DateCreated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "SDMPackageXML": body["SDMPackageXML"],
+        }
+        self.applications[application["CI_ID"]] = application
+        self.creates["application"] += 1
+        return application
+
+    def _create_assignment(self, body: dict[str, Any]) -> dict[str, Any]:
+        ci_id = body["AssignedCIs"][0] if len(body["AssignedCIs"]) == 1 else None
+        application = self.applications.get(ci_id) if ci_id is not None else None
+        if application is None:
+            raise ODataError(400, "BadRequest", f"AssignedCIs {body['AssignedCIs']} is unknown")
+        collection = self.collections.get(body["TargetCollectionID"])
+        if collection is None:
+            raise ODataError(400, "BadRequest", f"no collection {body['TargetCollectionID']}")
+        if body["AssignmentType"] != 2:
+            raise ODataError(400, "BadRequest", "an application deployment has AssignmentType 2")
+        self._next_assignment += 1
+        assignment = {
+            **body,
+            "AssignmentID": self._next_assignment,
+            "AssignmentUniqueID": f"{{{uuid.uuid4()}}}",
+            "ApplicationName": application["LocalizedDisplayName"],
+            "AssignedCI_UniqueID": application["CI_UniqueID"],
+            "AppModelID": application["ModelID"],
+            "CollectionName": collection.name,
+            "SourceSite": body["TargetCollectionID"][:3],
+        }
+        self.assignments[assignment["AssignmentID"]] = assignment
+        application["IsDeployed"] = True
+        application["NumberOfDeployments"] += 1
+        self.creates["deployment"] += 1
+        return assignment
+
+
+def parse_digest(xml: str) -> dict[str, Any]:
+    """The facts the provider takes from an ``AppMgmtDigest``; a malformed one is a 400."""
+    try:
+        root = SafeET.fromstring(xml)
+    except ParseError as error:
+        raise ODataError(400, "BadRequest", f"SDMPackageXML is not XML: {error}") from None
+    ns = {"d": DIGEST_NS}
+    if root.tag != f"{{{DIGEST_NS}}}AppMgmtDigest":
+        raise ODataError(400, "BadRequest", "SDMPackageXML is not an AppMgmtDigest")
+    application = root.find("d:Application", ns)
+    if application is None or not application.get("LogicalName"):
+        raise ODataError(400, "BadRequest", "SDMPackageXML has no Application with LogicalName")
+    title = application.findtext("d:Title", default="", namespaces=ns).strip()
+    version = application.findtext("d:SoftwareVersion", default="", namespaces=ns).strip()
+    if not title or not version:
+        raise ODataError(400, "BadRequest", "the Application needs a Title and a SoftwareVersion")
+    deployment_types = root.findall("d:DeploymentType", ns)
+    if not deployment_types:
+        raise ODataError(400, "BadRequest", "SDMPackageXML has no DeploymentType")
+    return {
+        "logical_name": application.get("LogicalName"),
+        "title": title,
+        "version": version,
+        "description": application.findtext("d:Description", default="", namespaces=ns),
+        "publisher": application.findtext("d:Publisher", default="", namespaces=ns),
+        "deployment_types": len(deployment_types),
+    }
+
+
+def _holds(condition: tuple[str, Any, bool], row: dict[str, Any]) -> bool:
+    prop, value, prefix = condition
+    if prefix:
+        return str(row.get(prop, "")).startswith(value)
+    return bool(row.get(prop) == value)
+
+
+def _literal(text: str) -> Any:
+    if text.startswith("'"):
+        return text[1:-1].replace("''", "'")
+    if text in {"true", "false"}:
+        return text == "true"
+    return int(text)

@@ -1,0 +1,502 @@
+"""Ansible: launch an AWX / Automation Platform job template, or run the playbook locally.
+
+**AWX mode** (``EUCORA_AWX_URL``). The job template is the one named after the intent
+(``metadata.name``), looked up by named URL ``<name>++<organization>`` when
+``EUCORA_AWX_ORGANIZATION`` is set, else by ``?name=``. The template must prompt for the limit and
+for variables: otherwise AWX would silently drop them (``ignored_fields``) and run the playbook
+against the template's whole inventory, so the connector refuses before launching. A launch sends
+``limit`` = the ring's target and extra vars ``eucora_intent``, ``eucora_version``,
+``eucora_evidence_digest``, ``eucora_ring``, ``eucora_assignment`` and
+``eucora_idempotency_key``; the job then follows to a final status.
+
+Exactly one job per publication, even when a response is lost:
+
+1. a journal holding ``awx_job_id`` never launches again: it follows that job;
+2. before the first launch the connector journals ``awx_launch_after``, the newest job id of the
+   template at that moment;
+3. if a launch's answer is lost (timeout, dropped connection, 5xx after the server acted), the
+   retry finds ``awx_launch_after`` without ``awx_job_id`` and reads the template's jobs newer than
+   it, newest first, looking for one whose extra vars carry this publication's
+   ``eucora_idempotency_key``; it adopts that job (journalling its id) instead of launching.
+
+**Local mode** (``EUCORA_ANSIBLE_PLAYBOOK_DIR``, when no AWX URL is set): ansible-runner runs
+``<dir>/<intent name>.yml`` (or ``<dir>/site.yml``) in a private data dir, against the configured
+inventory or ``localhost`` with a local connection placed in groups named after the ring's target,
+with ``limit`` = the target and the same extra vars. The run id
+(``eucora-<hash of the idempotency key>``) is journalled first; a journal that holds one never
+runs again: it reads the run's recorded status, and a run that left none (the process died
+mid-run) is a permanent error for a person to look at, not a second run.
+
+``retire`` cancels the publication's job while it is still running; AWX keeps no standing
+assignment to remove (neither does local mode, which forgets its record of the intent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from bot.errors import ConfigError, PermanentConnectorError
+from connectors._http import PlaneClient
+from connectors._polling import Follow
+from connectors.base import (
+    Journal,
+    Plane,
+    PlaneState,
+    PlannedStep,
+    Publication,
+    PublishResult,
+    StepKind,
+)
+from connectors.settings import AnsibleLocalSettings, AwxSettings
+
+JOB_ID = "awx_job_id"
+LAUNCH_AFTER = "awx_launch_after"
+RUN_ID = "ansible_run_id"
+FINAL = frozenset({"successful", "failed", "error", "canceled"})
+_PAGE = 50
+
+
+def extra_vars_of(publication: Publication) -> dict[str, str]:
+    """The extra vars every launch carries: they lead the job back to the change."""
+    return {
+        "eucora_intent": publication.name,
+        "eucora_version": publication.version,
+        "eucora_evidence_digest": publication.evidence_digest,
+        "eucora_ring": publication.ring.name,
+        "eucora_assignment": publication.ring.assignment,
+        "eucora_idempotency_key": publication.idempotency_key,
+    }
+
+
+def _awx_message(response: httpx.Response) -> str:
+    body = response.json()
+    if isinstance(body, dict):
+        if "detail" in body:
+            return str(body["detail"])
+        return "; ".join(f"{key}: {value}" for key, value in body.items())
+    return str(body)
+
+
+class AwxConnector:
+    """Ansible through an AWX / Automation Platform controller."""
+
+    plane = Plane.ANSIBLE
+
+    def __init__(
+        self,
+        settings: AwxSettings,
+        *,
+        follow: Follow | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._prefix = settings.api_prefix
+        self._follow = follow or Follow()
+        self._base_url = settings.url.rstrip("/")
+        self._http = PlaneClient(
+            plane="awx",
+            base_url=self._base_url,
+            timeout=settings.timeout,
+            headers={"Authorization": f"Bearer {settings.token}"},
+            secrets=(settings.token,),
+            message_of=_awx_message,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    # -- the interface ---------------------------------------------------------------------
+    def plan(self, publication: Publication) -> tuple[PlannedStep, ...]:
+        """Read the template and its prompts; describe the launch (GET requests only)."""
+        template = self._template(publication.name)
+        self._check_prompts(template)
+        return (
+            PlannedStep(
+                kind=StepKind.LAUNCH,
+                description=(
+                    f"launch AWX job template '{template['name']}' (id {template['id']}) with"
+                    f" limit '{publication.ring.target}' for {publication.name}"
+                    f" {publication.version} (ring {publication.ring.name})"
+                ),
+            ),
+        )
+
+    def publish(self, publication: Publication, journal: Journal) -> PublishResult:
+        """Launch at most one job for the publication and follow it to a final status."""
+        job_id = journal.get(JOB_ID)
+        created = False
+        template: dict[str, Any] | None = None
+        if job_id is None:
+            template = self._template(publication.name)
+            self._check_prompts(template)
+            job_id = self._adopt_lost_launch(template, publication, journal)
+            if job_id is None:
+                job_id = self._launch(template, publication, journal)
+                created = True
+        job = self._follow.until(
+            lambda: self._job(job_id),
+            lambda job: job["status"] in FINAL,
+            f"awx: job {job_id}",
+        )
+        if job["status"] != "successful":
+            explanation = job.get("job_explanation") or "see the job's output"
+            raise PermanentConnectorError(
+                f"awx: job {job_id} ended {job['status']}: {self._http.redact(explanation)}"
+            )
+        return PublishResult(
+            object_id=str(job_id),
+            created=created,
+            details={
+                "job_id": str(job_id),
+                "status": str(job["status"]),
+                "job_template": str(job.get("job_template", template and template["id"])),
+                "limit": str(job.get("limit", "")),
+                **self._host_counts(job_id),
+            },
+            url=f"{self._base_url}/#/jobs/playbook/{job_id}/output",
+        )
+
+    def state(self, intent_name: str) -> PlaneState:
+        """The template and the newest EUCORA job per ring (reads only)."""
+        template = self._find_template(intent_name)
+        if template is None:
+            return PlaneState(present=False)
+        rings: dict[str, str] = {}
+        version: str | None = None
+        listing = self._http.json(
+            "GET",
+            f"{self._prefix}/job_templates/{template['id']}/jobs/",
+            params={"order_by": "-id", "page_size": _PAGE},
+        )
+        for summary in listing["results"]:
+            job = self._job(str(summary["id"]))
+            extra = _extra_vars(job)
+            if extra.get("eucora_intent") != intent_name:
+                continue
+            version = version or extra.get("eucora_version")
+            rings.setdefault(str(extra.get("eucora_ring")), str(job["status"]))
+        return PlaneState(
+            present=True,
+            version=version,
+            rings=rings,
+            object_id=str(template["id"]),
+            details={"job_template": str(template["name"])},
+        )
+
+    def retire(self, intent_name: str, journal: Journal) -> None:
+        """Cancel the publication's job if it is still running (AWX holds no assignment)."""
+        del intent_name
+        job_id = journal.get(JOB_ID)
+        if job_id is None:
+            return
+        job = self._job(job_id)
+        if job["status"] not in FINAL:
+            self._http.request("POST", f"{self._prefix}/jobs/{job_id}/cancel/", json={})
+
+    # -- steps -----------------------------------------------------------------------------
+    def _find_template(self, name: str) -> dict[str, Any] | None:
+        organization = self._settings.organization
+        if organization:
+            named = f"{_named(name)}++{_named(organization)}"
+            response = self._http.request(
+                "GET", f"{self._prefix}/job_templates/{named}/", allow=(404,)
+            )
+            if response.status_code == 404:
+                return None
+            return dict(self._http.decode(response, "GET job template"))
+        listing = self._http.json("GET", f"{self._prefix}/job_templates/", params={"name": name})
+        results = listing["results"]
+        if len(results) > 1:
+            raise PermanentConnectorError(
+                f"awx: {len(results)} job templates are named '{name}':"
+                " set EUCORA_AWX_ORGANIZATION to choose one"
+            )
+        return dict(results[0]) if results else None
+
+    def _template(self, name: str) -> dict[str, Any]:
+        template = self._find_template(name)
+        if template is None:
+            raise PermanentConnectorError(
+                f"awx: no job template named '{name}'"
+                + (
+                    f" in organization '{self._settings.organization}'"
+                    if self._settings.organization
+                    else ""
+                )
+            )
+        return template
+
+    def _check_prompts(self, template: dict[str, Any]) -> None:
+        info = self._http.json("GET", f"{self._prefix}/job_templates/{template['id']}/launch/")
+        missing = [
+            flag
+            for flag in ("ask_limit_on_launch", "ask_variables_on_launch")
+            if not info.get(flag)
+        ]
+        if missing:
+            raise PermanentConnectorError(
+                f"awx: job template '{template['name']}' must prompt on launch for"
+                f" {' and '.join(missing)}: otherwise AWX ignores the ring's limit or the"
+                " change's variables"
+            )
+        if info.get("passwords_needed_to_start") or info.get("variables_needed_to_start"):
+            raise PermanentConnectorError(
+                f"awx: job template '{template['name']}' needs passwords or survey answers"
+                " to start, which EUCORA does not supply"
+            )
+
+    def _newest_job_id(self, template_id: int) -> int:
+        listing = self._http.json(
+            "GET",
+            f"{self._prefix}/job_templates/{template_id}/jobs/",
+            params={"order_by": "-id", "page_size": 1},
+        )
+        results = listing["results"]
+        return int(results[0]["id"]) if results else 0
+
+    def _adopt_lost_launch(
+        self, template: dict[str, Any], publication: Publication, journal: Journal
+    ) -> str | None:
+        """The job a previous attempt launched but never heard back about, if any."""
+        marker = journal.get(LAUNCH_AFTER)
+        if marker is None:
+            journal.put(LAUNCH_AFTER, str(self._newest_job_id(template["id"])))
+            return None
+        page = 1
+        while True:
+            listing = self._http.json(
+                "GET",
+                f"{self._prefix}/job_templates/{template['id']}/jobs/",
+                params={"order_by": "-id", "page_size": _PAGE, "page": page},
+            )
+            for summary in listing["results"]:
+                if int(summary["id"]) <= int(marker):
+                    return None
+                job = self._job(str(summary["id"]))
+                if _extra_vars(job).get("eucora_idempotency_key") == publication.idempotency_key:
+                    job_id = str(job["id"])
+                    journal.put(JOB_ID, job_id)
+                    return job_id
+            if not listing.get("next"):
+                return None
+            page += 1
+
+    def _launch(self, template: dict[str, Any], publication: Publication, journal: Journal) -> str:
+        body = self._http.json(
+            "POST",
+            f"{self._prefix}/job_templates/{template['id']}/launch/",
+            json={"extra_vars": extra_vars_of(publication), "limit": publication.ring.target},
+        )
+        job_id = str(body["job"])
+        journal.put(JOB_ID, job_id)
+        ignored = body.get("ignored_fields") or {}
+        if ignored:
+            raise PermanentConnectorError(
+                f"awx: job {job_id} was launched but AWX ignored {sorted(ignored)}:"
+                " check the template's prompts"
+            )
+        return job_id
+
+    def _job(self, job_id: str) -> dict[str, Any]:
+        return dict(self._http.json("GET", f"{self._prefix}/jobs/{job_id}/"))
+
+    def _host_counts(self, job_id: str) -> dict[str, str]:
+        listing = self._http.json("GET", f"{self._prefix}/jobs/{job_id}/job_host_summaries/")
+        hosts = listing["results"]
+        return {
+            "hosts": str(len(hosts)),
+            "hosts_failed": str(sum(1 for h in hosts if h.get("failed"))),
+        }
+
+
+def _named(name: str) -> str:
+    """A name as AWX's named URLs spell it: ``+`` as ``[+]``, then percent-encoded."""
+    return quote(name.replace("+", "[+]"), safe="[]")
+
+
+def _extra_vars(job: Mapping[str, Any]) -> dict[str, Any]:
+    raw = job.get("extra_vars") or "{}"
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        return {}
+    return dict(value) if isinstance(value, dict) else {}
+
+
+# -- local mode ---------------------------------------------------------------------------------
+_GROUP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def groups_of(target: str) -> list[str]:
+    """The plain, non-negated group names of an Ansible host pattern (``a:b:&c:!d`` → a, b, c)."""
+    groups = []
+    for token in re.split(r"[:,]", target):
+        name = token.strip()
+        if name.startswith("!"):
+            continue
+        name = name.lstrip("&")
+        if _GROUP.match(name) and name != "all" and name not in groups:
+            groups.append(name)
+    return groups
+
+
+class LocalAnsibleConnector:
+    """Ansible run on this machine by ansible-runner (the demo and small sites)."""
+
+    plane = Plane.ANSIBLE
+
+    def __init__(self, settings: AnsibleLocalSettings) -> None:
+        self._settings = settings
+
+    def plan(self, publication: Publication) -> tuple[PlannedStep, ...]:
+        """Name the playbook that would run (reads the playbook directory only)."""
+        playbook = self._playbook(publication.name)
+        return (
+            PlannedStep(
+                kind=StepKind.LAUNCH,
+                description=(
+                    f"run playbook {playbook.name} locally with limit"
+                    f" '{publication.ring.target}' for {publication.name} {publication.version}"
+                    f" (ring {publication.ring.name})"
+                ),
+            ),
+        )
+
+    def publish(self, publication: Publication, journal: Journal) -> PublishResult:
+        """Run the playbook at most once for the publication; report how it ended."""
+        run_id = journal.get(RUN_ID)
+        created = run_id is None
+        if run_id is None:
+            playbook = self._playbook(publication.name)
+            run_id = (
+                "eucora-" + hashlib.sha256(publication.idempotency_key.encode()).hexdigest()[:20]
+            )
+            journal.put(RUN_ID, run_id)
+            status, rc = self._run(publication, playbook, run_id)
+        else:
+            status, rc = self._recorded(run_id)
+        self._remember(publication, status, run_id)
+        if status != "successful":
+            raise PermanentConnectorError(
+                f"ansible: local run {run_id} ended {status} (rc {rc});"
+                f" see {self._settings.data_dir / 'artifacts' / run_id / 'stdout'}"
+            )
+        return PublishResult(
+            object_id=run_id,
+            created=created,
+            details={"run_id": run_id, "status": status, "rc": str(rc)},
+        )
+
+    def state(self, intent_name: str) -> PlaneState:
+        """What the local runs recorded for the intent."""
+        record = self._record_path(intent_name)
+        if not record.is_file():
+            return PlaneState(present=False)
+        data = json.loads(record.read_text(encoding="utf-8"))
+        return PlaneState(
+            present=True,
+            version=data.get("version"),
+            rings=dict(data.get("rings", {})),
+            object_id=data.get("run_id"),
+        )
+
+    def retire(self, intent_name: str, journal: Journal) -> None:
+        """Forget the intent locally (a finished local run has nothing to cancel)."""
+        del journal
+        self._record_path(intent_name).unlink(missing_ok=True)
+
+    # -- steps -----------------------------------------------------------------------------
+    def _playbook(self, name: str) -> Path:
+        for candidate in (f"{name}.yml", f"{name}.yaml", "site.yml"):
+            path = self._settings.playbook_dir / candidate
+            if path.is_file():
+                return path
+        raise ConfigError(
+            f"EUCORA_ANSIBLE_PLAYBOOK_DIR: neither {name}.yml nor site.yml is in"
+            f" {self._settings.playbook_dir}"
+        )
+
+    def _inventory(self, publication: Publication, run_id: str) -> str:
+        if self._settings.inventory is not None:
+            return str(self._settings.inventory.resolve())
+        local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        inventory = {
+            "all": {
+                "hosts": {"localhost": local},
+                "children": {
+                    group: {"hosts": {"localhost": {}}}
+                    for group in groups_of(publication.ring.target)
+                },
+            }
+        }
+        path = self._settings.data_dir / "inventories" / f"{run_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(inventory), encoding="utf-8")
+        return str(path.resolve())
+
+    def _run(self, publication: Publication, playbook: Path, run_id: str) -> tuple[str, int]:
+        import ansible_runner  # noqa: PLC0415 - heavy import, only when a playbook runs
+
+        self._settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # ansible-playbook sits next to this interpreter when EUCORA runs from a virtualenv
+        # that is not activated: put that directory first on the run's PATH.
+        bin_dir = Path(sys.executable).parent
+        path = os.pathsep.join(p for p in (str(bin_dir), os.environ.get("PATH", "")) if p)
+        runner = ansible_runner.run(
+            private_data_dir=str(self._settings.data_dir.resolve()),
+            playbook=str(playbook.resolve()),
+            inventory=self._inventory(publication, run_id),
+            extravars={**self._settings.extra_vars, **extra_vars_of(publication)},
+            limit=publication.ring.target,
+            ident=run_id,
+            quiet=True,
+            envvars={"PATH": path, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0"},
+        )
+        return str(runner.status), int(runner.rc)
+
+    def _recorded(self, run_id: str) -> tuple[str, int]:
+        artifacts = self._settings.data_dir / "artifacts" / run_id
+        status_file, rc_file = artifacts / "status", artifacts / "rc"
+        if not status_file.is_file():
+            raise PermanentConnectorError(
+                f"ansible: local run {run_id} was started but left no final status in"
+                f" {artifacts}; not running it again"
+            )
+        rc = rc_file.read_text(encoding="utf-8").strip() if rc_file.is_file() else "-1"
+        return status_file.read_text(encoding="utf-8").strip(), int(rc or -1)
+
+    def _record_path(self, intent_name: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", intent_name)
+        return self._settings.data_dir / "eucora-state" / f"{safe}.json"
+
+    def _remember(self, publication: Publication, status: str, run_id: str) -> None:
+        path = self._record_path(publication.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        data.setdefault("rings", {})[publication.ring.name] = status
+        data["version"] = publication.version
+        data["run_id"] = run_id
+        path.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+
+
+def build_ansible_connector(
+    awx: AwxSettings | None, local: AnsibleLocalSettings | None, *, follow: Follow | None = None
+) -> AwxConnector | LocalAnsibleConnector | None:
+    """AWX when configured, else local mode when configured, else ``None``."""
+    if awx is not None:
+        return AwxConnector(awx, follow=follow)
+    if local is not None:
+        return LocalAnsibleConnector(local)
+    return None

@@ -1,0 +1,709 @@
+"""Microsoft Intune through Microsoft Graph: LOB app, content upload, group assignment.
+
+One Intune app per intent *version* (``win32LobApp`` on Windows, ``macOSLobApp``/``macOSDmgApp``
+on macOS), found again by its ``displayName`` (``"<app name> <version>"``, a ``$filter``) and the
+marker in ``notes`` (``eucora intent=… version=… evidence=sha256:…``). Publishing:
+
+1. find-or-create the app (a lost create answer is found by the marker on the retry);
+2. unless a content version is committed: reuse a committed or pending content file, or create a
+   content version and file, wait for the upload URL, upload the encrypted file to Azure storage in
+   blocks, commit with the encryption info, wait for ``commitFileSuccess``, then set
+   ``committedContentVersion``;
+3. assign to the ring's Entra group with the ring's intent, keeping the app's other assignments
+   (``assign`` replaces the whole set);
+4. remove the same group's assignment from the intent's other versions ("replace version V").
+
+The token comes from MSAL's client-credentials flow against ``EUCORA_INTUNE_AUTHORITY``. MSAL
+only accepts ``https`` authorities, so instance discovery is turned off (the authority is
+configured, not discovered) and MSAL sends its tenant-discovery and token requests through the
+connector's own httpx client: same timeouts, same TLS trust (``EUCORA_INTUNE_CA_BUNDLE`` for a
+private CA, as the local double uses), same error mapping.
+
+Content is encrypted the way Intune ingests it (the encrypted payload of a ``.intunewin``): AES-256
+CBC with PKCS7 padding, an HMAC-SHA256 over IV and ciphertext in front, and the keys, IV, MAC and
+the plaintext SHA-256 sent with ``commit``. Wrapping an installer into a ``.intunewin`` (its
+``Detection.xml`` and zip) is not done here.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import PureWindowsPath
+from typing import Any
+
+import httpx
+import msal
+import msal.exceptions
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from defusedxml import ElementTree
+
+from bot.core.versions import compare_versions
+from bot.errors import PermanentConnectorError, TransientConnectorError
+
+from ._http import PlaneClient, tls_verify
+from ._polling import Follow
+from .artifacts import Artifact, ArtifactSource, artifact_file_name, fetch_artifact
+from .base import (
+    Journal,
+    Plane,
+    PlaneState,
+    PlannedStep,
+    Publication,
+    PublishResult,
+    StepKind,
+)
+from .settings import IntuneSettings
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+APPS = "/deviceAppManagement/mobileApps"
+UPLOAD_FOLLOW = Follow(interval=2.0, timeout=900.0)
+"""How long content upload and commit states are polled (Microsoft's sample: 10 s, up to ~1 h)."""
+BLOCK_SIZE = 6 * 1024 * 1024
+"""Azure block size the Microsoft sample uses for content uploads."""
+PERMANENT_TOKEN_ERRORS = frozenset(
+    {
+        "invalid_client",
+        "unauthorized_client",
+        "invalid_scope",
+        "invalid_request",
+        "invalid_grant",
+        "unsupported_grant_type",
+    }
+)
+_HTTP_STATUS = re.compile(r"HTTP Error: (\d{3})")
+_KINDS = {"win32LobApp": "Win32 app", "macOSLobApp": "macOS app", "macOSDmgApp": "macOS DMG app"}
+
+
+def marker(publication: Publication) -> str:
+    """What ties the Intune app back to the change: intent, version and evidence digest."""
+    return (
+        f"eucora intent={publication.name} version={publication.version}"
+        f" evidence={publication.evidence_digest}"
+    )
+
+
+def parse_marker(notes: str | None) -> dict[str, str]:
+    """The ``key=value`` words of a marker (empty when the notes carry none)."""
+    words = (notes or "").split()
+    if not words or words[0] != "eucora":
+        return {}
+    return dict(word.split("=", 1) for word in words[1:] if "=" in word)
+
+
+def app_type(intent: Mapping[str, Any]) -> str:
+    """The Graph type of the app an intent publishes."""
+    if intent["platform"] == "windows":
+        return "win32LobApp"
+    if intent["platform"] == "macos":
+        return "macOSDmgApp" if intent["package"]["type"] == "dmg" else "macOSLobApp"
+    raise PermanentConnectorError(f"intune: platform {intent['platform']} is not supported")
+
+
+def display_name(publication: Publication) -> str:
+    """The app's name in the Intune console."""
+    return f"{publication.intent['app']['name']} {publication.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class Encrypted:
+    """Content encrypted as Intune expects it, with the ``fileEncryptionInfo`` for ``commit``."""
+
+    data: bytes
+    info: dict[str, str]
+
+
+def encrypt(plain: bytes) -> Encrypted:
+    """AES-256-CBC + HMAC-SHA256 (MAC ‖ IV ‖ ciphertext), as in an ``.intunewin`` payload."""
+    key, mac_key, iv = os.urandom(32), os.urandom(32), os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(plain) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(padded) + encryptor.finalize()
+    mac = hmac.new(mac_key, iv + ciphertext, hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
+    return Encrypted(
+        data=mac + iv + ciphertext,
+        info={
+            "encryptionKey": b64(key),
+            "macKey": b64(mac_key),
+            "initializationVector": b64(iv),
+            "mac": b64(mac),
+            "profileIdentifier": "ProfileVersion1",
+            "fileDigest": b64(hashlib.sha256(plain).digest()),
+            "fileDigestAlgorithm": "SHA256",
+        },
+    )
+
+
+def app_body(publication: Publication) -> dict[str, Any]:
+    """The Graph ``mobileApp`` body for the intent (Win32 or macOS)."""
+    intent = publication.intent
+    kind = app_type(intent)
+    file_name = artifact_file_name(intent)
+    body: dict[str, Any] = {
+        "@odata.type": f"#microsoft.graph.{kind}",
+        "displayName": display_name(publication),
+        "description": intent["metadata"].get("description") or intent["app"]["name"],
+        "publisher": intent["app"]["publisher"],
+        "developer": intent["app"]["publisher"],
+        "owner": intent["metadata"]["owner"],
+        "notes": marker(publication),
+        "isFeatured": False,
+        "fileName": file_name,
+    }
+    package = intent["package"]
+    if kind == "win32LobApp":
+        install = package.get("installCommand") or _default_install(package["type"], file_name)
+        body |= {
+            "setupFilePath": file_name,
+            "installCommandLine": install,
+            "uninstallCommandLine": package.get("uninstallCommand") or install,
+            "applicableArchitectures": "x64,x86",
+            "minimumSupportedWindowsRelease": "1607",
+            "installExperience": {
+                "@odata.type": "#microsoft.graph.win32LobAppInstallExperience",
+                "runAsAccount": "user" if package.get("installContext") == "user" else "system",
+                "deviceRestartBehavior": "suppress",
+            },
+            "returnCodes": [
+                {"returnCode": 0, "type": "success"},
+                {"returnCode": 1707, "type": "success"},
+                {"returnCode": 3010, "type": "softReboot"},
+                {"returnCode": 1618, "type": "retry"},
+            ],
+            "rules": [_detection_rule(intent)],
+        }
+    else:
+        detection = package.get("detection") or {}
+        bundle = str(detection.get("bundleId") or intent["metadata"]["name"])
+        minimum = {"@odata.type": "#microsoft.graph.macOSMinimumOperatingSystem", "v10_13": True}
+        if kind == "macOSDmgApp":
+            body |= {
+                "primaryBundleId": bundle,
+                "primaryBundleVersion": publication.version,
+                "includedApps": [{"bundleId": bundle, "bundleVersion": publication.version}],
+                "ignoreVersionDetection": False,
+                "minimumSupportedOperatingSystem": minimum,
+            }
+        else:
+            body |= {
+                "bundleId": bundle,
+                "versionNumber": publication.version,
+                "buildNumber": publication.version,
+                "childApps": [
+                    {
+                        "bundleId": bundle,
+                        "versionNumber": publication.version,
+                        "buildNumber": publication.version,
+                    }
+                ],
+                "ignoreVersionDetection": False,
+                "installAsManaged": False,
+                "minimumSupportedOperatingSystem": minimum,
+            }
+    return body
+
+
+def _default_install(package_type: str, file_name: str) -> str:
+    if package_type == "msi":
+        return f'msiexec /i "{file_name}" /qn /norestart'
+    return f'"{file_name}"'
+
+
+def _detection_rule(intent: Mapping[str, Any]) -> dict[str, Any]:
+    detection = intent["package"].get("detection") or {}
+    kind = detection.get("type")
+    if kind == "msiProductCode":
+        return {
+            "@odata.type": "#microsoft.graph.win32LobAppProductCodeRule",
+            "ruleType": "detection",
+            "productCode": detection["productCode"],
+            "productVersionOperator": "notConfigured",
+        }
+    if kind == "registry":
+        return {
+            "@odata.type": "#microsoft.graph.win32LobAppRegistryRule",
+            "ruleType": "detection",
+            "keyPath": detection["key"],
+            "valueName": detection.get("valueName"),
+            "check32BitOn64System": False,
+            "operationType": "exists",
+            "operator": "notConfigured",
+        }
+    if kind == "file":
+        path = PureWindowsPath(str(detection["path"]))
+        version = detection.get("fileVersion")
+        return {
+            "@odata.type": "#microsoft.graph.win32LobAppFileSystemRule",
+            "ruleType": "detection",
+            "path": str(path.parent),
+            "fileOrFolderName": path.name,
+            "check32BitOn64System": False,
+            "operationType": "version" if version else "exists",
+            "operator": "greaterThanOrEqual" if version else "notConfigured",
+            "comparisonValue": version,
+        }
+    raise PermanentConnectorError(
+        f"intune: intent {intent['metadata']['name']}: detection {kind!r} cannot be expressed as"
+        " a Win32 detection rule here (use msiProductCode, file or registry)"
+    )
+
+
+def assignment_body(group: str, intent: str, kind: str) -> dict[str, Any]:
+    """One ``mobileAppAssignment`` of the app to an Entra group."""
+    settings = (
+        {
+            "@odata.type": "#microsoft.graph.win32LobAppAssignmentSettings",
+            "notifications": "showAll",
+        }
+        if kind == "win32LobApp"
+        else None
+    )
+    body: dict[str, Any] = {
+        "@odata.type": "#microsoft.graph.mobileAppAssignment",
+        "intent": intent,
+        "target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group},
+    }
+    if settings is not None:
+        body["settings"] = settings
+    return body
+
+
+class IntuneConnector:
+    """Publishes intents to Intune through Microsoft Graph."""
+
+    plane = Plane.INTUNE
+
+    def __init__(
+        self,
+        settings: IntuneSettings,
+        *,
+        artifacts: ArtifactSource,
+        follow: Follow = UPLOAD_FOLLOW,
+    ) -> None:
+        self._settings = settings
+        self._artifacts = artifacts
+        self._verify = tls_verify(settings.ca_bundle)
+        self._http = PlaneClient(
+            plane="intune",
+            base_url=settings.url.rstrip("/"),
+            timeout=settings.timeout,
+            secrets=(settings.client_secret,),
+            message_of=graph_message,
+            verify=self._verify,
+        )
+        self._msal: msal.ConfidentialClientApplication | None = None
+        self._follow = follow
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    # -- wire ------------------------------------------------------------------------------
+
+    def _bearer(self) -> str:
+        """A Graph token from MSAL (cached by MSAL until it nears expiry)."""
+        settings = self._settings
+        try:
+            if self._msal is None:
+                self._msal = msal.ConfidentialClientApplication(
+                    settings.client_id,
+                    client_credential=settings.client_secret,
+                    authority=f"{settings.authority.rstrip('/')}/{settings.tenant_id}",
+                    instance_discovery=False,
+                    http_client=self._http.http,
+                )
+            result = self._msal.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+        except httpx.TimeoutException:
+            raise TransientConnectorError("intune token: timed out") from None
+        except (httpx.TransportError, httpx.HTTPStatusError) as error:
+            message = self._http.redact(f"intune token: {type(error).__name__}: {error}")
+            raise TransientConnectorError(message) from None
+        except msal.exceptions.MsalServiceError as error:
+            # MSAL raises this for a token answer that is not OAuth JSON (an HTML 5xx page...).
+            status = _HTTP_STATUS.search(str(error))
+            code = int(status.group(1)) if status else 500
+            message = self._http.redact(f"intune token: {error}")
+            if code == 429 or code >= 500:
+                raise TransientConnectorError(message) from None
+            raise PermanentConnectorError(message) from None
+        except ValueError as error:
+            message = self._http.redact(f"intune token: authority refused: {error}")
+            raise PermanentConnectorError(message) from None
+        if "access_token" in result:
+            return str(result["access_token"])
+        error_code = str(result.get("error", "unknown_error"))
+        message = self._http.redact(
+            f"intune token: {error_code}: {result.get('error_description', '')}".strip()
+        )
+        if error_code in PERMANENT_TOKEN_ERRORS:
+            raise PermanentConnectorError(message)
+        raise TransientConnectorError(message)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One authorised Graph call; a token Graph no longer accepts (401) is renewed once.
+
+        MSAL would hand back its cached token, so a 401 drops the MSAL application (and with it
+        the cache) before the second attempt.
+        """
+        extra = kwargs.pop("headers", {})
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self._bearer()}", **extra}
+            allow = (401,) if attempt == 1 else ()
+            response = self._http.request(method, path, headers=headers, allow=allow, **kwargs)
+            if response.status_code != 401:
+                return response
+            self._msal = None
+        return response  # pragma: no cover -- the second attempt raises on 401
+
+    def _pages(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        response = self._call("GET", path, params=dict(params))
+        while True:
+            body = response.json()
+            yield from body.get("value", [])
+            link = body.get("@odata.nextLink")
+            if not link:
+                return
+            response = self._call("GET", link)
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def _apps_of(self, intent_name: str, *, name: str | None = None) -> list[dict[str, Any]]:
+        """The intent's apps (every version, or the one with ``name``), by the notes marker."""
+        query = "isof('microsoft.graph.mobileLobApp')"
+        if name is not None:
+            query += " and displayName eq '" + name.replace("'", "''") + "'"
+        return [
+            app
+            for app in self._pages(APPS, {"$filter": query})
+            if parse_marker(app.get("notes")).get("intent") == intent_name
+        ]
+
+    def _find(self, publication: Publication) -> dict[str, Any] | None:
+        """The publication's app; of several (a race), the oldest, which every worker agrees on."""
+        found = [
+            app
+            for app in self._apps_of(publication.name, name=display_name(publication))
+            if parse_marker(app.get("notes")).get("version") == publication.version
+        ]
+        return min(found, key=_age, default=None)
+
+    def _settle(self, publication: Publication, mine: dict[str, Any]) -> dict[str, Any]:
+        """After a create, keep the oldest app if another worker created one too; delete ours.
+
+        Graph has no unique key for apps, so two workers that both missed the app both create
+        one. Each lists again after its create; the one whose app is not the oldest deletes it
+        and carries on with the oldest, so the plane converges on exactly one app.
+        """
+        winner = self._find(publication) or mine
+        if str(winner["id"]) != str(mine["id"]):
+            self._call("DELETE", f"{APPS}/{mine['id']}")
+        return winner
+
+    def _assignments(self, app_id: str) -> list[dict[str, Any]]:
+        return list(self._pages(f"{APPS}/{app_id}/assignments", {}))
+
+    def _others_assigned(
+        self, publication: Publication
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(app, assignment) of the intent's other versions assigned to this ring's group."""
+        found = []
+        for app in self._apps_of(publication.name):
+            if parse_marker(app.get("notes")).get("version") == publication.version:
+                continue
+            found += [
+                (app, assignment)
+                for assignment in self._assignments(str(app["id"]))
+                if _group(assignment) == publication.ring.target
+            ]
+        return found
+
+    # -- Connector -------------------------------------------------------------------------
+
+    def plan(self, publication: Publication) -> tuple[PlannedStep, ...]:
+        """The steps :meth:`publish` would take, from GETs only."""
+        body = app_body(publication)
+        ring = publication.ring
+        kind = _KINDS[app_type(publication.intent)]
+        steps: list[PlannedStep] = []
+        app = self._find(publication)
+        if app is None:
+            steps.append(_step(StepKind.CREATE, f"create {kind} '{body['displayName']}'"))
+        elif app.get("notes") != body["notes"]:
+            steps.append(_step(StepKind.UPDATE, f"update notes of '{body['displayName']}'"))
+        if app is None or not app.get("committedContentVersion"):
+            size = publication.intent["package"].get("sizeBytes")
+            shown = f"{size} bytes" if size is not None else "size unknown"
+            steps.append(_step(StepKind.UPLOAD, f"upload file {body['fileName']} ({shown})"))
+        current = (
+            {_group(a): a.get("intent") for a in self._assignments(str(app["id"]))}
+            if app is not None
+            else {}
+        )
+        if current.get(ring.target) != ring.assignment:
+            steps.append(
+                _step(StepKind.ASSIGN, f"assign to group {ring.target} as {ring.assignment}")
+            )
+        for other, _ in self._others_assigned(publication):
+            version = parse_marker(other.get("notes")).get("version", "?")
+            steps.append(
+                _step(StepKind.REPLACE, f"replace version {version} in group {ring.target}")
+            )
+        if not steps:
+            steps.append(
+                _step(
+                    StepKind.NOTHING, f"'{body['displayName']}' already assigned to {ring.target}"
+                )
+            )
+        return tuple(steps)
+
+    def publish(self, publication: Publication, journal: Journal) -> PublishResult:
+        """Find-or-create the app, upload and commit its content, assign it, retire older ones."""
+        body = app_body(publication)
+        app = self._find(publication)
+        created = app is None
+        if app is None:
+            mine = self._call("POST", APPS, json=body).json()
+            app = self._settle(publication, mine)
+            created = str(app["id"]) == str(mine["id"])
+        elif app.get("notes") != body["notes"]:
+            patch = {"@odata.type": body["@odata.type"], "notes": body["notes"]}
+            self._call("PATCH", f"{APPS}/{app['id']}", json=patch)
+        app_id = str(app["id"])
+        journal.put("intune.app_id", app_id)
+        version = app.get("committedContentVersion")
+        if not version:
+            version = self._upload(publication, app_id, body)
+            self._call(
+                "PATCH",
+                f"{APPS}/{app_id}",
+                json={"@odata.type": body["@odata.type"], "committedContentVersion": version},
+            )
+        journal.put("intune.content_version", str(version))
+        self._assign(app_id, publication, body["@odata.type"].rsplit(".", 1)[1])
+        replaced = []
+        for other, assignment in self._others_assigned(publication):
+            self._call("DELETE", f"{APPS}/{other['id']}/assignments/{assignment['id']}")
+            replaced.append(parse_marker(other.get("notes")).get("version", "?"))
+        details = {"app_id": app_id, "content_version": str(version)}
+        if replaced:
+            details["replaced"] = ",".join(sorted(replaced))
+        return PublishResult(
+            object_id=app_id,
+            created=created,
+            details=details,
+            url=f"https://intune.microsoft.com/#view/Microsoft_Intune_Apps/SettingsMenu/appId/{app_id}",
+        )
+
+    def state(self, intent_name: str) -> PlaneState:
+        """What Intune holds for the intent: its newest assigned version and every assignment.
+
+        Intune knows groups, not rings: ``rings`` is keyed by the Entra group id (the ring's
+        ``target``), and ``details["groups"]`` says which version each group gets.
+        """
+        apps = self._apps_of(intent_name)
+        if not apps:
+            return PlaneState(present=False)
+        assigned = sorted(
+            ((app, self._assignments(str(app["id"]))) for app in apps),
+            key=lambda pair: _version_key(pair[0]),
+        )
+        rings: dict[str, str] = {}
+        groups: dict[str, str] = {}
+        for app, assignments in assigned:
+            for assignment in assignments:
+                rings[_group(assignment)] = str(assignment.get("intent"))
+                groups[_group(assignment)] = parse_marker(app.get("notes")).get("version", "?")
+        live = [pair for pair in assigned if pair[1]] or assigned
+        app = live[-1][0]
+        notes = parse_marker(app.get("notes"))
+        return PlaneState(
+            present=True,
+            version=notes.get("version"),
+            rings=rings,
+            object_id=str(app["id"]),
+            details={
+                "publishingState": str(app.get("publishingState")),
+                "committedContentVersion": str(app.get("committedContentVersion")),
+                "evidence": notes.get("evidence", ""),
+                "versions": ",".join(
+                    parse_marker(a.get("notes")).get("version", "?") for a, _ in assigned
+                ),
+                "groups": ",".join(f"{g}={v}" for g, v in sorted(groups.items())),
+            },
+        )
+
+    def retire(self, intent_name: str, journal: Journal) -> None:
+        """Remove every group assignment of every version of the intent (the apps stay)."""
+        for app in self._apps_of(intent_name):
+            for assignment in self._assignments(str(app["id"])):
+                self._call("DELETE", f"{APPS}/{app['id']}/assignments/{assignment['id']}")
+                journal.put(f"intune.retired.{assignment['id']}", str(app["id"]))
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _versions_path(self, app_id: str, kind: str) -> str:
+        return f"{APPS}/{app_id}/microsoft.graph.{kind}/contentVersions"
+
+    def _upload(self, publication: Publication, app_id: str, body: dict[str, Any]) -> str:
+        """Upload and commit the content; return the committed content version id."""
+        kind = body["@odata.type"].rsplit(".", 1)[1]
+        versions = self._versions_path(app_id, kind)
+        reusable = self._committed_file(versions)
+        if reusable is not None:
+            return reusable
+        artifact = fetch_artifact(self._artifacts, publication.intent, body["fileName"])
+        version = str(self._call("POST", versions, json={}).json()["id"])
+        encrypted = encrypt(artifact.data)
+        files = f"{versions}/{version}/files"
+        created = self._call("POST", files, json=_file_body(artifact, encrypted)).json()
+        file_path = f"{files}/{created['id']}"
+        ready = self._wait(file_path, "azureStorageUriRequest")
+        self._put_blob(str(ready["azureStorageUri"]), encrypted.data)
+        self._call("POST", f"{file_path}/commit", json={"fileEncryptionInfo": encrypted.info})
+        self._wait(file_path, "commitFile")
+        return version
+
+    def _committed_file(self, versions: str) -> str | None:
+        """A content version whose file was committed by an earlier, interrupted attempt."""
+        for content in reversed(list(self._pages(versions, {}))):
+            files_path = f"{versions}/{content['id']}/files"
+            files = list(self._pages(files_path, {}))
+            if not files:
+                continue
+            states = {f.get("uploadState") for f in files}
+            if states == {"commitFilePending"}:
+                for item in files:
+                    self._wait(f"{files_path}/{item['id']}", "commitFile")
+                return str(content["id"])
+            if states == {"commitFileSuccess"}:
+                return str(content["id"])
+        return None
+
+    def _wait(self, path: str, stage: str) -> dict[str, Any]:
+        """Poll a content file until ``<stage>Success``; any other non-pending state fails."""
+
+        def read() -> dict[str, Any]:
+            found: dict[str, Any] = self._call("GET", path).json()
+            state = str(found.get("uploadState"))
+            if state.startswith(stage) and state not in {f"{stage}Success", f"{stage}Pending"}:
+                raise TransientConnectorError(f"intune: content file {path}: {state}")
+            return found
+
+        found: dict[str, Any] = self._follow.until(
+            read,
+            lambda f: f.get("uploadState") == f"{stage}Success",
+            f"intune: content file waiting for {stage}Success",
+        )
+        return found
+
+    def _put_blob(self, sas_url: str, data: bytes) -> None:
+        """Azure block upload: ``comp=block`` per 6 MiB, then ``comp=blocklist``.
+
+        No Graph token goes to storage; the SAS signature in the URL is the credential, so it is
+        passed as a secret to the error mapping and never appears in a message.
+        """
+        url = httpx.URL(sas_url)
+        storage = PlaneClient(
+            plane="intune storage",
+            base_url=f"{url.scheme}://{url.netloc.decode('ascii')}",
+            timeout=self._settings.timeout,
+            secrets=(url.params.get("sig"),),
+            message_of=graph_message,
+            verify=self._verify,
+        )
+        sas = dict(url.params)
+        ids = []
+        try:
+            for index, start in enumerate(range(0, max(len(data), 1), BLOCK_SIZE)):
+                block_id = base64.b64encode(f"{index:04d}".encode()).decode("ascii")
+                ids.append(block_id)
+                storage.request(
+                    "PUT",
+                    url.path,
+                    params=sas | {"comp": "block", "blockid": block_id},
+                    content=data[start : start + BLOCK_SIZE],
+                    headers={"x-ms-blob-type": "BlockBlob"},
+                )
+            listing = "".join(f"<Latest>{block}</Latest>" for block in ids)
+            storage.request(
+                "PUT",
+                url.path,
+                params=sas | {"comp": "blocklist"},
+                content=f'<?xml version="1.0" encoding="utf-8"?><BlockList>{listing}</BlockList>',
+                headers={"Content-Type": "application/xml"},
+            )
+        finally:
+            storage.close()
+
+    def _assign(self, app_id: str, publication: Publication, kind: str) -> None:
+        ring = publication.ring
+        current = self._assignments(app_id)
+        if any(_group(a) == ring.target and a.get("intent") == ring.assignment for a in current):
+            return
+        kept = [
+            assignment_body(_group(a), str(a.get("intent")), kind)
+            for a in current
+            if _group(a) != ring.target and _group(a)
+        ]
+        wanted = [*kept, assignment_body(ring.target, ring.assignment, kind)]
+        self._call("POST", f"{APPS}/{app_id}/assign", json={"mobileAppAssignments": wanted})
+
+
+def _file_body(artifact: Artifact, encrypted: Encrypted) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.mobileAppContentFile",
+        "name": artifact.file_name,
+        "size": artifact.size,
+        "sizeEncrypted": len(encrypted.data),
+        "manifest": None,
+        "isDependency": False,
+    }
+
+
+def _age(app: Mapping[str, Any]) -> tuple[str, str]:
+    """Creation order as Graph reports it (ISO 8601 UTC sorts as text), then id."""
+    return (str(app.get("createdDateTime") or ""), str(app["id"]))
+
+
+def _version_key(app: Mapping[str, Any]) -> Any:
+    """Orders apps by the version in their marker (unorderable versions compare equal)."""
+
+    def compare(a: str, b: str) -> int:
+        return compare_versions(b, a) or 0
+
+    return functools.cmp_to_key(compare)(parse_marker(app.get("notes")).get("version", ""))
+
+
+def _group(assignment: Mapping[str, Any]) -> str:
+    return str((assignment.get("target") or {}).get("groupId") or "")
+
+
+def _step(kind: StepKind, description: str) -> PlannedStep:
+    return PlannedStep(kind=kind, description=description)
+
+
+def graph_message(response: httpx.Response) -> str:
+    """Graph's ``{"error": {"code", "message"}}``, an OAuth error, or Azure storage's XML error."""
+    text = response.text
+    if text.lstrip().startswith("<"):
+        root = ElementTree.fromstring(text)
+        return f"{root.findtext('Code') or ''}: {root.findtext('Message') or ''}"
+    body = response.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return f"{error.get('code', '')}: {error.get('message', '')}"
+    if isinstance(error, str):
+        return f"{error}: {body.get('error_description') or ''}"
+    return text

@@ -1,0 +1,453 @@
+"""Jamf Pro: a package record (Jamf Pro API) and one policy per ring (Classic API XML).
+
+Policies exist only in the Classic API, so the policy is written as ``<policy>`` XML; the package
+goes through the Jamf Pro API (``/api/v1/packages``) and its file through ``…/upload``. Names are
+the idempotency keys, as Jamf enforces unique names:
+
+* package ``"<intent> <version>"``, file ``<intent>-<version><ext>``, ``notes`` holding the marker
+  ``eucora intent=… version=… evidence=sha256:…``;
+* policy ``"EUCORA <intent> [<ring>]"``, one per ring, updated in place when the version changes
+  (the plan says "replace version V"); its Self Service description holds the same marker.
+
+A ``required`` ring installs at check-in once per computer; an ``available`` ring is a Self
+Service policy. A create answered ``409`` ("Duplicate name" on Classic, ``DUPLICATE_FIELD`` on the
+Pro API) means someone got there first: the object is found by name and updated.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+import httpx
+from defusedxml import ElementTree
+
+from bot.errors import PermanentConnectorError, TransientConnectorError
+
+from ._http import PlaneClient, tls_verify
+from .artifacts import ArtifactSource, artifact_file_name, fetch_artifact
+from .base import (
+    Journal,
+    Plane,
+    PlaneState,
+    PlannedStep,
+    Publication,
+    PublishResult,
+    StepKind,
+)
+from .settings import JamfSettings
+
+POLICY_PREFIX = "EUCORA "
+_TAGS = re.compile(r"<[^>]+>")
+TOKEN_MARGIN = 30.0
+"""A token this close to expiry is renewed before use."""
+
+
+def marker(publication: Publication) -> str:
+    """What ties a Jamf object back to the change: intent, version and evidence digest."""
+    return (
+        f"eucora intent={publication.name} version={publication.version}"
+        f" evidence={publication.evidence_digest}"
+    )
+
+
+def package_name(publication: Publication) -> str:
+    """The package's unique name: intent and version."""
+    return f"{publication.name} {publication.version}"
+
+
+def policy_name(intent_name: str, ring_name: str) -> str:
+    """The ring's policy name (stable across versions, so a new version updates it)."""
+    return f"{POLICY_PREFIX}{intent_name} [{ring_name}]"
+
+
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    """What the connector reads back from a Classic policy."""
+
+    id: int
+    name: str
+    enabled: bool
+    groups: tuple[str, ...]
+    package_ids: tuple[str, ...]
+    self_service: bool
+    description: str
+
+    @classmethod
+    def from_xml(cls, text: str) -> _Policy:
+        root = ElementTree.fromstring(text)
+        return cls(
+            id=int(root.findtext("general/id") or 0),
+            name=root.findtext("general/name") or "",
+            enabled=(root.findtext("general/enabled") or "").strip() == "true",
+            groups=tuple(
+                (g.findtext("name") or g.findtext("id") or "")
+                for g in root.iterfind("scope/computer_groups/computer_group")
+            ),
+            package_ids=tuple(
+                p.findtext("id") or ""
+                for p in root.iterfind("package_configuration/packages/package")
+            ),
+            self_service=(root.findtext("self_service/use_for_self_service") or "") == "true",
+            description=root.findtext("self_service/self_service_description") or "",
+        )
+
+    @property
+    def version(self) -> str | None:
+        for word in self.description.split():
+            if word.startswith("version="):
+                return word.removeprefix("version=")
+        return None
+
+
+class JamfConnector:
+    """Publishes intents to Jamf Pro."""
+
+    plane = Plane.JAMF
+
+    def __init__(
+        self,
+        settings: JamfSettings,
+        *,
+        artifacts: ArtifactSource,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._artifacts = artifacts
+        self._http = PlaneClient(
+            plane="jamf",
+            base_url=settings.url.rstrip("/"),
+            timeout=settings.timeout,
+            secrets=(settings.client_secret,),
+            message_of=jamf_message,
+            transport=transport,
+            verify=tls_verify(settings.ca_bundle),
+        )
+        self._token: str | None = None
+        self._token_expires = 0.0
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    # -- wire ------------------------------------------------------------------------------
+
+    def _bearer(self) -> str:
+        if self._token is None or time.monotonic() > self._token_expires - TOKEN_MARGIN:
+            response = self._http.request(
+                "POST",
+                "/api/v1/oauth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self._settings.client_id,
+                    "client_secret": self._settings.client_secret,
+                },
+            )
+            body = response.json()
+            self._token = str(body["access_token"])
+            self._token_expires = time.monotonic() + float(body.get("expires_in", 300))
+        return self._token
+
+    def _call(
+        self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
+    ) -> httpx.Response:
+        """One authorised call; a token Jamf no longer accepts (401) is renewed once."""
+        extra = kwargs.pop("headers", {})
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self._bearer()}", **extra}
+            allow = (*accept, 401) if attempt == 1 else accept
+            response = self._http.request(method, path, allow=allow, headers=headers, **kwargs)
+            if response.status_code != 401 or 401 in accept:
+                return response
+            self._token = None
+        return response  # pragma: no cover -- the second attempt raises on 401
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def _find_package(self, name: str) -> dict[str, Any] | None:
+        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+        response = self._call(
+            "GET",
+            "/api/v1/packages",
+            params={"filter": f'packageName=="{escaped}"', "page": 0, "page-size": 100},
+        )
+        results = response.json().get("results", [])
+        found: dict[str, Any] | None = next(
+            (p for p in results if p.get("packageName") == name), None
+        )
+        return found
+
+    def _get_package(self, package_id: str) -> dict[str, Any] | None:
+        response = self._call("GET", f"/api/v1/packages/{package_id}", accept=(404,))
+        if response.status_code == 404:
+            return None
+        found: dict[str, Any] = response.json()
+        return found
+
+    def _find_policy(self, name: str) -> _Policy | None:
+        response = self._call(
+            "GET",
+            f"/JSSResource/policies/name/{quote(name, safe='')}",
+            accept=(404,),
+            headers={"Accept": "application/xml"},
+        )
+        if response.status_code == 404:
+            return None
+        return _Policy.from_xml(response.text)
+
+    def _policies_of(self, intent_name: str) -> list[_Policy]:
+        response = self._call("GET", "/JSSResource/policies", headers={"Accept": "application/xml"})
+        prefix = f"{POLICY_PREFIX}{intent_name} ["
+        found = []
+        for entry in ElementTree.fromstring(response.text).iterfind("policy"):
+            if (entry.findtext("name") or "").startswith(prefix):
+                detail = self._call(
+                    "GET",
+                    f"/JSSResource/policies/id/{entry.findtext('id')}",
+                    headers={"Accept": "application/xml"},
+                )
+                found.append(_Policy.from_xml(detail.text))
+        return found
+
+    # -- Connector -------------------------------------------------------------------------
+
+    def plan(self, publication: Publication) -> tuple[PlannedStep, ...]:
+        """The steps :meth:`publish` would take, from GETs only."""
+        _refuse_uninstall(publication)
+        steps: list[PlannedStep] = []
+        name = package_name(publication)
+        file_name = artifact_file_name(publication.intent)
+        size = publication.intent["package"].get("sizeBytes")
+        package = self._find_package(name)
+        if package is None:
+            steps.append(_step(StepKind.CREATE, f"create package '{name}' ({file_name})"))
+        if package is None or not package.get("size"):
+            shown = f"{size} bytes" if size is not None else "size unknown"
+            steps.append(_step(StepKind.UPLOAD, f"upload file {file_name} ({shown})"))
+        ring = publication.ring
+        policy_title = policy_name(publication.name, ring.name)
+        how = _how(ring.assignment)
+        policy = self._find_policy(policy_title)
+        if policy is None:
+            steps.append(_step(StepKind.CREATE, f"create policy '{policy_title}'"))
+            steps.append(_step(StepKind.ASSIGN, f"scope to computer group {ring.target} {how}"))
+            return tuple(steps)
+        replaced = package is None or policy.package_ids != (str(package["id"]),)
+        if replaced:
+            old = policy.version or "unknown"
+            steps.append(
+                _step(StepKind.REPLACE, f"replace version {old} in policy '{policy_title}'")
+            )
+        if policy.groups != (ring.target,) or policy.self_service != (
+            ring.assignment == "available"
+        ):
+            steps.append(_step(StepKind.ASSIGN, f"scope to computer group {ring.target} {how}"))
+        elif not replaced and (policy.description != marker(publication) or not policy.enabled):
+            steps.append(_step(StepKind.UPDATE, f"update policy '{policy_title}'"))
+        if not steps:
+            steps.append(_step(StepKind.NOTHING, f"policy '{policy_title}' already holds {name}"))
+        return tuple(steps)
+
+    def publish(self, publication: Publication, journal: Journal) -> PublishResult:
+        """Find-or-create the package and upload it, then find-or-create the ring's policy."""
+        _refuse_uninstall(publication)
+        package = self._ensure_package(publication)
+        journal.put("jamf.package_id", str(package["id"]))
+        if not package.get("size"):
+            self._upload(publication, str(package["id"]))
+        policy_id, created = self._ensure_policy(publication, str(package["id"]))
+        journal.put("jamf.policy_id", str(policy_id))
+        return PublishResult(
+            object_id=str(policy_id),
+            created=created,
+            details={"package_id": str(package["id"]), "policy_id": str(policy_id)},
+            url=f"{self._settings.url.rstrip('/')}/policies.html?id={policy_id}",
+        )
+
+    def state(self, intent_name: str) -> PlaneState:
+        """The intent's ring policies as Jamf holds them."""
+        policies = self._policies_of(intent_name)
+        if not policies:
+            return PlaneState(present=False)
+        rings = {}
+        for policy in policies:
+            ring = policy.name.rsplit("[", 1)[1].rstrip("]")
+            if not policy.enabled or not policy.groups:
+                rings[ring] = "retired"
+            else:
+                rings[ring] = "available" if policy.self_service else "required"
+        versions = sorted({p.version for p in policies if p.version})
+        return PlaneState(
+            present=True,
+            version=versions[-1] if len(versions) == 1 else ",".join(versions) or None,
+            rings=rings,
+            object_id=str(policies[0].id),
+            details={p.name: str(p.id) for p in policies},
+        )
+
+    def retire(self, intent_name: str, journal: Journal) -> None:
+        """Disable every ring policy of the intent and empty its scope (history is kept)."""
+        for policy in self._policies_of(intent_name):
+            root = Element("policy")
+            general = SubElement(root, "general")
+            SubElement(general, "name").text = policy.name
+            SubElement(general, "enabled").text = "false"
+            scope = SubElement(root, "scope")
+            SubElement(scope, "all_computers").text = "false"
+            SubElement(scope, "computer_groups")
+            self._call(
+                "PUT",
+                f"/JSSResource/policies/id/{policy.id}",
+                content=tostring(root, encoding="unicode"),
+                headers={"Content-Type": "application/xml"},
+            )
+            journal.put(f"jamf.retired.{policy.id}", "true")
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _package_body(self, publication: Publication) -> dict[str, Any]:
+        return {
+            "packageName": package_name(publication),
+            "fileName": artifact_file_name(publication.intent),
+            "categoryId": "-1",
+            "priority": 10,
+            "osInstall": False,
+            "fillUserTemplate": False,
+            "rebootRequired": False,
+            "suppressEula": False,
+            "suppressFromDock": False,
+            "suppressRegistration": False,
+            "suppressUpdates": False,
+            "info": f"{publication.intent['app']['name']} {publication.version}",
+            "notes": marker(publication),
+            "sha256": str(publication.intent["package"]["sha256"]),
+        }
+
+    def _ensure_package(self, publication: Publication) -> dict[str, Any]:
+        body = self._package_body(publication)
+        found = self._find_package(body["packageName"])
+        if found is None:
+            response = self._call("POST", "/api/v1/packages", json=body, accept=(409,))
+            if response.status_code != 409:
+                package = self._get_package(str(response.json()["id"]))
+                if package is not None:
+                    return package
+            found = self._find_package(body["packageName"])
+            if found is None:
+                raise TransientConnectorError(
+                    f"jamf: package '{body['packageName']}' is said to exist but cannot be found"
+                )
+        if found.get("notes") != body["notes"] or found.get("fileName") != body["fileName"]:
+            self._call("PUT", f"/api/v1/packages/{found['id']}", json=body)
+            found = {**found, **body, "id": found["id"]}
+        return found
+
+    def _upload(self, publication: Publication, package_id: str) -> None:
+        artifact = fetch_artifact(
+            self._artifacts, publication.intent, artifact_file_name(publication.intent)
+        )
+        self._call(
+            "POST",
+            f"/api/v1/packages/{package_id}/upload",
+            files={"file": (artifact.file_name, artifact.data, "application/octet-stream")},
+        )
+
+    def _policy_xml(self, publication: Publication, package_id: str) -> str:
+        ring = publication.ring
+        available = ring.assignment == "available"
+        root = Element("policy")
+        general = SubElement(root, "general")
+        SubElement(general, "name").text = policy_name(publication.name, ring.name)
+        SubElement(general, "enabled").text = "true"
+        SubElement(general, "trigger_checkin").text = "false" if available else "true"
+        SubElement(general, "frequency").text = "Ongoing" if available else "Once per computer"
+        scope = SubElement(root, "scope")
+        SubElement(scope, "all_computers").text = "false"
+        group = SubElement(SubElement(scope, "computer_groups"), "computer_group")
+        SubElement(group, "name").text = ring.target
+        service = SubElement(root, "self_service")
+        SubElement(service, "use_for_self_service").text = "true" if available else "false"
+        SubElement(service, "self_service_display_name").text = str(
+            publication.intent["app"]["name"]
+        )
+        SubElement(service, "self_service_description").text = marker(publication)
+        packages = SubElement(SubElement(root, "package_configuration"), "packages")
+        SubElement(packages, "size").text = "1"
+        package = SubElement(packages, "package")
+        SubElement(package, "id").text = package_id
+        SubElement(package, "action").text = "Install"
+        SubElement(SubElement(root, "maintenance"), "recon").text = "true"
+        return tostring(root, encoding="unicode")
+
+    def _ensure_policy(self, publication: Publication, package_id: str) -> tuple[int, bool]:
+        name = policy_name(publication.name, publication.ring.name)
+        body = self._policy_xml(publication, package_id)
+        headers = {"Content-Type": "application/xml"}
+        existing = self._find_policy(name)
+        if existing is None:
+            response = self._call(
+                "POST", "/JSSResource/policies/id/0", content=body, headers=headers, accept=(409,)
+            )
+            if response.status_code != 409:
+                return _policy_id(response.text), True
+            if "duplicate name" not in response.text.lower():
+                raise PermanentConnectorError(
+                    f"jamf: POST /JSSResource/policies/id/0 answered HTTP 409:"
+                    f" {jamf_message(response)}"
+                )
+            existing = self._find_policy(name)
+            if existing is None:
+                raise TransientConnectorError(f"jamf: policy '{name}' exists but cannot be found")
+        self._call("PUT", f"/JSSResource/policies/id/{existing.id}", content=body, headers=headers)
+        return existing.id, False
+
+
+def _refuse_uninstall(publication: Publication) -> None:
+    if publication.ring.assignment == "uninstall":
+        raise PermanentConnectorError(
+            f"jamf: ring {publication.ring.name} asks to uninstall, which a Jamf package policy"
+            " cannot do (use a script policy)"
+        )
+
+
+def _how(assignment: str) -> str:
+    return "as available (Self Service)" if assignment == "available" else f"as {assignment}"
+
+
+def _step(kind: StepKind, description: str) -> PlannedStep:
+    return PlannedStep(kind=kind, description=description)
+
+
+def _policy_id(text: str) -> int:
+    try:
+        return int(ElementTree.fromstring(text).findtext("id") or "")
+    except (ElementTree.ParseError, ValueError):
+        raise TransientConnectorError(
+            f"jamf: unreadable policy create answer {_html_text(text)[:200]}"
+        ) from None
+
+
+def jamf_message(response: httpx.Response) -> str:
+    """Jamf's words: Pro API ``ApiError`` descriptions, an OAuth error, or a Classic HTML page."""
+    try:
+        body = response.json()
+    except ValueError:
+        return _html_text(response.text)
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        return "; ".join(
+            str(e.get("description") or e.get("code"))
+            for e in body["errors"]
+            if isinstance(e, dict)
+        )
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return f"{body['error']}: {body.get('error_description') or ''}".strip(": ")
+    return str(body)
+
+
+def _html_text(text: str) -> str:
+    return " ".join(html.unescape(_TAGS.sub(" ", text)).split())

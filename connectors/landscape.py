@@ -1,0 +1,333 @@
+"""Canonical Landscape: run a per-publication script on the computers of the ring's tag.
+
+**Which API.** Landscape's legacy API (``POST /api/``, requests signed with the access key and
+secret, HMAC-SHA256 version 2). Script execution and package installation exist only there (the
+REST API v2 reads scripts, activities and computers but cannot run or install anything), and it is
+the API with a machine-readable description (the landscape-api client's ``schemas.json``), which
+the double checks every request against.
+
+**What runs.** A script object per publication, found or created by its title
+``eucora <intent> <version> <ring> [<12 hex of sha256(idempotency key)>]`` (Landscape keeps titles
+unique and answers ``DuplicateScript``, so a lost answer or a race finds the existing one). Its code
+downloads ``package.url``, checks ``package.sha256`` and installs it (``deb``: ``apt-get
+install``; ``snap``: ``snap install --dangerous``; ``script``: runs it), and carries the intent,
+version, ring, evidence digest and idempotency key in its header comment. ``ExecuteScript`` runs it
+on ``tag:<ring target>`` (a target holding ``:`` or a space is used as a Landscape query as is).
+``InstallPackages`` was not chosen: it installs whatever version the APT pockets offer, ignores the
+intent's url and hash, and leaves nothing on the activity that leads back to the change.
+
+**Exactly one activity.** The returned ActivityGroup id is journalled (``landscape_activity_id``)
+before anything else; a journal holding one never launches again and follows that group. Before
+the first launch the connector journals ``landscape_launch_after`` (the time, less a 10-minute
+margin for clock skew); a retry that finds it without an activity id looks for a group created
+since whose summary is ``Run script: <title>`` and adopts it, so a launch whose answer was lost is
+not repeated. The group is followed (``GetActivities parent-id:<id>``) until every computer's
+activity has ended; any failure is a permanent error naming how many computers failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import shlex
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from bot.errors import PermanentConnectorError
+from connectors._http import PlaneClient
+from connectors._polling import Follow
+from connectors.base import (
+    Journal,
+    Plane,
+    PlaneState,
+    PlannedStep,
+    Publication,
+    PublishResult,
+    StepKind,
+)
+from connectors.settings import LandscapeSettings
+
+API_VERSION = "2011-08-01"
+ACTIVITY_ID = "landscape_activity_id"
+LAUNCH_AFTER = "landscape_launch_after"
+FINAL = frozenset({"succeeded", "failed", "canceled"})
+TIME_LIMIT = 1800
+_SKEW = timedelta(minutes=10)
+_TITLE = re.compile(r"^eucora (?P<intent>\S+) (?P<version>\S+) (?P<ring>\S+) \[[0-9a-f]{12}\]$")
+_INSTALL = {
+    "deb": ("package.deb", 'DEBIAN_FRONTEND=noninteractive apt-get install -y "$work/package.deb"'),
+    "snap": ("package.snap", 'snap install --dangerous "$work/package.snap"'),
+    "script": ("package.sh", 'sh "$work/package.sh"'),
+}
+
+
+def script_title(publication: Publication) -> str:
+    """The publication's script title: readable, and unique per idempotency key."""
+    digest = hashlib.sha256(publication.idempotency_key.encode()).hexdigest()[:12]
+    return f"eucora {publication.name} {publication.version} {publication.ring.name} [{digest}]"
+
+
+def script_code(publication: Publication) -> str:
+    """The shell script that fetches, verifies and installs the intent's package."""
+    package = publication.intent["package"]
+    kind = str(package["type"])
+    if kind not in _INSTALL:
+        raise PermanentConnectorError(
+            f"landscape: package type {kind!r} is not supported (deb, snap or script)"
+        )
+    filename, install = _INSTALL[kind]
+    return "\n".join(
+        [
+            "#!/bin/sh",
+            "# Managed by EUCORA: do not edit.",
+            f"# intent: {publication.name}",
+            f"# version: {publication.version}",
+            f"# ring: {publication.ring.name}",
+            f"# evidence: {publication.evidence_digest}",
+            f"# idempotency-key: {publication.idempotency_key}",
+            "set -eu",
+            'work="$(mktemp -d)"',
+            "trap 'rm -rf \"$work\"' EXIT",
+            f"curl -fsSL --proto '=https' -o \"$work/{filename}\" {shlex.quote(package['url'])}",
+            f'echo {shlex.quote(package["sha256"] + "  ")}"$work/{filename}" | sha256sum -c -',
+            install,
+            "",
+        ]
+    )
+
+
+def computer_query(target: str) -> str:
+    """The Landscape computer query for a ring target: a tag, or a query given as is."""
+    return target if (":" in target or " " in target) else f"tag:{target}"
+
+
+def _landscape_message(response: httpx.Response) -> str:
+    body = response.json()
+    if isinstance(body, dict) and "error" in body:
+        return f"{body['error']}: {body.get('message', '')}"
+    return str(body)
+
+
+class LandscapeConnector:
+    """Landscape through its legacy, signed API."""
+
+    plane = Plane.LANDSCAPE
+
+    def __init__(
+        self,
+        settings: LandscapeSettings,
+        *,
+        follow: Follow | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._follow = follow or Follow()
+        self._now = now
+        parts = urlsplit(settings.url)
+        self._host = parts.netloc.lower()
+        self._path = (parts.path.rstrip("/") or "") + "/api/"
+        self._http = PlaneClient(
+            plane="landscape",
+            base_url=f"{parts.scheme}://{parts.netloc}",
+            timeout=settings.timeout,
+            secrets=(settings.secret, settings.key),
+            message_of=_landscape_message,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    # -- the interface ---------------------------------------------------------------------
+    def plan(self, publication: Publication) -> tuple[PlannedStep, ...]:
+        """Find the script and count the ring's computers (read-only actions only)."""
+        title = script_title(publication)
+        script_code(publication)  # an unsupported package type fails the plan, not the merge
+        query = computer_query(publication.ring.target)
+        computers = self._call("GetComputers", query=query)
+        steps = []
+        if self._find_script(title) is None:
+            steps.append(PlannedStep(kind=StepKind.CREATE, description=f"create script '{title}'"))
+        steps.append(
+            PlannedStep(
+                kind=StepKind.LAUNCH,
+                description=(
+                    f"run script '{title}' on {len(computers)} computers matching '{query}'"
+                    f" (installs {publication.name} {publication.version})"
+                ),
+            )
+        )
+        return tuple(steps)
+
+    def publish(self, publication: Publication, journal: Journal) -> PublishResult:
+        """Launch at most one activity for the publication and follow it to the end."""
+        activity_id = journal.get(ACTIVITY_ID)
+        created = False
+        script_id = ""
+        if activity_id is None:
+            title = script_title(publication)
+            script = self._find_or_create_script(publication, title)
+            script_id = str(script["id"])
+            activity_id = self._adopt_lost_launch(title, journal)
+            if activity_id is None:
+                group = self._call(
+                    "ExecuteScript",
+                    query=computer_query(publication.ring.target),
+                    script_id=script_id,
+                    username=self._settings.script_user,
+                )
+                activity_id = str(group["id"])
+                journal.put(ACTIVITY_ID, activity_id)
+                created = True
+        children = self._follow.until(
+            lambda: self._call("GetActivities", query=f"parent-id:{activity_id}"),
+            lambda found: all(c["activity_status"] in FINAL for c in found),
+            f"landscape: activity {activity_id}",
+        )
+        failed = [c for c in children if c["activity_status"] != "succeeded"]
+        if failed:
+            first = self._http.redact(str(failed[0].get("result_text") or "no output"))
+            raise PermanentConnectorError(
+                f"landscape: activity {activity_id}: {len(failed)} of {len(children)} computers"
+                f" did not succeed (computer {failed[0].get('computer_id')}:"
+                f" {failed[0]['activity_status']}: {first})"
+            )
+        return PublishResult(
+            object_id=activity_id,
+            created=created,
+            details={
+                "activity_id": activity_id,
+                "script_id": script_id,
+                "computers": str(len(children)),
+                "succeeded": str(len(children)),
+            },
+        )
+
+    def state(self, intent_name: str) -> PlaneState:
+        """The intent's scripts and the status of the activity each one ran (reads only)."""
+        scripts = [
+            (match, script)
+            for script in self._all_scripts()
+            if (match := _TITLE.match(str(script["title"]))) and match["intent"] == intent_name
+        ]
+        if not scripts:
+            return PlaneState(present=False)
+        groups = {
+            str(a["summary"]): str(a["activity_status"])
+            for a in self._call("GetActivities", query="type:ActivityGroup")
+        }
+        rings = {
+            match["ring"]: groups.get(f"Run script: {script['title']}", "not run")
+            for match, script in scripts
+        }
+        newest = scripts[-1]
+        return PlaneState(
+            present=True,
+            version=newest[0]["version"],
+            rings=rings,
+            object_id=str(newest[1]["id"]),
+        )
+
+    def retire(self, intent_name: str, journal: Journal) -> None:
+        """Cancel the publication's unfinished activities and remove the intent's scripts."""
+        activity_id = journal.get(ACTIVITY_ID)
+        if activity_id is not None:
+            # Finished activities cannot be cancelled: InvalidActivityStatusChange is fine.
+            response = self._request(
+                "CancelActivities", allow=(400,), query=f"parent-id:{activity_id}"
+            )
+            body = self._http.decode(response, "CancelActivities")
+            if response.status_code == 400 and not (
+                isinstance(body, dict) and body.get("error") == "InvalidActivityStatusChange"
+            ):
+                raise PermanentConnectorError(
+                    f"landscape: CancelActivities answered HTTP 400:"
+                    f" {self._http.redact(_landscape_message(response))}"
+                )
+        for script in self._all_scripts():
+            match = _TITLE.match(str(script["title"]))
+            if match and match["intent"] == intent_name:
+                self._call("RemoveScript", script_id=str(script["id"]))
+
+    # -- steps -----------------------------------------------------------------------------
+    def _all_scripts(self) -> list[dict[str, Any]]:
+        return list(self._call("GetScripts"))
+
+    def _find_script(self, title: str) -> dict[str, Any] | None:
+        return next((s for s in self._all_scripts() if s["title"] == title), None)
+
+    def _find_or_create_script(self, publication: Publication, title: str) -> dict[str, Any]:
+        found = self._find_script(title)
+        if found is not None:
+            return found
+        code = base64.b64encode(script_code(publication).encode()).decode()
+        response = self._request(
+            "CreateScript",
+            allow=(400,),
+            title=title,
+            time_limit=str(TIME_LIMIT),
+            code=code,
+            username=self._settings.script_user,
+        )
+        body = self._http.decode(response, "CreateScript")
+        if response.status_code == 400:
+            if isinstance(body, dict) and body.get("error") == "DuplicateScript":
+                found = self._find_script(title)
+                if found is not None:
+                    return found
+            raise PermanentConnectorError(
+                f"landscape: CreateScript answered HTTP 400:"
+                f" {self._http.redact(_landscape_message(response))}"
+            )
+        return dict(body)
+
+    def _adopt_lost_launch(self, title: str, journal: Journal) -> str | None:
+        marker = journal.get(LAUNCH_AFTER)
+        if marker is None:
+            journal.put(LAUNCH_AFTER, (self._now() - _SKEW).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            return None
+        summary = f"Run script: {title}"
+        for activity in self._call("GetActivities", query=f"created-after:{marker}"):
+            if activity.get("summary") == summary and activity.get("parent_id") in (None, "None"):
+                activity_id = str(activity["id"])
+                journal.put(ACTIVITY_ID, activity_id)
+                return activity_id
+        return None
+
+    # -- the signed call -------------------------------------------------------------------
+    def _call(self, action: str, **arguments: Any) -> Any:
+        response = self._request(action, **arguments)
+        return self._http.decode(response, action)
+
+    def _request(
+        self, action: str, *, allow: tuple[int, ...] = (), **arguments: Any
+    ) -> httpx.Response:
+        params = {
+            "action": action,
+            "version": API_VERSION,
+            "access_key_id": self._settings.key,
+            "signature_method": "HmacSHA256",
+            "signature_version": "2",
+            "timestamp": self._now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **arguments,
+        }
+        params["signature"] = self._sign(params)
+        return self._http.request("POST", self._path, data=params, allow=allow)
+
+    def _sign(self, params: dict[str, str]) -> str:
+        canonical = "&".join(
+            f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params.items())
+        )
+        string_to_sign = f"POST\n{self._host}\n{self._path}\n{canonical}"
+        digest = hmac.new(
+            self._settings.secret.encode(), string_to_sign.encode(), hashlib.sha256
+        ).digest()
+        return base64.b64encode(digest).decode()
