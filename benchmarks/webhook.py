@@ -55,9 +55,9 @@ from bot.adapters.storage.inbox import Inbox
 from bot.bootstrap import build_redactor, recording_handler_factory
 from bot.entrypoints.serve import GunicornServer, build_server, gunicorn_options, run_server
 from bot.settings import Settings
+from tests.support import webhooks
 
 SECRET = "benchmark-webhook-secret"  # noqa: S105 - a benchmark value
-EXAMPLE = ROOT / "tests" / "fixtures" / "webhooks" / "examples.json"
 CONNECTIONS_PER_CLIENT = 4
 CLIENTS = 2
 
@@ -127,7 +127,7 @@ def serve_eucora(port: int, workers: int, threads: int, handler: str | None) -> 
 
 def template() -> tuple[bytes, bytes]:
     """A real pull_request payload padded to ~20 KB, split where the per-request counter goes."""
-    payload = json.loads(EXAMPLE.read_text())["pull_request.synchronize"]
+    payload = webhooks.example("pull_request", "synchronize")
     payload["repository"]["full_name"] = "acme/intents"
     payload["installation"] = {"id": 42}
     payload["pull_request"]["body"] = "x" * max(0, 20_000 - len(json.dumps(payload)))

@@ -79,9 +79,7 @@ class ConnectorError(EucoraError):
 class TransientConnectorError(ConnectorError):
     """A plane failure worth retrying: timeouts, server errors, throttling.
 
-    ``retry_after`` is the number of seconds the plane asked us to wait (a 429's or 503's
-    ``Retry-After``), or ``None`` when it said nothing; both arguments stay in ``.args`` so the
-    exception pickles through Celery.
+    ``retry_after`` is the wait in seconds the plane asked for (``Retry-After``), or ``None``.
     """
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
@@ -90,7 +88,9 @@ class TransientConnectorError(ConnectorError):
         self.retry_after = retry_after
 
     def __str__(self) -> str:
-        return self.message
+        if self.retry_after is None:
+            return self.message
+        return f"{self.message} (retry after {self.retry_after:g} s)"
 
 
 class PermanentConnectorError(ConnectorError):

@@ -6,6 +6,7 @@ platforms mount secrets). Secrets are kept out of ``repr`` so they never reach a
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,10 +17,57 @@ _SECRET_NAME = re.compile(
     r"\A(?:GITHUB|EUCORA)_[A-Z0-9_]*(?:SECRET|SECRET_PREVIOUS|PASSWORD|TOKEN|KEY|CREDENTIALS)\Z"
 )
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+GITHUB_APP_DIR = "github-app"
+"""Where ``eucora github-app create`` stores the App it registered, under ``EUCORA_HOME``."""
+APP_FACTS_FILE = "app.json"
+PRIVATE_KEY_FILE = "private-key.pem"
+WEBHOOK_SECRET_FILE = "webhook-secret"  # noqa: S105 - a file name
+CLIENT_SECRET_FILE = "client-secret"  # noqa: S105 - a file name
 
 
 class SettingsError(ValueError):
     """The environment asks for something impossible (an unreadable secret file...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredApp:
+    """The App ``eucora github-app create`` stored: defaults when GITHUB_APP_ID etc. are unset."""
+
+    app_id: str | None = None
+    api_url: str | None = None
+    private_key: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def read(cls, home: Path) -> StoredApp:
+        """Read what is stored under ``home`` (nothing stored: all ``None``)."""
+        folder = home / GITHUB_APP_DIR
+        facts_file = folder / APP_FACTS_FILE
+        if not facts_file.is_file():
+            return cls()
+        try:
+            facts = json.loads(facts_file.read_text(encoding="utf-8"))
+            key = _optional_text(folder / PRIVATE_KEY_FILE)
+            secret = _optional_text(folder / WEBHOOK_SECRET_FILE)
+        except (OSError, ValueError) as error:
+            raise SettingsError(f"cannot read the stored GitHub App in {folder}: {error}") from None
+        if not isinstance(facts, dict) or not isinstance(facts.get("id"), int):
+            raise SettingsError(f"{facts_file}: not a stored GitHub App (no numeric id)")
+        api_url = facts.get("api_url")
+        return cls(
+            app_id=str(facts["id"]),
+            api_url=api_url if isinstance(api_url, str) and api_url else None,
+            private_key=key,
+            webhook_secret=secret,
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        """The stored secret values, for redaction like the environment's."""
+        return tuple(value for value in (self.private_key, self.webhook_secret) if value)
+
+
+def _optional_text(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
 def read_secret(environ: Mapping[str, str], name: str) -> str | None:
@@ -94,6 +142,7 @@ class Settings:
         the keys unless ``EUCORA_DATABASE_URL`` / ``EUCORA_EVIDENCE_DIR`` point elsewhere.
         """
         home = Path(environ.get("EUCORA_HOME") or DEFAULT_HOME)
+        stored = StoredApp() if environ.get("GITHUB_APP_ID") else StoredApp.read(home)
         return cls(
             home=home,
             database_url=environ.get("EUCORA_DATABASE_URL")
@@ -102,13 +151,16 @@ class Settings:
             public_url=environ.get("EUCORA_PUBLIC_URL") or None,
             broker_url=environ.get("EUCORA_BROKER_URL") or None,
             signing_key=read_secret(environ, "EUCORA_SIGNING_KEY"),
-            github_api_url=(environ.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
-            github_app_id=environ.get("GITHUB_APP_ID") or None,
-            github_private_key=read_secret(environ, "GITHUB_PRIVATE_KEY"),
+            github_api_url=(
+                environ.get("GITHUB_API_URL") or stored.api_url or DEFAULT_GITHUB_API_URL
+            ).rstrip("/"),
+            github_app_id=environ.get("GITHUB_APP_ID") or stored.app_id,
+            github_private_key=read_secret(environ, "GITHUB_PRIVATE_KEY") or stored.private_key,
             github_token=read_secret(environ, "GITHUB_TOKEN"),
             github_write_interval=_seconds(environ, "EUCORA_GITHUB_WRITE_INTERVAL", 1.0),
-            github_webhook_secret=read_secret(environ, "GITHUB_WEBHOOK_SECRET"),
+            github_webhook_secret=read_secret(environ, "GITHUB_WEBHOOK_SECRET")
+            or stored.webhook_secret,
             github_webhook_secret_previous=read_secret(environ, "GITHUB_WEBHOOK_SECRET_PREVIOUS"),
-            secret_values=configured_secrets(environ),
+            secret_values=configured_secrets(environ) + stored.secrets(),
             crashpoint=environ.get("EUCORA_CRASHPOINT") or None,
         )

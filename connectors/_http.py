@@ -1,38 +1,76 @@
-"""One HTTP client for the planes: explicit timeouts, and errors that say whose fault they are.
+"""HTTP helpers every connector shares: one client shape, one error mapping.
 
-Every connector sends its requests through :class:`PlaneClient`, which turns what can go wrong on
-the wire into the two connector errors of ``bot/errors.py``:
-
-* timeouts, refused or dropped connections, 5xx and 429 → ``TransientConnectorError`` (with
-  ``retry_after`` from a ``Retry-After`` header, in seconds or as an HTTP date);
-* any other 4xx → ``PermanentConnectorError`` with the vendor's own message.
-
-Messages name the plane, the method and the path, never the query string (Landscape signs in it)
-and never a header; any configured secret that a vendor echoes back is replaced by ``***``.
+Connectors talk to planes through :func:`send`, which turns what can go wrong on the wire into
+the two errors the publish flow understands (``bot/errors.py``): timeouts, dropped connections,
+5xx and 429 become :class:`TransientConnectorError` (with ``retry_after`` when the plane sent
+``Retry-After``), every other 4xx a :class:`PermanentConnectorError` carrying the vendor's own
+message. Messages name the method and the URL *path* only: query strings may hold signatures
+(Azure SAS URLs do), and every known secret is masked before a message leaves this module.
 """
 
 from __future__ import annotations
 
 import email.utils
+import html
+import json
 import re
 import ssl
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import httpx
 
 from bot.errors import PermanentConnectorError, TransientConnectorError
 
-MessageOf = Callable[[httpx.Response], str]
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+"""Every plane call is bounded: a hung plane costs at most this, then the task retries."""
 
-_MAX_MESSAGE = 300
+MAX_MESSAGE = 300
+"""Vendor messages are cut to this many characters (HTML error pages can be long)."""
+
+_TAGS = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
 _BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or ``None``."""
+def tls_verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """Verification for a plane's TLS: the system store, or a private CA bundle when given."""
+    if not ca_bundle:
+        return True
+    return ssl.create_default_context(cafile=ca_bundle)
+
+
+def new_client(
+    base_url: str,
+    *,
+    ca_bundle: str | None = None,
+    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """An httpx client for one plane with explicit timeouts and no redirects followed."""
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        timeout=timeout,
+        verify=tls_verify(ca_bundle),
+        follow_redirects=False,
+        transport=transport,
+        headers={"User-Agent": "eucora-connector"},
+    )
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every known secret, bearer token and JWT replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    text = _BEARER.sub("Bearer ***", text)
+    return _JWT.sub("***", text)
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
     if not value:
         return None
     value = value.strip()
@@ -42,131 +80,102 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def default_message(response: httpx.Response) -> str:
-    """The response body as text: the fallback when a plane's error shape is unknown."""
-    return response.text
+def vendor_message(response: httpx.Response) -> str:
+    """The plane's own words from an error response: JSON error fields or an HTML page's text."""
+    text = response.text
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    found = _message_from_json(body) if body is not None else None
+    if found is None:
+        found = _SPACE.sub(" ", html.unescape(_TAGS.sub(" ", text))).strip()
+    return found[:MAX_MESSAGE] or response.reason_phrase
 
 
-def tls_verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
-    """Verification for a plane's TLS: the system store, or a private CA's PEM bundle."""
-    if not ca_bundle:
-        return True
-    return ssl.create_default_context(cafile=ca_bundle)
+def _message_from_json(body: Any) -> str | None:
+    """Graph ``{"error": {"code", "message"}}``, Jamf ``{"errors": [{"description"}]}``, OAuth2."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict):
+        parts = [str(error.get(k)) for k in ("code", "message") if error.get(k)]
+        return ": ".join(parts) or None
+    if isinstance(error, str):
+        description = body.get("error_description")
+        return f"{error}: {description}" if description else error
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        described = [
+            str(e.get("description") or e.get("code")) for e in errors if isinstance(e, dict)
+        ]
+        return "; ".join(described) or None
+    for key in ("message", "detail"):
+        if isinstance(body.get(key), str):
+            return str(body[key])
+    return None
 
 
-class PlaneClient:
-    """An ``httpx.Client`` for one plane that raises connector errors instead of returning them."""
+def send(  # noqa: PLR0913 -- keywords keep each plane call readable
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    plane: str,
+    secrets: Collection[str | None] = (),
+    accept: Collection[int] = (),
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send one request: the 2xx (or ``accept``) response, else the classified error."""
+    where = f"{plane} {method} {httpx.URL(url).path or url}"
+    try:
+        response = client.request(method, url, **kwargs)
+    except httpx.TimeoutException as error:
+        raise TransientConnectorError(f"{where}: timed out ({type(error).__name__})") from None
+    except httpx.TransportError as error:
+        detail = redact(str(error) or type(error).__name__, secrets)
+        raise TransientConnectorError(f"{where}: connection failed: {detail}") from None
+    raise_for_status(response, where=where, secrets=secrets, accept=accept)
+    return response
 
-    def __init__(  # noqa: PLR0913 - the plane, where, how to sign in and how to read errors
-        self,
-        *,
-        plane: str,
-        base_url: str,
-        timeout: float,
-        auth: httpx.Auth | tuple[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        secrets: Sequence[str | None] = (),
-        message_of: MessageOf = default_message,
-        transport: httpx.BaseTransport | None = None,
-        verify: ssl.SSLContext | bool = True,
-    ) -> None:
-        self.plane = plane
-        self._secrets = tuple(s for s in secrets if s)
-        self._message_of = message_of
-        self._client = httpx.Client(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout),
-            auth=auth,
-            headers=dict(headers or {}),
-            transport=transport,
-            follow_redirects=False,
-            verify=verify,
+
+def raise_for_status(
+    response: httpx.Response,
+    *,
+    where: str,
+    secrets: Collection[str | None] = (),
+    accept: Collection[int] = (),
+) -> None:
+    """Classify a finished response: transient (429, 5xx), permanent (other 4xx), or fine."""
+    status = response.status_code
+    if status < 400 or status in accept:
+        return
+    message = redact(f"{where}: HTTP {status}: {vendor_message(response)}", secrets)
+    if status == 429 or status >= 500:
+        raise TransientConnectorError(
+            message, retry_after_seconds(response.headers.get("Retry-After"))
         )
+    raise PermanentConnectorError(message)
 
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._client.close()
 
-    @property
-    def http(self) -> httpx.Client:
-        """The underlying client, for a library that sends its own requests (MSAL's token calls)."""
-        return self._client
-
-    def redact(self, text: str) -> str:
-        """``text`` with every configured secret, bearer token and JWT replaced by ``***``."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        text = _BEARER.sub("Bearer ***", text)
-        return _JWT.sub("***", text)
-
-    def request(  # noqa: PLR0913 - mirrors httpx.Client.request
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Mapping[str, Any] | None = None,
-        allow: Collection[int] = (),
-        **extra: Any,
-    ) -> httpx.Response:
-        """Send one request; return a 2xx response, or one whose status is in ``allow``.
-
-        ``extra`` goes to httpx as is (``headers``, ``content``, ``files``).
-        """
-        where = f"{self.plane}: {method} {path.split('?', 1)[0]}"
-        try:
-            response = self._client.request(
-                method, path, params=params, json=json, data=data, **extra
-            )
-        except httpx.TimeoutException as error:
-            raise TransientConnectorError(f"{where} timed out ({type(error).__name__})") from None
-        except httpx.TransportError as error:
-            reason = self.redact(str(error)) or type(error).__name__
-            raise TransientConnectorError(f"{where} failed: {reason}"[:_MAX_MESSAGE]) from None
-        status = response.status_code
-        if response.is_success or status in allow:
-            return response
-        message = self.redact(self._vendor_message(response))
-        text = f"{where} answered HTTP {status}: {message}"[:_MAX_MESSAGE]
-        if status == 429 or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise TransientConnectorError(text, retry_after)
-        raise PermanentConnectorError(text)
-
-    def json(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """Send one request and decode its JSON body (an undecodable body is transient)."""
-        response = self.request(method, path, params=params, json=json, data=data)
-        return self.decode(response, f"{method} {path}")
-
-    def decode(self, response: httpx.Response, what: str) -> Any:
-        """The JSON body of ``response``; a body that is not JSON is the plane's fault."""
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise TransientConnectorError(
-                f"{self.plane}: {what} answered HTTP {response.status_code} with a body that"
-                " is not JSON"
-            ) from None
-
-    def _vendor_message(self, response: httpx.Response) -> str:
-        try:
-            message = self._message_of(response)
-        except ValueError:
-            message = response.text
-        message = " ".join(message.split())
-        return message or response.reason_phrase or "no message"
+def poll(
+    read: Callable[[], Any],
+    done: Callable[[Any], bool],
+    *,
+    what: str,
+    attempts: int = 60,
+    interval: float = 0.5,
+) -> Any:
+    """Call ``read`` until ``done`` says so; a plane that never gets there is a transient error."""
+    value = read()
+    for _ in range(attempts):
+        if done(value):
+            return value
+        time.sleep(interval)
+        value = read()
+    if done(value):
+        return value
+    raise TransientConnectorError(f"{what}: still not done after {attempts} polls")

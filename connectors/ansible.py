@@ -46,7 +46,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.errors import ConfigError, PermanentConnectorError
-from connectors._http import PlaneClient
+from connectors._plane_client import PlaneClient
 from connectors._polling import Follow
 from connectors.base import (
     Journal,

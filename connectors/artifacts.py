@@ -15,11 +15,9 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
-
 from bot.errors import PermanentConnectorError
 
-from ._http import PlaneClient, tls_verify
+from ._http import new_client, send
 
 MAX_ARTIFACT_BYTES = 8 * 1024 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 120.0
@@ -55,17 +53,8 @@ class HttpArtifactSource:
 
     def read(self, url: str) -> bytes:
         """Download ``url`` (bounded by :data:`MAX_ARTIFACT_BYTES`)."""
-        parsed = httpx.URL(url)
-        client = PlaneClient(
-            plane="download",
-            base_url=f"{parsed.scheme}://{parsed.netloc.decode('ascii')}",
-            timeout=DOWNLOAD_TIMEOUT,
-            verify=tls_verify(self._ca_bundle),
-        )
-        try:
-            response = client.request("GET", parsed.path, params=dict(parsed.params))
-        finally:
-            client.close()
+        with new_client("", ca_bundle=self._ca_bundle, timeout=DOWNLOAD_TIMEOUT) as client:
+            response = send(client, "GET", url, plane="download", follow_redirects=True)
         if len(response.content) > MAX_ARTIFACT_BYTES:
             raise PermanentConnectorError(f"download {urlsplit(url).path}: larger than allowed")
         return response.content

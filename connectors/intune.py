@@ -43,12 +43,11 @@ import msal
 import msal.exceptions
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from defusedxml import ElementTree
 
 from bot.core.versions import compare_versions
 from bot.errors import PermanentConnectorError, TransientConnectorError
 
-from ._http import PlaneClient, tls_verify
+from ._http import new_client, redact, send
 from ._polling import Follow
 from .artifacts import Artifact, ArtifactSource, artifact_file_name, fetch_artifact
 from .base import (
@@ -294,21 +293,15 @@ class IntuneConnector:
     ) -> None:
         self._settings = settings
         self._artifacts = artifacts
-        self._verify = tls_verify(settings.ca_bundle)
-        self._http = PlaneClient(
-            plane="intune",
-            base_url=settings.url.rstrip("/"),
-            timeout=settings.timeout,
-            secrets=(settings.client_secret,),
-            message_of=graph_message,
-            verify=self._verify,
+        self._client = new_client(
+            settings.url, ca_bundle=settings.ca_bundle, timeout=settings.timeout
         )
         self._msal: msal.ConfidentialClientApplication | None = None
         self._follow = follow
 
     def close(self) -> None:
         """Close the HTTP connections."""
-        self._http.close()
+        self._client.close()
 
     # -- wire ------------------------------------------------------------------------------
 
@@ -322,33 +315,40 @@ class IntuneConnector:
                     client_credential=settings.client_secret,
                     authority=f"{settings.authority.rstrip('/')}/{settings.tenant_id}",
                     instance_discovery=False,
-                    http_client=self._http.http,
+                    http_client=self._client,
                 )
             result = self._msal.acquire_token_for_client(scopes=[GRAPH_SCOPE])
         except httpx.TimeoutException:
+            self._msal = None  # MSAL would replay a failed answer for a minute: start afresh
             raise TransientConnectorError("intune token: timed out") from None
         except (httpx.TransportError, httpx.HTTPStatusError) as error:
-            message = self._http.redact(f"intune token: {type(error).__name__}: {error}")
+            message = redact(
+                f"intune token: {type(error).__name__}: {error}", (settings.client_secret,)
+            )
+            self._msal = None
             raise TransientConnectorError(message) from None
         except msal.exceptions.MsalServiceError as error:
             # MSAL raises this for a token answer that is not OAuth JSON (an HTML 5xx page...).
             status = _HTTP_STATUS.search(str(error))
             code = int(status.group(1)) if status else 500
-            message = self._http.redact(f"intune token: {error}")
+            message = redact(f"intune token: {error}", (settings.client_secret,))
             if code == 429 or code >= 500:
+                self._msal = None
                 raise TransientConnectorError(message) from None
             raise PermanentConnectorError(message) from None
         except ValueError as error:
-            message = self._http.redact(f"intune token: authority refused: {error}")
+            message = redact(f"intune token: authority refused: {error}", (settings.client_secret,))
             raise PermanentConnectorError(message) from None
         if "access_token" in result:
             return str(result["access_token"])
         error_code = str(result.get("error", "unknown_error"))
-        message = self._http.redact(
-            f"intune token: {error_code}: {result.get('error_description', '')}".strip()
+        message = redact(
+            f"intune token: {error_code}: {result.get('error_description', '')}".strip(),
+            (settings.client_secret,),
         )
         if error_code in PERMANENT_TOKEN_ERRORS:
             raise PermanentConnectorError(message)
+        self._msal = None
         raise TransientConnectorError(message)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -361,7 +361,16 @@ class IntuneConnector:
         for attempt in (1, 2):
             headers = {"Authorization": f"Bearer {self._bearer()}", **extra}
             allow = (401,) if attempt == 1 else ()
-            response = self._http.request(method, path, headers=headers, allow=allow, **kwargs)
+            response = send(
+                self._client,
+                method,
+                path,
+                plane="intune",
+                secrets=(self._settings.client_secret,),
+                accept=allow,
+                headers=headers,
+                **kwargs,
+            )
             if response.status_code != 401:
                 return response
             self._msal = None
@@ -615,37 +624,30 @@ class IntuneConnector:
         passed as a secret to the error mapping and never appears in a message.
         """
         url = httpx.URL(sas_url)
-        storage = PlaneClient(
-            plane="intune storage",
-            base_url=f"{url.scheme}://{url.netloc.decode('ascii')}",
-            timeout=self._settings.timeout,
-            secrets=(url.params.get("sig"),),
-            message_of=graph_message,
-            verify=self._verify,
-        )
-        sas = dict(url.params)
+        signature = (url.params.get("sig"),)
         ids = []
-        try:
-            for index, start in enumerate(range(0, max(len(data), 1), BLOCK_SIZE)):
-                block_id = base64.b64encode(f"{index:04d}".encode()).decode("ascii")
-                ids.append(block_id)
-                storage.request(
-                    "PUT",
-                    url.path,
-                    params=sas | {"comp": "block", "blockid": block_id},
-                    content=data[start : start + BLOCK_SIZE],
-                    headers={"x-ms-blob-type": "BlockBlob"},
-                )
-            listing = "".join(f"<Latest>{block}</Latest>" for block in ids)
-            storage.request(
+        for index, start in enumerate(range(0, max(len(data), 1), BLOCK_SIZE)):
+            block_id = base64.b64encode(f"{index:04d}".encode()).decode("ascii")
+            ids.append(block_id)
+            send(
+                self._client,
                 "PUT",
-                url.path,
-                params=sas | {"comp": "blocklist"},
-                content=f'<?xml version="1.0" encoding="utf-8"?><BlockList>{listing}</BlockList>',
-                headers={"Content-Type": "application/xml"},
+                str(url.copy_merge_params({"comp": "block", "blockid": block_id})),
+                plane="intune storage",
+                secrets=signature,
+                content=data[start : start + BLOCK_SIZE],
+                headers={"x-ms-blob-type": "BlockBlob"},
             )
-        finally:
-            storage.close()
+        listing = "".join(f"<Latest>{block}</Latest>" for block in ids)
+        send(
+            self._client,
+            "PUT",
+            str(url.copy_merge_params({"comp": "blocklist"})),
+            plane="intune storage",
+            secrets=signature,
+            content=f'<?xml version="1.0" encoding="utf-8"?><BlockList>{listing}</BlockList>',
+            headers={"Content-Type": "application/xml"},
+        )
 
     def _assign(self, app_id: str, publication: Publication, kind: str) -> None:
         ring = publication.ring
@@ -692,18 +694,3 @@ def _group(assignment: Mapping[str, Any]) -> str:
 
 def _step(kind: StepKind, description: str) -> PlannedStep:
     return PlannedStep(kind=kind, description=description)
-
-
-def graph_message(response: httpx.Response) -> str:
-    """Graph's ``{"error": {"code", "message"}}``, an OAuth error, or Azure storage's XML error."""
-    text = response.text
-    if text.lstrip().startswith("<"):
-        root = ElementTree.fromstring(text)
-        return f"{root.findtext('Code') or ''}: {root.findtext('Message') or ''}"
-    body = response.json()
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        return f"{error.get('code', '')}: {error.get('message', '')}"
-    if isinstance(error, str):
-        return f"{error}: {body.get('error_description') or ''}"
-    return text

@@ -29,7 +29,7 @@ from defusedxml import ElementTree
 
 from bot.errors import PermanentConnectorError, TransientConnectorError
 
-from ._http import PlaneClient, tls_verify
+from ._http import new_client, send, vendor_message
 from .artifacts import ArtifactSource, artifact_file_name, fetch_artifact
 from .base import (
     Journal,
@@ -119,27 +119,24 @@ class JamfConnector:
     ) -> None:
         self._settings = settings
         self._artifacts = artifacts
-        self._http = PlaneClient(
-            plane="jamf",
-            base_url=settings.url.rstrip("/"),
+        self._client = new_client(
+            settings.url,
+            ca_bundle=settings.ca_bundle,
             timeout=settings.timeout,
-            secrets=(settings.client_secret,),
-            message_of=jamf_message,
             transport=transport,
-            verify=tls_verify(settings.ca_bundle),
         )
         self._token: str | None = None
         self._token_expires = 0.0
 
     def close(self) -> None:
         """Close the HTTP connections."""
-        self._http.close()
+        self._client.close()
 
     # -- wire ------------------------------------------------------------------------------
 
     def _bearer(self) -> str:
         if self._token is None or time.monotonic() > self._token_expires - TOKEN_MARGIN:
-            response = self._http.request(
+            response = self._send(
                 "POST",
                 "/api/v1/oauth/token",
                 data={
@@ -153,6 +150,14 @@ class JamfConnector:
             self._token_expires = time.monotonic() + float(body.get("expires_in", 300))
         return self._token
 
+    def _send(
+        self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
+    ) -> httpx.Response:
+        secrets = (self._settings.client_secret, self._token)
+        return send(
+            self._client, method, path, plane="jamf", secrets=secrets, accept=accept, **kwargs
+        )
+
     def _call(
         self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
     ) -> httpx.Response:
@@ -161,7 +166,7 @@ class JamfConnector:
         for attempt in (1, 2):
             headers = {"Authorization": f"Bearer {self._bearer()}", **extra}
             allow = (*accept, 401) if attempt == 1 else accept
-            response = self._http.request(method, path, allow=allow, headers=headers, **kwargs)
+            response = self._send(method, path, accept=allow, headers=headers, **kwargs)
             if response.status_code != 401 or 401 in accept:
                 return response
             self._token = None
@@ -398,7 +403,7 @@ class JamfConnector:
             if "duplicate name" not in response.text.lower():
                 raise PermanentConnectorError(
                     f"jamf: POST /JSSResource/policies/id/0 answered HTTP 409:"
-                    f" {jamf_message(response)}"
+                    f" {vendor_message(response)}"
                 )
             existing = self._find_policy(name)
             if existing is None:
@@ -430,23 +435,6 @@ def _policy_id(text: str) -> int:
         raise TransientConnectorError(
             f"jamf: unreadable policy create answer {_html_text(text)[:200]}"
         ) from None
-
-
-def jamf_message(response: httpx.Response) -> str:
-    """Jamf's words: Pro API ``ApiError`` descriptions, an OAuth error, or a Classic HTML page."""
-    try:
-        body = response.json()
-    except ValueError:
-        return _html_text(response.text)
-    if isinstance(body, dict) and isinstance(body.get("errors"), list):
-        return "; ".join(
-            str(e.get("description") or e.get("code"))
-            for e in body["errors"]
-            if isinstance(e, dict)
-        )
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return f"{body['error']}: {body.get('error_description') or ''}".strip(": ")
-    return str(body)
 
 
 def _html_text(text: str) -> str:

@@ -40,7 +40,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from bot.errors import PermanentConnectorError
-from connectors._http import PlaneClient
+from connectors._plane_client import PlaneClient
 from connectors._polling import Follow
 from connectors.base import (
     Journal,

@@ -38,7 +38,7 @@ from xml.etree import ElementTree as ET
 import httpx
 
 from bot.errors import PermanentConnectorError
-from connectors._http import PlaneClient
+from connectors._plane_client import PlaneClient
 from connectors.base import (
     Journal,
     Plane,

@@ -1,7 +1,7 @@
 """JSON-over-HTTP doubles (Configuration Manager, Landscape, AWX) on the shared loopback server.
 
-:class:`JsonDouble` sits on :class:`bot.doubles._wsgi_double.WsgiDouble` (the server, faults,
-request log and ``violations``) and lets a double answer with plain values: :meth:`JsonDouble.route`
+:class:`JsonDouble` sits on :class:`bot.doubles._server.HttpDouble` (the server, faults, request
+log and ``violations``) and lets a double answer with plain values: :meth:`JsonDouble.route`
 receives a :class:`Call` (method, decoded path, query and form fields as lists, lower-cased
 headers, body bytes) and returns a :class:`Reply` (status, JSON body, headers). Routes run under
 the double's lock, so a double's state needs no locking of its own, and a bug in a route answers
@@ -17,7 +17,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from bot.doubles._wsgi_double import WsgiDouble
+from bot.doubles._server import HttpDouble
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class JsonDouble(WsgiDouble):
+class JsonDouble(HttpDouble):
     """A double whose routes take a :class:`Call` and give a :class:`Reply`."""
 
     def route(self, call: Call) -> Reply:

@@ -42,7 +42,7 @@ from defusedxml import ElementTree
 from werkzeug.wrappers import Request, Response
 
 from ._csdl import CsdlModel
-from ._wsgi_double import WsgiDouble
+from ._server import HttpDouble
 
 DATA = resources.files("bot.doubles") / "data" / "intune"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -84,7 +84,7 @@ class App:
     assignments: list[dict[str, Any]] = field(default_factory=list)
 
 
-class IntuneDouble(WsgiDouble):
+class IntuneDouble(HttpDouble):
     """Intune (Graph v1.0) and its token authority on one HTTPS loopback server."""
 
     plane = "intune"

@@ -32,7 +32,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest
 from werkzeug.wrappers import Request, Response
 
-from ._wsgi_double import WsgiDouble
+from ._server import HttpDouble
 
 DATA = resources.files("bot.doubles") / "data" / "jamf"
 _PACKAGE_ID = re.compile(r"^/api/v1/packages/(\d+)(/upload)?$")
@@ -44,7 +44,7 @@ def _data_path(name: str) -> Path:
     return Path(str(DATA / name))
 
 
-class JamfDouble(WsgiDouble):
+class JamfDouble(HttpDouble):
     """Jamf Pro on loopback; ``computer_groups`` maps the known group names to their ids."""
 
     plane = "jamf"

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.doubles._json_double import Call, JsonDouble, Reply
-from bot.doubles._wsgi_double import FaultKind
+from bot.doubles._server import FaultKind
 
 SIGNED = frozenset(
     {"action", "version", "access_key_id", "signature_method", "signature_version", "timestamp"}

@@ -26,8 +26,10 @@ from bot.core.render.findings import (
     summarize,
 )
 from bot.entrypoints import demo as demo_module
+from bot.entrypoints.commands_action import action
 from bot.entrypoints.commands_db_audit import audit, db
 from bot.entrypoints.commands_evidence import evidence_group, keys_group
+from bot.entrypoints.commands_github_app import github_app_group
 from bot.entrypoints.commands_intake import serve, worker
 from bot.flows.check import check_revisions
 from bot.flows.policy_test import run_policy_tests
@@ -187,6 +189,8 @@ cli.add_command(db)
 cli.add_command(audit)
 cli.add_command(serve)
 cli.add_command(worker)
+cli.add_command(action)
+cli.add_command(github_app_group)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import multiprocessing
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def multiprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
         yield directory
     finally:
         values.ValueClass = saved
-        monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # set by use_multiprocess_directory
 
 
 def test_counts_from_several_processes_add_up(multiprocess: Path) -> None:

@@ -105,6 +105,13 @@ def test_the_sweeper_resends_deliveries_whose_message_was_lost(
     worker = build_worker(settings)
     assert Sweeper(worker).sweep_once() == 1
     assert client.llen(QUEUE_NAME) == 1
+    # The same pass, from the worker's sweeper thread.
+    sweeper = Sweeper(worker, interval=0.05)
+    sweeper.start()
+    try:
+        wait_until(lambda: client.llen(QUEUE_NAME) >= 2, 10, "the sweeper thread to re-send")
+    finally:
+        sweeper.stop()
 
 
 def test_without_a_broker_there_is_no_celery_worker(tmp_path: Path) -> None:

@@ -22,7 +22,14 @@ from connectors.ansible import (
 )
 from connectors.base import Plane, StepKind
 from connectors.settings import AnsibleLocalSettings, AwxSettings
-from tests.support.plane_publications import ROOT, DictJournal, intent, no_wait, publication
+from tests.support.plane_publications import (
+    CLIENT_TIMEOUT,
+    ROOT,
+    DictJournal,
+    intent,
+    no_wait,
+    publication,
+)
 
 TOKEN = "awx-secret-token-9f2c"  # noqa: S105 - the double's test credential
 CIS = "linux/cis-hardening.yaml"
@@ -38,7 +45,7 @@ def awx() -> Iterator[AwxDouble]:
 
 
 def connector(double: AwxDouble, **kwargs: object) -> AwxConnector:
-    settings = AwxSettings(url=double.url, token=TOKEN, timeout=0.4, **kwargs)  # type: ignore[arg-type]
+    settings = AwxSettings(url=double.url, token=TOKEN, timeout=CLIENT_TIMEOUT, **kwargs)  # type: ignore[arg-type]
     return AwxConnector(settings, follow=no_wait())
 
 
@@ -132,7 +139,7 @@ def test_a_job_still_running_is_transient_and_the_retry_follows_it(awx: AwxDoubl
     awx.steps_to_finish = 50
     ticks = iter(range(1000))
     follow = Follow(interval=1.0, timeout=3.0, sleep=lambda _s: None, clock=lambda: next(ticks))
-    settings = AwxSettings(url=awx.url, token=TOKEN, timeout=1.0)
+    settings = AwxSettings(url=awx.url, token=TOKEN, timeout=CLIENT_TIMEOUT)
     journal = DictJournal()
     pub = publication(intent(CIS))
     with pytest.raises(TransientConnectorError, match="has not finished") as caught:
@@ -163,7 +170,7 @@ def test_missing_template_and_refused_token_are_permanent_without_the_token(awx:
     other = intent(CIS, metadata={"name": "no-such-template", "owner": "x/y"})
     with pytest.raises(PermanentConnectorError, match="no job template named 'no-such-template'"):
         connector(awx).publish(publication(other), DictJournal())
-    bad = AwxConnector(AwxSettings(url=awx.url, token="wrong-token-123", timeout=1.0))  # noqa: S106
+    bad = AwxConnector(AwxSettings(url=awx.url, token="wrong-token-123", timeout=CLIENT_TIMEOUT))  # noqa: S106
     with pytest.raises(PermanentConnectorError) as caught:
         bad.plan(publication(intent(CIS)))
     assert "401" in str(caught.value)
@@ -200,7 +207,7 @@ def test_state_reads_back_the_newest_job_per_ring_and_retire_cancels(awx: AwxDou
     journal = DictJournal()
     with pytest.raises(TransientConnectorError):
         AwxConnector(
-            AwxSettings(url=awx.url, token=TOKEN, timeout=1.0),
+            AwxSettings(url=awx.url, token=TOKEN, timeout=CLIENT_TIMEOUT),
             follow=Follow(interval=0.0, timeout=0.0, sleep=lambda _s: None),
         ).publish(publication(intent(CIS), 1), journal)
     conn.retire("cis-ubuntu-2404-l1", journal)

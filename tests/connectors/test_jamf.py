@@ -114,7 +114,7 @@ def test_a_fault_then_a_retry_ends_with_exactly_one_of_each(
     fault: tuple[Any, str, str],
 ) -> None:
     kind, path, method = fault
-    connector = connect(double, intent, timeout=1.0)
+    connector = connect(double, intent, timeout=2.0)
     double.inject(kind, path, method=method)
     with pytest.raises(TransientConnectorError):
         connector.publish(publication(intent), journal)

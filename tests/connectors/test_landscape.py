@@ -21,7 +21,13 @@ from connectors.landscape import (
     script_title,
 )
 from connectors.settings import LandscapeSettings
-from tests.support.plane_publications import DictJournal, intent, no_wait, publication
+from tests.support.plane_publications import (
+    CLIENT_TIMEOUT,
+    DictJournal,
+    intent,
+    no_wait,
+    publication,
+)
 
 KEY = "LSKEY0123456789"
 SECRET = "landscape-secret-7d1e"  # noqa: S105 - the double's test credential
@@ -40,7 +46,7 @@ def landscape() -> Iterator[LandscapeDouble]:
 
 
 def connector(double: LandscapeDouble, *, secret: str = SECRET) -> LandscapeConnector:
-    settings = LandscapeSettings(url=double.url, key=KEY, secret=secret, timeout=0.4)
+    settings = LandscapeSettings(url=double.url, key=KEY, secret=secret, timeout=CLIENT_TIMEOUT)
     return LandscapeConnector(settings, follow=no_wait())
 
 

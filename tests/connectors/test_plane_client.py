@@ -1,4 +1,4 @@
-"""PlaneClient (connectors/_http.py): error classes, vendor messages, no secret leaks.
+"""The SCCM/Landscape/AWX client object: error classes, vendor messages, no secret leaks.
 
 Uses httpx.MockTransport (a transport we own, no patching) for answers a double cannot easily
 give: bodies that are not JSON, HTTP-date Retry-After, connection errors.
@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bot.errors import PermanentConnectorError, TransientConnectorError
-from connectors._http import PlaneClient
+from connectors._plane_client import PlaneClient
 
 SECRET = "s3cr3t-value"  # noqa: S105 - a test value
 

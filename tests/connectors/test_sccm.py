@@ -18,7 +18,7 @@ from connectors.sccm import (
     display_name,
 )
 from connectors.settings import SccmSettings
-from tests.support.plane_publications import DictJournal, intent, publication
+from tests.support.plane_publications import CLIENT_TIMEOUT, DictJournal, intent, publication
 
 USER = "CONTOSO\\svc-eucora"
 PASSWORD = "sccm-secret-31f0"  # noqa: S105 - the double's test credential
@@ -41,7 +41,7 @@ def sccm() -> Iterator[SccmDouble]:
 
 def connector(double: SccmDouble, **kwargs: str) -> SccmConnector:
     options = {"username": USER, "password": PASSWORD, **kwargs}
-    return SccmConnector(SccmSettings(url=double.url, timeout=0.4, **options))  # type: ignore[arg-type]
+    return SccmConnector(SccmSettings(url=double.url, timeout=CLIENT_TIMEOUT, **options))  # type: ignore[arg-type]
 
 
 def test_publish_creates_the_application_and_one_required_deployment(sccm: SccmDouble) -> None:

@@ -21,7 +21,7 @@ def drain_from_process(url: str, out: str, start: Any, hold: float) -> None:
     start.wait(60)
     lines = []
     idle = 0
-    while idle < 5:
+    while idle < 20:  # a second with nothing to claim: the others have finished too
         claim = inbox.claim(now=datetime.now(UTC))
         if claim is None:
             idle += 1

@@ -14,6 +14,8 @@ from connectors.base import Publication, Ring
 ROOT = Path(__file__).resolve().parents[2]
 INTENTS = ROOT / "examples" / "intents-repo" / "intents"
 DIGEST = "sha256:" + "ab" * 32
+CLIENT_TIMEOUT = 2.0
+"""Seconds per request in connector tests: what a hung double costs, with room for a loaded box."""
 
 
 class DictJournal:

@@ -1,15 +1,10 @@
-"""The werkzeug loopback server under every vendor double: TLS, tokens, faults, violations.
-
-The Intune and Jamf doubles use it directly (the Intune double must speak HTTPS, MSAL refusing
-plain-http authorities; werkzeug's request object is what openapi-core validates and what parses
-Jamf's multipart uploads); the SCCM, Landscape and AWX doubles through the small JSON layer in
-``_json_double.py``.
+"""What every vendor double shares: a threaded loopback server, auth tokens, faults, violations.
 
 A double is a WSGI app served by werkzeug on ``127.0.0.1`` port 0 in a daemon thread (plain HTTP,
-or HTTPS with a throw-away CA from trustme). It records every request (so a test can say "plan
-sent no write"), counts creates per kind (so a test can say "exactly one"), and writes each
-departure from the vendor's published description into :attr:`WsgiDouble.violations` instead of
-failing silently.
+or HTTPS with a throw-away CA from trustme when the client insists on TLS, as MSAL does). It
+records every request (so a test can say "plan sent no write"), counts creates per kind (so a test
+can say "exactly one"), and writes each departure from the vendor's published description into
+:attr:`HttpDouble.violations` instead of failing silently.
 
 Faults are armed per path pattern for the next N matching requests:
 
@@ -52,7 +47,7 @@ class _ResponseDroppedError(ConnectionAbortedError):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log on stderr: tests read :attr:`WsgiDouble.requests` instead."""
+    """No access log on stderr: tests read :attr:`HttpDouble.requests` instead."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Skip the access log line."""
@@ -80,8 +75,8 @@ class Seen:
     query: str
 
 
-class WsgiDouble:
-    """Base of the Intune and Jamf doubles; subclasses implement :meth:`handle`."""
+class HttpDouble:
+    """Base of the vendor doubles; subclasses implement :meth:`handle`."""
 
     plane = "double"
 

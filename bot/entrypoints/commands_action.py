@@ -1,0 +1,89 @@
+"""``eucora action``: the check as a GitHub Actions step (what ``action.yml`` runs).
+
+Exit codes as ``eucora check``: 0 the change may proceed (once approved), 1 blocked, 2 the step
+cannot run (no event, an unsupported event, revisions missing from the checkout).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from bot.adapters.git import GitError
+from bot.adapters.github import GitHubTokenConnector
+from bot.core.render.check import render_check_text
+from bot.core.render.findings import escape_data
+from bot.flows.action import ActionEnvironment, ActionError, run_action
+from bot.ports import GitHub
+from bot.settings import Settings, SettingsError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+def token_client(token: str, api_url: str, home: Path) -> GitHub:
+    """The GitHub adapter acting with a token (the workflow's ``GITHUB_TOKEN``), never the App.
+
+    Built only when a comment is to be posted (so a fork's run never touches the API).
+    """
+    connector = GitHubTokenConnector(api_url=api_url, token=token, mirrors_dir=home / "mirrors")
+    return connector.for_installation(None)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"::error title=EUCORA::{escape_data(message)}")
+    click.echo(f"eucora: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+@click.command("action")
+@click.option("--repo", help="The checked-out repository (default: $GITHUB_WORKSPACE).")
+@click.option(
+    "--evidence-dir", help="Where to write the evidence pack file (default: $RUNNER_TEMP)."
+)
+def action(repo: str | None, evidence_dir: str | None) -> None:
+    """Check the pull request or merge group that started this workflow (GitHub Actions).
+
+    Reads base and head from the event at $GITHUB_EVENT_PATH; writes annotations, the job
+    summary ($GITHUB_STEP_SUMMARY), the outputs decision, risk-tier, risk-score, digest and
+    evidence-file ($GITHUB_OUTPUT) and the evidence pack file. With GITHUB_TOKEN set it posts or
+    updates the sticky comment on the pull request (never for a fork's pull request).
+    """
+    environ = os.environ
+    try:
+        settings = Settings.from_environ(environ)
+        token = settings.github_token
+        environment = ActionEnvironment.from_environ(environ, repo=repo, evidence_dir=evidence_dir)
+    except (SettingsError, ActionError) as error:
+        _fail(str(error))
+    api_url = settings.github_api_url
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        report = run_action(
+            environment,
+            now=now,
+            connect=(lambda: token_client(token, api_url, settings.home)) if token else None,
+            home=settings.home,
+            public_url=settings.public_url,
+        )
+    except ActionError as error:
+        _fail(str(error))
+    except GitError as error:
+        _fail(f"{error} (check out with actions/checkout and fetch-depth: 0)")
+    event = report.event
+    where = f"pull request #{event.number}" if event.number else "merge group"
+    click.echo(
+        f"EUCORA check of {event.repository} {where}: {event.base_sha[:12]}..{event.head_sha[:12]}"
+    )
+    click.echo(render_check_text(report.run.pack), nl=False)
+    click.echo(f"evidence digest: {report.run.digest}")
+    click.echo(f"evidence file: {report.evidence_file}")
+    click.echo(report.annotations, nl=False)
+    if report.comment_failed:
+        click.echo(f"::warning title=EUCORA::{escape_data(report.comment)}")
+    else:
+        click.echo(report.comment)
+    sys.exit(EXIT_FINDINGS if report.blocked else EXIT_OK)

@@ -1,0 +1,186 @@
+"""The pure parts of Action mode: event payloads, capped annotations and the outputs file format."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.core.action import (
+    ActionEvent,
+    EventError,
+    capped_annotations,
+    check_outputs,
+    evidence_file_name,
+    format_outputs,
+    parse_event,
+)
+from tests.support import webhooks
+from tests.support.actions_runner import parse_output_file
+
+BASE, HEAD = "a" * 40, "b" * 40
+
+SECRET = "webhook-secret-unused-here"  # noqa: S105 - signs the test payloads only
+
+
+def _finding(severity: str, n: int) -> dict[str, object]:
+    return {
+        "path": f"intents/app-{n}.yaml",
+        "line": n + 1,
+        "column": 1,
+        "code": f"code.{severity}",
+        "severity": severity,
+        "message": f"{severity} number {n}",
+        "jsonPath": "$",
+    }
+
+
+def test_a_real_pull_request_opened_payload() -> None:
+    payload = webhooks.build(
+        "pull_request",
+        "opened",
+        secret=SECRET,
+        repository="contoso/intents",
+        number=7,
+        base_sha=BASE,
+        head_sha=HEAD,
+        labels=["eucora:emergency", "documentation"],
+    ).payload
+    event = parse_event("pull_request", payload)
+    assert event == ActionEvent(
+        name="pull_request",
+        repository="contoso/intents",
+        base_sha=BASE,
+        head_sha=HEAD,
+        number=7,
+        labels=("documentation", "eucora:emergency"),
+        from_fork=event.from_fork,
+    )
+
+
+def test_a_pull_request_from_a_fork_is_recognised() -> None:
+    def fork(payload: dict) -> None:
+        payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/intents"
+
+    payload = webhooks.build(
+        "pull_request", "opened", secret=SECRET, repository="contoso/intents", adjust=fork
+    ).payload
+    assert parse_event("pull_request", payload).from_fork is True
+    payload["pull_request"]["head"]["repo"]["full_name"] = "contoso/intents"
+    assert parse_event("pull_request", payload).from_fork is False
+    payload["pull_request"]["head"]["repo"] = None  # a deleted fork
+    assert parse_event("pull_request", payload).from_fork is True
+
+
+def test_a_real_merge_group_payload() -> None:
+    payload = webhooks.build(
+        "merge_group",
+        "checks_requested",
+        secret=SECRET,
+        repository="contoso/intents",
+        base_sha=BASE,
+        head_sha=HEAD,
+    ).payload
+    event = parse_event("merge_group", payload)
+    assert (event.base_sha, event.head_sha, event.number, event.labels) == (BASE, HEAD, None, ())
+    assert event.repository == "contoso/intents"
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "message"),
+    [
+        ("push", {}, "not 'push'"),
+        ("", {}, "not 'no event'"),
+        ("pull_request", [], "not a JSON object"),
+        (
+            "pull_request",
+            {"repository": {"full_name": "a/b"}},
+            "the pull_request.number field is missing",
+        ),
+        (
+            "pull_request",
+            {
+                "repository": {"full_name": "a/b"},
+                "pull_request": {"number": 1, "base": {"sha": "main"}, "head": {"sha": HEAD}},
+            },
+            "pull_request.base.sha in the event payload is not a commit SHA: 'main'",
+        ),
+        (
+            "pull_request",
+            {"repository": {"full_name": "a/b"}, "pull_request": {"number": True}},
+            "pull_request.number is not a pull request number",
+        ),
+        ("merge_group", {"repository": {"full_name": ""}}, "repository.full_name"),
+        (
+            "merge_group",
+            {"repository": {"full_name": "a/b"}},
+            "the merge_group.base_sha field is missing",
+        ),
+    ],
+)
+def test_unusable_events_are_one_line_errors(name: str, payload: object, message: str) -> None:
+    with pytest.raises(EventError, match=re.escape(message)) as caught:
+        parse_event(name, payload)
+    assert "\n" not in str(caught.value)
+
+
+def _levels(commands: str) -> list[str]:
+    return [line.split(" ", 1)[0].split("::")[1] for line in commands.splitlines()]
+
+
+def test_annotations_are_capped_per_kind_with_a_closing_notice() -> None:
+    findings = [_finding("note", n) for n in range(3)]
+    findings += [_finding("warning", n) for n in range(12)]
+    findings += [_finding("error", n) for n in range(25)]
+    commands = capped_annotations(findings)
+    levels = _levels(commands)
+    assert levels == ["error"] * 10 + ["warning"] * 10 + ["notice"] * 3 + ["notice"]
+    assert commands.splitlines()[0].endswith("::error number 0")
+    assert "17 more findings not annotated" in commands.splitlines()[-1]
+
+
+def test_few_annotations_are_all_shown_without_a_notice() -> None:
+    findings = [_finding("error", 1), _finding("note", 2)] + [_finding("note", n) for n in range(9)]
+    commands = capped_annotations(findings)
+    assert _levels(commands) == ["error"] + ["notice"] * 10
+    assert "not annotated" not in commands
+
+
+def test_too_many_notes_leave_room_for_the_closing_notice() -> None:
+    commands = capped_annotations([_finding("note", n) for n in range(11)])
+    assert _levels(commands) == ["notice"] * 10
+    assert "2 more findings not annotated" in commands
+
+
+def test_annotation_text_cannot_inject_workflow_commands() -> None:
+    finding = _finding("error", 1) | {"message": "bad\n::set-output name=decision::pass"}
+    commands = capped_annotations([finding])
+    assert commands.count("\n") == 1
+    assert "%0A::set-output" in commands
+
+
+def test_outputs_survive_multiline_and_hostile_values() -> None:
+    outputs = {
+        "decision": "blocked",
+        "tricky": "line one\nEOF\nname=value\nx<<EOF",
+        "empty": "",
+    }
+    assert parse_output_file(format_outputs(outputs)) == outputs
+
+
+def test_output_names_are_checked() -> None:
+    with pytest.raises(ValueError, match="not a step output name"):
+        format_outputs({"bad\nname": "x"})
+
+
+def test_check_outputs_and_file_name() -> None:
+    pack = {"decision": {"conclusion": "pass"}, "risk": {"tier": "medium", "score": 30}}
+    digest = "sha256:" + "c" * 64
+    assert check_outputs(pack, digest=digest, evidence_file="/tmp/x.json") == {
+        "decision": "pass",
+        "risk-tier": "medium",
+        "risk-score": "30",
+        "digest": digest,
+        "evidence-file": "/tmp/x.json",
+    }
+    assert evidence_file_name(digest) == f"eucora-evidence-sha256-{'c' * 64}.json"

@@ -1,0 +1,106 @@
+"""Workflow files parse, reference only actions and files that exist, and ask for least privilege."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+WORKFLOWS = sorted(
+    [
+        *(ROOT / ".github" / "workflows").glob("*.yml"),
+        *(ROOT / "examples" / "workflows").glob("*.yml"),
+    ]
+)
+ACTION_FILES = [ROOT / "action.yml"]
+
+# The actions GitHub publishes that our files use, at the major versions that exist.
+KNOWN_ACTIONS = {
+    "actions/checkout": {"v4"},
+    "actions/setup-python": {"v5"},
+    "actions/upload-artifact": {"v4"},
+}
+# How an intents repository refers to this project's action.yml (the repository's own name).
+SELF = "eucora/eucora"
+
+
+def _load(path: Path) -> dict:
+    loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)  # noqa: S506 - BaseLoader builds no objects
+    assert isinstance(loaded, dict), path
+    return loaded
+
+
+def _uses(document: dict) -> list[str]:
+    steps = [s for job in document.get("jobs", {}).values() for s in job.get("steps", [])]
+    steps += document.get("runs", {}).get("steps", [])
+    return [s["uses"] for s in steps if "uses" in s]
+
+
+def test_there_are_workflows_to_check() -> None:
+    names = {p.relative_to(ROOT).as_posix() for p in WORKFLOWS}
+    assert {".github/workflows/ci.yml", "examples/workflows/eucora.yml"} <= names
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTION_FILES, ids=lambda p: p.name)
+def test_every_referenced_action_exists(path: Path) -> None:
+    for uses in _uses(_load(path)):
+        if uses.startswith("./"):
+            assert (ROOT / uses / "action.yml").is_file(), uses
+            continue
+        name, _, ref = uses.partition("@")
+        assert ref, f"{path.name}: {uses} is not pinned to a version"
+        if name == SELF:
+            assert (ROOT / "action.yml").is_file()
+        else:
+            assert name in KNOWN_ACTIONS, f"{path.name}: unknown action {uses}"
+            assert ref in KNOWN_ACTIONS[name], f"{path.name}: {uses}: no such version"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_workflow_names_its_permissions_and_files_that_exist(path: Path) -> None:
+    document = _load(path)
+    assert "permissions" in document, f"{path.name}: set the token's permissions explicitly"
+    assert "pull_request_target" not in document["on"], "pwn requests: use pull_request"
+    for job in document["jobs"].values():
+        for step in job.get("steps", []):
+            for script in re.findall(r"bash (\S+\.sh)", step.get("run", "")):
+                assert (ROOT / script).is_file(), f"{path.name}: {script} does not exist"
+
+
+def test_the_ci_workflow_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "bash scripts/test.sh" in readme
+    runs = [
+        s.get("run", "") for s in _load(ROOT / ".github/workflows/ci.yml")["jobs"]["test"]["steps"]
+    ]
+    assert any(run.endswith("bash scripts/test.sh") for run in runs)
+
+
+def test_the_example_workflow_asks_for_the_least_it_needs() -> None:
+    document = _load(ROOT / "examples" / "workflows" / "eucora.yml")
+    assert document["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert set(document["on"]) == {"pull_request", "merge_group"}
+    [job] = document["jobs"].values()
+    checkout, eucora, upload = job["steps"]
+    assert checkout["with"]["fetch-depth"] == "0"
+    assert checkout["with"]["persist-credentials"] == "false"
+    assert eucora["uses"].startswith(SELF + "@")
+    assert upload["with"]["path"] == "${{ steps.eucora.outputs.evidence-file }}"
+    outputs = _load(ROOT / "action.yml")["outputs"]
+    for reference in re.findall(r"steps\.eucora\.outputs\.([\w-]+)", str(job)):
+        assert reference in outputs
+
+
+def test_action_inputs_used_are_declared() -> None:
+    action = _load(ROOT / "action.yml")
+    used = set(re.findall(r"inputs\.([\w-]+)", (ROOT / "action.yml").read_text(encoding="utf-8")))
+    assert used == set(action["inputs"])
+    example = _load(ROOT / "examples" / "workflows" / "eucora.yml")
+    [job] = example["jobs"].values()
+    for step in job["steps"]:
+        if step.get("uses", "").startswith(SELF):
+            assert set(step.get("with", {})) <= set(action["inputs"])
