@@ -76,6 +76,7 @@ def pull_request_handler_factory(
             evidence=evidence,
             clock=clock,
             approvals=approvals,
+            installation_id=installation_id,
         )
 
     def handle(delivery: Delivery) -> str:

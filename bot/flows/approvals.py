@@ -279,7 +279,7 @@ class CabApprovals:
                 review,
                 action="dismissed" if mine is not None else "listed",
                 pr_head_sha=pr.head_sha,
-                installation_id=None,
+                installation_id=context.installation_id,
                 source="api",
                 config=config,
             )

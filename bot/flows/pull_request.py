@@ -131,6 +131,8 @@ class PullRequestContext:
     evidence: EvidenceRecorder
     clock: Callable[[], datetime]
     approvals: ApprovalJudge | None = None
+    installation_id: int | None = None
+    """The GitHub App installation the context acts as (``None``: token mode)."""
 
     def evidence_url(self, digest: str) -> str | None:
         """The evidence page of a pack, when EUCORA_PUBLIC_URL says where the app is served."""

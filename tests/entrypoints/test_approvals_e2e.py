@@ -332,6 +332,7 @@ def test_reviews_the_ledger_never_saw_arrive_are_caught_up_from_the_api(
     ledger = ReviewLedger(app.server.intake.services.engine)
     [entry] = ledger.entries(REPO, pr.number)
     assert (entry.review_id, entry.source, entry.action) == (missed.id, "api", "listed")
+    assert entry.installation_id == app.installation  # membership events find this PR too
     assert entry.content_hash is not None
     assert entry.content_hash.startswith("sha256:")
 
