@@ -42,8 +42,7 @@ from bot.core.github_model import (
     CheckRunOutput,
     CheckStatus,
 )
-from bot.doubles.github import GitHubDouble
-from tests.support.github_double_fixtures import generate_app_key
+from bot.doubles.github import GitHubDouble, generate_app_key
 from tests.support.gitrepo import ENV, GitRepo
 
 REPO = "acme/intents"

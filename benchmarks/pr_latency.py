@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.adapters.storage import create_database_engine, upgrade_schema
 from bot.core.github_model import POLICY_CHECK
-from bot.doubles.github import GitHubDouble
-from bot.entrypoints.demo_github import _app_key, pull_request_payload, signed_delivery
+from bot.doubles.github import GitHubDouble, generate_app_key
+from bot.entrypoints.demo_github import pull_request_payload, signed_delivery
 from bot.flows.check import check_revisions
 from tests.support.gitrepo import GitRepo
 from tests.support.serving import free_port, running, wait_until
@@ -104,7 +104,7 @@ def floor_seconds(repo: GitRepo, branch: str, repeats: int) -> float:
 
 
 def measure(args: argparse.Namespace, work: Path, interval: str, cases: list[str]) -> dict:
-    private, public = _app_key()
+    private, public = generate_app_key()
     double = GitHubDouble(
         work / f"github-{interval}", private_key_pem=private, public_key_pem=public
     ).start()

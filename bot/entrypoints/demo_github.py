@@ -11,8 +11,6 @@ approval counts and turns the ``EUCORA CAB approval`` run green.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import tempfile
 import uuid
@@ -23,11 +21,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
-from bot.doubles.github import GitHubDouble
+from bot.core.webhooks import sign
+from bot.doubles.github import GitHubDouble, generate_app_key
 from bot.entrypoints.serve import build_server
 from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.settings import Settings
@@ -39,31 +35,15 @@ CAB_TEAM = ("contoso", "cab-desktop")
 """A CAB team of the demo repository's ``eucora.yaml`` (``cab.teams``)."""
 
 
-def _app_key() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
 def signed_delivery(
     event: str, payload: dict[str, Any], secret: str
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers GitHub would send (a fresh delivery id, the HMAC signature)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
-    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return body, {
         "X-GitHub-Event": event,
         "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": f"sha256={signature}",
+        "X-Hub-Signature-256": sign(body, secret),
         "Content-Type": "application/json",
     }
 
@@ -155,7 +135,7 @@ def _cab_reviews(  # noqa: PLR0913 - the demo's scene
 
 def run_github_step(settings: Settings, repo: Path, now: datetime, echo: Echo) -> bool:
     """Run the step; True when the PR got its two check runs and one sticky comment."""
-    private, public = _app_key()
+    private, public = generate_app_key()
     with tempfile.TemporaryDirectory(prefix="eucora-github-double-") as scratch:
         double = GitHubDouble(Path(scratch), private_key_pem=private, public_key_pem=public)
         double.start()

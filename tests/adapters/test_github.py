@@ -26,9 +26,9 @@ from bot.core.github_model import (
     CheckStatus,
     Permission,
 )
+from bot.doubles.github import generate_app_key
 from bot.errors import ConfigError, GitHubError
 from bot.settings import Settings
-from tests.support.github_double_fixtures import generate_app_key
 from tests.support.gitrepo import GitRepo
 
 REPO = "acme/intents"

@@ -78,7 +78,7 @@ def test_app_endpoints_refuse_bad_jwts_like_github(github_double, claims, reason
 
 
 def test_a_jwt_signed_by_another_key_is_refused(github_double):
-    from tests.support.github_double_fixtures import generate_app_key
+    from bot.doubles.github import generate_app_key
 
     other, _ = generate_app_key()
     response = api(github_double, "GET", "/app", app_jwt(github_double, key=other), scheme="Bearer")
