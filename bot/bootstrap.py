@@ -15,6 +15,11 @@ from sqlalchemy import Engine, text
 from bot import resources
 from bot.adapters.inbox_worker import DeliveryProcessor, Handler, ThreadedDrainer, utc_now
 from bot.adapters.metrics import Metrics
+from bot.adapters.publish_queue import (
+    CeleryPublications,
+    InProcessPublisher,
+    register_publish_task,
+)
 from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import check_schema, open_database
@@ -92,6 +97,9 @@ class IntakeServices:
     audit: AuditLog
     metrics: Metrics
     redactor: Redactor
+    publisher: Any = None
+    """The publications runner (``bot.flows.publish.Publisher``), set by the handler factory
+    when publishing on merge is enabled; the intake and the worker give it its queue."""
 
 
 HandlerFactory = Callable[[IntakeServices], Handler]
@@ -183,6 +191,9 @@ class Intake:
     secrets: tuple[str, ...]
     ready: Callable[[], str | None]
     clock: Callable[[], datetime]
+    publications: InProcessPublisher | None = None
+    """Runs publications in this process (no broker, publishing enabled); start it with the
+    drainer in each server process."""
 
     def notify(self, delivery_id: str) -> None:
         """Wake whoever runs deliveries: the Celery worker or the in-process drainer."""
@@ -209,7 +220,9 @@ def build_intake(
     """
     services = build_intake_services(settings, lease_seconds=lease_seconds)
     processor = _processor(services, handler_factory, clock)
-    wakeups = CeleryWakeups(create_celery(settings.broker_url)) if settings.broker_url else None
+    celery = create_celery(settings.broker_url) if settings.broker_url else None
+    wakeups = CeleryWakeups(celery) if celery is not None else None
+    publications = _publications(services, processor, celery)
     drainer = (
         None
         if wakeups
@@ -229,7 +242,28 @@ def build_intake(
         secrets=secrets,
         ready=readiness_check(services.engine, wakeups),
         clock=clock,
+        publications=publications,
     )
+
+
+def _publications(
+    services: IntakeServices, processor: DeliveryProcessor, celery: Any
+) -> InProcessPublisher | None:
+    """Give the publisher (when publishing is enabled) its queue and its sweep.
+
+    With a broker, publications are Celery tasks (``eucora worker`` runs them); without one, an
+    :class:`InProcessPublisher` runs them on threads of this process.
+    """
+    publisher = services.publisher
+    if publisher is None:
+        return None
+    processor.also_sweep.append(publisher.sweep)
+    if celery is not None:
+        publisher.queue = CeleryPublications(celery)
+        return None
+    runner = InProcessPublisher(publisher.run, threads=2)
+    publisher.queue = runner
+    return runner
 
 
 def _processor(
@@ -270,6 +304,9 @@ def build_worker(
     services = build_intake_services(settings, lease_seconds=lease_seconds)
     processor = _processor(services, handler_factory, clock)
     celery = create_celery(settings.broker_url, processor.drain)
+    if services.publisher is not None:
+        register_publish_task(celery, services.publisher.run)
+        _publications(services, processor, celery)
     return Worker(
         celery=celery, services=services, processor=processor, wakeups=CeleryWakeups(celery)
     )

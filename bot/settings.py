@@ -133,6 +133,8 @@ class Settings:
     """Every configured secret's value, for redaction (``configured_secrets``)."""
     crashpoint: str | None = None
     """``EUCORA_CRASHPOINT``: where the crash tests make the process kill itself."""
+    planes: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False, compare=False)
+    """The ``EUCORA_*`` variables, for the plane settings (``connectors.registry``) to read."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -163,4 +165,5 @@ class Settings:
             github_webhook_secret_previous=read_secret(environ, "GITHUB_WEBHOOK_SECRET_PREVIOUS"),
             secret_values=configured_secrets(environ) + stored.secrets(),
             crashpoint=environ.get("EUCORA_CRASHPOINT") or None,
+            planes={k: v for k, v in environ.items() if k.startswith("EUCORA_")},
         )

@@ -49,6 +49,8 @@ class DeliveryProcessor:
     audit: AuditLog | None = None
     redactor: Redactor = field(default_factory=Redactor)
     clock: Clock = utc_now
+    also_sweep: list[Callable[[], object]] = field(default_factory=list)
+    """Other sweeps that run with this one (the publications outbox's)."""
 
     def run_one(self, prefer: str | None = None) -> bool:
         """Process one delivery if one is due; return whether one was."""
@@ -71,6 +73,11 @@ class DeliveryProcessor:
         released = self.inbox.release_expired(now=self.clock())
         if released:
             log.warning("returned %d expired lease(s) to the inbox", released)
+        for sweep in self.also_sweep:
+            try:
+                sweep()
+            except Exception:
+                log.exception("a sweep failed; it runs again at the next pass")
         return released
 
     def _run(self, claim: Claim) -> None:

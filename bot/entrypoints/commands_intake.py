@@ -40,7 +40,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     configure_logging(build_redactor(settings))
     try:
         server = build_server(settings, pull_request_handler_factory)
-    except EucoraError as error:
+    except (EucoraError, SettingsError) as error:
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)
     run_server(server, host, port, workers, threads)
@@ -54,7 +54,7 @@ def worker(concurrency: int) -> None:
     configure_logging(build_redactor(settings))
     try:
         built = build_worker(settings, pull_request_handler_factory)
-    except EucoraError as error:
+    except (EucoraError, SettingsError) as error:
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)
     run_worker(built, concurrency=concurrency)

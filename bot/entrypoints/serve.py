@@ -124,6 +124,7 @@ def server_options(
     options = gunicorn_options(host, port, workers, threads)
     engine = server.intake.services.engine
     drainer = server.intake.drainer
+    publications = server.intake.publications
 
     def post_fork(_server: Any, _worker: Any) -> None:
         engine.dispose(close=False)  # the parent's pooled connections are not this process's
@@ -131,10 +132,14 @@ def server_options(
     def post_worker_init(_worker: Any) -> None:
         if drainer is not None:
             drainer.start()
+        if publications is not None:
+            publications.start()
 
     def worker_exit(_server: Any, _worker: Any) -> None:
         if drainer is not None:
             drainer.stop(timeout=5)
+        if publications is not None:
+            publications.stop(timeout=5)
 
     options |= {
         "post_fork": post_fork,

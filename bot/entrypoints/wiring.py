@@ -14,15 +14,19 @@ from datetime import UTC, datetime
 
 from bot.adapters.github import connector_from_settings
 from bot.adapters.keys import load_or_create_signer
+from bot.adapters.storage.publications import Outbox
 from bot.adapters.storage.reviews import ReviewLedger
 from bot.bootstrap import IntakeServices
 from bot.core.webhooks import Delivery
 from bot.errors import ConfigError
 from bot.flows.approvals import CabApprovals, TeamDirectory
 from bot.flows.deliveries import handle_delivery
+from bot.flows.merge import MergePublishing
+from bot.flows.publish import Publisher
 from bot.flows.pull_request import PullRequestContext
 from bot.flows.recording import AuditedEvidence
 from bot.ports import GitHubConnector
+from connectors.registry import Connectors, build_connectors
 
 
 def _now() -> datetime:
@@ -44,11 +48,14 @@ def pull_request_handler_factory(
     *,
     connector: GitHubConnector | None = None,
     clock: Callable[[], datetime] = _now,
+    planes: Connectors | None = None,
 ) -> Callable[[Delivery], str]:
     """The handler that evaluates pull requests and answers commands for stored deliveries.
 
     ``connector`` defaults to the one the settings configure (GitHub App, else token); GitHub
-    calls are counted in the intake's metrics (``eucora_github_*``).
+    calls are counted in the intake's metrics (``eucora_github_*``). ``planes`` defaults to the
+    planes the ``EUCORA_<PLANE>_*`` settings configure; the publisher it builds is left on
+    ``services.publisher`` for the composition root to give a queue.
     """
     settings = services.settings
     metrics = services.metrics
@@ -68,6 +75,16 @@ def pull_request_handler_factory(
     evidence = AuditedEvidence(settings, services.audit, signer=signer, clock=clock)
     github = connector
     approvals = CabApprovals(ReviewLedger(services.engine), TeamDirectory(clock), clock=clock)
+    publisher = Publisher(
+        outbox=Outbox(services.engine),
+        connectors=planes if planes is not None else build_connectors(settings.planes),
+        github=github,
+        evidence=evidence,
+        clock=clock,
+        public_url=settings.public_url,
+    )
+    services.publisher = publisher
+    publishing = MergePublishing(publisher)
 
     def context_for(installation_id: int | None) -> PullRequestContext:
         return PullRequestContext(
@@ -77,6 +94,7 @@ def pull_request_handler_factory(
             clock=clock,
             approvals=approvals,
             installation_id=installation_id,
+            publishing=publishing,
         )
 
     def handle(delivery: Delivery) -> str:

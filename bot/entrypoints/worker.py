@@ -15,6 +15,7 @@ from typing import Any
 
 from celery import signals
 
+from bot.adapters.publish_queue import worker_queues
 from bot.bootstrap import Worker
 
 log = logging.getLogger("eucora.worker")
@@ -80,6 +81,7 @@ def run_worker(worker: Worker, *, concurrency: int, pool: str = "prefork") -> No
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            f"--queues={','.join(worker_queues())}",
         ]
     )
     sweeper.stop()

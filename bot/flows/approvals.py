@@ -200,6 +200,14 @@ class CabApprovals:
             log.warning("no content hash for %s: %s", sha[:12], error)
             return None
 
+    def config_at(self, mirror: Any, sha: str) -> Mapping[str, Any]:
+        """``eucora.yaml`` at ``sha`` (empty when missing or invalid: the defaults apply)."""
+        return self._config(mirror, sha)
+
+    def content_hash_at(self, mirror: Any, sha: str, config: Mapping[str, Any]) -> str | None:
+        """The hash of the intents, policies and config at ``sha`` (what approvals are bound to)."""
+        return self._hash(mirror, sha, config)
+
     # --- the ledger ----------------------------------------------------------------------------
 
     def record(  # noqa: PLR0913 - one arrival's facts

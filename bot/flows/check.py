@@ -96,6 +96,11 @@ def _base_config(
     return {}, []
 
 
+def timezones_of(config: Mapping[str, Any]) -> dict[str, tzinfo]:
+    """The time zones ``config``'s freeze windows name that this machine knows (and UTC)."""
+    return _timezones(config)[0]
+
+
 def _timezones(config: Mapping[str, Any]) -> tuple[dict[str, tzinfo], list[Finding]]:
     zones: dict[str, tzinfo] = {}
     findings: list[Finding] = []

@@ -89,8 +89,14 @@ def handle_delivery(delivery: Delivery, context_for: ContextFor) -> str:
         return on_deployment(
             context_for(delivery.installation_id), payload, correlation_id=delivery.delivery_id
         )
-    # Merges and installations arrive with the publishing work; until then they are stored and
-    # audited by the intake, and not acted on.
+    if delivery.kind is DeliveryKind.MERGED and delivery.pr is not None:
+        context = context_for(delivery.installation_id)
+        if context.publishing is None:
+            return "ignored"  # publishing is not enabled: the merge stays audited by the intake
+        return context.publishing.on_merged(
+            context, delivery.repository, delivery.pr, correlation_id=delivery.delivery_id
+        )
+    # Installations are stored and audited by the intake, and not acted on.
     return "ignored"
 
 

@@ -10,7 +10,7 @@ reached only through the ``GitHub`` port.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -118,6 +118,34 @@ class ApprovalJudge(Protocol):
         ...
 
 
+class Publishing(Protocol):
+    """The publishing side of the PR flows (``bot.flows.merge.MergePublishing``)."""
+
+    def on_merged(
+        self, context: PullRequestContext, repository: str, number: int, *, correlation_id: str
+    ) -> str:
+        """The merge flow: check the merge, record and queue its publications."""
+        ...
+
+    def plan_markdown(
+        self, context: PullRequestContext, repository: str, pack: dict[str, Any], digest: str
+    ) -> str:
+        """What merging would do on the configured planes (empty when none is configured)."""
+        ...
+
+    def retry_failed(
+        self,
+        context: PullRequestContext,
+        repository: str,
+        number: int,
+        *,
+        user: str,
+        correlation_id: str,
+    ) -> str:
+        """``/eucora retry-publish``: send the failed publications again."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PullRequestContext:
     """What the PR flows work with: GitHub (for one installation), settings, evidence, the clock.
@@ -133,6 +161,8 @@ class PullRequestContext:
     approvals: ApprovalJudge | None = None
     installation_id: int | None = None
     """The GitHub App installation the context acts as (``None``: token mode)."""
+    publishing: Publishing | None = None
+    """Publishing on merge, the plan and ``/eucora retry-publish`` (``None``: not enabled)."""
 
     def evidence_url(self, digest: str) -> str | None:
         """The evidence page of a pack, when EUCORA_PUBLIC_URL says where the app is served."""
@@ -209,6 +239,10 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
     )
     github.update_check_run(repository, run_id, report.policy)
     github.create_check_run(repository, report.approval)
+    if context.publishing is not None and pull is not None:
+        plan = context.publishing.plan_markdown(context, repository, run.pack, recorded.digest)
+        if plan:
+            return replace(report, comment=f"{report.comment.rstrip()}\n\n{plan}\n")
     return report
 
 
@@ -305,11 +339,15 @@ def run_command(  # noqa: PLR0913 - keyword-only context of one comment
         return evaluate_pull_request(context, repository, number, correlation_id=correlation_id)
     if command is Command.EXPLAIN:
         return _explain(context, repository, number, user=user, correlation_id=correlation_id)
+    if context.publishing is not None:
+        return context.publishing.retry_failed(
+            context, repository, number, user=user, correlation_id=correlation_id
+        )
     github.add_comment(
         repository,
         number,
         f"@{user} there is nothing to retry: publishing on merge is not enabled on this "
-        "EUCORA installation yet.",
+        "EUCORA installation.",
     )
     return "ignored"
 

@@ -10,7 +10,7 @@ always covers the pack it talks about.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
 from bot.adapters.storage.audit_log import AuditLog
 from bot.core.tlog import Ed25519Signer
 from bot.flows.check import CheckRun
-from bot.flows.evidence import EvidenceContext, record_check_evidence
+from bot.flows.evidence import EvidenceContext, record_check_evidence, record_evidence
 from bot.flows.pull_request import ACTOR, Recorded, StoredPack
 from bot.settings import Settings
 
@@ -82,6 +82,33 @@ class AuditedEvidence:
             store=self._store,
         )
         return Recorded(digest=recorded.digest, checkpoint=recorded.checkpoint_note)
+
+    def record_pack(
+        self,
+        pack: Mapping[str, Any],
+        *,
+        correlation_id: str,
+        repository: str,
+        pr: int | None,
+        head_sha: str | None,
+    ) -> str:
+        """Store any pack (the change pack at merge), audit it, prove it; return its digest."""
+        recorded = record_evidence(
+            pack,
+            self._settings,
+            log=self._log,
+            context=EvidenceContext(
+                actor=ACTOR,
+                correlation_id=correlation_id,
+                repository=repository,
+                pr=pr,
+                head_sha=head_sha,
+            ),
+            now=self._clock(),
+            signer=self._signer,
+            store=self._store,
+        )
+        return recorded.digest
 
     def latest_pack(self, repository: str, pr: int, head_sha: str) -> StoredPack | None:
         """The newest pack recorded for the PR at ``head_sha`` (from the audit log's events)."""

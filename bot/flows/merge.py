@@ -1,0 +1,476 @@
+"""A pull request was merged: check it is the change the CAB approved, then record its publications.
+
+On ``pull_request`` ``closed`` with ``merged: true`` (``DeliveryKind.MERGED``):
+
+1. read the PR as GitHub has it now (merge SHA, head, labels) and its check pack at the head;
+2. re-decide the CAB approval at merge time from the review ledger, with the CAB teams read
+   afresh (an approver who left the team since no longer counts);
+3. compare the merged tree's intents, policies and ``eucora.yaml`` with the approved head's (a
+   stale base or a merge-queue rewrite that changed them publishes nothing), and the merge moment
+   with the freeze windows (unless the emergency label is on);
+4. record the change and one publication per (intent, plane, first ring) in the outbox, in one
+   transaction, **before** any plane is called; then open the post-implementation review issue an
+   emergency change owes, show the publication table on the PR, and queue the publications.
+
+A refused merge is recorded too (so a duplicate delivery is recognised), audited, and shown on the
+PR loudly: the sticky comment says why nothing was published, and a new comment tells the author.
+A duplicate delivery of the same merge re-queues the publications that are not final yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.adapters.git import GitError
+from bot.adapters.git_content import read_file
+from bot.adapters.storage.publications import ChangeRow, NewChange, NewPublication
+from bot.bootstrap import build_document_validator
+from bot.core.approvals import ApprovalDecision
+from bot.core.documents import DocumentKind
+from bot.core.facts import freeze_windows_hit
+from bot.core.github_model import EMERGENCY_LABEL, EVIDENCE_MARKER, PullRequest
+from bot.core.pr_report import approval_headline, approvals_markdown, comment_body
+from bot.core.publishing import (
+    MergeFacts,
+    MergeVerdict,
+    PublicationSpec,
+    is_final,
+    judge_merge,
+    publication_specs,
+)
+from bot.core.render.publications import PlanView, merge_refused_markdown, plan_markdown
+from bot.flows.approvals import CabApprovals
+from bot.flows.check import timezones_of
+from bot.flows.publish import Publisher
+from bot.errors import ConnectorError
+from bot.flows.pull_request import PullRequestContext, StoredPack
+from connectors.base import Publication, Ring
+
+ACCEPTED = "merge.accepted"
+REFUSED = "merge.refused"
+RECORDED = "publication.recorded"
+FOLLOWUP = "followup.opened"
+NOTHING = "merge.nothing_to_publish"
+
+
+def on_merged(
+    context: PullRequestContext,
+    publisher: Publisher,
+    repository: str,
+    number: int,
+    *,
+    correlation_id: str,
+) -> str:
+    """Run the merge flow for PR ``number``; return the outcome word the inbox records."""
+    github = context.github
+    pr = github.pull_request(repository, number)
+    merge_sha = pr.merge_commit_sha
+    if not pr.merged or not merge_sha:
+        return "ignored"
+    known = publisher.outbox.latest_change(repository, number)
+    if known is not None and known.merge_sha == merge_sha:
+        return _again(publisher, known)
+    stored = context.evidence.latest_pack(repository, number, pr.head_sha)
+    gate = context.approvals if isinstance(context.approvals, CabApprovals) else None
+    mirror = github.fetch_revisions(repository, [pr.base_sha, pr.head_sha, merge_sha])
+    config = gate.config_at(mirror, pr.base_sha) if gate is not None else {}
+    decision: ApprovalDecision | None = None
+    cab_teams: tuple[str, ...] = ()
+    if gate is not None and stored is not None:
+        gate.teams.forget()  # membership read afresh: who left the CAB since no longer counts
+        snapshot = gate.decide(context, pr, stored.pack)
+        decision, cab_teams = snapshot.decision, snapshot.policy.cab_teams
+    now = context.clock()
+    facts = MergeFacts(
+        check_digest=stored.digest if stored else None,
+        check_conclusion=str(stored.pack["decision"]["conclusion"]) if stored else None,
+        approval_outcome=_outcome(decision, stored),
+        approval_headline=approval_headline(decision, cab_teams) if decision else "",
+        head_content_hash=_hash(gate, mirror, pr.head_sha, config),
+        merged_content_hash=_hash(gate, mirror, merge_sha, config),
+        freeze_windows=tuple(freeze_windows_hit(config, [now], timezones_of(config))),
+        emergency=EMERGENCY_LABEL in pr.labels,
+    )
+    verdict = judge_merge(facts)
+    head = _comment_head(context, stored, decision, cab_teams)
+    summary = _summary(pr, stored, decision, now)
+    if not verdict.allowed:
+        return _refuse(context, publisher, pr, verdict, head, summary, correlation_id)
+    assert stored is not None  # noqa: S101 - judge_merge refuses a merge without a pack
+    documents = _documents(mirror, merge_sha, stored.pack)
+    specs = publication_specs(stored.pack, documents)
+    change, rows, created = publisher.outbox.record_change(
+        NewChange(
+            repository=repository,
+            pr=number,
+            installation_id=context.installation_id,
+            head_sha=pr.head_sha,
+            merge_sha=merge_sha,
+            check_digest=stored.digest,
+            state="publishing",
+            emergency=facts.emergency,
+            facts=summary,
+            comment_head=head,
+            correlation_id=correlation_id,
+        ),
+        [_new(spec, stored.digest) for spec in specs],
+        now=now,
+    )
+    if not created:
+        return _again(publisher, change)
+    _audit(context, pr, ACCEPTED if specs else NOTHING, correlation_id, {**summary})
+    for row in rows:
+        _audit(
+            context,
+            pr,
+            RECORDED,
+            correlation_id,
+            {
+                "publication": row.id,
+                "plane": row.plane,
+                "ring": row.ring,
+                "intent": row.intent_name,
+                "version": row.version,
+                "idempotencyKey": row.idempotency_key,
+            },
+        )
+    if summary.get("postImplementationReview"):
+        _open_followup(context, publisher, change, pr, correlation_id)
+        change = publisher.outbox.change(change.id) or change
+    if not rows:
+        publisher.finalize(change.id)
+        return "nothing to publish"
+    github.upsert_comment(repository, number, EVIDENCE_MARKER, publisher.comment(change))
+    publisher.enqueue([row.id for row in rows])
+    return "publishing"
+
+
+def _again(publisher: Publisher, change: ChangeRow) -> str:
+    """A merge already recorded: re-queue what is not final (a lost message, a duplicate)."""
+    if change.state == "refused":
+        return "refused"
+    pending = [r.id for r in publisher.outbox.publications(change.id) if not is_final(r.state)]
+    publisher.enqueue(pending)
+    if not pending and change.final_digest is None:
+        publisher.finalize(change.id)
+    return "duplicate"
+
+
+def _outcome(decision: ApprovalDecision | None, stored: StoredPack | None) -> str:
+    if decision is not None:
+        return decision.outcome.value
+    # No CAB gate on this installation: the tier's count of approvals cannot be checked.
+    if stored is not None and int(stored.pack["approvals"]["required"]) == 0:
+        return "approved"
+    return "not-decided"
+
+
+def _hash(gate: CabApprovals | None, mirror: Path, sha: str, config: Mapping[str, Any]) -> str | None:
+    if gate is None:
+        return None
+    return gate.content_hash_at(mirror, sha, config)
+
+
+def _comment_head(
+    context: PullRequestContext,
+    stored: StoredPack | None,
+    decision: ApprovalDecision | None,
+    cab_teams: Sequence[str],
+) -> str:
+    """The PR's report as it stood at merge (check and approvals), above the publication table."""
+    if stored is None:
+        return f"{EVIDENCE_MARKER}\n## EUCORA\n\nThe merged head was never evaluated."
+    return comment_body(
+        stored.pack,
+        digest=stored.digest,
+        evidence_url=context.evidence_url(stored.digest),
+        checkpoint=context.evidence.latest_checkpoint(),
+        approvals=approvals_markdown(decision, cab_teams) if decision is not None else None,
+    )
+
+
+def _summary(
+    pr: PullRequest, stored: StoredPack | None, decision: ApprovalDecision | None, now: Any
+) -> dict[str, Any]:
+    """What the change pack records besides the publications (kept on the change row)."""
+    counted = [
+        {
+            "reviewId": v.review_id,
+            "reviewer": v.reviewer,
+            "teams": list(v.teams),
+            "commit": v.commit_id,
+        }
+        for v in (decision.counted if decision else ())
+    ]
+    summary: dict[str, Any] = {
+        "mergedAt": now.isoformat().replace("+00:00", "Z"),
+        "head": pr.head_sha,
+        "mergeSha": pr.merge_commit_sha,
+        "checkDigest": stored.digest if stored else None,
+        "approvals": counted,
+        "decision": {
+            "outcome": decision.outcome.value if decision else "not-decided",
+            "required": decision.required if decision else 0,
+            "counted": len(counted),
+        },
+        "tier": str(stored.pack["risk"]["tier"]) if stored else None,
+    }
+    if decision is not None and decision.post_implementation_review_owed:
+        summary["postImplementationReview"] = {
+            "owed": True,
+            "reason": (
+                f"emergency change at {decision.tier} risk merged under the emergency label:"
+                " a post-implementation review is owed"
+            ),
+        }
+    return summary
+
+
+def _documents(mirror: Path, sha: str, pack: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The merged tree's intent documents, by path, for the pack's added and modified intents."""
+    validator = build_document_validator()
+    documents: dict[str, Mapping[str, Any]] = {}
+    for change in pack.get("changes", []):
+        path = change.get("path")
+        if change.get("kind") == "deleted" or not isinstance(path, str):
+            continue
+        try:
+            raw = read_file(mirror, sha, path)
+        except GitError:
+            raw = None
+        if raw is None:
+            continue
+        document = validator.validate(raw, path, DocumentKind.INTENT)
+        if document.ok and isinstance(document.data, Mapping):
+            documents[path] = document.data
+    return documents
+
+
+def _new(spec: PublicationSpec, digest: str) -> NewPublication:
+    return NewPublication(
+        plane=spec.plane,
+        intent_name=spec.intent_name,
+        version=spec.version,
+        ring=spec.ring,
+        target=spec.target,
+        path=spec.path,
+        idempotency_key=spec.idempotency_key,
+        intent=spec.intent,
+        evidence_digest=digest,
+    )
+
+
+def _refuse(  # noqa: PLR0913 - the refusal's facts
+    context: PullRequestContext,
+    publisher: Publisher,
+    pr: PullRequest,
+    verdict: MergeVerdict,
+    head: str,
+    summary: dict[str, Any],
+    correlation_id: str,
+) -> str:
+    merge_sha = str(pr.merge_commit_sha)
+    problems = [(problem.value, text) for problem, text in verdict.problems]
+    refusal = merge_refused_markdown(problems, merge_sha=merge_sha)
+    _, _, created = publisher.outbox.record_change(
+        NewChange(
+            repository=pr.repository,
+            pr=pr.number,
+            installation_id=context.installation_id,
+            head_sha=pr.head_sha,
+            merge_sha=merge_sha,
+            check_digest=summary.get("checkDigest"),
+            state="refused",
+            emergency=EMERGENCY_LABEL in pr.labels,
+            facts={**summary, "problems": [{"problem": p, "text": t} for p, t in problems]},
+            comment_head=head,
+            correlation_id=correlation_id,
+        ),
+        [],
+        now=context.clock(),
+    )
+    if not created:
+        return "refused"
+    _audit(
+        context,
+        pr,
+        REFUSED,
+        correlation_id,
+        {"mergeSha": merge_sha, "problems": [{"problem": p, "text": t} for p, t in problems]},
+    )
+    github = context.github
+    github.upsert_comment(
+        pr.repository, pr.number, EVIDENCE_MARKER, f"{head.rstrip()}\n\n{refusal}\n"
+    )
+    github.add_comment(
+        pr.repository,
+        pr.number,
+        f"@{pr.author} this merge was **not published** to any plane: "
+        + "; ".join(text for _, text in problems)
+        + ". Open a new pull request for the change, and have it approved again.",
+    )
+    return "refused"
+
+
+def _open_followup(
+    context: PullRequestContext,
+    publisher: Publisher,
+    change: ChangeRow,
+    pr: PullRequest,
+    correlation_id: str,
+) -> None:
+    """Open the post-implementation review issue an emergency change owes (once)."""
+    if change.followup_issue is not None:
+        return
+    link = pr.html_url or f"#{pr.number}"
+    number = context.github.create_issue(
+        pr.repository,
+        title=f"Post-implementation review owed: #{pr.number} (emergency change)",
+        body=(
+            f"Pull request {link} was merged as an emergency change at"
+            f" {change.facts.get('tier')} risk (merge {change.merge_sha}).\n\n"
+            "The CAB owes it a post-implementation review: what was changed, why it could not"
+            " wait, what happened on the planes, and what follows. Close this issue when the"
+            " review is recorded."
+        ),
+        labels=("eucora:post-implementation-review",),
+    )
+    publisher.outbox.set_followup_issue(change.id, number)
+    _audit(context, pr, FOLLOWUP, correlation_id, {"issue": number})
+
+
+def _audit(
+    context: PullRequestContext,
+    pr: PullRequest,
+    type_: str,
+    correlation_id: str,
+    payload: dict[str, Any],
+) -> None:
+    context.evidence.audit(
+        type_,
+        correlation_id=correlation_id,
+        repository=pr.repository,
+        pr=pr.number,
+        head_sha=pr.merge_commit_sha,
+        payload=payload,
+    )
+
+
+# --- the plan before merge, and /eucora retry-publish ---------------------------------------------
+
+PLAN_LIMIT = 30
+"""Publications planned per evaluation at most: each reads a plane; the rest are counted."""
+RETRY_REQUESTED = "publication.retry_requested"
+
+
+class MergePublishing:
+    """The publishing side of the PR flows (``PullRequestContext.publishing``)."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+
+    def on_merged(
+        self, context: PullRequestContext, repository: str, number: int, *, correlation_id: str
+    ) -> str:
+        """Run the merge flow (:func:`on_merged`)."""
+        return on_merged(context, self.publisher, repository, number, correlation_id=correlation_id)
+
+    def plan_markdown(
+        self, context: PullRequestContext, repository: str, pack: Mapping[str, Any], digest: str
+    ) -> str:
+        """What merging would do on each configured plane, read-only (the comment's plan)."""
+        connectors = self.publisher.connectors
+        if not connectors.configured():
+            return ""
+        head = str(pack["head"])
+        mirror = context.github.fetch_revisions(repository, [head])
+        specs = publication_specs(pack, _documents(mirror, head, pack))
+        plans: list[PlanView] = []
+        unconfigured: list[str] = []
+        for spec in specs[:PLAN_LIMIT]:
+            connector = connectors.get(spec.plane)
+            if connector is None:
+                if spec.plane not in unconfigured:
+                    unconfigured.append(spec.plane)
+                continue
+            plans.append(_plan(connector, spec, digest))
+        text = plan_markdown(plans, unconfigured=unconfigured)
+        if len(specs) > PLAN_LIMIT and text:
+            text += f"\n\n…and {len(specs) - PLAN_LIMIT} more publications, not planned here."
+        return text
+
+    def retry_failed(
+        self,
+        context: PullRequestContext,
+        repository: str,
+        number: int,
+        *,
+        user: str,
+        correlation_id: str,
+    ) -> str:
+        """``/eucora retry-publish``: send the merged change's failed publications again."""
+        outbox = self.publisher.outbox
+        change = outbox.latest_change(repository, number)
+        github = context.github
+        if change is None or change.state == "refused":
+            why = "this pull request has no publications" if change is None else (
+                "its merge was refused, so nothing was published"
+            )
+            github.add_comment(repository, number, f"@{user} there is nothing to retry: {why}.")
+            return "ignored"
+        ids = outbox.reopen_failed(change.id, now=context.clock())
+        if not ids:
+            github.add_comment(
+                repository, number, f"@{user} there is nothing to retry: no publication failed."
+            )
+            return "ignored"
+        context.evidence.audit(
+            RETRY_REQUESTED,
+            correlation_id=correlation_id,
+            repository=repository,
+            pr=number,
+            head_sha=change.merge_sha,
+            payload={"user": user, "publications": list(ids)},
+        )
+        fresh = outbox.change(change.id) or change
+        github.upsert_comment(repository, number, EVIDENCE_MARKER, self.publisher.comment(fresh))
+        self.publisher.enqueue(ids)
+        plural = "s" if len(ids) != 1 else ""
+        github.add_comment(
+            repository,
+            number,
+            f"@{user} retrying {len(ids)} failed publication{plural}; the table above and the"
+            " deployments will show how it goes.",
+        )
+        return "retrying"
+
+
+def _plan(connector: Any, spec: PublicationSpec, digest: str) -> PlanView:
+    publication = Publication(
+        intent=spec.intent,
+        ring=Ring(
+            name=spec.ring, target=spec.target, devices=spec.devices, assignment=spec.assignment
+        ),
+        idempotency_key=spec.idempotency_key,
+        evidence_digest=digest,
+    )
+    try:
+        steps = connector.plan(publication)
+    except ConnectorError as error:
+        return PlanView(
+            plane=spec.plane,
+            intent_name=spec.intent_name,
+            ring=spec.ring,
+            target=spec.target,
+            steps=(),
+            error=" ".join(str(error).split())[:300],
+        )
+    return PlanView(
+        plane=spec.plane,
+        intent_name=spec.intent_name,
+        ring=spec.ring,
+        target=spec.target,
+        steps=tuple((step.kind.value, step.description) for step in steps),
+    )

@@ -1,0 +1,461 @@
+"""Run one publication from the outbox, report it on the PR, and close the change when all are final.
+
+The merge flow (``bot.flows.merge``) records the publications before anything is called; this
+module is the task body the queue runs for a publication id (a Celery task in ``eucora worker``,
+or :class:`~bot.adapters.publish_queue.InProcessPublisher` threads without a broker):
+
+1. claim the row (a lease; a duplicate or late message finds it final or leased and stops);
+2. make sure the publication has its GitHub Deployment (environment ``<plane>/<ring>``) and say
+   ``in_progress``;
+3. call the plane's connector with the row as its journal (find-or-create by the idempotency
+   key, launch ids saved before anything else);
+4. report the outcome as the deployment's status, then record it on the row: transient errors
+   are retried later with backoff (``bot.core.publishing.retry_decision``), permanent ones fail
+   at once with the vendor's message;
+5. when every publication of the change is final: store the ``ChangePack`` (with the results),
+   edit the sticky comment's publication table, and mark the change final.
+
+A crash anywhere leaves the row ``in_progress`` with a lease; the sweeper (:meth:`Publisher.sweep`)
+sends it again when the lease has expired, and the connector finds what the lost attempt created.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bot.adapters.publish_queue import PublicationQueue
+from bot.adapters.storage.publications import (
+    ChangeRow,
+    Outbox,
+    PublicationClaim,
+    PublicationRow,
+)
+from bot.core.github_model import EVIDENCE_MARKER
+from bot.core.publishing import (
+    PublicationState,
+    PublicationView,
+    build_change_pack,
+    deployment_status,
+    retry_decision,
+)
+from bot.core.render.publications import publication_table
+from bot.errors import (
+    GitHubError,
+    LeaseLostError,
+    PermanentConnectorError,
+    TransientConnectorError,
+)
+from bot.ports import GitHub, GitHubConnector
+from connectors.base import Connector, Publication, Ring
+
+log = logging.getLogger("eucora.publish")
+
+STARTED = "publication.started"
+SUCCEEDED = "publication.succeeded"
+RETRYING = "publication.retry_scheduled"
+FAILED = "publication.failed"
+REPORT_DELAYED = "publication.report_delayed"
+CHANGE_PUBLISHED = "change.published"
+REPORT_RETRY = timedelta(seconds=30)
+"""How long to wait before reporting again when GitHub refused a deployment status."""
+
+
+class ConnectorSet(Protocol):
+    """The configured planes (``connectors.registry.Connectors``)."""
+
+    def get(self, plane: str) -> Connector | None:
+        """The connector of ``plane``, or ``None`` when it is not configured."""
+        ...
+
+    def configured(self) -> tuple[Any, ...]:
+        """The planes configured on this installation."""
+        ...
+
+
+class ChangeEvidence(Protocol):
+    """Stores the change pack and appends audit events (``bot.flows.recording.AuditedEvidence``)."""
+
+    def record_pack(
+        self,
+        pack: Mapping[str, Any],
+        *,
+        correlation_id: str,
+        repository: str,
+        pr: int | None,
+        head_sha: str | None,
+    ) -> str:
+        """Store, audit and prove ``pack``; return its digest."""
+        ...
+
+    def audit(  # noqa: PLR0913 - one parameter per audit field
+        self,
+        type_: str,
+        *,
+        correlation_id: str,
+        repository: str,
+        pr: int | None,
+        head_sha: str | None,
+        payload: dict[str, Any],
+    ) -> None:
+        """Append one audit event."""
+        ...
+
+
+def publication_of(row: PublicationRow) -> Publication:
+    """The connector's view of an outbox row."""
+    return Publication(
+        intent=row.intent,
+        ring=_ring(row.intent, row.ring, row.target),
+        idempotency_key=row.idempotency_key,
+        evidence_digest=row.evidence_digest,
+    )
+
+
+def _ring(intent: Mapping[str, Any], name: str, target: str) -> Ring:
+    for ring in intent.get("rings") or ():
+        if isinstance(ring, Mapping) and ring.get("name") == name:
+            return Ring(
+                name=name,
+                target=str(ring.get("target", target)),
+                devices=int(ring.get("devices", 0)),
+                assignment=str(ring.get("assignment", "required")),
+            )
+    return Ring(name=name, target=target, devices=0, assignment="required")
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:500]
+
+
+class Publisher:
+    """Runs publications and closes changes (see the module docstring).
+
+    ``queue`` is set after construction by the composition root (the in-process publisher needs
+    :meth:`run` first); without one, nothing is sent and the sweeper does the sending.
+    """
+
+    def __init__(  # noqa: PLR0913 - the services a publication touches
+        self,
+        *,
+        outbox: Outbox,
+        connectors: ConnectorSet,
+        github: GitHubConnector,
+        evidence: ChangeEvidence,
+        clock: Callable[[], datetime],
+        public_url: str | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.outbox = outbox
+        self.connectors = connectors
+        self.queue: PublicationQueue | None = None
+        self._github = github
+        self._evidence = evidence
+        self._clock = clock
+        self._public_url = public_url
+        self._jitter = jitter
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def enqueue(self, ids: Sequence[int], *, delay: float = 0.0) -> None:
+        """Send each publication id to the queue; a failed send is left to the sweeper."""
+        if self.queue is None:
+            return
+        for publication_id in ids:
+            try:
+                self.queue.send(publication_id, delay=delay)
+            except Exception:  # noqa: BLE001 - the outbox row stays due; the sweeper re-sends
+                log.warning("could not queue publication %s; the sweeper will", publication_id)
+
+    def sweep(self, *, now: datetime | None = None) -> int:
+        """Re-send due and abandoned publications; close changes whose publications are final."""
+        moment = now or self._clock()
+        due = self.outbox.due(now=moment)
+        self.enqueue(due)
+        for change in self.outbox.unfinished_changes():
+            if self.outbox.all_final(change.id):
+                try:
+                    self.finalize(change.id)
+                except GitHubError as error:
+                    log.warning("change %s: cannot report yet (%s)", change.id, error)
+        return len(due)
+
+    def evidence_url(self, digest: str | None) -> str | None:
+        """The evidence page of a pack, when ``EUCORA_PUBLIC_URL`` says where it is served."""
+        if not digest or not self._public_url:
+            return None
+        return f"{self._public_url.rstrip('/')}/evidence/{digest}"
+
+    # --- one publication -------------------------------------------------------------------
+
+    def run(self, publication_id: int) -> str:
+        """Claim and run one publication; return what happened (for logs and tests)."""
+        claim = self.outbox.claim(publication_id, now=self._clock())
+        if claim is None:
+            return "skipped"
+        row = claim.row
+        change = self.outbox.change(row.change_id)
+        if change is None:  # pragma: no cover - a foreign key guarantees it
+            return "skipped"
+        github = self._github.for_installation(change.installation_id)
+        self._audit(STARTED, change, row, {"attempt": row.attempts})
+        deployment = self._deployment(github, change, row)
+        self._status(github, row, deployment, row.view())
+        try:
+            outcome = self._publish(claim)
+        except LeaseLostError:
+            log.warning("publication %s: lease lost to another worker", row.id)
+            return "lease-lost"
+        return self._settle(github, claim, change, deployment, outcome)
+
+    def _publish(self, claim: PublicationClaim) -> BaseException | Mapping[str, Any]:
+        row = claim.row
+        connector = self.connectors.get(row.plane)
+        if connector is None:
+            name = row.plane.upper()
+            return PermanentConnectorError(
+                f"{row.plane} is not configured on this EUCORA installation"
+                f" (set EUCORA_{'AWX' if name == 'ANSIBLE' else name}_URL and its credentials)"
+            )
+        try:
+            result = connector.publish(publication_of(row), self.outbox.journal(claim))
+        except LeaseLostError:
+            raise
+        except (TransientConnectorError, PermanentConnectorError) as error:
+            return error
+        except Exception as error:  # noqa: BLE001 - an unexpected failure is retried, bounded
+            log.exception("publication %s: unexpected failure", row.id)
+            return TransientConnectorError(f"unexpected {type(error).__name__}: {error}")
+        return {
+            "objectId": result.object_id,
+            "created": result.created,
+            "url": result.url,
+            "details": dict(result.details),
+        }
+
+    def _settle(
+        self,
+        github: GitHub,
+        claim: PublicationClaim,
+        change: ChangeRow,
+        deployment: int | None,
+        outcome: BaseException | Mapping[str, Any],
+    ) -> str:
+        row = claim.row
+        now = self._clock()
+        if isinstance(outcome, Mapping):
+            view = _with(row.view(), state=PublicationState.SUCCEEDED, result=outcome)
+            if not self._report(github, claim, deployment, view):
+                return "report-delayed"
+            if self.outbox.succeed(claim, outcome, now=now):
+                self._audit(SUCCEEDED, change, row, {"result": dict(outcome)})
+            word = "succeeded"
+        else:
+            transient = isinstance(outcome, TransientConnectorError)
+            decision = retry_decision(
+                attempts=row.attempts,
+                transient=transient,
+                retry_after=outcome.retry_after if transient else None,  # type: ignore[union-attr]
+                jitter=self._jitter(),
+            )
+            error = _one_line(outcome)
+            if decision.retry:
+                not_before = now + timedelta(seconds=decision.delay_seconds)
+                if self.outbox.retry_later(claim, error=error, not_before=not_before, now=now):
+                    self._audit(RETRYING, change, row, {"error": error, "why": decision.reason})
+                    self.enqueue([row.id], delay=decision.delay_seconds)
+                return "retrying"
+            view = _with(row.view(), state=PublicationState.FAILED, error=error)
+            if not self._report(github, claim, deployment, view):
+                return "report-delayed"
+            if self.outbox.fail(claim, error=error, now=now):
+                self._audit(FAILED, change, row, {"error": error, "why": decision.reason})
+            word = "failed"
+        if self.outbox.all_final(change.id):
+            try:
+                self.finalize(change.id)
+            except GitHubError as error:
+                log.warning("change %s: cannot report yet (%s); the sweeper will", change.id, error)
+        return word
+
+    def _report(
+        self, github: GitHub, claim: PublicationClaim, deployment: int | None, view: Any
+    ) -> bool:
+        """Post the final deployment status; when GitHub refuses, try again later."""
+        if deployment is None or self._status(github, claim.row, deployment, view):
+            return True
+        now = self._clock()
+        if self.outbox.retry_later(
+            claim,
+            error="the plane is done; reporting to GitHub failed, will report again",
+            not_before=now + REPORT_RETRY,
+            now=now,
+        ):
+            self.enqueue([claim.row.id], delay=REPORT_RETRY.total_seconds())
+        return False
+
+    # --- GitHub -----------------------------------------------------------------------------
+
+    def _deployment(self, github: GitHub, change: ChangeRow, row: PublicationRow) -> int | None:
+        if row.deployment_id is not None:
+            return row.deployment_id
+        try:
+            deployment = github.create_deployment(
+                change.repository,
+                ref=change.merge_sha,
+                environment=f"{row.plane}/{row.ring}",
+                description=f"{row.intent_name} {row.version} to {row.ring} ({row.target})"[:140],
+                payload={
+                    "publication": row.id,
+                    "idempotencyKey": row.idempotency_key,
+                    "evidence": row.evidence_digest,
+                },
+            )
+        except GitHubError as error:
+            log.warning("publication %s: no deployment on GitHub (%s)", row.id, error)
+            return None
+        self.outbox.set_deployment(row.id, deployment)
+        return deployment
+
+    def _status(
+        self, github: GitHub, row: PublicationRow, deployment: int | None, view: PublicationView
+    ) -> bool:
+        if deployment is None:
+            return False
+        state, description = deployment_status(view)
+        try:
+            github.create_deployment_status(
+                row.repository,
+                deployment,
+                state=state,
+                description=description,
+                log_url=self.evidence_url(row.evidence_digest),
+                environment_url=view.url,
+            )
+        except GitHubError as error:
+            log.warning("publication %s: status %s not posted (%s)", row.id, state, error)
+            return False
+        return True
+
+    # --- the change -------------------------------------------------------------------------
+
+    def views(self, change_id: int) -> tuple[PublicationView, ...]:
+        """The change's publications as people see them."""
+        return tuple(row.view() for row in self.outbox.publications(change_id))
+
+    def comment(self, change: ChangeRow, *, change_digest: str | None = None) -> str:
+        """The sticky comment: the PR's report at merge, then the publication table."""
+        table = publication_table(
+            self.views(change.id), change_url=self.evidence_url(change_digest)
+        )
+        return f"{change.comment_head.rstrip()}\n\n{table}\n"
+
+    def finalize(self, change_id: int) -> str | None:
+        """Store the change pack with every result, edit the comment, mark the change final.
+
+        Runs when the last publication is final (and again from the sweeper if reporting
+        failed). The pack is a function of the rows, so two workers racing here store the
+        same bytes under the same digest.
+        """
+        change = self.outbox.change(change_id)
+        if change is None or not self.outbox.all_final(change_id):
+            return None
+        facts = change.facts
+        pack = build_change_pack(
+            repository=change.repository,
+            pr=change.pr,
+            head_sha=change.head_sha,
+            merge_sha=change.merge_sha,
+            check_digest=change.check_digest or "",
+            merged_at=str(facts.get("mergedAt", "")),
+            approvals=list(facts.get("approvals", [])),
+            decision=dict(facts.get("decision", {})),
+            emergency=change.emergency,
+            post_implementation_review=_review(facts, change.followup_issue),
+            publications=self.views(change_id),
+        )
+        digest = self._evidence.record_pack(
+            pack,
+            correlation_id=change.correlation_id,
+            repository=change.repository,
+            pr=change.pr,
+            head_sha=change.merge_sha,
+        )
+        github = self._github.for_installation(change.installation_id)
+        github.upsert_comment(
+            change.repository,
+            change.pr,
+            EVIDENCE_MARKER,
+            self.comment(change, change_digest=digest),
+        )
+        if self.outbox.finalize_change(change_id, final_digest=digest, now=self._clock()):
+            views = self.views(change_id)
+            self._evidence.audit(
+                CHANGE_PUBLISHED,
+                correlation_id=change.correlation_id,
+                repository=change.repository,
+                pr=change.pr,
+                head_sha=change.merge_sha,
+                payload={
+                    "changeDigest": digest,
+                    "succeeded": sum(v.state == PublicationState.SUCCEEDED for v in views),
+                    "failed": sum(v.state == PublicationState.FAILED for v in views),
+                },
+            )
+        return digest
+
+    def _audit(
+        self, type_: str, change: ChangeRow, row: PublicationRow, extra: Mapping[str, Any]
+    ) -> None:
+        self._evidence.audit(
+            type_,
+            correlation_id=change.correlation_id,
+            repository=change.repository,
+            pr=change.pr,
+            head_sha=change.merge_sha,
+            payload={
+                "publication": row.id,
+                "plane": row.plane,
+                "ring": row.ring,
+                "intent": row.intent_name,
+                "version": row.version,
+                "idempotencyKey": row.idempotency_key,
+                **extra,
+            },
+        )
+
+
+def _review(facts: Mapping[str, Any], issue: int | None) -> dict[str, Any] | None:
+    review = facts.get("postImplementationReview")
+    if not isinstance(review, Mapping):
+        return None
+    return {**review, "issue": issue}
+
+
+def _with(
+    view: PublicationView,
+    *,
+    state: PublicationState,
+    result: Mapping[str, Any] | None = None,
+    error: str | None = None,
+) -> PublicationView:
+    """The view of a row as it is about to be recorded (for the status posted before)."""
+    result = result or {}
+    return PublicationView(
+        id=view.id,
+        plane=view.plane,
+        ring=view.ring,
+        target=view.target,
+        intent_name=view.intent_name,
+        version=view.version,
+        state=state.value,
+        attempts=view.attempts,
+        object_id=result.get("objectId", view.object_id),
+        url=result.get("url", view.url),
+        created=result.get("created", view.created),
+        error=error,
+    )
