@@ -10,7 +10,8 @@ environment and for bugs::
     ├── GitHubError                  GitHub refused or failed a request
     ├── StorageError                 the database failed or holds something it should not
     │   ├── SchemaVersionError       the schema is not the one this EUCORA needs (db upgrade)
-    │   └── AuditIntegrityError      the audit log is not what was signed: refusing to go on
+    │   ├── AuditIntegrityError      the audit log is not what was signed: refusing to go on
+    │   └── LeaseLostError           another worker took over a publication this one was running
     └── ConnectorError               a deployment plane (Intune, Jamf...) failed a call
         ├── TransientConnectorError  worth retrying (timeouts, 5xx, throttling)
         └── PermanentConnectorError  not worth retrying (bad credentials, 4xx)
@@ -70,6 +71,13 @@ class SchemaVersionError(StorageError):
 
 class AuditIntegrityError(StorageError):
     """The audit log does not verify, so the log refuses to sign or extend what it holds."""
+
+
+class LeaseLostError(StorageError):
+    """A worker wrote to a publication whose lease it no longer holds (it expired and was taken).
+
+    Raised by the outbox's journal: the worker must stop, as another one now runs the publication.
+    """
 
 
 class ConnectorError(EucoraError):

@@ -351,7 +351,7 @@ def test_readyz(app: Flask, engine: Engine) -> None:
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_data(as_text=True) == (
-        "not ready: database schema is at 0001_audit, EUCORA needs 0003_review_ledger: run `eucora db upgrade`"
+        "not ready: database schema is at 0001_audit, EUCORA needs 0004_publications: run `eucora db upgrade`"
     )
 
 

@@ -11,12 +11,14 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -146,4 +148,78 @@ review_ledger = Table(
 One row per webhook (submitted, edited, dismissed) or per review found only through the API
 (``source`` ``api``). ``commit_id`` and ``content_hash`` are the review's commit and the hash of
 the intent, policy and config content there, as recorded then; times are RFC 3339 UTC text.
+"""
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", _SEQUENCE, primary_key=True, autoincrement=True),
+    Column("repository", Text, nullable=False),
+    Column("pr", BigInteger, nullable=False),
+    Column("installation_id", BigInteger, nullable=True),
+    Column("head_sha", Text, nullable=False),
+    Column("merge_sha", Text, nullable=False),
+    Column("check_digest", Text, nullable=True),
+    Column("state", Text, nullable=False),
+    Column("emergency", Boolean, nullable=False),
+    Column("facts_json", Text, nullable=False),
+    Column("comment_head", Text, nullable=False),
+    Column("followup_issue", BigInteger, nullable=True),
+    Column("final_digest", Text, nullable=True),
+    Column("correlation_id", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    CheckConstraint("state IN ('publishing', 'refused', 'final')", name="state_known"),
+    UniqueConstraint("repository", "pr", "merge_sha"),
+)
+"""Merged pull requests, one row per merge (``bot.adapters.storage.publications``).
+
+UNIQUE (``repository``, ``pr``, ``merge_sha``) makes a redelivered merge event record nothing
+new. ``facts_json`` is canonical JSON (what the change pack needs besides the publications);
+times are RFC 3339 UTC text, as in the inbox.
+"""
+
+publications = Table(
+    "publications",
+    metadata,
+    Column("id", _SEQUENCE, primary_key=True, autoincrement=True),
+    Column(
+        "change_id",
+        _SEQUENCE,
+        ForeignKey("changes.id", name="fk_publications_change_id_changes"),
+        nullable=False,
+    ),
+    Column("repository", Text, nullable=False),
+    Column("pr", BigInteger, nullable=False),
+    Column("plane", Text, nullable=False),
+    Column("intent_name", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("ring", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("intent_json", Text, nullable=False),
+    Column("evidence_digest", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("not_before", Text, nullable=False),
+    Column("lease_owner", Text, nullable=True),
+    Column("lease_until", Text, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("result_json", Text, nullable=True),
+    Column("journal_json", Text, nullable=False, server_default="{}"),
+    Column("deployment_id", BigInteger, nullable=True),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    CheckConstraint(
+        "state IN ('pending', 'in_progress', 'succeeded', 'failed')", name="state_known"
+    ),
+    UniqueConstraint("change_id", "plane", "idempotency_key"),
+    Index(None, "state", "not_before"),
+)
+"""The outbox: one row per (intent, plane, first ring) of a merged change, leased to workers.
+
+Recorded in the change's transaction, before any plane is called. The unique key makes each
+publication exist once per change; ``journal_json`` holds what a connector must remember across
+attempts (a launched job's id); ``(state, not_before)`` serves the sweeper.
 """

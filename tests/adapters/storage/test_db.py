@@ -156,7 +156,9 @@ class TestMigrations:
         with engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), metadata)
         assert differences == []
-        assert {"audit_events", "audit_checkpoints"} <= set(inspect(engine).get_table_names())
+        assert {"audit_events", "audit_checkpoints", "changes", "publications"} <= set(
+            inspect(engine).get_table_names()
+        )
 
     def test_an_old_schema_is_refused_with_the_command_that_fixes_it(
         self, database_url: str
