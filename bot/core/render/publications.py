@@ -33,10 +33,10 @@ MAX_PLANS = 50
 MAX_STEPS = 12
 """Steps listed per plan entry."""
 MAX_PROBLEMS = 20
-NAME_WIDTH = 64
-"""Names, targets and versions longer than this are cut, with an ellipsis."""
-TEXT_WIDTH = 200
-"""Errors, steps and problem sentences longer than this are cut."""
+NAME_WIDTH = 80
+"""Names, targets and versions are cut to this many characters (escaped), with an ellipsis."""
+TEXT_WIDTH = 240
+"""Errors, steps and problem sentences are cut to this many characters (escaped)."""
 SHORT_SHA = 12
 
 _STATE_TEXT = {
@@ -55,13 +55,25 @@ _URL_SAFE = ":/?#@!&'*+,;=%~-._"
 """Characters kept in a link target; the rest (spaces, parentheses, ``|``, ``<``...) are encoded."""
 
 
-def _clip(text: object, width: int) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def _cell(text: object, width: int = NAME_WIDTH) -> str:
-    return escape_markdown(_clip(text, width)) or "—"
+    """User text as inert one-line Markdown of at most ``width`` characters *after* escaping.
+
+    Escaping can make a character nine times longer (``@`` becomes ``@&#8203;``), so the text is
+    measured escaped, and cut between escapes (never inside one), with an ellipsis.
+    """
+    flat = " ".join(str(text).split())
+    escaped = escape_markdown(flat)
+    if len(escaped) <= width:
+        return escaped or "—"
+    out: list[str] = []
+    used = 0
+    for char in flat:
+        piece = escape_markdown(char)
+        if used + len(piece) > width - 1:
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out) + "…"
 
 
 def _code(text: object, width: int = NAME_WIDTH) -> str:
