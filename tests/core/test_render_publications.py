@@ -125,14 +125,17 @@ def test_hostile_names_errors_and_urls_are_inert() -> None:
     )
     linked = view(2, object_id=EVIL, url="javascript:alert(1)")
     odd_url = view(3, object_id="x", url="https://plane.example/a b)(c|d")
-    text = publication_table([hostile, linked, odd_url], change_url="javascript:alert(2)")
+    long_url = view(4, object_id="y", url="https://plane.example/" + "a" * 5000)
+    text = publication_table([hostile, linked, odd_url, long_url], change_url="javascript:alert(2)")
     assert_inert(text)
     rows = table_rows(text)
-    assert len(rows) == 3
+    assert len(rows) == 4
     assert all(row.count(" | ") == 5 for row in rows)
+    assert rows[3].endswith("| y |")
+    assert "change pack" not in text
     assert 'href="javascript' not in html(text)
     assert "(https://plane.example/a%20b%29%28c%7Cd)" in text
-    assert html(text).count("<tr>") == 4
+    assert html(text).count("<tr>") == 5
 
 
 def test_an_unknown_state_is_shown_not_trusted() -> None:
