@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.approvals import Outcome
+from bot.core.changes import ChangeKind
 from bot.core.evidence import canonical_json, digest_of
 from bot.core.publishing import (
     BACKOFF_BASE_SECONDS,
@@ -136,6 +137,19 @@ def test_deleted_intents_are_not_published() -> None:
         "intents/new-app.yaml": intent("new-app", "sccm"),
     }
     assert [s.intent_name for s in publication_specs(pack, documents)] == ["new-app"]
+
+
+def test_every_change_kind_is_handled() -> None:
+    """A new ChangeKind must be decided here: does it publish?"""
+    published = {
+        kind.value
+        for kind in ChangeKind
+        if publication_specs(
+            pack_with(change("a", kind.value)), {"intents/a.yaml": intent("a", "intune")}
+        )
+    }
+    assert published == {"added", "modified", "renamed"}
+    assert {k.value for k in ChangeKind} == published | {"deleted"}
 
 
 def test_a_renamed_intent_is_published_from_its_new_path() -> None:
