@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.approvals import Outcome
+from bot.core.attestation import CHANGE_PREDICATE_TYPE, statement_for
 from bot.core.changes import ChangeKind
 from bot.core.evidence import canonical_json, digest_of
 from bot.core.publishing import (
@@ -655,6 +656,17 @@ def test_extra_keys_in_the_inputs_do_not_reach_the_pack() -> None:
     )
     assert "s3cr3t" not in canonical_json(pack).decode()
     assert "debug" not in pack["decision"]
+
+
+def test_a_change_pack_is_attested_under_its_own_predicate_type() -> None:
+    """A signing key is configured in production: storing a change pack must not fail."""
+    pack = change_pack()
+    statement = statement_for(pack, digest_of(pack))
+    assert statement["predicateType"] == CHANGE_PREDICATE_TYPE
+    assert statement["predicate"] == pack
+    assert {"name": f"contoso/eucora-intents@{HEAD}", "digest": {"gitCommit": HEAD}} in statement[
+        "subject"
+    ]
 
 
 # --- deployment statuses --------------------------------------------------------------------------
