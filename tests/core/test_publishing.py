@@ -198,7 +198,8 @@ def test_keys_are_stable_across_builds_and_change_with_the_version() -> None:
     [
         ({**intent("x", "intune"), "rings": []}, "no ring"),
         ({k: v for k, v in intent("x", "intune").items() if k != "plane"}, "plane"),
-        ({**intent("x", "intune"), "rings": [{"name": "lab"}]}, "target"),
+        ({**intent("x", "intune"), "rings": [{"name": "lab"}]}, "'target' is missing"),
+        ({**intent("x", "intune"), "rings": "lab"}, "string indices"),
     ],
 )
 def test_a_document_that_cannot_be_published_names_its_path(
