@@ -39,8 +39,12 @@ from bot.core.evidence import canonical_json, digest_of
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 CHECK_PREDICATE_TYPE = "https://eucora.dev/attestations/check/v1"
-# Which predicate type each pack kind is attested under (DESIGN.md: a change pack comes later).
-PREDICATE_TYPES: Mapping[str, str] = {"CheckPack": CHECK_PREDICATE_TYPE}
+CHANGE_PREDICATE_TYPE = "https://eucora.dev/attestations/change/v1"
+# Which predicate type each pack kind is attested under.
+PREDICATE_TYPES: Mapping[str, str] = {
+    "CheckPack": CHECK_PREDICATE_TYPE,
+    "ChangePack": CHANGE_PREDICATE_TYPE,
+}
 
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")

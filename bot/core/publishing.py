@@ -130,8 +130,10 @@ def _spec(path: str, document: Mapping[str, Any]) -> PublicationSpec:
             idempotency_key=idempotency_key(name, version, ring),
             intent=document,
         )
-    except (KeyError, TypeError, IndexError) as error:
-        raise ValueError(f"{path}: not a valid deployment intent ({error!r} missing)") from error
+    except KeyError as error:
+        raise ValueError(f"{path}: not a valid deployment intent: {error} is missing") from error
+    except (TypeError, IndexError) as error:
+        raise ValueError(f"{path}: not a valid deployment intent: {error}") from error
 
 
 # --- may the merge publish? -----------------------------------------------------------------------

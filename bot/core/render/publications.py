@@ -33,10 +33,12 @@ MAX_PLANS = 50
 MAX_STEPS = 12
 """Steps listed per plan entry."""
 MAX_PROBLEMS = 20
-NAME_WIDTH = 64
-"""Names, targets and versions longer than this are cut, with an ellipsis."""
-TEXT_WIDTH = 200
-"""Errors, steps and problem sentences longer than this are cut."""
+NAME_WIDTH = 80
+"""Names, targets and versions are cut to this many characters (escaped), with an ellipsis."""
+TEXT_WIDTH = 240
+"""Errors, steps and problem sentences are cut to this many characters (escaped)."""
+URL_MAX = 2_000
+"""A longer URL is not linked (it is no console address, and would bloat the comment)."""
 SHORT_SHA = 12
 
 _STATE_TEXT = {
@@ -55,22 +57,38 @@ _URL_SAFE = ":/?#@!&'*+,;=%~-._"
 """Characters kept in a link target; the rest (spaces, parentheses, ``|``, ``<``...) are encoded."""
 
 
-def _clip(text: object, width: int) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def _cell(text: object, width: int = NAME_WIDTH) -> str:
-    return escape_markdown(_clip(text, width)) or "—"
+    """User text as inert one-line Markdown of at most ``width`` characters *after* escaping.
+
+    Escaping can make a character eight times longer (``@`` becomes ``@&#8203;``), so the text is
+    measured escaped, and cut between escapes (never inside one), with an ellipsis.
+    """
+    flat = " ".join(str(text).split())
+    escaped = escape_markdown(flat)
+    if len(escaped) <= width:
+        return escaped or "—"
+    out: list[str] = []
+    used = 0
+    for char in flat:
+        piece = escape_markdown(char)
+        if used + len(piece) > width - 1:
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out) + "…"
 
 
 def _code(text: object, width: int = NAME_WIDTH) -> str:
     return f"<code>{_cell(text, width)}</code>"
 
 
+def _linkable(url: str | None) -> bool:
+    return url is not None and len(url) <= URL_MAX and url.startswith(("https://", "http://"))
+
+
 def _link(text: str, url: str | None) -> str:
-    """``text`` (already escaped) linked to ``url`` when it is an http(s) URL, else plain."""
-    if url is None or not url.startswith(("https://", "http://")):
+    """``text`` (already escaped) linked to ``url`` when it is a sane http(s) URL, else plain."""
+    if url is None or not _linkable(url):
         return text
     return f"[{text}]({quote(url, safe=_URL_SAFE)})"
 
@@ -142,15 +160,10 @@ def publication_table(views: Sequence[PublicationView], *, change_url: str | Non
     so a cut table still shows what needs attention. The ``/eucora retry-publish`` hint appears
     when any failed; the change pack is linked when ``change_url`` is given.
     """
-    link = (
-        f"\nEvidence: {_link('change pack', change_url)}.\n"
-        if change_url and change_url.startswith(("https://", "http://"))
-        else ""
-    )
+    link = f"\nEvidence: {_link('change pack', change_url)}.\n" if _linkable(change_url) else ""
     if not views:
-        return (
-            f"{PUBLICATIONS_HEADING}\n\nNothing to publish: no intent was added or changed.\n{link}"
-        )
+        nothing = "Nothing to publish: no intent was added, changed or renamed."
+        return f"{PUBLICATIONS_HEADING}\n\n{nothing}\n{link}"
     ordered = sorted(views, key=lambda v: (_STATE_ORDER.get(v.state, -1), v.id))
     rows = [_row(v) for v in ordered[:MAX_TABLE_ROWS]]
     head = (

@@ -80,8 +80,32 @@ def _children(
         yield from _rows(_resolve(extra, root), root, f"{field}.*", depth + 1)
 
 
+def _table(node: Mapping[str, Any], root: Mapping[str, Any]) -> list[str]:
+    return [
+        "| field | type | required | description |",
+        "|---|---|---|---|",
+        *(
+            f"| `{field}` | {_cell(kind)} | {'yes' if required else ''} | {_cell(description)} |"
+            for field, kind, required, description in _rows(node, root, "", 0)
+        ),
+    ]
+
+
+def _variants(schema: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The alternatives of a schema whose top level is a ``oneOf`` (the evidence pack's kinds)."""
+    return [
+        _resolve(option, schema)
+        for option in schema.get("oneOf", [])
+        if isinstance(option, Mapping) and "properties" in _resolve(option, schema)
+    ]
+
+
 def render_schema_reference(schema: Mapping[str, Any], *, source: str) -> str:
-    """A Markdown page: the schema's title and description, then one table row per field."""
+    """A Markdown page: the schema's title and description, then one table row per field.
+
+    A schema that is one of several object shapes (a top-level ``oneOf``) gets one section and
+    table per shape, under the shape's title.
+    """
     lines = [
         f"# {schema.get('title', source)}",
         "",
@@ -94,11 +118,20 @@ def render_schema_reference(schema: Mapping[str, Any], *, source: str) -> str:
         "",
         f"Schema: [`{source}`](../../{source}) (`$id` `{schema.get('$id', '')}`).",
         "",
-        "| field | type | required | description |",
-        "|---|---|---|---|",
     ]
-    lines.extend(
-        f"| `{field}` | {_cell(kind)} | {'yes' if required else ''} | {_cell(description)} |"
-        for field, kind, required, description in _rows(schema, schema, "", 0)
-    )
+    variants = _variants(schema)
+    if "properties" in schema or not variants:
+        lines.extend(_table(schema, schema))
+    for variant in variants:
+        if lines[-1]:
+            lines.append("")
+        lines.extend(
+            [
+                f"## {variant.get('title', 'Variant')}",
+                "",
+                str(variant.get("description", "")),
+                "",
+                *_table(variant, schema),
+            ]
+        )
     return "\n".join(lines) + "\n"
