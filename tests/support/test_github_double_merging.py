@@ -9,8 +9,13 @@ from __future__ import annotations
 import pytest
 import requests
 
+from bot.adapters.storage import create_database_engine, upgrade_schema
+from bot.adapters.storage.inbox import Inbox
 from bot.core.webhooks import DeliveryKind, route_delivery, signature_problem
 from bot.doubles.github import ApiError
+from bot.entrypoints.serve import build_server
+from bot.entrypoints.wiring import pull_request_handler_factory
+from bot.settings import Settings
 from tests.support import webhooks
 from tests.support.gitrepo import GitRepo
 
@@ -227,3 +232,27 @@ def test_without_required_contexts_failing_checks_refuse_the_deployment(github_d
         json={"ref": "main", "required_contexts": []},
     )
     assert allowed.status_code == 201
+
+
+def test_the_signed_merged_delivery_is_accepted_by_the_app_as_a_merge(
+    github_double, github_env, scene, tmp_path
+):
+    settings = Settings.from_environ(
+        {**github_env, "EUCORA_HOME": str(tmp_path / "home"), "EUCORA_GITHUB_WRITE_INTERVAL": "0"}
+    )
+    engine = create_database_engine(settings.database_url)
+    upgrade_schema(engine)
+    server = build_server(settings, pull_request_handler_factory, metrics_dir=False)
+    github_double.merge_pull_request(REPO, 1, by="carol")
+    body, headers = github_double.signed_delivery(
+        "pull_request", github_double.pull_request_event(REPO, 1)
+    )
+
+    answer = server.app.test_client().post("/webhook", data=body, headers=headers)
+
+    assert answer.status_code == 202
+    stored = Inbox(engine).get(headers["X-GitHub-Delivery"]) or {}
+    assert (stored["kind"], stored["repository"], stored["pr"]) == ("merged", REPO, 1)
+    assert stored["installation_id"] == scene["installation"].id
+    server.intake.services.engine.dispose()
+    engine.dispose()
