@@ -6,9 +6,9 @@ adapters implement them, one module per outside thing, and the composition root 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.core.github_model import (
     CheckRun,
@@ -106,6 +106,44 @@ class GitHub(Protocol):
         comment: str,
     ) -> None:
         """Approve or reject a workflow run waiting on this app's deployment protection rule."""
+        ...
+
+    def create_deployment(
+        self,
+        repository: str,
+        *,
+        ref: str,
+        environment: str,
+        description: str,
+        payload: Mapping[str, Any],
+    ) -> int:
+        """Record a deployment of ``ref`` (the merge SHA) to ``environment``; return its id.
+
+        Sent with ``auto_merge: false`` and ``required_contexts: []``: EUCORA's own checks gated
+        the merge, and GitHub must neither merge the default branch in nor re-check contexts.
+        """
+        ...
+
+    def create_deployment_status(  # noqa: PLR0913 - GitHub's status fields
+        self,
+        repository: str,
+        deployment_id: int,
+        *,
+        state: str,
+        description: str,
+        log_url: str | None,
+        environment_url: str | None,
+    ) -> None:
+        """Add a status (``queued``, ``in_progress``, ``success``, ``failure``, ``error``...).
+
+        ``description`` is clipped to GitHub's 140 characters.
+        """
+        ...
+
+    def create_issue(
+        self, repository: str, *, title: str, body: str, labels: Sequence[str] = ()
+    ) -> int:
+        """Open an issue (e.g. the post-implementation review owed); return its number."""
         ...
 
 

@@ -44,6 +44,7 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
     ("post", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
     ("post", "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"),
+    ("put", "/repos/{owner}/{repo}/pulls/{pull_number}/merge"),
     ("post", "/repos/{owner}/{repo}/check-runs"),
     ("get", "/repos/{owner}/{repo}/check-runs/{check_run_id}"),
     ("patch", "/repos/{owner}/{repo}/check-runs/{check_run_id}"),
@@ -58,6 +59,7 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/orgs/{org}/teams/{team_slug}/teams"),
     ("post", "/repos/{owner}/{repo}/deployments"),
     ("post", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
+    ("get", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
     ("post", "/repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule"),
 )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -54,6 +54,8 @@ MAX_OUTPUT_TEXT = 65_535
 MAX_ANNOTATION_MESSAGE = 64 * 1024
 MAX_ANNOTATION_TITLE = 255
 MAX_COMMENT_BODY = 65_536
+MAX_STATUS_DESCRIPTION = 140
+MAX_ISSUE_TITLE = 256
 _TRUNCATED = "\n\n… (truncated)"
 
 _SECRET_SHAPES = re.compile(
@@ -201,6 +203,12 @@ def _annotation(annotation: Annotation) -> dict[str, Any]:
 
 def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - len(_TRUNCATED)] + _TRUNCATED
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis when longer."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _output(output: CheckRunOutput, batch: Sequence[Annotation]) -> dict[str, Any]:
@@ -492,6 +500,88 @@ class GitHubAdapter:
         url = f"/repos/{repository}/actions/runs/{run_id}/deployment_protection_rule"
         with self._call("review_deployment", f"answering the deployment of run {run_id}"):
             self._renewing(lambda: self._gh.requester.requestJsonAndCheck("POST", url, input=body))
+
+    def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One POST through PyGithub's requester (write spacing, limits, never replayed)."""
+        _, data = self._renewing(
+            lambda: self._gh.requester.requestJsonAndCheck("POST", url, input=body)
+        )
+        return data if isinstance(data, dict) else {}
+
+    def create_deployment(
+        self,
+        repository: str,
+        *,
+        ref: str,
+        environment: str,
+        description: str,
+        payload: Mapping[str, Any],
+    ) -> int:
+        """``POST .../deployments`` for ``ref`` with no auto-merge and no required contexts.
+
+        EUCORA's checks already gated the merge: ``required_contexts: []`` stops GitHub refusing
+        the deployment over other contexts, ``auto_merge: false`` stops it merging the default
+        branch into ``ref``. Neither transient nor production (one ring of many).
+        """
+        body = {
+            "ref": ref,
+            "environment": environment,
+            "description": description,
+            "payload": dict(payload),
+            "auto_merge": False,
+            "required_contexts": [],
+            "transient_environment": False,
+            "production_environment": False,
+        }
+        what = f"creating a deployment of {ref[:12]} to {environment} on {repository}"
+        with self._call("create_deployment", what):
+            data = self._post(f"/repos/{repository}/deployments", body)
+            if not isinstance(data.get("id"), int):  # a 202 "auto-merged" answer has no id
+                raise GitHubError(
+                    scrub(f"{what}: GitHub made no deployment: {data.get('message')}")
+                )
+            return int(data["id"])
+
+    def create_deployment_status(  # noqa: PLR0913 - GitHub's status fields
+        self,
+        repository: str,
+        deployment_id: int,
+        *,
+        state: str,
+        description: str,
+        log_url: str | None,
+        environment_url: str | None,
+    ) -> None:
+        """``POST .../deployments/{id}/statuses``, the description clipped to 140 characters.
+
+        ``auto_inactive: false``: one environment holds many intents, and a newer deployment of
+        another intent does not make this one inactive.
+        """
+        body: dict[str, Any] = {
+            "state": state,
+            "description": clip(description, MAX_STATUS_DESCRIPTION),
+            "auto_inactive": False,
+        }
+        if log_url:
+            body["log_url"] = log_url
+        if environment_url:
+            body["environment_url"] = environment_url
+        what = f"setting deployment {deployment_id} on {repository} to {state}"
+        with self._call("create_deployment_status", what):
+            self._post(f"/repos/{repository}/deployments/{deployment_id}/statuses", body)
+
+    def create_issue(
+        self, repository: str, *, title: str, body: str, labels: Sequence[str] = ()
+    ) -> int:
+        """``POST .../issues`` (title and body cut to GitHub's limits); the issue's number."""
+        fields = {
+            "title": clip(title, MAX_ISSUE_TITLE),
+            "body": _cap(body, MAX_COMMENT_BODY),
+            "labels": list(labels),
+        }
+        with self._call("create_issue", f"opening an issue on {repository}"):
+            data = self._post(f"/repos/{repository}/issues", fields)
+            return int(data["number"])
 
     def clone_url(self, repository: str) -> str:
         """The repository's HTTPS clone URL (``GET /repos/...``, remembered)."""

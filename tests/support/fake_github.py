@@ -7,9 +7,10 @@ the flow runs the real check on real commits. End-to-end tests use the HTTP doub
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from bot.core.github_model import CheckRun, Permission, PullRequest
 from bot.errors import GitHubError
@@ -25,6 +26,26 @@ class Comment:
 
 
 @dataclass
+class Deployment:
+    id: int
+    repository: str
+    ref: str
+    environment: str
+    description: str
+    payload: dict[str, Any]
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Issue:
+    number: int
+    repository: str
+    title: str
+    body: str
+    labels: tuple[str, ...]
+
+
+@dataclass
 class FakeGitHub:
     repo_path: Path
     login: str = "eucora[bot]"
@@ -34,6 +55,10 @@ class FakeGitHub:
     comments: list[Comment] = field(default_factory=list)
     fetched: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     fail_fetch: Exception | None = None
+    deployments: dict[int, Deployment] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+    failures: dict[str, list[Exception]] = field(default_factory=dict)
+    """Port method name → errors raised by its next calls, one per call (GitHub failing)."""
     _next_id: int = 100
 
     def _id(self) -> int:
@@ -46,6 +71,16 @@ class FakeGitHub:
     def move_head(self, repository: str, number: int, head_sha: str) -> None:
         pr = self.pulls[(repository, number)]
         self.pulls[(repository, number)] = replace(pr, head_sha=head_sha)
+
+    def fail_next(self, method: str, error: Exception | None = None, *, times: int = 1) -> None:
+        """Make the next ``times`` calls of port method ``method`` raise ``error``."""
+        failure = error or GitHubError(f"{method}: GitHub answered 502: Server Error")
+        self.failures.setdefault(method, []).extend([failure] * times)
+
+    def _maybe_fail(self, method: str) -> None:
+        pending = self.failures.get(method)
+        if pending:
+            raise pending.pop(0)
 
     # --- the port ---------------------------------------------------------------------------
 
@@ -91,7 +126,66 @@ class FakeGitHub:
         self.fetched.append((repository, tuple(shas)))
         return self.repo_path
 
+    def create_deployment(
+        self,
+        repository: str,
+        *,
+        ref: str,
+        environment: str,
+        description: str,
+        payload: Mapping[str, Any],
+    ) -> int:
+        self._maybe_fail("create_deployment")
+        deployment = Deployment(
+            id=self._id(),
+            repository=repository,
+            ref=ref,
+            environment=environment,
+            description=description,
+            payload=dict(payload),
+        )
+        self.deployments[deployment.id] = deployment
+        return deployment.id
+
+    def create_deployment_status(  # noqa: PLR0913 - the port's signature
+        self,
+        repository: str,
+        deployment_id: int,
+        *,
+        state: str,
+        description: str,
+        log_url: str | None,
+        environment_url: str | None,
+    ) -> None:
+        self._maybe_fail("create_deployment_status")
+        deployment = self.deployments.get(deployment_id)
+        if deployment is None or deployment.repository != repository:
+            raise GitHubError(f"deployment {deployment_id} on {repository}: GitHub answered 404")
+        line = " ".join(description.split())
+        deployment.statuses.append(
+            {
+                "state": state,
+                "description": line if len(line) <= 140 else line[:139] + "…",
+                "log_url": log_url,
+                "environment_url": environment_url,
+            }
+        )
+
+    def create_issue(
+        self, repository: str, *, title: str, body: str, labels: Sequence[str] = ()
+    ) -> int:
+        self._maybe_fail("create_issue")
+        issue = Issue(
+            number=self._id(), repository=repository, title=title, body=body, labels=tuple(labels)
+        )
+        self.issues.append(issue)
+        return issue.number
+
     # --- reading what was posted ------------------------------------------------------------
+
+    def deployment_states(self, deployment_id: int) -> list[str]:
+        """The states a deployment went through, in order."""
+        return [s["state"] for s in self.deployments[deployment_id].statuses]
 
     def latest_runs(self, name: str) -> list[CheckRun]:
         """The current state of every check run with this name, oldest first."""

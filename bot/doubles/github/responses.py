@@ -175,9 +175,9 @@ def pull_request(
         draft=pr.draft,
         merged=pr.merged,
         merge_commit_sha=pr.merge_commit_sha,
-        merged_at=st.stamp(pr.updated_at) if pr.merged else None,
-        merged_by=None,
-        closed_at=st.stamp(pr.updated_at) if pr.state == "closed" else None,
+        merged_at=st.stamp(pr.merged_at) if pr.merged else None,
+        merged_by=simple_user(pr.merged_by, urls) if pr.merged_by else None,
+        closed_at=st.stamp(pr.closed_at or pr.updated_at) if pr.state == "closed" else None,
         created_at=st.stamp(pr.created_at),
         updated_at=st.stamp(pr.updated_at),
         head=_branch(repo_body, pr, "head", urls),
@@ -345,8 +345,10 @@ def deployment(d: st.Deployment, urls: Urls) -> dict[str, Any]:
         "updated_at": st.stamp(d.created_at),
         "statuses_url": f"{api}/deployments/{d.id}/statuses",
         "repository_url": api,
-        "transient_environment": False,
-        "production_environment": False,
+        "transient_environment": bool(d.body.get("transient_environment", False)),
+        "production_environment": bool(
+            d.body.get("production_environment", d.environment == "production")
+        ),
     }
 
 
@@ -398,4 +400,30 @@ def issue(i: st.Issue, urls: Urls) -> dict[str, Any]:
         updated_at=st.stamp(i.created_at),
     )
     body.pop("pull_request")
+    return body
+
+
+def webhook_pull_request(pull: dict[str, Any], pr: st.PullRequest, urls: Urls) -> dict[str, Any]:
+    """The REST pull request as webhooks carry it: who merged, and webhook-shaped repositories."""
+    body = dict(pull)
+    body["merged_by"] = simple_user(pr.merged_by, urls) if pr.merged_by else None
+    body.update(locked=False, active_lock_reason=None)  # the double never locks a conversation
+    for side in ("head", "base"):
+        body[side] = {**body[side], "repo": webhook_repository(body[side]["repo"])}
+    return body
+
+
+_REST_ONLY_REPOSITORY_FIELDS = (
+    "network_count",
+    "subscribers_count",
+    "temp_clone_token",
+    "template_repository",
+)
+
+
+def webhook_repository(repo_body: dict[str, Any]) -> dict[str, Any]:
+    """The REST repository as webhooks carry it (GitHub's webhook schema differs by a few keys)."""
+    body = {k: v for k, v in repo_body.items() if k not in _REST_ONLY_REPOSITORY_FIELDS}
+    body.setdefault("web_commit_signoff_required", False)
+    body.setdefault("custom_properties", {})
     return body

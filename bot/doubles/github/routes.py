@@ -78,6 +78,13 @@ ROUTES: list[tuple[str, str, str, str, str]] = [
         f"{P}/pulls/{{pull_number}}/requested_reviewers",
         "token",
     ),
+    (
+        "merge_pull",
+        "PUT",
+        f"{R}/pulls/<int:number>/merge",
+        f"{P}/pulls/{{pull_number}}/merge",
+        "token",
+    ),
     ("create_check_run", "POST", f"{R}/check-runs", f"{P}/check-runs", "token"),
     (
         "get_check_run",
@@ -159,6 +166,13 @@ ROUTES: list[tuple[str, str, str, str, str]] = [
         "token",
     ),
     (
+        "list_deployment_statuses",
+        "GET",
+        f"{R}/deployments/<int:deployment_id>/statuses",
+        f"{P}/deployments/{{deployment_id}}/statuses",
+        "token",
+    ),
+    (
         "review_protection_rule",
         "POST",
         f"{R}/actions/runs/<int:run_id>/deployment_protection_rule",
@@ -168,6 +182,8 @@ ROUTES: list[tuple[str, str, str, str, str]] = [
 ]
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+MAX_STATUS_DESCRIPTION = 140
+"""GitHub refuses a longer deployment status description."""
 _REVIEW_STATES = {
     "APPROVE": "APPROVED",
     "REQUEST_CHANGES": "CHANGES_REQUESTED",
@@ -445,6 +461,27 @@ class Handlers:
         )
         return 201, body_out, {}
 
+    def merge_pull(
+        self, request: Request, caller: Caller, owner: str, repo: str, number: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        pr = self._pull(caller, owner, repo, number)
+        if caller.kind == "user" and self.d.permissions.get(
+            (pr.repository, caller.login or ""), "none"
+        ) not in {"write", "maintain", "admin"}:
+            raise _error(403, "Resource not accessible by personal access token")
+        body = request.get_json(silent=True) or {}
+        login, _ = self._actor(caller)
+        sha = self.d.merge_pull_request(
+            pr.repository,
+            number,
+            by=login,
+            method=body.get("merge_method", "merge"),
+            sha=body.get("sha"),
+            commit_title=body.get("commit_title"),
+            commit_message=body.get("commit_message"),
+        )
+        return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}, {}
+
     # -- checks ------------------------------------------------------------------------------
 
     def _apply_run(self, run: st.CheckRun, body: dict[str, Any]) -> None:  # noqa: C901
@@ -671,16 +708,33 @@ class Handlers:
         found = self._repo(caller, owner, repo)
         body = request.get_json() or {}
         login, _ = self._actor(caller)
+        sha = self._resolve(found.full_name, body["ref"])
+        if "required_contexts" not in body:
+            # GitHub verifies every check of the commit unless told which (an empty list: none).
+            failing = sorted(
+                {
+                    r.name
+                    for r in self.d.runs.values()
+                    if r.repository == found.full_name
+                    and r.head_sha == sha
+                    and r.conclusion not in {"success", "neutral", "skipped"}
+                }
+            )
+            if failing:
+                message = f"Conflict: Commit status checks failed for {body['ref']}."
+                raise _error(409, message)
+        payload = body.get("payload", {})
         deployment = st.Deployment(
             id=self.d.next_id(),
             repository=found.full_name,
             ref=body["ref"],
-            sha=self._resolve(found.full_name, body["ref"]),
+            sha=sha,
             environment=body.get("environment", "production"),
             task=body.get("task", "deploy"),
-            payload=body.get("payload", {}),
+            payload=payload if payload != "" else {},
             description=body.get("description"),
             creator=login,
+            body=dict(body),
         )
         self.d.deployments[deployment.id] = deployment
         return 201, rs.deployment(deployment, self.d.urls), {}
@@ -693,12 +747,26 @@ class Handlers:
         if deployment is None or deployment.repository != f"{owner}/{repo}":
             raise _error(404, "Not Found")
         body = request.get_json() or {}
+        if len(body.get("description") or "") > MAX_STATUS_DESCRIPTION:
+            raise _error(
+                422, "Validation Failed: description is too long (maximum is 140 characters)"
+            )
         login, _ = self._actor(caller)
         status = rs.deployment_status(
             deployment, self.d.next_id(), body["state"], body, login, self.d.urls
         )
         deployment.statuses.append(status)
         return 201, status, {}
+
+    def list_deployment_statuses(
+        self, request: Request, caller: Caller, owner: str, repo: str, deployment_id: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        self._repo(caller, owner, repo)
+        deployment = self.d.deployments.get(deployment_id)
+        if deployment is None or deployment.repository != f"{owner}/{repo}":
+            raise _error(404, "Not Found")
+        items, headers = self.d.page(request, list(reversed(deployment.statuses)))  # newest first
+        return 200, items, headers
 
     def review_protection_rule(
         self, request: Request, caller: Caller, owner: str, repo: str, run_id: int

@@ -13,7 +13,7 @@ import secrets
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,7 +26,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from bot.doubles.github import auth, git_http, responses, validation
+from bot.doubles.github import auth, events, git_http, merging, responses, validation
 from bot.doubles.github import state as st
 from bot.doubles.github.routes import ROUTES, Handlers
 
@@ -231,6 +231,11 @@ class GitHubDouble:
             "+refs/heads/*:refs/heads/*"
         ]
         self._git(Path(source), "push", "-q", str(repo.bare_path), *specs)
+        return self._sync_pulls(full_name)
+
+    def _sync_pulls(self, full_name: str) -> list[st.PullRequest]:
+        """Point open PRs at their branches' current commits; the PRs whose head or base moved."""
+        repo = self.repositories[full_name]
         moved = []
         with self.lock:
             for (name, _), pr in self.pulls.items():
@@ -245,6 +250,107 @@ class GitHubDouble:
                     self._git(repo.bare_path, "update-ref", f"refs/pull/{pr.number}/head", head)
                     moved.append(pr)
         return moved
+
+    def commit_to_branch(
+        self,
+        full_name: str,
+        branch: str,
+        files: Mapping[str, str | None],
+        *,
+        message: str = "Change the branch",
+        author: str = "erin",
+    ) -> str:
+        """A commit on ``branch`` writing ``files`` (path → text, None deletes); its SHA.
+
+        As someone editing on github.com (or pushing) would: open PRs on the branch move, so a
+        commit on the base after a PR's head makes a later merge's tree differ from that head's.
+        """
+        repo = self.repositories[full_name]
+        with self.lock:
+            sha = merging.commit_files(
+                repo.bare_path,
+                GIT_ENV,
+                branch=branch,
+                files=files,
+                message=message,
+                author=merging.user_identity(author),
+            )
+            self._sync_pulls(full_name)
+        return sha
+
+    def merge_pull_request(  # noqa: PLR0913
+        self,
+        full_name: str,
+        number: int,
+        *,
+        by: str = "maintainer",
+        method: str = "merge",
+        sha: str | None = None,
+        commit_title: str | None = None,
+        commit_message: str | None = None,
+    ) -> str:
+        """Merge the PR as ``by`` would with the button (or ``PUT .../merge``); the merge SHA.
+
+        A real commit on the base branch (two parents for ``merge``, one for ``squash``); the PR
+        becomes closed and merged with ``merge_commit_sha`` and ``merged_by``. Refusals are
+        GitHub's: 405 when the PR is not open, not mergeable or the method is ``rebase`` (not
+        performed by the double), 409 when ``sha`` is not the head.
+        """
+        repo = self.repositories[full_name]
+        with self.lock:
+            pr = self.pulls.get((full_name, number))
+            if pr is None:
+                raise ApiError(404, "Not Found")
+            if pr.state != "open" or pr.draft:
+                raise ApiError(405, "Pull Request is not mergeable")
+            if method not in {"merge", "squash"}:
+                raise ApiError(
+                    405, f"{method.capitalize()} merges are not allowed on this repository."
+                )
+            if sha is not None and sha != pr.head_sha:
+                raise ApiError(409, "Head branch was modified. Review and try the merge again.")
+            title, body = merging.default_message(
+                method=method,
+                number=number,
+                title=pr.title,
+                head_label=f"{repo.owner}/{pr.head_ref}",
+                commits=[c.message.splitlines()[0] if c.message else "" for c in pr.commits],
+            )
+            text = f"{commit_title or title}\n\n{commit_message if commit_message is not None else body}"
+            try:
+                merged = merging.merge(
+                    repo.bare_path,
+                    GIT_ENV,
+                    base_ref=pr.base_ref,
+                    head_sha=pr.head_sha,
+                    method=method,
+                    author=merging.user_identity(by),
+                    message=text.rstrip() + "\n",
+                )
+            except merging.MergeConflictError:
+                raise ApiError(405, "Pull Request is not mergeable") from None
+            moment = self.clock()
+            pr.state, pr.merged, pr.merge_commit_sha, pr.merged_by = "closed", True, merged, by
+            pr.merged_at = pr.closed_at = pr.updated_at = moment
+            self._sync_pulls(full_name)  # other PRs on this base see it move
+        return merged
+
+    def pull_request_event(
+        self, full_name: str, number: int, action: str = "closed", *, sender: str | None = None
+    ) -> dict[str, Any]:
+        """The ``pull_request`` webhook payload GitHub sends for the PR as it is now.
+
+        Built like every body of the double (GitHub's own shapes, filled from state), so after
+        :meth:`merge_pull_request` it is the ``closed`` delivery with ``merged: true``, the
+        merge SHA and who merged; ``installation`` is the repository's.
+        """
+        return events.pull_request_event(self, full_name, number, action, sender=sender)
+
+    def signed_delivery(
+        self, event: str, payload: Mapping[str, Any]
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers GitHub would POST for ``payload`` (signed with the app's secret)."""
+        return events.signed(event, payload, self.app.webhook_secret)
 
     def rev_parse(self, full_name: str, rev: str) -> str:
         return self._git(

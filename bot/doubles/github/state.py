@@ -100,6 +100,9 @@ class PullRequest:
     state: str = "open"
     merged: bool = False
     merge_commit_sha: str | None = None
+    merged_by: str | None = None
+    merged_at: datetime | None = None
+    closed_at: datetime | None = None
     requested_reviewers: list[str] = field(default_factory=list)
     requested_teams: list[str] = field(default_factory=list)
     commits: list[Commit] = field(default_factory=list)
@@ -176,6 +179,9 @@ class Deployment:
     description: str | None
     creator: str
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    """Every status created, as GitHub answered it (``state``, ``description``, ``log_url``...)."""
+    body: dict[str, Any] = field(default_factory=dict)
+    """The request that created it (``auto_merge``, ``required_contexts``... as sent)."""
     created_at: datetime = field(default_factory=now)
 
 
