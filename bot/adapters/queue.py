@@ -13,8 +13,19 @@ Settings that keep Redis from losing or multiplying work
 * ``worker_prefetch_multiplier=1``: a worker reserves one message at a time, so no reserved
   message waits long enough to pass the visibility timeout;
 * ``visibility_timeout`` (the same in the broker and result-backend transport options) longer
-  than the longest task (its hard ``task_time_limit``), so Redis does not hand a running task to
-  a second worker.
+  than the longest task (its hard ``task_time_limit``) plus the longest countdown a message
+  waits reserved before it runs (publish retries, ``MAX_COUNTDOWN_SECONDS``), with room to
+  spare, so Redis does not hand a running or waiting task to a second worker.
+
+One app, one set of settings, two queues: deliveries (``eucora-deliveries``) and publications
+(``eucora-publications``, ``bot/adapters/publish_queue.py``); ``eucora worker`` consumes both
+(:func:`worker_queues`).
+
+What the settings do not promise: ``task_reject_on_worker_lost`` re-queues the message of a
+*child* that dies; when the worker's *main* process dies (``kill -9`` of the whole worker), the
+messages it held stay unacknowledged in Redis until the visibility timeout passes, and only then
+does another worker take them. Before that, the database sweepers (expired leases, due rows) are
+what re-send the work.
 """
 
 from __future__ import annotations
@@ -26,14 +37,31 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
+from kombu.entity import Exchange, Queue
+
+from bot.adapters.publish_queue import (
+    MAX_COUNTDOWN_SECONDS,
+    PUBLISH_QUEUE,
+    PUBLISH_TASK,
+    register_publish_task,
+)
 
 log = logging.getLogger("eucora.queue")
 TASK_NAME = "eucora.process_delivery"
 QUEUE_NAME = "eucora-deliveries"
 TASK_TIME_LIMIT_SECONDS = 600
 """A task that runs longer is killed (the inbox lease and the sweeper take it from there)."""
-VISIBILITY_TIMEOUT_SECONDS = 3 * TASK_TIME_LIMIT_SECONDS
+LONGEST_HOLD_SECONDS = int(MAX_COUNTDOWN_SECONDS) + TASK_TIME_LIMIT_SECONDS
+"""The longest a worker holds a message unacknowledged: the longest countdown, then the run."""
+VISIBILITY_TIMEOUT_SECONDS = max(3600, 2 * LONGEST_HOLD_SECONDS)
+"""An hour (Celery's default), at least twice the longest hold: room for waiting for a free slot."""
+WORKER_QUEUES = (QUEUE_NAME, PUBLISH_QUEUE)
 BROKER_TIMEOUT_SECONDS = 5.0
+
+
+def _direct_queue(name: str) -> Queue:
+    """A queue bound to its own direct exchange by its name (what Celery creates on demand)."""
+    return Queue(name, Exchange(name), routing_key=name)  # type: ignore[no-untyped-call]
 
 
 def celery_settings(broker_url: str) -> dict[str, Any]:
@@ -52,6 +80,8 @@ def celery_settings(broker_url: str) -> dict[str, Any]:
         "task_time_limit": TASK_TIME_LIMIT_SECONDS,
         "task_soft_time_limit": TASK_TIME_LIMIT_SECONDS - 30,
         "task_default_queue": QUEUE_NAME,
+        "task_queues": tuple(_direct_queue(name) for name in WORKER_QUEUES),
+        "task_routes": {TASK_NAME: {"queue": QUEUE_NAME}, PUBLISH_TASK: {"queue": PUBLISH_QUEUE}},
         "task_serializer": "json",
         "accept_content": ["json"],
         "broker_connection_retry_on_startup": True,
@@ -62,19 +92,32 @@ def celery_settings(broker_url: str) -> dict[str, Any]:
     }
 
 
-def create_celery(broker_url: str, process: Callable[[str], object] | None = None) -> Celery:
-    """The Celery app; with ``process``, the task that runs it for a delivery id.
+def worker_queues() -> str:
+    """What ``eucora worker`` consumes (``--queues``): ``eucora-deliveries,eucora-publications``."""
+    return ",".join(WORKER_QUEUES)
 
-    The web side builds it without ``process`` (it only sends); ``eucora worker`` with it.
+
+def create_celery(
+    broker_url: str,
+    process: Callable[[str], object] | None = None,
+    *,
+    publish: Callable[[int], None] | None = None,
+) -> Celery:
+    """The Celery app; with ``process`` / ``publish``, the tasks that run them.
+
+    The web side builds it with neither (it only sends); ``eucora worker`` with both: ``process``
+    runs for a delivery id, ``publish`` for a publication id (:func:`register_publish_task`).
     """
     app = Celery("eucora", set_as_current=False)
     app.conf.update(celery_settings(broker_url))
     if process is not None:
 
-        @app.task(name=TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator]
+        @app.task(name=TASK_NAME, ignore_result=True, shared=False)  # type: ignore[untyped-decorator]
         def process_delivery(delivery_id: str) -> None:
             process(delivery_id)
 
+    if publish is not None:
+        register_publish_task(app, publish)
     return app
 
 
