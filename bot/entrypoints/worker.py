@@ -15,7 +15,7 @@ from typing import Any
 
 from celery import signals
 
-from bot.adapters.publish_queue import worker_queues
+from bot.adapters.queue import worker_queues
 from bot.bootstrap import Worker
 
 log = logging.getLogger("eucora.worker")
@@ -81,7 +81,7 @@ def run_worker(worker: Worker, *, concurrency: int, pool: str = "prefork") -> No
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
-            f"--queues={','.join(worker_queues())}",
+            f"--queues={worker_queues()}",
         ]
     )
     sweeper.stop()

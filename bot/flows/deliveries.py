@@ -42,7 +42,7 @@ def _rerequested_elsewhere(delivery: Delivery, payload: Mapping[str, Any]) -> bo
     return _dict(payload.get("check_run")).get("name") not in OUR_CHECKS
 
 
-def handle_delivery(delivery: Delivery, context_for: ContextFor) -> str:
+def handle_delivery(delivery: Delivery, context_for: ContextFor) -> str:  # noqa: C901 - a table
     """Run the flow a delivery asks for; return the outcome recorded on its inbox row."""
     if delivery.kind is DeliveryKind.MEMBERSHIP:  # an organisation's event: no repository
         return on_membership(

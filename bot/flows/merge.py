@@ -41,10 +41,10 @@ from bot.core.publishing import (
     publication_specs,
 )
 from bot.core.render.publications import PlanView, merge_refused_markdown, plan_markdown
+from bot.errors import ConnectorError
 from bot.flows.approvals import CabApprovals
 from bot.flows.check import timezones_of
 from bot.flows.publish import Publisher
-from bot.errors import ConnectorError
 from bot.flows.pull_request import PullRequestContext, StoredPack
 from connectors.base import Publication, Ring
 
@@ -167,7 +167,9 @@ def _outcome(decision: ApprovalDecision | None, stored: StoredPack | None) -> st
     return "not-decided"
 
 
-def _hash(gate: CabApprovals | None, mirror: Path, sha: str, config: Mapping[str, Any]) -> str | None:
+def _hash(
+    gate: CabApprovals | None, mirror: Path, sha: str, config: Mapping[str, Any]
+) -> str | None:
     if gate is None:
         return None
     return gate.content_hash_at(mirror, sha, config)
@@ -262,7 +264,7 @@ def _new(spec: PublicationSpec, digest: str) -> NewPublication:
     )
 
 
-def _refuse(  # noqa: PLR0913 - the refusal's facts
+def _refuse(  # noqa: PLR0913, PLR0917 - the refusal's facts
     context: PullRequestContext,
     publisher: Publisher,
     pr: PullRequest,
@@ -415,8 +417,10 @@ class MergePublishing:
         change = outbox.latest_change(repository, number)
         github = context.github
         if change is None or change.state == "refused":
-            why = "this pull request has no publications" if change is None else (
-                "its merge was refused, so nothing was published"
+            why = (
+                "this pull request has no publications"
+                if change is None
+                else ("its merge was refused, so nothing was published")
             )
             github.add_comment(repository, number, f"@{user} there is nothing to retry: {why}.")
             return "ignored"

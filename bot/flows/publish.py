@@ -1,4 +1,4 @@
-"""Run one publication from the outbox, report it on the PR, and close the change when all are final.
+"""Run one publication from the outbox, report it on the PR, close the change when all are final.
 
 The merge flow (``bot.flows.merge``) records the publications before anything is called; this
 module is the task body the queue runs for a publication id (a Celery task in ``eucora worker``,
@@ -227,7 +227,7 @@ class Publisher:
             raise
         except (TransientConnectorError, PermanentConnectorError) as error:
             return error
-        except Exception as error:  # noqa: BLE001 - an unexpected failure is retried, bounded
+        except Exception as error:  # an unexpected failure is retried, bounded by the attempts
             log.exception("publication %s: unexpected failure", row.id)
             return TransientConnectorError(f"unexpected {type(error).__name__}: {error}")
         return {
@@ -259,7 +259,9 @@ class Publisher:
             decision = retry_decision(
                 attempts=row.attempts,
                 transient=transient,
-                retry_after=outcome.retry_after if transient else None,  # type: ignore[union-attr]
+                retry_after=(
+                    outcome.retry_after if isinstance(outcome, TransientConnectorError) else None
+                ),
                 jitter=self._jitter(),
             )
             error = _one_line(outcome)

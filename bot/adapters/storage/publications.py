@@ -314,6 +314,17 @@ class Outbox:
             ).first()
         return _change(row) if row else None
 
+    def unfinished_changes(self, *, limit: int = 100) -> tuple[ChangeRow, ...]:
+        """Changes still ``publishing`` (the sweeper closes those whose publications are final)."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(changes)
+                .where(changes.c.state == CHANGE_PUBLISHING)
+                .order_by(changes.c.id)
+                .limit(limit)
+            ).all()
+        return tuple(_change(row) for row in rows)
+
     def publications(self, change_id: int) -> tuple[PublicationRow, ...]:
         """A change's publications, ordered by id."""
         with self._engine.connect() as connection:

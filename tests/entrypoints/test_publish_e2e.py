@@ -1,0 +1,341 @@
+"""Merging publishes, end to end: the GitHub double and all five plane doubles, no broker.
+
+Signed webhooks into the app, the inbox drained, the CAB approving in the double, the PR merged
+for real in the double's git repository, the ``closed`` delivery processed by the merge flow,
+and the publications run by the in-process publisher against the Intune, Jamf Pro,
+Configuration Manager, Landscape and AWX doubles (each checking requests against the vendor's
+description). SQLite for the inbox, outbox, review ledger and audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.adapters.evidence_store import EvidenceStore
+from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
+from bot.adapters.storage.publications import Outbox
+from bot.core.github_model import EVIDENCE_MARKER
+from bot.doubles.github.server import GitHubDouble
+from bot.doubles.planes import PlaneDoubles, StandInArtifacts, with_stand_in_package
+from bot.entrypoints.serve import build_server
+from bot.entrypoints.wiring import pull_request_handler_factory
+from bot.settings import Settings
+from connectors._polling import Follow
+from connectors.registry import build_connectors
+from tests.conftest import EXAMPLES
+from tests.entrypoints.test_github_app import App
+from tests.support import webhooks
+from tests.support.gitrepo import GitRepo
+
+REPO = "acme/intents"
+CAB = ["carol", "sam"]
+CHANGED = {
+    "intents/windows/google-chrome.yaml": ("131.0.6778.86", "131.0.6778.109"),
+    "intents/macos/zoom.yaml": ("6.2.11.43613", "6.2.12.44000"),
+    "intents/windows/7-zip.yaml": ('"24.08"', '"24.09"'),
+    "intents/linux/osquery.yaml": ("5.14.1-1", "5.14.2-1"),
+    "intents/linux/cis-hardening.yaml": ('"1.3.0"', '"1.3.1"'),
+}
+PLANES = {"intune", "jamf", "sccm", "landscape", "ansible"}
+
+
+def _intents(repo: GitRepo) -> list[dict[str, Any]]:
+    return [yaml.safe_load(repo.read(path)) for path in CHANGED]
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> GitRepo:
+    """The example repository (CAB acme/cab) and a branch bumping one intent per plane."""
+    repo = GitRepo.create(tmp_path / "src", template=EXAMPLES / "intents-repo")
+    repo.edit(
+        "eucora.yaml", "    - contoso/cab-desktop\n    - contoso/security-cab\n", "    - acme/cab\n"
+    )
+    for path in CHANGED:
+        repo.write(path, with_stand_in_package(repo.read(path)))
+    repo.commit("the CAB is acme/cab; stand-in installers")
+    repo.branch("change")
+    for path, (old, new) in CHANGED.items():
+        # 7-zip's package becomes signed: unsigned packages may only go to a single ring
+        text = repo.read(path).replace(old, new).replace("signed: false", "signed: true")
+        repo.write(path, with_stand_in_package(text))
+    repo.commit("patch day: one version bump per plane")
+    return repo
+
+
+@pytest.fixture
+def planes(source: GitRepo) -> Iterator[PlaneDoubles]:
+    with PlaneDoubles(_intents(source)) as doubles:
+        yield doubles
+    assert doubles.violations == []
+
+
+@pytest.fixture
+def app(
+    tmp_path: Path,
+    github_double: GitHubDouble,
+    github_env: dict[str, str],
+    planes: PlaneDoubles,
+) -> Iterator[App]:
+    environ = {
+        **github_env,
+        **planes.environ(),
+        "EUCORA_HOME": str(tmp_path / "home"),
+        "EUCORA_PUBLIC_URL": "https://eucora.example",
+        "EUCORA_GITHUB_WRITE_INTERVAL": "0",
+    }
+    settings = Settings.from_environ(environ)
+    engine = create_database_engine(settings.database_url)
+    upgrade_schema(engine)
+    engine.dispose()
+    connectors = build_connectors(
+        settings.planes,
+        artifacts=StandInArtifacts(),
+        follow=Follow(interval=0.01, timeout=20.0),
+    )
+    server = build_server(
+        settings, partial(pull_request_handler_factory, planes=connectors), metrics_dir=False
+    )
+    assert server.intake.publications is not None
+    server.intake.publications.start()
+    installation = github_double.add_installation("acme")
+    github_double.add_team("acme", "cab", CAB)
+    yield App(server, github_double, installation.id)
+    server.intake.publications.stop()
+    connectors.close()
+    server.intake.services.engine.dispose()
+
+
+def _open(app: App, source: GitRepo) -> Any:
+    app.double.add_repository(
+        REPO, installation=app.double.installations[app.installation], source=source.path
+    )
+    pr = app.double.open_pull_request(REPO, head="change", author="dave")
+    assert app.post(app.pr_event(pr, "opened")) == 202
+    app.drain()
+    return pr
+
+
+def _approve(app: App, pr: Any, *users: str) -> None:
+    for user in users:
+        stored = app.double.add_review(REPO, pr.number, user, "APPROVED")
+
+        def adjust(payload: dict[str, Any], stored: Any = stored) -> None:
+            payload["review"]["id"] = stored.id
+            payload["review"]["submitted_at"] = stored.submitted_at.isoformat()
+
+        delivery = webhooks.build(
+            "pull_request_review",
+            "submitted",
+            secret=app.secret,
+            repository=REPO,
+            number=pr.number,
+            head_sha=stored.commit_id,
+            base_sha=pr.base_sha,
+            author=pr.author,
+            sender=user,
+            review_state="approved",
+            installation_id=app.installation,
+            adjust=adjust,
+        )
+        assert app.post(delivery) == 202
+        app.drain()
+
+
+def _merge(app: App, pr: Any, *, tweak: str | None = None) -> str:
+    """Merge in the double and deliver GitHub's ``closed`` webhook; return the merge SHA."""
+    sha = app.double.merge_pull_request(REPO, pr.number, by="carol")
+    payload = app.double.pull_request_event(REPO, pr.number, "closed", sender="carol")
+    if tweak is not None:  # a second, different delivery of the same merge
+        payload["pull_request"]["title"] = tweak
+    body, headers = app.double.signed_delivery("pull_request", payload)
+    response = app.client.post("/webhook", data=body, headers=headers)
+    assert response.status_code == 202
+    app.drain()
+    publications = app.server.intake.publications
+    assert publications is not None
+    assert publications.wait_idle(60.0)
+    return sha
+
+
+def _sticky(app: App, pr: Any) -> str:
+    [comment] = [c for c in app.double.comments(REPO, pr.number) if EVIDENCE_MARKER in c.body]
+    return comment.body
+
+
+def _outbox(app: App) -> Outbox:
+    return Outbox(app.server.intake.services.engine)
+
+
+def _audit(app: App, pr: Any) -> list[str]:
+    log = AuditLog(app.server.intake.services.engine)
+    return [e.type for e in log.events(repository=REPO, pr=pr.number)]
+
+
+def test_merge_publishes_each_intent_once_to_its_plane_and_reports_on_the_pr(
+    app: App, source: GitRepo, planes: PlaneDoubles
+) -> None:
+    pr = _open(app, source)
+    plan = _sticky(app, pr)
+    assert "### Plan: what merging will do" in plan  # read-only, before merge
+    assert planes.objects() == {"intune": 0, "jamf": 0, "sccm": 0, "landscape": 0, "awx": 0}
+    _approve(app, pr, "carol", "sam")
+
+    merge_sha = _merge(app, pr)
+
+    assert planes.objects() == {"intune": 1, "jamf": 1, "sccm": 1, "landscape": 1, "awx": 1}
+    outbox = _outbox(app)
+    change = outbox.latest_change(REPO, pr.number)
+    assert change is not None
+    assert (change.state, change.merge_sha) == ("final", merge_sha)
+    rows = outbox.publications(change.id)
+    assert {r.plane for r in rows} == PLANES
+    assert {r.state for r in rows} == {"succeeded"}
+    # one deployment per publication, environment <plane>/<ring>, green with the evidence link
+    deployments = app.double.deployments
+    assert sorted(d.environment for d in deployments.values()) == sorted(
+        f"{r.plane}/{r.ring}" for r in rows
+    )
+    for deployment in deployments.values():
+        assert deployment.sha == merge_sha
+        states = [s["state"] for s in deployment.statuses]
+        assert states[0] == "in_progress"
+        assert states[-1] == "success"
+        assert deployment.statuses[-1]["log_url"].startswith("https://eucora.example/evidence/")
+    # the change pack is stored, with every result and the approvals that counted
+    assert change.final_digest is not None
+    settings = app.server.intake.services.settings
+    pack = json.loads(EvidenceStore(settings.evidence_dir).get(change.final_digest))
+    assert pack["kind"] == "ChangePack"
+    assert pack["mergeCommit"] == merge_sha
+    assert {p["plane"] for p in pack["publications"]} == PLANES
+    assert {p["state"] for p in pack["publications"]} == {"succeeded"}
+    assert sorted(a["reviewer"] for a in pack["approvals"]) == CAB
+    # the sticky comment's publication table
+    sticky = _sticky(app, pr)
+    assert "### Publications" in sticky
+    assert "5 of 5 published" in sticky
+    assert change.final_digest in sticky
+    # every step audited
+    events = _audit(app, pr)
+    assert events.count("publication.recorded") == 5
+    assert events.count("publication.succeeded") == 5
+    assert {"merge.accepted", "change.published"} <= set(events)
+
+
+def test_a_second_delivery_of_the_merge_publishes_nothing_again(
+    app: App, source: GitRepo, planes: PlaneDoubles
+) -> None:
+    pr = _open(app, source)
+    _approve(app, pr, "carol", "sam")
+    _merge(app, pr)
+    before = planes.objects()
+    payload = app.double.pull_request_event(REPO, pr.number, "closed", sender="carol")
+    payload["pull_request"]["title"] = "edited after the merge"  # not a replay: a new body
+    body, headers = app.double.signed_delivery("pull_request", payload)
+    assert app.client.post("/webhook", data=body, headers=headers).status_code == 202
+    app.drain()
+    publications = app.server.intake.publications
+    assert publications is not None
+    assert publications.wait_idle(30.0)
+    assert planes.objects() == before
+    assert _audit(app, pr).count("merge.accepted") == 1
+
+
+def test_a_merge_whose_tree_is_not_the_approved_one_publishes_nothing(
+    app: App, source: GitRepo, planes: PlaneDoubles
+) -> None:
+    pr = _open(app, source)
+    _approve(app, pr, "carol", "sam")
+    # someone edits an intent on main after the approval: the merge brings it in
+    text = source.read("intents/macos/slack.yaml").replace("4.41.105", "4.41.999")
+    app.double.commit_to_branch(REPO, "main", {"intents/macos/slack.yaml": text})
+
+    _merge(app, pr)
+
+    assert planes.objects() == {"intune": 0, "jamf": 0, "sccm": 0, "landscape": 0, "awx": 0}
+    change = _outbox(app).latest_change(REPO, pr.number)
+    assert change is not None
+    assert change.state == "refused"
+    assert "### Merge refused: nothing was published" in _sticky(app, pr)
+    notes = [c.body for c in app.double.comments(REPO, pr.number) if c.body.startswith("@dave")]
+    assert notes
+    assert "not published" in notes[-1]
+    assert "merge.refused" in _audit(app, pr)
+    assert app.double.deployments == {}
+
+
+def test_a_merge_without_the_cab_approval_publishes_nothing(
+    app: App, source: GitRepo, planes: PlaneDoubles
+) -> None:
+    pr = _open(app, source)
+    _approve(app, pr, "dave")  # the author's own approval does not count
+    _merge(app, pr)
+    assert sum(planes.objects().values()) == 0
+    change = _outbox(app).latest_change(REPO, pr.number)
+    assert change is not None
+    assert change.state == "refused"
+    assert any(p["problem"] == "not_approved" for p in change.facts["problems"])
+
+
+def test_a_refused_publication_fails_then_retry_publish_by_a_writer_succeeds(
+    app: App, source: GitRepo, planes: PlaneDoubles
+) -> None:
+    # Configuration Manager lacks the first ring's collection: the plane refuses (permanent)
+    missing = yaml.safe_load(source.read("intents/windows/7-zip.yaml"))["rings"][0]["target"]
+    collection = planes.sccm.collections.pop(missing)
+    pr = _open(app, source)
+    _approve(app, pr, "carol", "sam")
+    _merge(app, pr)
+
+    outbox = _outbox(app)
+    change = outbox.latest_change(REPO, pr.number)
+    assert change is not None
+    [failed] = [r for r in outbox.publications(change.id) if r.state == "failed"]
+    assert failed.plane == "sccm"
+    assert failed.attempts == 1  # permanent: no retries
+    assert failed.last_error
+    sticky = _sticky(app, pr)
+    assert "4 of 5 published" in sticky
+    assert "/eucora retry-publish" in sticky
+    sccm_deployment = next(
+        d for d in app.double.deployments.values() if d.environment.startswith("sccm/")
+    )
+    assert sccm_deployment.statuses[-1]["state"] == "failure"
+
+    planes.sccm.collections[missing] = collection
+    app.double.set_permission(REPO, "carol", "write")
+    asked = app.double.add_comment(REPO, pr.number, "carol", "/eucora retry-publish")
+    delivery = webhooks.build(
+        "issue_comment",
+        "created",
+        secret=app.secret,
+        repository=REPO,
+        number=pr.number,
+        author=pr.author,
+        sender="carol",
+        comment_body=asked.body,
+        installation_id=app.installation,
+        adjust=lambda payload: payload["comment"].update(id=asked.id),
+    )
+    assert app.post(delivery) == 202
+    app.drain()
+    publications = app.server.intake.publications
+    assert publications is not None
+    assert publications.wait_idle(60.0)
+
+    retried = outbox.get(failed.id)
+    assert retried is not None
+    assert retried.state == "succeeded"
+    assert planes.objects()["sccm"] == 1
+    assert "5 of 5 published" in _sticky(app, pr)
+    assert "publication.retry_requested" in _audit(app, pr)
+    final = outbox.change(change.id)
+    assert final is not None
+    assert final.state == "final"
