@@ -158,7 +158,8 @@ class PlaneDoubles:
             for package in self.jamf.packages.values()
         )
         lines.extend(
-            ("Jamf Pro", f"policy {policy.get('name')}") for policy in self.jamf.policies.values()
+            ("Jamf Pro", f"policy {policy.get('general', {}).get('name')}")
+            for policy in self.jamf.policies.values()
         )
         for application in self.sccm.applications.values():
             deployed = [
@@ -176,7 +177,10 @@ class PlaneDoubles:
         lines.extend(
             (
                 "Landscape",
-                f"activity {a.id} {a.summary} ({a.activity_status}, {len(a.children)} computers)",
+                (
+                    f"activity {a.id} {a.summary} (on {len(a.children)} computers:"
+                    f" {', '.join(sorted({c.activity_status for c in a.children}))})"
+                ),
             )
             for a in self.landscape.activities.values()
             if a.parent_id is None  # the group, not each computer's part

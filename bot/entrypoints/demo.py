@@ -23,6 +23,7 @@ from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.core.render.check import render_check_text
 from bot.core.render.findings import render_summary, render_text, summarize
+from bot.doubles.planes import with_stand_in_package
 from bot.entrypoints.demo_github import run_github_step
 from bot.flows.audit import verify_log
 from bot.flows.check import CheckRun, check_revisions
@@ -103,12 +104,13 @@ def run(settings: Settings, echo: Echo) -> int:
 
     pull_request = _pull_request(settings.home)
     echo(f"\n3. A pull request in a git repository ({pull_request}): Chrome 131 -> 132,")
-    echo("   Zoom to a bigger lab ring, and osquery for servers; checked as of " + DEMO_NOW)
+    echo("   Zoom to a bigger lab ring, 7-Zip 24.09 in the lab, osquery for servers and CIS")
+    echo("   hardening 1.3.1 (one intent per plane); checked as of " + DEMO_NOW)
     run = check_revisions(pull_request, "main", "change", now=datetime.fromisoformat(DEMO_NOW))
     for line in render_check_text(run.pack).splitlines():
         echo(f"   {line}")
     echo(f"   evidence digest: {run.digest}")
-    ok = ok and run.result.conclusion == "pass" and len(run.result.intents) == 3
+    ok = ok and run.result.conclusion == "pass" and len(run.result.intents) == 5
     ok = _store_evidence(run, settings, echo) and ok
     ok = _audit(run, settings, echo) and ok
 
@@ -246,11 +248,20 @@ def _git(repo: Path, *args: str) -> None:
 
 
 def _pull_request(home: Path) -> Path:
-    """A git copy of the example repository with a change branch: the demo's pull request."""
+    """A git copy of the example repository with a change branch: the demo's pull request.
+
+    The change touches one intent per plane, so merging it publishes to all five: Chrome 132
+    (Intune), Zoom to a bigger lab ring (Jamf Pro), 7-Zip 24.09 piloted in the lab
+    (Configuration Manager), osquery for servers (Landscape) and CIS hardening 1.3.1 (Ansible).
+    Package digests are those of stand-in installers (the demo has no network to download the
+    real ones; the plane doubles receive the stand-ins).
+    """
     repo = home / "demo" / "pull-request"
     if repo.exists():
         shutil.rmtree(repo)
     shutil.copytree(resources.example_repository(), repo)
+    for intent in sorted((repo / "intents").rglob("*.yaml")):
+        intent.write_text(with_stand_in_package(intent.read_text(encoding="utf-8")), "utf-8")
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "Contoso intents")
@@ -271,6 +282,24 @@ def _pull_request(home: Path) -> Path:
         osquery.replace("name: osquery-linux", "name: osquery-linux-servers", 1),
         encoding="utf-8",
     )
+    seven = (repo / "intents" / "windows" / "7-zip.yaml").read_text(encoding="utf-8")
+    lab = seven.replace("name: 7-zip\n", "name: 7-zip-lab\n", 1).replace("24.08", "24.09")
+    lab = lab.replace("2408", "2409")
+    lab = lab[: lab.index("  - name: pilot")] + lab[lab.index("rollback:") :]  # the lab ring only
+    (repo / "intents" / "windows" / "7-zip-lab.yaml").write_text(
+        with_stand_in_package(lab), encoding="utf-8"
+    )
+    cis = repo / "intents" / "linux" / "cis-hardening.yaml"
+    cis.write_text(
+        with_stand_in_package(cis.read_text(encoding="utf-8").replace("1.3.0", "1.3.1")),
+        encoding="utf-8",
+    )
     _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "Chrome 132, Zoom first ring, osquery for servers")
+    _git(
+        repo,
+        "commit",
+        "-q",
+        "-m",
+        "Chrome 132, Zoom first ring, 7-Zip 24.09 in the lab, osquery for servers, CIS 1.3.1",
+    )
     return repo

@@ -6,13 +6,18 @@ the demo's git repository behind it, opens a pull request, and sends the app the
 the PR through PyGithub and git, exactly as ``eucora serve`` does, and the demo prints the check
 runs and the sticky comment the PR got, then asks ``/eucora explain`` as a reviewer would.
 Then the CAB reviews: the author's own approval is refused (and says why), a CAB member's
-approval counts and turns the ``EUCORA CAB approval`` run green.
+approval counts and turns the ``EUCORA CAB approval`` run green. With the five plane doubles
+running (Intune, Jamf Pro, Configuration Manager, Landscape, AWX), the PR's comment carries the
+plan of what merging will do; then carol merges, the merge flow records the publications, and
+the in-process publisher pushes each intent to its plane: the demo prints the deployments, the
+publication table and what each plane now holds.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,16 +26,23 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
 from bot.core.webhooks import sign
 from bot.doubles.github import GitHubDouble, generate_app_key
+from bot.doubles.planes import PlaneDoubles, StandInArtifacts
 from bot.entrypoints.serve import build_server
 from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.settings import Settings
+from connectors._polling import Follow
+from connectors.registry import Connectors, build_connectors
 
 Echo = Callable[[str], None]
 REPOSITORY = "contoso/intents"
 COMMENT_LINES = 14
+PUBLISH_SECONDS = 30.0
+"""The merge publishes to all five planes well within this (issue 8 asks for under 30 s)."""
 CAB_TEAM = ("contoso", "cab-desktop")
 """A CAB team of the demo repository's ``eucora.yaml`` (``cab.teams``)."""
 
@@ -136,17 +148,33 @@ def _cab_reviews(  # noqa: PLR0913 - the demo's scene
 def run_github_step(settings: Settings, repo: Path, now: datetime, echo: Echo) -> bool:
     """Run the step; True when the PR got its two check runs and one sticky comment."""
     private, public = generate_app_key()
-    with tempfile.TemporaryDirectory(prefix="eucora-github-double-") as scratch:
+    intents = [yaml.safe_load(p.read_text("utf-8")) for p in sorted(repo.glob("intents/**/*.yaml"))]
+    with (
+        tempfile.TemporaryDirectory(prefix="eucora-github-double-") as scratch,
+        PlaneDoubles(intents) as planes,
+    ):
         double = GitHubDouble(Path(scratch), private_key_pem=private, public_key_pem=public)
         double.start()
+        connectors = build_connectors(
+            planes.environ(),
+            artifacts=StandInArtifacts(),
+            follow=Follow(interval=0.02, timeout=20.0),
+        )
         try:
-            return _pull_request(settings, repo, now, echo, double)
+            return _pull_request(settings, repo, now, echo, double, planes, connectors)
         finally:
+            connectors.close()
             double.stop()
 
 
-def _pull_request(
-    settings: Settings, repo: Path, now: datetime, echo: Echo, double: GitHubDouble
+def _pull_request(  # noqa: PLR0913, PLR0917 - the scene's cast
+    settings: Settings,
+    repo: Path,
+    now: datetime,
+    echo: Echo,
+    double: GitHubDouble,
+    planes: PlaneDoubles,
+    connectors: Connectors,
 ) -> bool:
     # A fresh repository name each run: the review ledger and audit log under EUCORA_HOME
     # outlive the double, whose review ids start again at the same number.
@@ -165,7 +193,9 @@ def _pull_request(
         github_write_interval=0,  # the double has no secondary rate limits to respect
     )
     server = build_server(
-        app_settings, partial(pull_request_handler_factory, clock=lambda: now), metrics_dir=False
+        app_settings,
+        partial(pull_request_handler_factory, clock=lambda: now, planes=connectors),
+        metrics_dir=False,
     )
     client = server.app.test_client()
     try:
@@ -208,15 +238,73 @@ def _pull_request(
             installation=installation,
             echo=echo,
         )
+        published = approved and _merge_and_publish(server, client, double, planes, pr, echo)
         return (
             {POLICY_CHECK, APPROVAL_CHECK} <= names
             and len(sticky) == 1
             and bool(replies)
             and approved
+            and published
             and not double.violations
+            and not planes.violations
         )
     finally:
         server.intake.services.engine.dispose()
+
+
+def _merge_and_publish(  # noqa: PLR0913, PLR0917 - the scene's cast
+    server: Any,
+    client: Any,
+    double: GitHubDouble,
+    planes: PlaneDoubles,
+    pr: Any,
+    echo: Echo,
+) -> bool:
+    """Carol merges; the publications run in-process; print what each plane now holds."""
+    repository, number = pr.repository, pr.number
+    echo("\n6. carol merges the pull request: the merge publishes to the five plane doubles")
+    runner = server.intake.publications
+    runner.start()
+    started = time.monotonic()
+    try:
+        merge_sha = double.merge_pull_request(repository, number, by="carol")
+        payload = double.pull_request_event(repository, number, "closed", sender="carol")
+        body, headers = double.signed_delivery("pull_request", payload)
+        answer = client.post("/webhook", data=body, headers=headers)
+        status = answer.status_code
+        echo(f"   merge commit {merge_sha[:12]}; POST /webhook (closed, merged) -> {status}")
+        server.intake.processor.drain()
+        idle = runner.wait_idle(PUBLISH_SECONDS)
+    finally:
+        runner.stop()
+    took = time.monotonic() - started
+    for deployment in sorted(double.deployments.values(), key=lambda d: d.id):
+        states = " -> ".join(s["state"] for s in deployment.statuses)
+        echo(f"   deployment {deployment.environment:<24} {states}")
+    sticky = next(
+        (c.body for c in double.comments(repository, number) if c.body.startswith(EVIDENCE_MARKER)),
+        "",
+    )
+    table = sticky[sticky.find("### Publications") :] if "### Publications" in sticky else ""
+    echo("   the sticky comment's publication table:")
+    for line in table.splitlines()[:12]:
+        echo(f"   | {line}")
+    echo("   what each plane now holds:")
+    for plane, holding in planes.holdings():
+        echo(f"   {plane:<22} {holding}")
+    objects = planes.objects()
+    echo(f"   published in {took:.1f} s; objects per plane: {objects}")
+    succeeded = [
+        d
+        for d in double.deployments.values()
+        if d.statuses and d.statuses[-1]["state"] == "success"
+    ]
+    return (
+        idle
+        and took < PUBLISH_SECONDS
+        and len(succeeded) == len(objects)  # one publication per plane
+        and all(count == 1 for count in objects.values())
+    )
 
 
 def private_key(double: GitHubDouble) -> str:

@@ -230,8 +230,8 @@ class Publisher:
         except Exception as error:  # an unexpected failure is retried, bounded by the attempts
             log.exception("publication %s: unexpected failure", row.id)
             return TransientConnectorError(f"unexpected {type(error).__name__}: {error}")
-        return {
-            "objectId": result.object_id,
+        return {  # PublishResult's fields by name (PublicationRow.view reads them)
+            "object_id": result.object_id,
             "created": result.created,
             "url": result.url,
             "details": dict(result.details),
@@ -456,7 +456,7 @@ def _with(
         version=view.version,
         state=state.value,
         attempts=view.attempts,
-        object_id=result.get("objectId", view.object_id),
+        object_id=result.get("object_id", view.object_id),
         url=result.get("url", view.url),
         created=result.get("created", view.created),
         error=error,

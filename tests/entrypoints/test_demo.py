@@ -37,7 +37,7 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
     assert "check run 'EUCORA policy': success" in out
     assert "check run 'EUCORA CAB approval': in_progress — Waiting for 1 more CAB approval" in out
     assert "sticky comment by eucora-test[bot]" in out
-    assert "@carol here is why the risk is **32/100 (medium)**" in out
+    assert "@carol here is why the risk is **33/100 (medium)**" in out
     # The CAB reviews: the author's own approval refused with its reason, carol's counted.
     assert (
         "dave approves -> check run 'EUCORA CAB approval': in_progress — Waiting for 1 more CAB"
@@ -46,6 +46,13 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
     assert "not counted: the pull request's author cannot approve it" in out
     assert "carol approves -> check run 'EUCORA CAB approval': success — Approved by the CAB" in out
     assert "counted for contoso/cab-desktop" in out
+    # Carol merges: one publication per plane, deployments green, what each plane holds.
+    for environment in ("intune/lab", "jamf/lab", "sccm/lab", "landscape/lab", "ansible/lab"):
+        assert f"deployment {environment:<24} in_progress -> success" in out
+    assert "5 of 5 published." in out
+    for plane in ("Intune", "Jamf Pro", "Configuration Manager", "Landscape", "AWX"):
+        assert f"   {plane:<22} " in out
+    assert "objects per plane: {'intune': 1, 'jamf': 1, 'sccm': 1, 'landscape': 1, 'awx': 1}" in out
     # State stays under EUCORA_HOME so it can be explored afterwards.
     assert (home / "demo" / "intents-repo" / "eucora.yaml").is_file()
     assert (home / "demo" / "broken-change" / "google-chrome.yaml").is_file()
