@@ -112,11 +112,11 @@ def app(
     server.intake.services.engine.dispose()
 
 
-def _open(app: App, source: GitRepo) -> Any:
+def _open(app: App, source: GitRepo, *, labels: tuple[str, ...] = ()) -> Any:
     app.double.add_repository(
         REPO, installation=app.double.installations[app.installation], source=source.path
     )
-    pr = app.double.open_pull_request(REPO, head="change", author="dave")
+    pr = app.double.open_pull_request(REPO, head="change", author="dave", labels=labels)
     assert app.post(app.pr_event(pr, "opened")) == 202
     app.drain()
     return pr
@@ -339,3 +339,118 @@ def test_a_refused_publication_fails_then_retry_publish_by_a_writer_succeeds(
     final = outbox.change(change.id)
     assert final is not None
     assert final.state == "final"
+
+
+def _command(app: App, pr: Any, user: str, body: str) -> None:
+    asked = app.double.add_comment(REPO, pr.number, user, body)
+    delivery = webhooks.build(
+        "issue_comment",
+        "created",
+        secret=app.secret,
+        repository=REPO,
+        number=pr.number,
+        author=pr.author,
+        sender=user,
+        comment_body=asked.body,
+        installation_id=app.installation,
+        adjust=lambda payload: payload["comment"].update(id=asked.id),
+    )
+    assert app.post(delivery) == 202
+    app.drain()
+
+
+def test_an_emergency_merge_opens_the_post_implementation_review_it_owes(
+    tmp_path: Path, app: App, source: GitRepo, planes: PlaneDoubles
+) -> None:
+    # the base's thresholds make this change critical: only with the emergency label
+    source.git("checkout", "-q", "main")
+    source.edit(
+        "eucora.yaml", "    high: 50\n    critical: 75\n", "    high: 28\n    critical: 30\n"
+    )
+    source.commit("critical from 30 points")
+    source.git("checkout", "-q", "change")
+    source.git("merge", "-q", "--no-edit", "main")
+    for path in CHANGED:  # an emergency says why it cannot wait
+        text = source.read(path).replace(
+            "\nchange:\n", '\nchange:\n  emergencyReason: "Exploited in the wild (CVE)"\n', 1
+        )
+        source.write(path, text)
+    source.commit("why this cannot wait")
+    pr = _open(app, source, labels=("eucora:emergency",))
+    _approve(app, pr, "carol", "sam")
+
+    _merge(app, pr)
+
+    [issue] = app.double.issues.values()
+    assert issue.title.startswith(f"Post-implementation review owed: #{pr.number}")
+    change = _outbox(app).latest_change(REPO, pr.number)
+    assert change is not None
+    assert change.emergency
+    assert change.followup_issue == issue.number
+    settings = app.server.intake.services.settings
+    pack = json.loads(EvidenceStore(settings.evidence_dir).get(str(change.final_digest)))
+    assert pack["emergency"] is True
+    assert pack["postImplementationReview"]["owed"] is True
+    assert pack["postImplementationReview"]["issue"] == issue.number
+    assert "followup.opened" in _audit(app, pr)
+    assert sum(planes.objects().values()) == 5
+
+
+def test_a_merge_that_changes_no_intent_publishes_nothing_and_says_so(
+    tmp_path: Path, app: App, planes: PlaneDoubles
+) -> None:
+    repo = GitRepo.create(tmp_path / "readme", template=EXAMPLES / "intents-repo")
+    repo.branch("change")
+    repo.write("README.md", "# Contoso intents\n\nHow we ship apps.\n")
+    repo.commit("a README")
+    pr = _open(app, repo)
+    _merge(app, pr)
+    change = _outbox(app).latest_change(REPO, pr.number)
+    assert change is not None
+    assert change.state == "final"
+    assert _outbox(app).publications(change.id) == ()
+    assert "merge.nothing_to_publish" in _audit(app, pr)
+    assert app.double.deployments == {}
+    _command(app, pr, "carol", "/eucora retry-publish")  # carol may not: no write access
+    app.double.set_permission(REPO, "carol", "write")
+    _command(app, pr, "carol", "/eucora retry-publish")
+    replies = [c.body for c in app.double.comments(REPO, pr.number) if c.body.startswith("@carol")]
+    assert "no publication failed" in replies[-1]
+
+
+def test_the_plan_names_planes_it_cannot_read_or_that_are_not_configured(
+    tmp_path: Path,
+    github_double: GitHubDouble,
+    github_env: dict[str, str],
+    planes: PlaneDoubles,
+    source: GitRepo,
+) -> None:
+    environ = {
+        **github_env,
+        **{k: v for k, v in planes.environ().items() if not k.startswith("EUCORA_AWX_")},
+        "EUCORA_HOME": str(tmp_path / "home"),
+        "EUCORA_GITHUB_WRITE_INTERVAL": "0",
+    }
+    settings = Settings.from_environ(environ)
+    engine = create_database_engine(settings.database_url)
+    upgrade_schema(engine)
+    engine.dispose()
+    connectors = build_connectors(settings.planes, artifacts=StandInArtifacts())
+    server = build_server(
+        settings, partial(pull_request_handler_factory, planes=connectors), metrics_dir=False
+    )
+    installation = github_double.add_installation("acme")
+    github_double.add_team("acme", "cab", CAB)
+    app = App(server, github_double, installation.id)
+    planes.jamf.inject("500", ".*", times=1000)  # Jamf answers 500 to everything
+    try:
+        pr = _open(app, source)
+        plan = _sticky(app, pr)
+    finally:
+        connectors.close()
+        server.intake.services.engine.dispose()
+    assert "### Plan: what merging will do" in plan
+    assert "ansible" in plan
+    assert "not configured" in plan
+    assert "jamf" in plan
+    assert sum(planes.objects().values()) == 0  # a plan writes nothing

@@ -150,7 +150,7 @@ def _label(name: str, full_name: str, urls: Urls) -> dict[str, Any]:
         "node_id": f"LA_{_numeric_id(name)}",
         "url": f"{urls.api}/repos/{full_name}/labels/{name}",
         "name": name,
-        "description": None,
+        "description": "",  # the pull request's label schema says string, not nullable
         "color": "ededed",
         "default": False,
     }
