@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-MERGE_METHODS = ("merge", "squash", "rebase")
-"""What GitHub's merge endpoint accepts; the double performs merge and squash."""
 GITHUB_COMMITTER = ("GitHub", "noreply@github.com")
 """Who commits server-side merges on github.com (the merging user is the author)."""
 
