@@ -147,7 +147,7 @@ class InProcessPublisher:
             self._start_locked()
             due = time.monotonic() + (delay if delay > 0 else 0.0)  # no broker: no cap
             heapq.heappush(self._heap, (due, next(self._arrivals), publication_id))
-            self._ready.notify()
+            self._ready.notify_all()  # wait_idle callers wait on it too
 
     def start(self) -> None:
         """Start the threads (``send`` also does, the first time)."""
