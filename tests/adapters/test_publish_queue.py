@@ -32,6 +32,7 @@ from bot.adapters.queue import (
     WORKER_QUEUES,
     celery_settings,
     create_celery,
+    worker_argv,
     worker_queues,
 )
 from bot.errors import EucoraError
@@ -66,6 +67,13 @@ def test_one_app_carries_both_tasks_with_the_settings_reliability_asks_for() -> 
     }
     assert [queue.name for queue in settings["task_queues"]] == list(WORKER_QUEUES)
     assert worker_queues() == "eucora-deliveries,eucora-publications"
+    argv = worker_argv(concurrency=4)
+    assert argv[0] == "worker"
+    assert "--queues=eucora-deliveries,eucora-publications" in argv
+    assert {"--concurrency=4", "--pool=prefork", "--without-mingle"} <= set(argv)
+    assert worker_argv(concurrency=1, pool="solo", hostname="a@%h")[-1] == "--hostname=a@%h"
+    # A lost broker connection does not cut running publications short.
+    assert settings["worker_cancel_long_running_tasks_on_connection_loss"] is False
 
     app = create_celery("redis://127.0.0.1:1/0", lambda _delivery: None, publish=lambda _id: None)
     for name in (TASK_NAME, PUBLISH_TASK):
