@@ -6,11 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import multiprocessing
 import random
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from multiprocessing.connection import Connection
 
 import pytest
 import redis
@@ -452,3 +454,34 @@ def _unanswered(
     for ident, began, _, _ in runs:
         starts.setdefault(ident, []).append(began)
     return [(i, due) for i, due in requests if not any(s >= due for s in starts.get(i, []))]
+
+
+def _in_forked_child(publisher: InProcessPublisher, recorder: Recorder, out: Connection) -> None:
+    publisher.send(2)
+    idle = publisher.wait_idle(10)
+    out.send((idle, recorder.ids()))
+
+
+def test_a_forked_child_runs_its_own_requests_on_its_own_threads() -> None:
+    recorder = Recorder()
+    gate = threading.Event()
+    recorder.gates[1] = gate
+    publisher = InProcessPublisher(recorder, threads=1)
+    publisher.send(1)  # the parent's only thread is busy with it
+    publisher.send(3, delay=30)  # and this waits in the parent's heap
+    _wait_for(lambda: 1 in recorder.active)
+    receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=_in_forked_child, args=(publisher, recorder, send)
+    )
+    child.start()
+    try:
+        assert receive.poll(20)
+        idle, ran = receive.recv()
+    finally:
+        child.join(10)
+    assert (idle, ran) == (True, [2])  # not the parent's 1 or 3
+    assert child.exitcode == 0
+    gate.set()
+    publisher.stop()
+    assert recorder.ids() == [1]
