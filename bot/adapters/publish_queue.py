@@ -14,8 +14,10 @@ import heapq
 import itertools
 import logging
 import math
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Protocol
 
@@ -121,6 +123,8 @@ class InProcessPublisher:
     once: a request for an id that is running waits for that run to end. A run that starts at or
     after a request's due time answers it, so duplicates collapse into one run. Requests still
     waiting when the publisher stops are dropped: their outbox rows stay due for the sweeper.
+    Threads do not survive a fork (a server forking its workers): a forked child starts afresh,
+    with its own threads from its first ``send``, and leaves the parent's requests to the parent.
     """
 
     def __init__(self, run: Callable[[int], None], *, threads: int = 2) -> None:
@@ -137,6 +141,17 @@ class InProcessPublisher:
         self._last_start: dict[int, float] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = False
+        alive = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork(alive))
+
+    def _forget_parent(self) -> None:
+        """In a forked child: a fresh lock (the parent's may be held) and no inherited work."""
+        self._ready = threading.Condition()
+        self._heap = []
+        self._parked = {}
+        self._running = set()
+        self._last_start = {}
+        self._threads = []
 
     def send(self, publication_id: int, *, delay: float = 0.0) -> None:
         """Run ``publication_id`` on a thread once ``delay`` seconds have passed."""
@@ -147,7 +162,7 @@ class InProcessPublisher:
             self._start_locked()
             due = time.monotonic() + (delay if delay > 0 else 0.0)  # no broker: no cap
             heapq.heappush(self._heap, (due, next(self._arrivals), publication_id))
-            self._ready.notify()
+            self._ready.notify_all()  # wait_idle callers wait on it too
 
     def start(self) -> None:
         """Start the threads (``send`` also does, the first time)."""
@@ -230,3 +245,9 @@ class InProcessPublisher:
             if not any(entry[2] == publication_id for entry in self._heap):
                 self._last_start.pop(publication_id, None)
             self._ready.notify_all()
+
+
+def _after_fork(alive: weakref.ref[InProcessPublisher]) -> None:
+    publisher = alive()
+    if publisher is not None:
+        publisher._forget_parent()  # noqa: SLF001 - its own fork hook

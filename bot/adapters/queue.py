@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from kombu.entity import Exchange, Queue
 
 from bot.adapters.publish_queue import (
@@ -77,6 +77,10 @@ def celery_settings(broker_url: str) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
+        # On a lost broker connection, let running tasks finish (a plane call is not cut in the
+        # middle); their messages cannot be acknowledged any more, and a redelivery finds the row
+        # (inbox or outbox) done. True would cancel them (Celery 6 default): chosen, not defaulted.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_time_limit": TASK_TIME_LIMIT_SECONDS,
         "task_soft_time_limit": TASK_TIME_LIMIT_SECONDS - 30,
         "task_default_queue": QUEUE_NAME,
@@ -95,6 +99,48 @@ def celery_settings(broker_url: str) -> dict[str, Any]:
 def worker_queues() -> str:
     """What ``eucora worker`` consumes (``--queues``): ``eucora-deliveries,eucora-publications``."""
     return ",".join(WORKER_QUEUES)
+
+
+def worker_argv(
+    *, concurrency: int, pool: str = "prefork", hostname: str | None = None
+) -> list[str]:
+    """The ``celery worker`` arguments of ``eucora worker``: both queues, no gossip or mingle."""
+    argv = [
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        f"--pool={pool}",
+        f"--queues={worker_queues()}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    if hostname is not None:
+        argv.append(f"--hostname={hostname}")
+    return argv
+
+
+def run_celery_worker(app: Celery, argv: list[str]) -> int:
+    """Run the worker until it stops; return its exit code (non-zero after a fatal error).
+
+    ``Celery.worker_main`` drops the code: after an "Unrecoverable error" (kombu failing to
+    restore the messages it held when Redis went away, for one) ``eucora worker`` would exit 0,
+    and a supervisor restarting on failure only would leave it down. The code is read from the
+    worker itself when it shuts down.
+    """
+    codes: list[int] = []
+
+    def shutdown(sender: object = None, **_kwargs: object) -> None:
+        code = getattr(sender, "exitcode", None)
+        if isinstance(code, int):
+            codes.append(code)
+
+    signals.worker_shutdown.connect(shutdown, weak=False)
+    try:
+        app.worker_main(argv)
+    finally:
+        signals.worker_shutdown.disconnect(shutdown)
+    return codes[-1] if codes else 0
 
 
 def create_celery(

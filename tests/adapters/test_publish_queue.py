@@ -6,9 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import multiprocessing
+import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
+from multiprocessing.connection import Connection
 
 import pytest
 import redis
@@ -30,6 +34,7 @@ from bot.adapters.queue import (
     WORKER_QUEUES,
     celery_settings,
     create_celery,
+    worker_argv,
     worker_queues,
 )
 from bot.errors import EucoraError
@@ -64,6 +69,13 @@ def test_one_app_carries_both_tasks_with_the_settings_reliability_asks_for() -> 
     }
     assert [queue.name for queue in settings["task_queues"]] == list(WORKER_QUEUES)
     assert worker_queues() == "eucora-deliveries,eucora-publications"
+    argv = worker_argv(concurrency=4)
+    assert argv[0] == "worker"
+    assert "--queues=eucora-deliveries,eucora-publications" in argv
+    assert {"--concurrency=4", "--pool=prefork", "--without-mingle"} <= set(argv)
+    assert worker_argv(concurrency=1, pool="solo", hostname="a@%h")[-1] == "--hostname=a@%h"
+    # A lost broker connection does not cut running publications short.
+    assert settings["worker_cancel_long_running_tasks_on_connection_loss"] is False
 
     app = create_celery("redis://127.0.0.1:1/0", lambda _delivery: None, publish=lambda _id: None)
     for name in (TASK_NAME, PUBLISH_TASK):
@@ -245,17 +257,32 @@ def test_runs_in_due_time_order_not_before_their_delay() -> None:
     publisher.stop()
 
 
-def test_concurrency_is_limited_to_its_threads_and_ids_never_overlap() -> None:
-    recorder = Recorder(hold=0.05)
+def test_concurrency_is_limited_to_its_threads() -> None:
+    recorder = Recorder()
+    gate = threading.Event()
+    for ident in range(5):
+        recorder.gates[ident] = gate
     publisher = InProcessPublisher(recorder, threads=3)
     publisher.start()
     for ident in range(12):
         publisher.send(ident)
+    _wait_for(lambda: len(recorder.active) == 3)
+    time.sleep(0.1)
+    assert len(recorder.active) == 3  # the other requests wait for a free thread
+    assert recorder.active == {0, 1, 2}  # the earliest first
+    gate.set()
     assert publisher.wait_idle(10)
     assert sorted(recorder.ids()) == list(range(12))
     assert recorder.most_at_once == 3
     assert len({thread for *_, thread in recorder.runs}) == 3
     publisher.stop()
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
 
 
 def test_duplicates_collapse_and_the_same_id_never_runs_twice_at_once() -> None:
@@ -279,12 +306,19 @@ def test_duplicates_collapse_and_the_same_id_never_runs_twice_at_once() -> None:
     assert recorder.overlaps == []
     # One run for the blocked request, one run answering the five duplicates sent meanwhile.
     assert sorted(recorder.ids()) == [5, 5, 6]
-    # Duplicates queued before anything runs collapse into one run.
-    for _ in range(4):
-        publisher.send(8, delay=0.1)
-    assert publisher.wait_idle(10)
-    assert recorder.ids().count(8) == 1
     publisher.stop()
+    # Duplicates waiting for a free thread collapse into one run.
+    single = InProcessPublisher(recorder, threads=1)
+    gate = threading.Event()
+    recorder.gates[7] = gate
+    single.send(7)
+    _wait_for(lambda: 7 in recorder.active)
+    for _ in range(4):
+        single.send(8)
+    gate.set()
+    assert single.wait_idle(10)
+    assert recorder.ids().count(8) == 1
+    single.stop()
 
 
 def test_a_retry_sent_by_the_run_itself_runs_after_its_delay() -> None:
@@ -348,7 +382,7 @@ def test_stop_joins_the_threads_and_drops_what_waits() -> None:
     publisher = InProcessPublisher(recorder, threads=2)
     publisher.send(1)
     publisher.send(2, delay=30)  # dropped: its outbox row stays due for the sweeper
-    time.sleep(0.05)
+    _wait_for(lambda: 1 in recorder.active)
     began = time.monotonic()
     publisher.stop(timeout=5)
     assert time.monotonic() - began < 5
@@ -362,3 +396,92 @@ def test_stop_joins_the_threads_and_drops_what_waits() -> None:
 
 def _threads() -> list[threading.Thread]:
     return threading.enumerate()
+
+
+def test_every_request_is_answered_by_a_run_that_starts_after_it_is_due() -> None:
+    """Random sends from two threads and from runs, while another thread polls wait_idle."""
+    rng = random.Random(8)
+    lock = threading.Lock()
+    requests: list[tuple[int, float]] = []  # (id, earliest due) as the sender saw it
+    recorder = Recorder()
+    publisher: InProcessPublisher
+
+    def send(ident: int, delay: float) -> None:
+        with lock:
+            requests.append((ident, time.monotonic() + delay))
+        publisher.send(ident, delay=delay)
+
+    def run(ident: int) -> None:
+        recorder(ident)
+        with lock:
+            again = rng.random() < 0.2
+        if again:
+            send(ident, 0.01)  # a retry scheduled by the run itself
+
+    publisher = InProcessPublisher(run, threads=3)
+    stop_polling = threading.Event()
+
+    def poll() -> None:
+        while not stop_polling.is_set():
+            publisher.wait_idle(0.001)
+
+    def senders(seed: int) -> None:
+        local = random.Random(seed)
+        for _ in range(60):
+            send(local.randrange(8), local.choice((0.0, 0.0, 0.005, 0.02)))
+            time.sleep(local.random() / 500)
+
+    threads = [threading.Thread(target=poll)] + [
+        threading.Thread(target=senders, args=(seed,)) for seed in (1, 2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads[1:]:
+        thread.join(30)
+    assert publisher.wait_idle(20)
+    stop_polling.set()
+    threads[0].join(5)
+    publisher.stop()
+    assert recorder.overlaps == []
+    assert _unanswered(requests, recorder.runs) == []
+
+
+def _unanswered(
+    requests: list[tuple[int, float]], runs: list[tuple[int, float, float, str]]
+) -> list[tuple[int, float]]:
+    """The requests no run of their id started at or after their due time."""
+    starts: dict[int, list[float]] = {}
+    for ident, began, _, _ in runs:
+        starts.setdefault(ident, []).append(began)
+    return [(i, due) for i, due in requests if not any(s >= due for s in starts.get(i, []))]
+
+
+def _in_forked_child(publisher: InProcessPublisher, recorder: Recorder, out: Connection) -> None:
+    publisher.send(2)
+    idle = publisher.wait_idle(10)
+    out.send((idle, recorder.ids()))
+
+
+def test_a_forked_child_runs_its_own_requests_on_its_own_threads() -> None:
+    recorder = Recorder()
+    gate = threading.Event()
+    recorder.gates[1] = gate
+    publisher = InProcessPublisher(recorder, threads=1)
+    publisher.send(1)  # the parent's only thread is busy with it
+    publisher.send(3, delay=30)  # and this waits in the parent's heap
+    _wait_for(lambda: 1 in recorder.active)
+    receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=_in_forked_child, args=(publisher, recorder, send)
+    )
+    child.start()
+    try:
+        assert receive.poll(20)
+        idle, ran = receive.recv()
+    finally:
+        child.join(10)
+    assert (idle, ran) == (True, [2])  # not the parent's 1 or 3
+    assert child.exitcode == 0
+    gate.set()
+    publisher.stop()
+    assert recorder.ids() == [1]

@@ -12,7 +12,7 @@ Run as ``python -m tests.support.publish_worker NAME`` from the repository root 
 * ``EUCORA_TEST_VISIBILITY`` (optional): a short visibility timeout, restored every second (to
   watch Redis hand back the messages of a worker whose main process died).
 
-The app is the real one (``bot.adapters.queue.create_celery``), consuming ``worker_queues()``.
+The app is the real one (``bot.adapters.queue.create_celery``), run by ``run_celery_worker`` with\n``worker_argv`` (both queues); the process exits with the worker's code.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot.adapters.queue import create_celery, worker_queues
+from bot.adapters.queue import create_celery, run_celery_worker, worker_argv
 
 
 def record(kind: str, ident: object) -> None:
@@ -56,7 +56,7 @@ def publish(publication_id: int) -> None:
     record("publish", publication_id)
 
 
-def main(name: str) -> None:
+def main(name: str) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
     app = create_celery(os.environ["EUCORA_BROKER_URL"], deliver, publish=publish)
     visibility = os.environ.get("EUCORA_TEST_VISIBILITY")
@@ -66,20 +66,8 @@ def main(name: str) -> None:
             "unacked_restore_interval": 1,
             "unacked_restore_throttle": 1,
         }
-    app.worker_main(
-        [
-            "worker",
-            f"--queues={worker_queues()}",
-            "--concurrency=1",
-            "--pool=prefork",
-            "--loglevel=INFO",
-            f"--hostname={name}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-    )
+    return run_celery_worker(app, worker_argv(concurrency=1, hostname=f"{name}@%h"))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    sys.exit(main(sys.argv[1]))
