@@ -19,6 +19,7 @@ A duplicate delivery of the same merge re-queues the publications that are not f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from bot.flows.publish import Publisher
 from bot.flows.pull_request import PullRequestContext, StoredPack
 from connectors.base import Publication, Ring
 
+log = logging.getLogger("eucora.merge")
 ACCEPTED = "merge.accepted"
 REFUSED = "merge.refused"
 RECORDED = "publication.recorded"
@@ -462,7 +464,9 @@ def _plan(connector: Any, spec: PublicationSpec, digest: str) -> PlanView:
     )
     try:
         steps = connector.plan(publication)
-    except ConnectorError as error:
+    except Exception as error:  # a plan is advice: it never fails the check
+        if not isinstance(error, ConnectorError):
+            log.exception("planning %s on %s failed", spec.intent_name, spec.plane)
         return PlanView(
             plane=spec.plane,
             intent_name=spec.intent_name,
