@@ -24,6 +24,7 @@ from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import check_schema, open_database
 from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS, Inbox
+from bot.adapters.storage.publications import Outbox
 from bot.core.cel import CelEnvironment
 from bot.core.documents import SCHEMA_FILES, DocumentKind, DocumentValidator, ValidatedDocument
 from bot.core.policy import CompiledPolicyPack, compile_policy_pack
@@ -137,7 +138,7 @@ def build_intake_services(
         engine=engine,
         inbox=inbox,
         audit=AuditLog(engine),
-        metrics=Metrics(depth=inbox.depth),
+        metrics=Metrics(depth=inbox.depth, publications=Outbox(engine).depth),
         redactor=build_redactor(settings),
     )
 

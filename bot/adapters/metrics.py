@@ -57,25 +57,42 @@ def multiprocess_directory() -> Path | None:
 
 
 class _InboxDepth:
-    """Reads the inbox depth from the database at scrape time (right for every process)."""
+    """Reads a table's rows per state from the database at scrape time (right for every process).
 
-    def __init__(self, source: DepthSource) -> None:
+    The inbox by default; the publications outbox with its own name and help.
+    """
+
+    def __init__(
+        self,
+        source: DepthSource,
+        name: str = "eucora_inbox_depth",
+        text: str = "Deliveries waiting or running in the inbox.",
+    ) -> None:
         self._source = source
+        self._name = name
+        self._text = text
 
     def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily(
-            "eucora_inbox_depth", "Deliveries waiting or running in the inbox.", labels=["status"]
-        )
+        family = GaugeMetricFamily(self._name, self._text, labels=["status"])
         for status, count in sorted(self._source().items()):
             family.add_metric([status], count)
         yield family
 
 
+def _publications(source: DepthSource) -> _InboxDepth:
+    return _InboxDepth(
+        source, "eucora_publications", "Publications in the outbox, by state (pending, failed...)."
+    )
+
+
 class Metrics:
     """The counters, histogram and gauges EUCORA exposes on ``/metrics``."""
 
-    def __init__(self, *, depth: DepthSource | None = None) -> None:
+    def __init__(
+        self, *, depth: DepthSource | None = None, publications: DepthSource | None = None
+    ) -> None:
         self._depth = depth
+        self._publications = publications
         self.registry = CollectorRegistry()
         r = self.registry
         self.deliveries = Counter(
@@ -123,6 +140,8 @@ class Metrics:
         )
         if depth is not None and multiprocess_directory() is None:
             r.register(_InboxDepth(depth))
+        if publications is not None and multiprocess_directory() is None:
+            r.register(_publications(publications))
 
     # --- what the code counts ---------------------------------------------------------------------
 
@@ -166,4 +185,6 @@ class Metrics:
         MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
         if self._depth is not None:
             registry.register(_InboxDepth(self._depth))
+        if self._publications is not None:
+            registry.register(_publications(self._publications))
         return generate_latest(registry)

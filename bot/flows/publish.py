@@ -36,6 +36,7 @@ from bot.adapters.storage.publications import (
 )
 from bot.core.github_model import EVIDENCE_MARKER
 from bot.core.publishing import (
+    MAX_ATTEMPTS,
     PublicationState,
     PublicationView,
     build_change_pack,
@@ -60,6 +61,10 @@ RETRYING = "publication.retry_scheduled"
 FAILED = "publication.failed"
 REPORT_DELAYED = "publication.report_delayed"
 CHANGE_PUBLISHED = "change.published"
+CRASH_LOOP_ATTEMPTS = 2 * MAX_ATTEMPTS
+"""Claims after which a publication that never recorded an outcome fails (its task kills its
+worker every time: an out-of-memory installer, a segfaulting library). Twice the retry budget,
+because waiting for GitHub to take a final status also costs claims."""
 REPORT_RETRY = timedelta(seconds=30)
 """How long to wait before reporting again when GitHub refused a deployment status."""
 
@@ -204,6 +209,13 @@ class Publisher:
         github = self._github.for_installation(change.installation_id)
         self._audit(STARTED, change, row, {"attempt": row.attempts})
         deployment = self._deployment(github, change, row)
+        if row.attempts > CRASH_LOOP_ATTEMPTS:
+            # Claimed this often without an outcome recorded: each attempt killed its worker.
+            lost = PermanentConnectorError(
+                f"gave up after {row.attempts - 1} attempts that ended without an outcome"
+                " (the worker was lost each time)"
+            )
+            return self._settle(github, claim, change, deployment, lost)
         self._status(github, row, deployment, row.view())
         try:
             outcome = self._publish(claim)

@@ -74,9 +74,14 @@ def test_counts_from_several_processes_add_up(multiprocess: Path) -> None:
     for child in children:
         child.join(60)
     assert [c.exitcode for c in children] == [0, 0, 0]
-    metrics = Metrics(depth=lambda: {"pending": 2, "running": 0})
+    metrics = Metrics(
+        depth=lambda: {"pending": 2, "running": 0},
+        publications=lambda: {"failed": 1, "succeeded": 4},
+    )
     metrics.signature_failure()
     text = metrics.exposition().decode()
+    assert 'eucora_publications{status="failed"} 1.0' in text
+    assert 'eucora_publications{status="succeeded"} 4.0' in text
     assert "eucora_webhook_signature_failures_total 4.0" in text
     assert 'eucora_webhook_deliveries_total{event="pull_request",outcome="accepted"} 3.0' in text
     assert 'eucora_inbox_depth{status="pending"} 2.0' in text

@@ -454,3 +454,11 @@ def test_the_plan_names_planes_it_cannot_read_or_that_are_not_configured(
     assert "not configured" in plan
     assert "jamf" in plan
     assert sum(planes.objects().values()) == 0  # a plan writes nothing
+
+
+def test_metrics_count_publications_by_state(app: App, source: GitRepo) -> None:
+    pr = _open(app, source)
+    _approve(app, pr, "carol", "sam")
+    _merge(app, pr)
+    text = app.server.intake.services.metrics.exposition().decode()
+    assert 'eucora_publications{status="succeeded"} 5.0' in text

@@ -28,7 +28,7 @@ from bot.errors import (
     PermanentConnectorError,
     TransientConnectorError,
 )
-from bot.flows.publish import REPORT_RETRY, Publisher
+from bot.flows.publish import CRASH_LOOP_ATTEMPTS, REPORT_RETRY, Publisher
 from connectors.base import Journal, Publication, PublishResult
 from tests.support.fake_github import FakeGitHub
 from tests.support.plane_publications import intent
@@ -462,3 +462,19 @@ def test_lease_lost_error_is_what_a_stale_journal_raises(
     assert outbox.claim(publication_id, now=w.clock()) is not None
     with pytest.raises(LeaseLostError):
         journal.put("job", "1")
+
+
+def test_a_publication_that_kills_its_worker_every_time_fails_in_the_end(
+    outbox: Outbox, github: FakeGitHub
+) -> None:
+    w = world(outbox, github, [])
+    [publication_id] = w.ids
+    for _ in range(CRASH_LOOP_ATTEMPTS):  # each claim's worker dies: the lease expires
+        assert outbox.claim(publication_id, now=w.clock()) is not None
+        w.clock.advance(120)
+    assert w.publisher.run(publication_id) == "failed"
+    row = outbox.get(publication_id)
+    assert row is not None
+    assert row.state == "failed"
+    assert "the worker was lost each time" in str(row.last_error)
+    assert w.connector.calls == []
