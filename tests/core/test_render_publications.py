@@ -324,3 +324,10 @@ def test_long_cells_are_cut_between_escapes_and_bounded() -> None:
     assert row.count("…") == 5
     assert not re.search(r"&(?!#8203;|#124;|#96;|lt;|gt;)", row)
     assert html(text).count("<tr>") == 2
+
+
+def test_link_targets_are_percent_encoded_as_utf8() -> None:
+    text = publication_table(
+        [view(1, object_id="x", url="https://plane.example/é/\ud800/<x>")], change_url=None
+    )
+    assert "(https://plane.example/%C3%A9/%3F/%3Cx%3E)" in text

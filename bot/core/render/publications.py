@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from bot.core.publishing import PublicationState, PublicationView
 from bot.core.render.check import escape_markdown
@@ -53,7 +52,9 @@ _STATE_ORDER = {
     PublicationState.PENDING.value: 2,
     PublicationState.SUCCEEDED.value: 3,
 }
-_URL_SAFE = ":/?#@!&'*+,;=%~-._"
+_URL_KEEP = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:/?#@!&'*+,;=%~-._"
+)
 """Characters kept in a link target; the rest (spaces, parentheses, ``|``, ``<``...) are encoded."""
 
 
@@ -90,7 +91,13 @@ def _link(text: str, url: str | None) -> str:
     """``text`` (already escaped) linked to ``url`` when it is a sane http(s) URL, else plain."""
     if url is None or not _linkable(url):
         return text
-    return f"[{text}]({quote(url, safe=_URL_SAFE)})"
+    href = "".join(
+        char
+        if char in _URL_KEEP
+        else "".join(f"%{byte:02X}" for byte in char.encode(errors="replace"))
+        for char in url
+    )
+    return f"[{text}]({href})"
 
 
 def _fit(head: str, lines: Sequence[str], total: int, more: str, tail: str) -> str:
