@@ -217,6 +217,9 @@ def test_merge_publishes_each_intent_once_to_its_plane_and_reports_on_the_pr(
     assert {p["plane"] for p in pack["publications"]} == PLANES
     assert {p["state"] for p in pack["publications"]} == {"succeeded"}
     assert sorted(a["reviewer"] for a in pack["approvals"]) == CAB
+    page = app.client.get(f"/evidence/{change.final_digest}")
+    assert page.status_code == 200
+    assert "5 of 5 publications succeeded" in page.get_data(as_text=True)
     # the sticky comment's publication table
     sticky = _sticky(app, pr)
     assert "### Publications" in sticky

@@ -203,8 +203,11 @@ def render_evidence_html(
     """The evidence page for ``pack``, stored under ``digest``.
 
     ``repository_url`` (``https://github.com/owner/repo``) turns findings and field lines into links
-    to the file at the head commit; without it they are plain text.
+    to the file at the head commit; without it they are plain text. A ``ChangePack`` (a merged
+    change and its publications) gets its own page.
     """
+    if pack.get("kind") == "ChangePack":
+        return _change_page(pack, digest)
     blocked = pack["decision"]["conclusion"] == "blocked"
     verdict = "BLOCKED" if blocked else "PASS"
     sections = [
@@ -244,6 +247,123 @@ def render_evidence_html(
         "</html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _document(
+    title: str, banner: str, sections: Sequence[tuple[str, str, str]], footer: str
+) -> str:
+    shown = [(anchor, label, body) for anchor, label, body in sections if body]
+    nav = "".join(f'<li><a href="#{anchor}">{label}</a></li>' for anchor, label, _ in shown)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="color-scheme" content="light">',
+        '<meta name="referrer" content="no-referrer">',
+        f"<title>{escape_html(title)}</title>",
+        f"<style>{_CSS.strip()}</style>",
+        "</head>",
+        "<body>",
+        '<a class="skip" href="#main">Skip to the evidence</a>',
+        banner,
+        f'<nav aria-label="Sections"><div class="wrap"><ul>{nav}</ul></div></nav>',
+        '<main id="main" class="wrap">',
+        *(body for _, _, body in shown),
+        "</main>",
+        footer,
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _change_page(pack: Mapping[str, Any], digest: str) -> str:
+    """A merged change: who approved it, what each plane was asked to do and what it did."""
+    publications = [p for p in pack.get("publications") or () if isinstance(p, Mapping)]
+    failed = sum(p.get("state") == "failed" for p in publications)
+    done = sum(p.get("state") == "succeeded" for p in publications)
+    verdict = "FAILED" if failed else "PUBLISHED"
+    headline = (
+        f"{done:,} of {len(publications):,} publications succeeded"
+        + (f", {failed:,} failed" if failed else "")
+        if publications
+        else "Nothing to publish"
+    )
+    decision = pack.get("decision") or {}
+    facts = (
+        ("Pull request", f"#{int(pack.get('pullRequest', 0))}"),
+        ("Merge commit", _code(_short(str(pack.get("mergeCommit", ""))))),
+        ("Approved head", _code(_short(str(pack.get("head", ""))))),
+        ("CAB decision", escape_html(decision.get("outcome", "?"))),
+        ("Merged", escape_html(_when(pack.get("mergedAt", "")))),
+        ("Emergency", "yes" if pack.get("emergency") else "no"),
+    )
+    items = "".join(f"<div><dt>{name}</dt><dd>{value}</dd></div>" for name, value in facts)
+    banner = (
+        f'<header class="banner {"blocked" if failed else "pass"}"><div class="wrap">'
+        f'<p class="kicker">EUCORA evidence · change of {_code(pack.get("repository", ""))}</p>'
+        f'<h1><span class="verdict">{verdict}</span> {escape_html(headline)}</h1>'
+        f'<p class="needs">Checked by the pack {_code(pack.get("checkDigest", ""))}.</p>'
+        f'<dl class="facts">{items}</dl>'
+        "</div></header>"
+    )
+    approvals = [a for a in pack.get("approvals") or () if isinstance(a, Mapping)]
+    rows = [
+        f"<tr><td>{escape_html(a.get('reviewId'))}</td><td>{escape_html(a.get('reviewer'))}</td>"
+        f"<td>{escape_html(', '.join(str(t) for t in a.get('teams') or ()))}</td>"
+        f"<td>{_code(_short(str(a.get('commit', ''))))}</td></tr>"
+        for a in approvals
+    ]
+    approved = _section(
+        "approvals",
+        "Approvals that counted",
+        _table(
+            f"Approvals ({len(approvals):,})",
+            [("Review", ""), ("Reviewer", ""), ("CAB teams", ""), ("On commit", "")],
+            rows,
+        )
+        if rows
+        else "<p>No CAB approval was required.</p>",
+    )
+    review = pack.get("postImplementationReview")
+    owed = ""
+    if isinstance(review, Mapping):
+        issue = review.get("issue")
+        owed = _section(
+            "review",
+            "Post-implementation review",
+            f"<p>{escape_html(review.get('reason', ''))}"
+            + (f" (issue #{escape_html(issue)})" if issue is not None else "")
+            + "</p>",
+        )
+    verify = _section(
+        "verify",
+        "Verify this evidence",
+        f'<p>This evidence is stored under its digest:</p><code class="digest">'
+        f"{escape_html(digest)}</code>"
+        f"<pre><code>{escape_html(VERIFY_COMMAND)} {escape_html(digest)}</code></pre>",
+    )
+    footer = (
+        '<footer><div class="wrap">'
+        f"EUCORA evidence pack {_code(pack.get('kind', ''))}, merged"
+        f" {escape_html(_when(pack.get('mergedAt', '')))}"
+        ". This page has no scripts and loads nothing else: save it and it stays complete."
+        "</div></footer>"
+    )
+    title = f"{verdict} · {pack.get('repository', '')} #{pack.get('pullRequest', '')}"
+    return _document(
+        f"{title} · EUCORA evidence",
+        banner,
+        [
+            ("approvals", "Approvals", approved),
+            ("publications", "Publications", _publications(pack)),
+            ("review", "Review owed", owed),
+            ("verify", "Verify", verify),
+        ],
+        footer,
+    )
 
 
 def _banner(pack: Mapping[str, Any], verdict: str, blocked: bool) -> str:
