@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,7 @@ def _comment_head(
 
 
 def _summary(
-    pr: PullRequest, stored: StoredPack | None, decision: ApprovalDecision | None, now: Any
+    pr: PullRequest, stored: StoredPack | None, decision: ApprovalDecision | None, now: datetime
 ) -> dict[str, Any]:
     """What the change pack records besides the publications (kept on the change row)."""
     counted = [
@@ -209,7 +210,7 @@ def _summary(
         for v in (decision.counted if decision else ())
     ]
     summary: dict[str, Any] = {
-        "mergedAt": now.isoformat().replace("+00:00", "Z"),
+        "mergedAt": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "head": pr.head_sha,
         "mergeSha": pr.merge_commit_sha,
         "checkDigest": stored.digest if stored else None,

@@ -33,6 +33,7 @@ from tests.conftest import EXAMPLES
 from tests.entrypoints.test_github_app import App
 from tests.support import webhooks
 from tests.support.gitrepo import GitRepo
+from tests.support.packs import VALIDATOR
 
 REPO = "acme/intents"
 CAB = ["carol", "sam"]
@@ -213,6 +214,7 @@ def test_merge_publishes_each_intent_once_to_its_plane_and_reports_on_the_pr(
     settings = app.server.intake.services.settings
     pack = json.loads(EvidenceStore(settings.evidence_dir).get(change.final_digest))
     assert pack["kind"] == "ChangePack"
+    VALIDATOR.validate(pack)  # schemas/evidence.schema.json
     assert pack["mergeCommit"] == merge_sha
     assert {p["plane"] for p in pack["publications"]} == PLANES
     assert {p["state"] for p in pack["publications"]} == {"succeeded"}
