@@ -28,12 +28,15 @@ from typing import Any
 
 import yaml
 
+from bot.adapters.signing_keys import PRIVATE_KEY_NAME
+from bot.adapters.storage.publications import Outbox
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
 from bot.core.webhooks import sign
 from bot.doubles.github import GitHubDouble, generate_app_key
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts
 from bot.entrypoints.serve import build_server
 from bot.entrypoints.wiring import pull_request_handler_factory
+from bot.flows.evidence import verify as verify_evidence
 from bot.settings import Settings
 from connectors._polling import Follow
 from connectors.registry import Connectors, build_connectors
@@ -184,8 +187,10 @@ def _pull_request(  # noqa: PLR0913, PLR0917 - the scene's cast
     pr = double.open_pull_request(repository, head="change", author="dave")
     double.set_permission(repository, "carol", "write")
     double.add_team(*CAB_TEAM, ["carol", "sam"])
+    demo_key = settings.home / "keys" / PRIVATE_KEY_NAME  # step 3's signing key, when made
     app_settings = replace(
         settings,
+        signing_key=settings.signing_key or (str(demo_key) if demo_key.exists() else None),
         github_api_url=double.url,
         github_app_id=str(double.app.id),
         github_private_key=private_key(double),
@@ -294,6 +299,15 @@ def _merge_and_publish(  # noqa: PLR0913, PLR0917 - the scene's cast
         echo(f"   {plane:<22} {holding}")
     objects = planes.objects()
     echo(f"   published in {took:.1f} s; objects per plane: {objects}")
+    change = Outbox(server.intake.services.engine).latest_change(repository, number)
+    digest = change.final_digest if change is not None else None
+    verified = False
+    if digest:
+        report = verify_evidence(digest, server.intake.services.settings)
+        verified = report.ok
+        checks = ", ".join(f"{c.name} {c.status.value}" for c in report.checks)
+        echo(f"   change pack (approvals, merge, every result) stored as {digest}")
+        echo(f"   eucora evidence verify {digest[:19]}…: {checks}")
     succeeded = [
         d
         for d in double.deployments.values()
@@ -301,6 +315,7 @@ def _merge_and_publish(  # noqa: PLR0913, PLR0917 - the scene's cast
     ]
     return (
         idle
+        and verified
         and took < PUBLISH_SECONDS
         and len(succeeded) == len(objects)  # one publication per plane
         and all(count == 1 for count in objects.values())
