@@ -28,7 +28,6 @@ from typing import Any
 
 import yaml
 
-from bot.adapters.signing_keys import PRIVATE_KEY_NAME
 from bot.adapters.storage.publications import Outbox
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
 from bot.core.webhooks import sign
@@ -187,10 +186,8 @@ def _pull_request(  # noqa: PLR0913, PLR0917 - the scene's cast
     pr = double.open_pull_request(repository, head="change", author="dave")
     double.set_permission(repository, "carol", "write")
     double.add_team(*CAB_TEAM, ["carol", "sam"])
-    demo_key = settings.home / "keys" / PRIVATE_KEY_NAME  # step 3's signing key, when made
     app_settings = replace(
         settings,
-        signing_key=settings.signing_key or (str(demo_key) if demo_key.exists() else None),
         github_api_url=double.url,
         github_app_id=str(double.app.id),
         github_private_key=private_key(double),
