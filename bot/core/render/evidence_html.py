@@ -221,32 +221,8 @@ def render_evidence_html(
         ("rules", "Rule results", _rules(pack)),
         ("verify", "Verify", _verify(pack, digest)),
     ]
-    shown = [(anchor, label, body) for anchor, label, body in sections if body]
-    nav = "".join(f'<li><a href="#{anchor}">{label}</a></li>' for anchor, label, _ in shown)
     title = f"{verdict} · {pack['repository']} @ {_short(pack['head'])} · EUCORA evidence"
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="color-scheme" content="light">',
-        '<meta name="referrer" content="no-referrer">',
-        f"<title>{escape_html(title)}</title>",
-        f"<style>{_CSS.strip()}</style>",
-        "</head>",
-        "<body>",
-        '<a class="skip" href="#main">Skip to the evidence</a>',
-        _banner(pack, verdict, blocked),
-        f'<nav aria-label="Sections"><div class="wrap"><ul>{nav}</ul></div></nav>',
-        '<main id="main" class="wrap">',
-        *(body for _, _, body in shown),
-        "</main>",
-        _footer(pack),
-        "</body>",
-        "</html>",
-    ]
-    return "\n".join(parts) + "\n"
+    return _document(title, _banner(pack, verdict, blocked), sections, _footer(pack))
 
 
 def _document(
