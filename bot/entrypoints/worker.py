@@ -15,7 +15,7 @@ from typing import Any
 
 from celery import signals
 
-from bot.adapters.queue import worker_queues
+from bot.adapters.queue import run_celery_worker, worker_argv
 from bot.bootstrap import Worker
 
 log = logging.getLogger("eucora.worker")
@@ -72,16 +72,7 @@ def run_worker(worker: Worker, *, concurrency: int, pool: str = "prefork") -> No
 
     signals.worker_process_init.connect(child_init, weak=False)
     signals.worker_ready.connect(ready, weak=False)
-    worker.celery.worker_main(
-        [
-            "worker",
-            "--loglevel=INFO",
-            f"--concurrency={concurrency}",
-            f"--pool={pool}",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            f"--queues={worker_queues()}",
-        ]
-    )
+    code = run_celery_worker(worker.celery, worker_argv(concurrency=concurrency, pool=pool))
     sweeper.stop()
+    if code:  # an unrecoverable error: exit non-zero so a supervisor restarts the worker
+        raise SystemExit(code)
