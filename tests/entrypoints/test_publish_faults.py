@@ -396,6 +396,8 @@ def test_duplicate_deliveries_of_the_merge_publish_once(stand: Stand) -> None:
     _final(stand, pr)
 
     _exactly_one_each_and_green(stand, pr, merge_sha)
+    outcomes = [(stand.inbox.get(d) or {}).get("outcome") for d in (first, second)]
+    assert outcomes == ["publishing", "duplicate"]
     assert len(stand.outbox.publications(stand.rows(pr.number)["sccm"].change_id)) == 3
     events = _events(stand, pr)
     assert events.count("merge.accepted") == 1
