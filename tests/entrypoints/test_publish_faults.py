@@ -80,6 +80,7 @@ class Stand:
     audit: AuditLog
     stack: contextlib.ExitStack
     workers: list[Process] = field(default_factory=list)
+    killed: list[Process] = field(default_factory=list)
 
     def start_worker(self, concurrency: int = 1, **extra: str) -> Process:
         """``eucora worker`` in its own process group, with the stand's environment."""
@@ -92,16 +93,29 @@ class Stand:
         self.workers.append(worker)
         return worker
 
+    def kill9(self, worker: Process) -> None:
+        """``kill -9`` the worker's whole process group (its main process and its children)."""
+        self.killed.append(worker)
+        worker.kill9()
+
     def wait(self, predicate: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-        """Poll ``predicate`` until true; on timeout fail with the workers' logs."""
+        """Poll ``predicate`` until true; fail with the workers' logs on timeout or if one died."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = predicate()
             if value:
                 return value
+            dead = [w for w in self.workers if w not in self.killed and w.popen.poll() is not None]
+            if dead:
+                message = f"a worker exited ({dead[0].popen.returncode}) before {what}"
+                pytest.fail(self._with_logs(message), pytrace=False)
             time.sleep(0.05)
+        message = f"timed out after {timeout:g} s waiting for {what}"
+        pytest.fail(self._with_logs(message), pytrace=False)
+
+    def _with_logs(self, message: str) -> str:
         tails = "\n".join(f"--- {w.log.name}\n{w.output()[-4000:]}" for w in self.workers)
-        pytest.fail(f"timed out after {timeout:g} s waiting for {what}\n{tails}", pytrace=False)
+        return f"{message}\n{tails}"
 
     def settled(self) -> None:
         """Every stored delivery has been handled (by this process or a worker)."""
@@ -320,7 +334,7 @@ def test_a_worker_killed_mid_publish_is_replaced_and_the_plane_holds_one_object(
         )
 
     stand.wait(held, "the Configuration Manager publication to hang after its create")
-    first.kill9()
+    stand.kill9(first)
     killed = stand.rows(pr.number)["sccm"]
     assert (killed.state, killed.attempts) == ("in_progress", 1)
     # The killed worker's message stays unacknowledged in Redis for the visibility timeout (an
