@@ -228,7 +228,9 @@ def build_intake(
         None
         if wakeups
         else ThreadedDrainer(
-            processor, threads=drain_threads, sweep_seconds=min(15.0, lease_seconds / 2)
+            processor,
+            threads=drain_threads,
+            sweep_seconds=min(settings.sweep_seconds, lease_seconds / 2),
         )
     )
     secrets = tuple(

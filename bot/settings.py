@@ -94,7 +94,14 @@ def configured_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(value for value in found if value)
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(
+    environ: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    minimum: float = 0.0,
+    maximum: float = 60.0,
+) -> float:
     text = environ.get(name)
     if not text:
         return default
@@ -102,8 +109,8 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         raise SettingsError(f"{name}: {text!r} is not a number of seconds") from None
-    if not 0 <= value <= 60:
-        raise SettingsError(f"{name}: {text!r} must be between 0 and 60 seconds")
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name}: {text!r} must be between {minimum:g} and {maximum:g} seconds")
     return value
 
 
@@ -131,6 +138,11 @@ class Settings:
     """The secret being rotated out: accepted until the rotation ends."""
     secret_values: tuple[str, ...] = field(default=(), repr=False)
     """Every configured secret's value, for redaction (``configured_secrets``)."""
+    publish_lease_seconds: float = 900.0
+    """``EUCORA_PUBLISH_LEASE_SECONDS``: how long a worker holds a claimed publication before the
+    sweeper may give it to another (a worker that died); longer than the slowest publish."""
+    sweep_seconds: float = 15.0
+    """``EUCORA_SWEEP_SECONDS``: how often the sweeper re-sends due and abandoned work."""
     crashpoint: str | None = None
     """``EUCORA_CRASHPOINT``: where the crash tests make the process kill itself."""
     planes: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False, compare=False)
@@ -164,6 +176,12 @@ class Settings:
             or stored.webhook_secret,
             github_webhook_secret_previous=read_secret(environ, "GITHUB_WEBHOOK_SECRET_PREVIOUS"),
             secret_values=configured_secrets(environ) + stored.secrets(),
+            publish_lease_seconds=_seconds(
+                environ, "EUCORA_PUBLISH_LEASE_SECONDS", 900.0, minimum=1.0, maximum=86400.0
+            ),
+            sweep_seconds=_seconds(
+                environ, "EUCORA_SWEEP_SECONDS", 15.0, minimum=0.1, maximum=3600.0
+            ),
             crashpoint=environ.get("EUCORA_CRASHPOINT") or None,
             planes={k: v for k, v in environ.items() if k.startswith("EUCORA_")},
         )

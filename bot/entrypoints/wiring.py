@@ -76,7 +76,7 @@ def pull_request_handler_factory(
     github = connector
     approvals = CabApprovals(ReviewLedger(services.engine), TeamDirectory(clock), clock=clock)
     publisher = Publisher(
-        outbox=Outbox(services.engine),
+        outbox=Outbox(services.engine, lease_seconds=settings.publish_lease_seconds),
         connectors=planes if planes is not None else build_connectors(settings.planes),
         github=github,
         evidence=evidence,

@@ -61,7 +61,7 @@ class Sweeper:
 
 def run_worker(worker: Worker, *, concurrency: int, pool: str = "prefork") -> None:
     """Run the Celery worker in this process until it is stopped."""
-    sweeper = Sweeper(worker)
+    sweeper = Sweeper(worker, interval=worker.services.settings.sweep_seconds)
     engine = worker.services.engine
 
     def child_init(**_kwargs: Any) -> None:

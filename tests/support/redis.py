@@ -40,6 +40,26 @@ class RedisServer:
     root: Path
     process: subprocess.Popen[bytes]
 
+    def restart(self) -> None:
+        """Stop the server and start an empty one on the same port (nothing is persisted)."""
+        command = list(self.process.args)  # type: ignore[arg-type]
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not self.ping():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                self.process.wait(10)
+                raise RedisUnavailableError(f"redis-server did not restart on port {self.port}")
+            time.sleep(0.05)
+
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
