@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.adapters.github import connector_from_settings
 from bot.adapters.keys import load_or_create_signer
@@ -82,6 +82,7 @@ def pull_request_handler_factory(
         evidence=evidence,
         clock=clock,
         public_url=settings.public_url,
+        resend_after=timedelta(seconds=settings.sweep_seconds),
     )
     services.publisher = publisher
     publishing = MergePublishing(publisher)

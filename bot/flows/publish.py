@@ -154,6 +154,7 @@ class Publisher:
         clock: Callable[[], datetime],
         public_url: str | None = None,
         jitter: Callable[[], float] = random.random,
+        resend_after: timedelta = timedelta(seconds=15),
     ) -> None:
         self.outbox = outbox
         self.connectors = connectors
@@ -163,6 +164,7 @@ class Publisher:
         self._clock = clock
         self._public_url = public_url
         self._jitter = jitter
+        self._resend_after = resend_after
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -177,9 +179,14 @@ class Publisher:
                 log.warning("could not queue publication %s; the sweeper will", publication_id)
 
     def sweep(self, *, now: datetime | None = None) -> int:
-        """Re-send due and abandoned publications; close changes whose publications are final."""
+        """Re-send due and abandoned publications; close changes whose publications are final.
+
+        Only rows due (or whose lease expired) at least ``resend_after`` ago: a row that just
+        became due still has its message on the way, and re-sending it would only add messages
+        that find nothing to do.
+        """
         moment = now or self._clock()
-        due = self.outbox.due(now=moment)
+        due = self.outbox.due(now=moment - self._resend_after)
         self.enqueue(due)
         for change in self.outbox.unfinished_changes():
             if self.outbox.all_final(change.id):
