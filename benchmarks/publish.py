@@ -376,8 +376,12 @@ def _publisher_round(
     args: argparse.Namespace,
     label: str,
     drive: Callable[[Any, Outbox, list[int], list[int], dict[str, str]], tuple[float, Any]],
+    *,
+    size: tuple[int, int] | None = None,
 ) -> tuple[float, Any]:
-    warm, measured = intents(scene, f"{label}-warm", WARM), intents(scene, label, args.publications)
+    """One round on fresh planes and database; ``size``: (warm-up, measured) publications."""
+    warm_count, count = size or (WARM, args.publications)
+    warm, measured = intents(scene, f"{label}-warm", warm_count), intents(scene, label, count)
     with fresh_planes(warm + measured) as planes:
         github_before = len(scene.github.requests)
         home = fresh_home(scene.work, label)
@@ -634,9 +638,11 @@ def celery_round(  # noqa: PLR0913 - the round's scene, size, broker and mode
     db: int,
     *,
     profile: bool = False,
+    deployed: int = 0,
 ) -> tuple[Result, str]:
-    """``count`` workers on the publications; ``profile``: one worker, its steps timed."""
-    label = f"celery-{count}{'-profiled' if profile else ''}"
+    """``count`` workers on the publications; ``profile``: one worker, its steps timed;
+    ``deployed``: that many publications with GitHub writes spaced 1 s, as deployed."""
+    label = f"celery-{count}{'-profiled' if profile else ''}{'-deployed' if deployed else ''}"
     times_dir = scene.work / f"times-{label}"
     times_dir.mkdir()
 
@@ -655,6 +661,8 @@ def celery_round(  # noqa: PLR0913 - the round's scene, size, broker and mode
     ) -> tuple[float, Any]:
         del intake
         env = {**env, "EUCORA_BROKER_URL": redis.url(db)}
+        if deployed:
+            env["EUCORA_GITHUB_WRITE_INTERVAL"] = "1"
         logs = scene.work / f"logs-{label}"
         logs.mkdir()
         sender = CeleryPublications(create_celery(redis.url(db)))
@@ -673,15 +681,17 @@ def celery_round(  # noqa: PLR0913 - the round's scene, size, broker and mode
         )
         return seconds, received // 2  # "received" and "succeeded" lines per task run
 
-    seconds, runs = _publisher_round(scene, args, label, drive)
-    expected = args.publications + WARM
-    note = f"{runs} task runs for {expected} publications" if runs else ""
+    size = (1, deployed) if deployed else (WARM, args.publications)
+    seconds, runs = _publisher_round(scene, args, label, drive, size=size)
+    note = f"{runs} task runs for {sum(size)} publications" if runs else ""
     name = f"celery, {count} worker process{'es' if count > 1 else ''}"
     text = ""
     if profile:
         name += " (steps timed)"
         text = worker_breakdown(times_dir, scene.work / f"logs-{label}" / "worker-0.log")
-    return Result(name, seconds, args.publications, note, REQUESTS[label]), text
+    if deployed:
+        name += ", writes 1 s apart"
+    return Result(name, seconds, size[1], note, REQUESTS[label]), text
 
 
 TASK_TIME = re.compile(r"eucora\.publish\[[^\]]+\] succeeded in ([0-9.]+)s")
@@ -794,10 +804,7 @@ def _noop_worker_command(i: int) -> list[str]:
     return [sys.executable, "-m", "tests.support.publish_worker", f"bench-noop-{i}"]
 
 
-def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--instrumented-worker":
-        instrumented_worker(sys.argv[2])
-        return
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--publications", type=int, default=120)
     parser.add_argument("--changes", type=int, default=10)
@@ -809,8 +816,66 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="also run one worker with its steps timed"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--as-deployed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N publications on one worker with GitHub writes 1 s apart (the default)",
+    )
+    return parser.parse_args()
+
+
+def local_rounds(
+    scene: Scene, args: argparse.Namespace, results: list[Result], texts: list[tuple[str, str]]
+) -> None:
+    """The rounds without a broker: floors, sequential, in-process."""
     skip = set(filter(None, args.skip.split(",")))
+    if "floor" not in skip:
+        results.append(floor_round(scene, args, github=False))
+    if "github" not in skip:
+        results.append(floor_round(scene, args, github=True))
+    if "sequential" not in skip:
+        result, text = sequential_round(scene, args)
+        results.append(result)
+        texts.append(("sequential Publisher.run in this process", text))
+    if "inprocess" not in skip:
+        results.append(inprocess_round(scene, args))
+
+
+def broker_rounds(
+    scene: Scene,
+    args: argparse.Namespace,
+    results: list[Result],
+    texts: list[tuple[str, str]],
+    loads: list[float],
+) -> None:
+    """The rounds on a real Redis: Celery alone, then the workers (one Redis database each)."""
+    with running_redis() as redis:
+        db = 1
+        if "noop" not in args.skip.split(","):
+            results.append(noop_celery_round(scene, args, redis, db))
+            db += 1
+        for count in (int(w) for w in args.workers.split(",") if w):
+            result, _ = celery_round(scene, args, redis, count, db)
+            results.append(result)
+            loads.append(os.getloadavg()[0])
+            db += 1
+        if args.profile:
+            result, text = celery_round(scene, args, redis, 1, db, profile=True)
+            results.append(result)
+            texts.append(("one eucora worker's child process", text))
+            db += 1
+        if args.as_deployed:
+            result, _ = celery_round(scene, args, redis, 1, db, deployed=args.as_deployed)
+            results.append(result)
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--instrumented-worker":
+        instrumented_worker(sys.argv[2])
+        return
+    args = arguments()
     work = Path(tempfile.mkdtemp(prefix="eucora-bench-publish-"))
     began = time.monotonic()
     loads = [os.getloadavg()[0]]
@@ -818,31 +883,9 @@ def main() -> None:
     texts: list[tuple[str, str]] = []
     scene = build_scene(work, args.changes)
     try:
-        if "floor" not in skip:
-            results.append(floor_round(scene, args, github=False))
-        if "github" not in skip:
-            results.append(floor_round(scene, args, github=True))
-        if "sequential" not in skip:
-            result, text = sequential_round(scene, args)
-            results.append(result)
-            texts.append(("sequential Publisher.run in this process", text))
-        if "inprocess" not in skip:
-            results.append(inprocess_round(scene, args))
+        local_rounds(scene, args, results, texts)
         loads.append(os.getloadavg()[0])
-        with running_redis() as redis:
-            db = 1
-            if "noop" not in skip:
-                results.append(noop_celery_round(scene, args, redis, db))
-                db += 1
-            for count in (int(w) for w in args.workers.split(",") if w):
-                result, _ = celery_round(scene, args, redis, count, db)
-                results.append(result)
-                loads.append(os.getloadavg()[0])
-                db += 1
-            if args.profile:
-                result, text = celery_round(scene, args, redis, 1, db, profile=True)
-                results.append(result)
-                texts.append(("one eucora worker's child process", text))
+        broker_rounds(scene, args, results, texts, loads)
         assert not scene.github.violations, scene.github.violations[:5]
     finally:
         scene.github.stop()
