@@ -601,7 +601,7 @@ def workers(
                 started.append(
                     subprocess.Popen(
                         command(i),
-                        env={"PATH": os.environ.get("PATH", ""), **env},
+                        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **env},
                         cwd=ROOT,
                         stdout=sink,
                         stderr=subprocess.STDOUT,
