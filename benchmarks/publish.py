@@ -1,13 +1,14 @@
 """Publishing on merge: publications per second through Celery workers, next to the bare plane calls.
 
-N publications (default 150) spread over Configuration Manager, Landscape and AWX intents, in
+N publications (default 120) spread over Configuration Manager, Landscape and AWX intents, in
 several changes, are recorded directly in the outbox (``Outbox.record_change``, what the merge
 flow does), their ids sent, and the clock runs until every row and every change is final
 (change pack stored, sticky comment edited). Each round gets fresh plane doubles (so every
 publication creates its objects; nothing is found from an earlier round), a fresh SQLite
 database under its own ``EUCORA_HOME``, and a warm-up change run first (imports, token, HTTP
 connections, plane lookups); the GitHub double (deployments, statuses, comments, every call
-checked against GitHub's description) is shared. Rounds:
+checked against GitHub's description) is shared. Every round checks one object per publication
+on the planes and no request outside a vendor's description. Rounds:
 
 * **floor** -- the connectors called directly in a loop (``connectors.registry.build_connectors``,
   ``connector.publish`` with an in-memory journal): the same plane HTTP calls, same doubles, no
@@ -16,19 +17,24 @@ checked against GitHub's description) is shared. Rounds:
   adapter (create deployment, ``in_progress`` status, final status): what any design that reports
   deployments must pay;
 * **sequential** -- ``Publisher.run`` in this process, one after the other (the product's task body
-  without a queue), profiled: where each publication's time goes, and its database commits;
+  without a queue), its steps timed: where each publication's time goes, and its commits;
 * **in-process** -- ``InProcessPublisher`` with 2 threads (``eucora serve`` without a broker);
+* **Celery alone** -- one worker of ``tests/support/publish_worker.py`` (the product's Celery app
+  and settings, a task that appends one fsynced line): the queue's own cost per task;
 * **celery xN** -- N real ``eucora worker --concurrency 1`` processes on a real ``redis-server``,
-  the ids sent by ``CeleryPublications`` (the product's sender).
+  the ids sent by ``CeleryPublications`` (the product's sender); ``--profile`` adds one worker
+  built like ``eucora worker`` whose child times its steps; ``--as-deployed N`` runs N
+  publications on one worker with GitHub writes 1 s apart.
 
 The plane doubles finish a launched AWX job or Landscape activity on the first read, so no round
 sleeps in ``Follow`` (2 s between reads in production): the figures are EUCORA's own cost, not
-the vendors' job time. GitHub write spacing is 0 (``EUCORA_GITHUB_WRITE_INTERVAL``; as deployed it
+the vendors' job time. GitHub write spacing is 0 (``EUCORA_GITHUB_WRITE_INTERVAL``; as shipped it
 is 1 s, see docs/performance.md). The doubles run in this process: they serve every round alike.
 
-Usage: .venv/bin/python benchmarks/publish.py [--publications 150] [--changes 10] [--workers 1,4]
-Loopback only, bounded (about two minutes on the shared 2-core machine; a round that takes longer
-than --timeout seconds fails), every process started here stopped at the end.
+Usage: .venv/bin/python benchmarks/publish.py [--publications 120] [--changes 10] [--workers 1,4]
+       [--profile] [--as-deployed N] [--skip floor,github,sequential,inprocess,noop]
+Loopback only, bounded (70 s on a quiet 2-core machine, 2-3 minutes under load; a round that is
+not final after --timeout seconds fails), every process started here stopped at the end.
 """
 
 from __future__ import annotations
@@ -116,6 +122,8 @@ class Scene:
 
 @dataclass
 class Result:
+    """One round's figures (``requests``: plane + GitHub HTTP requests per publication)."""
+
     label: str
     seconds: float
     publications: int
@@ -175,7 +183,7 @@ def record(  # noqa: PLR0913 - where, what, and how to split it
                 pr=number,
                 installation_id=scene.installation,
                 head_sha=sha,
-                merge_sha=f"{sha}",
+                merge_sha=sha,
                 check_digest=DIGEST,
                 state="publishing",
                 emergency=False,
