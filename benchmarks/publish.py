@@ -304,7 +304,21 @@ def check_outcome(outbox: Outbox, planes: PlaneDoubles, expected: int, what: str
 # --- rounds ---------------------------------------------------------------------------------------
 
 
+FLOOR_REPEATS = 3
+"""The floor is short (a second or two) and so the noisiest figure: the best of this many."""
+
+
 def floor_round(scene: Scene, args: argparse.Namespace, *, github: bool) -> Result:
+    """The best of ``FLOOR_REPEATS`` loops, each on fresh plane doubles."""
+    best = min(
+        (floor_once(scene, args, github=github) for _ in range(FLOOR_REPEATS)),
+        key=lambda result: result.seconds,
+    )
+    best.note = f"best of {FLOOR_REPEATS}"
+    return best
+
+
+def floor_once(scene: Scene, args: argparse.Namespace, *, github: bool) -> Result:
     label = "floor+github" if github else "floor"
     warm, measured = intents(scene, f"{label}-warm", WARM), intents(scene, label, args.publications)
     with fresh_planes(warm + measured) as planes:
