@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import cache, partial
+from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +101,6 @@ class IntakeServices:
     """The publications runner (``bot.flows.publish.Publisher``), set by the handler factory
     when publishing on merge is enabled; the intake and the worker give it its queue."""
 
-
-PUBLISH_SWEEP_GRACE = timedelta(seconds=30)
-"""How long a due publication waits before a Celery worker's sweeper sends it again (every
-worker sweeps every 15 s; its own message is usually still queued). The inbox's sweeper waits
-the same (``bot.entrypoints.worker.STUCK_AFTER``). Without a broker the in-process publisher
-collapses duplicates, so its sweep re-sends at once."""
 
 HandlerFactory = Callable[[IntakeServices], Handler]
 """Builds the evaluation handler from the services (the lead's flow plugs in here)."""
@@ -263,11 +257,10 @@ def _publications(
     publisher = services.publisher
     if publisher is None:
         return None
+    processor.also_sweep.append(publisher.sweep)
     if celery is not None:
-        processor.also_sweep.append(partial(publisher.sweep, grace=PUBLISH_SWEEP_GRACE))
         publisher.queue = CeleryPublications(celery)
         return None
-    processor.also_sweep.append(publisher.sweep)
     runner = InProcessPublisher(publisher.run, threads=2)
     publisher.queue = runner
     return runner

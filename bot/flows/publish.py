@@ -171,15 +171,10 @@ class Publisher:
             except Exception:  # noqa: BLE001 - the outbox row stays due; the sweeper re-sends
                 log.warning("could not queue publication %s; the sweeper will", publication_id)
 
-    def sweep(self, *, now: datetime | None = None, grace: timedelta = timedelta(0)) -> int:
-        """Re-send due and abandoned publications; close changes whose publications are final.
-
-        ``grace``: re-send only rows due (or abandoned) for at least that long. The Celery
-        workers' sweepers pass one: a row due a moment ago usually has its message queued behind
-        a backlog, and re-sending it made duplicate task runs (``benchmarks/publish.py``).
-        """
+    def sweep(self, *, now: datetime | None = None) -> int:
+        """Re-send due and abandoned publications; close changes whose publications are final."""
         moment = now or self._clock()
-        due = self.outbox.due(now=moment - grace)
+        due = self.outbox.due(now=moment)
         self.enqueue(due)
         for change in self.outbox.unfinished_changes():
             if self.outbox.all_final(change.id):
