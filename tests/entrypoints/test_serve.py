@@ -43,7 +43,7 @@ def test_serve_answers_health_evidence_and_webhooks_with_gunicorn(tmp_path: Path
         assert request(f"{base}/webhook", data=payload, headers=sent) == (202, "duplicate")
         # No GitHub App or token is configured: the drainer takes the delivery, and it fails
         # saying so (kept for a retry once the operator configures GitHub), never silently done.
-        wait_until(lambda: (inbox.get("serve-1") or {}).get("error"), 30, "the drainer")
+        wait_until(lambda: (inbox.get("serve-1") or {}).get("error"), 60, "the drainer")
         row = inbox.get("serve-1") or {}
         assert row["status"] in {"pending", "failed"}
         assert "GitHub is not configured" in row["error"]
