@@ -31,7 +31,9 @@ CAB = ["carol", "sam"]
 def source(tmp_path: Path) -> GitRepo:
     """The example repository with its CAB team in the repository's organisation, and a PR
     branch adding a new app (medium risk: one CAB approval)."""
-    repo = GitRepo.create(tmp_path / "src", template=EXAMPLES / "intents-repo")
+    repo = GitRepo.create(
+        tmp_path / "src", template=EXAMPLES / "intents-repo", freeze_windows=False
+    )
     repo.edit(
         "eucora.yaml", "    - contoso/cab-desktop\n    - contoso/security-cab\n", "    - acme/cab\n"
     )

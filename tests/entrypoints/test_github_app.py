@@ -51,7 +51,9 @@ class App:
 
 @pytest.fixture
 def source(tmp_path: Path) -> GitRepo:
-    repo = GitRepo.create(tmp_path / "src", template=EXAMPLES / "intents-repo")
+    repo = GitRepo.create(
+        tmp_path / "src", template=EXAMPLES / "intents-repo", freeze_windows=False
+    )
     repo.branch("change")
     return repo
 

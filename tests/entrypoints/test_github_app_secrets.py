@@ -38,7 +38,9 @@ def _key_lines(pem: str) -> list[str]:
 def test_no_secret_is_written_anywhere_by_the_app(
     tmp_path: Path, github_double: GitHubDouble, github_env: dict[str, str]
 ) -> None:
-    source = GitRepo.create(tmp_path / "src", template=EXAMPLES / "intents-repo")
+    source = GitRepo.create(
+        tmp_path / "src", template=EXAMPLES / "intents-repo", freeze_windows=False
+    )
     source.branch("change")
     source.edit(
         "intents/windows/google-chrome.yaml",

@@ -54,7 +54,9 @@ def _intents(repo: GitRepo) -> list[dict[str, Any]]:
 @pytest.fixture
 def source(tmp_path: Path) -> GitRepo:
     """The example repository (CAB acme/cab) and a branch bumping one intent per plane."""
-    repo = GitRepo.create(tmp_path / "src", template=EXAMPLES / "intents-repo")
+    repo = GitRepo.create(
+        tmp_path / "src", template=EXAMPLES / "intents-repo", freeze_windows=False
+    )
     repo.edit(
         "eucora.yaml", "    - contoso/cab-desktop\n    - contoso/security-cab\n", "    - acme/cab\n"
     )
@@ -404,7 +406,9 @@ def test_an_emergency_merge_opens_the_post_implementation_review_it_owes(
 def test_a_merge_that_changes_no_intent_publishes_nothing_and_says_so(
     tmp_path: Path, app: App, planes: PlaneDoubles
 ) -> None:
-    repo = GitRepo.create(tmp_path / "readme", template=EXAMPLES / "intents-repo")
+    repo = GitRepo.create(
+        tmp_path / "readme", template=EXAMPLES / "intents-repo", freeze_windows=False
+    )
     repo.branch("change")
     repo.write("README.md", "# Contoso intents\n\nHow we ship apps.\n")
     repo.commit("a README")

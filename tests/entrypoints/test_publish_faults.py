@@ -179,7 +179,9 @@ def _intents(repo: GitRepo) -> list[dict[str, Any]]:
 @pytest.fixture
 def source(tmp_path: Path) -> GitRepo:
     """The example repository (CAB acme/cab) and a branch bumping one intent on three planes."""
-    repo = GitRepo.create(tmp_path / "src", template=EXAMPLES / "intents-repo")
+    repo = GitRepo.create(
+        tmp_path / "src", template=EXAMPLES / "intents-repo", freeze_windows=False
+    )
     repo.edit(
         "eucora.yaml", "    - contoso/cab-desktop\n    - contoso/security-cab\n", "    - acme/cab\n"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +19,9 @@ ENV = {
 }
 
 
+_FREEZE_WINDOWS = re.compile(r"(?m)^freezeWindows:\n(?:(?:[ ]+.*)?\n)*")
+
+
 class GitRepo:
     """A working repository with helpers to write files, commit and branch."""
 
@@ -25,9 +29,21 @@ class GitRepo:
         self.path = path
 
     @classmethod
-    def create(cls, path: Path, *, template: Path | None = None) -> GitRepo:
+    def create(
+        cls, path: Path, *, template: Path | None = None, freeze_windows: bool = True
+    ) -> GitRepo:
+        """A repository, from ``template`` when given.
+
+        ``freeze_windows=False`` drops the template's ``freezeWindows`` from ``eucora.yaml``: a
+        test that evaluates at the real time (a server, a worker process) would otherwise be
+        blocked on weekends and over the year end, when the example's windows are closed.
+        """
         if template is not None:
             shutil.copytree(template, path)
+            config = path / "eucora.yaml"
+            if not freeze_windows and config.is_file():
+                text = config.read_text(encoding="utf-8")
+                config.write_text(_FREEZE_WINDOWS.sub("", text), encoding="utf-8")
         path.mkdir(parents=True, exist_ok=True)
         repo = cls(path)
         repo.git("init", "-q", "-b", "main")
