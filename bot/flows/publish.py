@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -368,10 +369,20 @@ class Publisher:
         """The change's publications as people see them."""
         return tuple(row.view() for row in self.outbox.publications(change_id))
 
-    def comment(self, change: ChangeRow, *, change_digest: str | None = None) -> str:
-        """The sticky comment: the PR's report at merge, then the publication table."""
+    def comment(
+        self,
+        change: ChangeRow,
+        *,
+        change_digest: str | None = None,
+        views: Sequence[PublicationView] | None = None,
+    ) -> str:
+        """The sticky comment: the PR's report at merge, then the publication table.
+
+        ``views`` are the change's publications when the caller has just read them.
+        """
         table = publication_table(
-            self.views(change.id), change_url=self.evidence_url(change_digest)
+            self.views(change.id) if views is None else views,
+            change_url=self.evidence_url(change_digest),
         )
         return f"{change.comment_head.rstrip()}\n\n{table}\n"
 
@@ -386,6 +397,7 @@ class Publisher:
         if change is None or not self.outbox.all_final(change_id):
             return None
         facts = change.facts
+        views = self.views(change_id)  # final: the pack, the comment and the event share them
         pack = build_change_pack(
             repository=change.repository,
             pr=change.pr,
@@ -397,7 +409,7 @@ class Publisher:
             decision=dict(facts.get("decision", {})),
             emergency=change.emergency,
             post_implementation_review=_review(facts, change.followup_issue),
-            publications=self.views(change_id),
+            publications=views,
         )
         digest = self._evidence.record_pack(
             pack,
@@ -411,10 +423,9 @@ class Publisher:
             change.repository,
             change.pr,
             EVIDENCE_MARKER,
-            self.comment(change, change_digest=digest),
+            self.comment(change, change_digest=digest, views=views),
         )
         if self.outbox.finalize_change(change_id, final_digest=digest, now=self._clock()):
-            views = self.views(change_id)
             self._evidence.audit(
                 CHANGE_PUBLISHED,
                 correlation_id=change.correlation_id,
@@ -466,15 +477,9 @@ def _with(
 ) -> PublicationView:
     """The view of a row as it is about to be recorded (for the status posted before)."""
     result = result or {}
-    return PublicationView(
-        id=view.id,
-        plane=view.plane,
-        ring=view.ring,
-        target=view.target,
-        intent_name=view.intent_name,
-        version=view.version,
+    return replace(
+        view,
         state=state.value,
-        attempts=view.attempts,
         object_id=result.get("object_id", view.object_id),
         url=result.get("url", view.url),
         created=result.get("created", view.created),
