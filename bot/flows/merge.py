@@ -383,15 +383,19 @@ class MergePublishing:
         return on_merged(context, self.publisher, repository, number, correlation_id=correlation_id)
 
     def plan_markdown(
-        self, context: PullRequestContext, repository: str, pack: Mapping[str, Any], digest: str
+        self,
+        pack: Mapping[str, Any],
+        documents: Mapping[str, Mapping[str, Any]],
+        digest: str,
     ) -> str:
-        """What merging would do on each configured plane, read-only (the comment's plan)."""
+        """What merging would do on each configured plane, read-only (the comment's plan).
+
+        ``documents`` are the head's intents by path, as the check validated them.
+        """
         connectors = self.publisher.connectors
         if not connectors.configured():
             return ""
-        head = str(pack["head"])
-        mirror = context.github.fetch_revisions(repository, [head])
-        specs = publication_specs(pack, _documents(mirror, head, pack))
+        specs = publication_specs(pack, documents)
         plans: list[PlanView] = []
         unconfigured: list[str] = []
         for spec in specs[:PLAN_LIMIT]:

@@ -128,9 +128,15 @@ class Publishing(Protocol):
         ...
 
     def plan_markdown(
-        self, context: PullRequestContext, repository: str, pack: dict[str, Any], digest: str
+        self,
+        pack: dict[str, Any],
+        documents: dict[str, dict[str, Any]],
+        digest: str,
     ) -> str:
-        """What merging would do on the configured planes (empty when none is configured)."""
+        """What merging would do on the configured planes (empty when none is configured).
+
+        ``documents`` are the head's intent documents by path, as the check validated them.
+        """
         ...
 
     def retry_failed(
@@ -240,7 +246,12 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
     github.update_check_run(repository, run_id, report.policy)
     github.create_check_run(repository, report.approval)
     if context.publishing is not None and pull is not None:
-        plan = context.publishing.plan_markdown(context, repository, run.pack, recorded.digest)
+        documents = {
+            i.change.path: i.document.data
+            for i in run.result.intents
+            if i.document is not None and i.document.ok and isinstance(i.document.data, dict)
+        }
+        plan = context.publishing.plan_markdown(run.pack, documents, recorded.digest)
         if plan:
             return replace(report, comment=f"{report.comment.rstrip()}\n\n{plan}\n")
     return report
