@@ -15,7 +15,6 @@ publication table and what each plane now holds.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 import uuid
@@ -30,8 +29,8 @@ import yaml
 
 from bot.adapters.storage.publications import Outbox
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
-from bot.core.webhooks import sign
 from bot.doubles.github import GitHubDouble, generate_app_key
+from bot.doubles.github.events import signed as signed_delivery
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts
 from bot.entrypoints.serve import build_server
 from bot.entrypoints.wiring import pull_request_handler_factory
@@ -43,23 +42,11 @@ from connectors.registry import Connectors, build_connectors
 Echo = Callable[[str], None]
 REPOSITORY = "contoso/intents"
 COMMENT_LINES = 14
+PLAN_LINES = 24
 PUBLISH_SECONDS = 30.0
 """The merge publishes to all five planes well within this (issue 8 asks for under 30 s)."""
 CAB_TEAM = ("contoso", "cab-desktop")
 """A CAB team of the demo repository's ``eucora.yaml`` (``cab.teams``)."""
-
-
-def signed_delivery(
-    event: str, payload: dict[str, Any], secret: str
-) -> tuple[bytes, dict[str, str]]:
-    """The body and headers GitHub would send (a fresh delivery id, the HMAC signature)."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    return body, {
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": sign(body, secret),
-        "Content-Type": "application/json",
-    }
 
 
 def pull_request_payload(pr: Any, installation: int, action: str = "opened") -> dict[str, Any]:
@@ -219,6 +206,11 @@ def _pull_request(  # noqa: PLR0913, PLR0917 - the scene's cast
         if sticky:
             echo(f"   sticky comment by {sticky[0].author} (first lines):")
             for line in sticky[0].body.splitlines()[1 : 1 + COMMENT_LINES]:
+                echo(f"   | {line}")
+        plan = sticky[0].body.partition("### Plan")[2] if sticky else ""
+        if plan:
+            echo("   and its plan, read from the five plane doubles before anything is merged:")
+            for line in f"### Plan{plan}".splitlines()[:PLAN_LINES]:
                 echo(f"   | {line}")
         asked = double.add_comment(repository, pr.number, "carol", "/eucora explain")
         comments = double.comments(repository, pr.number)

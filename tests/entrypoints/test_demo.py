@@ -46,6 +46,10 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
     assert "not counted: the pull request's author cannot approve it" in out
     assert "carol approves -> check run 'EUCORA CAB approval': success — Approved by the CAB" in out
     assert "counted for contoso/cab-desktop" in out
+    # Before the merge, the comment's plan is read from the planes.
+    assert "and its plan, read from the five plane doubles" in out
+    assert "create: create Win32 app 'Google Chrome 132.0.6834.83'" in out
+    assert "deploy '7-zip-lab 24.09' to collection PS100012" in out
     # Carol merges: one publication per plane, deployments green, what each plane holds.
     for environment in ("intune/lab", "jamf/lab", "sccm/lab", "landscape/lab", "ansible/lab"):
         assert f"deployment {environment:<24} in_progress -> success" in out

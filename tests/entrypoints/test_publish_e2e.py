@@ -187,6 +187,8 @@ def test_merge_publishes_each_intent_once_to_its_plane_and_reports_on_the_pr(
     pr = _open(app, source)
     plan = _sticky(app, pr)
     assert "### Plan: what merging will do" in plan  # read-only, before merge
+    for plane in PLANES:
+        assert f"- **{plane}**:" in plan
     assert planes.objects() == {"intune": 0, "jamf": 0, "sccm": 0, "landscape": 0, "awx": 0}
     _approve(app, pr, "carol", "sam")
 
