@@ -83,23 +83,8 @@ def review(app: App, pr: Any, user: str, state: str, action: str = "submitted") 
 
 
 def deliver_review(app: App, pr: Any, stored: Any, action: str) -> None:
-    def adjust(payload: dict[str, Any]) -> None:
-        payload["review"]["id"] = stored.id
-        payload["review"]["submitted_at"] = stored.submitted_at.isoformat()
-
-    delivery = webhooks.build(
-        "pull_request_review",
-        action,
-        secret=app.secret,
-        repository=REPO,
-        number=pr.number,
-        head_sha=stored.commit_id,
-        base_sha=pr.base_sha,
-        author=pr.author,
-        sender=stored.user,
-        review_state=stored.state.lower(),
-        installation_id=app.installation,
-        adjust=adjust,
+    delivery = webhooks.review_event(
+        pr, stored, action, secret=app.secret, installation_id=app.installation
     )
     assert app.post(delivery) == 202
     app.drain()

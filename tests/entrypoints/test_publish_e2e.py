@@ -10,7 +10,7 @@ description). SQLite for the inbox, outbox, review ledger and audit log.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from bot.settings import Settings
 from connectors._polling import Follow
 from connectors.registry import build_connectors
 from tests.conftest import EXAMPLES
+from tests.entrypoints.test_approvals_e2e import review
 from tests.entrypoints.test_github_app import App
 from tests.support import webhooks
 from tests.support.gitrepo import GitRepo
@@ -47,34 +48,39 @@ CHANGED = {
 PLANES = {"intune", "jamf", "sccm", "landscape", "ansible"}
 
 
-def _intents(repo: GitRepo) -> list[dict[str, Any]]:
-    return [yaml.safe_load(repo.read(path)) for path in CHANGED]
+def intents_of(repo: GitRepo, changed: Mapping[str, object]) -> list[dict[str, Any]]:
+    """The changed intents' documents, to seed the plane doubles for them."""
+    return [yaml.safe_load(repo.read(path)) for path in changed]
 
 
-@pytest.fixture
-def source(tmp_path: Path) -> GitRepo:
-    """The example repository (CAB acme/cab) and a branch bumping one intent per plane."""
-    repo = GitRepo.create(
-        tmp_path / "src", template=EXAMPLES / "intents-repo", freeze_windows=False
-    )
+def patch_day(path: Path, changed: Mapping[str, tuple[str, str]]) -> GitRepo:
+    """The example repository (CAB acme/cab, stand-in installers, no freeze windows) and a
+    branch ``change`` bumping the ``changed`` intents (path → (old text, new text))."""
+    repo = GitRepo.create(path, template=EXAMPLES / "intents-repo", freeze_windows=False)
     repo.edit(
         "eucora.yaml", "    - contoso/cab-desktop\n    - contoso/security-cab\n", "    - acme/cab\n"
     )
-    for path in CHANGED:
-        repo.write(path, with_stand_in_package(repo.read(path)))
+    for intent in changed:
+        repo.write(intent, with_stand_in_package(repo.read(intent)))
     repo.commit("the CAB is acme/cab; stand-in installers")
     repo.branch("change")
-    for path, (old, new) in CHANGED.items():
+    for intent, (old, new) in changed.items():
         # 7-zip's package becomes signed: unsigned packages may only go to a single ring
-        text = repo.read(path).replace(old, new).replace("signed: false", "signed: true")
-        repo.write(path, with_stand_in_package(text))
+        text = repo.read(intent).replace(old, new).replace("signed: false", "signed: true")
+        repo.write(intent, with_stand_in_package(text))
     repo.commit("patch day: one version bump per plane")
     return repo
 
 
 @pytest.fixture
+def source(tmp_path: Path) -> GitRepo:
+    """The example repository and a branch bumping one intent per plane."""
+    return patch_day(tmp_path / "src", CHANGED)
+
+
+@pytest.fixture
 def planes(source: GitRepo) -> Iterator[PlaneDoubles]:
-    with PlaneDoubles(_intents(source)) as doubles:
+    with PlaneDoubles(intents_of(source, CHANGED)) as doubles:
         yield doubles
     assert doubles.violations == []
 
@@ -127,28 +133,7 @@ def _open(app: App, source: GitRepo, *, labels: tuple[str, ...] = ()) -> Any:
 
 def _approve(app: App, pr: Any, *users: str) -> None:
     for user in users:
-        stored = app.double.add_review(REPO, pr.number, user, "APPROVED")
-
-        def adjust(payload: dict[str, Any], stored: Any = stored) -> None:
-            payload["review"]["id"] = stored.id
-            payload["review"]["submitted_at"] = stored.submitted_at.isoformat()
-
-        delivery = webhooks.build(
-            "pull_request_review",
-            "submitted",
-            secret=app.secret,
-            repository=REPO,
-            number=pr.number,
-            head_sha=stored.commit_id,
-            base_sha=pr.base_sha,
-            author=pr.author,
-            sender=user,
-            review_state="approved",
-            installation_id=app.installation,
-            adjust=adjust,
-        )
-        assert app.post(delivery) == 202
-        app.drain()
+        review(app, pr, user, "APPROVED")
 
 
 def _merge(app: App, pr: Any, *, tweak: str | None = None) -> str:
@@ -320,21 +305,7 @@ def test_a_refused_publication_fails_then_retry_publish_by_a_writer_succeeds(
 
     planes.sccm.collections[missing] = collection
     app.double.set_permission(REPO, "carol", "write")
-    asked = app.double.add_comment(REPO, pr.number, "carol", "/eucora retry-publish")
-    delivery = webhooks.build(
-        "issue_comment",
-        "created",
-        secret=app.secret,
-        repository=REPO,
-        number=pr.number,
-        author=pr.author,
-        sender="carol",
-        comment_body=asked.body,
-        installation_id=app.installation,
-        adjust=lambda payload: payload["comment"].update(id=asked.id),
-    )
-    assert app.post(delivery) == 202
-    app.drain()
+    _command(app, pr, "carol", "/eucora retry-publish")
     publications = app.server.intake.publications
     assert publications is not None
     assert publications.wait_idle(60.0)

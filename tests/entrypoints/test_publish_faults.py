@@ -26,7 +26,6 @@ from typing import Any
 
 import pytest
 import redis
-import yaml
 
 from bot.adapters.publish_queue import PUBLISH_QUEUE
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
@@ -34,12 +33,12 @@ from bot.adapters.storage.inbox import Inbox
 from bot.adapters.storage.publications import Outbox, PublicationRow
 from bot.core.github_model import EVIDENCE_MARKER
 from bot.doubles.github.server import GitHubDouble
-from bot.doubles.planes import PlaneDoubles, with_stand_in_package
+from bot.doubles.planes import PlaneDoubles
 from bot.entrypoints.serve import build_server
 from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.settings import Settings
-from tests.conftest import EXAMPLES
 from tests.entrypoints.test_github_app import App
+from tests.entrypoints.test_publish_e2e import intents_of, patch_day
 from tests.support import webhooks
 from tests.support.gitrepo import GitRepo
 from tests.support.redis import RedisServer, running_redis
@@ -172,29 +171,10 @@ def _stop_all(planes: PlaneDoubles) -> None:
         list(pool.map(lambda double: double.stop(), planes.all))
 
 
-def _intents(repo: GitRepo) -> list[dict[str, Any]]:
-    return [yaml.safe_load(repo.read(path)) for path in CHANGED]
-
-
 @pytest.fixture
 def source(tmp_path: Path) -> GitRepo:
-    """The example repository (CAB acme/cab) and a branch bumping one intent on three planes."""
-    repo = GitRepo.create(
-        tmp_path / "src", template=EXAMPLES / "intents-repo", freeze_windows=False
-    )
-    repo.edit(
-        "eucora.yaml", "    - contoso/cab-desktop\n    - contoso/security-cab\n", "    - acme/cab\n"
-    )
-    for path in CHANGED:
-        repo.write(path, with_stand_in_package(repo.read(path)))
-    repo.commit("the CAB is acme/cab; stand-in installers")
-    repo.branch("change")
-    for path, (old, new) in CHANGED.items():
-        # 7-zip's package becomes signed: unsigned packages may only go to a single ring
-        text = repo.read(path).replace(old, new).replace("signed: false", "signed: true")
-        repo.write(path, with_stand_in_package(text))
-    repo.commit("patch day: one version bump on three planes")
-    return repo
+    """The example repository and a branch bumping one intent on three planes."""
+    return patch_day(tmp_path / "src", CHANGED)
 
 
 @pytest.fixture
@@ -202,7 +182,7 @@ def stand(
     tmp_path: Path, source: GitRepo, github_double: GitHubDouble, github_env: dict[str, str]
 ) -> Iterator[Stand]:
     with contextlib.ExitStack() as stack:
-        planes = PlaneDoubles(_intents(source)).start()
+        planes = PlaneDoubles(intents_of(source, CHANGED)).start()
         stack.callback(_stop_all, planes)
         # launched jobs and activities end at their first read: a publication takes well under
         # a second, far inside the short lease
@@ -254,24 +234,8 @@ def _open_and_approve(stand: Stand) -> Any:
     stand.settled()
     for user in CAB:
         stored = app.double.add_review(REPO, pr.number, user, "APPROVED")
-
-        def adjust(payload: dict[str, Any], stored: Any = stored) -> None:
-            payload["review"]["id"] = stored.id
-            payload["review"]["submitted_at"] = stored.submitted_at.isoformat()
-
-        delivery = webhooks.build(
-            "pull_request_review",
-            "submitted",
-            secret=app.secret,
-            repository=REPO,
-            number=pr.number,
-            head_sha=stored.commit_id,
-            base_sha=pr.base_sha,
-            author=pr.author,
-            sender=user,
-            review_state="approved",
-            installation_id=app.installation,
-            adjust=adjust,
+        delivery = webhooks.review_event(
+            pr, stored, secret=app.secret, installation_id=app.installation
         )
         assert app.post(delivery) == 202
         stand.settled()

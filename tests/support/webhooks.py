@@ -430,6 +430,34 @@ def pull_request_event(
     return build("pull_request", action, secret=secret, **{**fields, **changes})
 
 
+def review_event(
+    pr: Any, review: Any, action: str = "submitted", *, secret: str, installation_id: int | None
+) -> Delivery:
+    """A ``pull_request_review`` delivery for a review of the GitHub double (its id, commit, time).
+
+    ``review`` is ``bot.doubles.github.state.Review`` (from ``GitHubDouble.add_review``).
+    """
+
+    def adjust(payload: dict[str, Any]) -> None:
+        payload["review"]["id"] = review.id
+        payload["review"]["submitted_at"] = review.submitted_at.isoformat()
+
+    return build(
+        "pull_request_review",
+        action,
+        secret=secret,
+        repository=pr.repository,
+        number=pr.number,
+        head_sha=review.commit_id,
+        base_sha=pr.base_sha,
+        author=pr.author,
+        sender=review.user,
+        review_state=review.state.lower(),
+        installation_id=installation_id,
+        adjust=adjust,
+    )
+
+
 # --- short forms for the intake tests ------------------------------------------------------------
 
 SECRET = "It's a Secret to Everybody"  # noqa: S105 - GitHub's published test vector
