@@ -26,7 +26,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -160,6 +160,10 @@ class _Snapshot:
     policy: ApprovalPolicy
     decision: ApprovalDecision
     notes: tuple[str, ...]
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """The base revision's ``eucora.yaml`` the decision read."""
+    content_hash: str | None = None
+    """The hash of the head's intents, policies and config the approvals were bound to."""
 
 
 class CabApprovals:
@@ -328,16 +332,23 @@ class CabApprovals:
                 "eucora.yaml at the base names no CAB team (cab.teams): nobody can approve."
             )
         commits = [_commit(c) for c in github.pull_commits(pr.repository, pr.number)]
+        head_hash = self._hash(mirror, pr.head_sha, config)
         facts = PullRequestFacts(
             author=pr.author,
             head_sha=pr.head_sha,
             labels=pr.labels,
-            content_hash=self._hash(mirror, pr.head_sha, config),
+            content_hash=head_hash,
         )
         decision = decide_approvals(
             facts, self.ledger.reviews(pr.repository, pr.number), commits, teams, policy
         )
-        return _Snapshot(policy=policy, decision=decision, notes=tuple(notes))
+        return _Snapshot(
+            policy=policy,
+            decision=decision,
+            notes=tuple(notes),
+            config=config,
+            content_hash=head_hash,
+        )
 
     def judge(
         self,

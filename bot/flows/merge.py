@@ -78,20 +78,23 @@ def on_merged(
     stored = context.evidence.latest_pack(repository, number, pr.head_sha)
     gate = context.approvals if isinstance(context.approvals, CabApprovals) else None
     mirror = github.fetch_revisions(repository, [pr.base_sha, pr.head_sha, merge_sha])
-    config = gate.config_at(mirror, pr.base_sha) if gate is not None else {}
     decision: ApprovalDecision | None = None
     cab_teams: tuple[str, ...] = ()
     if gate is not None and stored is not None:
         gate.teams.forget()  # membership read afresh: who left the CAB since no longer counts
         snapshot = gate.decide(context, pr, stored.pack)
         decision, cab_teams = snapshot.decision, snapshot.policy.cab_teams
+        config, head_hash = snapshot.config, snapshot.content_hash  # what the decision read
+    else:
+        config = gate.config_at(mirror, pr.base_sha) if gate is not None else {}
+        head_hash = _hash(gate, mirror, pr.head_sha, config)
     now = context.clock()
     facts = MergeFacts(
         check_digest=stored.digest if stored else None,
         check_conclusion=str(stored.pack["decision"]["conclusion"]) if stored else None,
         approval_outcome=_outcome(decision, stored),
         approval_headline=approval_headline(decision, cab_teams) if decision else "",
-        head_content_hash=_hash(gate, mirror, pr.head_sha, config),
+        head_content_hash=head_hash,
         merged_content_hash=_hash(gate, mirror, merge_sha, config),
         freeze_windows=tuple(freeze_windows_hit(config, [now], timezones_of(config))),
         emergency=EMERGENCY_LABEL in pr.labels,
