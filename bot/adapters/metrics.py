@@ -56,7 +56,7 @@ def multiprocess_directory() -> Path | None:
     return Path(configured) if configured else None
 
 
-class _InboxDepth:
+class _RowsByState:
     """Reads a table's rows per state from the database at scrape time (right for every process).
 
     The inbox by default; the publications outbox with its own name and help.
@@ -79,8 +79,8 @@ class _InboxDepth:
         yield family
 
 
-def _publications(source: DepthSource) -> _InboxDepth:
-    return _InboxDepth(
+def _publications(source: DepthSource) -> _RowsByState:
+    return _RowsByState(
         source, "eucora_publications", "Publications in the outbox, by state (pending, failed...)."
     )
 
@@ -139,7 +139,7 @@ class Metrics:
             registry=r,
         )
         if depth is not None and multiprocess_directory() is None:
-            r.register(_InboxDepth(depth))
+            r.register(_RowsByState(depth))
         if publications is not None and multiprocess_directory() is None:
             r.register(_publications(publications))
 
@@ -184,7 +184,7 @@ class Metrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
         if self._depth is not None:
-            registry.register(_InboxDepth(self._depth))
+            registry.register(_RowsByState(self._depth))
         if self._publications is not None:
             registry.register(_publications(self._publications))
         return generate_latest(registry)
