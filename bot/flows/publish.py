@@ -190,11 +190,10 @@ class Publisher:
         due = self.outbox.due(now=moment - self._resend_after)
         self.enqueue(due)
         for change in self.outbox.unfinished_changes():
-            if self.outbox.all_final(change.id):
-                try:
-                    self.finalize(change.id)
-                except GitHubError as error:
-                    log.warning("change %s: cannot report yet (%s)", change.id, error)
+            try:
+                self.finalize(change.id)  # nothing when some publication is not final yet
+            except GitHubError as error:
+                log.warning("change %s: cannot report yet (%s)", change.id, error)
         return len(due)
 
     def evidence_url(self, digest: str | None) -> str | None:
@@ -297,11 +296,10 @@ class Publisher:
             if self.outbox.fail(claim, error=error, now=now):
                 self._audit(FAILED, change, row, {"error": error, "why": decision.reason})
             word = "failed"
-        if self.outbox.all_final(change.id):
-            try:
-                self.finalize(change.id)
-            except GitHubError as error:
-                log.warning("change %s: cannot report yet (%s); the sweeper will", change.id, error)
+        try:
+            self.finalize(change.id)  # the last publication of the change closes it
+        except GitHubError as error:
+            log.warning("change %s: cannot report yet (%s); the sweeper will", change.id, error)
         return word
 
     def _report(
