@@ -124,6 +124,16 @@ class GitHub(Protocol):
         """
         ...
 
+    def find_deployment(
+        self, repository: str, *, sha: str, environment: str, payload: Mapping[str, Any]
+    ) -> int | None:
+        """The newest deployment of ``sha`` to ``environment`` whose payload holds ``payload``.
+
+        How a publication whose worker died between creating its deployment and recording the
+        id finds that deployment again, instead of showing the PR a second one.
+        """
+        ...
+
     def create_deployment_status(  # noqa: PLR0913 - GitHub's status fields
         self,
         repository: str,

@@ -57,6 +57,7 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/orgs/{org}/teams/{team_slug}/members"),
     ("get", "/orgs/{org}/teams/{team_slug}/memberships/{username}"),
     ("get", "/orgs/{org}/teams/{team_slug}/teams"),
+    ("get", "/repos/{owner}/{repo}/deployments"),
     ("post", "/repos/{owner}/{repo}/deployments"),
     ("post", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
     ("get", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),

@@ -56,6 +56,8 @@ MAX_ANNOTATION_TITLE = 255
 MAX_COMMENT_BODY = 65_536
 MAX_STATUS_DESCRIPTION = 140
 MAX_ISSUE_TITLE = 256
+MAX_DEPLOYMENT_PAGES = 10
+"""A merge's deployments to one environment read back at most (1,000: one per intent)."""
 _TRUNCATED = "\n\n… (truncated)"
 
 _SECRET_SHAPES = re.compile(
@@ -541,6 +543,33 @@ class GitHubAdapter:
                     scrub(f"{what}: GitHub made no deployment: {data.get('message')}")
                 )
             return int(data["id"])
+
+    def find_deployment(
+        self, repository: str, *, sha: str, environment: str, payload: Mapping[str, Any]
+    ) -> int | None:
+        """``GET .../deployments?sha=&environment=`` (newest first), matched on the payload."""
+        what = f"looking for a deployment of {sha[:12]} to {environment} on {repository}"
+        with self._call("find_deployment", what):
+            return self._renewing(
+                lambda: self._find_deployment(repository, sha, environment, payload)
+            )
+
+    def _find_deployment(
+        self, repository: str, sha: str, environment: str, payload: Mapping[str, Any]
+    ) -> int | None:
+        for page in range(1, MAX_DEPLOYMENT_PAGES + 1):
+            _, items = self._gh.requester.requestJsonAndCheck(
+                "GET",
+                f"/repos/{repository}/deployments",
+                parameters={"sha": sha, "environment": environment, "per_page": 100, "page": page},
+            )
+            for item in items or []:
+                held = item.get("payload")
+                if isinstance(held, dict) and all(held.get(k) == v for k, v in payload.items()):
+                    return int(item["id"])
+            if len(items or []) < 100:
+                break
+        return None
 
     def create_deployment_status(  # noqa: PLR0913 - GitHub's status fields
         self,

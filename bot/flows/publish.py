@@ -324,7 +324,7 @@ class Publisher:
         if row.deployment_id is not None:
             return row.deployment_id
         try:
-            deployment = github.create_deployment(
+            deployment = self._earlier_deployment(github, change, row) or github.create_deployment(
                 change.repository,
                 ref=change.merge_sha,
                 environment=f"{row.plane}/{row.ring}",
@@ -340,6 +340,21 @@ class Publisher:
             return None
         self.outbox.set_deployment(row.id, deployment)
         return deployment
+
+    @staticmethod
+    def _earlier_deployment(github: GitHub, change: ChangeRow, row: PublicationRow) -> int | None:
+        """The deployment an earlier claim created but died before recording, if any.
+
+        Asked only from the second claim on: a first claim cannot have created one.
+        """
+        if row.attempts <= 1:
+            return None
+        return github.find_deployment(
+            change.repository,
+            sha=change.merge_sha,
+            environment=f"{row.plane}/{row.ring}",
+            payload={"publication": row.id, "idempotencyKey": row.idempotency_key},
+        )
 
     def _status(
         self, github: GitHub, row: PublicationRow, deployment: int | None, view: PublicationView

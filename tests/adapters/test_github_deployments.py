@@ -138,6 +138,37 @@ def test_statuses_go_in_progress_then_success_with_the_log_url(github, github_do
     assert "environment_url" not in sent[0].body
 
 
+def test_a_deployment_is_found_again_by_sha_environment_and_payload(github, github_double, scene):
+    first = deploy(github, scene)
+    other_ring = deploy(github, scene, environment="intune/broad")
+    newest = deploy(github, scene, payload={"publication": 8, "intent": "google-chrome"})
+    sha = scene["merge_sha"]
+
+    def find(environment, **payload):
+        return github.find_deployment(REPO, sha=sha, environment=environment, payload=payload)
+
+    assert find("intune/pilot", publication=7) == first
+    assert find("intune/broad", publication=7) == other_ring
+    assert find("intune/pilot", publication=8, intent="google-chrome") == newest
+    assert find("intune/pilot") == newest  # no condition: the newest of the environment
+    assert find("intune/pilot", publication=9) is None
+    assert (
+        github.find_deployment(REPO, sha="0" * 40, environment="intune/pilot", payload={}) is None
+    )
+    assert not github_double.violations
+
+
+def test_finding_a_deployment_reads_every_page(github, github_double, scene):
+    wanted = deploy(github, scene, payload={"publication": 1})
+    for number in range(2, 103):  # 101 newer ones push the first to the second page
+        deploy(github, scene, payload={"publication": number})
+    found = github.find_deployment(
+        REPO, sha=scene["merge_sha"], environment="intune/pilot", payload={"publication": 1}
+    )
+    assert found == wanted
+    assert not github_double.violations
+
+
 def test_a_long_description_is_clipped_to_140_characters(github, github_double, scene):
     deployment_id = deploy(github, scene)
     reason = "Graph answered 400: " + "the content version could not be committed " * 10

@@ -466,6 +466,41 @@ def test_lease_lost_error_is_what_a_stale_journal_raises(
         journal.put("job", "1")
 
 
+def test_a_worker_lost_after_creating_the_deployment_leaves_one_deployment(
+    outbox: Outbox, github: FakeGitHub
+) -> None:
+    w = world(outbox, github, [RESULT])
+    [publication_id] = w.ids
+    claim = outbox.claim(publication_id, now=w.clock())
+    assert claim is not None
+    # The first worker created the deployment, then died before recording its id.
+    lost = github.create_deployment(
+        REPO,
+        ref="b" * 40,
+        environment="sccm/lab",
+        description="7-zip-sccm 24.08 to lab",
+        payload={"publication": publication_id, "idempotencyKey": "7-zip-sccm@24.08#lab"},
+    )
+    w.clock.advance(3600)  # its lease ran out
+
+    assert w.publisher.run(publication_id) == "succeeded"
+
+    assert list(github.deployments) == [lost]
+    assert github.deployment_states(lost) == ["in_progress", "success"]
+    row = outbox.get(publication_id)
+    assert row is not None
+    assert row.deployment_id == lost
+
+
+def test_a_first_claim_does_not_look_for_an_earlier_deployment(
+    outbox: Outbox, github: FakeGitHub
+) -> None:
+    w = world(outbox, github, [RESULT])
+    github.fail_next("find_deployment", GitHubError("must not be asked"))
+    assert w.publisher.run(w.ids[0]) == "succeeded"
+    assert len(github.deployments) == 1
+
+
 def test_a_publication_that_kills_its_worker_every_time_fails_in_the_end(
     outbox: Outbox, github: FakeGitHub
 ) -> None:

@@ -147,6 +147,19 @@ class FakeGitHub:
         self.deployments[deployment.id] = deployment
         return deployment.id
 
+    def find_deployment(
+        self, repository: str, *, sha: str, environment: str, payload: Mapping[str, Any]
+    ) -> int | None:
+        self._maybe_fail("find_deployment")
+        for deployment in sorted(self.deployments.values(), key=lambda d: d.id, reverse=True):
+            if (deployment.repository, deployment.ref, deployment.environment) == (
+                repository,
+                sha,
+                environment,
+            ) and all(deployment.payload.get(k) == v for k, v in payload.items()):
+                return deployment.id
+        return None
+
     def create_deployment_status(  # noqa: PLR0913 - the port's signature
         self,
         repository: str,

@@ -157,6 +157,7 @@ ROUTES: list[tuple[str, str, str, str, str]] = [
         "/orgs/{org}/teams/{team_slug}/teams",
         "token",
     ),
+    ("list_deployments", "GET", f"{R}/deployments", f"{P}/deployments", "token"),
     ("create_deployment", "POST", f"{R}/deployments", f"{P}/deployments", "token"),
     (
         "create_deployment_status",
@@ -738,6 +739,24 @@ class Handlers:
         )
         self.d.deployments[deployment.id] = deployment
         return 201, rs.deployment(deployment, self.d.urls), {}
+
+    def list_deployments(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        """``GET .../deployments``, filtered by ``sha``, ``ref``, ``task`` and ``environment``, newest first."""
+        found = self._repo(caller, owner, repo)
+        wanted = {
+            k: request.args[k] for k in ("sha", "ref", "task", "environment") if k in request.args
+        }
+        matching = [
+            d
+            for d in self.d.deployments.values()
+            if d.repository == found.full_name
+            and all(getattr(d, key) == value for key, value in wanted.items())
+        ]
+        matching.sort(key=lambda d: d.id, reverse=True)
+        items, headers = self.d.page(request, [rs.deployment(d, self.d.urls) for d in matching])
+        return 200, items, headers
 
     def create_deployment_status(
         self, request: Request, caller: Caller, owner: str, repo: str, deployment_id: int
