@@ -55,6 +55,11 @@ class RedactingJsonFormatter(JsonFormatter):
         return self._redactor(super().format(record))
 
 
+QUIET_LOGGERS = ("alembic",)
+"""Libraries whose INFO lines say nothing to an operator ("setup plugin ...", "Context impl
+SQLiteImpl" at every schema check); EUCORA reports what a migration did itself."""
+
+
 def configure_logging(
     redactor: Redactor, *, stream: IO[str] | None = None, level: int = logging.INFO
 ) -> logging.Handler:
@@ -71,4 +76,6 @@ def configure_logging(
     handler._eucora = True  # type: ignore[attr-defined]  # noqa: SLF001 - marks our handler
     root.addHandler(handler)
     root.setLevel(level)
+    for chatty in QUIET_LOGGERS:
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
     return handler

@@ -40,6 +40,27 @@ def test_log_lines_are_json_with_the_delivery_id() -> None:
     assert "delivery_id" not in second
 
 
+def test_alembic_says_only_what_matters(tmp_path: Path) -> None:
+    """Opening a database logs no "setup plugin" or "Context impl" lines; warnings still pass."""
+    from bot.adapters.storage import create_database_engine, upgrade_schema
+    from bot.adapters.storage.db import check_schema
+
+    stream = io.StringIO()
+    handler = configure_logging(Redactor([]), stream=stream)
+    try:
+        engine = create_database_engine(f"sqlite:///{tmp_path / 'e.db'}")
+        upgrade_schema(engine)
+        check_schema(engine)
+        engine.dispose()
+        logging.getLogger("alembic.runtime.migration").warning("a real problem")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [
+        (line["name"], line["message"]) for line in lines if line["name"].startswith("alembic")
+    ] == [("alembic.runtime.migration", "a real problem")]
+
+
 def _count_in_child(directory: str) -> None:
     use_multiprocess_directory(Path(directory))
     metrics = Metrics()
