@@ -37,3 +37,41 @@ def drain_from_process(url: str, out: str, start: Any, hold: float) -> None:
         )
     Path(out).write_text("\n".join(lines) + "\n")
     engine.dispose()
+
+
+def churn_from_process(url: str, prefix: str, count: int, start: Any) -> None:
+    """Store ``count`` deliveries, each claimed and failed at once: writes that read first.
+
+    Run next to another such process, the two interleave every kind of inbox write; any
+    "database is locked" ends the process with an exception (a non-zero exit code).
+    """
+    from bot.adapters.storage import create_database_engine
+    from bot.adapters.storage.inbox import Inbox
+    from bot.core.webhooks import DeliveryKind, Routing, body_digest
+
+    engine = create_database_engine(url)
+    inbox = Inbox(engine, max_attempts=1)
+    start.wait(60)
+    for i in range(count):
+        body = f'{{"id": "{prefix}{i}"}}'.encode()
+        inbox.store(
+            delivery_id=f"{prefix}{i}",
+            routing=Routing(
+                event="issue_comment",
+                action="created",
+                kind=DeliveryKind.COMMAND,
+                installation_id=42,
+                repository="acme/intents",
+                pr=i,
+                head_sha=None,
+                reason="",
+            ),
+            body=body,
+            body_sha256=body_digest(body),
+            received_at=datetime.now(UTC),
+        )
+        claim = inbox.claim(now=datetime.now(UTC), prefer=f"{prefix}{i}")
+        if claim is not None:
+            inbox.fail(claim, reason="churn", now=datetime.now(UTC))
+        inbox.release_expired(now=datetime.now(UTC))
+    engine.dispose()

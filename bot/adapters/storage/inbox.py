@@ -51,7 +51,7 @@ DEFAULT_MAX_ATTEMPTS = 5
 _CLAIM_CONFLICT_RETRIES = 10
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _SQLITE_WRITERS = threading.Lock()
-"""Serialises this process's SQLite write transactions on the inbox (see ``Inbox._writing``)."""
+"""Serialises this process's SQLite write transactions on the inbox (see ``Inbox._transaction``)."""
 _INSERT = insert(inbox)
 """One compiled statement for every delivery (values bound per call: no per-call compiling)."""
 _LEASE_EXPIRED = "lease expired: the worker was lost"
@@ -181,7 +181,7 @@ class Inbox:
         return Stored.STORED
 
     def _insert(self, row: dict[str, Any]) -> None:
-        with self._writing() as connection:
+        with self._transaction() as connection:
             connection.execute(_INSERT, row)
 
     def _which_conflict(self, delivery_id: str) -> Stored:
@@ -291,7 +291,7 @@ class Inbox:
 
     def complete(self, claim: Claim, *, outcome: str, now: datetime) -> bool:
         """Record the handler's outcome; ``False`` when the lease was lost (nothing changed)."""
-        with self._writing() as connection:
+        with self._transaction() as connection:
             result = connection.execute(
                 update(inbox)
                 .where(
@@ -316,7 +316,7 @@ class Inbox:
         Returns the new status, or ``None`` when the lease was lost (nothing changed).
         """
         reason = " ".join(reason.split())[:500] or "failed"
-        with self._writing() as connection:
+        with self._transaction() as connection:
             attempts = connection.execute(
                 select(inbox.c.attempts).where(
                     inbox.c.delivery_id == claim.delivery.delivery_id,
@@ -352,7 +352,7 @@ class Inbox:
         stamp = format_time(now)
         expired = and_(inbox.c.status == Status.RUNNING, inbox.c.lease_until < stamp)
         cleared = {"lease_owner": None, "lease_until": None}
-        with self._writing() as connection:
+        with self._transaction() as connection:
             used_up = connection.execute(
                 update(inbox)
                 .where(expired, inbox.c.attempts >= self.max_attempts)
@@ -424,28 +424,20 @@ class Inbox:
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        """The claim's transaction: row locks on PostgreSQL, the write lock at once on SQLite."""
-        if is_postgresql(self._engine):
-            with self._engine.begin() as connection:
-                yield connection
-        else:
-            with _SQLITE_WRITERS, write_transaction(self._engine, INBOX_LOCK_KEY) as connection:
-                yield connection
+        """A write transaction: row locks on PostgreSQL, the write lock at once on SQLite.
 
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        """A write transaction; on SQLite, one thread of this process at a time.
-
-        SQLite has one writer per database: threads that met on its lock would each wait in
-        SQLite's busy handler, which sleeps in steps of up to 100 ms. Queueing them on a
-        process lock first hands the write lock over at once (other processes still meet on
-        SQLite's own lock).
+        SQLite has one writer per database. Begun deferred, a transaction that reads before it
+        writes pins a snapshot, and when another process commits in between, its write gets
+        "database is locked" at once, without waiting (the race an intake in one gunicorn
+        worker ran with the drainer in another); ``BEGIN IMMEDIATE`` waits for the lock
+        instead. Threads of this process queue on a process lock first, which hands the lock
+        over at once rather than in the busy handler's steps of up to 100 ms.
         """
         if is_postgresql(self._engine):
             with self._engine.begin() as connection:
                 yield connection
         else:
-            with _SQLITE_WRITERS, self._engine.begin() as connection:
+            with _SQLITE_WRITERS, write_transaction(self._engine, INBOX_LOCK_KEY) as connection:
                 yield connection
 
     def _locking(self, query: Any) -> Any:

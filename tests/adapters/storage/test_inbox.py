@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from bot.adapters.storage.inbox import Claim, Inbox, Status, Stored, format_time, parse_time
 from bot.core.webhooks import DeliveryKind, Routing, body_digest
-from tests.support.inbox_workers import drain_from_process
+from tests.support.inbox_workers import churn_from_process, drain_from_process
 
 T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 
@@ -291,3 +291,30 @@ def test_processes_claiming_at_once_process_each_row_exactly_once(
         for (_, end), (begin, _) in itertools.pairwise(spans):
             assert begin >= end, "two deliveries of one PR ran at once"
     assert {r["status"] for r in inbox.rows()} == {"done"}
+
+
+def test_processes_writing_at_once_never_meet_a_locked_database(
+    inbox: Inbox, database_url: str
+) -> None:
+    """Two processes store, claim and fail deliveries at once: none gets "database is locked".
+
+    On SQLite a write transaction that reads first must take the write lock when it begins
+    (``BEGIN IMMEDIATE``): begun deferred, its read pins a snapshot, and when the other process
+    commits before its write, SQLite answers "database is locked" at once, without waiting —
+    what an intake racing a drainer in another gunicorn worker met.
+    """
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [
+        context.Process(target=churn_from_process, args=(database_url, prefix, 150, start))
+        for prefix in ("a", "b")
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(180)
+    assert [w.exitcode for w in workers] == [0, 0]
+    rows = inbox.rows()
+    assert len(rows) == 300
+    assert {r["status"] for r in rows} == {"failed"}
