@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -40,7 +40,7 @@ from sqlalchemy import Connection, Engine, Row, and_, exists, func, insert, sele
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.adapters.storage.audit_log import is_transient
-from bot.adapters.storage.db import is_postgresql, write_transaction
+from bot.adapters.storage.db import is_postgresql, row_locking_write
 from bot.adapters.storage.tables import inbox
 from bot.core.webhooks import Delivery, DeliveryKind, Routing, retry_delay_seconds
 
@@ -422,23 +422,9 @@ class Inbox:
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """A write transaction: row locks on PostgreSQL, the write lock at once on SQLite.
-
-        SQLite has one writer per database. Begun deferred, a transaction that reads before it
-        writes pins a snapshot, and when another process commits in between, its write gets
-        "database is locked" at once, without waiting (the race an intake in one gunicorn
-        worker ran with the drainer in another); ``BEGIN IMMEDIATE`` waits for the lock
-        instead. Threads of this process queue on a process lock first, which hands the lock
-        over at once rather than in the busy handler's steps of up to 100 ms.
-        """
-        if is_postgresql(self._engine):
-            with self._engine.begin() as connection:
-                yield connection
-        else:
-            with _SQLITE_WRITERS, write_transaction(self._engine, INBOX_LOCK_KEY) as connection:
-                yield connection
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        """A write transaction (``bot.adapters.storage.db.row_locking_write``)."""
+        return row_locking_write(self._engine, INBOX_LOCK_KEY, _SQLITE_WRITERS)
 
     def _locking(self, query: Any) -> Any:
         if is_postgresql(self._engine):

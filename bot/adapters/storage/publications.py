@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -42,7 +42,7 @@ from sqlalchemy import Connection, Engine, Row, Select, and_, func, insert, or_,
 from sqlalchemy.exc import IntegrityError
 
 from bot.adapters.storage.audit_log import is_transient
-from bot.adapters.storage.db import is_postgresql, write_transaction
+from bot.adapters.storage.db import is_postgresql, row_locking_write
 from bot.adapters.storage.inbox import format_time, new_owner, parse_time
 from bot.adapters.storage.tables import changes, publications
 from bot.core.evidence import canonical_json
@@ -577,21 +577,9 @@ class Outbox:
         with self._writing() as connection:
             return work(connection)
 
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        """A write transaction: plain on PostgreSQL (it locks rows), ``BEGIN IMMEDIATE`` on SQLite.
-
-        SQLite has one writer per database, and a transaction that reads before it writes must
-        hold the write lock from the start, or two of them deadlock on the upgrade. This
-        process's threads queue on a lock first: SQLite's busy handler would make each of them
-        sleep in steps of up to 100 ms (other processes still meet on SQLite's own lock).
-        """
-        if is_postgresql(self._engine):
-            with self._engine.begin() as connection:
-                yield connection
-        else:
-            with _SQLITE_WRITERS, write_transaction(self._engine, OUTBOX_LOCK_KEY) as connection:
-                yield connection
+    def _writing(self) -> AbstractContextManager[Connection]:
+        """A write transaction (``bot.adapters.storage.db.row_locking_write``)."""
+        return row_locking_write(self._engine, OUTBOX_LOCK_KEY, _SQLITE_WRITERS)
 
     def _locking(self, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
         if is_postgresql(self._engine):
