@@ -34,6 +34,7 @@ from github.PaginatedList import PaginatedList
 from bot.adapters.mirror import MirrorStore
 from bot.core.github_model import (
     ANNOTATIONS_PER_REQUEST,
+    DEPLOYMENT_DESCRIPTION_MAX,
     Annotation,
     CheckRun,
     CheckRunOutput,
@@ -42,6 +43,7 @@ from bot.core.github_model import (
     PullRequest,
     PullRequestCommit,
     PullRequestReview,
+    one_line,
 )
 from bot.errors import ConfigError, GitHubError
 from bot.settings import Settings
@@ -54,7 +56,6 @@ MAX_OUTPUT_TEXT = 65_535
 MAX_ANNOTATION_MESSAGE = 64 * 1024
 MAX_ANNOTATION_TITLE = 255
 MAX_COMMENT_BODY = 65_536
-MAX_STATUS_DESCRIPTION = 140
 MAX_ISSUE_TITLE = 256
 MAX_DEPLOYMENT_PAGES = 10
 """A merge's deployments to one environment read back at most (1,000: one per intent)."""
@@ -205,12 +206,6 @@ def _annotation(annotation: Annotation) -> dict[str, Any]:
 
 def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - len(_TRUNCATED)] + _TRUNCATED
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` on one line, cut to ``limit`` characters with an ellipsis when longer."""
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _output(output: CheckRunOutput, batch: Sequence[Annotation]) -> dict[str, Any]:
@@ -451,17 +446,21 @@ class GitHubAdapter:
 
     def _read_commits(self, repository: str, number: int) -> tuple[PullRequestCommit, ...]:
         # Raw pages: PyGithub's Commit objects would fetch each commit again for raw_data.
-        found: list[PullRequestCommit] = []
-        for page in range(1, 4):  # GitHub lists at most 250 commits: 3 pages of 100
+        # GitHub lists at most 250 commits: 3 pages of 100.
+        items = self._raw_pages(f"/repos/{repository}/pulls/{number}/commits", {}, pages=3)
+        return tuple(_pull_commit(item) for item in items)
+
+    def _raw_pages(
+        self, url: str, parameters: Mapping[str, Any], *, pages: int
+    ) -> Iterator[dict[str, Any]]:
+        """The items of up to ``pages`` pages of 100 of a GitHub list, read as they are needed."""
+        for page in range(1, pages + 1):
             _, items = self._gh.requester.requestJsonAndCheck(
-                "GET",
-                f"/repos/{repository}/pulls/{number}/commits",
-                parameters={"per_page": 100, "page": page},
+                "GET", url, parameters={**parameters, "per_page": 100, "page": page}
             )
-            found.extend(_pull_commit(item) for item in items or [])
+            yield from items or []
             if len(items or []) < 100:
-                break
-        return tuple(found)
+                return
 
     def team_members(self, team: str) -> frozenset[str]:
         """Team ``org/slug``'s members (``GET /orgs/{org}/teams/{slug}/members``, all pages).
@@ -501,7 +500,7 @@ class GitHubAdapter:
         body = {"environment_name": environment, "state": str(state), "comment": comment[:1024]}
         url = f"/repos/{repository}/actions/runs/{run_id}/deployment_protection_rule"
         with self._call("review_deployment", f"answering the deployment of run {run_id}"):
-            self._renewing(lambda: self._gh.requester.requestJsonAndCheck("POST", url, input=body))
+            self._post(url, body)
 
     def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
         """One POST through PyGithub's requester (write spacing, limits, never replayed)."""
@@ -557,18 +556,15 @@ class GitHubAdapter:
     def _find_deployment(
         self, repository: str, sha: str, environment: str, payload: Mapping[str, Any]
     ) -> int | None:
-        for page in range(1, MAX_DEPLOYMENT_PAGES + 1):
-            _, items = self._gh.requester.requestJsonAndCheck(
-                "GET",
-                f"/repos/{repository}/deployments",
-                parameters={"sha": sha, "environment": environment, "per_page": 100, "page": page},
-            )
-            for item in items or []:
-                held = item.get("payload")
-                if isinstance(held, dict) and all(held.get(k) == v for k, v in payload.items()):
-                    return int(item["id"])
-            if len(items or []) < 100:
-                break
+        items = self._raw_pages(
+            f"/repos/{repository}/deployments",
+            {"sha": sha, "environment": environment},
+            pages=MAX_DEPLOYMENT_PAGES,
+        )
+        for item in items:  # newest first: stops reading at the first match
+            held = item.get("payload")
+            if isinstance(held, dict) and all(held.get(k) == v for k, v in payload.items()):
+                return int(item["id"])
         return None
 
     def create_deployment_status(  # noqa: PLR0913 - GitHub's status fields
@@ -588,7 +584,7 @@ class GitHubAdapter:
         """
         body: dict[str, Any] = {
             "state": state,
-            "description": clip(description, MAX_STATUS_DESCRIPTION),
+            "description": one_line(description, DEPLOYMENT_DESCRIPTION_MAX),
             "auto_inactive": False,
         }
         if log_url:
@@ -604,7 +600,7 @@ class GitHubAdapter:
     ) -> int:
         """``POST .../issues`` (title and body cut to GitHub's limits); the issue's number."""
         fields = {
-            "title": clip(title, MAX_ISSUE_TITLE),
+            "title": one_line(title, MAX_ISSUE_TITLE),
             "body": _cap(body, MAX_COMMENT_BODY),
             "labels": list(labels),
         }

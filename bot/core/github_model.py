@@ -17,6 +17,17 @@ EMERGENCY_LABEL = "eucora:emergency"
 
 ANNOTATIONS_PER_REQUEST = 50
 """GitHub accepts at most 50 annotations per create/update request; more take further updates."""
+DEPLOYMENT_DESCRIPTION_MAX = 140
+"""GitHub's limit on a deployment status description."""
+
+
+def one_line(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis when longer.
+
+    For GitHub's one-line fields (a deployment status description, an issue title).
+    """
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 class AnnotationLevel(StrEnum):

@@ -22,6 +22,7 @@ from typing import Any
 from bot.core.approvals import Outcome
 from bot.core.changes import ChangeKind
 from bot.core.evidence import EVIDENCE_SCHEMA_ID, PACK_API_VERSION
+from bot.core.github_model import DEPLOYMENT_DESCRIPTION_MAX, one_line
 
 
 class PublicationState(StrEnum):
@@ -46,8 +47,8 @@ BACKOFF_CAP_SECONDS = 300.0
 """No backoff is longer: far below the Redis visibility timeout (no redelivery while waiting)."""
 RETRY_AFTER_CAP_SECONDS = 900.0
 """A plane's ``Retry-After`` is honoured up to this long; a longer one is cut to it."""
-DESCRIPTION_MAX = 140
-"""GitHub's limit on a deployment status description."""
+DESCRIPTION_MAX = DEPLOYMENT_DESCRIPTION_MAX
+"""GitHub's limit on a deployment status description (``bot.core.github_model``)."""
 
 _PUBLISHED_KINDS = frozenset({ChangeKind.ADDED, ChangeKind.MODIFIED, ChangeKind.RENAMED})
 """Change kinds that publish: a renamed intent is published under its new path; a deleted one is
@@ -399,11 +400,6 @@ def build_change_pack(  # noqa: PLR0913 - keyword-only parts of the pack
     }
 
 
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def deployment_status(view: PublicationView) -> tuple[str, str]:
     """The GitHub deployment status (state, description of at most 140 characters) of a row.
 
@@ -418,9 +414,9 @@ def deployment_status(view: PublicationView) -> tuple[str, str]:
             text = f"retry {view.attempts + 1} queued after: {view.error}"
         else:
             text = f"queued: {where}"
-        return "queued", _clip(text, DESCRIPTION_MAX)
+        return "queued", one_line(text, DESCRIPTION_MAX)
     if state is PublicationState.IN_PROGRESS:
-        return "in_progress", _clip(f"publishing {where}", DESCRIPTION_MAX)
+        return "in_progress", one_line(f"publishing {where}", DESCRIPTION_MAX)
     if state is PublicationState.SUCCEEDED:
-        return "success", _clip(f"published: {view.object_id or where}", DESCRIPTION_MAX)
-    return "failure", _clip(view.error or f"failed: {where}", DESCRIPTION_MAX)
+        return "success", one_line(f"published: {view.object_id or where}", DESCRIPTION_MAX)
+    return "failure", one_line(view.error or f"failed: {where}", DESCRIPTION_MAX)

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bot.core.github_model import CheckRun, Permission, PullRequest
+from bot.core.github_model import (
+    DEPLOYMENT_DESCRIPTION_MAX,
+    CheckRun,
+    Permission,
+    PullRequest,
+    one_line,
+)
 from bot.errors import GitHubError
 
 
@@ -174,11 +180,10 @@ class FakeGitHub:
         deployment = self.deployments.get(deployment_id)
         if deployment is None or deployment.repository != repository:
             raise GitHubError(f"deployment {deployment_id} on {repository}: GitHub answered 404")
-        line = " ".join(description.split())
         deployment.statuses.append(
             {
                 "state": state,
-                "description": line if len(line) <= 140 else line[:139] + "…",
+                "description": one_line(description, DEPLOYMENT_DESCRIPTION_MAX),
                 "log_url": log_url,
                 "environment_url": environment_url,
             }
