@@ -15,11 +15,7 @@ from sqlalchemy import Engine, text
 from bot import resources
 from bot.adapters.inbox_worker import DeliveryProcessor, Handler, ThreadedDrainer, utc_now
 from bot.adapters.metrics import Metrics
-from bot.adapters.publish_queue import (
-    CeleryPublications,
-    InProcessPublisher,
-    register_publish_task,
-)
+from bot.adapters.publish_queue import CeleryPublications, InProcessPublisher
 from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import check_schema, open_database
@@ -306,10 +302,13 @@ def build_worker(
         )
     services = build_intake_services(settings, lease_seconds=lease_seconds)
     processor = _processor(services, handler_factory, clock)
-    celery = create_celery(settings.broker_url, processor.drain)
-    if services.publisher is not None:
-        register_publish_task(celery, services.publisher.run)
-        _publications(services, processor, celery)
+    publisher = services.publisher  # set by the handler factory when publishing is enabled
+    celery = create_celery(
+        settings.broker_url,
+        processor.drain,
+        publish=publisher.run if publisher is not None else None,
+    )
+    _publications(services, processor, celery)
     return Worker(
         celery=celery, services=services, processor=processor, wakeups=CeleryWakeups(celery)
     )

@@ -46,7 +46,7 @@ from bot.core.render.publications import PlanView, merge_refused_markdown, plan_
 from bot.errors import ConnectorError
 from bot.flows.approvals import CabApprovals
 from bot.flows.check import timezones_of
-from bot.flows.publish import Publisher
+from bot.flows.publish import Publisher, publication_fields
 from bot.flows.pull_request import PullRequestContext, StoredPack
 from connectors.base import Publication, Ring
 
@@ -128,20 +128,7 @@ def on_merged(
         return _again(publisher, change)
     _audit(context, pr, ACCEPTED if specs else NOTHING, correlation_id, {**summary})
     for row in rows:
-        _audit(
-            context,
-            pr,
-            RECORDED,
-            correlation_id,
-            {
-                "publication": row.id,
-                "plane": row.plane,
-                "ring": row.ring,
-                "intent": row.intent_name,
-                "version": row.version,
-                "idempotencyKey": row.idempotency_key,
-            },
-        )
+        _audit(context, pr, RECORDED, correlation_id, publication_fields(row))
     if summary.get("postImplementationReview"):
         _open_followup(context, publisher, change, pr, correlation_id)
         change = publisher.outbox.change(change.id) or change
@@ -281,6 +268,7 @@ def _refuse(  # noqa: PLR0913, PLR0917 - the refusal's facts
 ) -> str:
     merge_sha = str(pr.merge_commit_sha)
     problems = [(problem.value, text) for problem, text in verdict.problems]
+    listed = [{"problem": p, "text": t} for p, t in problems]
     refusal = merge_refused_markdown(problems, merge_sha=merge_sha)
     _, _, created = publisher.outbox.record_change(
         NewChange(
@@ -292,7 +280,7 @@ def _refuse(  # noqa: PLR0913, PLR0917 - the refusal's facts
             check_digest=summary.get("checkDigest"),
             state="refused",
             emergency=EMERGENCY_LABEL in pr.labels,
-            facts={**summary, "problems": [{"problem": p, "text": t} for p, t in problems]},
+            facts={**summary, "problems": listed},
             comment_head=head,
             correlation_id=correlation_id,
         ),
@@ -306,7 +294,7 @@ def _refuse(  # noqa: PLR0913, PLR0917 - the refusal's facts
         pr,
         REFUSED,
         correlation_id,
-        {"mergeSha": merge_sha, "problems": [{"problem": p, "text": t} for p, t in problems]},
+        {"mergeSha": merge_sha, "problems": listed},
     )
     github = context.github
     github.upsert_comment(

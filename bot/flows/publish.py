@@ -121,6 +121,18 @@ def publication_of(row: PublicationRow) -> Publication:
     )
 
 
+def publication_fields(row: PublicationRow) -> dict[str, Any]:
+    """What every audit event about a publication names: which one, where, what."""
+    return {
+        "publication": row.id,
+        "plane": row.plane,
+        "ring": row.ring,
+        "intent": row.intent_name,
+        "version": row.version,
+        "idempotencyKey": row.idempotency_key,
+    }
+
+
 def _ring(intent: Mapping[str, Any], name: str, target: str) -> Ring:
     for ring in intent.get("rings") or ():
         if isinstance(ring, Mapping) and ring.get("name") == name:
@@ -323,18 +335,22 @@ class Publisher:
     def _deployment(self, github: GitHub, change: ChangeRow, row: PublicationRow) -> int | None:
         if row.deployment_id is not None:
             return row.deployment_id
+        environment = f"{row.plane}/{row.ring}"
+        description = f"{row.intent_name} {row.version} to {row.ring} ({row.target})"[:140]
         try:
-            deployment = self._earlier_deployment(github, change, row) or github.create_deployment(
-                change.repository,
-                ref=change.merge_sha,
-                environment=f"{row.plane}/{row.ring}",
-                description=f"{row.intent_name} {row.version} to {row.ring} ({row.target})"[:140],
-                payload={
-                    "publication": row.id,
-                    "idempotencyKey": row.idempotency_key,
-                    "evidence": row.evidence_digest,
-                },
-            )
+            deployment = self._earlier_deployment(github, change, row, environment)
+            if deployment is None:
+                deployment = github.create_deployment(
+                    change.repository,
+                    ref=change.merge_sha,
+                    environment=environment,
+                    description=description,
+                    payload={
+                        "publication": row.id,
+                        "idempotencyKey": row.idempotency_key,
+                        "evidence": row.evidence_digest,
+                    },
+                )
         except GitHubError as error:
             log.warning("publication %s: no deployment on GitHub (%s)", row.id, error)
             return None
@@ -342,7 +358,9 @@ class Publisher:
         return deployment
 
     @staticmethod
-    def _earlier_deployment(github: GitHub, change: ChangeRow, row: PublicationRow) -> int | None:
+    def _earlier_deployment(
+        github: GitHub, change: ChangeRow, row: PublicationRow, environment: str
+    ) -> int | None:
         """The deployment an earlier claim created but died before recording, if any.
 
         Asked only from the second claim on: a first claim cannot have created one.
@@ -352,7 +370,7 @@ class Publisher:
         return github.find_deployment(
             change.repository,
             sha=change.merge_sha,
-            environment=f"{row.plane}/{row.ring}",
+            environment=environment,
             payload={"publication": row.id, "idempotencyKey": row.idempotency_key},
         )
 
@@ -462,15 +480,7 @@ class Publisher:
             repository=change.repository,
             pr=change.pr,
             head_sha=change.merge_sha,
-            payload={
-                "publication": row.id,
-                "plane": row.plane,
-                "ring": row.ring,
-                "intent": row.intent_name,
-                "version": row.version,
-                "idempotencyKey": row.idempotency_key,
-                **extra,
-            },
+            payload={**publication_fields(row), **extra},
         )
 
 

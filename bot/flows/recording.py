@@ -18,7 +18,12 @@ from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
 from bot.adapters.storage.audit_log import AuditLog
 from bot.core.tlog import Ed25519Signer
 from bot.flows.check import CheckRun
-from bot.flows.evidence import EvidenceContext, record_check_evidence, record_evidence
+from bot.flows.evidence import (
+    EvidenceContext,
+    RecordedEvidence,
+    record_check_evidence,
+    record_evidence,
+)
 from bot.flows.pull_request import ACTOR, Recorded, StoredPack
 from bot.settings import Settings
 
@@ -66,20 +71,13 @@ class AuditedEvidence:
                 "requiredApprovals": pack["approvals"]["required"],
             },
         )
-        recorded = record_check_evidence(
+        recorded = self._record(
+            record_check_evidence,
             run,
-            self._settings,
-            log=self._log,
-            context=EvidenceContext(
-                actor=ACTOR,
-                correlation_id=correlation_id,
-                repository=repository,
-                pr=pr,
-                head_sha=head,
-            ),
-            now=self._clock(),
-            signer=self._signer,
-            store=self._store,
+            correlation_id=correlation_id,
+            repository=repository,
+            pr=pr,
+            head_sha=head,
         )
         return Recorded(digest=recorded.digest, checkpoint=recorded.checkpoint_note)
 
@@ -93,8 +91,28 @@ class AuditedEvidence:
         head_sha: str | None,
     ) -> str:
         """Store any pack (the change pack at merge), audit it, prove it; return its digest."""
-        recorded = record_evidence(
+        return self._record(
+            record_evidence,
             pack,
+            correlation_id=correlation_id,
+            repository=repository,
+            pr=pr,
+            head_sha=head_sha,
+        ).digest
+
+    def _record(  # noqa: PLR0913 - the recorder, its subject and the event's context
+        self,
+        recorder: Callable[..., RecordedEvidence],
+        subject: Any,
+        *,
+        correlation_id: str,
+        repository: str,
+        pr: int | None,
+        head_sha: str | None,
+    ) -> RecordedEvidence:
+        """Run ``recorder`` (``record_evidence`` or ``record_check_evidence``) on ``subject``."""
+        return recorder(
+            subject,
             self._settings,
             log=self._log,
             context=EvidenceContext(
@@ -108,7 +126,6 @@ class AuditedEvidence:
             signer=self._signer,
             store=self._store,
         )
-        return recorded.digest
 
     def latest_pack(self, repository: str, pr: int, head_sha: str) -> StoredPack | None:
         """The newest pack recorded for the PR at ``head_sha`` (from the audit log's events)."""
