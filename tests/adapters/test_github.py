@@ -29,6 +29,7 @@ from bot.core.github_model import (
 from bot.doubles.github import generate_app_key
 from bot.errors import ConfigError, GitHubError
 from bot.settings import Settings
+from tests.support.github_double_fixtures import app_connector
 from tests.support.gitrepo import GitRepo
 
 REPO = "acme/intents"
@@ -58,20 +59,9 @@ def scene(github_double, tmp_path):
     return {"source": source, "base": base, "head": head, "installation": installation, "pr": pr}
 
 
-def make_connector(double, tmp_path, **options):
-    defaults = {"seconds_between_writes": None, "backoff_factor": 0.01, "max_wait": 5.0}
-    return GitHubAppConnector(
-        api_url=double.url,
-        app_id=str(double.app.id),
-        private_key=double.app.private_key_pem,
-        mirrors_dir=tmp_path / "home" / "mirrors",
-        **{**defaults, **options},
-    )
-
-
 @pytest.fixture
 def connector(github_double, tmp_path):
-    return make_connector(github_double, tmp_path)
+    return app_connector(github_double, tmp_path)
 
 
 @pytest.fixture
@@ -136,7 +126,7 @@ def test_installation_token_is_refreshed_five_minutes_before_it_expires(
     github_double, tmp_path, scene
 ):
     clock = Clock()
-    connector = make_connector(github_double, tmp_path, clock=clock)
+    connector = app_connector(github_double, tmp_path, clock=clock)
     github = connector.for_installation(scene["installation"].id)
     github.pull_request(REPO, 1)
     first = connector.installation_token(scene["installation"].id)
@@ -425,7 +415,7 @@ def test_rate_limit_remaining_is_exposed(github_double, connector, github):
 
 def test_every_port_call_is_reported_to_the_observer(github_double, tmp_path, scene):
     seen = []
-    connector = make_connector(
+    connector = app_connector(
         github_double, tmp_path, on_call=lambda op, outcome: seen.append((op, outcome))
     )
     github = connector.for_installation(scene["installation"].id)
@@ -694,7 +684,7 @@ def test_a_ghes_style_api_url_with_a_path_works(github_app_key, tmp_path):
         for n in range(3):
             ghes.add_comment(REPO, 1, "chatty", f"c{n}")
         assert ghes.url.endswith("/api/v3")
-        github = make_connector(ghes, tmp_path).for_installation(installation.id)
+        github = app_connector(ghes, tmp_path).for_installation(installation.id)
         assert github.pull_request(REPO, 1).head_sha == head
         comment_id = github.upsert_comment(REPO, 1, EVIDENCE_MARKER, f"{EVIDENCE_MARKER}\nok")
         assert ghes.comment_store[comment_id].author == "eucora-test[bot]"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.adapters.github import GitHubAppConnector
 from bot.core.github_model import DeploymentReviewState
 from bot.errors import GitHubError
+from tests.support.github_double_fixtures import app_connector
 from tests.support.gitrepo import GitRepo
 
 REPO = "acme/intents"
@@ -30,16 +30,7 @@ def scene(github_double, tmp_path):
 
 @pytest.fixture
 def github(github_double, scene, tmp_path):
-    connector = GitHubAppConnector(
-        api_url=github_double.url,
-        app_id=str(github_double.app.id),
-        private_key=github_double.app.private_key_pem,
-        mirrors_dir=tmp_path / "mirrors",
-        seconds_between_writes=None,
-        backoff_factor=0.01,
-        max_wait=5.0,
-    )
-    return connector.for_installation(scene["installation"].id)
+    return app_connector(github_double, tmp_path).for_installation(scene["installation"].id)
 
 
 def test_reviews_come_back_oldest_first_with_their_head_and_upper_case_state(

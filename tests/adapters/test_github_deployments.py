@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from bot.adapters.github import GitHubAppConnector
 from bot.doubles.github.state import CheckRun
 from bot.errors import GitHubError
+from tests.support.github_double_fixtures import app_connector
 from tests.support.gitrepo import GitRepo
 
 REPO = "acme/intents"
@@ -33,20 +33,9 @@ def scene(github_double, tmp_path):
     return {"installation": installation, "pr": pr, "merge_sha": merge_sha}
 
 
-def make_connector(double, tmp_path, **options):
-    defaults = {"seconds_between_writes": None, "backoff_factor": 0.01, "max_wait": 5.0}
-    return GitHubAppConnector(
-        api_url=double.url,
-        app_id=str(double.app.id),
-        private_key=double.app.private_key_pem,
-        mirrors_dir=tmp_path / "mirrors",
-        **{**defaults, **options},
-    )
-
-
 @pytest.fixture
 def github(github_double, scene, tmp_path):
-    return make_connector(github_double, tmp_path).for_installation(scene["installation"].id)
+    return app_connector(github_double, tmp_path).for_installation(scene["installation"].id)
 
 
 def deploy(github, scene, **changes):
@@ -217,7 +206,7 @@ def test_a_rate_limited_deployment_waits_and_is_made_once(github, github_double,
 
 
 def test_writes_are_spaced_out(github_double, scene, tmp_path):
-    github = make_connector(github_double, tmp_path, seconds_between_writes=0.3).for_installation(
+    github = app_connector(github_double, tmp_path, seconds_between_writes=0.3).for_installation(
         scene["installation"].id
     )
     started = time.monotonic()
@@ -231,7 +220,7 @@ def test_writes_are_spaced_out(github_double, scene, tmp_path):
 
 def test_calls_are_reported_to_the_observer(github_double, scene, tmp_path):
     seen = []
-    github = make_connector(
+    github = app_connector(
         github_double, tmp_path, on_call=lambda op, outcome: seen.append((op, outcome))
     ).for_installation(scene["installation"].id)
     deployment_id = deploy(github, scene)

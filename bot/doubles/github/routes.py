@@ -761,10 +761,7 @@ class Handlers:
     def create_deployment_status(
         self, request: Request, caller: Caller, owner: str, repo: str, deployment_id: int
     ) -> tuple[int, Any, dict[str, str]]:
-        self._repo(caller, owner, repo)
-        deployment = self.d.deployments.get(deployment_id)
-        if deployment is None or deployment.repository != f"{owner}/{repo}":
-            raise _error(404, "Not Found")
+        deployment = self._deployment(caller, owner, repo, deployment_id)
         body = request.get_json() or {}
         if len(body.get("description") or "") > MAX_STATUS_DESCRIPTION:
             raise _error(
@@ -780,12 +777,19 @@ class Handlers:
     def list_deployment_statuses(
         self, request: Request, caller: Caller, owner: str, repo: str, deployment_id: int
     ) -> tuple[int, Any, dict[str, str]]:
+        deployment = self._deployment(caller, owner, repo, deployment_id)
+        items, headers = self.d.page(request, list(reversed(deployment.statuses)))  # newest first
+        return 200, items, headers
+
+    def _deployment(
+        self, caller: Caller, owner: str, repo: str, deployment_id: int
+    ) -> st.Deployment:
+        """The repository's deployment ``deployment_id``, or GitHub's 404."""
         self._repo(caller, owner, repo)
         deployment = self.d.deployments.get(deployment_id)
         if deployment is None or deployment.repository != f"{owner}/{repo}":
             raise _error(404, "Not Found")
-        items, headers = self.d.page(request, list(reversed(deployment.statuses)))  # newest first
-        return 200, items, headers
+        return deployment
 
     def review_protection_rule(
         self, request: Request, caller: Caller, owner: str, repo: str, run_id: int
