@@ -69,7 +69,7 @@ _STREAM_BATCH = 5000
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 
 
-def is_transient(error: Exception) -> bool:
+def is_transient(error: BaseException) -> bool:
     """Whether a database error is worth retrying: busy, locked, serialisation, lost connection."""
     if not isinstance(error, DBAPIError):
         return False
