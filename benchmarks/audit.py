@@ -41,7 +41,7 @@ from sqlalchemy import Engine, insert
 
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.adapters.storage.tables import audit_checkpoints, audit_events
-from bot.core.audit import GENESIS_HASH, AuditEvent, event_hash, format_event_time, leaf_data
+from bot.core.audit_events import GENESIS_HASH, AuditEvent, event_hash, format_event_time, leaf_data
 from bot.core.evidence import canonical_json
 from bot.core.tlog import (
     Checkpoint,

@@ -24,6 +24,7 @@ from bot.adapters.logs import bound_delivery
 from bot.adapters.metrics import Metrics
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.inbox import Claim, Inbox, Status
+from bot.core.audit_events import AuditEventType
 from bot.core.redact import Redactor
 from bot.core.webhooks import Delivery
 
@@ -151,7 +152,7 @@ class DeliveryProcessor:
             return
         try:
             self.audit.append(
-                type="webhook.processed",
+                type=AuditEventType.WEBHOOK_PROCESSED,
                 actor=AUDIT_ACTOR,
                 correlation_id=correlation_id,
                 repository=delivery.repository or "",

@@ -19,7 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.audit import AuditEvent, event_from_json, leaf_data, recompute_hash
+from bot.core.audit_events import (
+    AuditEvent,
+    AuditEventType,
+    event_from_json,
+    leaf_data,
+    recompute_hash,
+)
 from bot.core.tlog import (
     Checkpoint,
     NoteError,
@@ -31,7 +37,7 @@ from bot.core.tlog import (
     verify_proof_bundle,
 )
 
-EVIDENCE_EVENT_TYPE = "evidence.stored"
+EVIDENCE_EVENT_TYPE = AuditEventType.EVIDENCE_STORED
 """The type of the audit event that records a stored evidence pack."""
 
 

@@ -285,6 +285,73 @@ class TailTree:
         return _consistency_path(self.subtree, old_size, new_size)
 
 
+class MerkleLevels:
+    """Every perfect subtree hash of a list of leaf hashes: any root or proof in O(log n).
+
+    ``inclusion_proof`` and ``consistency_proof`` above hash the leaves again (O(n) per proof); a
+    log of a million events exporting proofs for a few hundred of them keeps the levels instead
+    (about two hashes per leaf) and walks the same paths (RFC 9162 §2.1.3.1 and §2.1.4.1).
+    """
+
+    __slots__ = ("_levels",)
+
+    def __init__(self, leaf_hashes: Sequence[bytes]) -> None:
+        levels = [list(leaf_hashes)]
+        sha256 = hashlib.sha256
+        while len(levels[-1]) > 1:
+            below = levels[-1]
+            levels.append(
+                [
+                    sha256(_NODE_PREFIX + below[i] + below[i + 1]).digest()
+                    for i in range(0, len(below) - 1, 2)
+                ]
+            )
+        self._levels = levels
+
+    @property
+    def size(self) -> int:
+        """The number of leaves."""
+        return len(self._levels[0])
+
+    def subtree(self, low: int, high: int) -> bytes:
+        """MTH(D[low:high]) for ``low`` aligned to a power of two at least ``high - low``.
+
+        Those are the only subtrees the proofs of RFC 9162 §2.1.3.1 and §2.1.4.1 ask for.
+        """
+        if high == low:
+            return EMPTY_ROOT
+        blocks: list[bytes] = []
+        position, remaining = low, high - low
+        for level in reversed(range(remaining.bit_length())):
+            if remaining >> level & 1:
+                blocks.append(self._levels[level][position >> level])
+                position += 1 << level
+        root = blocks[-1]
+        for block in reversed(blocks[:-1]):
+            root = node_hash(block, root)
+        return root
+
+    def root(self, size: int | None = None) -> bytes:
+        """The tree hash of the first ``size`` leaves (all by default)."""
+        size = self.size if size is None else size
+        self._check_size(size)
+        return self.subtree(0, size)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """PATH(index, D[0:size]) (RFC 9162 §2.1.3.1), as ``inclusion_proof`` gives it."""
+        self._check_size(size)
+        return _audit_path(self.subtree, index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """PROOF(old_size, D[0:new_size]) (RFC 9162 §2.1.4.1), as ``consistency_proof`` gives it."""
+        self._check_size(new_size)
+        return _consistency_path(self.subtree, old_size, new_size)
+
+    def _check_size(self, size: int) -> None:
+        if not 0 <= size <= self.size:
+            raise ValueError(f"size {size} is outside the {self.size} leaves given")
+
+
 def verify_inclusion(
     leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> None:

@@ -26,7 +26,7 @@ from bot.adapters.storage import (
     open_database,
     upgrade_schema,
 )
-from bot.core.audit import parse_since
+from bot.core.durations import parse_since
 from bot.errors import AuditIntegrityError, EucoraError
 from bot.flows.audit import (
     export_filters,

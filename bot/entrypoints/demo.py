@@ -21,6 +21,7 @@ from bot.adapters.keys import VERIFIER_FILE, load_or_create_signer, verifier_key
 from bot.adapters.signing_keys import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME, generate_key_pair
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
+from bot.core.audit_events import AuditEventType
 from bot.core.render.check import render_check_text
 from bot.core.render.findings import render_summary, render_text, summarize
 from bot.doubles.planes import with_stand_in_package
@@ -207,7 +208,7 @@ def _audit(run: CheckRun, settings: Settings, echo: Echo) -> bool:
     log = AuditLog(engine)
     now = datetime.fromisoformat(DEMO_NOW)
     log.append(
-        type="pull_request.checked",
+        type=AuditEventType.PULL_REQUEST_CHECKED,
         actor="eucora-demo",
         correlation_id=f"demo-{run.digest[7:19]}",
         repository=run.pack["repository"],

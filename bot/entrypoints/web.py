@@ -32,6 +32,7 @@ from bot.adapters.logs import bound_delivery
 from bot.adapters.metrics import CONTENT_TYPE, Metrics
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.inbox import Inbox, Stored
+from bot.core.audit_events import AuditEventType
 from bot.core.render.evidence_html import render_evidence_html
 from bot.core.webhooks import (
     MAX_BODY_BYTES,
@@ -298,7 +299,7 @@ def _record(intake: WebhookIntake, delivery_id: str, routing: Routing, outcome: 
         return
     try:
         intake.audit.append(
-            type="webhook.received",
+            type=AuditEventType.WEBHOOK_RECEIVED,
             actor="github",
             correlation_id=delivery_id,
             repository=routing.repository or "",

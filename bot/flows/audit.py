@@ -1,7 +1,8 @@
 """What ``eucora audit`` does: verify the log, export it, tell one change's story, sign checkpoints.
 
 The flows work on an ``AuditStore`` (``bot.adapters.storage.AuditLog`` in production) and take
-the time and the keys from their caller; the decisions and texts come from ``bot.core.audit``.
+the time and the keys from their caller; the decisions come from ``bot.core.audit_chain``
+and ``bot.core.audit_export``, the texts from ``bot.core.render.audit``.
 """
 
 from __future__ import annotations
@@ -12,15 +13,10 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from bot.adapters.storage.audit_log import ExportSummary
-from bot.core.audit import (
-    AuditEvent,
-    ChainReport,
-    ExportFilters,
-    format_event_time,
-    render_report,
-    render_story,
-    verify_export,
-)
+from bot.core.audit_chain import ChainReport
+from bot.core.audit_events import AuditEvent, format_event_time
+from bot.core.audit_export import ExportFilters, verify_export
+from bot.core.render.audit import render_report, render_story
 from bot.core.tlog import Ed25519Signer
 
 

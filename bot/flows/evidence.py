@@ -56,7 +56,7 @@ from bot.core.attestation import (
     statement_for,
     verify_envelope,
 )
-from bot.core.audit import AuditEvent, leaf_data
+from bot.core.audit_events import AuditEvent, leaf_data
 from bot.core.evidence import canonical_json, digest_of
 from bot.core.evidence_proof import (
     EVIDENCE_EVENT_TYPE,

@@ -35,6 +35,7 @@ from bot.adapters.storage.publications import (
     PublicationClaim,
     PublicationRow,
 )
+from bot.core.audit_events import AuditEventType
 from bot.core.github_model import EVIDENCE_MARKER
 from bot.core.publishing import (
     MAX_ATTEMPTS,
@@ -56,12 +57,12 @@ from connectors.base import Connector, Publication, Ring
 
 log = logging.getLogger("eucora.publish")
 
-STARTED = "publication.started"
-SUCCEEDED = "publication.succeeded"
-RETRYING = "publication.retry_scheduled"
-FAILED = "publication.failed"
-REPORT_DELAYED = "publication.report_delayed"
-CHANGE_PUBLISHED = "change.published"
+STARTED = AuditEventType.PUBLICATION_STARTED
+SUCCEEDED = AuditEventType.PUBLICATION_SUCCEEDED
+RETRYING = AuditEventType.PUBLICATION_RETRY_SCHEDULED
+FAILED = AuditEventType.PUBLICATION_FAILED
+REPORT_DELAYED = AuditEventType.PUBLICATION_REPORT_DELAYED
+CHANGE_PUBLISHED = AuditEventType.CHANGE_PUBLISHED
 CRASH_LOOP_ATTEMPTS = 2 * MAX_ATTEMPTS
 """Claims after which a publication that never recorded an outcome fails (its task kills its
 worker every time: an out-of-memory installer, a segfaulting library). Twice the retry budget,

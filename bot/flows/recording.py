@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
 from bot.adapters.storage.audit_log import AuditLog
+from bot.core.audit_events import AuditEventType
 from bot.core.tlog import Ed25519Signer
 from bot.flows.check import CheckRun
 from bot.flows.evidence import (
@@ -27,7 +28,7 @@ from bot.flows.evidence import (
 from bot.flows.pull_request import ACTOR, Recorded, StoredPack
 from bot.settings import Settings
 
-EVALUATED = "pull_request.evaluated"
+EVALUATED = AuditEventType.PULL_REQUEST_EVALUATED
 
 
 class AuditedEvidence:

@@ -13,41 +13,44 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.audit import (
+from bot.core.audit_chain import (
+    ChainProblem,
+    ChainReport,
+    ProvenEvent,
+    StoredCheckpoint,
+    extend_chain,
+    verify_chain,
+    verify_excerpt,
+)
+from bot.core.audit_events import (
     EVENT_FIELDS,
     GENESIS_HASH,
     AuditEvent,
-    ChainProblem,
-    ChainReport,
-    ExportFilters,
-    MerkleLevels,
-    ProvenEvent,
-    StoredCheckpoint,
-    checkpoint_line,
     event_from_json,
     event_hash,
     event_json,
     event_leaf_hash,
+    format_event_time,
+    leaf_data,
+    recompute_hash,
+    seal_event,
+)
+from bot.core.audit_export import (
+    ExportFilters,
+    checkpoint_line,
     event_line,
     export_header_line,
-    extend_chain,
-    format_event_time,
     inclusion_line,
-    leaf_data,
-    parse_since,
-    recompute_hash,
-    render_report,
-    render_story,
-    seal_event,
-    verify_chain,
-    verify_excerpt,
     verify_export,
 )
+from bot.core.durations import parse_since
 from bot.core.evidence import canonical_json
+from bot.core.render.audit import render_report, render_story
 from bot.core.tlog import (
     Checkpoint,
     CompactRange,
     Ed25519Signer,
+    MerkleLevels,
     consistency_proof,
     inclusion_proof,
     leaf_hash,

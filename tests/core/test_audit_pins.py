@@ -11,28 +11,28 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-from bot.core.audit import (
+from bot.core.audit_chain import StoredCheckpoint, verify_chain
+from bot.core.audit_events import (
     GENESIS_HASH,
     AuditEvent,
-    ExportFilters,
-    MerkleLevels,
-    StoredCheckpoint,
-    checkpoint_line,
     event_leaf_hash,
+    format_event_time,
+    leaf_data,
+    seal_event,
+)
+from bot.core.audit_export import (
+    ExportFilters,
+    checkpoint_line,
     event_line,
     export_header_line,
-    format_event_time,
     inclusion_line,
-    leaf_data,
-    render_report,
-    render_story,
-    seal_event,
-    verify_chain,
     verify_export,
 )
+from bot.core.render.audit import render_report, render_story
 from bot.core.tlog import (
     Checkpoint,
     Ed25519Signer,
+    MerkleLevels,
     consistency_proof,
     inclusion_proof,
     root_hash,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.core.audit import (
+from bot.core.audit_events import (
     GENESIS_HASH,
     AuditEvent,
     event_leaf_hash,

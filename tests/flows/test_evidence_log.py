@@ -22,7 +22,7 @@ from bot.adapters.evidence_store import EvidenceStore, EvidenceStoreError, Tampe
 from bot.adapters.keys import VERIFIER_FILE, keys_dir, load_or_create_signer, load_signer
 from bot.adapters.signing_keys import PUBLIC_KEY_NAME
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
-from bot.core.audit import leaf_data
+from bot.core.audit_events import leaf_data
 from bot.core.evidence_proof import EVIDENCE_EVENT_TYPE, evidence_event_payload
 from bot.core.tlog import Ed25519Signer
 from bot.entrypoints.commands_evidence import evidence_group

@@ -6,7 +6,7 @@ links to the one committed before it; busy and serialisation failures are retrie
 bounded, jittered backoff (``stamina``). It signs C2SP checkpoints of the Merkle tree of its
 events, never one inconsistent with a checkpoint it signed before, and gives inclusion and
 consistency proofs and JSON Lines exports an auditor checks offline. The decisions (hashing,
-verifying, the export format) are in ``bot.core.audit``; this module moves rows.
+verifying, the export format) are in ``bot.core.audit_*``; this module moves rows.
 
 Time is never read here: callers pass it in.
 """
@@ -25,23 +25,21 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.adapters.storage.db import read_snapshot, write_transaction
 from bot.adapters.storage.tables import audit_checkpoints, audit_events
-from bot.core.audit import (
+from bot.core.audit_chain import ChainReport, StoredCheckpoint, extend_chain, verify_chain
+from bot.core.audit_events import (
     GENESIS_HASH,
     AuditEvent,
-    ChainReport,
-    ExportFilters,
-    MerkleLevels,
-    StoredCheckpoint,
-    checkpoint_line,
     event_json,
     event_leaf_hash,
+    format_event_time,
+    seal_event,
+)
+from bot.core.audit_export import (
+    ExportFilters,
+    checkpoint_line,
     event_line,
     export_header_line,
-    extend_chain,
-    format_event_time,
     inclusion_line,
-    seal_event,
-    verify_chain,
 )
 from bot.core.evidence import canonical_json
 from bot.core.tlog import (
@@ -49,6 +47,7 @@ from bot.core.tlog import (
     Checkpoint,
     CompactRange,
     Ed25519Signer,
+    MerkleLevels,
     ProofBundle,
     TailTree,
     TlogError,
@@ -300,7 +299,7 @@ class AuditLog:
             return _read_checkpoints(connection)
 
     def verify(self, verifier_keys: Sequence[str] | None = None) -> ChainReport:
-        """Walk every event and checkpoint in one snapshot (``bot.core.audit.verify_chain``)."""
+        """Walk every event and checkpoint in one snapshot (``audit_chain.verify_chain``)."""
         with read_snapshot(self._engine) as connection:
             stored = _read_checkpoints(connection)
             return verify_chain(_stream_events(connection), stored, verifier_keys)
@@ -364,7 +363,7 @@ class AuditLog:
         return levels.consistency_proof(old_size, new_size)
 
     def export_jsonl(self, stream: IO[bytes], filters: ExportFilters) -> ExportSummary:
-        """Write the signed part of the log as JSON Lines (format in ``bot.core.audit``).
+        """Write the signed part of the log as JSON Lines (format in ``bot.core.audit_export``).
 
         Only events a stored checkpoint covers are written (sign one first to export them all).
         Without filters every event is written, and the chain itself proves them; with filters

@@ -53,7 +53,7 @@ audit_events = Table(
     Index(None, "time"),
     Index(None, "correlation_id"),
 )
-"""The audit trail: one row per event, ``seq`` from 1 without gaps; see ``bot.core.audit``.
+"""The audit trail: one row per event, ``seq`` from 1 without gaps; see ``bot.core.audit_events``.
 
 ``payload`` is canonical JSON text; ``prev_hash`` and ``hash`` are lowercase hex SHA-256.
 """

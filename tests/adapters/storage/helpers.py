@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, insert, text, update
 
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.adapters.storage.tables import audit_events
-from bot.core.audit import AuditEvent, seal_event
+from bot.core.audit_events import AuditEvent, seal_event
 from bot.core.evidence import canonical_json
 from bot.core.tlog import Ed25519Signer
 from tests.support.postgres import PostgresServer, postgres_server

@@ -17,17 +17,15 @@ from sqlalchemy.exc import IntegrityError
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.adapters.storage.audit_log import describe_problem, is_transient
 from bot.adapters.storage.tables import audit_checkpoints
-from bot.core.audit import (
+from bot.core.audit_chain import ChainProblem, verify_chain
+from bot.core.audit_events import (
     GENESIS_HASH,
-    ChainProblem,
-    ExportFilters,
     event_leaf_hash,
     format_event_time,
     leaf_data,
     recompute_hash,
-    verify_chain,
-    verify_export,
 )
+from bot.core.audit_export import ExportFilters, verify_export
 from bot.core.tlog import (
     Checkpoint,
     CompactRange,
