@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from bot.core.redact import Redactor
 from bot.errors import PermanentConnectorError, TransientConnectorError
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -31,8 +32,6 @@ MAX_MESSAGE = 300
 
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
-_BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 def tls_verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
@@ -61,12 +60,8 @@ def new_client(
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every known secret, bearer token and JWT replaced by ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    text = _BEARER.sub("Bearer ***", text)
-    return _JWT.sub("***", text)
+    """``text`` with every known secret, bearer token, JWT... replaced by ``***`` (``Redactor``)."""
+    return Redactor(secrets, mask="***")(text)
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:

@@ -15,7 +15,6 @@ answer, with anything shaped like a token, a JWT or a key removed.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -45,6 +44,7 @@ from bot.core.github_model import (
     PullRequestReview,
     one_line,
 )
+from bot.core.redact import Redactor
 from bot.errors import ConfigError, GitHubError
 from bot.settings import Settings
 
@@ -61,19 +61,12 @@ MAX_DEPLOYMENT_PAGES = 10
 """A merge's deployments to one environment read back at most (1,000: one per intent)."""
 _TRUNCATED = "\n\n… (truncated)"
 
-_SECRET_SHAPES = re.compile(
-    r"gh[opusr]_[A-Za-z0-9_]{20,}"  # ghp_ gho_ ghu_ ghs_ ghr_ tokens (any length form)
-    r"|github_pat_[A-Za-z0-9_]{20,}"
-    r"|v1\.[0-9a-f]{40}"  # old installation tokens
-    r"|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"  # JWTs
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
-    r"|(?i:basic|bearer|token)\s+[A-Za-z0-9+/=._-]{16,}"
-)
+_REDACT = Redactor()
 
 
 def scrub(text: str) -> str:
     """``text`` on one line, with anything shaped like a credential replaced by ``[redacted]``."""
-    return " ".join(_SECRET_SHAPES.sub("[redacted]", text).split())[:500]
+    return " ".join(_REDACT(text).split())[:500]
 
 
 def _utcnow() -> datetime:

@@ -1,13 +1,15 @@
 """Secret redaction for anything written out: log lines, error pages, stored error reasons.
 
 A :class:`Redactor` removes every GitHub token format, JWTs, PEM private keys, credentials in
-URLs and ``Authorization`` headers, and the literal values of the secrets it is given (the
-webhook secret, plane credentials...). It is pure: the composition root builds it from
-``Settings`` and the log and web adapters apply it.
+URLs, ``Authorization`` headers and bearer tokens, and the literal values of the secrets it is
+given (the webhook secret, plane credentials...). It is pure: the composition root builds it from
+``Settings`` and the log and web adapters apply it; the GitHub adapter cleans its error messages
+with it, and the connectors theirs (with their ``***`` mask). It is the one secret scrubber.
 
 Token formats: https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/
 (``ghp_ gho_ ghu_ ghs_ ghr_ github_pat_``; GitHub plans for lengths up to 255 characters), and
-the stateless installation tokens ``ghs_<app id>_<JWT>`` (dots and dashes, 255+ characters).
+the stateless installation tokens ``ghs_<app id>_<JWT>`` (dots and dashes, 255+ characters), and
+the old installation tokens ``v1.<40 hex digits>``.
 """
 
 from __future__ import annotations
@@ -35,23 +37,39 @@ _PATTERNS = (
     # GitHub tokens: classic 36 characters, and the long stateless ghs_<appid>_<jwt> form.
     ("gh", re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_.\-]{16,}")),
     ("github_pat_", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}")),
-    # JSON Web Tokens (the app's JWT, OAuth id tokens): header.payload[.signature].
-    ("eyJ", re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]*)?")),
+    ("v1.", re.compile(r"\bv1\.[0-9a-f]{40}")),
+    # JSON Web Tokens (the app's JWT, OAuth id tokens): header.payload.signature of any length,
+    # or header.payload when both are long enough not to be ordinary dotted words.
+    (
+        "eyJ",
+        re.compile(
+            r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"
+            r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
+        ),
+    ),
 )
 # Credentials the surrounding text announces: keep the announcement, drop the value. The
 # substrings are tested on the lower-cased text.
 _ANNOUNCED = (
     ("authorization", re.compile(r"(?i)\b(authorization:\s*(?:bearer|token|basic)\s+)[^\s\"',]+")),
-    ("bearer", re.compile(r"(?i)(\b(?:bearer|token)\s+)[A-Za-z0-9_.\-+/=]{20,}")),
-    ("token", re.compile(r"(?i)(\b(?:bearer|token)\s+)[A-Za-z0-9_.\-+/=]{20,}")),
+    # Whatever follows "Bearer" is a token (RFC 6750 b64token); after "token" or "Basic", a word
+    # long enough not to be prose.
+    ("bearer", re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9_.~\-+/=]+")),
+    ("token", re.compile(r"(?i)(\b(?:token|basic)\s+)[A-Za-z0-9_.\-+/=]{16,}")),
+    ("basic", re.compile(r"(?i)(\b(?:token|basic)\s+)[A-Za-z0-9_.\-+/=]{16,}")),
     ("://", re.compile(r"(://[^/\s:@\"']+:)[^@\s/\"']+(@)")),
 )
 
 
 class Redactor:
-    """Removes secrets from text; built once with the configured secret values."""
+    """Removes secrets from text; built once with the configured secret values.
 
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+    ``mask`` is what stands in for each secret (``[redacted]``; the connectors' messages use
+    ``***``).
+    """
+
+    def __init__(self, secrets: Iterable[str | None] = (), *, mask: str = REDACTED) -> None:
+        self._mask = mask
         literals: set[str] = set()
         for secret in secrets:
             if not secret or len(secret) < MIN_SECRET_LENGTH:
@@ -64,18 +82,17 @@ class Redactor:
         )
 
     def __call__(self, text: str) -> str:
-        """``text`` with every secret replaced by ``[redacted]``."""
+        """``text`` with every secret replaced by the mask."""
         if self._literals is not None:
-            text = self._literals.sub(REDACTED, text)
+            text = self._literals.sub(self._mask, text)
         for needle, pattern in _PATTERNS:
             if needle in text:
-                text = pattern.sub(REDACTED, text)
+                text = pattern.sub(self._mask, text)
         lowered = text.lower()
         for needle, pattern in _ANNOUNCED:
             if needle in lowered:
-                text = pattern.sub(_keep_announcement, text)
+                text = pattern.sub(self._keep_announcement, text)
         return text
 
-
-def _keep_announcement(match: re.Match[str]) -> str:
-    return match.group(1) + REDACTED + (match.group(2) if match.re.groups > 1 else "")
+    def _keep_announcement(self, match: re.Match[str]) -> str:
+        return match.group(1) + self._mask + (match.group(2) if match.re.groups > 1 else "")

@@ -56,3 +56,30 @@ def test_ordinary_text_is_untouched() -> None:
 
 def test_short_configured_values_are_not_searched() -> None:
     assert Redactor(["abc"])("abcdef") == "abcdef"
+
+
+# --- what the GitHub adapter's and the connectors' own scrubbers removed, now this one's ---------
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "v1." + "0123456789abcdef" * 2 + "01234567",  # old installation tokens
+        "Basic eC1hY2Nlc3MtdG9rZW46Z2hzX3NlY3JldA==",
+        "token " + "A1b2" * 4,  # 16 characters after "token"
+        "Bearer abc.def-123",  # a short bearer token
+        "eyJhbGciOi.eyJzdWIiOi.sig",  # a JWT with short parts
+    ],
+)
+def test_the_shapes_the_other_scrubbers_knew_are_removed(secret: str) -> None:
+    value = secret.rsplit(" ", maxsplit=1)[-1]
+    cleaned = Redactor()(f"before {secret} after")
+    assert value not in cleaned
+    assert cleaned.startswith("before ")
+    assert cleaned.endswith(" after")
+
+
+def test_the_mask_is_chosen() -> None:
+    redact = Redactor(["hunter2hunter2"], mask="***")
+    assert redact("secret=hunter2hunter2 Bearer abc.def") == "secret=*** Bearer ***"
+    assert redact("ghp_" + "A1b2" * 9) == "***"
