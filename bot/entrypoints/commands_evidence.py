@@ -19,8 +19,9 @@ import click
 
 from bot.adapters.evidence_store import EvidenceStoreError, TamperedEvidenceError
 from bot.adapters.signing_keys import generate_key_pair
+from bot.core.evidence_verify import VerifyReport
 from bot.errors import SigningKeyError
-from bot.flows.evidence import EvidenceRefError, VerifyReport, show, verify
+from bot.flows.evidence import EvidenceRefError, show, verify
 from bot.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

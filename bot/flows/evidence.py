@@ -29,11 +29,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bot.adapters.evidence_store import (
     ENVELOPE_SUFFIX,
@@ -47,23 +44,32 @@ from bot.adapters.evidence_store import (
 from bot.adapters.keys import TrustedKeys, load_or_create_signer, read_trusted_keys, verifier_keys
 from bot.adapters.signing_keys import load_private_key
 from bot.core.attestation import (
-    PREDICATE_TYPES,
     AttestationError,
     Statement,
     key_id,
     read_unverified_statement,
     sign_envelope,
     statement_for,
-    verify_envelope,
 )
 from bot.core.audit_events import AuditEvent, leaf_data
-from bot.core.evidence import canonical_json, digest_of
+from bot.core.evidence import digest_of
 from bot.core.evidence_proof import (
     EVIDENCE_EVENT_TYPE,
     bundle_event,
     evidence_event_payload,
     records_pack,
-    verify_evidence_proof,
+)
+from bot.core.evidence_verify import (
+    CheckStatus,
+    InclusionVerdict,
+    VerifyCheck,
+    VerifyReport,
+    bundle_inclusion,
+    claimed_key_ids,
+    inclusion_check,
+    signature_check,
+    statement_check,
+    unverified_envelope,
 )
 from bot.core.tlog import Ed25519Signer, TlogError
 from bot.errors import EucoraError
@@ -354,40 +360,11 @@ def show(ref: str, settings: Settings, *, store: EvidenceStore | None = None) ->
         pack=pack,
         source=found.source,
         envelope=found.envelope,
-        key_ids=_claimed_key_ids(found.envelope),
-    )
-
-
-def _claimed_key_ids(envelope: Mapping[str, Any] | None) -> tuple[str, ...]:
-    signatures = envelope.get("signatures") if envelope is not None else None
-    if not isinstance(signatures, list):
-        return ()
-    return tuple(
-        str(s.get("keyid", "")) for s in signatures if isinstance(s, dict) and s.get("keyid")
+        key_ids=claimed_key_ids(found.envelope),
     )
 
 
 # --- verifying ------------------------------------------------------------------------------------
-
-
-class CheckStatus(StrEnum):
-    """How one verification check came out."""
-
-    OK = "ok"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-@dataclass(frozen=True, slots=True)
-class InclusionVerdict:
-    """The audit log's answer: whether the pack is in the log, and why (or why not).
-
-    ``skipped`` when there was nothing to check (no proof bundle and none required).
-    """
-
-    ok: bool
-    why: str
-    skipped: bool = False
 
 
 class LogInclusion(Protocol):
@@ -414,71 +391,15 @@ class ProofBundleInclusion:
     source: str = "the proof bundle"
 
     def __call__(self, digest: str) -> InclusionVerdict:
-        """Check the bundle against the digest and the keys (``verify_evidence_proof``)."""
-        if self.bundle is None:
-            why = "no proof bundle (.tlog-proof): the pack was not recorded in an audit log"
-            return InclusionVerdict(ok=not self.required, why=why, skipped=not self.required)
-        if not self.keys:
-            return InclusionVerdict(
-                ok=False,
-                why="the pack has a proof bundle, but there is no key to check its checkpoint:"
-                " pass --public-key (the log's key, PEM or name+id+base64)",
-            )
-        try:
-            proven = verify_evidence_proof(
-                self.bundle.decode("utf-8"),
-                digest,
-                verifier_keys=self.keys.verifier_keys,
-                public_keys=self.keys.public_keys,
-            )
-        except UnicodeDecodeError:
-            return InclusionVerdict(ok=False, why=f"{self.source} is not UTF-8 text")
-        except (TlogError, ValueError) as error:
-            return InclusionVerdict(ok=False, why=f"{self.source}: {error}")
-        checkpoint = proven.checkpoint
-        return InclusionVerdict(
-            ok=True,
-            why=f"audit event {proven.event.seq} records it, in the checkpoint of"
-            f" {checkpoint.size} events signed for {checkpoint.origin}",
+        """Check the bundle against the digest and the keys (``bundle_inclusion``)."""
+        return bundle_inclusion(
+            self.bundle,
+            digest,
+            verifier_keys=self.keys.verifier_keys,
+            public_keys=self.keys.public_keys,
+            required=self.required,
+            source=self.source,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyCheck:
-    """One named check of a verification, with its outcome and a sentence saying why."""
-
-    name: str
-    status: CheckStatus
-    detail: str
-
-    def as_dict(self) -> dict[str, str]:
-        """The check as JSON-ready data."""
-        return {"name": self.name, "status": self.status.value, "detail": self.detail}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VerifyReport:
-    """Everything a verification checked; it holds when no check failed."""
-
-    digest: str
-    source: str
-    checks: tuple[VerifyCheck, ...]
-    key_ids: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """Whether no check failed (skipped checks do not fail a verification)."""
-        return all(c.status is not CheckStatus.FAILED for c in self.checks)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready data."""
-        return {
-            "digest": self.digest,
-            "source": self.source,
-            "verified": self.ok,
-            "verifiedBy": list(self.key_ids),
-            "checks": [c.as_dict() for c in self.checks],
-        }
 
 
 def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
@@ -515,7 +436,7 @@ def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
     checks: list[VerifyCheck] = []
     if found.digest_check is not None:
         checks.append(found.digest_check)
-    signature, statement = _signature_check(found.envelope, keys.ed25519(), required=required)
+    signature, statement = signature_check(found.envelope, keys.ed25519(), required=required)
     checks.append(signature)
 
     pack, digest = found.pack, found.digest
@@ -524,7 +445,7 @@ def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
         inclusion = ProofBundleInclusion(bundle, keys, required=required, source=source)
     if pack is None:  # an envelope file: the pack is what the signed Statement says it is
         if statement is None:
-            checks.append(VerifyCheck("digest", CheckStatus.FAILED, _unverified_envelope(found)))
+            checks.append(unverified_envelope(found.source))
             return _report(found, digest, checks, statement, inclusion)
         pack, digest = statement.predicate, digest_of(statement.predicate)
         checks.insert(
@@ -536,7 +457,7 @@ def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
             VerifyCheck("statement", CheckStatus.SKIPPED, "no verified statement to compare")
         )
     else:
-        checks.append(_statement_check(statement, pack, digest))
+        checks.append(statement_check(statement, pack, digest))
     return _report(found, digest, checks, statement, inclusion)
 
 
@@ -563,27 +484,6 @@ def _proof_bundle(
     return store.get_proof(digest), str(store.proof_path(digest))
 
 
-def _signature_check(
-    envelope: Mapping[str, Any] | None, keys: list[Ed25519PublicKey], *, required: bool
-) -> tuple[VerifyCheck, Statement | None]:
-    if envelope is None:
-        status = CheckStatus.FAILED if required else CheckStatus.SKIPPED
-        return VerifyCheck("signature", status, "the pack is not signed (no DSSE envelope)"), None
-    if not keys:
-        return VerifyCheck(
-            "signature",
-            CheckStatus.FAILED,
-            "the pack is signed, but there is no public key to check it with:"
-            " pass --public-key or set EUCORA_SIGNING_KEY",
-        ), None
-    try:
-        statement = verify_envelope(envelope, keys)
-    except AttestationError as error:
-        return VerifyCheck("signature", CheckStatus.FAILED, str(error)), None
-    by = ", ".join(statement.verified_by)
-    return VerifyCheck("signature", CheckStatus.OK, f"DSSE signature by key {by}"), statement
-
-
 def _report(
     found: _Found,
     digest: str,
@@ -591,56 +491,12 @@ def _report(
     statement: Statement | None,
     inclusion: LogInclusion | None,
 ) -> VerifyReport:
-    if inclusion is None:
-        checks.append(
-            VerifyCheck("inclusion", CheckStatus.SKIPPED, "no audit log was given to check")
-        )
-    elif not digest:
-        checks.append(VerifyCheck("inclusion", CheckStatus.SKIPPED, "no digest to look up"))
-    else:
-        verdict = inclusion(digest)
-        status = CheckStatus.OK if verdict.ok else CheckStatus.FAILED
-        checks.append(
-            VerifyCheck(
-                "inclusion", CheckStatus.SKIPPED if verdict.skipped else status, verdict.why
-            )
-        )
+    checks.append(inclusion_check(digest, inclusion))
     return VerifyReport(
         digest=digest,
         source=found.source,
         checks=tuple(checks),
         key_ids=statement.verified_by if statement is not None else (),
-    )
-
-
-def _unverified_envelope(found: _Found) -> str:
-    return f"{found.source} is an envelope whose signature did not verify: its pack is unknown"
-
-
-def _statement_check(statement: Statement, pack: Mapping[str, Any], digest: str) -> VerifyCheck:
-    hex_digest = digest.removeprefix("sha256:")
-    if hex_digest not in statement.subject_digest("sha256"):
-        named = ", ".join(statement.subject_digest("sha256")) or "no sha256"
-        return VerifyCheck(
-            "statement", CheckStatus.FAILED, f"the statement's subjects ({named}) omit {digest}"
-        )
-    kind = pack.get("kind")
-    expected = PREDICATE_TYPES.get(kind) if isinstance(kind, str) else None
-    if statement.predicate_type != expected:
-        return VerifyCheck(
-            "statement",
-            CheckStatus.FAILED,
-            f"predicateType {statement.predicate_type!r} is not the one for {kind!r} packs"
-            f" ({expected!r})",
-        )
-    if canonical_json(statement.predicate) != canonical_json(pack):
-        return VerifyCheck(
-            "statement", CheckStatus.FAILED, "the signed predicate is not the stored pack"
-        )
-    return VerifyCheck(
-        "statement",
-        CheckStatus.OK,
-        f"in-toto Statement v1 about {digest}, predicate {statement.predicate_type}",
     )
 
 

@@ -39,15 +39,13 @@ from bot.adapters.signing_keys import (
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.core.attestation import CHECK_PREDICATE_TYPE, PAYLOAD_TYPE, key_id, sign_envelope
 from bot.core.evidence import canonical_json
+from bot.core.evidence_verify import CheckStatus, InclusionVerdict, VerifyReport
 from bot.entrypoints.commands_evidence import evidence_group, keys_group
 from bot.flows.check import CheckRun, check_revisions
 from bot.flows.evidence import (
-    CheckStatus,
     EvidenceContext,
     EvidenceRefError,
-    InclusionVerdict,
     RecordedEvidence,
-    VerifyReport,
     record_check_evidence,
     show,
     store_check_pack,

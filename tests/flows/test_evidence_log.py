@@ -24,12 +24,12 @@ from bot.adapters.signing_keys import PUBLIC_KEY_NAME
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.core.audit_events import leaf_data
 from bot.core.evidence_proof import EVIDENCE_EVENT_TYPE, evidence_event_payload
+from bot.core.evidence_verify import CheckStatus
 from bot.core.tlog import Ed25519Signer
 from bot.entrypoints.commands_evidence import evidence_group
 from bot.flows.audit import latest_checkpoint
 from bot.flows.check import CheckRun
 from bot.flows.evidence import (
-    CheckStatus,
     EvidenceContext,
     RecordedEvidence,
     record_check_evidence,
