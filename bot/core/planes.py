@@ -5,8 +5,8 @@ platforms it manages (``intent.plane-platform``), what a ring's ``target`` names
 that mean "every device" (the ``required_rings_all_devices`` fact), how people call it, and the
 ``EUCORA_<PREFIX>_*`` environment variables its settings are read from. The connector that talks
 to the plane lives in ``connectors/<name>.py`` and declares itself with this profile;
-``tests/core/test_planes.py`` fails when the profiles, the connectors and the schemas' plane lists
-disagree. ``docs/contributing.md`` lists what adding a plane touches.
+``tests/test_planes_in_step.py`` fails when the profiles, the connectors and the schemas' plane
+lists disagree. ``docs/contributing.md`` lists what adding a plane touches.
 """
 
 from __future__ import annotations
