@@ -45,19 +45,28 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.core.planes import PROFILES
 from bot.errors import ConfigError, PermanentConnectorError
 from connectors._plane_client import PlaneClient
 from connectors._polling import Follow
 from connectors.base import (
     Journal,
     Plane,
+    PlaneConnector,
     PlaneState,
     PlannedStep,
     Publication,
     PublishResult,
     StepKind,
 )
-from connectors.settings import AnsibleLocalSettings, AwxSettings
+from connectors.settings import AnsibleLocalSettings, AwxSettings, ansible_settings
+
+PLANE: PlaneConnector[AwxSettings | AnsibleLocalSettings] = PlaneConnector(
+    profile=PROFILES[Plane.ANSIBLE],
+    settings=ansible_settings,
+    build=lambda settings, services: build_ansible(settings, follow=services.follow),
+)
+"""Ansible (a controller or local mode) as the registry finds and builds it."""
 
 JOB_ID = "awx_job_id"
 LAUNCH_AFTER = "awx_launch_after"
@@ -491,12 +500,18 @@ class LocalAnsibleConnector:
         path.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
 
 
+def build_ansible(
+    settings: AwxSettings | AnsibleLocalSettings, *, follow: Follow | None = None
+) -> AwxConnector | LocalAnsibleConnector:
+    """The controller's connector for AWX settings, else the local one."""
+    if isinstance(settings, AwxSettings):
+        return AwxConnector(settings, follow=follow)
+    return LocalAnsibleConnector(settings)
+
+
 def build_ansible_connector(
     awx: AwxSettings | None, local: AnsibleLocalSettings | None, *, follow: Follow | None = None
 ) -> AwxConnector | LocalAnsibleConnector | None:
     """AWX when configured, else local mode when configured, else ``None``."""
-    if awx is not None:
-        return AwxConnector(awx, follow=follow)
-    if local is not None:
-        return LocalAnsibleConnector(local)
-    return None
+    settings = awx if awx is not None else local
+    return None if settings is None else build_ansible(settings, follow=follow)

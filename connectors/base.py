@@ -23,20 +23,17 @@ Rules every connector keeps (issue 8):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from bot.core.planes import Plane as Plane  # noqa: PLC0414 - re-exported for the connectors
+from bot.core.planes import PlaneProfile
+from connectors._polling import Follow
 
-class Plane(StrEnum):
-    """The management planes an intent's ``plane`` may name."""
-
-    INTUNE = "intune"
-    JAMF = "jamf"
-    SCCM = "sccm"
-    LANDSCAPE = "landscape"
-    ANSIBLE = "ansible"
+if TYPE_CHECKING:  # the artifact source speaks HTTP: its library loads only with a plane
+    from connectors.artifacts import ArtifactSource
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,3 +159,33 @@ class Connector(Protocol):
     def retire(self, intent_name: str, journal: Journal) -> None:
         """Remove the intent's assignments (and objects, where the plane allows) from the plane."""
         ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaneServices:
+    """What the registry hands every plane's builder; each takes what it needs."""
+
+    artifacts: ArtifactSource
+    """Where installers are downloaded from (Intune and Jamf upload them)."""
+    follow: Follow | None
+    """How long a launched job or an upload is read back (``None``: the connector's own)."""
+
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaneConnector(Generic[S]):
+    """One plane as its connector module declares it (``connectors/<name>.py``: ``PLANE``).
+
+    The registry finds the declaration by the profile's name, reads the settings and, when the
+    plane is configured, builds the connector: a plane is added by its profile row, its settings
+    class and its module, with no list elsewhere to extend.
+    """
+
+    profile: PlaneProfile
+    settings: Callable[[Mapping[str, str]], S | None]
+    """Reads ``EUCORA_<PREFIX>_*``: ``None`` when the plane is not configured, ``SettingsError``
+    when it is half configured."""
+    build: Callable[[S, PlaneServices], Connector]
+    """Builds the connector from the settings ``settings`` returned."""

@@ -44,6 +44,7 @@ import msal.exceptions
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from bot.core.planes import PROFILES
 from bot.core.versions import compare_versions
 from bot.errors import PermanentConnectorError, TransientConnectorError
 
@@ -53,6 +54,7 @@ from .artifacts import Artifact, ArtifactSource, artifact_file_name, fetch_artif
 from .base import (
     Journal,
     Plane,
+    PlaneConnector,
     PlaneState,
     PlannedStep,
     Publication,
@@ -65,6 +67,16 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 APPS = "/deviceAppManagement/mobileApps"
 UPLOAD_FOLLOW = Follow(interval=2.0, timeout=900.0)
 """How long content upload and commit states are polled (Microsoft's sample: 10 s, up to ~1 h)."""
+
+PLANE = PlaneConnector(
+    profile=PROFILES[Plane.INTUNE],
+    settings=IntuneSettings.from_environ,
+    build=lambda settings, services: IntuneConnector(
+        settings, artifacts=services.artifacts, follow=services.follow or UPLOAD_FOLLOW
+    ),
+)
+"""Intune as the registry finds and builds it."""
+
 BLOCK_SIZE = 6 * 1024 * 1024
 """Azure block size the Microsoft sample uses for content uploads."""
 PERMANENT_TOKEN_ERRORS = frozenset(

@@ -27,6 +27,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 import httpx
 from defusedxml import ElementTree
 
+from bot.core.planes import PROFILES
 from bot.errors import PermanentConnectorError, TransientConnectorError
 
 from ._http import new_client, send, vendor_message
@@ -34,6 +35,7 @@ from .artifacts import ArtifactSource, artifact_file_name, fetch_artifact
 from .base import (
     Journal,
     Plane,
+    PlaneConnector,
     PlaneState,
     PlannedStep,
     Publication,
@@ -41,6 +43,13 @@ from .base import (
     StepKind,
 )
 from .settings import JamfSettings
+
+PLANE = PlaneConnector(
+    profile=PROFILES[Plane.JAMF],
+    settings=JamfSettings.from_environ,
+    build=lambda settings, services: JamfConnector(settings, artifacts=services.artifacts),
+)
+"""Jamf Pro as the registry finds and builds it."""
 
 POLICY_PREFIX = "EUCORA "
 _TAGS = re.compile(r"<[^>]+>")

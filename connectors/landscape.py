@@ -39,12 +39,14 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from bot.core.planes import PROFILES
 from bot.errors import PermanentConnectorError
 from connectors._plane_client import PlaneClient
 from connectors._polling import Follow
 from connectors.base import (
     Journal,
     Plane,
+    PlaneConnector,
     PlaneState,
     PlannedStep,
     Publication,
@@ -52,6 +54,13 @@ from connectors.base import (
     StepKind,
 )
 from connectors.settings import LandscapeSettings
+
+PLANE = PlaneConnector(
+    profile=PROFILES[Plane.LANDSCAPE],
+    settings=LandscapeSettings.from_environ,
+    build=lambda settings, services: LandscapeConnector(settings, follow=services.follow),
+)
+"""Landscape as the registry finds and builds it."""
 
 API_VERSION = "2011-08-01"
 ACTIVITY_ID = "landscape_activity_id"

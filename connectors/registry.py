@@ -4,29 +4,27 @@ The composition root builds :class:`Connectors` from the same environment mappin
 ``bot.settings.Settings`` (nothing here reads ``os.environ``), so a plane is configured exactly
 when its ``connectors.settings`` class says so, and a half-configured plane stops the process
 with that class's one-line :class:`bot.settings.SettingsError` naming the variable.
+
+Every plane of :data:`bot.core.planes.PROFILES` is served by ``connectors/<name>.py``, which
+declares itself as ``PLANE`` (a :class:`PlaneConnector`). A module is imported only when one of
+its plane's ``EUCORA_<PREFIX>_*`` variables is set, so this module and an installation without
+planes never load the planes' libraries (HTTP, MSAL, ansible-runner).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from contextlib import suppress
+from typing import TYPE_CHECKING, Any
 
+from bot.core.planes import PROFILES, PlaneProfile
+from bot.settings import SettingsError
 from connectors._polling import Follow
-from connectors.ansible import build_ansible_connector
-from connectors.artifacts import ArtifactSource, HttpArtifactSource
-from connectors.base import Connector, Plane
-from connectors.intune import UPLOAD_FOLLOW, IntuneConnector
-from connectors.jamf import JamfConnector
-from connectors.landscape import LandscapeConnector
-from connectors.sccm import SccmConnector
-from connectors.settings import (
-    AnsibleLocalSettings,
-    AwxSettings,
-    IntuneSettings,
-    JamfSettings,
-    LandscapeSettings,
-    SccmSettings,
-)
+from connectors.base import Connector, Plane, PlaneConnector, PlaneServices
+
+if TYPE_CHECKING:
+    from connectors.artifacts import ArtifactSource
 
 
 class Connectors:
@@ -55,6 +53,23 @@ class Connectors:
                     close()
 
 
+def plane_connector(profile: PlaneProfile) -> PlaneConnector[Any]:
+    """The ``PLANE`` that ``connectors/<name>.py`` declares (this loads the plane's libraries).
+
+    A library that is not installed is a one-line :class:`SettingsError`: the plane is configured
+    but this installation cannot talk to it.
+    """
+    try:
+        module = importlib.import_module(f"connectors.{profile.name}")
+    except ImportError as error:
+        raise SettingsError(
+            f"{profile.display_name} is configured (EUCORA_{profile.env_prefixes[0]}_*) but its"
+            f" connector cannot load: {error}"
+        ) from error
+    declared: PlaneConnector[Any] = module.PLANE
+    return declared
+
+
 def build_connectors(
     environ: Mapping[str, str],
     *,
@@ -65,26 +80,23 @@ def build_connectors(
 
     ``artifacts`` is where installers are downloaded from (default: over HTTPS); ``follow``
     bounds how long a launched job or an upload is read back (default: each connector's own).
+    Every plane's settings are read before any connector is built, in :class:`Plane` order.
     """
-    intune = IntuneSettings.from_environ(environ)
-    jamf = JamfSettings.from_environ(environ)
-    sccm = SccmSettings.from_environ(environ)
-    landscape = LandscapeSettings.from_environ(environ)
-    awx = AwxSettings.from_environ(environ)
-    local = AnsibleLocalSettings.from_environ(environ)
-    source = artifacts if artifacts is not None else HttpArtifactSource()
-    built: dict[Plane, Connector] = {}
-    if intune is not None:
-        built[Plane.INTUNE] = IntuneConnector(
-            intune, artifacts=source, follow=follow or UPLOAD_FOLLOW
-        )
-    if jamf is not None:
-        built[Plane.JAMF] = JamfConnector(jamf, artifacts=source)
-    if sccm is not None:
-        built[Plane.SCCM] = SccmConnector(sccm)
-    if landscape is not None:
-        built[Plane.LANDSCAPE] = LandscapeConnector(landscape, follow=follow)
-    ansible = build_ansible_connector(awx, local, follow=follow)
-    if ansible is not None:
-        built[Plane.ANSIBLE] = ansible
-    return Connectors(built)
+    configured: list[tuple[PlaneConnector[Any], object]] = []
+    for profile in PROFILES.values():
+        if not profile.mentioned_in(environ):
+            continue
+        plane = plane_connector(profile)
+        settings = plane.settings(environ)
+        if settings is not None:
+            configured.append((plane, settings))
+    if not configured:
+        return Connectors({})
+    if artifacts is None:
+        from connectors.artifacts import HttpArtifactSource  # noqa: PLC0415 - HTTP, with a plane
+
+        artifacts = HttpArtifactSource()
+    services = PlaneServices(artifacts=artifacts, follow=follow)
+    return Connectors(
+        {plane.profile.plane: plane.build(settings, services) for plane, settings in configured}
+    )

@@ -37,11 +37,13 @@ from xml.etree import ElementTree as ET
 
 import httpx
 
+from bot.core.planes import PROFILES
 from bot.errors import PermanentConnectorError
 from connectors._plane_client import PlaneClient
 from connectors.base import (
     Journal,
     Plane,
+    PlaneConnector,
     PlaneState,
     PlannedStep,
     Publication,
@@ -49,6 +51,13 @@ from connectors.base import (
     StepKind,
 )
 from connectors.settings import SccmSettings
+
+PLANE = PlaneConnector(
+    profile=PROFILES[Plane.SCCM],
+    settings=SccmSettings.from_environ,
+    build=lambda settings, _services: SccmConnector(settings),
+)
+"""Configuration Manager as the registry finds and builds it."""
 
 DIGEST_NS = "http://schemas.microsoft.com/SystemCenterConfigurationManager/2009/AppMgmtDigest"
 SCOPE = "ScopeId_EUCORA"

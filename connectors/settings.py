@@ -179,6 +179,16 @@ class AnsibleLocalSettings:
         )
 
 
+def ansible_settings(environ: Mapping[str, str]) -> AwxSettings | AnsibleLocalSettings | None:
+    """A controller when ``EUCORA_AWX_URL`` is set, else local mode when configured, else ``None``.
+
+    Both are read, so a bad setting of either is an error even when the other wins.
+    """
+    awx = AwxSettings.from_environ(environ)
+    local = AnsibleLocalSettings.from_environ(environ)
+    return awx if awx is not None else local
+
+
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 ENTRA_AUTHORITY = "https://login.microsoftonline.com"
 

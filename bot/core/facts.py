@@ -15,6 +15,7 @@ from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 
 from bot.core.changes import ChangeKind
+from bot.core.planes import PROFILES
 from bot.core.semantics import parse_timestamp
 from bot.core.versions import compare_versions, parse_version
 
@@ -24,18 +25,9 @@ DEFAULT_MIN_SOAK = {"low": "PT4H", "medium": "PT24H", "high": "PT48H", "critical
 DEFAULT_LIMITS = {"firstRingMaxDevices": 50, "firstRingMaxPercent": 5}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-# Targets that mean "every device" on each plane: Intune's virtual "All devices" group, the
-# Configuration Manager "All Systems" collection, Jamf's built-in smart group, Landscape's and
-# Ansible's conventions.
+# Targets that mean "every device" on any plane (each plane's profile names its own).
 ALL_DEVICES_TARGETS = frozenset(
-    {
-        "acacacac-9df4-4c7d-9d50-4ef0226f57a9",
-        "sms00001",
-        "all managed clients",
-        "all computers",
-        "all",
-        "*",
-    }
+    target for profile in PROFILES.values() for target in profile.all_devices_targets
 )
 
 # Install or uninstall commands that download or evaluate code at run time: curl/wget piped to a

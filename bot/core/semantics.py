@@ -11,15 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.findings import Severity
+from bot.core.planes import PROFILES
 from bot.core.schema import RawFinding
 from bot.core.versions import compare_versions
 
 PLANE_PLATFORMS: Mapping[str, frozenset[str]] = {
-    "intune": frozenset({"windows", "macos"}),
-    "jamf": frozenset({"macos"}),
-    "sccm": frozenset({"windows"}),
-    "landscape": frozenset({"linux"}),
-    "ansible": frozenset({"windows", "macos", "linux"}),
+    profile.name: profile.platforms for profile in PROFILES.values()
 }
 
 PACKAGE_PLATFORMS: Mapping[str, frozenset[str]] = {

@@ -13,6 +13,7 @@ from connectors.settings import (
     AwxSettings,
     LandscapeSettings,
     SccmSettings,
+    ansible_settings,
 )
 
 
@@ -104,3 +105,14 @@ def test_ansible_local_mode(tmp_path: Path) -> None:
         AnsibleLocalSettings.from_environ(
             {"EUCORA_ANSIBLE_PLAYBOOK_DIR": "x", "EUCORA_ANSIBLE_EXTRA_VARS": "[1]"}
         )
+
+
+def test_ansible_is_a_controller_before_local_mode_and_reads_both(tmp_path: Path) -> None:
+    local = {"EUCORA_ANSIBLE_PLAYBOOK_DIR": str(tmp_path), "EUCORA_HOME": str(tmp_path)}
+    controller = {"EUCORA_AWX_URL": "https://awx.contoso.com", "EUCORA_AWX_TOKEN": "tok"}
+    assert ansible_settings({}) is None
+    assert isinstance(ansible_settings(local), AnsibleLocalSettings)
+    assert isinstance(ansible_settings({**local, **controller}), AwxSettings)
+    # A bad local setting is an error even when the controller wins, as before the profiles.
+    with pytest.raises(SettingsError, match="EUCORA_ANSIBLE_EXTRA_VARS"):
+        ansible_settings({**local, **controller, "EUCORA_ANSIBLE_EXTRA_VARS": "[1]"})

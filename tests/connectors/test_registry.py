@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,3 +122,48 @@ def test_a_bad_setting_is_a_settings_error_naming_the_variable(
     with pytest.raises(SettingsError, match=variable) as raised:
         build_connectors(environ)
     assert "\n" not in str(raised.value)
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter: what it imports is what the registry made it import."""
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+
+
+PLANE_LIBRARIES = "('httpx', 'msal', 'ansible_runner', 'connectors.intune', 'connectors.ansible')"
+
+
+def test_the_registry_loads_no_plane_library_until_a_plane_is_configured() -> None:
+    done = run_python(
+        "import sys\n"
+        "from connectors.registry import build_connectors\n"
+        "from bot.core.planes import PROFILES\n"
+        "assert build_connectors({'EUCORA_HOME': '/tmp/x'}).configured() == ()\n"
+        f"print([name for name in {PLANE_LIBRARIES} if name in sys.modules])\n"
+        "build_connectors({'EUCORA_SCCM_URL': 'https://cm01.example.test',"
+        " 'EUCORA_SCCM_TOKEN': 't'}).close()\n"
+        f"print([name for name in {PLANE_LIBRARIES} if name in sys.modules])\n"
+    )
+    assert done.returncode == 0, done.stderr
+    # Configuration Manager speaks HTTP; neither Intune's MSAL nor Ansible's module is loaded.
+    assert done.stdout.splitlines() == ["[]", "['httpx']"]
+
+
+def test_a_configured_plane_whose_library_is_missing_is_a_one_line_settings_error() -> None:
+    done = run_python(
+        "import sys\n"
+        "sys.modules['msal'] = None  # what an installation without the plane's extra looks like\n"
+        "from bot.settings import SettingsError\n"
+        "from connectors.registry import build_connectors\n"
+        "try:\n"
+        "    build_connectors({'EUCORA_INTUNE_TENANT_ID': 't'})\n"
+        "except SettingsError as error:\n"
+        "    print(error)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        "Microsoft Intune is configured (EUCORA_INTUNE_*) but its connector cannot load:"
+    )
+    assert "msal" in done.stdout
+    assert len(done.stdout.splitlines()) == 1
