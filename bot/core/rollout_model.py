@@ -1,0 +1,158 @@
+"""What a rollout is made of: the outcomes a plane reports for one ring, and where a rollout stands.
+
+A merge publishes an intent's first ring; the reconciler then reads each ring's install outcomes
+back from its plane and asks :mod:`bot.core.gates` whether the next ring may start. These are the
+values that travel between the two: plain frozen data, so a decision is a function of them and the
+clock, and the same inputs give the same decision on any replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from fractions import Fraction
+from typing import TypeAlias
+
+ERROR_SAMPLE_MAX = 10
+"""Per-device errors kept with a reading: enough to show on an issue, small enough to store."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceError:
+    """One device's failed install, as the plane reports it."""
+
+    device: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RingOutcomes:
+    """Install outcomes of one intent's version on one ring's target, as of ``as_of``.
+
+    Counts are devices. ``targeted`` is what the plane says the ring's target holds; the others
+    need not add up to it (a plane may not have heard from every device yet).
+    """
+
+    targeted: int
+    installed: int
+    failed: int
+    pending: int
+    not_applicable: int = 0
+    as_of: datetime
+    errors: tuple[DeviceError, ...] = ()
+
+    def __post_init__(self) -> None:
+        counts = (self.targeted, self.installed, self.failed, self.pending, self.not_applicable)
+        if any(count < 0 for count in counts):
+            raise ValueError(f"install counts cannot be negative: {counts}")
+
+    @property
+    def reported(self) -> int:
+        """Devices whose outcome is known: installed, failed or not applicable."""
+        return self.installed + self.failed + self.not_applicable
+
+    @property
+    def success_rate(self) -> Fraction | None:
+        """Installed ÷ (installed + failed); None before any device reported either."""
+        decided = self.installed + self.failed
+        return Fraction(self.installed, decided) if decided else None
+
+    @property
+    def counts(self) -> tuple[int, int, int, int, int]:
+        """The counts alone, to tell whether anything moved between two readings."""
+        return (self.targeted, self.installed, self.failed, self.pending, self.not_applicable)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFailure:
+    """A read of the plane that failed: an error to count, never "nothing installed"."""
+
+    message: str
+
+
+Reading: TypeAlias = RingOutcomes | ReadFailure
+
+
+class RingPhase(StrEnum):
+    """Where one ring stands."""
+
+    WAITING = "waiting"  # not published yet
+    ACTIVE = "active"  # published; its gate is being watched
+    PASSED = "passed"  # its gate passed; the next ring may start (or has)
+    FAILED = "failed"  # its gate failed: the rollout halted here
+    HELD = "held"  # inconclusive: held for the CAB
+
+
+class RolloutPhase(StrEnum):
+    """Where a whole rollout stands."""
+
+    ACTIVE = "active"
+    HELD = "held"  # inconclusive gate, or halted by a person: waits for /eucora resume
+    HALTED = "halted"  # a gate failed: never promotes again
+    COMPLETE = "complete"  # the last ring passed
+    SUPERSEDED = "superseded"  # a newer version of the intent was merged
+
+
+FINAL_PHASES = frozenset({RolloutPhase.HALTED, RolloutPhase.COMPLETE, RolloutPhase.SUPERSEDED})
+"""Phases a rollout never leaves on its own (nothing promotes from them)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RingState:
+    """What the reconciler remembers of one ring between passes."""
+
+    name: str
+    phase: RingPhase = RingPhase.WAITING
+    started_at: datetime | None = None
+    """When the ring was published (its publication recorded): the gate's clock starts here."""
+    reporting_since: datetime | None = None
+    """When the ring first reached the reporting share, continuously since: the soak starts here."""
+    counts: tuple[int, int, int, int, int] | None = None
+    counts_since: datetime | None = None
+    """When the counts last moved: a ring whose counts stand still too long is stuck."""
+    read_errors: int = 0
+    """Consecutive failed reads of this ring."""
+    soak_waived_by: str | None = None
+    """The CAB member whose ``/eucora promote`` waived the soak (never a failed gate)."""
+    last_verdict: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutState:
+    """One rollout: an intent's version on its plane, ring by ring."""
+
+    intent: str
+    version: str
+    plane: str
+    rings: tuple[RingState, ...]
+    phase: RolloutPhase = RolloutPhase.ACTIVE
+    reason: str = ""
+    """Why the rollout is held, halted or superseded (empty while it runs)."""
+    alerts: frozenset[str] = field(default_factory=frozenset)
+    """Alerts raised and not yet cleared (``stuck:<ring>``, ``read-errors:<ring>``): raised once."""
+
+    @property
+    def current(self) -> int:
+        """Index of the ring being watched: the last one that has started (0 before any)."""
+        started = [i for i, ring in enumerate(self.rings) if ring.phase != RingPhase.WAITING]
+        return started[-1] if started else 0
+
+    def ring(self, name: str) -> RingState | None:
+        """The ring of that name, if the rollout has one."""
+        return next((ring for ring in self.rings if ring.name == name), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatePolicy:
+    """The repository's settings that every gate decision shares (``eucora.yaml`` ``rollouts``)."""
+
+    reporting_share: Fraction = Fraction(9, 10)
+    """Share of the ring's targeted devices that must have reported before a pass."""
+    read_error_budget: int = 4
+    """Consecutive failed reads that just wait; one more raises an alert."""
+    stuck_after: timedelta = timedelta(hours=24)
+    """Counts unchanged this long, while the plane's data is fresh, make a ring stuck."""
+    fresh_within: timedelta = timedelta(hours=6)
+    """Plane data older than this is stale: a ring is not called stuck on stale data."""
