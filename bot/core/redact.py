@@ -34,8 +34,9 @@ _PATTERNS = (
             re.DOTALL,
         ),
     ),
-    # GitHub tokens: classic 36 characters, and the long stateless ghs_<appid>_<jwt> form.
-    ("gh", re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_.\-]{16,}")),
+    # GitHub tokens: classic 36 characters, and the long stateless ghs_<appid>_<jwt> form; also
+    # glued onto a preceding word (``xghp_...``: no word boundary asked for).
+    ("gh", re.compile(r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_.\-]{16,}")),
     ("github_pat_", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}")),
     ("v1.", re.compile(r"\bv1\.[0-9a-f]{40}")),
     # JSON Web Tokens (the app's JWT, OAuth id tokens): header.payload.signature of any length,

@@ -83,3 +83,10 @@ def test_the_mask_is_chosen() -> None:
     redact = Redactor(["hunter2hunter2"], mask="***")
     assert redact("secret=hunter2hunter2 Bearer abc.def") == "secret=*** Bearer ***"
     assert redact("ghp_" + "A1b2" * 9) == "***"
+
+
+def test_a_github_token_glued_onto_a_word_is_still_removed() -> None:
+    from bot.core.redact import Redactor
+
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    assert Redactor()(f"header=x{token} and_{token}") == "header=x[redacted] and_[redacted]"
