@@ -10,7 +10,8 @@ deliveries, and the judge every PR evaluation calls (``PullRequestContext.approv
   survive a push that changes no intent), the tier's count from the PR's evidence pack, the
   reviews from the ledger (reviews the ledger never saw arrive are recorded from the API; a
   dismissal the API reports is recorded too, never an approval the ledger lacks a dismissal
-  of), the PR's commits and the CAB teams' active members (cached for a short time,
+  of), every commit of the PR (from the mirror, each address tied to a GitHub account:
+  ``read_pull_commits``) and the CAB teams' active members (cached for a short time,
   forgotten when a membership webhook names the team), and calls the pure
   ``bot.core.approvals.decide_approvals``;
 * every counted and refused approval is an audit event (once per review, verdict and head), the
