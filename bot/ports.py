@@ -84,6 +84,14 @@ class GitHub(Protocol):
         """The PR's commits (authors, committers, messages), as GitHub lists them (up to 250)."""
         ...
 
+    def commit(self, repository: str, sha: str) -> PullRequestCommit:
+        """One commit, its author and committer tied to the accounts their addresses belong to."""
+        ...
+
+    def commit_authors(self, email: str) -> frozenset[str]:
+        """The accounts commit search ties the author address ``email`` to (empty: unknown)."""
+        ...
+
     def team_members(self, team: str) -> frozenset[str]:
         """The logins of team ``org/slug``'s active members, child teams' members included.
 

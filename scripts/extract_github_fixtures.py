@@ -62,6 +62,8 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("post", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
     ("get", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
     ("post", "/repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule"),
+    ("get", "/repos/{owner}/{repo}/commits/{ref}"),
+    ("get", "/search/commits"),
 )
 
 WEBHOOK_ACTIONS: dict[str, tuple[str | None, ...]] = {

@@ -17,6 +17,7 @@ import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError, ODBError
 
 from bot.core.changes import ChangeKind, FileAtRevision, FileChange, RevisionPair
+from bot.core.github_model import PullRequestCommit
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _YAML_SUFFIXES_BYTES = (b".yaml", b".yml")
@@ -337,3 +338,47 @@ def list_blobs(repo_dir: str | Path, rev: str, folder: str) -> dict[str, str]:
         if len(fields) == 3 and fields[1] == b"blob" and name.endswith(_YAML_SUFFIXES_BYTES):
             found[base + name.decode("utf-8", "surrogateescape")] = fields[2].decode("ascii")
     return dict(sorted(found.items()))
+
+
+def read_commits(repo_dir: str | Path, base: str, head: str) -> tuple[PullRequestCommit, ...]:
+    """Every commit of ``base..head`` (reachable from ``head``, not from ``base``), oldest first.
+
+    What a pull request from ``head`` into ``base`` adds, however many: each with its author's
+    and committer's e-mail addresses and its whole message (for ``Co-authored-by:`` trailers).
+    Logins are ``None``: git knows addresses, GitHub ties them to accounts. Read with
+    ``git log -z`` and NUL-separated fields (a message cannot hold a NUL), so any message
+    survives; ``%ae``/``%ce`` are the addresses as recorded (no ``.mailmap`` rewriting).
+
+    Raises:
+        GitError: ``repo_dir`` is not a git repository, or a revision cannot be resolved.
+    """
+    with _open(repo_dir) as (repo, where):
+        base_sha = _resolve(repo, base, where).hexsha
+        head_sha = _resolve(repo, head, where).hexsha
+        output: bytes = repo.git.log(
+            "-z",
+            "--reverse",
+            "--no-show-signature",
+            "--format=%H%x00%ae%x00%ce%x00%B",
+            f"{base_sha}..{head_sha}",
+            "--",
+            stdout_as_string=False,
+            strip_newline_in_stdout=False,
+        )
+    fields = output.split(b"\0")
+    found = []
+    for index in range(0, len(fields) - 3, 4):
+        sha, author, committer, message = (
+            f.decode("utf-8", "replace") for f in fields[index : index + 4]
+        )
+        found.append(
+            PullRequestCommit(
+                sha=sha.strip(),
+                author_login=None,
+                author_email=author or None,
+                committer_login=None,
+                committer_email=committer or None,
+                message=message.rstrip("\n"),
+            )
+        )
+    return tuple(found)

@@ -443,6 +443,40 @@ class GitHubAdapter:
         items = self._raw_pages(f"/repos/{repository}/pulls/{number}/commits", {}, pages=3)
         return tuple(_pull_commit(item) for item in items)
 
+    def commit(self, repository: str, sha: str) -> PullRequestCommit:
+        """One commit as GitHub attributes it (``GET .../commits/{sha}``).
+
+        Names the accounts its author's and committer's addresses belong to: how a commit
+        beyond the PR's list of 250 is tied to people.
+        """
+        with self._call("commit", f"reading commit {sha[:12]} of {repository}"):
+            _, item = self._renewing(
+                lambda: self._gh.requester.requestJsonAndCheck(
+                    "GET", f"/repos/{repository}/commits/{sha}"
+                )
+            )
+            return _pull_commit(item)
+
+    def commit_authors(self, email: str) -> frozenset[str]:
+        """The accounts commit search ties ``email`` to (``GET /search/commits?q=author-email:``).
+
+        GitHub searches the default branches it indexes: an empty answer means "not known",
+        not "nobody". The first page of 100 is read (one address, one account).
+        """
+        query = f"author-email:{email}"
+        with self._call("search_commits", f"searching commits by {email}"):
+            _, data = self._renewing(
+                lambda: self._gh.requester.requestJsonAndCheck(
+                    "GET", "/search/commits", parameters={"q": query, "per_page": 100}
+                )
+            )
+            items = data.get("items") if isinstance(data, dict) else None
+            return frozenset(
+                str(item["author"]["login"])
+                for item in items or []
+                if isinstance(item.get("author"), dict) and item["author"].get("login")
+            )
+
     def _raw_pages(
         self, url: str, parameters: Mapping[str, Any], *, pages: int
     ) -> Iterator[dict[str, Any]]:

@@ -10,8 +10,17 @@ GitHub), and the reviewer is neither a bot, the PR's author, nor an author, co-a
 Every review gets exactly one verdict, and a review that does not count gets exactly one reason,
 the first that applies in this order (``Reason``): what the review *is* (dismissed, superseded, not
 an approval), then who gave it (bot, PR author, commit author, co-author, committer, not a CAB
-member), then when (not on the current head). People-reasons come before the head because a
-fresh approval fixes a stale one but never a self-approval: the reason says what would help.
+member, an address nobody can be sure is not theirs), then when (not on the current head).
+People-reasons come before the head because a fresh approval fixes a stale one but never a
+self-approval: the reason says what would help.
+
+Separation of duties fails closed on addresses. A commit names people by e-mail address; each
+must be tied to a GitHub account: by GitHub itself (the login GitHub gives a commit's author or
+committer), by being a GitHub no-reply address (``123+login@users.noreply.github.com``, and
+``noreply@github.com`` for GitHub's own ``web-flow`` commits), or by the ``emails`` the flow
+resolved (commit search). While any author, committer or ``Co-authored-by:`` address of the PR
+is tied to no account, it might be any CAB member's, so no CAB member's approval counts
+(``Reason.UNRESOLVED``) and the decision lists the addresses (``unresolved``).
 
 "Latest review" means the reviewer's latest review that sets a state (APPROVED, CHANGES_REQUESTED
 or DISMISSED), by submission time then id: a COMMENTED review leaves an approval standing, as
@@ -39,6 +48,8 @@ _CO_AUTHOR = re.compile(
     r"^co-authored-by:[ \t]*(.*?)[ \t]*<([^<>\s]+)>[ \t]*$", re.IGNORECASE | re.MULTILINE
 )
 _NOREPLY = re.compile(r"^(?:\d+\+)?([A-Za-z0-9-]+)@users\.noreply\.github\.com$", re.IGNORECASE)
+_WEB_FLOW = ("noreply@github.com", "web-flow")
+"""GitHub commits what it makes itself (web edits, merges) as ``noreply@github.com``."""
 
 
 class ReviewState(StrEnum):
@@ -68,6 +79,7 @@ class Reason(StrEnum):
     CO_AUTHOR = "co-author"
     COMMITTER = "committer"
     NOT_CAB_MEMBER = "not-cab-member"
+    UNRESOLVED = "unresolved-address"
     NOT_ON_HEAD = "not-on-head"
 
 
@@ -81,6 +93,9 @@ REASON_TEXT: Mapping[Reason, str] = {
     Reason.CO_AUTHOR: "a co-author (Co-authored-by) of a commit cannot approve it",
     Reason.COMMITTER: "a committer of a commit in the pull request cannot approve it",
     Reason.NOT_CAB_MEMBER: "not an active member of a CAB team",
+    Reason.UNRESOLVED: (
+        "a commit names an e-mail address GitHub ties to no account: it may be this reviewer's"
+    ),
     Reason.NOT_ON_HEAD: "given on an earlier head: the pull request changed since",
 }
 """One sentence per reason, for the check run summary and the comment."""
@@ -230,7 +245,8 @@ class ApprovalDecision:
 
     ``missing`` approvals and ``missing_teams`` (quorum) are what ``waiting`` waits for;
     ``blocking`` are the CAB members' current change requests; ``can_approve`` the CAB members
-    who could still give a counted approval.
+    who could still give a counted approval; ``unresolved`` the commit addresses tied to no
+    GitHub account (while there are any, no approval counts).
     """
 
     outcome: Outcome
@@ -245,6 +261,7 @@ class ApprovalDecision:
     emergency: bool = False
     post_implementation_review_owed: bool = False
     can_approve: tuple[str, ...] = field(default=())
+    unresolved: tuple[str, ...] = ()
 
     @property
     def counted(self) -> tuple[ReviewVerdict, ...]:
@@ -274,11 +291,20 @@ class ApprovalDecision:
                 f"approvals from {self.missing_teams} more CAB"
                 f" team{'s' if self.missing_teams != 1 else ''}"
             )
+        if self.unresolved:
+            count = len(self.unresolved)
+            parts.append(
+                f"{count} commit e-mail address{'es' if count != 1 else ''}"
+                " to be tied to a GitHub account"
+            )
         return "waiting for " + " and ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data for the evidence pack (lists in review-id order, deterministic)."""
-        return {
+        """Plain data for the evidence pack (lists in review-id order, deterministic).
+
+        ``unresolvedAddresses`` appears only when there are some (earlier decisions' bytes stay).
+        """
+        found = {
             "outcome": self.outcome.value,
             "summary": self.summary(),
             "tier": self.tier,
@@ -294,6 +320,9 @@ class ApprovalDecision:
             "postImplementationReviewOwed": self.post_implementation_review_owed,
             "canApprove": list(self.can_approve),
         }
+        if self.unresolved:
+            found["unresolvedAddresses"] = list(self.unresolved)
+        return found
 
 
 def decide_approvals(  # noqa: PLR0913 - the snapshot the decision is made from
@@ -308,17 +337,19 @@ def decide_approvals(  # noqa: PLR0913 - the snapshot the decision is made from
     """Decide the approval state of a pull request (see the module docstring for the rules).
 
     ``teams`` holds every team GitHub reported (the CAB teams and their descendants);
-    ``emails`` maps logins to their verified emails, to recognise a reviewer named by email
-    only in a commit or a ``Co-authored-by:`` trailer (GitHub noreply emails are recognised
-    without it). Logins compare case-insensitively, as on GitHub.
+    ``emails`` maps logins to the addresses known to be theirs (verified, or tied to them by
+    GitHub's commit search), to recognise a reviewer named by address only in a commit or a
+    ``Co-authored-by:`` trailer (GitHub no-reply addresses are recognised without it). An
+    address of the commits that is neither tied to a login nor in ``emails`` is unresolved:
+    no approval counts (module docstring). Logins compare case-insensitively, as on GitHub.
     """
     ordered = sorted(reviews, key=lambda r: (r.submitted_at, r.id))
     latest = _latest_state_reviews(ordered)
     cab = _cab_membership(teams, policy.cab_teams)
-    people = _commit_people(commits)
     known_emails = {
         _key(login): {e.casefold() for e in found} for login, found in (emails or {}).items()
     }
+    people = _commit_people(commits, frozenset().union(*known_emails.values()))
     author = _key(pr.author)
     verdicts: list[ReviewVerdict] = []
     blocking: list[ReviewVerdict] = []
@@ -400,6 +431,7 @@ def _outcome(  # noqa: PLR0913 - the pieces of the decision
             and login != author
             and not people.excludes(login, known_emails.get(login, set()))
             and not login.endswith("[bot]")
+            and not people.unresolved
         )
     )
     return ApprovalDecision(
@@ -415,6 +447,7 @@ def _outcome(  # noqa: PLR0913 - the pieces of the decision
         emergency=emergency,
         post_implementation_review_owed=critical and emergency,
         can_approve=can_approve,
+        unresolved=tuple(sorted(people.unresolved)),
     )
 
 
@@ -440,11 +473,15 @@ def _latest_state_reviews(ordered: Sequence[Review]) -> dict[str, Review]:
 
 @dataclass(frozen=True, slots=True)
 class _People:
-    """Logins and emails of a PR's commit authors, co-authors and committers."""
+    """Logins and emails of a PR's commit authors, co-authors and committers.
+
+    ``unresolved``: their addresses tied to no login (neither by GitHub nor by ``emails``).
+    """
 
     authors: frozenset[str]
     co_authors: frozenset[str]
     committers: frozenset[str]
+    unresolved: frozenset[str] = frozenset()
 
     def role(self, login: str, emails: set[str]) -> Reason | None:
         names = {login, *emails}
@@ -468,22 +505,45 @@ def _identities(person: Person) -> set[str]:
     if person.email:
         email = person.email.casefold()
         found.add(email)
-        noreply = _NOREPLY.fullmatch(email)
-        if noreply:
-            found.add(noreply.group(1))
+        login = _address_login(email)
+        if login:
+            found.add(login)
     return found
 
 
-def _commit_people(commits: Sequence[Commit]) -> _People:
+def _address_login(email: str) -> str | None:
+    """The login a GitHub no-reply address (or GitHub's own ``noreply@github.com``) names."""
+    noreply = _NOREPLY.fullmatch(email)
+    if noreply:
+        return noreply.group(1).casefold()
+    return _WEB_FLOW[1] if email == _WEB_FLOW[0] else None
+
+
+def _is_unresolved(person: Person, known: frozenset[str]) -> bool:
+    """An address of a commit that GitHub tied to no login and that no known address matches."""
+    if person.login or not person.email:
+        return False
+    email = person.email.casefold()
+    return _address_login(email) is None and email not in known
+
+
+def _commit_people(commits: Sequence[Commit], known: frozenset[str] = frozenset()) -> _People:
+    """The people the commits name; ``known`` are the addresses tied to logins by ``emails``."""
     authors: set[str] = set()
     co_authors: set[str] = set()
     committers: set[str] = set()
+    unresolved: set[str] = set()
     for commit in commits:
         authors |= _identities(commit.author)
         committers |= _identities(commit.committer)
+        named = [commit.author, commit.committer]
         for person in commit.co_authors():
             co_authors |= _identities(person)
-    return _People(frozenset(authors), frozenset(co_authors), frozenset(committers))
+            named.append(person)
+        unresolved.update(p.email.casefold() for p in named if p.email and _is_unresolved(p, known))
+    return _People(
+        frozenset(authors), frozenset(co_authors), frozenset(committers), frozenset(unresolved)
+    )
 
 
 def _cab_membership(
@@ -541,6 +601,8 @@ def _reason(  # noqa: PLR0913 - one return per reason, in precedence order
         return role
     if not member:
         return Reason.NOT_CAB_MEMBER
+    if people.unresolved:
+        return Reason.UNRESOLVED
     if review.commit_id != pr.head_sha and not (
         policy.survive_non_intent_push
         and review.content_hash is not None

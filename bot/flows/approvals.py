@@ -10,7 +10,8 @@ deliveries, and the judge every PR evaluation calls (``PullRequestContext.approv
   survive a push that changes no intent), the tier's count from the PR's evidence pack, the
   reviews from the ledger (reviews the ledger never saw arrive are recorded from the API; a
   dismissal the API reports is recorded too, never an approval the ledger lacks a dismissal
-  of), the PR's commits and the CAB teams' active members (cached for a short time,
+  of), every commit of the PR (from the mirror, each address tied to a GitHub account:
+  ``read_pull_commits``) and the CAB teams' active members (cached for a short time,
   forgotten when a membership webhook names the team), and calls the pure
   ``bot.core.approvals.decide_approvals``;
 * every counted and refused approval is an audit event (once per review, verdict and head), the
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.adapters.git import GitError
+from bot.adapters.git import GitError, read_commits
 from bot.adapters.git_content import content_hash, read_file
 from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
 from bot.bootstrap import build_document_validator
@@ -55,6 +56,7 @@ from bot.core.github_model import (
     CheckStatus,
     DeploymentReviewState,
     PullRequest,
+    PullRequestCommit,
     PullRequestReview,
 )
 from bot.core.github_model import CheckRun as GitHubCheckRun
@@ -87,6 +89,11 @@ DEPLOYMENT_ANSWERED = "approval.deployment_reviewed"
 _ENVIRONMENT = re.compile(r"^(?P<plane>[A-Za-z0-9_.-]+)/(?P<ring>[A-Za-z0-9_.-]+)$")
 _CALLBACK = re.compile(r"/repos/(?P<repo>[^/]+/[^/]+)/actions/runs/(?P<run>\d+)/")
 _CONFIG_NAMES = ("eucora.yaml", "eucora.yml")
+MAX_COMMIT_LOOKUPS = 50
+"""Commits beyond GitHub's list of a PR read per decision, to tie their addresses to accounts."""
+MAX_ADDRESS_SEARCHES = 10
+"""Addresses looked up by commit search per decision (GitHub allows 30 searches a minute)."""
+_SEARCHABLE = re.compile(r"^[^@\s\"'():]+@[^@\s\"'():]+$")
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
@@ -144,12 +151,110 @@ def _time(value: Any, fallback: datetime) -> datetime:
         return fallback
 
 
-def _commit(item: Any) -> Commit:
+def _commit(item: PullRequestCommit, tied: Mapping[str, str | None]) -> Commit:
+    """A commit for the decision, each address with the login GitHub ties it to (if any)."""
+
+    def person(login: str | None, email: str | None) -> Person:
+        return Person(login=login or (tied.get(email.casefold()) if email else None), email=email)
+
     return Commit(
         sha=item.sha,
-        author=Person(login=item.author_login, email=item.author_email),
-        committer=Person(login=item.committer_login, email=item.committer_email),
+        author=person(item.author_login, item.author_email),
+        committer=person(item.committer_login, item.committer_email),
         message=item.message,
+    )
+
+
+def _tie(tied: dict[str, str | None], email: str | None, login: str | None) -> None:
+    if email and not tied.get(email.casefold()):
+        tied[email.casefold()] = login
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _PullCommits:
+    """A PR's commits, every one of them, and the accounts their addresses are tied to."""
+
+    commits: tuple[Commit, ...]
+    emails: Mapping[str, frozenset[str]]
+    """Login → the addresses commit search tied to it."""
+    not_looked_up: int = 0
+    """Addresses left untied because a decision looks up only so many."""
+
+
+def read_pull_commits(github: GitHub, mirror: Any, pr: PullRequest) -> _PullCommits:
+    """Every commit of ``pr`` (``base..head`` in the mirror), each address tied to an account.
+
+    GitHub lists at most 250 of a PR's commits: the list is used only for GitHub's logins.
+    The commits come from the mirror, so a long PR hides none. An address the list does not
+    tie is tied by reading one commit that carries it (``GET .../commits/{sha}``, GitHub's own
+    attribution); a ``Co-authored-by:`` address, and any address still untied, by commit
+    search. What stays untied is left to the decision, which fails closed on it. A failed read
+    raises: the decision is never made on a partial list.
+    """
+    listed = {c.sha: c for c in github.pull_commits(pr.repository, pr.number)}
+    try:
+        local = read_commits(mirror, pr.base_sha, pr.head_sha)
+    except GitError as error:
+        raise GitHubError(f"reading the commits of {pr.repository}#{pr.number}: {error}") from None
+    tied: dict[str, str | None] = {}
+    for item in listed.values():
+        _tie(tied, item.author_email, item.author_login)
+        _tie(tied, item.committer_email, item.committer_login)
+    skipped: set[str] = set()
+    lookups = 0
+    for item in local:
+        wanted = [e for e in (item.author_email, item.committer_email) if e]
+        if item.sha in listed or all(tied.get(e.casefold()) for e in wanted):
+            continue
+        if lookups == MAX_COMMIT_LOOKUPS:
+            skipped.update(e.casefold() for e in wanted if not tied.get(e.casefold()))
+            continue
+        lookups += 1
+        found = github.commit(pr.repository, item.sha)
+        _tie(tied, item.author_email, found.author_login)
+        _tie(tied, item.committer_email, found.committer_login)
+    commits = [_commit(c, tied) for c in local]
+    commits += [_commit(c, tied) for sha, c in listed.items() if sha not in {x.sha for x in local}]
+    emails, unsearched = _search_untied(github, commits)
+    return _PullCommits(
+        commits=tuple(commits), emails=emails, not_looked_up=len(skipped | unsearched)
+    )
+
+
+def _search_untied(
+    github: GitHub, commits: Sequence[Commit]
+) -> tuple[dict[str, frozenset[str]], set[str]]:
+    """Commit search for the addresses no login ties (co-authors first met here, mostly)."""
+    untied: set[str] = set()
+    for commit in commits:
+        for person in (commit.author, commit.committer, *commit.co_authors()):
+            if person.email and not person.login:
+                untied.add(person.email.casefold())
+    wanted = sorted(e for e in untied if _SEARCHABLE.match(e) and not _NOREPLY_ADDRESS.match(e))
+    found: dict[str, set[str]] = {}
+    for email in wanted[:MAX_ADDRESS_SEARCHES]:
+        for login in github.commit_authors(email):
+            found.setdefault(login, set()).add(email)
+    return {k: frozenset(v) for k, v in found.items()}, set(wanted[MAX_ADDRESS_SEARCHES:])
+
+
+_NOREPLY_ADDRESS = re.compile(r"^(?:[^@]+@users\.noreply\.github\.com|noreply@github\.com)$")
+
+
+def _unresolved_note(decision: ApprovalDecision, not_looked_up: int) -> str | None:
+    if not decision.unresolved:
+        return None
+    shown = ", ".join(decision.unresolved[:10])
+    more = f" and {len(decision.unresolved) - 10} more" if len(decision.unresolved) > 10 else ""
+    skipped = (
+        f" ({not_looked_up} of them not looked up: a decision looks up only so many)"
+        if not_looked_up
+        else ""
+    )
+    return (
+        f"E-mail addresses in the pull request's commits are tied to no GitHub account: "
+        f"{shown}{more}{skipped}. No CAB approval counts while they may be a CAB member's: "
+        "commit with an address verified on GitHub, or drop the Co-authored-by trailer."
     )
 
 
@@ -331,7 +436,7 @@ class CabApprovals:
             notes.append(
                 "eucora.yaml at the base names no CAB team (cab.teams): nobody can approve."
             )
-        commits = [_commit(c) for c in github.pull_commits(pr.repository, pr.number)]
+        pulled = read_pull_commits(github, mirror, pr)
         head_hash = self._hash(mirror, pr.head_sha, config)
         facts = PullRequestFacts(
             author=pr.author,
@@ -340,8 +445,16 @@ class CabApprovals:
             content_hash=head_hash,
         )
         decision = decide_approvals(
-            facts, self.ledger.reviews(pr.repository, pr.number), commits, teams, policy
+            facts,
+            self.ledger.reviews(pr.repository, pr.number),
+            pulled.commits,
+            teams,
+            policy,
+            emails=pulled.emails,
         )
+        note = _unresolved_note(decision, pulled.not_looked_up)
+        if note is not None:
+            notes.append(note)
         return _Snapshot(
             policy=policy,
             decision=decision,

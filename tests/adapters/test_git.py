@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.git import GitError, list_blobs, read_revision_pair
+from bot.adapters.git import GitError, list_blobs, read_commits, read_revision_pair
 from bot.core.changes import ChangeKind, FileChange, RevisionPair
 from tests.support.gitrepo import ENV, GitRepo
 
@@ -499,3 +499,35 @@ class TestListBlobs:
         """An unknown revision is a GitError, as for read_revision_pair."""
         with pytest.raises(GitError, match="unknown revision 'nope'"):
             list_blobs(repo.path, "nope", "intents")
+
+
+def test_read_commits_lists_every_commit_of_base_to_head_with_addresses_and_whole_messages(
+    tmp_path: Path,
+) -> None:
+    work = GitRepo.create(tmp_path / "work")
+    work.write("a.yaml", "a: 1\n")
+    base = work.commit("base")
+    work.branch("pr")
+    work.write("a.yaml", "a: 2\n")
+    work.git("add", "-A")
+    message = "intent\n\nbody \x1e with odd bytes\n\nCo-authored-by: Carol <carol@corp.example>"
+    work.git("commit", "-q", "--author=Carol <Carol@Home.example>", "-m", message)
+    for index in range(300):
+        work.git(
+            "commit", "-q", "--allow-empty", "--author=Dave <dave@example.com>", "-m", f"f{index}"
+        )
+    head = work.git("rev-parse", "HEAD")
+    bare = tmp_path / "mirror.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work.path), str(bare)], env=ENV, check=True)
+
+    commits = read_commits(bare, base, head)
+
+    assert len(commits) == 301
+    first, last = commits[0], commits[-1]
+    assert (first.author_email, first.committer_email) == ("Carol@Home.example", "ada@example.com")
+    assert first.message == message
+    assert first.author_login is None
+    assert (last.sha, last.author_email, last.message) == (head, "dave@example.com", "f299")
+    assert read_commits(bare, head, head) == ()
+    with pytest.raises(GitError, match="unknown revision"):
+        read_commits(bare, base, "f" * 40)

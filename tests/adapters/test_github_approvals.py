@@ -92,3 +92,58 @@ def test_a_deployment_protection_rule_is_answered_on_the_run(github, github_doub
         }
     ]
     assert not github_double.violations
+
+
+def test_one_commit_names_the_accounts_github_ties_its_addresses_to(github, github_double, scene):
+    pr = scene["pr"]
+    commit = github.commit(REPO, pr.head_sha)
+    assert (commit.sha, commit.author_login, commit.committer_login) == (pr.head_sha, "ada", "ada")
+    assert "Co-authored-by: Erin <erin@example.com>" in commit.message
+    assert not github_double.violations
+
+
+def test_commit_search_ties_an_address_to_its_account_or_to_nobody(github, github_double):
+    found = github.commit_authors("ada@example.com")  # ada wrote the base commit on main
+    nobody = github.commit_authors("erin@example.com")  # only a trailer on a PR branch names her
+    assert (found, nobody) == (frozenset({"ada"}), frozenset())
+    [search] = github_double.requests_to("GET", r"^/search/commits$")[:1]
+    assert search.status == 200
+    assert not github_double.violations
+
+
+def test_an_address_tied_to_no_account_comes_back_without_a_login(github_double, tmp_path, github):
+    github_double.link_email("ghost@nowhere.example", None)
+    source = GitRepo.create(tmp_path / "ghost")
+    source.write("a.yaml", "a: 1\n")
+    source.git("add", "-A")
+    source.git("commit", "-q", "--author=G <ghost@nowhere.example>", "-m", "by nobody")
+    installation = next(iter(github_double.installations.values()))
+    github_double.add_repository("acme/ghost", installation=installation, source=source.path)
+    sha = source.git("rev-parse", "HEAD")
+    commit = github.commit("acme/ghost", sha)
+    assert (commit.author_login, commit.author_email, commit.committer_login) == (
+        None,
+        "ghost@nowhere.example",
+        "ada",
+    )
+    assert not github_double.violations
+
+
+def test_the_pull_request_list_holds_only_the_most_recent_250_commits(
+    github, github_double, tmp_path
+):
+    source = GitRepo.create(tmp_path / "long")
+    source.write("a.yaml", "a: 1\n")
+    source.commit("base")
+    source.branch("long")
+    for index in range(260):
+        source.git("commit", "-q", "--allow-empty", "-m", f"c{index}")
+    installation = next(iter(github_double.installations.values()))
+    github_double.add_repository("acme/long", installation=installation, source=source.path)
+    pr = github_double.open_pull_request("acme/long", head="long")
+
+    listed = github.pull_commits("acme/long", pr.number)
+
+    assert len(listed) == 250
+    assert listed[-1].sha == pr.head_sha
+    assert listed[0].message == "c10"

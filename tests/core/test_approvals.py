@@ -74,6 +74,14 @@ def cm(author: str = "alice", committer: str = "alice", message: str = "Change")
     )
 
 
+UNTIED = Commit(
+    sha="e" * 40,
+    author=Person(email="carol.private@home.example"),
+    committer=Person(login="alice", email="alice@contoso.com"),
+)
+"""A commit whose author's address GitHub ties to no account (``author: null``)."""
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -377,6 +385,58 @@ CASES = [
         author="alice",
         reasons={1: Reason.PR_AUTHOR},
     ),
+    Case(
+        "a co-author by a real address that commit search tied to the CAB member",
+        (rv(1, "carol"),),
+        Outcome.WAITING,
+        commits=(cm(message="Fix\n\nCo-authored-by: Carol <carol@corp.example>"),),
+        emails={"carol": ("carol@corp.example",)},
+        reasons={1: Reason.CO_AUTHOR},
+    ),
+    Case(
+        "a co-author address tied to nobody: no CAB approval counts",
+        (rv(1, "carol"),),
+        Outcome.WAITING,
+        commits=(cm(message="Fix\n\nCo-authored-by: Who <who@elsewhere.example>"),),
+        reasons={1: Reason.UNRESOLVED},
+        missing=1,
+    ),
+    Case(
+        "a co-author address tied to someone else does not stop the CAB",
+        (rv(1, "carol"),),
+        Outcome.APPROVED,
+        commits=(cm(message="Fix\n\nCo-authored-by: Bo <bo@elsewhere.example>"),),
+        emails={"bo": ("bo@elsewhere.example",)},
+        counted=(1,),
+    ),
+    Case(
+        "a commit author GitHub ties to no account: no CAB approval counts",
+        (rv(1, "carol"), rv(2, "mallory")),
+        Outcome.WAITING,
+        commits=(UNTIED,),
+        reasons={1: Reason.UNRESOLVED, 2: Reason.NOT_CAB_MEMBER},
+    ),
+    Case(
+        "the same address tied by search to the CAB member is a commit author",
+        (rv(1, "carol"),),
+        Outcome.WAITING,
+        commits=(UNTIED,),
+        emails={"carol": ("Carol.Private@Home.example",)},
+        reasons={1: Reason.COMMIT_AUTHOR},
+    ),
+    Case(
+        "GitHub's own web-flow committer needs no account lookup",
+        (rv(1, "carol"),),
+        Outcome.APPROVED,
+        commits=(
+            Commit(
+                sha="d" * 40,
+                author=Person(login="alice", email="alice@contoso.com"),
+                committer=Person(email="noreply@github.com"),
+            ),
+        ),
+        counted=(1,),
+    ),
 ]
 
 
@@ -442,6 +502,31 @@ def test_the_summary_says_what_is_missing_and_who_can_approve() -> None:
     assert [c["reviewId"] for c in data["counted"]] == [1, 2]
     assert data["outcome"] == "approved"
     assert set(REASON_TEXT) == set(Reason)
+
+
+def test_unresolved_addresses_are_listed_said_and_leave_nobody_able_to_approve() -> None:
+    decision = decide(
+        Case(
+            "unresolved",
+            (rv(1, "carol"),),
+            Outcome.WAITING,
+            commits=(cm(message="Fix\n\nCo-authored-by: Who <Who@Elsewhere.example>"), UNTIED),
+        )
+    )
+    assert decision.unresolved == ("carol.private@home.example", "who@elsewhere.example")
+    assert decision.as_dict()["unresolvedAddresses"] == list(decision.unresolved)
+    assert decision.can_approve == ()
+    assert decision.summary() == (
+        "waiting for 1 more CAB approval and 2 commit e-mail addresses to be tied to a GitHub"
+        " account"
+    )
+    assert REASON_TEXT[Reason.UNRESOLVED].startswith("a commit names an e-mail address")
+
+
+def test_a_decision_with_every_address_resolved_keeps_its_evidence_shape() -> None:
+    decision = decide(Case("resolved", (rv(1, "carol"),), Outcome.APPROVED))
+    assert "unresolvedAddresses" not in decision.as_dict()
+    assert decision.unresolved == ()
 
 
 def test_policy_from_eucora_yaml() -> None:

@@ -209,6 +209,11 @@ def _renumber(value: Any, old: str, new: str) -> Any:
     return value
 
 
+@cache
+def _minimal_repository_fields() -> frozenset[str]:
+    return frozenset(_resolve({"$ref": "#/components/schemas/minimal-repository"})["properties"])
+
+
 def commit(c: st.Commit, full_name: str, urls: Urls) -> dict[str, Any]:
     api = f"{urls.api}/repos/{full_name}"
     return {
@@ -229,6 +234,14 @@ def commit(c: st.Commit, full_name: str, urls: Urls) -> dict[str, Any]:
         "committer": simple_user(c.committer_login, urls) if c.committer_login else None,
         "parents": [{"sha": p, "url": f"{api}/commits/{p}"} for p in c.parents],
     }
+
+
+def search_commit(c: st.Commit, repository: dict[str, Any], urls: Urls) -> dict[str, Any]:
+    """A commit as commit search finds it (``author`` is the account tied to its address)."""
+    body = commit(c, repository["full_name"], urls)
+    committer = {"name": c.committer_name, "email": c.committer_email, "date": c.date}
+    minimal = {k: v for k, v in repository.items() if k in _minimal_repository_fields()}
+    return {**body, "committer": committer, "repository": minimal, "score": 1.0}
 
 
 def check_run(run: st.CheckRun, app_body: dict[str, Any], urls: Urls) -> dict[str, Any]:

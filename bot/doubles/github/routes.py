@@ -51,6 +51,14 @@ ROUTES: list[tuple[str, str, str, str, str]] = [
         "token",
     ),
     (
+        "get_commit",
+        "GET",
+        f"{R}/commits/<sha>",
+        f"{P}/commits/{{ref}}",
+        "token",
+    ),
+    ("search_commits", "GET", "/search/commits", "/search/commits", "token"),
+    (
         "list_pull_files",
         "GET",
         f"{R}/pulls/<int:number>/files",
@@ -183,6 +191,9 @@ ROUTES: list[tuple[str, str, str, str, str]] = [
 ]
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+MAX_PULL_COMMITS = 250
+"""GitHub lists at most this many of a pull request's commits: the most recent ones."""
+_AUTHOR_EMAIL = re.compile(r"(?:^|\s)author-email:(\S+)")
 MAX_STATUS_DESCRIPTION = 140
 """GitHub refuses a longer deployment status description."""
 _REVIEW_STATES = {
@@ -366,10 +377,48 @@ class Handlers:
         self, request: Request, caller: Caller, owner: str, repo: str, number: int
     ) -> tuple[int, Any, dict[str, str]]:
         pr = self._pull(caller, owner, repo, number)
+        listed = pr.commits[-MAX_PULL_COMMITS:]
         items, headers = self.d.page(
-            request, [rs.commit(c, pr.repository, self.d.urls) for c in pr.commits]
+            request, [rs.commit(c, pr.repository, self.d.urls) for c in listed]
         )
         return 200, items, headers
+
+    def get_commit(
+        self, request: Request, caller: Caller, owner: str, repo: str, sha: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        resolved = self._resolve(found.full_name, sha)
+        try:
+            [commit] = self.d.log(found.full_name, "-1", resolved)
+        except Exception:  # noqa: BLE001 (git knows no such commit)
+            raise _error(422, f"No commit found for SHA: {sha}") from None
+        return 200, rs.commit(commit, found.full_name, self.d.urls), {}
+
+    def search_commits(self, request: Request, caller: Caller) -> tuple[int, Any, dict[str, str]]:
+        """``author-email:`` over the default branches of the repositories the caller can read.
+
+        GitHub indexes default branches only; other qualifiers are not understood.
+        """
+        wanted = _AUTHOR_EMAIL.search(request.args.get("q", ""))
+        if wanted is None:
+            raise _error(422, "Validation Failed: the double searches author-email: only")
+        email = wanted.group(1).strip('"').casefold()
+        items: list[dict[str, Any]] = []
+        readable = (
+            self.d.installations[caller.installation_id or 0].repositories
+            if caller.kind == "installation"
+            else set(self.d.repositories)
+        )
+        for name, repo in sorted(self.d.repositories.items()):
+            if name not in readable:
+                continue
+            items.extend(
+                rs.search_commit(commit, self._repo_body(repo), self.d.urls)
+                for commit in self.d.log(name, repo.default_branch)
+                if commit.author_email.casefold() == email
+            )
+        page, headers = self.d.page(request, items)
+        return 200, {"total_count": len(items), "incomplete_results": False, "items": page}, headers
 
     def list_pull_files(
         self, request: Request, caller: Caller, owner: str, repo: str, number: int

@@ -39,6 +39,9 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "PATH": "/usr/local/bin:/usr/bin:/bin",
 }
+_NOREPLY = re.compile(r"^(?:\d+\+)?([a-z0-9-]+)@users\.noreply\.github\.com$")
+WEB_FLOW = "web-flow"
+"""The account GitHub names as committer of what it commits itself (``noreply@github.com``)."""
 SECONDARY_RATE_LIMIT = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
@@ -136,6 +139,9 @@ class GitHubDouble:
         self.permissions: dict[tuple[str, str], str] = {}
         self.teams: dict[tuple[str, str], st.Team] = {}
         self.deployments: dict[int, st.Deployment] = {}
+        self.email_logins: dict[str, str | None] = {}
+        """E-mail (case-folded) → the account GitHub ties it to, ``None`` for none (see
+        :meth:`link_email`); an address not listed is tied to its local part's login."""
         self.protection_rule_reviews: list[dict[str, Any]] = []
         self.manifest_codes: dict[str, st.ManifestCode] = {}
         self.faults: list[Fault] = []
@@ -611,8 +617,13 @@ class GitHubDouble:
         return self._numbers[full_name]
 
     def _commits(self, repo: st.Repository, base: str, head: str) -> list[st.Commit]:
+        return self.log(repo.full_name, f"{base}..{head}")
+
+    def log(self, full_name: str, *revs: str) -> list[st.Commit]:
+        """The commits ``git log --reverse revs`` lists, each author and committer tied to a login."""
         fmt = "%H%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%P%x1f%cI%x1f%B%x1e"  # full message, as GitHub
-        out = self._git(repo.bare_path, "log", "--reverse", f"--format={fmt}", f"{base}..{head}")
+        repo = self.repositories[full_name]
+        out = self._git(repo.bare_path, "log", "--reverse", f"--format={fmt}", *revs, "--")
         commits = []
         for record in filter(None, (r.strip() for r in out.split("\x1e"))):
             sha, an, ae, cn, ce, parents, date, subject = record.split("\x1f")
@@ -622,15 +633,40 @@ class GitHubDouble:
                     message=subject.strip(),
                     author_name=an,
                     author_email=ae,
-                    author_login=ae.split("@", 1)[0] or None,
+                    author_login=self.login_for(ae),
                     committer_name=cn,
                     committer_email=ce,
-                    committer_login=ce.split("@", 1)[0] or None,
+                    committer_login=self.login_for(ce),
                     parents=parents.split(),
                     date=date,
                 )
             )
         return commits
+
+    def link_email(self, email: str, login: str | None) -> None:
+        """Tie ``email`` to ``login`` as a verified address of that account (``None``: to nobody).
+
+        GitHub names a commit's author and committer by the account holding their address; set
+        this before the commits are pushed (the double ties them when it reads them).
+        """
+        with self.lock:
+            self.email_logins[email.casefold()] = login
+
+    def login_for(self, email: str) -> str | None:
+        """The account GitHub ties ``email`` to.
+
+        A no-reply address's login, a linked address's account, else (the double's default)
+        the address's local part.
+        """
+        key = email.casefold()
+        noreply = _NOREPLY.fullmatch(key)
+        if noreply:
+            return noreply.group(1)
+        if key in self.email_logins:
+            return self.email_logins[key]
+        if key == merging.GITHUB_COMMITTER[1]:
+            return WEB_FLOW
+        return email.split("@", 1)[0] or None
 
     def git(self, full_name: str, *args: str) -> str:
         """Run git in a repository's bare repo (for handlers that read trees)."""

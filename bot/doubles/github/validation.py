@@ -41,6 +41,27 @@ def _null_in_nullable_enums(node: Any) -> None:
             _null_in_nullable_enums(value)
 
 
+def _null_in_nullable_alternatives(node: Any) -> None:
+    """Let ``nullable: true`` ``oneOf``/``anyOf`` schemas hold null, as GitHub sends.
+
+    A commit's ``author`` is ``nullable`` with ``oneOf`` a user or an empty object, and GitHub
+    sends ``"author": null`` for an address tied to no account; with no ``type`` beside it,
+    ``nullable`` alone admits nothing, so a null alternative is added.
+    """
+    if isinstance(node, dict):
+        for key in ("oneOf", "anyOf"):
+            alternatives = node.get(key)
+            if not (node.get("nullable") is True and isinstance(alternatives, list)):
+                continue
+            if {"enum": [None]} not in alternatives:
+                node[key] = [*alternatives, {"enum": [None]}]
+        for value in node.values():
+            _null_in_nullable_alternatives(value)
+    elif isinstance(node, list):
+        for value in node:
+            _null_in_nullable_alternatives(value)
+
+
 @cache
 def _openapi() -> OpenAPI:
     """One validator for every double: relative server URLs match any 127.0.0.1 port.
@@ -50,6 +71,7 @@ def _openapi() -> OpenAPI:
     spec: dict[str, Any] = copy.deepcopy(description())
     spec["servers"] = [{"url": "/"}, {"url": "/api/v3"}]
     _null_in_nullable_enums(spec)
+    _null_in_nullable_alternatives(spec)
     return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
 
 
