@@ -19,6 +19,8 @@ CORE_ALLOWED = {
     "datetime",
     "difflib",
     "enum",
+    "fnmatch",  # drift ignore patterns (pure string matching)
+    "fractions",  # exact success rates in the ring gates
     "functools",
     "hashlib",
     "hmac",
