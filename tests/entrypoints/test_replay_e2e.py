@@ -25,6 +25,7 @@ from tests.entrypoints.test_approvals_e2e import (  # noqa: F401 - pytest finds 
     CAB,
     REPO,
     approval_run,
+    deliver_review,
     opened,
     review,
     source,
@@ -165,3 +166,35 @@ def test_after_the_window_the_same_body_under_a_new_id_runs_again(
     row = Inbox(app.server.intake.services.engine).get(fourth.delivery_id) or {}
     assert (row.get("status"), row.get("outcome")) == ("done", "redecided1")
     assert approval_run(app).status == "in_progress"
+
+
+def test_a_captured_approval_replayed_after_its_dismissal_and_the_window_does_not_count(
+    make_app: Callable[..., App], repo: GitRepo
+) -> None:
+    """After the window a body runs again, but its facts never outweigh GitHub's current state."""
+    app = make_app(EUCORA_REPLAY_WINDOW=str(SHORT_WINDOW))
+    pr = opened(app, repo)
+    approved = app.double.add_review(REPO, pr.number, "carol", "APPROVED")
+    captured = webhooks.review_event(
+        pr, approved, "submitted", secret=app.secret, installation_id=app.installation
+    )
+    assert post(app, captured) == (202, "accepted")
+    app.drain()
+    assert approval_run(app).conclusion == "success"
+    approved.state = "DISMISSED"
+    deliver_review(app, pr, approved, "dismissed")
+    assert approval_run(app).status == "in_progress"
+
+    time.sleep(SHORT_WINDOW * 1.5)
+    replayed = webhooks.Delivery(
+        captured.event,
+        captured.action,
+        captured.payload,
+        captured.body,
+        {**captured.headers, "X-GitHub-Delivery": "attacker-chosen-id"},
+    )
+    assert post(app, replayed) == (202, "accepted")
+    assert app.drain() == 1
+    run = approval_run(app)
+    assert (run.status, run.conclusion) == ("in_progress", None)
+    assert "the review was dismissed" in run.summary

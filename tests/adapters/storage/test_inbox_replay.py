@@ -58,6 +58,17 @@ def test_the_same_body_under_a_new_id_is_a_replay_only_within_the_window(inbox: 
     assert {r["body_sha256"] for r in inbox.rows()} == {body_digest(body)}
 
 
+def test_a_delivery_refused_as_a_replay_is_taken_when_redelivered_after_the_window(
+    inbox: Inbox,
+) -> None:
+    """A replay is not stored, so GitHub's redelivery of it (same id) is not a duplicate."""
+    body = b'{"genuine": "twice"}'
+    assert put(inbox, "d1", body=body) is Stored.STORED
+    assert put(inbox, "d2", body=body, at=T0 + timedelta(seconds=10)) is Stored.REPLAY
+    assert put(inbox, "d2", body=body, at=T0 + timedelta(minutes=5)) is Stored.STORED
+    assert [r["delivery_id"] for r in inbox.rows()] == ["d1", "d2"]
+
+
 def test_membership_removed_added_removed_within_the_window_is_three_changes(
     inbox: Inbox,
 ) -> None:
