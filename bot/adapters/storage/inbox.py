@@ -77,12 +77,12 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _SQLITE_WRITERS = threading.Lock()
 """Serialises this process's SQLite write transactions on the inbox (see ``Inbox._transaction``)."""
 _INSERT = insert(inbox)
+"""One compiled statement for every delivery (values bound per call: no per-call compiling)."""
 _BODY_LOCK_SPACE = 0x65756372
 """PostgreSQL only: the first key of ``pg_advisory_xact_lock(int, int)`` held while a body is
 checked and stored; the second is taken from the body's digest (two-key locks never meet the
 one-key locks of the migrations and the audit log)."""
-_BODY_LOCK = text("SELECT pg_advisory_xact_lock(:space, :key)")
-"""One compiled statement for every delivery (values bound per call: no per-call compiling)."""
+_BODY_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:key AS integer))")
 _LEASE_EXPIRED = "lease expired: the worker was lost"
 _COALESCING = (DeliveryKind.EVALUATE.value, DeliveryKind.MERGE_GROUP.value)
 
