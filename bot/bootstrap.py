@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -128,7 +128,11 @@ def build_intake_services(
     gives it to another (longer than the slowest evaluation; tests shorten it).
     """
     engine = open_database(settings.database_url)
-    inbox = Inbox(engine, lease_seconds=lease_seconds)
+    inbox = Inbox(
+        engine,
+        lease_seconds=lease_seconds,
+        replay_window=timedelta(seconds=settings.replay_window),
+    )
     return IntakeServices(
         settings=settings,
         engine=engine,

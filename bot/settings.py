@@ -25,6 +25,10 @@ WEBHOOK_SECRET_FILE = "webhook-secret"  # noqa: S105 - a file name
 CLIENT_SECRET_FILE = "client-secret"  # noqa: S105 - a file name
 
 
+REPLAY_WINDOW_MAX = 7 * 86400.0
+"""``EUCORA_REPLAY_WINDOW`` at most: GitHub Enterprise Server redelivers for up to 7 days."""
+
+
 class SettingsError(ValueError):
     """The environment asks for something impossible (an unreadable secret file...)."""
 
@@ -143,6 +147,9 @@ class Settings:
     sweeper may give it to another (a worker that died); longer than the slowest publish."""
     sweep_seconds: float = 15.0
     """``EUCORA_SWEEP_SECONDS``: how often the sweeper re-sends due and abandoned work."""
+    replay_window: float = 300.0
+    """``EUCORA_REPLAY_WINDOW``: seconds during which the same webhook body under a new delivery
+    id is a replay, not processed (``bot.core.webhooks.is_replay``; 0 turns the check off)."""
     crashpoint: str | None = None
     """``EUCORA_CRASHPOINT``: where the crash tests make the process kill itself."""
     planes: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False, compare=False)
@@ -181,6 +188,9 @@ class Settings:
             ),
             sweep_seconds=_seconds(
                 environ, "EUCORA_SWEEP_SECONDS", 15.0, minimum=0.1, maximum=3600.0
+            ),
+            replay_window=_seconds(
+                environ, "EUCORA_REPLAY_WINDOW", 300.0, maximum=REPLAY_WINDOW_MAX
             ),
             crashpoint=environ.get("EUCORA_CRASHPOINT") or None,
             planes={k: v for k, v in environ.items() if k.startswith("EUCORA_")},

@@ -17,7 +17,7 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -185,8 +185,50 @@ def signature_problem(
 
 
 def body_digest(body: bytes) -> str:
-    """The body's SHA-256 (hex): the same signed body under a new delivery id is a replay."""
+    """The body's SHA-256 (hex): the same signed body under a new delivery id may be a replay."""
     return hashlib.sha256(body).hexdigest()
+
+
+# --- duplicates and replays ----------------------------------------------------------------------
+
+DEFAULT_REPLAY_WINDOW = timedelta(minutes=5)
+"""How long the same body under a new delivery id counts as a replay (``EUCORA_REPLAY_WINDOW``).
+
+GitHub signs no timestamp, so a captured body can be sent again under any ``X-GitHub-Delivery``
+(the header is not signed). Schemes that sign a timestamp refuse a signature older than five
+minutes; without one, the body's own first arrival stands in for it."""
+TIMELESS_EVENTS = frozenset({"membership"})
+"""Events whose payload carries no time and no id of the occurrence: GitHub sends the same body
+again when the state goes back (a member removed, added back, removed again)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EarlierBody:
+    """The newest stored delivery with the same body as a new one, as the inbox found it."""
+
+    received_at: datetime
+    changed_since: bool
+    """A delivery of the same event and installation with another body was stored after it."""
+
+
+def is_replay(
+    event: str, earlier: EarlierBody | None, *, received_at: datetime, window: timedelta
+) -> bool:
+    """Whether a delivery under a *new* delivery id is a replay of a body stored before.
+
+    A delivery id seen before is a duplicate whatever its body (GitHub's redelivery keeps the
+    id); this decides only for new ids. The same body is a replay when it arrives within
+    ``window`` of the newest stored delivery of that body (replays are not stored, so they do
+    not extend the window). After the window it is processed again: every handler re-reads
+    GitHub's current state, so an old body can trigger a decision but never supply its facts.
+    For a :data:`TIMELESS_EVENTS` event, a change of the same event and installation in between
+    (removed → added → removed) makes the repeat genuine even within the window; with nothing in
+    between, the repeat tells nothing new and is a replay. A zero ``window`` turns the body check
+    off.
+    """
+    if earlier is None or not window or received_at - earlier.received_at >= window:
+        return False
+    return not (event in TIMELESS_EVENTS and earlier.changed_since)
 
 
 # --- payloads ------------------------------------------------------------------------------------

@@ -5,15 +5,19 @@ from __future__ import annotations
 import ast
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.core import webhooks
 from bot.core.webhooks import (
+    DEFAULT_REPLAY_WINDOW,
     DeliveryKind,
+    EarlierBody,
     WebhookPayloadError,
     body_digest,
+    is_replay,
     parse_payload,
     retry_delay_seconds,
     route_delivery,
@@ -109,6 +113,37 @@ def test_signatures_are_compared_only_in_constant_time() -> None:
 
 def test_body_digest() -> None:
     assert body_digest(b"") == hashlib.sha256(b"").hexdigest()
+
+
+T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+WINDOW = timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("event", "seconds", "changed_since", "replay"),
+    [
+        ("pull_request", 0, False, True),  # a captured body sent again at once
+        ("pull_request", 299.999999, False, True),
+        ("pull_request", 300, False, False),  # after the window: a new delivery
+        ("pull_request", -5, False, True),  # the clock went back: still within
+        ("pull_request_review", 10, True, True),  # a body with its own time never repeats
+        ("issue_comment", 10, True, True),
+        ("membership", 10, False, True),  # nothing changed since: nothing new to tell
+        ("membership", 10, True, False),  # removed → added → removed
+        ("membership", 300, False, False),
+    ],
+)
+def test_is_replay(event: str, seconds: float, changed_since: bool, replay: bool) -> None:
+    earlier = EarlierBody(received_at=T0, changed_since=changed_since)
+    at = T0 + timedelta(seconds=seconds)
+    assert is_replay(event, earlier, received_at=at, window=WINDOW) is replay
+
+
+def test_a_body_never_stored_and_a_zero_window_are_never_replays() -> None:
+    assert not is_replay("pull_request", None, received_at=T0, window=WINDOW)
+    earlier = EarlierBody(received_at=T0, changed_since=False)
+    assert not is_replay("pull_request", earlier, received_at=T0, window=timedelta(0))
+    assert DEFAULT_REPLAY_WINDOW == WINDOW
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from bot.adapters.inbox_worker import DeliveryProcessor
 from bot.adapters.logs import configure_logging
 from bot.adapters.metrics import Metrics
 from bot.adapters.storage import AuditLog, create_database_engine, downgrade_schema, upgrade_schema
+from bot.adapters.storage.db import head_revision
 from bot.adapters.storage.inbox import Inbox
 from bot.adapters.storage.tables import audit_events
 from bot.bootstrap import readiness_check
@@ -315,6 +316,35 @@ def test_same_body_under_10_new_delivery_ids_is_a_replay(app: Flask, intake: Web
     assert [r["delivery_id"] for r in intake.inbox.rows()] == ["original"]
 
 
+def test_the_same_body_after_the_replay_window_is_a_new_delivery(engine: Engine) -> None:
+    """GitHub signs no time: an identical body is a replay for five minutes, then it runs again."""
+    now = [T0]
+    inbox = Inbox(engine)
+    intake = WebhookIntake(
+        inbox=inbox,
+        secrets=[SECRET],
+        metrics=Metrics(depth=inbox.depth),
+        clock=lambda: now[0],
+        notify=Wakeups(),
+        ready=readiness_check(engine, None),
+        audit=AuditLog(engine),
+    )
+    app = create_app(evidence=NoEvidence(), intake=intake)
+    body = encode(pr_payload())
+    answers = [post(app, body, delivery="first").get_data(as_text=True)]
+    now[0] = T0 + timedelta(minutes=5) - timedelta(microseconds=1)
+    answers.append(post(app, body, delivery="within").get_data(as_text=True))
+    now[0] = T0 + timedelta(minutes=5)
+    answers.append(post(app, body, delivery="after").get_data(as_text=True))
+    answers.append(post(app, body, delivery="first").get_data(as_text=True))
+    assert answers == ["accepted", "replay", "accepted", "duplicate"]
+    assert [r["delivery_id"] for r in inbox.rows()] == ["first", "after"]
+    outcomes = [
+        (r["correlation_id"], json.loads(r["payload"])["outcome"]) for r in audit_rows(engine)
+    ]
+    assert outcomes == [("within", "replay"), ("first", "duplicate")]
+
+
 def test_a_broker_that_is_down_does_not_lose_the_delivery(engine: Engine) -> None:
     inbox = Inbox(engine)
     intake = WebhookIntake(
@@ -351,7 +381,8 @@ def test_readyz(app: Flask, engine: Engine) -> None:
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_data(as_text=True) == (
-        "not ready: database schema is at 0001_audit, EUCORA needs 0004_publications: run `eucora db upgrade`"
+        "not ready: database schema is at 0001_audit,"
+        f" EUCORA needs {head_revision()}: run `eucora db upgrade`"
     )
 
 

@@ -10,8 +10,12 @@ State machine of a row (``status``)::
       │          │  └──a newer head SHA of the same PR is claimed───► superseded (merged_into)
       └──► ignored (an event EUCORA does not act on; error says why)
 
-* A delivery id seen before is a *duplicate*, and a body seen before under another delivery id
-  is a *replay* (the signature covers the body only): neither is stored again.
+* A delivery id seen before is a *duplicate* (GitHub's redelivery keeps the id), however late.
+  A body stored before under another delivery id is a *replay* (the signature covers the body
+  only) within the replay window of its newest stored copy, except the repeat of a timeless
+  event after a change of that event in between (``bot.core.webhooks.is_replay``). Neither is
+  stored; after the window the body is a new delivery. The check and the insert are one
+  transaction, serialised per body (SQLite's write lock, a PostgreSQL advisory lock).
 * Claiming takes the oldest due row whose pull request (``serial_key``) has nothing running; for
   an evaluation it runs the *newest* pending evaluation of that PR and marks the older ones
   collapsed (same head SHA) or superseded (older head). Reviews, comment commands, merges and
@@ -36,13 +40,33 @@ from enum import StrEnum
 from typing import Any
 
 import stamina
-from sqlalchemy import Connection, Engine, Row, and_, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    and_,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.adapters.storage.audit_log import is_transient
 from bot.adapters.storage.db import is_postgresql, row_locking_write
 from bot.adapters.storage.tables import inbox
-from bot.core.webhooks import Delivery, DeliveryKind, Routing, retry_delay_seconds
+from bot.core.webhooks import (
+    DEFAULT_REPLAY_WINDOW,
+    TIMELESS_EVENTS,
+    Delivery,
+    DeliveryKind,
+    EarlierBody,
+    Routing,
+    is_replay,
+    retry_delay_seconds,
+)
 
 INBOX_LOCK_KEY = 0x6575636F72610003
 """SQLite only: write_transaction's key (PostgreSQL claims lock rows, not the table)."""
@@ -54,6 +78,11 @@ _SQLITE_WRITERS = threading.Lock()
 """Serialises this process's SQLite write transactions on the inbox (see ``Inbox._transaction``)."""
 _INSERT = insert(inbox)
 """One compiled statement for every delivery (values bound per call: no per-call compiling)."""
+_BODY_LOCK_SPACE = 0x65756372
+"""PostgreSQL only: the first key of ``pg_advisory_xact_lock(int, int)`` held while a body is
+checked and stored; the second is taken from the body's digest (two-key locks never meet the
+one-key locks of the migrations and the audit log)."""
+_BODY_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:key AS integer))")
 _LEASE_EXPIRED = "lease expired: the worker was lost"
 _COALESCING = (DeliveryKind.EVALUATE.value, DeliveryKind.MERGE_GROUP.value)
 
@@ -77,7 +106,7 @@ class Stored(StrEnum):
     DUPLICATE = "duplicate"
     """The delivery id was stored before (a redelivery): not stored or processed again."""
     REPLAY = "replay"
-    """The same body was stored under another delivery id: a replay, not processed."""
+    """The same body was stored under another delivery id within the replay window: not run."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,10 +145,14 @@ class Inbox:
         *,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        replay_window: timedelta = DEFAULT_REPLAY_WINDOW,
     ) -> None:
+        if replay_window < timedelta(0):
+            raise ValueError("the replay window must not be negative")
         self._engine = engine
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self.replay_window = replay_window
 
     @property
     def engine(self) -> Engine:
@@ -165,31 +198,69 @@ class Inbox:
             "error": routing.reason or None,
         }
         try:
-            self._insert(row)
-        except IntegrityError:
-            return self._which_conflict(delivery_id)
+            return self._store(row, routing.event)
         except DBAPIError as error:
             if not is_transient(error):
                 raise
-            # Busy or a lost connection: retried with a bounded, jittered backoff.
-            for attempt in _retrying():
-                with attempt:
-                    try:
-                        self._insert(row)
-                    except IntegrityError:
-                        return self._which_conflict(delivery_id)
+        # Busy or a lost connection: retried with a bounded, jittered backoff.
+        stored = Stored.STORED
+        for attempt in _retrying():
+            with attempt:
+                stored = self._store(row, routing.event)
+        return stored
+
+    def _store(self, row: dict[str, Any], event: str) -> Stored:
+        """Check for a duplicate or replay and insert, in one transaction (see the docstring)."""
+        try:
+            with self._transaction() as connection:
+                if is_postgresql(self._engine):
+                    key = int(row["body_sha256"][:8], 16) - 2**31  # a signed 32-bit int
+                    connection.execute(_BODY_LOCK, {"space": _BODY_LOCK_SPACE, "key": key})
+                seen = connection.execute(
+                    select(inbox.c.seq).where(inbox.c.delivery_id == row["delivery_id"])
+                ).first()
+                if seen is not None:
+                    return Stored.DUPLICATE
+                earlier = self._earlier_body(connection, row, event)
+                received_at = parse_time(row["received_at"])
+                if is_replay(event, earlier, received_at=received_at, window=self.replay_window):
+                    return Stored.REPLAY
+                connection.execute(_INSERT, row)
+        except IntegrityError:
+            return Stored.DUPLICATE  # the same delivery id, stored by another writer just now
         return Stored.STORED
 
-    def _insert(self, row: dict[str, Any]) -> None:
-        with self._transaction() as connection:
-            connection.execute(_INSERT, row)
-
-    def _which_conflict(self, delivery_id: str) -> Stored:
-        with self._engine.connect() as connection:
-            seen = connection.execute(
-                select(inbox.c.seq).where(inbox.c.delivery_id == delivery_id)
-            ).first()
-        return Stored.DUPLICATE if seen else Stored.REPLAY
+    def _earlier_body(
+        self, connection: Connection, row: dict[str, Any], event: str
+    ) -> EarlierBody | None:
+        """The newest stored delivery with this body, and whether its event changed since."""
+        newest = connection.execute(
+            select(inbox.c.seq, inbox.c.received_at)
+            .where(inbox.c.body_sha256 == row["body_sha256"])
+            .order_by(inbox.c.seq.desc())
+            .limit(1)
+        ).first()
+        if newest is None:
+            return None
+        changed = False
+        if event in TIMELESS_EVENTS:
+            installation = row["installation_id"]
+            changed = (
+                connection.execute(
+                    select(inbox.c.seq)
+                    .where(
+                        inbox.c.seq > newest.seq,
+                        inbox.c.event == event,
+                        inbox.c.installation_id.is_(None)
+                        if installation is None
+                        else inbox.c.installation_id == installation,
+                        inbox.c.body_sha256 != row["body_sha256"],
+                    )
+                    .limit(1)
+                ).first()
+                is not None
+            )
+        return EarlierBody(received_at=parse_time(newest.received_at), changed_since=changed)
 
     # --- workers ----------------------------------------------------------------------------------
 

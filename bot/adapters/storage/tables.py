@@ -78,7 +78,7 @@ inbox = Table(
     metadata,
     Column("seq", _SEQUENCE, primary_key=True, autoincrement=True),
     Column("delivery_id", Text, nullable=False, unique=True),
-    Column("body_sha256", Text, nullable=False, unique=True),
+    Column("body_sha256", Text, nullable=False, index=True),
     Column("event", Text, nullable=False),
     Column("action", Text, nullable=True),
     Column("kind", Text, nullable=False),
@@ -116,8 +116,9 @@ inbox = Table(
 )
 """Webhook deliveries, stored before they are acknowledged: see ``bot.adapters.storage.inbox``.
 
-``seq`` orders deliveries as received; ``delivery_id`` (``X-GitHub-Delivery``) and
-``body_sha256`` are unique (a redelivery and a replayed body are not stored twice). Times are
+``seq`` orders deliveries as received; ``delivery_id`` (``X-GitHub-Delivery``) is unique (a
+redelivery is not stored twice); ``body_sha256`` is indexed, not unique: a body repeats after the
+replay window, or when a timeless event's state goes back (migration 0005). Times are
 RFC 3339 UTC text with microseconds, so they sort as text. The partial unique index lets at most
 one delivery per ``serial_key`` (one pull request) run at a time, whatever the number of workers.
 """
