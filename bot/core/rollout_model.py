@@ -8,11 +8,12 @@ clock, and the same inputs give the same decision on any replica.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 ERROR_SAMPLE_MAX = 10
 """Per-device errors kept with a reading: enough to show on an issue, small enough to store."""
@@ -156,3 +157,115 @@ class GatePolicy:
     """Counts unchanged this long, while the plane's data is fresh, make a ring stuck."""
     fresh_within: timedelta = timedelta(hours=6)
     """Plane data older than this is stale: a ring is not called stuck on stale data."""
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def state_to_json(state: RolloutState) -> dict[str, Any]:
+    """A rollout's state as plain JSON data (stored between passes; no floats, sorted alerts)."""
+    return {
+        "intent": state.intent,
+        "version": state.version,
+        "plane": state.plane,
+        "phase": state.phase.value,
+        "reason": state.reason,
+        "alerts": sorted(state.alerts),
+        "rings": [
+            {
+                "name": ring.name,
+                "phase": ring.phase.value,
+                "startedAt": _time(ring.started_at),
+                "reportingSince": _time(ring.reporting_since),
+                "counts": None if ring.counts is None else list(ring.counts),
+                "countsSince": _time(ring.counts_since),
+                "readErrors": ring.read_errors,
+                "soakWaivedBy": ring.soak_waived_by,
+                "lastVerdict": ring.last_verdict,
+            }
+            for ring in state.rings
+        ],
+    }
+
+
+def state_from_json(data: Mapping[str, Any]) -> RolloutState:
+    """The state :func:`state_to_json` wrote."""
+    rings = []
+    for ring in data["rings"]:
+        counts = ring.get("counts")
+        rings.append(
+            RingState(
+                name=str(ring["name"]),
+                phase=RingPhase(ring["phase"]),
+                started_at=_parse(ring.get("startedAt")),
+                reporting_since=_parse(ring.get("reportingSince")),
+                counts=None if counts is None else _five(counts),
+                counts_since=_parse(ring.get("countsSince")),
+                read_errors=int(ring.get("readErrors", 0)),
+                soak_waived_by=ring.get("soakWaivedBy"),
+                last_verdict=ring.get("lastVerdict"),
+            )
+        )
+    return RolloutState(
+        intent=str(data["intent"]),
+        version=str(data["version"]),
+        plane=str(data["plane"]),
+        rings=tuple(rings),
+        phase=RolloutPhase(data["phase"]),
+        reason=str(data.get("reason", "")),
+        alerts=frozenset(str(a) for a in data.get("alerts", [])),
+    )
+
+
+def _five(values: Sequence[Any]) -> tuple[int, int, int, int, int]:
+    a, b, c, d, e = (int(v) for v in values)
+    return (a, b, c, d, e)
+
+
+def outcomes_to_json(outcomes: RingOutcomes) -> dict[str, Any]:
+    """Install outcomes as plain JSON data (the rollout evidence records them)."""
+    return {
+        "targeted": outcomes.targeted,
+        "installed": outcomes.installed,
+        "failed": outcomes.failed,
+        "pending": outcomes.pending,
+        "notApplicable": outcomes.not_applicable,
+        "asOf": outcomes.as_of.isoformat(),
+        "errors": [
+            {"device": e.device, "code": e.code, "message": e.message} for e in outcomes.errors
+        ],
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutRecord:
+    """A stored rollout: where it came from (the merge) and its state at ``revision``."""
+
+    id: int
+    change_id: int
+    repository: str
+    pr: int
+    installation_id: int | None
+    merge_sha: str
+    path: str
+    intent: Mapping[str, Any]
+    """The intent document as merged (its rings, gates and schedules)."""
+    state: RolloutState
+    revision: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Promotion:
+    """The next ring to publish, recorded in the same transaction as the state that asks for it."""
+
+    ring: str
+    step: int
+    target: str
+    idempotency_key: str
+    evidence_digest: str

@@ -66,7 +66,7 @@ _FAILED = PublicationState.FAILED.value
 _FINAL = sorted(state.value for state in FINAL_STATES)
 _T = TypeVar("_T")
 _PUBLICATIONS = publications
-_SQLITE_WRITERS = threading.Lock()
+SQLITE_WRITERS = threading.Lock()
 """Queues this process's SQLite writers on the outbox (see ``Outbox._writing``)."""
 
 
@@ -147,6 +147,8 @@ class PublicationRow:
     journal: dict[str, str]
     deployment_id: int | None
     lease_owner: str | None
+    step: int = 0
+    """0: the merge's own publication (the first ring); n: ring n promoted by the reconciler."""
 
     def view(self) -> PublicationView:
         """The row as people see it; ``result`` holds ``PublishResult``'s fields by name."""
@@ -579,7 +581,7 @@ class Outbox:
 
     def _writing(self) -> AbstractContextManager[Connection]:
         """A write transaction (``bot.adapters.storage.db.row_locking_write``)."""
-        return row_locking_write(self._engine, OUTBOX_LOCK_KEY, _SQLITE_WRITERS)
+        return row_locking_write(self._engine, OUTBOX_LOCK_KEY, SQLITE_WRITERS)
 
     def _locking(self, query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
         if is_postgresql(self._engine):
@@ -626,7 +628,9 @@ def _unfinished(connection: Connection, change_id: int) -> int:
     return int(
         connection.execute(
             select(func.count()).where(
-                publications.c.change_id == change_id, publications.c.state.not_in(_FINAL)
+                publications.c.change_id == change_id,
+                publications.c.step == 0,
+                publications.c.state.not_in(_FINAL),
             )
         ).scalar_one()
     )
@@ -637,9 +641,10 @@ def _one_change(connection: Connection, change_id: int) -> Row[Any]:
 
 
 def _publications_of(connection: Connection, change_id: int) -> tuple[PublicationRow, ...]:
+    """The merge's own publications (step 0): what the change pack and its table list."""
     rows = connection.execute(
         select(publications)
-        .where(publications.c.change_id == change_id)
+        .where(publications.c.change_id == change_id, publications.c.step == 0)
         .order_by(publications.c.id)
     )
     return tuple(_publication(row) for row in rows)
@@ -687,6 +692,7 @@ def _publication(row: Row[Any]) -> PublicationRow:
         journal=_journal(row.journal_json),
         deployment_id=_int_or_none(row.deployment_id),
         lease_owner=row.lease_owner,
+        step=int(row.step),
     )
 
 

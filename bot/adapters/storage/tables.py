@@ -212,15 +212,66 @@ publications = Table(
     Column("deployment_id", BigInteger, nullable=True),
     Column("created_at", Text, nullable=False),
     Column("updated_at", Text, nullable=False),
+    Column("step", Integer, nullable=False, server_default="0"),
     CheckConstraint(
         "state IN ('pending', 'in_progress', 'succeeded', 'failed')", name="state_known"
     ),
     UniqueConstraint("change_id", "plane", "idempotency_key"),
     Index(None, "state", "not_before"),
 )
-"""The outbox: one row per (intent, plane, first ring) of a merged change, leased to workers.
+"""The outbox: one row per (intent, plane, ring) to publish, leased to workers.
+
+``step`` 0 rows are the merge's own (the first ring; the change pack lists them); a ring the
+reconciler promotes is a row of its ring's index (migration 0006).
 
 Recorded in the change's transaction, before any plane is called. The unique key makes each
 publication exist once per change; ``journal_json`` holds what a connector must remember across
 attempts (a launched job's id); ``(state, not_before)`` serves the sweeper.
 """
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", _SEQUENCE, primary_key=True, autoincrement=True),
+    Column(
+        "change_id",
+        _SEQUENCE,
+        ForeignKey("changes.id", name="fk_rollouts_change_id_changes"),
+        nullable=False,
+    ),
+    Column("repository", Text, nullable=False),
+    Column("pr", BigInteger, nullable=False),
+    Column("installation_id", BigInteger, nullable=True),
+    Column("merge_sha", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("plane", Text, nullable=False),
+    Column("intent_name", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("intent_json", Text, nullable=False),
+    Column("state_json", Text, nullable=False),
+    Column("phase", Text, nullable=False),
+    Column("revision", Integer, nullable=False, server_default="0"),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    CheckConstraint(
+        "phase IN ('active', 'held', 'halted', 'complete', 'superseded')", name="phase_known"
+    ),
+    UniqueConstraint("change_id", "plane", "intent_name"),
+    Index(None, "phase"),
+    Index(None, "repository", "plane", "intent_name"),
+)
+"""Rollouts: one row per (merged change, plane, intent) whose first ring was published.
+
+``state_json`` is ``bot.core.rollout_model.state_to_json`` as canonical JSON; ``phase`` repeats
+its phase for the listing; ``revision`` grows with every save, so two reconcilers racing on one
+rollout cannot both move it (``bot.adapters.storage.rollouts``).
+"""
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("until", Text, nullable=False),
+)
+"""Named leases for work one replica at a time does (the reconcile pass): holder and expiry."""
