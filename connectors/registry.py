@@ -63,8 +63,9 @@ def build_connectors(
 ) -> Connectors:
     """One connector per plane ``environ`` configures (``SettingsError`` when one is half set).
 
-    ``artifacts`` is where installers are downloaded from (default: over HTTPS); ``follow``
-    bounds how long a launched job or an upload is read back (default: each connector's own).
+    ``artifacts`` is where installers are downloaded from (default: over HTTPS, redirected only
+    as ``EUCORA_ARTIFACT_REDIRECT_HOSTS`` allows); ``follow`` bounds how long a launched job or
+    an upload is read back (default: each connector's own).
     """
     intune = IntuneSettings.from_environ(environ)
     jamf = JamfSettings.from_environ(environ)
@@ -72,7 +73,7 @@ def build_connectors(
     landscape = LandscapeSettings.from_environ(environ)
     awx = AwxSettings.from_environ(environ)
     local = AnsibleLocalSettings.from_environ(environ)
-    source = artifacts if artifacts is not None else HttpArtifactSource()
+    source = artifacts if artifacts is not None else HttpArtifactSource.from_environ(environ)
     built: dict[Plane, Connector] = {}
     if intune is not None:
         built[Plane.INTUNE] = IntuneConnector(
