@@ -331,6 +331,7 @@ class GitHubAdapter:
             merged=bool(pr.merged),
             merge_commit_sha=pr.merge_commit_sha,
             html_url=pr.html_url,
+            head_repository=pr.head.repo.full_name if pr.head.repo is not None else None,
         )
 
     def create_check_run(self, repository: str, run: CheckRun) -> int:

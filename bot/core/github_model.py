@@ -91,6 +91,14 @@ class PullRequest:
     merged: bool = False
     merge_commit_sha: str | None = None
     html_url: str | None = None
+    head_repository: str | None = None
+    """``owner/name`` of the repository the head branch lives in (``None``: GitHub no longer
+    knows it, a deleted fork)."""
+
+    @property
+    def from_fork(self) -> bool:
+        """Whether the head branch is outside the repository (a fork, or one GitHub lost)."""
+        return self.head_repository != self.repository
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -206,11 +206,13 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
     correlation_id: str,
     pull: PullRequest | None = None,
     group: tuple[int, ...] = (),
+    may_plan: bool = False,
 ) -> Report | None:
     """Run the check on a commit and complete both check runs; ``None`` when it can't be read.
 
     For a pull request (``pull``) with an approvals judge, the CAB approval run and the
-    comment's approvals block come from its decision.
+    comment's approvals block come from its decision. The plan is added only when ``may_plan``
+    (see :func:`_author_may_plan`) and the policy check passed.
     """
     github = context.github
     run_id = github.create_check_run(repository, started_policy_run(head_sha))
@@ -245,7 +247,8 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
     )
     github.update_check_run(repository, run_id, report.policy)
     github.create_check_run(repository, report.approval)
-    if context.publishing is not None and pull is not None:
+    passed = run.pack["decision"]["conclusion"] != "blocked"
+    if context.publishing is not None and pull is not None and may_plan and passed:
         documents = {
             i.change.path: i.document.data
             for i in run.result.intents
@@ -277,6 +280,7 @@ def evaluate_pull_request(
         return "ignored"
     if expected_head is not None and pr.head_sha != expected_head:
         return "superseded"
+    may_plan = _author_may_plan(context, pr)  # read before any check run is created
     report = _judge(
         context,
         repository,
@@ -286,11 +290,24 @@ def evaluate_pull_request(
         pr=number,
         correlation_id=correlation_id,
         pull=pr,
+        may_plan=may_plan,
     )
     if report is None:
         return "failed"
     context.github.upsert_comment(repository, number, EVIDENCE_MARKER, report.comment)
     return "evaluated"
+
+
+def _author_may_plan(context: PullRequestContext, pr: PullRequest) -> bool:
+    """Whether the PR may have the plan, which reads the planes and shows what they answer.
+
+    Only a branch of the repository itself (not a fork) by an author with write access; the
+    policy check must pass too (:func:`_judge`). A failed permission read raises
+    ``GitHubError`` for the worker to retry: it is never taken as "no".
+    """
+    if context.publishing is None or pr.from_fork:
+        return False
+    return context.github.permission(pr.repository, pr.author).can_write
 
 
 def evaluate_merge_group(  # noqa: PLR0913 - keyword-only facts of the group

@@ -96,6 +96,13 @@ def test_pull_request_is_read_as_core_data(github, scene):
     assert pr.author == "dave"
     assert pr.labels == ("eucora:emergency",)
     assert (pr.state, pr.merged, pr.draft) == ("open", False, False)
+    assert (pr.head_repository, pr.from_fork) == (REPO, False)
+
+
+def test_a_pull_request_from_a_fork_says_so(github, github_double):
+    fork = github_double.open_pull_request(REPO, head="feature", fork="mallory/intents")
+    pr = github.pull_request(REPO, fork.number)
+    assert (pr.head_repository, pr.from_fork) == ("mallory/intents", True)
 
 
 def test_unknown_pull_request_is_a_one_line_github_error(github):

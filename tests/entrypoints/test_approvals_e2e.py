@@ -10,15 +10,12 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
+from bot.adapters.storage import AuditLog
 from bot.adapters.storage.reviews import ReviewLedger
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER
 from bot.doubles.github.server import GitHubDouble
-from bot.entrypoints.serve import build_server
-from bot.entrypoints.wiring import pull_request_handler_factory
-from bot.settings import Settings
 from tests.conftest import EXAMPLES
-from tests.entrypoints.test_github_app import App, latest
+from tests.entrypoints.test_github_app import App, latest, serving
 from tests.support import webhooks
 from tests.support.gitrepo import GitRepo
 
@@ -54,15 +51,9 @@ def app(tmp_path: Path, github_double: GitHubDouble, github_env: dict[str, str])
         "EUCORA_HOME": str(tmp_path / "home"),
         "EUCORA_GITHUB_WRITE_INTERVAL": "0",
     }
-    settings = Settings.from_environ(environ)
-    engine = create_database_engine(settings.database_url)
-    upgrade_schema(engine)
-    engine.dispose()
-    server = build_server(settings, pull_request_handler_factory, metrics_dir=False)
-    installation = github_double.add_installation("acme")
-    github_double.add_team("acme", "cab", CAB)
-    yield App(server, github_double, installation.id)
-    server.intake.services.engine.dispose()
+    with serving(github_double, environ) as app:
+        github_double.add_team("acme", "cab", CAB)
+        yield app
 
 
 def opened(app: App, source: GitRepo) -> Any:

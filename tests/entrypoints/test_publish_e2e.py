@@ -125,6 +125,7 @@ def _open(app: App, source: GitRepo, *, labels: tuple[str, ...] = ()) -> Any:
     app.double.add_repository(
         REPO, installation=app.double.installations[app.installation], source=source.path
     )
+    app.double.set_permission(REPO, "dave", "write")  # the plan is for writers' PRs only
     pr = app.double.open_pull_request(REPO, head="change", author="dave", labels=labels)
     assert app.post(app.pr_event(pr, "opened")) == 202
     app.drain()
