@@ -201,9 +201,10 @@ def branch_problems(facts: BranchFacts) -> tuple[tuple[MergeProblem, str], ...]:
             (
                 MergeProblem.NOT_A_PUBLISHING_BRANCH,
                 (
-                    f"It was merged into {facts.branch}, not into {facts.default_branch}: only"
-                    f" merges into {facts.default_branch}, or into a branch that eucora.yaml on"
-                    f" {facts.default_branch} lists under publish.branches, are published."
+                    f"Its base branch is {facts.branch}, not {facts.default_branch}: only pull"
+                    f" requests merged into {facts.default_branch}, or into a branch that"
+                    f" eucora.yaml on {facts.default_branch} lists under publish.branches,"
+                    " are published."
                 ),
             ),
         )

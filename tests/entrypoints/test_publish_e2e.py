@@ -486,6 +486,13 @@ def _branch_off(source: GitRepo, name: str, *, edit: tuple[str, str] | None = No
     source.git("rebase", "-q", name)
 
 
+def _list_on_main(source: GitRepo, branch: str) -> None:
+    """Main's eucora.yaml lists ``branch`` under publish.branches."""
+    source.git("checkout", "-q", "main")
+    source.write("eucora.yaml", source.read("eucora.yaml") + f"publish:\n  branches: [{branch}]\n")
+    source.commit(f"merges into {branch} publish too")
+
+
 def _problems(app: App, pr: Any) -> list[str]:
     change = _outbox(app).latest_change(REPO, pr.number)
     assert change is not None
@@ -512,15 +519,13 @@ def test_a_merge_into_a_side_branch_whose_rules_ask_for_nothing_publishes_nothin
     assert "publish.branches" in sticky
     [note] = [c.body for c in app.double.comments(REPO, pr.number) if c.body.startswith("@dave")]
     assert "not published" in note
-    assert "merged into side, not into main" in note
+    assert "base branch is side, not main" in note
 
 
 def test_a_branch_the_default_branch_lists_publishes_under_the_default_branchs_rules(
     app: App, source: GitRepo, planes: PlaneDoubles
 ) -> None:
-    source.git("checkout", "-q", "main")
-    source.write("eucora.yaml", source.read("eucora.yaml") + "publish:\n  branches: [release]\n")
-    source.commit("merges into release publish too")
+    _list_on_main(source, "release")
     _branch_off(source, "release")
     pr = _open(app, source, base="release")
     _approve(app, pr, "carol", "sam")
@@ -534,9 +539,7 @@ def test_a_branch_the_default_branch_lists_publishes_under_the_default_branchs_r
 def test_a_listed_branch_whose_own_rules_differ_publishes_nothing(
     app: App, source: GitRepo, planes: PlaneDoubles
 ) -> None:
-    source.git("checkout", "-q", "main")
-    source.write("eucora.yaml", source.read("eucora.yaml") + "publish:\n  branches: [release]\n")
-    source.commit("merges into release publish too")
+    _list_on_main(source, "release")
     _branch_off(source, "release", edit=NO_APPROVALS)  # release asks for no approval: ignored
     pr = _open(app, source, base="release")
 
