@@ -747,3 +747,12 @@ def test_token_mode_reports_a_refused_token(github_double, tmp_path):
     with pytest.raises(GitHubError, match="GitHub answered 401: Bad credentials") as caught:
         github.pull_request(REPO, 1)
     assert token not in str(caught.value)
+
+
+def test_the_default_branch_and_its_head_are_read_never_guessed(github_double, github, scene):
+    assert github.pull_request(REPO, 1).default_branch == "main"
+    assert github.branch_head(REPO, "main") == scene["base"]
+    with pytest.raises(GitHubError, match="has no branch nowhere"):
+        github.branch_head(REPO, "nowhere")
+    with pytest.raises(GitHubError, match="not a branch name"):
+        github.branch_head(REPO, "--upload-pack=evil")
