@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.core.schema import compile_schema
 from bot.doubles.intune import IntuneDouble
 from bot.errors import PermanentConnectorError
 from connectors import intunewin
@@ -21,6 +24,8 @@ from connectors.settings import IntuneSettings
 from tests.support.plane_publications import DictJournal, publication
 
 from .conftest import load_intent
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FOLDER = {
     "setup.exe": b"MZ" + bytes(range(256)) * 40,
@@ -208,5 +213,27 @@ def test_a_zipped_setup_folder_is_unpacked_into_the_content(double: IntuneDouble
 def test_a_broken_prebuilt_package_is_a_permanent_error_naming_it(double: IntuneDouble) -> None:
     intent = load_intent("windows/notepad-plus-plus.yaml")
     intent["package"]["type"] = "intunewin"
-    with pytest.raises(PermanentConnectorError, match=r"notepad-plus-plus: package https://.*not a \.intunewin"):
+    with pytest.raises(
+        PermanentConnectorError, match=r"notepad-plus-plus: package https://.*not a \.intunewin"
+    ):
         publish_with(double, intent, b"an exe, not a package")
+
+
+def test_the_intent_schema_takes_intunewin_packages_and_their_intune_fields() -> None:
+    schema = compile_schema(
+        json.loads((ROOT / "schemas" / "deployment-intent.schema.json").read_text("utf-8"))
+    )
+    intent = load_intent("windows/notepad-plus-plus.yaml")
+    intent["package"] |= {
+        "type": "intunewin",
+        "setupFile": "npp.8.7.1.Installer.x64.exe",
+        "architectures": ["x64", "arm64"],
+        "msi": {"productCode": PRODUCT},
+    }
+    assert schema.raw_findings(intent) == ()
+    intent["package"]["architectures"] = ["amd64"]
+    intent["package"]["setupFile"] = "C:\\setup.exe"
+    assert {f.pointer for f in schema.raw_findings(intent)} == {
+        "/package/architectures/0",
+        "/package/setupFile",
+    }
