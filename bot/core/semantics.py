@@ -24,6 +24,7 @@ PACKAGE_PLATFORMS: Mapping[str, frozenset[str]] = {
     "msi": frozenset({"windows"}),
     "exe": frozenset({"windows"}),
     "win32": frozenset({"windows"}),
+    "intunewin": frozenset({"windows"}),
     "msix": frozenset({"windows"}),
     "appx": frozenset({"windows"}),
     "pkg": frozenset({"macos"}),
