@@ -33,7 +33,7 @@ from typing import Any
 from bot.adapters.git import GitError
 from bot.adapters.git_content import content_hash, read_file
 from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
-from bot.bootstrap import build_document_validator
+from bot.catalog import build_document_validator
 from bot.core.approvals import (
     ApprovalDecision,
     ApprovalPolicy,
