@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 import pytest
 
-from bot.entrypoints.cli import LAZY_COMMANDS, cli
+from bot.entrypoints.cli import LAZY_COMMANDS, cli, needs_extra
 from tests.conftest import EXAMPLES, ROOT
 
 # The top-level modules each extra brings (pyproject.toml's optional-dependencies).
@@ -139,3 +139,18 @@ def test_a_command_whose_extra_is_missing_says_so_in_one_line(
     assert code == 2
     assert stdout == ""
     assert stderr == f"eucora {args[0]} needs the {extra} extra: pip install 'eucora[{extra}]'\n"
+
+
+def test_only_a_missing_third_party_library_is_an_extra(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as ended, needs_extra("serve", "server"):
+        raise ModuleNotFoundError("No module named 'flask.app'", name="flask.app")
+    assert ended.value.code == 2
+    assert (
+        capsys.readouterr().err
+        == "eucora serve needs the server extra: pip install 'eucora[server]'\n"
+    )
+    # A missing module of EUCORA's own, or one under a base command, is a bug: it propagates.
+    with pytest.raises(ModuleNotFoundError), needs_extra("serve", "server"):
+        raise ModuleNotFoundError("No module named 'bot.gone'", name="bot.gone")
+    with pytest.raises(ModuleNotFoundError), needs_extra("check", None):
+        raise ModuleNotFoundError("No module named 'git'", name="git")
