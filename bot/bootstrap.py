@@ -1,4 +1,4 @@
-"""The composition root: the one place that reads shipped files and builds the services."""
+"""The composition root: the one place that builds the services (the catalog: bot.catalog)."""
 
 from __future__ import annotations
 
