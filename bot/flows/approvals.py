@@ -35,7 +35,7 @@ from typing import Any
 from bot.adapters.git import GitError, read_commits
 from bot.adapters.git_content import content_hash, read_file
 from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
-from bot.bootstrap import build_document_validator
+from bot.catalog import build_document_validator
 from bot.core.approvals import (
     ApprovalDecision,
     ApprovalPolicy,

@@ -17,7 +17,7 @@ from typing import Any
 from bot.adapters.fleet import known_apps as read_known_apps
 from bot.adapters.fleet import read_folder
 from bot.adapters.git import read_revision_pair
-from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
+from bot.catalog import build_document_validator, build_policy_pack, cel_environment
 from bot.core.changes import ChangeKind, FileAtRevision, RevisionPair
 from bot.core.check import CheckInputs, CheckResult, repository_kind, run_check
 from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocument

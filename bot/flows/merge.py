@@ -27,7 +27,7 @@ from typing import Any
 
 from bot.adapters.git_content import read_file
 from bot.adapters.storage.publications import ChangeRow, NewChange, NewPublication
-from bot.bootstrap import build_document_validator
+from bot.catalog import build_document_validator
 from bot.core.approvals import ApprovalDecision
 from bot.core.documents import DocumentKind
 from bot.core.github_model import EVIDENCE_MARKER, PullRequest

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bot.adapters.workspace import read_sources
-from bot.bootstrap import build_document_validator, build_policy_pack
+from bot.catalog import build_document_validator, build_policy_pack
 from bot.core.documents import DocumentKind, ValidatedDocument
 from bot.core.findings import Finding, sort_findings
 from bot.core.repository import check_unique_names

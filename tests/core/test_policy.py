@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
-from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
+from bot.catalog import build_document_validator, build_policy_pack, cel_environment
 from bot.core.cel import MAX_COST, estimate_cost
 from bot.core.changes import ChangeKind
 from bot.core.check import judge_intent
