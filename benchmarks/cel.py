@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
-from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
+from bot.catalog import build_document_validator, build_policy_pack, cel_environment
 from bot.core.changes import ChangeKind
 from bot.core.check import judge_intent
 from bot.core.documents import DocumentKind

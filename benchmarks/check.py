@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.adapters.git import read_revision_pair
-from bot.bootstrap import build_document_validator, build_policy_pack
+from bot.catalog import build_document_validator, build_policy_pack
 from bot.core.documents import DocumentKind
 from bot.flows.check import check_pair, check_revisions
 from tests.support.corpus import generate_intent_text

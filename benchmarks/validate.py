@@ -32,7 +32,7 @@ import yaml
 import yaml_rs
 
 from bot import resources
-from bot.bootstrap import build_document_validator
+from bot.catalog import build_document_validator
 from bot.core.documents import DocumentKind
 from bot.flows import validate as validate_flow
 from tests.support.corpus import generate_intent_text

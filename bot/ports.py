@@ -76,6 +76,10 @@ class GitHub(Protocol):
         """
         ...
 
+    def branch_head(self, repository: str, branch: str) -> str:
+        """The commit SHA ``branch`` points at now (a branch GitHub does not have is an error)."""
+        ...
+
     def reviews(self, repository: str, number: int) -> tuple[PullRequestReview, ...]:
         """Every submitted review of the PR, oldest first (all pages)."""
         ...

@@ -46,6 +46,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.core.planes import PROFILES
+from bot.core.semantics import ring_target_problem
 from bot.errors import ConfigError, PermanentConnectorError
 from connectors._plane_client import PlaneClient
 from connectors._polling import Follow
@@ -73,6 +74,19 @@ LAUNCH_AFTER = "awx_launch_after"
 RUN_ID = "ansible_run_id"
 FINAL = frozenset({"successful", "failed", "error", "canceled"})
 _PAGE = 50
+
+
+def limit_of(publication: Publication) -> str:
+    """The ring's target as the job's limit: one plain group or host name, never a pattern.
+
+    Validation refuses patterns (``pilot,all``, ``ws:!x``) in the intent; this guards a
+    publication made from an intent that was merged before that rule existed.
+    """
+    target = publication.ring.target
+    problem = ring_target_problem("ansible", target)
+    if problem is not None:
+        raise PermanentConnectorError(f"ansible: {publication.name}: {problem}")
+    return target
 
 
 def extra_vars_of(publication: Publication) -> dict[str, str]:
@@ -136,7 +150,7 @@ class AwxConnector:
                 kind=StepKind.LAUNCH,
                 description=(
                     f"launch AWX job template '{template['name']}' (id {template['id']}) with"
-                    f" limit '{publication.ring.target}' for {publication.name}"
+                    f" limit '{limit_of(publication)}' for {publication.name}"
                     f" {publication.version} (ring {publication.ring.name})"
                 ),
             ),
@@ -306,7 +320,7 @@ class AwxConnector:
         body = self._http.json(
             "POST",
             f"{self._prefix}/job_templates/{template['id']}/launch/",
-            json={"extra_vars": extra_vars_of(publication), "limit": publication.ring.target},
+            json={"extra_vars": extra_vars_of(publication), "limit": limit_of(publication)},
         )
         job_id = str(body["job"])
         journal.put(JOB_ID, job_id)
@@ -377,7 +391,7 @@ class LocalAnsibleConnector:
                 kind=StepKind.LAUNCH,
                 description=(
                     f"run playbook {playbook.name} locally with limit"
-                    f" '{publication.ring.target}' for {publication.name} {publication.version}"
+                    f" '{limit_of(publication)}' for {publication.name} {publication.version}"
                     f" (ring {publication.ring.name})"
                 ),
             ),
@@ -468,7 +482,7 @@ class LocalAnsibleConnector:
             playbook=str(playbook.resolve()),
             inventory=self._inventory(publication, run_id),
             extravars={**self._settings.extra_vars, **extra_vars_of(publication)},
-            limit=publication.ring.target,
+            limit=limit_of(publication),
             ident=run_id,
             quiet=True,
             envvars={"PATH": path, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0"},

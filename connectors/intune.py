@@ -19,30 +19,31 @@ configured, not discovered) and MSAL sends its tenant-discovery and token reques
 connector's own httpx client: same timeouts, same TLS trust (``EUCORA_INTUNE_CA_BUNDLE`` for a
 private CA, as the local double uses), same error mapping.
 
-Content is encrypted the way Intune ingests it (the encrypted payload of a ``.intunewin``): AES-256
-CBC with PKCS7 padding, an HMAC-SHA256 over IV and ciphertext in front, and the keys, IV, MAC and
-the plaintext SHA-256 sent with ``commit``. Wrapping an installer into a ``.intunewin`` (its
-``Detection.xml`` and zip) is not done here.
+Content: a Windows app's content is a ``.intunewin`` (:mod:`connectors.intunewin`). A package of
+type ``intunewin`` (or ``win32`` whose bytes are one) is read as it is: its ``Detection.xml`` names
+the setup file and carries the encryption info, and its encrypted payload is uploaded unchanged.
+Any other installer is wrapped here: the installer (or, with ``package.setupFolder``, the files of
+the zip the URL serves) is zipped under the name the install command runs, encrypted and
+described. A macOS package is encrypted the same way without the zip. ``commit`` sends the
+encryption info, and Intune (like the double) refuses content that does not decrypt with it.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
-import hashlib
-import hmac
-import os
+import itertools
 import re
+import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import PureWindowsPath
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msal
 import msal.exceptions
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bot.core.planes import PROFILES
 from bot.core.versions import compare_versions
@@ -61,6 +62,8 @@ from .base import (
     PublishResult,
     StepKind,
 )
+from .intunewin import DETECTION_PATH, IntuneWin, IntuneWinError, Keys, MsiInfo, build, parse, seal
+from .intunewin import unzip as unzip_folder
 from .settings import IntuneSettings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -123,45 +126,82 @@ def display_name(publication: Publication) -> str:
     return f"{publication.intent['app']['name']} {publication.version}"
 
 
+RETURN_CODES: tuple[tuple[int, str], ...] = (
+    (0, "success"),
+    (1707, "success"),
+    (3010, "softReboot"),
+    (1641, "hardReboot"),
+    (1618, "retry"),
+)
+"""Intune's default return codes for a new Win32 app."""
+ARCHITECTURES: tuple[str, ...] = ("x64", "arm64")
+"""Where a Win32 app installs when the intent does not say: 64-bit Windows, Intel and Arm."""
+_MSIEXEC = frozenset({"msiexec", "msiexec.exe"})
+_MSI_INSTALL_SWITCHES = frozenset({"/i", "-i", "/package", "-package"})
+
+
 @dataclass(frozen=True, slots=True)
-class Encrypted:
-    """Content encrypted as Intune expects it, with the ``fileEncryptionInfo`` for ``commit``."""
+class Content:
+    """What is uploaded for an app: the encrypted bytes and what describes them."""
 
-    data: bytes
-    info: dict[str, str]
-
-
-def encrypt(plain: bytes) -> Encrypted:
-    """AES-256-CBC + HMAC-SHA256 (MAC ‖ IV ‖ ciphertext), as in an ``.intunewin`` payload."""
-    key, mac_key, iv = os.urandom(32), os.urandom(32), os.urandom(16)
-    padder = padding.PKCS7(128).padder()
-    padded = padder.update(plain) + padder.finalize()
-    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    ciphertext = encryptor.update(padded) + encryptor.finalize()
-    mac = hmac.new(mac_key, iv + ciphertext, hashlib.sha256).digest()
-
-    def b64(raw: bytes) -> str:
-        return base64.b64encode(raw).decode("ascii")
-
-    return Encrypted(
-        data=mac + iv + ciphertext,
-        info={
-            "encryptionKey": b64(key),
-            "macKey": b64(mac_key),
-            "initializationVector": b64(iv),
-            "mac": b64(mac),
-            "profileIdentifier": "ProfileVersion1",
-            "fileDigest": b64(hashlib.sha256(plain).digest()),
-            "fileDigestAlgorithm": "SHA256",
-        },
-    )
+    name: str
+    size: int
+    payload: bytes
+    encryption: dict[str, str]
+    setup_file: str | None = None
+    msi: MsiInfo | None = None
 
 
-def app_body(publication: Publication) -> dict[str, Any]:
-    """The Graph ``mobileApp`` body for the intent (Win32 or macOS)."""
+def setup_file(intent: Mapping[str, Any]) -> str:
+    """The file the install command runs, as the ``.intunewin`` holds it.
+
+    ``package.setupFile`` when given; else the file the install command names (the package of
+    ``msiexec /i``, or the command itself when it is a plain file name); else the URL's file name.
+    """
+    package = intent["package"]
+    if package.get("setupFile"):
+        return str(package["setupFile"])
+    named = _command_file(str(package.get("installCommand") or ""))
+    if named is not None:
+        return named
+    return PurePosixPath(urlsplit(str(package["url"])).path).name or artifact_file_name(intent)
+
+
+def _command_file(command: str) -> str | None:
+    try:
+        words = shlex.split(command, posix=False)
+    except ValueError:
+        return None
+    words = [w.strip('"') for w in words]
+    if not words:
+        return None
+    if words[0].lower() in _MSIEXEC:
+        after = [b for a, b in itertools.pairwise(words) if a.lower() in _MSI_INSTALL_SWITCHES]
+        candidate = after[0] if after else None
+    else:
+        candidate = words[0]
+    if candidate is None or any(c in candidate for c in "\\/%:$"):
+        return None
+    return candidate if PurePosixPath(candidate).suffix else None
+
+
+def content_file_name(intent: Mapping[str, Any]) -> str:
+    """The app's ``fileName``: ``<intent>-<version>.intunewin`` on Windows, else the package's."""
+    name = artifact_file_name(intent)
+    if app_type(intent) != "win32LobApp":
+        return name
+    return f"{intent['metadata']['name']}-{intent['app']['version']}.intunewin"
+
+
+def app_body(publication: Publication, content: Content | None = None) -> dict[str, Any]:
+    """The Graph ``mobileApp`` body for the intent (Win32 or macOS).
+
+    ``content`` (when the package has been read) tells a Win32 app its setup file and MSI codes;
+    without it they come from the intent alone.
+    """
     intent = publication.intent
     kind = app_type(intent)
-    file_name = artifact_file_name(intent)
+    file_name = content_file_name(intent)
     body: dict[str, Any] = {
         "@odata.type": f"#microsoft.graph.{kind}",
         "displayName": display_name(publication),
@@ -175,24 +215,22 @@ def app_body(publication: Publication) -> dict[str, Any]:
     }
     package = intent["package"]
     if kind == "win32LobApp":
-        install = package.get("installCommand") or _default_install(package["type"], file_name)
+        setup = (content.setup_file if content else None) or setup_file(intent)
+        msi = (content.msi if content else None) or msi_info(intent)
+        install = package.get("installCommand") or _default_install(setup)
         body |= {
-            "setupFilePath": file_name,
+            "setupFilePath": setup,
             "installCommandLine": install,
-            "uninstallCommandLine": package.get("uninstallCommand") or install,
-            "applicableArchitectures": "x64,x86",
+            "uninstallCommandLine": _uninstall(intent, setup, msi),
+            "applicableArchitectures": "none",
+            "allowedArchitectures": ",".join(package.get("architectures") or ARCHITECTURES),
             "minimumSupportedWindowsRelease": "1607",
             "installExperience": {
                 "@odata.type": "#microsoft.graph.win32LobAppInstallExperience",
                 "runAsAccount": "user" if package.get("installContext") == "user" else "system",
                 "deviceRestartBehavior": "suppress",
             },
-            "returnCodes": [
-                {"returnCode": 0, "type": "success"},
-                {"returnCode": 1707, "type": "success"},
-                {"returnCode": 3010, "type": "softReboot"},
-                {"returnCode": 1618, "type": "retry"},
-            ],
+            "returnCodes": [{"returnCode": code, "type": kind_} for code, kind_ in RETURN_CODES],
             "rules": [_detection_rule(intent)],
         }
     else:
@@ -226,10 +264,98 @@ def app_body(publication: Publication) -> dict[str, Any]:
     return body
 
 
-def _default_install(package_type: str, file_name: str) -> str:
-    if package_type == "msi":
-        return f'msiexec /i "{file_name}" /qn /norestart'
-    return f'"{file_name}"'
+def _default_install(setup: str) -> str:
+    if _is_msi(setup):
+        return f'msiexec /i "{setup}" /qn /norestart'
+    return f'"{setup}"'
+
+
+def _is_msi(setup: str) -> bool:
+    return PurePosixPath(setup.replace("\\", "/")).suffix.lower() == ".msi"
+
+
+def msi_info(intent: Mapping[str, Any]) -> MsiInfo | None:
+    """An MSI's codes as the intent gives them (``package.msi``, else an MSI detection rule).
+
+    EUCORA does not read the MSI's own tables; what ``Detection.xml`` says of an MSI it builds,
+    and the derived uninstall command, come from the intent.
+    """
+    package = intent["package"]
+    given = package.get("msi") or {}
+    detection = package.get("detection") or {}
+    code = given.get("productCode") or (
+        detection.get("productCode") if detection.get("type") == "msiProductCode" else None
+    )
+    if not code:
+        return None
+    return MsiInfo(
+        product_code=str(code),
+        product_version=str(intent["app"]["version"]),
+        upgrade_code=given.get("upgradeCode"),
+        per_user=package.get("installContext") == "user",
+    )
+
+
+def _uninstall(intent: Mapping[str, Any], setup: str, msi: MsiInfo | None) -> str:
+    """The intent's uninstall command; for an MSI, ``msiexec /x`` by product code (or package).
+
+    Never the install command: an ``uninstall`` assignment would install the app again.
+    """
+    given = intent["package"].get("uninstallCommand")
+    if given:
+        return str(given)
+    if msi is not None:
+        return f"msiexec /x {msi.product_code} /qn"
+    if _is_msi(setup):
+        return f'msiexec /x "{setup}" /qn'
+    raise PermanentConnectorError(
+        f"intune: intent {intent['metadata']['name']}: package.uninstallCommand is required for"
+        f" a Win32 app whose setup file {setup!r} is not an MSI (Intune runs it for uninstall"
+        " assignments and rollbacks)"
+    )
+
+
+def prepare_content(intent: Mapping[str, Any], artifact: Artifact) -> Content:
+    """The content to upload for the intent's checked artifact (see the module docstring)."""
+    name = intent["metadata"]["name"]
+    package = intent["package"]
+    if app_type(intent) != "win32LobApp":
+        payload, info = seal(artifact.data, Keys.random())
+        return Content(artifact.file_name, artifact.size, payload, info.graph())
+    try:
+        prebuilt = _prebuilt(package["type"], artifact.data)
+        if prebuilt is None:
+            setup = setup_file(intent)
+            files = (
+                unzip_folder(artifact.data)
+                if package.get("setupFolder")
+                else {setup: artifact.data}
+            )
+            prebuilt = build(files, setup, msi=msi_info(intent) if _is_msi(setup) else None)
+    except IntuneWinError as error:
+        raise PermanentConnectorError(
+            f"intune: intent {name}: package {package['url']}: {error}"
+        ) from None
+    detection = prebuilt.detection
+    return Content(
+        name=detection.file_name,
+        size=detection.unencrypted_size,
+        payload=prebuilt.payload,
+        encryption=detection.encryption.graph(),
+        setup_file=detection.setup_file,
+        msi=detection.msi,
+    )
+
+
+def _prebuilt(package_type: str, data: bytes) -> IntuneWin | None:
+    """The package as a ``.intunewin`` when it is one (type ``intunewin`` must be)."""
+    if package_type == "intunewin" or (package_type == "win32" and _holds_detection(data)):
+        return parse(data)
+    return None
+
+
+def _holds_detection(data: bytes) -> bool:
+    return data[:4] == b"PK\x03\x04" and DETECTION_PATH.encode() in data
 
 
 def _detection_rule(intent: Mapping[str, Any]) -> dict[str, Any]:
@@ -466,7 +592,8 @@ class IntuneConnector:
         if app is None or not app.get("committedContentVersion"):
             size = publication.intent["package"].get("sizeBytes")
             shown = f"{size} bytes" if size is not None else "size unknown"
-            steps.append(_step(StepKind.UPLOAD, f"upload file {body['fileName']} ({shown})"))
+            setup = f"{body['setupFilePath']}, " if "setupFilePath" in body else ""
+            steps.append(_step(StepKind.UPLOAD, f"upload file {body['fileName']} ({setup}{shown})"))
         current = (
             {_group(a): a.get("intent") for a in self._assignments(str(app["id"]))}
             if app is not None
@@ -491,8 +618,12 @@ class IntuneConnector:
 
     def publish(self, publication: Publication, journal: Journal) -> PublishResult:
         """Find-or-create the app, upload and commit its content, assign it, retire older ones."""
-        body = app_body(publication)
+        body = app_body(publication)  # refuses what the intent cannot express, before any call
         app = self._find(publication)
+        content = None
+        if app is None:  # the package itself completes the body (setup file, MSI codes)
+            content = self._content(publication)
+            body = app_body(publication, content)
         created = app is None
         if app is None:
             mine = self._call("POST", APPS, json=body).json()
@@ -505,7 +636,7 @@ class IntuneConnector:
         journal.put("intune.app_id", app_id)
         version = app.get("committedContentVersion")
         if not version:
-            version = self._upload(publication, app_id, body)
+            version = self._upload(publication, app_id, body, content)
             self._call(
                 "PATCH",
                 f"{APPS}/{app_id}",
@@ -577,22 +708,33 @@ class IntuneConnector:
     def _versions_path(self, app_id: str, kind: str) -> str:
         return f"{APPS}/{app_id}/microsoft.graph.{kind}/contentVersions"
 
-    def _upload(self, publication: Publication, app_id: str, body: dict[str, Any]) -> str:
+    def _content(self, publication: Publication) -> Content:
+        """The intent's package, checked against its SHA-256 and made into Intune content."""
+        intent = publication.intent
+        artifact = fetch_artifact(self._artifacts, intent, artifact_file_name(intent))
+        return prepare_content(intent, artifact)
+
+    def _upload(
+        self,
+        publication: Publication,
+        app_id: str,
+        body: dict[str, Any],
+        content: Content | None,
+    ) -> str:
         """Upload and commit the content; return the committed content version id."""
         kind = body["@odata.type"].rsplit(".", 1)[1]
         versions = self._versions_path(app_id, kind)
         reusable = self._committed_file(versions)
         if reusable is not None:
             return reusable
-        artifact = fetch_artifact(self._artifacts, publication.intent, body["fileName"])
+        content = content or self._content(publication)
         version = str(self._call("POST", versions, json={}).json()["id"])
-        encrypted = encrypt(artifact.data)
         files = f"{versions}/{version}/files"
-        created = self._call("POST", files, json=_file_body(artifact, encrypted)).json()
+        created = self._call("POST", files, json=_file_body(content)).json()
         file_path = f"{files}/{created['id']}"
         ready = self._wait(file_path, "azureStorageUriRequest")
-        self._put_blob(str(ready["azureStorageUri"]), encrypted.data)
-        self._call("POST", f"{file_path}/commit", json={"fileEncryptionInfo": encrypted.info})
+        self._put_blob(str(ready["azureStorageUri"]), content.payload)
+        self._call("POST", f"{file_path}/commit", json={"fileEncryptionInfo": content.encryption})
         self._wait(file_path, "commitFile")
         return version
 
@@ -675,12 +817,12 @@ class IntuneConnector:
         self._call("POST", f"{APPS}/{app_id}/assign", json={"mobileAppAssignments": wanted})
 
 
-def _file_body(artifact: Artifact, encrypted: Encrypted) -> dict[str, Any]:
+def _file_body(content: Content) -> dict[str, Any]:
     return {
         "@odata.type": "#microsoft.graph.mobileAppContentFile",
-        "name": artifact.file_name,
-        "size": artifact.size,
-        "sizeEncrypted": len(encrypted.data),
+        "name": content.name,
+        "size": content.size,
+        "sizeEncrypted": len(content.payload),
         "manifest": None,
         "isDependency": False,
     }

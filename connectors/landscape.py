@@ -12,7 +12,7 @@ unique and answers ``DuplicateScript``, so a lost answer or a race finds the exi
 downloads ``package.url``, checks ``package.sha256`` and installs it (``deb``: ``apt-get
 install``; ``snap``: ``snap install --dangerous``; ``script``: runs it), and carries the intent,
 version, ring, evidence digest and idempotency key in its header comment. ``ExecuteScript`` runs it
-on ``tag:<ring target>`` (a target holding ``:`` or a space is used as a Landscape query as is).
+on ``tag:<ring target>`` (a target that is not a plain tag name is refused, never used as a query).
 ``InstallPackages`` was not chosen: it installs whatever version the APT pockets offer, ignores the
 intent's url and hash, and leaves nothing on the activity that leads back to the change.
 
@@ -40,6 +40,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from bot.core.planes import PROFILES
+from bot.core.semantics import ring_target_problem
 from bot.errors import PermanentConnectorError
 from connectors._plane_client import PlaneClient
 from connectors._polling import Follow
@@ -112,8 +113,15 @@ def script_code(publication: Publication) -> str:
 
 
 def computer_query(target: str) -> str:
-    """The Landscape computer query for a ring target: a tag, or a query given as is."""
-    return target if (":" in target or " " in target) else f"tag:{target}"
+    """The Landscape computer query for a ring target: ``tag:<target>``, for a plain tag only.
+
+    Validation refuses anything else in the intent (``tag:x``, ``a OR b`` would be queries that
+    reach other computers than the ring declares); this guards an intent merged before that.
+    """
+    problem = ring_target_problem("landscape", target)
+    if problem is not None:
+        raise PermanentConnectorError(f"landscape: {problem}")
+    return f"tag:{target}"
 
 
 def _landscape_message(response: httpx.Response) -> str:
@@ -182,6 +190,7 @@ class LandscapeConnector:
         created = False
         script_id = ""
         if activity_id is None:
+            query = computer_query(publication.ring.target)  # a query fails before any call
             title = script_title(publication)
             script = self._find_or_create_script(publication, title)
             script_id = str(script["id"])
@@ -189,7 +198,7 @@ class LandscapeConnector:
             if activity_id is None:
                 group = self._call(
                     "ExecuteScript",
-                    query=computer_query(publication.ring.target),
+                    query=query,
                     script_id=script_id,
                     username=self._settings.script_user,
                 )

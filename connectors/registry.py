@@ -78,8 +78,9 @@ def build_connectors(
 ) -> Connectors:
     """One connector per plane ``environ`` configures (``SettingsError`` when one is half set).
 
-    ``artifacts`` is where installers are downloaded from (default: over HTTPS); ``follow``
-    bounds how long a launched job or an upload is read back (default: each connector's own).
+    ``artifacts`` is where installers are downloaded from (default: over HTTPS, redirected only
+    as ``EUCORA_ARTIFACT_REDIRECT_HOSTS`` allows); ``follow`` bounds how long a launched job or
+    an upload is read back (default: each connector's own).
     Every plane's settings are read before any connector is built, in :class:`Plane` order.
     """
     configured: list[tuple[PlaneConnector[Any], object]] = []
@@ -95,7 +96,7 @@ def build_connectors(
     if artifacts is None:
         from connectors.artifacts import HttpArtifactSource  # noqa: PLC0415 - HTTP, with a plane
 
-        artifacts = HttpArtifactSource()
+        artifacts = HttpArtifactSource.from_environ(environ)
     services = PlaneServices(artifacts=artifacts, follow=follow)
     return Connectors(
         {plane.profile.plane: plane.build(settings, services) for plane, settings in configured}

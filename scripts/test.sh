@@ -22,6 +22,7 @@ fi
 
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# .[test] pulls every extra (server, planes, ansible, demo) and the tools.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
 echo "== ruff" && .venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from bot.bootstrap import build_document_validator
+from bot.catalog import build_document_validator
 from bot.core.documents import DocumentValidator
 from tests.support.github_double_fixtures import (  # noqa: F401 (fixtures for every test)
     github_app_key,

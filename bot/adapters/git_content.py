@@ -44,13 +44,30 @@ def content_hash(mirror: Path, sha: str, folders: Sequence[str]) -> str:
     paths = [*(f.strip("/") for f in folders), *CONFIG_FILES]
     done = _git(mirror, "ls-tree", "--full-tree", _checked(sha), "--", *paths)
     if done.returncode != 0:
-        reason = done.stderr.decode("utf-8", "replace").strip().splitlines()[:1]
-        raise GitError(f"cannot list {sha[:12]} in {mirror}: {' '.join(reason)}")
+        raise GitError(f"cannot list {sha[:12]} in {mirror}: {_reason(done)}")
     entries = sorted(done.stdout.decode("utf-8", "surrogateescape").splitlines())
     return "sha256:" + hashlib.sha256("\n".join(entries).encode()).hexdigest()
 
 
 def read_file(mirror: Path, sha: str, path: str) -> bytes | None:
-    """The bytes of ``path`` at commit ``sha``, or ``None`` when the commit has no such file."""
-    done = _git(mirror, "cat-file", "blob", f"{_checked(sha)}:{path}")
-    return done.stdout if done.returncode == 0 else None
+    """The bytes of ``path`` at commit ``sha``, or ``None`` when the commit has no such file.
+
+    A commit the mirror lacks, or git failing, raises ``GitError``: a read that failed is never
+    taken as "no such file" (no ``eucora.yaml`` would mean no freeze windows).
+    """
+    listed = _git(mirror, "ls-tree", "-z", "--full-tree", _checked(sha), "--", path)
+    if listed.returncode != 0:
+        raise GitError(f"cannot list {path} at {sha[:12]} in {mirror}: {_reason(listed)}")
+    entry = listed.stdout.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    meta, _, name = entry.partition("\t")
+    fields = meta.split()
+    if name != path.strip("/") or len(fields) != 3 or fields[1] != "blob":
+        return None
+    done = _git(mirror, "cat-file", "blob", fields[2])
+    if done.returncode != 0:
+        raise GitError(f"cannot read {path} at {sha[:12]} in {mirror}: {_reason(done)}")
+    return done.stdout
+
+
+def _reason(done: subprocess.CompletedProcess[bytes]) -> str:
+    return " ".join(done.stderr.decode("utf-8", "replace").strip().splitlines()[:1])

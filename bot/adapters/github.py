@@ -331,6 +331,8 @@ class GitHubAdapter:
             merged=bool(pr.merged),
             merge_commit_sha=pr.merge_commit_sha,
             html_url=pr.html_url,
+            head_repository=pr.head.repo.full_name if pr.head.repo is not None else None,
+            default_branch=pr.base.repo.default_branch or None,
         )
 
     def create_check_run(self, repository: str, run: CheckRun) -> int:
@@ -656,6 +658,19 @@ class GitHubAdapter:
             raise GitHubError(scrub(str(error))) from None
         self._observe("fetch_revisions", "ok")
         return path
+
+    def branch_head(self, repository: str, branch: str) -> str:
+        """The commit ``branch`` points at now (``git ls-remote``): an error when unreadable."""
+        url = self.clone_url(repository)
+        with _calling(f"reading branch {branch} of {repository}"):
+            token = self._token()
+        try:
+            sha = self._mirrors.branch_head(repository, url, branch, token)
+        except GitHubError as error:
+            self._observe("branch_head", "error")
+            raise GitHubError(scrub(str(error))) from None
+        self._observe("branch_head", "ok")
+        return sha
 
 
 class _TokenCache:

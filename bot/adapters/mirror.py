@@ -29,6 +29,7 @@ _UNSAFE_ENV = re.compile(
     r"^(GIT_TRACE.*|GIT_CURL_VERBOSE|GIT_CONFIG_.*|GIT_DIR|GIT_ASKPASS|SSH_ASKPASS)$"
 )
 FETCH_TIMEOUT_SECONDS = 300
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/+-]+$")
 
 
 def _git_env(token: str | None, base: Mapping[str, str]) -> dict[str, str]:
@@ -141,3 +142,22 @@ class MirrorStore:
                 if still:
                     raise GitHubError(f"git fetch of {repository} did not bring {', '.join(still)}")
         return path
+
+    def branch_head(self, repository: str, url: str, branch: str, token: str | None) -> str:
+        """The commit ``branch`` of the remote points at now (``git ls-remote``).
+
+        A branch the remote does not have, or a remote that cannot be read, is an error: never
+        an empty answer.
+        """
+        if not _BRANCH.match(branch):
+            raise GitHubError(f"not a branch name EUCORA reads: {branch!r}")
+        ref = f"refs/heads/{branch}"
+        path = self.ensure(repository, url, (), token)  # the mirror exists: git runs in it
+        result = self._run(path, "ls-remote", "--", url, ref, token=token)
+        if result.returncode != 0:
+            raise GitHubError(f"git ls-remote of {repository} failed: {_first_line(result.stderr)}")
+        for line in result.stdout.splitlines():
+            sha, _, name = line.partition("\t")
+            if name == ref and _SHA.match(sha):
+                return sha
+        raise GitHubError(f"{repository} has no branch {branch}")

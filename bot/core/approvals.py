@@ -189,10 +189,14 @@ class ApprovalPolicy:
     emergency_label: str = DEFAULT_EMERGENCY_LABEL
 
 
+def emergency_label(config: Mapping[str, Any]) -> str:
+    """The emergency label ``eucora.yaml`` configures (``labels.emergency``), or the default."""
+    return str(_mapping(config.get("labels")).get("emergency") or DEFAULT_EMERGENCY_LABEL)
+
+
 def approval_policy(config: Mapping[str, Any], *, tier: str, required: int) -> ApprovalPolicy:
     """The approval settings in a validated ``eucora.yaml`` (``cab``, ``labels``) for a tier."""
     cab = _mapping(config.get("cab"))
-    labels = _mapping(config.get("labels"))
     quorum = _mapping(cab.get("quorum"))
     return ApprovalPolicy(
         cab_teams=tuple(cab.get("teams") or ()),
@@ -200,7 +204,7 @@ def approval_policy(config: Mapping[str, Any], *, tier: str, required: int) -> A
         required=required,
         distinct_teams=int(quorum.get("distinctTeams", 1)),
         survive_non_intent_push=bool(cab.get("approvalsSurviveNonIntentPush", False)),
-        emergency_label=str(labels.get("emergency", DEFAULT_EMERGENCY_LABEL)),
+        emergency_label=emergency_label(config),
     )
 
 
@@ -654,4 +658,5 @@ __all__ = [
     "Team",
     "approval_policy",
     "decide_approvals",
+    "emergency_label",
 ]

@@ -73,6 +73,8 @@ class Outcome:
 
     value: Any = None
     error: str | None = None
+    aborted: bool = False
+    """CEL stopped the evaluation itself (a limit such as its iteration budget was exceeded)."""
 
 
 class CelEnvironment:
@@ -104,7 +106,10 @@ class CelEnvironment:
     @staticmethod
     def evaluate(program: Program, activation: Any) -> Outcome:
         """Evaluate a compiled expression; errors come back as values."""
-        value = program.expression.eval(activation)
+        try:
+            value = program.expression.eval(activation)
+        except RuntimeError as error:  # cel-cpp raises for its own limits (iteration budget)
+            return Outcome(error=_one_line(error), aborted=True)
         raw = value.value()
         # The common case, a rule's condition: only a CEL bool has a Python bool as its value
         # (an error's is its message), so no type object is fetched or compared.
@@ -115,6 +120,11 @@ class CelEnvironment:
         if value.type() == cel.Type.ERROR:
             return Outcome(error=str(raw))
         return Outcome(value=to_python(value.plain_value()))
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return f"CEL stopped the evaluation: {text}"
 
 
 _TRUE = Outcome(value=True)
@@ -170,27 +180,72 @@ def _compile_error(text: str) -> CelCompileError:
     return CelCompileError(message, int(match.group(1)), max(1, int(match.group(2))))
 
 
+_QUOTES = ('"""', "'''", '"', "'")
+_RAW_PREFIXES = frozenset({"r", "R", "br", "bR", "Br", "BR", "rb", "rB", "Rb", "RB"})
+
+
+def _literal_end(source: str, start: int) -> int:
+    """The index just past the string literal opening at ``start`` (CEL's lexical rules).
+
+    An escape (a backslash and the character after it) is skipped in an ordinary literal; a raw
+    literal (``r"..."``) has none. An unterminated literal runs to the end of the source.
+    """
+    quote = next(q for q in _QUOTES if source.startswith(q, start))
+    prefix = start
+    while prefix > 0 and (source[prefix - 1].isalnum() or source[prefix - 1] == "_"):
+        prefix -= 1
+    raw = source[prefix:start] in _RAW_PREFIXES
+    index = start + len(quote)
+    while index < len(source):
+        if source.startswith(quote, index):
+            return index + len(quote)
+        index += 2 if source[index] == "\\" and not raw else 1
+    return len(source)
+
+
+def blank_literals(source: str) -> str:
+    """The source with string literals and ``//`` comments blanked out (same length and lines).
+
+    What is left is only code: a macro name or a field inside a string or a comment is never
+    mistaken for one, and an escaped quote never ends a literal early.
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(source):
+        char = source[index]
+        if char in "'\"":
+            end = _literal_end(source, index)
+        elif source.startswith("//", index):
+            newline = source.find("\n", index)
+            end = len(source) if newline < 0 else newline
+        else:
+            out.append(char)
+            index += 1
+            continue
+        out.append("".join(c if c == "\n" else " " for c in source[index:end]))
+        index = end
+    return "".join(out)
+
+
 def estimate_cost(source: str) -> int:
     """Estimate the worst-case steps of an expression from its comprehension nesting."""
+    code = blank_literals(source)
     depth = max_depth = 0
     stack: list[bool] = []
     index = 0
-    while index < len(source):
-        macro = _MACRO.match(source, index)
+    while index < len(code):
+        macro = _MACRO.match(code, index)
         if macro is not None:
             stack.append(True)
             depth += 1
             max_depth = max(max_depth, depth)
             index = macro.end()
             continue
-        char = source[index]
+        char = code[index]
         if char == "(":
             stack.append(False)
         elif char == ")" and stack and stack.pop():
             depth -= 1
-        elif char in "'\"":
-            end = source.find(char, index + 1)
-            index = len(source) if end < 0 else end
         index += 1
     return int(len(source) * MAX_LIST_ITEMS**max_depth)
 

@@ -60,6 +60,8 @@ class CheckInputs:
     preview_pack: CompiledPolicyPack | None = None
     preview_intents: tuple[FileAtRevision, ...] = ()
     base_findings: tuple[Finding, ...] = ()
+    head_findings: tuple[Finding, ...] = ()
+    """Errors of the pull request's own rules (they do not compile at head): they block."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,14 +318,21 @@ def _rule_findings(results: Sequence[RuleResult], doc: ValidatedDocument) -> lis
         blocking = result.enforced
         if not blocking and result.rule.enforcement.value == "deny" and result.error is None:
             continue  # a risk- or approvals-only rule: shown in the risk, not as a finding
+        path, line, message = doc.path, 1, result.message or result.rule.description
+        if result.aborted:  # the rule's fault, not the intent's: point at the rule
+            # A deny rule CEL stopped blocks even when it only adds risk or approvals: the
+            # points and approvals it could not give must not make the change look safer.
+            blocking = result.rule.enforcement.value == "deny"
+            path, line = result.rule.source, result.rule.line
+            message = f"{message} (evaluating {doc.path}): make the rule cheaper"
         out.append(
             Finding(
-                path=doc.path,
-                line=1,
+                path=path,
+                line=line,
                 column=1,
                 code=f"rule.{result.rule.id}",
                 severity=Severity.ERROR if blocking else Severity.WARNING,
-                message=result.message or result.rule.description,
+                message=message,
             )
         )
     return out
@@ -351,6 +360,7 @@ def run_check(inputs: CheckInputs) -> CheckResult:
     findings.extend(inputs.waivers.findings)
     repo_findings, config_changed, policies_changed = _repository_files(inputs)
     findings.extend(repo_findings)
+    findings.extend(f for f in inputs.head_findings if f not in repo_findings)
     intents: list[IntentResult] = []
     for change in inputs.pair.changes:
         if repository_kind(change.path) is not None:

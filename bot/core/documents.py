@@ -26,6 +26,7 @@ from bot.core.findings import Finding, Severity, sort_findings
 from bot.core.schema import CompiledSchema, RawFinding
 from bot.core.yaml_source import (
     DEFAULT_LIMITS,
+    MAX_INTEGER_DIGITS,
     Limits,
     SourceMap,
     decode_source,
@@ -156,6 +157,7 @@ _DIVERGENT_NUMBER = re.compile(
     r"|[-+]0[xXoO].*"
 )
 _SEPARATORS = " \t\n\r[{,"
+_LONG_DIGITS = re.compile(f"[0-9]{{{MAX_INTEGER_DIGITS + 1}}}")
 _ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Outside ASCII: what YAML forbids, and what YAML 1.1 (PyYAML) reads as a line break while YAML 1.2
 # (yaml-rs) does not (NEL U+0085, U+2028, U+2029), plus a byte-order mark inside the text.
@@ -178,6 +180,8 @@ def _text_may_diverge(text: str) -> bool:
     """Tell whether yaml-rs might build other data from this text than the reference loader."""
     if any(mark in text for mark in _DIVERGENT_MARKS):
         return True
+    if len(text) > MAX_INTEGER_DIGITS and _LONG_DIGITS.search(text):
+        return True  # yaml-rs reads any length; the reference refuses one Python can't print
     for found in _LEADING_ZERO.finditer(text):
         if _plain_number_at(text, found.start()):
             return True

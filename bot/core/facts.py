@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, tzinfo
 from typing import Any
@@ -160,10 +160,9 @@ def _host(url: object) -> str:
     return match.group(1).lower() if match is not None else ""
 
 
-def _host_allowed(host: str, allowed: object) -> bool:
-    if not isinstance(allowed, list) or not allowed:
-        return True  # no allow-list configured: nothing to enforce
-    for entry in allowed:
+def host_listed(host: str, patterns: Iterable[object]) -> bool:
+    """``host`` is one of ``patterns``, or under a ``*.domain`` one (not the bare domain)."""
+    for entry in patterns:
         if not isinstance(entry, str):
             continue
         pattern = entry.lower()
@@ -173,6 +172,12 @@ def _host_allowed(host: str, allowed: object) -> bool:
         elif host == pattern:
             return True
     return False
+
+
+def _host_allowed(host: str, allowed: object) -> bool:
+    if not isinstance(allowed, list) or not allowed:
+        return True  # no allow-list configured: nothing to enforce
+    return host_listed(host, allowed)
 
 
 def _schedule_moments(intent: Mapping[str, Any]) -> list[datetime]:

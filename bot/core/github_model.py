@@ -91,6 +91,18 @@ class PullRequest:
     merged: bool = False
     merge_commit_sha: str | None = None
     html_url: str | None = None
+    default_branch: str | None = None
+    """The repository's default branch (``base.repo.default_branch``): only merges into it, or
+    into a branch its ``eucora.yaml`` lists under ``publish.branches``, publish. ``None`` when
+    GitHub did not say (a decision that needs it refuses to guess)."""
+    head_repository: str | None = None
+    """``owner/name`` of the repository the head branch lives in (``None``: GitHub no longer
+    knows it, a deleted fork)."""
+
+    @property
+    def from_fork(self) -> bool:
+        """Whether the head branch is outside the repository (a fork, or one GitHub lost)."""
+        return self.head_repository != self.repository
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,7 +27,14 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from bot.core.cel import WRONG_TYPE, CelCompileError, CelEnvironment, Program, TypeChecker
+from bot.core.cel import (
+    WRONG_TYPE,
+    CelCompileError,
+    CelEnvironment,
+    Program,
+    TypeChecker,
+    blank_literals,
+)
 from bot.core.cel_types import declare_messages
 from bot.core.documents import ValidatedDocument
 from bot.core.findings import Finding, Severity
@@ -123,6 +130,8 @@ class RuleResult:
     message: str = ""
     error: str | None = None
     waived_by: str | None = None
+    aborted: bool = False
+    """CEL itself stopped the evaluation (its iteration budget): a finding on the rule."""
 
     @property
     def enforced(self) -> bool:
@@ -231,7 +240,7 @@ def check_references(source: str, trees: Mapping[str, _Node]) -> list[tuple[int,
     """Find field names that the schemas or the facts do not declare; return (offset, message)."""
     problems: list[tuple[int, str]] = []
     roots = dict(trees)
-    stripped = re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group()), source)
+    stripped = blank_literals(source)
     for _ in range(2):  # second pass sees comprehension variables bound in the first
         problems.clear()
         pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, roots)) + r")\b")
@@ -525,6 +534,7 @@ def evaluate_rules(
                     matched=False,
                     error=outcome.error,
                     message=f"rule {rule.id} could not be evaluated: {outcome.error}",
+                    aborted=outcome.aborted,
                 )
             )
         elif not isinstance(outcome.value, bool):

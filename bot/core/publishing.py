@@ -148,6 +148,78 @@ class MergeProblem(StrEnum):
     NOT_APPROVED = "not_approved"
     TREE_CHANGED = "tree_changed"
     FROZEN = "frozen"
+    NOT_A_PUBLISHING_BRANCH = "not_a_publishing_branch"
+    RULES_DIFFER = "rules_differ"
+    LABELS_CHANGED = "labels_changed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BranchFacts:
+    """Where a pull request was merged, and whether merges there publish.
+
+    Only merges into the repository's default branch publish, or into a branch that the
+    **default branch's** ``eucora.yaml`` lists under ``publish.branches`` (a branch cannot list
+    itself); a listed branch's rules (``eucora.yaml`` and policies) must be the default
+    branch's, so the check and the CAB decision of the merged PR were made under them.
+    """
+
+    branch: str
+    """The PR's base branch: where it was merged."""
+    default_branch: str
+    listed: bool
+    """``branch`` is the default branch, or the default branch's ``publish.branches`` names it."""
+    same_rules: bool
+    """``branch``'s ``eucora.yaml`` and policies are the default branch's (the default: true)."""
+
+
+def publishing_branches(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The branches besides the default whose merges publish (``publish.branches``)."""
+    publish = config.get("publish")
+    branches = publish.get("branches") if isinstance(publish, Mapping) else None
+    if not isinstance(branches, list):
+        return ()
+    return tuple(b for b in branches if isinstance(b, str) and b)
+
+
+def branch_facts(
+    *, branch: str, default_branch: str, default_config: Mapping[str, Any], same_rules: bool
+) -> BranchFacts:
+    """Judge the merge target from the default branch's ``eucora.yaml`` (``default_config``)."""
+    is_default = branch == default_branch
+    return BranchFacts(
+        branch=branch,
+        default_branch=default_branch,
+        listed=is_default or branch in publishing_branches(default_config),
+        same_rules=is_default or same_rules,
+    )
+
+
+def branch_problems(facts: BranchFacts) -> tuple[tuple[MergeProblem, str], ...]:
+    """Why a merge into ``facts.branch`` publishes nothing (empty: it may publish)."""
+    if not facts.listed:
+        return (
+            (
+                MergeProblem.NOT_A_PUBLISHING_BRANCH,
+                (
+                    f"Its base branch is {facts.branch}, not {facts.default_branch}: only pull"
+                    f" requests merged into {facts.default_branch}, or into a branch that"
+                    f" eucora.yaml on {facts.default_branch} lists under publish.branches,"
+                    " are published."
+                ),
+            ),
+        )
+    if not facts.same_rules:
+        return (
+            (
+                MergeProblem.RULES_DIFFER,
+                (
+                    f"The eucora.yaml or policies of {facts.branch} differ from those of"
+                    f" {facts.default_branch}, so the check and the CAB decision were not made"
+                    f" under {facts.default_branch}'s rules: bring {facts.branch}'s rules in line."
+                ),
+            ),
+        )
+    return ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,7 +241,11 @@ class MergeFacts:
     freeze_windows: tuple[str, ...]
     """Names of the freeze windows containing the merge moment."""
     emergency: bool
-    """The PR carries the emergency label."""
+    """The evaluated head's labels held the configured emergency label."""
+    labels_changed: tuple[str, ...]
+    """Labels added (``+name``) or removed (``-name``) since the head's check was evaluated."""
+    target: BranchFacts
+    """Where the PR was merged (a branch that does not publish is judged no further)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,8 +263,13 @@ def judge_merge(facts: MergeFacts) -> MergeVerdict:
     block, a CAB decision that is still ``approved`` at merge time, a merged tree whose intents,
     policies and configuration are those of the approved head (a content hash that is unknown
     counts as changed: what cannot be compared is not published), and no freeze window at the
-    merge moment unless the PR carries the emergency label.
+    merge moment unless the evaluated head carried the emergency label, and labels that are
+    still the evaluated ones. A merge into a branch that does not publish, or whose rules are not
+    the default branch's, is judged no further: its only problem is where it was merged.
     """
+    elsewhere = branch_problems(facts.target)
+    if elsewhere:
+        return MergeVerdict(allowed=False, problems=elsewhere)
     problems: list[tuple[MergeProblem, str]] = []
     if facts.check_digest is None:
         problems.append(
@@ -229,6 +310,17 @@ def judge_merge(facts: MergeFacts) -> MergeVerdict:
             (
                 MergeProblem.FROZEN,
                 f"It was merged inside the freeze window {names} without the emergency label.",
+            )
+        )
+    if facts.labels_changed:
+        changed = ", ".join(facts.labels_changed)
+        problems.append(
+            (
+                MergeProblem.LABELS_CHANGED,
+                (
+                    f"Its labels changed after the check was evaluated ({changed}): the merge is"
+                    " judged on the labels the check and the CAB saw."
+                ),
             )
         )
     return MergeVerdict(allowed=not problems, problems=tuple(problems))

@@ -6,6 +6,7 @@ document that also has schema errors and still report everything at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ PACKAGE_PLATFORMS: Mapping[str, frozenset[str]] = {
     "msi": frozenset({"windows"}),
     "exe": frozenset({"windows"}),
     "win32": frozenset({"windows"}),
+    "intunewin": frozenset({"windows"}),
     "msix": frozenset({"windows"}),
     "appx": frozenset({"windows"}),
     "pkg": frozenset({"macos"}),
@@ -182,9 +184,57 @@ def check_versions(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
         )
 
 
+_LANDSCAPE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+_ANSIBLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+PLAIN_TARGETS: Mapping[str, tuple[re.Pattern[str], str]] = {
+    "landscape": (
+        _LANDSCAPE_TAG,
+        (
+            "a Landscape target is a tag name: letters, digits, '-' and '_' (not starting with"
+            " '-'); EUCORA runs on tag:<target>, and {target!r} would be read as a query"
+        ),
+    ),
+    "ansible": (
+        _ANSIBLE_NAME,
+        (
+            "an Ansible target is one inventory group (or host) name: letters, digits, '_', '-'"
+            " and '.'; it is the job's limit, and {target!r} would be read as a host pattern"
+            " (',' and ':' add hosts, '!' and '&' combine groups, '*' and '~' match many)"
+        ),
+    ),
+}
+"""Planes that read a ring's target as a query or a limit expression, and what a target may be.
+
+Anything but a plain name there makes the plane reach devices other than the declared group
+(``pilot,all`` is every host), so the ring's device count would not be what the plane targets.
+"""
+
+
+def ring_target_problem(plane: str, target: str) -> str | None:
+    """Why ``target`` is no plain name on ``plane`` (``None``: it is, or the plane takes any)."""
+    rule = PLAIN_TARGETS.get(plane)
+    if rule is None or rule[0].fullmatch(target):
+        return None
+    return rule[1].format(target=target)
+
+
+def check_ring_targets(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """On a plane that reads the target as a query or limit, a ring's target is a plain name."""
+    plane = intent.get("plane")
+    if not isinstance(plane, str):
+        return
+    for index, ring in _rings(intent):
+        target = ring.get("target")
+        problem = ring_target_problem(plane, target) if isinstance(target, str) and target else None
+        if problem is not None:
+            yield RawFinding(f"/rings/{index}/target", "intent.ring-target", problem)
+
+
 INTENT_CHECKS: tuple[Check, ...] = (
     check_ring_names,
     check_ring_sizes,
+    check_ring_targets,
     check_plane_platform,
     check_package_platform,
     check_schedules,

@@ -237,7 +237,7 @@ def is_replay(
 def parse_payload(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, or ``WebhookPayloadError`` saying what is wrong in one line."""
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"), parse_int=_bounded_int)
     except UnicodeDecodeError as error:
         raise WebhookPayloadError(f"body is not UTF-8 (byte {error.start})") from error
     except json.JSONDecodeError as error:
@@ -248,6 +248,20 @@ def parse_payload(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise WebhookPayloadError(f"body is JSON but not an object ({type(data).__name__})")
     return data
+
+
+MAX_INTEGER_DIGITS = 4300
+"""Python refuses to read longer decimal integers (``int_max_str_digits``); GitHub sends none."""
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        message = (
+            f"body is not JSON EUCORA reads: an integer of {len(text.lstrip('-')):,} digits "
+            f"(at most {MAX_INTEGER_DIGITS:,})"
+        )
+        raise WebhookPayloadError(message)
+    return int(text)
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -127,6 +127,9 @@ YAML11_BOOLEANS = frozenset(
 _LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
 _UNDERSCORE_NUMBER = re.compile(r"^[-+]?(?:0b[01_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)$")
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+MAX_INTEGER_DIGITS = 4300
+"""The longest decimal integer read as a number: Python refuses to convert longer ones (its
+``int_max_str_digits`` guard), and no EUCORA field holds one; a longer one is a finding."""
 
 AMBIGUOUS = "yaml.ambiguous"
 
@@ -150,6 +153,11 @@ def yaml11_ambiguity_possible(text: str) -> bool:
     return text in YAML11_BOOLEANS or (":" in text and _SEXAGESIMAL.match(text) is not None)
 
 
+def integer_too_long(text: str) -> bool:
+    """Tell whether text is a decimal integer too long to read as a number."""
+    return len(text.lstrip("+-")) > MAX_INTEGER_DIGITS and _INT_DEC.match(text) is not None
+
+
 def resolve_plain_scalar(text: str) -> tuple[Any, str | None]:
     """Resolve a plain (unquoted) scalar by the YAML 1.2 core schema.
 
@@ -163,6 +171,8 @@ def resolve_plain_scalar(text: str) -> tuple[Any, str | None]:
     if text in _BOOL:
         return _BOOL[text], None
     if _INT_DEC.match(text):
+        if integer_too_long(text):
+            return text, None  # kept as the text; the builder reports it (yaml.integer)
         return int(text), None
     if _INT_OCT.match(text):
         return int(text, 8), None
@@ -301,6 +311,14 @@ class _Builder:
                     f'("{event.value}") or write what you mean',
                     pointer=pointer,
                     severity=Severity.WARNING,
+                )
+            elif isinstance(value, str) and integer_too_long(value):
+                self.finding(
+                    position,
+                    "yaml.integer",
+                    f"an integer of {len(value.lstrip('+-')):,} digits; EUCORA reads integers "
+                    f"of at most {MAX_INTEGER_DIGITS:,} digits: write a smaller number",
+                    pointer=pointer,
                 )
             elif isinstance(value, float):
                 self.finding(

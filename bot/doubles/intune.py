@@ -14,8 +14,11 @@ Serves HTTPS (MSAL accepts only ``https`` authorities; the CA is in :attr:`ca_bu
 
 Every JSON body is checked against the vendored Graph CSDL subset (``data/intune``): property
 names, ``@odata.type`` values, enum members and action parameters; departures are recorded in
-:attr:`violations`. ``commit`` verifies the uploaded bytes for real: the HMAC over IV and
-ciphertext, then the SHA-256 of the decrypted content against ``fileDigest``.
+:attr:`violations`. ``commit`` verifies the uploaded bytes for real, as a device would open them:
+the HMAC over IV and ciphertext with the committed ``macKey``, the decryption with the committed
+key, the SHA-256 of the decrypted content against ``fileDigest`` and its size against the file's
+``size``; for a Win32 app the content must be a zip holding the app's ``setupFilePath``. Content
+that fails any of these ends in ``commitFileFailed`` with the reason as a violation.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import itertools
 import json
 import re
 import secrets
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -108,7 +113,13 @@ class IntuneDouble(HttpDouble):
     @cached_property
     def model(self) -> CsdlModel:
         """The Graph types this double checks bodies against."""
-        return CsdlModel(Path(str(DATA / "graph-v1.0-intune-apps.csdl")))
+        model = CsdlModel(Path(str(DATA / "graph-v1.0-intune-apps.csdl")))
+        # Graph's v1.0 documentation of win32LobApp.allowedArchitectures names arm64 ("The
+        # possible values are: null, x86, x64, arm64"); the published CSDL's flags enum has not
+        # caught up, so the double accepts the documented member too.
+        members, flags = model.enums["windowsArchitecture"]
+        model.enums["windowsArchitecture"] = (members | {"arm64"}, flags)
+        return model
 
     @property
     def authority(self) -> str:
@@ -394,7 +405,7 @@ class IntuneDouble(HttpDouble):
         if content is None:
             return _error(404, "ResourceNotFound", f"mobileAppContentFile {file_id}")
         if action == "commit" and request.method == "POST":
-            return self._commit(request, content)
+            return self._commit(request, app, content)
         if action == "renewUpload" and request.method == "POST":
             with self.lock:
                 content.state = "azureStorageUriRenewalPending"
@@ -438,18 +449,18 @@ class IntuneDouble(HttpDouble):
             )
         return view
 
-    def _commit(self, request: Request, content: ContentFile) -> Response:
+    def _commit(self, request: Request, app: App, content: ContentFile) -> Response:
         body = request.get_json(silent=True)
         for problem in self.model.check_action("commit", "mobileAppContentFile", body, "commit"):
             self.violation(problem)
         info = (body or {}).get("fileEncryptionInfo") or {}
         with self.lock:
-            ok = content.blob is not None and _verify(content.blob, info)
-            if ok and content.blob is not None:
-                ok = len(content.blob) == content.body.get("sizeEncrypted")
-            content.state = "commitFilePending" if ok else "commitFileFailed"
-            if not ok:
-                self.violation(f"commit of file {content.id}: uploaded bytes do not verify")
+            problem = _content_problem(content, info, app.body)
+            content.state = "commitFileFailed" if problem else "commitFilePending"
+            if problem:
+                self.violation(
+                    f"commit of file {content.id}: uploaded bytes do not verify: {problem}"
+                )
         return Response(status=204)
 
     # -- "Azure storage" -------------------------------------------------------------------------
@@ -493,8 +504,32 @@ def _advance(state: str) -> str:
     }.get(state, state)
 
 
-def _verify(blob: bytes, info: dict[str, Any]) -> bool:
-    """HMAC over IV and ciphertext, then the plaintext's SHA-256 against ``fileDigest``."""
+def _content_problem(content: ContentFile, info: dict[str, Any], app: dict[str, Any]) -> str:
+    """Why the uploaded content would not install on a device ("" when it would)."""
+    if content.blob is None:
+        return "nothing was uploaded"
+    if len(content.blob) != content.body.get("sizeEncrypted"):
+        return f"{len(content.blob)} bytes uploaded, sizeEncrypted says {content.body.get('sizeEncrypted')}"
+    plain = _decrypt(content.blob, info)
+    if plain is None:
+        return "the MAC, key or fileDigest of the commit does not open it"
+    if len(plain) != content.body.get("size"):
+        return f"it decrypts to {len(plain)} bytes, size says {content.body.get('size')}"
+    if _type_of(app) != "win32LobApp":
+        return ""
+    setup = str(app.get("setupFilePath") or "").replace("\\", "/")
+    try:
+        with zipfile.ZipFile(io.BytesIO(plain)) as archive:
+            names = {n.replace("\\", "/") for n in archive.namelist()}
+    except zipfile.BadZipFile:
+        return "a Win32 app's content must be a zip of the setup folder (a .intunewin payload)"
+    if setup not in names:
+        return f"the setup folder has no setupFilePath {setup!r} (it holds {sorted(names)[:5]})"
+    return ""
+
+
+def _decrypt(blob: bytes, info: dict[str, Any]) -> bytes | None:
+    """HMAC over IV and ciphertext, decryption, the plaintext's SHA-256 against ``fileDigest``."""
     try:
         mac_key = base64.b64decode(info["macKey"])
         key = base64.b64decode(info["encryptionKey"])
@@ -502,19 +537,21 @@ def _verify(blob: bytes, info: dict[str, Any]) -> bool:
         if not hmac.compare_digest(
             hmac.new(mac_key, iv + ciphertext, hashlib.sha256).digest(), expected_mac
         ):
-            return False
+            return None
         if (
             base64.b64decode(info["mac"]) != expected_mac
             or base64.b64decode(info["initializationVector"]) != iv
         ):
-            return False
+            return None
         decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
         padded = decryptor.update(ciphertext) + decryptor.finalize()
         unpadder = padding.PKCS7(128).unpadder()
         plain = unpadder.update(padded) + unpadder.finalize()
     except (KeyError, ValueError, TypeError):
-        return False
-    return hashlib.sha256(plain).digest() == base64.b64decode(info.get("fileDigest", ""))
+        return None
+    if hashlib.sha256(plain).digest() != base64.b64decode(info.get("fileDigest", "")):
+        return None
+    return plain
 
 
 def _assignment_key(assignment: dict[str, Any]) -> tuple[str, str]:

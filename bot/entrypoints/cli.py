@@ -5,171 +5,138 @@ Exit codes (DESIGN.md): 0 ok, 1 blocked or failed check (findings), 2 usage or I
 
 from __future__ import annotations
 
-import json
+import importlib
 import os
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import click
+from click.formatting import HelpFormatter
 
 from bot import __version__
-from bot.adapters.git import GitError
-from bot.core.evidence import canonical_json
-from bot.core.findings import Severity, has_errors
-from bot.core.render.check import render_check_github, render_check_markdown, render_check_text
-from bot.core.render.findings import (
-    render_github,
-    render_json,
-    render_summary,
-    render_text,
-    summarize,
-)
-from bot.entrypoints.commands_action import action
-from bot.entrypoints.commands_db_audit import audit, db
-from bot.entrypoints.commands_evidence import evidence_group, keys_group
-from bot.entrypoints.commands_github_app import github_app_group
-from bot.entrypoints.commands_intake import serve, worker
-from bot.flows.check import check_revisions
-from bot.flows.policy_test import run_policy_tests
-from bot.flows.validate import validate_paths
 from bot.settings import Settings, SettingsError
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_USAGE = 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command imported only when it runs, so each command pays only for its own libraries.
+
+    ``eucora --help`` lists it by ``summary`` (kept equal to the command's first help line by
+    tests/entrypoints/test_lazy_commands.py) without importing it; ``extra`` names the install
+    extra that brings its libraries (None: the base install, ``pip install eucora``).
+    """
+
+    target: str
+    summary: str
+    extra: str | None = None
+
+
+LAZY_COMMANDS: dict[str, LazyCommand] = {
+    "action": LazyCommand(
+        "bot.entrypoints.commands_action:action",
+        "Check the pull request or merge group that started this workflow (GitHub Actions).",
+    ),
+    "audit": LazyCommand(
+        "bot.entrypoints.commands_db_audit:audit",
+        "The audit trail: verify it, export it, show what happened to a change.",
+        "server",
+    ),
+    "check": LazyCommand(
+        "bot.entrypoints.commands_check:check",
+        "Check the change from BASE to HEAD: findings, rules, risk, approvals and the decision.",
+    ),
+    "db": LazyCommand(
+        "bot.entrypoints.commands_db_audit:db", "The database: its schema and migrations.", "server"
+    ),
+    "evidence": LazyCommand(
+        "bot.entrypoints.commands_evidence:evidence_group",
+        "Show and verify evidence packs (stored under EUCORA_EVIDENCE_DIR).",
+    ),
+    "github-app": LazyCommand(
+        "bot.entrypoints.commands_github_app:github_app_group",
+        "Set up the GitHub App EUCORA runs as.",
+    ),
+    "keys": LazyCommand(
+        "bot.entrypoints.commands_evidence:keys_group",
+        "Manage the Ed25519 key that signs evidence packs.",
+    ),
+    "policy": LazyCommand("bot.entrypoints.commands_check:policy", "Work with policy rules."),
+    "serve": LazyCommand(
+        "bot.entrypoints.commands_intake:serve",
+        "Serve the GitHub webhook, evidence pages, /healthz, /readyz and /metrics with gunicorn.",
+        "server",
+    ),
+    "validate": LazyCommand(
+        "bot.entrypoints.commands_check:validate",
+        "Validate intents, eucora.yaml and policy files against their schemas and rules.",
+    ),
+    "worker": LazyCommand(
+        "bot.entrypoints.commands_intake:worker",
+        "Run the Celery worker that drains the inbox (needs EUCORA_BROKER_URL).",
+        "server",
+    ),
+}
+
+
+@contextmanager
+def needs_extra(command: str, extra: str | None) -> Iterator[None]:
+    """Turn a library missing from the install into one line naming the extra (exit 2).
+
+    Only a third-party module counts: a missing ``bot`` or ``connectors`` module is a bug.
+    """
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        missing = (error.name or "").partition(".")[0]
+        if extra is None or not missing or missing in {"bot", "connectors"}:
+            raise
+        click.echo(
+            f"eucora {command} needs the {extra} extra: pip install 'eucora[{extra}]'", err=True
+        )
+        sys.exit(EXIT_USAGE)
+
+
+class LazyGroup(click.Group):
+    """The ``eucora`` group: the commands of ``LAZY_COMMANDS`` are imported when they run."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The commands defined here and the lazy ones, by name."""
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, imported now if lazy; a missing extra ends the run in one line."""
+        lazy = LAZY_COMMANDS.get(cmd_name)
+        if lazy is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = lazy.target.partition(":")
+        with needs_extra(cmd_name, lazy.extra):
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: HelpFormatter) -> None:
+        """List every command by its summary, importing none of the lazy ones."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            lazy = LAZY_COMMANDS.get(name)
+            if lazy is not None:
+                stand_in = click.Command(name, help=lazy.summary)
+                rows.append((name, stand_in.get_short_help_str(limit)))
+            elif not self.commands[name].hidden:
+                rows.append((name, self.commands[name].get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="eucora")
 def cli() -> None:
     """EUCORA: deployment intents in git, checked, approved and published through pull requests."""
-
-
-@cli.command()
-@click.argument("paths", nargs=-1, required=True)
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "github"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for tools, github for workflow-command annotations.",
-)
-@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
-def validate(paths: tuple[str, ...], output_format: str, strict: bool) -> None:
-    """Validate intents, eucora.yaml and policy files against their schemas and rules.
-
-    PATHS are files or folders. A folder that is an intents repository is read as one:
-    eucora.yaml, intents/**/*.yaml and policies/*.yaml, each with its own schema.
-    """
-    run = validate_paths(paths)
-    findings, files, problems = run.findings, len(run.documents), run.problems
-    if output_format == "json":
-        click.echo(render_json(findings, files), nl=False)
-    elif output_format == "github":
-        click.echo(render_github(findings), nl=False)
-    else:
-        click.echo(render_text(findings), nl=False)
-        click.echo(render_summary(summarize(findings, files)), nl=False, err=True)
-    for problem in problems:
-        click.echo(f"eucora: error: {problem}", err=True)
-    failed = has_errors(findings) or (
-        strict and any(f.severity is Severity.WARNING for f in findings)
-    )
-    sys.exit(EXIT_USAGE if problems else EXIT_FINDINGS if failed else EXIT_OK)
-
-
-def _parse_now(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC).replace(microsecond=0)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as error:
-        raise click.BadParameter(f"{value!r} is not an RFC 3339 time") from error
-    if parsed.tzinfo is None:
-        raise click.BadParameter(f"{value!r} needs a time zone, e.g. 2027-01-04T09:00:00Z")
-    return parsed
-
-
-@cli.command()
-@click.option(
-    "--repo", default=".", show_default=True, help="The intents repository (may be bare)."
-)
-@click.option("--base", required=True, help="The base revision (branch, tag or SHA).")
-@click.option("--head", default="HEAD", show_default=True, help="The head revision.")
-@click.option("--label", "labels", multiple=True, help="A pull request label (repeatable).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown", "github"]),
-    default="text",
-    show_default=True,
-)
-@click.option("--now", "now_text", help="Evaluate as of this time (RFC 3339); default: now.")
-@click.option("--evidence-out", type=click.Path(dir_okay=False), help="Also write the pack here.")
-def check(  # noqa: PLR0913, PLR0917 - click passes one parameter per option
-    repo: str,
-    base: str,
-    head: str,
-    labels: tuple[str, ...],
-    output_format: str,
-    now_text: str | None,
-    evidence_out: str | None,
-) -> None:
-    """Check the change from BASE to HEAD: findings, rules, risk, approvals and the decision.
-
-    Exit 0 when the change may proceed (once approved), 1 when it is blocked, 2 for usage or I/O
-    errors (unknown revision, not a git repository).
-    """
-    now = _parse_now(now_text)
-    try:
-        home = Settings.from_environ(os.environ).home
-        run = check_revisions(repo, base, head, now=now, labels=labels, home=home)
-    except GitError as error:
-        click.echo(f"eucora: error: {error}", err=True)
-        sys.exit(EXIT_USAGE)
-    if output_format == "json":
-        click.echo(json.dumps(run.pack, indent=2, sort_keys=True, ensure_ascii=False))
-    elif output_format == "markdown":
-        click.echo(render_check_markdown(run.pack, digest=run.digest), nl=False)
-    elif output_format == "github":
-        commands, summary = render_check_github(run.pack)
-        click.echo(commands, nl=False)
-        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary_path:
-            with Path(summary_path).open("a", encoding="utf-8") as stream:
-                stream.write(summary)
-    else:
-        click.echo(render_check_text(run.pack), nl=False)
-        click.echo(f"evidence digest: {run.digest}")
-    if evidence_out:
-        Path(evidence_out).write_bytes(canonical_json(run.pack))
-    sys.exit(EXIT_FINDINGS if run.result.blocked else EXIT_OK)
-
-
-@cli.group()
-def policy() -> None:
-    """Work with policy rules."""
-
-
-@policy.command("test")
-@click.argument("folder", default=".", type=click.Path(path_type=Path))
-def policy_test(folder: Path) -> None:
-    """Run the policy test suites (*.test.yaml, kind PolicyTest) under FOLDER."""
-    report = run_policy_tests(folder)
-    for outcome in report.outcomes:
-        mark = "PASS" if outcome.passed else "FAIL"
-        click.echo(f"{mark}  {outcome.suite} :: {outcome.name}")
-        for failure in outcome.failures:
-            click.echo(f"      {failure}")
-    click.echo(render_text(report.findings), nl=False)
-    for problem in report.problems:
-        click.echo(f"eucora: error: {problem}", err=True)
-    passed = len(report.outcomes) - report.failed
-    click.echo(f"{passed} passed, {report.failed} failed")
-    broken = has_errors(report.findings)
-    sys.exit(
-        EXIT_USAGE if report.problems else EXIT_FINDINGS if report.failed or broken else EXIT_OK
-    )
 
 
 @cli.command()
@@ -179,21 +146,12 @@ def demo() -> None:
         settings = Settings.from_environ(os.environ)
     except SettingsError as error:
         raise click.UsageError(str(error)) from error
-    # Imported here: the demo brings the vendor doubles and their OpenAPI validators, half a
-    # second that every other command would otherwise pay at start.
-    from bot.entrypoints import demo as demo_module  # noqa: PLC0415
+    # Imported here: the demo brings the server, the planes' clients and the vendor doubles with
+    # their OpenAPI validators (the demo extra), which no other command needs.
+    with needs_extra("demo", "demo"):
+        from bot.entrypoints import demo as demo_module  # noqa: PLC0415
 
     sys.exit(demo_module.run(settings, echo=click.echo))
-
-
-cli.add_command(evidence_group)
-cli.add_command(keys_group)
-cli.add_command(db)
-cli.add_command(audit)
-cli.add_command(serve)
-cli.add_command(worker)
-cli.add_command(action)
-cli.add_command(github_app_group)
 
 
 def main() -> None:

@@ -172,6 +172,7 @@ def _pull_request(  # noqa: PLR0913, PLR0917 - the scene's cast
     double.add_repository(repository, installation=double.installations[installation], source=repo)
     pr = double.open_pull_request(repository, head="change", author="dave")
     double.set_permission(repository, "carol", "write")
+    double.set_permission(repository, "dave", "write")  # the plan is for writers' PRs only
     double.add_team(*CAB_TEAM, ["carol", "sam"])
     app_settings = replace(
         settings,

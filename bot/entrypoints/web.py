@@ -60,6 +60,7 @@ BAD_DIGEST = "Bad digest: expected sha256: followed by 64 lower-case hex digits.
 UNKNOWN_DIGEST = "No evidence is stored under this digest."
 CORRUPT_EVIDENCE = "The stored evidence does not match its digest; it is not shown."
 INTERNAL_ERROR = "Internal error: the evidence could not be shown."
+INTERNAL_FAILURE = "Internal error: the request could not be handled; it is logged."
 
 RepositoryUrlFor = Callable[[str], str | None]
 TOO_LARGE = f"The body is larger than GitHub's {MAX_BODY_BYTES // (1024 * 1024)} MB cap."
@@ -127,7 +128,9 @@ def _http_error(error: HTTPException) -> Response:
 
 def _internal_error(_error: Exception) -> Response:
     """An unexpected failure: logged by Flask, shown as a plain message (no traceback)."""
-    return _text(INTERNAL_ERROR, 500)
+    if request.path.startswith("/evidence/"):
+        return _text(INTERNAL_ERROR, 500)
+    return _text(INTERNAL_FAILURE, 500)
 
 
 def create_app(

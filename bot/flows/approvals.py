@@ -27,14 +27,15 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.adapters.git import GitError, read_commits
 from bot.adapters.git_content import content_hash, read_file
 from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
-from bot.bootstrap import build_document_validator
+from bot.catalog import build_document_validator
 from bot.core.approvals import (
     ApprovalDecision,
     ApprovalPolicy,
@@ -46,8 +47,10 @@ from bot.core.approvals import (
     Team,
     approval_policy,
     decide_approvals,
+    emergency_label,
 )
 from bot.core.documents import DocumentKind
+from bot.core.facts import freeze_windows_hit
 from bot.core.github_model import (
     APPROVAL_CHECK,
     EVIDENCE_MARKER,
@@ -66,8 +69,18 @@ from bot.core.pr_report import (
     comment_body,
     decided_approval_run,
 )
+from bot.core.publishing import (
+    BranchFacts,
+    MergeFacts,
+    MergeVerdict,
+    branch_facts,
+    branch_problems,
+    judge_merge,
+    publishing_branches,
+)
 from bot.core.render.check import escape_markdown
 from bot.errors import GitHubError
+from bot.flows.check import timezones_of
 from bot.flows.pull_request import (
     ApprovalView,
     PullRequestContext,
@@ -98,6 +111,19 @@ _SEARCHABLE = re.compile(r"^[^@\s\"'():]+@[^@\s\"'():]+$")
 
 def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def read_config(mirror: Any, sha: str) -> Mapping[str, Any]:
+    """``eucora.yaml`` at ``sha`` (empty when missing or invalid: the defaults apply).
+
+    A mirror that cannot be read raises (``GitError``): that is never "no configuration".
+    """
+    for name in _CONFIG_NAMES:
+        raw = read_file(mirror, sha, name)
+        if raw is not None:
+            doc = build_document_validator().validate(raw, name, DocumentKind.CONFIG)
+            return doc.data if doc.ok and isinstance(doc.data, dict) else {}
+    return {}
 
 
 class TeamDirectory:
@@ -288,12 +314,7 @@ class CabApprovals:
     # --- reading the change --------------------------------------------------------------------
 
     def _config(self, mirror: Any, base_sha: str) -> Mapping[str, Any]:
-        for name in _CONFIG_NAMES:
-            raw = read_file(mirror, base_sha, name)
-            if raw is not None:
-                doc = build_document_validator().validate(raw, name, DocumentKind.CONFIG)
-                return doc.data if doc.ok and isinstance(doc.data, dict) else {}
-        return {}
+        return read_config(mirror, base_sha)
 
     @staticmethod
     def _folders(config: Mapping[str, Any]) -> tuple[str, str]:
@@ -302,18 +323,16 @@ class CabApprovals:
         policies = paths.get("policies") if isinstance(paths.get("policies"), str) else "policies"
         return str(intents), str(policies)
 
-    def _hash(self, mirror: Any, sha: str, config: Mapping[str, Any]) -> str | None:
-        try:
-            return content_hash(mirror, sha, self._folders(config))
-        except GitError as error:
-            log.warning("no content hash for %s: %s", sha[:12], error)
-            return None
+    def _hash(self, mirror: Any, sha: str, config: Mapping[str, Any]) -> str:
+        # A mirror that cannot be read raises (GitError): the delivery is retried, and a merge is
+        # never refused for good because git failed once.
+        return content_hash(mirror, sha, self._folders(config))
 
     def config_at(self, mirror: Any, sha: str) -> Mapping[str, Any]:
         """``eucora.yaml`` at ``sha`` (empty when missing or invalid: the defaults apply)."""
         return self._config(mirror, sha)
 
-    def content_hash_at(self, mirror: Any, sha: str, config: Mapping[str, Any]) -> str | None:
+    def content_hash_at(self, mirror: Any, sha: str, config: Mapping[str, Any]) -> str:
         """The hash of the intents, policies and config at ``sha`` (what approvals are bound to)."""
         return self._hash(mirror, sha, config)
 
@@ -404,14 +423,21 @@ class CabApprovals:
     # --- the decision --------------------------------------------------------------------------
 
     def _team_map(
-        self, github: GitHub, cab_teams: Sequence[str]
+        self, github: GitHub, cab_teams: Sequence[str], *, strict: bool
     ) -> tuple[dict[str, Team], list[str]]:
+        """The CAB teams' members; a team that cannot be read is a note, or raises if ``strict``.
+
+        ``strict`` is for decisions that last (a merge, a deployment, a merge group): they are
+        never made on a team read that failed, and the delivery is retried instead.
+        """
         teams: dict[str, Team] = {}
         notes: list[str] = []
         for team in cab_teams:
             try:
                 teams[team] = Team(members=self.teams.members(github, team))
             except GitHubError as error:
+                if strict:
+                    raise
                 notes.append(
                     f"CAB team {team} could not be read ({error}); its members do not count. "
                     "The GitHub App needs the organization permission members: read."
@@ -419,9 +445,17 @@ class CabApprovals:
         return teams, notes
 
     def decide(
-        self, context: PullRequestContext, pr: PullRequest, pack: Mapping[str, Any]
+        self,
+        context: PullRequestContext,
+        pr: PullRequest,
+        pack: Mapping[str, Any],
+        *,
+        strict: bool = False,
     ) -> _Snapshot:
-        """Decide ``pr``'s approval at its head from the ledger (recording what it missed)."""
+        """Decide ``pr``'s approval at its head from the ledger (recording what it missed).
+
+        ``strict``: a CAB team that cannot be read raises instead of counting nobody.
+        """
         github = context.github
         mirror = github.fetch_revisions(pr.repository, [pr.base_sha, pr.head_sha])
         config = self._config(mirror, pr.base_sha)
@@ -431,7 +465,10 @@ class CabApprovals:
             required=int(pack["approvals"]["required"]),
         )
         self._catch_up(context, pr, config)
-        teams, notes = self._team_map(github, policy.cab_teams)
+        reviews = self.ledger.reviews(pr.repository, pr.number)
+        # With no review at all, who is a member cannot change the outcome (nothing counts or
+        # blocks): a team that cannot be read is then only a note, even for a lasting decision.
+        teams, notes = self._team_map(github, policy.cab_teams, strict=strict and bool(reviews))
         if not policy.cab_teams and policy.required:
             notes.append(
                 "eucora.yaml at the base names no CAB team (cab.teams): nobody can approve."
@@ -446,7 +483,7 @@ class CabApprovals:
         )
         decision = decide_approvals(
             facts,
-            self.ledger.reviews(pr.repository, pr.number),
+            reviews,
             pulled.commits,
             teams,
             policy,
@@ -513,7 +550,7 @@ class CabApprovals:
                 approved = False
                 lines.append(f"#{number}: not evaluated, or blocked by policy, at its head")
                 continue
-            snapshot = self.decide(context, pr, stored.pack)
+            snapshot = self.decide(context, pr, stored.pack, strict=True)
             decision = snapshot.decision
             approved = approved and decision.outcome is Outcome.APPROVED
             ids = ", ".join(str(v.review_id) for v in decision.counted)
@@ -780,10 +817,17 @@ def _candidates(
     sha: str,
     payload: Mapping[str, Any],
 ) -> Iterable[PullRequest]:
-    for item in payload.get("pull_requests") or []:
-        number = _dict(item).get("number")
+    """The PRs whose head or merge commit is ``sha``: the event's first, then the ledger's.
+
+    The event's ``pull_requests`` are only a hint: a PR is taken only when GitHub says ``sha``
+    is its head or its merge commit now.
+    """
+    numbers = [_dict(item).get("number") for item in payload.get("pull_requests") or []]
+    for number in numbers:
         if isinstance(number, int):
-            yield context.github.pull_request(repository, number)
+            pr = context.github.pull_request(repository, number)
+            if sha in {pr.head_sha, pr.merge_commit_sha}:
+                yield pr
     for repo, number in gate.ledger.pull_requests(repository=repository):
         pr = context.github.pull_request(repo, number)
         if sha in {pr.head_sha, pr.merge_commit_sha}:
@@ -806,7 +850,7 @@ def _deployment_verdict(  # noqa: PLR0913 - the event's facts
             f"EUCORA gates environments named <plane>/<ring>, not {environment!r}",
             None,
         )
-    pr = next(iter(_candidates(context, gate, repository, sha, payload)), None)
+    pr = next(iter(_candidates(context, gate, repository, sha, payload)), None) if sha else None
     if pr is None:
         return rejected, f"no pull request known to EUCORA produced {sha[:12]}", None
     stored = context.evidence.latest_pack(repository, pr.number, pr.head_sha)
@@ -818,10 +862,147 @@ def _deployment_verdict(  # noqa: PLR0913 - the event's facts
         )
     if stored.pack["decision"]["conclusion"] == "blocked":
         return rejected, f"#{pr.number} is blocked by the EUCORA policy check", pr.number
-    snapshot = gate.decide(context, pr, stored.pack)
-    decision = snapshot.decision
-    line = approval_headline(decision, snapshot.policy.cab_teams)
-    if decision.outcome is Outcome.APPROVED:
-        ids = ", ".join(str(v.review_id) for v in decision.counted) or "none needed"
+    judged = judge_publication(context, pr, stored, sha=sha)
+    if judged.verdict.allowed and judged.decision is not None:
+        line = approval_headline(judged.decision, judged.cab_teams)
+        ids = ", ".join(str(v.review_id) for v in judged.decision.counted) or "none needed"
         return DeploymentReviewState.APPROVED, f"#{pr.number} {line} (reviews {ids})", pr.number
-    return rejected, f"#{pr.number} {line}", pr.number
+    why = " ".join(text for _, text in judged.verdict.problems) or "not approved"
+    return rejected, f"#{pr.number}: {why}", pr.number
+
+
+# --- may a commit of a PR reach the planes? (the merge flow and the protection rule) -------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Judgement:
+    """Whether commit ``sha`` of a PR may reach the planes, and what that was decided from."""
+
+    facts: MergeFacts
+    verdict: MergeVerdict
+    decision: ApprovalDecision | None = None
+    cab_teams: tuple[str, ...] = ()
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """The rules the decision read (the default branch's, at the PR's base)."""
+    mirror: Path | None = None
+    """The mirror holding the PR's base, head and ``sha``."""
+
+
+def judge_publication(
+    context: PullRequestContext, pr: PullRequest, stored: StoredPack | None, *, sha: str
+) -> Judgement:
+    """Judge whether ``sha`` (``pr``'s merge commit, or its head) may be published, now.
+
+    The merge flow and the deployment protection rule both ask this, so they answer alike:
+    where the PR was merged (the default branch, or a branch the default branch's
+    ``eucora.yaml`` lists under ``publish.branches`` whose rules are the default branch's), the
+    check pack of the head, the CAB decision at merge time on the labels that check evaluated
+    (team membership read afresh, a failed read raising), the content at ``sha`` against the
+    approved head's, the freeze windows now, and the labels since the check. Every outside read
+    that fails raises: the delivery is retried, nothing is decided on missing data.
+    """
+    gate = _gate(context)
+    target, mirror = _target(context, pr, sha)
+    evaluated = tuple(stored.pack.get("labels") or ()) if stored is not None else pr.labels
+    decision: ApprovalDecision | None = None
+    cab_teams: tuple[str, ...] = ()
+    if branch_problems(target):  # the rules of a branch that does not publish are not read
+        facts = _facts(stored, target=target, head_hash=None, merged_hash=None)
+        return Judgement(facts=facts, verdict=judge_merge(facts), mirror=mirror)
+    if gate is not None and stored is not None:
+        gate.teams.forget()  # membership read afresh: who left the CAB since no longer counts
+        snapshot = gate.decide(context, replace(pr, labels=evaluated), stored.pack, strict=True)
+        decision, cab_teams = snapshot.decision, snapshot.policy.cab_teams
+        config, head_hash = snapshot.config, snapshot.content_hash  # what the decision read
+    else:
+        config = read_config(mirror, pr.base_sha)
+        head_hash = gate.content_hash_at(mirror, pr.head_sha, config) if gate else None
+    merged_hash = gate.content_hash_at(mirror, sha, config) if gate is not None else None
+    facts = _facts(
+        stored,
+        target=target,
+        head_hash=head_hash,
+        merged_hash=merged_hash,
+        decision=decision,
+        cab_teams=cab_teams,
+        freeze_windows=tuple(freeze_windows_hit(config, [context.clock()], timezones_of(config))),
+        emergency=emergency_label(config) in evaluated,
+        labels_changed=_label_changes(evaluated, pr.labels),
+    )
+    return Judgement(
+        facts=facts,
+        verdict=judge_merge(facts),
+        decision=decision,
+        cab_teams=cab_teams,
+        config=config,
+        mirror=mirror,
+    )
+
+
+def _target(context: PullRequestContext, pr: PullRequest, sha: str) -> tuple[BranchFacts, Path]:
+    """Where ``pr`` was merged, judged from the default branch; and the mirror that holds it."""
+    default = pr.default_branch
+    if not default:
+        raise GitHubError(f"GitHub did not say which branch of {pr.repository} is the default")
+    github = context.github
+    tip = None if pr.base_ref == default else github.branch_head(pr.repository, default)
+    wanted = [pr.base_sha, pr.head_sha, *([sha] if sha else []), *([tip] if tip else [])]
+    mirror = github.fetch_revisions(pr.repository, wanted)
+    if tip is None:
+        return branch_facts(
+            branch=pr.base_ref, default_branch=default, default_config={}, same_rules=True
+        ), mirror
+    rules = read_config(mirror, tip)
+    listed = pr.base_ref in publishing_branches(rules)
+    same = listed and _rules_hash(mirror, pr.base_sha, rules) == _rules_hash(mirror, tip, rules)
+    return branch_facts(
+        branch=pr.base_ref, default_branch=default, default_config=rules, same_rules=same
+    ), mirror
+
+
+def _rules_hash(mirror: Path, sha: str, rules: Mapping[str, Any]) -> str:
+    """The hash of ``eucora.yaml`` and the policies folder (``rules`` names it) at ``sha``."""
+    return content_hash(mirror, sha, (CabApprovals._folders(rules)[1],))  # noqa: SLF001
+
+
+def _label_changes(evaluated: Sequence[str], now: Sequence[str]) -> tuple[str, ...]:
+    before, after = set(evaluated), set(now)
+    return (
+        *(f"+{name}" for name in sorted(after - before)),
+        *(f"-{name}" for name in sorted(before - after)),
+    )
+
+
+def _facts(  # noqa: PLR0913 - the merge's facts, each named
+    stored: StoredPack | None,
+    *,
+    target: BranchFacts,
+    head_hash: str | None,
+    merged_hash: str | None,
+    decision: ApprovalDecision | None = None,
+    cab_teams: Sequence[str] = (),
+    freeze_windows: tuple[str, ...] = (),
+    emergency: bool = False,
+    labels_changed: tuple[str, ...] = (),
+) -> MergeFacts:
+    return MergeFacts(
+        check_digest=stored.digest if stored else None,
+        check_conclusion=str(stored.pack["decision"]["conclusion"]) if stored else None,
+        approval_outcome=_outcome(decision, stored),
+        approval_headline=approval_headline(decision, cab_teams) if decision else "",
+        head_content_hash=head_hash,
+        merged_content_hash=merged_hash,
+        freeze_windows=freeze_windows,
+        emergency=emergency,
+        labels_changed=labels_changed,
+        target=target,
+    )
+
+
+def _outcome(decision: ApprovalDecision | None, stored: StoredPack | None) -> str:
+    if decision is not None:
+        return decision.outcome.value
+    # No CAB gate on this installation: the tier's count of approvals cannot be checked.
+    if stored is not None and int(stored.pack["approvals"]["required"]) == 0:
+        return "approved"
+    return "not-decided"

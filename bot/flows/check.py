@@ -17,7 +17,7 @@ from typing import Any
 from bot.adapters.fleet import known_apps as read_known_apps
 from bot.adapters.fleet import read_folder
 from bot.adapters.git import read_revision_pair
-from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
+from bot.catalog import build_document_validator, build_policy_pack, cel_environment
 from bot.core.changes import ChangeKind, FileAtRevision, RevisionPair
 from bot.core.check import CheckInputs, CheckResult, repository_kind, run_check
 from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocument
@@ -85,15 +85,71 @@ def _as_warning(finding: Finding, revision: str) -> Finding:
     )
 
 
+BROKEN_BASE = (
+    "every pull request is blocked until one repairs the rules (and gets the approvals a "
+    "policy change needs)"
+)
+
+
+def _at_base(finding: Finding, revision: str) -> Finding:
+    """A base revision's rule or ``eucora.yaml`` that does not compile: blocking (fail closed).
+
+    Dropping the broken rule would let every later pull request pass unchecked by it.
+    """
+    if finding.severity is not Severity.ERROR:
+        return finding
+    message = f"at the base revision {revision[:12]}: {finding.message}; {BROKEN_BASE}"
+    return replace(finding, message=message)
+
+
+def _errors(findings: Sequence[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity is Severity.ERROR]
+
+
+def _config_findings(
+    files: Sequence[FileAtRevision], validator: DocumentValidator
+) -> tuple[Mapping[str, Any], tuple[Finding, ...]]:
+    """A revision's ``eucora.yaml`` (``{}`` when it has none or it is broken) and its findings."""
+    for file in files:
+        if file.path in CONFIG_NAMES:
+            doc = validator.validate(file.raw, file.path, DocumentKind.CONFIG)
+            return (doc.data if doc.ok else {}), doc.findings
+    return {}, ()
+
+
 def _base_config(
     pair: RevisionPair, validator: DocumentValidator
 ) -> tuple[Mapping[str, Any], list[Finding]]:
-    for file in pair.base_files:
-        if file.path in CONFIG_NAMES:
-            doc = validator.validate(file.raw, file.path, DocumentKind.CONFIG)
-            findings = [_as_warning(f, pair.base_sha) for f in doc.findings]
-            return (doc.data if doc.ok else {}), findings
-    return {}, []
+    config, findings = _config_findings(pair.base_files, validator)
+    return config, [_as_warning(f, pair.base_sha) for f in findings]
+
+
+def _base_rules_findings(
+    pair: RevisionPair, validator: DocumentValidator, pack: CompiledPolicyPack
+) -> tuple[list[Finding], list[Finding]]:
+    """The base revision's problems with its rules and ``eucora.yaml``: (config, policies).
+
+    When the base's rules or ``eucora.yaml`` do not compile, its errors block, unless this pull
+    request repairs them: everything it changes of them compiles at head. A repair still edits
+    policies or ``eucora.yaml``, so it needs the approvals of a policy change.
+    """
+    _, config = _config_findings(pair.base_files, validator)
+    broken = _errors(config) or _errors(pack.findings)
+    if broken and not _head_rules_compile(pair, validator):
+        return (
+            [_at_base(f, pair.base_sha) for f in config],
+            [_at_base(f, pair.base_sha) for f in pack.findings],
+        )
+    return (
+        [_as_warning(f, pair.base_sha) for f in config],
+        [_as_warning(f, pair.base_sha) for f in pack.findings],
+    )
+
+
+def _head_rules_compile(pair: RevisionPair, validator: DocumentValidator) -> bool:
+    """Whether the head revision's rules and ``eucora.yaml`` all compile (no error finding)."""
+    _, config = _config_findings(pair.head_files, validator)
+    return not _errors(config) and not _errors(_policy_pack(pair.head_files).findings)
 
 
 def timezones_of(config: Mapping[str, Any]) -> dict[str, tzinfo]:
@@ -180,9 +236,11 @@ def check_pair(
 ) -> CheckRun:
     """Check a change already read from git."""
     validator = build_document_validator()
-    config, base_findings = _base_config(pair, validator)
+    config, _ = _config_findings(pair.base_files, validator)
     pack = _policy_pack(pair.base_files)
-    pack = replace(pack, findings=tuple(_as_warning(f, pair.base_sha) for f in pack.findings))
+    base_findings, pack_findings = _base_rules_findings(pair, validator, pack)
+    pack = replace(pack, findings=tuple(pack_findings))
+    preview_pack = _preview_pack(pair)
     waiver_docs = _documents(pair.base_files, validator, DocumentKind.WAIVERS)
     waivers = load_waivers(waiver_docs, now)
     waivers = replace(
@@ -200,10 +258,11 @@ def check_pair(
             now=now,
             labels=tuple(sorted(set(labels))),
             timezones=zones,
-            preview_pack=_preview_pack(pair),
+            preview_pack=preview_pack,
             known_apps=known_apps,
             preview_intents=preview_intents,
             base_findings=tuple(base_findings + zone_findings),
+            head_findings=tuple(_errors(preview_pack.findings)) if preview_pack else (),
         )
     )
     evidence = build_check_pack(result)

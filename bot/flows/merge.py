@@ -25,27 +25,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.git import GitError
 from bot.adapters.git_content import read_file
 from bot.adapters.storage.publications import ChangeRow, NewChange, NewPublication
-from bot.bootstrap import build_document_validator
+from bot.catalog import build_document_validator
 from bot.core.approvals import ApprovalDecision
 from bot.core.documents import DocumentKind
-from bot.core.facts import freeze_windows_hit
-from bot.core.github_model import EMERGENCY_LABEL, EVIDENCE_MARKER, PullRequest
-from bot.core.pr_report import approval_headline, approvals_markdown, comment_body
+from bot.core.github_model import EVIDENCE_MARKER, PullRequest
+from bot.core.pr_report import approvals_markdown, comment_body
 from bot.core.publishing import (
-    MergeFacts,
-    MergeVerdict,
+    MergeProblem,
     PublicationSpec,
     is_final,
-    judge_merge,
     publication_specs,
 )
+from bot.core.render.check import escape_markdown
 from bot.core.render.publications import PlanView, merge_refused_markdown, plan_markdown
 from bot.errors import ConnectorError
-from bot.flows.approvals import CabApprovals
-from bot.flows.check import timezones_of
+from bot.flows.approvals import Judgement, judge_publication
 from bot.flows.publish import Publisher, publication_fields
 from bot.flows.pull_request import PullRequestContext, StoredPack
 from connectors.base import Publication, Ring
@@ -66,7 +62,11 @@ def on_merged(
     *,
     correlation_id: str,
 ) -> str:
-    """Run the merge flow for PR ``number``; return the outcome word the inbox records."""
+    """Run the merge flow for PR ``number``; return the outcome word the inbox records.
+
+    Every read of GitHub or the mirror that fails raises before anything is recorded: the
+    delivery is retried, and a merge is never refused for good on data that could not be read.
+    """
     github = context.github
     pr = github.pull_request(repository, number)
     merge_sha = pr.merge_commit_sha
@@ -76,36 +76,16 @@ def on_merged(
     if known is not None and known.merge_sha == merge_sha:
         return _again(publisher, known)
     stored = context.evidence.latest_pack(repository, number, pr.head_sha)
-    gate = context.approvals if isinstance(context.approvals, CabApprovals) else None
-    mirror = github.fetch_revisions(repository, [pr.base_sha, pr.head_sha, merge_sha])
-    decision: ApprovalDecision | None = None
-    cab_teams: tuple[str, ...] = ()
-    if gate is not None and stored is not None:
-        gate.teams.forget()  # membership read afresh: who left the CAB since no longer counts
-        snapshot = gate.decide(context, pr, stored.pack)
-        decision, cab_teams = snapshot.decision, snapshot.policy.cab_teams
-        config, head_hash = snapshot.config, snapshot.content_hash  # what the decision read
-    else:
-        config = gate.config_at(mirror, pr.base_sha) if gate is not None else {}
-        head_hash = _hash(gate, mirror, pr.head_sha, config)
+    judged = judge_publication(context, pr, stored, sha=merge_sha)
+    decision, cab_teams, facts = judged.decision, judged.cab_teams, judged.facts
     now = context.clock()
-    facts = MergeFacts(
-        check_digest=stored.digest if stored else None,
-        check_conclusion=str(stored.pack["decision"]["conclusion"]) if stored else None,
-        approval_outcome=_outcome(decision, stored),
-        approval_headline=approval_headline(decision, cab_teams) if decision else "",
-        head_content_hash=head_hash,
-        merged_content_hash=_hash(gate, mirror, merge_sha, config),
-        freeze_windows=tuple(freeze_windows_hit(config, [now], timezones_of(config))),
-        emergency=EMERGENCY_LABEL in pr.labels,
-    )
-    verdict = judge_merge(facts)
     head = _comment_head(context, stored, decision, cab_teams)
     summary = _summary(pr, stored, decision, now)
-    if not verdict.allowed:
-        return _refuse(context, publisher, pr, verdict, head, summary, correlation_id)
+    if not judged.verdict.allowed:
+        return _refuse(context, publisher, pr, judged, head, summary, correlation_id)
     assert stored is not None  # noqa: S101 - judge_merge refuses a merge without a pack
-    documents = _documents(mirror, merge_sha, stored.pack)
+    assert judged.mirror is not None  # noqa: S101 - judged where it was fetched
+    documents = _documents(judged.mirror, merge_sha, stored.pack)
     specs = publication_specs(stored.pack, documents)
     change, rows, created = publisher.outbox.record_change(
         NewChange(
@@ -149,23 +129,6 @@ def _again(publisher: Publisher, change: ChangeRow) -> str:
     if not pending and change.final_digest is None:
         publisher.finalize(change.id)
     return "duplicate"
-
-
-def _outcome(decision: ApprovalDecision | None, stored: StoredPack | None) -> str:
-    if decision is not None:
-        return decision.outcome.value
-    # No CAB gate on this installation: the tier's count of approvals cannot be checked.
-    if stored is not None and int(stored.pack["approvals"]["required"]) == 0:
-        return "approved"
-    return "not-decided"
-
-
-def _hash(
-    gate: CabApprovals | None, mirror: Path, sha: str, config: Mapping[str, Any]
-) -> str | None:
-    if gate is None:
-        return None
-    return gate.content_hash_at(mirror, sha, config)
 
 
 def _comment_head(
@@ -231,10 +194,7 @@ def _documents(mirror: Path, sha: str, pack: Mapping[str, Any]) -> dict[str, Map
         path = change.get("path")
         if change.get("kind") == "deleted" or not isinstance(path, str):
             continue
-        try:
-            raw = read_file(mirror, sha, path)
-        except GitError:
-            raw = None
+        raw = read_file(mirror, sha, path)  # a mirror that cannot be read raises: retried
         if raw is None:
             continue
         document = validator.validate(raw, path, DocumentKind.INTENT)
@@ -261,13 +221,14 @@ def _refuse(  # noqa: PLR0913, PLR0917 - the refusal's facts
     context: PullRequestContext,
     publisher: Publisher,
     pr: PullRequest,
-    verdict: MergeVerdict,
+    judged: Judgement,
     head: str,
     summary: dict[str, Any],
     correlation_id: str,
 ) -> str:
+    """Record, audit (once: a duplicate delivery finds the change) and say a refused merge."""
     merge_sha = str(pr.merge_commit_sha)
-    problems = [(problem.value, text) for problem, text in verdict.problems]
+    problems = [(problem.value, text) for problem, text in judged.verdict.problems]
     listed = [{"problem": p, "text": t} for p, t in problems]
     refusal = merge_refused_markdown(problems, merge_sha=merge_sha)
     _, _, created = publisher.outbox.record_change(
@@ -279,7 +240,7 @@ def _refuse(  # noqa: PLR0913, PLR0917 - the refusal's facts
             merge_sha=merge_sha,
             check_digest=summary.get("checkDigest"),
             state="refused",
-            emergency=EMERGENCY_LABEL in pr.labels,
+            emergency=judged.facts.emergency,
             facts={**summary, "problems": listed},
             comment_head=head,
             correlation_id=correlation_id,
@@ -300,12 +261,19 @@ def _refuse(  # noqa: PLR0913, PLR0917 - the refusal's facts
     github.upsert_comment(
         pr.repository, pr.number, EVIDENCE_MARKER, f"{head.rstrip()}\n\n{refusal}\n"
     )
+    target = judged.facts.target
+    elsewhere = any(p is MergeProblem.NOT_A_PUBLISHING_BRANCH for p, _ in judged.verdict.problems)
+    then = (
+        f" The change is published when it reaches {escape_markdown(target.default_branch)}."
+        if elsewhere
+        else " Open a new pull request for the change, and have it approved again."
+    )
     github.add_comment(
         pr.repository,
         pr.number,
         f"@{pr.author} this merge was **not published** to any plane: "
-        + "; ".join(text for _, text in problems)
-        + ". Open a new pull request for the change, and have it approved again.",
+        + escape_markdown(" ".join(text for _, text in problems))
+        + then,
     )
     return "refused"
 

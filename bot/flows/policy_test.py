@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
+from bot.catalog import build_document_validator, build_policy_pack, cel_environment
 from bot.core.changes import ChangeKind
 from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocument
 from bot.core.findings import Finding

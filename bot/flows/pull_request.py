@@ -9,12 +9,14 @@ reached only through the ``GitHub`` port.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from bot.adapters.git import GitError
+from bot.bootstrap import build_redactor
 from bot.core.github_model import EVIDENCE_MARKER, PullRequest
 from bot.core.github_model import CheckRun as GitHubCheckRun
 from bot.core.pr_report import (
@@ -31,6 +33,7 @@ from bot.ports import GitHub
 from bot.settings import Settings
 
 ACTOR = "eucora"
+log = logging.getLogger("eucora.pull_request")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,18 +209,84 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
     correlation_id: str,
     pull: PullRequest | None = None,
     group: tuple[int, ...] = (),
+    may_plan: bool = False,
 ) -> Report | None:
     """Run the check on a commit and complete both check runs; ``None`` when it can't be read.
 
     For a pull request (``pull``) with an approvals judge, the CAB approval run and the
-    comment's approvals block come from its decision.
+    comment's approvals block come from its decision. The plan is added only when ``may_plan``
+    (see :func:`_author_may_plan`) and the policy check passed.
     """
     github = context.github
-    run_id = github.create_check_run(repository, started_policy_run(head_sha))
+    policy_run = _PolicyRun(github.create_check_run(repository, started_policy_run(head_sha)))
+    try:
+        return _judged(
+            context,
+            repository,
+            policy_run,
+            base_sha=base_sha,
+            head_sha=head_sha,
+            labels=labels,
+            pr=pr,
+            correlation_id=correlation_id,
+            pull=pull,
+            group=group,
+            may_plan=may_plan,
+        )
+    except Exception as error:
+        if not policy_run.completed:
+            _complete_failed(context, repository, policy_run.id, head_sha, error)
+        raise
+
+
+@dataclass(slots=True)
+class _PolicyRun:
+    """The ``EUCORA policy`` run of one evaluation, and whether it has its conclusion yet."""
+
+    id: int
+    completed: bool = False
+
+
+def _complete_failed(
+    context: PullRequestContext, repository: str, run_id: int, head_sha: str, error: Exception
+) -> None:
+    """Complete a policy run whose evaluation raised: it never stays ``in_progress``.
+
+    The delivery is retried (a new run then replaces this one); when GitHub itself is failing,
+    completing the run may fail too, and the original error is what the worker records.
+    """
+    text = " ".join(str(error).split()) or "no message"
+    reason = build_redactor(context.settings)(f"{type(error).__name__}: {text}")[:500]
+    try:
+        context.github.update_check_run(
+            repository,
+            run_id,
+            failed_policy_run(head_sha, f"The evaluation failed ({reason}); EUCORA retries it."),
+        )
+    except Exception:  # the evaluation's own error is the one the worker retries on
+        log.warning("could not complete the failed policy run %s", run_id, exc_info=True)
+
+
+def _judged(  # noqa: PLR0913 - keyword-only context of one evaluation
+    context: PullRequestContext,
+    repository: str,
+    policy_run: _PolicyRun,
+    *,
+    base_sha: str,
+    head_sha: str,
+    labels: tuple[str, ...],
+    pr: int | None,
+    correlation_id: str,
+    pull: PullRequest | None,
+    group: tuple[int, ...],
+    may_plan: bool,
+) -> Report | None:
+    github, run_id = context.github, policy_run.id
     try:
         run = _check(context, repository, base_sha, head_sha, labels)
     except GitError as error:
         github.update_check_run(repository, run_id, failed_policy_run(head_sha, str(error)))
+        policy_run.completed = True
         context.evidence.audit(
             "pull_request.evaluation_failed",
             correlation_id=correlation_id,
@@ -244,8 +313,10 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
         approvals=view.block if view is not None else None,
     )
     github.update_check_run(repository, run_id, report.policy)
+    policy_run.completed = True
     github.create_check_run(repository, report.approval)
-    if context.publishing is not None and pull is not None:
+    passed = run.pack["decision"]["conclusion"] != "blocked"
+    if context.publishing is not None and pull is not None and may_plan and passed:
         documents = {
             i.change.path: i.document.data
             for i in run.result.intents
@@ -277,6 +348,7 @@ def evaluate_pull_request(
         return "ignored"
     if expected_head is not None and pr.head_sha != expected_head:
         return "superseded"
+    may_plan = _author_may_plan(context, pr)  # read before any check run is created
     report = _judge(
         context,
         repository,
@@ -286,11 +358,24 @@ def evaluate_pull_request(
         pr=number,
         correlation_id=correlation_id,
         pull=pr,
+        may_plan=may_plan,
     )
     if report is None:
         return "failed"
     context.github.upsert_comment(repository, number, EVIDENCE_MARKER, report.comment)
     return "evaluated"
+
+
+def _author_may_plan(context: PullRequestContext, pr: PullRequest) -> bool:
+    """Whether the PR may have the plan, which reads the planes and shows what they answer.
+
+    Only a branch of the repository itself (not a fork) by an author with write access; the
+    policy check must pass too (:func:`_judge`). A failed permission read raises
+    ``GitHubError`` for the worker to retry: it is never taken as "no".
+    """
+    if context.publishing is None or pr.from_fork:
+        return False
+    return context.github.permission(pr.repository, pr.author).can_write
 
 
 def evaluate_merge_group(  # noqa: PLR0913 - keyword-only facts of the group

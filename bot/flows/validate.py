@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bot.adapters.workspace import read_sources
-from bot.bootstrap import build_document_validator
-from bot.core.documents import ValidatedDocument
+from bot.catalog import build_document_validator, build_policy_pack
+from bot.core.documents import DocumentKind, ValidatedDocument
 from bot.core.findings import Finding, sort_findings
 from bot.core.repository import check_unique_names
 
@@ -48,4 +48,18 @@ def validate_paths(paths: Sequence[str]) -> ValidationRun:
         documents = tuple(validator.validate(s.raw, s.path, s.kind) for s in sources)
     findings = [f for d in documents for f in d.findings]
     findings.extend(check_unique_names(documents))
+    findings.extend(_rule_findings(documents, set(findings)))
     return ValidationRun(documents, sort_findings(findings), tuple(problems))
+
+
+def _rule_findings(documents: Sequence[ValidatedDocument], known: set[Finding]) -> list[Finding]:
+    """Compile the policy files' rules with the default pack, as a check would.
+
+    Their CEL errors, at file, line and column, are what validating each file alone cannot see.
+    """
+    policies = [d for d in documents if d.kind is DocumentKind.POLICY]
+    if not policies:
+        return []
+    paths = {d.path for d in policies}
+    pack = build_policy_pack(tuple(policies))
+    return [f for f in pack.findings if f.path in paths and f not in known]

@@ -96,6 +96,13 @@ def test_pull_request_is_read_as_core_data(github, scene):
     assert pr.author == "dave"
     assert pr.labels == ("eucora:emergency",)
     assert (pr.state, pr.merged, pr.draft) == ("open", False, False)
+    assert (pr.head_repository, pr.from_fork) == (REPO, False)
+
+
+def test_a_pull_request_from_a_fork_says_so(github, github_double):
+    fork = github_double.open_pull_request(REPO, head="feature", fork="mallory/intents")
+    pr = github.pull_request(REPO, fork.number)
+    assert (pr.head_repository, pr.from_fork) == ("mallory/intents", True)
 
 
 def test_unknown_pull_request_is_a_one_line_github_error(github):
@@ -740,3 +747,12 @@ def test_token_mode_reports_a_refused_token(github_double, tmp_path):
     with pytest.raises(GitHubError, match="GitHub answered 401: Bad credentials") as caught:
         github.pull_request(REPO, 1)
     assert token not in str(caught.value)
+
+
+def test_the_default_branch_and_its_head_are_read_never_guessed(github_double, github, scene):
+    assert github.pull_request(REPO, 1).default_branch == "main"
+    assert github.branch_head(REPO, "main") == scene["base"]
+    with pytest.raises(GitHubError, match="has no branch nowhere"):
+        github.branch_head(REPO, "nowhere")
+    with pytest.raises(GitHubError, match="not a branch name"):
+        github.branch_head(REPO, "--upload-pack=evil")

@@ -184,6 +184,19 @@ def test_two_templates_with_one_name_need_an_organization(awx: AwxDouble) -> Non
         connector(awx).plan(publication(intent(CIS)))
 
 
+@pytest.mark.parametrize("target", ["pilot,all", "pilot:all", "ws_all:!ws_exempt", "ws_*"])
+def test_a_host_pattern_target_is_never_sent_as_the_limit(awx: AwxDouble, target: str) -> None:
+    document = intent(CIS)
+    document["rings"][0]["target"] = target
+    connector_ = connector(awx)
+    with pytest.raises(PermanentConnectorError, match="would be read as a host pattern"):
+        connector_.plan(publication(document))
+    with pytest.raises(PermanentConnectorError, match="would be read as a host pattern"):
+        connector_.publish(publication(document), DictJournal())
+    assert awx.creates["launch"] == 0
+    assert awx.launches() == []
+
+
 def test_plan_sends_only_reads(awx: AwxDouble) -> None:
     steps = connector(awx).plan(publication(intent(CIS), 1))
     assert [s.kind for s in steps] == [StepKind.LAUNCH]
@@ -270,7 +283,7 @@ def test_local_mode_runs_the_example_playbook_once(
     local: tuple[LocalAnsibleConnector, Path],
 ) -> None:
     conn, markers = local
-    pub = publication(intent(CIS), 2)  # target "ws_all:!ws_exempt"
+    pub = publication(intent(CIS), 2)  # target ws_broad
     journal = DictJournal()
 
     plan = conn.plan(pub)

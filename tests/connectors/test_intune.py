@@ -15,7 +15,6 @@ from connectors.base import StepKind
 from connectors.intune import (
     IntuneConnector,
     app_body,
-    encrypt,
     parse_marker,
 )
 from connectors.settings import IntuneSettings
@@ -180,7 +179,10 @@ def test_plan_is_read_only_and_lists_the_steps_for_a_new_app(
         (StepKind.CREATE, "create Win32 app 'Google Chrome 131.0.6778.86'"),
         (
             StepKind.UPLOAD,
-            f"upload file google-chrome-131.0.6778.86.msi ({intent['package']['sizeBytes']} bytes)",
+            (
+                "upload file google-chrome-131.0.6778.86.intunewin"
+                f" (googlechromestandaloneenterprise64.msi, {intent['package']['sizeBytes']} bytes)"
+            ),
         ),
         (StepKind.ASSIGN, f"assign to group {LAB} as required"),
     ]
@@ -199,7 +201,10 @@ def test_a_new_version_replaces_the_old_one_in_the_ring(
         (StepKind.CREATE, "create Win32 app 'Google Chrome 132.0.6834.83'"),
         (
             StepKind.UPLOAD,
-            f"upload file google-chrome-132.0.6834.83.msi ({newer['package']['sizeBytes']} bytes)",
+            (
+                "upload file google-chrome-132.0.6834.83.intunewin"
+                f" (googlechromestandaloneenterprise64.msi, {newer['package']['sizeBytes']} bytes)"
+            ),
         ),
         (StepKind.ASSIGN, f"assign to group {LAB} as required"),
         (StepKind.REPLACE, f"replace version 131.0.6778.86 in group {LAB}"),
@@ -307,20 +312,6 @@ def test_app_body_is_valid_graph(double: IntuneDouble, intent: dict[str, Any]) -
     assert double.model.check(app_body(publication(intent)), "mobileApp", "body") == []
 
 
-def test_encrypt_round_trip_layout() -> None:
-    sealed = encrypt(b"payload")
-    assert len(sealed.data) == 32 + 16 + 16
-    assert set(sealed.info) == {
-        "encryptionKey",
-        "macKey",
-        "initializationVector",
-        "mac",
-        "profileIdentifier",
-        "fileDigest",
-        "fileDigestAlgorithm",
-    }
-
-
 def test_settings_from_environ(tmp_path: Any) -> None:
     assert IntuneSettings.from_environ({}) is None
     secret = tmp_path / "secret"
@@ -377,3 +368,76 @@ def test_two_workers_that_both_missed_the_app_converge_on_one(
     assert list(double.apps) == [first.object_id]  # the newer app was deleted by its creator
     assert second.object_id == first.object_id
     assert second.created is False
+
+
+# -- the three Win32 body defects, each against Graph's v1.0 model -----------------------------
+
+
+def test_setup_file_path_is_the_file_the_install_command_runs(
+    double: IntuneDouble, intent: dict[str, Any], journal: DictJournal
+) -> None:
+    # the command runs googlechromestandaloneenterprise64.msi, not google-chrome-<version>.msi
+    body = app_body(publication(intent))
+    assert body["setupFilePath"] == "googlechromestandaloneenterprise64.msi"
+    result = connect(double, intent).publish(publication(intent), journal)
+    assert double.apps[result.object_id].body["setupFilePath"] == body["setupFilePath"]
+    [stored] = double.apps[result.object_id].versions["1"].values()
+    assert stored.state == "commitFileSuccess"  # the double found that file in the content's zip
+
+
+def test_setup_file_comes_from_the_intent_or_the_command_or_the_url(
+    intent: dict[str, Any],
+) -> None:
+    package = intent["package"]
+    package["installCommand"] = "Setup.x64.exe /S /norestart"
+    package["uninstallCommand"] = "uninstall.exe /S"
+    assert app_body(publication(intent))["setupFilePath"] == "Setup.x64.exe"
+    package["installCommand"] = 'powershell.exe -File ".\\install.ps1"'
+    assert app_body(publication(intent))["setupFilePath"] == "powershell.exe"
+    package["setupFile"] = "install.ps1"
+    assert app_body(publication(intent))["setupFilePath"] == "install.ps1"
+    del package["setupFile"], package["installCommand"]
+    assert (
+        app_body(publication(intent))["setupFilePath"] == "googlechromestandaloneenterprise64.msi"
+    )
+
+
+def test_without_an_uninstall_command_the_install_command_is_never_sent_as_uninstall(
+    double: IntuneDouble, intent: dict[str, Any]
+) -> None:
+    assert "uninstallCommand" not in intent["package"]
+    body = app_body(publication(intent))
+    assert body["uninstallCommandLine"] != body["installCommandLine"]
+    assert body["uninstallCommandLine"] == 'msiexec /x "googlechromestandaloneenterprise64.msi" /qn'
+    code = "{8A69D345-D564-463C-AFF1-A69D9E530F96}"
+    intent["package"]["detection"] = {"type": "msiProductCode", "productCode": code}
+    assert app_body(publication(intent))["uninstallCommandLine"] == f"msiexec /x {code} /qn"
+    assert double.model.check(app_body(publication(intent)), "mobileApp", "body") == []
+
+
+def test_a_win32_exe_without_an_uninstall_command_is_refused_before_any_call(
+    double: IntuneDouble, intent: dict[str, Any], journal: DictJournal
+) -> None:
+    intent["package"] |= {"type": "exe", "installCommand": "ChromeSetup.exe /silent /install"}
+    with pytest.raises(PermanentConnectorError, match=r"uninstallCommand is required for a Win32"):
+        connect(double, intent).publish(publication(intent), journal)
+    assert double.requests == []
+
+
+def test_allowed_architectures_and_intunes_default_return_codes(
+    double: IntuneDouble, intent: dict[str, Any]
+) -> None:
+    body = app_body(publication(intent))
+    assert body["allowedArchitectures"] == "x64,arm64"
+    assert {(c["returnCode"], c["type"]) for c in body["returnCodes"]} == {
+        (0, "success"),
+        (1707, "success"),
+        (3010, "softReboot"),
+        (1641, "hardReboot"),
+        (1618, "retry"),
+    }
+    intent["package"]["architectures"] = ["x86", "x64"]
+    narrowed = app_body(publication(intent))
+    assert narrowed["allowedArchitectures"] == "x86,x64"
+    assert double.model.check(narrowed, "mobileApp", "body") == []
+    assert double.model.check(body, "mobileApp", "body") == []

@@ -239,7 +239,24 @@ def test_script_code_per_package_type() -> None:
 
 def test_computer_query() -> None:
     assert computer_query("euc-lab") == "tag:euc-lab"
-    assert computer_query("tag:a tag:b") == "tag:a tag:b"
+    for query in ("tag:a tag:b", "tag:finance-exec", "euc-lab OR id:1", "id:7"):
+        with pytest.raises(PermanentConnectorError, match="would be read as a query"):
+            computer_query(query)
+
+
+@pytest.mark.parametrize("target", ["tag:finance-exec", "euc-lab OR tag:finance-exec"])
+def test_a_query_target_merged_before_validation_is_never_sent(
+    landscape: LandscapeDouble, target: str
+) -> None:
+    document = intent(OSQUERY)
+    document["rings"][0]["target"] = target
+    for call in (
+        lambda: connector(landscape).plan(publication(document)),
+        lambda: connector(landscape).publish(publication(document), DictJournal()),
+    ):
+        with pytest.raises(PermanentConnectorError, match="a Landscape target is a tag name"):
+            call()
+    assert landscape.requests == []  # not even a read: the plane never sees the query
 
 
 def test_the_signature_matches_landscapes_canonical_form(landscape: LandscapeDouble) -> None:

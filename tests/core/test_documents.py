@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.bootstrap import build_document_validator
+from bot.catalog import build_document_validator
 from bot.core.documents import DocumentKind, DocumentValidator, guess_kind
 from bot.core.findings import Severity
 from tests.conftest import EXAMPLES

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
-from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
+from bot.catalog import build_document_validator, build_policy_pack, cel_environment
 from bot.core.cel import MAX_COST, estimate_cost
 from bot.core.changes import ChangeKind
 from bot.core.check import judge_intent
@@ -183,6 +183,53 @@ def test_bad_placeholder_is_a_finding() -> None:
 )
 def test_cost_estimate(source: str, expected: int) -> None:
     assert estimate_cost(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "depth"),
+    [
+        (r'"\"" != "" && a.all(x, x)', 1),
+        (r"'\'' != '' && a.all(x, x)", 1),
+        (r'r"\" != "" && a.all(x, x)', 1),
+        ('"""a"b""" != "" && a.all(x, x)', 1),
+        ("// it's\na.all(x, x)", 1),
+        (r"'a.all(x, \'b.all(y, y)\')'", 0),
+    ],
+)
+def test_literals_and_comments_hide_no_comprehension_from_the_estimate(
+    source: str, depth: int
+) -> None:
+    assert estimate_cost(source) == len(source) * 100**depth
+
+
+def test_an_escaped_quote_does_not_hide_a_costly_rule() -> None:
+    """Issue 14, finding 10: an escaped quote made the estimate skip the rest of the expression."""
+    nested = "intent.rings.all(a, intent.rings.all(b, intent.rings.all(c, true)))"
+    pack = pack_of(
+        "  - id: t.cost\n    description: d\n    when: >-\n"
+        f'      "\\"" != "" && {nested}\n'
+        "    deny: {message: m}\n"
+    )
+    [finding] = pack.findings
+    assert finding.code == "policy.cel"
+    assert "steps" in finding.message
+    assert pack.rules == ()
+
+
+def test_a_rule_cel_stops_at_evaluation_is_an_error_result_not_an_exception() -> None:
+    """CEL's own iteration budget raised ``RuntimeError`` through every evaluation."""
+    words = " ".join(["w"] * 120)
+    pack = pack_of(
+        "  - id: t.pairs\n    description: d\n    when: >-\n"
+        "      intent.app.name.split(' ').exists(a, intent.app.name.split(' ').exists(b, a + b == 'x'))\n"
+        "    deny: {message: m}\n"
+    )
+    intent = yaml.safe_load(generate_intent_text(1))
+    intent["app"]["name"] = words
+    [result] = judge(pack, intent).results
+    assert result.aborted
+    assert result.enforced  # a deny rule that cannot be evaluated blocks
+    assert "Iteration budget exceeded" in (result.error or "")
 
 
 @pytest.mark.parametrize(

@@ -25,16 +25,19 @@ from bot.core.publishing import (
     FINAL_STATES,
     MAX_ATTEMPTS,
     RETRY_AFTER_CAP_SECONDS,
+    BranchFacts,
     MergeFacts,
     MergeProblem,
     PublicationState,
     PublicationView,
+    branch_facts,
     build_change_pack,
     deployment_status,
     idempotency_key,
     is_final,
     judge_merge,
     publication_specs,
+    publishing_branches,
     retry_decision,
 )
 from tests.conftest import EXAMPLES
@@ -245,6 +248,7 @@ def test_specs_from_a_real_check_of_the_example_repository(tmp_path: Path) -> No
 
 # --- judge_merge ----------------------------------------------------------------------------------
 
+MAIN = BranchFacts(branch="main", default_branch="main", listed=True, same_rules=True)
 GOOD = MergeFacts(
     check_digest="sha256:" + "a" * 64,
     check_conclusion="pass",
@@ -254,6 +258,8 @@ GOOD = MergeFacts(
     merged_content_hash="h1",
     freeze_windows=(),
     emergency=False,
+    labels_changed=(),
+    target=MAIN,
 )
 
 
@@ -290,6 +296,7 @@ def test_a_checked_approved_unchanged_merge_outside_freezes_may_publish() -> Non
         ({"merged_content_hash": None}, MergeProblem.TREE_CHANGED, "could not be compared"),
         ({"head_content_hash": None}, MergeProblem.TREE_CHANGED, "could not be compared"),
         ({"freeze_windows": ("year-end",)}, MergeProblem.FROZEN, "year-end"),
+        ({"labels_changed": ("+eucora:emergency",)}, MergeProblem.LABELS_CHANGED, "+eucora"),
     ],
 )
 def test_each_problem_refuses_the_merge(
@@ -330,10 +337,13 @@ def test_every_problem_is_reported_in_order() -> None:
             merged_content_hash="h2",
             freeze_windows=("year-end", "audit"),
             emergency=False,
+            labels_changed=("-eucora:emergency",),
+            target=MAIN,
         )
     )
     assert not verdict.allowed
-    assert [p for p, _ in verdict.problems] == list(MergeProblem)
+    branch_only = {MergeProblem.NOT_A_PUBLISHING_BRANCH, MergeProblem.RULES_DIFFER}
+    assert [p for p, _ in verdict.problems] == [p for p in MergeProblem if p not in branch_only]
     sentences = dict(verdict.problems)
     assert sentences[MergeProblem.FROZEN].count("year-end, audit") == 1
     assert "approvals.." not in sentences[MergeProblem.NOT_APPROVED]
@@ -346,7 +356,51 @@ def test_problem_values_are_the_contract_names() -> None:
         "not_approved",
         "tree_changed",
         "frozen",
+        "not_a_publishing_branch",
+        "rules_differ",
+        "labels_changed",
     ]
+
+
+@pytest.mark.parametrize(
+    ("branch", "config", "same_rules", "problem"),
+    [
+        ("side", {}, True, MergeProblem.NOT_A_PUBLISHING_BRANCH),
+        (
+            "side",
+            {"publish": {"branches": ["release"]}},
+            True,
+            MergeProblem.NOT_A_PUBLISHING_BRANCH,
+        ),
+        ("release", {"publish": {"branches": ["release"]}}, False, MergeProblem.RULES_DIFFER),
+    ],
+)
+def test_a_merge_outside_the_publishing_branches_is_judged_on_where_it_landed_only(
+    branch: str, config: dict[str, Any], same_rules: bool, problem: MergeProblem
+) -> None:
+    target = branch_facts(
+        branch=branch, default_branch="main", default_config=config, same_rules=same_rules
+    )
+    # everything else is fine, even the emergency label: where it was merged decides alone
+    verdict = judge_merge(replace(GOOD, target=target, emergency=True, freeze_windows=("x",)))
+    assert not verdict.allowed
+    [(found, sentence)] = verdict.problems
+    assert found is problem
+    assert branch in sentence
+    assert "main" in sentence
+
+
+def test_the_default_branch_and_the_branches_it_lists_publish() -> None:
+    listed = {"publish": {"branches": ["release", "hotfix/2027"]}}
+    for branch in ("main", "release", "hotfix/2027"):
+        target = branch_facts(
+            branch=branch, default_branch="main", default_config=listed, same_rules=True
+        )
+        assert judge_merge(replace(GOOD, target=target)).allowed
+    # the default branch's own rules are the rules: same_rules is not asked of it
+    target = branch_facts(branch="main", default_branch="main", default_config={}, same_rules=False)
+    assert judge_merge(replace(GOOD, target=target)).allowed
+    assert publishing_branches({"publish": {"branches": "release"}}) == ()
 
 
 # --- retry_decision -------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.bootstrap import build_document_validator
+from bot.catalog import build_document_validator
 from bot.core.documents import DocumentKind
 from bot.core.waivers import load_waivers
 

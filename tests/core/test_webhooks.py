@@ -155,6 +155,9 @@ def test_a_body_never_stored_and_a_zero_window_are_never_replays() -> None:
         (b"\xff\xfe{}", "not UTF-8"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         (b"payload=%7B%7D", "not JSON"),
+        # Issue 14, finding 9: ValueError (int max str digits) escaped as an HTTP 500.
+        (b'{"n": ' + b"7" * 5000 + b"}", "an integer of 5,000 digits"),
+        (b'{"n": [-' + b"7" * 4301 + b"]}", "an integer of 4,301 digits"),
     ],
 )
 def test_malformed_payloads(body: bytes, reason: str) -> None:
@@ -325,3 +328,7 @@ def test_hostile_shapes_do_not_break_routing() -> None:
 def test_retry_delay_doubles_and_is_capped() -> None:
     assert [retry_delay_seconds(n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
     assert retry_delay_seconds(30) == 300.0
+
+
+def test_the_longest_integer_python_reads_is_still_a_number() -> None:
+    assert parse_payload(b'{"n": ' + b"7" * 4300 + b"}") == {"n": int("7" * 4300)}

@@ -240,3 +240,31 @@ def test_locate_on_the_examples_and_on_broken_yaml() -> None:
         assert locate(text, wanted[-1:]) == {wanted[-1]: full.position(wanted[-1])}
     assert locate("a: [1\n", ["/b"]) is None  # the caller falls back to the full map
     assert locate("", [""]) == {"": (1, 1)}
+
+
+def test_an_integer_too_long_for_python_is_a_finding_at_its_line() -> None:
+    """Issue 14, finding 9: 5,000 digits raised ValueError (int max str digits) out of the loader."""
+    digits = "9" * 5000
+    doc = load_yaml(f"a: 1\nb: {digits}\nc: [-{digits}]\n", "f.yaml")
+    assert doc.data == {"a": 1, "b": digits, "c": [f"-{digits}"]}  # kept as the text written
+    assert [(f.line, f.column, f.code, f.severity) for f in doc.findings] == [
+        (2, 4, "yaml.integer", Severity.ERROR),
+        (3, 5, "yaml.integer", Severity.ERROR),
+    ]
+    assert "5,000 digits" in doc.findings[0].message
+    # The longest integer Python reads is still a number.
+    assert load_yaml(f"b: {'9' * 4300}\n", "f.yaml").data == {"b": int("9" * 4300)}
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_a_5000_digit_integer_in_an_intent_is_a_finding_on_both_paths(fast_path: bool) -> None:
+    """yaml-rs reads any length, then printing the number raised: the fast path must give up."""
+    from bot.bootstrap import build_document_validator
+    from tests.conftest import EXAMPLES
+
+    chrome = EXAMPLES / "intents-repo" / "intents" / "windows" / "google-chrome.yaml"
+    text = chrome.read_text(encoding="utf-8").replace("devices: 12", "devices: " + "1" * 5000)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "devices: 111" in t)
+    doc = build_document_validator(fast_path=fast_path).validate(text.encode(), "c.yaml")
+    assert not doc.ok
+    assert ("yaml.integer", line) in {(f.code, f.line) for f in doc.findings}

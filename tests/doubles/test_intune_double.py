@@ -12,13 +12,14 @@ import pytest
 
 from bot.doubles.intune import IntuneDouble
 from connectors._http import tls_verify
-from connectors.intune import encrypt
+from connectors.intunewin import Keys, build, seal
 
 WIN32 = {
     "@odata.type": "#microsoft.graph.win32LobApp",
     "displayName": "Tool 1.0",
     "notes": "eucora intent=tool version=1.0 evidence=sha256:00",
-    "fileName": "tool.msi",
+    "fileName": "tool.intunewin",
+    "setupFilePath": "tool.msi",
     "applicableArchitectures": "x64,x86",
 }
 
@@ -191,15 +192,11 @@ def test_upload_state_machine_blob_signature_and_commit_verification(
         f"/v1.0/deviceAppManagement/mobileApps/{app}/microsoft.graph.win32LobApp/contentVersions"
     )
     client.post(versions, json={})
-    sealed = encrypt(b"installer bytes")
-    file_body = {
-        "@odata.type": "#microsoft.graph.mobileAppContentFile",
-        "name": "tool.msi",
-        "size": 15,
-        "sizeEncrypted": len(sealed.data),
-        "isDependency": False,
-    }
-    created = client.post(f"{versions}/1/files", json=file_body).json()
+    package = build({"tool.msi": b"installer bytes"}, "tool.msi")
+    payload, info = package.payload, package.detection.encryption.graph()
+    created = client.post(
+        f"{versions}/1/files", json=file_body(package.detection.unencrypted_size, payload)
+    ).json()
     assert created["uploadState"] == "azureStorageUriRequestPending"
     assert created["azureStorageUri"] is None
     path = f"{versions}/1/files/{created['id']}"
@@ -209,12 +206,10 @@ def test_upload_state_machine_blob_signature_and_commit_verification(
     forged = sas.copy_set_param("sig", "forged").copy_merge_params(
         {"comp": "block", "blockid": "MDAwMA=="}
     )
-    assert client.put(str(forged), content=sealed.data).status_code == 403
+    assert client.put(str(forged), content=payload).status_code == 403
     block = sas.copy_merge_params({"comp": "block", "blockid": "MDAwMA=="})
     assert (
-        client.put(
-            str(block), content=sealed.data, headers={"x-ms-blob-type": "BlockBlob"}
-        ).status_code
+        client.put(str(block), content=payload, headers={"x-ms-blob-type": "BlockBlob"}).status_code
         == 201
     )
     listing = (
@@ -224,16 +219,12 @@ def test_upload_state_machine_blob_signature_and_commit_verification(
         client.put(str(sas.copy_merge_params({"comp": "blocklist"})), content=listing).status_code
         == 201
     )
-    tampered = dict(
-        sealed.info, fileDigest=base64.b64encode(hashlib.sha256(b"other").digest()).decode()
-    )
+    tampered = dict(info, fileDigest=base64.b64encode(hashlib.sha256(b"other").digest()).decode())
     assert client.post(f"{path}/commit", json={"fileEncryptionInfo": tampered}).status_code == 204
     assert client.get(path).json()["uploadState"] == "commitFileFailed"
     assert any("do not verify" in v for v in double.violations)
     double.violations.clear()
-    assert (
-        client.post(f"{path}/commit", json={"fileEncryptionInfo": sealed.info}).status_code == 204
-    )
+    assert client.post(f"{path}/commit", json={"fileEncryptionInfo": info}).status_code == 204
     assert client.get(path).json()["uploadState"] == "commitFileSuccess"
     patch = {"@odata.type": "#microsoft.graph.win32LobApp", "committedContentVersion": "1"}
     assert (
@@ -245,6 +236,71 @@ def test_upload_state_machine_blob_signature_and_commit_verification(
     )
     assert client.post(f"{path}/renewUpload").status_code == 204
     assert double.violations == []
+
+
+def file_body(size: int, payload: bytes) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.mobileAppContentFile",
+        "name": "IntunePackage.intunewin",
+        "size": size,
+        "sizeEncrypted": len(payload),
+        "isDependency": False,
+    }
+
+
+def commit_state(client: httpx.Client, app: str, size: int, payload: bytes, info: Any) -> str:
+    """Upload ``payload`` as the app's content in one block, commit with ``info``: the state."""
+    versions = (
+        f"/v1.0/deviceAppManagement/mobileApps/{app}/microsoft.graph.win32LobApp/contentVersions"
+    )
+    version = client.post(versions, json={}).json()["id"]
+    created = client.post(f"{versions}/{version}/files", json=file_body(size, payload)).json()
+    path = f"{versions}/{version}/files/{created['id']}"
+    sas = httpx.URL(client.get(path).json()["azureStorageUri"])
+    block = sas.copy_merge_params({"comp": "block", "blockid": "MDAwMA=="})
+    client.put(str(block), content=payload, headers={"x-ms-blob-type": "BlockBlob"})
+    listing = '<?xml version="1.0"?><BlockList><Latest>MDAwMA==</Latest></BlockList>'
+    client.put(str(sas.copy_merge_params({"comp": "blocklist"})), content=listing)
+    client.post(f"{path}/commit", json={"fileEncryptionInfo": info})
+    return str(client.get(path).json()["uploadState"])
+
+
+def test_content_without_the_apps_setup_file_is_refused(
+    double: IntuneDouble, client: httpx.Client
+) -> None:
+    app = create(client)  # setupFilePath tool.msi
+    other = build({"setup.exe": b"installer bytes"}, "setup.exe")
+    size, payload = other.detection.unencrypted_size, other.payload
+    state = commit_state(client, app, size, payload, other.detection.encryption.graph())
+    assert state == "commitFileFailed"
+    assert double.violations == [
+        (
+            f"commit of file {next(iter(double.apps[app].versions['1']))}: uploaded bytes do not"
+            " verify: the setup folder has no setupFilePath 'tool.msi' (it holds ['setup.exe'])"
+        )
+    ]
+    double.violations.clear()
+
+
+def test_a_raw_installer_is_not_win32_content(double: IntuneDouble, client: httpx.Client) -> None:
+    app = create(client)
+    payload, info = seal(b"installer bytes", Keys.random())
+    assert commit_state(client, app, 15, payload, info.graph()) == "commitFileFailed"
+    assert "must be a zip of the setup folder" in double.violations[0]
+    double.violations.clear()
+
+
+def test_content_sealed_with_other_keys_is_refused(
+    double: IntuneDouble, client: httpx.Client
+) -> None:
+    app = create(client)
+    package = build({"tool.msi": b"installer bytes"}, "tool.msi")
+    other = build({"tool.msi": b"installer bytes"}, "tool.msi")
+    size = package.detection.unencrypted_size
+    state = commit_state(client, app, size, package.payload, other.detection.encryption.graph())
+    assert state == "commitFileFailed"
+    assert "does not open it" in double.violations[0]
+    double.violations.clear()
 
 
 def test_committing_an_unfinished_version_is_refused(

@@ -4,21 +4,19 @@ request against GitHub's description), the review ledger and audit log on SQLite
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
+from bot.adapters.storage import AuditLog
 from bot.adapters.storage.reviews import ReviewLedger
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER
 from bot.doubles.github.server import GitHubDouble
-from bot.entrypoints.serve import build_server
-from bot.entrypoints.wiring import pull_request_handler_factory
-from bot.settings import Settings
 from tests.conftest import EXAMPLES
-from tests.entrypoints.test_github_app import App, latest
+from tests.entrypoints.test_github_app import App, latest, serving
 from tests.support import webhooks
 from tests.support.gitrepo import GitRepo
 
@@ -54,22 +52,16 @@ def app(tmp_path: Path, github_double: GitHubDouble, github_env: dict[str, str])
         "EUCORA_HOME": str(tmp_path / "home"),
         "EUCORA_GITHUB_WRITE_INTERVAL": "0",
     }
-    settings = Settings.from_environ(environ)
-    engine = create_database_engine(settings.database_url)
-    upgrade_schema(engine)
-    engine.dispose()
-    server = build_server(settings, pull_request_handler_factory, metrics_dir=False)
-    installation = github_double.add_installation("acme")
-    github_double.add_team("acme", "cab", CAB)
-    yield App(server, github_double, installation.id)
-    server.intake.services.engine.dispose()
+    with serving(github_double, environ) as app:
+        github_double.add_team("acme", "cab", CAB)
+        yield app
 
 
-def opened(app: App, source: GitRepo) -> Any:
+def opened(app: App, source: GitRepo, *, base: str = "main") -> Any:
     app.double.add_repository(
         REPO, installation=app.double.installations[app.installation], source=source.path
     )
-    pr = app.double.open_pull_request(REPO, head="change", author="dave")
+    pr = app.double.open_pull_request(REPO, head="change", base=base, author="dave")
     assert app.post(app.pr_event(pr, "opened")) == 202
     app.drain()
     return pr
@@ -218,19 +210,33 @@ def test_a_commit_author_and_a_stranger_do_not_count(app: App, source: GitRepo) 
     assert "not an active member of a CAB team" in run.summary
 
 
-def protection_rule(app: App, pr: Any, environment: str, run_id: int) -> None:
+def protection_rule(  # noqa: PLR0913 - the event's knobs
+    app: App,
+    pr: Any,
+    environment: str,
+    run_id: int,
+    *,
+    sha: str | None = None,
+    named: bool = False,
+) -> None:
+    """GitHub asks to deploy ``sha`` (default: the PR's head); ``named``: the event names the PR."""
+
     def adjust(payload: dict[str, Any]) -> None:
         payload["environment"] = environment
         payload["deployment_callback_url"] = (
             f"https://api.github.com/repos/{REPO}/actions/runs/{run_id}/deployment_protection_rule"
         )
+        if named:
+            item = webhooks.example("pull_request", "opened")["pull_request"]
+            item["number"] = pr.number
+            payload["pull_requests"] = [item]
 
     delivery = webhooks.build(
         "deployment_protection_rule",
         "requested",
         secret=app.secret,
         repository=REPO,
-        head_sha=pr.head_sha,
+        head_sha=sha or pr.head_sha,
         installation_id=app.installation,
         adjust=adjust,
     )
@@ -459,3 +465,49 @@ def test_a_pr_that_cannot_be_read_fails_the_membership_delivery_after_the_others
     assert approval_run(app).status == "in_progress"  # acme/intents was decided again
     stored = Inbox(engine).get(delivery.delivery_id) or {}
     assert "re-deciding after a membership change failed for acme/gone#3" in str(stored["error"])
+
+
+# --- issue 14: the protection rule answers as the merge does --------------------------------------
+
+
+def test_a_deployment_of_another_commit_is_rejected_though_the_event_names_an_approved_pr(
+    app: App, source: GitRepo
+) -> None:
+    pr = opened(app, source)
+    review(app, pr, "carol", "APPROVED")
+    protection_rule(app, pr, "intune/ring1", 41, sha=pr.base_sha, named=True)  # main's commit
+    protection_rule(app, pr, "intune/ring1", 42, named=True)  # the approved head
+    answers = [(a["run_id"], a["state"]) for a in app.double.protection_rule_reviews]
+    assert answers == [(41, "rejected"), (42, "approved")]
+    first = app.double.protection_rule_reviews[0]
+    assert f"no pull request known to EUCORA produced {pr.base_sha[:12]}" in first["comment"]
+
+
+def test_a_deployment_from_a_pr_into_a_side_branch_is_rejected_whatever_its_rules_say(
+    app: App, source: GitRepo
+) -> None:
+    source.branch("side", "main")
+    source.edit("eucora.yaml", "    medium: 1\n", "    medium: 0\n")  # no approval needed there
+    source.commit("side: its own rules")
+    source.git("checkout", "-q", "change")
+    source.git("rebase", "-q", "side")
+    pr = opened(app, source, base="side")
+    assert approval_run(app).conclusion == "success"  # under side's rules: nothing to approve
+    protection_rule(app, pr, "intune/ring1", 43, named=True)
+    [answer] = app.double.protection_rule_reviews
+    assert answer["state"] == "rejected"
+    assert "base branch is side, not main" in answer["comment"]
+
+
+def test_a_team_read_that_fails_during_a_deployment_is_retried_not_rejected(
+    app: App, source: GitRepo
+) -> None:
+    pr = opened(app, source)
+    review(app, pr, "carol", "APPROVED")
+    app.double.fail(404, 1, method="GET", path=r"/orgs/acme/teams/cab/members")
+    protection_rule(app, pr, "intune/ring1", 44)
+    assert app.double.protection_rule_reviews == []  # no answer on data that could not be read
+    time.sleep(2.2)  # the inbox's first retry is due after 2 s
+    app.drain()
+    [answer] = app.double.protection_rule_reviews
+    assert (answer["run_id"], answer["state"]) == (44, "approved")

@@ -66,6 +66,38 @@ def test_validate_github_format_writes_workflow_commands() -> None:
     assert "title=schema.pattern::" in out
 
 
+def test_validate_an_integer_python_cannot_read_is_a_finding_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """Issue 14, finding 9: 5,000 digits printed a ValueError traceback."""
+    text = (REPO / "intents" / "windows" / "google-chrome.yaml").read_text(encoding="utf-8")
+    target = tmp_path / "chrome.yaml"
+    target.write_text(text.replace("devices: 12", "devices: " + "4" * 5000), encoding="utf-8")
+    line = 1 + text.splitlines().index(next(t for t in text.splitlines() if "devices: 12" in t))
+    result = CliRunner().invoke(cli, ["validate", str(target)])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # an exit code, no exception escaped
+    assert f"chrome.yaml:{line}:" in result.stdout
+    assert "error[yaml.integer]: an integer of 5,000 digits" in result.stdout
+
+
+def test_validate_compiles_the_repository_rules(tmp_path: Path) -> None:
+    """Issue 14, finding 12: a rule whose CEL does not compile validated clean."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "team.yaml").write_text(
+        "apiVersion: eucora.dev/v1\nkind: PolicyPack\nrules:\n"
+        "  - id: contoso.signer-team\n    description: d\n"
+        "    when: intent.package.signer.teamID == 'X'\n"
+        "    deny: {message: wrong team}\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run("validate", str(tmp_path))
+    assert code == 1
+    assert f"{policies / 'team.yaml'}:6:33: error[policy.unknown-field]" in out
+    assert "did you mean 'teamId'" in out
+
+
 def test_warnings_alone_exit_0_unless_strict(tmp_path: Path) -> None:
     text = (REPO / "intents" / "windows" / "google-chrome.yaml").read_text(encoding="utf-8")
     target = tmp_path / "chrome.yaml"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import http.client
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -49,6 +51,23 @@ class App:
         )
 
 
+@contextmanager
+def serving(
+    double: GitHubDouble, environ: Mapping[str, str], factory: Any = pull_request_handler_factory
+) -> Iterator[App]:
+    """The app over ``environ`` (its database upgraded), installed on the double's ``acme``."""
+    settings = Settings.from_environ(environ)
+    engine = create_database_engine(settings.database_url)
+    upgrade_schema(engine)
+    engine.dispose()
+    server = build_server(settings, factory, metrics_dir=False)
+    installation = double.add_installation("acme")
+    try:
+        yield App(server, double, installation.id)
+    finally:
+        server.intake.services.engine.dispose()
+
+
 @pytest.fixture
 def source(tmp_path: Path) -> GitRepo:
     repo = GitRepo.create(
@@ -66,14 +85,8 @@ def app(tmp_path: Path, github_double: GitHubDouble, github_env: dict[str, str])
         "EUCORA_PUBLIC_URL": "https://eucora.example",
         "EUCORA_GITHUB_WRITE_INTERVAL": "0",
     }
-    settings = Settings.from_environ(environ)
-    engine = create_database_engine(settings.database_url)
-    upgrade_schema(engine)
-    engine.dispose()
-    server = build_server(settings, pull_request_handler_factory, metrics_dir=False)
-    installation = github_double.add_installation("acme")
-    yield App(server, github_double, installation.id)
-    server.intake.services.engine.dispose()
+    with serving(github_double, environ) as app:
+        yield app
 
 
 def open_pr(app: App, source: GitRepo, **options: object) -> object:

@@ -10,7 +10,10 @@ description). SQLite for the inbox, outbox, review ledger and audit log.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -85,12 +88,28 @@ def planes(source: GitRepo) -> Iterator[PlaneDoubles]:
     assert doubles.violations == []
 
 
+@dataclass
+class ShiftedClock:
+    """The bot's clock: the real time, moved by ``shift`` (to merge inside a freeze window)."""
+
+    shift: timedelta = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+
+@pytest.fixture
+def clock() -> ShiftedClock:
+    return ShiftedClock()
+
+
 @pytest.fixture
 def app(
     tmp_path: Path,
     github_double: GitHubDouble,
     github_env: dict[str, str],
     planes: PlaneDoubles,
+    clock: ShiftedClock,
 ) -> Iterator[App]:
     environ = {
         **github_env,
@@ -109,7 +128,9 @@ def app(
         follow=Follow(interval=0.01, timeout=20.0),
     )
     server = build_server(
-        settings, partial(pull_request_handler_factory, planes=connectors), metrics_dir=False
+        settings,
+        partial(pull_request_handler_factory, planes=connectors, clock=clock),
+        metrics_dir=False,
     )
     assert server.intake.publications is not None
     server.intake.publications.start()
@@ -121,11 +142,12 @@ def app(
     server.intake.services.engine.dispose()
 
 
-def _open(app: App, source: GitRepo, *, labels: tuple[str, ...] = ()) -> Any:
+def _open(app: App, source: GitRepo, *, labels: tuple[str, ...] = (), base: str = "main") -> Any:
     app.double.add_repository(
         REPO, installation=app.double.installations[app.installation], source=source.path
     )
-    pr = app.double.open_pull_request(REPO, head="change", author="dave", labels=labels)
+    app.double.set_permission(REPO, "dave", "write")  # the plan is for writers' PRs only
+    pr = app.double.open_pull_request(REPO, head="change", base=base, author="dave", labels=labels)
     assert app.post(app.pr_event(pr, "opened")) == 202
     app.drain()
     return pr
@@ -444,3 +466,186 @@ def test_metrics_count_publications_by_state(app: App, source: GitRepo) -> None:
     _merge(app, pr)
     text = app.server.intake.services.metrics.exposition().decode()
     assert 'eucora_publications{status="succeeded"} 5.0' in text
+
+
+# --- issue 14: only merges into the default branch (or the branches it lists) publish ---------
+
+
+NO_APPROVALS = (
+    "    medium: 1\n    high: 2\n    critical: 2\n",
+    "    medium: 0\n    high: 0\n    critical: 0\n",
+)
+
+
+def _branch_off(source: GitRepo, name: str, *, edit: tuple[str, str] | None = None) -> None:
+    """Branch ``name`` off main (its eucora.yaml edited by ``edit``); rebase the change onto it."""
+    source.branch(name, "main")
+    if edit is not None:
+        source.edit("eucora.yaml", *edit)
+        source.commit(f"{name}: its own eucora.yaml")
+    source.git("checkout", "-q", "change")
+    source.git("rebase", "-q", name)
+
+
+def _list_on_main(source: GitRepo, branch: str) -> None:
+    """Main's eucora.yaml lists ``branch`` under publish.branches."""
+    source.git("checkout", "-q", "main")
+    source.write("eucora.yaml", source.read("eucora.yaml") + f"publish:\n  branches: [{branch}]\n")
+    source.commit(f"merges into {branch} publish too")
+
+
+def _problems(app: App, pr: Any) -> list[str]:
+    change = _outbox(app).latest_change(REPO, pr.number)
+    assert change is not None
+    assert change.state == "refused"
+    return [p["problem"] for p in change.facts["problems"]]
+
+
+def test_a_merge_into_a_side_branch_whose_rules_ask_for_nothing_publishes_nothing(
+    app: App, source: GitRepo, planes: PlaneDoubles
+) -> None:
+    # a developer with push access: a branch whose eucora.yaml needs no approval, a PR into it
+    _branch_off(source, "side", edit=NO_APPROVALS)
+    pr = _open(app, source, base="side")
+
+    _merge(app, pr)  # unreviewed
+
+    assert sum(planes.objects().values()) == 0
+    assert app.double.deployments == {}
+    assert _problems(app, pr) == ["not_a_publishing_branch"]
+    assert _audit(app, pr).count("merge.refused") == 1
+    assert "merge.accepted" not in _audit(app, pr)
+    sticky = _sticky(app, pr)
+    assert "### Merge refused: nothing was published" in sticky
+    assert "publish.branches" in sticky
+    [note] = [c.body for c in app.double.comments(REPO, pr.number) if c.body.startswith("@dave")]
+    assert "not published" in note
+    assert "base branch is side, not main" in note
+
+
+def test_a_branch_the_default_branch_lists_publishes_under_the_default_branchs_rules(
+    app: App, source: GitRepo, planes: PlaneDoubles
+) -> None:
+    _list_on_main(source, "release")
+    _branch_off(source, "release")
+    pr = _open(app, source, base="release")
+    _approve(app, pr, "carol", "sam")
+
+    _merge(app, pr)
+
+    assert planes.objects() == {"intune": 1, "jamf": 1, "sccm": 1, "landscape": 1, "awx": 1}
+    assert "merge.accepted" in _audit(app, pr)
+
+
+def test_a_listed_branch_whose_own_rules_differ_publishes_nothing(
+    app: App, source: GitRepo, planes: PlaneDoubles
+) -> None:
+    _list_on_main(source, "release")
+    _branch_off(source, "release", edit=NO_APPROVALS)  # release asks for no approval: ignored
+    pr = _open(app, source, base="release")
+
+    _merge(app, pr)
+
+    assert sum(planes.objects().values()) == 0
+    assert _problems(app, pr) == ["rules_differ"]
+    assert _audit(app, pr).count("merge.refused") == 1
+
+
+def test_a_side_branch_cannot_list_itself(app: App, source: GitRepo, planes: PlaneDoubles) -> None:
+    own = NO_APPROVALS[0] + "publish:\n  branches: [side]\n"  # not main's eucora.yaml: ignored
+    _branch_off(source, "side", edit=(NO_APPROVALS[0], own))
+    pr = _open(app, source, base="side")
+    _merge(app, pr)
+    assert sum(planes.objects().values()) == 0
+    assert _problems(app, pr) == ["not_a_publishing_branch"]
+
+
+# --- issue 14: the emergency label is the evaluated head's, under the configured name -----------
+
+
+def _freeze(start: datetime, end: datetime) -> str:
+    """A one-off freeze window from ``start`` to ``end``, as eucora.yaml's text."""
+    return (
+        "\nfreezeWindows:\n  - name: audit-week\n    timezone: UTC\n"
+        f'    start: "{start:%Y-%m-%dT%H:%M:%SZ}"\n    end: "{end:%Y-%m-%dT%H:%M:%SZ}"\n'
+    )
+
+
+def _emergency_reasons(source: GitRepo) -> None:
+    for path in CHANGED:
+        text = source.read(path).replace(
+            "\nchange:\n", '\nchange:\n  emergencyReason: "Exploited in the wild (CVE)"\n', 1
+        )
+        source.write(path, text)
+    source.commit("why this cannot wait")
+
+
+def test_an_emergency_under_the_configured_label_publishes_inside_a_freeze_window(
+    app: App, source: GitRepo, planes: PlaneDoubles
+) -> None:
+    source.git("checkout", "-q", "main")
+    source.edit("eucora.yaml", 'emergency: "eucora:emergency"', 'emergency: "change:emergency"')
+    now = datetime.now(UTC)
+    frozen = _freeze(now - timedelta(days=1), now + timedelta(days=1))
+    source.write("eucora.yaml", source.read("eucora.yaml") + frozen)
+    source.commit("our emergency label; frozen now")
+    source.git("checkout", "-q", "change")
+    source.git("rebase", "-q", "main")
+    _emergency_reasons(source)
+    pr = _open(app, source, labels=("change:emergency",))
+    _approve(app, pr, "carol", "sam")
+
+    _merge(app, pr)
+
+    change = _outbox(app).latest_change(REPO, pr.number)
+    assert change is not None
+    assert change.facts.get("problems") is None
+    assert change.emergency
+    assert "merge.refused" not in _audit(app, pr)
+    assert sum(planes.objects().values()) == 5
+
+
+def test_an_emergency_label_added_after_the_check_does_not_excuse_a_freeze_window(
+    app: App, source: GitRepo, planes: PlaneDoubles, clock: ShiftedClock
+) -> None:
+    start = datetime.now(UTC) + timedelta(days=3)
+    source.git("checkout", "-q", "main")
+    source.write("eucora.yaml", source.read("eucora.yaml") + _freeze(start, start + timedelta(2)))
+    source.commit("a freeze in three days")
+    source.git("checkout", "-q", "change")
+    source.git("rebase", "-q", "main")
+    pr = _open(app, source)  # evaluated before the freeze, without the emergency label
+    _approve(app, pr, "carol", "sam")
+    clock.shift = timedelta(days=4)  # the merge lands inside the freeze
+    app.double.pull_request(REPO, pr.number).labels.append("eucora:emergency")  # no new check
+
+    _merge(app, pr)
+
+    assert sum(planes.objects().values()) == 0
+    assert _problems(app, pr) == ["frozen", "labels_changed"]
+    change = _outbox(app).latest_change(REPO, pr.number)
+    assert change is not None
+    assert not change.emergency
+
+
+# --- issue 14: a GitHub error at merge time is retried, never a refusal for good ----------------
+
+
+def test_a_team_read_that_fails_at_merge_is_retried_and_then_publishes(
+    app: App, source: GitRepo, planes: PlaneDoubles
+) -> None:
+    pr = _open(app, source)
+    _approve(app, pr, "carol", "sam")
+    app.double.fail(404, 1, method="GET", path=r"/orgs/acme/teams/cab/members")
+
+    _merge(app, pr)  # the first attempt fails on the team read: nothing recorded
+
+    assert _outbox(app).latest_change(REPO, pr.number) is None
+    assert "merge.refused" not in _audit(app, pr)
+    time.sleep(2.2)  # the inbox's first retry is due after 2 s
+    app.drain()
+    publications = app.server.intake.publications
+    assert publications is not None
+    assert publications.wait_idle(60.0)
+    assert planes.objects() == {"intune": 1, "jamf": 1, "sccm": 1, "landscape": 1, "awx": 1}
+    assert _audit(app, pr).count("merge.accepted") == 1

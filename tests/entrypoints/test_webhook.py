@@ -8,6 +8,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -245,6 +246,10 @@ def test_missing_or_bad_headers_are_400(
         ),
         (b"[]", "body is JSON but not an object (list)"),
         (b"\xff", "body is not UTF-8 (byte 0)"),
+        (
+            b'{"action": "opened", "number": ' + b"7" * 5000 + b"}",
+            "body is not JSON EUCORA reads: an integer of 5,000 digits (at most 4,300)",
+        ),
     ],
 )
 def test_malformed_json_is_400_with_one_line(
@@ -253,6 +258,22 @@ def test_malformed_json_is_400_with_one_line(
     response = post(app, body)
     assert (response.status_code, response.get_data(as_text=True)) == (400, reason)
     assert intake.inbox.rows() == []
+
+
+def test_an_unexpected_failure_is_a_500_that_does_not_speak_of_evidence(
+    intake: WebhookIntake,
+) -> None:
+    """The webhook's 500 said "the evidence could not be shown" (issue 14, finding 9)."""
+
+    def stopped_clock() -> datetime:
+        raise OSError("the clock stopped")
+
+    app = create_app(evidence=NoEvidence(), intake=replace(intake, clock=stopped_clock))
+    response = post(app, pr_payload())
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "evidence" not in body
+    assert body == "Internal error: the request could not be handled; it is logged."
 
 
 def test_bodies_over_25_mb_are_413(app: Flask, intake: WebhookIntake) -> None:

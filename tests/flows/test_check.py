@@ -313,3 +313,16 @@ def test_cli_emergency_label_in_a_freeze_window(repo: GitRepo) -> None:
     assert pack["labels"] == ["eucora:emergency", "other"]
     assert pack["decision"]["conclusion"] == "pass"
     assert pack["approvals"]["required"] >= 2  # the emergency rule's minimum
+
+
+def test_a_symlinked_intent_is_never_followed_out_of_the_repository(repo: GitRepo) -> None:
+    """A symlink in the PR is read as what git stores (the link's text), never its target."""
+    secret = repo.path.parent / "outside.yaml"
+    secret.write_text("apiVersion: eucora.dev/v1\nkind: DeploymentIntent\nSECRET-MARKER: 1\n")
+    (repo.path / "intents" / "linked.yaml").symlink_to(secret)
+    repo.commit("a symlinked intent")
+    run = check(repo)
+    assert run.result.conclusion == "blocked"
+    linked = [f for f in run.result.findings if f.path == "intents/linked.yaml"]
+    assert linked, run.result.findings
+    assert "SECRET-MARKER" not in json.dumps(run.pack)

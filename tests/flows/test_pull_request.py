@@ -229,6 +229,25 @@ def test_github_failures_propagate_for_the_worker_to_retry(
         evaluate_pull_request(using(context, github), REPO, 7, correlation_id="d")
 
 
+def test_a_failed_evaluation_completes_its_policy_run_before_the_worker_retries(
+    repo: GitRepo, context: PullRequestContext
+) -> None:
+    """Issue 14: the run stayed ``in_progress`` for good (one more per attempt)."""
+    github = FakeGitHub(repo.path, fail_fetch=GitHubError("fetch: 502 Bad Gateway"))
+    open_pr(github, repo)
+    for _ in range(2):  # each attempt completes its own run
+        with pytest.raises(GitHubError, match="502"):
+            evaluate_pull_request(using(context, github), REPO, 7, correlation_id="d")
+    runs = github.latest_runs(POLICY_CHECK)
+    assert len(runs) == 2
+    for run in runs:
+        assert (run.status, run.conclusion) == (CheckStatus.COMPLETED, CheckConclusion.FAILURE)
+        assert run.output is not None
+        assert run.output.summary.startswith(
+            "The evaluation failed (GitHubError: fetch: 502 Bad Gateway); EUCORA retries it."
+        )
+
+
 def test_the_emergency_label_reaches_the_check(repo: GitRepo, context: PullRequestContext) -> None:
     repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "132.0.6834.83"')
     repo.commit("Chrome 132")

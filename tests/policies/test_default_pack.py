@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.bootstrap import build_document_validator, build_policy_pack, cel_environment
+from bot.catalog import build_document_validator, build_policy_pack, cel_environment
 from bot.core.changes import ChangeKind
 from bot.core.check import Judgement, judge_intent
 from bot.core.documents import DocumentKind

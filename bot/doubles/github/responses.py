@@ -135,6 +135,18 @@ def _branch(repo: dict[str, Any], pr: st.PullRequest, side: str, urls: Urls) -> 
     ref = pr.head_ref if side == "head" else pr.base_ref
     sha = pr.head_sha if side == "head" else pr.base_sha
     owner = pr.repository.split("/", 1)[0]
+    if side == "head" and pr.fork is not None:  # the head branch lives in a fork
+        owner, name = pr.fork.split("/", 1)
+        fork_id = _numeric_id(pr.fork)
+        repo = {
+            **repo,
+            "id": fork_id,
+            "node_id": f"R_{fork_id}",
+            "name": name,
+            "full_name": pr.fork,
+            "owner": simple_user(owner, urls),
+            "fork": True,
+        }
     return {
         "label": f"{owner}:{ref}",
         "ref": ref,

@@ -374,8 +374,13 @@ class GitHubDouble:
         body: str = "",
         labels: Iterable[str] = (),
         draft: bool = False,
+        fork: str | None = None,
     ) -> st.PullRequest:
-        """A pull request from branch ``head`` into ``base`` (both already pushed)."""
+        """A pull request from branch ``head`` into ``base`` (both already pushed).
+
+        ``fork`` (``owner/name``) says the head branch comes from a fork, as GitHub shows it in
+        the PR's ``head.repo``; the branch itself is served from this repository.
+        """
         repo = self.repositories[full_name]
         head_sha = self.rev_parse(full_name, head)
         base_sha = self.rev_parse(full_name, base)
@@ -395,6 +400,7 @@ class GitHubDouble:
                 labels=list(labels),
                 draft=draft,
                 commits=self._commits(repo, base_sha, head_sha),
+                fork=fork,
             )
             self.pulls[(full_name, number)] = pr
         self._git(repo.bare_path, "update-ref", f"refs/pull/{number}/head", head_sha)

@@ -106,6 +106,8 @@ class PullRequest:
     requested_reviewers: list[str] = field(default_factory=list)
     requested_teams: list[str] = field(default_factory=list)
     commits: list[Commit] = field(default_factory=list)
+    fork: str | None = None
+    """``owner/name`` of the fork the head branch comes from (``None``: the repository itself)."""
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
 
