@@ -27,14 +27,18 @@ import ssl
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Self
 
 import trustme
+from werkzeug.http import http_date
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
+
+from bot.doubles._outcomes import Clock, DeviceOutcome, GroupOutcomes, OutcomeBook, real_clock
 
 FaultKind = Literal["429", "500", "hang", "hang-after", "drop", "stale"]
 
@@ -94,6 +98,9 @@ class HttpDouble:
         self._ca_dir: tempfile.TemporaryDirectory[str] | None = None
         self.ca_bundle: str | None = None
         """PEM file of the CA that signed the double's certificate (HTTPS doubles only)."""
+        self.clock: Clock = real_clock
+        """The plane's own clock (its ``Date`` header, its timestamps); a test may drive it."""
+        self.outcomes = OutcomeBook(lambda: self.clock)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -163,6 +170,44 @@ class HttpDouble:
             self._faults.append(
                 Fault(kind, re.compile(path), method and method.upper(), times, retry_after, when)
             )
+
+    def set_outcomes(  # noqa: PLR0913 - the counts of one group, plus when
+        self,
+        group: str,
+        *,
+        installed: int = 0,
+        failed: int = 0,
+        pending: int = 0,
+        not_applicable: int = 0,
+        errors: Sequence[tuple[str, str]] = (),
+        as_of: datetime | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Tell the plane the install outcomes of ``group`` from ``at`` on (``_outcomes.py``)."""
+        self.outcomes.tell(
+            group,
+            installed=installed,
+            failed=failed,
+            pending=pending,
+            not_applicable=not_applicable,
+            errors=errors,
+            as_of=as_of,
+            at=at,
+        )
+
+    def outcomes_of(self, group: str) -> list[DeviceOutcome] | None:
+        """The devices of ``group`` as the plane knows them now (``None``: nothing told)."""
+        entry = self.outcomes.now(group)
+        return None if entry is None else entry.devices(group)
+
+    def outcome_entry(self, group: str) -> GroupOutcomes | None:
+        """The timeline entry in force for ``group`` now (counts and ``as_of``), if any."""
+        return self.outcomes.now(group)
+
+    def data_time(self, group: str) -> datetime:
+        """When the plane's summarised data for ``group`` was computed (else its clock)."""
+        entry = self.outcomes.now(group)
+        return entry.as_of if entry is not None and entry.as_of is not None else self.clock()
 
     def writes(self) -> list[Seen]:
         """Every request that could have changed state (anything but GET/HEAD and token calls)."""
@@ -241,6 +286,7 @@ class HttpDouble:
             sock: socket.socket = environ["werkzeug.socket"]
             sock.shutdown(socket.SHUT_RDWR)
             raise _ResponseDroppedError
+        response.headers["Date"] = http_date(self.clock())
         return response(environ, start_response)
 
     def fault_response(self, status: int, code: str, message: str) -> Response:
