@@ -56,6 +56,13 @@ class _QuietHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Skip the access log line."""
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header from the double's plane clock (a test may drive it)."""
+        clock = getattr(self.server, "plane_clock", None)
+        if timestamp is None and clock is not None:
+            return http_date(clock())
+        return super().date_time_string(timestamp)
+
 
 @dataclass(slots=True)
 class Fault:
@@ -111,6 +118,7 @@ class HttpDouble:
             "127.0.0.1", 0, self._wsgi, handler=_QuietHandler, ssl_context=context
         )
         self._server.daemon_threads = True
+        self._server.plane_clock = lambda: self.clock()  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"{self.plane}-double", daemon=True
         )
@@ -286,7 +294,6 @@ class HttpDouble:
             sock: socket.socket = environ["werkzeug.socket"]
             sock.shutdown(socket.SHUT_RDWR)
             raise _ResponseDroppedError
-        response.headers["Date"] = http_date(self.clock())
         return response(environ, start_response)
 
     def fault_response(self, status: int, code: str, message: str) -> Response:
