@@ -118,7 +118,7 @@ class HttpDouble:
             "127.0.0.1", 0, self._wsgi, handler=_QuietHandler, ssl_context=context
         )
         self._server.daemon_threads = True
-        self._server.plane_clock = lambda: self.clock()  # type: ignore[attr-defined]
+        self._server.plane_clock = lambda: self.clock()  # type: ignore[attr-defined]  # noqa: PLW0108 - the clock may be replaced later
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"{self.plane}-double", daemon=True
         )
