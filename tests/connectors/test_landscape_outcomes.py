@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -37,10 +38,9 @@ def connector(double: LandscapeDouble) -> LandscapeConnector:
 
 def launch(double: LandscapeDouble) -> object:
     pub = publication(intent(OSQUERY))
-    try:
+    # still running, or some computers failed: the activity exists either way
+    with contextlib.suppress(TransientConnectorError, PermanentConnectorError):
         connector(double).publish(pub, DictJournal())
-    except (TransientConnectorError, PermanentConnectorError):
-        pass  # still running, or some computers failed: the activity exists either way
     return pub
 
 
