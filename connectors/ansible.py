@@ -243,7 +243,10 @@ class AwxConnector:
         hosts = self._all_host_summaries(job_id)
         where = f"awx: job {job_id} host summary"
         reading = host_outcomes(
-            ((str(h.get("host_name")), *(count(h, k, where) for k in _COUNTERS)) for h in hosts),
+            (
+                (str(h.get("host_name")), tuple(count(h, k, where) for k in _COUNTERS))
+                for h in hosts
+            ),
             str(job.get("job_explanation") or ""),
         )
         pending = max(devices - len(hosts), 0) if status in {"error", "canceled"} else 0
@@ -430,11 +433,11 @@ class HostReading:
         )
 
 
-def host_outcomes(hosts: Iterable[tuple[str, int, int, int, int]], explanation: str) -> HostReading:
+def host_outcomes(hosts: Iterable[tuple[str, tuple[int, ...]]], explanation: str) -> HostReading:
     """Count ``(host, ok, failures, dark, skipped)`` rows: failed, installed or not applicable."""
     installed = failed = skipped = 0
     errors: list[DeviceError] = []
-    for host, ok, failures, dark, _skipped in hosts:
+    for host, (ok, failures, dark, _skipped) in hosts:
         if failures or dark:
             failed += 1
             code = "unreachable" if dark else "failed"
@@ -565,7 +568,7 @@ class LocalAnsibleConnector:
         hosts = sorted({h for counters in per.values() for h in counters})
         reading = host_outcomes(
             (
-                (h, *(count(per[k], h, where) if h in per[k] else 0 for k in _COUNTERS))
+                (h, tuple(count(per[k], h, where) if h in per[k] else 0 for k in _COUNTERS))
                 for h in hosts
             ),
             "",

@@ -69,12 +69,13 @@ class GroupOutcomes:
 
     def devices(self, group: str) -> list[DeviceOutcome]:
         """The group's devices: installed first, then failed, pending, not applicable."""
-        states: list[DeviceState] = (
-            ["installed"] * self.installed
-            + ["failed"] * self.failed
-            + ["pending"] * self.pending
-            + ["not_applicable"] * self.not_applicable
+        each: tuple[tuple[DeviceState, int], ...] = (
+            ("installed", self.installed),
+            ("failed", self.failed),
+            ("pending", self.pending),
+            ("not_applicable", self.not_applicable),
         )
+        states = [state for state, number in each for _ in range(number)]
         devices = []
         failures = 0
         for index, state in enumerate(states):
