@@ -38,7 +38,9 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,8 +48,10 @@ from urllib.parse import quote
 import httpx
 
 from bot.core.planes import PROFILES
+from bot.core.rollout_model import DeviceError, RingOutcomes
 from bot.core.semantics import ring_target_problem
-from bot.errors import ConfigError, PermanentConnectorError
+from bot.errors import ConfigError, PermanentConnectorError, TransientConnectorError
+from connectors._outcomes import count, parse_time, plane_time, sample
 from connectors._plane_client import PlaneClient
 from connectors._polling import Follow
 from connectors.base import (
@@ -228,6 +232,80 @@ class AwxConnector:
         if job["status"] not in FINAL:
             self._http.request("POST", f"{self._prefix}/jobs/{job_id}/cancel/", json={})
 
+    def outcomes(self, publication: Publication) -> RingOutcomes:
+        """The publication's job and its host summaries (``ok``, ``failures``, ``dark``).
+
+        AWX writes a job's host summaries when its play ends: while the job runs, the ring's
+        devices are all pending. A host with failures or unreachable (``dark``) failed; one with
+        ``ok`` and nothing failed installed; one where every task skipped is not applicable.
+        ``as_of`` is the job's ``finished`` time, or the controller's ``Date`` while it runs.
+        """
+        template = self._template(publication.name)
+        job_id = self._job_of(template, publication)
+        response = self._http.request("GET", f"{self._prefix}/jobs/{job_id}/")
+        job = self._http.decode(response, "GET job")
+        status = str(job.get("status"))
+        devices = publication.ring.devices
+        if status not in FINAL:
+            return RingOutcomes(
+                targeted=devices,
+                installed=0,
+                failed=0,
+                pending=devices,
+                as_of=plane_time(response, lambda: datetime.now(UTC)),
+            )
+        hosts = self._all_host_summaries(job_id)
+        where = f"awx: job {job_id} host summary"
+        reading = host_outcomes(
+            (
+                (str(h.get("host_name")), tuple(count(h, k, where) for k in _COUNTERS))
+                for h in hosts
+            ),
+            str(job.get("job_explanation") or ""),
+        )
+        pending = max(devices - len(hosts), 0) if status in {"error", "canceled"} else 0
+        finished = job.get("finished")
+        as_of = (
+            parse_time(finished, f"awx: job {job_id} finished")
+            if finished
+            else plane_time(response, lambda: datetime.now(UTC))
+        )
+        return reading.with_pending(pending, as_of)
+
+    def _job_of(self, template: dict[str, Any], publication: Publication) -> str:
+        """The newest job of the template launched for this publication (its idempotency key)."""
+        page = 1
+        while True:
+            listing = self._http.json(
+                "GET",
+                f"{self._prefix}/job_templates/{template['id']}/jobs/",
+                params={"order_by": "-id", "page_size": _PAGE, "page": page},
+            )
+            for summary in listing["results"]:
+                job = self._job(str(summary["id"]))
+                if _extra_vars(job).get("eucora_idempotency_key") == publication.idempotency_key:
+                    return str(job["id"])
+            if not listing.get("next"):
+                raise PermanentConnectorError(
+                    f"awx: no job of template '{template['name']}' was launched for"
+                    f" {publication.idempotency_key}"
+                )
+            page += 1
+
+    def _all_host_summaries(self, job_id: str) -> list[dict[str, Any]]:
+        hosts: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            listing = self._http.json(
+                "GET",
+                f"{self._prefix}/jobs/{job_id}/job_host_summaries/",
+                params={"page_size": _PAGE, "page": page},
+            )
+            hosts += listing["results"]
+            if not listing.get("next"):
+                return hosts
+            page += 1
+
     # -- steps -----------------------------------------------------------------------------
     def _find_template(self, name: str) -> dict[str, Any] | None:
         organization = self._settings.organization
@@ -344,6 +422,48 @@ class AwxConnector:
         }
 
 
+_COUNTERS = ("ok", "failures", "dark", "skipped")
+
+
+@dataclass(frozen=True, slots=True)
+class HostReading:
+    """Host results of one play, counted as a ring's outcomes (AWX and ansible-runner alike)."""
+
+    installed: int
+    failed: int
+    skipped: int
+    errors: list[DeviceError]
+
+    def with_pending(self, pending: int, as_of: datetime) -> RingOutcomes:
+        """The reading as ``RingOutcomes``, with hosts not yet reported and the data's time."""
+        return RingOutcomes(
+            targeted=self.installed + self.failed + self.skipped + pending,
+            installed=self.installed,
+            failed=self.failed,
+            pending=pending,
+            not_applicable=self.skipped,
+            as_of=as_of,
+            errors=sample(self.errors),
+        )
+
+
+def host_outcomes(hosts: Iterable[tuple[str, tuple[int, ...]]], explanation: str) -> HostReading:
+    """Count ``(host, ok, failures, dark, skipped)`` rows: failed, installed or not applicable."""
+    installed = failed = skipped = 0
+    errors: list[DeviceError] = []
+    for host, (ok, failures, dark, _skipped) in hosts:
+        if failures or dark:
+            failed += 1
+            code = "unreachable" if dark else "failed"
+            message = explanation or f"{failures} task(s) failed, {dark} unreachable"
+            errors.append(DeviceError(host, code, message))
+        elif ok:
+            installed += 1
+        else:
+            skipped += 1
+    return HostReading(installed, failed, skipped, errors)
+
+
 def _named(name: str) -> str:
     """A name as AWX's named URLs spell it: ``+`` as ``[+]``, then percent-encoded."""
     return quote(name.replace("+", "[+]"), safe="[]")
@@ -403,9 +523,7 @@ class LocalAnsibleConnector:
         created = run_id is None
         if run_id is None:
             playbook = self._playbook(publication.name)
-            run_id = (
-                "eucora-" + hashlib.sha256(publication.idempotency_key.encode()).hexdigest()[:20]
-            )
+            run_id = self.run_id(publication)
             journal.put(RUN_ID, run_id)
             status, rc = self._run(publication, playbook, run_id)
         else:
@@ -434,6 +552,47 @@ class LocalAnsibleConnector:
             rings=dict(data.get("rings", {})),
             object_id=data.get("run_id"),
         )
+
+    def outcomes(self, publication: Publication) -> RingOutcomes:
+        """The run's per-host results, from ansible-runner's ``playbook_on_stats`` event.
+
+        ansible-runner records every event of a run under ``artifacts/<run id>/job_events``;
+        the stats event holds ``ok``, ``failures``, ``dark`` and ``skipped`` per host and its
+        ``created`` time is ``as_of``. A run with no artifacts, or none with stats, raises.
+        """
+        run_id = self.run_id(publication)
+        events = self._settings.data_dir / "artifacts" / run_id / "job_events"
+        if not events.is_dir():
+            raise PermanentConnectorError(
+                f"ansible: no local run {run_id} recorded for {publication.idempotency_key}"
+            )
+        stats = None
+        for path in sorted(events.glob("*.json")):
+            try:
+                event = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise TransientConnectorError(f"ansible: {path.name}: {error}") from None
+            if isinstance(event, dict) and event.get("event") == "playbook_on_stats":
+                stats = event
+        if stats is None:
+            raise TransientConnectorError(f"ansible: local run {run_id} has no host results yet")
+        data = stats.get("event_data") or {}
+        where = f"ansible: local run {run_id} stats"
+        per = {k: data.get(k) or {} for k in _COUNTERS}
+        hosts = sorted({h for counters in per.values() for h in counters})
+        reading = host_outcomes(
+            (
+                (h, tuple(count(per[k], h, where) if h in per[k] else 0 for k in _COUNTERS))
+                for h in hosts
+            ),
+            "",
+        )
+        return reading.with_pending(0, parse_time(stats.get("created"), where))
+
+    @staticmethod
+    def run_id(publication: Publication) -> str:
+        """The local run's id, derived from the publication's idempotency key."""
+        return "eucora-" + hashlib.sha256(publication.idempotency_key.encode()).hexdigest()[:20]
 
     def retire(self, intent_name: str, journal: Journal) -> None:
         """Forget the intent locally (a finished local run has nothing to cancel)."""

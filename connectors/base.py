@@ -33,6 +33,7 @@ from bot.core.planes import PlaneProfile
 from connectors._polling import Follow
 
 if TYPE_CHECKING:  # the artifact source speaks HTTP: its library loads only with a plane
+    from bot.core.rollout_model import RingOutcomes
     from connectors.artifacts import ArtifactSource
 
 
@@ -158,6 +159,17 @@ class Connector(Protocol):
 
     def retire(self, intent_name: str, journal: Journal) -> None:
         """Remove the intent's assignments (and objects, where the plane allows) from the plane."""
+        ...
+
+    def outcomes(self, publication: Publication) -> RingOutcomes:
+        """Install outcomes of the publication's version on its ring's target, read back.
+
+        Counts per device (targeted, installed, failed, pending, not applicable), the time the
+        plane's data is as of (the plane's, never the local clock where the plane gives one) and
+        a sample of per-device errors (at most ``ERROR_SAMPLE_MAX``). A read that fails raises
+        ``TransientConnectorError`` or ``PermanentConnectorError``: never zeros, never "absent".
+        ``docs/rollouts.md`` says what each plane is read from.
+        """
         ...
 
 

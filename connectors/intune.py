@@ -31,12 +31,16 @@ encryption info, and Intune (like the double) refuses content that does not decr
 from __future__ import annotations
 
 import base64
+import csv
 import functools
+import io
 import itertools
 import re
 import shlex
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,10 +50,12 @@ import msal
 import msal.exceptions
 
 from bot.core.planes import PROFILES
+from bot.core.rollout_model import DeviceError, RingOutcomes
 from bot.core.versions import compare_versions
 from bot.errors import PermanentConnectorError, TransientConnectorError
 
 from ._http import new_client, redact, send
+from ._outcomes import hex_code, parse_time, sample
 from ._polling import Follow
 from .artifacts import Artifact, ArtifactSource, artifact_file_name, fetch_artifact
 from .base import (
@@ -68,6 +74,16 @@ from .settings import IntuneSettings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 APPS = "/deviceAppManagement/mobileApps"
+EXPORT_JOBS = "/deviceManagement/reports/exportJobs"
+REPORT_SELECT = (
+    "DeviceId",
+    "DeviceName",
+    "AppInstallState",
+    "AppInstallStateDetails",
+    "HexErrorCode",
+    "LastModifiedDateTime",
+)
+"""Pinned columns: Microsoft warns that a report's default columns may change."""
 UPLOAD_FOLLOW = Follow(interval=2.0, timeout=900.0)
 """How long content upload and commit states are polled (Microsoft's sample: 10 s, up to ~1 h)."""
 
@@ -703,6 +719,131 @@ class IntuneConnector:
                 self._call("DELETE", f"{APPS}/{app['id']}/assignments/{assignment['id']}")
                 journal.put(f"intune.retired.{assignment['id']}", str(app["id"]))
 
+    def outcomes(self, publication: Publication) -> RingOutcomes:
+        """The app version's install status on the ring's Entra group, from Intune's reports.
+
+        ``DeviceInstallStatusByApp`` (filter ``ApplicationId``, a pinned ``select``) is exported,
+        polled until ``completed`` and downloaded; Intune reports have no ring filter, so its
+        ``DeviceId`` rows are joined with the ring group's device members (``transitiveMembers``,
+        every page). A member with no row is pending. When the export is refused as unsupported,
+        Graph beta's ``mobileApps/{id}/deviceStatuses`` is read instead (``installSummary``
+        counts the whole app, not a ring, so it cannot serve a gate). ``as_of`` is the export
+        job's ``requestDateTime`` (or the newest ``lastSyncDateTime`` of the fallback).
+        """
+        app = self._find(publication)
+        if app is None:
+            raise PermanentConnectorError(
+                f"intune: no app '{display_name(publication)}' to read back"
+            )
+        app_id = str(app["id"])
+        members = self._device_members(publication.ring.target)
+        try:
+            rows, as_of = self._export_device_status(app_id)
+        except _ExportUnsupportedError:
+            rows, as_of = self._legacy_device_status(app_id)
+        states = {row[0]: row for row in rows if row[0] in members}
+        installed = failed = not_applicable = 0
+        errors: list[DeviceError] = []
+        for device_id, state, code, detail in states.values():
+            if state == "installed":
+                installed += 1
+            elif state == "failed":
+                failed += 1
+                errors.append(DeviceError(members[device_id], code or "unknown", detail))
+            elif state == "notapplicable":
+                not_applicable += 1
+        return RingOutcomes(
+            targeted=len(members),
+            installed=installed,
+            failed=failed,
+            pending=len(members) - installed - failed - not_applicable,
+            not_applicable=not_applicable,
+            as_of=as_of,
+            errors=sample(errors),
+        )
+
+    def _device_members(self, group: str) -> dict[str, str]:
+        """The group's devices (nested groups included): Entra ``deviceId`` → display name."""
+        found = {}
+        params = {"$select": "id,deviceId,displayName", "$top": "999"}
+        for member in self._pages(f"/groups/{group}/transitiveMembers", params):
+            if member.get("@odata.type") == "#microsoft.graph.device" and member.get("deviceId"):
+                found[str(member["deviceId"])] = str(
+                    member.get("displayName") or member["deviceId"]
+                )
+        return found
+
+    def _export_device_status(self, app_id: str) -> tuple[list[_StatusRow], datetime]:
+        body = {
+            "reportName": "DeviceInstallStatusByApp",
+            "filter": f"(ApplicationId eq '{app_id}')",
+            "select": list(REPORT_SELECT),
+            "format": "csv",
+            "localizationType": "replaceLocalizableValues",
+        }
+        response = send(
+            self._client,
+            "POST",
+            f"{self._settings.url.rstrip('/')}{EXPORT_JOBS}",
+            plane="intune",
+            secrets=(self._settings.client_secret,),
+            accept=(400, 404, 501),
+            headers={"Authorization": f"Bearer {self._bearer()}"},
+            json=body,
+        )
+        if response.status_code in {400, 404, 501}:
+            raise _ExportUnsupportedError
+        job_id = str(response.json()["id"])
+
+        def read() -> dict[str, Any]:
+            job: dict[str, Any] = self._call("GET", f"{EXPORT_JOBS}/{job_id}").json()
+            if job.get("status") == "failed":
+                raise TransientConnectorError(f"intune: report export {job_id} failed")
+            return job
+
+        job = self._follow.until(
+            read, lambda j: j.get("status") == "completed", f"intune: report export {job_id}"
+        )
+        url = httpx.URL(str(job.get("url")))
+        download = send(
+            self._client, "GET", str(url), plane="intune reports", secrets=(url.params.get("sig"),)
+        )
+        try:
+            with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
+                text = archive.read(archive.namelist()[0]).decode("utf-8-sig")
+        except (zipfile.BadZipFile, IndexError, KeyError, UnicodeDecodeError) as error:
+            raise TransientConnectorError(f"intune: report {job_id}: {error}") from None
+        rows = [
+            (
+                str(row.get("DeviceId")),
+                str(row.get("AppInstallState") or "").replace(" ", "").lower(),
+                str(row.get("HexErrorCode") or ""),
+                str(row.get("AppInstallStateDetails") or ""),
+            )
+            for row in csv.DictReader(io.StringIO(text))
+        ]
+        return rows, parse_time(job.get("requestDateTime"), f"intune: report {job_id}")
+
+    def _legacy_device_status(self, app_id: str) -> tuple[list[_StatusRow], datetime]:
+        beta = self._settings.url.rstrip("/").removesuffix("/v1.0") + "/beta"
+        rows = []
+        newest: datetime | None = None
+        for status in self._pages(f"{beta}{APPS}/{app_id}/deviceStatuses", {}):
+            code = status.get("errorCode")
+            rows.append(
+                (
+                    str(status.get("deviceId")),
+                    str(status.get("installState") or "").lower(),
+                    hex_code(code) if code else "",
+                    str(status.get("installStateDetail") or ""),
+                )
+            )
+            synced = parse_time(status.get("lastSyncDateTime"), "intune: deviceStatuses")
+            newest = synced if newest is None or synced > newest else newest
+        if newest is None:  # no device has reported: the data is as of Graph's answer
+            newest = datetime.now(UTC)
+        return rows, newest
+
     # -- steps -----------------------------------------------------------------------------
 
     def _versions_path(self, app_id: str, kind: str) -> str:
@@ -815,6 +956,14 @@ class IntuneConnector:
         ]
         wanted = [*kept, assignment_body(ring.target, ring.assignment, kind)]
         self._call("POST", f"{APPS}/{app_id}/assign", json={"mobileAppAssignments": wanted})
+
+
+_StatusRow = tuple[str, str, str, str]
+"""(device id, install state lower-cased without spaces, hex error code, detail)."""
+
+
+class _ExportUnsupportedError(Exception):
+    """The reports export refused the report: read the legacy per-device statuses instead."""
 
 
 def _file_body(content: Content) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import html
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 from xml.etree.ElementTree import Element, SubElement, tostring
@@ -28,9 +29,11 @@ import httpx
 from defusedxml import ElementTree
 
 from bot.core.planes import PROFILES
+from bot.core.rollout_model import DeviceError, RingOutcomes
 from bot.errors import PermanentConnectorError, TransientConnectorError
 
 from ._http import new_client, send, vendor_message
+from ._outcomes import plane_time, sample
 from .artifacts import ArtifactSource, artifact_file_name, fetch_artifact
 from .base import (
     Journal,
@@ -324,6 +327,64 @@ class JamfConnector:
 
     # -- steps -----------------------------------------------------------------------------
 
+    def outcomes(self, publication: Publication) -> RingOutcomes:
+        """The ring's group members and each one's newest policy log for the ring's policy.
+
+        Jamf keeps no per-policy log listing: the ring's computer group is read
+        (``/JSSResource/computergroups/name/<target>``), then each member's history
+        (``computerhistory/id/<id>/subset/PolicyLogs``). The member's newest ``policy_log`` of
+        the ring's policy (by ``date_time_epoch``) says ``Completed`` (installed) or ``Failed``;
+        a member with none is pending. Jamf has no "not applicable". The data is live, so
+        ``as_of`` is Jamf's ``Date`` header on the group read.
+        """
+        name = policy_name(publication.name, publication.ring.name)
+        policy = self._find_policy(name)
+        if policy is None:
+            raise PermanentConnectorError(f"jamf: no policy '{name}' to read back")
+        target = publication.ring.target
+        response = self._call(
+            "GET",
+            f"/JSSResource/computergroups/name/{quote(target, safe='')}",
+            headers={"Accept": "application/xml"},
+        )
+        members = [
+            (c.findtext("id") or "", c.findtext("name") or "")
+            for c in _xml(response.text, "computer group").iterfind("computers/computer")
+        ]
+        installed = pending = 0
+        errors: list[DeviceError] = []
+        for computer_id, computer in members:
+            history = self._call(
+                "GET",
+                f"/JSSResource/computerhistory/id/{computer_id}/subset/PolicyLogs",
+                headers={"Accept": "application/xml"},
+            )
+            logs = [
+                log
+                for log in _xml(history.text, "computer history").iterfind("policy_logs/policy_log")
+                if (log.findtext("policy_id") or "").strip() == str(policy.id)
+            ]
+            if not logs:
+                pending += 1
+                continue
+            newest = max(logs, key=lambda log: int(log.findtext("date_time_epoch") or 0))
+            status = (newest.findtext("status") or "").strip()
+            if status == "Completed":
+                installed += 1
+            elif status == "Failed":
+                when = newest.findtext("date_time_utc") or "?"
+                errors.append(DeviceError(computer, "Failed", f"policy {name} failed at {when}"))
+            else:
+                pending += 1
+        return RingOutcomes(
+            targeted=len(members),
+            installed=installed,
+            failed=len(errors),
+            pending=pending,
+            as_of=plane_time(response, lambda: datetime.now(UTC)),
+            errors=sample(errors),
+        )
+
     def _package_body(self, publication: Publication) -> dict[str, Any]:
         return {
             "packageName": package_name(publication),
@@ -419,6 +480,15 @@ class JamfConnector:
                 raise TransientConnectorError(f"jamf: policy '{name}' exists but cannot be found")
         self._call("PUT", f"/JSSResource/policies/id/{existing.id}", content=body, headers=headers)
         return existing.id, False
+
+
+def _xml(text: str, what: str) -> Element:
+    """A Classic XML answer; one that does not parse is the plane's fault (a retry)."""
+    try:
+        root: Element = ElementTree.fromstring(text)
+    except ElementTree.ParseError:
+        raise TransientConnectorError(f"jamf: the {what} answer is not XML") from None
+    return root
 
 
 def _refuse_uninstall(publication: Publication) -> None:

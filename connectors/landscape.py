@@ -40,8 +40,10 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from bot.core.planes import PROFILES
+from bot.core.rollout_model import DeviceError, RingOutcomes
 from bot.core.semantics import ring_target_problem
-from bot.errors import PermanentConnectorError
+from bot.errors import PermanentConnectorError, TransientConnectorError
+from connectors._outcomes import plane_time, sample
 from connectors._plane_client import PlaneClient
 from connectors._polling import Follow
 from connectors.base import (
@@ -68,6 +70,7 @@ ACTIVITY_ID = "landscape_activity_id"
 LAUNCH_AFTER = "landscape_launch_after"
 FINAL = frozenset({"succeeded", "failed", "canceled"})
 TIME_LIMIT = 1800
+_PAGE = 100
 _SKEW = timedelta(minutes=10)
 _TITLE = re.compile(r"^eucora (?P<intent>\S+) (?P<version>\S+) (?P<ring>\S+) \[[0-9a-f]{12}\]$")
 _INSTALL = {
@@ -274,6 +277,60 @@ class LandscapeConnector:
             match = _TITLE.match(str(script["title"]))
             if match and match["intent"] == intent_name:
                 self._call("RemoveScript", script_id=str(script["id"]))
+
+    def outcomes(self, publication: Publication) -> RingOutcomes:
+        """The child activities (one per computer) of the publication's activity group.
+
+        The group is the newest ``ActivityGroup`` whose summary is ``Run script: <title>``; its
+        children are read page by page (``GetActivities`` ``parent-id:N``). ``succeeded`` is
+        installed, ``failed`` failed (``result_code``, ``result_text``), ``canceled`` not
+        applicable (it never runs), anything else (undelivered, unapproved, delivered,
+        scheduled) pending. Landscape answers live, so ``as_of`` is its ``Date`` header.
+        """
+        summary = f"Run script: {script_title(publication)}"
+        groups = [
+            a
+            for a in self._activities("type:ActivityGroup")[0]
+            if a.get("summary") == summary and a.get("parent_id") in (None, "None")
+        ]
+        if not groups:
+            raise PermanentConnectorError(f"landscape: no activity '{summary}' to read back")
+        group_id = max(int(a["id"]) for a in groups)
+        children, response = self._activities(f"parent-id:{group_id}")
+        if not children:
+            raise TransientConnectorError(f"landscape: activity {group_id} has no computers")
+        statuses = [str(c.get("activity_status")) for c in children]
+        failed = [c for c in children if c.get("activity_status") == "failed"]
+        return RingOutcomes(
+            targeted=len(children),
+            installed=statuses.count("succeeded"),
+            failed=len(failed),
+            pending=sum(1 for s in statuses if s not in FINAL),
+            not_applicable=statuses.count("canceled"),
+            as_of=plane_time(response, self._now),
+            errors=sample(
+                DeviceError(
+                    device=str(c.get("computer_id")),
+                    code=str(c.get("result_code")),
+                    message=self._http.redact(str(c.get("result_text") or "")),
+                )
+                for c in failed
+            ),
+        )
+
+    def _activities(self, query: str) -> tuple[list[dict[str, Any]], httpx.Response]:
+        """Every activity the query selects, page by page, and the last page's response."""
+        found: list[dict[str, Any]] = []
+        while True:
+            response = self._request(
+                "GetActivities", query=query, offset=str(len(found)), limit=str(_PAGE)
+            )
+            page = self._http.decode(response, "GetActivities")
+            if not isinstance(page, list):
+                raise TransientConnectorError("landscape: GetActivities answered no list")
+            found += page
+            if len(page) < _PAGE:
+                return found, response
 
     # -- steps -----------------------------------------------------------------------------
     def _all_scripts(self) -> list[dict[str, Any]]:

@@ -38,7 +38,9 @@ from xml.etree import ElementTree as ET
 import httpx
 
 from bot.core.planes import PROFILES
-from bot.errors import PermanentConnectorError
+from bot.core.rollout_model import DeviceError, RingOutcomes
+from bot.errors import PermanentConnectorError, TransientConnectorError
+from connectors._outcomes import count, hex_code, parse_time, sample
 from connectors._plane_client import PlaneClient
 from connectors.base import (
     Journal,
@@ -67,6 +69,11 @@ _EUCORA_NAMESPACE = uuid.UUID("5b0d6c1e-2f4a-4e0b-9a53-6f1c2d7e8a90")
 OFFER = {"required": (0, 1), "available": (2, 1), "uninstall": (0, 2)}
 """Ring assignment → (OfferTypeID, DesiredConfigType), per the SMS_ApplicationAssignment docs."""
 STATUS = {1: "success", 2: "in_progress", 3: "requirements_not_met", 4: "unknown", 5: "error"}
+SUMMARY_SELECT = (
+    "AssignmentID,CollectionID,NumberTargeted,NumberSuccess,NumberErrors,NumberInProgress,"
+    "NumberOther,NumberUnknown,SummarizationTime"
+)
+ERROR_SELECT = "MachineName,ErrorCode,EnforcementState,StartTime"
 
 
 def display_name(publication: Publication) -> str:
@@ -304,10 +311,60 @@ class SccmConnector:
                     allow=(404,),
                 )
 
+    def outcomes(self, publication: Publication) -> RingOutcomes:
+        """The ring's deployment as ``SMS_DeploymentSummary`` summarised it, with error devices.
+
+        Counts are the site's summary (``SummarizationTime`` is ``as_of``): ``NumberInProgress``
+        and ``NumberUnknown`` are pending, ``NumberOther`` (requirements not met) not applicable.
+        The error sample is ``SMS_AppDeploymentErrorAssetDetails`` of the same deployment.
+        """
+        name = assignment_name(publication)
+        deployment = self._find_assignment(name)
+        if deployment is None:
+            raise PermanentConnectorError(f"sccm: no deployment named '{name}' to read back")
+        assignment_id = int(deployment["AssignmentID"])
+        where = f"sccm: SMS_DeploymentSummary of deployment {assignment_id}"
+        rows = self._wmi(
+            "SMS_DeploymentSummary", f"AssignmentID eq {assignment_id}", select=SUMMARY_SELECT
+        )
+        if len(rows) != 1:
+            raise TransientConnectorError(
+                f"{where}: {len(rows)} summary rows (the site has not summarised it yet?)"
+            )
+        row = rows[0]
+        failed = count(row, "NumberErrors", where)
+        errors: tuple[DeviceError, ...] = ()
+        if failed:
+            details = self._wmi(
+                "SMS_AppDeploymentErrorAssetDetails",
+                f"AssignmentID eq {assignment_id}",
+                select=ERROR_SELECT,
+            )
+            errors = sample(
+                DeviceError(
+                    device=str(d.get("MachineName")),
+                    code=hex_code(d.get("ErrorCode")),
+                    message=f"enforcement state {d.get('EnforcementState')}",
+                )
+                for d in details
+            )
+        return RingOutcomes(
+            targeted=count(row, "NumberTargeted", where),
+            installed=count(row, "NumberSuccess", where),
+            failed=failed,
+            pending=count(row, "NumberInProgress", where) + count(row, "NumberUnknown", where),
+            not_applicable=count(row, "NumberOther", where),
+            as_of=parse_time(row.get("SummarizationTime"), where),
+            errors=errors,
+        )
+
     # -- steps -----------------------------------------------------------------------------
-    def _wmi(self, cls: str, condition: str) -> list[dict[str, Any]]:
-        body = self._http.json("GET", f"/wmi/{cls}", params={"$filter": condition})
-        return list(body.get("value", []))
+    def _wmi(self, cls: str, condition: str, *, select: str | None = None) -> list[dict[str, Any]]:
+        params = {"$filter": condition} | ({"$select": select} if select else {})
+        body = self._http.json("GET", f"/wmi/{cls}", params=params)
+        if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+            raise TransientConnectorError(f"sccm: GET {cls} answered without a value list")
+        return list(body["value"])
 
     def _collection(self, collection_id: str) -> dict[str, Any]:
         found = self._wmi("SMS_Collection", f"CollectionID eq {_odata(collection_id)}")

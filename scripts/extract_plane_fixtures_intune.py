@@ -7,7 +7,8 @@ at commit f54f11b60956ea7b185ca0447b2b80805836ec7b, MIT, with its LICENSE.)
 Kept, unchanged apart from dropping ``<Annotation>`` children: the entity, complex and enum types
 planes.md §7 lists (the mobile app family, content versions and files, assignments and their
 targets and settings, file encryption info, the Win32 rule, detection, return-code and
-install-experience types), every type those reach through ``BaseType`` or a property's ``Type``,
+install-experience types, and the reports ``deviceManagementExportJob`` with its enums),
+every type those reach through ``BaseType`` or a property's ``Type``,
 every derived type of the assignment target, Win32 rule and detection families, and the bound
 actions ``assign`` (on ``mobileApp``), ``commit`` and ``renewUpload`` (on ``mobileAppContentFile``).
 """
@@ -45,6 +46,7 @@ SEEDS = [
     "mobileAppContentFileUploadState",
     "mobileAppPublishingState",
     "windowsArchitecture",
+    "deviceManagementExportJob",
 ]
 FAMILIES = ("deviceAndAppManagementAssignmentTarget", "win32LobAppRule", "win32LobAppDetection")
 ACTIONS = {("assign", "graph.mobileApp"), ("commit", "graph.mobileAppContentFile"),

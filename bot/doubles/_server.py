@@ -27,14 +27,18 @@ import ssl
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Self
 
 import trustme
+from werkzeug.http import http_date
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
+
+from bot.doubles._outcomes import Clock, DeviceOutcome, GroupOutcomes, OutcomeBook, real_clock
 
 FaultKind = Literal["429", "500", "hang", "hang-after", "drop", "stale"]
 
@@ -51,6 +55,13 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Skip the access log line."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header from the double's plane clock (a test may drive it)."""
+        clock = getattr(self.server, "plane_clock", None)
+        if timestamp is None and clock is not None:
+            return http_date(clock())
+        return super().date_time_string(timestamp)
 
 
 @dataclass(slots=True)
@@ -94,6 +105,9 @@ class HttpDouble:
         self._ca_dir: tempfile.TemporaryDirectory[str] | None = None
         self.ca_bundle: str | None = None
         """PEM file of the CA that signed the double's certificate (HTTPS doubles only)."""
+        self.clock: Clock = real_clock
+        """The plane's own clock (its ``Date`` header, its timestamps); a test may drive it."""
+        self.outcomes = OutcomeBook(lambda: self.clock)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -104,6 +118,7 @@ class HttpDouble:
             "127.0.0.1", 0, self._wsgi, handler=_QuietHandler, ssl_context=context
         )
         self._server.daemon_threads = True
+        self._server.plane_clock = lambda: self.clock()  # type: ignore[attr-defined]  # noqa: PLW0108 - the clock may be replaced later
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"{self.plane}-double", daemon=True
         )
@@ -163,6 +178,44 @@ class HttpDouble:
             self._faults.append(
                 Fault(kind, re.compile(path), method and method.upper(), times, retry_after, when)
             )
+
+    def set_outcomes(  # noqa: PLR0913 - the counts of one group, plus when
+        self,
+        group: str,
+        *,
+        installed: int = 0,
+        failed: int = 0,
+        pending: int = 0,
+        not_applicable: int = 0,
+        errors: Sequence[tuple[str, str]] = (),
+        as_of: datetime | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Tell the plane the install outcomes of ``group`` from ``at`` on (``_outcomes.py``)."""
+        self.outcomes.tell(
+            group,
+            installed=installed,
+            failed=failed,
+            pending=pending,
+            not_applicable=not_applicable,
+            errors=errors,
+            as_of=as_of,
+            at=at,
+        )
+
+    def outcomes_of(self, group: str) -> list[DeviceOutcome] | None:
+        """The devices of ``group`` as the plane knows them now (``None``: nothing told)."""
+        entry = self.outcomes.now(group)
+        return None if entry is None else entry.devices(group)
+
+    def outcome_entry(self, group: str) -> GroupOutcomes | None:
+        """The timeline entry in force for ``group`` now (counts and ``as_of``), if any."""
+        return self.outcomes.now(group)
+
+    def data_time(self, group: str) -> datetime:
+        """When the plane's summarised data for ``group`` was computed (else its clock)."""
+        entry = self.outcomes.now(group)
+        return entry.as_of if entry is not None and entry.as_of is not None else self.clock()
 
     def writes(self) -> list[Seen]:
         """Every request that could have changed state (anything but GET/HEAD and token calls)."""

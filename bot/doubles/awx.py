@@ -17,6 +17,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
@@ -80,6 +81,7 @@ class Job:
     reads: int = 0
     status: str = "new"
     events: list[str] = field(default_factory=list)
+    finished: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The object as the API serialises it."""
@@ -95,6 +97,9 @@ class Job:
             "extra_vars": json.dumps(self.extra_vars),
             "launch_type": "manual",
             "job_explanation": "" if self.status != "failed" else "playbook failed on ws-002",
+            "finished": None
+            if self.finished is None
+            else self.finished.isoformat().replace("+00:00", "Z"),
         }
 
 
@@ -286,30 +291,53 @@ class AwxDouble(JsonDouble):
             case ["job_events"]:
                 return _page([{"event": e, "job": job.id} for e in job.events])
             case ["job_host_summaries"]:
-                if job.status not in FINAL:
-                    return _page([])
-                failed = job.status == "failed"
-                return _page(
-                    [
-                        {
-                            "host_name": host,
-                            "ok": 1,
-                            "changed": 1,
-                            "failures": int(failed and i == len(job.template.hosts) - 1),
-                            "dark": 0,
-                            "failed": failed and i == len(job.template.hosts) - 1,
-                        }
-                        for i, host in enumerate(job.template.hosts)
-                    ]
-                )
+                return self._host_summaries(call, job)
         return _not_found()
+
+    def _host_summaries(self, call: Call, job: Job) -> Reply:
+        """Host summaries (written by AWX when the play ends): told outcomes, else the template's."""
+        if job.status not in FINAL:
+            return _page([])
+        told = self.outcomes_of(job.limit)
+        if told is None:
+            failed = job.status == "failed"
+            last = len(job.template.hosts) - 1
+            rows = [
+                _host_summary(host, failures=int(failed and i == last), ok=1)
+                for i, host in enumerate(job.template.hosts)
+            ]
+        else:
+            rows = [
+                _host_summary(
+                    d.name,
+                    ok=0 if d.state != "installed" else 2,
+                    failures=int(d.state == "failed" and d.code != "unreachable"),
+                    dark=int(d.state == "failed" and d.code == "unreachable"),
+                    skipped=2 if d.state == "not_applicable" else 0,
+                )
+                for d in told
+                if d.state != "pending"
+            ]
+        size = int(call.query.get("page_size", ["25"])[0])
+        page = int(call.query.get("page", ["1"])[0])
+        chunk = rows[(page - 1) * size : page * size]
+        return _page(chunk, count=len(rows), more=len(rows) > page * size)
 
     def _advance(self, job: Job) -> None:
         if job.status in FINAL:
             return
+        told = self.outcomes_of(job.limit)
+        if told is not None:  # the play runs until every host of the limit has an outcome
+            pending = any(d.state == "pending" for d in told)
+            failed = any(d.state == "failed" for d in told)
+            job.status = "running" if pending else "failed" if failed else "successful"
+            if job.status in FINAL:
+                job.finished = self.clock()
+            return
         job.reads += 1
         if job.reads >= self.steps_to_finish:
             job.status = job.template.outcome
+            job.finished = self.clock()
             job.events = ["playbook_on_start", "runner_on_ok", "playbook_on_stats"]
         else:
             job.status = _PROGRESS[min(job.reads, len(_PROGRESS) - 1)]
@@ -324,6 +352,20 @@ def _launch_info(template: JobTemplate) -> dict[str, Any]:
         "variables_needed_to_start": [],
         "survey_enabled": False,
         "job_template_data": {"id": template.id, "name": template.name},
+    }
+
+
+def _host_summary(  # noqa: PLR0913 - the counters AWX keeps per host
+    host: str, *, ok: int = 0, failures: int = 0, dark: int = 0, skipped: int = 0, changed: int = 1
+) -> dict[str, Any]:
+    return {
+        "host_name": host,
+        "ok": ok,
+        "changed": changed if ok else 0,
+        "failures": failures,
+        "dark": dark,
+        "skipped": skipped,
+        "failed": bool(failures or dark),
     }
 
 

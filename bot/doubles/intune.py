@@ -24,6 +24,7 @@ that fails any of these ends in ``commitFileFailed`` with the reason as a violat
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import hmac
 import io
@@ -47,6 +48,7 @@ from defusedxml import ElementTree
 from werkzeug.wrappers import Request, Response
 
 from ._csdl import CsdlModel
+from ._outcomes import DeviceOutcome
 from ._server import HttpDouble
 
 DATA = resources.files("bot.doubles") / "data" / "intune"
@@ -64,6 +66,29 @@ _ROUTES = {
         r"(?:/(?P<file>[0-9a-f-]+))?(?:/(?P<action>commit|renewUpload))?$"
     ),
 }
+_EXPORT_JOBS = "/v1.0/deviceManagement/reports/exportJobs"
+_MEMBERS = re.compile(r"^/v1\.0/groups/(?P<group>[^/]+)/(?:transitiveMembers|members)$")
+_BETA_STATUSES = re.compile(r"^/beta/deviceAppManagement/mobileApps/(?P<app>[^/]+)/deviceStatuses$")
+REPORT_COLUMNS = {
+    "DeviceInstallStatusByApp": frozenset(
+        {"DeviceName", "UserPrincipalName", "Platform", "AppVersion", "DeviceId",
+         "LastModifiedDateTime", "AppInstallState", "AppInstallStateDetails", "HexErrorCode",
+         "UserName", "UserId", "ApplicationId", "AssignmentFilterIdsExist"}
+    ),
+    "AppInstallStatusAggregate": frozenset(
+        {"ApplicationId", "DisplayName", "Platform", "AppVersion", "InstalledDeviceCount",
+         "FailedDeviceCount", "PendingInstallDeviceCount", "NotApplicableDeviceCount",
+         "NotInstalledDeviceCount", "FailedDevicePercentage"}
+    ),
+}  # fmt: skip
+"""Columns of the two app reports (Microsoft's "Export Intune reports" page; ROLLOUTS.md)."""
+_REPORT_STATE = {
+    "installed": "Installed",
+    "failed": "Failed",
+    "pending": "Install Pending",
+    "not_applicable": "Not Applicable",
+}
+_FILTER_APP = re.compile(r"^\(?ApplicationId eq '(?P<app>[0-9a-f-]+)'\)?$")
 _FILTER_ISOF = re.compile(r"^isof\('microsoft\.graph\.([A-Za-z0-9]+)'\)$")
 _FILTER_NAME = re.compile(r"^displayName eq '((?:[^']|'')*)'$")
 
@@ -109,6 +134,13 @@ class IntuneDouble(HttpDouble):
         self.page_size = page_size
         self.apps: dict[str, App] = {}
         self._ids = itertools.count(1)
+        self.export_jobs: dict[str, dict[str, Any]] = {}
+        self.export_supported = True
+        """False: the export API answers 400 as for a report the tenant does not offer."""
+        self.export_steps = 2
+        """Reads of an export job before it is ``completed``."""
+        self._reads: dict[str, int] = {}
+        self._downloads: dict[str, bytes] = {}
 
     @cached_property
     def model(self) -> CsdlModel:
@@ -162,6 +194,10 @@ class IntuneDouble(HttpDouble):
             return self._token(request)
         if path.startswith("/blob/"):
             return self._blob(request)
+        if path.startswith("/reports/"):
+            return self._download(request)
+        if path.startswith("/beta/") and self.authorized(request):
+            return self._beta(request)
         if not path.startswith("/v1.0/"):
             return _error(404, "NotFound", f"no route {path}")
         if not self.authorized(request):
@@ -212,8 +248,12 @@ class IntuneDouble(HttpDouble):
 
     # -- Graph ---------------------------------------------------------------------------------
 
-    def _graph(self, request: Request) -> Response:  # noqa: C901 -- a route table
+    def _graph(self, request: Request) -> Response:  # noqa: C901, PLR0912 -- a route table
         path, method = request.path, request.method
+        if path.startswith(_EXPORT_JOBS):
+            return self._export(request)
+        if (members := _MEMBERS.match(path)) is not None and method == "GET":
+            return self._members(request, members["group"])
         if path == _APPS:
             if method == "GET":
                 return self._list_apps(request)
@@ -241,6 +281,154 @@ class IntuneDouble(HttpDouble):
             if name == "files":
                 return self._files(request, app, groups)
         return _error(404, "ResourceNotFound", f"no route {method} {path}")
+
+    # -- install outcomes ---------------------------------------------------------------------
+
+    def device_id(self, group: str, index: int) -> str:
+        """The Entra/Intune device id the double gives a told group's ``index``-th device."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"eucora-double/{group}/{index}"))
+
+    def _app_devices(self, app_id: str) -> list[tuple[str, DeviceOutcome, str]]:
+        """(device id, outcome, group) of every told device in the groups the app is assigned."""
+        app = self.apps.get(app_id)
+        groups = (
+            [str((a.get("target") or {}).get("groupId")) for a in app.assignments] if app else []
+        )
+        return [
+            (self.device_id(g, d.index), d, g) for g in groups for d in self.outcomes_of(g) or []
+        ]
+
+    def _members(self, request: Request, group: str) -> Response:
+        devices = self.outcomes_of(group) or []
+        wanted = [x.strip() for x in request.args.get("$select", "").split(",") if x.strip()]
+        unknown = [x for x in wanted if x not in {"id", "deviceId", "displayName"}]
+        if unknown:
+            self.violation(f"GET members: $select {unknown} are not device properties here")
+        rows = [
+            {
+                "@odata.type": "#microsoft.graph.device",
+                "id": str(uuid.uuid5(uuid.NAMESPACE_OID, self.device_id(group, d.index))),
+                "deviceId": self.device_id(group, d.index),
+                "displayName": d.name,
+            }
+            for d in devices
+        ]
+        return self._paged(request, rows, f"/v1.0/groups/{group}/transitiveMembers")
+
+    def _paged(self, request: Request, rows: list[dict[str, Any]], path: str) -> Response:
+        skip = int(request.args.get("$skiptoken", "0") or 0)
+        top = min(int(request.args.get("$top", self.page_size)), self.page_size)
+        body: dict[str, Any] = {"value": rows[skip : skip + top]}
+        if skip + top < len(rows):
+            select = quote(request.args.get("$select", ""))
+            body["@odata.nextLink"] = (
+                f"{self.url}{path}?$select={select}&$top={top}&$skiptoken={skip + top}"
+            )
+        return _json(200, body)
+
+    def _export(self, request: Request) -> Response:
+        job_id = request.path.removeprefix(_EXPORT_JOBS).strip("/")
+        if request.method == "POST" and not job_id:
+            return self._create_export(request)
+        job = self.export_jobs.get(job_id)
+        if request.method != "GET" or job is None:
+            return _error(404, "ResourceNotFound", f"no export job {job_id}")
+        reads = self._reads[job_id] = self._reads.get(job_id, 0) + 1
+        if job["status"] != "completed":
+            job["status"] = "completed" if reads >= self.export_steps else "inProgress"
+        if job["status"] == "completed" and job["url"] is None:
+            self._downloads[job_id] = self._report(job)
+            job["url"] = (
+                f"{self.url}/reports/{job_id}.zip?sv=2024-08-04&sig={secrets.token_urlsafe(12)}"
+            )
+        return _json(200, job)
+
+    def _create_export(self, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        self._check(body, "deviceManagementExportJob", "POST exportJobs")
+        if not isinstance(body, dict):
+            return _error(400, "BadRequest", "body must be a JSON object")
+        name = str(body.get("reportName"))
+        if not self.export_supported or name not in REPORT_COLUMNS:
+            return _error(400, "BadRequest", f"Invalid report name {name}")
+        select = list(body.get("select") or [])
+        unknown = sorted(set(select) - REPORT_COLUMNS[name])
+        if not select or unknown:
+            self.violation(f"exportJobs {name}: pin a select of known columns (unknown {unknown})")
+            return _error(400, "BadRequest", f"Invalid select columns {unknown}")
+        if _FILTER_APP.match(str(body.get("filter") or "")) is None:
+            return _error(400, "BadRequest", f"Invalid filter {body.get('filter')!r}")
+        now = self.clock()
+        job_id = f"{name}_{uuid.uuid4()}"
+        job = {
+            "@odata.context": f"{self.graph_url}/$metadata#deviceManagement/reports/exportJobs/$entity",
+            "id": job_id,
+            "reportName": name,
+            "filter": body.get("filter"),
+            "select": select,
+            "format": body.get("format", "csv"),
+            "snapshotId": None,
+            "localizationType": body.get("localizationType", "localizedValuesAsAdditionalColumn"),
+            "status": "notStarted",
+            "url": None,
+            "requestDateTime": now.isoformat().replace("+00:00", "Z"),
+            "expirationDateTime": "0001-01-01T00:00:00Z",
+        }
+        self.export_jobs[job_id] = job
+        self.creates["export"] += 1
+        return _json(201, job)
+
+    def _report(self, job: dict[str, Any]) -> bytes:
+        """The zip Intune offers at ``url``: one CSV of the selected columns."""
+        match = _FILTER_APP.match(str(job["filter"]))
+        app_id = match["app"] if match else ""
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=job["select"], extrasaction="ignore")
+        writer.writeheader()
+        for device_id, device, group in self._app_devices(app_id):
+            writer.writerow(
+                {
+                    "DeviceName": device.name,
+                    "DeviceId": device_id,
+                    "ApplicationId": app_id,
+                    "AppInstallState": _REPORT_STATE[device.state],
+                    "AppInstallStateDetails": device.message,
+                    "HexErrorCode": device.code,
+                    "LastModifiedDateTime": self.data_time(group).isoformat(),
+                    "Platform": "Windows",
+                }
+            )
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr(f"{job['id']}.csv", out.getvalue())
+        return buffer.getvalue()
+
+    def _download(self, request: Request) -> Response:
+        job_id = request.path.removeprefix("/reports/").removesuffix(".zip")
+        data = self._downloads.get(job_id)
+        if data is None or not request.args.get("sig"):
+            return _storage_error(403, "AuthenticationFailed", "Signature did not match.")
+        return Response(data, status=200, mimetype="application/octet-stream")
+
+    def _beta(self, request: Request) -> Response:
+        """Graph beta's ``mobileApps/{id}/deviceStatuses`` (the legacy per-device read)."""
+        match = _BETA_STATUSES.match(request.path)
+        if match is None or request.method != "GET":
+            return _error(404, "ResourceNotFound", f"no route {request.path}")
+        legacy = {"pending": "pendingInstall", "not_applicable": "notApplicable"}
+        rows = [
+            {
+                "id": device_id,
+                "deviceId": device_id,
+                "deviceName": device.name,
+                "installState": legacy.get(device.state, device.state),
+                "installStateDetail": "noAdditionalDetails",
+                "errorCode": _signed(device.code),
+                "lastSyncDateTime": self.data_time(group).isoformat().replace("+00:00", "Z"),
+            }
+            for device_id, device, group in self._app_devices(match["app"])
+        ]
+        return self._paged(request, rows, request.path)
 
     def _cast_ok(self, app: App, cast: str, path: str) -> bool:
         actual = str(app.body["@odata.type"]).removeprefix("#microsoft.graph.")
@@ -493,6 +681,14 @@ class IntuneDouble(HttpDouble):
                 content.blob = b"".join(content.blocks[i] for i in ids)
             return Response(status=201)
         return _storage_error(400, "InvalidQueryParameterValue", f"comp={comp}")
+
+
+def _signed(code: str) -> int:
+    """A hex error code as Graph's signed ``errorCode`` (0 when there is none)."""
+    if not code:
+        return 0
+    value = int(code, 0)
+    return value - 2**32 if value >= 2**31 else value
 
 
 def _advance(state: str) -> str:

@@ -24,6 +24,7 @@ from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 import jsonschema
@@ -32,11 +33,14 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest
 from werkzeug.wrappers import Request, Response
 
+from ._outcomes import DeviceOutcome
 from ._server import HttpDouble
 
 DATA = resources.files("bot.doubles") / "data" / "jamf"
 _PACKAGE_ID = re.compile(r"^/api/v1/packages/(\d+)(/upload)?$")
 _POLICY = re.compile(r"^/JSSResource/policies/(id|name)/([^/]+)$")
+_GROUP = re.compile(r"^/JSSResource/computergroups/(id|name)/([^/]+)$")
+_HISTORY = re.compile(r"^/JSSResource/computerhistory/id/(\d+)/subset/PolicyLogs$")
 _FILTER = re.compile(r'^(packageName|fileName)=="(.*)"$')
 
 
@@ -242,10 +246,14 @@ class JamfDouble(HttpDouble):
 
     # -- Classic API: policies ---------------------------------------------------------------------
 
-    def _classic_route(self, request: Request) -> Response:
+    def _classic_route(self, request: Request) -> Response:  # noqa: C901 - a route table
         path, method = request.path, request.method
         if path == "/JSSResource/policies" and method == "GET":
             return self._list_policies(request)
+        if method == "GET" and (group := _GROUP.match(path)) is not None:
+            return self._show_group(*group.groups())
+        if method == "GET" and (history := _HISTORY.match(path)) is not None:
+            return self._policy_logs(int(history.group(1)))
         match = _POLICY.match(path)
         if match is None:
             return _classic_error(
@@ -273,6 +281,73 @@ class JamfDouble(HttpDouble):
                 self.policies.pop(policy_id, None)
             return _xml(200, _policy_id_xml(policy_id))
         return _classic_error(405, "Method Not Allowed", f"{method} {path}")
+
+    # -- told outcomes: group members and their policy logs -----------------------------------
+
+    def _members(self, group: str) -> list[tuple[int, DeviceOutcome]]:
+        """(computer id, outcome) of a static group's told members; Jamf has no "not applicable"
+        state, so those devices are simply not members.
+        """
+        base = 1000 * (self.computer_groups.get(group, 0) + 1)
+        told = self.outcomes_of(group) or []
+        return [(base + d.index, d) for d in told if d.state != "not_applicable"]
+
+    def _show_group(self, by: str, key: str) -> Response:
+        name = unquote(key)
+        with self.lock:
+            found = next(
+                (
+                    (n, i)
+                    for n, i in self.computer_groups.items()
+                    if (by == "name" and n == name) or (by == "id" and str(i) == name)
+                ),
+                None,
+            )
+        if found is None:
+            return _classic_error(
+                404, "Not Found", "The server has not found anything matching the request URI"
+            )
+        group, group_id = found
+        root = Element("computer_group")
+        _fill(root, {"id": group_id, "name": group, "is_smart": False})
+        computers = SubElement(root, "computers")
+        members = self._members(group)
+        SubElement(computers, "size").text = str(len(members))
+        for computer_id, device in members:
+            _fill(
+                SubElement(computers, "computer"),
+                {"id": computer_id, "name": device.name, "serial_number": f"C02{computer_id:07d}"},
+            )
+        return _xml(200, tostring(root, encoding="unicode"))
+
+    def _policy_logs(self, computer_id: int) -> Response:
+        logs = []
+        for group in list(self.computer_groups):
+            for member_id, device in self._members(group):
+                if member_id != computer_id or device.state not in {"installed", "failed"}:
+                    continue
+                when = self.data_time(group)
+                for policy_id, policy in self.policies.items():
+                    scoped = policy.get("scope", {}).get("computer_groups", [])
+                    if not any(g.get("computer_group", {}).get("name") == group for g in scoped):
+                        continue
+                    logs.append(
+                        {
+                            "policy_id": policy_id,
+                            "policy_name": policy["general"]["name"],
+                            "username": "",
+                            "date_time": when.strftime("%Y/%m/%d at %-I:%M %p"),
+                            "date_time_epoch": str(int(when.timestamp() * 1000)),
+                            "date_time_utc": when.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+                            "status": "Completed" if device.state == "installed" else "Failed",
+                        }
+                    )
+        root = Element("computer_history")
+        _fill(SubElement(root, "general"), {"id": computer_id})
+        history = SubElement(root, "policy_logs")
+        for log in logs:
+            _fill(SubElement(history, "policy_log"), log)
+        return _xml(200, tostring(root, encoding="unicode"))
 
     def _list_policies(self, request: Request) -> Response:
         with self.lock:

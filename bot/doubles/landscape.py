@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.doubles._json_double import Call, JsonDouble, Reply
+from bot.doubles._outcomes import DeviceOutcome
 from bot.doubles._server import FaultKind
 
 SIGNED = frozenset(
@@ -105,6 +106,10 @@ class Activity:
     activity_status: str = "undelivered"
     result_text: str | None = None
     children: list[Activity] = field(default_factory=list)
+    tag: str | None = None
+    """The tag the group was launched on (``tag:<tag>``): where told outcomes apply."""
+    completion_time: datetime | None = None
+    result_code: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The activity as GetActivities returns it."""
@@ -117,7 +122,14 @@ class Activity:
             "activity_status": self.activity_status,
             "creation_time": self.creation_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "result_text": self.result_text,
-            "result_code": None if self.activity_status not in FINAL else 0,
+            "result_code": None
+            if self.activity_status not in FINAL
+            else self.result_code
+            if self.result_code is not None
+            else 0,
+            "completion_time": None
+            if self.completion_time is None
+            else self.completion_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "creator": {"name": "EUCORA", "email": "eucora@example.com", "id": 1},
         }
 
@@ -312,11 +324,16 @@ class LandscapeDouble(JsonDouble):
         return self.scripts[script_id]
 
     def _launch(self, summary: str, kind: str, query: str) -> dict[str, Any]:
+        tag = query.removeprefix("tag:") if query.startswith("tag:") and " " not in query else None
+        told = self.outcomes_of(tag) if tag is not None else None
+        have = len(self._select(query)) if told is not None else 0
+        for device in (told or [])[have:]:  # the told group's devices are its computers
+            self.add_computer(device.name, str(tag))
         computers = self._select(query)
         if not computers:
             raise LandscapeError("UnknownComputers", f"no computer matches {query!r}")
         now = datetime.now(UTC)
-        group = Activity(self._new_id(), summary, None, None, "ActivityGroup", now)
+        group = Activity(self._new_id(), summary, None, None, "ActivityGroup", now, tag=tag)
         self.activities[group.id] = group
         for computer in computers:
             child = Activity(self._new_id(), summary, group.id, computer.id, kind, now)
@@ -358,6 +375,15 @@ class LandscapeDouble(JsonDouble):
         criteria = self._activity_query(query)
         return [a for a in self.activities.values() if all(_holds(a, *c) for c in criteria)]
 
+    def _apply(self, activity: Activity, device: DeviceOutcome) -> None:
+        """A computer's part of an activity as the test told it: status, code and output."""
+        activity.activity_status = _TOLD_STATUS[device.state]
+        if activity.activity_status in FINAL:
+            activity.completion_time = self.clock()
+        if device.state == "failed":
+            activity.result_code = int(device.code) if device.code.isdigit() else 1
+            activity.result_text = device.message or device.code
+
     def _advance(self, activity: Activity) -> None:
         if activity.parent_id is None:
             statuses = {child.activity_status for child in activity.children}
@@ -365,12 +391,25 @@ class LandscapeDouble(JsonDouble):
             return
         if activity.activity_status in FINAL:
             return
+        parent = self.activities.get(activity.parent_id)
+        told = self.outcomes_of(parent.tag) if parent is not None and parent.tag else None
+        if told is not None and parent is not None:
+            self._apply(activity, told[parent.children.index(activity) % len(told)])
+            return
         step = _STEPS.index(activity.activity_status) + 1
         if step >= self.steps_to_finish:
             activity.activity_status = self.child_outcome
             activity.result_text = "ok" if self.child_outcome == "succeeded" else "exit 1"
         else:
             activity.activity_status = _STEPS[step]
+
+
+_TOLD_STATUS = {
+    "installed": "succeeded",
+    "failed": "failed",
+    "pending": "delivered",
+    "not_applicable": "canceled",
+}
 
 
 def _holds(activity: Activity, criterion: str, value: Any) -> bool:

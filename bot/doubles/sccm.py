@@ -33,7 +33,13 @@ from bot.doubles._json_double import Call, JsonDouble, Reply
 
 DIGEST_NS = "http://schemas.microsoft.com/SystemCenterConfigurationManager/2009/AppMgmtDigest"
 CLASSES = ("SMS_Application", "SMS_ApplicationAssignment", "SMS_Collection")
-READ_ONLY_CLASSES = ("SMS_AppDeploymentAssetDetails",)
+READ_ONLY_CLASSES = (
+    "SMS_AppDeploymentAssetDetails",
+    "SMS_AppDeploymentErrorAssetDetails",
+    "SMS_DeploymentSummary",
+)
+_APP_STATUS = {"installed": 1, "pending": 2, "not_applicable": 3, "failed": 5}
+"""``AppStatusType`` of a told outcome: 1 Success, 2 InProgress, 3 RequirementsNotMet, 5 Error."""
 _INSTANCE = re.compile(r"^(?P<cls>\w+)(?:\((?P<key>[^)]*)\))?$")
 _CONDITION = re.compile(
     r"^(?:(?P<prop>\w+) eq (?P<value>'(?:[^']|'')*'|-?\d+|true|false)"
@@ -185,11 +191,73 @@ class SccmDouble(JsonDouble):
                 }
                 for c in self.collections.values()
             ]
+        if cls == "SMS_DeploymentSummary":
+            return self._summaries()
+        if cls == "SMS_AppDeploymentErrorAssetDetails":
+            return [
+                {k: v for k, v in row.items() if k in self._properties(cls)} | {"ErrorCode": code}
+                for row, code in self._told_details()
+                if row["AppStatusType"] == _APP_STATUS["failed"]
+            ]
         return self._asset_details()
 
-    def _asset_details(self) -> list[dict[str, Any]]:
+    def _summaries(self) -> list[dict[str, Any]]:
+        """``SMS_DeploymentSummary`` rows: told outcomes, summarised as of their ``as_of``."""
         rows = []
         for assignment_id, assignment in self.assignments.items():
+            collection = assignment["TargetCollectionID"]
+            entry = self.outcome_entry(collection)
+            if entry is None:
+                continue
+            rows.append(
+                {
+                    "AssignmentID": assignment_id,
+                    "DeploymentID": assignment["AssignmentUniqueID"],
+                    "CollectionID": collection,
+                    "CollectionName": assignment["CollectionName"],
+                    "SoftwareName": assignment["ApplicationName"],
+                    "FeatureType": 1,
+                    "NumberTargeted": entry.targeted,
+                    "NumberSuccess": entry.installed,
+                    "NumberErrors": entry.failed,
+                    "NumberInProgress": entry.pending,
+                    "NumberOther": entry.not_applicable,
+                    "NumberUnknown": 0,
+                    "EnforcementDeadline": assignment.get("EnforcementDeadline"),
+                    "DeploymentTime": assignment.get("StartTime"),
+                    "SummarizationTime": _wmi_time(self.data_time(collection)),
+                }
+            )
+        return rows
+
+    def _told_details(self) -> list[tuple[dict[str, Any], int]]:
+        """Per-device rows (and error codes) of deployments whose collection was told outcomes."""
+        rows = []
+        for assignment_id, assignment in self.assignments.items():
+            collection = assignment["TargetCollectionID"]
+            devices = self.outcomes_of(collection) or []
+            for device in devices:
+                status = _APP_STATUS[device.state]
+                row = {
+                    "AssignmentID": assignment_id,
+                    "AppName": assignment["ApplicationName"],
+                    "CollectionID": collection,
+                    "MachineName": device.name,
+                    "MachineID": 16790000 + device.index,
+                    "StatusType": status,
+                    "AppStatusType": status,
+                    "EnforcementState": 5000 if status == 5 else 1000 if status == 1 else 2000,
+                    "StartTime": _wmi_time(self.data_time(collection)),
+                    "DeploymentIntent": 1 if assignment["OfferTypeID"] == 0 else 2,
+                }
+                rows.append((row, _signed(int(device.code, 0)) if device.code else 0))
+        return rows
+
+    def _asset_details(self) -> list[dict[str, Any]]:
+        rows = [row for row, _ in self._told_details()]
+        for assignment_id, assignment in self.assignments.items():
+            if self.outcomes_of(assignment["TargetCollectionID"]) is not None:
+                continue
             reads = self.status_reads[assignment_id] = self.status_reads.get(assignment_id, 0) + 1
             status = self.device_outcome if reads >= self.steps_to_finish else 2
             collection = self.collections[assignment["TargetCollectionID"]]
@@ -345,6 +413,15 @@ def parse_digest(xml: str) -> dict[str, Any]:
         "publisher": application.findtext("d:Publisher", default="", namespaces=ns),
         "deployment_types": len(deployment_types),
     }
+
+
+def _signed(code: int) -> int:
+    """A Win32/HRESULT code as WMI's signed 32-bit ``ErrorCode``."""
+    return code - 2**32 if code >= 2**31 else code
+
+
+def _wmi_time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _holds(condition: tuple[str, Any, bool], row: dict[str, Any]) -> bool:
