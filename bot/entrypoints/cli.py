@@ -30,6 +30,7 @@ from bot.entrypoints.commands_db_audit import audit, db
 from bot.entrypoints.commands_evidence import evidence_group, keys_group
 from bot.entrypoints.commands_github_app import github_app_group
 from bot.entrypoints.commands_intake import serve, worker
+from bot.entrypoints.commands_redeliver import redeliver
 from bot.flows.check import check_revisions
 from bot.flows.policy_test import run_policy_tests
 from bot.flows.validate import validate_paths
@@ -194,6 +195,7 @@ cli.add_command(serve)
 cli.add_command(worker)
 cli.add_command(action)
 cli.add_command(github_app_group)
+cli.add_command(redeliver)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from bot.doubles.github import auth, events, git_http, merging, responses, validation
+from bot.doubles.github import auth, deliveries, events, git_http, merging, responses, validation
 from bot.doubles.github import state as st
 from bot.doubles.github.routes import ROUTES, Handlers
 
@@ -144,6 +144,9 @@ class GitHubDouble:
         :meth:`link_email`); an address not listed is tied to its local part's login."""
         self.protection_rule_reviews: list[dict[str, Any]] = []
         self.manifest_codes: dict[str, st.ManifestCode] = {}
+        self.webhook_url = ""
+        """The app's webhook URL: where :meth:`send_webhook` and redeliveries POST."""
+        self.hookshot = deliveries.Hookshot(self)
         self.faults: list[Fault] = []
         self.revocations: list[Fault] = []
         self.requests: list[Recorded] = []
@@ -357,6 +360,14 @@ class GitHubDouble:
     ) -> tuple[bytes, dict[str, str]]:
         """The body and headers GitHub would POST for ``payload`` (signed with the app's secret)."""
         return events.signed(event, payload, self.app.webhook_secret)
+
+    def send_webhook(self, event: str, payload: Mapping[str, Any]) -> deliveries.SentDelivery:
+        """Deliver ``payload`` to ``webhook_url`` as GitHub does, recorded failed or not.
+
+        ``hookshot.fail_next(n)`` fails the next attempts; ``hookshot.sent`` is the log that
+        ``GET /app/hook/deliveries`` lists; a redelivery re-sends with the same guid.
+        """
+        return self.hookshot.send(event, payload)
 
     def rev_parse(self, full_name: str, rev: str) -> str:
         return self._git(
