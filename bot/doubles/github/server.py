@@ -8,11 +8,13 @@ Start it with the ``github_double`` fixture (``bot/doubles/github/fixtures.py``)
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -96,6 +98,8 @@ class Recorded:
     status: int
     caller: str
     body: Any
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (``time.monotonic``): for tests that count requests per window."""
 
 
 class GitHubDouble:
@@ -152,6 +156,8 @@ class GitHubDouble:
         self.requests: list[Recorded] = []
         self.violations: list[str] = []
         self.tokens_issued = 0
+        self.not_modified = 0
+        """Conditional GETs answered 304 (``If-None-Match`` matched the ``ETag``)."""
         self.rate_limit = 5000
         self.rate_remaining = 5000
         self._ids = iter(range(1000, 10**9))
@@ -789,6 +795,7 @@ class GitHubDouble:
             response = self._json_error(ApiError(404, "Not Found"))
         else:
             response = self._json(status, payload, headers)
+            response = self._conditional(request, response, caller)
             self._maybe_revoke(request, caller)
         recorded.status = response.status_code
         if validation.operation_declares(request.method, path_pattern, response.status_code):
@@ -796,6 +803,24 @@ class GitHubDouble:
             if problem is not None:
                 self.violations.append(problem)
         return response
+
+    def _conditional(self, request: Request, response: Response, caller: auth.Caller) -> Response:
+        """A GET answered 200 carries an ``ETag``; ``If-None-Match`` with it gets a bodiless 304.
+
+        As on GitHub, a 304 is not counted against the rate limit.
+        """
+        if request.method != "GET" or response.status_code != 200:
+            return response
+        etag = '"' + hashlib.sha256(response.get_data()).hexdigest()[:40] + '"'
+        response.headers["ETag"] = etag
+        if request.headers.get("If-None-Match") not in {etag, f"W/{etag}"}:
+            return response
+        with self.lock:
+            self.not_modified += 1
+            if caller.token is not None:
+                self.rate_remaining = min(self.rate_limit, self.rate_remaining + 1)
+        headers = {**self._rate_headers(), "ETag": etag}
+        return Response(status=304, headers=headers)
 
     def _maybe_revoke(self, request: Request, caller: auth.Caller) -> None:
         with self.lock:
