@@ -34,6 +34,8 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/app"),
     ("post", "/app/installations/{installation_id}/access_tokens"),
     ("post", "/app-manifests/{code}/conversions"),
+    ("get", "/app/hook/deliveries"),
+    ("post", "/app/hook/deliveries/{delivery_id}/attempts"),
     ("get", "/rate_limit"),
     ("get", "/user"),
     ("get", "/repos/{owner}/{repo}"),

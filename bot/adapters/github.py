@@ -7,30 +7,37 @@ one early with a 401); with ``GITHUB_TOKEN`` that token is used.
 
 Limits are honoured inside (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api):
 a 403/429 carrying ``Retry-After`` or an exhausted ``x-ratelimit-remaining`` is waited out when
-the wait is within ``max_wait`` seconds, content-creating requests are spaced out, and a POST is
-never replayed after a server error or a dropped connection (it may have been done). Every
+the wait is within ``max_wait`` seconds, and a POST is never replayed after a server error or a
+dropped connection (it may have been done). Content-creating requests keep one pace per
+installation (``bot.adapters.pacer``: shared through Redis across processes when a broker is
+configured), and a limit GitHub announces to one process holds every process. Lists read again
+and again (team members, a PR's commits) are read conditionally: an ``ETag`` remembered per URL,
+``If-None-Match``, and a 304 (which GitHub does not count against the rate limit) reuses the
+remembered items. Every
 failure becomes a one-line :class:`bot.errors.GitHubError` that names the call and GitHub's
 answer, with anything shaped like a token, a JWT or a key removed.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from github import Auth, Github, GithubException, GithubIntegration, GithubRetry
 from github.CheckRun import CheckRun as GhCheckRun
-from github.NamedUser import NamedUser
-from github.PaginatedList import PaginatedList
 
 from bot.adapters.mirror import MirrorStore
+from bot.adapters.pacer import LocalPacer, Pace, Pacer, pacer_for
 from bot.core.github_model import (
     ANNOTATIONS_PER_REQUEST,
     DEPLOYMENT_DESCRIPTION_MAX,
@@ -57,6 +64,10 @@ MAX_ANNOTATION_MESSAGE = 64 * 1024
 MAX_ANNOTATION_TITLE = 255
 MAX_COMMENT_BODY = 65_536
 MAX_ISSUE_TITLE = 256
+MAX_DELIVERY_PAGES = 100
+"""App webhook deliveries read back at most (10,000 attempts)."""
+MAX_TEAM_PAGES = 50
+"""Team members read at most (5,000)."""
 MAX_DEPLOYMENT_PAGES = 10
 """A merge's deployments to one environment read back at most (1,000: one per intent)."""
 _TRUNCATED = "\n\n… (truncated)"
@@ -114,14 +125,35 @@ class _Retry(GithubRetry):
     something) is not sent again after a 5xx or a dropped connection.
     """
 
-    def __init__(self, max_wait: float = DEFAULT_MAX_WAIT, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        on_limit: Callable[[float], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         # urllib3's Retry.new() calls the class again with every parameter: accept them all.
+        self._on_limit = on_limit
         kwargs.setdefault("max_rate_limit_wait", max_wait)
         kwargs.setdefault("secondary_rate_wait", min(60.0, max_wait))
         kwargs.setdefault("total", 5)
         kwargs.setdefault("backoff_factor", 0.5)
         kwargs.setdefault("status_forcelist", [429, *range(500, 600)])
         super().__init__(**kwargs)
+
+    def new(self, **kw: Any) -> Any:
+        retry = super().new(**kw)
+        retry._on_limit = self._on_limit  # noqa: SLF001 - the same class
+        return retry
+
+    def _announce(self, response: Any) -> None:
+        """Tell the shared pace about a limit GitHub announced (every process then waits)."""
+        if self._on_limit is None or response.status not in {403, 429}:
+            return
+        headers = response.headers
+        if headers.get("Retry-After"):
+            self._on_limit(float(self.parse_retry_after(headers["Retry-After"])))
+        elif headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
+            self._on_limit(float(headers["x-ratelimit-reset"]) - time.time())
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if method.upper() == "POST" and status_code >= 500:
@@ -139,6 +171,8 @@ class _Retry(GithubRetry):
     ) -> Any:
         if error is not None and (method or "").upper() == "POST" and self._is_read_error(error):
             raise error
+        if response is not None:
+            self._announce(response)
         if response is not None and response.headers.get("Retry-After"):
             wait = self.parse_retry_after(response.headers["Retry-After"])
             if self.max_rate_limit_wait is not None and wait > self.max_rate_limit_wait:
@@ -259,6 +293,39 @@ def _ignore(operation: str, outcome: str) -> None:
     """The default observer: nobody is counting."""
 
 
+class PaceStep(Protocol):
+    """Waits until one request of this client may go (``write``: a content-creating one)."""
+
+    def __call__(self, *, write: bool) -> None:
+        """Return when the request may go."""
+
+
+def _unpaced(*, write: bool) -> None:
+    """The default pace: none (tests that build an adapter by hand)."""
+
+
+class ConditionalCache:
+    """``ETag`` and items per URL (with its query), for conditional reads; thread-safe, bounded."""
+
+    def __init__(self, limit: int = 2048) -> None:
+        self._limit = limit
+        self._items: dict[str, tuple[str, list[Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> tuple[str, list[Any]] | None:
+        """The remembered ``(etag, items)`` of ``url``."""
+        with self._lock:
+            return self._items.get(url)
+
+    def put(self, url: str, etag: str, items: list[Any]) -> None:
+        """Remember ``url``'s items under its ``etag`` (the oldest goes beyond the limit)."""
+        with self._lock:
+            self._items.pop(url, None)
+            if len(self._items) >= self._limit:
+                self._items.pop(next(iter(self._items)))
+            self._items[url] = (etag, items)
+
+
 class GitHubAdapter:
     """The :class:`bot.ports.GitHub` port for one installation (or one token)."""
 
@@ -273,8 +340,12 @@ class GitHubAdapter:
         clone_urls: dict[str, str],
         observe: Observer | None = None,
         renew: Callable[[], None] | None = None,
+        pace: PaceStep = _unpaced,
+        conditional: ConditionalCache | None = None,
     ) -> None:
         self._gh = client
+        self._pace = pace
+        self._conditional = conditional or ConditionalCache()
         self._renew = renew
         self._observe: Observer = observe or _ignore
         self._identity = identity
@@ -288,23 +359,29 @@ class GitHubAdapter:
         outcome = "error"
         try:
             with _calling(what):
+                self._pace(write=False)  # a limit GitHub announced holds reads too
                 yield
             outcome = "ok"
         finally:
             self._rate_limit.note(self._gh)
             self._observe(operation, outcome)
 
-    def _renewing(self, action: Callable[[], _T]) -> _T:
+    def _renewing(self, action: Callable[[], _T], *, write: bool = False) -> _T:
         """Run one step; on a 401 drop the cached token (revoked early) and run it once more.
 
-        A 401 means GitHub did nothing, so even a POST may be sent again.
+        A 401 means GitHub did nothing, so even a POST may be sent again. ``write``: the step is
+        one content-creating request, sent at the installation's pace.
         """
         try:
+            if write:
+                self._pace(write=True)
             return action()
         except GithubException as error:
             if error.status != 401 or self._renew is None:
                 raise
             self._renew()
+            if write:
+                self._pace(write=True)
             return action()
 
     def _repo(self, repository: str) -> Any:
@@ -344,7 +421,8 @@ class GitHubAdapter:
                     name=run.name,
                     head_sha=run.head_sha,
                     **_run_fields(run, batches[0] if batches else ()),
-                )
+                ),
+                write=True,
             )
             self._send_rest(created, run, batches[1:])
             return int(created.id)
@@ -354,7 +432,10 @@ class GitHubAdapter:
         batches = _batches(run.output)
         with self._call("update_check_run", f"updating check run {check_run_id} on {repository}"):
             existing = self._repo(repository).get_check_run(check_run_id)  # lazy: no request
-            self._renewing(lambda: existing.edit(**_run_fields(run, batches[0] if batches else ())))
+            self._renewing(
+                lambda: existing.edit(**_run_fields(run, batches[0] if batches else ())),
+                write=True,
+            )
             self._send_rest(existing, run, batches[1:])
 
     def _send_rest(
@@ -365,7 +446,7 @@ class GitHubAdapter:
         if output is None:
             return
         for batch in batches:
-            self._renewing(partial(check_run.edit, output=_output(output, batch)))
+            self._renewing(partial(check_run.edit, output=_output(output, batch)), write=True)
 
     def upsert_comment(self, repository: str, number: int, marker: str, body: str) -> int:
         """Edit this app's comment holding ``marker`` (if its text changed), or create it."""
@@ -384,8 +465,10 @@ class GitHubAdapter:
         for comment in issue.get_comments():
             if comment.user.login == me and marker in (comment.body or ""):
                 if comment.body != body:
+                    self._pace(write=True)
                     comment.edit(body)
                 return int(comment.id)
+        self._pace(write=True)
         return int(issue.create_comment(body).id)
 
     def add_comment(self, repository: str, number: int, body: str) -> int:
@@ -393,7 +476,7 @@ class GitHubAdapter:
         with self._call("add_comment", f"commenting on {repository}#{number}"):
             issue = self._repo(repository).get_issue(number)  # lazy: no request
             text = _cap(body, MAX_COMMENT_BODY)
-            return int(self._renewing(lambda: issue.create_comment(text)).id)
+            return int(self._renewing(lambda: issue.create_comment(text), write=True).id)
 
     def permission(self, repository: str, user: str) -> Permission:
         """The user's role on the repository; ``none`` for users GitHub does not know."""
@@ -442,7 +525,7 @@ class GitHubAdapter:
     def _read_commits(self, repository: str, number: int) -> tuple[PullRequestCommit, ...]:
         # Raw pages: PyGithub's Commit objects would fetch each commit again for raw_data.
         # GitHub lists at most 250 commits: 3 pages of 100.
-        items = self._raw_pages(f"/repos/{repository}/pulls/{number}/commits", {}, pages=3)
+        items = self._conditional_pages(f"/repos/{repository}/pulls/{number}/commits", pages=3)
         return tuple(_pull_commit(item) for item in items)
 
     def commit(self, repository: str, sha: str) -> PullRequestCommit:
@@ -500,17 +583,53 @@ class GitHubAdapter:
         org, _, slug = team.partition("/")
         if not org or not slug or "/" in slug:
             raise GitHubError(f"{team!r} is not a team as org/team-slug")
+        url = f"/orgs/{org}/teams/{slug}/members"
         with self._call("team_members", f"reading the members of team {team}"):
-            members: PaginatedList[NamedUser] = PaginatedList(
-                NamedUser, self._gh.requester, f"/orgs/{org}/teams/{slug}/members", None
-            )
-            return self._renewing(lambda: frozenset(user.login for user in members))
+            items = self._renewing(lambda: self._conditional_pages(url, pages=MAX_TEAM_PAGES))
+            return frozenset(str(user["login"]) for user in items)
+
+    def _conditional_pages(self, url: str, *, pages: int) -> list[dict[str, Any]]:
+        """Every item of up to ``pages`` pages of 100, each page read with ``If-None-Match``.
+
+        A page GitHub answers 304 (unchanged since its ``ETag``) is taken from the cache.
+        """
+        found: list[dict[str, Any]] = []
+        for page in range(1, pages + 1):
+            items = self._conditional_page(f"{url}?per_page=100&page={page}")
+            found.extend(items)
+            if len(items) < 100:
+                break
+        return found
+
+    def _conditional_page(self, url: str) -> list[dict[str, Any]]:
+        requester = self._gh.requester
+        cached = self._conditional.get(url)
+        headers = {"If-None-Match": cached[0]} if cached else {}
+        status, answer_headers, output = requester.requestJson("GET", url, headers=headers)
+        if status == 304 and cached is not None:
+            return cached[1]
+        try:
+            data = json.loads(output) if output else None
+        except ValueError:
+            data = None
+        if status >= 400 or status == 304:
+            detail = data if isinstance(data, dict) else {}
+            raise requester.createException(status, answer_headers, detail)
+        items = data if data is not None else []
+        if not isinstance(items, list):
+            raise GitHubError(f"GitHub answered {url.partition('?')[0]} with no list")
+        etag = answer_headers.get("etag")
+        if etag:
+            self._conditional.put(url, etag, items)
+        return items
 
     def request_team_review(self, repository: str, number: int, team_slugs: Sequence[str]) -> None:
         """``POST .../pulls/{n}/requested_reviewers`` with ``team_reviewers``."""
         with self._call("request_team_review", f"requesting reviews on {repository}#{number}"):
             pull = self._repo(repository).get_pull(number)  # lazy: no request
-            self._renewing(lambda: pull.create_review_request(team_reviewers=list(team_slugs)))
+            self._renewing(
+                lambda: pull.create_review_request(team_reviewers=list(team_slugs)), write=True
+            )
 
     def review_deployment(
         self,
@@ -534,7 +653,7 @@ class GitHubAdapter:
     def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
         """One POST through PyGithub's requester (write spacing, limits, never replayed)."""
         _, data = self._renewing(
-            lambda: self._gh.requester.requestJsonAndCheck("POST", url, input=body)
+            lambda: self._gh.requester.requestJsonAndCheck("POST", url, input=body), write=True
         )
         return data if isinstance(data, dict) else {}
 
@@ -673,6 +792,37 @@ class GitHubAdapter:
         return sha
 
 
+APP_PACE_KEY = "app"
+"""The pace of the app's own requests (JWT: deliveries, redeliveries)."""
+TOKEN_PACE_KEY = "token"  # noqa: S105 - a name, not a secret
+"""The pace of the one token (``GITHUB_TOKEN``)."""
+
+
+def _pace(seconds_between_writes: float | None, max_wait: float) -> Pace:
+    return Pace.spaced(seconds_between_writes, max_wait=max_wait)
+
+
+def next_cursor(link: str) -> str | None:
+    """The ``cursor`` of the ``rel="next"`` URL in a ``Link`` header, if there is one."""
+    for part in link.split(","):
+        url, _, rel = part.partition(";")
+        if 'rel="next"' in rel:
+            query = parse_qs(urlsplit(url.strip().strip("<>")).query)
+            values = query.get("cursor")
+            return values[0] if values else None
+    return None
+
+
+def _older(item: Any, since: datetime) -> bool:
+    """Whether a delivery list item was delivered before ``since`` (unknown: not older)."""
+    text = item.get("delivered_at") if isinstance(item, dict) else None
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return False
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) < since
+
+
 class _TokenCache:
     """Installation tokens by installation, refreshed five minutes before they expire."""
 
@@ -728,23 +878,32 @@ class GitHubAppConnector:
         seconds_between_writes: float | None = 1.0,
         timeout: int = 15,
         on_call: Observer | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._on_call = on_call
+        self._max_wait = max_wait
+        self._backoff = backoff_factor
+        # The pace replaces PyGithub's own spacing (one process's): shared, per installation.
+        self.pacer: Pacer = pacer or LocalPacer(_pace(seconds_between_writes, max_wait))
         self._options: dict[str, Any] = {
             "base_url": self.api_url,
             "timeout": timeout,
             "per_page": 100,
             "seconds_between_requests": None,
-            "seconds_between_writes": seconds_between_writes,
-            "retry": _Retry(max_wait, backoff_factor=backoff_factor),
+            "seconds_between_writes": None,
         }
         self._integration = GithubIntegration(
             auth=Auth.AppAuth(app_id, _load_private_key(private_key)),
             base_url=self.api_url,
             timeout=timeout,
-            retry=_Retry(max_wait, backoff_factor=backoff_factor),
+            retry=_Retry(
+                max_wait,
+                on_limit=partial(self.pacer.hold, APP_PACE_KEY),
+                backoff_factor=backoff_factor,
+            ),
         )
+        self._conditional = ConditionalCache()
         self._tokens = _TokenCache(self._mint, clock)
         self._mirrors = MirrorStore(mirrors_dir)
         self._rate_limit = _RateLimitSeen()
@@ -781,7 +940,15 @@ class GitHubAppConnector:
         with self._guard:
             if installation_id not in self._clients:
                 current = lambda: self.installation_token(installation_id)  # noqa: E731
-                client = Github(auth=_InstallationToken(current), lazy=True, **self._options)
+                key = f"installation:{installation_id}"
+                retry = _Retry(
+                    self._max_wait,
+                    on_limit=partial(self.pacer.hold, key),
+                    backoff_factor=self._backoff,
+                )
+                client = Github(
+                    auth=_InstallationToken(current), lazy=True, retry=retry, **self._options
+                )
                 self._clients[installation_id] = GitHubAdapter(
                     client,
                     identity=self.bot_login,
@@ -791,8 +958,44 @@ class GitHubAppConnector:
                     clone_urls=self._clone_urls,
                     observe=self._on_call,
                     renew=lambda: self._tokens.invalidate(installation_id),
+                    pace=partial(self.pacer.acquire, key),
+                    conditional=self._conditional,
                 )
             return self._clients[installation_id]
+
+    def hook_deliveries(self, *, since: datetime) -> list[dict[str, Any]]:
+        """The app's webhook delivery attempts since ``since`` (``GET /app/hook/deliveries``).
+
+        Newest first, 100 a page, following the ``cursor`` of the ``Link`` header's ``next``
+        until a page reaches back past ``since`` (at most :data:`MAX_DELIVERY_PAGES` pages).
+        A failed page is a :class:`GitHubError`, never an empty list.
+        """
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        requester = self._integration.requester
+        with _calling("listing the app's webhook deliveries"):
+            for _ in range(MAX_DELIVERY_PAGES):
+                self.pacer.acquire(APP_PACE_KEY, write=False)
+                parameters: dict[str, Any] = {"per_page": 100}
+                if cursor:
+                    parameters["cursor"] = cursor
+                headers, items = requester.requestJsonAndCheck(
+                    "GET", "/app/hook/deliveries", parameters=parameters
+                )
+                if not isinstance(items, list):
+                    raise GitHubError("GitHub answered the delivery list with no list")
+                found.extend(items)
+                cursor = next_cursor(headers.get("link", ""))
+                if cursor is None or not items or _older(items[-1], since):
+                    break
+        return found
+
+    def redeliver(self, delivery_id: int) -> None:
+        """Ask GitHub to deliver attempt ``delivery_id`` again (``POST .../attempts``, 202)."""
+        url = f"/app/hook/deliveries/{int(delivery_id)}/attempts"
+        with _calling(f"asking GitHub to redeliver delivery {delivery_id}"):
+            self.pacer.acquire(APP_PACE_KEY, write=True)
+            self._integration.requester.requestJsonAndCheck("POST", url)
 
 
 class GitHubTokenConnector:
@@ -809,18 +1012,24 @@ class GitHubTokenConnector:
         seconds_between_writes: float | None = 1.0,
         timeout: int = 15,
         on_call: Observer | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._token = token
         self._rate_limit = _RateLimitSeen()
+        self.pacer: Pacer = pacer or LocalPacer(_pace(seconds_between_writes, max_wait))
         self._client = Github(
             auth=Auth.Token(token),
             base_url=self.api_url,
             timeout=timeout,
             per_page=100,
             seconds_between_requests=None,
-            seconds_between_writes=seconds_between_writes,
-            retry=_Retry(max_wait, backoff_factor=backoff_factor),
+            seconds_between_writes=None,
+            retry=_Retry(
+                max_wait,
+                on_limit=partial(self.pacer.hold, TOKEN_PACE_KEY),
+                backoff_factor=backoff_factor,
+            ),
             lazy=True,
         )
         self._login: str | None = None
@@ -832,6 +1041,7 @@ class GitHubTokenConnector:
             rate_limit=self._rate_limit,
             clone_urls={},
             observe=on_call,
+            pace=partial(self.pacer.acquire, TOKEN_PACE_KEY),
         )
 
     @property
@@ -862,6 +1072,10 @@ def connector_from_settings(
     """The connector the settings ask for: the App when its id and key are set, else the token."""
     mirrors = settings.home / "mirrors"
     options.setdefault("seconds_between_writes", settings.github_write_interval or None)
+    if "pacer" not in options:
+        max_wait = float(options.get("max_wait", DEFAULT_MAX_WAIT))
+        pace = _pace(options["seconds_between_writes"], max_wait)
+        options["pacer"] = pacer_for(settings.broker_url, pace)
     if settings.github_app_id and settings.github_private_key:
         return GitHubAppConnector(
             api_url=settings.github_api_url,

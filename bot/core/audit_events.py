@@ -83,6 +83,10 @@ class AuditEventType(StrEnum):
     PUBLICATION_REPORT_DELAYED = "publication.report_delayed"
     CHANGE_PUBLISHED = "change.published"
     FOLLOWUP_OPENED = "followup.opened"
+    WEBHOOK_REDELIVERY_REQUESTED = "webhook.redelivery_requested"
+    """GitHub was asked to redeliver a delivery that failed or never reached the inbox."""
+    WEBHOOK_REDELIVERY_FAILED = "webhook.redelivery_failed"
+    """GitHub refused (or did not answer) a request to redeliver."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

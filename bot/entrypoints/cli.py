@@ -65,6 +65,11 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
         "Manage the Ed25519 key that signs evidence packs.",
     ),
     "policy": LazyCommand("bot.entrypoints.commands_check:policy", "Work with policy rules."),
+    "redeliver": LazyCommand(
+        "bot.entrypoints.commands_redeliver:redeliver",
+        "Ask GitHub to redeliver the webhook deliveries that failed or never reached the inbox.",
+        "server",
+    ),
     "serve": LazyCommand(
         "bot.entrypoints.commands_intake:serve",
         "Serve the GitHub webhook, evidence pages, /healthz, /readyz and /metrics with gunicorn.",

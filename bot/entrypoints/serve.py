@@ -20,7 +20,9 @@ from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
 from bot.adapters.metrics import use_multiprocess_directory
 from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS
 from bot.bootstrap import HandlerFactory, Intake, build_intake, recording_handler_factory
+from bot.entrypoints.commands_redeliver import periodic_redelivery
 from bot.entrypoints.web import WebhookIntake, create_app
+from bot.flows.redeliver import PeriodicRedelivery
 from bot.settings import Settings
 
 log = logging.getLogger("eucora.serve")
@@ -129,13 +131,22 @@ def server_options(
     def post_fork(_server: Any, _worker: Any) -> None:
         engine.dispose(close=False)  # the parent's pooled connections are not this process's
 
+    redelivery: list[PeriodicRedelivery] = []
+
     def post_worker_init(_worker: Any) -> None:
         if drainer is not None:
             drainer.start()
+            # Embedded mode: the periodic redelivery runs here (one process at a time: a lease).
+            periodic = periodic_redelivery(server.intake.services.settings, engine)
+            if periodic is not None:
+                redelivery.append(periodic)
+                periodic.start()
         if publications is not None:
             publications.start()
 
     def worker_exit(_server: Any, _worker: Any) -> None:
+        for periodic in redelivery:
+            periodic.stop()
         if drainer is not None:
             drainer.stop(timeout=5)
         if publications is not None:

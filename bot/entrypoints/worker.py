@@ -17,6 +17,7 @@ from celery import signals
 
 from bot.adapters.queue import run_celery_worker, worker_argv
 from bot.bootstrap import Worker
+from bot.entrypoints.commands_redeliver import periodic_redelivery
 
 log = logging.getLogger("eucora.worker")
 SWEEP_SECONDS = 15.0
@@ -67,12 +68,18 @@ def run_worker(worker: Worker, *, concurrency: int, pool: str = "prefork") -> No
     def child_init(**_kwargs: Any) -> None:
         engine.dispose(close=False)  # the parent's pooled connections are not the child's
 
+    redelivery = periodic_redelivery(worker.services.settings, engine)
+
     def ready(**_kwargs: Any) -> None:
         sweeper.start()
+        if redelivery is not None:  # one worker at a time runs it: a database lease
+            redelivery.start()
 
     signals.worker_process_init.connect(child_init, weak=False)
     signals.worker_ready.connect(ready, weak=False)
     code = run_celery_worker(worker.celery, worker_argv(concurrency=concurrency, pool=pool))
     sweeper.stop()
+    if redelivery is not None:
+        redelivery.stop()
     if code:  # an unrecoverable error: exit non-zero so a supervisor restarts the worker
         raise SystemExit(code)

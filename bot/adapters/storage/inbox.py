@@ -483,6 +483,18 @@ class Inbox:
             ).first()
         return dict(row._mapping) if row else None  # noqa: SLF001 - SQLAlchemy's public API
 
+    def known(self, delivery_ids: Sequence[str]) -> set[str]:
+        """Which of ``delivery_ids`` the inbox holds (for redelivery: what reached it)."""
+        found: set[str] = set()
+        wanted = list(dict.fromkeys(delivery_ids))
+        with self._engine.connect() as connection:
+            for start in range(0, len(wanted), 500):
+                query = select(inbox.c.delivery_id).where(
+                    inbox.c.delivery_id.in_(wanted[start : start + 500])
+                )
+                found.update(connection.execute(query).scalars())
+        return found
+
     def rows(self, statuses: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Every row (without bodies) in receive order, optionally of some statuses."""
         query = select(*(c for c in inbox.c if c.name != "body")).order_by(inbox.c.seq)

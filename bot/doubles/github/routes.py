@@ -38,6 +38,14 @@ ROUTES: list[tuple[str, str, str, str, str]] = [
         "/app-manifests/{code}/conversions",
         "none",
     ),
+    ("list_hook_deliveries", "GET", "/app/hook/deliveries", "/app/hook/deliveries", "jwt"),
+    (
+        "redeliver_hook_delivery",
+        "POST",
+        "/app/hook/deliveries/<int:delivery_id>/attempts",
+        "/app/hook/deliveries/{delivery_id}/attempts",
+        "jwt",
+    ),
     ("rate_limit", "GET", "/rate_limit", "/rate_limit", "token"),
     ("get_user", "GET", "/user", "/user", "token"),
     ("get_repo", "GET", R, P, "token"),
@@ -258,6 +266,19 @@ class Handlers:
 
     def get_app(self, request: Request, caller: Caller) -> tuple[int, Any, dict[str, str]]:
         return 200, self._app_body(), {}
+
+    def list_hook_deliveries(
+        self, request: Request, caller: Caller
+    ) -> tuple[int, Any, dict[str, str]]:
+        items, headers = self.d.hookshot.list_page(request)
+        return 200, items, headers
+
+    def redeliver_hook_delivery(
+        self, request: Request, caller: Caller, delivery_id: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        if self.d.hookshot.redeliver(delivery_id) is None:
+            raise _error(404, "Not Found")
+        return 202, {}, {}
 
     def create_token(
         self, request: Request, caller: Caller, installation_id: int

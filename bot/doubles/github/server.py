@@ -8,11 +8,13 @@ Start it with the ``github_double`` fixture (``bot/doubles/github/fixtures.py``)
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from bot.doubles.github import auth, events, git_http, merging, responses, validation
+from bot.doubles.github import auth, deliveries, events, git_http, merging, responses, validation
 from bot.doubles.github import state as st
 from bot.doubles.github.routes import ROUTES, Handlers
 
@@ -96,6 +98,8 @@ class Recorded:
     status: int
     caller: str
     body: Any
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (``time.monotonic``): for tests that count requests per window."""
 
 
 class GitHubDouble:
@@ -144,11 +148,16 @@ class GitHubDouble:
         :meth:`link_email`); an address not listed is tied to its local part's login."""
         self.protection_rule_reviews: list[dict[str, Any]] = []
         self.manifest_codes: dict[str, st.ManifestCode] = {}
+        self.webhook_url = ""
+        """The app's webhook URL: where :meth:`send_webhook` and redeliveries POST."""
+        self.hookshot = deliveries.Hookshot(self)
         self.faults: list[Fault] = []
         self.revocations: list[Fault] = []
         self.requests: list[Recorded] = []
         self.violations: list[str] = []
         self.tokens_issued = 0
+        self.not_modified = 0
+        """Conditional GETs answered 304 (``If-None-Match`` matched the ``ETag``)."""
         self.rate_limit = 5000
         self.rate_remaining = 5000
         self._ids = iter(range(1000, 10**9))
@@ -357,6 +366,14 @@ class GitHubDouble:
     ) -> tuple[bytes, dict[str, str]]:
         """The body and headers GitHub would POST for ``payload`` (signed with the app's secret)."""
         return events.signed(event, payload, self.app.webhook_secret)
+
+    def send_webhook(self, event: str, payload: Mapping[str, Any]) -> deliveries.SentDelivery:
+        """Deliver ``payload`` to ``webhook_url`` as GitHub does, recorded failed or not.
+
+        ``hookshot.fail_next(n)`` fails the next attempts; ``hookshot.sent`` is the log that
+        ``GET /app/hook/deliveries`` lists; a redelivery re-sends with the same guid.
+        """
+        return self.hookshot.send(event, payload)
 
     def rev_parse(self, full_name: str, rev: str) -> str:
         return self._git(
@@ -784,6 +801,7 @@ class GitHubDouble:
             response = self._json_error(ApiError(404, "Not Found"))
         else:
             response = self._json(status, payload, headers)
+            response = self._conditional(request, response, caller)
             self._maybe_revoke(request, caller)
         recorded.status = response.status_code
         if validation.operation_declares(request.method, path_pattern, response.status_code):
@@ -791,6 +809,24 @@ class GitHubDouble:
             if problem is not None:
                 self.violations.append(problem)
         return response
+
+    def _conditional(self, request: Request, response: Response, caller: auth.Caller) -> Response:
+        """A GET answered 200 carries an ``ETag``; ``If-None-Match`` with it gets a bodiless 304.
+
+        As on GitHub, a 304 is not counted against the rate limit.
+        """
+        if request.method != "GET" or response.status_code != 200:
+            return response
+        etag = '"' + hashlib.sha256(response.get_data()).hexdigest()[:40] + '"'
+        response.headers["ETag"] = etag
+        if request.headers.get("If-None-Match") not in {etag, f"W/{etag}"}:
+            return response
+        with self.lock:
+            self.not_modified += 1
+            if caller.token is not None:
+                self.rate_remaining = min(self.rate_limit, self.rate_remaining + 1)
+        headers = {**self._rate_headers(), "ETag": etag}
+        return Response(status=304, headers=headers)
 
     def _maybe_revoke(self, request: Request, caller: auth.Caller) -> None:
         with self.lock:
