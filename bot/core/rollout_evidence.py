@@ -14,7 +14,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.core.evidence import EVIDENCE_SCHEMA_ID, PACK_API_VERSION
-from bot.core.gates import Action, Alert, ClearAlert, Complete, Decision, Halt, Hold, Promote, RingGate
+from bot.core.gates import (
+    Action,
+    Alert,
+    ClearAlert,
+    Complete,
+    Decision,
+    Halt,
+    Hold,
+    Promote,
+    RingGate,
+)
 from bot.core.rollout_model import GatePolicy, outcomes_to_json
 
 ROLLOUT_PACK_KIND = "RolloutPack"
@@ -71,7 +81,12 @@ def build_rollout_pack(  # noqa: PLR0913 - keyword-only parts of the pack
         "pullRequest": pr,
         "mergeCommit": merge_sha,
         "changeDigest": change_digest,
-        "intent": {"name": state.intent, "version": state.version, "plane": state.plane, "path": path},
+        "intent": {
+            "name": state.intent,
+            "version": state.version,
+            "plane": state.plane,
+            "path": path,
+        },
         "ring": decision.ring,
         "gate": {
             "minSuccessPercent": gate.min_success_percent,

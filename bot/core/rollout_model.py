@@ -255,6 +255,10 @@ class RolloutRecord:
     path: str
     intent: Mapping[str, Any]
     """The intent document as merged (its rings, gates and schedules)."""
+    evidence_digest: str
+    """The digest every publication of the change carries (the merge's check pack)."""
+    emergency: bool
+    """The change carried the emergency label (it lifts freeze windows, as at merge)."""
     state: RolloutState
     revision: int
     updated_at: datetime

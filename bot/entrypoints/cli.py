@@ -65,10 +65,18 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
         "Manage the Ed25519 key that signs evidence packs.",
     ),
     "policy": LazyCommand("bot.entrypoints.commands_check:policy", "Work with policy rules."),
+    "reconcile": LazyCommand(
+        "bot.entrypoints.commands_rollouts:reconcile",
+        "Read each live rollout's ring from its plane; promote, halt or hold it by its gate.",
+        "server",
+    ),
     "redeliver": LazyCommand(
         "bot.entrypoints.commands_redeliver:redeliver",
         "Ask GitHub to redeliver the webhook deliveries that failed or never reached the inbox.",
         "server",
+    ),
+    "rollout": LazyCommand(
+        "bot.entrypoints.commands_rollouts:rollout_group", "Where rollouts stand.", "server"
     ),
     "serve": LazyCommand(
         "bot.entrypoints.commands_intake:serve",

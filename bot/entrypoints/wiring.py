@@ -9,22 +9,27 @@ returns the handler the worker calls for each stored delivery.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 
 from bot.adapters.github import connector_from_settings
 from bot.adapters.keys import load_or_create_signer
 from bot.adapters.storage.publications import Outbox
 from bot.adapters.storage.reviews import ReviewLedger
+from bot.adapters.storage.rollouts import RolloutStore
 from bot.bootstrap import IntakeServices
+from bot.core.rollout_model import RolloutRecord
 from bot.core.webhooks import Delivery
 from bot.errors import ConfigError
-from bot.flows.approvals import CabApprovals, TeamDirectory
+from bot.flows.approvals import CabApprovals, TeamDirectory, read_config
+from bot.flows.check import timezones_of
 from bot.flows.deliveries import handle_delivery
 from bot.flows.merge import MergePublishing
 from bot.flows.publish import Publisher
 from bot.flows.pull_request import PullRequestContext
 from bot.flows.recording import AuditedEvidence
+from bot.flows.rollouts import Reconciler
 from bot.ports import GitHubConnector
 from connectors.registry import Connectors, build_connectors
 
@@ -107,3 +112,47 @@ def pull_request_handler_factory(
                 metrics.rate_limit("core", remaining)
 
     return handle
+
+
+def build_reconciler(
+    services: IntakeServices,
+    *,
+    connector: GitHubConnector | None = None,
+    clock: Callable[[], datetime] = _now,
+    planes: Connectors | None = None,
+) -> tuple[Reconciler, Publisher]:
+    """The reconciler and the publisher its promotions go through (``eucora reconcile``).
+
+    Freeze windows come from ``eucora.yaml`` at the rollout's merge commit (the rules that
+    approved it), read through the repository's mirror; the time zones they name from this host.
+    """
+    settings = services.settings
+    github = connector if connector is not None else connector_from_settings(settings)
+    signer = load_or_create_signer(settings.home, settings.signing_key)
+    evidence = AuditedEvidence(settings, services.audit, signer=signer, clock=clock)
+    connectors = planes if planes is not None else build_connectors(settings.planes)
+    publisher = Publisher(
+        outbox=Outbox(services.engine, lease_seconds=settings.publish_lease_seconds),
+        connectors=connectors,
+        github=github,
+        evidence=evidence,
+        clock=clock,
+        public_url=settings.public_url,
+        resend_after=timedelta(seconds=settings.sweep_seconds),
+    )
+
+    def config_of(record: RolloutRecord) -> tuple[Mapping[str, Any], Mapping[str, tzinfo]]:
+        client = github.for_installation(record.installation_id)
+        mirror = client.fetch_revisions(record.repository, [record.merge_sha])
+        config = read_config(mirror, record.merge_sha)
+        return config, timezones_of(config)
+
+    reconciler = Reconciler(
+        store=RolloutStore(services.engine),
+        planes=connectors,
+        publisher=publisher,
+        evidence=evidence,
+        config_of=config_of,
+        clock=clock,
+    )
+    return reconciler, publisher

@@ -36,7 +36,7 @@ from bot.adapters.storage.publications import (
     PublicationRow,
 )
 from bot.core.audit_events import AuditEventType
-from bot.core.github_model import EVIDENCE_MARKER
+from bot.core.github_model import DEPLOYMENT_DESCRIPTION_MAX, EVIDENCE_MARKER, one_line
 from bot.core.publishing import (
     MAX_ATTEMPTS,
     PublicationState,
@@ -394,6 +394,24 @@ class Publisher:
             log.warning("publication %s: status %s not posted (%s)", row.id, state, error)
             return False
         return True
+
+    def fail_deployment(self, publication_id: int, description: str) -> None:
+        """Mark a publication's deployment ``failure`` (its ring's gate halted the rollout).
+
+        Raises ``GitHubError`` when GitHub refuses; nothing when the row has no deployment.
+        """
+        row = self.outbox.get(publication_id)
+        change = self.outbox.change(row.change_id) if row is not None else None
+        if row is None or change is None or row.deployment_id is None:
+            return
+        self._github.for_installation(change.installation_id).create_deployment_status(
+            row.repository,
+            row.deployment_id,
+            state="failure",
+            description=one_line(description, DEPLOYMENT_DESCRIPTION_MAX),
+            log_url=self.evidence_url(row.evidence_digest),
+            environment_url=row.view().url,
+        )
 
     # --- the change -------------------------------------------------------------------------
 

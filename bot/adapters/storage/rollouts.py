@@ -14,12 +14,12 @@ read here: callers pass ``now``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import stamina
-from sqlalchemy import Connection, Engine, Row, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.adapters.storage.audit_log import is_transient
@@ -41,7 +41,7 @@ from bot.core.rollout_model import (
 )
 
 _T = TypeVar("_T")
-_LIVE = [RolloutPhase.ACTIVE.value, RolloutPhase.HELD.value]
+_LIVE = [phase.value for phase in RolloutPhase if phase not in FINAL_PHASES]
 
 
 class RolloutStore:
@@ -86,6 +86,8 @@ class RolloutStore:
                                 intent_name=row.intent_name,
                                 version=row.version,
                                 intent_json=row.intent_json,
+                                evidence_digest=row.evidence_digest,
+                                emergency=bool(row.emergency),
                                 state_json=_json(state_to_json(state)),
                                 phase=state.phase.value,
                                 revision=0,
@@ -199,7 +201,9 @@ class RolloutStore:
         def work(connection: Connection) -> bool:
             taken = connection.execute(
                 update(leases)
-                .where(leases.c.name == name, or_(leases.c.holder == holder, leases.c.until < stamp))
+                .where(
+                    leases.c.name == name, or_(leases.c.holder == holder, leases.c.until < stamp)
+                )
                 .values(holder=holder, until=until)
             ).rowcount
             if taken == 1:
@@ -223,7 +227,12 @@ class RolloutStore:
         )
 
     @stamina.retry(
-        on=is_transient, attempts=20, timeout=60.0, wait_initial=0.01, wait_max=1.0, wait_jitter=0.05
+        on=is_transient,
+        attempts=20,
+        timeout=60.0,
+        wait_initial=0.01,
+        wait_max=1.0,
+        wait_jitter=0.05,
     )
     def _transact(self, work: Callable[[Connection], _T]) -> _T:
         with row_locking_write(self._engine, OUTBOX_LOCK_KEY, SQLITE_WRITERS) as connection:
@@ -251,8 +260,10 @@ def _unstarted() -> Any:
             publications.c.version,
             publications.c.path,
             publications.c.intent_json,
+            publications.c.evidence_digest,
             publications.c.updated_at,
             changes.c.installation_id,
+            changes.c.emergency,
             changes.c.merge_sha,
         )
         .join(changes, changes.c.id == publications.c.change_id)
@@ -332,6 +343,8 @@ def _record(row: Row[Any]) -> RolloutRecord:
         merge_sha=row.merge_sha,
         path=row.path,
         intent=json.loads(row.intent_json),
+        evidence_digest=row.evidence_digest,
+        emergency=bool(row.emergency),
         state=state_from_json(json.loads(row.state_json)),
         revision=int(row.revision),
         updated_at=parse_time(row.updated_at),
@@ -340,8 +353,3 @@ def _record(row: Row[Any]) -> RolloutRecord:
 
 def _json(value: Any) -> str:
     return canonical_json(value).decode("utf-8")
-
-
-def live_phases() -> Sequence[str]:
-    """The phases a reconcile pass looks at."""
-    return tuple(p.value for p in RolloutPhase if p not in FINAL_PHASES)

@@ -248,6 +248,8 @@ rollouts = Table(
     Column("intent_name", Text, nullable=False),
     Column("version", Text, nullable=False),
     Column("intent_json", Text, nullable=False),
+    Column("evidence_digest", Text, nullable=False),
+    Column("emergency", Boolean, nullable=False),
     Column("state_json", Text, nullable=False),
     Column("phase", Text, nullable=False),
     Column("revision", Integer, nullable=False, server_default="0"),

@@ -38,6 +38,8 @@ def upgrade() -> None:
         sa.Column("intent_name", sa.Text(), nullable=False),
         sa.Column("version", sa.Text(), nullable=False),
         sa.Column("intent_json", sa.Text(), nullable=False),
+        sa.Column("evidence_digest", sa.Text(), nullable=False),
+        sa.Column("emergency", sa.Boolean(), nullable=False),
         sa.Column("state_json", sa.Text(), nullable=False),
         sa.Column("phase", sa.Text(), nullable=False),
         sa.Column("revision", sa.Integer(), server_default="0", nullable=False),

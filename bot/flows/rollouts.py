@@ -1,0 +1,438 @@
+"""The reconcile pass: every live rollout's gate read, decided and acted on, ring by ring.
+
+One pass (``eucora reconcile --once``, or the periodic task) takes the ``reconcile`` lease (one
+replica at a time), starts a rollout for each merge publication that succeeded since the last
+pass, and for each live rollout:
+
+1. reads the watched ring's install outcomes from its plane (the connector's ``outcomes`` verb;
+   a failed read is a :class:`~bot.core.rollout_model.ReadFailure`, never "nothing installed");
+2. asks the pure core (:func:`bot.core.gates.decide`) what the gate says and what to do;
+3. writes a rollout evidence pack (``RolloutPack``: outcomes, gate inputs, verdict) when the
+   decision moves the rollout, then saves the new state conditionally on the revision it read,
+   in the same transaction as the next ring's outbox row (a promotion is recorded exactly once,
+   whatever the number of reconcilers);
+4. acts: sends the promotion to the publish queue (its GitHub Deployment ``<plane>/<ring>`` and
+   statuses come from the publisher, as for the first ring), marks a halted ring's deployment
+   failed, and audits every step.
+
+Every outside thing comes in through the constructor; the clock too.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Protocol
+
+from bot.core.gates import (
+    Alert,
+    ClearAlert,
+    Complete,
+    Decision,
+    Freeze,
+    Halt,
+    Hold,
+    Promote,
+    decide,
+    ring_gates,
+)
+from bot.core.publishing import idempotency_key
+from bot.core.rollout_evidence import action_to_json, build_rollout_pack, moves
+from bot.core.rollout_model import (
+    GatePolicy,
+    Promotion,
+    ReadFailure,
+    Reading,
+    RingOutcomes,
+    RingPhase,
+    RolloutRecord,
+    RolloutState,
+)
+from bot.errors import GitHubError, PermanentConnectorError, TransientConnectorError
+from connectors.base import Publication, Ring
+
+log = logging.getLogger("eucora.rollouts")
+
+LEASE = "reconcile"
+ROLLOUT_STARTED = "rollout.started"
+ROLLOUT_DECIDED = "rollout.decided"
+ROLLOUT_PROMOTED = "rollout.promoted"
+ROLLOUT_HALTED = "rollout.halted"
+ROLLOUT_HELD = "rollout.held"
+ROLLOUT_ALERT = "rollout.alert"
+ROLLOUT_COMPLETED = "rollout.completed"
+
+
+class RolloutStore(Protocol):
+    """Where rollouts are kept between passes (``bot.adapters.storage.rollouts``)."""
+
+    def start_published(self, *, now: datetime) -> tuple[RolloutRecord, ...]:
+        """Start a rollout for every succeeded merge publication without one."""
+        ...
+
+    def live(self, *, limit: int = ...) -> tuple[RolloutRecord, ...]:
+        """Rollouts still running or held."""
+        ...
+
+    def save(
+        self,
+        record: RolloutRecord,
+        state: RolloutState,
+        *,
+        now: datetime,
+        promotion: Promotion | None = None,
+    ) -> tuple[bool, int | None]:
+        """Save conditionally on ``record.revision``; record the promotion in the same step."""
+        ...
+
+    def step_publication(self, record: RolloutRecord, step: int) -> int | None:
+        """The outbox id of the rollout's publication of ring ``step``."""
+        ...
+
+    def lease(self, name: str, holder: str, *, now: datetime, seconds: float) -> bool:
+        """Take or renew a named lease."""
+        ...
+
+    def release(self, name: str, holder: str) -> None:
+        """Give a named lease back."""
+        ...
+
+
+class OutcomeReader(Protocol):
+    """A plane's connector, as far as reading install outcomes goes."""
+
+    def outcomes(self, publication: Publication) -> RingOutcomes:
+        """The ring's install outcomes; raises when the read fails."""
+        ...
+
+
+class Planes(Protocol):
+    """The configured connectors, by plane name."""
+
+    def get(self, plane: str) -> OutcomeReader | None:
+        """The connector of that plane, or None when it is not configured."""
+        ...
+
+
+class PromotionSender(Protocol):
+    """The publisher: sends outbox rows to the publish queue, reports a ring's deployment."""
+
+    def enqueue(self, ids: Sequence[int], *, delay: float = 0.0) -> None:
+        """Send each publication id to the queue (the sweeper re-sends what is lost)."""
+        ...
+
+    def fail_deployment(self, publication_id: int, description: str) -> None:
+        """Mark the publication's GitHub deployment ``failure`` with a one-line reason."""
+        ...
+
+
+class RolloutEvidence(Protocol):
+    """The evidence store and audit log, as the rollouts use them."""
+
+    def record_pack(
+        self,
+        pack: Mapping[str, Any],
+        *,
+        correlation_id: str,
+        repository: str,
+        pr: int | None,
+        head_sha: str | None,
+    ) -> str:
+        """Store, audit and prove a pack; return its digest."""
+        ...
+
+    def audit(  # noqa: PLR0913 - the audit event's fields
+        self,
+        type_: str,
+        *,
+        correlation_id: str,
+        repository: str,
+        pr: int | None,
+        head_sha: str | None,
+        payload: dict[str, Any],
+    ) -> None:
+        """Append one audit event."""
+        ...
+
+
+ConfigOf = Callable[[RolloutRecord], tuple[Mapping[str, Any], Mapping[str, tzinfo]]]
+"""A rollout's ``eucora.yaml`` (its freeze windows) and the time zones it names."""
+
+
+@dataclass(slots=True)
+class PassReport:
+    """What one reconcile pass did (for the CLI, logs and tests)."""
+
+    leased: bool = True
+    started: int = 0
+    looked_at: int = 0
+    promoted: list[str] = field(default_factory=list)
+    halted: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    read_errors: int = 0
+    lost_races: int = 0
+    plane_reads: int = 0
+
+    def lines(self) -> list[str]:
+        """The report as people read it, one fact a line."""
+        if not self.leased:
+            return ["another reconciler holds the lease: nothing done"]
+        out = [f"{self.looked_at} live rollouts looked at, {self.started} started"]
+        out += [f"promoted {name}" for name in self.promoted]
+        out += [f"halted {name}" for name in self.halted]
+        out += [f"held {name}" for name in self.held]
+        out += [f"completed {name}" for name in self.completed]
+        out += [f"alert: {text}" for text in self.alerts]
+        if self.read_errors:
+            out.append(f"{self.read_errors} plane reads failed (counted, retried next pass)")
+        return out
+
+
+class Reconciler:
+    """Runs reconcile passes (see the module docstring)."""
+
+    def __init__(  # noqa: PLR0913 - the services a pass touches
+        self,
+        *,
+        store: RolloutStore,
+        planes: Planes,
+        publisher: PromotionSender,
+        evidence: RolloutEvidence,
+        config_of: ConfigOf,
+        clock: Callable[[], datetime],
+        policy: GatePolicy | None = None,
+        lease_seconds: float = 300.0,
+        holder: str | None = None,
+    ) -> None:
+        self._store = store
+        self._planes = planes
+        self._publisher = publisher
+        self._evidence = evidence
+        self._config_of = config_of
+        self._clock = clock
+        self._policy = policy or GatePolicy()
+        self._lease_seconds = lease_seconds
+        self._holder = holder or f"reconciler-{uuid.uuid4().hex[:12]}"
+
+    def run_once(self) -> PassReport:
+        """One pass over every live rollout, under the ``reconcile`` lease."""
+        report = PassReport()
+        now = self._clock()
+        if not self._store.lease(LEASE, self._holder, now=now, seconds=self._lease_seconds):
+            report.leased = False
+            return report
+        try:
+            for record in self._store.start_published(now=now):
+                report.started += 1
+                self._audit(ROLLOUT_STARTED, record, {"rings": _ring_names(record.state)})
+            for record in self._store.live():
+                report.looked_at += 1
+                self._reconcile(record, report)
+        finally:
+            self._store.release(LEASE, self._holder)
+        return report
+
+    def _reconcile(self, record: RolloutRecord, report: PassReport) -> None:
+        now = self._clock()
+        gates = ring_gates(record.intent)
+        state = record.state
+        watched = state.rings[state.current] if state.rings else None
+        readings: dict[str, Reading] = {}
+        if watched is not None and watched.phase in {RingPhase.ACTIVE, RingPhase.HELD}:
+            readings[watched.name] = self._read(record, state.current, report)
+        config, zones = self._config_of(record)
+        decision = decide(
+            gates=gates,
+            state=state,
+            readings=readings,
+            policy=self._policy,
+            freeze=Freeze(config=config, zones=zones, emergency=record.emergency),
+            now=now,
+        )
+        if decision.state == state and not decision.actions:
+            return
+        digest = None
+        if moves(decision):
+            digest = self._evidence.record_pack(
+                build_rollout_pack(
+                    repository=record.repository,
+                    pr=record.pr,
+                    merge_sha=record.merge_sha,
+                    change_digest=None,
+                    path=record.path,
+                    gate=gates[state.current],
+                    policy=self._policy,
+                    decision=decision,
+                    decided_at=now,
+                ),
+                correlation_id=_correlation(record),
+                repository=record.repository,
+                pr=record.pr,
+                head_sha=record.merge_sha,
+            )
+        promotion = self._promotion(record, decision)
+        saved, publication_id = self._store.save(
+            record, decision.state, now=now, promotion=promotion
+        )
+        if not saved:
+            report.lost_races += 1
+            return
+        self._act(record, decision, digest, publication_id, report)
+
+    def _read(self, record: RolloutRecord, step: int, report: PassReport) -> Reading:
+        connector = self._planes.get(record.state.plane)
+        if connector is None:
+            report.read_errors += 1
+            return ReadFailure(f"{record.state.plane} is not configured on this installation")
+        report.plane_reads += 1
+        try:
+            return connector.outcomes(_publication(record, step))
+        except (TransientConnectorError, PermanentConnectorError) as error:
+            report.read_errors += 1
+            return ReadFailure(_one_line(error))
+        except Exception as error:  # an unexpected failure is a failed read, counted and audited
+            log.exception("rollout %s: reading outcomes failed", record.id)
+            report.read_errors += 1
+            return ReadFailure(f"unexpected {type(error).__name__}: {_one_line(error)}")
+
+    @staticmethod
+    def _promotion(record: RolloutRecord, decision: Decision) -> Promotion | None:
+        for action in decision.actions:
+            if isinstance(action, Promote):
+                ring = _intent_ring(record.intent, action.ring)
+                return Promotion(
+                    ring=action.ring,
+                    step=action.index,
+                    target=str(ring.get("target", "")),
+                    idempotency_key=idempotency_key(
+                        record.state.intent, record.state.version, action.ring
+                    ),
+                    evidence_digest=record.evidence_digest,
+                )
+        return None
+
+    def _act(
+        self,
+        record: RolloutRecord,
+        decision: Decision,
+        digest: str | None,
+        publication_id: int | None,
+        report: PassReport,
+    ) -> None:
+        name = f"{record.state.intent} {record.state.version} ({record.state.plane})"
+        common = {
+            "verdict": decision.verdict.value,
+            "ring": decision.ring,
+            "reasons": list(decision.reasons),
+            "evidence": digest,
+        }
+        self._audit(ROLLOUT_DECIDED, record, {**common, "actions": _actions(decision)})
+        for action in decision.actions:
+            match action:
+                case Promote(ring=ring):
+                    report.promoted.append(f"{name} to {ring}")
+                    self._audit(ROLLOUT_PROMOTED, record, {**common, "to": ring})
+                    if publication_id is not None:
+                        self._publisher.enqueue([publication_id])
+                case Halt(ring=ring, reason=reason):
+                    report.halted.append(f"{name} at {ring}: {reason}")
+                    self._audit(ROLLOUT_HALTED, record, common)
+                    self._fail_deployment(record, decision, reason)
+                case Hold(ring=ring, reason=reason):
+                    report.held.append(f"{name} at {ring}: {reason}")
+                    self._audit(ROLLOUT_HELD, record, common)
+                case Alert(kind=kind, reason=reason):
+                    report.alerts.append(f"{name}: {reason}")
+                    self._audit(ROLLOUT_ALERT, record, {**common, "kind": kind})
+                case Complete():
+                    report.completed.append(name)
+                    self._audit(ROLLOUT_COMPLETED, record, common)
+                case ClearAlert():
+                    pass
+
+    def _fail_deployment(self, record: RolloutRecord, decision: Decision, reason: str) -> None:
+        step = next(
+            (i for i, ring in enumerate(decision.state.rings) if ring.name == decision.ring), 0
+        )
+        publication_id = self._store.step_publication(record, step)
+        if publication_id is None:
+            return
+        try:
+            self._publisher.fail_deployment(publication_id, f"halted: {reason}")
+        except GitHubError as error:  # the halt stands; the PR's deployment shows it later
+            log.warning("rollout %s: deployment not marked failed (%s)", record.id, error)
+
+    def _audit(self, type_: str, record: RolloutRecord, payload: dict[str, Any]) -> None:
+        self._evidence.audit(
+            type_,
+            correlation_id=_correlation(record),
+            repository=record.repository,
+            pr=record.pr,
+            head_sha=record.merge_sha,
+            payload={
+                "rollout": record.id,
+                "intent": record.state.intent,
+                "version": record.state.version,
+                "plane": record.state.plane,
+                **payload,
+            },
+        )
+
+
+def _correlation(record: RolloutRecord) -> str:
+    return f"rollout-{record.id}"
+
+
+def _ring_names(state: RolloutState) -> list[str]:
+    return [ring.name for ring in state.rings]
+
+
+def _actions(decision: Decision) -> list[dict[str, Any]]:
+    return [action_to_json(a) for a in decision.actions]
+
+
+def _intent_ring(intent: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    for ring in intent.get("rings", []):
+        if isinstance(ring, Mapping) and ring.get("name") == name:
+            return ring
+    return {}
+
+
+def _publication(record: RolloutRecord, step: int) -> Publication:
+    ring = record.intent["rings"][step]
+    return Publication(
+        intent=record.intent,
+        ring=Ring(
+            name=str(ring["name"]),
+            target=str(ring["target"]),
+            devices=int(ring.get("devices", 0)),
+            assignment=str(ring.get("assignment", "required")),
+        ),
+        idempotency_key=idempotency_key(
+            record.state.intent, record.state.version, str(ring["name"])
+        ),
+        evidence_digest=record.evidence_digest,
+    )
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:500] or type(error).__name__
+
+
+def every(interval: timedelta, clock: Callable[[], datetime]) -> Callable[[], bool]:
+    """A gate for a periodic caller: true at most once per ``interval`` (the first call: true)."""
+    last: list[datetime] = []
+
+    def due() -> bool:
+        now = clock()
+        if last and now - last[0] < interval:
+            return False
+        last[:] = [now]
+        return True
+
+    return due
