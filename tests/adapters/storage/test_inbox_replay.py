@@ -162,7 +162,10 @@ def test_rows_stored_before_the_upgrade_keep_and_the_body_may_repeat_after_it(
         }
         with engine.begin() as connection:
             connection.execute(insert(inbox_table), row)
-        assert upgrade_schema(engine) == ("0004_publications", "0005_inbox_replay_window")
+        assert upgrade_schema(engine, "0005_inbox_replay_window") == (
+            "0004_publications",
+            "0005_inbox_replay_window",
+        )
         inbox = Inbox(engine)
         assert put(inbox, "again", MEMBERSHIP, body=REMOVED, at=T0 + timedelta(seconds=1)) is (
             Stored.REPLAY
