@@ -226,7 +226,8 @@ class AwxConnector:
             return
         job = self._job(job_id)
         if job["status"] not in FINAL:
-            self._http.request("POST", f"{self._prefix}/jobs/{job_id}/cancel/", json={})
+            # The cancel operation declares no body: AWX takes an empty POST.
+            self._http.request("POST", f"{self._prefix}/jobs/{job_id}/cancel/")
 
     # -- steps -----------------------------------------------------------------------------
     def _find_template(self, name: str) -> dict[str, Any] | None:
