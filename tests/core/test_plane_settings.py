@@ -1,0 +1,128 @@
+"""Plane settings in intents (issue 20): schema shape and the plane-aware checks."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.core.documents import DocumentKind, DocumentValidator
+from tests.conftest import EXAMPLES
+
+INTENTS = EXAMPLES / "intents-repo" / "intents"
+CHROME = INTENTS / "windows" / "google-chrome.yaml"
+ZOOM = INTENTS / "macos" / "zoom.yaml"
+SEVEN_ZIP = INTENTS / "windows" / "7-zip.yaml"
+FILTER = "0c0a8a3f-56a7-4c88-9f7a-21c1e2f0b6a1"
+
+
+def load(path: Any) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data
+
+
+def findings(validator: DocumentValidator, intent: dict[str, Any]) -> list[tuple[str, str]]:
+    raw = yaml.safe_dump(intent, sort_keys=False).encode()
+    doc = validator.validate(raw, "intents/x.yaml", DocumentKind.INTENT)
+    return [(f.code, f.message) for f in doc.findings if f.severity.value == "error"]
+
+
+def test_the_example_intents_stay_valid(validator: DocumentValidator) -> None:
+    for path in sorted(INTENTS.rglob("*.yaml")):
+        assert findings(validator, load(path)) == [], path
+
+
+def test_settings_for_another_plane_name_both_planes(validator: DocumentValidator) -> None:
+    intent = load(CHROME)
+    intent["jamf"] = {"frequency": "Ongoing"}
+    intent["rings"][0]["sccm"] = {"notifications": "hideAll"}
+    found = findings(validator, intent)
+    assert [code for code, _ in found] == ["intent.plane-settings", "intent.plane-settings"]
+    jamf, sccm = sorted(message for _, message in found)
+    assert jamf.startswith("`jamf:` holds Jamf Pro settings")
+    assert "publishes through Microsoft Intune (plane: intune)" in jamf
+    assert sccm.startswith("`sccm:` holds Microsoft Configuration Manager settings")
+
+
+def test_a_setting_the_plane_section_does_not_have_is_a_schema_error(
+    validator: DocumentValidator,
+) -> None:
+    intent = load(ZOOM)
+    intent["jamf"] = {"selfService": {"category": "Productivity", "featured": True}}
+    [(code, message)] = findings(validator, intent)
+    assert code == "schema.additionalProperties"
+    assert "featured" in message
+
+
+def test_intune_win32_mistakes_say_how_to_fix(validator: DocumentValidator) -> None:
+    intent = load(CHROME)
+    ring = intent["rings"][1]
+    intent["intune"] = {
+        "returnCodes": [{"code": 1603, "type": "failed"}, {"code": 1603, "type": "retry"}],
+        "bundles": [{"bundleId": "com.google.Chrome"}],
+        "dependencies": [{"intent": "google-chrome"}],
+    }
+    ring["intune"] = {
+        "filter": {"id": "Windows 11 devices", "mode": "include"},
+        "excludeGroups": [ring["target"], "EUC-Kiosks", intent["rings"][0]["target"]],
+    }
+    found = dict(findings(validator, intent))
+    assert set(found) == {
+        "intune.platform-setting",
+        "intune.return-codes",
+        "intune.dependency",
+        "intune.filter-id",
+        "intune.exclude-own-group",
+        "intune.group-id",
+    }
+    assert "return code 1603 is listed twice" in found["intune.return-codes"]
+    assert "not a GUID" in found["intune.filter-id"]
+    assert "Filters" in found["intune.filter-id"]
+    assert "Object ID" in found["intune.group-id"]
+
+
+def test_intune_win32_needs_uninstall_and_detection(validator: DocumentValidator) -> None:
+    intent = load(CHROME)
+    intent["package"]["type"] = "exe"
+    intent["package"]["installCommand"] = "setup.exe /S"
+    del intent["package"]["detection"]
+    found = dict(findings(validator, intent))
+    assert "package.uninstallCommand" in found["intune.win32-uninstall"]
+    assert "add package.detection" in found["intune.win32-detection"]
+
+
+def test_an_own_version_supersedence_and_a_missing_version_are_refused(
+    validator: DocumentValidator,
+) -> None:
+    intent = load(CHROME)
+    intent["intune"] = {"supersedes": {"version": intent["app"]["version"], "type": "update"}}
+    assert [c for c, _ in findings(validator, intent)] == ["intune.supersedes"]
+    intent["intune"] = {"supersedes": {"type": "replace"}}
+    del intent["rollback"]["previousVersion"]
+    assert [c for c, _ in findings(validator, intent)] == ["intune.supersedes"]
+
+
+@pytest.mark.parametrize(("trigger", "hint"), [("checkin", "recurringCheckin"), ("boot", None)])
+def test_a_jamf_trigger_that_does_not_exist(
+    validator: DocumentValidator, trigger: str, hint: str | None
+) -> None:
+    intent = load(ZOOM)
+    intent["jamf"] = {"triggers": ["login", trigger]}
+    [(code, message)] = findings(validator, intent)
+    assert code == "jamf.trigger"
+    assert f"no policy trigger {trigger!r}" in message
+    assert "jamf.customEvent" in message
+    assert (f"did you mean {hint!r}" in message) == (hint is not None)
+
+
+def test_jamf_and_sccm_own_group_and_codes(validator: DocumentValidator) -> None:
+    zoom = load(ZOOM)
+    zoom["rings"][0]["jamf"] = {"excludeGroups": [zoom["rings"][0]["target"]]}
+    assert [c for c, _ in findings(validator, zoom)] == ["jamf.exclude-own-group"]
+    seven = copy.deepcopy(load(SEVEN_ZIP))
+    seven["sccm"] = {
+        "returnCodes": [{"code": 5, "type": "failure"}, {"code": 5, "type": "success"}]
+    }
+    assert [c for c, _ in findings(validator, seven)] == ["sccm.return-codes"]
