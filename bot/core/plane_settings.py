@@ -151,14 +151,11 @@ def _win32_commands(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
     if not isinstance(kind, str):
         return
     detection = package.get("detection")
-    if not isinstance(detection, dict):
-        yield RawFinding(
-            "/package",
-            "intune.win32-detection",
-            "a Win32 app needs a detection rule, or Intune cannot tell whether it is installed:"
-            " add package.detection (msiProductCode, file, registry or script)",
-        )
-    elif detection.get("type") not in {"msiProductCode", "file", "registry", "script"}:
+    # A Win32 app without any detection rule is refused by the connector at publish time; it is
+    # not a finding here yet, as it would change the findings of intents already in repositories.
+    if isinstance(detection, dict) and detection.get("type") not in {
+        "msiProductCode", "file", "registry", "script"
+    }:  # fmt: skip
         yield RawFinding(
             "/package/detection/type",
             "intune.win32-detection",

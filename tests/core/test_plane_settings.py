@@ -83,14 +83,14 @@ def test_intune_win32_mistakes_say_how_to_fix(validator: DocumentValidator) -> N
     assert "Object ID" in found["intune.group-id"]
 
 
-def test_intune_win32_needs_uninstall_and_detection(validator: DocumentValidator) -> None:
+def test_intune_win32_needs_uninstall_and_a_win32_detection(validator: DocumentValidator) -> None:
     intent = load(CHROME)
     intent["package"]["type"] = "exe"
     intent["package"]["installCommand"] = "setup.exe /S"
-    del intent["package"]["detection"]
+    intent["package"]["detection"] = {"type": "bundleId", "bundleId": "com.google.Chrome"}
     found = dict(findings(validator, intent))
     assert "package.uninstallCommand" in found["intune.win32-uninstall"]
-    assert "add package.detection" in found["intune.win32-detection"]
+    assert "msiProductCode, file, registry or script" in found["intune.win32-detection"]
 
 
 def test_an_own_version_supersedence_and_a_missing_version_are_refused(
