@@ -3,7 +3,7 @@
 The schema says which settings exist and their shapes; these checks say what a plane would
 refuse, or what a device could not install, before anything is published: settings written for
 another plane, a Win32 app Intune could not uninstall or detect, return codes that collide, a
-filter or group id that is not a GUID, an exclusion of the ring's own group, a Jamf trigger that
+group id that is not a GUID, an exclusion of the ring's own group, a Jamf trigger that
 does not exist. Every message says how to fix it.
 """
 
@@ -32,8 +32,7 @@ JAMF_TRIGGERS: Mapping[str, str] = {
 }
 """The Jamf policy triggers an intent names, and the Classic policy element each one sets."""
 
-WIN32_ONLY = ("requirements", "returnCodes", "dependencies", "supersedes", "restartBehavior",
-              "maxRunTimeMinutes")  # fmt: skip
+WIN32_ONLY = ("requirements", "returnCodes", "restartBehavior")
 MACOS_ONLY = ("bundles", "ignoreVersionDetection", "installAsManaged")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MSI_TYPES = frozenset({"msi", "intunewin"})
@@ -91,27 +90,10 @@ def check_intune_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
     if platform == "windows":
         yield from _win32_commands(intent)
     yield from _return_codes(settings.get("returnCodes"), "/intune/returnCodes", "intune")
-    yield from _supersedes(intent, settings, "/intune/supersedes", "intune")
-    name = _mapping(intent.get("metadata")).get("name")
-    for index, dependency in enumerate(_list(settings.get("dependencies"))):
-        if _mapping(dependency).get("intent") == name:
-            yield RawFinding(
-                f"/intune/dependencies/{index}/intent",
-                "intune.dependency",
-                f"the app cannot depend on itself ({name!r}): name another intent",
-            )
     targets = {r.get("target"): r.get("name") for _, r in _rings(intent)}
     for index, ring in _rings(intent):
         ring_settings = _mapping(ring.get("intune"))
         where = f"/rings/{index}/intune"
-        filter_id = _mapping(ring_settings.get("filter")).get("id")
-        if isinstance(filter_id, str) and not _GUID.fullmatch(filter_id):
-            yield RawFinding(
-                f"{where}/filter/id",
-                "intune.filter-id",
-                f"filter id {filter_id!r} is not a GUID: Intune names a filter by its id, shown"
-                " in Tenant administration > Filters > (the filter) > Overview, not by its name",
-            )
         for position, group in enumerate(_list(ring_settings.get("excludeGroups"))):
             yield from _excluded_group(group, ring, targets, f"{where}/excludeGroups/{position}")
 

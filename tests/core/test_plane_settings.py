@@ -15,7 +15,6 @@ INTENTS = EXAMPLES / "intents-repo" / "intents"
 CHROME = INTENTS / "windows" / "google-chrome.yaml"
 ZOOM = INTENTS / "macos" / "zoom.yaml"
 SEVEN_ZIP = INTENTS / "windows" / "7-zip.yaml"
-FILTER = "0c0a8a3f-56a7-4c88-9f7a-21c1e2f0b6a1"
 
 
 def load(path: Any) -> dict[str, Any]:
@@ -62,24 +61,18 @@ def test_intune_win32_mistakes_say_how_to_fix(validator: DocumentValidator) -> N
     intent["intune"] = {
         "returnCodes": [{"code": 1603, "type": "failed"}, {"code": 1603, "type": "retry"}],
         "bundles": [{"bundleId": "com.google.Chrome"}],
-        "dependencies": [{"intent": "google-chrome"}],
     }
     ring["intune"] = {
-        "filter": {"id": "Windows 11 devices", "mode": "include"},
         "excludeGroups": [ring["target"], "EUC-Kiosks", intent["rings"][0]["target"]],
     }
     found = dict(findings(validator, intent))
     assert set(found) == {
         "intune.platform-setting",
         "intune.return-codes",
-        "intune.dependency",
-        "intune.filter-id",
         "intune.exclude-own-group",
         "intune.group-id",
     }
     assert "return code 1603 is listed twice" in found["intune.return-codes"]
-    assert "not a GUID" in found["intune.filter-id"]
-    assert "Filters" in found["intune.filter-id"]
     assert "Object ID" in found["intune.group-id"]
 
 
@@ -96,12 +89,12 @@ def test_intune_win32_needs_uninstall_and_a_win32_detection(validator: DocumentV
 def test_an_own_version_supersedence_and_a_missing_version_are_refused(
     validator: DocumentValidator,
 ) -> None:
-    intent = load(CHROME)
-    intent["intune"] = {"supersedes": {"version": intent["app"]["version"], "type": "update"}}
-    assert [c for c, _ in findings(validator, intent)] == ["intune.supersedes"]
-    intent["intune"] = {"supersedes": {"type": "replace"}}
+    intent = load(SEVEN_ZIP)
+    intent["sccm"] = {"supersedes": {"version": intent["app"]["version"]}}
+    assert [c for c, _ in findings(validator, intent)] == ["sccm.supersedes"]
+    intent["sccm"] = {"supersedes": {"uninstall": True}}
     del intent["rollback"]["previousVersion"]
-    assert [c for c, _ in findings(validator, intent)] == ["intune.supersedes"]
+    assert [c for c, _ in findings(validator, intent)] == ["sccm.supersedes"]
 
 
 @pytest.mark.parametrize(("trigger", "hint"), [("checkin", "recurringCheckin"), ("boot", None)])
