@@ -36,6 +36,7 @@ SEEDS = [
     "mobileAppContentFile",
     "mobileAppAssignment",
     "deviceAndAppManagementAssignmentTarget",
+    "exclusionGroupAssignmentTarget",
     "mobileAppAssignmentSettings",
     "win32LobAppAssignmentSettings",
     "macOsLobAppAssignmentSettings",
