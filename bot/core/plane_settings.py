@@ -1,4 +1,4 @@
-"""Plane-aware checks of an intent's plane settings (``intune:``, ``jamf:``, ``sccm:``; issue 20).
+"""Plane-aware checks of an intent's plane settings (``intune:``, ``jamf:``; issue 20).
 
 The schema says which settings exist and their shapes; these checks say what a plane would
 refuse, or what a device could not install, before anything is published: settings written for
@@ -18,7 +18,7 @@ from bot.core.planes import PROFILES, Plane
 from bot.core.schema import RawFinding
 
 PLANE_SECTIONS: Mapping[str, str] = {
-    plane.value: PROFILES[plane].display_name for plane in (Plane.INTUNE, Plane.JAMF, Plane.SCCM)
+    plane.value: PROFILES[plane].display_name for plane in (Plane.INTUNE, Plane.JAMF)
 }
 """The intent sections that hold one plane's settings, by plane name, and the plane's name."""
 
@@ -177,28 +177,6 @@ def _return_codes(codes: object, where: str, plane: str) -> Iterator[RawFinding]
             seen[code] = index
 
 
-def _supersedes(
-    intent: Mapping[str, Any], settings: Mapping[str, Any], where: str, plane: str
-) -> Iterator[RawFinding]:
-    supersedes = settings.get("supersedes")
-    if not isinstance(supersedes, dict):
-        return
-    version = supersedes.get("version") or _mapping(intent.get("rollback")).get("previousVersion")
-    if not version:
-        yield RawFinding(
-            where,
-            f"{plane}.supersedes",
-            f"{plane}.supersedes names no version: give supersedes.version, or"
-            " rollback.previousVersion",
-        )
-    elif version == _mapping(intent.get("app")).get("version"):
-        yield RawFinding(
-            where,
-            f"{plane}.supersedes",
-            f"the app cannot supersede its own version {version}: name the previous version",
-        )
-
-
 def check_jamf_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
     """Jamf: triggers that exist, no exclusion of the ring's own group."""
     if intent.get("plane") != "jamf":
@@ -225,19 +203,9 @@ def check_jamf_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
                 )
 
 
-def check_sccm_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
-    """Configuration Manager: return codes that do not collide, a supersedence with a version."""
-    if intent.get("plane") != "sccm":
-        return
-    settings = _mapping(intent.get("sccm"))
-    yield from _return_codes(settings.get("returnCodes"), "/sccm/returnCodes", "sccm")
-    yield from _supersedes(intent, settings, "/sccm/supersedes", "sccm")
-
-
 PLANE_SETTINGS_CHECKS = (
     check_plane_sections,
     check_intune_settings,
     check_jamf_settings,
-    check_sccm_settings,
 )
 """Added to :data:`bot.core.semantics.INTENT_CHECKS`."""
