@@ -230,7 +230,8 @@ class AwxConnector:
             return
         job = self._job(job_id)
         if job["status"] not in FINAL:
-            self._http.request("POST", f"{self._prefix}/jobs/{job_id}/cancel/", json={})
+            # The cancel operation declares no body: AWX takes an empty POST.
+            self._http.request("POST", f"{self._prefix}/jobs/{job_id}/cancel/")
 
     def outcomes(self, publication: Publication) -> RingOutcomes:
         """The publication's job and its host summaries (``ok``, ``failures``, ``dark``).

@@ -123,6 +123,10 @@ class PlaneState:
     """Ring name → assignment (or status) the plane reports."""
     object_id: str | None = None
     details: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """The plane settings read back, in the intent's own words (issue 20): the plane's section
+    (``{"intune": {...}}``) and, under ``"rings"``, each ring's section by the key ``rings`` uses,
+    so drift can compare them with the intent."""
 
 
 class Journal(Protocol):

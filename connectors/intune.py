@@ -35,6 +35,7 @@ import csv
 import functools
 import io
 import itertools
+import json
 import re
 import shlex
 import zipfile
@@ -234,50 +235,134 @@ def app_body(publication: Publication, content: Content | None = None) -> dict[s
         setup = (content.setup_file if content else None) or setup_file(intent)
         msi = (content.msi if content else None) or msi_info(intent)
         install = package.get("installCommand") or _default_install(setup)
+        settings = intent.get("intune") or {}
+        requirements = settings.get("requirements") or {}
         body |= {
             "setupFilePath": setup,
             "installCommandLine": install,
             "uninstallCommandLine": _uninstall(intent, setup, msi),
             "applicableArchitectures": "none",
             "allowedArchitectures": ",".join(package.get("architectures") or ARCHITECTURES),
-            "minimumSupportedWindowsRelease": "1607",
+            "minimumSupportedWindowsRelease": requirements.get("minimumWindowsRelease", "1607"),
             "installExperience": {
                 "@odata.type": "#microsoft.graph.win32LobAppInstallExperience",
                 "runAsAccount": "user" if package.get("installContext") == "user" else "system",
-                "deviceRestartBehavior": "suppress",
+                "deviceRestartBehavior": settings.get("restartBehavior", "suppress"),
             },
-            "returnCodes": [{"returnCode": code, "type": kind_} for code, kind_ in RETURN_CODES],
-            "rules": [_detection_rule(intent)],
+            "returnCodes": [
+                {"returnCode": code, "type": kind_}
+                for code, kind_ in return_codes(settings.get("returnCodes") or ())
+            ],
+            "rules": [
+                _detection_rule(intent),
+                *(_requirement_rule(rule) for rule in requirements.get("rules") or ()),
+            ],
+        }
+        body |= {
+            graph: requirements[key]
+            for key, graph in _MINIMUMS.items()
+            if requirements.get(key) is not None
         }
     else:
-        detection = package.get("detection") or {}
-        bundle = str(detection.get("bundleId") or intent["metadata"]["name"])
+        settings = intent.get("intune") or {}
+        bundles = macos_bundles(intent)
+        bundle, version = bundles[0]
         minimum = {"@odata.type": "#microsoft.graph.macOSMinimumOperatingSystem", "v10_13": True}
+        ignore = bool(settings.get("ignoreVersionDetection", False))
         if kind == "macOSDmgApp":
             body |= {
                 "primaryBundleId": bundle,
-                "primaryBundleVersion": publication.version,
-                "includedApps": [{"bundleId": bundle, "bundleVersion": publication.version}],
-                "ignoreVersionDetection": False,
+                "primaryBundleVersion": version,
+                "includedApps": [{"bundleId": b, "bundleVersion": v} for b, v in bundles],
+                "ignoreVersionDetection": ignore,
                 "minimumSupportedOperatingSystem": minimum,
             }
         else:
             body |= {
                 "bundleId": bundle,
-                "versionNumber": publication.version,
-                "buildNumber": publication.version,
+                "versionNumber": version,
+                "buildNumber": version,
                 "childApps": [
-                    {
-                        "bundleId": bundle,
-                        "versionNumber": publication.version,
-                        "buildNumber": publication.version,
-                    }
+                    {"bundleId": b, "versionNumber": v, "buildNumber": v} for b, v in bundles
                 ],
-                "ignoreVersionDetection": False,
-                "installAsManaged": False,
+                "ignoreVersionDetection": ignore,
+                "installAsManaged": bool(settings.get("installAsManaged", False)),
                 "minimumSupportedOperatingSystem": minimum,
             }
     return body
+
+
+_MINIMUMS = {
+    "minimumFreeDiskSpaceMB": "minimumFreeDiskSpaceInMB",
+    "minimumMemoryMB": "minimumMemoryInMB",
+    "minimumProcessors": "minimumNumberOfProcessors",
+    "minimumCpuSpeedMHz": "minimumCpuSpeedInMHz",
+}
+"""``intune.requirements`` minimums and the ``win32LobApp`` properties they are sent as."""
+_RULE_TYPES = {
+    "file": "#microsoft.graph.win32LobAppFileSystemRule",
+    "registry": "#microsoft.graph.win32LobAppRegistryRule",
+    "script": "#microsoft.graph.win32LobAppPowerShellScriptRule",
+}
+_FILE_CHECKS = {"exists": "exists", "version": "version", "integer": "sizeInMB"}
+_REGISTRY_CHECKS = {"exists": "exists", "doesNotExist": "doesNotExist", "version": "version",
+                    "string": "string", "integer": "integer"}  # fmt: skip
+
+
+def return_codes(custom: Any) -> tuple[tuple[int, str], ...]:
+    """Intune's default return codes with the intent's on top (a listed code replaces a default)."""
+    given = {int(entry["code"]): str(entry["type"]) for entry in custom}
+    kept = tuple((code, kind) for code, kind in RETURN_CODES if code not in given)
+    return kept + tuple(given.items())
+
+
+def macos_bundles(intent: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(bundle id, version) of a macOS app's bundles, the primary first."""
+    version = str(intent["app"]["version"])
+    listed = (intent.get("intune") or {}).get("bundles")
+    if listed:
+        return [(str(b["bundleId"]), str(b.get("version") or version)) for b in listed]
+    detection = intent["package"].get("detection") or {}
+    return [(str(detection.get("bundleId") or intent["metadata"]["name"]), version)]
+
+
+def _requirement_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``intune.requirements.rules`` entry as a Win32 requirement rule."""
+    kind, check = str(rule["type"]), str(rule["check"])
+    compared = check not in {"exists", "doesNotExist"}
+    body: dict[str, Any] = {"@odata.type": _RULE_TYPES[kind], "ruleType": "requirement"}
+    operator = str(rule.get("operator", "equal")) if compared else "notConfigured"
+    value = rule.get("value") if compared else None
+    bits = bool(rule.get("check32BitOn64System", False))
+    if kind == "file":
+        path = PureWindowsPath(str(rule["path"]))
+        return body | {
+            "path": str(path.parent),
+            "fileOrFolderName": path.name,
+            "check32BitOn64System": bits,
+            "operationType": _FILE_CHECKS[check],
+            "operator": operator,
+            "comparisonValue": value,
+        }
+    if kind == "registry":
+        return body | {
+            "keyPath": rule["key"],
+            "valueName": rule.get("valueName"),
+            "check32BitOn64System": bits,
+            "operationType": _REGISTRY_CHECKS[check],
+            "operator": operator,
+            "comparisonValue": value,
+        }
+    return body | {
+        "displayName": "eucora requirement",
+        "scriptContent": base64.b64encode(str(rule["script"]).encode()).decode("ascii"),
+        "enforceSignatureCheck": False,
+        "runAs32Bit": bits,
+        "runAsAccount": "system",
+        "operationType": check if compared else "string",
+        "operator": operator,
+        "comparisonValue": value,
+    }
 
 
 def _default_install(setup: str) -> str:
@@ -407,30 +492,105 @@ def _detection_rule(intent: Mapping[str, Any]) -> dict[str, Any]:
             "operator": "greaterThanOrEqual" if version else "notConfigured",
             "comparisonValue": version,
         }
+    if kind == "script":
+        return {
+            "@odata.type": "#microsoft.graph.win32LobAppPowerShellScriptRule",
+            "ruleType": "detection",
+            "displayName": "eucora detection",
+            "scriptContent": base64.b64encode(str(detection["script"]).encode()).decode("ascii"),
+            "enforceSignatureCheck": False,
+            "runAs32Bit": False,
+            "runAsAccount": "system",
+            "operationType": "notConfigured",
+            "operator": "notConfigured",
+            "comparisonValue": None,
+        }
     raise PermanentConnectorError(
         f"intune: intent {intent['metadata']['name']}: detection {kind!r} cannot be expressed as"
-        " a Win32 detection rule here (use msiProductCode, file or registry)"
+        " a Win32 detection rule (use msiProductCode, file, registry or script)"
     )
 
 
-def assignment_body(group: str, intent: str, kind: str) -> dict[str, Any]:
-    """One ``mobileAppAssignment`` of the app to an Entra group."""
-    settings = (
-        {
-            "@odata.type": "#microsoft.graph.win32LobAppAssignmentSettings",
-            "notifications": "showAll",
-        }
-        if kind == "win32LobApp"
-        else None
-    )
+def assignment_body(
+    group: str,
+    intent: str,
+    kind: str,
+    ring: Mapping[str, Any] | None = None,
+    *,
+    exclude: bool = False,
+) -> dict[str, Any]:
+    """One ``mobileAppAssignment`` of the app to an Entra group (or excluding one).
+
+    ``ring`` (the intent's ring) adds its ``intune`` settings and its schedule: ``start`` is the
+    assignment's availability, ``deadline`` its installation deadline.
+    """
+    target_type = "exclusionGroupAssignmentTarget" if exclude else "groupAssignmentTarget"
     body: dict[str, Any] = {
         "@odata.type": "#microsoft.graph.mobileAppAssignment",
         "intent": intent,
-        "target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group},
+        "target": {"@odata.type": f"#microsoft.graph.{target_type}", "groupId": group},
     }
-    if settings is not None:
-        body["settings"] = settings
+    if kind == "win32LobApp" and not exclude:
+        body["settings"] = win32_assignment_settings(ring or {})
     return body
+
+
+def win32_assignment_settings(ring: Mapping[str, Any]) -> dict[str, Any]:
+    """A ring's ``win32LobAppAssignmentSettings``: notifications, delivery, times, restart."""
+    settings = ring.get("intune") or {}
+    schedule = ring.get("schedule") or {}
+    body: dict[str, Any] = {
+        "@odata.type": "#microsoft.graph.win32LobAppAssignmentSettings",
+        "notifications": settings.get("notifications", "showAll"),
+        "deliveryOptimizationPriority": settings.get(
+            "deliveryOptimizationPriority", "notConfigured"
+        ),
+    }
+    if schedule.get("start") or schedule.get("deadline"):
+        local = bool(settings.get("useLocalTime", False))
+        body["installTimeSettings"] = {
+            "useLocalTime": local,
+            "startDateTime": _graph_time(schedule.get("start"), local),
+            "deadlineDateTime": _graph_time(schedule.get("deadline"), local),
+        }
+    grace = settings.get("restartGracePeriod")
+    if grace:
+        body["restartSettings"] = {
+            "gracePeriodInMinutes": grace["gracePeriodMinutes"],
+            "countdownDisplayBeforeRestartInMinutes": grace["countdownMinutes"],
+            "restartNotificationSnoozeDurationInMinutes": grace.get("snoozeMinutes"),
+        }
+    return body
+
+
+def _graph_time(value: Any, local: bool) -> str | None:
+    """An intent timestamp as Graph stores it: UTC ``Z``, or the wall-clock time when local."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    if local:
+        return moment.replace(tzinfo=None).isoformat() + "Z"
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def intent_ring(publication: Publication) -> Mapping[str, Any]:
+    """The intent's ring the publication is for (its settings and schedule)."""
+    for ring in publication.intent.get("rings") or ():
+        if ring.get("name") == publication.ring.name:
+            return dict(ring)
+    return {}
+
+
+def ring_assignments(publication: Publication, kind: str) -> list[dict[str, Any]]:
+    """The assignments a ring wants: its group, and each group it excludes."""
+    ring = publication.ring
+    settings = intent_ring(publication)
+    wanted = [assignment_body(ring.target, ring.assignment, kind, settings)]
+    wanted += [
+        assignment_body(group, ring.assignment, kind, exclude=True)
+        for group in (settings.get("intune") or {}).get("excludeGroups") or ()
+    ]
+    return wanted
 
 
 class IntuneConnector:
@@ -588,7 +748,7 @@ class IntuneConnector:
             found += [
                 (app, assignment)
                 for assignment in self._assignments(str(app["id"]))
-                if _group(assignment) == publication.ring.target
+                if _group(assignment) == publication.ring.target and not _excluded(assignment)
             ]
         return found
 
@@ -610,15 +770,19 @@ class IntuneConnector:
             shown = f"{size} bytes" if size is not None else "size unknown"
             setup = f"{body['setupFilePath']}, " if "setupFilePath" in body else ""
             steps.append(_step(StepKind.UPLOAD, f"upload file {body['fileName']} ({setup}{shown})"))
-        current = (
-            {_group(a): a.get("intent") for a in self._assignments(str(app["id"]))}
+        kind_name = app_type(publication.intent)
+        wanted = ring_assignments(publication, kind_name)
+        mine = {_assignment_key(a) for a in wanted}
+        held = (
+            [_as_sent(a) for a in self._assignments(str(app["id"])) if _assignment_key(a) in mine]
             if app is not None
-            else {}
+            else []
         )
-        if current.get(ring.target) != ring.assignment:
+        if sorted(map(_canonical, held)) != sorted(map(_canonical, wanted)):
             steps.append(
                 _step(StepKind.ASSIGN, f"assign to group {ring.target} as {ring.assignment}")
             )
+            steps += [_step(StepKind.ASSIGN, description) for description in _ring_lines(wanted)]
         for other, _ in self._others_assigned(publication):
             version = parse_marker(other.get("notes")).get("version", "?")
             steps.append(
@@ -691,12 +855,15 @@ class IntuneConnector:
         groups: dict[str, str] = {}
         for app, assignments in assigned:
             for assignment in assignments:
+                if _excluded(assignment):
+                    continue
                 rings[_group(assignment)] = str(assignment.get("intent"))
                 groups[_group(assignment)] = parse_marker(app.get("notes")).get("version", "?")
         live = [pair for pair in assigned if pair[1]] or assigned
-        app = live[-1][0]
+        app, assignments = live[-1]
         notes = parse_marker(app.get("notes"))
         return PlaneState(
+            settings=read_settings(app, assignments),
             present=True,
             version=notes.get("version"),
             rings=rings,
@@ -945,17 +1112,170 @@ class IntuneConnector:
         )
 
     def _assign(self, app_id: str, publication: Publication, kind: str) -> None:
-        ring = publication.ring
+        """Make the app hold the ring's assignments, keeping every other assignment as it is."""
+        wanted = ring_assignments(publication, kind)
+        mine = {_assignment_key(a) for a in wanted}
         current = self._assignments(app_id)
-        if any(_group(a) == ring.target and a.get("intent") == ring.assignment for a in current):
+        held = [_as_sent(a) for a in current if _assignment_key(a) in mine]
+        if sorted(map(_canonical, held)) == sorted(map(_canonical, wanted)):
             return
-        kept = [
-            assignment_body(_group(a), str(a.get("intent")), kind)
-            for a in current
-            if _group(a) != ring.target and _group(a)
-        ]
-        wanted = [*kept, assignment_body(ring.target, ring.assignment, kind)]
-        self._call("POST", f"{APPS}/{app_id}/assign", json={"mobileAppAssignments": wanted})
+        kept = [_as_sent(a) for a in current if _assignment_key(a) not in mine and _group(a)]
+        self._call(
+            "POST", f"{APPS}/{app_id}/assign", json={"mobileAppAssignments": [*kept, *wanted]}
+        )
+
+
+def _assignment_key(assignment: Mapping[str, Any]) -> tuple[bool, str]:
+    return (_excluded(assignment), _group(assignment))
+
+
+def _excluded(assignment: Mapping[str, Any]) -> bool:
+    kind = str((assignment.get("target") or {}).get("@odata.type") or "")
+    return kind.endswith("exclusionGroupAssignmentTarget")
+
+
+def _as_sent(assignment: Mapping[str, Any]) -> dict[str, Any]:
+    """An assignment as read back, made a body ``assign`` takes again (no id)."""
+    body = {k: v for k, v in assignment.items() if k not in {"id", "source", "sourceId"}}
+    body["@odata.type"] = "#microsoft.graph.mobileAppAssignment"
+    if body.get("settings") is None:
+        body.pop("settings", None)
+    return body
+
+
+def _canonical(assignment: Mapping[str, Any]) -> str:
+    return json.dumps(assignment, sort_keys=True)
+
+
+def read_settings(app: Mapping[str, Any], assignments: list[dict[str, Any]]) -> dict[str, Any]:
+    """What an app and its assignments say, in the words of the intent's ``intune`` sections.
+
+    ``{"intune": ..., "rings": {group: {"intune": ..., "schedule": ...}}}``; a setting left at
+    the connector's default is left out, as an intent that does not mention it says it.
+    """
+    kind = str(app.get("@odata.type", "")).removeprefix("#microsoft.graph.")
+    section = _read_win32(app) if kind == "win32LobApp" else _read_macos(app, kind)
+    rings: dict[str, Any] = {}
+    excluded = sorted(_group(a) for a in assignments if _excluded(a))
+    for assignment in assignments:
+        if _excluded(assignment):
+            continue
+        ring: dict[str, Any] = {}
+        ring_section = _read_assignment(assignment.get("settings") or {}, ring)
+        if ring_section:
+            ring["intune"] = ring_section
+        rings[_group(assignment)] = ring
+    found: dict[str, Any] = {"intune": section, "rings": rings}
+    if excluded:
+        found["excludeGroups"] = excluded
+    return found
+
+
+def _read_win32(app: Mapping[str, Any]) -> dict[str, Any]:
+    section: dict[str, Any] = {}
+    restart = (app.get("installExperience") or {}).get("deviceRestartBehavior", "suppress")
+    if restart != "suppress":
+        section["restartBehavior"] = restart
+    requirements: dict[str, Any] = {}
+    if app.get("minimumSupportedWindowsRelease") not in {None, "1607"}:
+        requirements["minimumWindowsRelease"] = app["minimumSupportedWindowsRelease"]
+    for key, graph in _MINIMUMS.items():
+        if app.get(graph) is not None:
+            requirements[key] = app[graph]
+    rules = [_read_rule(r) for r in app.get("rules") or () if r.get("ruleType") == "requirement"]
+    if rules:
+        requirements["rules"] = rules
+    if requirements:
+        section["requirements"] = requirements
+    defaults = set(RETURN_CODES)
+    custom = [
+        {"code": c["returnCode"], "type": c["type"]}
+        for c in app.get("returnCodes") or ()
+        if (c["returnCode"], c["type"]) not in defaults
+    ]
+    if custom:
+        section["returnCodes"] = custom
+    return section
+
+
+def _read_macos(app: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    if kind == "macOSDmgApp":
+        bundles = [(i["bundleId"], i["bundleVersion"]) for i in app.get("includedApps") or ()]
+    else:
+        bundles = [(c["bundleId"], c["versionNumber"]) for c in app.get("childApps") or ()]
+    section: dict[str, Any] = {"bundles": [{"bundleId": b, "version": v} for b, v in bundles]}
+    if app.get("ignoreVersionDetection"):
+        section["ignoreVersionDetection"] = True
+    if app.get("installAsManaged"):
+        section["installAsManaged"] = True
+    return section
+
+
+def _read_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    kind = next(k for k, t in _RULE_TYPES.items() if t == rule.get("@odata.type"))
+    found: dict[str, Any] = {"type": kind}
+    operation = str(rule.get("operationType"))
+    if kind == "file":
+        found["path"] = str(PureWindowsPath(str(rule["path"])) / str(rule["fileOrFolderName"]))
+        found["check"] = {v: k for k, v in _FILE_CHECKS.items()}[operation]
+    elif kind == "registry":
+        found["key"] = rule["keyPath"]
+        if rule.get("valueName") is not None:
+            found["valueName"] = rule["valueName"]
+        found["check"] = {v: k for k, v in _REGISTRY_CHECKS.items()}[operation]
+    else:
+        found["script"] = base64.b64decode(str(rule["scriptContent"])).decode()
+        found["check"] = operation
+    if rule.get("operator", "notConfigured") != "notConfigured":
+        found["operator"] = rule["operator"]
+        found["value"] = rule.get("comparisonValue")
+    if rule.get("check32BitOn64System") or rule.get("runAs32Bit"):
+        found["check32BitOn64System"] = True
+    return found
+
+
+def _read_assignment(settings: Mapping[str, Any], ring: dict[str, Any]) -> dict[str, Any]:
+    section: dict[str, Any] = {}
+    if settings.get("notifications", "showAll") != "showAll":
+        section["notifications"] = settings["notifications"]
+    if settings.get("deliveryOptimizationPriority", "notConfigured") != "notConfigured":
+        section["deliveryOptimizationPriority"] = settings["deliveryOptimizationPriority"]
+    times = settings.get("installTimeSettings") or {}
+    if times.get("useLocalTime"):
+        section["useLocalTime"] = True
+    schedule = {
+        key: times[graph]
+        for key, graph in (("start", "startDateTime"), ("deadline", "deadlineDateTime"))
+        if times.get(graph)
+    }
+    if schedule:
+        ring["schedule"] = schedule
+    restart = settings.get("restartSettings")
+    if restart:
+        grace = {
+            "gracePeriodMinutes": restart["gracePeriodInMinutes"],
+            "countdownMinutes": restart["countdownDisplayBeforeRestartInMinutes"],
+        }
+        if restart.get("restartNotificationSnoozeDurationInMinutes") is not None:
+            grace["snoozeMinutes"] = restart["restartNotificationSnoozeDurationInMinutes"]
+        section["restartGracePeriod"] = grace
+    return section
+
+
+def _ring_lines(wanted: list[dict[str, Any]]) -> list[str]:
+    """What the plan says of a ring's assignment settings beyond group and intent."""
+    lines = [f"exclude group {_group(a)}" for a in wanted if _excluded(a)]
+    settings = wanted[0].get("settings") or {}
+    times = settings.get("installTimeSettings") or {}
+    if times.get("startDateTime"):
+        lines.append(f"available from {times['startDateTime']}")
+    if times.get("deadlineDateTime"):
+        lines.append(f"installation deadline {times['deadlineDateTime']}")
+    if settings.get("notifications", "showAll") != "showAll":
+        lines.append(f"end-user notifications {settings['notifications']}")
+    if settings.get("deliveryOptimizationPriority", "notConfigured") != "notConfigured":
+        lines.append(f"delivery optimization {settings['deliveryOptimizationPriority']}")
+    return lines
 
 
 _StatusRow = tuple[str, str, str, str]

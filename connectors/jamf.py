@@ -28,6 +28,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 import httpx
 from defusedxml import ElementTree
 
+from bot.core.plane_settings import JAMF_TRIGGERS
 from bot.core.planes import PROFILES
 from bot.core.rollout_model import DeviceError, RingOutcomes
 from bot.errors import PermanentConnectorError, TransientConnectorError
@@ -55,6 +56,13 @@ PLANE = PlaneConnector(
 """Jamf Pro as the registry finds and builds it."""
 
 POLICY_PREFIX = "EUCORA "
+_RESTART = {
+    "doNotRestart": "Do not restart",
+    "restart": "Restart",
+    "restartIfRequired": "Restart if a package or update requires it",
+    "restartImmediately": "Restart immediately",
+}
+"""``jamf.restart`` choices and the Classic policy's ``reboot`` values."""
 _TAGS = re.compile(r"<[^>]+>")
 TOKEN_MARGIN = 30.0
 """A token this close to expiry is renewed before use."""
@@ -386,14 +394,15 @@ class JamfConnector:
         )
 
     def _package_body(self, publication: Publication) -> dict[str, Any]:
+        options = (publication.intent.get("jamf") or {}).get("package") or {}
         return {
             "packageName": package_name(publication),
             "fileName": artifact_file_name(publication.intent),
             "categoryId": "-1",
-            "priority": 10,
+            "priority": options.get("priority", 10),
             "osInstall": False,
-            "fillUserTemplate": False,
-            "rebootRequired": False,
+            "fillUserTemplate": bool(options.get("fillUserTemplate", False)),
+            "rebootRequired": bool(options.get("rebootRequired", False)),
             "suppressEula": False,
             "suppressFromDock": False,
             "suppressRegistration": False,
@@ -435,22 +444,48 @@ class JamfConnector:
     def _policy_xml(self, publication: Publication, package_id: str) -> str:
         ring = publication.ring
         available = ring.assignment == "available"
+        settings = publication.intent.get("jamf") or {}
+        ring_settings = next(
+            (r.get("jamf") or {} for r in publication.intent["rings"] if r["name"] == ring.name),
+            {},
+        )
+        triggers = set(settings.get("triggers") or (() if available else ("recurringCheckin",)))
         root = Element("policy")
         general = SubElement(root, "general")
         SubElement(general, "name").text = policy_name(publication.name, ring.name)
         SubElement(general, "enabled").text = "true"
-        SubElement(general, "trigger_checkin").text = "false" if available else "true"
-        SubElement(general, "frequency").text = "Ongoing" if available else "Once per computer"
+        for trigger, element in JAMF_TRIGGERS.items():
+            SubElement(general, element).text = "true" if trigger in triggers else "false"
+        if settings.get("customEvent"):
+            SubElement(general, "trigger_other").text = str(settings["customEvent"])
+        default = "Ongoing" if available else "Once per computer"
+        SubElement(general, "frequency").text = str(settings.get("frequency", default))
         scope = SubElement(root, "scope")
         SubElement(scope, "all_computers").text = "false"
         group = SubElement(SubElement(scope, "computer_groups"), "computer_group")
         SubElement(group, "name").text = ring.target
+        excluded = SubElement(SubElement(scope, "exclusions"), "computer_groups")
+        for name in ring_settings.get("excludeGroups") or ():
+            SubElement(SubElement(excluded, "computer_group"), "name").text = str(name)
         service = SubElement(root, "self_service")
+        shown = settings.get("selfService") or {}
         SubElement(service, "use_for_self_service").text = "true" if available else "false"
         SubElement(service, "self_service_display_name").text = str(
-            publication.intent["app"]["name"]
+            shown.get("displayName") or publication.intent["app"]["name"]
         )
-        SubElement(service, "self_service_description").text = marker(publication)
+        if shown.get("installButtonText"):
+            SubElement(service, "install_button_text").text = str(shown["installButtonText"])
+        if "featureOnMainPage" in shown:
+            SubElement(service, "feature_on_main_page").text = str(
+                bool(shown["featureOnMainPage"])
+            ).lower()
+        described = f"{shown['description']}\n\n" if shown.get("description") else ""
+        SubElement(service, "self_service_description").text = described + marker(publication)
+        if shown.get("category"):
+            category = SubElement(SubElement(service, "self_service_categories"), "category")
+            SubElement(category, "name").text = str(shown["category"])
+            SubElement(category, "display_in").text = "true"
+        _add_scripts_and_restart(root, settings)
         packages = SubElement(SubElement(root, "package_configuration"), "packages")
         SubElement(packages, "size").text = "1"
         package = SubElement(packages, "package")
@@ -489,6 +524,31 @@ def _xml(text: str, what: str) -> Element:
     except ElementTree.ParseError:
         raise TransientConnectorError(f"jamf: the {what} answer is not XML") from None
     return root
+
+
+def _add_scripts_and_restart(root: Element, settings: dict[str, Any]) -> None:
+    """The policy's ``scripts`` (before/after, parameters 4-11) and ``reboot`` options."""
+    scripts = settings.get("scripts") or ()
+    if scripts:
+        listed = SubElement(root, "scripts")
+        SubElement(listed, "size").text = str(len(scripts))
+        for entry in scripts:
+            script = SubElement(listed, "script")
+            SubElement(script, "name").text = str(entry["name"])
+            SubElement(script, "priority").text = str(entry.get("priority", "after")).title()
+            for number, value in enumerate(entry.get("parameters") or (), start=4):
+                SubElement(script, f"parameter{number}").text = str(value)
+    restart = settings.get("restart") or {}
+    if restart:
+        reboot = SubElement(root, "reboot")
+        for key, element in (("userLoggedIn", "user_logged_in"),
+                             ("noUserLoggedIn", "no_user_logged_in")):  # fmt: skip
+            if key in restart:
+                SubElement(reboot, element).text = _RESTART[str(restart[key])]
+        if "minutesUntilReboot" in restart:
+            SubElement(reboot, "minutes_until_reboot").text = str(restart["minutesUntilReboot"])
+        if "message" in restart:
+            SubElement(reboot, "message").text = str(restart["message"])
 
 
 def _refuse_uninstall(publication: Publication) -> None:

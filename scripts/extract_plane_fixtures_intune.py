@@ -37,6 +37,7 @@ SEEDS = [
     "mobileAppContentFile",
     "mobileAppAssignment",
     "deviceAndAppManagementAssignmentTarget",
+    "exclusionGroupAssignmentTarget",
     "mobileAppAssignmentSettings",
     "win32LobAppAssignmentSettings",
     "macOsLobAppAssignmentSettings",

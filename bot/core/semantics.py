@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.findings import Severity
+from bot.core.plane_settings import PLANE_SETTINGS_CHECKS
 from bot.core.planes import PROFILES
 from bot.core.schema import RawFinding
 from bot.core.versions import compare_versions
@@ -241,6 +242,7 @@ INTENT_CHECKS: tuple[Check, ...] = (
     check_change_window,
     check_soak_durations,
     check_versions,
+    *PLANE_SETTINGS_CHECKS,
 )
 
 

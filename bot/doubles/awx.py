@@ -169,6 +169,9 @@ class AwxDouble(JsonDouble):
         unknown = set(call.query) - declared - LIST_FILTERS
         if unknown:
             return self._refuse(call, 400, f"undeclared query parameters {sorted(unknown)}")
+        takes_body = any(p.get("in") == "body" for p in operation.get("parameters", []))
+        if call.body and not takes_body:
+            return self._refuse(call, 400, "a request body, which the operation does not declare")
         parts = path.strip("/").split("/")[2:]
         return self._dispatch(call, parts)
 

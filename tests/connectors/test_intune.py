@@ -185,6 +185,8 @@ def test_plan_is_read_only_and_lists_the_steps_for_a_new_app(
             ),
         ),
         (StepKind.ASSIGN, f"assign to group {LAB} as required"),
+        (StepKind.ASSIGN, "available from 2027-03-01T08:00:00Z"),
+        (StepKind.ASSIGN, "installation deadline 2027-03-01T16:00:00Z"),
     ]
 
 
@@ -207,6 +209,8 @@ def test_a_new_version_replaces_the_old_one_in_the_ring(
             ),
         ),
         (StepKind.ASSIGN, f"assign to group {LAB} as required"),
+        (StepKind.ASSIGN, "available from 2027-03-01T08:00:00Z"),
+        (StepKind.ASSIGN, "installation deadline 2027-03-01T16:00:00Z"),
         (StepKind.REPLACE, f"replace version 131.0.6778.86 in group {LAB}"),
     ]
     new = connector.publish(publication(newer), journal)
@@ -294,8 +298,8 @@ def test_graph_4xx_is_permanent_with_graph_message(
 def test_unknown_detection_is_refused_before_any_call(
     double: IntuneDouble, intent: dict[str, Any], journal: DictJournal
 ) -> None:
-    intent["package"]["detection"] = {"type": "script", "script": "exit 0"}
-    with pytest.raises(PermanentConnectorError, match="detection 'script'"):
+    intent["package"]["detection"] = {"type": "bundleId", "bundleId": "com.google.Chrome"}
+    with pytest.raises(PermanentConnectorError, match="detection 'bundleId'"):
         connect(double, intent).publish(publication(intent), journal)
     assert double.requests == []
 

@@ -259,7 +259,7 @@ def test_an_integer_too_long_for_python_is_a_finding_at_its_line() -> None:
 @pytest.mark.parametrize("fast_path", [True, False])
 def test_a_5000_digit_integer_in_an_intent_is_a_finding_on_both_paths(fast_path: bool) -> None:
     """yaml-rs reads any length, then printing the number raised: the fast path must give up."""
-    from bot.bootstrap import build_document_validator
+    from bot.catalog import build_document_validator
     from tests.conftest import EXAMPLES
 
     chrome = EXAMPLES / "intents-repo" / "intents" / "windows" / "google-chrome.yaml"

@@ -83,11 +83,25 @@ def test_jobs_move_to_a_final_status_and_report_hosts(awx: tuple[AwxDouble, http
     assert [h["host_name"] for h in hosts] == ["ws-001", "ws-002"]
     events = client.get(f"/api/v2/jobs/{job_id}/job_events/").json()["results"]
     assert events[0]["event"] == "playbook_on_start"
-    assert client.post(f"/api/v2/jobs/{job_id}/cancel/", json={}).status_code == 405
+    assert client.post(f"/api/v2/jobs/{job_id}/cancel/").status_code == 405
     assert client.get(f"/api/v2/jobs/{job_id}/cancel/").json() == {"can_cancel": False}
     assert client.get("/api/v2/jobs/999/").status_code == 404
     assert client.get("/api/v2/tokens/").json()["count"] == 0
     assert double.violations == []
+
+
+def test_a_body_the_operation_declares_none_for_is_refused(
+    awx: tuple[AwxDouble, httpx.Client],
+) -> None:
+    """Issue 20: ``POST jobs/{id}/cancel/`` declares no body parameter; AWX takes none."""
+    double, client = awx
+    job_id = client.post("/api/v2/job_templates/7/launch/", json={}).json()["job"]
+    answer = client.post(f"/api/v2/jobs/{job_id}/cancel/", json={})
+    assert answer.status_code == 400
+    assert double.jobs[job_id].status != "canceled"
+    assert double.violations == [
+        f"POST /api/v2/jobs/{job_id}/cancel/: a request body, which the operation does not declare"
+    ]
 
 
 def test_job_listing_pages_newest_first(awx: tuple[AwxDouble, httpx.Client]) -> None:

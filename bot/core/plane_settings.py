@@ -1,0 +1,211 @@
+"""Plane-aware checks of an intent's plane settings (``intune:``, ``jamf:``; issue 20).
+
+The schema says which settings exist and their shapes; these checks say what a plane would
+refuse, or what a device could not install, before anything is published: settings written for
+another plane, a Win32 app Intune could not uninstall or detect, return codes that collide, a
+group id that is not a GUID, an exclusion of the ring's own group, a Jamf trigger that
+does not exist. Every message says how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from bot.core.planes import PROFILES, Plane
+from bot.core.schema import RawFinding
+
+PLANE_SECTIONS: Mapping[str, str] = {
+    plane.value: PROFILES[plane].display_name for plane in (Plane.INTUNE, Plane.JAMF)
+}
+"""The intent sections that hold one plane's settings, by plane name, and the plane's name."""
+
+JAMF_TRIGGERS: Mapping[str, str] = {
+    "recurringCheckin": "trigger_checkin",
+    "enrollmentComplete": "trigger_enrollment_complete",
+    "login": "trigger_login",
+    "logout": "trigger_logout",
+    "startup": "trigger_startup",
+    "networkStateChange": "trigger_network_state_changed",
+}
+"""The Jamf policy triggers an intent names, and the Classic policy element each one sets."""
+
+WIN32_ONLY = ("requirements", "returnCodes", "restartBehavior")
+MACOS_ONLY = ("bundles", "ignoreVersionDetection", "installAsManaged")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_MSI_TYPES = frozenset({"msi", "intunewin"})
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _rings(intent: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:
+    return [(i, r) for i, r in enumerate(_list(intent.get("rings"))) if isinstance(r, dict)]
+
+
+def check_plane_sections(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """Settings sit in the section of the plane the intent publishes through, not another's."""
+    plane = intent.get("plane")
+    if not isinstance(plane, str):
+        return
+    known = {profile.name: profile.display_name for profile in PROFILES.values()}
+    title = known.get(plane, plane)
+    places = [("", intent)] + [(f"/rings/{i}", ring) for i, ring in _rings(intent)]
+    for where, holder in places:
+        for section, owner in PLANE_SECTIONS.items():
+            if section in holder and section != plane:
+                yield RawFinding(
+                    f"{where}/{section}",
+                    "intent.plane-settings",
+                    f"`{section}:` holds {owner} settings, but this intent publishes through"
+                    f" {title} (plane: {plane}), which has none of them: move what {title} offers"
+                    f" under `{plane}:` (see docs/intents.md, 'Plane settings') or remove the"
+                    f" section",
+                )
+
+
+def check_intune_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """Intune: Win32 and macOS fields on the right platform, commands, detection, codes, ids."""
+    if intent.get("plane") != "intune":
+        return
+    settings = _mapping(intent.get("intune"))
+    platform = intent.get("platform")
+    wrong = MACOS_ONLY if platform == "windows" else WIN32_ONLY if platform == "macos" else ()
+    for key in wrong:
+        if key in settings:
+            kind = "a macOS app" if key in MACOS_ONLY else "a Win32 app"
+            yield RawFinding(
+                f"/intune/{key}",
+                "intune.platform-setting",
+                f"intune.{key} is a setting of {kind}, and this intent's platform is {platform}:"
+                " remove it",
+            )
+    if platform == "windows":
+        yield from _win32_commands(intent)
+    yield from _return_codes(settings.get("returnCodes"), "/intune/returnCodes", "intune")
+    targets = {r.get("target"): r.get("name") for _, r in _rings(intent)}
+    for index, ring in _rings(intent):
+        ring_settings = _mapping(ring.get("intune"))
+        where = f"/rings/{index}/intune"
+        for position, group in enumerate(_list(ring_settings.get("excludeGroups"))):
+            yield from _excluded_group(group, ring, targets, f"{where}/excludeGroups/{position}")
+
+
+def _excluded_group(
+    group: object, ring: Mapping[str, Any], targets: Mapping[Any, Any], where: str
+) -> Iterator[RawFinding]:
+    if not isinstance(group, str):
+        return
+    if not _GUID.fullmatch(group):
+        yield RawFinding(
+            where,
+            "intune.group-id",
+            f"excluded group {group!r} is not an Entra ID group object id (a GUID): copy the"
+            " group's Object ID from Entra ID > Groups",
+        )
+    elif group == ring.get("target"):
+        yield RawFinding(
+            where,
+            "intune.exclude-own-group",
+            f"ring {ring.get('name')!r} excludes its own group {group}, so it would reach no"
+            " device: remove the exclusion, or target another group",
+        )
+    elif group in targets:
+        yield RawFinding(
+            where,
+            "intune.exclude-own-group",
+            f"group {group} is ring {targets[group]!r}'s target; Intune applies an exclusion to"
+            " every assignment of the app, so that ring would reach no device: remove the"
+            " exclusion",
+        )
+
+
+def _win32_commands(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    package = _mapping(intent.get("package"))
+    kind = package.get("type")
+    if not isinstance(kind, str):
+        return
+    detection = package.get("detection")
+    # A Win32 app without any detection rule is refused by the connector at publish time; it is
+    # not a finding here yet, as it would change the findings of intents already in repositories.
+    if isinstance(detection, dict) and detection.get("type") not in {
+        "msiProductCode", "file", "registry", "script"
+    }:  # fmt: skip
+        yield RawFinding(
+            "/package/detection/type",
+            "intune.win32-detection",
+            f"detection {detection.get('type')!r} is not a Win32 detection rule: use"
+            " msiProductCode, file, registry or script",
+        )
+    msi_code = _mapping(package.get("msi")).get("productCode") or (
+        _mapping(detection).get("productCode")
+    )
+    if package.get("uninstallCommand") or kind in _MSI_TYPES or msi_code:
+        return
+    setup = str(package.get("setupFile") or "")
+    if setup.lower().endswith(".msi"):
+        return
+    yield RawFinding(
+        "/package",
+        "intune.win32-uninstall",
+        "a Win32 app needs package.uninstallCommand: Intune runs it for uninstall assignments"
+        " and rollbacks, and EUCORA derives one only for an MSI (msiexec /x {productCode})",
+    )
+
+
+def _return_codes(codes: object, where: str, plane: str) -> Iterator[RawFinding]:
+    seen: dict[int, int] = {}
+    for index, entry in enumerate(_list(codes)):
+        code = _mapping(entry).get("code")
+        if not isinstance(code, int) or isinstance(code, bool):
+            continue
+        if code in seen:
+            yield RawFinding(
+                f"{where}/{index}/code",
+                f"{plane}.return-codes",
+                f"return code {code} is listed twice (first as item {seen[code] + 1}): a code"
+                " has one meaning; keep one entry",
+            )
+        else:
+            seen[code] = index
+
+
+def check_jamf_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """Jamf: triggers that exist, no exclusion of the ring's own group."""
+    if intent.get("plane") != "jamf":
+        return
+    settings = _mapping(intent.get("jamf"))
+    for index, trigger in enumerate(_list(settings.get("triggers"))):
+        if isinstance(trigger, str) and trigger not in JAMF_TRIGGERS:
+            close = difflib.get_close_matches(trigger, list(JAMF_TRIGGERS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield RawFinding(
+                f"/jamf/triggers/{index}",
+                "jamf.trigger",
+                f"Jamf Pro has no policy trigger {trigger!r}{hint}: use one of"
+                f" {', '.join(JAMF_TRIGGERS)}, or jamf.customEvent for a custom event",
+            )
+    for index, ring in _rings(intent):
+        for position, group in enumerate(_list(_mapping(ring.get("jamf")).get("excludeGroups"))):
+            if group == ring.get("target"):
+                yield RawFinding(
+                    f"/rings/{index}/jamf/excludeGroups/{position}",
+                    "jamf.exclude-own-group",
+                    f"ring {ring.get('name')!r} excludes its own computer group {group!r}, so its"
+                    " policy would reach no computer: remove the exclusion",
+                )
+
+
+PLANE_SETTINGS_CHECKS = (
+    check_plane_sections,
+    check_intune_settings,
+    check_jamf_settings,
+)
+"""Added to :data:`bot.core.semantics.INTENT_CHECKS`."""
