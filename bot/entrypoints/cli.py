@@ -30,6 +30,7 @@ from bot.entrypoints.commands_db_audit import audit, db
 from bot.entrypoints.commands_evidence import evidence_group, keys_group
 from bot.entrypoints.commands_github_app import github_app_group
 from bot.entrypoints.commands_intake import serve, worker
+from bot.errors import EucoraError
 from bot.flows.check import check_revisions
 from bot.flows.policy_test import run_policy_tests
 from bot.flows.validate import validate_paths
@@ -183,7 +184,12 @@ def demo() -> None:
     # second that every other command would otherwise pay at start.
     from bot.entrypoints import demo as demo_module  # noqa: PLC0415
 
-    sys.exit(demo_module.run(settings, echo=click.echo))
+    try:
+        code = demo_module.run(settings, echo=click.echo)
+    except EucoraError as error:  # a signing key that is not found, a store that cannot hold it
+        click.echo(f"eucora: error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    sys.exit(code)
 
 
 cli.add_command(evidence_group)
@@ -200,6 +206,6 @@ def main() -> None:
     """Run the CLI; turn unexpected failures into one line and exit 2, never a traceback."""
     try:
         cli.main(prog_name="eucora", standalone_mode=True)
-    except OSError as error:
+    except (OSError, EucoraError) as error:  # e.g. a signing key that is not found
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)
