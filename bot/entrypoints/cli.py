@@ -29,6 +29,7 @@ from bot.entrypoints.commands_action import action
 from bot.entrypoints.commands_db_audit import audit, db
 from bot.entrypoints.commands_evidence import evidence_group, keys_group
 from bot.entrypoints.commands_github_app import github_app_group
+from bot.entrypoints.commands_init import init_command, schema_group
 from bot.entrypoints.commands_intake import serve, worker
 from bot.errors import EucoraError
 from bot.flows.check import check_revisions
@@ -200,6 +201,8 @@ cli.add_command(serve)
 cli.add_command(worker)
 cli.add_command(action)
 cli.add_command(github_app_group)
+cli.add_command(init_command)
+cli.add_command(schema_group)
 
 
 def main() -> None:
