@@ -10,7 +10,6 @@ policy test passes (``tests/entrypoints/test_init.py``).
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -70,8 +69,8 @@ _RINGS = """rings:
 
 def schema_line(path: str, schema: str, schema_dir: str = SCHEMA_DIR) -> str:
     """The editor's schema comment for the file at ``path``: a path relative to that file."""
-    target = posixpath.relpath(f"{schema_dir}/{schema}", posixpath.dirname(path) or ".")
-    return f"# yaml-language-server: $schema={target}\n"
+    depth = path.count("/")  # ``path`` and ``schema_dir`` are relative to the repository root
+    return f"# yaml-language-server: $schema={'../' * depth}{schema_dir}/{schema}\n"
 
 
 _INTENT_HEAD = """apiVersion: eucora.dev/v1
