@@ -47,3 +47,14 @@ def test_a_policy_only_change_says_why_its_risk_is_high_at_score_zero() -> None:
     )
     markdown = render_check_markdown(run.pack, digest=run.digest)
     assert "risk **0/100 high** (the score alone gives low; the change edits policies" in markdown
+
+
+def test_the_why_reply_of_a_policy_only_change_names_the_policy_edit_not_a_rule() -> None:
+    from bot.core.pr_report import explain_reply
+
+    run = check_pair(
+        _pair(FileChange(ChangeKind.ADDED, None, _file("policies/local.yaml", POLICY))), now=NOW
+    )
+    reply = explain_reply(run.pack, digest=run.digest, requested_by="carol")
+    assert "The score alone gives tier low; the change edits policies: at least high tier" in reply
+    assert "a rule raised it" not in reply
