@@ -128,6 +128,9 @@ class Settings:
     public_url: str | None = None
     broker_url: str | None = None
     signing_key: str | None = field(default=None, repr=False)
+    audit_origin: str | None = None
+    """``EUCORA_AUDIT_ORIGIN``: the name of the audit log in its signed checkpoints (a new log's
+    default comes from ``EUCORA_PUBLIC_URL``'s host; ``bot.adapters.keys.audit_origin``)."""
     github_api_url: str = DEFAULT_GITHUB_API_URL
     github_app_id: str | None = None
     github_private_key: str | None = field(default=None, repr=False)
@@ -172,6 +175,7 @@ class Settings:
             public_url=environ.get("EUCORA_PUBLIC_URL") or None,
             broker_url=environ.get("EUCORA_BROKER_URL") or None,
             signing_key=read_secret(environ, "EUCORA_SIGNING_KEY"),
+            audit_origin=environ.get("EUCORA_AUDIT_ORIGIN") or None,
             github_api_url=(
                 environ.get("GITHUB_API_URL") or stored.api_url or DEFAULT_GITHUB_API_URL
             ).rstrip("/"),

@@ -395,7 +395,8 @@ def run_check(inputs: CheckInputs) -> CheckResult:
     reasons: list[str] = []
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
-        reasons.append(f"{len(errors)} error finding{'s' if len(errors) != 1 else ''}")
+        codes = ", ".join(sorted({f.code for f in errors}))
+        reasons.append(f"{len(errors)} error finding{'s' if len(errors) != 1 else ''} ({codes})")
     emergency = any(i.facts.get("emergency") for i in intents) or _emergency(inputs)
     if tier == "critical" and not emergency:
         reasons.append("critical risk: only with the emergency label")

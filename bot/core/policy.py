@@ -390,8 +390,8 @@ def _compile_rule(
         try:
             checker.check(text)
         except CelCompileError as error:
-            # A placeholder that fails at run time renders as "?", so one naming a field the types
-            # do not declare stays allowed (as before); a wrong type is a finding.
+            # A placeholder that fails at run time renders as "<expr: not set>", so one naming a
+            # field the types do not declare stays allowed (as before); a wrong type is a finding.
             if _error_code(error) == "policy.type":
                 findings.append(_placeholder_finding(doc, index, rule_id, expression, error))
     risk = data.get("risk")
@@ -502,7 +502,11 @@ def _render_message(rule: Rule, env: CelEnvironment, activation: Any) -> str:
     message = rule.deny_message or rule.description
     for expression, program in rule.placeholders:
         outcome = env.evaluate(program, activation)
-        text = "?" if outcome.error is not None else _as_text(outcome.value)
+        text = (
+            f"<{expression.strip()}: not set>"
+            if outcome.error is not None
+            else _as_text(outcome.value)
+        )
         message = message.replace(f"{{{{{expression}}}}}", text)
     return message
 

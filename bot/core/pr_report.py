@@ -350,8 +350,18 @@ def explain_reply(pack: Mapping[str, Any], *, digest: str, requested_by: str) ->
             [
                 "",
                 (
-                    f"The score alone gives tier {escape_markdown(risk.get('scoreTier'))}; a rule "
-                    f"raised it to {escape_markdown(risk['tier'])}."
+                    f"The score alone gives tier {escape_markdown(risk.get('scoreTier'))}; "
+                    + (
+                        f"{escape_markdown(edits[0])} ({escape_markdown(risk['tier'])})."
+                        if (
+                            edits := [
+                                str(r)
+                                for r in pack["approvals"]["reasons"]
+                                if str(r).startswith("the change edits")
+                            ]
+                        )
+                        else f"a rule raised it to {escape_markdown(risk['tier'])}."
+                    )
                 ),
             ]
         )

@@ -12,6 +12,7 @@ Two validators are compiled from one schema, once:
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -74,7 +75,8 @@ class CompiledSchema:
     def raw_findings(self, instance: object) -> tuple[RawFinding, ...]:
         """Return every schema violation of the instance (python-jsonschema, the reference)."""
         errors = cast("Iterable[ValidationError]", self.reference.iter_errors(instance))
-        return tuple(f for error in errors for f in _explain(error))
+        root = cast("Mapping[str, Any]", self.reference.schema)
+        return tuple(f for error in errors for f in _explain(error, root))
 
 
 # Text that YAML 1.2 reads as text but YAML 1.1 tools as a boolean or a base-60 number. The
@@ -158,7 +160,89 @@ def _deepest(error: ValidationError) -> ValidationError:
     return current
 
 
-def _explain(error: ValidationError) -> Iterator[RawFinding]:
+def _resolve(root: Mapping[str, Any], reference: object) -> object:
+    """The node a local ``$ref`` (``#/$defs/name``) names, or ``None`` for any other reference."""
+    if not isinstance(reference, str) or not reference.startswith("#/"):
+        return None
+    node: object = root
+    for token in reference[2:].split("/"):
+        name = token.replace("~1", "/").replace("~0", "~")
+        node = node.get(name) if isinstance(node, Mapping) else None
+    return node
+
+
+def _schema_nodes(root: Mapping[str, Any], path: Iterable[object]) -> list[tuple[object, object]]:
+    """The schema nodes along an error's absolute schema path, each with the key that led to it."""
+    nodes: list[tuple[object, object]] = [(None, root)]
+    node: object = root
+    for key in path:
+        if key == "$ref" and isinstance(node, Mapping):
+            node = _resolve(root, node.get("$ref"))
+        elif isinstance(node, Mapping):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            break
+        nodes.append((key, node))
+    return nodes
+
+
+_SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)(?<!etc)\.\s+(?=[A-Z`])")
+
+
+def _first_sentence(text: str) -> str:
+    sentence = _SENTENCE_END.split(text.strip(), maxsplit=1)[0].rstrip(".")
+    return sentence if len(sentence) <= 200 else sentence[:197] + "..."
+
+
+def _hint(error: ValidationError, root: Mapping[str, Any] | None) -> str:
+    """What the schema says the value should be: the description nearest the failing keyword.
+
+    The value's own schema first (after ``$ref``), else the description of the conditional branch
+    (``allOf``/``anyOf``/``oneOf`` item) the keyword came from. Empty when the schema says nothing.
+    """
+    own = error.schema.get("description") if isinstance(error.schema, Mapping) else None
+    if isinstance(own, str):
+        return _first_sentence(own)
+    if root is None:
+        return ""
+    nodes = _schema_nodes(root, list(error.absolute_schema_path)[:-1])
+    for index in range(len(nodes) - 1, 0, -1):
+        key, node = nodes[index]
+        description = node.get("description") if isinstance(node, Mapping) else None
+        branch = key in {"then", "else"} or nodes[index - 1][0] in _BRANCHES
+        if isinstance(description, str) and (index == len(nodes) - 1 or branch):
+            return _first_sentence(description)
+    return ""
+
+
+_BRANCHES = frozenset({"allOf", "anyOf", "oneOf"})
+
+
+def _pattern_fix(value: str, pattern: str) -> str:
+    """A one-step repair that makes the value match, said as advice ("lower-case it"), or ""."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error:  # pragma: no cover - the metaschema check accepted it
+        return ""
+    squeezed = re.sub(r"\s+", "", value)
+    repairs = (
+        (value.lower(), "lower-case it"),
+        (value.strip(), "remove the spaces around it"),
+        (squeezed.upper(), "write it without spaces, in upper case"),
+        (value.upper(), "upper-case it"),
+        (re.sub(r"^http://", "https://", value), "use https"),
+        ("P" + squeezed.upper(), "ISO-8601 durations start with P"),
+        ("PT" + squeezed.upper(), "ISO-8601 durations start with P, and hours and minutes with T"),
+    )
+    for repaired, advice in repairs:
+        if repaired != value and compiled.search(repaired):
+            return f"{advice}: {_short(repaired)}" if len(repaired) <= 24 else advice
+    return ""
+
+
+def _explain(error: ValidationError, root: Mapping[str, Any] | None = None) -> Iterator[RawFinding]:
     error = _deepest(error) if error.validator in {"anyOf", "oneOf"} else error
     keyword = str(error.validator)
     pointer = _pointer(error.absolute_path)
@@ -184,31 +268,89 @@ def _explain(error: ValidationError) -> Iterator[RawFinding]:
         yield RawFinding(pointer, code, f"missing required key {missing!r} in {where}")
         return
     if keyword == "enum":
-        options = ", ".join(str(v) for v in cast("list[object]", error.validator_value))
-        yield RawFinding(pointer, code, f"{_short(error.instance)} is not one of: {options}")
-        return
-    if keyword == "pattern":
+        values = [str(v) for v in cast("list[object]", error.validator_value)]
+        same = [v for v in values if str(error.instance).casefold() == v.casefold()]
+        close = same or difflib.get_close_matches(str(error.instance), values, n=1)
+        suggestion = f"; did you mean {close[0]!r}?" if close else ""
         yield RawFinding(
             pointer,
             code,
-            f"{_short(error.instance)} does not match the pattern {error.validator_value}",
+            f"{_short(error.instance)} is not one of: {', '.join(values)}{suggestion}",
         )
         return
+    if keyword == "pattern":
+        yield RawFinding(pointer, code, _pattern_message(error, root))
+        return
     if keyword == "format":
+        about = _hint(error, root) or _FORMAT_EXAMPLES.get(str(error.validator_value), "")
         yield RawFinding(
             pointer,
             code,
-            f"{_short(error.instance)} is not a valid {error.validator_value}",
+            _bounded(
+                f"{_short(error.instance)} is not a valid {error.validator_value}"
+                + (f": {about}" if about else "")
+            ),
         )
         return
     if keyword == "type":
-        yield RawFinding(
-            pointer,
-            code,
-            f"{_short(error.instance)} is not of type {error.validator_value}",
-        )
+        yield RawFinding(pointer, code, _type_message(error.instance, error.validator_value))
         return
     message = error.message
     if len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 3] + "..."
     yield RawFinding(pointer, code, message)
+
+
+_FORMAT_EXAMPLES = {
+    "date-time": "RFC 3339 with a time zone, e.g. 2027-03-01T09:00:00+01:00",
+    "date": "a calendar date, e.g. 2027-03-01",
+    "email": "an e-mail address, e.g. j.doe@contoso.com",
+    "uri": "an absolute URL, e.g. https://contoso.com/path",
+}
+
+
+def _bounded(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def _pattern_message(error: ValidationError, root: Mapping[str, Any] | None) -> str:
+    """The value, what the schema says it should be, and the one-step repair when there is one.
+
+    The regular expression is shown only when the schema has no description to show instead.
+    """
+    value = error.instance
+    fix = _pattern_fix(value, str(error.validator_value)) if isinstance(value, str) else ""
+    hint = _hint(error, root)
+    if not hint:
+        hint = f"it does not match the pattern {error.validator_value}"
+    if fix:
+        return _bounded(f"{_short(value)} is not valid here; {fix}. {hint[:1].upper()}{hint[1:]}")
+    return _bounded(f"{_short(value)} is not valid here: {hint}")
+
+
+_TYPE_NAMES = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping of keys to values",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def _type_message(instance: object, expected: object) -> str:
+    """Say what the value is, what is wanted, and how to write it (never advice that fails)."""
+    wanted = [expected] if isinstance(expected, str) else list(cast("list[str]", expected))
+    value = _short(instance)
+    if "string" in wanted and isinstance(instance, (int, float)) and not isinstance(instance, bool):
+        return f'{value} is a number, but text is expected here: quote it: "{instance}"'
+    if "string" in wanted and isinstance(instance, bool):
+        word = "true" if instance else "false"
+        return f'{word} is a boolean, but text is expected here: quote it: "{word}"'
+    if "boolean" in wanted and isinstance(instance, str):
+        return f"{value} is text, but true or false is expected here: write true or false, unquoted"
+    if "integer" in wanted and isinstance(instance, str) and instance.strip().isdigit():
+        return f"{value} is text, but a whole number is expected here: remove the quotes"
+    names = " or ".join(_TYPE_NAMES.get(name, name) for name in wanted)
+    return f"{value} is not of type {' or '.join(wanted)} (write {names})"

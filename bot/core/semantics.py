@@ -96,11 +96,16 @@ def check_ring_sizes(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
         previous = (index, name, devices)
 
 
+def _known_platform(platform: object) -> bool:
+    """A platform the schema accepts; for any other, its enum finding says all there is to say."""
+    return isinstance(platform, str) and any(platform in p for p in PLANE_PLATFORMS.values())
+
+
 def check_plane_platform(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
     """The plane can manage the platform (Jamf manages Macs, Landscape manages Linux...)."""
     plane, platform = intent.get("plane"), intent.get("platform")
     supported = PLANE_PLATFORMS.get(plane) if isinstance(plane, str) else None
-    if supported is not None and isinstance(platform, str) and platform not in supported:
+    if supported is not None and _known_platform(platform) and platform not in supported:
         yield RawFinding(
             "/plane",
             "intent.plane-platform",
@@ -114,7 +119,7 @@ def check_package_platform(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
     package_type = _mapping(intent.get("package")).get("type")
     platform = intent.get("platform")
     supported = PACKAGE_PLATFORMS.get(package_type) if isinstance(package_type, str) else None
-    if supported is not None and isinstance(platform, str) and platform not in supported:
+    if supported is not None and _known_platform(platform) and platform not in supported:
         yield RawFinding(
             "/package/type",
             "intent.package-platform",

@@ -655,7 +655,16 @@ def verify_note(note: str, verifier_keys: Sequence[str]) -> Note:
             )
         verified.setdefault((signature.name, signature.key_id), signature)
     if not verified:
-        raise NoteError("no signature from a known key")
+        others = ", ".join(sorted({f"{s.name}+{s.key_id.hex()}" for s in unverified.values()}))
+        raise NoteError(
+            "no signature from a known key"
+            + (
+                f": signed by {others}, a key not given (after a key change, give the earlier"
+                " key too)"
+                if others
+                else ""
+            )
+        )
     return Note(text, tuple(verified.values()), tuple(unverified.values()))
 
 

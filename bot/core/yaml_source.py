@@ -308,7 +308,12 @@ class _Builder:
                     position,
                     AMBIGUOUS,
                     f"{ambiguity}; kept here as the text {event.value!r}: quote it "
-                    f'("{event.value}") or write what you mean',
+                    f'("{event.value}") where text is meant'
+                    + (
+                        "; for a yes/no write true or false"
+                        if event.value.lower() in YAML11_BOOLEANS
+                        else " or write what you mean"
+                    ),
                     pointer=pointer,
                     severity=Severity.WARNING,
                 )
@@ -324,8 +329,9 @@ class _Builder:
                 self.finding(
                     position,
                     "yaml.float",
-                    f"{event.value} is a decimal number; EUCORA files use whole numbers "
-                    "(evidence is float-free): write an integer, or quote it as text",
+                    f"{event.value} is a decimal number, which EUCORA files do not use "
+                    f'(evidence is float-free): quote it ("{event.value}") where text such as '
+                    "a version is meant, or write a whole number",
                     pointer=pointer,
                 )
         self.source_map.values[pointer] = position

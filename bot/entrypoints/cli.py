@@ -16,6 +16,7 @@ import click
 from click.formatting import HelpFormatter
 
 from bot import __version__
+from bot.errors import EucoraError
 from bot.settings import Settings, SettingsError
 
 EXIT_USAGE = 2
@@ -60,6 +61,10 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
         "bot.entrypoints.commands_github_app:github_app_group",
         "Set up the GitHub App EUCORA runs as.",
     ),
+    "init": LazyCommand(
+        "bot.entrypoints.commands_init:init_command",
+        "Start an intents repository in FOLDER: eucora.yaml, intents, a policy and its test.",
+    ),
     "keys": LazyCommand(
         "bot.entrypoints.commands_evidence:keys_group",
         "Manage the Ed25519 key that signs evidence packs.",
@@ -77,6 +82,10 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
     ),
     "rollout": LazyCommand(
         "bot.entrypoints.commands_rollouts:rollout_group", "Where rollouts stand.", "server"
+    ),
+    "schema": LazyCommand(
+        "bot.entrypoints.commands_init:schema_group",
+        "The JSON Schemas of EUCORA's files, for editors and other tools.",
     ),
     "serve": LazyCommand(
         "bot.entrypoints.commands_intake:serve",
@@ -164,13 +173,18 @@ def demo() -> None:
     with needs_extra("demo", "demo"):
         from bot.entrypoints import demo as demo_module  # noqa: PLC0415
 
-    sys.exit(demo_module.run(settings, echo=click.echo))
+    try:
+        code = demo_module.run(settings, echo=click.echo)
+    except EucoraError as error:  # a signing key that is not found, a store that cannot hold it
+        click.echo(f"eucora: error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    sys.exit(code)
 
 
 def main() -> None:
     """Run the CLI; turn unexpected failures into one line and exit 2, never a traceback."""
     try:
         cli.main(prog_name="eucora", standalone_mode=True)
-    except OSError as error:
+    except (OSError, EucoraError) as error:  # e.g. a signing key that is not found
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)

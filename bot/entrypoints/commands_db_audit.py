@@ -7,6 +7,7 @@ never a traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.adapters.keys import load_or_create_signer, read_verifier_key, verifier_keys
+from bot.adapters.keys import audit_signer, audit_verifier_keys, read_verifier_key
 from bot.adapters.storage import (
     AuditLog,
     create_database_engine,
@@ -31,6 +32,7 @@ from bot.errors import AuditIntegrityError, EucoraError
 from bot.flows.audit import (
     export_filters,
     export_log,
+    latest_checkpoint,
     pr_story,
     sign_checkpoint,
     verify_file,
@@ -128,20 +130,38 @@ def audit_verify(file_path: Path | None, public_keys: tuple[str, ...]) -> None:
     """
     with _reported():
         settings = _settings()
-        keys = [read_verifier_key(k) for k in public_keys] or verifier_keys(
-            settings.home, settings.signing_key
-        )
+        keys = [read_verifier_key(k) for k in public_keys] or audit_verifier_keys(settings)
         if file_path is not None:
             if not keys:
                 _fail("verifying an export needs the log's verifier key: give --public-key")
             report, text = verify_file(file_path, keys)
+            note = _last_exported_checkpoint(file_path)
         else:
             with _database(settings) as engine:
                 report, text = verify_log(AuditLog(engine), keys)
+                note = latest_checkpoint(AuditLog(engine))
     click.echo(text, nl=False)
+    if note:
+        click.echo(f"log origin: {note.split(chr(10), 1)[0]} (the log's name in its checkpoints)")
     if not keys:
         click.echo("note: no verifier key: checkpoint signatures were not checked", err=True)
     sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+def _last_exported_checkpoint(path: Path) -> str | None:
+    """The note of the last checkpoint record of an export (``None`` when there is none)."""
+    note = None
+    with path.open("rb") as stream:
+        for line in stream:
+            if b'"checkpoint"' not in line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("record") == "checkpoint":
+                note = str(record.get("note") or "") or note
+    return note
 
 
 @audit.command("export")
@@ -170,7 +190,7 @@ def audit_export(
         raise click.BadParameter(str(error), param_hint="--since") from error
     with _reported(), ExitStack() as stack:
         settings = _settings()
-        signer = load_or_create_signer(settings.home, settings.signing_key)
+        signer = audit_signer(settings)
         engine = stack.enter_context(_database(settings))
         filters = export_filters(since=since_time, repository=repository, pr=pr)
         stream: IO[bytes] = stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
@@ -203,7 +223,7 @@ def audit_checkpoint() -> None:
     """Sign a checkpoint of the log as it is now and print it (refused if the log is broken)."""
     with _reported():
         settings = _settings()
-        signer = load_or_create_signer(settings.home, settings.signing_key)
+        signer = audit_signer(settings)
         with _database(settings) as engine:
             note = sign_checkpoint(AuditLog(engine), signer, now=_now())
     if note is None:

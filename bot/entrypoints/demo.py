@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from bot import resources
-from bot.adapters.keys import VERIFIER_FILE, load_or_create_signer, verifier_keys
+from bot.adapters.keys import (
+    VERIFIER_FILE,
+    audit_signer,
+    audit_verifier_keys,
+    check_signing_key,
+)
 from bot.adapters.signing_keys import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME, generate_key_pair
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
@@ -68,7 +73,11 @@ def _break_one_intent(repo: Path, home: Path) -> Path:
 
 
 def run(settings: Settings, echo: Echo) -> int:
-    """Run the demo; return the exit code (0 when everything behaved as expected)."""
+    """Run the demo; return the exit code (0 when everything behaved as expected).
+
+    Raises ``SigningKeyError`` first thing when a configured signing key cannot sign.
+    """
+    check_signing_key(settings)
     repo = _copy_example(settings.home)
     echo(f"EUCORA demo (state under {settings.home})\n")
     echo(f"1. Validating the example intents repository: {repo}")
@@ -145,12 +154,16 @@ def run(settings: Settings, echo: Echo) -> int:
 def _store_evidence(run: CheckRun, settings: Settings, echo: Echo) -> bool:
     """Store the pack signed, record it in the audit log with its proof, verify it offline."""
     keys = settings.home / "keys"
-    if not (keys / PRIVATE_KEY_NAME).exists():
-        generate_key_pair(keys)
-    signed = replace(settings, signing_key=str(keys / PRIVATE_KEY_NAME))
+    signer = audit_signer(settings)  # writes keys/audit.pub, whichever key signs
+    if settings.signing_key:  # EUCORA_SIGNING_KEY signs both; audit.pub verifies both
+        signed, public_keys = settings, [str(keys / VERIFIER_FILE)]
+    else:
+        if not (keys / PRIVATE_KEY_NAME).exists():
+            generate_key_pair(keys)
+        signed = replace(settings, signing_key=str(keys / PRIVATE_KEY_NAME))
+        public_keys = [str(keys / PUBLIC_KEY_NAME), str(keys / VERIFIER_FILE)]
     engine = create_database_engine(settings.database_url)
     upgrade_schema(engine)
-    audit_signer = load_or_create_signer(settings.home, settings.signing_key)
     recorded = record_check_evidence(
         run,
         signed,
@@ -163,7 +176,7 @@ def _store_evidence(run: CheckRun, settings: Settings, echo: Echo) -> bool:
             head_sha=run.pack["head"],
         ),
         now=datetime.fromisoformat(DEMO_NOW),
-        signer=audit_signer,
+        signer=signer,
     )
     engine.dispose()
     stored = recorded.stored
@@ -177,10 +190,12 @@ def _store_evidence(run: CheckRun, settings: Settings, echo: Echo) -> bool:
         f"   recorded as audit event {recorded.seq}; proof bundle {recorded.proof_path.name}"
         f" against the signed checkpoint {' / '.join(checkpoint[:2])}"
     )
-    return _verify_offline(recorded, keys, settings, echo)
+    return _verify_offline(recorded, public_keys, settings, echo)
 
 
-def _verify_offline(recorded: RecordedEvidence, keys: Path, settings: Settings, echo: Echo) -> bool:
+def _verify_offline(
+    recorded: RecordedEvidence, public_keys: list[str], settings: Settings, echo: Echo
+) -> bool:
     """Copy the pack, envelope and proof bundle away and verify them with the public keys only."""
     auditor = settings.home / "demo" / "auditor"
     shutil.rmtree(auditor, ignore_errors=True)
@@ -188,16 +203,12 @@ def _verify_offline(recorded: RecordedEvidence, keys: Path, settings: Settings, 
     for path in (recorded.stored.path, recorded.stored.envelope_path, recorded.proof_path):
         if path is not None:
             shutil.copy(path, auditor)
-    public_keys = [str(keys / PUBLIC_KEY_NAME), str(keys / VERIFIER_FILE)]
     pack = auditor / recorded.stored.path.name
     nowhere = Settings.from_environ({"EUCORA_HOME": str(auditor / "no-home")})
     report = verify_evidence(str(pack), nowhere, public_keys=public_keys)
     checks = ", ".join(f"{c.name} {c.status.value}" for c in report.checks)
     echo(f"   copied to {auditor} and verified offline with the public keys only: {checks}")
-    echo(
-        f"   (eucora evidence verify {pack} --public-key {public_keys[0]}"
-        f" --public-key {public_keys[1]})"
-    )
+    echo(f"   (eucora evidence verify {pack}{''.join(f' --public-key {k}' for k in public_keys)})")
     return report.ok
 
 
@@ -217,9 +228,9 @@ def _audit(run: CheckRun, settings: Settings, echo: Echo) -> bool:
         payload={"digest": run.digest, "conclusion": run.result.conclusion},
         time=now,
     )
-    signer = load_or_create_signer(settings.home, settings.signing_key)
+    signer = audit_signer(settings)
     note = log.checkpoint(signer, time=now)
-    report, text = verify_log(log, verifier_keys(settings.home, settings.signing_key))
+    report, text = verify_log(log, audit_verifier_keys(settings))
     first = (note or "").splitlines()
     echo(f"   audit event recorded; signed checkpoint: {' / '.join(first[:2])}")
     echo(f"   eucora audit verify: {text.strip().splitlines()[0] if text.strip() else report}")

@@ -46,6 +46,7 @@ PLAN_LINES = 24
 PUBLISH_SECONDS = 30.0
 """The merge publishes to all five planes well within this (issue 8 asks for under 30 s)."""
 CAB_TEAM = ("contoso", "cab-desktop")
+SECURITY_CAB = ("contoso", "security-cab")  # eucora.yaml names both CAB teams
 """A CAB team of the demo repository's ``eucora.yaml`` (``cab.teams``)."""
 
 
@@ -174,6 +175,7 @@ def _pull_request(  # noqa: PLR0913, PLR0917 - the scene's cast
     double.set_permission(repository, "carol", "write")
     double.set_permission(repository, "dave", "write")  # the plan is for writers' PRs only
     double.add_team(*CAB_TEAM, ["carol", "sam"])
+    double.add_team(*SECURITY_CAB, ["sam"])
     app_settings = replace(
         settings,
         github_api_url=double.url,

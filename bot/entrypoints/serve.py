@@ -17,6 +17,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
+from bot.adapters.keys import check_signing_key
 from bot.adapters.metrics import use_multiprocess_directory
 from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS
 from bot.bootstrap import HandlerFactory, Intake, build_intake, recording_handler_factory
@@ -98,6 +99,7 @@ def build_server(
     ``metrics_dir`` counts metrics in ``EUCORA_HOME/metrics`` (emptied now, before gunicorn
     forks), so every worker process's counts reach ``/metrics``.
     """
+    check_signing_key(settings)  # a key that is not found refuses the start, not each request
     if metrics_dir:
         use_multiprocess_directory(settings.home / "metrics", clear=True)
     intake = build_intake(

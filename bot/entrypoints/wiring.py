@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from bot.adapters.github import connector_from_settings
-from bot.adapters.keys import load_or_create_signer
+from bot.adapters.keys import audit_signer
 from bot.adapters.storage.publications import Outbox
 from bot.adapters.storage.reviews import ReviewLedger
 from bot.adapters.storage.rollouts import RolloutStore
@@ -76,7 +76,7 @@ def pull_request_handler_factory(
             # Evidence pages still work; each delivery fails with this reason until configured.
             log.warning("%s: webhook deliveries cannot be evaluated", error)
             return _refuse(error)
-    signer = load_or_create_signer(settings.home, settings.signing_key)
+    signer = audit_signer(settings)
     evidence = AuditedEvidence(settings, services.audit, signer=signer, clock=clock)
     github = connector
     approvals = CabApprovals(ReviewLedger(services.engine), TeamDirectory(clock), clock=clock)
@@ -128,7 +128,7 @@ def build_reconciler(
     """
     settings = services.settings
     github = connector if connector is not None else connector_from_settings(settings)
-    signer = load_or_create_signer(settings.home, settings.signing_key)
+    signer = audit_signer(settings)
     evidence = AuditedEvidence(settings, services.audit, signer=signer, clock=clock)
     connectors = planes if planes is not None else build_connectors(settings.planes)
     publisher = Publisher(

@@ -41,7 +41,7 @@ from bot.adapters.evidence_store import (
     TamperedEvidenceError,
     parse_digest,
 )
-from bot.adapters.keys import TrustedKeys, load_or_create_signer, read_trusted_keys, verifier_keys
+from bot.adapters.keys import TrustedKeys, audit_signer, audit_verifier_keys, read_trusted_keys
 from bot.adapters.signing_keys import load_private_key
 from bot.core.attestation import (
     AttestationError,
@@ -258,9 +258,7 @@ def record_evidence(  # noqa: PLR0913 - what recording is made of
             payload=evidence_event_payload(digest, pack.get("kind"), stored.key_id),
             time=now,
         )
-    signer = (
-        signer if signer is not None else load_or_create_signer(settings.home, settings.signing_key)
-    )
+    signer = signer if signer is not None else audit_signer(settings)
     log.checkpoint(signer, time=now)
     proof = log.inclusion_proof(event.seq, extra=leaf_data(event))
     try:
@@ -468,7 +466,7 @@ def _configured_keys(settings: Settings) -> TrustedKeys:
         if settings.signing_key
         else ()
     )
-    return TrustedKeys(public, tuple(verifier_keys(settings.home, settings.signing_key)))
+    return TrustedKeys(public, tuple(audit_verifier_keys(settings)))
 
 
 def _proof_bundle(

@@ -621,7 +621,7 @@ class TestRendering:
             verify_chain(events, [stored(events, 2, OTHER), stored(events, 4)], KEYS)
         )
         assert "the chain of 4 events is intact" in text
-        assert "bad checkpoint at size 2" in text
+        assert "checkpoint(s) at size 2 signed by a different key" in text
         assert "checkpoints that held (signatures checked): 4" in text
 
 

@@ -161,7 +161,7 @@ def test_messages_interpolate_placeholders_and_applies_to_filters() -> None:
     intent = yaml.safe_load(generate_intent_text(0))  # windows
     results = {r.rule.id: r for r in judge(pack, intent).results}
     assert results["t.msg"].message.startswith(f"{intent['metadata']['name']} reaches ")
-    assert "(false, ?)" in results["t.msg"].message
+    assert "(false, <intent.nope: not set>)" in results["t.msg"].message
     assert not results["t.mac"].matched
     assert pack.rules[0].enforcement is Enforcement.DENY
 

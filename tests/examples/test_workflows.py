@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,11 +20,12 @@ WORKFLOWS = sorted(
 )
 ACTION_FILES = [ROOT / "action.yml"]
 
-# The actions GitHub publishes that our files use, at the major versions that exist.
+# The actions GitHub publishes that our files use: each release's commit SHA and its version,
+# which the `uses:` line's comment names (a tag can be moved; a commit cannot).
 KNOWN_ACTIONS = {
-    "actions/checkout": {"v4"},
-    "actions/setup-python": {"v5"},
-    "actions/upload-artifact": {"v4"},
+    "actions/checkout": {"11bd71901bbe5b1630ceea73d27597364c9af683": "v4.2.2"},
+    "actions/setup-python": {"a26af69be951a213d495a4c3e4e4022e16d87065": "v5.6.0"},
+    "actions/upload-artifact": {"ea165f8d65b6e75b540449e92b4886f43607fa02": "v4.6.2"},
 }
 # How an intents repository refers to this project's action.yml (the repository's own name).
 SELF = "eucora/eucora"
@@ -57,7 +60,10 @@ def test_every_referenced_action_exists(path: Path) -> None:
             assert (ROOT / "action.yml").is_file()
         else:
             assert name in KNOWN_ACTIONS, f"{path.name}: unknown action {uses}"
-            assert ref in KNOWN_ACTIONS[name], f"{path.name}: {uses}: no such version"
+            assert ref in KNOWN_ACTIONS[name], f"{path.name}: {uses}: not a known release's SHA"
+            version = KNOWN_ACTIONS[name][ref]
+            text = path.read_text(encoding="utf-8")
+            assert f"uses: {uses}  # {version}" in text, f"{path.name}: say {version} after {uses}"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -82,9 +88,10 @@ def test_the_ci_workflow_runs_the_readme_test_command() -> None:
 
 def test_the_example_workflow_asks_for_the_least_it_needs() -> None:
     document = _load(ROOT / "examples" / "workflows" / "eucora.yml")
-    assert document["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert document["permissions"] == {}
     assert set(document["on"]) == {"pull_request", "merge_group"}
     [job] = document["jobs"].values()
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
     checkout, eucora, upload = job["steps"]
     assert checkout["with"]["fetch-depth"] == "0"
     assert checkout["with"]["persist-credentials"] == "false"
@@ -104,3 +111,33 @@ def test_action_inputs_used_are_declared() -> None:
     for step in job["steps"]:
         if step.get("uses", "").startswith(SELF):
             assert set(step.get("with", {})) <= set(action["inputs"])
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_workflow_is_hardened(path: Path) -> None:
+    """No default token permission; per job the least, a timeout; one run per group; no token
+    left in the checkout's git config."""
+    document = _load(path)
+    assert document["permissions"] == {}, f"{path.name}: permissions: {{}} at the top"
+    assert document["concurrency"]["group"], f"{path.name}: a concurrency group"
+    assert document["concurrency"]["cancel-in-progress"] == "true"
+    for name, job in document["jobs"].items():
+        assert job.get("permissions"), f"{path.name}: job {name} names its permissions"
+        assert "write-all" not in str(job["permissions"])
+        assert 0 < int(job["timeout-minutes"]) <= 60, f"{path.name}: job {name} needs a timeout"
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] == "false", f"{path.name}: {name}"
+
+
+def test_zizmor_finds_nothing_in_the_workflows() -> None:
+    """zizmor (offline audits: unpinned uses, artipacked, excessive permissions, injection...)."""
+    zizmor = Path(sys.executable).parent / "zizmor"
+    result = subprocess.run(
+        [str(zizmor), "--offline", "--no-progress", *map(str, WORKFLOWS)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout

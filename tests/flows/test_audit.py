@@ -17,6 +17,7 @@ from bot.adapters.keys import (
     DEFAULT_KEY_NAME,
     SIGNER_FILE,
     VERIFIER_FILE,
+    audit_origin,
     keys_dir,
     load_or_create_signer,
     load_signer,
@@ -131,7 +132,7 @@ class TestVerify:
         other = load_or_create_signer(filled.home / "other").verifier.verifier_key
         result = filled(audit, "verify", "--public-key", other)
         assert result.exit_code == 1
-        assert "bad checkpoint at size 12" in result.output
+        assert "checkpoint(s) at size 12 signed by a different key" in result.output
 
     def test_a_bad_public_key_is_a_usage_error(self, filled: Eucora) -> None:
         result = filled(audit, "verify", "--public-key", "not-a-key")
@@ -230,7 +231,9 @@ class TestExport:
         result = filled(audit, "checkpoint", EUCORA_SIGNING_KEY=str(files.private_key))
         assert result.exit_code == 0, result.output
         keys = verifier_keys(tmp_path, str(files.private_key))
-        assert verify_checkpoint(result.output, keys, origin=DEFAULT_KEY_NAME).size == 12
+        origin = audit_origin(filled.home)  # a new log: named after the installation
+        assert origin != DEFAULT_KEY_NAME
+        assert verify_checkpoint(result.output, keys, origin=origin).size == 12
         pem = files.private_key.read_text()
         assert verifier_keys(tmp_path, pem) == keys
 

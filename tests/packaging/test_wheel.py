@@ -42,6 +42,7 @@ def test_wheel_contains_shipped_data(wheel: Path) -> None:
     assert "bot/_data/schemas/eucora-config.schema.json" in names
     assert "bot/_data/schemas/policy.schema.json" in names
     assert "bot/_data/examples/intents-repo/eucora.yaml" in names
+    assert "bot/_data/examples/workflows/eucora.yml" in names  # what `eucora init` writes
     assert any(n.startswith("bot/_data/policies/") for n in names)
     assert "connectors/__init__.py" in names
     assert "bot/core/py.typed" in names

@@ -37,6 +37,9 @@ def render_story(events: Sequence[AuditEvent], *, pr: int, repository: str | Non
     return "\n".join(lines) + "\n"
 
 
+_OTHER_KEY = "a key not given"
+
+
 def render_report(report: ChainReport, *, source: str = "audit log") -> str:
     """The outcome of a verification, for people.
 
@@ -58,10 +61,21 @@ def render_report(report: ChainReport, *, source: str = "audit log") -> str:
         lines.append(f"  first bad event: {name} ({report.fault.problem}): {report.fault.message}")
     else:
         lines.append(f"  the chain of {report.size} events is intact")
+    other_key = [f for f in report.checkpoint_faults if _OTHER_KEY in f.message]
     lines.extend(
         f"  bad checkpoint at size {fault.size}: {fault.message}"
         for fault in report.checkpoint_faults
+        if fault not in other_key
     )
+    if other_key:
+        signers = sorted({f.message.split("signed by ", 1)[-1].split(",", 1)[0] for f in other_key})
+        sizes = ", ".join(str(f.size) for f in other_key)
+        lines.append(
+            f"  checkpoint(s) at size {sizes} signed by a different key ({', '.join(signers)})"
+            " than the keys given: if the log's key changed after them, give the earlier key"
+            " too (--public-key, e.g. keys/audit.pub.previous); otherwise this log did not sign"
+            " them"
+        )
     if report.checkpoints:
         lines.append(
             f"  checkpoints that held ({checked}): {', '.join(map(str, report.checkpoints))}"

@@ -343,9 +343,24 @@ def render_check_text(pack: Mapping[str, Any]) -> str:
     return text
 
 
+def _tier_raised(pack: Mapping[str, Any]) -> str:
+    """Why the tier is above what the score alone gives ("" when it is not)."""
+    risk = pack["risk"]
+    score_tier = risk.get("scoreTier", risk["tier"])
+    if score_tier == risk["tier"]:
+        return ""
+    why = [
+        str(reason)
+        for reason in pack["approvals"]["reasons"]
+        if str(reason).startswith("the change edits")
+    ]
+    return f"the score alone gives {score_tier}; " + ("; ".join(why) or "a rule raised the tier")
+
+
 def _text_risk(pack: Mapping[str, Any]) -> list[str]:
     risk = pack["risk"]
-    lines = [f"Risk: {risk['score']}/100 ({risk['tier']})"]
+    raised = _tier_raised(pack)
+    lines = [f"Risk: {risk['score']}/100 ({risk['tier']}{': ' + _plain(raised) if raised else ''})"]
     lines.extend(
         f"  +{factor['points']} {factor['family']}  {factor['rule']}"
         f"  [{_plain(factor['intent'])}]  {_plain(factor['reason'])}"
@@ -624,7 +639,8 @@ def _md_header(pack: Mapping[str, Any]) -> str:
         status,
         _plural(counts[Severity.ERROR], "error"),
         _plural(counts[Severity.WARNING], "warning"),
-        f"risk **{risk['score']}/100 {risk['tier']}**",
+        f"risk **{risk['score']}/100 {risk['tier']}**"
+        + (f" ({escape_markdown(raised)})" if (raised := _tier_raised(pack)) else ""),
         f"**{required}** CAB approval{'s' if required != 1 else ''} required",
         f"{_plural(len(pack['changes']), 'intent')} changed",
     ]
