@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from bot.adapters.git import GitError
 from bot.adapters.github import connector_from_settings
 from bot.adapters.keys import audit_signer
 from bot.adapters.storage.publications import Outbox
@@ -21,7 +22,7 @@ from bot.adapters.storage.rollouts import RolloutStore
 from bot.bootstrap import IntakeServices
 from bot.core.rollout_model import RolloutRecord
 from bot.core.webhooks import Delivery
-from bot.errors import ConfigError
+from bot.errors import ConfigError, GitHubError
 from bot.flows.approvals import CabApprovals, TeamDirectory, read_config
 from bot.flows.check import timezones_of
 from bot.flows.deliveries import handle_delivery
@@ -144,7 +145,10 @@ def build_reconciler(
     def config_of(record: RolloutRecord) -> tuple[Mapping[str, Any], Mapping[str, tzinfo]]:
         client = github.for_installation(record.installation_id)
         mirror = client.fetch_revisions(record.repository, [record.merge_sha])
-        config = read_config(mirror, record.merge_sha)
+        try:
+            config = read_config(mirror, record.merge_sha)
+        except GitError as error:
+            raise GitHubError(f"reading eucora.yaml of {record.repository}: {error}") from error
         return config, timezones_of(config)
 
     reconciler = Reconciler(

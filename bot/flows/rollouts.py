@@ -51,7 +51,12 @@ from bot.core.rollout_model import (
     RolloutRecord,
     RolloutState,
 )
-from bot.errors import GitHubError, PermanentConnectorError, TransientConnectorError
+from bot.errors import (
+    EucoraError,
+    GitHubError,
+    PermanentConnectorError,
+    TransientConnectorError,
+)
 from connectors.base import Publication, Ring
 
 log = logging.getLogger("eucora.rollouts")
@@ -174,7 +179,11 @@ class PassReport:
     held: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    """Rollouts whose gate passed but whose promotion waits (a schedule, a freeze window)."""
     read_errors: int = 0
+    failed: list[str] = field(default_factory=list)
+    """Rollouts this pass could not reconcile (their configuration could not be read...)."""
     lost_races: int = 0
     plane_reads: int = 0
 
@@ -188,6 +197,8 @@ class PassReport:
         out += [f"held {name}" for name in self.held]
         out += [f"completed {name}" for name in self.completed]
         out += [f"alert: {text}" for text in self.alerts]
+        out += [f"waiting {text}" for text in self.waiting]
+        out += [f"not reconciled {text}" for text in self.failed]
         if self.read_errors:
             out.append(f"{self.read_errors} plane reads failed (counted, retried next pass)")
         return out
@@ -232,7 +243,11 @@ class Reconciler:
                 self._audit(ROLLOUT_STARTED, record, {"rings": _ring_names(record.state)})
             for record in self._store.live():
                 report.looked_at += 1
-                self._reconcile(record, report)
+                try:
+                    self._reconcile(record, report)
+                except EucoraError as error:  # reported; the rollout is tried again next pass
+                    log.warning("rollout %s not reconciled: %s", record.id, error)
+                    report.failed.append(f"{_name(record)}: {_one_line(error)}")
         finally:
             self._store.release(LEASE, self._holder)
         return report
@@ -254,6 +269,9 @@ class Reconciler:
             freeze=Freeze(config=config, zones=zones, emergency=record.emergency),
             now=now,
         )
+        waits = [r.removeprefix("promotion waits: ") for r in decision.reasons if "waits:" in r]
+        if waits:
+            report.waiting.append(f"{_name(record)}: {'; '.join(waits)}")
         if decision.state == state and not decision.actions:
             return
         digest = None
@@ -324,7 +342,7 @@ class Reconciler:
         publication_id: int | None,
         report: PassReport,
     ) -> None:
-        name = f"{record.state.intent} {record.state.version} ({record.state.plane})"
+        name = _name(record)
         common = {
             "verdict": decision.verdict.value,
             "ring": decision.ring,
@@ -382,6 +400,10 @@ class Reconciler:
                 **payload,
             },
         )
+
+
+def _name(record: RolloutRecord) -> str:
+    return f"{record.state.intent} {record.state.version} ({record.state.plane})"
 
 
 def _correlation(record: RolloutRecord) -> str:
