@@ -20,6 +20,7 @@ from bot.adapters.storage.publications import Outbox
 from bot.adapters.storage.reviews import ReviewLedger
 from bot.adapters.storage.rollouts import RolloutStore
 from bot.bootstrap import IntakeServices
+from bot.core.approvals import emergency_label
 from bot.core.rollout_model import RolloutRecord
 from bot.core.webhooks import Delivery
 from bot.errors import ConfigError, GitHubError
@@ -30,6 +31,7 @@ from bot.flows.merge import MergePublishing
 from bot.flows.publish import Publisher
 from bot.flows.pull_request import PullRequestContext
 from bot.flows.recording import AuditedEvidence
+from bot.flows.rollout_issues import RolloutIssues
 from bot.flows.rollouts import Reconciler
 from bot.ports import GitHubConnector
 from connectors.registry import Connectors, build_connectors
@@ -158,5 +160,10 @@ def build_reconciler(
         evidence=evidence,
         config_of=config_of,
         clock=clock,
+        issues=RolloutIssues(
+            github_for=github.for_installation,
+            emergency_label_of=lambda record: emergency_label(config_of(record)[0]),
+            public_url=settings.public_url,
+        ),
     )
     return reconciler, publisher

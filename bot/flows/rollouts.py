@@ -57,6 +57,7 @@ from bot.errors import (
     PermanentConnectorError,
     TransientConnectorError,
 )
+from bot.flows.rollout_issues import RolloutIssues
 from connectors.base import Publication, Ring
 
 log = logging.getLogger("eucora.rollouts")
@@ -219,7 +220,9 @@ class Reconciler:
         policy: GatePolicy | None = None,
         lease_seconds: float = 300.0,
         holder: str | None = None,
+        issues: RolloutIssues | None = None,
     ) -> None:
+        self._issues = issues  # halted/held/stuck issues and the rollback PR (None: not sent)
         self._store = store
         self._planes = planes
         self._publisher = publisher
@@ -372,6 +375,8 @@ class Reconciler:
                     self._audit(ROLLOUT_COMPLETED, record, common)
                 case ClearAlert():
                     pass
+        if self._issues is not None:  # after the save: a GitHub failure never loses the decision
+            self._issues.act(record, decision, digest)
 
     def _fail_deployment(self, record: RolloutRecord, decision: Decision, reason: str) -> None:
         step = next(
