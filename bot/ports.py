@@ -7,6 +7,7 @@ adapters implement them, one module per outside thing, and the composition root 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +19,25 @@ from bot.core.github_model import (
     PullRequestCommit,
     PullRequestReview,
 )
+
+
+class Clock(Protocol):
+    """The time now, timezone-aware UTC (injected: the core and the flows never read the clock)."""
+
+    def __call__(self) -> datetime:
+        """The current time."""
+        ...
+
+
+class PublicationQueue(Protocol):
+    """Runs ``run(publication_id)`` somewhere, after ``delay`` seconds (Celery, or threads here).
+
+    Implemented by ``bot.adapters.publish_queue``; a test records what was sent.
+    """
+
+    def send(self, publication_id: int, *, delay: float = 0.0) -> None:
+        """Ask for one run of the publication, not before ``delay`` seconds from now."""
+        ...
 
 
 class EvidenceSource(Protocol):

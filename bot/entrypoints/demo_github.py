@@ -28,12 +28,12 @@ from typing import Any
 import yaml
 
 from bot.adapters.storage.publications import Outbox
+from bot.bootstrap import pull_request_handler_factory
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
 from bot.doubles.github import GitHubDouble, generate_app_key
 from bot.doubles.github.events import signed as signed_delivery
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts
 from bot.entrypoints.serve import build_server
-from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.flows.evidence import verify as verify_evidence
 from bot.settings import Settings
 from connectors._polling import Follow

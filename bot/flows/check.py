@@ -24,9 +24,8 @@ from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocumen
 from bot.core.evidence import build_check_pack, digest_of
 from bot.core.findings import Finding, Severity
 from bot.core.policy import CompiledPolicyPack
+from bot.core.repo_config import CONFIG_NAMES, RepoConfig
 from bot.core.waivers import load_waivers
-
-CONFIG_NAMES = ("eucora.yaml", "eucora.yml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +204,7 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
     validator = build_document_validator()
     pair = read_revision_pair(repo, base, head)
     config, _ = _base_config(pair, validator)
-    intents_dir = _configured(config, "intents")
+    intents_dir = RepoConfig.of(config).intents
     if intents_dir != "intents":  # the repository keeps its intents elsewhere
         pair = read_revision_pair(repo, base, head, intents_dir=intents_dir)
     apps: frozenset[str] = frozenset()
@@ -218,12 +217,6 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
     if repository is not None:
         pair = replace(pair, repository=repository)
     return check_pair(pair, now=now, labels=labels, known_apps=apps, preview_intents=preview)
-
-
-def _configured(config: Mapping[str, Any], name: str) -> str:
-    paths = config.get("paths")
-    value = paths.get(name) if isinstance(paths, dict) else None
-    return value if isinstance(value, str) and ".." not in value.split("/") else name
 
 
 def check_pair(
