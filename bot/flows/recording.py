@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
-from bot.adapters.storage.audit_log import AuditLog
 from bot.core.audit_events import AuditEventType
 from bot.core.tlog import Ed25519Signer
 from bot.flows.check import CheckRun
@@ -25,7 +24,7 @@ from bot.flows.evidence import (
     record_evidence,
 )
 from bot.flows.pull_request import ACTOR, Recorded, StoredPack
-from bot.ports import Clock
+from bot.ports import AuditLog, Clock
 from bot.settings import Settings
 
 EVALUATED = AuditEventType.PULL_REQUEST_EVALUATED
