@@ -29,8 +29,12 @@ from bot.core.waivers import load_waivers
 
 
 @dataclass(frozen=True, slots=True)
-class CheckRun:
-    """A finished check: the verdict, its evidence pack and the pack's digest."""
+class CheckedChange:
+    """A finished check of a change: the verdict, its evidence pack and the pack's digest.
+
+    Not ``bot.core.github_model.CheckRun`` (a check run shown on GitHub): they were both
+    ``CheckRun`` before.
+    """
 
     result: CheckResult
     pack: dict[str, Any]
@@ -195,7 +199,7 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
     labels: Sequence[str] = (),
     home: Path | None = None,
     repository: str | None = None,
-) -> CheckRun:
+) -> CheckedChange:
     """Check the change from ``base`` to ``head`` in a local (or bare) repository.
 
     ``home`` (``EUCORA_HOME``) holds the fleet index cache; without it the index is rebuilt.
@@ -226,7 +230,7 @@ def check_pair(
     labels: Sequence[str] = (),
     known_apps: frozenset[str] = frozenset(),
     preview_intents: tuple[FileAtRevision, ...] = (),
-) -> CheckRun:
+) -> CheckedChange:
     """Check a change already read from git."""
     validator = build_document_validator()
     config, _ = _config_findings(pair.base_files, validator)
@@ -259,4 +263,4 @@ def check_pair(
         )
     )
     evidence = build_check_pack(result)
-    return CheckRun(result=result, pack=evidence, digest=digest_of(evidence))
+    return CheckedChange(result=result, pack=evidence, digest=digest_of(evidence))

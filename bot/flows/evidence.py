@@ -73,7 +73,7 @@ from bot.core.evidence_verify import (
 )
 from bot.core.tlog import Ed25519Signer, TlogError
 from bot.errors import EucoraError
-from bot.flows.check import CheckRun
+from bot.flows.check import CheckedChange
 from bot.ports import AuditLog
 from bot.settings import Settings
 
@@ -124,7 +124,7 @@ def store_pack(
 
 
 def store_check_pack(
-    run: CheckRun, settings: Settings, *, store: EvidenceStore | None = None
+    run: CheckedChange, settings: Settings, *, store: EvidenceStore | None = None
 ) -> StoredEvidence:
     """Store the evidence pack of a finished check (see :func:`store_pack`)."""
     stored = store_pack(run.pack, settings, store=store)
@@ -238,7 +238,7 @@ def record_evidence(  # noqa: PLR0913 - what recording is made of
 
 
 def record_check_evidence(  # noqa: PLR0913 - what recording is made of
-    run: CheckRun,
+    run: CheckedChange,
     settings: Settings,
     *,
     log: EvidenceLog,

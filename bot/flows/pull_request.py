@@ -27,7 +27,7 @@ from bot.core.pr_report import (
     started_policy_run,
 )
 from bot.core.redact import Redactor
-from bot.flows.check import CheckRun, check_revisions
+from bot.flows.check import CheckedChange, check_revisions
 from bot.ports import Clock, GitHub
 from bot.settings import Settings
 
@@ -57,7 +57,7 @@ class StoredPack:
 class EvidenceRecorder(Protocol):
     """Stores a check's evidence write-once and records it in the audit trail."""
 
-    def record_check(self, run: CheckRun, *, correlation_id: str, pr: int | None) -> Recorded:
+    def record_check(self, run: CheckedChange, *, correlation_id: str, pr: int | None) -> Recorded:
         """Store the pack, append the audit event, sign a checkpoint; return what was recorded."""
         ...
 
@@ -163,7 +163,7 @@ def _check(
     base_sha: str,
     head_sha: str,
     labels: tuple[str, ...],
-) -> CheckRun:
+) -> CheckedChange:
     mirror = context.github.fetch_revisions(repository, [base_sha, head_sha])
     return check_revisions(
         mirror,

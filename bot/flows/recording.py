@@ -16,7 +16,7 @@ from typing import Any
 from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
 from bot.core.audit_events import AuditEventType
 from bot.core.tlog import Ed25519Signer
-from bot.flows.check import CheckRun
+from bot.flows.check import CheckedChange
 from bot.flows.evidence import (
     EvidenceContext,
     RecordedEvidence,
@@ -48,7 +48,7 @@ class AuditedEvidence:
         self._clock = clock
         self._store = store
 
-    def record_check(self, run: CheckRun, *, correlation_id: str, pr: int | None) -> Recorded:
+    def record_check(self, run: CheckedChange, *, correlation_id: str, pr: int | None) -> Recorded:
         """Append ``pull_request.evaluated``, then store and prove the pack under a checkpoint.
 
         The evaluated event comes first, so the checkpoint signed while recording the pack
