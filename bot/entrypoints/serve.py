@@ -117,7 +117,7 @@ def build_server(
         audit=intake.services.audit,
         crashpoint=settings.crashpoint,
     )
-    app = create_app(evidence=StoreSource(EvidenceStore(settings.evidence_dir)), intake=webhook)
+    app = create_app(evidence=StoreSource(intake.services.evidence_store), intake=webhook)
     return Server(app=app, intake=intake)
 
 

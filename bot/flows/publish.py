@@ -28,7 +28,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot.adapters.publish_queue import PublicationQueue
 from bot.adapters.storage.publications import (
     ChangeRow,
     Outbox,
@@ -52,7 +51,7 @@ from bot.errors import (
     PermanentConnectorError,
     TransientConnectorError,
 )
-from bot.ports import GitHub, GitHubConnector
+from bot.ports import GitHub, GitHubConnector, PublicationQueue
 from connectors.base import Connector, Publication, Ring
 
 log = logging.getLogger("eucora.publish")
@@ -154,14 +153,15 @@ def _one_line(error: BaseException) -> str:
 class Publisher:
     """Runs publications and closes changes (see the module docstring).
 
-    ``queue`` is set after construction by the composition root (the in-process publisher needs
-    :meth:`run` first); without one, nothing is sent and the sweeper does the sending.
+    ``queue`` is where runs are sent (``bot.bootstrap`` builds it first, bound to :meth:`run`
+    through a relay); ``None`` sends nothing, and the sweeper does the sending.
     """
 
     def __init__(  # noqa: PLR0913 - the services a publication touches
         self,
         *,
         outbox: Outbox,
+        queue: PublicationQueue | None,
         connectors: ConnectorSet,
         github: GitHubConnector,
         evidence: ChangeEvidence,
@@ -172,7 +172,7 @@ class Publisher:
     ) -> None:
         self.outbox = outbox
         self.connectors = connectors
-        self.queue: PublicationQueue | None = None
+        self.queue = queue
         self._github = github
         self._evidence = evidence
         self._clock = clock
