@@ -88,6 +88,7 @@ def pull_request_handler_factory(
         clock=clock,
         public_url=settings.public_url,
         resend_after=timedelta(seconds=settings.sweep_seconds),
+        rollouts=RolloutStore(services.engine).of_pr,
     )
     services.publisher = publisher
     publishing = MergePublishing(publisher)
@@ -139,6 +140,7 @@ def build_reconciler(
         clock=clock,
         public_url=settings.public_url,
         resend_after=timedelta(seconds=settings.sweep_seconds),
+        rollouts=RolloutStore(services.engine).of_pr,
     )
 
     def config_of(record: RolloutRecord) -> tuple[Mapping[str, Any], Mapping[str, tzinfo]]:
