@@ -129,8 +129,8 @@ def _rollout(record: RolloutRecord, *, now: datetime, web_url: str, packs: Seque
     pr_url = f"{repository_url}/pull/{int(record.pr)}"
     anchor = f"rollout-{int(record.id)}"
     heading = (
-        f'<h2 id="{anchor}-h"><span>{_code(view["intent"])} {escape_html(view["version"])}</span>'
-        f'<span class="muted">on {escape_html(view["plane"])}</span>'
+        f'<h2 id="{anchor}-h"><span>{_code(view["intent"])} {escape_html(view["version"])}</span> '
+        f'<span class="muted">on {escape_html(view["plane"])}</span> '
         f'<span class="phase phase-{escape_html(phase)}">'
         f"{escape_html(_PHASE_WORD.get(phase, phase.upper()))}</span></h2>"
     )
