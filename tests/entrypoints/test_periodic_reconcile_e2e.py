@@ -24,7 +24,7 @@ from bot.doubles.github.server import GitHubDouble
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts
 from bot.entrypoints.serve import build_server
 from bot.entrypoints.wiring import pull_request_handler_factory
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from connectors._polling import Follow
 from connectors.registry import build_connectors
 from tests.entrypoints import test_rollouts_e2e
@@ -119,3 +119,34 @@ def test_the_served_app_promotes_a_ring_by_itself(
     wait_for("pilot to be published", lambda: outbox.get(publication).state == "succeeded")
     [deployment] = [d for d in app.double.deployments.values() if d.environment == "intune/pilot"]
     wait_for("pilot's deployment", lambda: deployment.statuses[-1]["state"] == "success")
+
+
+def test_the_interval_is_read_from_the_environment() -> None:
+    """Default 300 s, 0 turns it off, and a bad value is one line naming the variable."""
+    assert Settings.from_environ({}).reconcile_interval == 300.0
+    assert Settings.from_environ({"EUCORA_RECONCILE_INTERVAL": "0"}).reconcile_interval == 0.0
+    assert Settings.from_environ({"EUCORA_RECONCILE_INTERVAL": "2.5"}).reconcile_interval == 2.5
+    for bad in ("soon", "-1", "100000"):
+        with pytest.raises(SettingsError, match=r"^EUCORA_RECONCILE_INTERVAL: "):
+            Settings.from_environ({"EUCORA_RECONCILE_INTERVAL": bad})
+
+
+def test_an_interval_of_zero_runs_no_periodic_reconcile(
+    tmp_path: Path, github_env: dict[str, str], planes: PlaneDoubles
+) -> None:
+    environ = {
+        **github_env,
+        **planes.environ(),
+        "EUCORA_HOME": str(tmp_path / "home"),
+        "EUCORA_RECONCILE_INTERVAL": "0",
+    }
+    settings = Settings.from_environ(environ)
+    engine = create_database_engine(settings.database_url)
+    upgrade_schema(engine)
+    engine.dispose()
+    server = build_server(settings, pull_request_handler_factory, metrics_dir=False)
+    try:
+        assert server.intake.services.publisher is not None  # publishing is on
+        assert server.reconcile is None
+    finally:
+        server.intake.services.engine.dispose()
