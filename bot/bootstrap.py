@@ -50,7 +50,7 @@ from bot.flows.approvals import CabApprovals, TeamDirectory, read_config
 from bot.flows.check import timezones_of
 from bot.flows.deliveries import handle_delivery
 from bot.flows.merge import MergePublishing
-from bot.flows.publish import Publisher
+from bot.flows.publish import ConnectorSet, Publisher
 from bot.flows.pull_request import PullRequestContext
 from bot.flows.recording import AuditedEvidence
 from bot.flows.rollout_issues import RolloutIssues
@@ -191,6 +191,7 @@ def pull_request_handler_factory(
         clock=now,
         public_url=settings.public_url,
         resend_after=timedelta(seconds=settings.sweep_seconds),
+        rollouts=RolloutStore(services.engine).of_pr,
     )
     publishing = MergePublishing(publisher)
 
@@ -236,7 +237,7 @@ def build_reconciler(
     *,
     connector: GitHubConnector | None = None,
     clock: Clock | None = None,
-    planes: Connectors | None = None,
+    planes: ConnectorSet | None = None,
 ) -> tuple[Reconciler, Publisher]:
     """The reconciler and the publisher its promotions go through (``eucora reconcile``).
 
@@ -263,6 +264,7 @@ def build_reconciler(
         clock=now,
         public_url=settings.public_url,
         resend_after=timedelta(seconds=settings.sweep_seconds),
+        rollouts=RolloutStore(services.engine).of_pr,
     )
 
     def config_of(record: RolloutRecord) -> tuple[Any, Any]:

@@ -134,6 +134,10 @@ class PromotionSender(Protocol):
         """Mark the publication's GitHub deployment ``failure`` with a one-line reason."""
         ...
 
+    def refresh_comment(self, change_id: int) -> None:
+        """Edit the merged PR's sticky comment in place (its rollout section)."""
+        ...
+
 
 class RolloutEvidence(Protocol):
     """The evidence store and audit log, as the rollouts use them."""
@@ -304,6 +308,14 @@ class Reconciler:
             report.lost_races += 1
             return
         self._act(record, decision, digest, publication_id, report)
+        if _face(decision.state) != _face(state):
+            self._refresh_comment(record)
+
+    def _refresh_comment(self, record: RolloutRecord) -> None:
+        try:
+            self._publisher.refresh_comment(record.change_id)
+        except GitHubError as error:  # the next move, or the change's close, edits it again
+            log.warning("rollout %s: comment not updated (%s)", record.id, error)
 
     def _read(self, record: RolloutRecord, step: int, report: PassReport) -> Reading:
         connector = self._planes.get(record.state.plane)
@@ -413,6 +425,16 @@ def _name(record: RolloutRecord) -> str:
 
 def _correlation(record: RolloutRecord) -> str:
     return f"rollout-{record.id}"
+
+
+def _face(state: RolloutState) -> tuple[Any, ...]:
+    """What the comment's rollout section shows of a state, less counts and the soak left.
+
+    The comment is edited when this changes (a ring started, passed, failed or was held; the
+    rollout halted, completed; an alert), not on every pass that read new counts.
+    """
+    rings = tuple((ring.phase, ring.reporting_since is None) for ring in state.rings)
+    return (state.phase, state.reason, state.alerts, rings)
 
 
 def _ring_names(state: RolloutState) -> list[str]:
