@@ -87,6 +87,15 @@ class AuditEventType(StrEnum):
     """GitHub was asked to redeliver a delivery that failed or never reached the inbox."""
     WEBHOOK_REDELIVERY_FAILED = "webhook.redelivery_failed"
     """GitHub refused (or did not answer) a request to redeliver."""
+    ROLLOUT_STARTED = "rollout.started"
+    """A merge's first ring was published: its rollout starts (``bot.flows.rollouts``)."""
+    ROLLOUT_DECIDED = "rollout.decided"
+    """A ring's gate was decided and the rollout's state changed (with the RolloutPack)."""
+    ROLLOUT_PROMOTED = "rollout.promoted"
+    ROLLOUT_HALTED = "rollout.halted"
+    ROLLOUT_HELD = "rollout.held"
+    ROLLOUT_ALERT = "rollout.alert"
+    ROLLOUT_COMPLETED = "rollout.completed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

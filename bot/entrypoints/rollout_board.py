@@ -18,11 +18,12 @@ from sqlalchemy import Engine
 
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.rollouts import RolloutStore
+from bot.core.audit_events import AuditEventType
 from bot.core.render.rollout_board import render_rollout_board
 from bot.core.render.rollouts import rollouts_json
 from bot.core.rollout_model import RolloutRecord
 
-DECIDED = "rollout.decided"
+DECIDED = AuditEventType.ROLLOUT_DECIDED.value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
+from bot.core.audit_events import AuditEventType
 from bot.core.gates import (
     Alert,
     ClearAlert,
@@ -63,13 +64,13 @@ from connectors.base import Publication, Ring
 log = logging.getLogger("eucora.rollouts")
 
 LEASE = "reconcile"
-ROLLOUT_STARTED = "rollout.started"
-ROLLOUT_DECIDED = "rollout.decided"
-ROLLOUT_PROMOTED = "rollout.promoted"
-ROLLOUT_HALTED = "rollout.halted"
-ROLLOUT_HELD = "rollout.held"
-ROLLOUT_ALERT = "rollout.alert"
-ROLLOUT_COMPLETED = "rollout.completed"
+ROLLOUT_STARTED = AuditEventType.ROLLOUT_STARTED.value
+ROLLOUT_DECIDED = AuditEventType.ROLLOUT_DECIDED.value
+ROLLOUT_PROMOTED = AuditEventType.ROLLOUT_PROMOTED.value
+ROLLOUT_HALTED = AuditEventType.ROLLOUT_HALTED.value
+ROLLOUT_HELD = AuditEventType.ROLLOUT_HELD.value
+ROLLOUT_ALERT = AuditEventType.ROLLOUT_ALERT.value
+ROLLOUT_COMPLETED = AuditEventType.ROLLOUT_COMPLETED.value
 
 
 class RolloutStore(Protocol):
