@@ -118,7 +118,8 @@ def _calling(what: str) -> Iterator[None]:
     except GitHubError:
         raise
     except (GithubException, requests.exceptions.RequestException) as error:
-        raise GitHubError(scrub(f"{what}: {_reason(error)}")) from None
+        status = error.status if isinstance(error, GithubException) else None
+        raise GitHubError(scrub(f"{what}: {_reason(error)}"), status=status) from None
 
 
 class _Retry(GithubRetry):

@@ -36,7 +36,19 @@ class SigningKeyError(ConfigError):
 
 
 class GitHubError(EucoraError):
-    """GitHub refused or failed a request."""
+    """GitHub refused or failed a request; ``status``: GitHub's HTTP answer, when it gave one."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def refused(self) -> bool:
+        """Whether GitHub said the thing is not there or not shown (403, 404).
+
+        Asking again gives the same answer. Anything else (5xx, 429, a timeout) may pass.
+        """
+        return self.status in {403, 404}
 
 
 class StorageError(EucoraError):

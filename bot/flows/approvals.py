@@ -419,10 +419,12 @@ class CabApprovals:
     def _team_map(
         self, github: GitHub, cab_teams: Sequence[str], *, strict: bool
     ) -> tuple[dict[str, Team], list[str]]:
-        """The CAB teams' members; a team that cannot be read is a note, or raises if ``strict``.
+        """The CAB teams' members; a team GitHub will not show is a note, or raises if ``strict``.
 
         ``strict`` is for decisions that last (a merge, a deployment, a merge group): they are
-        never made on a team read that failed, and the delivery is retried instead.
+        never made on a team read that failed, and the delivery is retried instead. A read that
+        failed for a passing reason (5xx, 429, a timeout) is never taken as "nobody": it raises
+        whatever ``strict`` says, so the PR's check is decided again when GitHub answers.
         """
         teams: dict[str, Team] = {}
         notes: list[str] = []
@@ -430,7 +432,7 @@ class CabApprovals:
             try:
                 teams[team] = Team(members=self.teams.members(github, team))
             except GitHubError as error:
-                if strict:
+                if strict or not error.refused:
                     raise
                 notes.append(
                     f"CAB team {team} could not be read ({error}); its members do not count. "

@@ -511,3 +511,19 @@ def test_a_team_read_that_fails_during_a_deployment_is_retried_not_rejected(
     app.drain()
     [answer] = app.double.protection_rule_reviews
     assert (answer["run_id"], answer["state"]) == (44, "approved")
+
+
+def test_a_team_read_github_fails_for_a_moment_is_retried_never_taken_as_nobody(
+    app: App, source: GitRepo
+) -> None:
+    """502s on the CAB team read while the PR is evaluated: the delivery is retried, never
+    decided as "nobody is a member" (issue 14, finding 6: never decide on missing data)."""
+    # more 502s than the adapter retries in one call: the read fails for this attempt
+    app.double.fail(502, 6, method="GET", path=r"/orgs/acme/teams/cab/members")
+    pr = opened(app, source)
+    time.sleep(2.2)  # the inbox's first retry is due after 2 s
+    app.drain()
+    run = approval_run(app)
+    assert "could not be read" not in run.summary, run.summary
+    review(app, pr, "carol", "APPROVED")
+    assert approval_run(app).conclusion == "success"
