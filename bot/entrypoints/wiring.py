@@ -31,6 +31,7 @@ from bot.flows.merge import MergePublishing
 from bot.flows.publish import Publisher
 from bot.flows.pull_request import PullRequestContext
 from bot.flows.recording import AuditedEvidence
+from bot.flows.rollout_commands import RolloutCommands
 from bot.flows.rollout_issues import RolloutIssues
 from bot.flows.rollouts import Reconciler
 from bot.ports import GitHubConnector
@@ -83,6 +84,9 @@ def pull_request_handler_factory(
     evidence = AuditedEvidence(settings, services.audit, signer=signer, clock=clock)
     github = connector
     approvals = CabApprovals(ReviewLedger(services.engine), TeamDirectory(clock), clock=clock)
+    rollouts = RolloutCommands(
+        store=RolloutStore(services.engine), teams=approvals.teams, clock=clock
+    )
     publisher = Publisher(
         outbox=Outbox(services.engine, lease_seconds=settings.publish_lease_seconds),
         connectors=planes if planes is not None else build_connectors(settings.planes),
@@ -104,6 +108,7 @@ def pull_request_handler_factory(
             approvals=approvals,
             installation_id=installation_id,
             publishing=publishing,
+            rollouts=rollouts,
         )
 
     def handle(delivery: Delivery) -> str:

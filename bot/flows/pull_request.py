@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.adapters.git import GitError
 from bot.bootstrap import build_redactor
@@ -31,6 +31,9 @@ from bot.core.pr_report import (
 from bot.flows.check import CheckRun, check_revisions
 from bot.ports import GitHub
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.flows.rollout_commands import RolloutCommands
 
 ACTOR = "eucora"
 log = logging.getLogger("eucora.pull_request")
@@ -172,6 +175,8 @@ class PullRequestContext:
     """The GitHub App installation the context acts as (``None``: token mode)."""
     publishing: Publishing | None = None
     """Publishing on merge, the plan and ``/eucora retry-publish`` (``None``: not enabled)."""
+    rollouts: RolloutCommands | None = None
+    """``/eucora promote|halt|resume`` (``bot.flows.rollout_commands``; ``None``: not enabled)."""
 
     def evidence_url(self, digest: str) -> str | None:
         """The evidence page of a pack, when EUCORA_PUBLIC_URL says where the app is served."""
