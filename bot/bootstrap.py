@@ -18,6 +18,7 @@ from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import check_schema, open_database
 from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS, Inbox
 from bot.adapters.storage.publications import Outbox
+from bot.adapters.storage.rollouts import RolloutStore
 from bot.core.redact import Redactor
 from bot.core.webhooks import Delivery
 from bot.errors import ConfigError, SchemaVersionError
@@ -80,7 +81,11 @@ def build_intake_services(
         engine=engine,
         inbox=inbox,
         audit=AuditLog(engine),
-        metrics=Metrics(depth=inbox.depth, publications=Outbox(engine).depth),
+        metrics=Metrics(
+            depth=inbox.depth,
+            publications=Outbox(engine).depth,
+            stuck=RolloutStore(engine).stuck_count,
+        ),
         redactor=build_redactor(settings),
     )
 
