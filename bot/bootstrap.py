@@ -53,6 +53,7 @@ from bot.flows.merge import MergePublishing
 from bot.flows.publish import ConnectorSet, Publisher
 from bot.flows.pull_request import PullRequestContext
 from bot.flows.recording import AuditedEvidence
+from bot.flows.rollout_commands import RolloutCommands
 from bot.flows.rollout_issues import RolloutIssues
 from bot.flows.rollouts import Reconciler
 from bot.ports import Clock, GitHubConnector, PublicationQueue
@@ -182,6 +183,9 @@ def pull_request_handler_factory(
     )
     github = connector
     approvals = CabApprovals(ReviewLedger(services.engine), TeamDirectory(now), clock=now)
+    rollouts = RolloutCommands(
+        store=RolloutStore(services.engine), teams=approvals.teams, clock=now
+    )
     publisher = Publisher(
         outbox=services.outbox,
         queue=services.publication_queue,
@@ -205,6 +209,7 @@ def pull_request_handler_factory(
             approvals=approvals,
             installation_id=installation_id,
             publishing=publishing,
+            rollouts=rollouts,
         )
 
     def handle(delivery: Delivery) -> str:
@@ -340,7 +345,11 @@ def build_intake_services(
         audit=AuditLog(engine),
         outbox=outbox,
         evidence_store=EvidenceStore(settings.evidence_dir),
-        metrics=Metrics(depth=inbox.depth, publications=outbox.depth),
+        metrics=Metrics(
+            depth=inbox.depth,
+            publications=outbox.depth,
+            stuck=RolloutStore(engine).stuck_count,
+        ),
         redactor=build_redactor(settings),
         clock=clock,
         publication_queue=publication_queue,

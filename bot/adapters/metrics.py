@@ -79,6 +79,26 @@ class _RowsByState:
         yield family
 
 
+class _Count:
+    """One number read from the database at scrape time (``eucora_stuck_rollouts``)."""
+
+    def __init__(self, source: Callable[[], int], name: str, text: str) -> None:
+        self._source = source
+        self._name = name
+        self._text = text
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self._name, self._text, value=self._source())
+
+
+def _stuck(source: Callable[[], int]) -> _Count:
+    return _Count(
+        source,
+        "eucora_stuck_rollouts",
+        "Live rollouts with a ring stuck: counts unmoved past the limit on fresh plane data.",
+    )
+
+
 def _publications(source: DepthSource) -> _RowsByState:
     return _RowsByState(
         source, "eucora_publications", "Publications in the outbox, by state (pending, failed...)."
@@ -89,10 +109,15 @@ class Metrics:
     """The counters, histogram and gauges EUCORA exposes on ``/metrics``."""
 
     def __init__(
-        self, *, depth: DepthSource | None = None, publications: DepthSource | None = None
+        self,
+        *,
+        depth: DepthSource | None = None,
+        publications: DepthSource | None = None,
+        stuck: Callable[[], int] | None = None,
     ) -> None:
         self._depth = depth
         self._publications = publications
+        self._stuck = stuck
         self.registry = CollectorRegistry()
         r = self.registry
         self.deliveries = Counter(
@@ -142,6 +167,8 @@ class Metrics:
             r.register(_RowsByState(depth))
         if publications is not None and multiprocess_directory() is None:
             r.register(_publications(publications))
+        if stuck is not None and multiprocess_directory() is None:
+            r.register(_stuck(stuck))
 
     # --- what the code counts ---------------------------------------------------------------------
 
@@ -187,4 +214,6 @@ class Metrics:
             registry.register(_RowsByState(self._depth))
         if self._publications is not None:
             registry.register(_publications(self._publications))
+        if self._stuck is not None:
+            registry.register(_stuck(self._stuck))
         return generate_latest(registry)

@@ -96,6 +96,10 @@ class RolloutPhase(StrEnum):
     SUPERSEDED = "superseded"  # a newer version of the intent was merged
 
 
+OWED_PREFIX = "issue-owed:"
+"""An alert key for an issue GitHub failed to take (``issue-owed:halted``, ``held``, ``stuck``):
+saved with the decision that needs it, cleared once sent, so a later pass sends it."""
+
 FINAL_PHASES = frozenset({RolloutPhase.HALTED, RolloutPhase.COMPLETE, RolloutPhase.SUPERSEDED})
 """Phases a rollout never leaves on its own (nothing promotes from them)."""
 

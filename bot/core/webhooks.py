@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.core.rollout_commands import parse_rollout_command
+
 MAX_BODY_BYTES = 25 * 1024 * 1024
 """GitHub caps payloads at 25 MB (it does not deliver larger events)."""
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -38,7 +40,7 @@ class DeliveryKind(StrEnum):
     REVIEW = "review"
     """A review was submitted, edited or dismissed: never dropped."""
     COMMAND = "command"
-    """A ``/eucora`` comment command on a PR: never dropped."""
+    """A ``/eucora`` comment command on a PR (a rollout command on an issue too): never dropped."""
     MERGE_GROUP = "merge_group"
     """A merge queue asks for checks on its group commit: bursts of one group collapse."""
     MERGED = "merged"
@@ -334,9 +336,10 @@ def _route_handled(  # noqa: C901, PLR0912 - one branch per event kind reads bes
     if event == "issue_comment":
         issue = _dict(payload.get("issue"))
         facts["pr"] = _int(issue.get("number"))
-        if "pull_request" not in issue or facts["repository"] is None or facts["pr"] is None:
-            return _ignored(facts, "issue_comment on an issue, not a pull request")
         body = _str(_dict(payload.get("comment")).get("body")) or ""
+        on_issue = "pull_request" not in issue and parse_rollout_command(body) is None
+        if on_issue or facts["repository"] is None or facts["pr"] is None:
+            return _ignored(facts, "issue_comment on an issue, not a pull request")
         if not any(line.strip().startswith(COMMAND_PREFIX) for line in body.splitlines()):
             return _ignored(facts, "issue_comment without a /eucora command")
         return Routing(kind=DeliveryKind.COMMAND, **facts)

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.core.github_model import APPROVAL_CHECK, POLICY_CHECK
 from bot.core.pr_report import parse_command
+from bot.core.rollout_commands import parse_rollout_command
 from bot.core.webhooks import Delivery, DeliveryKind
 from bot.flows.approvals import on_deployment, on_membership, on_review
 from bot.flows.pull_request import (
@@ -111,8 +112,23 @@ def _command(
     user = _dict(comment.get("user"))
     if user.get("type") == "Bot" or _dict(payload.get("sender")).get("type") == "Bot":
         return "ignored"  # never answer a bot (ours included): no comment loops
-    command = parse_command(str(comment.get("body") or ""))
     login = user.get("login")
+    rollout = parse_rollout_command(str(comment.get("body") or ""))
+    if rollout is not None and context.rollouts is not None and isinstance(login, str):
+        issue = _dict(payload.get("issue"))
+        return context.rollouts.run(
+            context.github,
+            context.evidence,
+            repository,
+            number,
+            rollout,
+            user=login,
+            issue=issue,
+            correlation_id=delivery_id,
+        )
+    if "pull_request" not in _dict(payload.get("issue")):
+        return "ignored"  # an issue's comment: only rollout commands are answered there
+    command = parse_command(str(comment.get("body") or ""))
     if command is None or not isinstance(login, str):
         return "ignored"
     return run_command(context, repository, number, command, user=login, correlation_id=delivery_id)

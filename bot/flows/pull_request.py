@@ -31,8 +31,9 @@ from bot.flows.check import CheckedChange, check_revisions
 from bot.ports import Clock, GitHub
 from bot.settings import Settings
 
-if TYPE_CHECKING:  # the approvals flow builds on this module
+if TYPE_CHECKING:  # the approvals and rollout-command flows build on this module
     from bot.flows.approvals import CabApprovals
+    from bot.flows.rollout_commands import RolloutCommands
 
 ACTOR = "eucora"
 log = logging.getLogger("eucora.pull_request")
@@ -150,6 +151,8 @@ class PullRequestContext:
     """The GitHub App installation the context acts as (``None``: token mode)."""
     publishing: Publishing | None = None
     """Publishing on merge, the plan and ``/eucora retry-publish`` (``None``: not enabled)."""
+    rollouts: RolloutCommands | None = None
+    """``/eucora promote|halt|resume`` (``bot.flows.rollout_commands``; ``None``: not enabled)."""
 
     def evidence_url(self, digest: str) -> str | None:
         """The evidence page of a pack, when EUCORA_PUBLIC_URL says where the app is served."""

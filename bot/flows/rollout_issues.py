@@ -12,18 +12,21 @@ When no commit holds that version, the halt issue says so and no PR is opened.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bot.core.gates import Alert, ClearAlert, Decision, Halt, Hold, ring_gates
+from bot.core.gates import Alert, ClearAlert, Decision, Halt, Hold, Verdict, ring_gates
 from bot.core.render import rollout_issues as render
-from bot.core.rollout_model import RolloutRecord
+from bot.core.rollout_model import RingOutcomes, RingPhase, RingState, RolloutRecord
 from bot.errors import GitHubError
 from bot.ports import GitHub
 
@@ -78,20 +81,50 @@ class RolloutIssues:
             evidence_url=evidence,
         )
 
-    def act(self, record: RolloutRecord, decision: Decision, digest: str | None) -> None:
-        """Tell GitHub about each of the decision's actions that people must see."""
+    def act(self, record: RolloutRecord, decision: Decision, digest: str | None) -> frozenset[str]:
+        """Tell GitHub about each of the decision's actions that people must see.
+
+        Returns the kinds of issue (:func:`owed_kinds`) GitHub did not take: still owed.
+        """
+        unsent: set[str] = set()
         for action in decision.actions:
             match action:
                 case Halt():
-                    self.halted(record, decision, digest)
+                    sent = self.halted(record, decision, digest)
                 case Hold():
-                    self.held(record, decision, digest)
-                case Alert(kind="stuck"):
-                    self.stuck(record, decision, digest)
+                    sent = self.held(record, decision, digest)
+                case Alert(kind="stuck", reason=reason):
+                    said = replace(decision, reasons=(reason, *decision.reasons))
+                    sent = self.stuck(record, said, digest)
                 case ClearAlert(kind="stuck"):
-                    self.cleared(record, "stuck", decision.reasons)
+                    sent = self.cleared(record, "stuck", decision.reasons)
                 case _:
-                    pass
+                    sent = True
+            if not sent and (kind := _KINDS.get(type(action))) is not None:
+                unsent.add(kind)
+        return frozenset(unsent & owed_kinds(decision))
+
+    def settle(self, record: RolloutRecord, kinds: frozenset[str]) -> frozenset[str]:
+        """Send the issues a failed GitHub call left owed, from the stored state; the unsent.
+
+        The outcomes shown are the counts the rollout remembers (the error sample stays in the
+        rollout evidence of the decision). A stuck issue whose alert has cleared meanwhile is no
+        longer owed.
+        """
+        unsent: set[str] = set()
+        for kind in kinds:
+            decision = _from_state(record, kind)
+            if kind == "halted":
+                sent = self.halted(record, decision, None)
+            elif kind == "held":
+                sent = self.held(record, decision, None)
+            elif kind == "stuck" and f"stuck:{decision.ring}" in record.state.alerts:
+                sent = self.stuck(record, decision, None)
+            else:
+                sent = True
+            if not sent:
+                unsent.add(kind)
+        return frozenset(unsent)
 
     def halted(self, record: RolloutRecord, decision: Decision, digest: str | None) -> bool:
         """The ``eucora:halted`` issue and, when the intent asks for it, the rollback PR."""
@@ -128,7 +161,7 @@ class RolloutIssues:
                     branch=render.rollback_branch(record.state.intent, record.state.version),
                     title=pr_title,
                     body=pr_body,
-                    files={record.path: previous.content},
+                    files={record.path: with_emergency_reason(previous.content, _why(decision))},
                     labels=[self._emergency_label_of(record)],
                 )
         except GitHubError as error:
@@ -178,14 +211,119 @@ class RolloutIssues:
         return previous_intent(mirror, record.merge_sha, record.path, version)
 
 
+_KINDS: Mapping[type, str] = {Halt: "halted", Hold: "held", Alert: "stuck"}
+
+
+def owed_kinds(decision: Decision) -> frozenset[str]:
+    """The issues a decision must open (owed until GitHub took them): halted, held, stuck."""
+    return frozenset(
+        kind
+        for action in decision.actions
+        if (kind := _KINDS.get(type(action))) is not None
+        and (not isinstance(action, Alert) or action.kind == "stuck")
+    )
+
+
+def _from_state(record: RolloutRecord, kind: str) -> Decision:
+    """The decision an owed issue tells of, as the stored state remembers it."""
+    state = record.state
+    wanted = {"halted": RingPhase.FAILED, "held": RingPhase.HELD}.get(kind)
+    ring = next((r for r in state.rings if r.phase == wanted), None)
+    if ring is None:
+        ring = state.rings[state.current] if state.rings else RingState(name="")
+    outcomes = None
+    if ring.counts is not None:
+        targeted, installed, failed, pending, not_applicable = ring.counts
+        outcomes = RingOutcomes(
+            targeted=targeted,
+            installed=installed,
+            failed=failed,
+            pending=pending,
+            not_applicable=not_applicable,
+            as_of=ring.counts_since or record.updated_at,
+        )
+    reason = state.reason.removeprefix(f"{ring.name}: ")
+    if kind == "stuck" and ring.counts_since is not None:
+        reason = f"{ring.name}: no count has moved since {ring.counts_since.isoformat()}"
+    verdict = Verdict(ring.last_verdict) if ring.last_verdict else Verdict.PENDING
+    return Decision(
+        verdict=verdict,
+        ring=ring.name,
+        reasons=(reason or "see the rollout evidence",),
+        actions=(),
+        state=state,
+        outcomes=outcomes,
+    )
+
+
 def _gate_fields(gate: Any) -> Mapping[str, Any]:
     if gate is None:
         return {}
-    return {
+    soak = getattr(gate, "soak", None)
+    fields = {
         "minSuccessPercent": getattr(gate, "min_success_percent", None),
         "maxFailures": getattr(gate, "max_failures", None),
-        "soak": getattr(gate, "soak", None),
+        "soak": _hours(soak) if isinstance(soak, timedelta) else None,
     }
+    return {key: value for key, value in fields.items() if value is not None}  # else: n/a
+
+
+def _hours(soak: timedelta) -> str:
+    hours = int(soak.total_seconds()) // 3600
+    return f"{hours // 24} d" if hours and hours % 24 == 0 else f"{hours} h"
+
+
+def _why(decision: Decision) -> str:
+    state = decision.state
+    return (
+        f"Rollback of {state.intent} {state.version}: its rollout halted at ring {decision.ring}"
+        f" ({'; '.join(decision.reasons)})."
+    )
+
+
+_CHANGE = re.compile(rb"^change:[ \t]*$", re.MULTILINE)
+
+
+def with_emergency_reason(content: bytes, reason: str) -> bytes:
+    """The intent file with ``change.emergencyReason`` saying why (the emergency label needs it).
+
+    The rollback PR carries the emergency label; policy ``change.emergency-needs-reason`` denies
+    an emergency change whose intent does not say why. A reason already there is kept; a file
+    this cannot edit safely is returned as it was (its check then says what is missing).
+    """
+    try:
+        document = yaml.safe_load(content)
+    except yaml.YAMLError:
+        return content
+    change = document.get("change") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or (
+        isinstance(change, dict) and change.get("emergencyReason")
+    ):
+        return content
+    line = json.dumps(reason[:2000]).encode()
+    found = _CHANGE.search(content)
+    if found is None and change is None:
+        edited = content.rstrip(b"\n") + b"\nchange:\n  emergencyReason: " + line + b"\n"
+    elif found is not None:
+        rest = content[found.end() + 1 :]
+        indent = re.match(rb"[ \t]*", rest)
+        pad = indent.group() if indent and indent.group() else b"  "
+        edited = (
+            content[: found.end()]
+            + b"\n"
+            + pad
+            + b"emergencyReason: "
+            + line
+            + content[found.end() :]
+        )
+    else:
+        return content
+    try:
+        check = yaml.safe_load(edited)
+    except yaml.YAMLError:
+        return content
+    ok = isinstance(check, dict) and check.get("change", {}).get("emergencyReason") == reason[:2000]
+    return edited if ok else content
 
 
 def _rollback(intent: Mapping[str, Any]) -> str | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ from bot.core.gates import (
 from bot.core.publishing import idempotency_key
 from bot.core.rollout_evidence import action_to_json, build_rollout_pack, moves
 from bot.core.rollout_model import (
+    OWED_PREFIX,
     GatePolicy,
     Promotion,
     ReadFailure,
@@ -58,7 +59,7 @@ from bot.errors import (
     PermanentConnectorError,
     TransientConnectorError,
 )
-from bot.flows.rollout_issues import RolloutIssues
+from bot.flows.rollout_issues import RolloutIssues, owed_kinds
 from connectors.base import Publication, Ring
 
 log = logging.getLogger("eucora.rollouts")
@@ -97,6 +98,10 @@ class RolloutStore(Protocol):
 
     def step_publication(self, record: RolloutRecord, step: int) -> int | None:
         """The outbox id of the rollout's publication of ring ``step``."""
+        ...
+
+    def owing(self, *, limit: int = ...) -> tuple[RolloutRecord, ...]:
+        """Rollouts (halted ones too) still owing an issue GitHub failed to take."""
         ...
 
     def lease(self, name: str, holder: str, *, now: datetime, seconds: float) -> bool:
@@ -192,6 +197,8 @@ class PassReport:
     """Rollouts this pass could not reconcile (their configuration could not be read...)."""
     lost_races: int = 0
     plane_reads: int = 0
+    issues_sent: list[str] = field(default_factory=list)
+    """Issues owed by an earlier pass (GitHub failed then) sent by this one."""
 
     def lines(self) -> list[str]:
         """The report as people read it, one fact a line."""
@@ -205,6 +212,7 @@ class PassReport:
         out += [f"alert: {text}" for text in self.alerts]
         out += [f"waiting {text}" for text in self.waiting]
         out += [f"not reconciled {text}" for text in self.failed]
+        out += [f"owed issue sent {text}" for text in self.issues_sent]
         if self.read_errors:
             out.append(f"{self.read_errors} plane reads failed (counted, retried next pass)")
         return out
@@ -249,6 +257,7 @@ class Reconciler:
             for record in self._store.start_published(now=now):
                 report.started += 1
                 self._audit(ROLLOUT_STARTED, record, {"rings": _ring_names(record.state)})
+            self._settle_owed(report)
             for record in self._store.live():
                 report.looked_at += 1
                 try:
@@ -302,14 +311,17 @@ class Reconciler:
                 head_sha=record.merge_sha,
             )
         promotion = self._promotion(record, decision)
-        saved, publication_id = self._store.save(
-            record, decision.state, now=now, promotion=promotion
-        )
+        owed = owed_kinds(decision) if self._issues is not None else frozenset()
+        state = _owing(decision.state, owed)  # until GitHub took them (crash-safe too)
+        saved, publication_id = self._store.save(record, state, now=now, promotion=promotion)
         if not saved:
             report.lost_races += 1
             return
-        self._act(record, decision, digest, publication_id, report)
-        if _face(decision.state) != _face(state):
+        unsent = self._act(record, decision, digest, publication_id, report)
+        if owed - unsent:
+            after = replace(record, state=state, revision=record.revision + 1)
+            self._store.save(after, _owing(state, unsent, clear=owed - unsent), now=now)
+        if _face(decision.state) != _face(record.state):
             self._refresh_comment(record)
 
     def _refresh_comment(self, record: RolloutRecord) -> None:
@@ -317,6 +329,22 @@ class Reconciler:
             self._publisher.refresh_comment(record.change_id)
         except GitHubError as error:  # the next move, or the change's close, edits it again
             log.warning("rollout %s: comment not updated (%s)", record.id, error)
+
+    def _settle_owed(self, report: PassReport) -> None:
+        """Send the issues an earlier pass could not (GitHub failed), halted rollouts' too."""
+        if self._issues is None:
+            return
+        for record in self._store.owing():
+            owed = frozenset(
+                a.removeprefix(OWED_PREFIX)
+                for a in record.state.alerts
+                if a.startswith(OWED_PREFIX)
+            )
+            unsent = self._issues.settle(record, owed)
+            if owed - unsent:
+                state = _owing(record.state, unsent, clear=owed - unsent)
+                if self._store.save(record, state, now=self._clock())[0]:
+                    report.issues_sent += [f"{_name(record)}: {k}" for k in sorted(owed - unsent)]
 
     def _read(self, record: RolloutRecord, step: int, report: PassReport) -> Reading:
         connector = self._planes.get(record.state.plane)
@@ -357,7 +385,7 @@ class Reconciler:
         digest: str | None,
         publication_id: int | None,
         report: PassReport,
-    ) -> None:
+    ) -> frozenset[str]:
         name = _name(record)
         common = {
             "verdict": decision.verdict.value,
@@ -389,7 +417,8 @@ class Reconciler:
                 case ClearAlert():
                     pass
         if self._issues is not None:  # after the save: a GitHub failure never loses the decision
-            self._issues.act(record, decision, digest)
+            return self._issues.act(record, decision, digest)
+        return frozenset()
 
     def _fail_deployment(self, record: RolloutRecord, decision: Decision, reason: str) -> None:
         step = next(
@@ -418,6 +447,16 @@ class Reconciler:
                 **payload,
             },
         )
+
+
+def _owing(
+    state: RolloutState, owed: frozenset[str], *, clear: frozenset[str] = frozenset()
+) -> RolloutState:
+    """``state`` with the issues of ``owed`` marked owed and those of ``clear`` no longer."""
+    marks = {f"{OWED_PREFIX}{kind}" for kind in owed}
+    gone = {f"{OWED_PREFIX}{kind}" for kind in clear}
+    alerts = (state.alerts | marks) - gone
+    return state if alerts == state.alerts else replace(state, alerts=alerts)
 
 
 def _name(record: RolloutRecord) -> str:

@@ -32,6 +32,7 @@ from bot.core.gates import new_rollout, ring_gates, supersede
 from bot.core.publishing import PublicationState
 from bot.core.rollout_model import (
     FINAL_PHASES,
+    OWED_PREFIX,
     Promotion,
     RolloutPhase,
     RolloutRecord,
@@ -124,6 +125,36 @@ class RolloutStore:
                 .limit(limit)
             ).all()
         return tuple(_record(row) for row in rows)
+
+    def owing(self, *, limit: int = 1_000) -> tuple[RolloutRecord, ...]:
+        """Rollouts, halted ones too, still owing an issue GitHub failed to take (oldest first).
+
+        The reconciler marks an issue owed (``issue-owed:<kind>`` in the state's alerts) in the
+        same save as the decision that needs it, and clears the mark once GitHub took it.
+        """
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(rollouts)
+                .where(rollouts.c.state_json.contains(f'"{OWED_PREFIX}'))
+                .order_by(rollouts.c.id)
+                .limit(limit)
+            ).all()
+        found = (_record(row) for row in rows)
+        return tuple(r for r in found if any(a.startswith(OWED_PREFIX) for a in r.state.alerts))
+
+    def stuck_count(self) -> int:
+        """Live rollouts with a ``stuck:<ring>`` alert (the ``eucora_stuck_rollouts`` gauge)."""
+        return sum(1 for state in self._live_states_mentioning('"stuck:') if _stuck(state))
+
+    def _live_states_mentioning(self, text: str) -> list[RolloutState]:
+        """Live rollouts whose stored state holds ``text`` (narrowed in SQL, then read exactly)."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(rollouts.c.state_json).where(
+                    rollouts.c.phase.in_(_LIVE), rollouts.c.state_json.contains(text)
+                )
+            ).all()
+        return [state_from_json(json.loads(row.state_json)) for row in rows]
 
     def recent(self, *, limit: int = 200) -> tuple[RolloutRecord, ...]:
         """The newest rollouts whatever their phase (the board and ``rollout status``)."""
@@ -349,6 +380,10 @@ def _record(row: Row[Any]) -> RolloutRecord:
         revision=int(row.revision),
         updated_at=parse_time(row.updated_at),
     )
+
+
+def _stuck(state: RolloutState) -> bool:
+    return any(alert.startswith("stuck:") for alert in state.alerts)
 
 
 def _json(value: Any) -> str:
