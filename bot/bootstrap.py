@@ -16,6 +16,7 @@ from bot.adapters.publish_queue import CeleryPublications, InProcessPublisher
 from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import check_schema, open_database
+from bot.adapters.storage.drift import DriftStore
 from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS, Inbox
 from bot.adapters.storage.publications import Outbox
 from bot.core.redact import Redactor
@@ -80,7 +81,11 @@ def build_intake_services(
         engine=engine,
         inbox=inbox,
         audit=AuditLog(engine),
-        metrics=Metrics(depth=inbox.depth, publications=Outbox(engine).depth),
+        metrics=Metrics(
+            depth=inbox.depth,
+            publications=Outbox(engine).depth,
+            drift=DriftStore(engine).open_by_plane,
+        ),
         redactor=build_redactor(settings),
     )
 

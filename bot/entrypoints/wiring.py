@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, cast
 
 from bot.adapters.github import connector_from_settings
 from bot.adapters.keys import audit_signer
+from bot.adapters.storage.drift import DriftStore
 from bot.adapters.storage.publications import Outbox
 from bot.adapters.storage.reviews import ReviewLedger
 from bot.adapters.storage.rollouts import RolloutStore
@@ -25,6 +26,7 @@ from bot.errors import ConfigError
 from bot.flows.approvals import CabApprovals, TeamDirectory, read_config
 from bot.flows.check import timezones_of
 from bot.flows.deliveries import handle_delivery
+from bot.flows.drift import DriftIssues, DriftPass, IssuesFor
 from bot.flows.merge import MergePublishing
 from bot.flows.publish import Publisher
 from bot.flows.pull_request import PullRequestContext
@@ -120,6 +122,7 @@ def build_reconciler(
     connector: GitHubConnector | None = None,
     clock: Callable[[], datetime] = _now,
     planes: Connectors | None = None,
+    drift_issues: IssuesFor | None = None,
 ) -> tuple[Reconciler, Publisher]:
     """The reconciler and the publisher its promotions go through (``eucora reconcile``).
 
@@ -147,6 +150,18 @@ def build_reconciler(
         config = read_config(mirror, record.merge_sha)
         return config, timezones_of(config)
 
+    def issues_for(record: RolloutRecord) -> DriftIssues:
+        return cast("DriftIssues", github.for_installation(record.installation_id))
+
+    drift = DriftPass(
+        store=DriftStore(services.engine),
+        planes=connectors,
+        issues_for=drift_issues or issues_for,
+        queue=publisher,
+        audit=evidence,
+        config_of=lambda record: config_of(record)[0],
+        clock=clock,
+    )
     reconciler = Reconciler(
         store=RolloutStore(services.engine),
         planes=connectors,
@@ -154,5 +169,6 @@ def build_reconciler(
         evidence=evidence,
         config_of=config_of,
         clock=clock,
+        after=drift,
     )
     return reconciler, publisher

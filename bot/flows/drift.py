@@ -133,6 +133,10 @@ class DriftState(Protocol):
         """Save what this pass found."""
         ...
 
+    def published(self, record: RolloutRecord) -> tuple[int, ...] | None:
+        """Ring steps whose publication succeeded; ``None`` while one is pending or running."""
+        ...
+
     def reopen(self, record: RolloutRecord, steps: Sequence[int], *, now: datetime) -> list[int]:
         """Put the rollout's publications of those steps back in the outbox; their ids."""
         ...
@@ -209,12 +213,19 @@ def issue_marker(plane: str, intent: str) -> str:
     return f"<!-- eucora:drift plane={plane} intent={intent} -->"
 
 
-def published_steps(record: RolloutRecord) -> list[int]:
-    """Indexes of the rollout's rings that were published (phase not ``waiting``)."""
-    return [i for i, ring in enumerate(record.state.rings) if ring.phase != RingPhase.WAITING]
+def published_steps(record: RolloutRecord, succeeded: Sequence[int] | None = None) -> list[int]:
+    """Indexes of the rollout's published rings (started, and succeeded when that is given).
+
+    Started: phase not ``waiting``; ``succeeded``: the steps whose publication succeeded.
+    """
+    return [
+        i
+        for i, ring in enumerate(record.state.rings)
+        if ring.phase != RingPhase.WAITING and (succeeded is None or i in succeeded)
+    ]
 
 
-def published_rings(record: RolloutRecord) -> list[Ring]:
+def published_rings(record: RolloutRecord, succeeded: Sequence[int] | None = None) -> list[Ring]:
     """The published rings as the connectors take them, from the intent as merged."""
     rings = record.intent.get("rings") or []
     return [
@@ -224,12 +235,12 @@ def published_rings(record: RolloutRecord) -> list[Ring]:
             devices=int(rings[i].get("devices", 0)),
             assignment=str(rings[i].get("assignment", "required")),
         )
-        for i in published_steps(record)
+        for i in published_steps(record, succeeded)
         if i < len(rings)
     ]
 
 
-def desired_of(record: RolloutRecord) -> Desired:
+def desired_of(record: RolloutRecord, succeeded: Sequence[int] | None = None) -> Desired:
     """What git says the plane holds for the rollout: its published rings, version, marker."""
     return Desired(
         plane=record.state.plane,
@@ -242,7 +253,7 @@ def desired_of(record: RolloutRecord) -> Desired:
         ),
         rings={
             ring.name: Assignment(group=ring.target, intent=ring.assignment)
-            for ring in published_rings(record)
+            for ring in published_rings(record, succeeded)
         },
     )
 
@@ -352,10 +363,14 @@ class DriftPass:
 
     def _check(self, record: RolloutRecord, report: DriftPassReport) -> None:
         settings = drift_settings(self._config_of(record))
-        if settings.mode is DriftMode.OFF or not published_steps(record):
+        if settings.mode is DriftMode.OFF:
             return
+        succeeded = self._store.published(record)
+        if succeeded is None or not published_steps(record, succeeded):
+            return  # a publication is in flight (a promotion, a remediation): compare next pass
         report.compared += 1
-        result = compare(desired_of(record), self._observe(record), settings.ignore)
+        observed = self._observe(record, succeeded)
+        result = compare(desired_of(record, succeeded), observed, settings.ignore)
         now = self._clock()
         state = record.state
         previous = self._store.get(record.repository, state.plane, state.intent)
@@ -389,12 +404,14 @@ class DriftPass:
         ):
             report.remediated.append(name)
 
-    def _observe(self, record: RolloutRecord) -> Observed | ObserveFailure:
+    def _observe(
+        self, record: RolloutRecord, succeeded: Sequence[int]
+    ) -> Observed | ObserveFailure:
         connector = self._planes.get(record.state.plane)
         if connector is None:
             return ObserveFailure(f"{record.state.plane} is not configured on this installation")
         try:
-            return connector.observe(record.intent, published_rings(record))
+            return connector.observe(record.intent, published_rings(record, succeeded))
         except Exception as error:  # noqa: BLE001 - every failed read is a failure, never "absent"
             return ObserveFailure(" ".join(str(error).split())[:500] or type(error).__name__)
 
@@ -470,7 +487,8 @@ class DriftPass:
     def _remediate(
         self, record: RolloutRecord, row: DriftRow, now: datetime, *, by: str | None
     ) -> bool:
-        ids = self._store.reopen(record, published_steps(record), now=now)
+        steps = published_steps(record, self._store.published(record) or ())
+        ids = self._store.reopen(record, steps, now=now)
         count = row.remediations + 1
         self._store.put(
             replace(row, remediations=count, next_remediation=now + self._backoff.after(count)),

@@ -158,6 +158,14 @@ class RolloutEvidence(Protocol):
         ...
 
 
+class AfterRollouts(Protocol):
+    """Work the pass does after the rollouts, under the same lease (the drift pass)."""
+
+    def run(self) -> Any:
+        """Run once; the result's ``lines()`` join the pass's report."""
+        ...
+
+
 ConfigOf = Callable[[RolloutRecord], tuple[Mapping[str, Any], Mapping[str, tzinfo]]]
 """A rollout's ``eucora.yaml`` (its freeze windows) and the time zones it names."""
 
@@ -177,6 +185,7 @@ class PassReport:
     read_errors: int = 0
     lost_races: int = 0
     plane_reads: int = 0
+    drift: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The report as people read it, one fact a line."""
@@ -190,7 +199,7 @@ class PassReport:
         out += [f"alert: {text}" for text in self.alerts]
         if self.read_errors:
             out.append(f"{self.read_errors} plane reads failed (counted, retried next pass)")
-        return out
+        return out + self.drift
 
 
 class Reconciler:
@@ -208,6 +217,7 @@ class Reconciler:
         policy: GatePolicy | None = None,
         lease_seconds: float = 300.0,
         holder: str | None = None,
+        after: AfterRollouts | None = None,
     ) -> None:
         self._store = store
         self._planes = planes
@@ -218,6 +228,7 @@ class Reconciler:
         self._policy = policy or GatePolicy()
         self._lease_seconds = lease_seconds
         self._holder = holder or f"reconciler-{uuid.uuid4().hex[:12]}"
+        self._after = after
 
     def run_once(self) -> PassReport:
         """One pass over every live rollout, under the ``reconcile`` lease."""
@@ -233,6 +244,8 @@ class Reconciler:
             for record in self._store.live():
                 report.looked_at += 1
                 self._reconcile(record, report)
+            if self._after is not None:  # the drift pass (bot.flows.drift)
+                report.drift = self._after.run().lines()
         finally:
             self._store.release(LEASE, self._holder)
         return report

@@ -133,6 +133,34 @@ class DriftStore:
             ).all()
         return {str(plane): int(count) for plane, count in rows}
 
+    def published(self, record: RolloutRecord) -> tuple[int, ...] | None:
+        """The rollout's ring steps the plane was told to hold; ``None`` while one is in flight.
+
+        A step counts once its publication has succeeded (a reopened one still has its result);
+        a publication pending or running (a promotion, a remediation) makes the plane's state
+        not worth comparing yet.
+        """
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(publications.c.step, publications.c.state, publications.c.result_json).where(
+                    publications.c.change_id == record.change_id,
+                    publications.c.plane == record.state.plane,
+                    publications.c.intent_name == record.state.intent,
+                )
+            ).all()
+        busy = {PublicationState.PENDING.value, PublicationState.IN_PROGRESS.value}
+        if any(row.state in busy for row in rows):
+            return None
+        return tuple(
+            sorted(
+                {
+                    int(row.step)
+                    for row in rows
+                    if row.state == PublicationState.SUCCEEDED.value or row.result_json
+                }
+            )
+        )
+
     def reopen(self, record: RolloutRecord, steps: Sequence[int], *, now: datetime) -> list[int]:
         """Put the rollout's publications of those ring steps back in the outbox, due now.
 
