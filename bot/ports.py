@@ -168,6 +168,43 @@ class GitHub(Protocol):
         """Open an issue (e.g. the post-implementation review owed); return its number."""
         ...
 
+    def upsert_issue(
+        self, repository: str, *, marker: str, title: str, body: str, labels: Sequence[str]
+    ) -> int:
+        """Edit the app's own open issue whose body holds ``marker``, or open it; its number.
+
+        ``marker`` is an HTML comment (``<!-- eucora:halted:acme/intents:42 -->``) that ``body``
+        must contain: the issue is found again by it, never opened twice. Labels the repository
+        lacks are created.
+        """
+        ...
+
+    def find_issue(self, repository: str, marker: str) -> int | None:
+        """The number of the app's own open issue whose body holds ``marker``, or None."""
+        ...
+
+    def close_issue(self, repository: str, number: int, *, comment: str) -> None:
+        """Comment on issue ``number``, then close it."""
+        ...
+
+    def open_change_pull_request(  # noqa: PLR0913 - what a pull request is made of
+        self,
+        repository: str,
+        *,
+        base: str,
+        branch: str,
+        title: str,
+        body: str,
+        files: Mapping[str, bytes],
+        labels: Sequence[str],
+    ) -> int:
+        """Commit ``files`` on a new ``branch`` from ``base``'s head, open a PR into ``base``.
+
+        The PR is labelled with ``labels``; its number is returned. When an open PR from
+        ``branch`` exists, its number is returned and nothing is committed again.
+        """
+        ...
+
 
 class GitHubConnector(Protocol):
     """Hands out a :class:`GitHub` for a webhook's installation (cached installation tokens)."""

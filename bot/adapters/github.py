@@ -20,6 +20,7 @@ answer, with anything shaped like a token, a JWT or a key removed.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -29,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -70,6 +71,10 @@ MAX_TEAM_PAGES = 50
 """Team members read at most (5,000)."""
 MAX_DEPLOYMENT_PAGES = 10
 """A merge's deployments to one environment read back at most (1,000: one per intent)."""
+MAX_ISSUE_PAGES = 10
+"""Open issues read when looking for the app's issue by its marker (1,000, newest first)."""
+LABEL_COLOUR = "d93f0b"
+"""The colour of a label the app creates (``eucora:halted``...)."""
 _TRUNCATED = "\n\n… (truncated)"
 
 _REDACT = Redactor()
@@ -755,6 +760,160 @@ class GitHubAdapter:
         with self._call("create_issue", f"opening an issue on {repository}"):
             data = self._post(f"/repos/{repository}/issues", fields)
             return int(data["number"])
+
+    # -- issues the app keeps (found again by a marker) and change pull requests ---------------
+
+    def _get(self, url: str) -> dict[str, Any]:
+        """One GET through PyGithub's requester."""
+        _, data = self._renewing(lambda: self._gh.requester.requestJsonAndCheck("GET", url))
+        return data if isinstance(data, dict) else {}
+
+    def _patch(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One PATCH through PyGithub's requester (write spacing, limits)."""
+        _, data = self._renewing(
+            lambda: self._gh.requester.requestJsonAndCheck("PATCH", url, input=body), write=True
+        )
+        return data if isinstance(data, dict) else {}
+
+    def _own_issue(self, repository: str, marker: str) -> dict[str, Any] | None:
+        """The app's open issue whose body holds ``marker`` (PRs skipped), newest first."""
+        me = self._identity()
+        items = self._raw_pages(
+            f"/repos/{repository}/issues",
+            {"state": "open", "sort": "created", "direction": "desc"},
+            pages=MAX_ISSUE_PAGES,
+        )
+        for item in items:
+            user = item.get("user") or {}
+            if (
+                "pull_request" not in item
+                and user.get("login") == me
+                and marker in (item.get("body") or "")
+            ):
+                return item
+        return None
+
+    def _ensure_labels(self, repository: str, labels: Sequence[str]) -> None:
+        """Create each label the repository lacks (``GET``, then ``POST .../labels``)."""
+        for name in labels:
+            try:
+                self._get(f"/repos/{repository}/labels/{quote(name, safe='')}")
+            except GithubException as error:
+                if error.status != 404:
+                    raise
+                self._post(f"/repos/{repository}/labels", {"name": name, "color": LABEL_COLOUR})
+
+    def find_issue(self, repository: str, marker: str) -> int | None:
+        """The app's open issue holding ``marker`` (``GET .../issues``, up to 1,000 open issues)."""
+        with self._call("find_issue", f"looking for the issue {marker} on {repository}"):
+            found = self._own_issue(repository, marker)
+            return None if found is None else int(found["number"])
+
+    def upsert_issue(
+        self, repository: str, *, marker: str, title: str, body: str, labels: Sequence[str]
+    ) -> int:
+        """Edit the app's open issue holding ``marker`` (if it changed), or open it; its number."""
+        if marker not in body:
+            raise ValueError("the issue body must contain its marker")
+        if len(body) > MAX_COMMENT_BODY:
+            body = _cap(f"{marker}\n{body}", MAX_COMMENT_BODY)
+        fields = {"title": one_line(title, MAX_ISSUE_TITLE), "body": body, "labels": list(labels)}
+        with self._call("upsert_issue", f"writing the issue {marker} on {repository}"):
+            found = self._own_issue(repository, marker)
+            self._ensure_labels(repository, labels)
+            if found is None:
+                return int(self._post(f"/repos/{repository}/issues", fields)["number"])
+            number = int(found["number"])
+            held = {
+                "title": found.get("title"),
+                "body": found.get("body"),
+                "labels": sorted(lb.get("name") for lb in found.get("labels") or []),
+            }
+            if held != {**fields, "labels": sorted(labels)}:
+                self._patch(f"/repos/{repository}/issues/{number}", fields)
+            return number
+
+    def close_issue(self, repository: str, number: int, *, comment: str) -> None:
+        """Comment on issue ``number``, then close it as completed."""
+        with self._call("close_issue", f"closing issue {repository}#{number}"):
+            self._post(
+                f"/repos/{repository}/issues/{number}/comments",
+                {"body": _cap(comment, MAX_COMMENT_BODY)},
+            )
+            self._patch(
+                f"/repos/{repository}/issues/{number}",
+                {"state": "closed", "state_reason": "completed"},
+            )
+
+    def open_change_pull_request(  # noqa: PLR0913 - what a pull request is made of
+        self,
+        repository: str,
+        *,
+        base: str,
+        branch: str,
+        title: str,
+        body: str,
+        files: Mapping[str, bytes],
+        labels: Sequence[str],
+    ) -> int:
+        """Commit ``files`` on a new ``branch`` from ``base``'s head and open a PR into ``base``.
+
+        Git data API: blobs, one tree over the base's, one commit, the ref; then ``POST .../pulls``
+        and the labels. An open PR from ``branch`` already there is returned as it is (its labels
+        made whole), so a retry after a failure part-way makes no second commit or PR.
+        """
+        what = f"opening a pull request from {branch} on {repository}"
+        with self._call("open_change_pull_request", what):
+            pull = self._open_pull_from(repository, branch)
+            if pull is None:
+                pull = self._commit_and_open(
+                    repository, base=base, branch=branch, title=title, body=body, files=files
+                )
+            number = int(pull["number"])
+            held = {lb.get("name") for lb in pull.get("labels") or []}
+            if not set(labels) <= held:
+                self._ensure_labels(repository, labels)
+                self._patch(
+                    f"/repos/{repository}/issues/{number}", {"labels": sorted(held | set(labels))}
+                )
+            return number
+
+    def _open_pull_from(self, repository: str, branch: str) -> dict[str, Any] | None:
+        owner = repository.split("/", 1)[0]
+        items = self._raw_pages(
+            f"/repos/{repository}/pulls", {"state": "open", "head": f"{owner}:{branch}"}, pages=1
+        )
+        return next(iter(items), None)
+
+    def _commit_and_open(  # noqa: PLR0913 - the pull request's parts
+        self,
+        repository: str,
+        *,
+        base: str,
+        branch: str,
+        title: str,
+        body: str,
+        files: Mapping[str, bytes],
+    ) -> dict[str, Any]:
+        git = f"/repos/{repository}/git"
+        base_sha = str(self._get(f"{git}/ref/heads/{base}")["object"]["sha"])
+        base_tree = str(self._get(f"{git}/commits/{base_sha}")["tree"]["sha"])
+        entries = []
+        for path in sorted(files):
+            content = base64.b64encode(files[path]).decode("ascii")
+            blob = self._post(f"{git}/blobs", {"content": content, "encoding": "base64"})
+            entries.append({"path": path, "mode": "100644", "type": "blob", "sha": blob["sha"]})
+        tree = self._post(f"{git}/trees", {"base_tree": base_tree, "tree": entries})["sha"]
+        message = {"message": title, "tree": tree, "parents": [base_sha]}
+        commit = str(self._post(f"{git}/commits", message)["sha"])
+        try:
+            self._post(f"{git}/refs", {"ref": f"refs/heads/{branch}", "sha": commit})
+        except GithubException as error:
+            if error.status != 422:  # 422: the branch is left from an earlier attempt
+                raise
+            self._patch(f"{git}/refs/heads/{branch}", {"sha": commit, "force": True})
+        fields = {"title": one_line(title, MAX_ISSUE_TITLE), "body": _cap(body, MAX_COMMENT_BODY)}
+        return self._post(f"/repos/{repository}/pulls", {**fields, "head": branch, "base": base})
 
     def clone_url(self, repository: str) -> str:
         """The repository's HTTPS clone URL (``GET /repos/...``, remembered)."""

@@ -18,7 +18,9 @@ The rules, after Argo Rollouts and Kargo (``docs/rollouts.md``):
 - the next ring's ``schedule.start`` and the freeze windows hold a promotion (the change's
   emergency label lifts the freeze, as at merge);
 - a ring without a gate moves on only by ``/eucora promote``, which waives the soak and the wait for
-  reports, never a failure.
+  reports, never a failure;
+- the last ring completes the rollout once enough of it reported without a failure past its gate
+  (it has no next ring to soak for: the schema says its gate is ignored, but failures still halt).
 """
 
 from __future__ import annotations
@@ -259,10 +261,11 @@ def _judge(  # noqa: PLR0913, PLR0917 - one ring's facts
             need = percent(policy.reporting_share)
             wait = f"{share} of {outcomes.targeted} devices reported; a pass needs {need}"
             return _pending(state, index, ring, (wait,), outcomes, actions)
-        if not gate.has_gate:
+        last = index + 1 == len(gates)  # the last ring's gate is ignored: no soak, no person
+        if not gate.has_gate and not last:
             reason = f"{ring.name} has no gate: the next ring starts by /eucora promote"
             return _pending(state, index, ring, (reason,), outcomes, actions)
-        left = soak_left(gate, ring, now)
+        left = None if last else soak_left(gate, ring, now)
         if left:
             soak = f"soaking: {_duration(left)} left of {_duration(gate.soak or timedelta())}"
             return _pending(state, index, ring, (soak,), outcomes, actions)

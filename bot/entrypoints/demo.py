@@ -280,7 +280,9 @@ def _pull_request(home: Path) -> Path:
     _git(repo, "checkout", "-q", "-b", "change")
     chrome = repo / "intents" / "windows" / "google-chrome.yaml"
     chrome.write_text(
-        chrome.read_text(encoding="utf-8").replace("131.0.6778.86", "132.0.6834.83"),
+        chrome.read_text(encoding="utf-8")
+        .replace("131.0.6778.86", "132.0.6834.83")
+        .replace('previousVersion: "130.0.6723.117"', 'previousVersion: "131.0.6778.86"'),
         encoding="utf-8",
     )
     zoom = repo / "intents" / "macos" / "zoom.yaml"

@@ -15,12 +15,13 @@ publication table and what each plane now holds.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,15 @@ from typing import Any
 import yaml
 
 from bot.adapters.storage.publications import Outbox
+from bot.adapters.storage.rollouts import RolloutStore
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
+from bot.core.render.rollouts import render_rollouts_text
+from bot.core.rollout_model import RolloutPhase
 from bot.doubles.github import GitHubDouble, generate_app_key
 from bot.doubles.github.events import signed as signed_delivery
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts
 from bot.entrypoints.serve import build_server
-from bot.entrypoints.wiring import pull_request_handler_factory
+from bot.entrypoints.wiring import build_reconciler, pull_request_handler_factory
 from bot.flows.evidence import verify as verify_evidence
 from bot.settings import Settings
 from connectors._polling import Follow
@@ -44,6 +48,18 @@ REPOSITORY = "contoso/intents"
 COMMENT_LINES = 14
 PLAN_LINES = 24
 PUBLISH_SECONDS = 30.0
+ROLLOUT_START = datetime(2027, 3, 1, 10, 0, tzinfo=UTC)  # after Chrome's lab ring opens
+OSQUERY_RINGS = {"euc-lab": 5, "euc-pilot-linux": 30, "linux-workstations": 640}
+CHROME_LAB = "6513270e-269e-4d37-b2a7-4de452e6b438"
+SHOWN = ("google-chrome", "osquery-linux-servers")
+SHOWN_RE = re.compile(r"^\w+ (google-chrome|osquery-linux-servers) ")
+ROLLOUT_DAYS = (
+    (datetime(2027, 3, 4, 10, 1, tzinfo=UTC), "three days later, the lab's soak is over"),
+    (datetime(2027, 3, 4, 10, 6, tzinfo=UTC), "the next pass reads the pilot ring"),
+    (datetime(2027, 3, 7, 10, 7, tzinfo=UTC), "Sunday, the pilot's soak is over"),
+    (datetime(2027, 3, 8, 9, 0, tzinfo=UTC), "Monday morning"),
+    (datetime(2027, 3, 8, 9, 5, tzinfo=UTC), "the next pass reads the broad ring"),
+)
 """The merge publishes to all five planes well within this (issue 8 asks for under 30 s)."""
 CAB_TEAM = ("contoso", "cab-desktop")
 SECURITY_CAB = ("contoso", "security-cab")  # eucora.yaml names both CAB teams
@@ -236,12 +252,14 @@ def _pull_request(  # noqa: PLR0913, PLR0917 - the scene's cast
             echo=echo,
         )
         published = approved and _merge_and_publish(server, client, double, planes, pr, echo)
+        rolled = published and _roll_out(server, double, planes, connectors, pr, echo)
         return (
             {POLICY_CHECK, APPROVAL_CHECK} <= names
             and len(sticky) == 1
             and bool(replies)
             and approved
             and published
+            and rolled
             and not double.violations
             and not planes.violations
         )
@@ -311,6 +329,72 @@ def _merge_and_publish(  # noqa: PLR0913, PLR0917 - the scene's cast
         and took < PUBLISH_SECONDS
         and len(succeeded) == len(objects)  # one publication per plane
         and all(count == 1 for count in objects.values())
+    )
+
+
+@dataclass
+class DemoClock:
+    """The reconciler's and the planes' clock: the demo moves it forward by days."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        """The demo's moment."""
+        return self.now
+
+
+def _roll_out(  # noqa: PLR0913, PLR0917 - the scene's cast
+    server: Any,
+    double: GitHubDouble,
+    planes: PlaneDoubles,
+    connectors: Connectors,
+    pr: Any,
+    echo: Echo,
+) -> bool:
+    """Days pass: osquery for servers goes ring by ring; Chrome 132 fails in the lab and halts."""
+    echo("\n7. The rollout runs ring by ring: the reconciler reads each ring back from its plane")
+    clock = DemoClock(ROLLOUT_START)
+    for plane in planes.all:
+        plane.clock = clock
+    services = server.intake.services
+    reconciler, publisher = build_reconciler(services, clock=clock, planes=connectors)
+    store = RolloutStore(services.engine)
+
+    def tick(what: str) -> None:
+        report = reconciler.run_once()
+        for publication_id in publisher.outbox.due(now=clock()):
+            publisher.run(publication_id)
+        moved = [
+            *(f"promoted {m}" for m in report.promoted),
+            *(f"halted {m}" for m in report.halted),
+            *(f"held {m}" for m in report.held),
+            *(f"completed {m}" for m in report.completed),
+            *(f"waiting {m}" for m in report.waiting),
+        ]
+        shown = [m for m in moved if SHOWN_RE.search(m)] or ["nothing moves"]
+        echo(f"   {clock().strftime('%a %d %b %H:%M')}  {what}: " + "; ".join(shown))
+
+    failing = [("0x80070643", "Fatal error during installation")]
+    planes.intune.set_outcomes(CHROME_LAB, installed=9, failed=3, errors=failing)
+    for group, devices in OSQUERY_RINGS.items():  # told before each ring's activity is launched
+        planes.landscape.set_outcomes(group, installed=devices)
+    tick("osquery and Chrome in their lab rings")
+    for moment, what in ROLLOUT_DAYS:
+        clock.now = moment
+        tick(what)
+    deployments = sorted(double.deployments.values(), key=lambda d: d.id)
+    for deployment in deployments:
+        if deployment.environment.split("/")[0] in {"intune", "landscape"}:
+            states = " -> ".join(s["state"] for s in deployment.statuses)
+            echo(f"   deployment {deployment.environment:<24} {states}")
+    records = [r for r in store.of_pr(pr.repository, pr.number) if r.state.intent in SHOWN]
+    echo("   eucora rollout status (the other three wait for their rings' schedules):")
+    for line in render_rollouts_text(records, now=clock()).splitlines():
+        echo(f"   | {line}")
+    phases = {r.state.intent: r.state.phase for r in records}
+    return (
+        phases.get("osquery-linux-servers") is RolloutPhase.COMPLETE
+        and phases.get("google-chrome") is RolloutPhase.HALTED
     )
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, cast
+from typing import Any
 
+from bot.adapters.git import GitError
 from bot.adapters.github import connector_from_settings
 from bot.adapters.keys import audit_signer
 from bot.adapters.storage.drift import DriftStore
@@ -20,9 +21,10 @@ from bot.adapters.storage.publications import Outbox
 from bot.adapters.storage.reviews import ReviewLedger
 from bot.adapters.storage.rollouts import RolloutStore
 from bot.bootstrap import IntakeServices
+from bot.core.approvals import emergency_label
 from bot.core.rollout_model import RolloutRecord
 from bot.core.webhooks import Delivery
-from bot.errors import ConfigError
+from bot.errors import ConfigError, GitHubError
 from bot.flows.approvals import CabApprovals, TeamDirectory, read_config
 from bot.flows.check import timezones_of
 from bot.flows.deliveries import handle_delivery
@@ -31,6 +33,7 @@ from bot.flows.merge import MergePublishing
 from bot.flows.publish import Publisher
 from bot.flows.pull_request import PullRequestContext
 from bot.flows.recording import AuditedEvidence
+from bot.flows.rollout_issues import RolloutIssues
 from bot.flows.rollouts import Reconciler
 from bot.ports import GitHubConnector
 from connectors.registry import Connectors, build_connectors
@@ -147,11 +150,14 @@ def build_reconciler(
     def config_of(record: RolloutRecord) -> tuple[Mapping[str, Any], Mapping[str, tzinfo]]:
         client = github.for_installation(record.installation_id)
         mirror = client.fetch_revisions(record.repository, [record.merge_sha])
-        config = read_config(mirror, record.merge_sha)
+        try:
+            config = read_config(mirror, record.merge_sha)
+        except GitError as error:
+            raise GitHubError(f"reading eucora.yaml of {record.repository}: {error}") from error
         return config, timezones_of(config)
 
     def issues_for(record: RolloutRecord) -> DriftIssues:
-        return cast("DriftIssues", github.for_installation(record.installation_id))
+        return github.for_installation(record.installation_id)
 
     drift = DriftPass(
         store=DriftStore(services.engine),
@@ -169,6 +175,11 @@ def build_reconciler(
         evidence=evidence,
         config_of=config_of,
         clock=clock,
+        issues=RolloutIssues(
+            github_for=github.for_installation,
+            emergency_label_of=lambda record: emergency_label(config_of(record)[0]),
+            public_url=settings.public_url,
+        ),
         after=drift,
     )
     return reconciler, publisher

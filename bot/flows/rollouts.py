@@ -51,7 +51,13 @@ from bot.core.rollout_model import (
     RolloutRecord,
     RolloutState,
 )
-from bot.errors import GitHubError, PermanentConnectorError, TransientConnectorError
+from bot.errors import (
+    EucoraError,
+    GitHubError,
+    PermanentConnectorError,
+    TransientConnectorError,
+)
+from bot.flows.rollout_issues import RolloutIssues
 from connectors.base import Publication, Ring
 
 log = logging.getLogger("eucora.rollouts")
@@ -182,7 +188,11 @@ class PassReport:
     held: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    """Rollouts whose gate passed but whose promotion waits (a schedule, a freeze window)."""
     read_errors: int = 0
+    failed: list[str] = field(default_factory=list)
+    """Rollouts this pass could not reconcile (their configuration could not be read...)."""
     lost_races: int = 0
     plane_reads: int = 0
     drift: list[str] = field(default_factory=list)
@@ -197,6 +207,8 @@ class PassReport:
         out += [f"held {name}" for name in self.held]
         out += [f"completed {name}" for name in self.completed]
         out += [f"alert: {text}" for text in self.alerts]
+        out += [f"waiting {text}" for text in self.waiting]
+        out += [f"not reconciled {text}" for text in self.failed]
         if self.read_errors:
             out.append(f"{self.read_errors} plane reads failed (counted, retried next pass)")
         return out + self.drift
@@ -217,8 +229,10 @@ class Reconciler:
         policy: GatePolicy | None = None,
         lease_seconds: float = 300.0,
         holder: str | None = None,
+        issues: RolloutIssues | None = None,
         after: AfterRollouts | None = None,
     ) -> None:
+        self._issues = issues  # halted/held/stuck issues and the rollback PR (None: not sent)
         self._store = store
         self._planes = planes
         self._publisher = publisher
@@ -243,7 +257,11 @@ class Reconciler:
                 self._audit(ROLLOUT_STARTED, record, {"rings": _ring_names(record.state)})
             for record in self._store.live():
                 report.looked_at += 1
-                self._reconcile(record, report)
+                try:
+                    self._reconcile(record, report)
+                except EucoraError as error:  # reported; the rollout is tried again next pass
+                    log.warning("rollout %s not reconciled: %s", record.id, error)
+                    report.failed.append(f"{_name(record)}: {_one_line(error)}")
             if self._after is not None:  # the drift pass (bot.flows.drift)
                 report.drift = self._after.run().lines()
         finally:
@@ -267,6 +285,9 @@ class Reconciler:
             freeze=Freeze(config=config, zones=zones, emergency=record.emergency),
             now=now,
         )
+        waits = [r.removeprefix("promotion waits: ") for r in decision.reasons if "waits:" in r]
+        if waits:
+            report.waiting.append(f"{_name(record)}: {'; '.join(waits)}")
         if decision.state == state and not decision.actions:
             return
         digest = None
@@ -337,7 +358,7 @@ class Reconciler:
         publication_id: int | None,
         report: PassReport,
     ) -> None:
-        name = f"{record.state.intent} {record.state.version} ({record.state.plane})"
+        name = _name(record)
         common = {
             "verdict": decision.verdict.value,
             "ring": decision.ring,
@@ -367,6 +388,8 @@ class Reconciler:
                     self._audit(ROLLOUT_COMPLETED, record, common)
                 case ClearAlert():
                     pass
+        if self._issues is not None:  # after the save: a GitHub failure never loses the decision
+            self._issues.act(record, decision, digest)
 
     def _fail_deployment(self, record: RolloutRecord, decision: Decision, reason: str) -> None:
         step = next(
@@ -395,6 +418,10 @@ class Reconciler:
                 **payload,
             },
         )
+
+
+def _name(record: RolloutRecord) -> str:
+    return f"{record.state.intent} {record.state.version} ({record.state.plane})"
 
 
 def _correlation(record: RolloutRecord) -> str:

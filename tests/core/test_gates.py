@@ -246,7 +246,21 @@ def test_the_next_rings_start_and_a_freeze_window_hold_the_promotion() -> None:
     assert go.actions == (Promote("pilot", 1),)
 
 
-def test_a_ring_without_a_gate_waits_for_a_person_and_the_last_ring_completes() -> None:
+def test_a_ring_without_a_gate_waits_for_a_person() -> None:
+    data = intent()
+    del data["rings"][0]["gate"]  # type: ignore[index]
+    gates_ = ring_gates(data)
+    state = start(gates_)
+    waiting = run(state, outcomes(10), T0 + timedelta(days=9), gates_=gates_)
+    assert waiting.verdict is Verdict.PENDING
+    assert "lab has no gate: the next ring starts by /eucora promote" in waiting.reasons
+    promoted = gates.promote(waiting.state, None, "cab-lead")
+    assert isinstance(promoted, RolloutState)
+    moved = run(promoted, outcomes(10), T0 + timedelta(days=9), gates_=gates_)
+    assert moved.actions == (Promote("pilot", 1),)
+
+
+def test_the_last_ring_completes_once_enough_reported_without_soak_or_person() -> None:
     state = start()
     rings = (
         dataclasses.replace(state.rings[0], phase=RingPhase.PASSED),
@@ -254,13 +268,9 @@ def test_a_ring_without_a_gate_waits_for_a_person_and_the_last_ring_completes() 
         dataclasses.replace(state.rings[2], phase=RingPhase.ACTIVE, started_at=T0),
     )
     state = dataclasses.replace(state, rings=rings)
-    broad = lambda n: outcomes(n, targeted=1000, as_of=T0 + timedelta(days=9))  # noqa: E731
-    waiting = run(state, broad(1000), T0 + timedelta(days=9))
-    assert waiting.verdict is Verdict.PENDING
-    assert "no gate" in waiting.reasons[0]
-    promoted = gates.promote(waiting.state, None, "cab-lead")
-    assert isinstance(promoted, RolloutState)
-    done = run(promoted, broad(1000), T0 + timedelta(days=9))
+    broad = lambda n, p: outcomes(n, pending=p, targeted=1000, as_of=T0)  # noqa: E731
+    assert run(state, broad(800, 200), T0).verdict is Verdict.PENDING
+    done = run(state, broad(950, 50), T0)
     assert done.actions == (Complete(),)
     assert done.state.phase is RolloutPhase.COMPLETE
 

@@ -58,6 +58,13 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
         assert f"   {plane:<22} " in out
     assert "objects per plane: {'intune': 1, 'jamf': 1, 'sccm': 1, 'landscape': 1, 'awx': 1}" in out
     assert "change pack (approvals, merge, every result) stored as sha256:" in out
+    # 7: the rollout, ring by ring, with a halt and a weekend freeze
+    assert "halted google-chrome 132.0.6834.83 (intune) at lab: 3 devices failed" in out
+    assert "promoted osquery-linux-servers 5.14.1-1 (landscape) to pilot" in out
+    assert "freeze window 'weekend'" in out
+    assert "completed osquery-linux-servers 5.14.1-1 (landscape)" in out
+    assert "deployment intune/lab               in_progress -> success -> failure" in out
+    assert "osquery-linux-servers 5.14.1-1 on landscape: complete" in out
     verified = out.split("change pack (approvals")[-1]
     assert "digest ok" in verified
     assert "inclusion ok" in verified

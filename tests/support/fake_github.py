@@ -49,6 +49,23 @@ class Issue:
     title: str
     body: str
     labels: tuple[str, ...]
+    author: str = "eucora[bot]"
+    state: str = "open"
+    edits: int = 0
+    comments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ChangePull:
+    number: int
+    repository: str
+    base: str
+    branch: str
+    title: str
+    body: str
+    files: dict[str, bytes]
+    labels: tuple[str, ...]
+    state: str = "open"
 
 
 @dataclass
@@ -63,6 +80,7 @@ class FakeGitHub:
     fail_fetch: Exception | None = None
     deployments: dict[int, Deployment] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    change_pulls: list[ChangePull] = field(default_factory=list)
     failures: dict[str, list[Exception]] = field(default_factory=dict)
     """Port method name → errors raised by its next calls, one per call (GitHub failing)."""
     _next_id: int = 100
@@ -194,12 +212,83 @@ class FakeGitHub:
     ) -> int:
         self._maybe_fail("create_issue")
         issue = Issue(
-            number=self._id(), repository=repository, title=title, body=body, labels=tuple(labels)
+            number=self._id(),
+            repository=repository,
+            title=title,
+            body=body,
+            labels=tuple(labels),
+            author=self.login,
         )
         self.issues.append(issue)
         return issue.number
 
+    def find_issue(self, repository: str, marker: str) -> int | None:
+        self._maybe_fail("find_issue")
+        for issue in reversed(self.issues):
+            mine = (issue.repository, issue.state, issue.author) == (repository, "open", self.login)
+            if mine and marker in issue.body:
+                return issue.number
+        return None
+
+    def upsert_issue(
+        self, repository: str, *, marker: str, title: str, body: str, labels: Sequence[str]
+    ) -> int:
+        self._maybe_fail("upsert_issue")
+        if marker not in body:
+            raise ValueError("the issue body must contain its marker")
+        number = self.find_issue(repository, marker)
+        if number is None:
+            return self.create_issue(repository, title=title, body=body, labels=labels)
+        issue = self.issue(number)
+        if (issue.title, issue.body, set(issue.labels)) != (title, body, set(labels)):
+            issue.title, issue.body, issue.labels = title, body, tuple(labels)
+            issue.edits += 1
+        return number
+
+    def close_issue(self, repository: str, number: int, *, comment: str) -> None:
+        self._maybe_fail("close_issue")
+        issue = self.issue(number)
+        if issue.repository != repository:
+            raise GitHubError(f"issue {repository}#{number}: GitHub answered 404")
+        issue.comments.append(comment)
+        issue.state = "closed"
+
+    def open_change_pull_request(  # noqa: PLR0913 - the port's signature
+        self,
+        repository: str,
+        *,
+        base: str,
+        branch: str,
+        title: str,
+        body: str,
+        files: Mapping[str, bytes],
+        labels: Sequence[str],
+    ) -> int:
+        self._maybe_fail("open_change_pull_request")
+        for pull in self.change_pulls:
+            if (pull.repository, pull.branch, pull.state) == (repository, branch, "open"):
+                return pull.number
+        pull = ChangePull(
+            number=self._id(),
+            repository=repository,
+            base=base,
+            branch=branch,
+            title=title,
+            body=body,
+            files=dict(files),
+            labels=tuple(labels),
+        )
+        self.change_pulls.append(pull)
+        return pull.number
+
     # --- reading what was posted ------------------------------------------------------------
+
+    def issue(self, number: int) -> Issue:
+        """The issue ``number`` (a KeyError-free lookup for tests: GitHub's 404 otherwise)."""
+        for issue in self.issues:
+            if issue.number == number:
+                return issue
+        raise GitHubError(f"issue #{number}: GitHub answered 404")
 
     def deployment_states(self, deployment_id: int) -> list[str]:
         """The states a deployment went through, in order."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,3 +134,47 @@ def default_message(
     if method == "squash":
         return f"{title} (#{number})", "\n\n".join(f"* {c}" for c in commits)
     return f"Merge pull request #{number} from {head_label}", title
+
+
+def write_blob(bare: Path, env: Mapping[str, str], data: bytes) -> str:
+    """Store ``data`` as a blob (``POST .../git/blobs``); its SHA."""
+    return _run(bare, env, "hash-object", "-w", "--stdin", stdin=data).stdout.decode().strip()
+
+
+def write_tree(
+    bare: Path,
+    env: Mapping[str, str],
+    base_tree: str | None,
+    entries: Sequence[tuple[str, str, str | None]],
+) -> str:
+    """A tree from ``base_tree`` with ``entries`` (path, mode, blob SHA; None deletes) applied."""
+    with tempfile.TemporaryDirectory() as scratch:
+        index_env = {**env, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        if base_tree:
+            _run(bare, index_env, "read-tree", base_tree)
+        lines = [
+            f"0 {'0' * 40}\t{path}" if sha is None else f"{mode} {sha}\t{path}"
+            for path, mode, sha in entries
+        ]
+        _run(bare, index_env, "update-index", "--index-info", stdin="\n".join(lines).encode())
+        return _run(bare, index_env, "write-tree").stdout.decode().strip()
+
+
+def write_commit(  # noqa: PLR0913 - where, what and who
+    bare: Path,
+    env: Mapping[str, str],
+    *,
+    tree: str,
+    parents: Sequence[str],
+    message: str,
+    author: Identity,
+) -> str:
+    """A commit object (``POST .../git/commits``), no ref moved; its SHA."""
+    commit_env = {
+        **_commit_env(env, author),
+        "GIT_COMMITTER_NAME": author.name,
+        "GIT_COMMITTER_EMAIL": author.email,
+    }
+    args = [arg for parent in parents for arg in ("-p", parent)]
+    made = _run(bare, commit_env, "commit-tree", tree, *args, stdin=message.encode())
+    return made.stdout.decode().strip()

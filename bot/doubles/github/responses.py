@@ -418,14 +418,81 @@ def issue(i: st.Issue, urls: Urls) -> dict[str, Any]:
         assignees=[],
         milestone=None,
         pull_request=None,
-        state="open",
-        closed_at=None,
+        state=i.state,
+        closed_at=st.stamp(i.closed_at),
         closed_by=None,
         created_at=st.stamp(i.created_at),
-        updated_at=st.stamp(i.created_at),
+        updated_at=st.stamp(i.updated_at),
     )
+    if "state_reason" in body:
+        body["state_reason"] = "completed" if i.state == "closed" else None
     body.pop("pull_request")
     return body
+
+
+def label(name: str, full_name: str, urls: Urls) -> dict[str, Any]:
+    """A repository label as ``GET``/``POST .../labels`` answer it."""
+    return _label(name, full_name, urls)
+
+
+@cache
+def _simple_pull_fields() -> frozenset[str]:
+    return frozenset(_resolve({"$ref": "#/components/schemas/pull-request-simple"})["properties"])
+
+
+def pull_request_simple(full: dict[str, Any]) -> dict[str, Any]:
+    """A pull request as ``GET .../pulls`` lists it (the simple shape: fewer keys)."""
+    return {k: v for k, v in full.items() if k in _simple_pull_fields()}
+
+
+def git_ref(full_name: str, ref: str, sha: str, urls: Urls) -> dict[str, Any]:
+    api = f"{urls.api}/repos/{full_name}/git"
+    return {
+        "ref": ref,
+        "node_id": f"REF_{_numeric_id(full_name + ref)}",
+        "url": f"{api}/{ref}",
+        "object": {"type": "commit", "sha": sha, "url": f"{api}/commits/{sha}"},
+    }
+
+
+def git_commit(  # noqa: PLR0913 - GitHub's fields
+    full_name: str,
+    sha: str,
+    *,
+    tree: str,
+    parents: list[str],
+    message: str,
+    author: tuple[str, str, str],
+    urls: Urls,
+) -> dict[str, Any]:
+    """A git commit object (``GET``/``POST .../git/commits``); ``author``: name, email, date."""
+    api = f"{urls.api}/repos/{full_name}/git"
+    person = {"name": author[0], "email": author[1], "date": author[2]}
+    return {
+        "sha": sha,
+        "node_id": f"C_{sha[:16]}",
+        "url": f"{api}/commits/{sha}",
+        "html_url": f"{urls.web}/{full_name}/commit/{sha}",
+        "author": person,
+        "committer": person,
+        "tree": {"sha": tree, "url": f"{api}/trees/{tree}"},
+        "message": message,
+        "parents": [
+            {
+                "sha": p,
+                "url": f"{api}/commits/{p}",
+                "html_url": f"{urls.web}/{full_name}/commit/{p}",
+            }
+            for p in parents
+        ],
+        "verification": {
+            "verified": False,
+            "reason": "unsigned",
+            "signature": None,
+            "payload": None,
+            "verified_at": None,
+        },
+    }
 
 
 def webhook_pull_request(pull: dict[str, Any], pr: st.PullRequest, urls: Urls) -> dict[str, Any]:

@@ -7,11 +7,13 @@ the OpenAPI path it implements, and the credentials GitHub asks for there.
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
+from bot.doubles.github import merging
 from bot.doubles.github import responses as rs
 from bot.doubles.github import state as st
 from bot.doubles.github.auth import Caller
@@ -145,6 +147,31 @@ ROUTES: list[tuple[str, str, str, str, str]] = [
         "token",
     ),
     ("create_issue", "POST", f"{R}/issues", f"{P}/issues", "token"),
+    ("list_issues", "GET", f"{R}/issues", f"{P}/issues", "token"),
+    (
+        "update_issue",
+        "PATCH",
+        f"{R}/issues/<int:number>",
+        f"{P}/issues/{{issue_number}}",
+        "token",
+    ),
+    ("get_label", "GET", f"{R}/labels/<name>", f"{P}/labels/{{name}}", "token"),
+    ("create_label", "POST", f"{R}/labels", f"{P}/labels", "token"),
+    ("get_git_ref", "GET", f"{R}/git/ref/<path:ref>", f"{P}/git/ref/{{ref}}", "token"),
+    (
+        "get_git_commit",
+        "GET",
+        f"{R}/git/commits/<sha>",
+        f"{P}/git/commits/{{commit_sha}}",
+        "token",
+    ),
+    ("create_blob", "POST", f"{R}/git/blobs", f"{P}/git/blobs", "token"),
+    ("create_tree", "POST", f"{R}/git/trees", f"{P}/git/trees", "token"),
+    ("create_git_commit", "POST", f"{R}/git/commits", f"{P}/git/commits", "token"),
+    ("create_git_ref", "POST", f"{R}/git/refs", f"{P}/git/refs", "token"),
+    ("update_git_ref", "PATCH", f"{R}/git/refs/<path:ref>", f"{P}/git/refs/{{ref}}", "token"),
+    ("list_pulls", "GET", f"{R}/pulls", f"{P}/pulls", "token"),
+    ("create_pull", "POST", f"{R}/pulls", f"{P}/pulls", "token"),
     (
         "get_permission",
         "GET",
@@ -215,6 +242,12 @@ def _error(status: int, message: str) -> Exception:
     from bot.doubles.github.server import ApiError
 
     return ApiError(status, message)
+
+
+def _git_env() -> dict[str, str]:
+    from bot.doubles.github.server import GIT_ENV
+
+    return GIT_ENV
 
 
 class Handlers:
@@ -715,7 +748,285 @@ class Handlers:
             author=login,
         )
         self.d.issues[(found.full_name, issue.number)] = issue
+        for name in issue.labels:  # GitHub creates a label it does not know yet
+            self.d.labels.setdefault((found.full_name, name), name)
         return 201, rs.issue(issue, self.d.urls), {}
+
+    def list_issues(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Open (or ``state``) issues, newest first, filtered by ``creator`` and ``labels``.
+
+        GitHub lists pull requests here too; the double lists issues only.
+        """
+        found = self._repo(caller, owner, repo)
+        state = request.args.get("state", "open")
+        creator = request.args.get("creator")
+        wanted = {lb for lb in request.args.get("labels", "").split(",") if lb}
+        matching = [
+            i
+            for (name, _), i in self.d.issues.items()
+            if name == found.full_name
+            and state in {"all", i.state}
+            and (creator is None or i.author == creator)
+            and wanted <= set(i.labels)
+        ]
+        matching.sort(key=lambda i: -i.number)
+        items, headers = self.d.page(request, [rs.issue(i, self.d.urls) for i in matching])
+        return 200, items, headers
+
+    def update_issue(
+        self, request: Request, caller: Caller, owner: str, repo: str, number: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        """``PATCH .../issues/{n}``: title, body, state, labels (a PR's labels too)."""
+        found = self._repo(caller, owner, repo)
+        body = request.get_json() or {}
+        labels = body.get("labels")
+        names = (
+            None if labels is None else [lb if isinstance(lb, str) else lb["name"] for lb in labels]
+        )
+        for name in names or []:
+            self.d.labels.setdefault((found.full_name, name), name)
+        pr = self.d.pulls.get((found.full_name, number))
+        if pr is not None:
+            if names is not None:
+                pr.labels = names
+            pr.title = str(body.get("title", pr.title))
+            view = st.Issue(number, found.full_name, pr.title, pr.body, pr.labels, pr.author)
+            view.state = pr.state
+            return 200, rs.issue(view, self.d.urls), {}
+        issue = self.d.issues.get((found.full_name, number))
+        if issue is None:
+            raise _error(404, "Not Found")
+        issue.title = str(body.get("title", issue.title))
+        issue.body = body.get("body", issue.body)
+        if names is not None:
+            issue.labels = names
+        if body.get("state") in {"open", "closed"}:
+            issue.state = body["state"]
+            issue.closed_at = self.d.clock() if issue.state == "closed" else None
+        issue.updated_at = self.d.clock()
+        return 200, rs.issue(issue, self.d.urls), {}
+
+    def get_label(
+        self, request: Request, caller: Caller, owner: str, repo: str, name: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        if (found.full_name, name) not in self.d.labels:
+            raise _error(404, "Not Found")
+        return 200, rs.label(name, found.full_name, self.d.urls), {}
+
+    def create_label(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        name = str((request.get_json() or {})["name"])
+        if (found.full_name, name) in self.d.labels:
+            raise _error(422, "Validation Failed: name already_exists")
+        self.d.labels[(found.full_name, name)] = name
+        return 201, rs.label(name, found.full_name, self.d.urls), {}
+
+    # -- git data and pull requests made over the API -----------------------------------------
+
+    def _git_or(self, full_name: str, status: int, message: str, *args: str) -> str:
+        try:
+            return self.d.git(full_name, *args)
+        except Exception:  # noqa: BLE001 (git refused: GitHub's answer instead)
+            raise _error(status, message) from None
+
+    def _ref_sha(self, full_name: str, ref: str) -> str:
+        return self._git_or(
+            full_name,
+            404,
+            "Not Found",
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            f"refs/{ref}^{{commit}}",
+        )
+
+    def get_git_ref(
+        self, request: Request, caller: Caller, owner: str, repo: str, ref: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        sha = self._ref_sha(found.full_name, ref)
+        return 200, rs.git_ref(found.full_name, f"refs/{ref}", sha, self.d.urls), {}
+
+    def _git_commit_body(self, full_name: str, sha: str) -> dict[str, Any]:
+        fmt = "%T%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%B"
+        out = self._git_or(full_name, 404, "Not Found", "show", "-s", f"--format={fmt}", sha)
+        tree, parents, name, email, date, message = out.split("\x1f", 5)
+        return rs.git_commit(
+            full_name,
+            sha,
+            tree=tree,
+            parents=parents.split(),
+            message=message,
+            author=(name, email, date),
+            urls=self.d.urls,
+        )
+
+    def get_git_commit(
+        self, request: Request, caller: Caller, owner: str, repo: str, sha: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        self._git_or(found.full_name, 404, "Not Found", "cat-file", "-e", f"{sha}^{{commit}}")
+        return 200, self._git_commit_body(found.full_name, sha), {}
+
+    def create_blob(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        body = request.get_json() or {}
+        content = str(body["content"])
+        data = (
+            base64.b64decode(content)
+            if body.get("encoding") == "base64"
+            else content.encode("utf-8")
+        )
+        sha = merging.write_blob(found.bare_path, _git_env(), data)
+        url = f"{self.d.url}/repos/{found.full_name}/git/blobs/{sha}"
+        return 201, {"url": url, "sha": sha}, {"Location": url}
+
+    def create_tree(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        body = request.get_json() or {}
+        entries: list[tuple[str, str, str | None]] = []
+        for entry in body["tree"]:
+            sha = entry.get("sha")
+            if "content" in entry:
+                sha = merging.write_blob(
+                    found.bare_path, _git_env(), str(entry["content"]).encode()
+                )
+            entries.append((str(entry["path"]), str(entry.get("mode", "100644")), sha))
+        try:
+            tree = merging.write_tree(found.bare_path, _git_env(), body.get("base_tree"), entries)
+        except Exception:  # noqa: BLE001 (an unknown base tree or blob)
+            raise _error(422, "Invalid tree info") from None
+        listing = self.d.git(found.full_name, "ls-tree", "-r", tree)
+        api = f"{self.d.url}/repos/{found.full_name}/git"
+        items = []
+        for line in filter(None, listing.splitlines()):
+            meta, path = line.split("\t", 1)
+            mode, kind, sha = meta.split()
+            items.append(
+                {"path": path, "mode": mode, "type": kind, "sha": sha, "url": f"{api}/blobs/{sha}"}
+            )
+        answer = {"sha": tree, "url": f"{api}/trees/{tree}", "truncated": False, "tree": items}
+        return 201, answer, {}
+
+    def create_git_commit(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        body = request.get_json() or {}
+        login, _ = self._actor(caller)
+        try:
+            sha = merging.write_commit(
+                found.bare_path,
+                _git_env(),
+                tree=str(body["tree"]),
+                parents=[str(p) for p in body.get("parents", [])],
+                message=str(body["message"]),
+                author=merging.user_identity(login),
+            )
+        except Exception:  # noqa: BLE001 (an unknown tree or parent)
+            raise _error(422, "Tree SHA does not exist") from None
+        return 201, self._git_commit_body(found.full_name, sha), {}
+
+    def create_git_ref(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        body = request.get_json() or {}
+        ref, sha = str(body["ref"]), str(body["sha"])
+        if not ref.startswith("refs/") or ref.count("/") < 2:
+            raise _error(422, "Reference name must start with 'refs/' and have two slashes")
+        self._git_or(
+            found.full_name, 422, "Reference already exists", "update-ref", ref, sha, "0" * 40
+        )
+        return 201, rs.git_ref(found.full_name, ref, sha, self.d.urls), {}
+
+    def update_git_ref(
+        self, request: Request, caller: Caller, owner: str, repo: str, ref: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        body = request.get_json() or {}
+        sha = str(body["sha"])
+        current = self._ref_sha(found.full_name, ref)
+        if not body.get("force"):
+            self._git_or(
+                found.full_name,
+                422,
+                "Update is not a fast forward",
+                "merge-base",
+                "--is-ancestor",
+                current,
+                sha,
+            )
+        self.d.git(found.full_name, "update-ref", f"refs/{ref}", sha, current)
+        self.d._sync_pulls(found.full_name)
+        return 200, rs.git_ref(found.full_name, f"refs/{ref}", sha, self.d.urls), {}
+
+    def _pull_body(self, pr: st.PullRequest) -> dict[str, Any]:
+        count = sum(
+            1
+            for c in self.d.comment_store.values()
+            if c.repository == pr.repository and c.issue_number == pr.number
+        )
+        repo_body = self._repo_body(self.d.repositories[pr.repository])
+        return rs.pull_request(pr, repo_body, self.d.urls, count)
+
+    def list_pulls(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        """``GET .../pulls`` by ``state`` (default open), ``head`` (``owner:branch``), ``base``."""
+        found = self._repo(caller, owner, repo)
+        state = request.args.get("state", "open")
+        head = request.args.get("head")
+        base = request.args.get("base")
+        matching = [
+            pr
+            for (name, _), pr in self.d.pulls.items()
+            if name == found.full_name
+            and state in {"all", pr.state}
+            and (
+                head is None
+                or head == f"{(pr.fork or found.full_name).split('/')[0]}:{pr.head_ref}"
+            )
+            and (base is None or base == pr.base_ref)
+        ]
+        matching.sort(key=lambda pr: -pr.number)
+        simple = [rs.pull_request_simple(self._pull_body(pr)) for pr in matching]
+        items, headers = self.d.page(request, simple)
+        return 200, items, headers
+
+    def create_pull(
+        self, request: Request, caller: Caller, owner: str, repo: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        found = self._repo(caller, owner, repo)
+        body = request.get_json() or {}
+        head, base = str(body["head"]).split(":")[-1], str(body["base"])
+        login, _ = self._actor(caller)
+        for name, pr in self.d.pulls.items():
+            if name[0] == found.full_name and pr.state == "open" and pr.head_ref == head:
+                raise _error(422, f"A pull request already exists for {owner}:{head}.")
+        try:
+            self.d.rev_parse(found.full_name, head)
+        except Exception:  # noqa: BLE001 (no such branch)
+            raise _error(422, "Validation Failed: head invalid") from None
+        pr = self.d.open_pull_request(
+            found.full_name,
+            head=head,
+            base=base,
+            author=login,
+            title=str(body["title"]),
+            body=str(body.get("body") or ""),
+            draft=bool(body.get("draft", False)),
+        )
+        return 201, self._pull_body(pr), {}
 
     # -- people ------------------------------------------------------------------------------
 

@@ -137,6 +137,8 @@ class GitHubDouble:
         self.repositories: dict[str, st.Repository] = {}
         self.pulls: dict[tuple[str, int], st.PullRequest] = {}
         self.issues: dict[tuple[str, int], st.Issue] = {}
+        self.labels: dict[tuple[str, str], str] = {}
+        """(repository, name) → name: the repositories' labels."""
         self.runs: dict[int, st.CheckRun] = {}
         self.comment_store: dict[int, st.Comment] = {}
         self.reviews: dict[int, st.Review] = {}

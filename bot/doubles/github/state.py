@@ -196,6 +196,9 @@ class Issue:
     labels: list[str]
     author: str
     created_at: datetime = field(default_factory=now)
+    state: str = "open"
+    closed_at: datetime | None = None
+    updated_at: datetime = field(default_factory=now)
 
 
 @dataclass
