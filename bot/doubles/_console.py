@@ -51,9 +51,10 @@ class ConsoleEdits:
         """Change the plane's objects of ``intent`` as a person in the console would."""
         with self.lock:
             if self._console_saved is None:
-                self._console_saved = {
-                    name: copy.deepcopy(getattr(self, name)) for name in self._console_fields
-                }
+                # one deep copy of them all: objects they share stay shared (an AWX job's template)
+                self._console_saved = copy.deepcopy(
+                    {name: getattr(self, name) for name in self._console_fields}
+                )
             self._console_apply(intent, ConsoleEdit(kind), group, value)
 
     def console_revert(self) -> None:
