@@ -71,12 +71,11 @@ from bot.adapters.storage import create_database_engine, upgrade_schema
 from bot.adapters.storage.publications import NewChange, NewPublication, Outbox
 from bot.adapters.storage.tables import changes as change_rows
 from bot.adapters.storage.tables import publications as publication_rows
-from bot.bootstrap import build_intake
+from bot.bootstrap import build_intake, pull_request_handler_factory
 from bot.core.github_model import EVIDENCE_MARKER
 from bot.core.publishing import idempotency_key
 from bot.doubles.github import GitHubDouble, generate_app_key
 from bot.doubles.planes import PlaneDoubles
-from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.flows.publish import publication_of
 from bot.settings import Settings
 from connectors.registry import build_connectors
@@ -530,7 +529,7 @@ def sequential_round(scene: Scene, args: argparse.Namespace) -> tuple[Result, st
         intake: Any, outbox: Outbox, warm: list[int], ids: list[int], env: dict[str, str]
     ) -> tuple[float, Any]:
         del outbox, env
-        publisher = intake.services.publisher
+        publisher = intake.publisher
         for publication_id in warm:
             publisher.run(publication_id)
         commits = [0]
@@ -759,7 +758,7 @@ def instrumented_worker(times_dir: str) -> None:
     settings = Settings.from_environ(os.environ)
     configure_logging(build_redactor(settings))
     built = build_worker(settings, pull_request_handler_factory)
-    publisher = built.services.publisher
+    publisher = built.publisher
     times = StepTimes()
     instrument(publisher, times)
     commits = [0]

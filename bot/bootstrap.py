@@ -1,4 +1,22 @@
-"""The composition root: the one place that builds the services (the catalog: bot.catalog)."""
+"""The composition root: the one place that builds the services (the catalog: bot.catalog).
+
+Everything below the entry points receives finished dependencies: the flows see ports
+(``bot.ports``), never this module. One call builds the whole app from ``Settings``
+(:func:`build_intake`, :func:`build_worker`; ``eucora serve`` adds the web app over it), and the
+keyword overrides (``connector``, ``planes``, ``clock``) put fakes in for tests.
+
+The order, and the one cycle in it::
+
+    engine -> inbox, audit log, outbox, evidence store, metrics, redactor   (IntakeServices)
+    relays (deliveries, publications)          two empty Relay objects, bound once below
+    celery app (with a broker)                 its tasks call the relays
+    publication queue                          CeleryPublications | InProcessPublisher(relay)
+    handler factory(services)  -> Evaluation   the PR flows, and the Publisher over that queue
+    publications relay.bind(publisher.run)     the cycle: the queue runs the publisher, which
+                                               sends to the queue; the relay breaks it, bound once
+    DeliveryProcessor(handler, also_sweep=(publisher.sweep,))
+    deliveries relay.bind(processor.drain)     (the worker: Celery's task drains the inbox)
+"""
 
 from __future__ import annotations
 
@@ -6,11 +24,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, text
 
+from bot.adapters.evidence_store import EvidenceStore
+from bot.adapters.github import connector_from_settings
 from bot.adapters.inbox_worker import DeliveryProcessor, Handler, ThreadedDrainer, utc_now
+from bot.adapters.keys import audit_signer
 from bot.adapters.metrics import Metrics
 from bot.adapters.publish_queue import CeleryPublications, InProcessPublisher
 from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
@@ -19,36 +40,94 @@ from bot.adapters.storage.db import check_schema, open_database
 from bot.adapters.storage.drift import DriftStore
 from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS, Inbox
 from bot.adapters.storage.publications import Outbox
+from bot.adapters.storage.reviews import ReviewLedger
+from bot.adapters.storage.rollouts import RolloutStore
+from bot.core.approvals import emergency_label
+from bot.core.errors import ConfigError, GitError, GitHubError, SchemaVersionError
 from bot.core.redact import Redactor
+from bot.core.rollout_model import RolloutRecord
 from bot.core.webhooks import Delivery
-from bot.errors import ConfigError, SchemaVersionError
+from bot.flows.approvals import CabApprovals, TeamDirectory, read_config
+from bot.flows.check import timezones_of
+from bot.flows.deliveries import handle_delivery
+from bot.flows.drift import DriftIssues, DriftPass
+from bot.flows.merge import MergePublishing
+from bot.flows.publish import ConnectorSet, Publisher
+from bot.flows.pull_request import PullRequestContext
+from bot.flows.recording import AuditedEvidence
+from bot.flows.rollout_issues import RolloutIssues
+from bot.flows.rollouts import Reconciler
+from bot.ports import Clock, GitHubConnector, PublicationQueue
 from bot.settings import Settings
+from connectors.registry import Connectors, build_connectors
+
+log = logging.getLogger("eucora.bootstrap")
+T = TypeVar("T")
+
+
+class Relay(Generic[T]):
+    """Forwards calls to a target bound once, later: how the one cycle in the graph is broken.
+
+    Built empty and handed to whoever calls (the queue, the Celery task); bound once to the
+    callee when it exists. A call before binding, or a second binding, is a wiring bug.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._target: Callable[[T], object] | None = None
+
+    def bind(self, target: Callable[[T], object]) -> None:
+        """Bind the callee (once)."""
+        if self._target is not None:
+            message = f"the {self._name} relay is already bound"
+            raise RuntimeError(message)
+        self._target = target
+
+    def __call__(self, value: T) -> None:
+        """Call the bound target with ``value``."""
+        if self._target is None:
+            message = f"the {self._name} relay was called before it was bound"
+            raise RuntimeError(message)
+        self._target(value)
+
 
 # --- the GitHub App: webhook intake, inbox, worker ------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class IntakeServices:
-    """What the intake and the worker share; handed to the handler factory."""
+    """What the intake, the worker and the handler factory share: each built once, here."""
 
     settings: Settings
     engine: Engine
     inbox: Inbox
     audit: AuditLog
+    outbox: Outbox
+    evidence_store: EvidenceStore
     metrics: Metrics
     redactor: Redactor
-    publisher: Any = None
-    """The publications runner (``bot.flows.publish.Publisher``), set by the handler factory
-    when publishing on merge is enabled; the intake and the worker give it its queue."""
+    clock: Clock
+    publication_queue: PublicationQueue
+    """Where publications are sent (a Celery queue, or this process's threads): the handler
+    factory gives it to the publisher it builds."""
 
 
-HandlerFactory = Callable[[IntakeServices], Handler]
-"""Builds the evaluation handler from the services (the lead's flow plugs in here)."""
+@dataclass(frozen=True)
+class Evaluation:
+    """What a handler factory builds: the delivery handler and, when publishing, the publisher.
 
-_default_log = logging.getLogger("eucora.worker")
+    ``publisher`` is run by the publication queue and swept with the inbox (``run``, ``sweep``).
+    """
+
+    handle: Handler
+    publisher: Publisher | None = None
 
 
-def recording_handler_factory(services: IntakeServices) -> Handler:
+HandlerFactory = Callable[[IntakeServices], Evaluation]
+"""Builds the evaluation handler from the services (:func:`pull_request_handler_factory`)."""
+
+
+def recording_handler_factory(services: IntakeServices) -> Evaluation:
     """The handler until the evaluation flow is wired: records the delivery as processed.
 
     Replace with the PR evaluation flow's factory (``build_server(settings, factory)``).
@@ -56,14 +135,206 @@ def recording_handler_factory(services: IntakeServices) -> Handler:
     del services
 
     def record(_delivery: Delivery) -> str:
-        _default_log.info("no evaluation flow is wired: delivery recorded only")
+        log.info("no evaluation flow is wired: delivery recorded only")
         return "recorded"
 
-    return record
+    return Evaluation(record)
+
+
+def _refuse(error: ConfigError) -> Handler:
+    def refuse(_delivery: Delivery) -> str:
+        raise error
+
+    return refuse
+
+
+def pull_request_handler_factory(
+    services: IntakeServices,
+    *,
+    connector: GitHubConnector | None = None,
+    clock: Clock | None = None,
+    planes: Connectors | None = None,
+) -> Evaluation:
+    """The handler that evaluates pull requests and answers commands for stored deliveries.
+
+    It connects GitHub (the App or a token, from the settings), the audit log and the evidence
+    store to the PR flows. The overrides are for tests and the demo: ``connector`` (default: the
+    one the settings configure; GitHub calls counted in ``eucora_github_*``), ``clock`` (default:
+    the services' clock) and ``planes`` (default: those the ``EUCORA_<PLANE>_*`` settings
+    configure, from the connectors' registry).
+    """
+    settings = services.settings
+    metrics = services.metrics
+    now = clock if clock is not None else services.clock
+    if connector is None:
+        try:
+            connector = connector_from_settings(
+                settings,
+                on_call=lambda operation, outcome: metrics.github_call(
+                    operation, 200 if outcome == "ok" else None
+                ),
+            )
+        except ConfigError as error:
+            # Evidence pages still work; each delivery fails with this reason until configured.
+            log.warning("%s: webhook deliveries cannot be evaluated", error)
+            return Evaluation(_refuse(error))
+    signer = audit_signer(settings)
+    evidence = AuditedEvidence(
+        settings, services.audit, signer=signer, clock=now, store=services.evidence_store
+    )
+    github = connector
+    approvals = CabApprovals(ReviewLedger(services.engine), TeamDirectory(now), clock=now)
+    publisher = Publisher(
+        outbox=services.outbox,
+        queue=services.publication_queue,
+        connectors=planes if planes is not None else build_connectors(settings.planes),
+        github=github,
+        evidence=evidence,
+        clock=now,
+        public_url=settings.public_url,
+        resend_after=timedelta(seconds=settings.sweep_seconds),
+        rollouts=RolloutStore(services.engine).of_pr,
+    )
+    publishing = MergePublishing(publisher)
+
+    def context_for(installation_id: int | None) -> PullRequestContext:
+        return PullRequestContext(
+            github=github.for_installation(installation_id),
+            settings=settings,
+            evidence=evidence,
+            clock=now,
+            redactor=services.redactor,
+            approvals=approvals,
+            installation_id=installation_id,
+            publishing=publishing,
+        )
+
+    def handle(delivery: Delivery) -> str:
+        try:
+            return handle_delivery(delivery, context_for)
+        finally:
+            remaining = getattr(github, "rate_limit_remaining", None)
+            if isinstance(remaining, int):
+                metrics.rate_limit("core", remaining)
+
+    return Evaluation(handle, publisher)
+
+
+# --- rollouts: the reconcile pass ----------------------------------------------------------------
+
+
+class Unqueued:
+    """A publication queue that sends nothing (``eucora reconcile`` without a broker).
+
+    The caller runs the due publications itself, or a running ``eucora serve``'s sweeper does.
+    """
+
+    def send(self, publication_id: int, *, delay: float = 0.0) -> None:
+        """Nothing: the row stays due in the outbox."""
+        del publication_id, delay
+
+
+def build_reconciler(
+    services: IntakeServices,
+    *,
+    connector: GitHubConnector | None = None,
+    clock: Clock | None = None,
+    planes: ConnectorSet | None = None,
+) -> tuple[Reconciler, Publisher]:
+    """The reconciler and the publisher its promotions go through (``eucora reconcile``).
+
+    Freeze windows come from ``eucora.yaml`` at the rollout's merge commit (the rules that
+    approved it), read through the repository's mirror; the time zones they name from this host.
+    """
+    settings = services.settings
+    now = clock if clock is not None else services.clock
+    github = connector if connector is not None else connector_from_settings(settings)
+    evidence = AuditedEvidence(
+        settings,
+        services.audit,
+        signer=audit_signer(settings),
+        clock=now,
+        store=services.evidence_store,
+    )
+    connectors = planes if planes is not None else build_connectors(settings.planes)
+    publisher = Publisher(
+        outbox=services.outbox,
+        queue=services.publication_queue,
+        connectors=connectors,
+        github=github,
+        evidence=evidence,
+        clock=now,
+        public_url=settings.public_url,
+        resend_after=timedelta(seconds=settings.sweep_seconds),
+        rollouts=RolloutStore(services.engine).of_pr,
+    )
+
+    def config_of(record: RolloutRecord) -> tuple[Any, Any]:
+        client = github.for_installation(record.installation_id)
+        mirror = client.fetch_revisions(record.repository, [record.merge_sha])
+        try:
+            config = read_config(mirror, record.merge_sha)
+        except GitError as error:
+            raise GitHubError(f"reading eucora.yaml of {record.repository}: {error}") from error
+        return config, timezones_of(config)
+
+    def issues_for(record: RolloutRecord) -> DriftIssues:
+        return github.for_installation(record.installation_id)
+
+    drift = DriftPass(
+        store=DriftStore(services.engine),
+        planes=connectors,
+        issues_for=issues_for,
+        queue=publisher,
+        audit=evidence,
+        config_of=lambda record: config_of(record)[0],
+        clock=now,
+    )
+    reconciler = Reconciler(
+        store=RolloutStore(services.engine),
+        planes=connectors,
+        publisher=publisher,
+        evidence=evidence,
+        config_of=config_of,
+        clock=now,
+        issues=RolloutIssues(
+            github_for=github.for_installation,
+            emergency_label_of=lambda record: emergency_label(config_of(record)[0]),
+            public_url=settings.public_url,
+        ),
+        after=drift,
+    )
+    return reconciler, publisher
+
+
+def build_reconcile(settings: Settings) -> tuple[Reconciler, Publisher]:
+    """What ``eucora reconcile`` runs: the reconciler and its publisher, built from settings.
+
+    With a broker, promotions go to Celery; without, the command runs the due ones itself.
+    """
+    celery = create_celery(settings.broker_url) if settings.broker_url else None
+    queue: PublicationQueue = CeleryPublications(celery) if celery is not None else Unqueued()
+    return build_reconciler(build_intake_services(settings, publication_queue=queue))
+
+
+def build_redactor(settings: Settings) -> Redactor:
+    """The redactor for every configured secret value."""
+    return Redactor(
+        [
+            *settings.secret_values,
+            settings.github_webhook_secret,
+            settings.github_webhook_secret_previous,
+            settings.signing_key,
+        ]
+    )
 
 
 def build_intake_services(
-    settings: Settings, *, lease_seconds: float = DEFAULT_LEASE_SECONDS
+    settings: Settings,
+    *,
+    publication_queue: PublicationQueue,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    clock: Clock = utc_now,
 ) -> IntakeServices:
     """Open the database (refusing an old schema: ``SchemaVersionError`` names the command).
 
@@ -76,29 +347,22 @@ def build_intake_services(
         lease_seconds=lease_seconds,
         replay_window=timedelta(seconds=settings.replay_window),
     )
+    outbox = Outbox(engine, lease_seconds=settings.publish_lease_seconds)
     return IntakeServices(
         settings=settings,
         engine=engine,
         inbox=inbox,
         audit=AuditLog(engine),
+        outbox=outbox,
+        evidence_store=EvidenceStore(settings.evidence_dir),
         metrics=Metrics(
             depth=inbox.depth,
-            publications=Outbox(engine).depth,
+            publications=outbox.depth,
             drift=DriftStore(engine).open_by_plane,
         ),
         redactor=build_redactor(settings),
-    )
-
-
-def build_redactor(settings: Settings) -> Redactor:
-    """The redactor for every configured secret value."""
-    return Redactor(
-        [
-            *settings.secret_values,
-            settings.github_webhook_secret,
-            settings.github_webhook_secret_previous,
-            settings.signing_key,
-        ]
+        clock=clock,
+        publication_queue=publication_queue,
     )
 
 
@@ -142,6 +406,8 @@ class Intake:
     publications: InProcessPublisher | None = None
     """Runs publications in this process (no broker, publishing enabled); start it with the
     drainer in each server process."""
+    publisher: Publisher | None = None
+    """The publications runner, when the handler factory enables publishing on merge."""
 
     def notify(self, delivery_id: str) -> None:
         """Wake whoever runs deliveries: the Celery worker or the in-process drainer."""
@@ -151,31 +417,77 @@ class Intake:
             self.drainer.wake(delivery_id)
 
 
+@dataclass(frozen=True)
+class _Built:
+    """The parts :func:`build_intake` and :func:`build_worker` share, built in the stated order."""
+
+    services: IntakeServices
+    processor: DeliveryProcessor
+    publisher: Publisher | None
+
+
+def _build(  # noqa: PLR0913 - the queue's two shapes and the overrides
+    settings: Settings,
+    handler_factory: HandlerFactory,
+    *,
+    queue: PublicationQueue,
+    publications: Relay[int],
+    lease_seconds: float,
+    clock: Clock,
+) -> _Built:
+    """Services, the handler (and publisher), the processor: in the order the module states."""
+    services = build_intake_services(
+        settings, publication_queue=queue, lease_seconds=lease_seconds, clock=clock
+    )
+    evaluation = handler_factory(services)
+    publisher = evaluation.publisher
+    if publisher is not None:
+        publications.bind(publisher.run)
+    processor = DeliveryProcessor(
+        inbox=services.inbox,
+        handler=evaluation.handle,
+        metrics=services.metrics,
+        audit=services.audit,
+        redactor=services.redactor,
+        clock=clock,
+        also_sweep=[publisher.sweep] if publisher is not None else [],
+    )
+    return _Built(services=services, processor=processor, publisher=publisher)
+
+
 def build_intake(
     settings: Settings,
     handler_factory: HandlerFactory = recording_handler_factory,
     *,
     drain_threads: int = 2,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Clock = utc_now,
 ) -> Intake:
     """Everything the webhook and its worker need, from the settings and the handler factory.
 
     Without ``EUCORA_BROKER_URL`` a :class:`ThreadedDrainer` runs the deliveries inside the
-    server; with it, stored deliveries are sent to Celery (``eucora worker``). The Flask app is
-    built from this by ``bot.entrypoints.serve.build_server`` (the flows import this module, so
-    it cannot import the entry points).
+    server, and an :class:`InProcessPublisher` the publications; with it, stored deliveries and
+    publications are sent to Celery (``eucora worker``). The Flask app is built over this by
+    ``bot.entrypoints.serve.build_server``.
     """
-    services = build_intake_services(settings, lease_seconds=lease_seconds)
-    processor = _processor(services, handler_factory, clock)
     celery = create_celery(settings.broker_url) if settings.broker_url else None
+    publications: Relay[int] = Relay("publications")
+    runner = InProcessPublisher(publications, threads=2) if celery is None else None
+    queue: PublicationQueue = runner if runner is not None else CeleryPublications(celery)
+    built = _build(
+        settings,
+        handler_factory,
+        queue=queue,
+        publications=publications,
+        lease_seconds=lease_seconds,
+        clock=clock,
+    )
     wakeups = CeleryWakeups(celery) if celery is not None else None
-    publications = _publications(services, processor, celery)
     drainer = (
         None
         if wakeups
         else ThreadedDrainer(
-            processor,
+            built.processor,
             threads=drain_threads,
             sweep_seconds=min(settings.sweep_seconds, lease_seconds / 2),
         )
@@ -184,48 +496,16 @@ def build_intake(
         s for s in (settings.github_webhook_secret, settings.github_webhook_secret_previous) if s
     )
     return Intake(
-        services=services,
-        processor=processor,
+        services=built.services,
+        processor=built.processor,
         drainer=drainer,
         wakeups=wakeups,
         background=BackgroundWakeups(wakeups.send) if wakeups else None,
         secrets=secrets,
-        ready=readiness_check(services.engine, wakeups),
+        ready=readiness_check(built.services.engine, wakeups),
         clock=clock,
-        publications=publications,
-    )
-
-
-def _publications(
-    services: IntakeServices, processor: DeliveryProcessor, celery: Any
-) -> InProcessPublisher | None:
-    """Give the publisher (when publishing is enabled) its queue and its sweep.
-
-    With a broker, publications are Celery tasks (``eucora worker`` runs them); without one, an
-    :class:`InProcessPublisher` runs them on threads of this process.
-    """
-    publisher = services.publisher
-    if publisher is None:
-        return None
-    processor.also_sweep.append(publisher.sweep)
-    if celery is not None:
-        publisher.queue = CeleryPublications(celery)
-        return None
-    runner = InProcessPublisher(publisher.run, threads=2)
-    publisher.queue = runner
-    return runner
-
-
-def _processor(
-    services: IntakeServices, handler_factory: HandlerFactory, clock: Callable[[], datetime]
-) -> DeliveryProcessor:
-    return DeliveryProcessor(
-        inbox=services.inbox,
-        handler=handler_factory(services),
-        metrics=services.metrics,
-        audit=services.audit,
-        redactor=services.redactor,
-        clock=clock,
+        publications=runner if built.publisher is not None else None,
+        publisher=built.publisher,
     )
 
 
@@ -237,6 +517,7 @@ class Worker:
     services: IntakeServices
     processor: DeliveryProcessor
     wakeups: CeleryWakeups
+    publisher: Publisher | None = None
 
 
 def build_worker(
@@ -244,22 +525,29 @@ def build_worker(
     handler_factory: HandlerFactory = recording_handler_factory,
     *,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Clock = utc_now,
 ) -> Worker:
-    """The Celery worker: its one task runs :meth:`DeliveryProcessor.drain` for a delivery id."""
+    """The Celery worker: its tasks run :meth:`DeliveryProcessor.drain` and ``Publisher.run``."""
     if not settings.broker_url:
         raise ConfigError(
             "EUCORA_BROKER_URL is not set: without a broker, `eucora serve` drains the inbox"
         )
-    services = build_intake_services(settings, lease_seconds=lease_seconds)
-    processor = _processor(services, handler_factory, clock)
-    publisher = services.publisher  # set by the handler factory when publishing is enabled
-    celery = create_celery(
-        settings.broker_url,
-        processor.drain,
-        publish=publisher.run if publisher is not None else None,
+    deliveries: Relay[str] = Relay("deliveries")
+    publications: Relay[int] = Relay("publications")
+    celery = create_celery(settings.broker_url, deliveries, publish=publications)
+    built = _build(
+        settings,
+        handler_factory,
+        queue=CeleryPublications(celery),
+        publications=publications,
+        lease_seconds=lease_seconds,
+        clock=clock,
     )
-    _publications(services, processor, celery)
+    deliveries.bind(built.processor.drain)
     return Worker(
-        celery=celery, services=services, processor=processor, wakeups=CeleryWakeups(celery)
+        celery=celery,
+        services=built.services,
+        processor=built.processor,
+        wakeups=CeleryWakeups(celery),
+        publisher=built.publisher,
     )

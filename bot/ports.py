@@ -7,9 +7,11 @@ adapters implement them, one module per outside thing, and the composition root 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.core.audit_events import AuditEvent
 from bot.core.github_model import (
     CheckRun,
     DeploymentReviewState,
@@ -18,6 +20,71 @@ from bot.core.github_model import (
     PullRequestCommit,
     PullRequestReview,
 )
+from bot.core.tlog import Ed25519Signer
+
+
+class Clock(Protocol):
+    """The time now, timezone-aware UTC (injected: the core and the flows never read the clock)."""
+
+    def __call__(self) -> datetime:
+        """The current time."""
+        ...
+
+
+class PublicationQueue(Protocol):
+    """Runs ``run(publication_id)`` somewhere, after ``delay`` seconds (Celery, or threads here).
+
+    Implemented by ``bot.adapters.publish_queue``; a test records what was sent.
+    """
+
+    def send(self, publication_id: int, *, delay: float = 0.0) -> None:
+        """Ask for one run of the publication, not before ``delay`` seconds from now."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The append-only audit log (``bot.adapters.storage.audit_log.AuditLog``; a test's list)."""
+
+    def append(  # noqa: PLR0913 - one parameter per event field
+        self,
+        *,
+        type: str,  # noqa: A002 - the field is called type
+        actor: str,
+        correlation_id: str,
+        repository: str,
+        pr: int | None,
+        head_sha: str | None,
+        payload: Any,
+        time: datetime,
+    ) -> AuditEvent:
+        """Append one event and return it."""
+        ...
+
+    def checkpoint(
+        self, signer: Ed25519Signer, origin: str | None = None, *, time: datetime
+    ) -> str | None:
+        """Sign and store a checkpoint of the whole log; return its note."""
+        ...
+
+    def inclusion_proof(
+        self, seq: int, size: int | None = None, *, extra: bytes | None = None
+    ) -> str:
+        """A c2sp.org/tlog-proof@v1 text for event ``seq`` in the latest checkpoint."""
+        ...
+
+    def events(
+        self,
+        *,
+        since: datetime | None = None,
+        repository: str | None = None,
+        pr: int | None = None,
+    ) -> list[AuditEvent]:
+        """The events matching the filters, in log order."""
+        ...
+
+    def latest_checkpoint(self) -> str | None:
+        """The newest signed checkpoint note, or ``None`` before the first is signed."""
+        ...
 
 
 class EvidenceSource(Protocol):

@@ -153,6 +153,9 @@ class Settings:
     replay_window: float = 300.0
     """``EUCORA_REPLAY_WINDOW``: seconds during which the same webhook body under a new delivery
     id is a replay, not processed (``bot.core.webhooks.is_replay``; 0 turns the check off)."""
+    reconcile_interval: float = 300.0
+    """``EUCORA_RECONCILE_INTERVAL``: seconds between the reconcile passes ``eucora serve``
+    (embedded mode) and ``eucora worker`` run by themselves; 0 turns them off."""
     crashpoint: str | None = None
     """``EUCORA_CRASHPOINT``: where the crash tests make the process kill itself."""
     planes: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False, compare=False)
@@ -195,6 +198,9 @@ class Settings:
             ),
             replay_window=_seconds(
                 environ, "EUCORA_REPLAY_WINDOW", 300.0, maximum=REPLAY_WINDOW_MAX
+            ),
+            reconcile_interval=_seconds(
+                environ, "EUCORA_RECONCILE_INTERVAL", 300.0, maximum=86400.0
             ),
             crashpoint=environ.get("EUCORA_CRASHPOINT") or None,
             planes={k: v for k, v in environ.items() if k.startswith("EUCORA_")},

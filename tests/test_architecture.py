@@ -105,3 +105,37 @@ def test_core_ruff_config_bans_clock_environment_and_randomness() -> None:
     config = (CORE / "ruff.toml").read_text(encoding="utf-8")
     for name in ("os.environ", "datetime.datetime.now", "time.time", "random", "subprocess"):
         assert f'"{name}".msg' in config
+
+
+def test_nothing_below_the_entry_points_imports_the_composition_root() -> None:
+    """``bot.flows.pull_request`` imported ``build_redactor`` from ``bot.bootstrap``."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("flows", "adapters", "core")
+        for path in (ROOT / "bot" / folder).rglob("*.py")
+        if any(
+            isinstance(node, ast.ImportFrom) and node.module == "bot.bootstrap"
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        )
+    ]
+    assert offenders == []
+
+
+def test_the_flows_contract_forbids_adapters_and_the_root() -> None:
+    """The import-linter contract that keeps the flows on ports names what it forbids."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "importlinter"
+    ]["contracts"]
+    flows = [c for c in contracts if c.get("source_modules") == ["bot.flows"]]
+    assert len(flows) == 1
+    forbidden = set(flows[0]["forbidden_modules"])
+    assert {
+        "bot.adapters",
+        "bot.bootstrap",
+        "connectors.registry",
+        "connectors.intune",
+    } <= forbidden
+    assert "connectors.base" not in forbidden  # the plane value types stay importable
+    assert not any(i.split(" -> ")[1] == "bot.bootstrap" for i in flows[0]["ignore_imports"])

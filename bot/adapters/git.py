@@ -17,6 +17,7 @@ import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError, ODBError
 
 from bot.core.changes import ChangeKind, FileAtRevision, FileChange, RevisionPair
+from bot.core.errors import GitError as GitError  # noqa: PLC0414 - re-exported: the adapter raises it
 from bot.core.github_model import PullRequestCommit
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -25,10 +26,6 @@ _YAML_SUFFIXES_BYTES = (b".yaml", b".yml")
 # A gitlink (submodule entry) points at a commit in another repository: it has no bytes here.
 _GITLINK_MODE = "160000"
 _ABSENT_MODE = "000000"
-
-
-class GitError(Exception):
-    """A revision or repository cannot be read (unknown revision, not a git repository)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.adapters.git import GitError
+from bot.core.repo_config import CONFIG_NAMES
 
-CONFIG_FILES = ("eucora.yaml", "eucora.yml")
 _SHA = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 _TIMEOUT = 30
 
@@ -41,7 +41,7 @@ def _checked(sha: str) -> str:
 
 def content_hash(mirror: Path, sha: str, folders: Sequence[str]) -> str:
     """``sha256:`` of the tree entries of ``folders`` and the config file at commit ``sha``."""
-    paths = [*(f.strip("/") for f in folders), *CONFIG_FILES]
+    paths = [*(f.strip("/") for f in folders), *CONFIG_NAMES]
     done = _git(mirror, "ls-tree", "--full-tree", _checked(sha), "--", *paths)
     if done.returncode != 0:
         raise GitError(f"cannot list {sha[:12]} in {mirror}: {_reason(done)}")

@@ -19,7 +19,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Protocol
 
 from celery import Celery
 from kombu.exceptions import OperationalError
@@ -45,13 +44,6 @@ class PublishQueueError(EucoraError):
 
     The outbox row is already committed: the caller keeps it and the sweeper re-sends it.
     """
-
-
-class PublicationQueue(Protocol):
-    """Runs ``run(publication_id)`` somewhere, after ``delay`` seconds."""
-
-    def send(self, publication_id: int, *, delay: float = 0.0) -> None:
-        """Ask for one run of the publication, not before ``delay`` seconds from now."""
 
 
 def _countdown(delay: float) -> float:

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.documents import DocumentKind
+from bot.core.repo_config import CONFIG_NAMES, DEFAULT_FOLDERS, configured_folder
 from bot.core.yaml_source import decode_source, load_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
-DEFAULT_PATHS = {"intents": "intents", "policies": "policies", "waivers": "waivers"}
-CONFIG_NAMES = ("eucora.yaml", "eucora.yml")
 
 
 class WorkspaceError(Exception):
@@ -40,7 +39,7 @@ def _yaml_files(folder: Path, *, recursive: bool) -> list[str]:
 
 def _configured_paths(config: Path | None) -> dict[str, str]:
     """Read ``paths`` from eucora.yaml leniently: validation reports its problems, not this."""
-    paths = dict(DEFAULT_PATHS)
+    paths = dict(DEFAULT_FOLDERS)
     if config is None:
         return paths
     try:
@@ -49,12 +48,7 @@ def _configured_paths(config: Path | None) -> dict[str, str]:
         return paths
     data = load_yaml(text, str(config)).data if text is not None else None
     configured = data.get("paths") if isinstance(data, dict) else None
-    if isinstance(configured, dict):
-        for key in paths:
-            value = configured.get(key)
-            if isinstance(value, str) and ".." not in Path(value).parts:
-                paths[key] = value
-    return paths
+    return {key: configured_folder(configured, key) for key in paths}
 
 
 def discover(folder: Path) -> list[tuple[str, DocumentKind | None]]:

@@ -40,10 +40,12 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 CHECK_PREDICATE_TYPE = "https://eucora.dev/attestations/check/v1"
 CHANGE_PREDICATE_TYPE = "https://eucora.dev/attestations/change/v1"
+ROLLOUT_PREDICATE_TYPE = "https://eucora.dev/attestations/rollout/v1"
 # Which predicate type each pack kind is attested under.
 PREDICATE_TYPES: Mapping[str, str] = {
     "CheckPack": CHECK_PREDICATE_TYPE,
     "ChangePack": CHANGE_PREDICATE_TYPE,
+    "RolloutPack": ROLLOUT_PREDICATE_TYPE,
 }
 
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")

@@ -29,6 +29,7 @@ from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocumen
 from bot.core.facts import FactInputs, derive_facts, with_tier
 from bot.core.findings import Finding, Severity, sort_findings
 from bot.core.policy import CompiledPolicyPack, RuleResult, evaluate_rules
+from bot.core.repo_config import CONFIG_NAMES
 from bot.core.risk import (
     RiskFactor,
     approvals_for,
@@ -39,8 +40,6 @@ from bot.core.risk import (
 from bot.core.waivers import WaiverBook
 
 EMPTY_WAIVERS = WaiverBook(active={}, expired=(), expiring=(), findings=())
-
-CONFIG_NAMES = ("eucora.yaml", "eucora.yml")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,6 +23,7 @@ import yaml_rs
 
 from bot.core import semantics
 from bot.core.findings import Finding, Severity, sort_findings
+from bot.core.repo_config import CONFIG_NAMES
 from bot.core.schema import CompiledSchema, RawFinding
 from bot.core.yaml_source import (
     DEFAULT_LIMITS,
@@ -74,7 +75,7 @@ CHECKS: Mapping[DocumentKind, tuple[semantics.Check, ...]] = {
 def guess_kind(path: str) -> DocumentKind:
     """Guess a file's kind from its path when its content does not say."""
     name = path.replace("\\", "/").rsplit("/", 1)[-1]
-    if name in {"eucora.yaml", "eucora.yml"}:
+    if name in CONFIG_NAMES:
         return DocumentKind.CONFIG
     folders = f"/{path.replace(chr(92), '/')}"
     if "/policies/" in folders:

@@ -16,7 +16,6 @@ import click
 from click.formatting import HelpFormatter
 
 from bot import __version__
-from bot.errors import EucoraError
 from bot.settings import Settings, SettingsError
 
 EXIT_USAGE = 2
@@ -172,6 +171,7 @@ def demo() -> None:
     # their OpenAPI validators (the demo extra), which no other command needs.
     with needs_extra("demo", "demo"):
         from bot.entrypoints import demo as demo_module  # noqa: PLC0415
+    from bot.errors import EucoraError  # noqa: PLC0415 - `eucora --help` imports no core module
 
     try:
         code = demo_module.run(settings, echo=click.echo)
@@ -185,6 +185,11 @@ def main() -> None:
     """Run the CLI; turn unexpected failures into one line and exit 2, never a traceback."""
     try:
         cli.main(prog_name="eucora", standalone_mode=True)
-    except (OSError, EucoraError) as error:  # e.g. a signing key that is not found
-        click.echo(f"eucora: error: {error}", err=True)
+    except Exception as error:
+        # Imported here: `eucora --help` imports no core module (test_lazy_commands).
+        from bot.errors import EucoraError  # noqa: PLC0415
+
+        if not isinstance(error, OSError | EucoraError):
+            raise
+        click.echo(f"eucora: error: {error}", err=True)  # e.g. a signing key that is not found
         sys.exit(EXIT_USAGE)

@@ -8,9 +8,8 @@ import sys
 import click
 
 from bot.adapters.logs import configure_logging
-from bot.bootstrap import build_redactor, build_worker
+from bot.bootstrap import build_redactor, build_worker, pull_request_handler_factory
 from bot.entrypoints.serve import build_server, run_server
-from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.entrypoints.worker import run_worker
 from bot.errors import EucoraError
 from bot.settings import Settings, SettingsError

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import NoReturn
 
 import click
@@ -22,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.adapters.github import GitHubAppConnector, connector_from_settings
 from bot.adapters.storage import AuditLog, open_database
 from bot.adapters.storage.inbox import Inbox
+from bot.adapters.storage.run_lease import exclusive
 from bot.core.redelivery import DeliveryListError, since_moment
 from bot.errors import EucoraError
 from bot.flows.redeliver import PeriodicRedelivery, RedeliveryReport, redeliver_since
@@ -104,5 +106,9 @@ def periodic_redelivery(settings: Settings, engine: Engine) -> PeriodicRedeliver
         return redeliver_since(app, inbox, audit, since=since, now=_now(), min_gap=min_gap)
 
     return PeriodicRedelivery(
-        engine=engine, run=run, clock=_now, interval=interval, lookback=lookback
+        exclusive=partial(exclusive, engine),
+        run=run,
+        clock=_now,
+        interval=interval,
+        lookback=lookback,
     )

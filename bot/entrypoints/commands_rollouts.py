@@ -12,9 +12,8 @@ import click
 
 from bot.adapters.logs import configure_logging
 from bot.adapters.storage.rollouts import RolloutStore
-from bot.bootstrap import build_intake_services, build_redactor
+from bot.bootstrap import Unqueued, build_intake_services, build_reconcile, build_redactor
 from bot.core.render.rollouts import render_rollouts_text, rollouts_json
-from bot.entrypoints.wiring import build_reconciler
 from bot.errors import EucoraError
 from bot.settings import Settings, SettingsError
 
@@ -46,8 +45,7 @@ def reconcile(once: bool, interval: float) -> None:
     settings = _settings()
     configure_logging(build_redactor(settings))
     try:
-        services = build_intake_services(settings)
-        reconciler, publisher = build_reconciler(services)
+        reconciler, publisher = build_reconcile(settings)
     except (EucoraError, SettingsError) as error:
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)
@@ -80,7 +78,7 @@ def status(output: str) -> None:
     """Every recent rollout: plane, version, rings and their state, gate and reasons."""
     settings = _settings()
     try:
-        services = build_intake_services(settings)
+        services = build_intake_services(settings, publication_queue=Unqueued())
     except (EucoraError, SettingsError) as error:
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)

@@ -32,7 +32,7 @@ from bot.core.render.findings import render_summary, render_text, summarize
 from bot.doubles.planes import with_stand_in_package
 from bot.entrypoints.demo_github import run_github_step
 from bot.flows.audit import verify_log
-from bot.flows.check import CheckRun, check_revisions
+from bot.flows.check import CheckedChange, check_revisions
 from bot.flows.evidence import EvidenceContext, RecordedEvidence, record_check_evidence
 from bot.flows.evidence import verify as verify_evidence
 from bot.flows.validate import validate_paths
@@ -151,7 +151,7 @@ def run(settings: Settings, echo: Echo) -> int:
     return 0 if ok else 1
 
 
-def _store_evidence(run: CheckRun, settings: Settings, echo: Echo) -> bool:
+def _store_evidence(run: CheckedChange, settings: Settings, echo: Echo) -> bool:
     """Store the pack signed, record it in the audit log with its proof, verify it offline."""
     keys = settings.home / "keys"
     signer = audit_signer(settings)  # writes keys/audit.pub, whichever key signs
@@ -212,7 +212,7 @@ def _verify_offline(
     return report.ok
 
 
-def _audit(run: CheckRun, settings: Settings, echo: Echo) -> bool:
+def _audit(run: CheckedChange, settings: Settings, echo: Echo) -> bool:
     """Record the check in the audit trail, sign a checkpoint, and verify the whole log."""
     engine = create_database_engine(settings.database_url)
     upgrade_schema(engine)

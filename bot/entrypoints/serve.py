@@ -10,7 +10,9 @@ that drains the inbox (started after the fork: threads do not survive one); with
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import Flask
@@ -21,7 +23,10 @@ from bot.adapters.keys import check_signing_key
 from bot.adapters.metrics import use_multiprocess_directory
 from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS
 from bot.bootstrap import HandlerFactory, Intake, build_intake, recording_handler_factory
+from bot.core.render.rollout_board import github_web_url
 from bot.entrypoints.commands_redeliver import periodic_redelivery
+from bot.entrypoints.periodic_reconcile import PeriodicReconcile, periodic_reconcile
+from bot.entrypoints.rollout_board import rollout_board
 from bot.entrypoints.web import WebhookIntake, create_app
 from bot.flows.redeliver import PeriodicRedelivery
 from bot.settings import Settings
@@ -84,15 +89,18 @@ class Server:
 
     app: Flask
     intake: Intake
+    reconcile: PeriodicReconcile | None = None
+    """The periodic reconcile (embedded mode; with a broker ``eucora worker`` runs it)."""
 
 
-def build_server(
+def build_server(  # noqa: PLR0913 - the settings, then test and tuning knobs by keyword
     settings: Settings,
     handler_factory: HandlerFactory = recording_handler_factory,
     *,
     drain_threads: int = 2,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     metrics_dir: bool = True,
+    clock: Callable[[], datetime] | None = None,
 ) -> Server:
     """Build the app over the composition root's intake (refuses an old database schema).
 
@@ -103,7 +111,11 @@ def build_server(
     if metrics_dir:
         use_multiprocess_directory(settings.home / "metrics", clear=True)
     intake = build_intake(
-        settings, handler_factory, drain_threads=drain_threads, lease_seconds=lease_seconds
+        settings,
+        handler_factory,
+        drain_threads=drain_threads,
+        lease_seconds=lease_seconds,
+        **({"clock": clock} if clock is not None else {}),
     )
     if not intake.secrets:
         log.warning("GITHUB_WEBHOOK_SECRET is not set: every webhook delivery will be refused")
@@ -117,8 +129,16 @@ def build_server(
         audit=intake.services.audit,
         crashpoint=settings.crashpoint,
     )
-    app = create_app(evidence=StoreSource(EvidenceStore(settings.evidence_dir)), intake=webhook)
-    return Server(app=app, intake=intake)
+    board = rollout_board(
+        intake.services.engine, clock=intake.clock, web_url=github_web_url(settings.github_api_url)
+    )
+    app = create_app(
+        evidence=StoreSource(intake.services.evidence_store), intake=webhook, rollouts=board
+    )
+    reconcile = None
+    if intake.drainer is not None:  # embedded mode: this process reconciles too (a lease)
+        reconcile = periodic_reconcile(intake.services, intake.publisher, clock=intake.clock)
+    return Server(app=app, intake=intake, reconcile=reconcile)
 
 
 def server_options(
@@ -133,21 +153,22 @@ def server_options(
     def post_fork(_server: Any, _worker: Any) -> None:
         engine.dispose(close=False)  # the parent's pooled connections are not this process's
 
-    redelivery: list[PeriodicRedelivery] = []
+    periodics: list[PeriodicRedelivery | PeriodicReconcile] = []
 
     def post_worker_init(_worker: Any) -> None:
         if drainer is not None:
             drainer.start()
-            # Embedded mode: the periodic redelivery runs here (one process at a time: a lease).
-            periodic = periodic_redelivery(server.intake.services.settings, engine)
-            if periodic is not None:
-                redelivery.append(periodic)
+            # Embedded mode: the periodic redelivery and reconcile run here (one process at a
+            # time each: a database lease).
+            redelivery = periodic_redelivery(server.intake.services.settings, engine)
+            periodics.extend(p for p in (redelivery, server.reconcile) if p is not None)
+            for periodic in periodics:
                 periodic.start()
         if publications is not None:
             publications.start()
 
     def worker_exit(_server: Any, _worker: Any) -> None:
-        for periodic in redelivery:
+        for periodic in periodics:
             periodic.stop()
         if drainer is not None:
             drainer.stop(timeout=5)

@@ -45,6 +45,7 @@ from bot.core.webhooks import (
     route_delivery,
     signature_problem,
 )
+from bot.entrypoints.rollout_board import RolloutBoard, board_response
 from bot.ports import EvidenceSource
 
 DIGEST_PATTERN = re.compile(r"^sha256:[0-9a-f]{64}\Z")
@@ -138,12 +139,14 @@ def create_app(
     evidence: EvidenceSource,
     repository_url_for: RepositoryUrlFor | None = None,
     intake: WebhookIntake | None = None,
+    rollouts: RolloutBoard | None = None,
 ) -> Flask:
     """Build the web app over an evidence source (and, with ``intake``, the webhook).
 
     ``repository_url_for`` maps a pack's ``repository`` (``owner/name``) to its web address
     (``https://github.com/owner/name``), so findings link to their file and line; without it,
-    or when it returns None, they are plain text.
+    or when it returns None, they are plain text. With ``rollouts`` it serves the rollout board
+    (``GET /rollouts``).
     """
     app = Flask(__name__)
     app.url_map.converters["anything"] = _AnythingConverter
@@ -175,6 +178,12 @@ def create_app(
             response = Response(page, status=200, mimetype="text/html")
         response.vary.add("Accept")
         return response
+
+    if rollouts is not None:
+
+        @app.get("/rollouts")
+        def rollout_board() -> Response:
+            return board_response(rollouts)
 
     if intake is not None:
         _add_intake_routes(app, intake)

@@ -18,6 +18,7 @@ from celery import signals
 from bot.adapters.queue import run_celery_worker, worker_argv
 from bot.bootstrap import Worker
 from bot.entrypoints.commands_redeliver import periodic_redelivery
+from bot.entrypoints.periodic_reconcile import periodic_reconcile
 
 log = logging.getLogger("eucora.worker")
 SWEEP_SECONDS = 15.0
@@ -69,11 +70,14 @@ def run_worker(worker: Worker, *, concurrency: int, pool: str = "prefork") -> No
         engine.dispose(close=False)  # the parent's pooled connections are not the child's
 
     redelivery = periodic_redelivery(worker.services.settings, engine)
+    reconcile = periodic_reconcile(worker.services, worker.publisher)
 
     def ready(**_kwargs: Any) -> None:
         sweeper.start()
         if redelivery is not None:  # one worker at a time runs it: a database lease
             redelivery.start()
+        if reconcile is not None:  # likewise: the ``reconcile`` lease
+            reconcile.start()
 
     signals.worker_process_init.connect(child_init, weak=False)
     signals.worker_ready.connect(ready, weak=False)
@@ -81,5 +85,7 @@ def run_worker(worker: Worker, *, concurrency: int, pool: str = "prefork") -> No
     sweeper.stop()
     if redelivery is not None:
         redelivery.stop()
+    if reconcile is not None:
+        reconcile.stop()
     if code:  # an unrecoverable error: exit non-zero so a supervisor restarts the worker
         raise SystemExit(code)

@@ -27,7 +27,7 @@ from bot.core.evidence import canonical_json
 from bot.core.github_model import EVIDENCE_MARKER
 from bot.core.render.check import render_check_github, render_check_markdown
 from bot.errors import GitHubError
-from bot.flows.check import CheckRun, check_revisions
+from bot.flows.check import CheckedChange, check_revisions
 from bot.ports import GitHub
 
 EVENT_FILE_MAX_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
@@ -80,7 +80,7 @@ class ActionReport:
     """What the step did: the event, the check, what to print, and what became of the comment."""
 
     event: ActionEvent
-    run: CheckRun
+    run: CheckedChange
     annotations: str
     evidence_file: Path
     comment: str
@@ -125,7 +125,7 @@ def _append(path: Path | None, text: str) -> None:
 
 def _comment(
     event: ActionEvent,
-    run: CheckRun,
+    run: CheckedChange,
     connect: Callable[[], GitHub] | None,
     public_url: str | None,
 ) -> tuple[str, bool]:

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.git import GitError, read_commits
+from bot.adapters.git import read_commits
 from bot.adapters.git_content import content_hash, read_file
 from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
 from bot.catalog import build_document_validator
@@ -49,7 +49,9 @@ from bot.core.approvals import (
     decide_approvals,
     emergency_label,
 )
+from bot.core.audit_events import AuditEventType
 from bot.core.documents import DocumentKind
+from bot.core.errors import GitError
 from bot.core.facts import freeze_windows_hit
 from bot.core.github_model import (
     APPROVAL_CHECK,
@@ -79,6 +81,7 @@ from bot.core.publishing import (
     publishing_branches,
 )
 from bot.core.render.check import escape_markdown
+from bot.core.repo_config import CONFIG_NAMES, RepoConfig
 from bot.errors import GitHubError
 from bot.flows.check import timezones_of
 from bot.flows.pull_request import (
@@ -93,15 +96,8 @@ log = logging.getLogger("eucora.approvals")
 
 DEFAULT_TEAM_TTL = timedelta(seconds=60)
 """How long a team's member list is trusted without a membership webhook."""
-REVIEW_REQUESTED = "approval.review_requested"
-DECIDED = "approval.decided"
-COUNTED = "approval.counted"
-REFUSED = "approval.refused"
-RECORDED = "approval.review_recorded"
-DEPLOYMENT_ANSWERED = "approval.deployment_reviewed"
 _ENVIRONMENT = re.compile(r"^(?P<plane>[A-Za-z0-9_.-]+)/(?P<ring>[A-Za-z0-9_.-]+)$")
 _CALLBACK = re.compile(r"/repos/(?P<repo>[^/]+/[^/]+)/actions/runs/(?P<run>\d+)/")
-_CONFIG_NAMES = ("eucora.yaml", "eucora.yml")
 MAX_COMMIT_LOOKUPS = 50
 """Commits beyond GitHub's list of a PR read per decision, to tie their addresses to accounts."""
 MAX_ADDRESS_SEARCHES = 10
@@ -118,7 +114,7 @@ def read_config(mirror: Any, sha: str) -> Mapping[str, Any]:
 
     A mirror that cannot be read raises (``GitError``): that is never "no configuration".
     """
-    for name in _CONFIG_NAMES:
+    for name in CONFIG_NAMES:
         raw = read_file(mirror, sha, name)
         if raw is not None:
             doc = build_document_validator().validate(raw, name, DocumentKind.CONFIG)
@@ -318,10 +314,8 @@ class CabApprovals:
 
     @staticmethod
     def _folders(config: Mapping[str, Any]) -> tuple[str, str]:
-        paths = _dict(config.get("paths"))
-        intents = paths.get("intents") if isinstance(paths.get("intents"), str) else "intents"
-        policies = paths.get("policies") if isinstance(paths.get("policies"), str) else "policies"
-        return str(intents), str(policies)
+        view = RepoConfig.of(config)
+        return view.intents, view.policies
 
     def _hash(self, mirror: Any, sha: str, config: Mapping[str, Any]) -> str:
         # A mirror that cannot be read raises (GitError): the delivery is retried, and a merge is
@@ -589,12 +583,14 @@ def _audit_decision(  # noqa: PLR0913 - the decision and what the log holds
     verdicts_seen = {
         (kind, head, payload.get("reviewId"), payload.get("reason"))
         for kind, head, payload in seen
-        if kind in {COUNTED, REFUSED}
+        if kind in {AuditEventType.APPROVAL_COUNTED, AuditEventType.APPROVAL_REFUSED}
     }
     for verdict in decision.verdicts:
         if verdict.state is not ReviewState.APPROVED:
             continue
-        kind = COUNTED if verdict.counted else REFUSED
+        kind = (
+            AuditEventType.APPROVAL_COUNTED if verdict.counted else AuditEventType.APPROVAL_REFUSED
+        )
         reason = verdict.reason.value if verdict.reason else None
         if (kind, pr.head_sha, verdict.review_id, reason) in verdicts_seen:
             continue
@@ -608,11 +604,16 @@ def _audit_decision(  # noqa: PLR0913 - the decision and what the log holds
         )
     payload = {**decision.as_dict(), "checkDigest": digest}
     last = next(
-        (p for kind, head, p in reversed(seen) if kind == DECIDED and head == pr.head_sha), None
+        (
+            p
+            for kind, head, p in reversed(seen)
+            if kind == AuditEventType.APPROVAL_DECIDED and head == pr.head_sha
+        ),
+        None,
     )
     if last != payload:
         context.evidence.audit(
-            DECIDED,
+            AuditEventType.APPROVAL_DECIDED,
             correlation_id=correlation_id,
             repository=pr.repository,
             pr=pr.number,
@@ -630,7 +631,7 @@ def _request_review_once(
     correlation_id: str,
 ) -> None:
     """Ask the CAB teams of the repository's organisation to review, once per PR."""
-    if any(kind == REVIEW_REQUESTED for kind, _, _ in seen):
+    if any(kind == AuditEventType.APPROVAL_REVIEW_REQUESTED for kind, _, _ in seen):
         return
     owner = pr.repository.split("/", 1)[0].casefold()
     slugs = [t.split("/", 1)[1] for t in cab_teams if t.split("/", 1)[0].casefold() == owner]
@@ -638,7 +639,7 @@ def _request_review_once(
         return
     context.github.request_team_review(pr.repository, pr.number, slugs)
     context.evidence.audit(
-        REVIEW_REQUESTED,
+        AuditEventType.APPROVAL_REVIEW_REQUESTED,
         correlation_id=correlation_id,
         repository=pr.repository,
         pr=pr.number,
@@ -651,8 +652,7 @@ def _request_review_once(
 
 
 def _gate(context: PullRequestContext) -> CabApprovals | None:
-    gate = context.approvals
-    return gate if isinstance(gate, CabApprovals) else None
+    return context.approvals
 
 
 def redecide(
@@ -727,7 +727,7 @@ def on_review(
     )
     if recorded:
         context.evidence.audit(
-            RECORDED,
+            AuditEventType.APPROVAL_REVIEW_RECORDED,
             correlation_id=correlation_id,
             repository=repository,
             pr=number,
@@ -800,7 +800,7 @@ def on_deployment(
         repository, int(callback["run"]), environment=environment, state=state, comment=why
     )
     context.evidence.audit(
-        DEPLOYMENT_ANSWERED,
+        AuditEventType.APPROVAL_DEPLOYMENT_REVIEWED,
         correlation_id=correlation_id,
         repository=repository,
         pr=pr,

@@ -24,14 +24,17 @@ from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocumen
 from bot.core.evidence import build_check_pack, digest_of
 from bot.core.findings import Finding, Severity
 from bot.core.policy import CompiledPolicyPack
+from bot.core.repo_config import CONFIG_NAMES, RepoConfig
 from bot.core.waivers import load_waivers
-
-CONFIG_NAMES = ("eucora.yaml", "eucora.yml")
 
 
 @dataclass(frozen=True, slots=True)
-class CheckRun:
-    """A finished check: the verdict, its evidence pack and the pack's digest."""
+class CheckedChange:
+    """A finished check of a change: the verdict, its evidence pack and the pack's digest.
+
+    Not ``bot.core.github_model.CheckRun`` (a check run shown on GitHub): they were both
+    ``CheckRun`` before.
+    """
 
     result: CheckResult
     pack: dict[str, Any]
@@ -196,7 +199,7 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
     labels: Sequence[str] = (),
     home: Path | None = None,
     repository: str | None = None,
-) -> CheckRun:
+) -> CheckedChange:
     """Check the change from ``base`` to ``head`` in a local (or bare) repository.
 
     ``home`` (``EUCORA_HOME``) holds the fleet index cache; without it the index is rebuilt.
@@ -205,7 +208,7 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
     validator = build_document_validator()
     pair = read_revision_pair(repo, base, head)
     config, _ = _base_config(pair, validator)
-    intents_dir = _configured(config, "intents")
+    intents_dir = RepoConfig.of(config).intents
     if intents_dir != "intents":  # the repository keeps its intents elsewhere
         pair = read_revision_pair(repo, base, head, intents_dir=intents_dir)
     apps: frozenset[str] = frozenset()
@@ -220,12 +223,6 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
     return check_pair(pair, now=now, labels=labels, known_apps=apps, preview_intents=preview)
 
 
-def _configured(config: Mapping[str, Any], name: str) -> str:
-    paths = config.get("paths")
-    value = paths.get(name) if isinstance(paths, dict) else None
-    return value if isinstance(value, str) and ".." not in value.split("/") else name
-
-
 def check_pair(
     pair: RevisionPair,
     *,
@@ -233,7 +230,7 @@ def check_pair(
     labels: Sequence[str] = (),
     known_apps: frozenset[str] = frozenset(),
     preview_intents: tuple[FileAtRevision, ...] = (),
-) -> CheckRun:
+) -> CheckedChange:
     """Check a change already read from git."""
     validator = build_document_validator()
     config, _ = _config_findings(pair.base_files, validator)
@@ -266,4 +263,4 @@ def check_pair(
         )
     )
     evidence = build_check_pack(result)
-    return CheckRun(result=result, pack=evidence, digest=digest_of(evidence))
+    return CheckedChange(result=result, pack=evidence, digest=digest_of(evidence))

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from bot.adapters.storage.drift import DriftRow
+from bot.core.audit_events import AuditEventType
 from bot.core.drift import (
     Assignment,
     Desired,
@@ -50,6 +50,7 @@ from bot.core.drift import (
     compare,
     drift_settings,
 )
+from bot.core.drift_state import DriftRow
 from bot.core.github_model import Permission
 from bot.core.rollout_model import RingPhase, RolloutRecord
 from bot.errors import GitHubError
@@ -58,12 +59,12 @@ from connectors.base import Ring
 log = logging.getLogger("eucora.drift")
 
 LABEL = "eucora:drift"
-DRIFT_DETECTED = "drift.detected"
-DRIFT_RESOLVED = "drift.resolved"
-DRIFT_REMEDIATED = "drift.remediated"
-DRIFT_ADOPTED = "drift.adopted"
-DRIFT_READ_FAILED = "drift.read_failed"
-DRIFT_REFUSED = "drift.command_refused"
+DRIFT_DETECTED = AuditEventType.DRIFT_DETECTED.value
+DRIFT_RESOLVED = AuditEventType.DRIFT_RESOLVED.value
+DRIFT_REMEDIATED = AuditEventType.DRIFT_REMEDIATED.value
+DRIFT_ADOPTED = AuditEventType.DRIFT_ADOPTED.value
+DRIFT_READ_FAILED = AuditEventType.DRIFT_READ_FAILED.value
+DRIFT_REFUSED = AuditEventType.DRIFT_COMMAND_REFUSED.value
 
 
 class Observer(Protocol):

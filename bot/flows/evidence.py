@@ -51,7 +51,7 @@ from bot.core.attestation import (
     sign_envelope,
     statement_for,
 )
-from bot.core.audit_events import AuditEvent, leaf_data
+from bot.core.audit_events import leaf_data
 from bot.core.evidence import digest_of
 from bot.core.evidence_proof import (
     EVIDENCE_EVENT_TYPE,
@@ -73,7 +73,8 @@ from bot.core.evidence_verify import (
 )
 from bot.core.tlog import Ed25519Signer, TlogError
 from bot.errors import EucoraError
-from bot.flows.check import CheckRun
+from bot.flows.check import CheckedChange
+from bot.ports import AuditLog
 from bot.settings import Settings
 
 _BARE_HEX = re.compile(r"[0-9a-f]{64}")
@@ -123,7 +124,7 @@ def store_pack(
 
 
 def store_check_pack(
-    run: CheckRun, settings: Settings, *, store: EvidenceStore | None = None
+    run: CheckedChange, settings: Settings, *, store: EvidenceStore | None = None
 ) -> StoredEvidence:
     """Store the evidence pack of a finished check (see :func:`store_pack`)."""
     stored = store_pack(run.pack, settings, store=store)
@@ -137,45 +138,8 @@ def store_check_pack(
 # --- recording in the audit log -------------------------------------------------------------------
 
 
-class EvidenceLog(Protocol):
-    """What recording needs from the audit log (``bot.adapters.storage.AuditLog``)."""
-
-    def append(  # noqa: PLR0913 - one parameter per event field
-        self,
-        *,
-        type: str,  # noqa: A002 - the field is called type
-        actor: str,
-        correlation_id: str,
-        repository: str,
-        pr: int | None,
-        head_sha: str | None,
-        payload: Any,
-        time: datetime,
-    ) -> AuditEvent:
-        """Append one event and return it."""
-        ...
-
-    def checkpoint(
-        self, signer: Ed25519Signer, origin: str | None = None, *, time: datetime
-    ) -> str | None:
-        """Sign and store a checkpoint of the whole log; return its note."""
-        ...
-
-    def inclusion_proof(
-        self, seq: int, size: int | None = None, *, extra: bytes | None = None
-    ) -> str:
-        """A c2sp.org/tlog-proof@v1 text for event ``seq`` in the latest checkpoint."""
-        ...
-
-    def events(
-        self,
-        *,
-        since: datetime | None = None,
-        repository: str | None = None,
-        pr: int | None = None,
-    ) -> list[AuditEvent]:
-        """The events matching the filters, in log order."""
-        ...
+EvidenceLog = AuditLog
+"""What recording needs from the audit log: the ``bot.ports.AuditLog`` port."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,7 +236,7 @@ def record_evidence(  # noqa: PLR0913 - what recording is made of
 
 
 def record_check_evidence(  # noqa: PLR0913 - what recording is made of
-    run: CheckRun,
+    run: CheckedChange,
     settings: Settings,
     *,
     log: EvidenceLog,

@@ -29,6 +29,7 @@ from bot.adapters.git_content import read_file
 from bot.adapters.storage.publications import ChangeRow, NewChange, NewPublication
 from bot.catalog import build_document_validator
 from bot.core.approvals import ApprovalDecision
+from bot.core.audit_events import AuditEventType
 from bot.core.documents import DocumentKind
 from bot.core.github_model import EVIDENCE_MARKER, PullRequest
 from bot.core.pr_report import approvals_markdown, comment_body
@@ -47,11 +48,6 @@ from bot.flows.pull_request import PullRequestContext, StoredPack
 from connectors.base import Publication, Ring
 
 log = logging.getLogger("eucora.merge")
-ACCEPTED = "merge.accepted"
-REFUSED = "merge.refused"
-RECORDED = "publication.recorded"
-FOLLOWUP = "followup.opened"
-NOTHING = "merge.nothing_to_publish"
 
 
 def on_merged(
@@ -106,9 +102,21 @@ def on_merged(
     )
     if not created:
         return _again(publisher, change)
-    _audit(context, pr, ACCEPTED if specs else NOTHING, correlation_id, {**summary})
+    _audit(
+        context,
+        pr,
+        AuditEventType.MERGE_ACCEPTED if specs else AuditEventType.MERGE_NOTHING_TO_PUBLISH,
+        correlation_id,
+        {**summary},
+    )
     for row in rows:
-        _audit(context, pr, RECORDED, correlation_id, publication_fields(row))
+        _audit(
+            context,
+            pr,
+            AuditEventType.PUBLICATION_RECORDED,
+            correlation_id,
+            publication_fields(row),
+        )
     if summary.get("postImplementationReview"):
         _open_followup(context, publisher, change, pr, correlation_id)
         change = publisher.outbox.change(change.id) or change
@@ -253,7 +261,7 @@ def _refuse(  # noqa: PLR0913, PLR0917 - the refusal's facts
     _audit(
         context,
         pr,
-        REFUSED,
+        AuditEventType.MERGE_REFUSED,
         correlation_id,
         {"mergeSha": merge_sha, "problems": listed},
     )
@@ -302,7 +310,7 @@ def _open_followup(
         labels=("eucora:post-implementation-review",),
     )
     publisher.outbox.set_followup_issue(change.id, number)
-    _audit(context, pr, FOLLOWUP, correlation_id, {"issue": number})
+    _audit(context, pr, AuditEventType.FOLLOWUP_OPENED, correlation_id, {"issue": number})
 
 
 def _audit(
@@ -326,7 +334,6 @@ def _audit(
 
 PLAN_LIMIT = 30
 """Publications planned per evaluation at most: each reads a plane; the rest are counted."""
-RETRY_REQUESTED = "publication.retry_requested"
 
 
 class MergePublishing:
@@ -397,7 +404,7 @@ class MergePublishing:
             )
             return "ignored"
         context.evidence.audit(
-            RETRY_REQUESTED,
+            AuditEventType.PUBLICATION_RETRY_REQUESTED,
             correlation_id=correlation_id,
             repository=repository,
             pr=number,

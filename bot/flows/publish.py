@@ -28,7 +28,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot.adapters.publish_queue import PublicationQueue
 from bot.adapters.storage.publications import (
     ChangeRow,
     Outbox,
@@ -46,13 +45,15 @@ from bot.core.publishing import (
     retry_decision,
 )
 from bot.core.render.publications import publication_table
+from bot.core.render.rollout_section import rollout_section
+from bot.core.rollout_model import RolloutRecord
 from bot.errors import (
     GitHubError,
     LeaseLostError,
     PermanentConnectorError,
     TransientConnectorError,
 )
-from bot.ports import GitHub, GitHubConnector
+from bot.ports import GitHub, GitHubConnector, PublicationQueue
 from connectors.base import Connector, Publication, Ring
 
 log = logging.getLogger("eucora.publish")
@@ -69,6 +70,9 @@ worker every time: an out-of-memory installer, a segfaulting library). Twice the
 because waiting for GitHub to take a final status also costs claims."""
 REPORT_RETRY = timedelta(seconds=30)
 """How long to wait before reporting again when GitHub refused a deployment status."""
+
+RolloutsOfPr = Callable[[str, int], Sequence[RolloutRecord]]
+"""A merged PR's rollouts (``RolloutStore.of_pr``), for the comment's rollout section."""
 
 
 class ConnectorSet(Protocol):
@@ -154,14 +158,15 @@ def _one_line(error: BaseException) -> str:
 class Publisher:
     """Runs publications and closes changes (see the module docstring).
 
-    ``queue`` is set after construction by the composition root (the in-process publisher needs
-    :meth:`run` first); without one, nothing is sent and the sweeper does the sending.
+    ``queue`` is where runs are sent (``bot.bootstrap`` builds it first, bound to :meth:`run`
+    through a relay); ``None`` sends nothing, and the sweeper does the sending.
     """
 
     def __init__(  # noqa: PLR0913 - the services a publication touches
         self,
         *,
         outbox: Outbox,
+        queue: PublicationQueue | None,
         connectors: ConnectorSet,
         github: GitHubConnector,
         evidence: ChangeEvidence,
@@ -169,10 +174,12 @@ class Publisher:
         public_url: str | None = None,
         jitter: Callable[[], float] = random.random,
         resend_after: timedelta = timedelta(seconds=15),
+        rollouts: RolloutsOfPr | None = None,
     ) -> None:
         self.outbox = outbox
+        self._rollouts = rollouts
         self.connectors = connectors
-        self.queue: PublicationQueue | None = None
+        self.queue = queue
         self._github = github
         self._evidence = evidence
         self._clock = clock
@@ -426,15 +433,38 @@ class Publisher:
         change_digest: str | None = None,
         views: Sequence[PublicationView] | None = None,
     ) -> str:
-        """The sticky comment: the PR's report at merge, then the publication table.
+        """The sticky comment: the PR's report at merge, the publication table, the rollouts.
 
-        ``views`` are the change's publications when the caller has just read them.
+        ``views`` are the change's publications when the caller has just read them. The rollout
+        section is comment text only: the change pack never holds it.
         """
         table = publication_table(
             self.views(change.id) if views is None else views,
             change_url=self.evidence_url(change_digest),
         )
-        return f"{change.comment_head.rstrip()}\n\n{table}\n"
+        text = f"{change.comment_head.rstrip()}\n\n{table}\n"
+        if self._rollouts is not None:
+            section = rollout_section(
+                self._rollouts(change.repository, change.pr), now=self._clock()
+            )
+            text += f"\n{section}" if section else ""
+        return text
+
+    def refresh_comment(self, change_id: int) -> None:
+        """Edit the sticky comment in place (a rollout moved): same head, table and digest.
+
+        Raises ``GitHubError`` when GitHub refuses; the next move or the change's close edits
+        it again.
+        """
+        change = self.outbox.change(change_id)
+        if change is None:
+            return
+        self._github.for_installation(change.installation_id).upsert_comment(
+            change.repository,
+            change.pr,
+            EVIDENCE_MARKER,
+            self.comment(change, change_digest=change.final_digest),
+        )
 
     def finalize(self, change_id: int) -> str | None:
         """Store the change pack with every result, edit the comment, mark the change final.

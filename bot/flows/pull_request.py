@@ -10,13 +10,11 @@ reached only through the ``GitHub`` port.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.adapters.git import GitError
-from bot.bootstrap import build_redactor
+from bot.core.audit_events import AuditEventType
+from bot.core.errors import GitError
 from bot.core.github_model import EVIDENCE_MARKER, PullRequest
 from bot.core.github_model import CheckRun as GitHubCheckRun
 from bot.core.pr_report import (
@@ -28,9 +26,13 @@ from bot.core.pr_report import (
     report_for,
     started_policy_run,
 )
-from bot.flows.check import CheckRun, check_revisions
-from bot.ports import GitHub
+from bot.core.redact import Redactor
+from bot.flows.check import CheckedChange, check_revisions
+from bot.ports import Clock, GitHub
 from bot.settings import Settings
+
+if TYPE_CHECKING:  # the approvals flow builds on this module
+    from bot.flows.approvals import CabApprovals
 
 ACTOR = "eucora"
 log = logging.getLogger("eucora.pull_request")
@@ -55,7 +57,7 @@ class StoredPack:
 class EvidenceRecorder(Protocol):
     """Stores a check's evidence write-once and records it in the audit trail."""
 
-    def record_check(self, run: CheckRun, *, correlation_id: str, pr: int | None) -> Recorded:
+    def record_check(self, run: CheckedChange, *, correlation_id: str, pr: int | None) -> Recorded:
         """Store the pack, append the audit event, sign a checkpoint; return what was recorded."""
         ...
 
@@ -94,31 +96,6 @@ class ApprovalView:
     run: GitHubCheckRun
     block: str
     outcome: str
-
-
-class ApprovalJudge(Protocol):
-    """Decides a PR's CAB approval from its reviews (``bot.flows.approvals.CabApprovals``)."""
-
-    def judge(
-        self,
-        context: PullRequestContext,
-        pr: PullRequest,
-        stored: StoredPack,
-        *,
-        correlation_id: str,
-    ) -> ApprovalView:
-        """Decide and audit the approval state of ``pr`` at its head, whose pack is ``stored``."""
-        ...
-
-    def judge_group(
-        self,
-        context: PullRequestContext,
-        repository: str,
-        head_sha: str,
-        numbers: tuple[int, ...],
-    ) -> GitHubCheckRun:
-        """The CAB approval run of a merge-queue group: approved when each of its PRs is."""
-        ...
 
 
 class Publishing(Protocol):
@@ -160,14 +137,15 @@ class PullRequestContext:
     """What the PR flows work with: GitHub (for one installation), settings, evidence, the clock.
 
     ``approvals`` decides the CAB approval run from the reviews; without it the run only says
-    what the tier needs.
+    what the tier needs. ``redactor`` scrubs the configured secrets from what is shown.
     """
 
     github: GitHub
     settings: Settings
     evidence: EvidenceRecorder
-    clock: Callable[[], datetime]
-    approvals: ApprovalJudge | None = None
+    clock: Clock
+    redactor: Redactor
+    approvals: CabApprovals | None = None
     installation_id: int | None = None
     """The GitHub App installation the context acts as (``None``: token mode)."""
     publishing: Publishing | None = None
@@ -185,7 +163,7 @@ def _check(
     base_sha: str,
     head_sha: str,
     labels: tuple[str, ...],
-) -> CheckRun:
+) -> CheckedChange:
     mirror = context.github.fetch_revisions(repository, [base_sha, head_sha])
     return check_revisions(
         mirror,
@@ -256,7 +234,7 @@ def _complete_failed(
     completing the run may fail too, and the original error is what the worker records.
     """
     text = " ".join(str(error).split()) or "no message"
-    reason = build_redactor(context.settings)(f"{type(error).__name__}: {text}")[:500]
+    reason = context.redactor(f"{type(error).__name__}: {text}")[:500]
     try:
         context.github.update_check_run(
             repository,
@@ -288,7 +266,7 @@ def _judged(  # noqa: PLR0913 - keyword-only context of one evaluation
         github.update_check_run(repository, run_id, failed_policy_run(head_sha, str(error)))
         policy_run.completed = True
         context.evidence.audit(
-            "pull_request.evaluation_failed",
+            AuditEventType.PULL_REQUEST_EVALUATION_FAILED,
             correlation_id=correlation_id,
             repository=repository,
             pr=pr,
@@ -421,7 +399,9 @@ def run_command(  # noqa: PLR0913 - keyword-only context of one comment
     github = context.github
     allowed = github.permission(repository, user).can_write
     context.evidence.audit(
-        "comment_command.accepted" if allowed else "comment_command.refused",
+        AuditEventType.COMMENT_COMMAND_ACCEPTED
+        if allowed
+        else AuditEventType.COMMENT_COMMAND_REFUSED,
         correlation_id=correlation_id,
         repository=repository,
         pr=number,

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
-from bot.adapters.storage.audit_log import AuditLog
 from bot.core.audit_events import AuditEventType
 from bot.core.tlog import Ed25519Signer
-from bot.flows.check import CheckRun
+from bot.flows.check import CheckedChange
 from bot.flows.evidence import (
     EvidenceContext,
     RecordedEvidence,
@@ -26,6 +24,7 @@ from bot.flows.evidence import (
     record_evidence,
 )
 from bot.flows.pull_request import ACTOR, Recorded, StoredPack
+from bot.ports import AuditLog, Clock
 from bot.settings import Settings
 
 EVALUATED = AuditEventType.PULL_REQUEST_EVALUATED
@@ -40,16 +39,16 @@ class AuditedEvidence:
         log: AuditLog,
         *,
         signer: Ed25519Signer,
-        clock: Callable[[], datetime],
-        store: EvidenceStore | None = None,
+        clock: Clock,
+        store: EvidenceStore,
     ) -> None:
         self._settings = settings
         self._log = log
         self._signer = signer
         self._clock = clock
-        self._store = store if store is not None else EvidenceStore(settings.evidence_dir)
+        self._store = store
 
-    def record_check(self, run: CheckRun, *, correlation_id: str, pr: int | None) -> Recorded:
+    def record_check(self, run: CheckedChange, *, correlation_id: str, pr: int | None) -> Recorded:
         """Append ``pull_request.evaluated``, then store and prove the pack under a checkpoint.
 
         The evaluated event comes first, so the checkpoint signed while recording the pack

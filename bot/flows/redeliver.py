@@ -16,17 +16,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
-
-from bot.adapters.storage.audit_log import AuditLog
-from bot.adapters.storage.run_lease import exclusive
 from bot.core.audit_events import AuditEventType
 from bot.core.redelivery import Choice, choose, parse_attempt
 from bot.errors import GitHubError
+from bot.ports import AuditLog
 
 log = logging.getLogger("eucora.redeliver")
 REQUESTED = AuditEventType.WEBHOOK_REDELIVERY_REQUESTED.value
@@ -128,18 +126,22 @@ def _audit(
 
 
 class PeriodicRedelivery:
-    """Every ``interval`` seconds, a run over the last ``lookback``, one replica at a time."""
+    """Every ``interval`` seconds, a run over the last ``lookback``, one replica at a time.
+
+    ``exclusive(name)`` yields whether this replica holds the named lease for the run
+    (``bot.adapters.storage.run_lease.exclusive`` over the database).
+    """
 
     def __init__(
         self,
         *,
-        engine: Engine,
+        exclusive: Callable[[str], AbstractContextManager[bool]],
         run: Callable[[datetime, timedelta], RedeliveryReport],
         clock: Callable[[], datetime],
         interval: float,
         lookback: timedelta,
     ) -> None:
-        self._engine = engine
+        self._exclusive = exclusive
         self._run = run
         self._clock = clock
         self.interval = interval
@@ -149,7 +151,7 @@ class PeriodicRedelivery:
 
     def run_once(self) -> RedeliveryReport | None:
         """One run if no other replica is running one (``None``: another was)."""
-        with exclusive(self._engine, LEASE_NAME) as held:
+        with self._exclusive(LEASE_NAME) as held:
             if not held:
                 return None
             now = self._clock()

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
+from bot.core.audit_events import AuditEventType
 from bot.core.gates import (
     Alert,
     ClearAlert,
@@ -63,13 +64,13 @@ from connectors.base import Publication, Ring
 log = logging.getLogger("eucora.rollouts")
 
 LEASE = "reconcile"
-ROLLOUT_STARTED = "rollout.started"
-ROLLOUT_DECIDED = "rollout.decided"
-ROLLOUT_PROMOTED = "rollout.promoted"
-ROLLOUT_HALTED = "rollout.halted"
-ROLLOUT_HELD = "rollout.held"
-ROLLOUT_ALERT = "rollout.alert"
-ROLLOUT_COMPLETED = "rollout.completed"
+ROLLOUT_STARTED = AuditEventType.ROLLOUT_STARTED.value
+ROLLOUT_DECIDED = AuditEventType.ROLLOUT_DECIDED.value
+ROLLOUT_PROMOTED = AuditEventType.ROLLOUT_PROMOTED.value
+ROLLOUT_HALTED = AuditEventType.ROLLOUT_HALTED.value
+ROLLOUT_HELD = AuditEventType.ROLLOUT_HELD.value
+ROLLOUT_ALERT = AuditEventType.ROLLOUT_ALERT.value
+ROLLOUT_COMPLETED = AuditEventType.ROLLOUT_COMPLETED.value
 
 
 class RolloutStore(Protocol):
@@ -132,6 +133,10 @@ class PromotionSender(Protocol):
 
     def fail_deployment(self, publication_id: int, description: str) -> None:
         """Mark the publication's GitHub deployment ``failure`` with a one-line reason."""
+        ...
+
+    def refresh_comment(self, change_id: int) -> None:
+        """Edit the merged PR's sticky comment in place (its rollout section)."""
         ...
 
 
@@ -317,6 +322,14 @@ class Reconciler:
             report.lost_races += 1
             return
         self._act(record, decision, digest, publication_id, report)
+        if _face(decision.state) != _face(state):
+            self._refresh_comment(record)
+
+    def _refresh_comment(self, record: RolloutRecord) -> None:
+        try:
+            self._publisher.refresh_comment(record.change_id)
+        except GitHubError as error:  # the next move, or the change's close, edits it again
+            log.warning("rollout %s: comment not updated (%s)", record.id, error)
 
     def _read(self, record: RolloutRecord, step: int, report: PassReport) -> Reading:
         connector = self._planes.get(record.state.plane)
@@ -426,6 +439,16 @@ def _name(record: RolloutRecord) -> str:
 
 def _correlation(record: RolloutRecord) -> str:
     return f"rollout-{record.id}"
+
+
+def _face(state: RolloutState) -> tuple[Any, ...]:
+    """What the comment's rollout section shows of a state, less counts and the soak left.
+
+    The comment is edited when this changes (a ring started, passed, failed or was held; the
+    rollout halted, completed; an alert), not on every pass that read new counts.
+    """
+    rings = tuple((ring.phase, ring.reporting_since is None) for ring in state.rings)
+    return (state.phase, state.reason, state.alerts, rings)
 
 
 def _ring_names(state: RolloutState) -> list[str]:

@@ -23,7 +23,6 @@ from bot.adapters.publish_queue import (
     PUBLISH_TASK,
     CeleryPublications,
     InProcessPublisher,
-    PublicationQueue,
     PublishQueueError,
     register_publish_task,
 )
@@ -38,6 +37,7 @@ from bot.adapters.queue import (
     worker_queues,
 )
 from bot.errors import EucoraError
+from bot.ports import PublicationQueue
 from tests.support.redis import RedisServer, running_redis
 
 # --- one Celery app, one set of settings, both tasks ------------------------------------------

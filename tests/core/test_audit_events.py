@@ -5,6 +5,15 @@ from __future__ import annotations
 from bot.core.audit_events import GENESIS_HASH, AuditEventType, seal_event
 
 STORED_TYPES = {
+    "webhook.redelivery_requested",
+    "webhook.redelivery_failed",
+    "rollout.started",
+    "rollout.decided",
+    "rollout.promoted",
+    "rollout.halted",
+    "rollout.held",
+    "rollout.alert",
+    "rollout.completed",
     "webhook.received",
     "webhook.processed",
     "pull_request.checked",

@@ -26,7 +26,7 @@ from werkzeug.serving import make_server
 
 from bot.core.evidence import canonical_json
 from bot.entrypoints.web import create_app
-from bot.flows.check import CheckRun, check_revisions
+from bot.flows.check import CheckedChange, check_revisions
 from tests.conftest import EXAMPLES, ROOT
 from tests.core.test_evidence_html import Page
 from tests.support.gitrepo import GitRepo
@@ -67,7 +67,7 @@ def chromium() -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> CheckRun:
+def run(tmp_path_factory: pytest.TempPathFactory) -> CheckedChange:
     """A real check: Chrome bumped to a new patch release in the example repository."""
     repo = GitRepo.create(
         tmp_path_factory.mktemp("browser") / "repo", template=EXAMPLES / "intents-repo"
@@ -79,7 +79,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> CheckRun:
 
 
 @pytest.fixture(scope="module")
-def page_url(run: CheckRun) -> Iterator[str]:
+def page_url(run: CheckedChange) -> Iterator[str]:
     """The app served by werkzeug on a free loopback port, in a background thread."""
     app = create_app(
         evidence={run.digest: canonical_json(run.pack)},
@@ -161,7 +161,7 @@ def png_pixel(data: bytes, x: int, y: int) -> tuple[int, int, int]:
 
 
 def test_a_person_sees_the_decision_the_risk_and_the_change(
-    chromium: Path, page_url: str, run: CheckRun, tmp_path: Path
+    chromium: Path, page_url: str, run: CheckedChange, tmp_path: Path
 ) -> None:
     """Chromium shows PASS, the risk score and the Chrome row with its version before → after."""
     result = browse(chromium, tmp_path, "--dump-dom", page_url)
@@ -186,7 +186,9 @@ def test_a_person_sees_the_decision_the_risk_and_the_change(
     assert f"eucora evidence verify {run.digest}" in text
 
 
-def test_the_page_on_a_phone(chromium: Path, page_url: str, run: CheckRun, tmp_path: Path) -> None:
+def test_the_page_on_a_phone(
+    chromium: Path, page_url: str, run: CheckedChange, tmp_path: Path
+) -> None:
     """A phone-width screenshot is drawn with the page's own styles (the CSP lets them apply)."""
     shot = tmp_path / "page.png"
     width, height = PHONE

@@ -14,10 +14,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from bot.adapters.storage import create_database_engine, upgrade_schema
+from bot.bootstrap import pull_request_handler_factory
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
 from bot.doubles.github.server import GitHubDouble
 from bot.entrypoints.serve import Server, build_server
-from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.support import webhooks

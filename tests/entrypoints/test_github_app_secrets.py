@@ -17,11 +17,10 @@ from sqlalchemy import select
 from bot.adapters.logs import configure_logging
 from bot.adapters.storage import create_database_engine, upgrade_schema
 from bot.adapters.storage.tables import audit_events, inbox
-from bot.bootstrap import build_redactor
+from bot.bootstrap import build_redactor, pull_request_handler_factory
 from bot.core.github_model import POLICY_CHECK
 from bot.doubles.github import GitHubDouble
 from bot.entrypoints.serve import build_server
-from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.support import webhooks

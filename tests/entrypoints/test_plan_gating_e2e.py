@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from bot.bootstrap import pull_request_handler_factory
 from bot.core.github_model import EVIDENCE_MARKER, POLICY_CHECK
 from bot.doubles.github.server import GitHubDouble
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts
-from bot.entrypoints.wiring import pull_request_handler_factory
 from connectors.registry import build_connectors
 from tests.entrypoints.test_github_app import App, serving
 from tests.entrypoints.test_publish_e2e import intents_of, patch_day

@@ -24,11 +24,11 @@ import yaml
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.adapters.storage.publications import Outbox
+from bot.bootstrap import pull_request_handler_factory
 from bot.core.github_model import EVIDENCE_MARKER
 from bot.doubles.github.server import GitHubDouble
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts, with_stand_in_package
 from bot.entrypoints.serve import build_server
-from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.settings import Settings
 from connectors._polling import Follow
 from connectors.registry import build_connectors

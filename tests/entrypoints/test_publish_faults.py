@@ -31,11 +31,11 @@ from bot.adapters.publish_queue import PUBLISH_QUEUE
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.adapters.storage.inbox import Inbox
 from bot.adapters.storage.publications import Outbox, PublicationRow
+from bot.bootstrap import pull_request_handler_factory
 from bot.core.github_model import EVIDENCE_MARKER
 from bot.doubles.github.server import GitHubDouble
 from bot.doubles.planes import PlaneDoubles
 from bot.entrypoints.serve import build_server
-from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.settings import Settings
 from tests.entrypoints.test_github_app import App
 from tests.entrypoints.test_publish_e2e import intents_of, patch_day

@@ -17,9 +17,9 @@ import pytest
 
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.adapters.storage.inbox import Inbox
+from bot.bootstrap import pull_request_handler_factory
 from bot.doubles.github.server import GitHubDouble
 from bot.entrypoints.serve import build_server
-from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.settings import Settings
 from tests.entrypoints.test_approvals_e2e import (  # noqa: F401 - pytest finds fixtures by name
     CAB,

@@ -19,9 +19,9 @@ import pytest
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.storage import AuditLog
 from bot.adapters.storage.rollouts import RolloutStore
+from bot.bootstrap import build_reconciler
 from bot.core.rollout_model import RolloutPhase
 from bot.doubles.planes import PlaneDoubles
-from bot.entrypoints.wiring import build_reconciler
 from bot.flows.publish import Publisher
 from bot.flows.rollouts import PassReport, Reconciler
 from tests.entrypoints import test_publish_e2e
@@ -79,6 +79,9 @@ def reconcile(app: App, reconciler: Reconciler, publisher: Publisher) -> Any:
     report = reconciler.run_once()
     for publication_id in publisher.outbox.due(now=publisher_now(publisher)):
         publisher.run(publication_id)
+    # the promotions also went to the app's own publication queue: let it finish
+    runner = app.server.intake.publications
+    assert runner is None or runner.wait_idle(60.0)
     return report
 
 
@@ -99,7 +102,8 @@ def rolling(
     app: App, planes: PlaneDoubles, clock: ShiftedClock, merged: Any
 ) -> tuple[Reconciler, Publisher]:
     services = app.server.intake.services
-    connectors = services.publisher.connectors if services.publisher is not None else None
+    publisher = app.server.intake.publisher
+    connectors = publisher.connectors if publisher is not None else None
     assert connectors is not None
     return build_reconciler(services, clock=clock, planes=connectors)
 

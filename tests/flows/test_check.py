@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from bot.adapters.git import GitError
 from bot.entrypoints.cli import cli
-from bot.flows.check import CheckRun, check_revisions
+from bot.flows.check import CheckedChange, check_revisions
 from tests.conftest import EXAMPLES, ROOT
 from tests.support.gitrepo import GitRepo
 
@@ -30,11 +30,13 @@ def repo(tmp_path: Path) -> GitRepo:
     return repo
 
 
-def check(repo: GitRepo, *, now: datetime = WEDNESDAY, labels: tuple[str, ...] = ()) -> CheckRun:
+def check(
+    repo: GitRepo, *, now: datetime = WEDNESDAY, labels: tuple[str, ...] = ()
+) -> CheckedChange:
     return check_revisions(repo.path, "main", "change", now=now, labels=labels)
 
 
-def codes(run: CheckRun) -> set[str]:
+def codes(run: CheckedChange) -> set[str]:
     return {f.code for f in run.result.findings}
 
 

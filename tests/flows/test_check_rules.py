@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.findings import Severity
-from bot.flows.check import CheckRun, check_revisions
+from bot.flows.check import CheckedChange, check_revisions
 from tests.conftest import EXAMPLES
 from tests.support.gitrepo import GitRepo
 
@@ -55,7 +55,7 @@ def repo(tmp_path: Path) -> GitRepo:
     return GitRepo.create(tmp_path / "repo", template=EXAMPLES / "intents-repo")
 
 
-def check(repo: GitRepo, head: str = "change") -> CheckRun:
+def check(repo: GitRepo, head: str = "change") -> CheckedChange:
     return check_revisions(repo.path, "main", head, now=WEDNESDAY)
 
 

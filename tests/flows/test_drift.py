@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from bot.adapters.storage.drift import DriftRow
 from bot.core.drift import Assignment, DriftMode, Marker
+from bot.core.drift_state import DriftRow
 from bot.core.rollout_model import RingPhase, RingState, RolloutRecord, RolloutState
 from bot.flows.drift import (
     Backoff,

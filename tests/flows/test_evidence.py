@@ -41,7 +41,7 @@ from bot.core.attestation import CHECK_PREDICATE_TYPE, PAYLOAD_TYPE, key_id, sig
 from bot.core.evidence import canonical_json
 from bot.core.evidence_verify import CheckStatus, InclusionVerdict, VerifyReport
 from bot.entrypoints.commands_evidence import evidence_group, keys_group
-from bot.flows.check import CheckRun, check_revisions
+from bot.flows.check import CheckedChange, check_revisions
 from bot.flows.evidence import (
     EvidenceContext,
     EvidenceRefError,
@@ -66,7 +66,7 @@ ENV_NAMES = (
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[CheckRun, CheckRun]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[CheckedChange, CheckedChange]:
     """Two real checks of the example repository: a Chrome upgrade, then a Firefox-free edit."""
     repo = GitRepo.create(
         tmp_path_factory.mktemp("git") / "repo", template=EXAMPLES / "intents-repo"
@@ -81,7 +81,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[CheckRun, CheckRun]:
 
 
 @pytest.fixture
-def run(runs: tuple[CheckRun, CheckRun]) -> CheckRun:
+def run(runs: tuple[CheckedChange, CheckedChange]) -> CheckedChange:
     return runs[0]
 
 
@@ -127,7 +127,7 @@ def other_public_pem() -> bytes:
     )
 
 
-def record(run: CheckRun, settings: Settings) -> RecordedEvidence:
+def record(run: CheckedChange, settings: Settings) -> RecordedEvidence:
     """Store, record in the audit log under <home> (SQLite), sign a checkpoint, write the proof."""
     engine = create_database_engine(settings.database_url)
     upgrade_schema(engine)
@@ -151,7 +151,7 @@ def force_write(path: Path, data: bytes) -> None:
 
 
 class TestStore:
-    def test_unsigned(self, run: CheckRun, unsigned: Settings) -> None:
+    def test_unsigned(self, run: CheckedChange, unsigned: Settings) -> None:
         """Without a signing key the pack is stored under <home>/evidence, and only the pack."""
         stored = store_check_pack(run, unsigned)
         assert stored.digest == run.digest
@@ -159,12 +159,12 @@ class TestStore:
         assert stored.path.read_bytes() == canonical_json(run.pack)
         assert (stored.envelope_path, stored.key_id) == (None, None)
 
-    def test_the_evidence_dir_setting_is_the_root(self, run: CheckRun, tmp_path: Path) -> None:
+    def test_the_evidence_dir_setting_is_the_root(self, run: CheckedChange, tmp_path: Path) -> None:
         """EUCORA_EVIDENCE_DIR moves the store."""
         settings = settings_for(tmp_path / "home", EUCORA_EVIDENCE_DIR=str(tmp_path / "elsewhere"))
         assert store_check_pack(run, settings).path.is_relative_to(tmp_path / "elsewhere")
 
-    def test_signed(self, run: CheckRun, signing: Settings, keys: Path) -> None:
+    def test_signed(self, run: CheckedChange, signing: Settings, keys: Path) -> None:
         """With a signing key the envelope is stored beside the pack and names the key."""
         stored = store_check_pack(run, signing)
         public = load_public_key(keys / PUBLIC_KEY_NAME)
@@ -178,13 +178,13 @@ class TestStore:
         assert statement["subject"][0]["digest"] == {"sha256": run.digest.removeprefix("sha256:")}
         assert statement["subject"][1]["digest"] == {"gitCommit": run.pack["head"]}
 
-    def test_a_key_given_as_pem_text(self, run: CheckRun, home: Path, keys: Path) -> None:
+    def test_a_key_given_as_pem_text(self, run: CheckedChange, home: Path, keys: Path) -> None:
         """EUCORA_SIGNING_KEY may hold the PEM itself (as secrets are often passed)."""
         pem = (keys / PRIVATE_KEY_NAME).read_text()
         stored = store_check_pack(run, settings_for(home, EUCORA_SIGNING_KEY=pem))
         assert stored.key_id == key_id(load_public_key(keys / PUBLIC_KEY_NAME))
 
-    def test_storing_again_is_a_no_op(self, run: CheckRun, signing: Settings) -> None:
+    def test_storing_again_is_a_no_op(self, run: CheckedChange, signing: Settings) -> None:
         """The same check stored twice gives the same files, byte for byte."""
         first = store_check_pack(run, signing)
         assert first.envelope_path is not None
@@ -193,7 +193,7 @@ class TestStore:
         assert first.envelope_path.read_bytes() == envelope
 
     def test_a_different_body_under_the_digest_is_refused(
-        self, run: CheckRun, unsigned: Settings
+        self, run: CheckedChange, unsigned: Settings
     ) -> None:
         """A stored pack that was edited is not silently repaired."""
         stored = store_check_pack(run, unsigned)
@@ -202,7 +202,7 @@ class TestStore:
             store_check_pack(run, unsigned)
 
     def test_our_stored_envelope_verifies_with_securesystemslib(
-        self, run: CheckRun, signing: Settings, keys: Path
+        self, run: CheckedChange, signing: Settings, keys: Path
     ) -> None:
         """The envelope of a real pack verifies with an independent DSSE implementation."""
         stored = store_check_pack(run, signing)
@@ -214,7 +214,7 @@ class TestStore:
 
 
 class TestVerify:
-    def test_unsigned_pack(self, run: CheckRun, unsigned: Settings) -> None:
+    def test_unsigned_pack(self, run: CheckedChange, unsigned: Settings) -> None:
         """An unsigned pack verifies by digest; the signature and the log are skipped."""
         store_check_pack(run, unsigned)
         report = verify(run.digest, unsigned)
@@ -228,7 +228,7 @@ class TestVerify:
         }
 
     def test_signed_pack_with_the_configured_key(
-        self, run: CheckRun, signing: Settings, keys: Path
+        self, run: CheckedChange, signing: Settings, keys: Path
     ) -> None:
         """Digest, signature and statement all hold with the configured key's public half."""
         store_check_pack(run, signing)
@@ -239,7 +239,7 @@ class TestVerify:
         assert report.key_ids == (key_id(load_public_key(keys / PUBLIC_KEY_NAME)),)
 
     def test_signed_pack_with_an_explicit_public_key(
-        self, run: CheckRun, signing: Settings, home: Path, keys: Path
+        self, run: CheckedChange, signing: Settings, home: Path, keys: Path
     ) -> None:
         """A verifier without the private key checks with the public key file."""
         record(run, signing)
@@ -247,7 +247,7 @@ class TestVerify:
         assert report.ok, report.checks
         assert statuses(report)["inclusion"] is CheckStatus.OK
 
-    def test_another_public_key_fails(self, run: CheckRun, signing: Settings) -> None:
+    def test_another_public_key_fails(self, run: CheckedChange, signing: Settings) -> None:
         """A signature by another key does not hold."""
         store_check_pack(run, signing)
         report = verify(run.digest, signing, public_key_pem=other_public_pem())
@@ -255,7 +255,7 @@ class TestVerify:
         assert statuses(report)["signature"] is CheckStatus.FAILED
 
     def test_an_explicit_key_requires_a_signature(
-        self, run: CheckRun, unsigned: Settings, keys: Path
+        self, run: CheckedChange, unsigned: Settings, keys: Path
     ) -> None:
         """Asking for a key's signature on an unsigned pack fails."""
         store_check_pack(run, unsigned)
@@ -263,14 +263,16 @@ class TestVerify:
         assert not report.ok
         assert statuses(report)["signature"] is CheckStatus.FAILED
 
-    def test_signed_but_no_key_to_check(self, run: CheckRun, signing: Settings, home: Path) -> None:
+    def test_signed_but_no_key_to_check(
+        self, run: CheckedChange, signing: Settings, home: Path
+    ) -> None:
         """A signature nobody can check does not count as verified."""
         store_check_pack(run, signing)
         report = verify(run.digest, settings_for(home))
         assert not report.ok
         assert "--public-key" in next(c.detail for c in report.checks if c.name == "signature")
 
-    def test_an_edited_pack_fails_the_digest(self, run: CheckRun, signing: Settings) -> None:
+    def test_an_edited_pack_fails_the_digest(self, run: CheckedChange, signing: Settings) -> None:
         """Tampering with the stored pack is caught by the digest and by the statement."""
         stored = store_check_pack(run, signing)
         forged = {**run.pack, "decision": {"conclusion": "pass", "reasons": ["forged"]}}
@@ -280,7 +282,9 @@ class TestVerify:
         assert statuses(report)["digest"] is CheckStatus.FAILED
         assert statuses(report)["statement"] is CheckStatus.FAILED
 
-    def test_an_edited_envelope_fails_the_signature(self, run: CheckRun, signing: Settings) -> None:
+    def test_an_edited_envelope_fails_the_signature(
+        self, run: CheckedChange, signing: Settings
+    ) -> None:
         """Tampering with the envelope's payload breaks the signature."""
         stored = store_check_pack(run, signing)
         assert stored.envelope_path is not None
@@ -294,7 +298,7 @@ class TestVerify:
         assert statuses(report)["signature"] is CheckStatus.FAILED
 
     def test_an_unreadable_envelope_fails_the_signature(
-        self, run: CheckRun, signing: Settings
+        self, run: CheckedChange, signing: Settings
     ) -> None:
         """An envelope that is not JSON does not verify (and does not crash)."""
         stored = store_check_pack(run, signing)
@@ -303,7 +307,7 @@ class TestVerify:
         assert statuses(verify(run.digest, signing))["signature"] is CheckStatus.FAILED
 
     def test_an_envelope_moved_from_another_pack_fails_the_statement(
-        self, runs: tuple[CheckRun, CheckRun], signing: Settings
+        self, runs: tuple[CheckedChange, CheckedChange], signing: Settings
     ) -> None:
         """A genuine signature over another pack does not vouch for this one."""
         first, second = runs
@@ -318,7 +322,7 @@ class TestVerify:
         assert not report.ok
 
     def test_a_statement_about_another_kind_fails(
-        self, run: CheckRun, signing: Settings, keys: Path
+        self, run: CheckedChange, signing: Settings, keys: Path
     ) -> None:
         """The predicate type must be the one for the pack's kind."""
         store = EvidenceStore(signing.evidence_dir)
@@ -335,7 +339,7 @@ class TestVerify:
         report = verify(digest, signing)
         assert statuses(report)["statement"] is CheckStatus.FAILED
 
-    def test_log_inclusion(self, run: CheckRun, signing: Settings) -> None:
+    def test_log_inclusion(self, run: CheckedChange, signing: Settings) -> None:
         """The audit log is asked about the digest; its verdict is a check."""
         store_check_pack(run, signing)
         asked: list[str] = []
@@ -356,7 +360,7 @@ class TestVerify:
         assert not report.ok
         assert statuses(report)["inclusion"] is CheckStatus.FAILED
 
-    def test_a_bare_hex_digest(self, run: CheckRun, unsigned: Settings) -> None:
+    def test_a_bare_hex_digest(self, run: CheckedChange, unsigned: Settings) -> None:
         """64 hex digits without the prefix name a digest too."""
         store_check_pack(run, unsigned)
         assert verify(run.digest.removeprefix("sha256:"), unsigned).ok
@@ -367,7 +371,7 @@ class TestVerify:
         with pytest.raises(InvalidDigestError):
             verify(ref, unsigned)
 
-    def test_an_unknown_digest(self, run: CheckRun, unsigned: Settings) -> None:
+    def test_an_unknown_digest(self, run: CheckedChange, unsigned: Settings) -> None:
         """A digest with nothing stored is not found."""
         with pytest.raises(EvidenceNotFoundError):
             verify(run.digest, unsigned)
@@ -380,7 +384,7 @@ class TestVerify:
 
 class TestVerifyFiles:
     def test_a_pack_file_elsewhere_finds_its_envelope_in_the_store(
-        self, run: CheckRun, signing: Settings, tmp_path: Path
+        self, run: CheckedChange, signing: Settings, tmp_path: Path
     ) -> None:
         """`eucora check --evidence-out` writes a pack; its signature is looked up by digest."""
         store_check_pack(run, signing)
@@ -392,7 +396,7 @@ class TestVerifyFiles:
         assert statuses(report)["signature"] is CheckStatus.OK
 
     def test_a_copied_store_file_and_its_envelope(
-        self, run: CheckRun, signing: Settings, tmp_path: Path, home: Path, keys: Path
+        self, run: CheckedChange, signing: Settings, tmp_path: Path, home: Path, keys: Path
     ) -> None:
         """A pack copied out of the store with its .dsse.json and .tlog-proof verifies alone."""
         recorded = record(run, signing)
@@ -412,7 +416,7 @@ class TestVerifyFiles:
         assert statuses(report)["inclusion"] is CheckStatus.OK
 
     def test_a_store_file_whose_name_lies(
-        self, runs: tuple[CheckRun, CheckRun], unsigned: Settings, tmp_path: Path
+        self, runs: tuple[CheckedChange, CheckedChange], unsigned: Settings, tmp_path: Path
     ) -> None:
         """A <hex>.json file whose bytes hash to something else fails the digest."""
         first, second = runs
@@ -422,7 +426,7 @@ class TestVerifyFiles:
         assert statuses(report)["digest"] is CheckStatus.FAILED
         assert not report.ok
 
-    def test_an_envelope_file(self, run: CheckRun, signing: Settings) -> None:
+    def test_an_envelope_file(self, run: CheckedChange, signing: Settings) -> None:
         """An envelope alone verifies: its pack is the signed predicate."""
         stored = store_check_pack(run, signing)
         assert stored.envelope_path is not None
@@ -431,7 +435,9 @@ class TestVerifyFiles:
         assert report.digest == run.digest
         assert [c.name for c in report.checks] == ["digest", "signature", "statement", "inclusion"]
 
-    def test_an_envelope_file_with_the_wrong_key(self, run: CheckRun, signing: Settings) -> None:
+    def test_an_envelope_file_with_the_wrong_key(
+        self, run: CheckedChange, signing: Settings
+    ) -> None:
         """An envelope whose signature fails tells nothing about its pack."""
         stored = store_check_pack(run, signing)
         assert stored.envelope_path is not None
@@ -440,7 +446,7 @@ class TestVerifyFiles:
         assert report.digest == ""
 
     def test_an_envelope_signed_by_securesystemslib(
-        self, run: CheckRun, unsigned: Settings, tmp_path: Path
+        self, run: CheckedChange, unsigned: Settings, tmp_path: Path
     ) -> None:
         """An envelope made by another implementation over our statement verifies here."""
         from bot.core.attestation import statement_for
@@ -473,7 +479,7 @@ class TestVerifyFiles:
 
 
 class TestShow:
-    def test_by_digest(self, run: CheckRun, signing: Settings, keys: Path) -> None:
+    def test_by_digest(self, run: CheckedChange, signing: Settings, keys: Path) -> None:
         """show gives the pack, its envelope and the keyids it claims."""
         store_check_pack(run, signing)
         shown = show(run.digest, signing)
@@ -482,14 +488,14 @@ class TestShow:
         assert shown.envelope is not None
         assert shown.key_ids == (key_id(load_public_key(keys / PUBLIC_KEY_NAME)),)
 
-    def test_an_envelope_file(self, run: CheckRun, signing: Settings) -> None:
+    def test_an_envelope_file(self, run: CheckedChange, signing: Settings) -> None:
         """An envelope file shows the pack inside it."""
         stored = store_check_pack(run, signing)
         shown = show(str(stored.envelope_path), signing)
         assert shown.pack == run.pack
         assert shown.digest == run.digest
 
-    def test_tampered(self, run: CheckRun, unsigned: Settings) -> None:
+    def test_tampered(self, run: CheckedChange, unsigned: Settings) -> None:
         """show refuses a pack whose bytes no longer match its digest."""
         stored = store_check_pack(run, unsigned)
         force_write(stored.path, b"{}")
@@ -578,7 +584,7 @@ def invoke(command: Any, args: list[str], home: Path, **environ: str) -> Result:
 
 
 class TestCli:
-    def test_keys_generate_then_sign_then_verify(self, run: CheckRun, home: Path) -> None:
+    def test_keys_generate_then_sign_then_verify(self, run: CheckedChange, home: Path) -> None:
         """keys generate writes <home>/keys; packs signed with it verify with its public key."""
         result = invoke(keys_group, ["generate"], home)
         assert result.exit_code == 0, result.output
@@ -601,7 +607,7 @@ class TestCli:
         assert "already exists" in result.output
         assert "Traceback" not in result.output
 
-    def test_show(self, run: CheckRun, signing: Settings, home: Path) -> None:
+    def test_show(self, run: CheckedChange, signing: Settings, home: Path) -> None:
         """show prints the pack as JSON; the digest and the claimed signer go to stderr."""
         store_check_pack(run, signing)
         result = invoke(evidence_group, ["show", run.digest], home)
@@ -613,7 +619,7 @@ class TestCli:
         assert json.loads(result.stdout)["payloadType"] == PAYLOAD_TYPE
 
     def test_show_unsigned_envelope_is_a_usage_error(
-        self, run: CheckRun, unsigned: Settings, home: Path
+        self, run: CheckedChange, unsigned: Settings, home: Path
     ) -> None:
         """Asking for the envelope of an unsigned pack exits 2."""
         store_check_pack(run, unsigned)
@@ -621,7 +627,9 @@ class TestCli:
         assert result.exit_code == 2
         assert "not signed" in result.stderr
 
-    def test_show_tampered_exits_1(self, run: CheckRun, unsigned: Settings, home: Path) -> None:
+    def test_show_tampered_exits_1(
+        self, run: CheckedChange, unsigned: Settings, home: Path
+    ) -> None:
         """A pack that no longer matches its digest is evidence that does not hold."""
         force_write(store_check_pack(run, unsigned).path, b"{}")
         result = invoke(evidence_group, ["show", run.digest], home)
@@ -639,7 +647,9 @@ class TestCli:
             assert result.stderr.startswith("eucora: error: ")
             assert "Traceback" not in result.output
 
-    def test_verify_tampered_exits_1(self, run: CheckRun, signing: Settings, home: Path) -> None:
+    def test_verify_tampered_exits_1(
+        self, run: CheckedChange, signing: Settings, home: Path
+    ) -> None:
         """A tampered pack fails verification with exit 1 and says which check failed."""
         force_write(store_check_pack(run, signing).path, b"{}")
         result = invoke(
@@ -653,7 +663,7 @@ class TestCli:
         assert "NOT verified" in result.stdout
 
     def test_verify_wrong_key_exits_1(
-        self, run: CheckRun, signing: Settings, home: Path, tmp_path: Path
+        self, run: CheckedChange, signing: Settings, home: Path, tmp_path: Path
     ) -> None:
         """A signature that does not hold for the given key exits 1."""
         store_check_pack(run, signing)
@@ -663,7 +673,7 @@ class TestCli:
         assert result.exit_code == 1
         assert "FAILED  signature" in result.stdout
 
-    def test_verify_json(self, run: CheckRun, signing: Settings, home: Path) -> None:
+    def test_verify_json(self, run: CheckedChange, signing: Settings, home: Path) -> None:
         """--format json gives the report as data."""
         store_check_pack(run, signing)
         result = invoke(
@@ -683,7 +693,7 @@ class TestCli:
         ]
 
     def test_verify_unreadable_public_key_exits_2(
-        self, run: CheckRun, unsigned: Settings, home: Path, tmp_path: Path
+        self, run: CheckedChange, unsigned: Settings, home: Path, tmp_path: Path
     ) -> None:
         """A missing or malformed key file is a usage error."""
         store_check_pack(run, unsigned)
@@ -698,7 +708,7 @@ class TestCli:
         assert "not a public key (PEM or a verifier key" in result.stderr
 
     def test_a_bad_signing_key_setting_exits_2(
-        self, run: CheckRun, unsigned: Settings, home: Path, tmp_path: Path
+        self, run: CheckedChange, unsigned: Settings, home: Path, tmp_path: Path
     ) -> None:
         """An unreadable EUCORA_SIGNING_KEY_FILE is reported, not raised."""
         store_check_pack(run, unsigned)

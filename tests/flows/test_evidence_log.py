@@ -28,7 +28,7 @@ from bot.core.evidence_verify import CheckStatus
 from bot.core.tlog import Ed25519Signer
 from bot.entrypoints.commands_evidence import evidence_group
 from bot.flows.audit import latest_checkpoint
-from bot.flows.check import CheckRun
+from bot.flows.check import CheckedChange
 from bot.flows.evidence import (
     EvidenceContext,
     RecordedEvidence,
@@ -73,13 +73,13 @@ def log(engine: Engine) -> AuditLog:
     return AuditLog(engine)
 
 
-def record(run: CheckRun, settings: Settings, log: Any, **kwargs: Any) -> RecordedEvidence:
+def record(run: CheckedChange, settings: Settings, log: Any, **kwargs: Any) -> RecordedEvidence:
     return record_check_evidence(run, settings, log=log, context=CONTEXT, now=WEDNESDAY, **kwargs)
 
 
 class TestRecord:
     def test_recording_stores_appends_signs_and_proves(
-        self, run: CheckRun, signing: Settings, log: AuditLog, keys: Path
+        self, run: CheckedChange, signing: Settings, log: AuditLog, keys: Path
     ) -> None:
         recorded = record(run, signing, log)
         store = EvidenceStore(signing.evidence_dir)
@@ -104,7 +104,7 @@ class TestRecord:
         )
 
     def test_recording_again_changes_nothing(
-        self, run: CheckRun, signing: Settings, log: AuditLog
+        self, run: CheckedChange, signing: Settings, log: AuditLog
     ) -> None:
         first = record(run, signing, log)
         assert record(run, signing, log) == first
@@ -112,7 +112,7 @@ class TestRecord:
         assert len(log.checkpoints()) == 1
 
     def test_each_pack_gets_its_own_event_and_checkpoint(
-        self, runs: tuple[CheckRun, CheckRun], signing: Settings, log: AuditLog
+        self, runs: tuple[CheckedChange, CheckedChange], signing: Settings, log: AuditLog
     ) -> None:
         first, second = (record(r, signing, log) for r in runs)
         assert (first.seq, second.seq) == (1, 2)
@@ -120,7 +120,7 @@ class TestRecord:
         assert log.verify().ok
 
     def test_a_crash_after_the_append_is_repaired_without_a_second_event(
-        self, run: CheckRun, signing: Settings, log: AuditLog
+        self, run: CheckedChange, signing: Settings, log: AuditLog
     ) -> None:
         """The event was appended, then the process died: recording again reuses it."""
         log.append(
@@ -139,7 +139,7 @@ class TestRecord:
         assert verify(run.digest, signing).ok
 
     def test_the_first_proof_written_wins_a_race(
-        self, run: CheckRun, signing: Settings, log: AuditLog
+        self, run: CheckedChange, signing: Settings, log: AuditLog
     ) -> None:
         """Two recorders of one pack: the bundle stored first is the one both return."""
 
@@ -175,7 +175,7 @@ class TestRecord:
         assert verify(run.digest, signing).ok
 
     def test_a_tampered_stored_proof_is_tamper_evidence(
-        self, run: CheckRun, signing: Settings, log: AuditLog
+        self, run: CheckedChange, signing: Settings, log: AuditLog
     ) -> None:
         recorded = record(run, signing, log)
         recorded.proof_path.chmod(0o644)
@@ -184,15 +184,17 @@ class TestRecord:
             record(run, signing, log)
 
     def test_a_changed_pack_is_refused(
-        self, run: CheckRun, signing: Settings, log: AuditLog
+        self, run: CheckedChange, signing: Settings, log: AuditLog
     ) -> None:
-        changed = CheckRun(result=run.result, pack={**run.pack, "kind": "x"}, digest=run.digest)
+        changed = CheckedChange(
+            result=run.result, pack={**run.pack, "kind": "x"}, digest=run.digest
+        )
         with pytest.raises(EvidenceStoreError, match="now hashes to"):
             record(changed, signing, log)
         assert log.size() == 0
 
     def test_without_a_configured_key_the_audit_key_is_created_and_used(
-        self, run: CheckRun, unsigned: Settings, log: AuditLog
+        self, run: CheckedChange, unsigned: Settings, log: AuditLog
     ) -> None:
         """No EUCORA_SIGNING_KEY: the pack is unsigned, its checkpoint signed by <home>/keys."""
         record_evidence(run.pack, unsigned, log=log, context=CONTEXT, now=WEDNESDAY)
@@ -208,7 +210,7 @@ class TestRecord:
 class TestVerifyOffline:
     @pytest.fixture
     def copied(
-        self, run: CheckRun, signing: Settings, log: AuditLog, tmp_path: Path, keys: Path
+        self, run: CheckedChange, signing: Settings, log: AuditLog, tmp_path: Path, keys: Path
     ) -> tuple[Path, Path, Path]:
         """The pack, its envelope, its bundle and the public key, copied away from <home>."""
         recorded = record(run, signing, log)
@@ -257,7 +259,10 @@ class TestVerifyOffline:
         assert "Traceback" not in result.output
 
     def test_another_key_fails_the_inclusion(
-        self, copied: tuple[Path, Path, Path], tmp_path: Path, runs: tuple[CheckRun, CheckRun]
+        self,
+        copied: tuple[Path, Path, Path],
+        tmp_path: Path,
+        runs: tuple[CheckedChange, CheckedChange],
     ) -> None:
         pack, _, _ = copied
         other = tmp_path / "other.pub"
@@ -272,7 +277,7 @@ class TestVerifyOffline:
         self,
         copied: tuple[Path, Path, Path],
         tmp_path: Path,
-        runs: tuple[CheckRun, CheckRun],
+        runs: tuple[CheckedChange, CheckedChange],
         signing: Settings,
         log: AuditLog,
     ) -> None:
@@ -336,7 +341,7 @@ class TestVerifyOffline:
 
 
 def test_an_auditor_key_requires_the_proof(
-    run: CheckRun, signing: Settings, keys: Path, tmp_path: Path
+    run: CheckedChange, signing: Settings, keys: Path, tmp_path: Path
 ) -> None:
     """A pack stored without recording: skipped by default, failed when a key is given."""
     store_check_pack(run, signing)
@@ -349,7 +354,7 @@ def test_an_auditor_key_requires_the_proof(
 
 
 def test_verify_with_no_key_to_check_a_bundle(
-    run: CheckRun, signing: Settings, log: AuditLog, tmp_path: Path
+    run: CheckedChange, signing: Settings, log: AuditLog, tmp_path: Path
 ) -> None:
     """A bundle nobody can check does not count as proven."""
     record(run, signing, log)

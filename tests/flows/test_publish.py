@@ -156,8 +156,10 @@ def world(
     clock = Clock()
     connector = ScriptedConnector(outcomes)
     evidence = Evidence()
+    queue = Sent()
     publisher = Publisher(
         outbox=outbox,
+        queue=queue,
         connectors=Planes(dict.fromkeys(planes, connector) if configured else {}),
         github=Installations(github),
         evidence=evidence,
@@ -165,8 +167,6 @@ def world(
         public_url="https://eucora.example",
         jitter=lambda: 0.5,
     )
-    queue = Sent()
-    publisher.queue = queue
     document = intent("windows/7-zip.yaml")
     change, rows, created = outbox.record_change(
         NewChange(
@@ -447,8 +447,15 @@ def test_a_broker_that_cannot_take_the_message_leaves_the_row_for_the_sweeper(
     w.queue.broken = True
     w.publisher.enqueue(w.ids)  # logged, not raised
     assert outbox.due(now=w.clock()) == list(w.ids)
-    w.publisher.queue = None
-    w.publisher.enqueue(w.ids)  # no queue at all: nothing to send
+    unqueued = Publisher(
+        outbox=outbox,
+        queue=None,
+        connectors=w.publisher.connectors,
+        github=Installations(github),
+        evidence=Evidence(),
+        clock=w.clock,
+    )
+    unqueued.enqueue(w.ids)  # no queue at all: nothing to send
     assert w.publisher.evidence_url(None) is None
 
 

@@ -23,6 +23,7 @@ from bot.core.github_model import (
     PullRequest,
 )
 from bot.core.pr_report import Command
+from bot.core.redact import Redactor
 from bot.errors import GitHubError
 from bot.flows.pull_request import (
     PullRequestContext,
@@ -65,9 +66,14 @@ def log(settings: Settings) -> AuditLog:
 @pytest.fixture
 def context(settings: Settings, log: AuditLog) -> PullRequestContext:
     signer = load_or_create_signer(settings.home, None)
-    evidence = AuditedEvidence(settings, log, signer=signer, clock=lambda: NOW)
+    store = EvidenceStore(settings.evidence_dir)
+    evidence = AuditedEvidence(settings, log, signer=signer, clock=lambda: NOW, store=store)
     return PullRequestContext(
-        github=FakeGitHub(Path()), settings=settings, evidence=evidence, clock=lambda: NOW
+        github=FakeGitHub(Path()),
+        settings=settings,
+        evidence=evidence,
+        clock=lambda: NOW,
+        redactor=Redactor(),
     )
 
 

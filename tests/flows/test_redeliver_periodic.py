@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from bot.adapters.storage import create_database_engine, upgrade_schema
@@ -63,7 +64,11 @@ def test_a_periodic_run_redelivers_what_the_inbox_lacks_and_skips_while_leased(
         return redeliver_since(app, inbox, None, since=since, now=NOW, min_gap=min_gap)
 
     periodic = PeriodicRedelivery(
-        engine=engine, run=run, clock=lambda: NOW, interval=600, lookback=timedelta(hours=1)
+        exclusive=partial(exclusive, engine),
+        run=run,
+        clock=lambda: NOW,
+        interval=600,
+        lookback=timedelta(hours=1),
     )
     with exclusive(engine, LEASE_NAME):  # another replica is running it
         assert periodic.run_once() is None

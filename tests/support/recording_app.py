@@ -16,14 +16,14 @@ import time
 import click
 
 from bot.adapters.logs import configure_logging
-from bot.bootstrap import Handler, IntakeServices, build_redactor, build_worker
+from bot.bootstrap import Evaluation, IntakeServices, build_redactor, build_worker
 from bot.core.webhooks import Delivery
 from bot.entrypoints.serve import build_server, run_server
 from bot.entrypoints.worker import run_worker
 from bot.settings import Settings
 
 
-def recording_factory(_services: IntakeServices) -> Handler:
+def recording_factory(_services: IntakeServices) -> Evaluation:
     record = os.environ["EUCORA_TEST_RECORD"]
     seconds = float(os.environ.get("EUCORA_TEST_HANDLER_SECONDS", "0"))
     block = os.environ.get("EUCORA_TEST_HANDLER_BLOCK") == "1"
@@ -40,7 +40,7 @@ def recording_factory(_services: IntakeServices) -> Handler:
             os.close(fd)
         return "evaluated"
 
-    return handle
+    return Evaluation(handle)
 
 
 @click.group()

@@ -11,10 +11,10 @@ import requests
 
 from bot.adapters.storage import create_database_engine, upgrade_schema
 from bot.adapters.storage.inbox import Inbox
+from bot.bootstrap import pull_request_handler_factory
 from bot.core.webhooks import DeliveryKind, route_delivery, signature_problem
 from bot.doubles.github import ApiError
 from bot.entrypoints.serve import build_server
-from bot.entrypoints.wiring import pull_request_handler_factory
 from bot.settings import Settings
 from tests.support import webhooks
 from tests.support.gitrepo import GitRepo

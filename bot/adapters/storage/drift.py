@@ -9,8 +9,7 @@ the connector finds its object (or creates it again) and re-assigns. Time is nev
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,31 +18,13 @@ from sqlalchemy import Engine, func, insert, select, update
 from bot.adapters.storage.inbox import format_time, parse_time
 from bot.adapters.storage.rollouts import RolloutStore
 from bot.adapters.storage.tables import drift, publications, rollouts
+from bot.core.drift_state import DriftRow
 from bot.core.evidence import canonical_json
 from bot.core.publishing import PublicationState
 from bot.core.rollout_model import RolloutPhase, RolloutRecord
 
 WATCHED = (RolloutPhase.ACTIVE.value, RolloutPhase.HELD.value, RolloutPhase.COMPLETE.value)
 """Rollouts whose rings git still wants on the plane (superseded and halted ones are not)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DriftRow:
-    """One (repository, plane, intent) as the drift pass left it."""
-
-    repository: str
-    plane: str
-    intent: str
-    rollout_id: int
-    items: tuple[Mapping[str, str], ...] = ()
-    since: Mapping[str, str] = field(default_factory=dict)
-    """Drift field → when the pass first saw it (ISO 8601, UTC)."""
-    open: bool = False
-    issue_number: int | None = None
-    remediations: int = 0
-    """Remediations since git and the plane last agreed (the backoff's exponent)."""
-    next_remediation: datetime | None = None
-    error: str | None = None
 
 
 class DriftStore:

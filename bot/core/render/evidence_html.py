@@ -208,6 +208,8 @@ def render_evidence_html(
     """
     if pack.get("kind") == "ChangePack":
         return _change_page(pack, digest)
+    if pack.get("kind") == "RolloutPack":
+        return _rollout_page(pack, digest)
     blocked = pack["decision"]["conclusion"] == "blocked"
     verdict = "BLOCKED" if blocked else "PASS"
     sections = [
@@ -832,4 +834,97 @@ def _footer(pack: Mapping[str, Any]) -> str:
         f"EUCORA evidence pack {_code(pack['kind'])}, evaluated {when}"
         ". This page has no scripts and loads nothing else: save it and it stays complete."
         "</div></footer>"
+    )
+
+
+def _rollout_page(pack: Mapping[str, Any], digest: str) -> str:
+    """A rollout decision: the ring's outcomes read, its gate, the verdict and what it did."""
+    intent = pack.get("intent") or {}
+    gate = pack.get("gate") or {}
+    outcomes = pack.get("outcomes") or {}
+    verdict = str(pack.get("verdict", "")).upper()
+    bad = verdict in {"FAIL", "ERROR"}
+    facts = (
+        ("Intent", _code(intent.get("name", ""))),
+        ("Version", escape_html(intent.get("version", ""))),
+        ("Plane", escape_html(intent.get("plane", ""))),
+        ("Ring", _code(pack.get("ring", ""))),
+        ("Pull request", f"#{int(pack.get('pullRequest', 0))}"),
+        ("Merge commit", _code(_short(str(pack.get("mergeCommit", ""))))),
+        ("Decided", escape_html(_when(pack.get("decidedAt", "")))),
+        ("By", escape_html(pack.get("decidedBy") or "the reconciler")),
+    )
+    items = "".join(f"<div><dt>{name}</dt><dd>{value}</dd></div>" for name, value in facts)
+    reasons = "".join(f"<li>{escape_html(r)}</li>" for r in pack.get("reasons") or ())
+    banner = (
+        f'<header class="banner {"blocked" if bad else "pass"}"><div class="wrap">'
+        f'<p class="kicker">EUCORA evidence · rollout of {_code(pack.get("repository", ""))}</p>'
+        f'<h1><span class="verdict">{escape_html(verdict)}</span> gate of ring'
+        f" {_code(pack.get('ring', ''))}</h1>"
+        + (f"<ul>{reasons}</ul>" if reasons else "")
+        + f'<dl class="facts">{items}</dl></div></header>'
+    )
+    counts = ("targeted", "installed", "failed", "pending", "notApplicable", "asOf")
+    read = (
+        _table(
+            "Install outcomes read from the plane",
+            [("Count", ""), ("Value", "num")],
+            [
+                f'<tr><th scope="row">{name}</th><td class="num">'
+                f"{escape_html(outcomes.get(name))}</td></tr>"
+                for name in counts
+            ],
+        )
+        if outcomes
+        else "<p>The plane could not be read.</p>"
+    )
+    errors = [e for e in outcomes.get("errors") or () if isinstance(e, Mapping)]
+    if errors:
+        read += _table(
+            "Device errors (sample)",
+            [("Device", ""), ("Code", ""), ("Message", "text")],
+            [
+                f"<tr><td>{escape_html(e.get('device'))}</td><td>{_code(e.get('code'))}</td>"
+                f'<td class="text">{escape_html(e.get("message"))}</td></tr>'
+                for e in errors
+            ],
+        )
+    gate_rows = [
+        f'<tr><th scope="row">{escape_html(name)}</th><td>{escape_html(value)}</td></tr>'
+        for name, value in sorted(gate.items())
+    ]
+    actions = "".join(
+        f"<li>{_code(json.dumps(a, sort_keys=True))}</li>" for a in pack.get("actions") or ()
+    )
+    verify = _section(
+        "verify",
+        "Verify this evidence",
+        f'<p>This evidence is stored under its digest:</p><code class="digest">'
+        f"{escape_html(digest)}</code>"
+        f"<pre><code>{escape_html(VERIFY_COMMAND)} {escape_html(digest)}</code></pre>",
+    )
+    footer = (
+        '<footer><div class="wrap">'
+        f"EUCORA evidence pack {_code(pack.get('kind', ''))}, decided"
+        f" {escape_html(_when(pack.get('decidedAt', '')))}"
+        ". This page has no scripts and loads nothing else: save it and it stays complete."
+        "</div></footer>"
+    )
+    return _document(
+        f"{verdict} · {pack.get('repository', '')} #{pack.get('pullRequest', '')} ring"
+        f" {pack.get('ring', '')} · EUCORA evidence",
+        banner,
+        [
+            ("outcomes", "Outcomes", _section("outcomes", "What the plane reported", read)),
+            (
+                "gate",
+                "Gate",
+                _section(
+                    "gate", "The gate", _table("Gate", [("Input", ""), ("Value", "")], gate_rows)
+                ),
+            ),
+            ("actions", "Actions", _section("actions", "What it did", f"<ul>{actions}</ul>")),
+            ("verify", "Verify", verify),
+        ],
+        footer,
     )
