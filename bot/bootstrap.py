@@ -50,7 +50,7 @@ from bot.core.webhooks import Delivery
 from bot.flows.approvals import CabApprovals, TeamDirectory, read_config
 from bot.flows.check import timezones_of
 from bot.flows.deliveries import handle_delivery
-from bot.flows.drift import DriftIssues, DriftPass
+from bot.flows.drift import DriftPass
 from bot.flows.merge import MergePublishing
 from bot.flows.publish import ConnectorSet, Publisher
 from bot.flows.pull_request import PullRequestContext
@@ -278,13 +278,10 @@ def build_reconciler(
             raise GitHubError(f"reading eucora.yaml of {record.repository}: {error}") from error
         return config, timezones_of(config)
 
-    def issues_for(record: RolloutRecord) -> DriftIssues:
-        return github.for_installation(record.installation_id)
-
     drift = DriftPass(
         store=DriftStore(services.engine),
         planes=connectors,
-        issues_for=issues_for,
+        issues_for=lambda record: github.for_installation(record.installation_id),
         queue=publisher,
         audit=evidence,
         config_of=lambda record: config_of(record)[0],

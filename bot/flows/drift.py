@@ -51,9 +51,9 @@ from bot.core.drift import (
     drift_settings,
 )
 from bot.core.drift_state import DriftRow
-from bot.core.github_model import Permission
 from bot.core.rollout_model import RingPhase, RolloutRecord
 from bot.errors import GitHubError
+from bot.ports import GitHub
 from connectors.base import Ring
 
 log = logging.getLogger("eucora.drift")
@@ -80,42 +80,6 @@ class Observers(Protocol):
 
     def get(self, plane: str) -> Observer | None:
         """The connector of that plane, or None when it is not configured."""
-        ...
-
-
-class DriftIssues(Protocol):
-    """The GitHub calls drift makes (the ``GitHub`` port's issue and pull-request methods)."""
-
-    def upsert_issue(
-        self, repository: str, *, marker: str, title: str, body: str, labels: Sequence[str]
-    ) -> int:
-        """Create the issue carrying ``marker``, or edit it in place (reopened); its number."""
-        ...
-
-    def find_issue(self, repository: str, marker: str) -> int | None:
-        """The number of the issue carrying ``marker``, or None."""
-        ...
-
-    def close_issue(self, repository: str, number: int, *, comment: str) -> None:
-        """Comment on the issue and close it."""
-        ...
-
-    def open_change_pull_request(  # noqa: PLR0913 - the pull request's fields
-        self,
-        repository: str,
-        *,
-        base: str,
-        branch: str,
-        title: str,
-        body: str,
-        files: Mapping[str, bytes],
-        labels: Sequence[str],
-    ) -> int:
-        """Commit ``files`` on ``branch`` from ``base`` and open a pull request; its number."""
-        ...
-
-    def permission(self, repository: str, user: str) -> Permission:
-        """The user's permission on the repository."""
         ...
 
 
@@ -171,8 +135,8 @@ class Audit(Protocol):
 ConfigOf = Callable[[RolloutRecord], Mapping[str, Any]]
 """The ``eucora.yaml`` that governs a rollout's drift."""
 
-IssuesFor = Callable[[RolloutRecord], DriftIssues]
-"""The GitHub client of the rollout's installation."""
+IssuesFor = Callable[[RolloutRecord], GitHub]
+"""The GitHub client of the rollout's installation (issues, change pull requests, permission)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -514,7 +478,7 @@ class DriftPass:
 
     def _commanded(
         self, repository: str, number: int, user: str, command: str
-    ) -> tuple[RolloutRecord, DriftRow, DriftIssues] | None:
+    ) -> tuple[RolloutRecord, DriftRow, GitHub] | None:
         for record in self._store.watched():
             if record.repository != repository:
                 continue
