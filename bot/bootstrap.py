@@ -37,6 +37,7 @@ from bot.adapters.publish_queue import CeleryPublications, InProcessPublisher
 from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import check_schema, open_database
+from bot.adapters.storage.drift import DriftStore
 from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS, Inbox
 from bot.adapters.storage.publications import Outbox
 from bot.adapters.storage.reviews import ReviewLedger
@@ -49,6 +50,7 @@ from bot.core.webhooks import Delivery
 from bot.flows.approvals import CabApprovals, TeamDirectory, read_config
 from bot.flows.check import timezones_of
 from bot.flows.deliveries import handle_delivery
+from bot.flows.drift import DriftPass
 from bot.flows.merge import MergePublishing
 from bot.flows.publish import ConnectorSet, Publisher
 from bot.flows.pull_request import PullRequestContext
@@ -281,6 +283,15 @@ def build_reconciler(
             raise GitHubError(f"reading eucora.yaml of {record.repository}: {error}") from error
         return config, timezones_of(config)
 
+    drift = DriftPass(
+        store=DriftStore(services.engine),
+        planes=connectors,
+        issues_for=lambda record: github.for_installation(record.installation_id),
+        queue=publisher,
+        audit=evidence,
+        config_of=lambda record: config_of(record)[0],
+        clock=now,
+    )
     reconciler = Reconciler(
         store=RolloutStore(services.engine),
         planes=connectors,
@@ -293,6 +304,7 @@ def build_reconciler(
             emergency_label_of=lambda record: emergency_label(config_of(record)[0]),
             public_url=settings.public_url,
         ),
+        after=drift,
     )
     return reconciler, publisher
 
@@ -349,6 +361,7 @@ def build_intake_services(
             depth=inbox.depth,
             publications=outbox.depth,
             stuck=RolloutStore(engine).stuck_count,
+            drift=DriftStore(engine).open_by_plane,
         ),
         redactor=build_redactor(settings),
         clock=clock,

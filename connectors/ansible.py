@@ -38,7 +38,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,10 +47,12 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.core.drift import Marker, Observed
 from bot.core.planes import PROFILES
 from bot.core.rollout_model import DeviceError, RingOutcomes
 from bot.core.semantics import ring_target_problem
 from bot.errors import ConfigError, PermanentConnectorError, TransientConnectorError
+from connectors import _observe
 from connectors._outcomes import count, parse_time, plane_time, sample
 from connectors._plane_client import PlaneClient
 from connectors._polling import Follow
@@ -62,6 +64,7 @@ from connectors.base import (
     PlannedStep,
     Publication,
     PublishResult,
+    Ring,
     StepKind,
 )
 from connectors.settings import AnsibleLocalSettings, AwxSettings, ansible_settings
@@ -220,6 +223,46 @@ class AwxConnector:
             rings=rings,
             object_id=str(template["id"]),
             details={"job_template": str(template["name"])},
+        )
+
+    def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
+        """The template and the intent's EUCORA jobs for drift: each newest-version job's limit.
+
+        AWX holds no assignment: a ring is "assigned" by a job of the newest version launched
+        with the ring's target as its limit (``eucora_assignment`` its intent); the marker is
+        the newest job's ``eucora_*`` extra vars. A job launched by hand on another limit with
+        the intent's vars is an extra group.
+        """
+        del rings
+        name = _observe.intent_name(intent)
+        template = self._find_template(name)
+        if template is None:
+            return _observe.absent()
+        listing = self._http.json(
+            "GET",
+            f"{self._prefix}/job_templates/{template['id']}/jobs/",
+            params={"order_by": "-id", "page_size": _PAGE},
+        )
+        jobs = []
+        for summary in listing["results"]:
+            job = self._job(str(summary["id"]))
+            if _extra_vars(job).get("eucora_intent") == name:
+                jobs.append(job)
+        if not jobs:
+            return Observed(present=True, marker=Marker(name=name, version="", evidence=""))
+        newest = _extra_vars(jobs[0])
+        version = str(newest.get("eucora_version", ""))
+        return Observed(
+            present=True,
+            version=version or None,
+            marker=Marker(
+                name=name, version=version, evidence=str(newest.get("eucora_evidence_digest", ""))
+            ),
+            assignments=_observe.assignments(
+                (str(job.get("limit", "")), str(_extra_vars(job).get("eucora_assignment")))
+                for job in jobs
+                if str(_extra_vars(job).get("eucora_version", "")) == version
+            ),
         )
 
     def retire(self, intent_name: str, journal: Journal) -> None:
@@ -552,6 +595,24 @@ class LocalAnsibleConnector:
             version=data.get("version"),
             rings=dict(data.get("rings", {})),
             object_id=data.get("run_id"),
+        )
+
+    def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
+        """What the local runs recorded, for drift: each recorded ring on its target."""
+        name = _observe.intent_name(intent)
+        record = self._record_path(name)
+        if not record.is_file():
+            return _observe.absent()
+        data = json.loads(record.read_text(encoding="utf-8"))
+        version = data.get("version")
+        targets = [_observe.target_of(rings, str(ring)) for ring in data.get("rings", {})]
+        return Observed(
+            present=True,
+            version=version,
+            marker=Marker(name=name, version=str(version or ""), evidence=""),
+            assignments=_observe.assignments(
+                (target, "required") for target in targets if target is not None
+            ),
         )
 
     def outcomes(self, publication: Publication) -> RingOutcomes:

@@ -23,7 +23,7 @@ Rules every connector keeps (issue 8):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -33,6 +33,7 @@ from bot.core.planes import PlaneProfile
 from connectors._polling import Follow
 
 if TYPE_CHECKING:  # the artifact source speaks HTTP: its library loads only with a plane
+    from bot.core.drift import Observed
     from bot.core.rollout_model import RingOutcomes
     from connectors.artifacts import ArtifactSource
 
@@ -159,6 +160,15 @@ class Connector(Protocol):
 
     def state(self, intent_name: str) -> PlaneState:
         """Read back what the plane holds for an intent."""
+        ...
+
+    def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
+        """What the plane holds for the intent, normalised for drift (``bot.core.drift``).
+
+        ``rings`` are the intent's published rings (planes that know rings rather than groups
+        map them to targets). A read that fails raises ``TransientConnectorError`` or
+        ``PermanentConnectorError``: never "absent".
+        """
         ...
 
     def retire(self, intent_name: str, journal: Journal) -> None:

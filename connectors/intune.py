@@ -39,7 +39,7 @@ import json
 import re
 import shlex
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath, PureWindowsPath
@@ -50,11 +50,13 @@ import httpx
 import msal
 import msal.exceptions
 
+from bot.core.drift import Observed
 from bot.core.planes import PROFILES
 from bot.core.rollout_model import DeviceError, RingOutcomes
 from bot.core.versions import compare_versions
 from bot.errors import PermanentConnectorError, TransientConnectorError
 
+from . import _observe
 from ._http import new_client, redact, send
 from ._outcomes import hex_code, parse_time, sample
 from ._polling import Follow
@@ -67,6 +69,7 @@ from .base import (
     PlannedStep,
     Publication,
     PublishResult,
+    Ring,
     StepKind,
 )
 from .intunewin import DETECTION_PATH, IntuneWin, IntuneWinError, Keys, MsiInfo, build, parse, seal
@@ -877,6 +880,50 @@ class IntuneConnector:
                 ),
                 "groups": ",".join(f"{g}={v}" for g, v in sorted(groups.items())),
             },
+        )
+
+    def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
+        """The intent's app for drift: newest assigned version, its marker, every group's intent.
+
+        Apps are found by the marker in ``notes``; when none carries it, by the display name git
+        gives the app (``<app name> <version>``): found that way it is present with no marker.
+        Exclusions are settings, not assignments.
+        """
+        del rings
+        name = _observe.intent_name(intent)
+        apps = self._apps_of(name)
+        if not apps:
+            shown = f"{intent['app']['name']} {intent['app']['version']}"
+            query = "isof('microsoft.graph.mobileLobApp') and displayName eq '"
+            query += shown.replace("'", "''") + "'"
+            unmarked = list(self._pages(APPS, {"$filter": query}))
+            if not unmarked:
+                return _observe.absent()
+            app = unmarked[0]
+            held = [a for a in self._assignments(str(app["id"])) if not _excluded(a)]
+            return Observed(
+                present=True,
+                version=str(app.get("displayVersion") or "") or None,
+                marker=None,
+                assignments=_observe.assignments((_group(a), str(a.get("intent"))) for a in held),
+            )
+        assigned = sorted(
+            ((app, self._assignments(str(app["id"]))) for app in apps),
+            key=lambda pair: _version_key(pair[0]),
+        )
+        pairs = [
+            (_group(a), str(a.get("intent")))
+            for _, held in assigned
+            for a in held
+            if not _excluded(a)
+        ]
+        live = [pair for pair in assigned if pair[1]] or assigned
+        marker = _observe.parse_marker(live[-1][0].get("notes"))
+        return Observed(
+            present=True,
+            version=marker.version if marker else None,
+            marker=marker,
+            assignments=_observe.assignments(pairs),
         )
 
     def retire(self, intent_name: str, journal: Journal) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,11 +29,13 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 import httpx
 from defusedxml import ElementTree
 
+from bot.core.drift import Observed
 from bot.core.plane_settings import JAMF_TRIGGERS
 from bot.core.planes import PROFILES
 from bot.core.rollout_model import DeviceError, RingOutcomes
 from bot.errors import PermanentConnectorError, TransientConnectorError
 
+from . import _observe
 from ._http import new_client, send, vendor_message
 from ._outcomes import plane_time, sample
 from .artifacts import ArtifactSource, artifact_file_name, fetch_artifact
@@ -44,6 +47,7 @@ from .base import (
     PlannedStep,
     Publication,
     PublishResult,
+    Ring,
     StepKind,
 )
 from .settings import JamfSettings
@@ -313,6 +317,28 @@ class JamfConnector:
             rings=rings,
             object_id=str(policies[0].id),
             details={p.name: str(p.id) for p in policies},
+        )
+
+    def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
+        """The intent's ring policies for drift: scoped groups, how each offers it, the marker.
+
+        A policy that is disabled assigns nothing. The marker is the last ``eucora ...`` line of
+        the Self Service description; a policy without it leaves the intent unmarked.
+        """
+        del rings
+        policies = self._policies_of(_observe.intent_name(intent))
+        if not policies:
+            return _observe.absent()
+        markers = [_observe.parse_marker(p.description) for p in policies]
+        versions = sorted({m.version for m in markers if m is not None})
+        how = {True: "available", False: "required"}
+        return Observed(
+            present=True,
+            version=",".join(versions) or None,
+            marker=None if any(m is None for m in markers) else markers[0],
+            assignments=_observe.assignments(
+                (group, how[p.self_service]) for p in policies if p.enabled for group in p.groups
+            ),
         )
 
     def retire(self, intent_name: str, journal: Journal) -> None:

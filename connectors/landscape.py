@@ -32,17 +32,19 @@ import hashlib
 import hmac
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from bot.core.drift import Marker, Observed
 from bot.core.planes import PROFILES
 from bot.core.rollout_model import DeviceError, RingOutcomes
 from bot.core.semantics import ring_target_problem
 from bot.errors import PermanentConnectorError, TransientConnectorError
+from connectors import _observe
 from connectors._outcomes import plane_time, sample
 from connectors._plane_client import PlaneClient
 from connectors._polling import Follow
@@ -54,6 +56,7 @@ from connectors.base import (
     PlannedStep,
     Publication,
     PublishResult,
+    Ring,
     StepKind,
 )
 from connectors.settings import LandscapeSettings
@@ -255,6 +258,37 @@ class LandscapeConnector:
             version=newest[0]["version"],
             rings=rings,
             object_id=str(newest[1]["id"]),
+        )
+
+    def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
+        """The intent's scripts for drift: the newest version's script per ring, on its ring's tag.
+
+        Landscape keeps no assignment: a ring's script (titled ``eucora <intent> <version>
+        <ring> [key]``, the marker) is what runs on ``tag:<target>``, so a ring whose script is
+        gone is a removed group. The title carries no evidence digest (the script's header does,
+        and ``GetScripts`` does not return the code).
+        """
+        name = _observe.intent_name(intent)
+        scripts = [
+            match
+            for script in self._all_scripts()
+            if (match := _TITLE.match(str(script["title"]))) and match["intent"] == name
+        ]
+        if not scripts:
+            return _observe.absent()
+        version = scripts[-1]["version"]
+        targets = [
+            _observe.target_of(rings, match["ring"])
+            for match in scripts
+            if match["version"] == version
+        ]
+        return Observed(
+            present=True,
+            version=version,
+            marker=Marker(name=name, version=version, evidence=""),
+            assignments=_observe.assignments(
+                (target, "required") for target in targets if target is not None
+            ),
         )
 
     def retire(self, intent_name: str, journal: Journal) -> None:

@@ -29,7 +29,7 @@ XSD, of which no public copy was found.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,9 +37,11 @@ from xml.etree import ElementTree as ET
 
 import httpx
 
+from bot.core.drift import Marker, Observed
 from bot.core.planes import PROFILES
 from bot.core.rollout_model import DeviceError, RingOutcomes
 from bot.errors import PermanentConnectorError, TransientConnectorError
+from connectors import _observe
 from connectors._outcomes import count, hex_code, parse_time, sample
 from connectors._plane_client import PlaneClient
 from connectors.base import (
@@ -50,6 +52,7 @@ from connectors.base import (
     PlannedStep,
     Publication,
     PublishResult,
+    Ring,
     StepKind,
 )
 from connectors.settings import SccmSettings
@@ -293,6 +296,48 @@ class SccmConnector:
             rings=rings,
             object_id=str(application["CI_ID"]),
             details=details,
+        )
+
+    def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
+        """The intent's newest application for drift: its version and each deployment's collection.
+
+        The application's name (``<intent> <version>``) names it; each EUCORA deployment carries
+        ``EUCORA <key>; evidence <digest>`` in its description: deployments that all lost it leave
+        the application unmarked.
+        """
+        del rings
+        name = _observe.intent_name(intent)
+        found = self._wmi(
+            "SMS_Application",
+            f"startswith(LocalizedDisplayName,{_odata(name + ' ')}) and IsLatest eq true",
+        )
+        if not found:
+            return _observe.absent()
+        application = max(found, key=lambda a: int(a["CI_ID"]))
+        deployments = self._wmi(
+            "SMS_ApplicationAssignment",
+            f"AssignedCI_UniqueID eq {_odata(str(application['CI_UniqueID']))}",
+        )
+        version = str(application.get("SoftwareVersion") or "") or None
+        described = [str(d.get("AssignmentDescription") or "") for d in deployments]
+        evidence = [text.rsplit("evidence ", 1)[-1] for text in described if "EUCORA" in text]
+        shown = str(application.get("LocalizedDisplayName") or "").removeprefix(name + " ")
+        marker = (
+            None
+            if deployments and not evidence
+            else Marker(name=name, version=shown, evidence=evidence[0] if evidence else "")
+        )
+        return Observed(
+            present=True,
+            version=version,
+            marker=marker,
+            assignments=_observe.assignments(
+                (
+                    str(d.get("TargetCollectionID") or ""),
+                    _purpose(d["OfferTypeID"], d["DesiredConfigType"]),
+                )
+                for d in deployments
+            ),
         )
 
     def retire(self, intent_name: str, journal: Journal) -> None:

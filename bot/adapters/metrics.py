@@ -30,6 +30,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from bot.core.planes import Plane
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 EVALUATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -67,14 +69,19 @@ class _RowsByState:
         source: DepthSource,
         name: str = "eucora_inbox_depth",
         text: str = "Deliveries waiting or running in the inbox.",
+        label: str = "status",
+        zeros: tuple[str, ...] = (),
     ) -> None:
         self._source = source
         self._name = name
         self._text = text
+        self._label = label
+        self._zeros = zeros
 
     def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily(self._name, self._text, labels=["status"])
-        for status, count in sorted(self._source().items()):
+        family = GaugeMetricFamily(self._name, self._text, labels=[self._label])
+        counts = dict.fromkeys(self._zeros, 0) | dict(self._source())
+        for status, count in sorted(counts.items()):
             family.add_metric([status], count)
         yield family
 
@@ -105,6 +112,16 @@ def _publications(source: DepthSource) -> _RowsByState:
     )
 
 
+def _drift(source: DepthSource) -> _RowsByState:
+    return _RowsByState(
+        source,
+        "eucora_drift_open",
+        "Intents whose plane no longer holds what git says (open drift), by plane.",
+        label="plane",
+        zeros=tuple(plane.value for plane in Plane),
+    )
+
+
 class Metrics:
     """The counters, histogram and gauges EUCORA exposes on ``/metrics``."""
 
@@ -114,10 +131,12 @@ class Metrics:
         depth: DepthSource | None = None,
         publications: DepthSource | None = None,
         stuck: Callable[[], int] | None = None,
+        drift: DepthSource | None = None,
     ) -> None:
         self._depth = depth
         self._publications = publications
         self._stuck = stuck
+        self._drift = drift
         self.registry = CollectorRegistry()
         r = self.registry
         self.deliveries = Counter(
@@ -169,6 +188,8 @@ class Metrics:
             r.register(_publications(publications))
         if stuck is not None and multiprocess_directory() is None:
             r.register(_stuck(stuck))
+        if drift is not None and multiprocess_directory() is None:
+            r.register(_drift(drift))
 
     # --- what the code counts ---------------------------------------------------------------------
 
@@ -216,4 +237,6 @@ class Metrics:
             registry.register(_publications(self._publications))
         if self._stuck is not None:
             registry.register(_stuck(self._stuck))
+        if self._drift is not None:
+            registry.register(_drift(self._drift))
         return generate_latest(registry)

@@ -96,6 +96,19 @@ class AuditEventType(StrEnum):
     ROLLOUT_HELD = "rollout.held"
     ROLLOUT_ALERT = "rollout.alert"
     ROLLOUT_COMPLETED = "rollout.completed"
+    DRIFT_DETECTED = "drift.detected"
+    """A plane no longer holds what git says for an intent, or the difference changed
+    (``bot.flows.drift``; the items and the drift issue)."""
+    DRIFT_RESOLVED = "drift.resolved"
+    """The plane holds what git says again: the drift issue was closed."""
+    DRIFT_REMEDIATED = "drift.remediated"
+    """Git's state was pushed back (remediate mode or ``/eucora remediate``)."""
+    DRIFT_ADOPTED = "drift.adopted"
+    """``/eucora adopt`` opened a pull request writing the plane's state into the intent."""
+    DRIFT_READ_FAILED = "drift.read_failed"
+    """Reading an intent back from its plane failed (not drift)."""
+    DRIFT_COMMAND_REFUSED = "drift.command_refused"
+    """A drift command from someone without write access."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,6 +21,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
+from bot.doubles._console import ConsoleEdit, ConsoleEdits
 from bot.doubles._json_double import Call, JsonDouble, Reply
 
 LAUNCH_FIELDS = frozenset(
@@ -103,7 +104,7 @@ class Job:
         }
 
 
-class AwxDouble(JsonDouble):
+class AwxDouble(ConsoleEdits, JsonDouble):
     """AWX on loopback: job templates, launches, jobs, their events and host summaries."""
 
     plane = "awx"
@@ -131,6 +132,36 @@ class AwxDouble(JsonDouble):
         ]
 
     # -- set-up ----------------------------------------------------------------------------
+    _console_fields = ("templates", "jobs")
+
+    def _console_apply(self, intent: str, kind: ConsoleEdit, group: str, value: str) -> None:
+        mine = {i: j for i, j in self.jobs.items() if j.extra_vars.get("eucora_intent") == intent}
+        if kind is ConsoleEdit.DELETE:
+            for i, template in list(self.templates.items()):
+                if template.name == intent:
+                    del self.templates[i]
+            return
+        if not mine:
+            raise self.refuse("awx", kind, f"no job of {intent}")
+        match kind:
+            case ConsoleEdit.REMOVE_GROUP:  # the ring's jobs deleted from the history
+                for i, job in mine.items():
+                    if job.limit == group:
+                        del self.jobs[i]
+            case ConsoleEdit.ADD_GROUP:  # relaunched by hand on another limit
+                newest = mine[max(mine)]
+                self._next_job += 1
+                self.jobs[self._next_job] = Job(
+                    id=self._next_job,
+                    template=newest.template,
+                    extra_vars={**newest.extra_vars, "eucora_assignment": value},
+                    limit=group,
+                    status="successful",
+                    finished=newest.finished,
+                )
+            case _:
+                raise self.refuse("awx", kind, "a job's launch vars cannot be edited")
+
     def add_job_template(self, name: str, organization: str = "Default", **kwargs: Any) -> int:
         """Add a job template; returns its id."""
         template_id = len(self.templates) + 7

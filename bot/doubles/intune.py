@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from defusedxml import ElementTree
 from werkzeug.wrappers import Request, Response
 
+from ._console import ConsoleEdit, ConsoleEdits
 from ._csdl import CsdlModel
 from ._outcomes import DeviceOutcome
 from ._server import HttpDouble
@@ -114,7 +115,7 @@ class App:
     assignments: list[dict[str, Any]] = field(default_factory=list)
 
 
-class IntuneDouble(HttpDouble):
+class IntuneDouble(ConsoleEdits, HttpDouble):
     """Intune (Graph v1.0) and its token authority on one HTTPS loopback server."""
 
     plane = "intune"
@@ -141,6 +142,47 @@ class IntuneDouble(HttpDouble):
         """Reads of an export job before it is ``completed``."""
         self._reads: dict[str, int] = {}
         self._downloads: dict[str, bytes] = {}
+
+    _console_fields = ("apps",)
+
+    def _console_apply(  # noqa: C901, PLR0912 - one branch per console edit
+        self, intent: str, kind: ConsoleEdit, group: str, value: str
+    ) -> None:
+        apps = {key: app for key, app in self.apps.items() if _marked(app, intent)}
+        if not apps:
+            raise self.refuse("intune", kind, f"no app of {intent}")
+        newest = list(apps.values())[-1]  # the newest version, created last
+        match kind:
+            case ConsoleEdit.VERSION:
+                newest.body["displayVersion"] = value
+                notes = str(newest.body.get("notes") or "")
+                newest.body["notes"] = re.sub(r"version=\S+", f"version={value}", notes)
+            case ConsoleEdit.ASSIGNMENT:
+                for app in apps.values():
+                    for assignment in app.assignments:
+                        if _assigned_group(assignment) == group:
+                            assignment["intent"] = value
+            case ConsoleEdit.REMOVE_GROUP:
+                for app in apps.values():
+                    app.assignments = [a for a in app.assignments if _assigned_group(a) != group]
+            case ConsoleEdit.ADD_GROUP:
+                newest.assignments.append(
+                    {
+                        "id": f"{uuid.uuid4()}_0_0",
+                        "intent": value,
+                        "target": {
+                            "@odata.type": "#microsoft.graph.groupAssignmentTarget",
+                            "groupId": group,
+                        },
+                        "settings": None,
+                    }
+                )
+            case ConsoleEdit.DELETE:
+                for key in apps:
+                    del self.apps[key]
+            case ConsoleEdit.STRIP_MARKER:
+                for app in apps.values():
+                    app.body["notes"] = "Edited in the console"
 
     @cached_property
     def model(self) -> CsdlModel:
@@ -748,6 +790,15 @@ def _decrypt(blob: bytes, info: dict[str, Any]) -> bytes | None:
     if hashlib.sha256(plain).digest() != base64.b64decode(info.get("fileDigest", "")):
         return None
     return plain
+
+
+def _marked(app: App, intent: str) -> bool:
+    words = str(app.body.get("notes") or "").split()
+    return bool(words) and words[0] == "eucora" and f"intent={intent}" in words
+
+
+def _assigned_group(assignment: dict[str, Any]) -> str:
+    return str((assignment.get("target") or {}).get("groupId") or "")
 
 
 def _assignment_key(assignment: dict[str, Any]) -> tuple[str, str]:

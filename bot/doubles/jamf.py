@@ -33,6 +33,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest
 from werkzeug.wrappers import Request, Response
 
+from ._console import ConsoleEdit, ConsoleEdits
 from ._outcomes import DeviceOutcome
 from ._server import HttpDouble
 
@@ -48,7 +49,7 @@ def _data_path(name: str) -> Path:
     return Path(str(DATA / name))
 
 
-class JamfDouble(HttpDouble):
+class JamfDouble(ConsoleEdits, HttpDouble):
     """Jamf Pro on loopback; ``computer_groups`` maps the known group names to their ids."""
 
     plane = "jamf"
@@ -68,6 +69,44 @@ class JamfDouble(HttpDouble):
         self.package_files: dict[str, bytes] = {}
         self.policies: dict[int, dict[str, Any]] = {}
         self._ids = itertools.count(1)
+
+    _console_fields = ("policies", "computer_groups")
+
+    def _console_apply(self, intent: str, kind: ConsoleEdit, group: str, value: str) -> None:
+        prefix = f"EUCORA {intent} ["
+        mine = {
+            i: p for i, p in self.policies.items() if str(p["general"]["name"]).startswith(prefix)
+        }
+        if not mine:
+            raise self.refuse("jamf", kind, f"no policy of {intent}")
+        for policy_id, policy in mine.items():
+            service = policy.setdefault("self_service", {})
+            text = str(service.get("self_service_description") or "")
+            scope = policy.setdefault("scope", {})
+            groups = scope.get("computer_groups") or []
+            names = [str(g.get("computer_group", {}).get("name")) for g in groups]
+            match kind:
+                case ConsoleEdit.VERSION:
+                    service["self_service_description"] = re.sub(
+                        r"version=\S+", f"version={value}", text
+                    )
+                case ConsoleEdit.ASSIGNMENT if group in names:
+                    service["use_for_self_service"] = value == "available"
+                case ConsoleEdit.REMOVE_GROUP:
+                    scope["computer_groups"] = [
+                        g for g, name in zip(groups, names, strict=True) if name != group
+                    ]
+                case ConsoleEdit.ADD_GROUP if policy_id == min(mine):
+                    self.computer_groups.setdefault(group, len(self.computer_groups) + 1)
+                    scope["computer_groups"] = [*groups, {"computer_group": {"name": group}}]
+                case ConsoleEdit.DELETE:
+                    del self.policies[policy_id]
+                case ConsoleEdit.STRIP_MARKER:
+                    service["self_service_description"] = "\n".join(
+                        line for line in text.splitlines() if not line.startswith("eucora ")
+                    )
+                case _:
+                    pass
 
     def environ(self) -> dict[str, str]:
         """The ``EUCORA_JAMF_*`` settings that point a connector at this double."""

@@ -27,6 +27,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
+from bot.doubles._console import ConsoleEdit, ConsoleEdits
 from bot.doubles._json_double import Call, JsonDouble, Reply
 from bot.doubles._outcomes import DeviceOutcome
 from bot.doubles._server import FaultKind
@@ -134,7 +135,7 @@ class Activity:
         }
 
 
-class LandscapeDouble(JsonDouble):
+class LandscapeDouble(ConsoleEdits, JsonDouble):
     """Landscape's legacy API on loopback."""
 
     plane = "landscape"
@@ -156,6 +157,36 @@ class LandscapeDouble(JsonDouble):
         self._next_id = 1000
 
     # -- set-up ----------------------------------------------------------------------------
+    _console_fields = ("scripts",)
+
+    def _console_apply(self, intent: str, kind: ConsoleEdit, group: str, value: str) -> None:
+        mine = {i: s for i, s in self.scripts.items() if s.title.split(" ")[1:2] == [intent]}
+        if not mine:
+            raise self.refuse("landscape", kind, f"no script of {intent}")
+        on_tag = {
+            a.summary.removeprefix("Run script: ")
+            for a in self.activities.values()
+            if a.parent_id is None and a.tag == group
+        }
+        match kind:
+            case ConsoleEdit.VERSION:
+                for script in mine.values():
+                    words = script.title.split(" ")
+                    script.title = " ".join([*words[:2], value, *words[3:]])
+            case ConsoleEdit.REMOVE_GROUP:
+                for i, script in mine.items():
+                    if script.title in on_tag:
+                        del self.scripts[i]
+            case ConsoleEdit.DELETE:
+                for i in mine:
+                    del self.scripts[i]
+            case _:
+                raise self.refuse(
+                    "landscape",
+                    kind,
+                    "a script holds no assignment and its title is its marker",
+                )
+
     def add_computer(self, title: str, *tags: str) -> int:
         """Register a computer with tags; returns its id."""
         computer_id = len(self.computers) + 1

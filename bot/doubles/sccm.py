@@ -29,6 +29,7 @@ from xml.etree.ElementTree import ParseError
 import jsonschema
 from defusedxml import ElementTree as SafeET
 
+from bot.doubles._console import ConsoleEdit, ConsoleEdits
 from bot.doubles._json_double import Call, JsonDouble, Reply
 
 DIGEST_NS = "http://schemas.microsoft.com/SystemCenterConfigurationManager/2009/AppMgmtDigest"
@@ -74,7 +75,7 @@ class Collection:
     members: list[str] = field(default_factory=list)
 
 
-class SccmDouble(JsonDouble):
+class SccmDouble(ConsoleEdits, JsonDouble):
     """The AdminService on loopback."""
 
     plane = "sccm"
@@ -100,7 +101,69 @@ class SccmDouble(JsonDouble):
         self._next_ci = 16777500
         self._next_assignment = 16777900
 
+    _console_fields = ("applications", "assignments", "collections")
+
+    def _console_apply(  # noqa: C901, PLR0912 - one branch per console edit
+        self, intent: str, kind: ConsoleEdit, group: str, value: str
+    ) -> None:
+        apps = {
+            ci: a
+            for ci, a in self.applications.items()
+            if str(a["LocalizedDisplayName"]).startswith(intent + " ")
+        }
+        if not apps:
+            raise self.refuse("sccm", kind, f"no application of {intent}")
+        newest = apps[max(apps)]
+        unique = {a["CI_UniqueID"] for a in apps.values()}
+        deployed = {i: d for i, d in self.assignments.items() if d["AssignedCI_UniqueID"] in unique}
+        match kind:
+            case ConsoleEdit.VERSION:
+                newest["SoftwareVersion"] = value
+            case ConsoleEdit.ASSIGNMENT:
+                for deployment in deployed.values():
+                    if deployment["TargetCollectionID"] == group:
+                        deployment["OfferTypeID"] = 2 if value == "available" else 0
+                        deployment["DesiredConfigType"] = 2 if value == "uninstall" else 1
+            case ConsoleEdit.REMOVE_GROUP:
+                for i, deployment in deployed.items():
+                    if deployment["TargetCollectionID"] == group:
+                        del self.assignments[i]
+            case ConsoleEdit.ADD_GROUP:
+                self._console_add(newest, deployed, group, value)
+            case ConsoleEdit.DELETE:
+                for i in deployed:
+                    del self.assignments[i]
+                for ci in apps:
+                    del self.applications[ci]
+            case ConsoleEdit.STRIP_MARKER:
+                for deployment in deployed.values():
+                    deployment["AssignmentDescription"] = ""
+
+    def _console_add(
+        self,
+        newest: dict[str, Any],
+        deployed: dict[int, dict[str, Any]],
+        group: str,
+        value: str,
+    ) -> None:
+        if group not in self.collections:
+            self.add_collection(group, f"added in the console ({group})")
+        self._next_assignment += 1
+        template = next(iter(deployed.values()), {})
+        self.assignments[self._next_assignment] = {
+            **template,
+            "AssignmentID": self._next_assignment,
+            "AssignmentName": f"{newest['LocalizedDisplayName']} console -> {group}",
+            "AssignmentDescription": "",
+            "AssignedCI_UniqueID": newest["CI_UniqueID"],
+            "TargetCollectionID": group,
+            "CollectionName": self.collections[group].name,
+            "OfferTypeID": 2 if value == "available" else 0,
+            "DesiredConfigType": 2 if value == "uninstall" else 1,
+        }
+
     # -- set-up ----------------------------------------------------------------------------
+
     def add_collection(self, collection_id: str, name: str, members: int = 2) -> None:
         """A device collection with ``members`` devices."""
         self.collections[collection_id] = Collection(

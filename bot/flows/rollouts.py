@@ -174,6 +174,14 @@ class RolloutEvidence(Protocol):
         ...
 
 
+class AfterRollouts(Protocol):
+    """Work the pass does after the rollouts, under the same lease (the drift pass)."""
+
+    def run(self) -> Any:
+        """Run once; the result's ``lines()`` join the pass's report."""
+        ...
+
+
 ConfigOf = Callable[[RolloutRecord], tuple[Mapping[str, Any], Mapping[str, tzinfo]]]
 """A rollout's ``eucora.yaml`` (its freeze windows) and the time zones it names."""
 
@@ -199,6 +207,7 @@ class PassReport:
     plane_reads: int = 0
     issues_sent: list[str] = field(default_factory=list)
     """Issues owed by an earlier pass (GitHub failed then) sent by this one."""
+    drift: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The report as people read it, one fact a line."""
@@ -215,7 +224,7 @@ class PassReport:
         out += [f"owed issue sent {text}" for text in self.issues_sent]
         if self.read_errors:
             out.append(f"{self.read_errors} plane reads failed (counted, retried next pass)")
-        return out
+        return out + self.drift
 
 
 class Reconciler:
@@ -234,6 +243,7 @@ class Reconciler:
         lease_seconds: float = 300.0,
         holder: str | None = None,
         issues: RolloutIssues | None = None,
+        after: AfterRollouts | None = None,
     ) -> None:
         self._issues = issues  # halted/held/stuck issues and the rollback PR (None: not sent)
         self._store = store
@@ -245,6 +255,7 @@ class Reconciler:
         self._policy = policy or GatePolicy()
         self._lease_seconds = lease_seconds
         self._holder = holder or f"reconciler-{uuid.uuid4().hex[:12]}"
+        self._after = after
 
     def run_once(self) -> PassReport:
         """One pass over every live rollout, under the ``reconcile`` lease."""
@@ -265,6 +276,8 @@ class Reconciler:
                 except EucoraError as error:  # reported; the rollout is tried again next pass
                     log.warning("rollout %s not reconciled: %s", record.id, error)
                     report.failed.append(f"{_name(record)}: {_one_line(error)}")
+            if self._after is not None:  # the drift pass (bot.flows.drift)
+                report.drift = self._after.run().lines()
         finally:
             self._store.release(LEASE, self._holder)
         return report

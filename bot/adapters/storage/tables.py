@@ -277,3 +277,30 @@ leases = Table(
     Column("until", Text, nullable=False),
 )
 """Named leases for work one replica at a time does (the reconcile pass): holder and expiry."""
+
+drift = Table(
+    "drift",
+    metadata,
+    Column("id", _SEQUENCE, primary_key=True, autoincrement=True),
+    Column("repository", Text, nullable=False),
+    Column("plane", Text, nullable=False),
+    Column("intent_name", Text, nullable=False),
+    Column("rollout_id", BigInteger, nullable=False),
+    Column("items_json", Text, nullable=False),
+    Column("since_json", Text, nullable=False),
+    Column("open", Boolean, nullable=False),
+    Column("issue_number", BigInteger, nullable=True),
+    Column("remediations", Integer, nullable=False, server_default="0"),
+    Column("next_remediation", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("updated_at", Text, nullable=False),
+    UniqueConstraint("repository", "plane", "intent_name"),
+    Index(None, "open", "plane"),
+)
+"""Drift: what the last drift pass found per (repository, plane, intent).
+
+``items_json`` is the open drift items (field, kind, git, plane) as canonical JSON, ``since_json``
+when each field was first seen drifting; ``remediations`` and ``next_remediation`` are the backoff
+of remediate mode (``bot.flows.drift``); ``error`` the last failed read (not drift). The metric
+``eucora_drift_open`` counts the open rows by plane at scrape time.
+"""
