@@ -16,7 +16,7 @@ from bot.adapters.publish_queue import CeleryPublications, InProcessPublisher
 from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import check_schema, open_database
-from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS, Inbox
+from bot.adapters.storage.inbox import Inbox
 from bot.adapters.storage.publications import Outbox
 from bot.core.redact import Redactor
 from bot.core.webhooks import Delivery
@@ -62,17 +62,17 @@ def recording_handler_factory(services: IntakeServices) -> Handler:
 
 
 def build_intake_services(
-    settings: Settings, *, lease_seconds: float = DEFAULT_LEASE_SECONDS
+    settings: Settings, *, lease_seconds: float | None = None
 ) -> IntakeServices:
     """Open the database (refusing an old schema: ``SchemaVersionError`` names the command).
 
-    ``lease_seconds``: how long a claimed delivery stays with its worker before the sweeper
-    gives it to another (longer than the slowest evaluation; tests shorten it).
+    ``lease_seconds``: how long a claimed delivery stays with its worker without a heartbeat
+    before the sweeper gives it to another (``EUCORA_INBOX_LEASE_SECONDS`` when ``None``).
     """
     engine = open_database(settings.database_url)
     inbox = Inbox(
         engine,
-        lease_seconds=lease_seconds,
+        lease_seconds=settings.inbox_lease_seconds if lease_seconds is None else lease_seconds,
         replay_window=timedelta(seconds=settings.replay_window),
     )
     return IntakeServices(
@@ -151,7 +151,7 @@ def build_intake(
     handler_factory: HandlerFactory = recording_handler_factory,
     *,
     drain_threads: int = 2,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    lease_seconds: float | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Intake:
     """Everything the webhook and its worker need, from the settings and the handler factory.
@@ -172,7 +172,7 @@ def build_intake(
         else ThreadedDrainer(
             processor,
             threads=drain_threads,
-            sweep_seconds=min(settings.sweep_seconds, lease_seconds / 2),
+            sweep_seconds=min(settings.sweep_seconds, services.inbox.lease_seconds / 2),
         )
     )
     secrets = tuple(
@@ -238,7 +238,7 @@ def build_worker(
     settings: Settings,
     handler_factory: HandlerFactory = recording_handler_factory,
     *,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    lease_seconds: float | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Worker:
     """The Celery worker: its one task runs :meth:`DeliveryProcessor.drain` for a delivery id."""

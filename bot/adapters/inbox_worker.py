@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,7 +91,8 @@ class DeliveryProcessor:
                 self._audit_settled(other, word, delivery)
         started = time.perf_counter()
         try:
-            outcome = self.handler(delivery)
+            with self._heartbeat(claim):
+                outcome = self.handler(delivery)
         except Exception as error:  # noqa: BLE001 - every failure is recorded, none escapes
             seconds = time.perf_counter() - started
             reason = self.redactor(_one_line(error))
@@ -125,6 +127,33 @@ class DeliveryProcessor:
             },
         )
         self._audit(claim, word, None)
+
+    @contextmanager
+    def _heartbeat(self, claim: Claim) -> Iterator[None]:
+        """Renew the claim's lease every third of it while the handler runs (a daemon thread).
+
+        A worker that dies stops renewing: its lease lapses and the sweeper hands the delivery
+        to another worker within one lease. A failed renewal is logged and tried again.
+        """
+        stop = threading.Event()
+        every = self.inbox.lease_seconds / 3
+
+        def beat() -> None:
+            while not stop.wait(every):
+                try:
+                    if not self.inbox.renew(claim, now=self.clock()):
+                        log.warning("lease lost while the delivery ran; another worker has it")
+                        return
+                except Exception:  # a heartbeat that failed is tried again at the next beat
+                    log.warning("could not renew the lease; trying again", exc_info=True)
+
+        thread = threading.Thread(target=beat, name="eucora-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(5.0)  # a renewal after completion changes nothing (owner checked)
 
     def _audit_settled(self, delivery_id: str, outcome: str, runner: Delivery) -> None:
         """A delivery settled without running (collapsed, superseded): its own audit event."""
