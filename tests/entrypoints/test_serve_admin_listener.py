@@ -56,11 +56,11 @@ def test_the_public_listener_serves_only_the_webhook_and_health(tmp_path: Path) 
 def test_admin_listen_is_parsed_and_refused_in_one_line() -> None:
     assert Listen.parse("10.0.0.5:9000") == Listen("10.0.0.5", 9000)
     assert Listen.parse("[::1]:9100") == Listen("::1", 9100)
-    assert gunicorn_options("0.0.0.0", 8000, 2, 4, admin=Listen("10.0.0.5", 9000))["bind"] == [
-        "0.0.0.0:8000",
+    assert gunicorn_options("192.0.2.1", 8000, 2, 4, admin=Listen("10.0.0.5", 9000))["bind"] == [
+        "192.0.2.1:8000",
         "10.0.0.5:9000",
     ]
-    assert gunicorn_options("0.0.0.0", 8000, 2, 4)["bind"] == "0.0.0.0:8000"  # as before
+    assert gunicorn_options("192.0.2.1", 8000, 2, 4)["bind"] == "192.0.2.1:8000"  # as before
     for wrong in ("9000", "host:", "host:99999", ":9000"):
         result = CliRunner().invoke(serve, ["--admin-listen", wrong])
         assert result.exit_code == 2

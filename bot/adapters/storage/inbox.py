@@ -425,6 +425,11 @@ class Inbox:
 
         ``False`` when the lease was lost (expired and taken over): the worker should let go.
         """
+        until = format_time(now + timedelta(seconds=self.lease_seconds))
+        return self._update_held(claim, lease_until=until)
+
+    def _update_held(self, claim: Claim, **values: Any) -> bool:
+        """Update the claim's row while this claim still holds it; whether it did."""
         with self._transaction() as connection:
             result = connection.execute(
                 update(inbox)
@@ -433,30 +438,21 @@ class Inbox:
                     inbox.c.status == Status.RUNNING,
                     inbox.c.lease_owner == claim.owner,
                 )
-                .values(lease_until=format_time(now + timedelta(seconds=self.lease_seconds)))
+                .values(**values)
             )
         return result.rowcount == 1
 
     def complete(self, claim: Claim, *, outcome: str, now: datetime) -> bool:
         """Record the handler's outcome; ``False`` when the lease was lost (nothing changed)."""
-        with self._transaction() as connection:
-            result = connection.execute(
-                update(inbox)
-                .where(
-                    inbox.c.delivery_id == claim.delivery.delivery_id,
-                    inbox.c.status == Status.RUNNING,
-                    inbox.c.lease_owner == claim.owner,
-                )
-                .values(
-                    status=Status.DONE,
-                    outcome=outcome,
-                    finished_at=format_time(now),
-                    lease_owner=None,
-                    lease_until=None,
-                    error=None,
-                )
-            )
-        return result.rowcount == 1
+        return self._update_held(
+            claim,
+            status=Status.DONE,
+            outcome=outcome,
+            finished_at=format_time(now),
+            lease_owner=None,
+            lease_until=None,
+            error=None,
+        )
 
     def fail(self, claim: Claim, *, reason: str, now: datetime) -> Status | None:
         """Record a failed attempt: ``pending`` again after a backoff, or ``failed`` when used up.
