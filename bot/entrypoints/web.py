@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Any
 
 from flask import Flask, Response, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
@@ -76,6 +77,7 @@ BAD_DELIVERY = "X-GitHub-Delivery must be 1-100 letters, digits, '-', '_' or '.'
 MISSING_EVENT = "Missing X-GitHub-Event header."
 BAD_EVENT = "X-GitHub-Event must be 1-100 lower-case letters, digits or '_'."
 CRASH_AFTER_COMMIT = "after_commit_before_response"
+DATABASE_DOWN = "The database is unavailable: the delivery was not stored; redeliver it later."
 _DELIVERY_ID = re.compile(r"\A[A-Za-z0-9._-]{1,100}\Z")
 _EVENT = re.compile(r"\A[a-z0-9_]{1,100}\Z")
 _OUTCOMES = {
@@ -301,13 +303,19 @@ def _accept(intake: WebhookIntake, delivery_id: str, event: str, body: bytes) ->
     if routing.kind is DeliveryKind.PING:
         _record(intake, delivery_id, routing, "pong")
         return _text("pong", 200)
-    stored = intake.inbox.store(
-        delivery_id=delivery_id,
-        routing=routing,
-        body=body,
-        body_sha256=body_digest(body),
-        received_at=intake.clock(),
-    )
+    try:
+        stored = intake.inbox.store(
+            delivery_id=delivery_id,
+            routing=routing,
+            body=body,
+            body_sha256=body_digest(body),
+            received_at=intake.clock(),
+        )
+    except DBAPIError as error:
+        # Never 202 for what was not stored: GitHub records the failure and can redeliver.
+        intake.metrics.delivery(routing.event, "unavailable")
+        log.warning("webhook not stored: the database is unavailable (%s)", type(error).__name__)
+        return _text(DATABASE_DOWN, 503)
     if intake.crashpoint == CRASH_AFTER_COMMIT:
         os.kill(os.getpid(), signal.SIGKILL)
     outcome = _OUTCOMES[stored]

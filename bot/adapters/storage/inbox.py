@@ -80,6 +80,9 @@ DEFAULT_LEASE_SECONDS = 60.0
 """A claim's lease: renewed every third of it while the handler runs (``renew``)."""
 DEFAULT_MAX_ATTEMPTS = 5
 _CLAIM_CONFLICT_RETRIES = 10
+STORE_RETRY_SECONDS = 5.0
+"""How long ``store`` retries a busy or lost database before giving up (the webhook then
+answers 503): the acknowledgement never waits long on a database that is not there."""
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _SQLITE_WRITERS = threading.Lock()
 """Serialises this process's SQLite write transactions on the inbox (see ``Inbox._transaction``)."""
@@ -212,9 +215,9 @@ class Inbox:
         except DBAPIError as error:
             if not is_transient(error):
                 raise
-        # Busy or a lost connection: retried with a bounded, jittered backoff.
+        # Busy or a lost connection: retried with a short, jittered backoff (the sender waits).
         stored = Stored.STORED
-        for attempt in _retrying():
+        for attempt in _retrying(timeout=STORE_RETRY_SECONDS):
             with attempt:
                 stored = self._store(row, routing.event)
         return stored
@@ -576,11 +579,11 @@ class Inbox:
         return query
 
 
-def _retrying() -> Any:
+def _retrying(timeout: float = 60.0) -> Any:
     return stamina.retry_context(
         on=is_transient,
         attempts=20,
-        timeout=60.0,
+        timeout=timeout,
         wait_initial=0.01,
         wait_max=1.0,
         wait_jitter=0.05,
