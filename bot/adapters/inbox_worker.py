@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import stamina
+from sqlalchemy.exc import DBAPIError
+
 from bot.adapters.logs import bound_delivery
 from bot.adapters.metrics import Metrics
 from bot.adapters.storage.audit_log import AuditLog
@@ -33,6 +36,8 @@ Handler = Callable[[Delivery], str]
 Clock = Callable[[], datetime]
 log = logging.getLogger("eucora.worker")
 OUTCOME_WORD_LIMIT = 40
+AUDIT_ATTEMPTS = 60
+AUDIT_RETRY_SECONDS = 60.0
 AUDIT_ACTOR = "eucora"
 
 
@@ -84,11 +89,6 @@ class DeliveryProcessor:
 
     def _run(self, claim: Claim) -> None:
         delivery = claim.delivery
-        for word, others in (("collapsed", claim.collapsed), ("superseded", claim.superseded)):
-            for other in others:
-                self.metrics.delivery(delivery.event, word)
-                log.info("%s into this delivery", word, extra={word: other})
-                self._audit_settled(other, word, delivery)
         started = time.perf_counter()
         try:
             with self._heartbeat(claim):
@@ -106,6 +106,7 @@ class DeliveryProcessor:
             )
             if status is Status.FAILED:
                 self.metrics.delivery(delivery.event, "failed")
+                self._settled(claim)
                 self._audit(claim, "failed", reason)
             return
         seconds = time.perf_counter() - started
@@ -126,7 +127,21 @@ class DeliveryProcessor:
                 "seconds": round(seconds, 4),
             },
         )
+        self._settled(claim)
         self._audit(claim, word, None)
+
+    def _settled(self, claim: Claim) -> None:
+        """Count and audit the deliveries settled into this one, now that it has ended.
+
+        Not before it runs: a worker killed mid-delivery would leave them unaudited, as the
+        claim that settled them is committed; the retry's claim hands them over again.
+        """
+        delivery = claim.delivery
+        for word, others in (("collapsed", claim.collapsed), ("superseded", claim.superseded)):
+            for other in others:
+                self.metrics.delivery(delivery.event, word)
+                log.info("%s into this delivery", word, extra={word: other})
+                self._audit_settled(other, word, delivery)
 
     @contextmanager
     def _heartbeat(self, claim: Claim) -> Iterator[None]:
@@ -180,6 +195,20 @@ class DeliveryProcessor:
         if self.audit is None:
             return
         try:
+            for attempt in _audit_retrying():
+                with attempt:
+                    self._append_once(correlation_id, delivery, payload, head_sha)
+        except Exception:
+            log.exception("could not append the audit event")
+
+    def _append_once(
+        self,
+        correlation_id: str,
+        delivery: Delivery,
+        payload: dict[str, Any],
+        head_sha: str | None,
+    ) -> None:
+        if self.audit is not None:
             self.audit.append(
                 type=AuditEventType.WEBHOOK_PROCESSED,
                 actor=AUDIT_ACTOR,
@@ -190,8 +219,6 @@ class DeliveryProcessor:
                 payload=payload,
                 time=self.clock(),
             )
-        except Exception:
-            log.exception("could not append the audit event")
 
     def _audit(self, claim: Claim, outcome: str, error: str | None) -> None:
         """The delivery's final state, with the head SHA and what it settled."""
@@ -213,6 +240,17 @@ class DeliveryProcessor:
             payload=payload,
             head_sha=delivery.head_sha,
         )
+
+
+def _audit_retrying() -> Any:
+    """An audit event of a delivery already settled waits out a database outage (bounded)."""
+    return stamina.retry_context(
+        on=DBAPIError,
+        attempts=AUDIT_ATTEMPTS,
+        timeout=AUDIT_RETRY_SECONDS,
+        wait_initial=0.1,
+        wait_max=2.0,
+    )
 
 
 def _one_line(error: BaseException) -> str:

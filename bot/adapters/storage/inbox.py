@@ -122,7 +122,11 @@ class Stored(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Claim:
-    """A delivery leased to one worker, and what claiming it settled."""
+    """A delivery leased to one worker, and the deliveries settled into it.
+
+    ``collapsed`` and ``superseded`` name them whether this claim or, for a retried delivery,
+    an earlier one settled them: the worker audits them once, when the delivery ends.
+    """
 
     delivery: Delivery
     owner: str
@@ -335,6 +339,15 @@ class Inbox:
             )
         )
         row = connection.execute(select(inbox).where(inbox.c.seq == runner_seq)).one()
+        if collapsed or superseded or row.attempts > 1:
+            # A retried runner (failed, or its worker lost) still answers for what it settled.
+            settled = connection.execute(
+                select(inbox.c.delivery_id, inbox.c.status)
+                .where(inbox.c.merged_into == row.delivery_id)
+                .order_by(inbox.c.seq)
+            ).all()
+            collapsed = tuple(r.delivery_id for r in settled if r.status == Status.COLLAPSED)
+            superseded = tuple(r.delivery_id for r in settled if r.status == Status.SUPERSEDED)
         delivery = _delivery(row)
         if row.kind == _FOLDING:
             folded = connection.execute(
@@ -375,6 +388,7 @@ class Inbox:
             group.append(row)
         runner, older = group[-1], group[:-1]
         if older:
+            _adopt(connection, [r.delivery_id for r in older], runner.delivery_id)
             connection.execute(
                 update(inbox)
                 .where(inbox.c.seq.in_([r.seq for r in older]), inbox.c.status == Status.PENDING)
@@ -405,6 +419,7 @@ class Inbox:
         runner = group[-1]
         collapsed = [r for r in group[:-1] if r.head_sha == runner.head_sha]
         superseded = [r for r in group[:-1] if r.head_sha != runner.head_sha]
+        _adopt(connection, [r.delivery_id for r in group[:-1]], runner.delivery_id)
         for rows, status in ((collapsed, Status.COLLAPSED), (superseded, Status.SUPERSEDED)):
             if rows:
                 connection.execute(
@@ -577,6 +592,17 @@ class Inbox:
         if is_postgresql(self._engine):
             return query.with_for_update(skip_locked=True, of=inbox)
         return query
+
+
+def _adopt(connection: Connection, settled: list[str], runner: str) -> None:
+    """What was settled into deliveries now settled into ``runner`` is ``runner``'s to answer for.
+
+    A delivery goes back to pending with deliveries collapsed into it when its worker died or
+    it failed; if a newer one then collapses it, its own are not left with nobody to audit them.
+    """
+    connection.execute(
+        update(inbox).where(inbox.c.merged_into.in_(settled)).values(merged_into=runner)
+    )
 
 
 def _retrying(timeout: float = 60.0) -> Any:

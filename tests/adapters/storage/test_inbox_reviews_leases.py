@@ -58,7 +58,7 @@ def test_a_retried_review_still_carries_the_reviews_folded_into_it(inbox: Inbox)
     retry = inbox.claim(now=T0 + timedelta(hours=1))
     assert retry is not None
     assert retry.delivery.delivery_id == "r3"
-    assert retry.collapsed == ()
+    assert retry.collapsed == ("r1", "r2")  # still answers for them (audited when it ends)
     assert [d.delivery_id for d in retry.delivery.folded] == ["r1", "r2"]
 
 
@@ -82,3 +82,20 @@ def test_the_lease_is_a_minute_by_default_and_set_by_the_environment(tmp_path: o
     assert Settings.from_environ({"EUCORA_HOME": str(tmp_path)}).inbox_lease_seconds == 60.0
     environ = {"EUCORA_HOME": str(tmp_path), "EUCORA_INBOX_LEASE_SECONDS": "20"}
     assert Settings.from_environ(environ).inbox_lease_seconds == 20.0
+
+
+def test_what_a_retried_delivery_settled_passes_to_the_one_that_collapses_it(
+    inbox: Inbox,
+) -> None:
+    for name in ("a", "b", "x"):
+        put(inbox, name)
+    first = inbox.claim(now=T0)
+    assert first is not None
+    assert (first.delivery.delivery_id, first.collapsed) == ("x", ("a", "b"))
+    assert inbox.fail(first, reason="the worker's GitHub call failed", now=T0) is Status.PENDING
+    put(inbox, "y")  # a newer delivery of the same head arrives while x waits for its retry
+    claim = inbox.claim(now=T0 + timedelta(hours=1))
+    assert claim is not None
+    assert claim.delivery.delivery_id == "y"
+    assert claim.collapsed == ("a", "b", "x")  # none left with nobody to audit them
+    assert {r["merged_into"] for r in inbox.rows([Status.COLLAPSED])} == {"y"}
