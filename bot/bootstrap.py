@@ -38,7 +38,7 @@ from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import check_schema, open_database
 from bot.adapters.storage.drift import DriftStore
-from bot.adapters.storage.inbox import DEFAULT_LEASE_SECONDS, Inbox
+from bot.adapters.storage.inbox import Inbox
 from bot.adapters.storage.publications import Outbox
 from bot.adapters.storage.reviews import ReviewLedger
 from bot.adapters.storage.rollouts import RolloutStore
@@ -335,18 +335,18 @@ def build_intake_services(
     settings: Settings,
     *,
     publication_queue: PublicationQueue,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    lease_seconds: float | None = None,
     clock: Clock = utc_now,
 ) -> IntakeServices:
     """Open the database (refusing an old schema: ``SchemaVersionError`` names the command).
 
-    ``lease_seconds``: how long a claimed delivery stays with its worker before the sweeper
-    gives it to another (longer than the slowest evaluation; tests shorten it).
+    ``lease_seconds``: how long a claimed delivery stays with its worker without a heartbeat
+    before the sweeper gives it to another (``EUCORA_INBOX_LEASE_SECONDS`` when ``None``).
     """
     engine = open_database(settings.database_url)
     inbox = Inbox(
         engine,
-        lease_seconds=lease_seconds,
+        lease_seconds=settings.inbox_lease_seconds if lease_seconds is None else lease_seconds,
         replay_window=timedelta(seconds=settings.replay_window),
     )
     outbox = Outbox(engine, lease_seconds=settings.publish_lease_seconds)
@@ -435,7 +435,7 @@ def _build(  # noqa: PLR0913 - the queue's two shapes and the overrides
     *,
     queue: PublicationQueue,
     publications: Relay[int],
-    lease_seconds: float,
+    lease_seconds: float | None,
     clock: Clock,
 ) -> _Built:
     """Services, the handler (and publisher), the processor: in the order the module states."""
@@ -463,7 +463,7 @@ def build_intake(
     handler_factory: HandlerFactory = recording_handler_factory,
     *,
     drain_threads: int = 2,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    lease_seconds: float | None = None,
     clock: Clock = utc_now,
 ) -> Intake:
     """Everything the webhook and its worker need, from the settings and the handler factory.
@@ -492,7 +492,7 @@ def build_intake(
         else ThreadedDrainer(
             built.processor,
             threads=drain_threads,
-            sweep_seconds=min(settings.sweep_seconds, lease_seconds / 2),
+            sweep_seconds=min(settings.sweep_seconds, built.services.inbox.lease_seconds / 2),
         )
     )
     secrets = tuple(
@@ -527,7 +527,7 @@ def build_worker(
     settings: Settings,
     handler_factory: HandlerFactory = recording_handler_factory,
     *,
-    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    lease_seconds: float | None = None,
     clock: Clock = utc_now,
 ) -> Worker:
     """The Celery worker: its tasks run :meth:`DeliveryProcessor.drain` and ``Publisher.run``."""

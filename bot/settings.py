@@ -148,6 +148,10 @@ class Settings:
     publish_lease_seconds: float = 900.0
     """``EUCORA_PUBLISH_LEASE_SECONDS``: how long a worker holds a claimed publication before the
     sweeper may give it to another (a worker that died); longer than the slowest publish."""
+    inbox_lease_seconds: float = 60.0
+    """``EUCORA_INBOX_LEASE_SECONDS``: how long a claimed webhook delivery stays with its worker
+    without a heartbeat (renewed every third of it while the delivery runs): a killed worker's
+    delivery, and the PR behind it, is taken over about this long after it died."""
     sweep_seconds: float = 15.0
     """``EUCORA_SWEEP_SECONDS``: how often the sweeper re-sends due and abandoned work."""
     replay_window: float = 300.0
@@ -192,6 +196,9 @@ class Settings:
             secret_values=configured_secrets(environ) + stored.secrets(),
             publish_lease_seconds=_seconds(
                 environ, "EUCORA_PUBLISH_LEASE_SECONDS", 900.0, minimum=1.0, maximum=86400.0
+            ),
+            inbox_lease_seconds=_seconds(
+                environ, "EUCORA_INBOX_LEASE_SECONDS", 60.0, minimum=1.0, maximum=3600.0
             ),
             sweep_seconds=_seconds(
                 environ, "EUCORA_SWEEP_SECONDS", 15.0, minimum=0.1, maximum=3600.0

@@ -15,10 +15,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import stamina
+from sqlalchemy.exc import DBAPIError
 
 from bot.adapters.logs import bound_delivery
 from bot.adapters.metrics import Metrics
@@ -32,6 +36,8 @@ Handler = Callable[[Delivery], str]
 Clock = Callable[[], datetime]
 log = logging.getLogger("eucora.worker")
 OUTCOME_WORD_LIMIT = 40
+AUDIT_ATTEMPTS = 60
+AUDIT_RETRY_SECONDS = 60.0
 AUDIT_ACTOR = "eucora"
 
 
@@ -83,14 +89,10 @@ class DeliveryProcessor:
 
     def _run(self, claim: Claim) -> None:
         delivery = claim.delivery
-        for word, others in (("collapsed", claim.collapsed), ("superseded", claim.superseded)):
-            for other in others:
-                self.metrics.delivery(delivery.event, word)
-                log.info("%s into this delivery", word, extra={word: other})
-                self._audit_settled(other, word, delivery)
         started = time.perf_counter()
         try:
-            outcome = self.handler(delivery)
+            with self._heartbeat(claim):
+                outcome = self.handler(delivery)
         except Exception as error:  # noqa: BLE001 - every failure is recorded, none escapes
             seconds = time.perf_counter() - started
             reason = self.redactor(_one_line(error))
@@ -104,6 +106,7 @@ class DeliveryProcessor:
             )
             if status is Status.FAILED:
                 self.metrics.delivery(delivery.event, "failed")
+                self._settled(claim)
                 self._audit(claim, "failed", reason)
             return
         seconds = time.perf_counter() - started
@@ -124,7 +127,48 @@ class DeliveryProcessor:
                 "seconds": round(seconds, 4),
             },
         )
+        self._settled(claim)
         self._audit(claim, word, None)
+
+    def _settled(self, claim: Claim) -> None:
+        """Count and audit the deliveries settled into this one, now that it has ended.
+
+        Not before it runs: a worker killed mid-delivery would leave them unaudited, as the
+        claim that settled them is committed; the retry's claim hands them over again.
+        """
+        delivery = claim.delivery
+        for word, others in (("collapsed", claim.collapsed), ("superseded", claim.superseded)):
+            for other in others:
+                self.metrics.delivery(delivery.event, word)
+                log.info("%s into this delivery", word, extra={word: other})
+                self._audit_settled(other, word, delivery)
+
+    @contextmanager
+    def _heartbeat(self, claim: Claim) -> Iterator[None]:
+        """Renew the claim's lease every third of it while the handler runs (a daemon thread).
+
+        A worker that dies stops renewing: its lease lapses and the sweeper hands the delivery
+        to another worker within one lease. A failed renewal is logged and tried again.
+        """
+        stop = threading.Event()
+        every = self.inbox.lease_seconds / 3
+
+        def beat() -> None:
+            while not stop.wait(every):
+                try:
+                    if not self.inbox.renew(claim, now=self.clock()):
+                        log.warning("lease lost while the delivery ran; another worker has it")
+                        return
+                except Exception:  # a heartbeat that failed is tried again at the next beat
+                    log.warning("could not renew the lease; trying again", exc_info=True)
+
+        thread = threading.Thread(target=beat, name="eucora-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(5.0)  # a renewal after completion changes nothing (owner checked)
 
     def _audit_settled(self, delivery_id: str, outcome: str, runner: Delivery) -> None:
         """A delivery settled without running (collapsed, superseded): its own audit event."""
@@ -151,6 +195,20 @@ class DeliveryProcessor:
         if self.audit is None:
             return
         try:
+            for attempt in _audit_retrying():
+                with attempt:
+                    self._append_once(correlation_id, delivery, payload, head_sha)
+        except Exception:
+            log.exception("could not append the audit event")
+
+    def _append_once(
+        self,
+        correlation_id: str,
+        delivery: Delivery,
+        payload: dict[str, Any],
+        head_sha: str | None,
+    ) -> None:
+        if self.audit is not None:
             self.audit.append(
                 type=AuditEventType.WEBHOOK_PROCESSED,
                 actor=AUDIT_ACTOR,
@@ -161,8 +219,6 @@ class DeliveryProcessor:
                 payload=payload,
                 time=self.clock(),
             )
-        except Exception:
-            log.exception("could not append the audit event")
 
     def _audit(self, claim: Claim, outcome: str, error: str | None) -> None:
         """The delivery's final state, with the head SHA and what it settled."""
@@ -184,6 +240,17 @@ class DeliveryProcessor:
             payload=payload,
             head_sha=delivery.head_sha,
         )
+
+
+def _audit_retrying() -> Any:
+    """An audit event of a delivery already settled waits out a database outage (bounded)."""
+    return stamina.retry_context(
+        on=DBAPIError,
+        attempts=AUDIT_ATTEMPTS,
+        timeout=AUDIT_RETRY_SECONDS,
+        wait_initial=0.1,
+        wait_max=2.0,
+    )
 
 
 def _one_line(error: BaseException) -> str:

@@ -136,6 +136,9 @@ class Delivery:
     body_sha256: str
     received_at: datetime
     attempts: int
+    folded: tuple[Delivery, ...] = ()
+    """Reviews of the same PR that waited behind this one and were collapsed into it (oldest
+    first): the handler records each in the review ledger, then decides once."""
 
     def payload(self) -> dict[str, Any]:
         """The JSON payload (checked to be an object when the delivery was accepted)."""

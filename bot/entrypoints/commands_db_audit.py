@@ -1,5 +1,10 @@
 """The ``eucora db`` and ``eucora audit`` commands.
 
+``eucora db copy --to URL`` moves EUCORA's database (SQLite → PostgreSQL) without losing the
+audit chain, the review ledger, the inbox or the publications outbox: the target is migrated,
+must be empty, receives every row in one transaction, and its audit trail is verified there
+before success is reported (exit 1 when it does not verify). The URL's password is never shown.
+
 Exit codes (DESIGN.md): 0 ok, 1 verification failed (or the log refuses to sign because it does
 not verify), 2 usage, configuration, database or I/O error. Every failure is one line on stderr,
 never a traceback.
@@ -18,7 +23,8 @@ from typing import IO, NoReturn
 
 import click
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.adapters.keys import audit_signer, audit_verifier_keys, read_verifier_key
 from bot.adapters.storage import (
@@ -27,6 +33,7 @@ from bot.adapters.storage import (
     open_database,
     upgrade_schema,
 )
+from bot.adapters.storage.copy import copy_database
 from bot.core.durations import parse_since
 from bot.errors import AuditIntegrityError, EucoraError
 from bot.flows.audit import (
@@ -102,6 +109,44 @@ def db_upgrade() -> None:
         click.echo(f"database schema already at {after}")
     else:
         click.echo(f"database schema upgraded from {before or 'none'} to {after}")
+
+
+@db.command("copy")
+@click.option(
+    "--to",
+    "target_url",
+    required=True,
+    metavar="URL",
+    help="The empty target database, e.g. postgresql+psycopg://eucora@db.internal/eucora "
+    "(a password may come from PGPASSWORD rather than the URL).",
+)
+def db_copy(target_url: str) -> None:
+    """Copy every table into an empty database, then verify its audit trail there."""
+    try:
+        shown = make_url(target_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        _fail("--to is not a database URL (e.g. postgresql+psycopg://user@host/db)")
+    with _reported():
+        settings = _settings()
+        if make_url(settings.database_url) == make_url(target_url):
+            _fail("--to names the database being copied")
+        with _database(settings) as source:
+            target = create_database_engine(target_url)
+            try:
+                counts = copy_database(source, target)
+                report, text = verify_log(AuditLog(target), audit_verifier_keys(settings))
+            finally:
+                target.dispose()
+    short = [c for c in counts if c.target_rows != c.source_rows]
+    for copied in counts:
+        click.echo(f"{copied.table}: {copied.target_rows} row(s)")
+    click.echo(f"copied into {shown}")
+    click.echo(text, nl=False)
+    if short:
+        names = ", ".join(c.table for c in short)
+        click.echo(f"eucora: error: rows changed in the source during the copy: {names}", err=True)
+        sys.exit(EXIT_FAILED)
+    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
 @click.group("audit")

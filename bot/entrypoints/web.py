@@ -7,6 +7,12 @@ With a :class:`WebhookIntake` it also serves ``POST /webhook`` (signature checke
 body before anything is parsed, the delivery committed to the inbox before the 202), ``GET
 /readyz`` and ``GET /metrics``.
 
+``surface`` splits the routes between two listeners (``eucora serve --admin-listen``): the
+public one serves only ``/webhook``, ``/healthz`` and ``/readyz`` (what GitHub and a load
+balancer need); the admin one the evidence pages and ``/metrics`` (and the health checks). By
+default one app serves everything, as before. :class:`ListenerDispatch` sends each request to
+the app of the listening socket it arrived on (its local address, never a header).
+
 Every response carries a strict Content-Security-Policy (the page has no scripts and loads
 nothing), ``nosniff`` and ``no-referrer``. Errors are one line of plain text, never a traceback.
 """
@@ -22,9 +28,11 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from flask import Flask, Response, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
@@ -70,6 +78,7 @@ BAD_DELIVERY = "X-GitHub-Delivery must be 1-100 letters, digits, '-', '_' or '.'
 MISSING_EVENT = "Missing X-GitHub-Event header."
 BAD_EVENT = "X-GitHub-Event must be 1-100 lower-case letters, digits or '_'."
 CRASH_AFTER_COMMIT = "after_commit_before_response"
+DATABASE_DOWN = "The database is unavailable: the delivery was not stored; redeliver it later."
 _DELIVERY_ID = re.compile(r"\A[A-Za-z0-9._-]{1,100}\Z")
 _EVENT = re.compile(r"\A[a-z0-9_]{1,100}\Z")
 _OUTCOMES = {
@@ -96,6 +105,44 @@ class WebhookIntake:
     audit: AuditLog | None = None
     crashpoint: str | None = None
     """``after_commit_before_response``: die (SIGKILL) right after the commit (crash tests)."""
+
+
+class Surface(StrEnum):
+    """Which routes an app serves (see the module docstring)."""
+
+    ALL = "all"
+    """Everything on one listener (the default)."""
+    PUBLIC = "public"
+    """``/webhook``, ``/healthz``, ``/readyz``: what may face the internet."""
+    ADMIN = "admin"
+    """Evidence pages, ``/metrics``, ``/healthz``, ``/readyz``: for the private network."""
+
+
+class ListenerDispatch:
+    """A WSGI app that sends each request to the app of the listener it arrived on.
+
+    ``admin_port``'s requests go to ``admin``, every other to ``public``. The listener is the
+    local address of the accepted socket (gunicorn's ``gunicorn.socket``): a ``Host`` header
+    cannot move a request from the public listener to the admin one. A request whose socket
+    is unknown goes to ``public``.
+    """
+
+    def __init__(self, public: Flask, admin: Flask, *, admin_port: int) -> None:
+        self.public = public
+        self.admin = admin
+        self._admin_port = admin_port
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """Dispatch one request."""
+        return self._app_for(environ)(environ, start_response)
+
+    def _app_for(self, environ: dict[str, Any]) -> Flask:
+        connection = environ.get("gunicorn.socket")
+        try:
+            port = connection.getsockname()[1] if connection is not None else None
+        except (OSError, IndexError, TypeError):
+            port = None
+        return self.admin if port == self._admin_port else self.public
 
 
 class _AnythingConverter(BaseConverter):
@@ -140,8 +187,11 @@ def create_app(
     repository_url_for: RepositoryUrlFor | None = None,
     intake: WebhookIntake | None = None,
     rollouts: RolloutBoard | None = None,
+    surface: Surface = Surface.ALL,
 ) -> Flask:
     """Build the web app over an evidence source (and, with ``intake``, the webhook).
+
+    ``surface``: every route (the default), the public ones or the admin ones.
 
     ``repository_url_for`` maps a pack's ``repository`` (``owner/name``) to its web address
     (``https://github.com/owner/name``), so findings link to their file and line; without it,
@@ -157,6 +207,25 @@ def create_app(
     def healthz() -> Response:
         return _text("ok", 200)
 
+    if surface is not Surface.PUBLIC:
+        _add_evidence_route(app, evidence, repository_url_for)
+        if rollouts is not None:
+
+            @app.get("/rollouts")
+            def rollout_board() -> Response:
+                return board_response(rollouts)
+
+    if intake is not None:
+        _add_intake_routes(app, intake, surface)
+    app.after_request(_secure)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(500, _internal_error)
+    return app
+
+
+def _add_evidence_route(
+    app: Flask, evidence: EvidenceSource, repository_url_for: RepositoryUrlFor | None
+) -> None:
     @app.get("/evidence/<anything:digest>")
     def evidence_page(digest: str) -> Response:
         if not DIGEST_PATTERN.match(digest):
@@ -179,29 +248,18 @@ def create_app(
         response.vary.add("Accept")
         return response
 
-    if rollouts is not None:
-
-        @app.get("/rollouts")
-        def rollout_board() -> Response:
-            return board_response(rollouts)
-
-    if intake is not None:
-        _add_intake_routes(app, intake)
-    app.after_request(_secure)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(500, _internal_error)
-    return app
-
 
 # --- the webhook -------------------------------------------------------------------------------
 
 
-def _add_intake_routes(app: Flask, intake: WebhookIntake) -> None:
+def _add_intake_routes(app: Flask, intake: WebhookIntake, surface: Surface) -> None:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
-    @app.post("/webhook")
-    def webhook() -> Response:
-        return _receive(intake)
+    if surface is not Surface.ADMIN:
+
+        @app.post("/webhook")
+        def webhook() -> Response:
+            return _receive(intake)
 
     @app.get("/readyz")
     def readyz() -> Response:
@@ -214,9 +272,11 @@ def _add_intake_routes(app: Flask, intake: WebhookIntake) -> None:
             return _text(f"not ready: {problem}", 503)
         return _text("ready", 200)
 
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(intake.metrics.exposition(), status=200, content_type=CONTENT_TYPE)
+    if surface is not Surface.PUBLIC:
+
+        @app.get("/metrics")
+        def metrics() -> Response:
+            return Response(intake.metrics.exposition(), status=200, content_type=CONTENT_TYPE)
 
 
 def _receive(intake: WebhookIntake) -> Response:
@@ -252,13 +312,19 @@ def _accept(intake: WebhookIntake, delivery_id: str, event: str, body: bytes) ->
     if routing.kind is DeliveryKind.PING:
         _record(intake, delivery_id, routing, "pong")
         return _text("pong", 200)
-    stored = intake.inbox.store(
-        delivery_id=delivery_id,
-        routing=routing,
-        body=body,
-        body_sha256=body_digest(body),
-        received_at=intake.clock(),
-    )
+    try:
+        stored = intake.inbox.store(
+            delivery_id=delivery_id,
+            routing=routing,
+            body=body,
+            body_sha256=body_digest(body),
+            received_at=intake.clock(),
+        )
+    except DBAPIError as error:
+        # Never 202 for what was not stored: GitHub records the failure and can redeliver.
+        intake.metrics.delivery(routing.event, "unavailable")
+        log.warning("webhook not stored: the database is unavailable (%s)", type(error).__name__)
+        return _text(DATABASE_DOWN, 503)
     if intake.crashpoint == CRASH_AFTER_COMMIT:
         os.kill(os.getpid(), signal.SIGKILL)
     outcome = _OUTCOMES[stored]

@@ -691,18 +691,48 @@ def on_review(
     *,
     installation_id: int | None,
     correlation_id: str,
+    earlier: Sequence[tuple[Mapping[str, Any], str]] = (),
 ) -> str:
-    """A ``pull_request_review`` (submitted, edited, dismissed): record it, then re-decide."""
+    """A ``pull_request_review`` (submitted, edited, dismissed): record it, then re-decide.
+
+    ``earlier``: the payloads (and delivery ids) of reviews of the same PR collapsed into this
+    one by the inbox; each is recorded first, in the order they arrived, then the PR is decided
+    once.
+    """
     gate = _gate(context)
+    if gate is None:
+        return "ignored"
+    for other, other_id in earlier:
+        _record_review(
+            context, gate, other, installation_id=installation_id, correlation_id=other_id
+        )
+    where = _record_review(
+        context, gate, payload, installation_id=installation_id, correlation_id=correlation_id
+    )
+    if where is None:
+        return "ignored"
+    repository, number = where
+    return redecide(context, repository, number, correlation_id=correlation_id)
+
+
+def _record_review(
+    context: PullRequestContext,
+    gate: CabApprovals,
+    payload: Mapping[str, Any],
+    *,
+    installation_id: int | None,
+    correlation_id: str,
+) -> tuple[str, int] | None:
+    """Record one review delivery in the ledger (audited); its PR, or ``None`` if malformed."""
     repository = str(_dict(payload.get("repository")).get("full_name") or "")
     pull = _dict(payload.get("pull_request"))
     review = _dict(payload.get("review"))
     user = _dict(review.get("user"))
     number, review_id = pull.get("number"), review.get("id")
-    if gate is None or not repository or not isinstance(number, int):
-        return "ignored"
+    if not repository or not isinstance(number, int):
+        return None
     if not isinstance(review_id, int) or not isinstance(user.get("login"), str):
-        return "ignored"
+        return None
     action = str(payload.get("action") or "submitted")
     state = "DISMISSED" if action == "dismissed" else str(review.get("state") or "").upper()
     arrived = PullRequestReview(
@@ -742,7 +772,7 @@ def on_review(
                 "commit": arrived.commit_id,
             },
         )
-    return redecide(context, repository, number, correlation_id=correlation_id)
+    return repository, number
 
 
 def on_membership(

@@ -85,6 +85,7 @@ def handle_delivery(delivery: Delivery, context_for: ContextFor) -> str:  # noqa
             payload,
             installation_id=delivery.installation_id,
             correlation_id=delivery.delivery_id,
+            earlier=[(folded.payload(), folded.delivery_id) for folded in delivery.folded],
         )
     if delivery.kind is DeliveryKind.DEPLOYMENT:
         return on_deployment(

@@ -227,3 +227,24 @@ def test_github_metrics_for_the_evaluation_flow() -> None:
     assert 'eucora_github_api_errors_total{kind="no_answer"} 1.0' in text
     assert 'eucora_github_rate_limit_remaining{resource="core"} 4999.0' in text
     assert 'eucora_inbox_depth{status="pending"} 3.0' in text
+
+
+def test_a_slow_delivery_keeps_its_lease_while_it_runs(engine: Engine) -> None:
+    """The heartbeat renews a short lease: a sweep during a long handler takes nothing over."""
+    inbox = Inbox(engine, lease_seconds=0.6)
+    store(inbox, "slow", at=datetime.now(UTC))
+    swept: list[int] = []
+    sweeper = DeliveryProcessor(inbox=inbox, handler=lambda _d: "x", metrics=Metrics())
+
+    def handler(_delivery: Delivery) -> str:
+        for _ in range(4):  # 2 s: more than three leases
+            time.sleep(0.5)
+            swept.append(sweeper.sweep())
+        return "evaluated"
+
+    processor = DeliveryProcessor(inbox=inbox, handler=handler, metrics=Metrics())
+    assert processor.run_one()
+    assert swept == [0, 0, 0, 0]
+    row = inbox.get("slow")
+    assert row is not None
+    assert (row["status"], row["outcome"], row["attempts"]) == ("done", "evaluated", 1)

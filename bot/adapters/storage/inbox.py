@@ -18,8 +18,14 @@ State machine of a row (``status``)::
   transaction, serialised per body (SQLite's write lock, a PostgreSQL advisory lock).
 * Claiming takes the oldest due row whose pull request (``serial_key``) has nothing running; for
   an evaluation it runs the *newest* pending evaluation of that PR and marks the older ones
-  collapsed (same head SHA) or superseded (older head). Reviews, comment commands, merges and
-  deployments are never dropped; they run one at a time per PR like everything else.
+  collapsed (same head SHA) or superseded (older head). For a review it runs the newest of the
+  reviews of that PR waiting in a row (up to the next delivery of another kind) and marks the
+  older ones collapsed: the claim hands their bodies along (``Delivery.folded``, also on a
+  retry) so that each is recorded in the review ledger and the PR is decided once. Comment
+  commands, merges and deployments are never collapsed; they run one at a time per PR.
+* A running delivery's lease is renewed while its handler runs (``renew``, the worker's
+  heartbeat), so a short lease (``EUCORA_INBOX_LEASE_SECONDS``, 60 s by default) suffices for a
+  slow evaluation and a killed worker's delivery is taken over soon after the lease lapses.
 * At most one row per ``serial_key`` is ``running``: the partial unique index guarantees it
   across processes; claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and ``BEGIN IMMEDIATE``
   on SQLite. ``attempts`` counts claims, so a delivery that kills its worker every time ends
@@ -34,7 +40,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -70,9 +76,13 @@ from bot.core.webhooks import (
 
 INBOX_LOCK_KEY = 0x6575636F72610003
 """SQLite only: write_transaction's key (PostgreSQL claims lock rows, not the table)."""
-DEFAULT_LEASE_SECONDS = 300.0
+DEFAULT_LEASE_SECONDS = 60.0
+"""A claim's lease: renewed every third of it while the handler runs (``renew``)."""
 DEFAULT_MAX_ATTEMPTS = 5
 _CLAIM_CONFLICT_RETRIES = 10
+STORE_RETRY_SECONDS = 5.0
+"""How long ``store`` retries a busy or lost database before giving up (the webhook then
+answers 503): the acknowledgement never waits long on a database that is not there."""
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _SQLITE_WRITERS = threading.Lock()
 """Serialises this process's SQLite write transactions on the inbox (see ``Inbox._transaction``)."""
@@ -85,6 +95,7 @@ one-key locks of the migrations and the audit log)."""
 _BODY_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:key AS integer))")
 _LEASE_EXPIRED = "lease expired: the worker was lost"
 _COALESCING = (DeliveryKind.EVALUATE.value, DeliveryKind.MERGE_GROUP.value)
+_FOLDING = DeliveryKind.REVIEW.value
 
 
 class Status(StrEnum):
@@ -111,7 +122,11 @@ class Stored(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Claim:
-    """A delivery leased to one worker, and what claiming it settled."""
+    """A delivery leased to one worker, and the deliveries settled into it.
+
+    ``collapsed`` and ``superseded`` name them whether this claim or, for a retried delivery,
+    an earlier one settled them: the worker audits them once, when the delivery ends.
+    """
 
     delivery: Delivery
     owner: str
@@ -149,6 +164,8 @@ class Inbox:
     ) -> None:
         if replay_window < timedelta(0):
             raise ValueError("the replay window must not be negative")
+        if lease_seconds <= 0:
+            raise ValueError("the inbox lease must be positive")
         self._engine = engine
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
@@ -202,9 +219,9 @@ class Inbox:
         except DBAPIError as error:
             if not is_transient(error):
                 raise
-        # Busy or a lost connection: retried with a bounded, jittered backoff.
+        # Busy or a lost connection: retried with a short, jittered backoff (the sender waits).
         stored = Stored.STORED
-        for attempt in _retrying():
+        for attempt in _retrying(timeout=STORE_RETRY_SECONDS):
             with attempt:
                 stored = self._store(row, routing.event)
         return stored
@@ -307,6 +324,8 @@ class Inbox:
         superseded: tuple[str, ...] = ()
         if chosen.kind in _COALESCING and chosen.serial_key is not None:
             runner_seq, collapsed, superseded = self._settle_group(connection, chosen, stamp)
+        elif chosen.kind == _FOLDING and chosen.serial_key is not None:
+            runner_seq, collapsed = self._fold_reviews(connection, chosen, stamp)
         owner = new_owner()
         lease_until = format_time(now + timedelta(seconds=self.lease_seconds))
         connection.execute(
@@ -320,9 +339,67 @@ class Inbox:
             )
         )
         row = connection.execute(select(inbox).where(inbox.c.seq == runner_seq)).one()
-        return Claim(
-            delivery=_delivery(row), owner=owner, collapsed=collapsed, superseded=superseded
-        )
+        if collapsed or superseded or row.attempts > 1:
+            # A retried runner (failed, or its worker lost) still answers for what it settled.
+            settled = connection.execute(
+                select(inbox.c.delivery_id, inbox.c.status)
+                .where(inbox.c.merged_into == row.delivery_id)
+                .order_by(inbox.c.seq)
+            ).all()
+            collapsed = tuple(r.delivery_id for r in settled if r.status == Status.COLLAPSED)
+            superseded = tuple(r.delivery_id for r in settled if r.status == Status.SUPERSEDED)
+        delivery = _delivery(row)
+        if row.kind == _FOLDING:
+            folded = connection.execute(
+                select(inbox)
+                .where(
+                    inbox.c.merged_into == row.delivery_id,
+                    inbox.c.status == Status.COLLAPSED,
+                    inbox.c.kind == _FOLDING,
+                )
+                .order_by(inbox.c.seq)
+            ).all()
+            delivery = replace(delivery, folded=tuple(_delivery(r) for r in folded))
+        return Claim(delivery=delivery, owner=owner, collapsed=collapsed, superseded=superseded)
+
+    def _fold_reviews(
+        self, connection: Connection, chosen: Row[Any], stamp: str
+    ) -> tuple[int, tuple[str, ...]]:
+        """Run the newest of the reviews waiting in a row behind ``chosen``; collapse the others.
+
+        The row stops at the PR's next pending delivery of another kind (a merge, a command): a
+        review that arrived after it is not decided before it.
+        """
+        later = connection.execute(
+            self._locking(
+                select(inbox.c.seq, inbox.c.delivery_id, inbox.c.kind)
+                .where(
+                    inbox.c.status == Status.PENDING,
+                    inbox.c.serial_key == chosen.serial_key,
+                    inbox.c.seq >= chosen.seq,
+                )
+                .order_by(inbox.c.seq)
+            )
+        ).all()
+        group = []
+        for row in later:
+            if row.kind != _FOLDING:
+                break
+            group.append(row)
+        runner, older = group[-1], group[:-1]
+        if older:
+            _adopt(connection, [r.delivery_id for r in older], runner.delivery_id)
+            connection.execute(
+                update(inbox)
+                .where(inbox.c.seq.in_([r.seq for r in older]), inbox.c.status == Status.PENDING)
+                .values(
+                    status=Status.COLLAPSED,
+                    outcome=Status.COLLAPSED.value,
+                    merged_into=runner.delivery_id,
+                    finished_at=stamp,
+                )
+            )
+        return runner.seq, tuple(r.delivery_id for r in older)
 
     def _settle_group(
         self, connection: Connection, chosen: Row[Any], stamp: str
@@ -342,6 +419,7 @@ class Inbox:
         runner = group[-1]
         collapsed = [r for r in group[:-1] if r.head_sha == runner.head_sha]
         superseded = [r for r in group[:-1] if r.head_sha != runner.head_sha]
+        _adopt(connection, [r.delivery_id for r in group[:-1]], runner.delivery_id)
         for rows, status in ((collapsed, Status.COLLAPSED), (superseded, Status.SUPERSEDED)):
             if rows:
                 connection.execute(
@@ -360,8 +438,16 @@ class Inbox:
             tuple(r.delivery_id for r in superseded),
         )
 
-    def complete(self, claim: Claim, *, outcome: str, now: datetime) -> bool:
-        """Record the handler's outcome; ``False`` when the lease was lost (nothing changed)."""
+    def renew(self, claim: Claim, *, now: datetime) -> bool:
+        """Extend a running claim's lease by ``lease_seconds`` from ``now`` (the heartbeat).
+
+        ``False`` when the lease was lost (expired and taken over): the worker should let go.
+        """
+        until = format_time(now + timedelta(seconds=self.lease_seconds))
+        return self._update_held(claim, lease_until=until)
+
+    def _update_held(self, claim: Claim, **values: Any) -> bool:
+        """Update the claim's row while this claim still holds it; whether it did."""
         with self._transaction() as connection:
             result = connection.execute(
                 update(inbox)
@@ -370,16 +456,21 @@ class Inbox:
                     inbox.c.status == Status.RUNNING,
                     inbox.c.lease_owner == claim.owner,
                 )
-                .values(
-                    status=Status.DONE,
-                    outcome=outcome,
-                    finished_at=format_time(now),
-                    lease_owner=None,
-                    lease_until=None,
-                    error=None,
-                )
+                .values(**values)
             )
         return result.rowcount == 1
+
+    def complete(self, claim: Claim, *, outcome: str, now: datetime) -> bool:
+        """Record the handler's outcome; ``False`` when the lease was lost (nothing changed)."""
+        return self._update_held(
+            claim,
+            status=Status.DONE,
+            outcome=outcome,
+            finished_at=format_time(now),
+            lease_owner=None,
+            lease_until=None,
+            error=None,
+        )
 
     def fail(self, claim: Claim, *, reason: str, now: datetime) -> Status | None:
         """Record a failed attempt: ``pending`` again after a backoff, or ``failed`` when used up.
@@ -515,11 +606,22 @@ class Inbox:
         return query
 
 
-def _retrying() -> Any:
+def _adopt(connection: Connection, settled: list[str], runner: str) -> None:
+    """What was settled into deliveries now settled into ``runner`` is ``runner``'s to answer for.
+
+    A delivery goes back to pending with deliveries collapsed into it when its worker died or
+    it failed; if a newer one then collapses it, its own are not left with nobody to audit them.
+    """
+    connection.execute(
+        update(inbox).where(inbox.c.merged_into.in_(settled)).values(merged_into=runner)
+    )
+
+
+def _retrying(timeout: float = 60.0) -> Any:
     return stamina.retry_context(
         on=is_transient,
         attempts=20,
-        timeout=60.0,
+        timeout=timeout,
         wait_initial=0.01,
         wait_max=1.0,
         wait_jitter=0.05,

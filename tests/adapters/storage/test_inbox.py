@@ -264,7 +264,7 @@ def test_processes_claiming_at_once_process_each_row_exactly_once(
 ) -> None:
     """4 processes drain 48 deliveries of 6 PRs: each once, never two of one PR at a time."""
     for i in range(48):
-        kind = DeliveryKind.REVIEW if i % 2 else DeliveryKind.COMMAND
+        kind = DeliveryKind.MERGED if i % 2 else DeliveryKind.COMMAND  # never collapsed
         now = datetime.now(UTC)
         put(inbox, f"d{i:02}", routing(kind, pr=i % 6), at=now)
     context = multiprocessing.get_context("spawn")
