@@ -5,6 +5,12 @@ from __future__ import annotations
 from bot.core.audit_events import GENESIS_HASH, AuditEventType, seal_event
 
 STORED_TYPES = {
+    "drift.detected",
+    "drift.resolved",
+    "drift.remediated",
+    "drift.adopted",
+    "drift.read_failed",
+    "drift.command_refused",
     "webhook.redelivery_requested",
     "webhook.redelivery_failed",
     "rollout.started",
