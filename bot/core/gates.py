@@ -566,6 +566,15 @@ def resume(state: RolloutState, by: str) -> RolloutState | str:
     return dataclasses.replace(state, rings=rings, phase=RolloutPhase.ACTIVE, reason="")
 
 
+def retire(state: RolloutState, pr: int) -> RolloutState:
+    """The merge of pull request ``pr`` deleted the intent: this rollout stops promoting."""
+    if state.phase in FINAL_PHASES:
+        return state
+    return dataclasses.replace(
+        state, phase=RolloutPhase.SUPERSEDED, reason=f"retired by the merge of #{pr}"
+    )
+
+
 def supersede(state: RolloutState, version: str) -> RolloutState:
     """A newer version of the intent was merged: this rollout stops promoting."""
     if state.phase in FINAL_PHASES:

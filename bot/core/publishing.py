@@ -34,6 +34,13 @@ class PublicationState(StrEnum):
     FAILED = "failed"
 
 
+class PublicationAction(StrEnum):
+    """What a publication does on its plane: publish a version, or retire a deleted intent."""
+
+    PUBLISH = "publish"
+    RETIRE = "retire"
+
+
 FINAL_STATES: frozenset[PublicationState] = frozenset(
     {PublicationState.SUCCEEDED, PublicationState.FAILED}
 )
@@ -52,7 +59,7 @@ DESCRIPTION_MAX = DEPLOYMENT_DESCRIPTION_MAX
 
 _PUBLISHED_KINDS = frozenset({ChangeKind.ADDED, ChangeKind.MODIFIED, ChangeKind.RENAMED})
 """Change kinds that publish: a renamed intent is published under its new path; a deleted one is
-not (retiring it is the reconciler's job)."""
+retired instead (:func:`publication_specs`' ``retired``)."""
 _MAX_EXPONENT = 60
 """Backoff exponents beyond this are all capped anyway; stopping here keeps the float finite."""
 
@@ -60,6 +67,11 @@ _MAX_EXPONENT = 60
 def idempotency_key(intent_name: str, version: str, ring: str) -> str:
     """The key that makes a publication find-or-create on its plane: ``name@version#ring``."""
     return f"{intent_name}@{version}#{ring}"
+
+
+def retire_key(intent_name: str, version: str) -> str:
+    """The key of a deleted intent's retirement: ``name@version#retire`` (one per change)."""
+    return f"{intent_name}@{version}#retire"
 
 
 def is_final(state: str) -> bool:
@@ -84,33 +96,52 @@ class PublicationSpec:
     assignment: str
     idempotency_key: str
     intent: Mapping[str, Any]
-    """The validated ``DeploymentIntent`` document."""
+    """The validated ``DeploymentIntent`` document (a retired intent's: as the base had it)."""
+    action: PublicationAction = PublicationAction.PUBLISH
 
 
 def publication_specs(
-    pack: Mapping[str, Any], documents: Mapping[str, Mapping[str, Any]]
+    pack: Mapping[str, Any],
+    documents: Mapping[str, Mapping[str, Any]],
+    retired: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[PublicationSpec, ...]:
     """The publications a merged change asks for, sorted by (plane, intent name, ring).
 
     One per ``pack["changes"]`` entry that is added, modified or renamed and whose document (the
     validated intent at the merged tree, keyed by the entry's ``path``) is given: its plane and
-    first ring. Later rings are promoted by the reconciler once a ring's gate is met; deleted
-    intents are not published. Raises ``ValueError`` naming the path when a document has no ring
-    or misses a field a publication needs (validated documents always have them).
+    first ring. Later rings are promoted by the reconciler once a ring's gate is met.
+
+    A deleted entry whose document at the **base** is in ``retired`` (keyed by the entry's
+    ``path``) is retired from its plane: one spec with action ``retire``, its first ring's name
+    and target, key ``name@version#retire``; unless the same change publishes an intent of that
+    name on that plane (it moved). Raises ``ValueError`` naming the path when a document has no
+    ring or misses a field a publication needs (validated documents always have them).
     """
     specs = []
+    deleted = []
     for entry in pack["changes"]:
+        path = str(entry["path"])
+        if entry["kind"] == ChangeKind.DELETED:
+            document = (retired or {}).get(path)
+            if document is not None:
+                deleted.append(_spec(path, document, PublicationAction.RETIRE))
+            continue
         if entry["kind"] not in _PUBLISHED_KINDS:
             continue
-        path = str(entry["path"])
         document = documents.get(path)
         if document is None:
             continue
         specs.append(_spec(path, document))
-    return tuple(sorted(specs, key=lambda s: (s.plane, s.intent_name, s.ring)))
+    published = {(s.plane, s.intent_name) for s in specs}
+    specs.extend(s for s in deleted if (s.plane, s.intent_name) not in published)
+    return tuple(sorted(specs, key=lambda s: (s.plane, s.intent_name, s.ring, s.action)))
 
 
-def _spec(path: str, document: Mapping[str, Any]) -> PublicationSpec:
+def _spec(
+    path: str,
+    document: Mapping[str, Any],
+    action: PublicationAction = PublicationAction.PUBLISH,
+) -> PublicationSpec:
     try:
         rings = document["rings"]
         if not rings:
@@ -128,8 +159,13 @@ def _spec(path: str, document: Mapping[str, Any]) -> PublicationSpec:
             target=str(first["target"]),
             devices=int(first["devices"]),
             assignment=str(first["assignment"]),
-            idempotency_key=idempotency_key(name, version, ring),
+            idempotency_key=(
+                retire_key(name, version)
+                if action is PublicationAction.RETIRE
+                else idempotency_key(name, version, ring)
+            ),
             intent=document,
+            action=action,
         )
     except KeyError as error:
         raise ValueError(f"{path}: not a valid deployment intent: {error} is missing") from error
@@ -406,6 +442,13 @@ class PublicationView:
     created: bool | None = None
     error: str | None = None
     """The last error, already free of secrets."""
+    action: str = PublicationAction.PUBLISH.value
+    """``retire``: a deleted intent removed from its plane (the pack names it only then)."""
+
+    @property
+    def retires(self) -> bool:
+        """Whether this publication retires a deleted intent rather than publishing one."""
+        return self.action == PublicationAction.RETIRE.value
 
 
 def _approval(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -418,7 +461,9 @@ def _approval(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _publication(view: PublicationView) -> dict[str, Any]:
-    return {
+    # "action" only on a retirement: a pack without one keeps the bytes (and digest) it had.
+    retire = {"action": PublicationAction.RETIRE.value} if view.retires else {}
+    return retire | {
         "id": int(view.id),
         "plane": view.plane,
         "ring": view.ring,
@@ -496,10 +541,13 @@ def deployment_status(view: PublicationView) -> tuple[str, str]:
     """The GitHub deployment status (state, description of at most 140 characters) of a row.
 
     pending → ``queued`` (saying why when it waits for a retry), in_progress → ``in_progress``,
-    succeeded → ``success`` with the plane's object id, failed → ``failure`` with the error.
-    Raises ``ValueError`` for a state that is not a :class:`PublicationState`.
+    succeeded → ``success`` with the plane's object id (a retirement: ``retired``), failed →
+    ``failure`` with the error. Raises ``ValueError`` for a state that is not a
+    :class:`PublicationState`.
     """
     state = PublicationState(view.state)
+    if view.retires:
+        return _retirement_status(view, state)
     where = f"{view.intent_name} {view.version} to {view.plane}/{view.ring}"
     if state is PublicationState.PENDING:
         if view.attempts and view.error:
@@ -512,3 +560,18 @@ def deployment_status(view: PublicationView) -> tuple[str, str]:
     if state is PublicationState.SUCCEEDED:
         return "success", one_line(f"published: {view.object_id or where}", DESCRIPTION_MAX)
     return "failure", one_line(view.error or f"failed: {where}", DESCRIPTION_MAX)
+
+
+def _retirement_status(view: PublicationView, state: PublicationState) -> tuple[str, str]:
+    where = f"{view.intent_name} {view.version} from {view.plane}"
+    if state is PublicationState.PENDING:
+        if view.attempts and view.error:
+            text = f"retry {view.attempts + 1} of the retirement queued after: {view.error}"
+        else:
+            text = f"queued: retire {where} (deleted)"
+        return "queued", one_line(text, DESCRIPTION_MAX)
+    if state is PublicationState.IN_PROGRESS:
+        return "in_progress", one_line(f"retiring {where}", DESCRIPTION_MAX)
+    if state is PublicationState.SUCCEEDED:
+        return "inactive", one_line(f"retired: {where} (the intent was deleted)", DESCRIPTION_MAX)
+    return "failure", one_line(view.error or f"retirement failed: {where}", DESCRIPTION_MAX)

@@ -9,8 +9,10 @@ On ``pull_request`` ``closed`` with ``merged: true`` (``DeliveryKind.MERGED``):
    stale base or a merge-queue rewrite that changed them publishes nothing), and the merge moment
    with the freeze windows (unless the emergency label is on);
 4. record the change and one publication per (intent, plane, first ring) in the outbox, in one
-   transaction, **before** any plane is called; then open the post-implementation review issue an
-   emergency change owes, show the publication table on the PR, and queue the publications.
+   transaction, **before** any plane is called (an intent the PR deleted, read as the PR's base
+   had it, is one ``retire`` publication: ``Connector.retire`` removes it from its plane); then
+   open the post-implementation review issue an emergency change owes, show the publication
+   table on the PR, and queue the publications.
 
 A refused merge is recorded too (so a duplicate delivery is recognised), audited, and shown on the
 PR loudly: the sticky comment says why nothing was published, and a new comment tells the author.
@@ -30,11 +32,13 @@ from bot.adapters.storage.publications import ChangeRow, NewChange, NewPublicati
 from bot.catalog import build_document_validator
 from bot.core.approvals import ApprovalDecision
 from bot.core.audit_events import AuditEventType
+from bot.core.changes import ChangeKind
 from bot.core.documents import DocumentKind
 from bot.core.github_model import EVIDENCE_MARKER, PullRequest
 from bot.core.pr_report import approvals_markdown, comment_body
 from bot.core.publishing import (
     MergeProblem,
+    PublicationAction,
     PublicationSpec,
     is_final,
     publication_specs,
@@ -82,7 +86,8 @@ def on_merged(
     assert stored is not None  # noqa: S101 - judge_merge refuses a merge without a pack
     assert judged.mirror is not None  # noqa: S101 - judged where it was fetched
     documents = _documents(judged.mirror, merge_sha, stored.pack)
-    specs = publication_specs(stored.pack, documents)
+    retired = _deleted(judged.mirror, pr.base_sha, merge_sha, stored.pack)
+    specs = publication_specs(stored.pack, documents, retired)
     change, rows, created = publisher.outbox.record_change(
         NewChange(
             repository=repository,
@@ -211,6 +216,32 @@ def _documents(mirror: Path, sha: str, pack: Mapping[str, Any]) -> dict[str, Map
     return documents
 
 
+def _deleted(
+    mirror: Path, base_sha: str, merge_sha: str, pack: Mapping[str, Any]
+) -> dict[str, Mapping[str, Any]]:
+    """The intents the PR deleted, by path, as its base had them (what is retired).
+
+    Only an intent the base branch had (a valid document at the PR's base) and the merged tree
+    no longer has at that path.
+    """
+    paths = [str(c["path"]) for c in pack.get("changes", []) if c.get("kind") == ChangeKind.DELETED]
+    return {
+        path: document
+        for path in paths
+        if (document := _intent_at(mirror, base_sha, path)) is not None
+        and read_file(mirror, merge_sha, path) is None
+    }
+
+
+def _intent_at(mirror: Path, sha: str, path: str) -> Mapping[str, Any] | None:
+    """The valid intent at ``path`` in ``sha``, or ``None`` (a failed read of the mirror raises)."""
+    raw = read_file(mirror, sha, path)
+    if raw is None:
+        return None
+    document = build_document_validator().validate(raw, path, DocumentKind.INTENT)
+    return document.data if document.ok and isinstance(document.data, Mapping) else None
+
+
 def _new(spec: PublicationSpec, digest: str) -> NewPublication:
     return NewPublication(
         plane=spec.plane,
@@ -222,6 +253,7 @@ def _new(spec: PublicationSpec, digest: str) -> NewPublication:
         idempotency_key=spec.idempotency_key,
         intent=spec.intent,
         evidence_digest=digest,
+        action=spec.action.value,
     )
 
 
@@ -353,15 +385,17 @@ class MergePublishing:
         pack: Mapping[str, Any],
         documents: Mapping[str, Mapping[str, Any]],
         digest: str,
+        retired: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> str:
         """What merging would do on each configured plane, read-only (the comment's plan).
 
-        ``documents`` are the head's intents by path, as the check validated them.
+        ``documents`` are the head's intents by path, as the check validated them; ``retired``
+        the intents the PR deletes, as the base has them (merging retires them).
         """
         connectors = self.publisher.connectors
         if not connectors.configured():
             return ""
-        specs = publication_specs(pack, documents)
+        specs = publication_specs(pack, documents, retired)
         plans: list[PlanView] = []
         unconfigured: list[str] = []
         for spec in specs[:PLAN_LIMIT]:
@@ -370,7 +404,18 @@ class MergePublishing:
                 if spec.plane not in unconfigured:
                     unconfigured.append(spec.plane)
                 continue
-            plans.append(_plan(connector, spec, digest))
+            plans.append(
+                PlanView(
+                    plane=spec.plane,
+                    intent_name=spec.intent_name,
+                    ring=spec.ring,
+                    target=spec.target,
+                    steps=(),
+                    retire=True,
+                )
+                if spec.action is PublicationAction.RETIRE
+                else _plan(connector, spec, digest)
+            )
         text = plan_markdown(plans, unconfigured=unconfigured)
         if len(specs) > PLAN_LIMIT and text:
             text += f"\n\n…and {len(specs) - PLAN_LIMIT} more publications, not planned here."

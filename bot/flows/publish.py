@@ -8,7 +8,8 @@ or :class:`~bot.adapters.publish_queue.InProcessPublisher` threads without a bro
 2. make sure the publication has its GitHub Deployment (environment ``<plane>/<ring>``) and say
    ``in_progress``;
 3. call the plane's connector with the row as its journal (find-or-create by the idempotency
-   key, launch ids saved before anything else);
+   key, launch ids saved before anything else); a ``retire`` row (the merge deleted the intent)
+   calls ``Connector.retire`` instead, which is idempotent (what is gone stays gone);
 4. report the outcome as the deployment's status, then record it on the row: transient errors
    are retried later with backoff (``bot.core.publishing.retry_decision``), permanent ones fail
    at once with the vendor's message;
@@ -38,6 +39,7 @@ from bot.core.audit_events import AuditEventType
 from bot.core.github_model import DEPLOYMENT_DESCRIPTION_MAX, EVIDENCE_MARKER, one_line
 from bot.core.publishing import (
     MAX_ATTEMPTS,
+    PublicationAction,
     PublicationState,
     PublicationView,
     build_change_pack,
@@ -127,8 +129,12 @@ def publication_of(row: PublicationRow) -> Publication:
 
 
 def publication_fields(row: PublicationRow) -> dict[str, Any]:
-    """What every audit event about a publication names: which one, where, what."""
-    return {
+    """What every audit event about a publication names: which one, where, what.
+
+    A retirement also says ``"action": "retire"`` (a publication's events keep their bytes).
+    """
+    retire = {"action": row.action} if row.action == PublicationAction.RETIRE else {}
+    return retire | {
         "publication": row.id,
         "plane": row.plane,
         "ring": row.ring,
@@ -261,6 +267,8 @@ class Publisher:
                 f" (set EUCORA_{'AWX' if name == 'ANSIBLE' else name}_URL and its credentials)"
             )
         try:
+            if row.action == PublicationAction.RETIRE:
+                return self._retire(connector, claim)
             result = connector.publish(publication_of(row), self.outbox.journal(claim))
         except LeaseLostError:
             raise
@@ -274,6 +282,19 @@ class Publisher:
             "created": result.created,
             "url": result.url,
             "details": dict(result.details),
+        }
+
+    def _retire(self, connector: Connector, claim: PublicationClaim) -> Mapping[str, Any]:
+        """Remove a deleted intent from its plane; the result lists what the plane recorded."""
+        row = claim.row
+        connector.retire(row.intent_name, self.outbox.journal(claim))
+        fresh = self.outbox.get(row.id)
+        notes = fresh.journal if fresh is not None else {}
+        return {
+            "object_id": None,
+            "created": False,
+            "url": None,
+            "details": {"retired": row.intent_name, **notes},
         }
 
     def _settle(
@@ -344,7 +365,11 @@ class Publisher:
         if row.deployment_id is not None:
             return row.deployment_id
         environment = f"{row.plane}/{row.ring}"
-        description = f"{row.intent_name} {row.version} to {row.ring} ({row.target})"[:140]
+        description = (
+            f"retire {row.intent_name} {row.version} from {row.plane} (deleted)"
+            if row.action == PublicationAction.RETIRE
+            else f"{row.intent_name} {row.version} to {row.ring} ({row.target})"
+        )[:140]
         try:
             deployment = self._earlier_deployment(github, change, row, environment)
             if deployment is None:

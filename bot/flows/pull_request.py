@@ -13,7 +13,10 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.catalog import build_document_validator
 from bot.core.audit_events import AuditEventType
+from bot.core.changes import ChangeKind
+from bot.core.documents import DocumentKind
 from bot.core.errors import GitError
 from bot.core.github_model import EVIDENCE_MARKER, PullRequest
 from bot.core.github_model import CheckRun as GitHubCheckRun
@@ -113,10 +116,12 @@ class Publishing(Protocol):
         pack: dict[str, Any],
         documents: dict[str, dict[str, Any]],
         digest: str,
+        retired: dict[str, dict[str, Any]] | None = None,
     ) -> str:
         """What merging would do on the configured planes (empty when none is configured).
 
-        ``documents`` are the head's intent documents by path, as the check validated them.
+        ``documents`` are the head's intent documents by path, as the check validated them;
+        ``retired`` the intents the PR deletes, as its base has them (merging retires them).
         """
         ...
 
@@ -303,7 +308,12 @@ def _judged(  # noqa: PLR0913 - keyword-only context of one evaluation
             for i in run.result.intents
             if i.document is not None and i.document.ok and isinstance(i.document.data, dict)
         }
-        plan = context.publishing.plan_markdown(run.pack, documents, recorded.digest)
+        retired = {  # the intents the PR deletes, as the base has them: merging retires them
+            i.change.path: base
+            for i in run.result.intents
+            if i.change.kind is ChangeKind.DELETED and isinstance(base := _base_intent(i), dict)
+        }
+        plan = context.publishing.plan_markdown(run.pack, documents, recorded.digest, retired)
         if plan:
             return replace(report, comment=f"{report.comment.rstrip()}\n\n{plan}\n")
     return report
@@ -445,3 +455,12 @@ def _explain(
     reply = explain_reply(stored.pack, digest=stored.digest, requested_by=user)
     github.add_comment(repository, number, reply)
     return "explained"
+
+
+def _base_intent(intent: Any) -> dict[str, Any] | None:
+    """A deleted intent's document as the base has it (valid), or ``None``."""
+    base = intent.change.base
+    if base is None:
+        return None
+    document = build_document_validator().validate(base.raw, base.path, DocumentKind.INTENT)
+    return document.data if document.ok and isinstance(document.data, dict) else None

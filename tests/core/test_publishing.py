@@ -28,6 +28,7 @@ from bot.core.publishing import (
     BranchFacts,
     MergeFacts,
     MergeProblem,
+    PublicationAction,
     PublicationState,
     PublicationView,
     branch_facts,
@@ -38,6 +39,7 @@ from bot.core.publishing import (
     judge_merge,
     publication_specs,
     publishing_branches,
+    retire_key,
     retry_decision,
 )
 from tests.conftest import EXAMPLES
@@ -141,6 +143,48 @@ def test_deleted_intents_are_not_published() -> None:
         "intents/new-app.yaml": intent("new-app", "sccm"),
     }
     assert [s.intent_name for s in publication_specs(pack, documents)] == ["new-app"]
+
+
+def test_a_deleted_intent_the_base_had_is_retired_from_its_first_ring() -> None:
+    pack = pack_with(change("old-app", "deleted"), change("new-app", "added"))
+    base = {"intents/old-app.yaml": intent("old-app", "sccm", "2.1")}
+    documents = {"intents/new-app.yaml": intent("new-app", "sccm")}
+    specs = publication_specs(pack, documents, base)
+    assert [(s.intent_name, s.action) for s in specs] == [
+        ("new-app", PublicationAction.PUBLISH),
+        ("old-app", PublicationAction.RETIRE),
+    ]
+    retired = specs[1]
+    assert (retired.plane, retired.ring, retired.target, retired.version) == (
+        "sccm",
+        "lab",
+        "old-app-lab-group",
+        "2.1",
+    )
+    assert retired.idempotency_key == retire_key("old-app", "2.1") == "old-app@2.1#retire"
+    assert retired.intent is base["intents/old-app.yaml"]
+
+
+def test_a_deleted_intent_without_its_base_document_retires_nothing() -> None:
+    pack = pack_with(change("old-app", "deleted"))
+    assert publication_specs(pack, {}, {}) == ()
+    assert publication_specs(pack, {}, {"intents/other.yaml": intent("old-app", "sccm")}) == ()
+
+
+def test_an_intent_deleted_here_and_added_there_on_the_same_plane_moved_and_is_not_retired() -> (
+    None
+):
+    pack = pack_with(
+        change("app", "deleted", "intents/a/app.yaml"), change("app", "added", "intents/b/app.yaml")
+    )
+    specs = publication_specs(
+        pack,
+        {"intents/b/app.yaml": intent("app", "intune", "2.0")},
+        {"intents/a/app.yaml": intent("app", "intune", "1.0")},
+    )
+    assert [(s.path, s.action) for s in specs] == [
+        ("intents/b/app.yaml", PublicationAction.PUBLISH)
+    ]
 
 
 def test_every_change_kind_is_handled() -> None:
@@ -658,6 +702,25 @@ def test_the_check_schema_still_refuses_a_change_pack_shape_under_check_kind() -
     assert not VALIDATOR.is_valid(pack)
 
 
+PINNED_CHANGE_PACK = "sha256:8a966185e7c4a91f81b938a93a21f6bd4b6ac1f4cacf168ae4d397f1b4d84bfd"
+"""The digest of :func:`change_pack` as built before retirements existed (no ``action``)."""
+
+
+def test_a_change_pack_without_a_retirement_keeps_its_bytes() -> None:
+    pack = change_pack()
+    assert digest_of(pack) == PINNED_CHANGE_PACK
+    assert all("action" not in p for p in pack["publications"])
+
+
+def test_a_retirement_is_named_in_the_change_pack_and_follows_the_schema() -> None:
+    pack = change_pack(publications=[view(1, object_id="a1b2"), view(3, action="retire")])
+    VALIDATOR.validate(pack)
+    entries = {p["id"]: p for p in pack["publications"]}
+    assert entries[3]["action"] == "retire"
+    assert "action" not in entries[1]
+    assert digest_of(pack) != PINNED_CHANGE_PACK
+
+
 def test_the_change_pack_is_canonical_and_its_digest_stable() -> None:
     one = change_pack()
     shuffled = change_pack(
@@ -741,6 +804,18 @@ def test_a_change_pack_is_attested_under_its_own_predicate_type() -> None:
         (view(1, "succeeded"), "success", "published: app-1 1.0 to intune/lab"),
         (view(1, "failed", error="Jamf said 409"), "failure", "Jamf said 409"),
         (view(1, "failed"), "failure", "failed: app-1 1.0 to intune/lab"),
+        (
+            view(1, "pending", attempts=0, action="retire"),
+            "queued",
+            "queued: retire app-1 1.0 from intune (deleted)",
+        ),
+        (view(1, "in_progress", action="retire"), "in_progress", "retiring app-1 1.0 from intune"),
+        (
+            view(1, "succeeded", action="retire"),
+            "inactive",
+            "retired: app-1 1.0 from intune (the intent was deleted)",
+        ),
+        (view(1, "failed", error="Graph 403", action="retire"), "failure", "Graph 403"),
     ],
 )
 def test_deployment_status_per_state(

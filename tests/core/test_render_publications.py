@@ -17,6 +17,7 @@ from bot.core.render.publications import (
     PLAN_HEADING,
     PUBLICATIONS_HEADING,
     REFUSED_HEADING,
+    RETIRE_PLAN,
     RETRY_HINT,
     SECTION_MAX_CHARS,
     PlanView,
@@ -223,6 +224,25 @@ def test_a_plane_that_could_not_be_read_says_why() -> None:
     text = plan_markdown([plan(steps=(), error="Graph answered 503")])
     assert "⚠️ the plane could not be read: Graph answered 503" in text
     assert "nothing to do" in plan_markdown([plan(steps=())])
+
+
+def test_a_deleted_intent_is_planned_as_a_retirement_from_its_plane() -> None:
+    text = plan_markdown([plan(intent_name="7-zip", plane="sccm", steps=(), retire=True)])
+    assert f"- **sccm**: 7-zip → lab (<code>6513270e</code>): {RETIRE_PLAN}" in text
+    assert "retires it from its plane" in RETIRE_PLAN
+    assert "nothing to do" not in text
+
+
+def test_a_retirement_is_shown_as_one_in_the_table_and_the_totals() -> None:
+    views = [view(1), view(2, "succeeded", action="retire"), view(3, "pending", action="retire")]
+    text = publication_table(views, change_url=None)
+    assert "1 of 1 published, 1 of 2 retired, 1 pending" in text
+    rows = table_rows(text)
+    assert any("🗑️ retired" in r and "retired: removed from its plane" in r for r in rows)
+    assert any("⏳ pending (retire)" in r for r in rows)
+    plain = publication_table([view(1), view(2)], change_url=None)
+    assert "2 of 2 published." in plain  # without a retirement, the table says what it said
+    assert "retire" not in plain
 
 
 def test_no_plan_is_an_empty_string() -> None:

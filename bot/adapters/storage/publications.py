@@ -46,7 +46,12 @@ from bot.adapters.storage.db import is_postgresql, row_locking_write
 from bot.adapters.storage.inbox import format_time, new_owner, parse_time
 from bot.adapters.storage.tables import changes, publications
 from bot.core.evidence import canonical_json
-from bot.core.publishing import FINAL_STATES, PublicationState, PublicationView
+from bot.core.publishing import (
+    FINAL_STATES,
+    PublicationAction,
+    PublicationState,
+    PublicationView,
+)
 from bot.errors import LeaseLostError, StorageError
 
 OUTBOX_LOCK_KEY = 0x6575636F72610004
@@ -100,6 +105,8 @@ class NewPublication:
     idempotency_key: str
     intent: Mapping[str, Any]
     evidence_digest: str
+    action: str = PublicationAction.PUBLISH.value
+    """``retire``: the intent was deleted, and is removed from its plane."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +156,8 @@ class PublicationRow:
     lease_owner: str | None
     step: int = 0
     """0: the merge's own publication (the first ring); n: ring n promoted by the reconciler."""
+    action: str = PublicationAction.PUBLISH.value
+    """``retire``: a deleted intent to remove from its plane (``Connector.retire``)."""
 
     def view(self) -> PublicationView:
         """The row as people see it; ``result`` holds ``PublishResult``'s fields by name."""
@@ -167,6 +176,7 @@ class PublicationRow:
             url=str(url) if url is not None else None,
             created=created if isinstance(created, bool) else None,
             error=self.last_error,
+            action=self.action,
         )
 
 
@@ -258,6 +268,7 @@ class Outbox:
                 "journal_json": "{}",
                 "created_at": stamp,
                 "updated_at": stamp,
+                "action": p.action,
             }
             for p in publications
         ]
@@ -693,6 +704,7 @@ def _publication(row: Row[Any]) -> PublicationRow:
         deployment_id=_int_or_none(row.deployment_id),
         lease_owner=row.lease_owner,
         step=int(row.step),
+        action=str(row.action),
     )
 
 

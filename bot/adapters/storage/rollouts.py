@@ -2,8 +2,9 @@
 
 A rollout starts when the merge's publication of its first ring succeeded (:meth:`RolloutStore.
 start_published`, which also marks an older rollout of the same intent on the same plane
-superseded). Each pass loads the active rollouts, decides (``bot.core.gates``) and saves the new
-state with :meth:`RolloutStore.save`: conditional on the revision it loaded, and in the SAME
+superseded, and a live rollout of an intent a later merge deleted retired: superseded, "retired
+by the merge of #N"). Each pass loads the active rollouts, decides (``bot.core.gates``) and saves
+the new state with :meth:`RolloutStore.save`: conditional on the revision it loaded, and in the SAME
 transaction as the promotion's outbox row, so of two reconcilers racing on one rollout exactly one
 moves it, and a crash between "decided" and "recorded" loses nothing and repeats nothing.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import stamina
@@ -28,8 +30,8 @@ from bot.adapters.storage.inbox import format_time, parse_time
 from bot.adapters.storage.publications import OUTBOX_LOCK_KEY, SQLITE_WRITERS
 from bot.adapters.storage.tables import changes, leases, publications, rollouts
 from bot.core.evidence import canonical_json
-from bot.core.gates import new_rollout, ring_gates, supersede
-from bot.core.publishing import PublicationState
+from bot.core.gates import new_rollout, retire, ring_gates, supersede
+from bot.core.publishing import PublicationAction, PublicationState
 from bot.core.rollout_model import (
     FINAL_PHASES,
     OWED_PREFIX,
@@ -57,11 +59,14 @@ class RolloutStore:
         """Start a rollout for every merge publication that succeeded and has none yet.
 
         The first ring's clock starts when its publication succeeded. An older live rollout of
-        the same intent on the same plane in the same repository is superseded by it.
+        the same intent on the same plane in the same repository is superseded by it. A merge
+        that deleted an intent (its ``retire`` publication, whatever its state: nothing more is
+        promoted once the deletion is merged) retires the older live rollouts of that intent.
         """
         stamp = format_time(now)
 
         def work(connection: Connection) -> list[int]:
+            _retire_deleted(connection, stamp)
             started: list[int] = []
             for row in connection.execute(_unstarted()).all():
                 state = new_rollout(
@@ -300,6 +305,7 @@ def _unstarted() -> Any:
         .join(changes, changes.c.id == publications.c.change_id)
         .where(
             publications.c.step == 0,
+            publications.c.action == PublicationAction.PUBLISH.value,
             publications.c.state == PublicationState.SUCCEEDED.value,
             ~started,
         )
@@ -307,18 +313,56 @@ def _unstarted() -> Any:
     )
 
 
-def _supersede_older(connection: Connection, row: Row[Any], version: str, stamp: str) -> None:
-    older = connection.execute(
-        select(rollouts).where(
-            rollouts.c.repository == row.repository,
-            rollouts.c.plane == row.plane,
-            rollouts.c.intent_name == row.intent_name,
-            rollouts.c.change_id < row.change_id,
-            rollouts.c.phase.in_(_LIVE),
+def _retire_deleted(connection: Connection, stamp: str) -> None:
+    """Live rollouts of an intent that a later merge deleted: retired (they stop promoting)."""
+    retirements = connection.execute(
+        select(
+            publications.c.change_id,
+            publications.c.repository,
+            publications.c.pr,
+            publications.c.plane,
+            publications.c.intent_name,
         )
+        .where(
+            publications.c.step == 0,
+            publications.c.action == PublicationAction.RETIRE.value,
+            select(rollouts.c.id).where(*_older_live(publications.c)).exists(),
+        )
+        .order_by(publications.c.id)
     ).all()
+    for row in retirements:
+        pr = int(row.pr)
+        _stop_older(connection, row, partial(_retired, pr=pr), stamp)
+
+
+def _retired(state: RolloutState, *, pr: int) -> RolloutState:
+    return retire(state, pr)
+
+
+def _older_live(row: Any) -> tuple[Any, ...]:
+    """Live rollouts of ``row``'s intent on its plane, started by an earlier change."""
+    return (
+        rollouts.c.repository == row.repository,
+        rollouts.c.plane == row.plane,
+        rollouts.c.intent_name == row.intent_name,
+        rollouts.c.change_id < row.change_id,
+        rollouts.c.phase.in_(_LIVE),
+    )
+
+
+def _supersede_older(connection: Connection, row: Row[Any], version: str, stamp: str) -> None:
+    _stop_older(connection, row, lambda state: supersede(state, version), stamp)
+
+
+def _stop_older(
+    connection: Connection,
+    row: Any,
+    stop: Callable[[RolloutState], RolloutState],
+    stamp: str,
+) -> None:
+    older = connection.execute(select(rollouts).where(*_older_live(row))).all()
     for old in older:
-        state = supersede(state_from_json(json.loads(old.state_json)), version)
+        state = stop(state_from_json(json.loads(old.state_json)))
         connection.execute(
             update(rollouts)
             .where(rollouts.c.id == old.id)

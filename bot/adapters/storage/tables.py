@@ -213,16 +213,19 @@ publications = Table(
     Column("created_at", Text, nullable=False),
     Column("updated_at", Text, nullable=False),
     Column("step", Integer, nullable=False, server_default="0"),
+    Column("action", Text, nullable=False, server_default="publish"),
     CheckConstraint(
         "state IN ('pending', 'in_progress', 'succeeded', 'failed')", name="state_known"
     ),
+    CheckConstraint("action IN ('publish', 'retire')", name="action_known"),
     UniqueConstraint("change_id", "plane", "idempotency_key"),
     Index(None, "state", "not_before"),
 )
 """The outbox: one row per (intent, plane, ring) to publish, leased to workers.
 
 ``step`` 0 rows are the merge's own (the first ring; the change pack lists them); a ring the
-reconciler promotes is a row of its ring's index (migration 0006).
+reconciler promotes is a row of its ring's index (migration 0006). ``action`` is ``retire`` for
+a deleted intent removed from its plane by the merge (``publish`` otherwise; migration 0006).
 
 Recorded in the change's transaction, before any plane is called. The unique key makes each
 publication exist once per change; ``journal_json`` holds what a connector must remember across

@@ -126,7 +126,13 @@ def _totals(views: Sequence[PublicationView]) -> str:
     counts = {state.value: 0 for state in PublicationState}
     for view in views:
         counts[view.state] = counts.get(view.state, 0) + 1
-    parts = [f"{counts[PublicationState.SUCCEEDED.value]:,} of {len(views):,} published"]
+    done = PublicationState.SUCCEEDED.value
+    retiring = [v for v in views if v.retires]
+    published = len(views) - len(retiring)
+    retired = sum(v.state == done for v in retiring)
+    parts = [f"{counts[done] - retired:,} of {published:,} published"]
+    if retiring:
+        parts.append(f"{retired:,} of {len(retiring):,} retired")
     for state, word in (
         (PublicationState.FAILED.value, "failed"),
         (PublicationState.IN_PROGRESS.value, "in progress"),
@@ -141,6 +147,8 @@ def _totals(views: Sequence[PublicationView]) -> str:
 
 
 def _outcome(view: PublicationView) -> str:
+    if view.retires and view.state == PublicationState.SUCCEEDED.value:
+        return "retired: removed from its plane (the intent was deleted)"
     if view.state == PublicationState.SUCCEEDED.value:
         what = _cell(view.object_id) if view.object_id else "published"
         reused = " (existing object reused)" if view.created is False else ""
@@ -152,6 +160,10 @@ def _outcome(view: PublicationView) -> str:
 
 def _row(view: PublicationView) -> str:
     state = _STATE_TEXT.get(view.state, _cell(view.state))
+    if view.retires:
+        state = (
+            "🗑️ retired" if view.state == PublicationState.SUCCEEDED.value else f"{state} (retire)"
+        )
     attempts = f" (attempt {view.attempts:,})" if view.attempts > 1 else ""
     return (
         f"| {_cell(view.plane)} | {_cell(view.ring)} ({_code(view.target)}) | "
@@ -199,6 +211,14 @@ class PlanView:
     """(``connectors.base.StepKind`` value, description) from ``Connector.plan``."""
     error: str | None = None
     """The plane could not be read: why (the plan is then unknown)."""
+    retire: bool = False
+    """The PR deletes the intent: merging retires it from its plane (``steps`` are empty)."""
+
+
+RETIRE_PLAN = (
+    "retire: the pull request deletes this intent, so merging retires it from its plane"
+    " (its assignments removed, its objects disabled where the plane allows)"
+)
 
 
 def _plan_entry(plan: PlanView) -> str:
@@ -206,6 +226,8 @@ def _plan_entry(plan: PlanView) -> str:
         f"- **{_cell(plan.plane)}**: {_cell(plan.intent_name)} → {_cell(plan.ring)} "
         f"({_code(plan.target)})"
     )
+    if plan.retire:
+        return f"{title}: {RETIRE_PLAN}"
     if plan.error is not None:
         return f"{title}: ⚠️ the plane could not be read: {_cell(plan.error, TEXT_WIDTH)}"
     if not plan.steps:

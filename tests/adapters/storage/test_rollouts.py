@@ -26,7 +26,14 @@ INTENT = {
 }
 
 
-def merged(outbox: Outbox, sha: str, version: str = "131.0", *, succeed: bool = True) -> int:
+def merged(
+    outbox: Outbox,
+    sha: str,
+    version: str = "131.0",
+    *,
+    succeed: bool = True,
+    action: str = "publish",
+) -> int:
     intent = {**INTENT, "app": {"version": version}}
     change, rows, _ = outbox.record_change(
         NewChange(
@@ -50,9 +57,10 @@ def merged(outbox: Outbox, sha: str, version: str = "131.0", *, succeed: bool = 
                 ring="lab",
                 target="g-lab",
                 path="intents/chrome.yaml",
-                idempotency_key=f"chrome@{version}#lab",
+                idempotency_key=f"chrome@{version}#{'lab' if action == 'publish' else action}",
                 intent=intent,
                 evidence_digest="sha256:" + "e" * 64,
+                action=action,
             )
         ],
         now=T0,
@@ -103,6 +111,32 @@ def test_a_newer_merge_of_the_intent_supersedes_the_live_rollout(engine: Engine)
     assert superseded.state.phase is RolloutPhase.SUPERSEDED
     assert superseded.state.reason == "superseded by version 132.0"
     assert store.live() == (new,)
+
+
+def test_a_merge_deleting_the_intent_retires_its_live_rollout_and_starts_none(
+    engine: Engine,
+) -> None:
+    outbox, store = Outbox(engine), RolloutStore(engine)
+    merged(outbox, "a1")
+    [old] = store.start_published(now=T0)
+    change = merged(outbox, "b2", succeed=False, action="retire")  # not even run yet
+    [row] = outbox.publications(change)
+    assert row.action == "retire"
+    assert store.start_published(now=T0 + timedelta(hours=1)) == ()
+    retired = store.get(old.id)
+    assert retired is not None
+    assert retired.state.phase is RolloutPhase.SUPERSEDED
+    assert retired.state.reason == f"retired by the merge of #{0xB2}"
+    assert retired.revision == old.revision + 1  # a reconciler that read it saves nothing
+    assert store.save(old, old.state, now=T0) == (False, None)
+    assert store.live() == ()
+    # its retirement succeeding starts no rollout, and a later pass changes nothing
+    claim = outbox.claim(row.id, now=T0)
+    assert claim is not None
+    assert outbox.succeed(claim, {"object_id": None, "created": False}, now=T0)
+    assert store.start_published(now=T0 + timedelta(hours=2)) == ()
+    assert store.get(old.id) == retired
+    assert [r.id for r in store.recent()] == [old.id]
 
 
 def test_save_is_conditional_and_records_the_promotion_once(engine: Engine) -> None:

@@ -1,7 +1,8 @@
 """Rollouts: ring-by-ring state per merged intent, later rings in the outbox, and named leases.
 
 ``rollouts`` holds each rollout's state between reconcile passes; ``publications.step`` tells the
-merge's own publications (0) from the rings the reconciler promotes (the ring's index); ``leases``
+merge's own publications (0) from the rings the reconciler promotes (the ring's index);
+``publications.action`` tells a publication from a deleted intent's retirement; ``leases``
 lets one replica at a time run the reconcile pass.
 
 Revision ID: 0006_rollouts
@@ -22,9 +23,16 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    """Create ``rollouts`` and ``leases``; add ``publications.step`` (0 for existing rows)."""
+    """Create ``rollouts`` and ``leases``; add ``publications.step`` and ``.action``.
+
+    Existing rows are the merge's own publications (step 0) and publish (action ``publish``).
+    """
     with op.batch_alter_table("publications") as batch:
         batch.add_column(sa.Column("step", sa.Integer(), server_default="0", nullable=False))
+        batch.add_column(sa.Column("action", sa.Text(), server_default="publish", nullable=False))
+        batch.create_check_constraint(
+            "ck_publications_action_known", "action IN ('publish', 'retire')"
+        )
     op.create_table(
         "rollouts",
         sa.Column("id", _ID, nullable=False, autoincrement=True),
@@ -79,4 +87,6 @@ def downgrade() -> None:
     op.drop_index("ix_rollouts_phase", table_name="rollouts")
     op.drop_table("rollouts")
     with op.batch_alter_table("publications") as batch:
+        batch.drop_constraint("ck_publications_action_known", type_="check")
+        batch.drop_column("action")
         batch.drop_column("step")
