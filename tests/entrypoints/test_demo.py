@@ -8,6 +8,8 @@ from click.testing import CliRunner
 
 from bot.entrypoints.cli import cli
 
+CHROME = "intents/windows/google-chrome.yaml"
+
 
 def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) -> None:
     home = tmp_path / "home"
@@ -31,6 +33,11 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
     assert "verified offline with the public keys only:" in out
     assert "signature ok, statement ok, inclusion ok" in out
     assert "rule.change.freeze-window" in out
+    # The ticket warning sits on change.ticket's line of the pull request's head file.
+    head = (home / "demo" / "pull-request" / CHROME).read_text(encoding="utf-8").splitlines()
+    ticket_line = next(n for n, text in enumerate(head, 1) if text.strip().startswith("ticket:"))
+    assert ticket_line > 1
+    assert f"{CHROME}:{ticket_line}:11: warning[rule.change.ticket-reused]" in out
     assert "eucora audit verify: OK" in out
     # The GitHub App step: the webhook in, both check runs and the sticky comment out.
     assert "POST /webhook (pull_request opened, signed) -> 202" in out
