@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +25,7 @@ from bot.core import semantics
 from bot.core.findings import Finding, Severity, sort_findings
 from bot.core.schema import CompiledSchema, RawFinding
 from bot.core.yaml_source import (
+    AMBIGUOUS,
     DEFAULT_LIMITS,
     MAX_INTEGER_DIGITS,
     Limits,
@@ -32,6 +33,7 @@ from bot.core.yaml_source import (
     decode_source,
     load_yaml,
     locate,
+    pointer_to_json_path,
     positions,
 )
 
@@ -260,7 +262,16 @@ class DocumentValidator:
             data = None
         resolved_kind = _kind_of(data, path, kind) if data is not None else kind or guess_kind(path)
         if data is not None:
-            raw = list(self.schemas[resolved_kind].raw_findings(data))
+            raw = [
+                _as_written(r, loaded.source_map)
+                for r in self.schemas[resolved_kind].raw_findings(data)
+            ]
+            # A type error about 0777 says all its warning would (and "write 777" is wrong there).
+            written = loaded.source_map.written
+            retyped = {r.pointer for r in raw if r.code == "schema.type" and r.pointer in written}
+            if retyped:
+                paths = {pointer_to_json_path(p) for p in retyped}
+                findings = [f for f in findings if f.code != AMBIGUOUS or f.json_path not in paths]
             for check in CHECKS[resolved_kind]:
                 raw.extend(check(data))
             findings.extend(r.locate(path, loaded.source_map) for r in raw)
@@ -272,6 +283,24 @@ class DocumentValidator:
             findings=sort_findings(findings),
             source_map=loaded.source_map,
         )
+
+
+def _as_written(raw: RawFinding, source_map: SourceMap) -> RawFinding:
+    """Say a type error about ``version: 0777`` with the text written, not only the number read.
+
+    YAML 1.2 (and every editor) reads ``0777`` as the integer 777; the advice to quote it must
+    quote what was written, or the fix would change the value.
+    """
+    written = source_map.written.get(raw.pointer)
+    number = str(int(written)) if written is not None else ""
+    lead = f"{number} is a number, but text is expected here: quote it: "
+    if written is None or raw.code != "schema.type" or not raw.message.startswith(lead):
+        return raw
+    return replace(
+        raw,
+        message=f"{written} is the number {number} in YAML 1.2 (as editors read it), but text is "
+        f'expected here: quote it: "{written}"',
+    )
 
 
 def _kind_of(data: Mapping[str, Any], path: str, kind: DocumentKind | None) -> DocumentKind:
