@@ -143,24 +143,31 @@ class ValidatedDocument:
         return raw.locate(self.path, self.source_map())
 
 
-# Anything in the text that the two YAML parsers might read differently sends the file down the
-# reference path: anchors, aliases, tags and merge keys; plain numbers that yaml-rs reads as numbers
-# while the reference keeps them as text (leading zeros, underscores, 0b/0X/0O prefixes, signed
-# hex); and the characters YAML forbids (PyYAML refuses them, yaml-rs may not). Floats and text that
-# YAML 1.1 would misread (``NO``, ``18:00``) are refused by the fast schema instead (see
-# :func:`bot.core.schema.compile_schema`). The searches start from a literal character, which keeps
-# them cheap on indentation-heavy YAML.
 _DIVERGENT_MARKS = ("&", "*", "!", "<<")
+_SEPARATORS = " \t\n\r[{,"
+# A plain number with a leading zero: a 0 after a separator (or after a sign that follows one),
+# followed by a digit, "_" or a base letter.
 _LEADING_ZERO = re.compile(r"0(?:(?<=[ \t\[{,]0)|(?<=[ \t\[{,][-+]0))[0-9_bBxXoO]")
-_UNDERSCORE = re.compile(r"_")
+_AFTER_ZERO = frozenset(b"0123456789_bBxXoO")
 _PLAIN_TOKEN = re.compile(r"[^ \t\r\n,\]}#]*")
 _DIVERGENT_NUMBER = re.compile(
     r"[-+]?(?:0[0-9_]+|0[bB][01_]*|0[xX][0-9a-fA-F_]*|0[oO][0-7_]*|[0-9_.]*_[0-9_.]*)"
     r"|[-+]0[xXoO].*"
 )
-_SEPARATORS = " \t\n\r[{,"
 _LONG_DIGITS = re.compile(f"[0-9]{{{MAX_INTEGER_DIGITS + 1}}}")
-_ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# ASCII text is searched as bytes after one translation (a regex over the text costs several times
+# more): the characters YAML forbids (C0 controls but tab, line feed and carriage return; DEL) and
+# the marks of anchors, aliases and tags become NUL, and the separators before a plain scalar a
+# space, so that one scan finds any mark and three short searches any leading-zero number.
+_ASCII_TABLE = bytes(
+    0
+    if (b < 0x20 and b not in (0x09, 0x0A, 0x0D)) or b == 0x7F or b in b"&*!"
+    else 0x20
+    if b in b" \t[{,"
+    else b
+    for b in range(256)
+)
+_ZERO_NEEDLES = (b" 0", b" -0", b" +0")
 # Outside ASCII: what YAML forbids, and what YAML 1.1 (PyYAML) reads as a line break while YAML 1.2
 # (yaml-rs) does not (NEL U+0085, U+2028, U+2029), plus a byte-order mark inside the text.
 _NON_ASCII_DIVERGENT = re.compile(
@@ -178,22 +185,48 @@ def _plain_number_at(text: str, index: int) -> bool:
     return token is not None and _DIVERGENT_NUMBER.fullmatch(token.group()) is not None
 
 
+def _ascii_leading_zero_number(text: str, marked: bytes) -> bool:
+    """:data:`_LEADING_ZERO` and :func:`_plain_number_at` on the translated bytes of ASCII text."""
+    end = len(marked) - 1
+    for needle in _ZERO_NEEDLES:
+        found = marked.find(needle)
+        while found != -1:
+            zero = found + len(needle) - 1
+            if zero < end and marked[zero + 1] in _AFTER_ZERO and _plain_number_at(text, zero):
+                return True
+            found = marked.find(needle, zero)
+    return False
+
+
 def _text_may_diverge(text: str) -> bool:
-    """Tell whether yaml-rs might build other data from this text than the reference loader."""
-    if any(mark in text for mark in _DIVERGENT_MARKS):
+    """Tell whether yaml-rs might build other data from this text than the reference loader.
+
+    Anything the two YAML parsers might read differently sends the file down the reference path:
+    anchors, aliases, tags and merge keys; plain numbers that yaml-rs reads as numbers while the
+    reference keeps them as text (underscores, 0b/0X/0O prefixes, signed hex) or warns about (a
+    leading zero); and the characters YAML forbids (PyYAML refuses them, yaml-rs may not). Floats
+    and text that YAML 1.1 would misread (``NO``, ``18:00``) are refused by the fast schema
+    instead (see :func:`bot.core.schema.compile_schema`).
+    """
+    if text.isascii():
+        marked = text.encode("ascii").translate(_ASCII_TABLE)
+        if b"\0" in marked or b"<<" in marked or _ascii_leading_zero_number(text, marked):
+            return True
+    elif (
+        any(mark in text for mark in _DIVERGENT_MARKS)
+        or _NON_ASCII_DIVERGENT.search(text)
+        or any(_plain_number_at(text, m.start()) for m in _LEADING_ZERO.finditer(text))
+    ):
         return True
     if len(text) > MAX_INTEGER_DIGITS and _LONG_DIGITS.search(text):
         return True  # yaml-rs reads any length; the reference refuses one Python can't print
-    for found in _LEADING_ZERO.finditer(text):
-        if _plain_number_at(text, found.start()):
-            return True
     if "_" in text:
-        for found in _UNDERSCORE.finditer(text):
-            if _plain_number_at(text, found.start()):
+        found = text.find("_")
+        while found != -1:
+            if _plain_number_at(text, found):
                 return True
-    if text.isascii():
-        return _ASCII_CONTROL.search(text) is not None
-    return _NON_ASCII_DIVERGENT.search(text) is not None
+            found = text.find("_", found + 1)
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.catalog import build_document_validator
-from bot.core.documents import DocumentKind, DocumentValidator, guess_kind
+from bot.core.documents import DocumentKind, DocumentValidator, _text_may_diverge, guess_kind
 from bot.core.findings import Severity
 from tests.conftest import EXAMPLES
 from tests.support.corpus import generate_intent_text
@@ -266,3 +266,27 @@ def test_positions_of_a_few_pointers_agree_with_the_source_map() -> None:
         path="b.yaml", kind=DocumentKind.INTENT, text="a: 1\nb: [1\n", data={}, findings=()
     )
     assert broken.positions_of(["/b"]) == {"/b": broken.source_map().position("/b")}
+
+
+@pytest.mark.parametrize(
+    ("text", "diverges"),
+    [
+        ("a: 0777\n", True),
+        ("a:\t0777\n", True),
+        ("a: [1, 0o7]\n", True),
+        ("a: {b: -0x1F}\n", True),
+        ("a: [x,+0b1]\n", True),
+        ("a: 1_000\n", True),
+        ("a: &x 1\n", True),
+        ("a: !t 1\n", True),
+        ("<<: {}\n", True),
+        ("a: 'x\x07'\n", True),
+        ("a: 0\nb: 10\nc: '2027-01-01T08:00:00+01:00'\n", False),
+        ("a: -0\nb: x-0777\n", False),
+        ("a: é 0777\n", True),
+        ("a: é\x85\n", True),
+        ("a: é 0\n", False),
+    ],
+)
+def test_the_text_guard_sees_what_yaml_rs_reads_otherwise(text: str, diverges: bool) -> None:
+    assert _text_may_diverge(text) is diverges
