@@ -23,7 +23,7 @@ import yaml_rs
 
 from bot.core import semantics
 from bot.core.findings import Finding, Severity, sort_findings
-from bot.core.schema import CompiledSchema, RawFinding
+from bot.core.schema import CompiledSchema, RawFinding, compile_schema
 from bot.core.yaml_source import (
     AMBIGUOUS,
     DEFAULT_LIMITS,
@@ -71,6 +71,56 @@ CHECKS: Mapping[DocumentKind, tuple[semantics.Check, ...]] = {
     DocumentKind.WAIVERS: (),
     DocumentKind.POLICY_TEST: (),
 }
+
+
+def _platforms_when(condition: Mapping[str, Any], platforms: frozenset[str]) -> dict[str, Any]:
+    return {
+        "if": {"required": ["platform", *condition], "properties": dict(condition)},
+        "then": {"properties": {"platform": {"enum": sorted(platforms)}}},
+    }
+
+
+FOLDED: Mapping[DocumentKind, Mapping[str, Mapping[str, Any]]] = {
+    DocumentKind.INTENT: {
+        semantics.check_plane_platform.__name__: {
+            "allOf": [
+                _platforms_when({"plane": {"const": plane}}, platforms)
+                for plane, platforms in sorted(semantics.PLANE_PLATFORMS.items())
+            ]
+        },
+        semantics.check_package_platform.__name__: {
+            "allOf": [
+                _platforms_when(
+                    {"package": {"required": ["type"], "properties": {"type": {"const": kind}}}},
+                    platforms,
+                )
+                for kind, platforms in sorted(semantics.PACKAGE_PLATFORMS.items())
+            ]
+        },
+        semantics.check_soak_durations.__name__: {
+            "properties": {
+                "rings": {
+                    "items": {
+                        "properties": {
+                            "gate": {"properties": {"soak": {"not": {"pattern": "^PT?$|T$"}}}}
+                        }
+                    }
+                }
+            }
+        },
+    },
+}
+"""Semantic checks the fast validator decides too, as schemas refusing whatever they would find.
+
+The fast path skips them when its schema was compiled with these (:func:`compile_document_schema`):
+a file they would find something in is invalid for the fast validator, so it takes the reference
+path, which runs every check. Each costs more in Python than in the compiled schema.
+"""
+
+
+def compile_document_schema(kind: DocumentKind, schema: Mapping[str, Any]) -> CompiledSchema:
+    """Compile a kind's schema with the semantic checks its fast validator can decide."""
+    return compile_schema(schema, FOLDED.get(kind))
 
 
 def guess_kind(path: str) -> DocumentKind:
@@ -271,7 +321,10 @@ class DocumentValidator:
                 return None
         except ValueError:  # jsonschema-rs refuses keys that are not text
             return None
+        schema = self.schemas[kind]
         for check in CHECKS[kind]:
+            if schema.folded and check.__name__ in schema.folded:
+                continue
             for _ in check(data):
                 return None
         return ValidatedDocument(path=path, kind=kind, text=text, data=data, findings=())

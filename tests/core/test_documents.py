@@ -9,7 +9,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.catalog import build_document_validator
+from bot.catalog import build_document_validator, compiled_schemas
+from bot.core import semantics
 from bot.core.documents import DocumentKind, DocumentValidator, _text_may_diverge, guess_kind
 from bot.core.findings import Severity
 from tests.conftest import EXAMPLES
@@ -290,3 +291,30 @@ def test_positions_of_a_few_pointers_agree_with_the_source_map() -> None:
 )
 def test_the_text_guard_sees_what_yaml_rs_reads_otherwise(text: str, diverges: bool) -> None:
     assert _text_may_diverge(text) is diverges
+
+
+def _generated_with(edit: dict[str, str]) -> str:
+    text = generate_intent_text(3)  # windows, sccm, msi
+    for old, new in edit.items():
+        assert old in text
+        text = text.replace(old, new, 1)
+    return text
+
+
+FOLDED_CASES = {
+    "check_plane_platform": {"plane: sccm": "plane: jamf"},
+    "check_package_platform": {"  type: msi": "  type: pkg"},
+    "check_soak_durations": {"soak: P1D": "soak: PT"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOLDED_CASES))
+def test_a_check_folded_into_the_fast_schema_still_finds_through_the_reference(name: str) -> None:
+    assert name in compiled_schemas()[DocumentKind.INTENT].folded
+    raw = _generated_with(FOLDED_CASES[name]).encode()
+    reference = build_document_validator(fast_path=False).validate(raw, "x.yaml")
+    check = getattr(semantics, name)
+    assert list(check(reference.data)), "the case must be one the check finds"
+    assert not compiled_schemas()[DocumentKind.INTENT].is_valid(reference.data)
+    fast = build_document_validator().validate(raw, "x.yaml")
+    assert fast.findings == reference.findings
