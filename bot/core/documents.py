@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import yaml_rs
@@ -97,6 +98,25 @@ FOLDED: Mapping[DocumentKind, Mapping[str, Mapping[str, Any]]] = {
                 for kind, platforms in sorted(semantics.PACKAGE_PLATFORMS.items())
             ]
         },
+        semantics.check_ring_targets.__name__: {
+            "allOf": [
+                {
+                    "if": {"required": ["plane"], "properties": {"plane": {"const": plane}}},
+                    "then": {
+                        "properties": {
+                            "rings": {
+                                "items": {
+                                    "properties": {
+                                        "target": {"pattern": f"^(?:{rule[0].pattern})$"}
+                                    }
+                                }
+                            }
+                        }
+                    },
+                }
+                for plane, rule in sorted(semantics.PLAIN_TARGETS.items())
+            ]
+        },
         semantics.check_soak_durations.__name__: {
             "properties": {
                 "rings": {
@@ -116,6 +136,12 @@ The fast path skips them when its schema was compiled with these (:func:`compile
 a file they would find something in is invalid for the fast validator, so it takes the reference
 path, which runs every check. Each costs more in Python than in the compiled schema.
 """
+
+
+@lru_cache(maxsize=16)
+def _fast_checks(kind: DocumentKind, folded: frozenset[str]) -> tuple[semantics.Check, ...]:
+    """The semantic checks the fast path runs: those its schema does not decide."""
+    return tuple(check for check in CHECKS[kind] if check.__name__ not in folded)
 
 
 def compile_document_schema(kind: DocumentKind, schema: Mapping[str, Any]) -> CompiledSchema:
@@ -321,10 +347,7 @@ class DocumentValidator:
                 return None
         except ValueError:  # jsonschema-rs refuses keys that are not text
             return None
-        schema = self.schemas[kind]
-        for check in CHECKS[kind]:
-            if schema.folded and check.__name__ in schema.folded:
-                continue
+        for check in _fast_checks(kind, self.schemas[kind].folded):
             for _ in check(data):
                 return None
         return ValidatedDocument(path=path, kind=kind, text=text, data=data, findings=())

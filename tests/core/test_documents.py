@@ -305,6 +305,11 @@ FOLDED_CASES = {
     "check_plane_platform": {"plane: sccm": "plane: jamf"},
     "check_package_platform": {"  type: msi": "  type: pkg"},
     "check_soak_durations": {"soak: P1D": "soak: PT"},
+    "check_ring_targets": {
+        "plane: sccm": "plane: ansible",
+        "platform: windows": "platform: linux",
+        "target: PS10001E": "target: 'pilot,all'",
+    },
 }
 
 
