@@ -375,14 +375,14 @@ def _compile_at(
     index: int,
     data: Mapping[str, Any],
     env: CelEnvironment,
-    tree: _Node,
+    trees: Mapping[str, _Node],
 ) -> tuple[tuple[str, ...], Program | None, list[Finding]]:
     """The rule's ``at`` pointers (checked against the intent schema) and compiled ``atExpr``."""
     rule_id = str(data["id"])
     findings: list[Finding] = []
     pointers = tuple(str(p) for p in data.get("at", ()))
     for number, pointer in enumerate(pointers):
-        problem = check_pointer(pointer, tree)
+        problem = check_pointer(pointer, trees["intent"])
         if problem is not None:
             findings.append(
                 doc.locate(
@@ -396,10 +396,20 @@ def _compile_at(
     expression = data.get("atExpr")
     if not isinstance(expression, str):
         return pointers, None, findings
+    pointer = f"/rules/{index}/atExpr"
+    findings.extend(
+        _finding(
+            doc,
+            _position_in_yaml(doc, pointer, *_offset_to_line_column(expression, offset)),
+            "policy.unknown-field",
+            f"rule {rule_id}: atExpr: {message}",
+        )
+        for offset, message in check_references(expression, trees)
+    )
     try:
         return pointers, env.compile(expression), findings
     except CelCompileError as error:
-        position = _position_in_yaml(doc, f"/rules/{index}/atExpr", error.line, error.column)
+        position = _position_in_yaml(doc, pointer, error.line, error.column)
         text = f"rule {rule_id}: atExpr: {error.message}"
         findings.append(_finding(doc, position, _error_code(error), text))
         return pointers, None, findings
@@ -476,7 +486,7 @@ def _compile_rule(
             )
         )
         return None, findings
-    at, at_program, at_findings = _compile_at(doc, index, data, env, trees["intent"])
+    at, at_program, at_findings = _compile_at(doc, index, data, env, trees)
     findings.extend(at_findings)
     if findings:
         return None, findings

@@ -349,8 +349,13 @@ def test_an_at_pointer_naming_no_intent_field_and_a_broken_at_expr_are_findings(
         "  - id: t.expr\n    description: d\n    when: 'true'\n"
         "    atExpr: \"'/rings/' + \"\n"
         "    risk: {points: 1, family: history, reason: r}\n"
+        "  - id: t.typo\n    description: d\n    when: 'true'\n"
+        "    atExpr: \"'/rings/' + string(size(intent.ring))\"\n"
+        "    risk: {points: 1, family: history, reason: r}\n"
     )
-    unknown, broken = sorted(pack.findings, key=lambda f: f.line)
+    unknown, broken, typo = sorted(pack.findings, key=lambda f: f.line)
+    assert (typo.code, typo.line) == ("policy.unknown-field", 17)
+    assert "did you mean 'rings'" in typo.message
     assert (unknown.code, unknown.line) == ("policy.unknown-field", 7)
     assert "'tiket'" in unknown.message
     assert "did you mean 'ticket'" in unknown.message
