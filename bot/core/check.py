@@ -322,31 +322,46 @@ def _present(data: Any, pointer: str) -> bool:
     return True
 
 
+def _judged_pointer(result: RuleResult, data: Any) -> str | None:
+    """The first of a result's pointers present in the data, else its first; ``None``: none."""
+    if not result.at:
+        return None
+    return next((p for p in result.at if _present(data, p)), result.at[0])
+
+
 def rule_position(result: RuleResult, doc: ValidatedDocument) -> tuple[int, int]:
     """Where a rule's finding belongs in the intent: the first of its pointers that is present.
 
     When none is (a rule about a missing field), the first pointer's nearest present ancestor; a
     rule that names no field points at the intent as a whole (line 1).
     """
-    if not result.at:
-        return (1, 1)
-    chosen = next((p for p in result.at if _present(doc.data, p)), result.at[0])
-    return doc.positions_of([chosen])[chosen]
+    pointer = _judged_pointer(result, doc.data)
+    return (1, 1) if pointer is None else doc.positions_of([pointer])[pointer]
+
+
+def _shown(result: RuleResult) -> bool:
+    """Whether a result is a finding: a denial or warning that no waiver covers."""
+    if result.rule.enforcement.value == "audit" or result.waived_by is not None:
+        return False
+    if not (result.matched or result.error is not None):
+        return False
+    # A risk- or approvals-only rule is shown in the risk, not as a finding.
+    return result.enforced or result.rule.enforcement.value != "deny" or result.error is not None
 
 
 def _rule_findings(results: Sequence[RuleResult], doc: ValidatedDocument) -> list[Finding]:
-    """Denials and warnings as findings on the intent file, at the field the rule judges."""
+    """Denials and warnings as findings on the intent file, at the field the rule judges.
+
+    The lines of all the judged fields come from one partial pass over the file.
+    """
+    shown = [(r, _judged_pointer(r, doc.data)) for r in results if _shown(r)]
+    wanted = {pointer for _, pointer in shown if pointer is not None}
+    found = doc.positions_of(sorted(wanted)) if wanted else {}
     out = []
-    for result in results:
-        if result.rule.enforcement.value == "audit" or result.waived_by is not None:
-            continue
-        if not (result.matched or result.error is not None):
-            continue
+    for result, pointer in shown:
         blocking = result.enforced
-        if not blocking and result.rule.enforcement.value == "deny" and result.error is None:
-            continue  # a risk- or approvals-only rule: shown in the risk, not as a finding
         path, message = doc.path, result.message or result.rule.description
-        line, column = rule_position(result, doc)
+        line, column = (1, 1) if pointer is None else found[pointer]
         if result.aborted:  # the rule's fault, not the intent's: point at the rule
             # A deny rule CEL stopped blocks even when it only adds risk or approvals: the
             # points and approvals it could not give must not make the change look safer.
