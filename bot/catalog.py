@@ -13,16 +13,23 @@ from pathlib import Path
 
 from bot import resources
 from bot.core.cel import CelEnvironment
-from bot.core.documents import SCHEMA_FILES, DocumentKind, DocumentValidator, ValidatedDocument
+from bot.core.documents import (
+    SCHEMA_FILES,
+    DocumentKind,
+    DocumentValidator,
+    ValidatedDocument,
+    compile_document_schema,
+)
 from bot.core.policy import CompiledPolicyPack, compile_policy_pack
-from bot.core.schema import CompiledSchema, compile_schema
+from bot.core.schema import CompiledSchema
 
 
 @cache
 def compiled_schemas() -> dict[DocumentKind, CompiledSchema]:
     """Compile the shipped schemas once per process."""
     return {
-        kind: compile_schema(resources.load_schema(name)) for kind, name in SCHEMA_FILES.items()
+        kind: compile_document_schema(kind, resources.load_schema(name))
+        for kind, name in SCHEMA_FILES.items()
     }
 
 

@@ -180,6 +180,7 @@ def _apply_waivers(results: list[RuleResult], name: str, waivers: WaiverBook) ->
                 matched=True,
                 message=result.message,
                 waived_by=f"{waiver.ticket} ({waiver.owner}, until {waiver.expires})",
+                at=result.at,
             )
         )
     return out
@@ -306,29 +307,71 @@ def _evaluate_intent(
     return result, findings
 
 
+def _present(data: Any, pointer: str) -> bool:
+    """Tell whether a JSON pointer names a value of the data."""
+    node = data
+    for raw in pointer.split("/")[1:]:
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return False
+    return True
+
+
+def _judged_pointer(result: RuleResult, data: Any) -> str | None:
+    """The first of a result's pointers present in the data, else its first; ``None``: none."""
+    if not result.at:
+        return None
+    return next((p for p in result.at if _present(data, p)), result.at[0])
+
+
+def rule_position(result: RuleResult, doc: ValidatedDocument) -> tuple[int, int]:
+    """Where a rule's finding belongs in the intent: the first of its pointers that is present.
+
+    When none is (a rule about a missing field), the first pointer's nearest present ancestor; a
+    rule that names no field points at the intent as a whole (line 1).
+    """
+    pointer = _judged_pointer(result, doc.data)
+    return (1, 1) if pointer is None else doc.positions_of([pointer])[pointer]
+
+
+def _shown(result: RuleResult) -> bool:
+    """Whether a result is a finding: a denial or warning that no waiver covers."""
+    if result.rule.enforcement.value == "audit" or result.waived_by is not None:
+        return False
+    if not (result.matched or result.error is not None):
+        return False
+    # A risk- or approvals-only rule is shown in the risk, not as a finding.
+    return result.enforced or result.rule.enforcement.value != "deny" or result.error is not None
+
+
 def _rule_findings(results: Sequence[RuleResult], doc: ValidatedDocument) -> list[Finding]:
-    """Denials and warnings as findings on the intent file (line 1: the intent as a whole)."""
+    """Denials and warnings as findings on the intent file, at the field the rule judges.
+
+    The lines of all the judged fields come from one partial pass over the file.
+    """
+    shown = [(r, _judged_pointer(r, doc.data)) for r in results if _shown(r)]
+    wanted = {pointer for _, pointer in shown if pointer is not None}
+    found = doc.positions_of(sorted(wanted)) if wanted else {}
     out = []
-    for result in results:
-        if result.rule.enforcement.value == "audit" or result.waived_by is not None:
-            continue
-        if not (result.matched or result.error is not None):
-            continue
+    for result, pointer in shown:
         blocking = result.enforced
-        if not blocking and result.rule.enforcement.value == "deny" and result.error is None:
-            continue  # a risk- or approvals-only rule: shown in the risk, not as a finding
-        path, line, message = doc.path, 1, result.message or result.rule.description
+        path, message = doc.path, result.message or result.rule.description
+        line, column = (1, 1) if pointer is None else found[pointer]
         if result.aborted:  # the rule's fault, not the intent's: point at the rule
             # A deny rule CEL stopped blocks even when it only adds risk or approvals: the
             # points and approvals it could not give must not make the change look safer.
             blocking = result.rule.enforcement.value == "deny"
-            path, line = result.rule.source, result.rule.line
+            path, line, column = result.rule.source, result.rule.line, 1
             message = f"{message} (evaluating {doc.path}): make the rule cheaper"
         out.append(
             Finding(
                 path=path,
                 line=line,
-                column=1,
+                column=column,
                 code=f"rule.{result.rule.id}",
                 severity=Severity.ERROR if blocking else Severity.WARNING,
                 message=message,

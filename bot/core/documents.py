@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import yaml_rs
@@ -24,8 +25,9 @@ import yaml_rs
 from bot.core import semantics
 from bot.core.findings import Finding, Severity, sort_findings
 from bot.core.repo_config import CONFIG_NAMES
-from bot.core.schema import CompiledSchema, RawFinding
+from bot.core.schema import CompiledSchema, RawFinding, compile_schema
 from bot.core.yaml_source import (
+    AMBIGUOUS,
     DEFAULT_LIMITS,
     MAX_INTEGER_DIGITS,
     Limits,
@@ -33,6 +35,7 @@ from bot.core.yaml_source import (
     decode_source,
     load_yaml,
     locate,
+    pointer_to_json_path,
     positions,
 )
 
@@ -70,6 +73,81 @@ CHECKS: Mapping[DocumentKind, tuple[semantics.Check, ...]] = {
     DocumentKind.WAIVERS: (),
     DocumentKind.POLICY_TEST: (),
 }
+
+
+def _platforms_when(condition: Mapping[str, Any], platforms: frozenset[str]) -> dict[str, Any]:
+    return {
+        "if": {"required": ["platform", *condition], "properties": dict(condition)},
+        "then": {"properties": {"platform": {"enum": sorted(platforms)}}},
+    }
+
+
+FOLDED: Mapping[DocumentKind, Mapping[str, Mapping[str, Any]]] = {
+    DocumentKind.INTENT: {
+        semantics.check_plane_platform.__name__: {
+            "allOf": [
+                _platforms_when({"plane": {"const": plane}}, platforms)
+                for plane, platforms in sorted(semantics.PLANE_PLATFORMS.items())
+            ]
+        },
+        semantics.check_package_platform.__name__: {
+            "allOf": [
+                _platforms_when(
+                    {"package": {"required": ["type"], "properties": {"type": {"const": kind}}}},
+                    platforms,
+                )
+                for kind, platforms in sorted(semantics.PACKAGE_PLATFORMS.items())
+            ]
+        },
+        semantics.check_ring_targets.__name__: {
+            "allOf": [
+                {
+                    "if": {"required": ["plane"], "properties": {"plane": {"const": plane}}},
+                    "then": {
+                        "properties": {
+                            "rings": {
+                                "items": {
+                                    "properties": {
+                                        "target": {"pattern": f"^(?:{rule[0].pattern})$"}
+                                    }
+                                }
+                            }
+                        }
+                    },
+                }
+                for plane, rule in sorted(semantics.PLAIN_TARGETS.items())
+            ]
+        },
+        semantics.check_soak_durations.__name__: {
+            "properties": {
+                "rings": {
+                    "items": {
+                        "properties": {
+                            "gate": {"properties": {"soak": {"not": {"pattern": "^PT?$|T$"}}}}
+                        }
+                    }
+                }
+            }
+        },
+    },
+}
+"""Semantic checks the fast validator decides too, as schemas refusing whatever they would find.
+
+The fast path skips them when its schema was compiled with these (:func:`compile_document_schema`):
+a file they would find something in is invalid for the fast validator, so it takes the reference
+path, which runs every check. Each costs more in Python than in the compiled schema.
+"""
+
+
+@lru_cache(maxsize=16)
+def _fast_checks(kind: DocumentKind, folded: frozenset[str]) -> tuple[semantics.Check, ...]:
+    """The semantic checks the fast path runs: those its schema does not decide."""
+    return tuple(check for check in CHECKS[kind] if check.__name__ not in folded)
+
+
+def compile_document_schema(kind: DocumentKind, schema: Mapping[str, Any]) -> CompiledSchema:
+    """Compile a kind's schema with the semantic checks its fast validator can decide."""
+    return compile_schema(schema, FOLDED.get(kind))
 
 
 def guess_kind(path: str) -> DocumentKind:
@@ -142,24 +220,31 @@ class ValidatedDocument:
         return raw.locate(self.path, self.source_map())
 
 
-# Anything in the text that the two YAML parsers might read differently sends the file down the
-# reference path: anchors, aliases, tags and merge keys; plain numbers that yaml-rs reads as numbers
-# while the reference keeps them as text (leading zeros, underscores, 0b/0X/0O prefixes, signed
-# hex); and the characters YAML forbids (PyYAML refuses them, yaml-rs may not). Floats and text that
-# YAML 1.1 would misread (``NO``, ``18:00``) are refused by the fast schema instead (see
-# :func:`bot.core.schema.compile_schema`). The searches start from a literal character, which keeps
-# them cheap on indentation-heavy YAML.
 _DIVERGENT_MARKS = ("&", "*", "!", "<<")
+_SEPARATORS = " \t\n\r[{,"
+# A plain number with a leading zero: a 0 after a separator (or after a sign that follows one),
+# followed by a digit, "_" or a base letter.
 _LEADING_ZERO = re.compile(r"0(?:(?<=[ \t\[{,]0)|(?<=[ \t\[{,][-+]0))[0-9_bBxXoO]")
-_UNDERSCORE = re.compile(r"_")
+_AFTER_ZERO = frozenset(b"0123456789_bBxXoO")
 _PLAIN_TOKEN = re.compile(r"[^ \t\r\n,\]}#]*")
 _DIVERGENT_NUMBER = re.compile(
     r"[-+]?(?:0[0-9_]+|0[bB][01_]*|0[xX][0-9a-fA-F_]*|0[oO][0-7_]*|[0-9_.]*_[0-9_.]*)"
     r"|[-+]0[xXoO].*"
 )
-_SEPARATORS = " \t\n\r[{,"
 _LONG_DIGITS = re.compile(f"[0-9]{{{MAX_INTEGER_DIGITS + 1}}}")
-_ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# ASCII text is searched as bytes after one translation (a regex over the text costs several times
+# more): the characters YAML forbids (C0 controls but tab, line feed and carriage return; DEL) and
+# the marks of anchors, aliases and tags become NUL, and the separators before a plain scalar a
+# space, so that one scan finds any mark and three short searches any leading-zero number.
+_ASCII_TABLE = bytes(
+    0
+    if (b < 0x20 and b not in (0x09, 0x0A, 0x0D)) or b == 0x7F or b in b"&*!"
+    else 0x20
+    if b in b" \t[{,"
+    else b
+    for b in range(256)
+)
+_ZERO_NEEDLES = (b" 0", b" -0", b" +0")
 # Outside ASCII: what YAML forbids, and what YAML 1.1 (PyYAML) reads as a line break while YAML 1.2
 # (yaml-rs) does not (NEL U+0085, U+2028, U+2029), plus a byte-order mark inside the text.
 _NON_ASCII_DIVERGENT = re.compile(
@@ -177,22 +262,48 @@ def _plain_number_at(text: str, index: int) -> bool:
     return token is not None and _DIVERGENT_NUMBER.fullmatch(token.group()) is not None
 
 
+def _ascii_leading_zero_number(text: str, marked: bytes) -> bool:
+    """:data:`_LEADING_ZERO` and :func:`_plain_number_at` on the translated bytes of ASCII text."""
+    end = len(marked) - 1
+    for needle in _ZERO_NEEDLES:
+        found = marked.find(needle)
+        while found != -1:
+            zero = found + len(needle) - 1
+            if zero < end and marked[zero + 1] in _AFTER_ZERO and _plain_number_at(text, zero):
+                return True
+            found = marked.find(needle, zero)
+    return False
+
+
 def _text_may_diverge(text: str) -> bool:
-    """Tell whether yaml-rs might build other data from this text than the reference loader."""
-    if any(mark in text for mark in _DIVERGENT_MARKS):
+    """Tell whether yaml-rs might build other data from this text than the reference loader.
+
+    Anything the two YAML parsers might read differently sends the file down the reference path:
+    anchors, aliases, tags and merge keys; plain numbers that yaml-rs reads as numbers while the
+    reference keeps them as text (underscores, 0b/0X/0O prefixes, signed hex) or warns about (a
+    leading zero); and the characters YAML forbids (PyYAML refuses them, yaml-rs may not). Floats
+    and text that YAML 1.1 would misread (``NO``, ``18:00``) are refused by the fast schema
+    instead (see :func:`bot.core.schema.compile_schema`).
+    """
+    if text.isascii():
+        marked = text.encode("ascii").translate(_ASCII_TABLE)
+        if b"\0" in marked or b"<<" in marked or _ascii_leading_zero_number(text, marked):
+            return True
+    elif (
+        any(mark in text for mark in _DIVERGENT_MARKS)
+        or _NON_ASCII_DIVERGENT.search(text)
+        or any(_plain_number_at(text, m.start()) for m in _LEADING_ZERO.finditer(text))
+    ):
         return True
     if len(text) > MAX_INTEGER_DIGITS and _LONG_DIGITS.search(text):
         return True  # yaml-rs reads any length; the reference refuses one Python can't print
-    for found in _LEADING_ZERO.finditer(text):
-        if _plain_number_at(text, found.start()):
-            return True
     if "_" in text:
-        for found in _UNDERSCORE.finditer(text):
-            if _plain_number_at(text, found.start()):
+        found = text.find("_")
+        while found != -1:
+            if _plain_number_at(text, found):
                 return True
-    if text.isascii():
-        return _ASCII_CONTROL.search(text) is not None
-    return _NON_ASCII_DIVERGENT.search(text) is not None
+            found = text.find("_", found + 1)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +348,7 @@ class DocumentValidator:
                 return None
         except ValueError:  # jsonschema-rs refuses keys that are not text
             return None
-        for check in CHECKS[kind]:
+        for check in _fast_checks(kind, self.schemas[kind].folded):
             for _ in check(data):
                 return None
         return ValidatedDocument(path=path, kind=kind, text=text, data=data, findings=())
@@ -261,7 +372,16 @@ class DocumentValidator:
             data = None
         resolved_kind = _kind_of(data, path, kind) if data is not None else kind or guess_kind(path)
         if data is not None:
-            raw = list(self.schemas[resolved_kind].raw_findings(data))
+            raw = [
+                _as_written(r, loaded.source_map)
+                for r in self.schemas[resolved_kind].raw_findings(data)
+            ]
+            # A type error about 0777 says all its warning would (and "write 777" is wrong there).
+            written = loaded.source_map.written
+            retyped = {r.pointer for r in raw if r.code == "schema.type" and r.pointer in written}
+            if retyped:
+                paths = {pointer_to_json_path(p) for p in retyped}
+                findings = [f for f in findings if f.code != AMBIGUOUS or f.json_path not in paths]
             for check in CHECKS[resolved_kind]:
                 raw.extend(check(data))
             findings.extend(r.locate(path, loaded.source_map) for r in raw)
@@ -273,6 +393,24 @@ class DocumentValidator:
             findings=sort_findings(findings),
             source_map=loaded.source_map,
         )
+
+
+def _as_written(raw: RawFinding, source_map: SourceMap) -> RawFinding:
+    """Say a type error about ``version: 0777`` with the text written, not only the number read.
+
+    YAML 1.2 (and every editor) reads ``0777`` as the integer 777; the advice to quote it must
+    quote what was written, or the fix would change the value.
+    """
+    written = source_map.written.get(raw.pointer)
+    number = str(int(written)) if written is not None else ""
+    lead = f"{number} is a number, but text is expected here: quote it: "
+    if written is None or raw.code != "schema.type" or not raw.message.startswith(lead):
+        return raw
+    return replace(
+        raw,
+        message=f"{written} is the number {number} in YAML 1.2 (as editors read it), but text is "
+        f'expected here: quote it: "{written}"',
+    )
 
 
 def _kind_of(data: Mapping[str, Any], path: str, kind: DocumentKind | None) -> DocumentKind:

@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -103,6 +103,10 @@ class Rule:
     planes: frozenset[str] = frozenset()
     platforms: frozenset[str] = frozenset()
     uses_tier: bool = False
+    at: tuple[str, ...] = ()
+    """JSON pointers into the intent of the field(s) the rule judges (``at:``), in order."""
+    at_program: Program | None = None
+    """The rule's ``atExpr``: CEL giving a pointer or a list of pointers, tried before ``at``."""
 
     def applies_to(self, intent: Mapping[str, Any]) -> bool:
         """Tell whether the rule's ``appliesTo`` admits the intent's plane and platform."""
@@ -132,6 +136,8 @@ class RuleResult:
     waived_by: str | None = None
     aborted: bool = False
     """CEL itself stopped the evaluation (its iteration budget): a finding on the rule."""
+    at: tuple[str, ...] = ()
+    """Where in the intent the finding belongs: the pointers of ``atExpr``, then of ``at``."""
 
     @property
     def enforced(self) -> bool:
@@ -343,6 +349,72 @@ def _placeholder_finding(
     )
 
 
+def check_pointer(pointer: str, tree: _Node) -> str | None:
+    """Say what is wrong with an ``at:`` pointer into the intent, or ``None`` when it may exist."""
+    node: _Node | None = tree
+    trail = ""
+    for raw in pointer.split("/")[1:]:
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if node is None or node.open:
+            return None
+        if node.item is not None and token.isdigit():
+            node, trail = node.item, f"{trail}/{raw}"
+            continue
+        child = node.fields.get(token) or node.any_field
+        if child is None:
+            hint = difflib.get_close_matches(token, list(node.fields), n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            where = f" under {trail}" if trail else ""
+            return f"at: {pointer}: the intent has no field {token!r}{where}{suggestion}"
+        node, trail = child, f"{trail}/{raw}"
+    return None
+
+
+def _compile_at(
+    doc: ValidatedDocument,
+    index: int,
+    data: Mapping[str, Any],
+    env: CelEnvironment,
+    trees: Mapping[str, _Node],
+) -> tuple[tuple[str, ...], Program | None, list[Finding]]:
+    """The rule's ``at`` pointers (checked against the intent schema) and compiled ``atExpr``."""
+    rule_id = str(data["id"])
+    findings: list[Finding] = []
+    pointers = tuple(str(p) for p in data.get("at", ()))
+    for number, pointer in enumerate(pointers):
+        problem = check_pointer(pointer, trees["intent"])
+        if problem is not None:
+            findings.append(
+                doc.locate(
+                    RawFinding(
+                        f"/rules/{index}/at/{number}",
+                        "policy.unknown-field",
+                        f"rule {rule_id}: {problem}",
+                    )
+                )
+            )
+    expression = data.get("atExpr")
+    if not isinstance(expression, str):
+        return pointers, None, findings
+    pointer = f"/rules/{index}/atExpr"
+    findings.extend(
+        _finding(
+            doc,
+            _position_in_yaml(doc, pointer, *_offset_to_line_column(expression, offset)),
+            "policy.unknown-field",
+            f"rule {rule_id}: atExpr: {message}",
+        )
+        for offset, message in check_references(expression, trees)
+    )
+    try:
+        return pointers, env.compile(expression), findings
+    except CelCompileError as error:
+        position = _position_in_yaml(doc, pointer, error.line, error.column)
+        text = f"rule {rule_id}: atExpr: {error.message}"
+        findings.append(_finding(doc, position, _error_code(error), text))
+        return pointers, None, findings
+
+
 def _compile_rule(
     doc: ValidatedDocument,
     index: int,
@@ -414,6 +486,8 @@ def _compile_rule(
             )
         )
         return None, findings
+    at, at_program, at_findings = _compile_at(doc, index, data, env, trees)
+    findings.extend(at_findings)
     if findings:
         return None, findings
     applies_to = data.get("appliesTo")
@@ -433,6 +507,8 @@ def _compile_rule(
         planes=frozenset(applies.get("planes", ())),
         platforms=frozenset(applies.get("platforms", ())),
         uses_tier=uses_tier,
+        at=at,
+        at_program=at_program,
     )
     return rule, []
 
@@ -495,6 +571,30 @@ def compile_policy_pack(
     )
 
 
+def unlocated_rules(documents: Sequence[ValidatedDocument]) -> tuple[Finding, ...]:
+    """Warn about each rule that does not say which field it judges (no ``at`` or ``atExpr``).
+
+    Such a rule's findings land on line 1 of the intent; ``eucora policy test`` shows these.
+    """
+    findings: list[Finding] = []
+    for doc in documents:
+        if not doc.ok or not isinstance(doc.data, dict):
+            continue
+        for index, data in enumerate(doc.data.get("rules", [])):
+            if isinstance(data, dict) and "at" not in data and "atExpr" not in data:
+                located = doc.locate(
+                    RawFinding(
+                        f"/rules/{index}/id",
+                        "policy.no-location",
+                        f"rule {data.get('id')} does not say which field it judges, so its "
+                        "findings land on line 1 of the intent: add at: [/json/pointer] (e.g. "
+                        "at: [/change/ticket]) or atExpr (docs/policies.md)",
+                    )
+                )
+                findings.append(replace(located, severity=Severity.WARNING))
+    return tuple(findings)
+
+
 # --- evaluating ---------------------------------------------------------------------------------
 
 
@@ -519,6 +619,21 @@ def _as_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
+def _locations(rule: Rule, env: CelEnvironment, activation: Any) -> tuple[str, ...]:
+    """The pointers a matched rule names: its ``atExpr`` result (when it gives any), then ``at``.
+
+    An ``atExpr`` that fails or gives something other than pointers adds nothing: the location
+    only places the finding, it never changes the verdict.
+    """
+    if rule.at_program is None:
+        return rule.at
+    outcome = env.evaluate(rule.at_program, activation)
+    value = outcome.value if outcome.error is None else None
+    computed = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    pointers = tuple(p for p in computed if isinstance(p, str) and (p == "" or p[0] == "/"))
+    return pointers + rule.at
+
+
 def evaluate_rules(
     rules: Sequence[Rule], env: CelEnvironment, variables: dict[str, Any]
 ) -> list[RuleResult]:
@@ -539,6 +654,7 @@ def evaluate_rules(
                     error=outcome.error,
                     message=f"rule {rule.id} could not be evaluated: {outcome.error}",
                     aborted=outcome.aborted,
+                    at=rule.at,
                 )
             )
         elif not isinstance(outcome.value, bool):
@@ -549,11 +665,17 @@ def evaluate_rules(
                     matched=False,
                     error=error,
                     message=f"rule {rule.id} could not be evaluated: {error}",
+                    at=rule.at,
                 )
             )
         elif outcome.value:
             results.append(
-                RuleResult(rule=rule, matched=True, message=_render_message(rule, env, activation))
+                RuleResult(
+                    rule=rule,
+                    matched=True,
+                    message=_render_message(rule, env, activation),
+                    at=_locations(rule, env, activation),
+                )
             )
         else:
             results.append(RuleResult(rule=rule, matched=False))

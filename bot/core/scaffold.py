@@ -316,6 +316,8 @@ rules:
       incidents to it.
     when: >-
       size(intent.rings) > 1 && !(has(intent.change) && has(intent.change.ticket))
+    # Where the finding is shown: the first of these fields the intent has (docs/policies.md).
+    at: [/change/ticket, /change, /rings/1]
     deny:
       message: >-
         {{{{ intent.metadata.name }}}} rolls out to {{{{ size(intent.rings) }}}} rings; add

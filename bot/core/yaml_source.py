@@ -6,9 +6,10 @@ This is the reference loader: PyYAML's C event parser drives a small builder tha
 * refuses what makes YAML dangerous or surprising in a change-management repository: anchors and
   aliases (an alias bomb loads in microseconds and then explodes in every later step), merge keys,
   explicit tags, duplicate keys (reported with both lines), several documents in one file,
-* resolves plain scalars by the YAML 1.2 core schema, and keeps the YAML 1.1 surprises (``NO``,
-  ``on``, ``0777``, ``1_000``, ``18:00``) as the text that was written, with a warning: a country
-  code or a version must never silently become ``False`` or ``511``,
+* resolves plain scalars by the YAML 1.2 core schema, as editors and YAML 1.2 tools do: ``0777`` is
+  the integer 777, ``0o17`` octal, ``0x1F`` hex; ``NO``, ``on``, ``1_000`` and ``18:00`` are text.
+  Where a YAML 1.1 tool (PyYAML, Ansible) would read the same text otherwise (``False``, ``511``)
+  it warns, so a country code or a version never silently changes meaning between tools,
 * keeps timestamps as text (CEL, JSON Schema and canonical JSON all want strings),
 * stops early, with a finding, on files that are too large, too deep or have too many nodes.
 
@@ -57,6 +58,8 @@ class SourceMap:
     keys: dict[str, Position] = field(default_factory=dict)
     values: dict[str, Position] = field(default_factory=dict)
     scalars: set[str] = field(default_factory=set)
+    written: dict[str, str] = field(default_factory=dict)
+    """The text of integers written in a form YAML 1.1 reads otherwise (``0777``), by pointer."""
 
     def position(self, pointer: str, *, at_key: bool = False) -> Position:
         """Return the best position for a pointer, walking up to the nearest known ancestor.
@@ -140,12 +143,22 @@ def yaml11_ambiguity(text: str) -> str | None:
         meaning = "true" if text.lower() in {"y", "yes", "on"} else "false"
         return f"YAML 1.1 tools read {text} as the boolean {meaning}"
     if _LEADING_ZERO.match(text):
+        if _INT_DEC.match(text):
+            return f"YAML 1.1 tools read {text} as {_yaml11_reading(text)}"
         return f"YAML 1.1 tools read {text} as an octal number"
     if "_" in text and _UNDERSCORE_NUMBER.match(text):
         return f"YAML 1.1 tools read {text} as a number"
     if _SEXAGESIMAL.match(text) and not text.lstrip("+-").startswith("0"):
         return f"YAML 1.1 tools read {text} as a base-60 number"
     return None
+
+
+def _yaml11_reading(text: str) -> str:
+    """What a YAML 1.1 tool makes of a leading-zero integer: octal, or text (``09`` is no octal)."""
+    try:
+        return f"the octal number {int(text, 8)}"
+    except ValueError:
+        return f"the text {text!r}"
 
 
 def yaml11_ambiguity_possible(text: str) -> bool:
@@ -161,11 +174,13 @@ def integer_too_long(text: str) -> bool:
 def resolve_plain_scalar(text: str) -> tuple[Any, str | None]:
     """Resolve a plain (unquoted) scalar by the YAML 1.2 core schema.
 
-    Returns the value and, for a YAML 1.1 surprise, why it was kept as text.
+    Returns the value and, for a YAML 1.1 surprise, how YAML 1.1 tools would read it. A leading-zero
+    integer (``0777``) is the decimal integer YAML 1.2 reads (777); the other surprises are text.
     """
     ambiguity = yaml11_ambiguity(text)
     if ambiguity is not None:
-        return text, ambiguity
+        number = _INT_DEC.match(text) is not None and not integer_too_long(text)
+        return (int(text) if number else text), ambiguity
     if _NULL.match(text):
         return None, None
     if text in _BOOL:
@@ -303,7 +318,17 @@ class _Builder:
         value: Any = event.value
         if plain:
             value, ambiguity = resolve_plain_scalar(event.value)
-            if ambiguity is not None:
+            if ambiguity is not None and isinstance(value, int):
+                self.source_map.written[pointer] = event.value
+                self.finding(
+                    position,
+                    AMBIGUOUS,
+                    f"{ambiguity}, YAML 1.2 tools, editors and EUCORA as {value}: write {value}, "
+                    f'or quote it ("{event.value}") where text such as a version is meant',
+                    pointer=pointer,
+                    severity=Severity.WARNING,
+                )
+            elif ambiguity is not None:
                 self.finding(
                     position,
                     AMBIGUOUS,

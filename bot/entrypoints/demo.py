@@ -129,7 +129,7 @@ def run(settings: Settings, echo: Echo) -> int:
     echo(f"   {frozen.result.conclusion.upper()}: " + "; ".join(frozen.result.reasons))
     for finding in frozen.result.findings:
         if finding.severity.value == "error":
-            echo(f"   {finding.path}: {finding.code}: {finding.message}")
+            echo(f"   {finding.path}:{finding.line}: {finding.code}: {finding.message}")
     ok = ok and frozen.result.blocked
     labelled = check_revisions(
         pull_request,

@@ -10,6 +10,7 @@ from bot.catalog import build_document_validator, build_policy_pack, cel_environ
 from bot.core.changes import ChangeKind
 from bot.core.documents import DocumentKind, DocumentValidator, ValidatedDocument
 from bot.core.findings import Finding
+from bot.core.policy import unlocated_rules
 from bot.core.policy_tests import Case, CaseOutcome, run_case
 
 DEFAULT_NOW = datetime(2027, 1, 1, tzinfo=UTC)
@@ -43,6 +44,7 @@ def _suite(path: Path, validator: DocumentValidator) -> tuple[list[CaseOutcome],
     policies = [_load(validator, folder / p, DocumentKind.POLICY) for p in data.get("policies", [])]
     pack = build_policy_pack(policies, include_default=data.get("includeDefaultPack", True))
     findings.extend(pack.findings)
+    findings.extend(unlocated_rules(policies))
     config: dict[str, object] = {}
     if "config" in data:
         config_doc = _load(validator, folder / data["config"], DocumentKind.CONFIG)

@@ -9,8 +9,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.catalog import build_document_validator
-from bot.core.documents import DocumentKind, DocumentValidator, guess_kind
+from bot.catalog import build_document_validator, compiled_schemas
+from bot.core import semantics
+from bot.core.documents import DocumentKind, DocumentValidator, _text_may_diverge, guess_kind
 from bot.core.findings import Severity
 from tests.conftest import EXAMPLES
 from tests.support.corpus import generate_intent_text
@@ -266,3 +267,59 @@ def test_positions_of_a_few_pointers_agree_with_the_source_map() -> None:
         path="b.yaml", kind=DocumentKind.INTENT, text="a: 1\nb: [1\n", data={}, findings=()
     )
     assert broken.positions_of(["/b"]) == {"/b": broken.source_map().position("/b")}
+
+
+@pytest.mark.parametrize(
+    ("text", "diverges"),
+    [
+        ("a: 0777\n", True),
+        ("a:\t0777\n", True),
+        ("a: [1, 0o7]\n", True),
+        ("a: {b: -0x1F}\n", True),
+        ("a: [x,+0b1]\n", True),
+        ("a: 1_000\n", True),
+        ("a: &x 1\n", True),
+        ("a: !t 1\n", True),
+        ("<<: {}\n", True),
+        ("a: 'x\x07'\n", True),
+        ("a: 0\nb: 10\nc: '2027-01-01T08:00:00+01:00'\n", False),
+        ("a: -0\nb: x-0777\n", False),
+        ("a: é 0777\n", True),
+        ("a: é\x85\n", True),
+        ("a: é 0\n", False),
+    ],
+)
+def test_the_text_guard_sees_what_yaml_rs_reads_otherwise(text: str, diverges: bool) -> None:
+    assert _text_may_diverge(text) is diverges
+
+
+def _generated_with(edit: dict[str, str]) -> str:
+    text = generate_intent_text(3)  # windows, sccm, msi
+    for old, new in edit.items():
+        assert old in text
+        text = text.replace(old, new, 1)
+    return text
+
+
+FOLDED_CASES = {
+    "check_plane_platform": {"plane: sccm": "plane: jamf"},
+    "check_package_platform": {"  type: msi": "  type: pkg"},
+    "check_soak_durations": {"soak: P1D": "soak: PT"},
+    "check_ring_targets": {
+        "plane: sccm": "plane: ansible",
+        "platform: windows": "platform: linux",
+        "target: PS10001E": "target: 'pilot,all'",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOLDED_CASES))
+def test_a_check_folded_into_the_fast_schema_still_finds_through_the_reference(name: str) -> None:
+    assert name in compiled_schemas()[DocumentKind.INTENT].folded
+    raw = _generated_with(FOLDED_CASES[name]).encode()
+    reference = build_document_validator(fast_path=False).validate(raw, "x.yaml")
+    check = getattr(semantics, name)
+    assert list(check(reference.data)), "the case must be one the check finds"
+    assert not compiled_schemas()[DocumentKind.INTENT].is_valid(reference.data)
+    fast = build_document_validator().validate(raw, "x.yaml")
+    assert fast.findings == reference.findings

@@ -339,3 +339,42 @@ def test_an_unknown_field_the_name_check_cannot_follow_is_caught_by_the_typed_ch
     assert finding.code == "policy.cel"
     assert "undefined field 'sined'" in finding.message
     assert (finding.line, finding.column) == (6, 11 + 17)
+
+
+def test_an_at_pointer_naming_no_intent_field_and_a_broken_at_expr_are_findings() -> None:
+    pack = pack_of(
+        "  - id: t.where\n    description: d\n    when: 'true'\n"
+        "    at: [/change/tiket, /rings/0/devices]\n"
+        "    risk: {points: 1, family: history, reason: r}\n"
+        "  - id: t.expr\n    description: d\n    when: 'true'\n"
+        "    atExpr: \"'/rings/' + \"\n"
+        "    risk: {points: 1, family: history, reason: r}\n"
+        "  - id: t.typo\n    description: d\n    when: 'true'\n"
+        "    atExpr: \"'/rings/' + string(size(intent.ring))\"\n"
+        "    risk: {points: 1, family: history, reason: r}\n"
+    )
+    unknown, broken, typo = sorted(pack.findings, key=lambda f: f.line)
+    assert (typo.code, typo.line) == ("policy.unknown-field", 17)
+    assert "did you mean 'rings'" in typo.message
+    assert (unknown.code, unknown.line) == ("policy.unknown-field", 7)
+    assert "'tiket'" in unknown.message
+    assert "did you mean 'ticket'" in unknown.message
+    assert (broken.code, broken.line) == ("policy.cel", 12)
+    assert "atExpr" in broken.message
+    assert pack.rules == ()
+
+
+def test_at_expr_is_tried_before_at_and_a_bad_result_falls_back() -> None:
+    pack = pack_of(
+        "  - id: t.computed\n    description: d\n    when: 'true'\n    at: [/app/name]\n"
+        "    atExpr: \"'/rings/' + string(size(intent.rings) - 1)\"\n"
+        "    deny: {message: m}\n"
+        "  - id: t.not-a-pointer\n    description: d\n    when: 'true'\n    at: [/app/name]\n"
+        "    atExpr: size(intent.rings)\n"
+        "    deny: {message: m}\n"
+    )
+    intent = yaml.safe_load(generate_intent_text(1))
+    results = {r.rule.id: r for r in judge(pack, intent).results}
+    last = len(intent["rings"]) - 1
+    assert results["t.computed"].at == (f"/rings/{last}", "/app/name")
+    assert results["t.not-a-pointer"].at == ("/app/name",)

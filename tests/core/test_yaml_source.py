@@ -63,7 +63,7 @@ def test_plain_scalars_resolve_by_yaml_1_2_core(text: str, value: object) -> Non
     assert ambiguity is None
 
 
-@pytest.mark.parametrize("text", ["NO", "yes", "on", "Off", "y", "0777", "1_000", "18:00", "1:20"])
+@pytest.mark.parametrize("text", ["NO", "yes", "on", "Off", "y", "0_7", "1_000", "18:00", "1:20"])
 def test_yaml_1_1_look_alikes_stay_text_with_a_warning(text: str) -> None:
     doc = load_yaml(f"value: {text}\n", "f.yaml")
     assert doc.data == {"value": text}
@@ -72,6 +72,30 @@ def test_yaml_1_1_look_alikes_stay_text_with_a_warning(text: str) -> None:
     assert finding.severity is Severity.WARNING
     assert (finding.line, finding.column) == (1, 8)
     assert finding.json_path == "$.value"
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "yaml11"),
+    [("0777", 777, "octal number 511"), ("-012", -12, "octal number -10"), ("09", 9, "text '09'")],
+)
+def test_leading_zero_integers_read_as_yaml_1_2_does_with_a_warning(
+    text: str, value: int, yaml11: str
+) -> None:
+    """YAML 1.2 (editors, yaml-rs) reads 0777 as 777; YAML 1.1 tools differ, which is warned."""
+    doc = load_yaml(f"value: {text}\n", "f.yaml")
+    assert doc.data == {"value": value}
+    assert doc.source_map.written == {"/value": text}
+    [finding] = doc.findings
+    assert (finding.code, finding.severity) == ("yaml.ambiguous", Severity.WARNING)
+    assert yaml11 in finding.message
+    assert f"as {value}" in finding.message
+
+
+@pytest.mark.parametrize(("text", "value"), [("0o777", 511), ("0x1F", 31), ("0o0", 0)])
+def test_yaml_1_2_octal_and_hex_are_numbers(text: str, value: int) -> None:
+    doc = load_yaml(f"value: {text}\n", "f.yaml")
+    assert doc.data == {"value": value}
+    assert doc.findings == ()
 
 
 def test_quoted_look_alikes_are_plain_text_without_warning() -> None:

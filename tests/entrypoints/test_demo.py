@@ -8,6 +8,8 @@ from click.testing import CliRunner
 
 from bot.entrypoints.cli import cli
 
+CHROME = "intents/windows/google-chrome.yaml"
+
 
 def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) -> None:
     home = tmp_path / "home"
@@ -31,6 +33,11 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
     assert "verified offline with the public keys only:" in out
     assert "signature ok, statement ok, inclusion ok" in out
     assert "rule.change.freeze-window" in out
+    # The ticket warning sits on change.ticket's line of the pull request's head file.
+    head = (home / "demo" / "pull-request" / CHROME).read_text(encoding="utf-8").splitlines()
+    ticket_line = next(n for n, text in enumerate(head, 1) if text.strip().startswith("ticket:"))
+    assert ticket_line > 1
+    assert f"{CHROME}:{ticket_line}:11: warning[rule.change.ticket-reused]" in out
     assert "eucora audit verify: OK" in out
     # The GitHub App step: the webhook in, both check runs and the sticky comment out.
     assert "POST /webhook (pull_request opened, signed) -> 202" in out
@@ -58,13 +65,7 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
         assert f"   {plane:<22} " in out
     assert "objects per plane: {'intune': 1, 'jamf': 1, 'sccm': 1, 'landscape': 1, 'awx': 1}" in out
     assert "change pack (approvals, merge, every result) stored as sha256:" in out
-    # 7: the rollout, ring by ring, with a halt and a weekend freeze
-    assert "halted google-chrome 132.0.6834.83 (intune) at lab: 3 devices failed" in out
-    assert "promoted osquery-linux-servers 5.14.1-1 (landscape) to pilot" in out
-    assert "freeze window 'weekend'" in out
-    assert "completed osquery-linux-servers 5.14.1-1 (landscape)" in out
-    assert "deployment intune/lab               in_progress -> success -> failure" in out
-    assert "osquery-linux-servers 5.14.1-1 on landscape: complete" in out
+    assert_the_rollout_ran(out)
     verified = out.split("change pack (approvals")[-1]
     assert "digest ok" in verified
     assert "inclusion ok" in verified
@@ -114,3 +115,13 @@ def test_settings_defaults_live_under_home(tmp_path: Path) -> None:
     assert str(custom.evidence_dir) == "/srv/evidence"
     assert custom.signing_key == "s3cret"
     assert "s3cret" not in repr(custom)
+
+
+def assert_the_rollout_ran(out: str) -> None:
+    """Step 7: the rollout, ring by ring, with a halt and a weekend freeze."""
+    assert "halted google-chrome 132.0.6834.83 (intune) at lab: 3 devices failed" in out
+    assert "promoted osquery-linux-servers 5.14.1-1 (landscape) to pilot" in out
+    assert "freeze window 'weekend'" in out
+    assert "completed osquery-linux-servers 5.14.1-1 (landscape)" in out
+    assert "deployment intune/lab               in_progress -> success -> failure" in out
+    assert "osquery-linux-servers 5.14.1-1 on landscape: complete" in out

@@ -64,3 +64,21 @@ def test_missing_folder_or_no_suites_is_a_usage_error(tmp_path: Path) -> None:
     empty = run(str(tmp_path))
     assert empty.exit_code == 2
     assert "no policy test suites" in empty.stderr
+
+
+def test_a_rule_that_does_not_say_where_is_warned_about(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES / "intents-repo", tmp_path, dirs_exist_ok=True)
+    policy = tmp_path / "policies" / "contoso.yaml"
+    text = policy.read_text(encoding="utf-8")
+    assert "    at: [/package/signer, /package/signed]\n" in text
+    policy.write_text(text.replace("    at: [/package/signer, /package/signed]\n", ""), "utf-8")
+    result = run(str(tmp_path / "policies"))
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stdout.splitlines() if "policy.no-location" in line]
+    assert len(warnings) == 1
+    assert "contoso.macos-requires-team-id" in warnings[0]
+    assert "warning[policy.no-location]" in warnings[0]
+
+
+def test_the_example_policies_all_say_where() -> None:
+    assert "policy.no-location" not in run(str(POLICIES)).stdout

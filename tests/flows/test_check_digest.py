@@ -23,8 +23,12 @@ CONFIG = (
 )
 # The generated change holds invalid intents (schema errors), so its pack carries their messages:
 # re-pinned when the messages learned to say how to fix (issue 19: hints instead of patterns,
-# "N error findings" naming the codes, the YAML 1.1 yes/no advice).
-PINNED = "sha256:44f9e7ecddfc9250cc2b07fb27b45e21db31c45d0beabde6c3161fc18e9eae1b"
+# "N error findings" naming the codes, the YAML 1.1 yes/no advice). Re-pinned again when rule
+# findings moved from line 1 to the field each rule judges (issue 19 item 1: the default rules'
+# at:/atExpr entries change the policy digest and every rule finding's line and column). And once
+# more when unquoted leading-zero numbers were read as YAML 1.2 reads them (issue 19 item 5): the
+# ``tier: 0777`` edit is now the integer 777, a type error, not the text "0777" with a warning.
+PINNED = "sha256:74994c8f9101a639c358a23cee790decc5dfcbcb360f0e8936a3d194210536b7"
 
 
 def _file(path: str, text: str) -> FileAtRevision:
@@ -41,7 +45,7 @@ EDITS: tuple[tuple[str, str], ...] = (
     ("  ticket: CHG", "  ticket: CHG9"),  # at the end
     ("  sbom: https://ci.contoso.com/sbom/example/1.json\n", ""),  # removed: the line is at base
     ("    with a promotion gate", "    with a careful promotion gate"),  # a folded scalar
-    ("    tier: standard", "    tier: 0777"),  # a YAML 1.1 look-alike: the reference path
+    ("    tier: standard", "    tier: 0777"),  # 777 to YAML 1.2, 511 to 1.1: the reference path
     ("  strategy: previous-version\n", "  strategy: manual\n  notes: by hand\n"),  # added field
     (
         "  - name: lab\n",

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot.core.findings import Severity
+from bot.core.pr_report import annotations_for
+from bot.core.render.check import render_check_github, render_check_markdown
+from bot.core.render.evidence_html import render_evidence_html
 from bot.flows.check import CheckedChange, check_revisions
 from tests.conftest import EXAMPLES
 from tests.support.gitrepo import GitRepo
@@ -152,3 +155,27 @@ def test_a_rule_that_cel_stops_is_a_finding_on_that_rule_not_a_crash(repo: GitRe
     assert COSTLY.splitlines()[finding.line - 1].strip() == "- id: contoso.word-pairs"
     assert "Iteration budget exceeded" in finding.message
     assert CHROME in finding.message
+
+
+def test_a_rule_finding_is_shown_on_the_line_of_the_field_it_judges_everywhere(
+    repo: GitRepo,
+) -> None:
+    """The reused ticket is annotated on change.ticket's line: annotation, text, Markdown,
+    workflow commands and evidence page (issue 19: every finding used to land on line 1)."""
+    repo.branch("change")
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "132.0.6834.83"')
+    repo.commit("Chrome 132")
+    run = check(repo)
+    head = (repo.path / CHROME).read_text(encoding="utf-8").splitlines()
+    line = next(n for n, text in enumerate(head, 1) if text.strip().startswith("ticket:"))
+    column = head[line - 1].index("ticket:") + len("ticket: ") + 1
+    [finding] = [f for f in run.result.findings if f.code == "rule.change.ticket-reused"]
+    assert (finding.path, finding.line, finding.column) == (CHROME, line, column)
+    [note] = [a for a in annotations_for(run.pack)[0] if "ticket" in a.message]
+    assert (note.path, note.start_line, note.start_column) == (CHROME, line, column)
+    assert f"{CHROME}:{line}" in render_check_markdown(run.pack)
+    commands, _ = render_check_github(run.pack)
+    assert f"file={CHROME},line={line},col={column}" in commands
+    page = render_evidence_html(run.pack, digest=run.digest)
+    assert f"{CHROME}:{line}" in page
+    assert line > 1
