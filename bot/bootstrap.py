@@ -188,10 +188,11 @@ def pull_request_handler_factory(
     rollouts = RolloutCommands(
         store=RolloutStore(services.engine), teams=approvals.teams, clock=now
     )
+    connectors = planes if planes is not None else build_connectors(settings.planes)
     publisher = Publisher(
         outbox=services.outbox,
         queue=services.publication_queue,
-        connectors=planes if planes is not None else build_connectors(settings.planes),
+        connectors=connectors,
         github=github,
         evidence=evidence,
         clock=now,
@@ -200,6 +201,14 @@ def pull_request_handler_factory(
         rollouts=RolloutStore(services.engine).of_pr,
     )
     publishing = MergePublishing(publisher)
+    drift = build_drift(
+        services,
+        github=github,
+        connectors=connectors,
+        publisher=publisher,
+        evidence=evidence,
+        clock=now,
+    )
 
     def context_for(installation_id: int | None) -> PullRequestContext:
         return PullRequestContext(
@@ -212,6 +221,7 @@ def pull_request_handler_factory(
             installation_id=installation_id,
             publishing=publishing,
             rollouts=rollouts,
+            drift=drift,
         )
 
     def handle(delivery: Delivery) -> str:
@@ -237,6 +247,43 @@ class Unqueued:
     def send(self, publication_id: int, *, delay: float = 0.0) -> None:
         """Nothing: the row stays due in the outbox."""
         del publication_id, delay
+
+
+def _config_at_merge(github: GitHubConnector) -> Callable[[RolloutRecord], tuple[Any, Any]]:
+    """``eucora.yaml`` at a rollout's merge commit (the rules that approved it), its time zones."""
+
+    def config_of(record: RolloutRecord) -> tuple[Any, Any]:
+        client = github.for_installation(record.installation_id)
+        mirror = client.fetch_revisions(record.repository, [record.merge_sha])
+        try:
+            config = read_config(mirror, record.merge_sha)
+        except GitError as error:
+            raise GitHubError(f"reading eucora.yaml of {record.repository}: {error}") from error
+        return config, timezones_of(config)
+
+    return config_of
+
+
+def build_drift(  # noqa: PLR0913 - the parts a drift pass is built from
+    services: IntakeServices,
+    *,
+    github: GitHubConnector,
+    connectors: ConnectorSet,
+    publisher: Publisher,
+    evidence: AuditedEvidence,
+    clock: Clock,
+) -> DriftPass:
+    """The drift pass: run by the reconciler, and answering the drift issue's commands."""
+    config_of = _config_at_merge(github)
+    return DriftPass(
+        store=DriftStore(services.engine),
+        planes=connectors,
+        issues_for=lambda record: github.for_installation(record.installation_id),
+        queue=publisher,
+        audit=evidence,
+        config_of=lambda record: config_of(record)[0],
+        clock=clock,
+    )
 
 
 def build_reconciler(
@@ -274,22 +321,13 @@ def build_reconciler(
         rollouts=RolloutStore(services.engine).of_pr,
     )
 
-    def config_of(record: RolloutRecord) -> tuple[Any, Any]:
-        client = github.for_installation(record.installation_id)
-        mirror = client.fetch_revisions(record.repository, [record.merge_sha])
-        try:
-            config = read_config(mirror, record.merge_sha)
-        except GitError as error:
-            raise GitHubError(f"reading eucora.yaml of {record.repository}: {error}") from error
-        return config, timezones_of(config)
-
-    drift = DriftPass(
-        store=DriftStore(services.engine),
-        planes=connectors,
-        issues_for=lambda record: github.for_installation(record.installation_id),
-        queue=publisher,
-        audit=evidence,
-        config_of=lambda record: config_of(record)[0],
+    config_of = _config_at_merge(github)
+    drift = build_drift(
+        services,
+        github=github,
+        connectors=connectors,
+        publisher=publisher,
+        evidence=evidence,
         clock=now,
     )
     reconciler = Reconciler(

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.core.drift_commands import parse_drift_command
 from bot.core.rollout_commands import parse_rollout_command
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
@@ -340,7 +341,11 @@ def _route_handled(  # noqa: C901, PLR0912 - one branch per event kind reads bes
         issue = _dict(payload.get("issue"))
         facts["pr"] = _int(issue.get("number"))
         body = _str(_dict(payload.get("comment")).get("body")) or ""
-        on_issue = "pull_request" not in issue and parse_rollout_command(body) is None
+        on_issue = (
+            "pull_request" not in issue
+            and parse_rollout_command(body) is None
+            and parse_drift_command(body) is None
+        )
         if on_issue or facts["repository"] is None or facts["pr"] is None:
             return _ignored(facts, "issue_comment on an issue, not a pull request")
         if not any(line.strip().startswith(COMMAND_PREFIX) for line in body.splitlines()):

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bot.core.drift_commands import parse_drift_command
 from bot.core.github_model import APPROVAL_CHECK, POLICY_CHECK
 from bot.core.pr_report import parse_command
 from bot.core.rollout_commands import parse_rollout_command
@@ -127,8 +128,22 @@ def _command(
             issue=issue,
             correlation_id=delivery_id,
         )
-    if "pull_request" not in _dict(payload.get("issue")):
-        return "ignored"  # an issue's comment: only rollout commands are answered there
+    issue = _dict(payload.get("issue"))
+    drift = parse_drift_command(str(comment.get("body") or ""))
+    if drift is not None and "pull_request" not in issue and isinstance(login, str):
+        if context.drift is None:
+            return "ignored"  # drift is not enabled on this deployment
+        return context.drift.answer(
+            context.github,
+            repository,
+            number,
+            drift,
+            user=login,
+            issue=issue,
+            correlation_id=delivery_id,
+        )
+    if "pull_request" not in issue:
+        return "ignored"  # an issue's comment: only rollout and drift commands are answered there
     command = parse_command(str(comment.get("body") or ""))
     if command is None or not isinstance(login, str):
         return "ignored"

@@ -50,6 +50,14 @@ from bot.core.drift import (
     compare,
     drift_settings,
 )
+from bot.core.drift_commands import (
+    DriftVerb,
+    adopted_reply,
+    drift_of_issue,
+    no_drift_reply,
+    not_writer_reply,
+    remediated_reply,
+)
 from bot.core.drift_state import DriftRow
 from bot.core.rollout_model import RingPhase, RolloutRecord
 from bot.errors import GitHubError
@@ -476,21 +484,36 @@ class DriftPass:
 
     # --- commands on the drift issue -------------------------------------------------------------
 
+    def _drift_on(
+        self, repository: str, number: int, where: tuple[str, str] | None = None
+    ) -> tuple[RolloutRecord, DriftRow] | None:
+        """The watched rollout and drift row whose drift issue is ``number`` of ``repository``.
+
+        ``where`` (intent, plane), from the issue's marker, narrows the search; the drift is
+        accepted only when its row names this very issue (a marker copied elsewhere is not).
+        """
+        for record in self._store.watched():
+            if record.repository.casefold() != repository.casefold():
+                continue
+            if where is not None and where != (record.state.intent, record.state.plane):
+                continue
+            row = self._store.get(record.repository, record.state.plane, record.state.intent)
+            if row is not None and row.issue_number == number:
+                return record, row
+        return None
+
     def _commanded(
         self, repository: str, number: int, user: str, command: str
     ) -> tuple[RolloutRecord, DriftRow, GitHub] | None:
-        for record in self._store.watched():
-            if record.repository != repository:
-                continue
-            row = self._store.get(repository, record.state.plane, record.state.intent)
-            if row is None or row.issue_number != number:
-                continue
-            issues = self._issues_for(record)
-            if not issues.permission(repository, user).can_write:
-                self._audit(DRIFT_REFUSED, record, {"command": command, "by": user})
-                return None
-            return record, row, issues
-        return None
+        found = self._drift_on(repository, number)
+        if found is None:
+            return None
+        record, row = found
+        issues = self._issues_for(record)
+        if not issues.permission(repository, user).can_write:
+            self._audit(DRIFT_REFUSED, record, {"command": command, "by": user})
+            return None
+        return record, row, issues
 
     def remediate_command(self, repository: str, number: int, user: str) -> bool:
         """``/eucora remediate`` on drift issue ``number``: git's state back now (writers only)."""
@@ -506,6 +529,66 @@ class DriftPass:
         if found is None:
             return None
         record, row, issues = found
+        return self._adopt(issues, record, row, number, user, base=base)
+
+    def answer(  # noqa: PLR0913 - keyword-only facts of one comment
+        self,
+        github: GitHub,
+        repository: str,
+        number: int,
+        verb: DriftVerb,
+        *,
+        user: str,
+        issue: Mapping[str, Any],
+        correlation_id: str,
+    ) -> str:
+        """Answer ``verb`` from ``user`` on issue ``number`` (a webhook's comment); the outcome.
+
+        The issue's marker says which (intent, plane) it is about; the drift is looked up in this
+        repository only. ``user`` needs write access (read through ``github``: a failed read
+        raises ``GitHubError`` and the delivery is retried, never taken as "no access"). The
+        outcome is replied on the issue and audited.
+        """
+        where = drift_of_issue(str(issue.get("body") or ""))
+        found = self._drift_on(repository, number, where) if where is not None else None
+        if found is None:
+            self._audit_log.audit(
+                DRIFT_REFUSED,
+                correlation_id=correlation_id,
+                repository=repository,
+                pr=None,
+                head_sha=None,
+                payload={"command": verb.value, "by": user, "on": number, "why": "no-drift"},
+            )
+            github.add_comment(repository, number, no_drift_reply(user, verb))
+            return "no-drift"
+        record, row = found
+        if not github.permission(repository, user).can_write:
+            self._audit(DRIFT_REFUSED, record, {"command": verb.value, "by": user, "on": number})
+            github.add_comment(repository, number, not_writer_reply(user, verb))
+            return "refused"
+        state = record.state
+        if verb is DriftVerb.REMEDIATE:
+            queued = self._remediate(record, replace(row, remediations=0), self._clock(), by=user)
+            github.add_comment(
+                repository, number, remediated_reply(user, state.intent, state.plane, queued=queued)
+            )
+            return "remediated" if queued else "not-applied"
+        base = github.pull_request(record.repository, record.pr).default_branch or "main"
+        pr = self._adopt(github, record, row, number, user, base=base)
+        github.add_comment(repository, number, adopted_reply(user, state.intent, state.plane, pr))
+        return "adopted"
+
+    def _adopt(  # noqa: PLR0913 - the drift, where it is reported and who asked
+        self,
+        issues: GitHub,
+        record: RolloutRecord,
+        row: DriftRow,
+        number: int,
+        user: str,
+        *,
+        base: str,
+    ) -> int:
         intent, notes = adopted_intent(record, row.items)
         state = record.state
         body = "\n".join(
@@ -521,7 +604,7 @@ class DriftPass:
             ]
         )
         pr = issues.open_change_pull_request(
-            repository,
+            record.repository,
             base=base,
             branch=f"eucora/adopt-{state.plane}-{state.intent}",
             title=f"Adopt {state.plane}'s state of {state.intent}",

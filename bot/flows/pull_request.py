@@ -36,6 +36,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:  # the approvals and rollout-command flows build on this module
     from bot.flows.approvals import CabApprovals
+    from bot.flows.drift import DriftPass
     from bot.flows.rollout_commands import RolloutCommands
 
 ACTOR = "eucora"
@@ -158,6 +159,8 @@ class PullRequestContext:
     """Publishing on merge, the plan and ``/eucora retry-publish`` (``None``: not enabled)."""
     rollouts: RolloutCommands | None = None
     """``/eucora promote|halt|resume`` (``bot.flows.rollout_commands``; ``None``: not enabled)."""
+    drift: DriftPass | None = None
+    """``/eucora remediate|adopt`` on a drift issue (``bot.flows.drift``; ``None``: not enabled)."""
 
     def evidence_url(self, digest: str) -> str | None:
         """The evidence page of a pack, when EUCORA_PUBLIC_URL says where the app is served."""
