@@ -17,10 +17,11 @@ from flask import Response, request
 from sqlalchemy import Engine
 
 from bot.adapters.storage.audit_log import AuditLog
+from bot.adapters.storage.drift import DriftStore
 from bot.adapters.storage.rollouts import RolloutStore
 from bot.core.audit_events import AuditEventType
 from bot.core.render.rollout_board import render_rollout_board
-from bot.core.render.rollouts import rollouts_json
+from bot.core.render.rollouts import DriftItems, rollouts_json
 from bot.core.rollout_model import RolloutRecord
 
 DECIDED = AuditEventType.ROLLOUT_DECIDED.value
@@ -35,6 +36,8 @@ class RolloutBoard:
     clock: Callable[[], datetime]
     web_url: str
     """GitHub's web address (``https://github.com``, a GHES host), for PR and deployment links."""
+    drift: Callable[[], Mapping[int, DriftItems]] = dict
+    """The open drift of each rollout, by rollout id (``DriftStore.open_items``)."""
 
 
 def rollout_board(engine: Engine, *, clock: Callable[[], datetime], web_url: str) -> RolloutBoard:
@@ -44,7 +47,13 @@ def rollout_board(engine: Engine, *, clock: Callable[[], datetime], web_url: str
     def evidence(records: Sequence[RolloutRecord]) -> Mapping[int, Sequence[str]]:
         return rollout_evidence(audit, records)
 
-    return RolloutBoard(recent=store.recent, evidence=evidence, clock=clock, web_url=web_url)
+    return RolloutBoard(
+        recent=store.recent,
+        evidence=evidence,
+        clock=clock,
+        web_url=web_url,
+        drift=DriftStore(engine).open_items,
+    )
 
 
 def rollout_evidence(audit: AuditLog, records: Sequence[RolloutRecord]) -> dict[int, list[str]]:
@@ -67,11 +76,16 @@ def board_response(board: RolloutBoard) -> Response:
     offered = ("text/html", "application/json")
     wanted = request.accept_mimetypes.best_match(offered, default="text/html")
     if wanted == "application/json":
-        body = json.dumps(rollouts_json(records, now=now), indent=2, sort_keys=True)
+        view = rollouts_json(records, now=now, drift=board.drift())
+        body = json.dumps(view, indent=2, sort_keys=True)
         response = Response(body + "\n", status=200, mimetype="application/json")
     else:
         page = render_rollout_board(
-            records, now=now, web_url=board.web_url, evidence=board.evidence(records)
+            records,
+            now=now,
+            web_url=board.web_url,
+            evidence=board.evidence(records),
+            drift=board.drift(),
         )
         response = Response(page, status=200, mimetype="text/html")
     response.vary.add("Accept")

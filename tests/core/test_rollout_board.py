@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from bot.core.render.rollout_board import EMPTY, github_web_url, render_rollout_board
 from bot.core.render.rollout_section import ROLLOUTS_HEADING, rollout_section, soak_text
+from bot.core.render.rollouts import rollouts_json
 from bot.core.rollout_model import RolloutPhase
 from tests.core.test_evidence_html import Page
 from tests.core.test_render_rollouts import T0, record
@@ -80,6 +81,41 @@ def test_an_empty_board_says_how_rollouts_start() -> None:
     page = render_rollout_board([], now=NOW)
     assert EMPTY in Page(page).visible()
     assert "<section" not in page
+
+
+DRIFT = (
+    {
+        "field": "/rings/0/assignment",
+        "kind": "assignment-changed",
+        "git": "required",
+        "plane": "available",
+    },
+    {"field": "", "kind": "object-deleted", "git": "chrome 131.0", "plane": HOSTILE},
+)
+
+
+def test_the_board_has_a_drift_column_of_what_the_plane_holds_against_git() -> None:
+    page = render_rollout_board([record()], now=NOW, drift={1: DRIFT})
+    text = Page(page).visible()
+    assert "Drift of chrome on intune: 2 fields differ from git" in text
+    assert "/rings/0/assignment assignment-changed required available" in text
+    assert "/ object-deleted chrome 131.0" in text
+    assert "<script>" not in page  # what the plane holds is escaped like the rest
+    assert HOSTILE in text
+    assert Page(page).errors == []
+
+
+def test_a_rollout_without_open_drift_has_no_drift_column() -> None:
+    page = render_rollout_board([record()], now=NOW, drift={2: DRIFT})  # another rollout's
+    assert "Drift of" not in Page(page).visible()
+    assert "Drift of" not in board()
+
+
+def test_the_json_view_lists_the_open_drift_of_each_rollout() -> None:
+    [view] = rollouts_json([record()], now=NOW, drift={1: DRIFT})["rollouts"]
+    assert view["drift"] == [dict(item) for item in DRIFT]
+    [view] = rollouts_json([record()], now=NOW)["rollouts"]
+    assert view["drift"] == []
 
 
 def test_github_web_url_from_the_api_url() -> None:

@@ -169,3 +169,18 @@ def test_a_command_quoted_in_prose_is_not_run(
     app.drain()
     assert len(app.double.comments(REPO, issue.number)) == before
     assert adopt_pulls(app) == []
+
+
+def test_the_rollout_board_shows_the_open_drift_from_the_drift_store(
+    app: App, planes: PlaneDoubles, clock: ShiftedClock, rolling: Any
+) -> None:
+    case = edited(app, planes, rolling, "intune")
+    response = app.client.get("/rollouts", headers={"Accept": "application/json"})
+    views = {v["intent"]: v for v in response.get_json()["rollouts"]}
+    field, kind, git, plane = case.row
+    assert views[case.intent]["drift"] == [
+        {"field": field, "kind": kind, "git": git, "plane": plane}
+    ]
+    assert all(v["drift"] == [] for name, v in views.items() if name != case.intent)
+    page = app.client.get("/rollouts").get_data(as_text=True)
+    assert f"Drift of {case.intent} on intune: 1 field differs from git" in page

@@ -9,7 +9,7 @@ the connector finds its object (or creates it again) and re-assigns. Time is nev
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -113,6 +113,14 @@ class DriftStore:
                 .group_by(drift.c.plane)
             ).all()
         return {str(plane): int(count) for plane, count in rows}
+
+    def open_items(self) -> dict[int, tuple[Mapping[str, str], ...]]:
+        """The open drift of each rollout drift watches, by rollout id (the rollout board)."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(drift.c.rollout_id, drift.c.items_json).where(drift.c.open.is_(True))
+            ).all()
+        return {int(rollout): tuple(json.loads(items)) for rollout, items in rows}
 
     def published(self, record: RolloutRecord) -> tuple[int, ...] | None:
         """The rollout's ring steps the plane was told to hold; ``None`` while one is in flight.

@@ -4,7 +4,8 @@ What a change manager opens to see where every rollout stands: per rollout its p
 phase (with why it is held, halted or superseded, and its alerts), and per ring its state, the
 success rate against the gate, the devices last read and the soak left, with links to the pull
 request, each ring's GitHub deployments and the evidence (the approved change's check pack and
-every rollout evidence record). Built from the same view as ``eucora rollout status`` and the
+every rollout evidence record), and the open drift of its (intent, plane): what the plane holds
+against git, field by field. Built from the same view as ``eucora rollout status`` and the
 JSON form (:func:`bot.core.render.rollouts.rollout_view`), so the three agree.
 
 Like the evidence page (whose styles and helpers it shares): no JavaScript, no external assets,
@@ -28,7 +29,7 @@ from bot.core.render.evidence_html import (
     escape_html,
 )
 from bot.core.render.rollout_section import gate_text, installed_text, soak_text
-from bot.core.render.rollouts import rollout_view
+from bot.core.render.rollouts import DriftItems, rollout_view
 from bot.core.rollout_model import RolloutPhase, RolloutRecord
 
 FOOTER = (
@@ -122,8 +123,35 @@ def _evidence(digest: str) -> str:
     return f"/evidence/{_quote_path(digest).replace('%3A', ':')}"
 
 
-def _rollout(record: RolloutRecord, *, now: datetime, web_url: str, packs: Sequence[str]) -> str:
-    view = rollout_view(record, now=now)
+def _drift(view: Mapping[str, Any]) -> str:
+    """The drift column: each field the plane holds otherwise than git (none: nothing shown)."""
+    items = view["drift"]
+    if not items:
+        return ""
+    rows = [
+        f'<tr><th scope="row">{_code(item["field"] or "/")}</th>'
+        f"<td>{escape_html(item['kind'])}</td>"
+        f"<td>{escape_html(item['git'])}</td>"
+        f"<td>{escape_html(item['plane'])}</td></tr>"
+        for item in items
+    ]
+    return _table(
+        f"Drift of {escape_html(view['intent'])} on {escape_html(view['plane'])}: "
+        f"{len(items)} {'field differs' if len(items) == 1 else 'fields differ'} from git",
+        [("Field", ""), ("Drift", ""), ("Git", ""), ("Plane", "")],
+        rows,
+    )
+
+
+def _rollout(
+    record: RolloutRecord,
+    *,
+    now: datetime,
+    web_url: str,
+    packs: Sequence[str],
+    drift: DriftItems = (),
+) -> str:
+    view = rollout_view(record, now=now, drift=drift)
     phase = str(view["phase"])
     repository_url = f"{web_url}/{_quote_path(record.repository)}"
     pr_url = f"{repository_url}/pull/{int(record.pr)}"
@@ -165,7 +193,8 @@ def _rollout(record: RolloutRecord, *, now: datetime, web_url: str, packs: Seque
     )
     return (
         f'<section id="{anchor}" class="rollout" aria-labelledby="{anchor}-h">'
-        f"{heading}{facts}{why}{alerts}{rings}{_evidence_links(record, packs)}</section>"
+        f"{heading}{facts}{why}{alerts}{rings}{_drift(view)}{_evidence_links(record, packs)}"
+        "</section>"
     )
 
 
@@ -185,13 +214,16 @@ def render_rollout_board(
     now: datetime,
     web_url: str = "https://github.com",
     evidence: Mapping[int, Sequence[str]] | None = None,
+    drift: Mapping[int, DriftItems] | None = None,
 ) -> str:
     """The board for ``records`` (newest first) as of ``now``.
 
     ``web_url`` is GitHub's web address (:func:`github_web_url`); ``evidence`` maps a rollout's
-    id to the digests of its rollout evidence records, oldest first.
+    id to the digests of its rollout evidence records, oldest first; ``drift`` maps it to the
+    open drift of its (intent, plane), as the drift store holds it.
     """
     packs = evidence or {}
+    drifting = drift or {}
     base = web_url.rstrip("/")
     stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     summary = _summary(records)
@@ -203,7 +235,13 @@ def render_rollout_board(
         "</div></header>"
     )
     body = "".join(
-        _rollout(record, now=now, web_url=base, packs=packs.get(record.id, ()))
+        _rollout(
+            record,
+            now=now,
+            web_url=base,
+            packs=packs.get(record.id, ()),
+            drift=drifting.get(record.id, ()),
+        )
         for record in records
     )
     parts = [

@@ -1,13 +1,14 @@
 """Where rollouts stand, for people (text) and programs (JSON): ``rollout status``, the board.
 
-One row per rollout: plane, version, phase and why, and per ring its state, the success rate
-against the gate's minimum, the counts last read and the soak left. A function of the stored
-rollouts and ``now`` (for the soak left), so the CLI, the board page and tests agree.
+One row per rollout: plane, version, phase and why, per ring its state, the success rate
+against the gate's minimum, the counts last read and the soak left, and the open drift of its
+(intent, plane). A function of the stored rollouts, their drift (given as data) and ``now`` (for
+the soak left), so the CLI, the board page and tests agree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -39,8 +40,15 @@ def _ring_view(gate: RingGate | None, ring: RingState, now: datetime) -> dict[st
     }
 
 
-def rollout_view(record: RolloutRecord, *, now: datetime) -> dict[str, Any]:
-    """One rollout as plain data (the JSON form of the board and ``rollout status``)."""
+DriftItems = Sequence[Mapping[str, str]]
+"""A rollout's open drift: ``field``, ``kind``, ``git`` and ``plane`` of each difference."""
+
+
+def rollout_view(record: RolloutRecord, *, now: datetime, drift: DriftItems = ()) -> dict[str, Any]:
+    """One rollout as plain data (the JSON form of the board and ``rollout status``).
+
+    ``drift`` is the open drift the drift pass found on the rollout's plane (none: ``[]``).
+    """
     gates = ring_gates(record.intent)
     state = record.state
     return {
@@ -60,12 +68,29 @@ def rollout_view(record: RolloutRecord, *, now: datetime) -> dict[str, Any]:
             _ring_view(gates[i] if i < len(gates) else None, ring, now)
             for i, ring in enumerate(state.rings)
         ],
+        "drift": [
+            {key: str(item.get(key, "")) for key in ("field", "kind", "git", "plane")}
+            for item in drift
+        ],
     }
 
 
-def rollouts_json(records: Sequence[RolloutRecord], *, now: datetime) -> dict[str, Any]:
-    """Every rollout given, newest first, as ``{"rollouts": [...]}``."""
-    return {"rollouts": [rollout_view(record, now=now) for record in records]}
+def rollouts_json(
+    records: Sequence[RolloutRecord],
+    *,
+    now: datetime,
+    drift: Mapping[int, DriftItems] | None = None,
+) -> dict[str, Any]:
+    """Every rollout given, newest first, as ``{"rollouts": [...]}``.
+
+    ``drift`` maps a rollout's id to its open drift items.
+    """
+    found = drift or {}
+    return {
+        "rollouts": [
+            rollout_view(record, now=now, drift=found.get(record.id, ())) for record in records
+        ]
+    }
 
 
 def _soak(seconds: int | None) -> str:
