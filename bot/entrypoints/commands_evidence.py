@@ -137,8 +137,7 @@ def render_report(report: VerifyReport) -> str:
     lines.extend(
         f"  {c.status.value.upper():<8}{c.name:<{width}}  {c.detail}" for c in report.checks
     )
-    verdict = "verified" if report.ok else "NOT verified"
-    lines.append(f"{report.digest or '(unknown digest)'}: {verdict}")
+    lines.append(f"{report.digest or '(unknown digest)'}: {report.verdict}")
     return "\n".join(lines) + "\n"
 
 
