@@ -141,9 +141,16 @@ class IndexEntry:
 KIND_WORDS = {"CheckPack": "check", "ChangePack": "change", "RolloutPack": "rollout"}
 
 
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+
+
 def pack_href(digest: str) -> str:
-    """A pack's page, relative to ``/evidence/`` and to any pack's page (``./sha256:…``)."""
-    return f"./{_quote_path(digest)}"
+    """A pack's page, relative to ``/evidence/`` and to any pack's page (``./sha256:…``).
+
+    A well-formed digest is written as it is (``./`` keeps ``sha256:`` from reading as a
+    scheme); anything else is %-encoded, so it stays a path under ``/evidence/``.
+    """
+    return f"./{digest if _DIGEST.match(digest) else _quote_path(digest).replace('/', '%2F')}"
 
 
 def _pack_link(digest: str) -> str:
@@ -903,7 +910,7 @@ def _publications(pack: Mapping[str, Any]) -> str:
         return _section("publications", "Publications", body)
     if not publications:
         return _section("publications", "Publications", "<p>None yet.</p>")
-    if all(_PUBLICATION_KEYS <= set(p) for p in publications):
+    if all(set(p) >= _PUBLICATION_KEYS for p in publications):
         columns = [(name, "") for name in PUBLICATION_COLUMNS]
         rows = [_publication_row(p) for p in publications]
     else:  # not the change pack's shape: every key as it is
