@@ -77,6 +77,14 @@ class VerifyReport:
         """Whether no check failed (skipped checks do not fail a verification)."""
         return all(c.status is not CheckStatus.FAILED for c in self.checks)
 
+    @property
+    def verdict(self) -> str:
+        """The verdict in words: "verified" only when no check failed and a signature held."""
+        if not self.ok:
+            return "NOT verified"
+        signed = any(c.name == "signature" and c.status is CheckStatus.OK for c in self.checks)
+        return "verified" if signed else "digest holds, NOT signed (no signature was checked)"
+
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
         return {
@@ -131,12 +139,22 @@ def bundle_inclusion(  # noqa: PLR0913 - the bundle, the digest, the keys, and h
 
 
 def signature_check(
-    envelope: Mapping[str, Any] | None, keys: Sequence[Ed25519PublicKey], *, required: bool
+    envelope: Mapping[str, Any] | None,
+    keys: Sequence[Ed25519PublicKey],
+    *,
+    required: bool,
+    why_required: str = "",
 ) -> tuple[VerifyCheck, Statement | None]:
-    """The ``signature`` check of an envelope (or of its absence), and the Statement it proved."""
+    """The ``signature`` check of an envelope (or of its absence), and the Statement it proved.
+
+    ``why_required`` is said after a missing signature that ``required`` made a failure.
+    """
     if envelope is None:
         status = CheckStatus.FAILED if required else CheckStatus.SKIPPED
-        return VerifyCheck("signature", status, "the pack is not signed (no DSSE envelope)"), None
+        detail = "the pack is not signed (no DSSE envelope)"
+        if required and why_required:
+            detail += f", but {why_required}"
+        return VerifyCheck("signature", status, detail), None
     if not keys:
         return VerifyCheck(
             "signature",

@@ -97,7 +97,8 @@ def evidence_show(ref: str, envelope: bool) -> None:
     help="Trust this key: an Ed25519 public key (PEM file) or the audit log's verifier key"
     " (name+id+base64, or a file holding it). Repeatable. With it, the pack must be signed by"
     " a trusted key and proven in the audit log under a checkpoint one signed."
-    " Default: the configured keys, and missing signatures or proofs are skipped.",
+    " Default: the configured keys; a missing proof is skipped, and a missing signature too"
+    " unless EUCORA_SIGNING_KEY is set.",
 )
 @click.option(
     "--proof",
@@ -120,6 +121,8 @@ def evidence_verify(
     Offline: the audit log's part is checked from the pack's proof bundle (the event that
     recorded the pack, its inclusion proof and a signed checkpoint), no database needed.
     Exit 0 when every check holds (a check that cannot apply is skipped), 1 when one fails.
+    The verdict says "verified" only when a signature held; an unsigned pack whose digest holds
+    reads "digest holds, NOT signed".
     """
     with _usage_errors():
         report = verify(ref, _settings(), public_keys=public_keys, proof=proof)
@@ -137,8 +140,7 @@ def render_report(report: VerifyReport) -> str:
     lines.extend(
         f"  {c.status.value.upper():<8}{c.name:<{width}}  {c.detail}" for c in report.checks
     )
-    verdict = "verified" if report.ok else "NOT verified"
-    lines.append(f"{report.digest or '(unknown digest)'}: {verdict}")
+    lines.append(f"{report.digest or '(unknown digest)'}: {report.verdict}")
     return "\n".join(lines) + "\n"
 
 

@@ -29,7 +29,14 @@ from bot.core.render.rollout_board import github_web_url
 from bot.entrypoints.commands_redeliver import periodic_redelivery
 from bot.entrypoints.periodic_reconcile import PeriodicReconcile, periodic_reconcile
 from bot.entrypoints.rollout_board import rollout_board
-from bot.entrypoints.web import ListenerDispatch, Surface, WebhookIntake, create_app
+from bot.entrypoints.web import (
+    AuditCatalogue,
+    ListenerDispatch,
+    Surface,
+    WebhookIntake,
+    create_app,
+    github_repository_urls,
+)
 from bot.flows.redeliver import PeriodicRedelivery
 from bot.settings import Settings
 
@@ -164,17 +171,32 @@ def build_server(  # noqa: PLR0913 - the composition's knobs, keyword-only
         intake.services.engine, clock=intake.clock, web_url=github_web_url(settings.github_api_url)
     )
     evidence = StoreSource(intake.services.evidence_store)
+    catalogue = AuditCatalogue(intake.services.audit, intake.services.evidence_store)
+    urls = github_repository_urls(github_web_url(settings.github_api_url))
     reconcile = None
     if intake.drainer is not None:  # embedded mode: this process reconciles too (a lease)
         reconcile = periodic_reconcile(intake.services, intake.publisher, clock=intake.clock)
     if admin_listen is None:
-        app = create_app(evidence=evidence, intake=webhook, rollouts=board)
+        app = create_app(
+            evidence=evidence,
+            intake=webhook,
+            rollouts=board,
+            catalogue=catalogue,
+            repository_url_for=urls,
+        )
         return Server(app=app, intake=intake, reconcile=reconcile)
     return Server(
         app=create_app(evidence=evidence, intake=webhook, surface=Surface.PUBLIC),
         intake=intake,
         reconcile=reconcile,
-        admin=create_app(evidence=evidence, intake=webhook, rollouts=board, surface=Surface.ADMIN),
+        admin=create_app(
+            evidence=evidence,
+            intake=webhook,
+            rollouts=board,
+            surface=Surface.ADMIN,
+            catalogue=catalogue,
+            repository_url_for=urls,
+        ),
         admin_listen=admin_listen,
     )
 

@@ -26,22 +26,31 @@ import os
 import re
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask, Response, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
+from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.logs import bound_delivery
 from bot.adapters.metrics import CONTENT_TYPE, Metrics
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.inbox import Inbox, Stored
 from bot.core.audit_events import AuditEventType
-from bot.core.render.evidence_html import render_evidence_html
+from bot.core.evidence_verify import claimed_key_ids
+from bot.core.render.evidence_html import (
+    IndexEntry,
+    PageContext,
+    PullRequestRef,
+    index_entries,
+    render_evidence_html,
+    render_evidence_index,
+)
 from bot.core.webhooks import (
     MAX_BODY_BYTES,
     SIGNATURE_HEADER,
@@ -181,13 +190,14 @@ def _internal_error(_error: Exception) -> Response:
     return _text(INTERNAL_FAILURE, 500)
 
 
-def create_app(
+def create_app(  # noqa: PLR0913 - keyword-only parts of the app
     *,
     evidence: EvidenceSource,
     repository_url_for: RepositoryUrlFor | None = None,
     intake: WebhookIntake | None = None,
     rollouts: RolloutBoard | None = None,
     surface: Surface = Surface.ALL,
+    catalogue: EvidenceCatalogue | None = None,
 ) -> Flask:
     """Build the web app over an evidence source (and, with ``intake``, the webhook).
 
@@ -196,7 +206,8 @@ def create_app(
     ``repository_url_for`` maps a pack's ``repository`` (``owner/name``) to its web address
     (``https://github.com/owner/name``), so findings link to their file and line; without it,
     or when it returns None, they are plain text. With ``rollouts`` it serves the rollout board
-    (``GET /rollouts``).
+    (``GET /rollouts``). With ``catalogue`` it serves the index of packs (``GET /evidence/``)
+    and each page names its pull request, its linked packs and its signature.
     """
     app = Flask(__name__)
     app.url_map.converters["anything"] = _AnythingConverter
@@ -208,7 +219,7 @@ def create_app(
         return _text("ok", 200)
 
     if surface is not Surface.PUBLIC:
-        _add_evidence_route(app, evidence, repository_url_for)
+        _add_evidence_route(app, evidence, repository_url_for, catalogue)
         if rollouts is not None:
 
             @app.get("/rollouts")
@@ -223,9 +234,61 @@ def create_app(
     return app
 
 
+_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
+
+
+def github_repository_urls(web_url: str) -> RepositoryUrlFor:
+    """``owner/name`` to its address under GitHub's ``web_url``; anything else (a path) to None."""
+
+    def url_for(repository: str) -> str | None:
+        if not _REPOSITORY.match(repository) or ".." in repository:
+            return None
+        return f"{web_url.rstrip('/')}/{repository}"
+
+    return url_for
+
+
+class EvidenceCatalogue(Protocol):
+    """What the server knows of its stored packs beside their bytes (the audit log, the store)."""
+
+    def entries(self) -> Sequence[IndexEntry]:
+        """Every stored pack, newest first."""
+        ...
+
+    def envelope(self, digest: str) -> bytes | None:
+        """The DSSE envelope stored next to the pack, or None when it is unsigned."""
+        ...
+
+
+class AuditCatalogue:
+    """The catalogue from the audit log's ``evidence.stored`` events and the evidence store."""
+
+    def __init__(self, log: AuditLog, store: EvidenceStore) -> None:
+        self._log = log
+        self._store = store
+
+    def entries(self) -> Sequence[IndexEntry]:
+        """Every pack the log recorded, newest first."""
+        return index_entries(self._log.events())
+
+    def envelope(self, digest: str) -> bytes | None:
+        """The stored envelope's bytes, or None."""
+        return self._store.get_envelope(digest)
+
+
 def _add_evidence_route(
-    app: Flask, evidence: EvidenceSource, repository_url_for: RepositoryUrlFor | None
+    app: Flask,
+    evidence: EvidenceSource,
+    repository_url_for: RepositoryUrlFor | None,
+    catalogue: EvidenceCatalogue | None,
 ) -> None:
+    if catalogue is not None:
+
+        @app.get("/evidence/")
+        def evidence_index() -> Response:
+            entries = [_with_url(e, repository_url_for) for e in catalogue.entries()]
+            return Response(render_evidence_index(entries), status=200, mimetype="text/html")
+
     @app.get("/evidence/<anything:digest>")
     def evidence_page(digest: str) -> Response:
         if not DIGEST_PATTERN.match(digest):
@@ -243,10 +306,82 @@ def _add_evidence_route(
         else:
             pack = json.loads(data)
             url = repository_url_for(str(pack["repository"])) if repository_url_for else None
-            page = render_evidence_html(pack, digest=digest, repository_url=url)
+            context = (
+                _page_context(pack, digest, evidence, catalogue, url)
+                if catalogue is not None
+                else None
+            )
+            page = render_evidence_html(pack, digest=digest, repository_url=url, context=context)
             response = Response(page, status=200, mimetype="text/html")
         response.vary.add("Accept")
         return response
+
+
+def _pull_request_url(repository_url: str | None, number: int) -> str | None:
+    return f"{repository_url.rstrip('/')}/pull/{int(number)}" if repository_url else None
+
+
+def _with_url(entry: IndexEntry, repository_url_for: RepositoryUrlFor | None) -> IndexEntry:
+    """The entry with its pull request's address, when the repository has one."""
+    ref = entry.pull_request
+    if ref is None or ref.url is not None or repository_url_for is None:
+        return entry
+    url = _pull_request_url(repository_url_for(entry.repository), ref.number)
+    return replace(entry, pull_request=replace(ref, url=url))
+
+
+def _page_context(
+    pack: dict[str, Any],
+    digest: str,
+    evidence: EvidenceSource,
+    catalogue: EvidenceCatalogue,
+    repository_url: str | None,
+) -> PageContext:
+    """The pack's pull request, the packs linked to it and the key ids of its signature."""
+    entries = catalogue.entries()
+    entry = next((e for e in entries if e.digest == digest), None)
+    number = pack.get("pullRequest")
+    if not isinstance(number, int) and entry is not None and entry.pull_request is not None:
+        number = entry.pull_request.number
+    ref = None
+    if isinstance(number, int):
+        known = entry.pull_request if entry is not None else None
+        ref = PullRequestRef(
+            number=number,
+            url=_pull_request_url(repository_url, number),
+            title=known.title if known is not None else None,
+            author=known.author if known is not None else None,
+        )
+    related: tuple[tuple[str, str], ...] = ()
+    if pack.get("kind") == "CheckPack":
+        related = tuple(
+            ("Change pack", e.digest)
+            for e in entries
+            if e.kind == "ChangePack"
+            and e.repository == pack.get("repository")
+            and _checked_by(evidence, e.digest) == digest
+        )
+    envelope = catalogue.envelope(digest)
+    return PageContext(
+        pull_request=ref,
+        related=related,
+        key_ids=claimed_key_ids(_json_object(envelope)) if envelope is not None else (),
+    )
+
+
+def _checked_by(evidence: EvidenceSource, digest: str) -> str | None:
+    """A change pack's ``checkDigest``, or None when it cannot be read."""
+    pack = _json_object(evidence.get(digest))
+    value = pack.get("checkDigest") if pack is not None else None
+    return value if isinstance(value, str) else None
+
+
+def _json_object(data: bytes | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data) if data is not None else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 # --- the webhook -------------------------------------------------------------------------------

@@ -78,6 +78,10 @@ from bot.ports import AuditLog
 from bot.settings import Settings
 
 _BARE_HEX = re.compile(r"[0-9a-f]{64}")
+CONFIGURED_KEY_SIGNS = (
+    "EUCORA_SIGNING_KEY is set and every pack stored with it is signed: a pack stored before the"
+    " key was set verifies without it"
+)
 _ENVELOPE_FIELDS = frozenset({"payload", "payloadType", "signatures"})
 
 
@@ -380,7 +384,9 @@ def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
     one more) are what an auditor trusts: the pack must then be signed by one of them *and*
     proven in the log under a checkpoint one of them signed, offline from its proof bundle.
     Without them, the configured keys are used (``EUCORA_SIGNING_KEY``'s public half, the audit
-    key under ``EUCORA_HOME``), and a pack with no envelope or no bundle skips that check.
+    key under ``EUCORA_HOME``), and a pack with no bundle skips that check; a pack with no
+    envelope fails when ``EUCORA_SIGNING_KEY`` is set (every pack stored with it is signed, so a
+    missing envelope is a stripped signature) and skips the check otherwise.
     ``proof`` names the bundle; by default it is the ``.tlog-proof`` next to the file or in the
     store. ``inclusion`` replaces the bundle check.
 
@@ -398,7 +404,12 @@ def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
     checks: list[VerifyCheck] = []
     if found.digest_check is not None:
         checks.append(found.digest_check)
-    signature, statement = signature_check(found.envelope, keys.ed25519(), required=required)
+    signature, statement = signature_check(
+        found.envelope,
+        keys.ed25519(),
+        required=required or bool(settings.signing_key),
+        why_required="" if required else CONFIGURED_KEY_SIGNS,
+    )
     checks.append(signature)
 
     pack, digest = found.pack, found.digest

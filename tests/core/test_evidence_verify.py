@@ -134,3 +134,37 @@ def test_claimed_key_ids() -> None:
     assert claimed_key_ids({"signatures": "x"}) == ()
     envelope = {"signatures": [{"keyid": "a"}, {"keyid": ""}, "junk", {"sig": "s"}, {"keyid": "b"}]}
     assert claimed_key_ids(envelope) == ("a", "b")
+
+
+def test_the_verdict_says_verified_only_when_a_signature_held() -> None:
+    digest_ok = VerifyCheck("digest", CheckStatus.OK, "d")
+    unsigned = VerifyReport(
+        digest=DIGEST,
+        source="f",
+        checks=(digest_ok, VerifyCheck("signature", CheckStatus.SKIPPED, "s")),
+    )
+    assert unsigned.ok
+    assert unsigned.verdict == "digest holds, NOT signed (no signature was checked)"
+    signed = VerifyReport(
+        digest=DIGEST,
+        source="f",
+        checks=(digest_ok, VerifyCheck("signature", CheckStatus.OK, "s")),
+    )
+    assert signed.verdict == "verified"
+    failed = VerifyReport(
+        digest=DIGEST,
+        source="f",
+        checks=(digest_ok, VerifyCheck("signature", CheckStatus.FAILED, "s")),
+    )
+    assert failed.verdict == "NOT verified"
+
+
+def test_a_required_missing_signature_says_why_it_was_required() -> None:
+    check, statement = signature_check(None, [KEY.public_key()], required=True, why_required="X")
+    assert statement is None
+    assert check == VerifyCheck(
+        "signature", CheckStatus.FAILED, "the pack is not signed (no DSSE envelope), but X"
+    )
+    skipped, _ = signature_check(None, [], required=False, why_required="X")
+    assert skipped.status is CheckStatus.SKIPPED
+    assert "X" not in skipped.detail

@@ -673,6 +673,48 @@ class TestCli:
         assert result.exit_code == 1
         assert "FAILED  signature" in result.stdout
 
+    def test_verify_with_a_configured_key_fails_an_unsigned_pack(
+        self, run: CheckedChange, signing: Settings, home: Path
+    ) -> None:
+        """With EUCORA_SIGNING_KEY set every pack is signed: a missing envelope is not verified.
+
+        The envelope is removed after storing, as someone stripping the signature would.
+        """
+        stored = store_check_pack(run, signing)
+        assert stored.envelope_path is not None
+        stored.envelope_path.unlink()
+        result = invoke(
+            evidence_group,
+            ["verify", run.digest],
+            home,
+            EUCORA_SIGNING_KEY_FILE=str(home / "keys" / PRIVATE_KEY_NAME),
+        )
+        assert result.exit_code == 1, result.output
+        assert "FAILED  signature" in result.stdout
+        assert "EUCORA_SIGNING_KEY" in result.stdout
+        assert result.stdout.rstrip().endswith(f"{run.digest}: NOT verified")
+
+    def test_verify_with_a_public_key_fails_an_unsigned_pack(
+        self, run: CheckedChange, unsigned: Settings, home: Path, keys: Path
+    ) -> None:
+        """A key the auditor asked to trust and no signature: exit 1, never "verified"."""
+        store_check_pack(run, unsigned)
+        public = str(keys / PUBLIC_KEY_NAME)
+        result = invoke(evidence_group, ["verify", run.digest, "--public-key", public], home)
+        assert result.exit_code == 1, result.output
+        assert "FAILED  signature" in result.stdout
+        assert result.stdout.rstrip().endswith(f"{run.digest}: NOT verified")
+
+    def test_verify_without_keys_says_the_pack_is_not_signed(
+        self, run: CheckedChange, unsigned: Settings, home: Path
+    ) -> None:
+        """No key configured or given: the digest holds (exit 0) but the verdict says unsigned."""
+        store_check_pack(run, unsigned)
+        result = invoke(evidence_group, ["verify", run.digest], home)
+        assert result.exit_code == 0, result.output
+        last = result.stdout.rstrip().splitlines()[-1]
+        assert last == f"{run.digest}: digest holds, NOT signed (no signature was checked)"
+
     def test_verify_json(self, run: CheckedChange, signing: Settings, home: Path) -> None:
         """--format json gives the report as data."""
         store_check_pack(run, signing)

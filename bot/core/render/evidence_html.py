@@ -16,8 +16,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from bot.core.audit_events import AuditEvent
+from bot.core.evidence_proof import records_pack
 from bot.core.families import RISK_FAMILIES
 from bot.core.findings import Severity
 from bot.core.render.check import (
@@ -93,6 +96,180 @@ def _arrow(before: str, after: str) -> str:
     return (
         f'<span class="before">{before}</span> <span class="arrow" aria-hidden="true">→</span>'
         f'<span class="sr"> to </span> <span class="after">{after}</span>'
+    )
+
+
+# --- what the server knows beside the pack -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PullRequestRef:
+    """The pull request a pack is about, as the server knows it (the pack holds no title)."""
+
+    number: int
+    url: str | None = None
+    title: str | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageContext:
+    """What the evidence page shows beside the pack itself.
+
+    ``related`` are (label, digest) pairs of the packs linked to this one (a check pack's change
+    packs, a change pack's check pack). ``key_ids`` are the key ids of the signatures on the
+    envelope stored next to the pack (``()``: no envelope, unsigned); ``None`` when unknown.
+    """
+
+    pull_request: PullRequestRef | None = None
+    related: tuple[tuple[str, str], ...] = ()
+    key_ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexEntry:
+    """One stored pack in the index of ``/evidence/``: what the audit log recorded of it."""
+
+    digest: str
+    kind: str
+    repository: str
+    pull_request: PullRequestRef | None
+    stored: str
+    key_ids: tuple[str, ...] = ()
+
+
+KIND_WORDS = {"CheckPack": "check", "ChangePack": "change", "RolloutPack": "rollout"}
+
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+
+
+def pack_href(digest: str) -> str:
+    """A pack's page, relative to ``/evidence/`` and to any pack's page (``./sha256:…``).
+
+    A well-formed digest is written as it is (``./`` keeps ``sha256:`` from reading as a
+    scheme); anything else is %-encoded, so it stays a path under ``/evidence/``.
+    """
+    return f"./{digest if _DIGEST.match(digest) else _quote_path(digest).replace('/', '%2F')}"
+
+
+def _pack_link(digest: str) -> str:
+    return f'<a href="{escape_html(pack_href(digest))}"><code>{escape_html(digest)}</code></a>'
+
+
+def _pull_request_text(ref: PullRequestRef) -> str:
+    """``#12 Title by author``, the number a link when there is an address."""
+    url = ref.url if ref.url is not None and _http(ref.url) else None
+    text = _link(f"#{int(ref.number)}", url)
+    if ref.title:
+        text += f" {escape_html(ref.title)}"
+    if ref.author:
+        text += f" by {escape_html(ref.author)}"
+    return text
+
+
+def _context_lines(context: PageContext | None, *, pull_request: bool = True) -> str:
+    """The banner's lines naming the pull request and the linked packs."""
+    if context is None:
+        return ""
+    lines = []
+    if pull_request and context.pull_request is not None:
+        lines.append(f"Pull request {_pull_request_text(context.pull_request)}")
+    lines.extend(f"{escape_html(label)}: {_pack_link(digest)}" for label, digest in context.related)
+    return "".join(f'<p class="needs">{line}.</p>' for line in lines)
+
+
+def _pull_request_fact(pack: Mapping[str, Any], context: PageContext | None) -> str:
+    """The pack's pull request number, with its link, title and author when the server knows."""
+    if context is not None and context.pull_request is not None:
+        return _pull_request_text(context.pull_request)
+    return f"#{int(pack.get('pullRequest', 0))}"
+
+
+def _signature(context: PageContext | None) -> str:
+    """The signature on the stored pack: its key ids, or that it has none."""
+    if context is None or context.key_ids is None:
+        return ""
+    if not context.key_ids:
+        return (
+            "<h3>Signature</h3><p><strong>Not signed</strong>: no DSSE envelope is stored with "
+            "this pack, so only its digest can be checked.</p>"
+        )
+    keys = ", ".join(_code(key) for key in context.key_ids)
+    return (
+        f"<h3>Signature</h3><p>Signed (DSSE, Ed25519) by key {keys}. "
+        f"{_code(VERIFY_COMMAND + ' --public-key KEY')} checks it against the key you trust; "
+        "this page does not.</p>"
+    )
+
+
+def index_entries(events: Sequence[AuditEvent]) -> list[IndexEntry]:
+    """The stored packs the audit log's ``evidence.stored`` events name, newest first, once each."""
+    seen: set[str] = set()
+    entries = []
+    for event in reversed(events):
+        payload = event.payload
+        if not records_pack(event, str(payload.get("digest")) if isinstance(payload, dict) else ""):
+            continue
+        digest = str(payload["digest"])
+        if digest in seen:
+            continue
+        seen.add(digest)
+        key = payload.get("keyid")
+        entries.append(
+            IndexEntry(
+                digest=digest,
+                kind=str(payload.get("kind") or ""),
+                repository=event.repository,
+                pull_request=PullRequestRef(number=event.pr) if event.pr is not None else None,
+                stored=event.time,
+                key_ids=(str(key),) if key else (),
+            )
+        )
+    return entries
+
+
+def render_evidence_index(entries: Sequence[IndexEntry]) -> str:
+    """The index of stored packs at ``/evidence/``: newest first as given, one row each."""
+    rows = [
+        f"<tr><td>{escape_html(_when(e.stored))}</td>"
+        f"<td>{escape_html(KIND_WORDS.get(e.kind, e.kind))}</td>"
+        f"<td>{_code(e.repository)}</td>"
+        f"<td>{_pull_request_text(e.pull_request) if e.pull_request else '—'}</td>"
+        f"<td>{'signed' if e.key_ids else 'not signed'}</td>"
+        f"<td>{_pack_link(e.digest)}</td></tr>"
+        for e in entries
+    ]
+    body = (
+        _table(
+            f"Evidence packs ({len(entries):,}), newest first",
+            [
+                ("Stored", ""),
+                ("Kind", ""),
+                ("Repository", ""),
+                ("Pull request", "text"),
+                ("Signature", ""),
+                ("Digest", ""),
+            ],
+            rows,
+        )
+        if rows
+        else "<p>No evidence pack is stored yet.</p>"
+    )
+    banner = (
+        '<header class="banner pass"><div class="wrap">'
+        '<p class="kicker">EUCORA evidence</p><h1>Evidence packs</h1>'
+        "<p>Every pack the App stored: the checks of pull requests, the changes merged and "
+        "published, and the rollout decisions.</p></div></header>"
+    )
+    footer = (
+        '<footer><div class="wrap">This page has no scripts and loads nothing else.</div></footer>'
+    )
+    return _document(
+        "Evidence packs · EUCORA evidence",
+        banner,
+        [("packs", "Packs", _section("packs", "Packs", body))],
+        footer,
     )
 
 
@@ -198,18 +375,23 @@ th,td{padding:.4rem .5rem}.wrap{padding:0 .75rem}}
 
 
 def render_evidence_html(
-    pack: Mapping[str, Any], *, digest: str, repository_url: str | None = None
+    pack: Mapping[str, Any],
+    *,
+    digest: str,
+    repository_url: str | None = None,
+    context: PageContext | None = None,
 ) -> str:
     """The evidence page for ``pack``, stored under ``digest``.
 
     ``repository_url`` (``https://github.com/owner/repo``) turns findings and field lines into links
     to the file at the head commit; without it they are plain text. A ``ChangePack`` (a merged
-    change and its publications) gets its own page.
+    change and its publications) gets its own page. ``context`` adds what the server knows beside
+    the pack: its pull request, the packs linked to it and its signature.
     """
     if pack.get("kind") == "ChangePack":
-        return _change_page(pack, digest)
+        return _change_page(pack, digest, context)
     if pack.get("kind") == "RolloutPack":
-        return _rollout_page(pack, digest)
+        return _rollout_page(pack, digest, context)
     blocked = pack["decision"]["conclusion"] == "blocked"
     verdict = "BLOCKED" if blocked else "PASS"
     sections = [
@@ -221,10 +403,11 @@ def render_evidence_html(
         ("preview", "Policy preview", _preview(pack)),
         ("publications", "Publications", _publications(pack)),
         ("rules", "Rule results", _rules(pack)),
-        ("verify", "Verify", _verify(pack, digest)),
+        ("verify", "Verify", _verify(pack, digest, context)),
     ]
     title = f"{verdict} · {pack['repository']} @ {_short(pack['head'])} · EUCORA evidence"
-    return _document(title, _banner(pack, verdict, blocked), sections, _footer(pack))
+    banner = _banner(pack, verdict, blocked, _context_lines(context))
+    return _document(title, banner, sections, _footer(pack))
 
 
 def _document(
@@ -257,7 +440,7 @@ def _document(
     return "\n".join(parts) + "\n"
 
 
-def _change_page(pack: Mapping[str, Any], digest: str) -> str:
+def _change_page(pack: Mapping[str, Any], digest: str, context: PageContext | None) -> str:
     """A merged change: who approved it, what each plane was asked to do and what it did."""
     publications = [p for p in pack.get("publications") or () if isinstance(p, Mapping)]
     failed = sum(p.get("state") == "failed" for p in publications)
@@ -271,7 +454,7 @@ def _change_page(pack: Mapping[str, Any], digest: str) -> str:
     )
     decision = pack.get("decision") or {}
     facts = (
-        ("Pull request", f"#{int(pack.get('pullRequest', 0))}"),
+        ("Pull request", _pull_request_fact(pack, context)),
         ("Merge commit", _code(_short(str(pack.get("mergeCommit", ""))))),
         ("Approved head", _code(_short(str(pack.get("head", ""))))),
         ("CAB decision", escape_html(decision.get("outcome", "?"))),
@@ -283,7 +466,8 @@ def _change_page(pack: Mapping[str, Any], digest: str) -> str:
         f'<header class="banner {"blocked" if failed else "pass"}"><div class="wrap">'
         f'<p class="kicker">EUCORA evidence · change of {_code(pack.get("repository", ""))}</p>'
         f'<h1><span class="verdict">{verdict}</span> {escape_html(headline)}</h1>'
-        f'<p class="needs">Checked by the pack {_code(pack.get("checkDigest", ""))}.</p>'
+        f'<p class="needs">Checked by the pack {_pack_link(str(pack.get("checkDigest", "")))}.</p>'
+        f"{_context_lines(context, pull_request=False)}"
         f'<dl class="facts">{items}</dl>'
         "</div></header>"
     )
@@ -321,7 +505,8 @@ def _change_page(pack: Mapping[str, Any], digest: str) -> str:
         "Verify this evidence",
         f'<p>This evidence is stored under its digest:</p><code class="digest">'
         f"{escape_html(digest)}</code>"
-        f"<pre><code>{escape_html(VERIFY_COMMAND)} {escape_html(digest)}</code></pre>",
+        f"<pre><code>{escape_html(VERIFY_COMMAND)} {escape_html(digest)}</code></pre>"
+        f"{_signature(context)}",
     )
     footer = (
         '<footer><div class="wrap">'
@@ -344,7 +529,7 @@ def _change_page(pack: Mapping[str, Any], digest: str) -> str:
     )
 
 
-def _banner(pack: Mapping[str, Any], verdict: str, blocked: bool) -> str:
+def _banner(pack: Mapping[str, Any], verdict: str, blocked: bool, context: str = "") -> str:
     """The decision first: the verdict in words, why, and what it still needs."""
     decision, risk = pack["decision"], pack["risk"]
     required = int(pack["approvals"]["required"])
@@ -382,6 +567,7 @@ def _banner(pack: Mapping[str, Any], verdict: str, blocked: bool) -> str:
         f'<p class="kicker">EUCORA evidence · check of {_code(pack["repository"])}</p>'
         f'<h1><span class="verdict"><span aria-hidden="true">{icon} </span>{verdict}</span> '
         f"{headline}</h1>"
+        f"{context}"
         f"{why}"
         f'<p class="needs">{needs}.</p>'
         f'<dl class="facts">{items}</dl>'
@@ -711,7 +897,11 @@ def _preview(pack: Mapping[str, Any]) -> str:
 
 
 def _publications(pack: Mapping[str, Any]) -> str:
-    """Where a merged change was published (change packs only): one row per publication."""
+    """Where a merged change was published (change packs only): one row per publication.
+
+    In the words of the pull request comment's table (``bot.core.render.publications``): plane,
+    ring (target), intent, version, state, and the plane's object or the reason it failed.
+    """
     if "publications" not in pack:
         return ""
     publications = pack["publications"]
@@ -720,22 +910,77 @@ def _publications(pack: Mapping[str, Any]) -> str:
         return _section("publications", "Publications", body)
     if not publications:
         return _section("publications", "Publications", "<p>None yet.</p>")
-    columns = sorted({str(key) for p in publications for key in p})
-    rows = [
-        "<tr>"
-        + "".join(
-            f"<td>{escape_html(_scalar(p.get(column), DETAIL_VALUE_WIDTH))}</td>"
-            for column in columns
-        )
-        + "</tr>"
-        for p in publications
-    ]
-    table = _table(
-        f"Publications ({len(publications):,})",
-        [(escape_html(column), "") for column in columns],
-        rows,
-    )
+    if all(set(p) >= _PUBLICATION_KEYS for p in publications):
+        columns = [(name, "") for name in PUBLICATION_COLUMNS]
+        rows = [_publication_row(p) for p in publications]
+    else:  # not the change pack's shape: every key as it is
+        keys = sorted({str(key) for p in publications for key in p})
+        columns = [(escape_html(key), "") for key in keys]
+        rows = [
+            "<tr>"
+            + "".join(
+                f"<td>{escape_html(_scalar(p.get(key), DETAIL_VALUE_WIDTH))}</td>" for key in keys
+            )
+            + "</tr>"
+            for p in publications
+        ]
+    table = _table(f"Publications ({len(publications):,})", columns, rows)
     return _section("publications", f"Publications ({len(publications):,})", table)
+
+
+PUBLICATION_COLUMNS = (
+    "Plane",
+    "Ring (target)",
+    "Intent",
+    "Version",
+    "State",
+    "Plane object or reason",
+)
+_PUBLICATION_KEYS = frozenset({"plane", "ring", "target", "intent", "version", "state"})
+_PUBLICATION_STATES = {
+    "pending": "pending",
+    "in_progress": "in progress",
+    "succeeded": "published",
+    "failed": "failed",
+}
+
+
+def _publication_row(publication: Mapping[str, Any]) -> str:
+    raw_state = str(publication.get("state", ""))
+    state = escape_html(_PUBLICATION_STATES.get(raw_state, raw_state))
+    retires = publication.get("action") == "retire"
+    if retires:
+        state = "retired" if raw_state == "succeeded" else f"{state} (retire)"
+    attempts = publication.get("attempts")
+    if isinstance(attempts, int) and attempts > 1:
+        state += f" (attempt {attempts:,})"
+    cells = (
+        escape_html(publication.get("plane", "")),
+        f"{escape_html(publication.get('ring', ''))} ({_code(publication.get('target', ''))})",
+        escape_html(publication.get("intent", "")),
+        escape_html(publication.get("version", "")),
+        state,
+        _publication_outcome(publication, raw_state, retires=retires),
+    )
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+def _publication_outcome(publication: Mapping[str, Any], state: str, *, retires: bool) -> str:
+    if retires and state == "succeeded":
+        return "removed from its plane (the intent was deleted)"
+    if state == "succeeded":
+        object_id = publication.get("objectId")
+        url = publication.get("url")
+        what = _scalar(object_id, DETAIL_VALUE_WIDTH) if object_id else "published"
+        link = _link(what, url if isinstance(url, str) and _http(url) else None)
+        return link + (" (existing object reused)" if publication.get("created") is False else "")
+    if publication.get("error"):
+        return escape_html(_scalar(publication["error"], DETAIL_VALUE_WIDTH))
+    return "—"
+
+
+def _http(url: str) -> bool:
+    return url.startswith(("https://", "http://"))
 
 
 # --- rule results and verification -----------------------------------------------------------
@@ -798,7 +1043,7 @@ def _rules(pack: Mapping[str, Any]) -> str:
     return _section("rules", "Rule results", "".join(parts))
 
 
-def _verify(pack: Mapping[str, Any], digest: str) -> str:
+def _verify(pack: Mapping[str, Any], digest: str, context: PageContext | None) -> str:
     body = (
         f'<p>This evidence is stored under its digest:</p><code class="digest">'
         f"{escape_html(digest)}</code>"
@@ -822,7 +1067,7 @@ def _verify(pack: Mapping[str, Any], digest: str) -> str:
         f"<dt>Merge base</dt><dd>{_code(pack['mergeBase'])}</dd>"
         f"<dt>Policy pack</dt><dd>{_code(pack['policy']['digest'])}</dd>"
         f"<dt>Format</dt><dd>{_code(pack['apiVersion'])} {_code(pack['kind'])}</dd>"
-        "</dl>"
+        "</dl>" + _signature(context)
     )
     return _section("verify", "Verify this evidence", body)
 
@@ -837,7 +1082,7 @@ def _footer(pack: Mapping[str, Any]) -> str:
     )
 
 
-def _rollout_page(pack: Mapping[str, Any], digest: str) -> str:
+def _rollout_page(pack: Mapping[str, Any], digest: str, context: PageContext | None) -> str:
     """A rollout decision: the ring's outcomes read, its gate, the verdict and what it did."""
     intent = pack.get("intent") or {}
     gate = pack.get("gate") or {}
@@ -849,7 +1094,7 @@ def _rollout_page(pack: Mapping[str, Any], digest: str) -> str:
         ("Version", escape_html(intent.get("version", ""))),
         ("Plane", escape_html(intent.get("plane", ""))),
         ("Ring", _code(pack.get("ring", ""))),
-        ("Pull request", f"#{int(pack.get('pullRequest', 0))}"),
+        ("Pull request", _pull_request_fact(pack, context)),
         ("Merge commit", _code(_short(str(pack.get("mergeCommit", ""))))),
         ("Decided", escape_html(_when(pack.get("decidedAt", "")))),
         ("By", escape_html(pack.get("decidedBy") or "the reconciler")),
@@ -901,7 +1146,8 @@ def _rollout_page(pack: Mapping[str, Any], digest: str) -> str:
         "Verify this evidence",
         f'<p>This evidence is stored under its digest:</p><code class="digest">'
         f"{escape_html(digest)}</code>"
-        f"<pre><code>{escape_html(VERIFY_COMMAND)} {escape_html(digest)}</code></pre>",
+        f"<pre><code>{escape_html(VERIFY_COMMAND)} {escape_html(digest)}</code></pre>"
+        f"{_signature(context)}",
     )
     footer = (
         '<footer><div class="wrap">'
