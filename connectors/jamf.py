@@ -101,6 +101,9 @@ class _Policy:
     package_ids: tuple[str, ...]
     self_service: bool
     description: str
+    settings: Mapping[str, Any]
+    """The policy's ``jamf`` settings in the intent's words (:func:`read_policy_settings`)."""
+    excluded: tuple[str, ...]
 
     @classmethod
     def from_xml(cls, text: str) -> _Policy:
@@ -119,6 +122,11 @@ class _Policy:
             ),
             self_service=(root.findtext("self_service/use_for_self_service") or "") == "true",
             description=root.findtext("self_service/self_service_description") or "",
+            settings=read_policy_settings(root),
+            excluded=tuple(
+                g.findtext("name") or ""
+                for g in root.iterfind("scope/exclusions/computer_groups/computer_group")
+            ),
         )
 
     @property
@@ -299,17 +307,23 @@ class JamfConnector:
         )
 
     def state(self, intent_name: str) -> PlaneState:
-        """The intent's ring policies as Jamf holds them."""
+        """The intent's ring policies as Jamf holds them, and the settings they hold.
+
+        ``settings`` is ``{"jamf": ..., "rings": {ring: {"jamf": {"excludeGroups": ...}}}}`` in
+        the words of the intent's ``jamf`` sections; a setting left at the connector's default is
+        left out, as an intent that does not mention it says it. The ``jamf`` section is the
+        one the ring policies agree on; policies that disagree (a publication under way) each
+        add theirs to their ring as ``policy``.
+        """
         policies = self._policies_of(intent_name)
         if not policies:
             return PlaneState(present=False)
         rings = {}
         for policy in policies:
-            ring = policy.name.rsplit("[", 1)[1].rstrip("]")
             if not policy.enabled or not policy.groups:
-                rings[ring] = "retired"
+                rings[_ring_of(policy)] = "retired"
             else:
-                rings[ring] = "available" if policy.self_service else "required"
+                rings[_ring_of(policy)] = "available" if policy.self_service else "required"
         versions = sorted({p.version for p in policies if p.version})
         return PlaneState(
             present=True,
@@ -317,7 +331,31 @@ class JamfConnector:
             rings=rings,
             object_id=str(policies[0].id),
             details={p.name: str(p.id) for p in policies},
+            settings=self._read_settings(policies),
         )
+
+    def _read_settings(self, policies: list[_Policy]) -> dict[str, Any]:
+        packages: dict[str, dict[str, Any] | None] = {}
+        sections = []
+        for policy in policies:
+            section = dict(policy.settings)
+            for package_id in policy.package_ids[:1]:
+                if package_id not in packages:
+                    packages[package_id] = self._get_package(package_id)
+                section.update(_read_package(packages[package_id], section))
+            if not section.get("selfService"):
+                section.pop("selfService", None)
+            sections.append(section)
+        rings: dict[str, Any] = {}
+        agreed = all(section == sections[0] for section in sections)
+        for policy, section in zip(policies, sections, strict=True):
+            ring: dict[str, Any] = {}
+            if policy.excluded:
+                ring["jamf"] = {"excludeGroups": list(policy.excluded)}
+            if not agreed:
+                ring["policy"] = section
+            rings[_ring_of(policy)] = ring
+        return {"jamf": sections[0], "rings": rings} if agreed else {"rings": rings}
 
     def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
         """The intent's ring policies for drift: scoped groups, how each offers it, the marker.
@@ -575,6 +613,118 @@ def _add_scripts_and_restart(root: Element, settings: dict[str, Any]) -> None:
             SubElement(reboot, "minutes_until_reboot").text = str(restart["minutesUntilReboot"])
         if "message" in restart:
             SubElement(reboot, "message").text = str(restart["message"])
+
+
+def _ring_of(policy: _Policy) -> str:
+    return policy.name.rsplit("[", 1)[1].rstrip("]")
+
+
+def read_policy_settings(root: Element) -> dict[str, Any]:
+    """A Classic ``<policy>``'s settings in the words of the intent's ``jamf`` section.
+
+    The defaults :meth:`JamfConnector._policy_xml` fills in (a required ring's check-in trigger
+    and once per computer, an available ring's ongoing Self Service policy, scripts after the
+    package) are left out. The Self Service display name is kept: the app's name it defaults
+    to is not in the policy, so :func:`_read_package` drops it when it is the package's.
+    """
+    available = (root.findtext("self_service/use_for_self_service") or "") == "true"
+    section: dict[str, Any] = {}
+    triggers = [
+        trigger
+        for trigger, element in JAMF_TRIGGERS.items()
+        if (root.findtext(f"general/{element}") or "").strip() == "true"
+    ]
+    if triggers != ([] if available else ["recurringCheckin"]):
+        section["triggers"] = triggers
+    if root.findtext("general/trigger_other"):
+        section["customEvent"] = root.findtext("general/trigger_other")
+    frequency = root.findtext("general/frequency")
+    if frequency and frequency != ("Ongoing" if available else "Once per computer"):
+        section["frequency"] = frequency
+    shown = _read_self_service(root)
+    if shown:
+        section["selfService"] = shown
+    scripts = [_read_script(script) for script in root.iterfind("scripts/script")]
+    if scripts:
+        section["scripts"] = scripts
+    restart = _read_restart(root)
+    if restart:
+        section["restart"] = restart
+    return section
+
+
+def _read_self_service(root: Element) -> dict[str, Any]:
+    shown: dict[str, Any] = {}
+    if root.findtext("self_service/self_service_display_name"):
+        shown["displayName"] = root.findtext("self_service/self_service_display_name")
+    category = root.findtext("self_service/self_service_categories/category/name")
+    if category:
+        shown["category"] = category
+    if root.findtext("self_service/install_button_text"):
+        shown["installButtonText"] = root.findtext("self_service/install_button_text")
+    if (root.findtext("self_service/feature_on_main_page") or "") == "true":
+        shown["featureOnMainPage"] = True
+    described, _, tail = (root.findtext("self_service/self_service_description") or "").rpartition(
+        "\n\n"
+    )
+    if described and tail.startswith("eucora "):
+        shown["description"] = described
+    return shown
+
+
+def _read_script(script: Element) -> dict[str, Any]:
+    found: dict[str, Any] = {"name": script.findtext("name") or ""}
+    if (script.findtext("priority") or "After").lower() != "after":
+        found["priority"] = (script.findtext("priority") or "").lower()
+    parameters = []
+    for number in range(4, 12):
+        value = script.findtext(f"parameter{number}")
+        if value is None:
+            break
+        parameters.append(value)
+    if parameters:
+        found["parameters"] = parameters
+    return found
+
+
+def _read_restart(root: Element) -> dict[str, Any]:
+    words = {v: k for k, v in _RESTART.items()}
+    restart: dict[str, Any] = {}
+    for key, element in (("userLoggedIn", "user_logged_in"),
+                         ("noUserLoggedIn", "no_user_logged_in")):  # fmt: skip
+        value = root.findtext(f"reboot/{element}")
+        if value in words:
+            restart[key] = words[value]
+    minutes = root.findtext("reboot/minutes_until_reboot")
+    if minutes is not None and minutes.strip().isdigit():
+        restart["minutesUntilReboot"] = int(minutes)
+    if root.findtext("reboot/message") is not None:
+        restart["message"] = root.findtext("reboot/message")
+    return restart
+
+
+def _read_package(package: Mapping[str, Any] | None, section: Mapping[str, Any]) -> dict[str, Any]:
+    """The package record's flags as ``jamf.package``, and the display name's default dropped.
+
+    The record's ``info`` is ``"<app name> <version>"`` (:meth:`JamfConnector._package_body`).
+    """
+    found: dict[str, Any] = {}
+    if package is None:
+        return found
+    options: dict[str, Any] = {}
+    if package.get("priority", 10) != 10:
+        options["priority"] = package["priority"]
+    for key in ("fillUserTemplate", "rebootRequired"):
+        if package.get(key):
+            options[key] = True
+    if options:
+        found["package"] = options
+    shown = dict(section.get("selfService") or {})
+    app = str(package.get("info") or "").rsplit(" ", 1)[0]
+    if shown.get("displayName") == app:
+        del shown["displayName"]
+        found["selfService"] = shown
+    return found
 
 
 def _refuse_uninstall(publication: Publication) -> None:

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 import httpx
+from defusedxml import ElementTree as SafeET
 
 from bot.core.drift import Marker, Observed
 from bot.core.planes import PROFILES
@@ -69,6 +70,32 @@ SCOPE = "ScopeId_EUCORA"
 CI_ID = "sccm_ci_id"
 ASSIGNMENT_ID = "sccm_assignment_id"
 _EUCORA_NAMESPACE = uuid.UUID("5b0d6c1e-2f4a-4e0b-9a53-6f1c2d7e8a90")
+INSTALL_BEHAVIOR = {"system": "System", "user": "User", "systemIfDeviceOtherwiseUser": "Any"}
+"""``sccm.installBehavior`` → the deployment type's ``ExecutionContext``."""
+REBOOT_BEHAVIOR = {
+    "basedOnExitCode": "BasedOnExitCode",
+    "noAction": "NoAction",
+    "forceReboot": "ForceReboot",
+    "programReboot": "ProgramReboot",
+}
+"""``sccm.rebootBehavior`` → the deployment type's ``PostInstallBehavior``."""
+EXIT_CLASSES = {
+    "success": "Success",
+    "softReboot": "SoftReboot",
+    "hardReboot": "HardReboot",
+    "fastRetry": "FastRetry",
+    "failure": "Failure",
+}
+"""``sccm.returnCodes[].type`` → the ``ExitCode`` class of the deployment type."""
+DEFAULT_EXIT_CODES = ((0, "Success"), (1707, "Success"), (3010, "SoftReboot"),
+                      (1641, "HardReboot"), (1618, "FastRetry"))  # fmt: skip
+"""The return codes a new deployment type starts with in the console."""
+NOTIFICATION = {
+    "displayAll": (True, True),
+    "displaySoftwareCenterOnly": (False, True),
+    "hideAll": (False, False),
+}
+"""``rings[].sccm.userNotification`` → the deployment's (``NotifyUser``, ``UserUIExperience``)."""
 OFFER = {"required": (0, 1), "available": (2, 1), "uninstall": (0, 2)}
 """Ring assignment → (OfferTypeID, DesiredConfigType), per the SMS_ApplicationAssignment docs."""
 STATUS = {1: "success", 2: "in_progress", 3: "requirements_not_met", 4: "unknown", 5: "error"}
@@ -170,7 +197,72 @@ def application_model(publication: Publication) -> str:
     if detection.get("type") == "msiProductCode":
         detect = ET.SubElement(installer, tag("DetectAction"), Provider="MSI")
         ET.SubElement(detect, tag("ProductCode")).text = str(detection["productCode"])
+    _add_settings(installer, publication.intent.get("sccm") or {}, tag)
     return ET.tostring(root, encoding="unicode")
+
+
+def _add_settings(
+    installer: ET.Element, settings: Mapping[str, Any], tag: Callable[[str], str]
+) -> None:
+    """The ``sccm`` section as the deployment type's install arguments and exit codes.
+
+    Only what the intent says is written (an intent without ``sccm:`` keeps the model it had);
+    return codes are written as the console holds them, its defaults first.
+    """
+    values = []
+    if "installBehavior" in settings:
+        values.append(("ExecutionContext", "String", INSTALL_BEHAVIOR[settings["installBehavior"]]))
+    if "maxRunTimeMinutes" in settings:
+        values.append(("MaxExecuteTime", "Int32", str(int(settings["maxRunTimeMinutes"]))))
+    if "rebootBehavior" in settings:
+        values.append(
+            ("PostInstallBehavior", "String", REBOOT_BEHAVIOR[settings["rebootBehavior"]])
+        )
+    if values:
+        args = ET.SubElement(installer, tag("Args"))
+        for name, kind, value in values:
+            ET.SubElement(args, tag("Arg"), Name=name, Type=kind).text = value
+    custom = [
+        (int(c["code"]), EXIT_CLASSES[str(c["type"])]) for c in settings.get("returnCodes") or ()
+    ]
+    if custom:
+        codes = ET.SubElement(ET.SubElement(installer, tag("CustomData")), tag("ExitCodes"))
+        for code, kind in [
+            c for c in DEFAULT_EXIT_CODES if c[0] not in {n for n, _ in custom}
+        ] + custom:
+            ET.SubElement(codes, tag("ExitCode"), Code=str(code), Class=kind)
+
+
+def read_model_settings(model: str) -> dict[str, Any]:
+    """An ``SDMPackageXML``'s deployment type settings in the words of the intent's ``sccm``."""
+    ns = {"d": DIGEST_NS}
+    try:
+        root = SafeET.fromstring(model)
+    except ET.ParseError:
+        raise TransientConnectorError("sccm: the application's SDMPackageXML is not XML") from None
+    section: dict[str, Any] = {}
+    words = {
+        "ExecutionContext": ("installBehavior", {v: k for k, v in INSTALL_BEHAVIOR.items()}),
+        "PostInstallBehavior": ("rebootBehavior", {v: k for k, v in REBOOT_BEHAVIOR.items()}),
+    }
+    for arg in root.iterfind("d:DeploymentType/d:Installer/d:Args/d:Arg", ns):
+        name, value = arg.get("Name", ""), (arg.text or "").strip()
+        if name in words and value in words[name][1]:
+            key, table = words[name]
+            section[key] = table[value]
+        elif name == "MaxExecuteTime" and value.isdigit():
+            section["maxRunTimeMinutes"] = int(value)
+    classes = {v: k for k, v in EXIT_CLASSES.items()}
+    custom = [
+        {"code": int(code.get("Code", "0")), "type": classes.get(code.get("Class", ""), "")}
+        for code in root.iterfind(
+            "d:DeploymentType/d:Installer/d:CustomData/d:ExitCodes/d:ExitCode", ns
+        )
+        if (int(code.get("Code", "0")), code.get("Class")) not in DEFAULT_EXIT_CODES
+    ]
+    if custom:
+        section["returnCodes"] = custom
+    return section
 
 
 class SccmConnector:
@@ -281,9 +373,11 @@ class SccmConnector:
         )
         rings: dict[str, str] = {}
         details: dict[str, str] = {"ci_id": str(application["CI_ID"])}
+        read_rings: dict[str, Any] = {}
         for deployment in deployments:
             ring = _ring_of(str(deployment["AssignmentName"]), intent_name)
             rings[ring] = _purpose(deployment["OfferTypeID"], deployment["DesiredConfigType"])
+            read_rings[ring] = read_deployment_settings(deployment)
             rows = self._wmi(
                 "SMS_AppDeploymentAssetDetails", f"AssignmentID eq {deployment['AssignmentID']}"
             )
@@ -296,7 +390,20 @@ class SccmConnector:
             rings=rings,
             object_id=str(application["CI_ID"]),
             details=details,
+            settings={"sccm": self._model_settings(application), "rings": read_rings},
         )
+
+    def _model_settings(self, application: Mapping[str, Any]) -> dict[str, Any]:
+        """The deployment type's settings; ``SDMPackageXML`` is lazy, so read by key if left out."""
+        model = application.get("SDMPackageXML")
+        if not model:
+            found = self._wmi_key("SMS_Application", int(application["CI_ID"]))
+            model = found.get("SDMPackageXML")
+        if not isinstance(model, str) or not model:
+            raise TransientConnectorError(
+                f"sccm: application {application['CI_ID']} came back without its SDMPackageXML"
+            )
+        return read_model_settings(model)
 
     def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
         """The intent's newest application for drift: its version and each deployment's collection.
@@ -411,6 +518,13 @@ class SccmConnector:
             raise TransientConnectorError(f"sccm: GET {cls} answered without a value list")
         return list(body["value"])
 
+    def _wmi_key(self, cls: str, key: int) -> dict[str, Any]:
+        body = self._http.json("GET", f"/wmi/{cls}({key})")
+        rows = body.get("value") if isinstance(body, dict) else None
+        if not isinstance(rows, list) or len(rows) != 1 or not isinstance(rows[0], dict):
+            raise TransientConnectorError(f"sccm: GET {cls}({key}) answered without one instance")
+        return dict(rows[0])
+
     def _collection(self, collection_id: str) -> dict[str, Any]:
         found = self._wmi("SMS_Collection", f"CollectionID eq {_odata(collection_id)}")
         if not found:
@@ -457,6 +571,8 @@ class SccmConnector:
             return found, False
         offer, desired = OFFER[publication.ring.assignment]
         start, deadline = self._schedule(publication)
+        ring_settings = _intent_ring(publication).get("sccm") or {}
+        notify, shown = NOTIFICATION[ring_settings.get("userNotification", _notification(offer))]
         body: dict[str, Any] = {
             "AssignmentName": name,
             "AssignmentDescription": (
@@ -471,9 +587,9 @@ class SccmConnector:
             "StartTime": start,
             "UseGMTTimes": True,
             "Enabled": True,
-            "NotifyUser": offer == 2,
-            "UserUIExperience": True,
-            "OverrideServiceWindows": False,
+            "NotifyUser": notify,
+            "UserUIExperience": shown,
+            "OverrideServiceWindows": bool(ring_settings.get("overrideServiceWindows", False)),
             "SuppressReboot": 0,
             "OfferFlags": 1 if offer == 0 else 0,
             "Priority": 1,
@@ -484,17 +600,57 @@ class SccmConnector:
         }
         if offer == 0:
             body["EnforcementDeadline"] = deadline or start
+        if ring_settings.get("rebootOutsideServiceWindows"):
+            body["RebootOutsideOfServiceWindows"] = True
         created = self._http.json("POST", "/wmi/SMS_ApplicationAssignment", json=body)
         return dict(created), True
 
     def _schedule(self, publication: Publication) -> tuple[str, str | None]:
-        rings = publication.intent.get("rings", [])
-        ring: dict[str, Any] = next(
-            (r for r in rings if r.get("name") == publication.ring.name), {}
-        )
-        schedule = ring.get("schedule") or {}
+        schedule = _intent_ring(publication).get("schedule") or {}
         start = _utc(schedule.get("start")) or self._now().strftime("%Y-%m-%dT%H:%M:%SZ")
         return start, _utc(schedule.get("deadline"))
+
+
+def _intent_ring(publication: Publication) -> dict[str, Any]:
+    """The intent's ring the publication is for (its settings and schedule)."""
+    rings = publication.intent.get("rings", [])
+    found: dict[str, Any] = next((r for r in rings if r.get("name") == publication.ring.name), {})
+    return found
+
+
+def _notification(offer: int) -> str:
+    """The ``userNotification`` a ring that says none gets: all for available, else restarts."""
+    return "displayAll" if offer == 2 else "displaySoftwareCenterOnly"
+
+
+def read_deployment_settings(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    """A deployment's settings and times in the words of the intent's ring.
+
+    ``{"sccm": ..., "schedule": {"start", "deadline"}}``: the plane keeps UTC, so the times are
+    UTC; a deadline equal to the start is the one the connector sends when the ring has none.
+    """
+    ring: dict[str, Any] = {}
+    section: dict[str, Any] = {}
+    offer = int(deployment.get("OfferTypeID", 0))
+    held = (bool(deployment.get("NotifyUser")), bool(deployment.get("UserUIExperience", True)))
+    notification = next((k for k, v in NOTIFICATION.items() if v == held), None)
+    if notification is not None and notification != _notification(offer):
+        section["userNotification"] = notification
+    if deployment.get("OverrideServiceWindows"):
+        section["overrideServiceWindows"] = True
+    if deployment.get("RebootOutsideOfServiceWindows"):
+        section["rebootOutsideServiceWindows"] = True
+    if section:
+        ring["sccm"] = section
+    schedule: dict[str, Any] = {}
+    if deployment.get("StartTime"):
+        schedule["start"] = _utc(deployment["StartTime"])
+    deadline = deployment.get("EnforcementDeadline")
+    if deadline and _utc(deadline) != schedule.get("start"):
+        schedule["deadline"] = _utc(deadline)
+    if schedule:
+        ring["schedule"] = schedule
+    return ring
 
 
 def _utc(value: Any) -> str | None:

@@ -1,4 +1,4 @@
-"""Plane-aware checks of an intent's plane settings (``intune:``, ``jamf:``; issue 20).
+"""Plane-aware checks of an intent's plane settings (``intune:``, ``jamf:``, ``sccm:``; issue 20).
 
 The schema says which settings exist and their shapes; these checks say what a plane would
 refuse, or what a device could not install, before anything is published: settings written for
@@ -18,7 +18,7 @@ from bot.core.planes import PROFILES, Plane
 from bot.core.schema import RawFinding
 
 PLANE_SECTIONS: Mapping[str, str] = {
-    plane.value: PROFILES[plane].display_name for plane in (Plane.INTUNE, Plane.JAMF)
+    plane.value: PROFILES[plane].display_name for plane in (Plane.INTUNE, Plane.JAMF, Plane.SCCM)
 }
 """The intent sections that hold one plane's settings, by plane name, and the plane's name."""
 
@@ -203,9 +203,19 @@ def check_jamf_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
                 )
 
 
+def check_sccm_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """Configuration Manager: each return code listed once."""
+    if intent.get("plane") != "sccm":
+        return
+    yield from _return_codes(
+        _mapping(intent.get("sccm")).get("returnCodes"), "/sccm/returnCodes", "sccm"
+    )
+
+
 PLANE_SETTINGS_CHECKS = (
     check_plane_sections,
     check_intune_settings,
     check_jamf_settings,
+    check_sccm_settings,
 )
 """Added to :data:`bot.core.semantics.INTENT_CHECKS`."""

@@ -348,12 +348,12 @@ class JamfDouble(ConsoleEdits, HttpDouble):
             )
         group, group_id = found
         root = Element("computer_group")
-        _fill(root, {"id": group_id, "name": group, "is_smart": False})
+        _fill_flat(root, {"id": group_id, "name": group, "is_smart": False})
         computers = SubElement(root, "computers")
         members = self._members(group)
         SubElement(computers, "size").text = str(len(members))
         for computer_id, device in members:
-            _fill(
+            _fill_flat(
                 SubElement(computers, "computer"),
                 {"id": computer_id, "name": device.name, "serial_number": f"C02{computer_id:07d}"},
             )
@@ -382,10 +382,10 @@ class JamfDouble(ConsoleEdits, HttpDouble):
                         }
                     )
         root = Element("computer_history")
-        _fill(SubElement(root, "general"), {"id": computer_id})
+        _fill_flat(SubElement(root, "general"), {"id": computer_id})
         history = SubElement(root, "policy_logs")
         for log in logs:
-            _fill(SubElement(history, "policy_log"), log)
+            _fill_flat(SubElement(history, "policy_log"), log)
         return _xml(200, tostring(root, encoding="unicode"))
 
     def _list_policies(self, request: Request) -> Response:
@@ -396,7 +396,7 @@ class JamfDouble(ConsoleEdits, HttpDouble):
         root = Element("policies")
         SubElement(root, "size").text = str(len(listed))
         for entry in listed:
-            _fill(SubElement(root, "policy"), entry)
+            _fill_flat(SubElement(root, "policy"), entry)
         return _xml(200, tostring(root, encoding="unicode"))
 
     def _policy_id(self, by: str, key: str) -> int | None:
@@ -409,7 +409,7 @@ class JamfDouble(ConsoleEdits, HttpDouble):
             policy = json.loads(json.dumps(self.policies[policy_id]))
         if "application/json" in request.headers.get("Accept", ""):
             return _json(200, {"policy": policy})
-        return _xml(200, tostring(_to_xml("policy", policy), encoding="unicode"))
+        return _xml(200, tostring(self.to_xml("policy", policy), encoding="unicode"))
 
     def _write_policy(self, request: Request, policy_id: int | None) -> Response:
         if request.mimetype not in {"application/xml", "text/xml"}:
@@ -490,9 +490,16 @@ class JamfDouble(ConsoleEdits, HttpDouble):
                 {child.tag: self._child(child, item, f"{where}/{child.tag}")} for child in element
             ]
         if kind == "object" or "properties" in schema:
-            return {
-                child.tag: self._child(child, schema, f"{where}/{child.tag}") for child in element
-            }
+            found: dict[str, Any] = {}
+            properties = schema.get("properties", {})
+            for child in element:
+                entry = self._resolve(properties.get(child.tag, {}))
+                if self._repeated(entry):
+                    item = self._from_xml(child, entry.get("items", {}), f"{where}/{child.tag}")
+                    found.setdefault(child.tag, []).append(item)
+                else:
+                    found[child.tag] = self._child(child, schema, f"{where}/{child.tag}")
+            return found
         return _scalar(element.text or "", kind)
 
     def _child(self, child: Element, parent: Mapping[str, Any], where: str) -> Any:
@@ -501,6 +508,51 @@ class JamfDouble(ConsoleEdits, HttpDouble):
             self.violation(f"{where}: element not in the Classic policy schema")
             return child.text or ""
         return self._from_xml(child, properties[child.tag], where)
+
+    def _repeated(self, schema: Mapping[str, Any]) -> bool:
+        """An array whose element repeats in its parent (``<script>…</script><script>…``).
+
+        The Classic description writes two kinds of list as ``type: array``: a wrapper whose
+        children each hold one object (``<computer_groups><computer_group>…``: every item
+        property but ``size`` is an object) and an element that itself repeats, one per item
+        (``<scripts><script>…``, ``<self_service_categories><category>…``, ``<day>``).
+        """
+        if schema.get("type") != "array" and "items" not in schema:
+            return False
+        properties = self._resolve(schema.get("items", {})).get("properties")
+        if not properties:
+            return True
+        return not all(
+            "properties" in self._resolve(value)
+            for key, value in properties.items()
+            if key != "size"
+        )
+
+    def to_xml(self, tag: str, value: Any) -> Element:
+        """A policy's JSON form as Classic XML, along ``policy_post``."""
+        element = Element(tag)
+        self._fill(element, value, self._classic["components"]["schemas"]["policy_post"])
+        return element
+
+    def _fill(self, element: Element, value: Any, schema: Mapping[str, Any]) -> None:
+        schema = self._resolve(schema)
+        if isinstance(value, dict):
+            properties = schema.get("properties", {})
+            for key, child in value.items():
+                entry = self._resolve(properties.get(key, {}))
+                if isinstance(child, list) and self._repeated(entry):
+                    for item in child:
+                        self._fill(SubElement(element, key), item, entry.get("items", {}))
+                else:
+                    self._fill(SubElement(element, key), child, entry)
+        elif isinstance(value, list):
+            item_schema = self._resolve(schema.get("items", {}))
+            for item in value:
+                self._fill(element, item, item_schema)
+        elif isinstance(value, bool):
+            element.text = "true" if value else "false"
+        elif value is not None:
+            element.text = str(value)
 
 
 _READ_ONLY = frozenset({"id", "size", "cloudTransferStatus", "indexed"})
@@ -515,24 +567,10 @@ def _scalar(text: str, kind: Any) -> Any:
     return text
 
 
-def _to_xml(tag: str, value: Any) -> Element:
-    element = Element(tag)
-    _fill(element, value)
-    return element
-
-
-def _fill(element: Element, value: Any) -> None:
-    if isinstance(value, dict):
-        for key, child in value.items():
-            _fill(SubElement(element, key), child)
-    elif isinstance(value, list):
-        for item in value:
-            for key, child in item.items():
-                _fill(SubElement(element, key), child)
-    elif isinstance(value, bool):
-        element.text = "true" if value else "false"
-    elif value is not None:
-        element.text = str(value)
+def _fill_flat(element: Element, value: Mapping[str, Any]) -> None:
+    for key, child in value.items():
+        sub = SubElement(element, key)
+        sub.text = ("true" if child else "false") if isinstance(child, bool) else str(child)
 
 
 def _policy_id_xml(policy_id: int) -> str:

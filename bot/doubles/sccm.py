@@ -468,6 +468,8 @@ def parse_digest(xml: str) -> dict[str, Any]:
     deployment_types = root.findall("d:DeploymentType", ns)
     if not deployment_types:
         raise ODataError(400, "BadRequest", "SDMPackageXML has no DeploymentType")
+    for deployment_type in deployment_types:
+        _check_installer(deployment_type, ns)
     return {
         "logical_name": application.get("LogicalName"),
         "title": title,
@@ -476,6 +478,47 @@ def parse_digest(xml: str) -> dict[str, Any]:
         "publisher": application.findtext("d:Publisher", default="", namespaces=ns),
         "deployment_types": len(deployment_types),
     }
+
+
+_ARGS = {
+    "ExecutionContext": frozenset({"System", "User", "Any"}),
+    "PostInstallBehavior": frozenset(
+        {"BasedOnExitCode", "NoAction", "ForceReboot", "ProgramReboot"}
+    ),
+}
+"""Enumerated install arguments of a deployment type and the values the console offers."""
+_EXIT_CLASSES = frozenset({"Success", "SoftReboot", "HardReboot", "FastRetry", "Failure"})
+
+
+def _check_installer(deployment_type: Any, ns: dict[str, str]) -> None:
+    """Install arguments and exit codes hold values the console offers; a code has one class.
+
+    An assumption of this double (no public SDM XSD): the values are the console's choices
+    (Installation behavior, Behavior after installation, Return Codes, Maximum run time 15-720).
+    """
+    for arg in deployment_type.iterfind("d:Installer/d:Args/d:Arg", ns):
+        name, value = arg.get("Name", ""), (arg.text or "").strip()
+        if name in _ARGS and value not in _ARGS[name]:
+            raise ODataError(
+                400, "BadRequest", f"Arg {name} {value!r} is not one of {sorted(_ARGS[name])}"
+            )
+        if name == "MaxExecuteTime" and not (value.isdigit() and 15 <= int(value) <= 720):
+            raise ODataError(
+                400, "BadRequest", f"Arg MaxExecuteTime {value!r} is not 15 to 720 minutes"
+            )
+    seen: set[int] = set()
+    for code in deployment_type.iterfind("d:Installer/d:CustomData/d:ExitCodes/d:ExitCode", ns):
+        kind = code.get("Class", "")
+        if kind not in _EXIT_CLASSES:
+            raise ODataError(
+                400, "BadRequest", f"ExitCode Class {kind!r} is not one of {sorted(_EXIT_CLASSES)}"
+            )
+        number = int(code.get("Code", "x")) if code.get("Code", "").lstrip("-").isdigit() else None
+        if number is None or number in seen:
+            raise ODataError(
+                400, "BadRequest", f"ExitCode Code {code.get('Code')!r} is not a new integer"
+            )
+        seen.add(number)
 
 
 def _signed(code: int) -> int:
