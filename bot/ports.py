@@ -119,6 +119,14 @@ class GitHub(Protocol):
         """Update a check run in place (annotations in batches of 50)."""
         ...
 
+    def in_progress_check_runs(self, repository: str, head_sha: str, name: str) -> tuple[int, ...]:
+        """The ids of this app's (or token's) runs named ``name`` on ``head_sha`` still in progress.
+
+        Every run, not only the newest of the name; other apps' runs are never listed. A failed
+        read raises ``GitHubError``: it is never taken as "none".
+        """
+        ...
+
     def upsert_comment(self, repository: str, number: int, marker: str, body: str) -> int:
         """Edit the app's own comment holding ``marker`` on the PR, or create it; return its id.
 

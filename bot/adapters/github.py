@@ -73,6 +73,8 @@ MAX_DEPLOYMENT_PAGES = 10
 """A merge's deployments to one environment read back at most (1,000: one per intent)."""
 MAX_ISSUE_PAGES = 10
 """Open issues read when looking for the app's issue by its marker (1,000, newest first)."""
+MAX_CHECK_RUN_PAGES = 10
+"""A commit's in-progress runs of one name read at most (1,000)."""
 LABEL_COLOUR = "d93f0b"
 """The colour of a label the app creates (``eucora:halted``...)."""
 _TRUNCATED = "\n\n… (truncated)"
@@ -348,8 +350,10 @@ class GitHubAdapter:
         renew: Callable[[], None] | None = None,
         pace: PaceStep = _unpaced,
         conditional: ConditionalCache | None = None,
+        app_id: int | None = None,
     ) -> None:
         self._gh = client
+        self._app_id = app_id
         self._pace = pace
         self._conditional = conditional or ConditionalCache()
         self._renew = renew
@@ -443,6 +447,37 @@ class GitHubAdapter:
                 write=True,
             )
             self._send_rest(existing, run, batches[1:])
+
+    def in_progress_check_runs(self, repository: str, head_sha: str, name: str) -> tuple[int, ...]:
+        """This app's runs ``name`` on the commit still in progress (``GET .../check-runs``).
+
+        ``filter=all`` (GitHub lists only the newest run of each name by default), ``app_id``
+        when the app is known; with a token, the runs whose app writes as the token's user.
+        """
+        parameters: dict[str, Any] = {"check_name": name, "status": "in_progress", "filter": "all"}
+        if self._app_id is not None:
+            parameters["app_id"] = self._app_id
+        url = f"/repos/{repository}/commits/{head_sha}/check-runs"
+        with self._call("in_progress_check_runs", f"listing the {name!r} runs on {repository}"):
+            runs = self._renewing(lambda: self._check_run_pages(url, parameters))
+            if self._app_id is None:
+                me = self._identity()
+                runs = [r for r in runs if f"{(r.get('app') or {}).get('slug')}[bot]" == me]
+            return tuple(int(r["id"]) for r in runs if r.get("status") == "in_progress")
+
+    def _check_run_pages(self, url: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for page in range(1, MAX_CHECK_RUN_PAGES + 1):
+            _, data = self._gh.requester.requestJsonAndCheck(
+                "GET", url, parameters={**parameters, "per_page": 100, "page": page}
+            )
+            runs = data.get("check_runs") if isinstance(data, dict) else None
+            if not isinstance(runs, list):
+                raise GitHubError(f"GitHub answered {url} with no list of check runs")
+            found.extend(runs)
+            if len(runs) < 100:
+                break
+        return found
 
     def _send_rest(
         self, check_run: GhCheckRun, run: CheckRun, batches: Sequence[Sequence[Annotation]]
@@ -1071,6 +1106,8 @@ class GitHubAppConnector:
         self._clients: dict[int, GitHubAdapter] = {}
         self._guard = threading.Lock()
         self._bot_login: str | None = None
+        # A client ID (``Iv1.…``) also signs the JWT; then the runs are told apart by the slug.
+        self._app_id = int(app_id) if app_id.strip().isdigit() else None
 
     @property
     def rate_limit_remaining(self) -> int | None:
@@ -1120,6 +1157,7 @@ class GitHubAppConnector:
                     renew=lambda: self._tokens.invalidate(installation_id),
                     pace=partial(self.pacer.acquire, key),
                     conditional=self._conditional,
+                    app_id=self._app_id,
                 )
             return self._clients[installation_id]
 

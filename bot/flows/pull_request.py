@@ -18,7 +18,15 @@ from bot.core.audit_events import AuditEventType
 from bot.core.changes import ChangeKind
 from bot.core.documents import DocumentKind
 from bot.core.errors import GitError
-from bot.core.github_model import EVIDENCE_MARKER, PullRequest
+from bot.core.github_model import (
+    APPROVAL_CHECK,
+    EVIDENCE_MARKER,
+    POLICY_CHECK,
+    CheckConclusion,
+    CheckRunOutput,
+    CheckStatus,
+    PullRequest,
+)
 from bot.core.github_model import CheckRun as GitHubCheckRun
 from bot.core.pr_report import (
     Command,
@@ -209,6 +217,7 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
     github = context.github
     policy_run = _PolicyRun(github.create_check_run(repository, started_policy_run(head_sha)))
     try:
+        _supersede_older_runs(context, repository, head_sha, policy_run.id)
         return _judged(
             context,
             repository,
@@ -226,6 +235,38 @@ def _judge(  # noqa: PLR0913 - keyword-only context of one evaluation
         if not policy_run.completed:
             _complete_failed(context, repository, policy_run.id, head_sha, error)
         raise
+
+
+_SUPERSEDED = CheckRunOutput(
+    title="Superseded by a later evaluation",
+    summary="Superseded by a later evaluation (the worker evaluating it was lost).",
+)
+
+
+def _supersede_older_runs(
+    context: PullRequestContext, repository: str, head_sha: str, current: int
+) -> None:
+    """Complete this app's older in-progress runs on the commit as ``cancelled``, saying why.
+
+    A worker lost inside an evaluation leaves its runs ``in_progress``; the retry creates new
+    ones, so nothing else would complete them. ``cancelled`` (not ``neutral``, which a required
+    check counts as passing) and only this app's runs; a failed list read raises (retried).
+    """
+    github = context.github
+    for name in (POLICY_CHECK, APPROVAL_CHECK):
+        for run_id in github.in_progress_check_runs(repository, head_sha, name):
+            if run_id != current:
+                github.update_check_run(
+                    repository,
+                    run_id,
+                    GitHubCheckRun(
+                        name=name,
+                        head_sha=head_sha,
+                        status=CheckStatus.COMPLETED,
+                        conclusion=CheckConclusion.CANCELLED,
+                        output=_SUPERSEDED,
+                    ),
+                )
 
 
 @dataclass(slots=True)

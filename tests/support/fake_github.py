@@ -15,6 +15,7 @@ from typing import Any
 from bot.core.github_model import (
     DEPLOYMENT_DESCRIPTION_MAX,
     CheckRun,
+    CheckStatus,
     Permission,
     PullRequest,
     one_line,
@@ -123,6 +124,17 @@ class FakeGitHub:
     def update_check_run(self, repository: str, check_run_id: int, run: CheckRun) -> None:
         del repository
         self.check_runs[check_run_id].append(run)
+
+    def in_progress_check_runs(self, repository: str, head_sha: str, name: str) -> tuple[int, ...]:
+        del repository
+        self._maybe_fail("in_progress_check_runs")
+        return tuple(
+            run_id
+            for run_id, history in self.check_runs.items()
+            if history[0].name == name
+            and history[0].head_sha == head_sha
+            and history[-1].status is CheckStatus.IN_PROGRESS
+        )
 
     def upsert_comment(self, repository: str, number: int, marker: str, body: str) -> int:
         del repository

@@ -676,6 +676,8 @@ class Handlers:
             runs = [r for r in runs if r.name == request.args["check_name"]]
         if "status" in request.args:
             runs = [r for r in runs if r.status == request.args["status"]]
+        if "app_id" in request.args:
+            runs = [r for r in runs if str(r.app_id) == request.args["app_id"]]
         if request.args.get("filter", "latest") == "latest":
             latest: dict[str, st.CheckRun] = {}
             for run in sorted(runs, key=lambda r: r.id):
