@@ -179,26 +179,11 @@ def pull_request_handler_factory(
             # Evidence pages still work; each delivery fails with this reason until configured.
             log.warning("%s: webhook deliveries cannot be evaluated", error)
             return Evaluation(_refuse(error))
-    signer = audit_signer(settings)
-    evidence = AuditedEvidence(
-        settings, services.audit, signer=signer, clock=now, store=services.evidence_store
-    )
     github = connector
+    evidence, connectors, publisher = _publishing(services, github, planes, now)
     approvals = CabApprovals(ReviewLedger(services.engine), TeamDirectory(now), clock=now)
     rollouts = RolloutCommands(
         store=RolloutStore(services.engine), teams=approvals.teams, clock=now
-    )
-    connectors = planes if planes is not None else build_connectors(settings.planes)
-    publisher = Publisher(
-        outbox=services.outbox,
-        queue=services.publication_queue,
-        connectors=connectors,
-        github=github,
-        evidence=evidence,
-        clock=now,
-        public_url=settings.public_url,
-        resend_after=timedelta(seconds=settings.sweep_seconds),
-        rollouts=RolloutStore(services.engine).of_pr,
     )
     publishing = MergePublishing(publisher)
     drift = build_drift(
@@ -286,6 +271,39 @@ def build_drift(  # noqa: PLR0913 - the parts a drift pass is built from
     )
 
 
+def _publishing(
+    services: IntakeServices,
+    github: GitHubConnector,
+    planes: ConnectorSet | None,
+    clock: Clock,
+) -> tuple[AuditedEvidence, ConnectorSet, Publisher]:
+    """The evidence recorder, the planes and the publisher the PR flows and the reconciler share.
+
+    ``planes`` defaults to those the ``EUCORA_<PLANE>_*`` settings configure.
+    """
+    settings = services.settings
+    evidence = AuditedEvidence(
+        settings,
+        services.audit,
+        signer=audit_signer(settings),
+        clock=clock,
+        store=services.evidence_store,
+    )
+    connectors = planes if planes is not None else build_connectors(settings.planes)
+    publisher = Publisher(
+        outbox=services.outbox,
+        queue=services.publication_queue,
+        connectors=connectors,
+        github=github,
+        evidence=evidence,
+        clock=clock,
+        public_url=settings.public_url,
+        resend_after=timedelta(seconds=settings.sweep_seconds),
+        rollouts=RolloutStore(services.engine).of_pr,
+    )
+    return evidence, connectors, publisher
+
+
 def build_reconciler(
     services: IntakeServices,
     *,
@@ -301,25 +319,7 @@ def build_reconciler(
     settings = services.settings
     now = clock if clock is not None else services.clock
     github = connector if connector is not None else connector_from_settings(settings)
-    evidence = AuditedEvidence(
-        settings,
-        services.audit,
-        signer=audit_signer(settings),
-        clock=now,
-        store=services.evidence_store,
-    )
-    connectors = planes if planes is not None else build_connectors(settings.planes)
-    publisher = Publisher(
-        outbox=services.outbox,
-        queue=services.publication_queue,
-        connectors=connectors,
-        github=github,
-        evidence=evidence,
-        clock=now,
-        public_url=settings.public_url,
-        resend_after=timedelta(seconds=settings.sweep_seconds),
-        rollouts=RolloutStore(services.engine).of_pr,
-    )
+    evidence, connectors, publisher = _publishing(services, github, planes, now)
 
     config_of = _config_at_merge(github)
     drift = build_drift(
