@@ -30,7 +30,7 @@ import yaml
 
 from bot.adapters.storage.publications import Outbox
 from bot.adapters.storage.rollouts import RolloutStore
-from bot.bootstrap import build_reconciler, pull_request_handler_factory
+from bot.bootstrap import Unqueued, build_reconciler, pull_request_handler_factory
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
 from bot.core.render.rollouts import render_rollouts_text
 from bot.core.rollout_model import RolloutPhase
@@ -357,7 +357,9 @@ def _roll_out(  # noqa: PLR0913, PLR0917 - the scene's cast
     for plane in planes.all:
         plane.clock = clock
     services = server.intake.services
-    reconciler, publisher = build_reconciler(services, clock=clock, planes=connectors)
+    # The publications run here, one pass after another (the in-process queue stopped after 6).
+    unqueued = replace(services, publication_queue=Unqueued())
+    reconciler, publisher = build_reconciler(unqueued, clock=clock, planes=connectors)
     store = RolloutStore(services.engine)
 
     def tick(what: str) -> None:
@@ -387,6 +389,7 @@ def _roll_out(  # noqa: PLR0913, PLR0917 - the scene's cast
         if deployment.environment.split("/")[0] in {"intune", "landscape"}:
             states = " -> ".join(s["state"] for s in deployment.statuses)
             echo(f"   deployment {deployment.environment:<24} {states}")
+    _print_issues_and_pulls(double, pr, echo)
     records = [r for r in store.of_pr(pr.repository, pr.number) if r.state.intent in SHOWN]
     echo("   eucora rollout status (the other three wait for their rings' schedules):")
     for line in render_rollouts_text(records, now=clock()).splitlines():
@@ -396,6 +399,16 @@ def _roll_out(  # noqa: PLR0913, PLR0917 - the scene's cast
         phases.get("osquery-linux-servers") is RolloutPhase.COMPLETE
         and phases.get("google-chrome") is RolloutPhase.HALTED
     )
+
+
+def _print_issues_and_pulls(double: GitHubDouble, pr: Any, echo: Echo) -> None:
+    """The issues and pull requests the bot opened beside the merged one (halt, rollback)."""
+    for issue in sorted(double.issues.values(), key=lambda i: i.number):
+        if issue.repository == pr.repository and issue.number != pr.number:
+            echo(f"   issue #{issue.number} {issue.labels}: {issue.title}")
+    for (name, number), pull in sorted(double.pulls.items()):
+        if name == pr.repository and number != pr.number:
+            echo(f"   pull request #{number} by {pull.author} {pull.labels}: {pull.title}")
 
 
 def private_key(double: GitHubDouble) -> str:

@@ -125,3 +125,5 @@ def assert_the_rollout_ran(out: str) -> None:
     assert "completed osquery-linux-servers 5.14.1-1 (landscape)" in out
     assert "deployment intune/lab               in_progress -> success -> failure" in out
     assert "osquery-linux-servers 5.14.1-1 on landscape: complete" in out
+    assert "['eucora:halted']: Rollout halted: google-chrome 132.0.6834.83 at lab" in out
+    assert "['eucora:emergency']: Roll back google-chrome to 131.0.6778.86" in out
