@@ -15,6 +15,8 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any, TypeAlias
 
+from bot.core.facts import duration_hours
+
 ERROR_SAMPLE_MAX = 10
 """Per-device errors kept with a reading: enough to show on an issue, small enough to store."""
 
@@ -277,3 +279,20 @@ class Promotion:
     target: str
     idempotency_key: str
     evidence_digest: str
+
+
+def gate_policy(config: Mapping[str, Any]) -> GatePolicy:
+    """The gate settings of a validated ``eucora.yaml`` (its ``rollouts`` section; defaults)."""
+    section = config.get("rollouts")
+    if not isinstance(section, Mapping):
+        return GatePolicy()
+    default = GatePolicy()
+    share = section.get("reportingSharePercent")
+    hours = duration_hours(section.get("stuckAfter"))
+    budget = section.get("readErrorBudget")
+    return GatePolicy(
+        reporting_share=Fraction(share, 100) if isinstance(share, int) else default.reporting_share,
+        read_error_budget=budget if isinstance(budget, int) else default.read_error_budget,
+        stuck_after=timedelta(hours=hours) if hours is not None else default.stuck_after,
+        fresh_within=default.fresh_within,
+    )

@@ -52,6 +52,7 @@ from bot.core.rollout_model import (
     RingPhase,
     RolloutRecord,
     RolloutState,
+    gate_policy,
 )
 from bot.errors import (
     EucoraError,
@@ -252,7 +253,7 @@ class Reconciler:
         self._evidence = evidence
         self._config_of = config_of
         self._clock = clock
-        self._policy = policy or GatePolicy()
+        self._policy = policy  # None: each rollout's eucora.yaml decides (``rollouts``)
         self._lease_seconds = lease_seconds
         self._holder = holder or f"reconciler-{uuid.uuid4().hex[:12]}"
         self._after = after
@@ -291,11 +292,12 @@ class Reconciler:
         if watched is not None and watched.phase in {RingPhase.ACTIVE, RingPhase.HELD}:
             readings[watched.name] = self._read(record, state.current, report)
         config, zones = self._config_of(record)
+        policy = self._policy or gate_policy(config)
         decision = decide(
             gates=gates,
             state=state,
             readings=readings,
-            policy=self._policy,
+            policy=policy,
             freeze=Freeze(config=config, zones=zones, emergency=record.emergency),
             now=now,
         )
@@ -314,7 +316,7 @@ class Reconciler:
                     change_digest=None,
                     path=record.path,
                     gate=gates[state.current],
-                    policy=self._policy,
+                    policy=policy,
                     decision=decision,
                     decided_at=now,
                 ),

@@ -404,3 +404,16 @@ def test_a_failed_gate_never_passes_by_waiting(steps_: list[tuple[object, int]])
             assert decision.actions == ()
         if decision.verdict is Verdict.FAIL:
             failed_at = decision.ring
+
+
+def test_the_gate_policy_comes_from_eucora_yaml_with_defaults() -> None:
+    from bot.core.rollout_model import gate_policy
+
+    assert gate_policy({}) == GatePolicy()
+    policy = gate_policy(
+        {"rollouts": {"reportingSharePercent": 100, "stuckAfter": "PT12H", "readErrorBudget": 6}}
+    )
+    assert policy.reporting_share == Fraction(1)
+    assert policy.stuck_after == timedelta(hours=12)
+    assert policy.read_error_budget == 6
+    assert gate_policy({"rollouts": {"stuckAfter": "P2D"}}).reporting_share == Fraction(9, 10)

@@ -230,3 +230,23 @@ def test_two_reconcilers_at_once_promote_each_ring_once(
     assert store.lease("reconcile", "someone-else", now=clock(), seconds=60)
     assert other.run_once().leased is False
     store.release("reconcile", "someone-else")
+
+
+def test_the_reporting_share_of_eucora_yaml_holds_a_pass(
+    app: App, planes: PlaneDoubles, clock: ShiftedClock, merged: Any, rolling: Any
+) -> None:
+    """``rollouts.reportingSharePercent: 100``: 11 of 12 reported is not enough to start a soak."""
+    reconciler, publisher = rolling
+    config_of = reconciler._config_of
+    reconciler._config_of = lambda record: (
+        {**config_of(record)[0], "rollouts": {"reportingSharePercent": 100}},
+        config_of(record)[1],
+    )
+    at(clock, planes, datetime(2027, 3, 1, 10, 0, tzinfo=UTC))
+    group, _devices = CHROME_RINGS["lab"]
+    planes.intune.set_outcomes(group, installed=11, pending=1)
+    reconcile(app, reconciler, publisher)
+    reconcile(app, reconciler, publisher)
+    lab = rollout(app, "google-chrome").state.ring("lab")
+    assert lab.reporting_since is None
+    assert lab.last_verdict == "pending"
