@@ -9,6 +9,10 @@ Serves HTTPS (MSAL accepts only ``https`` authorities; the CA is in :attr:`ca_bu
   with no cast, a ``microsoft.graph.<type>`` cast or a ``graph.<type>`` cast, content files whose
   ``uploadState`` moves from ``…Pending`` to ``…Success`` on the next read, ``commit``,
   ``renewUpload``, ``assign`` (replaces the app's assignment set) and per-assignment ``DELETE``;
+* the read-back: ``groups/{id}/transitiveMembers`` (Entra devices: directory object ``id`` and
+  ``deviceId``), ``deviceManagement/managedDevices`` (``id``, ``azureADDeviceId``; ``$filter``
+  ``azureADDeviceId eq '…'``), report export jobs whose ``DeviceId`` is the managed-device id, and
+  beta ``deviceStatuses``; every told device has three distinct ids, as in a tenant;
 * an "Azure storage" endpoint at ``/blob/...`` taking ``PUT ?comp=block`` and ``?comp=blocklist``
   with a per-file signature (a request without it is refused, as a bad SAS is).
 
@@ -142,6 +146,8 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
         """False: the export API answers 400 as for a report the tenant does not offer."""
         self.export_steps = 2
         """Reads of an export job before it is ``completed``."""
+        self.unenrolled: set[str] = set()
+        """Entra ``deviceId``s in a group but with no Intune managed device (no report row)."""
         self._reads: dict[str, int] = {}
         self._downloads: dict[str, bytes] = {}
 
@@ -349,7 +355,10 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
             [str((a.get("target") or {}).get("groupId")) for a in app.assignments] if app else []
         )
         return [
-            (self.managed_id(g, d.index), d, g) for g in groups for d in self.outcomes_of(g) or []
+            (self.managed_id(g, d.index), d, g)
+            for g in groups
+            for d in self.outcomes_of(g) or []
+            if self.device_id(g, d.index) not in self.unenrolled
         ]
 
     def _members(self, request: Request, group: str) -> Response:
@@ -381,6 +390,7 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
             }
             for group in self.outcomes.groups()
             for d in self.outcomes_of(group) or []
+            if self.device_id(group, d.index) not in self.unenrolled
         ]
         if wanted is not None:
             rows = [r for r in rows if r["azureADDeviceId"] == wanted[1]]

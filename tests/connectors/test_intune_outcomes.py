@@ -150,6 +150,22 @@ def test_a_large_ring_reads_every_page_of_managed_devices(
     assert not any("$filter" in unquote(s.query) for s in lookups)
 
 
+@pytest.mark.parametrize("devices", [4, 12])
+def test_a_member_not_enrolled_in_intune_is_pending(
+    double: IntuneDouble, published: tuple[IntuneConnector, Any], devices: int
+) -> None:
+    connector, pub = published
+    ring = pub.ring.target
+    double.set_outcomes(ring, installed=devices)
+    double.unenrolled = {double.device_id(ring, 0)}
+    try:
+        read = connector.outcomes(pub)
+    finally:
+        double.unenrolled = set()
+
+    assert (read.targeted, read.installed, read.pending) == (devices, devices - 1, 1)
+
+
 @pytest.mark.parametrize("devices", [3, 12])
 def test_a_failing_managed_devices_read_raises(
     double: IntuneDouble, published: tuple[IntuneConnector, Any], devices: int
