@@ -79,6 +79,10 @@ from .settings import IntuneSettings
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 APPS = "/deviceAppManagement/mobileApps"
 EXPORT_JOBS = "/deviceManagement/reports/exportJobs"
+MANAGED_DEVICES = "/deviceManagement/managedDevices"
+MEMBER_LOOKUPS = 8
+"""Up to this many ring devices, each is looked up in ``managedDevices`` by its Entra id (one
+call each); a larger ring reads the whole list once, 1,000 a page, which costs fewer calls."""
 REPORT_SELECT = (
     "DeviceId",
     "DeviceName",
@@ -937,11 +941,14 @@ class IntuneConnector:
         """The app version's install status on the ring's Entra group, from Intune's reports.
 
         ``DeviceInstallStatusByApp`` (filter ``ApplicationId``, a pinned ``select``) is exported,
-        polled until ``completed`` and downloaded; Intune reports have no ring filter, so its
-        ``DeviceId`` rows are joined with the ring group's device members (``transitiveMembers``,
-        every page). A member with no row is pending. When the export is refused as unsupported,
-        Graph beta's ``mobileApps/{id}/deviceStatuses`` is read instead (``installSummary``
-        counts the whole app, not a ring, so it cannot serve a gate). ``as_of`` is the export
+        polled until ``completed`` and downloaded. Reports have no ring filter, and their
+        ``DeviceId`` is Intune's managed-device id while the ring group's device members
+        (``transitiveMembers``, every page) carry the Entra ``deviceId``: rows are joined to
+        members through ``managedDevices`` (``id`` → ``azureADDeviceId``, see
+        :meth:`_managed_to_entra`). A member with no row (or not enrolled) is pending. When the
+        export is refused as unsupported, Graph beta's ``mobileApps/{id}/deviceStatuses`` (whose
+        ``deviceId`` is also the managed id) is read instead (``installSummary`` counts the
+        whole app, not a ring, so it cannot serve a gate). ``as_of`` is the export
         job's ``requestDateTime`` (or the newest ``lastSyncDateTime`` of the fallback).
         """
         app = self._find(publication)
@@ -955,10 +962,11 @@ class IntuneConnector:
             rows, as_of = self._export_device_status(app_id)
         except _ExportUnsupportedError:
             rows, as_of = self._legacy_device_status(app_id)
-        states = {row[0]: row for row in rows if row[0] in members}
+        entra = self._managed_to_entra(members)
+        states = {entra[row[0]]: row[1:] for row in rows if entra.get(row[0]) in members}
         installed = failed = not_applicable = 0
         errors: list[DeviceError] = []
-        for device_id, state, code, detail in states.values():
+        for device_id, (state, code, detail) in states.items():
             if state == "installed":
                 installed += 1
             elif state == "failed":
@@ -986,6 +994,25 @@ class IntuneConnector:
                     member.get("displayName") or member["deviceId"]
                 )
         return found
+
+    def _managed_to_entra(self, members: Mapping[str, str]) -> dict[str, str]:
+        """Intune managed-device ``id`` → Entra ``azureADDeviceId``, for at least ``members``.
+
+        A device re-enrolled has several managed records with one Entra id: each maps to it.
+        """
+        select = "id,azureADDeviceId,deviceName"
+        if len(members) <= MEMBER_LOOKUPS:
+            found: list[dict[str, Any]] = []
+            for entra_id in members:
+                query = "azureADDeviceId eq '" + entra_id.replace("'", "''") + "'"
+                found += self._pages(MANAGED_DEVICES, {"$filter": query, "$select": select})
+        else:
+            found = list(self._pages(MANAGED_DEVICES, {"$select": select, "$top": "1000"}))
+        return {
+            str(device["id"]): str(device["azureADDeviceId"])
+            for device in found
+            if device.get("id") and device.get("azureADDeviceId")
+        }
 
     def _export_device_status(self, app_id: str) -> tuple[list[_StatusRow], datetime]:
         body = {

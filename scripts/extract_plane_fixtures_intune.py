@@ -7,7 +7,8 @@ at commit f54f11b60956ea7b185ca0447b2b80805836ec7b, MIT, with its LICENSE.)
 Kept, unchanged apart from dropping ``<Annotation>`` children: the entity, complex and enum types
 planes.md §7 lists (the mobile app family, content versions and files, assignments and their
 targets and settings, file encryption info, the Win32 rule, detection, return-code and
-install-experience types, and the reports ``deviceManagementExportJob`` with its enums),
+install-experience types, the reports ``deviceManagementExportJob`` with its enums, and the
+``managedDevice`` and Entra ``device`` read back to join report rows with a ring's group),
 every type those reach through ``BaseType`` or a property's ``Type``,
 every derived type of the assignment target, Win32 rule and detection families, and the bound
 actions ``assign`` (on ``mobileApp``), ``commit`` and ``renewUpload`` (on ``mobileAppContentFile``).
@@ -48,6 +49,8 @@ SEEDS = [
     "mobileAppPublishingState",
     "windowsArchitecture",
     "deviceManagementExportJob",
+    "managedDevice",
+    "device",
 ]
 FAMILIES = ("deviceAndAppManagementAssignmentTarget", "win32LobAppRule", "win32LobAppDetection")
 ACTIONS = {("assign", "graph.mobileApp"), ("commit", "graph.mobileAppContentFile"),

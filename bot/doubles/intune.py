@@ -9,6 +9,10 @@ Serves HTTPS (MSAL accepts only ``https`` authorities; the CA is in :attr:`ca_bu
   with no cast, a ``microsoft.graph.<type>`` cast or a ``graph.<type>`` cast, content files whose
   ``uploadState`` moves from ``…Pending`` to ``…Success`` on the next read, ``commit``,
   ``renewUpload``, ``assign`` (replaces the app's assignment set) and per-assignment ``DELETE``;
+* the read-back: ``groups/{id}/transitiveMembers`` (Entra devices: directory object ``id`` and
+  ``deviceId``), ``deviceManagement/managedDevices`` (``id``, ``azureADDeviceId``; ``$filter``
+  ``azureADDeviceId eq '…'``), report export jobs whose ``DeviceId`` is the managed-device id, and
+  beta ``deviceStatuses``; every told device has three distinct ids, as in a tenant;
 * an "Azure storage" endpoint at ``/blob/...`` taking ``PUT ?comp=block`` and ``?comp=blocklist``
   with a per-file signature (a request without it is refused, as a bad SAS is).
 
@@ -68,6 +72,8 @@ _ROUTES = {
     ),
 }
 _EXPORT_JOBS = "/v1.0/deviceManagement/reports/exportJobs"
+_MANAGED_DEVICES = "/v1.0/deviceManagement/managedDevices"
+_FILTER_AAD = re.compile(r"^azureADDeviceId eq '([0-9a-f-]+)'$")
 _MEMBERS = re.compile(r"^/v1\.0/groups/(?P<group>[^/]+)/(?:transitiveMembers|members)$")
 _BETA_STATUSES = re.compile(r"^/beta/deviceAppManagement/mobileApps/(?P<app>[^/]+)/deviceStatuses$")
 REPORT_COLUMNS = {
@@ -140,6 +146,8 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
         """False: the export API answers 400 as for a report the tenant does not offer."""
         self.export_steps = 2
         """Reads of an export job before it is ``completed``."""
+        self.unenrolled: set[str] = set()
+        """Entra ``deviceId``s in a group but with no Intune managed device (no report row)."""
         self._reads: dict[str, int] = {}
         self._downloads: dict[str, bytes] = {}
 
@@ -294,6 +302,8 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
         path, method = request.path, request.method
         if path.startswith(_EXPORT_JOBS):
             return self._export(request)
+        if path == _MANAGED_DEVICES and method == "GET":
+            return self._managed_devices(request)
         if (members := _MEMBERS.match(path)) is not None and method == "GET":
             return self._members(request, members["group"])
         if path == _APPS:
@@ -327,35 +337,71 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
     # -- install outcomes ---------------------------------------------------------------------
 
     def device_id(self, group: str, index: int) -> str:
-        """The Entra/Intune device id the double gives a told group's ``index``-th device."""
+        """The Entra ``deviceId`` the double gives a told group's ``index``-th device."""
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"eucora-double/{group}/{index}"))
 
+    def object_id(self, group: str, index: int) -> str:
+        """The device's directory object ``id`` (a group member's ``id``, not its ``deviceId``)."""
+        return str(uuid.uuid5(uuid.NAMESPACE_OID, self.device_id(group, index)))
+
+    def managed_id(self, group: str, index: int) -> str:
+        """The device's Intune managed-device ``id`` (the reports' ``DeviceId``)."""
+        return str(uuid.uuid5(uuid.NAMESPACE_DNS, self.device_id(group, index)))
+
     def _app_devices(self, app_id: str) -> list[tuple[str, DeviceOutcome, str]]:
-        """(device id, outcome, group) of every told device in the groups the app is assigned."""
+        """(managed-device id, outcome, group) of every told device in the app's groups."""
         app = self.apps.get(app_id)
         groups = (
             [str((a.get("target") or {}).get("groupId")) for a in app.assignments] if app else []
         )
         return [
-            (self.device_id(g, d.index), d, g) for g in groups for d in self.outcomes_of(g) or []
+            (self.managed_id(g, d.index), d, g)
+            for g in groups
+            for d in self.outcomes_of(g) or []
+            if self.device_id(g, d.index) not in self.unenrolled
         ]
 
     def _members(self, request: Request, group: str) -> Response:
         devices = self.outcomes_of(group) or []
-        wanted = [x.strip() for x in request.args.get("$select", "").split(",") if x.strip()]
-        unknown = [x for x in wanted if x not in {"id", "deviceId", "displayName"}]
-        if unknown:
-            self.violation(f"GET members: $select {unknown} are not device properties here")
+        self._check_select(request, "device", "GET members")
         rows = [
             {
                 "@odata.type": "#microsoft.graph.device",
-                "id": str(uuid.uuid5(uuid.NAMESPACE_OID, self.device_id(group, d.index))),
+                "id": self.object_id(group, d.index),
                 "deviceId": self.device_id(group, d.index),
                 "displayName": d.name,
             }
             for d in devices
         ]
         return self._paged(request, rows, f"/v1.0/groups/{group}/transitiveMembers")
+
+    def _managed_devices(self, request: Request) -> Response:
+        """``GET /deviceManagement/managedDevices``: every told device, or ``azureADDeviceId eq``."""
+        self._check_select(request, "managedDevice", "GET managedDevices")
+        query = request.args.get("$filter")
+        wanted = _FILTER_AAD.match(query) if query else None
+        if query and wanted is None:
+            return _error(400, "BadRequest", f"unsupported $filter {query}")
+        rows = [
+            {
+                "id": self.managed_id(group, d.index),
+                "azureADDeviceId": self.device_id(group, d.index),
+                "deviceName": d.name,
+            }
+            for group in self.outcomes.groups()
+            for d in self.outcomes_of(group) or []
+            if self.device_id(group, d.index) not in self.unenrolled
+        ]
+        if wanted is not None:
+            rows = [r for r in rows if r["azureADDeviceId"] == wanted[1]]
+        return self._paged(request, rows, _MANAGED_DEVICES)
+
+    def _check_select(self, request: Request, entity: str, where: str) -> None:
+        wanted = [x.strip() for x in request.args.get("$select", "").split(",") if x.strip()]
+        known = self.model.all_properties(entity)
+        unknown = [x for x in wanted if x not in known]
+        if unknown:
+            self.violation(f"{where}: $select {unknown} are not {entity} properties")
 
     def _paged(self, request: Request, rows: list[dict[str, Any]], path: str) -> Response:
         skip = int(request.args.get("$skiptoken", "0") or 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -104,6 +105,74 @@ def test_a_failing_group_read_raises_and_never_yields_zeros(
     connector, pub = published
     double.set_outcomes(pub.ring.target, installed=3)
     double.inject("500", "transitiveMembers", times=1)
+
+    with pytest.raises(TransientConnectorError, match="HTTP 500"):
+        connector.outcomes(pub)
+
+
+def test_report_rows_are_joined_to_members_through_managed_devices(
+    double: IntuneDouble, published: tuple[IntuneConnector, Any]
+) -> None:
+    # A report row's DeviceId is the Intune managed-device id; a member's deviceId is the Entra
+    # device id; its id is the directory object id. Joining them directly counts every device
+    # pending.
+    connector, pub = published
+    ring = pub.ring.target
+    double.set_outcomes(ring, installed=2, failed=1, not_applicable=1)
+    ids = {double.managed_id(ring, 0), double.device_id(ring, 0), double.object_id(ring, 0)}
+    assert len(ids) == 3
+
+    read = connector.outcomes(pub)
+
+    assert (read.targeted, read.installed, read.failed, read.not_applicable, read.pending) == (
+        4,
+        2,
+        1,
+        1,
+        0,
+    )
+    lookups = [s for s in double.requests if s.path.endswith("/managedDevices")]
+    assert len(lookups) == 4, "a small ring looks up each member by its Entra id"
+    assert all("azureADDeviceId" in unquote(s.query) for s in lookups)
+
+
+def test_a_large_ring_reads_every_page_of_managed_devices(
+    double: IntuneDouble, published: tuple[IntuneConnector, Any]
+) -> None:
+    connector, pub = published
+    double.set_outcomes(pub.ring.target, installed=9, failed=1, pending=2)
+
+    read = connector.outcomes(pub)
+
+    assert (read.targeted, read.installed, read.failed, read.pending) == (12, 9, 1, 2)
+    lookups = [s for s in double.requests if s.path.endswith("/managedDevices")]
+    assert len(lookups) >= 3, "12 devices at 4 per page: every page is read"
+    assert not any("$filter" in unquote(s.query) for s in lookups)
+
+
+@pytest.mark.parametrize("devices", [4, 12])
+def test_a_member_not_enrolled_in_intune_is_pending(
+    double: IntuneDouble, published: tuple[IntuneConnector, Any], devices: int
+) -> None:
+    connector, pub = published
+    ring = pub.ring.target
+    double.set_outcomes(ring, installed=devices)
+    double.unenrolled = {double.device_id(ring, 0)}
+    try:
+        read = connector.outcomes(pub)
+    finally:
+        double.unenrolled = set()
+
+    assert (read.targeted, read.installed, read.pending) == (devices, devices - 1, 1)
+
+
+@pytest.mark.parametrize("devices", [3, 12])
+def test_a_failing_managed_devices_read_raises(
+    double: IntuneDouble, published: tuple[IntuneConnector, Any], devices: int
+) -> None:
+    connector, pub = published
+    double.set_outcomes(pub.ring.target, installed=devices)
+    double.inject("500", "managedDevices", times=1)
 
     with pytest.raises(TransientConnectorError, match="HTTP 500"):
         connector.outcomes(pub)
