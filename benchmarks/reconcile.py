@@ -23,7 +23,17 @@ this is timed). Measured, in this order:
 * **(b2) steady pass** -- ``run_once`` again, nothing moved on the planes: read and decide, no
   write (the usual pass while rings install and soak);
 * **(c) decide** -- ``bot.core.gates.decide`` alone over the readings of (a), on the states as
-  (b1) and (b2) found them (gates parsed beforehand).
+  (b1) and (b2) found them (gates parsed beforehand);
+* **(d) observe** -- the drift floor: ``connector.observe(intent, rings)`` for each watched
+  rollout (the newest of each repository, plane and intent: here every rollout) and its published
+  rings, in a loop (records, succeeded steps and rings loaded before the clock starts);
+* **(e) drift pass** -- ``DriftPass.run`` (what ``Reconciler.run_once`` runs ``after=`` the
+  rollouts; built as ``bootstrap.build_drift`` builds it, but with the fixed ``config_of``) in
+  ``warn`` mode: ``watched()``, each rollout's succeeded steps, observe, compare, and the drift
+  row read; nothing has drifted, so nothing is written and no GitHub issue is touched (its GitHub
+  client is a stub that fails the run if called);
+* **(f) compare** -- ``bot.core.drift.compare`` alone over what (d) observed (``Desired`` built
+  beforehand).
 
 The pass's freeze windows come from a fixed ``config_of`` (the example ``eucora.yaml``): the
 shipped pass reads ``eucora.yaml`` at each rollout's merge commit through the repository mirror,
@@ -34,8 +44,9 @@ report export is read again at once until the double calls it complete, as the A
 doubles finish a job on its first read: the figures are EUCORA's cost, not the vendors' job time.
 
 Usage: .venv/bin/python benchmarks/reconcile.py [--sizes 1000,3000,10000] [--intents 40]
-Loopback only; the full run reads each of its 14,000 rollouts three times (26 minutes on the
-shared 2-core machine at load 4-8); develop with ``--sizes 200 --intents 4`` (under a minute).
+Loopback only; the full run reads each of its 14,000 rollouts three times and observes each
+twice (26 minutes before (d)-(f) on the shared 2-core machine at load 4-8); develop with
+``--sizes 200 --intents 4`` (under a minute).
 """
 
 from __future__ import annotations
@@ -59,16 +70,20 @@ from sqlalchemy import update
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.keys import audit_signer
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
+from bot.adapters.storage.drift import DriftStore
 from bot.adapters.storage.publications import NewChange, NewPublication, Outbox
 from bot.adapters.storage.rollouts import RolloutStore
 from bot.adapters.storage.tables import publications as publication_rows
+from bot.core.drift import Desired, Observed, ObserveFailure, compare, drift_settings
 from bot.core.gates import Freeze, decide, ring_gates
 from bot.core.publishing import idempotency_key
 from bot.core.rollout_model import GatePolicy, Reading, RolloutRecord
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts, with_stand_in_package
 from bot.flows.check import timezones_of
+from bot.flows.drift import DriftPass, DriftPassReport, desired_of, published_rings
 from bot.flows.publish import publication_of
 from bot.flows.recording import AuditedEvidence
 from bot.flows.rollouts import PassReport, Reconciler
@@ -137,12 +152,21 @@ class NoPromotions:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.comments: list[int] = []
 
     def enqueue(self, ids: Sequence[int], *, delay: float = 0.0) -> None:
         self.calls.append(f"enqueue {list(ids)} {delay}")
 
     def fail_deployment(self, publication_id: int, description: str) -> None:
         self.calls.append(f"fail {publication_id}: {description}")
+
+    def refresh_comment(self, change_id: int) -> None:
+        """The merged PR's sticky comment (a GitHub edit when shipped): counted, not sent."""
+        self.comments.append(change_id)
+
+
+def no_github(record: RolloutRecord) -> Any:
+    raise AssertionError(f"the drift pass asked for GitHub (rollout {record.id}): nothing drifted")
 
 
 def documents(per_plane: int) -> list[dict[str, Any]]:
@@ -290,6 +314,45 @@ def decide_all(
     return time.perf_counter() - started, verdicts
 
 
+def observe_all(
+    connectors: Connectors,
+    inputs: Sequence[tuple[RolloutRecord, Sequence[int]]],
+    seconds: Counter[str],
+) -> list[Observed | ObserveFailure]:
+    """Each watched rollout's published rings observed on its plane (drift's floor)."""
+    prepared = [(r, r.state.plane, published_rings(r, steps)) for r, steps in inputs]
+    observed: list[Observed | ObserveFailure] = []
+    for record, plane, rings in prepared:
+        connector = connectors.get(plane)
+        assert connector is not None
+        started = time.perf_counter()
+        observed.append(connector.observe(record.intent, rings))
+        seconds[plane] += time.perf_counter() - started
+    return observed
+
+
+def compare_all(
+    inputs: Sequence[tuple[RolloutRecord, Sequence[int]]],
+    observed: Sequence[Observed | ObserveFailure],
+) -> tuple[float, int]:
+    """``compare`` alone over each (desired, observed): seconds and how many drifted."""
+    pairs = [
+        (desired_of(r, steps), seen) for (r, steps), seen in zip(inputs, observed, strict=True)
+    ]
+    ignore = drift_settings({}).ignore
+    desired: Desired
+    drifted = 0
+    started = time.perf_counter()
+    for desired, seen in pairs:
+        drifted += compare(desired, seen, ignore).drifted
+    return time.perf_counter() - started, drifted
+
+
+def check_no_drift(report: DriftPassReport, n: int) -> None:
+    if report.compared != n or report.drifted or report.resolved or report.read_errors:
+        raise AssertionError(f"drift pass: {report.lines()[:8]}")
+
+
 def check_quiet(report: PassReport, n: int, what: str) -> None:
     moved = report.promoted + report.halted + report.held + report.completed + report.alerts
     if report.looked_at != n or moved or report.failed or report.read_errors:
@@ -313,13 +376,18 @@ def one_size(  # noqa: PLR0913, PLR0917 - the run's shared parts
     started = seed_rollouts(outbox, store, seeded, n)
     assert started == n, (started, n)
     sender = NoPromotions()
+    reconciler_evidence = AuditedEvidence(
+        settings,
+        AuditLog(engine),
+        signer=audit_signer(settings),
+        clock=fixed_clock,
+        store=EvidenceStore(settings.evidence_dir),  # as bootstrap builds it; no pack is written
+    )
     reconciler = Reconciler(
         store=store,
         planes=connectors,
         publisher=sender,
-        evidence=AuditedEvidence(
-            settings, AuditLog(engine), signer=audit_signer(settings), clock=fixed_clock
-        ),
+        evidence=reconciler_evidence,
         config_of=lambda _record: (freeze.config, freeze.zones),
         clock=fixed_clock,
     )
@@ -338,6 +406,31 @@ def one_size(  # noqa: PLR0913, PLR0917 - the run's shared parts
     assert report.plane_reads == n
     decide_first, verdicts_first = decide_all(records, readings, freeze)
     decide_steady, verdicts_steady = decide_all(after_first, readings, freeze)
+    drift_store = DriftStore(engine)
+    watched = drift_store.watched()
+    assert len(watched) == n, (len(watched), n)
+    inputs = []
+    for record in watched:
+        steps = drift_store.published(record)
+        assert steps, (record.id, steps)
+        inputs.append((record, steps))
+    per_plane_observe: Counter[str] = Counter()
+    observe, observed = measured(planes, lambda: observe_all(connectors, inputs, per_plane_observe))
+    observe.extra = dict(per_plane_observe)
+    assert not any(isinstance(o, ObserveFailure) for o in observed), observed[:3]
+    drift = DriftPass(
+        store=drift_store,
+        planes=connectors,
+        issues_for=no_github,
+        queue=sender,
+        audit=reconciler_evidence,
+        config_of=lambda _record: {**freeze.config, "drift": {"mode": "warn"}},
+        clock=fixed_clock,
+    )
+    drift_pass, drift_report = measured(planes, drift.run)
+    check_no_drift(drift_report, n)
+    compare_seconds, drifted = compare_all(inputs, observed)
+    assert drifted == 0, drifted
     assert not sender.calls, sender.calls
     load.append(os.getloadavg()[0])
     engine.dispose()
@@ -349,6 +442,9 @@ def one_size(  # noqa: PLR0913, PLR0917 - the run's shared parts
         "decide_first": decide_first,
         "decide_steady": decide_steady,
         "verdicts": dict(verdicts_first + verdicts_steady),
+        "observe": observe,
+        "drift": drift_pass,
+        "compare": compare_seconds,
         "load": load,
     }
 
@@ -392,6 +488,31 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
         + ", ".join(f"{ms(r['decide_steady'], r['n'])}" for r in results)
         + " ms per rollout"
     )
+    drift_report(results)
+
+
+def drift_report(results: list[dict[str, Any]]) -> None:
+    print("\ndrift (warn, nothing drifted), per watched intent:")
+    print(
+        "| N | observe (d) s | ms/intent | plane calls/intent | drift pass (e) s | ms/intent |"
+        " (e) ÷ (d) | plane calls/intent | compare (f) µs/intent | (f) ÷ (d) | (d) ÷ read-back (a) |"
+    )
+    print("|---:" * 11 + "|")
+    for r in results:
+        n, observe, drift = r["n"], r["observe"], r["drift"]
+        print(
+            f"| {n:,} | {observe.seconds:.1f} | {ms(observe.seconds, n)} |"
+            f" {sum(observe.calls.values()) / n:.2f} | {drift.seconds:.1f} |"
+            f" {ms(drift.seconds, n)} | {drift.seconds / observe.seconds:.2f} |"
+            f" {sum(drift.calls.values()) / n:.2f} | {r['compare'] / n * 1e6:.1f} |"
+            f" {r['compare'] / observe.seconds:.3%} | {observe.seconds / r['floor'].seconds:.2f} |"
+        )
+    for r in results:
+        each = r["n"] / len(TEMPLATES)
+        calls = ", ".join(f"{p} {c / each:.1f}" for p, c in r["observe"].calls.items())
+        times = ", ".join(f"{p} {s / each * 1000:.1f}" for p, s in r["observe"].extra.items())
+        print(f"  N={r['n']:,} observe calls per intent of that plane: {calls}")
+        print(f"    observe ms per intent of that plane: {times}")
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
