@@ -9,11 +9,13 @@ Spawned processes import this module by name, so it lives here and not in a test
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,8 +89,20 @@ def lease_violations(claims: list[tuple[int, int, str, str]], lease_seconds: flo
     return problems
 
 
-def work(outbox: Outbox, plane: FakePlane, *, seed: int, deadline: float) -> Tally:
-    """Race the other workers until nothing is left to do (or the deadline passes)."""
+def work(
+    outbox: Outbox,
+    plane: FakePlane,
+    *,
+    seed: int,
+    deadline: float,
+    after_first_claim: Callable[[], None] | None = None,
+) -> Tally:
+    """Race the other workers until nothing is left to do (or the deadline passes).
+
+    ``after_first_claim`` runs once, right after this worker's first claim (which it abandons):
+    the process test waits there until every worker holds one, so each takes part in the race
+    however the machine schedules them.
+    """
     draw = random.Random(seed)  # test choreography, not cryptography
     tally = Tally()
     while time.monotonic() < deadline:
@@ -107,8 +121,11 @@ def work(outbox: Outbox, plane: FakePlane, *, seed: int, deadline: float) -> Tal
         if tally.abandoned == 0 or roll < 0.15:
             # The worker "dies" (its first claim, then now and then): the lease expires and
             # another worker takes the publication over.
+            first = tally.abandoned == 0
             tally.abandoned += 1
             tally.note(claim, now, "abandoned")
+            if first and after_first_claim is not None:
+                after_first_claim()
             continue
         if roll < 0.3:
             tally.retried += 1
@@ -131,8 +148,11 @@ def work(outbox: Outbox, plane: FakePlane, *, seed: int, deadline: float) -> Tal
     return tally
 
 
-def work_in_process(url: str, out: str, seed: int, start: Any) -> None:
-    """Run in a spawned process: one worker on its own engine; its tally goes to ``out``."""
+def work_in_process(url: str, out: str, seed: int, start: Any, claimed: Any = None) -> None:
+    """Run in a forked process: one worker on its own engine; its tally goes to ``out``.
+
+    ``claimed`` (a ``multiprocessing.Barrier``, or None) is met after the first claim.
+    """
     from bot.adapters.storage import create_database_engine
 
     engine = create_database_engine(url)
@@ -141,7 +161,18 @@ def work_in_process(url: str, out: str, seed: int, start: Any) -> None:
         pass
     start.wait(60)
     plane = FakePlane()
-    tally = work(outbox, plane, seed=seed, deadline=time.monotonic() + 30)
+
+    def meet() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            claimed.wait(30)
+
+    tally = work(
+        outbox,
+        plane,
+        seed=seed,
+        deadline=time.monotonic() + 30,
+        after_first_claim=meet if claimed is not None else None,
+    )
     Path(out).write_text(
         json.dumps(
             {
