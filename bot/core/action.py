@@ -4,6 +4,13 @@ The runner hands a step the event that started the workflow as a JSON file, read
 commands from the step's output, and reads outputs from a file in its own "environment file"
 format. These functions turn a payload into the revisions to check and a check's evidence pack
 into what the runner shows; the flow (``bot.flows.action``) does the reading and writing.
+
+CAB approvals in a step: with a token that can read team membership (``approvals-token``) the
+flow decides them with ``bot.core.approvals.decide_approvals``, the App's rules, and
+:class:`ActionApprovals` says what became of them; :func:`approvals_block`,
+:func:`approvals_lines` and :func:`approvals_annotation` show it in the job summary and the
+comment, the log, and the check's annotations. Without such a token the step says that
+approvals are not enforced, and how to enforce them: never a green "approved" it did not decide.
 References: https://docs.github.com/actions/reference/events-that-trigger-workflows,
 https://docs.github.com/actions/reference/workflow-commands-for-github-actions.
 """
@@ -13,12 +20,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
+from bot.core.approvals import REASON_TEXT, ApprovalDecision, Outcome, ReviewState
 from bot.core.findings import SEVERITY_ORDER, Finding, Severity
-from bot.core.render.findings import escape_data, render_github
+from bot.core.pr_report import approval_headline
+from bot.core.render.check import escape_markdown
+from bot.core.render.findings import escape_data, escape_property, render_github
 
-SUPPORTED_EVENTS = ("pull_request", "merge_group")
+SUPPORTED_EVENTS = ("pull_request", "pull_request_review", "merge_group")
+PULL_REQUEST_EVENTS = ("pull_request", "pull_request_review")
+"""Events about one pull request: both carry it whole (``pull_request_review``: on a review)."""
 
 ANNOTATIONS_PER_KIND = 10
 """GitHub shows at most 10 error, 10 warning and 10 notice annotations of one step."""
@@ -44,6 +57,8 @@ class ActionEvent:
     labels: tuple[str, ...] = ()
     from_fork: bool = False
     """The head lives in another repository: its token is read-only, so there is no comment."""
+    author: str | None = None
+    """The pull request's author (``pull_request.user.login``): never counts as its approver."""
 
 
 def _get(payload: Mapping[str, Any], dotted: str) -> Any:
@@ -77,7 +92,8 @@ def parse_event(name: str, payload: Any) -> ActionEvent:
     """
     if name not in SUPPORTED_EVENTS:
         raise EventError(
-            f"EUCORA checks pull_request and merge_group events, not {name or 'no event'!r}:"
+            "EUCORA checks pull_request, pull_request_review and merge_group events, not"
+            f" {name or 'no event'!r}:"
             " run it from a workflow triggered by them"
         )
     if not isinstance(payload, Mapping):
@@ -99,6 +115,8 @@ def parse_event(name: str, payload: Any) -> ActionEvent:
     )
     head_repo = _get(payload, "pull_request.head").get("repo")
     head_name = head_repo.get("full_name") if isinstance(head_repo, Mapping) else None
+    user = _get(payload, "pull_request").get("user")
+    author = user.get("login") if isinstance(user, Mapping) else None
     return ActionEvent(
         name=name,
         repository=repository,
@@ -108,6 +126,7 @@ def parse_event(name: str, payload: Any) -> ActionEvent:
         labels=names,
         # a deleted fork has no head repo; its token is as read-only as a live fork's
         from_fork=head_name != repository,
+        author=author if isinstance(author, str) and author else None,
     )
 
 
@@ -177,17 +196,221 @@ def format_outputs(outputs: Mapping[str, str]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def check_outputs(pack: Mapping[str, Any], *, digest: str, evidence_file: str) -> dict[str, str]:
-    """The step outputs of a check: decision, risk tier and score, pack digest and file."""
-    return {
+def check_outputs(
+    pack: Mapping[str, Any],
+    *,
+    digest: str,
+    evidence_file: str,
+    approvals: ActionApprovals | None = None,
+) -> dict[str, str]:
+    """The step outputs of a check: decision, risk tier and score, pack digest and file.
+
+    With ``approvals``, also ``approvals``: what became of the CAB approvals
+    (:attr:`ActionApprovals.output`).
+    """
+    outputs = {
         "decision": str(pack["decision"]["conclusion"]),
         "risk-tier": str(pack["risk"]["tier"]),
         "risk-score": str(pack["risk"]["score"]),
         "digest": digest,
         "evidence-file": evidence_file,
     }
+    if approvals is not None:
+        outputs["approvals"] = approvals.output
+    return outputs
 
 
 def evidence_file_name(digest: str) -> str:
     """The file the canonical pack is written to: named by its digest, safe on every runner."""
     return "eucora-evidence-" + digest.replace(":", "-") + ".json"
+
+
+# --- CAB approvals in a step ----------------------------------------------------------------------
+
+APPROVALS_INPUT = "approvals-token"
+"""The action's input for a token that can read team membership (``EUCORA_APPROVALS_TOKEN``)."""
+APPROVALS_TITLE = "EUCORA CAB approval"
+"""The title of the step's approval annotations: the App's check run name."""
+MAX_LISTED = 50
+"""Reviews listed as counted or refused in the summary and the log; the rest are counted."""
+_APPROVAL_STATES = frozenset({ReviewState.APPROVED, ReviewState.DISMISSED})
+"""The reviews listed as refused: approvals (and dismissed ones), not comments."""
+
+HOW_TO_ENFORCE = (
+    f"To enforce them, give the action an `{APPROVALS_INPUT}` that can read the CAB teams'"
+    " members: an installation token of a GitHub App with the organization permission Members:"
+    " read (from `actions/create-github-app-token`), or a fine-grained personal access token with"
+    " the organization permission Members: read (see docs/quickstart.md, CAB approvals in the"
+    " Action)."
+)
+
+
+class ApprovalsState(StrEnum):
+    """What the step made of a change's CAB approvals."""
+
+    DECIDED = "decided"
+    """Decided from the reviews, commits and team membership (``decision`` says how)."""
+    NOT_ENFORCED = "not-enforced"
+    """No token that can read team membership: not decided, and the step says so."""
+    NOT_DECIDED = "not-decided"
+    """Nothing to decide here: a merge group, or a change the policy check blocks."""
+    ERROR = "error"
+    """A read the decision needs failed (after retries): the step fails, never guesses."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionApprovals:
+    """The CAB approvals of the checked change, as the step decided them (or did not).
+
+    ``required`` and ``tier`` come from the check; ``cab_teams`` from the base revision's
+    ``eucora.yaml``; ``why`` says why the approvals were not decided (``NOT_DECIDED``,
+    ``ERROR``); ``notes`` are what the decision met on the way.
+    """
+
+    state: ApprovalsState
+    required: int
+    tier: str
+    cab_teams: tuple[str, ...] = ()
+    decision: ApprovalDecision | None = None
+    why: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def output(self) -> str:
+        """The ``approvals`` step output: the decision's outcome, or the state."""
+        if self.decision is not None:
+            return self.decision.outcome.value
+        return self.state.value
+
+    @property
+    def unmet(self) -> bool:
+        """Whether the approvals were decided and are not met (the step fails, exit 1)."""
+        return self.decision is not None and self.decision.outcome is not Outcome.APPROVED
+
+    def headline(self) -> str:
+        """One line of plain text: the outcome, or why there is none."""
+        if self.decision is not None:
+            return approval_headline(self.decision, self.cab_teams)
+        needed = _needed(self.required, self.tier)
+        if self.state is ApprovalsState.NOT_ENFORCED:
+            return f"not enforced by this step ({needed}; no {APPROVALS_INPUT} given)"
+        if self.state is ApprovalsState.ERROR:
+            return f"could not be decided ({needed}): {self.why}"
+        return f"not decided here ({needed}): {self.why}"
+
+
+def _needed(required: int, tier: str) -> str:
+    if required == 0:
+        return f"risk tier {tier} needs no CAB approval"
+    return f"risk tier {tier} needs {required} CAB approval{'s' if required != 1 else ''}"
+
+
+def _teams(cab_teams: Sequence[str]) -> str:
+    return ", ".join(cab_teams) or "none configured (eucora.yaml, cab.teams)"
+
+
+def _counted_lines(decision: ApprovalDecision) -> list[str]:
+    """Plain text: who counted (for which teams), and every refused approval with its reason."""
+    lines = []
+    counted = decision.counted
+    for verdict in counted[:MAX_LISTED]:
+        teams = f" for {', '.join(verdict.teams)}" if verdict.teams else ""
+        lines.append(f"counted: {verdict.reviewer} (review {verdict.review_id}){teams}")
+    refused = [v for v in decision.refused if v.state in _APPROVAL_STATES]
+    for verdict in refused[:MAX_LISTED]:
+        why = REASON_TEXT[verdict.reason] if verdict.reason is not None else "not counted"
+        lines.append(f"refused: {verdict.reviewer} (review {verdict.review_id}): {why}")
+    lines.extend(
+        f"changes requested: {verdict.reviewer} (review {verdict.review_id}), a CAB member"
+        for verdict in decision.blocking[:MAX_LISTED]
+    )
+    left = max(0, len(counted) - MAX_LISTED) + max(0, len(refused) - MAX_LISTED)
+    if left:
+        lines.append(f"and {left:,} more review{'s' if left != 1 else ''}, not listed")
+    return lines
+
+
+def approvals_lines(approvals: ActionApprovals) -> list[str]:
+    """The approvals for the log (plain text), one fact a line."""
+    lines = [f"CAB approvals: {approvals.headline()}"]
+    lines.append(f"  CAB teams: {_teams(approvals.cab_teams)}")
+    decision = approvals.decision
+    if decision is not None:
+        covered = ", ".join(decision.teams_covered)
+        lines.append(
+            f"  counted {len(decision.counted)} of {decision.required} needed"
+            f" (risk tier {decision.tier})" + (f", from teams {covered}" if covered else "")
+        )
+        lines.extend(f"  {line}" for line in _counted_lines(decision))
+    lines.extend(f"  note: {note}" for note in approvals.notes)
+    if approvals.state is ApprovalsState.NOT_ENFORCED:
+        lines.append(
+            "  Approvals are NOT enforced: passing this step does not mean the change is approved."
+        )
+        lines.append("  " + HOW_TO_ENFORCE.replace("`", ""))
+    return lines
+
+
+_ICONS = {
+    Outcome.APPROVED: "✅",
+    Outcome.WAITING: "⏳",
+    Outcome.BLOCKED: "⛔",
+    Outcome.CRITICAL_WITHOUT_EMERGENCY: "⛔",
+}
+
+
+def approvals_block(approvals: ActionApprovals) -> str:
+    """The approvals for the job summary and the sticky comment (Markdown, from a blank line)."""
+    decision = approvals.decision
+    facts = [f"CAB teams: {escape_markdown(_teams(approvals.cab_teams))}"]
+    if decision is not None:
+        icon = _ICONS[decision.outcome]
+        heading = "CAB approvals (decided by this step)"
+        facts.append(
+            f"counted **{len(decision.counted)}** of **{decision.required}** needed"
+            f" (risk tier {escape_markdown(decision.tier)})"
+        )
+        facts.extend(escape_markdown(line) for line in _counted_lines(decision))
+    elif approvals.state is ApprovalsState.NOT_ENFORCED:
+        icon, heading = "⚠️", "CAB approvals: NOT enforced"
+    elif approvals.state is ApprovalsState.ERROR:
+        icon, heading = "❌", "CAB approvals: could not be decided"
+    else:
+        icon, heading = "ℹ️", "CAB approvals"  # noqa: RUF001 - the information sign
+    body = f"\n### {heading}\n\n{icon} {escape_markdown(_sentence(approvals.headline()))}.\n\n"
+    body += "".join(f"- {fact}\n" for fact in facts)
+    body += "".join(f"\n> ⚠️ {escape_markdown(note)}\n" for note in approvals.notes)
+    if approvals.state is ApprovalsState.NOT_ENFORCED:
+        body += (
+            "\n**Passing this step does not mean the change is approved**: the workflow's token"
+            " cannot read team membership, so nobody's approval was checked. "
+            f"{HOW_TO_ENFORCE}\n"
+        )
+    return body
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def approvals_annotation(approvals: ActionApprovals) -> str:
+    """A workflow command for the check's annotations: unmet, failed or not enforced approvals.
+
+    Empty when they are met, not needed (and not enforced), or not decided here.
+    """
+    decision = approvals.decision
+    if decision is not None:
+        if decision.outcome is Outcome.APPROVED:
+            return ""
+        level, message = "error", approvals.headline()
+    elif approvals.state is ApprovalsState.ERROR:
+        level, message = "error", approvals.headline()
+    elif approvals.state is ApprovalsState.NOT_ENFORCED and approvals.required:
+        level = "warning"
+        message = (
+            f"CAB approvals are not enforced: {_needed(approvals.required, approvals.tier)} and"
+            " this step did not check them. " + HOW_TO_ENFORCE.replace("`", "")
+        )
+    else:
+        return ""
+    return f"::{level} title={escape_property(APPROVALS_TITLE)}::{escape_data(message)}\n"

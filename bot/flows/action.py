@@ -4,31 +4,61 @@ Reads the event that started the workflow, checks its base and head revisions in
 repository exactly as ``eucora check`` does, and hands the result to the runner the ways it
 listens: annotations (workflow commands on stdout), the job summary, step outputs, the evidence
 pack as a file for ``actions/upload-artifact``, and — given a token — the sticky comment.
+
+Given a token that can read team membership (``approvals``: the action's ``approvals-token``),
+the step decides the pull request's CAB approvals as the App does: the base revision's
+``eucora.yaml`` (CAB teams, quorum), the tier's count from the check, every review and commit of
+the pull request and the CAB teams' active members, read from GitHub with that token, into
+``bot.core.approvals.decide_approvals`` (``read_pull_commits`` ties the commits' addresses to
+accounts as the App does). There is no review ledger here: each review is taken with the commit
+GitHub reports for it. A read that fails (after the adapter's retries) is an error, never "no
+approvals" or "not a member"; a CAB team GitHub will not show (403, 404) is an error that says
+the token cannot see it. Without such a token the approvals are not decided, and every output
+says so and how to enforce them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.core.action import (
+    ActionApprovals,
     ActionEvent,
+    ApprovalsState,
     EventError,
+    approvals_block,
     capped_annotations,
     check_outputs,
     evidence_file_name,
     format_outputs,
     parse_event,
 )
+from bot.core.approvals import (
+    ApprovalPolicy,
+    PullRequestFacts,
+    Review,
+    ReviewState,
+    Team,
+    approval_policy,
+    decide_approvals,
+)
+from bot.core.errors import GitError
 from bot.core.evidence import canonical_json
-from bot.core.github_model import EVIDENCE_MARKER
-from bot.core.render.check import render_check_github, render_check_markdown
+from bot.core.github_model import EVIDENCE_MARKER, PullRequest, PullRequestReview
+from bot.core.pr_report import comment_body
+from bot.core.render.check import render_check_github
+from bot.core.repo_config import RepoConfig
 from bot.errors import GitHubError
+from bot.flows.approvals import read_config, read_pull_commits
 from bot.flows.check import CheckedChange, check_revisions
 from bot.ports import GitHub
+
+ContentHash = Callable[[Path, str, Sequence[str]], str]
+"""``bot.adapters.git_content.content_hash``: the hash approvals are bound to, at a commit."""
 
 EVENT_FILE_MAX_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 
@@ -84,6 +114,7 @@ class ActionReport:
     annotations: str
     evidence_file: Path
     comment: str
+    approvals: ActionApprovals
     comment_failed: bool = False
 
     @property
@@ -128,6 +159,7 @@ def _comment(
     run: CheckedChange,
     connect: Callable[[], GitHub] | None,
     public_url: str | None,
+    approvals: str,
 ) -> tuple[str, bool]:
     """Post or update the sticky comment when it can be; say why not otherwise."""
     if event.number is None:
@@ -137,7 +169,7 @@ def _comment(
     if connect is None:
         return "no comment: no GITHUB_TOKEN given", False
     evidence_url = f"{public_url.rstrip('/')}/evidence/{run.digest}" if public_url else None
-    body = render_check_markdown(run.pack, digest=run.digest, evidence_url=evidence_url)
+    body = comment_body(run.pack, digest=run.digest, evidence_url=evidence_url, approvals=approvals)
     try:
         comment_id = connect().upsert_comment(event.repository, event.number, EVIDENCE_MARKER, body)
     except GitHubError as error:
@@ -145,17 +177,23 @@ def _comment(
     return f"sticky comment {comment_id} on pull request #{event.number} is up to date", False
 
 
-def run_action(
+def run_action(  # noqa: PLR0913 - keyword-only context
     environment: ActionEnvironment,
     *,
     now: datetime,
     connect: Callable[[], GitHub] | None = None,
     home: Path | None = None,
     public_url: str | None = None,
+    approvals: Callable[[], GitHub] | None = None,
+    content_hash: ContentHash | None = None,
 ) -> ActionReport:
     """Check the event's revisions and report to the runner (and to the pull request).
 
-    ``connect`` builds the GitHub client for the comment, only when one will be posted.
+    ``connect`` builds the GitHub client for the comment, only when one will be posted;
+    ``approvals`` the client that decides the CAB approvals (a token that can read team
+    membership), only when they are to be decided; ``content_hash`` hashes the content an
+    approval is bound to (when ``eucora.yaml`` lets approvals survive a push that changes no
+    intent; without it an approval counts on the head it was given on only).
     Raises :class:`ActionError` (and ``bot.adapters.git.GitError`` for missing revisions)
     before anything is written when the step cannot run.
     """
@@ -163,6 +201,10 @@ def run_action(
     run = check_revisions(
         environment.repo, event.base_sha, event.head_sha, now=now, labels=event.labels, home=home
     )
+    decided = decide_approvals_in_step(
+        event, run, environment.repo, now=now, connect=approvals, content_hash=content_hash
+    )
+    block = approvals_block(decided)
     evidence_url = f"{public_url.rstrip('/')}/evidence/{run.digest}" if public_url else None
     _, summary = render_check_github(run.pack, evidence_url=evidence_url, digest=run.digest)
     evidence_file = environment.evidence_dir / evidence_file_name(run.digest)
@@ -171,15 +213,203 @@ def run_action(
         evidence_file.write_bytes(canonical_json(run.pack))
     except OSError as error:
         raise ActionError(f"cannot write {evidence_file}: {error.strerror}") from None
-    _append(environment.summary_path, summary)
-    outputs = check_outputs(run.pack, digest=run.digest, evidence_file=str(evidence_file))
+    _append(environment.summary_path, summary + block)
+    outputs = check_outputs(
+        run.pack, digest=run.digest, evidence_file=str(evidence_file), approvals=decided
+    )
     _append(environment.output_path, format_outputs(outputs))
-    comment, failed = _comment(event, run, connect, public_url)
+    comment, failed = _comment(event, run, connect, public_url, block)
     return ActionReport(
         event=event,
         run=run,
         annotations=capped_annotations(run.pack["findings"]),
         evidence_file=evidence_file,
         comment=comment,
+        approvals=decided,
         comment_failed=failed,
+    )
+
+
+# --- CAB approvals --------------------------------------------------------------------------------
+
+
+def decide_approvals_in_step(  # noqa: PLR0913 - the check and how to read GitHub
+    event: ActionEvent,
+    run: CheckedChange,
+    repo: Path,
+    *,
+    now: datetime,
+    connect: Callable[[], GitHub] | None,
+    content_hash: ContentHash | None = None,
+) -> ActionApprovals:
+    """The CAB approvals of the checked pull request: decided when ``connect`` is given.
+
+    Not decided for a merge group (each pull request's own run decided them) nor for a change
+    the policy check blocks (no approval can let it merge). A failed GitHub or git read is
+    :attr:`ApprovalsState.ERROR`, saying what failed.
+    """
+    pack = run.pack
+    tier, required = str(pack["risk"]["tier"]), int(pack["approvals"]["required"])
+    repo = git_dir(repo)
+    config = read_config(repo, event.base_sha)
+    policy = approval_policy(config, tier=tier, required=required)
+    base = ActionApprovals(
+        state=ApprovalsState.NOT_DECIDED, required=required, tier=tier, cab_teams=policy.cab_teams
+    )
+    if event.number is None:
+        return replace(
+            base, why="a merge group's approvals are decided on each pull request's own run"
+        )
+    if run.result.blocked:
+        return replace(base, why="the policy check blocks this change; no approval can pass it")
+    if connect is None:
+        return replace(base, state=ApprovalsState.NOT_ENFORCED)
+    try:
+        return _decide(event, repo, connect(), policy, config, now=now, content_hash=content_hash)
+    except _TeamHiddenError as error:
+        return replace(base, state=ApprovalsState.ERROR, why=str(error))
+    except GitHubError as error:
+        return replace(base, state=ApprovalsState.ERROR, why=f"GitHub failed: {error}")
+
+
+def git_dir(repo: Path) -> Path:
+    """The git directory of a checkout (``.git``, or a worktree's), or ``repo`` (bare) itself."""
+    dot = repo / ".git"
+    if dot.is_dir():
+        return dot
+    if dot.is_file():  # a linked worktree: "gitdir: <path>"
+        text = dot.read_text(encoding="utf-8", errors="replace").strip()
+        if text.startswith("gitdir:"):
+            found = Path(text.removeprefix("gitdir:").strip())
+            return found if found.is_absolute() else (repo / found).resolve()
+    return repo
+
+
+class _TeamHiddenError(Exception):
+    """GitHub will not show a CAB team's members to the approvals token (403, 404)."""
+
+
+def _decide(  # noqa: PLR0913 - the pull request, GitHub and the rules
+    event: ActionEvent,
+    repo: Path,
+    github: GitHub,
+    policy: ApprovalPolicy,
+    config: Mapping[str, object],
+    *,
+    now: datetime,
+    content_hash: ContentHash | None,
+) -> ActionApprovals:
+    assert event.number is not None  # noqa: S101 - a pull request's event (checked by the caller)
+    if event.author is None:
+        raise GitHubError("the event payload does not name the pull request's author")
+    pr = PullRequest(
+        repository=event.repository,
+        number=event.number,
+        head_sha=event.head_sha,
+        base_sha=event.base_sha,
+        base_ref="",
+        head_ref="",
+        author=event.author,
+        labels=event.labels,
+    )
+    listed = github.reviews(pr.repository, pr.number)
+    teams = {team: Team(members=_members(github, team)) for team in policy.cab_teams}
+    pulled = read_pull_commits(github, repo, pr)
+    folders = _folders(config)
+    hashes = _Hashes(repo, folders, content_hash if policy.survive_non_intent_push else None)
+    reviews = [r for item in listed if (r := _review(item, now, hashes)) is not None]
+    decision = decide_approvals(
+        PullRequestFacts(
+            author=pr.author,
+            head_sha=pr.head_sha,
+            labels=pr.labels,
+            content_hash=hashes.at(pr.head_sha),
+        ),
+        reviews,
+        pulled.commits,
+        teams,
+        policy,
+        emails=pulled.emails,
+    )
+    notes = []
+    if not policy.cab_teams and policy.required:
+        notes.append("eucora.yaml at the base names no CAB team (cab.teams): nobody can approve.")
+    if decision.unresolved:
+        shown = ", ".join(decision.unresolved[:10])
+        notes.append(
+            f"E-mail addresses in the pull request's commits are tied to no GitHub account:"
+            f" {shown}. No CAB approval counts while they may be a CAB member's: commit with an"
+            " address verified on GitHub, or drop the Co-authored-by trailer."
+        )
+    return ActionApprovals(
+        state=ApprovalsState.DECIDED,
+        required=policy.required,
+        tier=policy.tier,
+        cab_teams=policy.cab_teams,
+        decision=decision,
+        notes=tuple(notes),
+    )
+
+
+def _members(github: GitHub, team: str) -> frozenset[str]:
+    """A CAB team's active members; a team GitHub will not show is never "nobody"."""
+    try:
+        return github.team_members(team)
+    except GitHubError as error:
+        if not error.refused:
+            raise
+        raise _TeamHiddenError(
+            f"the approvals token cannot see CAB team {team} ({error}). Give the GitHub App"
+            " behind it the organization permission Members: read (or use a fine-grained token"
+            " with the organization permission Members: read), and check that the team exists"
+            " in that organization"
+        ) from None
+
+
+def _folders(config: Mapping[str, object]) -> tuple[str, str]:
+    view = RepoConfig.of(config)
+    return view.intents, view.policies
+
+
+class _Hashes:
+    """The content hash at a commit of the checkout, when approvals may survive a push."""
+
+    def __init__(self, repo: Path, folders: Sequence[str], hash_at: ContentHash | None) -> None:
+        self._repo, self._folders, self._hash_at = repo, folders, hash_at
+        self._seen: dict[str, str | None] = {}
+
+    def at(self, sha: str) -> str | None:
+        """The hash at ``sha``; ``None`` when not wanted, or the checkout lacks the commit."""
+        if self._hash_at is None or not sha:
+            return None
+        if sha not in self._seen:
+            try:
+                self._seen[sha] = self._hash_at(self._repo, sha, self._folders)
+            except GitError:  # a commit force-pushed away: that approval stays on its head
+                self._seen[sha] = None
+        return self._seen[sha]
+
+
+def _review(item: PullRequestReview, now: datetime, hashes: _Hashes) -> Review | None:
+    """A review as GitHub lists it, for the decision (pending or unknown states left out)."""
+    try:
+        state = ReviewState(item.state.upper())
+    except ValueError:
+        return None
+    if state is ReviewState.PENDING or not item.commit_id:
+        return None
+    submitted = now
+    if item.submitted_at:
+        try:
+            submitted = datetime.fromisoformat(item.submitted_at).astimezone(UTC)
+        except ValueError:
+            submitted = now
+    return Review(
+        id=item.id,
+        reviewer=item.reviewer,
+        state=state,
+        commit_id=item.commit_id,
+        submitted_at=submitted,
+        content_hash=hashes.at(item.commit_id),
+        reviewer_is_bot=item.reviewer_is_bot,
     )

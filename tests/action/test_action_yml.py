@@ -110,6 +110,7 @@ def test_the_action_is_composite_python_then_install_at_its_ref_then_check() -> 
         "risk-score",
         "digest",
         "evidence-file",
+        "approvals",
     }
     for name, spec in ACTION["outputs"].items():
         assert spec["value"] == f"${{{{ steps.check.outputs.{name} }}}}"
@@ -344,3 +345,138 @@ def test_a_refused_comment_warns_without_failing_the_check(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "::warning title=EUCORA::the sticky comment could not be posted" in result.stdout
     assert result.outputs["decision"] == "pass"
+
+
+# --- CAB approvals in the Action --------------------------------------------------------------
+
+
+def _approvals_scene(repo: GitRepo, double: GitHubDouble):
+    """A change needing one CAB approval, opened by dave (a CAB member), its commit by ada.
+
+    Two installations hold the repository: the ``github-actions`` app behind the workflow's
+    ``GITHUB_TOKEN`` (no organization Members permission: team reads are 403) and the EUCORA App
+    whose installation token is the ``approvals-token`` (Members: read).
+    """
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
+    repo.commit("Chrome 131.0.6778.109")  # authored and committed by ada@example.com: ada
+    workflow = double.add_installation("contoso", permissions={})
+    app = double.add_installation("contoso")
+    double.add_repository("contoso/intents", installation=workflow, source=repo.path)
+    app.repositories.add("contoso/intents")
+    double.add_team("contoso", "cab-desktop", ["carol", "dave", "ada"])
+    double.add_team("contoso", "security-cab", ["sam"])
+    pr = double.open_pull_request("contoso/intents", head="change", base="main", author="dave")
+    return pr, double.installation_token(workflow.id), double.installation_token(app.id)
+
+
+def _run(tmp: Path, repo: GitRepo, double: GitHubDouble, event: str, payload: dict, **inputs):
+    tmp.mkdir()
+    runner = Runner(tmp, repo, event, payload, GITHUB_API_URL=double.url)
+    runner.context.inputs.update(inputs)
+    return runner, runner.step("check")
+
+
+def test_with_an_app_token_the_action_decides_the_cab_check_and_refuses_the_authors_approval(
+    tmp_path: Path, repo: GitRepo, actions_github: GitHubDouble
+) -> None:
+    pr, workflow_token, app_token = _approvals_scene(repo, actions_github)
+    own = actions_github.add_review("contoso/intents", pr.number, "dave", "APPROVED")
+    by_committer = actions_github.add_review("contoso/intents", pr.number, "ada", "APPROVED")
+    opened = webhooks.pull_request_event(pr, "opened", secret=SECRET, installation_id=None)
+    tokens = {"token": workflow_token, "approvals-token": app_token}
+    runner, result = _run(
+        tmp_path / "opened", repo, actions_github, "pull_request", opened.payload, **tokens
+    )
+    pack = json.loads(Path(result.outputs["evidence-file"]).read_bytes())
+    assert (pack["decision"]["conclusion"], pack["approvals"]["required"]) == ("pass", 1)
+    # the policy passes, the approvals are not met: the step fails (exit 1), saying why
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.outputs["approvals"] == "waiting"
+    assert "::error title=EUCORA CAB approval::waiting for 1 more CAB approval" in result.stdout
+    summary = runner.summary.read_text(encoding="utf-8")
+    [comment] = actions_github.comments("contoso/intents", pr.number)
+    for shown in (summary, comment.body, result.stdout):
+        assert "CAB teams: contoso/cab-desktop, contoso/security-cab" in shown
+        assert f"refused: dave (review {own.id}): the pull request's author cannot approve" in shown
+        assert (
+            f"refused: ada (review {by_committer.id}): an author of a commit in the pull request"
+            in shown
+        )
+    assert "counted **0** of **1** needed (risk tier medium)" in summary
+    assert "CAB approvals (decided by this step)" in summary
+    assert app_token not in result.stdout + result.stderr + summary + comment.body
+
+    # a CAB member who wrote none of it approves: the pull_request_review run passes
+    carol = actions_github.add_review("contoso/intents", pr.number, "carol", "APPROVED")
+    review = webhooks.review_event(pr, carol, secret=SECRET, installation_id=None)
+    runner, result = _run(
+        tmp_path / "reviewed", repo, actions_github, "pull_request_review", review.payload, **tokens
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.outputs["approvals"] == "approved"
+    summary = runner.summary.read_text(encoding="utf-8")
+    assert "✅ Approved: 1 CAB approval of 1." in summary
+    assert f"counted: carol (review {carol.id}) for contoso/cab-desktop" in summary
+    assert "refused: dave" in summary  # still shown, still refused
+    [again] = actions_github.comments("contoso/intents", pr.number)
+    assert again.id == comment.id
+    assert f"counted: carol (review {carol.id})" in again.body
+    assert "::error title=EUCORA CAB approval" not in result.stdout
+
+
+def test_without_an_approvals_token_the_check_says_approvals_are_not_enforced(
+    tmp_path: Path, repo: GitRepo, actions_github: GitHubDouble
+) -> None:
+    pr, workflow_token, _ = _approvals_scene(repo, actions_github)
+    actions_github.add_review("contoso/intents", pr.number, "dave", "APPROVED")
+    opened = webhooks.pull_request_event(pr, "opened", secret=SECRET, installation_id=None)
+    runner, result = _run(
+        tmp_path / "run", repo, actions_github, "pull_request", opened.payload, token=workflow_token
+    )
+    assert result.returncode == 0, result.stdout + result.stderr  # as before: nothing decided
+    assert result.outputs["approvals"] == "not-enforced"
+    summary = runner.summary.read_text(encoding="utf-8")
+    [comment] = actions_github.comments("contoso/intents", pr.number)
+    for shown in (summary, comment.body):
+        assert "### CAB approvals: NOT enforced" in shown
+        assert "Passing this step does not mean the change is approved" in shown
+        assert "`approvals-token`" in shown
+        assert "actions/create-github-app-token" in shown
+        assert "decided by this step" not in shown
+        assert "refused" not in shown  # no review was judged
+    assert (
+        "::warning title=EUCORA CAB approval::CAB approvals are not enforced: risk tier medium"
+        " needs 1 CAB approval" in result.stdout
+    )
+    assert "Approvals are NOT enforced" in result.stdout
+    # no team was read with any token
+    assert not [r for r in actions_github.requests if "/teams/" in r.path]
+
+
+def test_a_token_that_cannot_see_the_cab_team_is_an_error_that_says_so(
+    tmp_path: Path, repo: GitRepo, actions_github: GitHubDouble
+) -> None:
+    """The workflow's own GITHUB_TOKEN given as approvals-token: GitHub answers team reads 403."""
+    pr, workflow_token, _ = _approvals_scene(repo, actions_github)
+    actions_github.add_review("contoso/intents", pr.number, "carol", "APPROVED")
+    opened = webhooks.pull_request_event(pr, "opened", secret=SECRET, installation_id=None)
+    runner, result = _run(
+        tmp_path / "run",
+        repo,
+        actions_github,
+        "pull_request",
+        opened.payload,
+        token=workflow_token,
+        **{"approvals-token": workflow_token},
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.outputs["approvals"] == "error"
+    summary = runner.summary.read_text(encoding="utf-8")
+    assert "### CAB approvals: could not be decided" in summary
+    assert "the approvals token cannot see CAB team contoso/cab-desktop" in summary
+    assert "403" in summary
+    assert "Members: read" in summary
+    assert "::error title=EUCORA CAB approval::could not be decided" in result.stdout
+    for shown in (summary, result.stdout):
+        assert "not an active member" not in shown
+        assert "waiting for" not in shown

@@ -45,6 +45,7 @@ def test_a_real_pull_request_opened_payload() -> None:
         base_sha=BASE,
         head_sha=HEAD,
         labels=["eucora:emergency", "documentation"],
+        author="dave",
     ).payload
     event = parse_event("pull_request", payload)
     assert event == ActionEvent(
@@ -55,6 +56,7 @@ def test_a_real_pull_request_opened_payload() -> None:
         number=7,
         labels=("documentation", "eucora:emergency"),
         from_fork=event.from_fork,
+        author="dave",
     )
 
 

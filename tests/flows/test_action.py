@@ -123,7 +123,7 @@ def test_a_refused_comment_is_reported_not_fatal(tmp_path: Path, repo: GitRepo) 
     assert report.comment_failed
     assert "403 Resource not accessible by integration" in report.comment
     assert not report.blocked
-    assert (tmp_path / "output").read_text(encoding="utf-8").count("<<") == 5
+    assert (tmp_path / "output").read_text(encoding="utf-8").count("<<") == 6  # with approvals
 
 
 def test_outputs_and_summary_are_appended_not_overwritten(tmp_path: Path, repo: GitRepo) -> None:

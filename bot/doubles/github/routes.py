@@ -1046,7 +1046,11 @@ class Handlers:
         }
         return 200, {"permission": legacy, "role_name": permission, "user": collaborator}, {}
 
-    def _team(self, org: str, slug: str) -> st.Team:
+    def _team(self, caller: Caller, org: str, slug: str) -> st.Team:
+        if caller.kind == "installation":
+            installation = self.d.installations[caller.installation_id or 0]
+            if installation.permissions.get("members") not in {"read", "write"}:
+                raise _error(403, "Resource not accessible by integration")
         team = self.d.teams.get((org, slug))
         if team is None:
             raise _error(404, "Not Found")
@@ -1055,7 +1059,7 @@ class Handlers:
     def list_team_members(
         self, request: Request, caller: Caller, org: str, slug: str
     ) -> tuple[int, Any, dict[str, str]]:
-        team = self._team(org, slug)
+        team = self._team(caller, org, slug)
         members = list(team.members)
         for child in self.d.teams.values():  # GitHub lists child teams' members too
             if child.org == org and child.parent == slug:
@@ -1066,7 +1070,7 @@ class Handlers:
     def get_team_membership(
         self, request: Request, caller: Caller, org: str, slug: str, username: str
     ) -> tuple[int, Any, dict[str, str]]:
-        team = self._team(org, slug)
+        team = self._team(caller, org, slug)
         if username not in team.members:
             raise _error(404, "Not Found")
         body = {
@@ -1079,7 +1083,7 @@ class Handlers:
     def list_child_teams(
         self, request: Request, caller: Caller, org: str, slug: str
     ) -> tuple[int, Any, dict[str, str]]:
-        team = self._team(org, slug)
+        team = self._team(caller, org, slug)
         children = [t for t in self.d.teams.values() if t.org == org and t.parent == slug]
         items, headers = self.d.page(request, [rs.team(t, self.d.urls, team) for t in children])
         return 200, items, headers

@@ -201,9 +201,21 @@ class GitHubDouble:
     def next_id(self) -> int:
         return next(self._ids)
 
-    def add_installation(self, account: str, repositories: Iterable[str] = ()) -> st.Installation:
+    def add_installation(
+        self,
+        account: str,
+        repositories: Iterable[str] = (),
+        *,
+        permissions: dict[str, str] | None = None,
+    ) -> st.Installation:
+        """An installation of the app on ``account``; ``permissions`` replace the default
+        (``{"members": "read"}``): ``{}`` is an app that cannot read team membership, as the
+        ``github-actions`` app behind a workflow's ``GITHUB_TOKEN``.
+        """
         with self.lock:
             installation = st.Installation(id=self.next_id(), account=account)
+            if permissions is not None:
+                installation.permissions = dict(permissions)
             installation.repositories.update(repositories)
             self.installations[installation.id] = installation
             return installation

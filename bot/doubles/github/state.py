@@ -41,6 +41,9 @@ class Installation:
     id: int
     account: str
     repositories: set[str] = field(default_factory=set)
+    permissions: dict[str, str] = field(default_factory=lambda: {"members": "read"})
+    """The app's permissions here; only ``members`` (organization Members) is enforced: team
+    reads without it are 403, as for the workflow's ``GITHUB_TOKEN``."""
 
 
 @dataclass
