@@ -7,8 +7,13 @@ import re
 import pytest
 
 from bot.core.action import (
+    ActionApprovals,
     ActionEvent,
+    ApprovalsState,
     EventError,
+    approvals_annotation,
+    approvals_block,
+    approvals_lines,
     capped_annotations,
     check_outputs,
     evidence_file_name,
@@ -186,3 +191,48 @@ def test_check_outputs_and_file_name() -> None:
         "evidence-file": "/tmp/x.json",
     }
     assert evidence_file_name(digest) == f"eucora-evidence-sha256-{'c' * 64}.json"
+
+
+def test_a_review_payload_is_checked_as_its_pull_request() -> None:
+    payload = webhooks.build(
+        "pull_request_review",
+        "submitted",
+        secret=SECRET,
+        repository="contoso/intents",
+        number=7,
+        base_sha=BASE,
+        head_sha=HEAD,
+        author="dave",
+        sender="carol",
+        review_state="approved",
+    ).payload
+    event = parse_event("pull_request_review", payload)
+    assert (event.name, event.number, event.base_sha, event.head_sha) == (
+        "pull_request_review",
+        7,
+        BASE,
+        HEAD,
+    )
+    assert event.author == "dave"  # the pull request's author, not the reviewer
+
+
+def test_approvals_not_enforced_say_so_and_how_everywhere() -> None:
+    approvals = ActionApprovals(
+        state=ApprovalsState.NOT_ENFORCED, required=1, tier="medium", cab_teams=("contoso/cab",)
+    )
+    assert approvals.output == "not-enforced"
+    assert not approvals.unmet
+    block = approvals_block(approvals)
+    assert "### CAB approvals: NOT enforced" in block
+    assert "`approvals-token`" in block
+    assert "actions/create-github-app-token" in block
+    text = "\n".join(approvals_lines(approvals))
+    assert "CAB approvals: not enforced by this step (risk tier medium needs 1 CAB approval" in text
+    assert "CAB teams: contoso/cab" in text
+    annotation = approvals_annotation(approvals)
+    assert annotation.startswith("::warning title=EUCORA CAB approval::CAB approvals are not")
+    assert annotation.count("\n") == 1
+    # a tier that needs none: said in the summary, no warning
+    none_needed = ActionApprovals(state=ApprovalsState.NOT_ENFORCED, required=0, tier="low")
+    assert approvals_annotation(none_needed) == ""
+    assert "risk tier low needs no CAB approval" in approvals_block(none_needed)

@@ -118,3 +118,9 @@ def test_missing_revisions_and_environment_exit_2(tmp_path: Path, repo: GitRepo)
     result = invoke(tmp_path, repo, payload(repo), GITHUB_TOKEN_FILE=str(tmp_path / "none"))
     assert result.exit_code == 2
     assert "GITHUB_TOKEN_FILE: cannot read" in result.output
+    result = invoke(
+        tmp_path, repo, payload(repo), EUCORA_APPROVALS_TOKEN_FILE=str(tmp_path / "none")
+    )
+    assert result.exit_code == 2
+    assert "EUCORA_APPROVALS_TOKEN_FILE: cannot read" in result.output
+    assert "Traceback" not in result.output

@@ -26,6 +26,7 @@ KNOWN_ACTIONS = {
     "actions/checkout": {"11bd71901bbe5b1630ceea73d27597364c9af683": "v4.2.2"},
     "actions/setup-python": {"a26af69be951a213d495a4c3e4e4022e16d87065": "v5.6.0"},
     "actions/upload-artifact": {"ea165f8d65b6e75b540449e92b4886f43607fa02": "v4.6.2"},
+    "actions/create-github-app-token": {"df432ceedc7162793a195dd1713ff69aefc7379e": "v2.0.6"},
 }
 # How an intents repository refers to this project's action.yml (the repository's own name).
 SELF = "eucora/eucora"
@@ -89,13 +90,24 @@ def test_the_ci_workflow_runs_the_readme_test_command() -> None:
 def test_the_example_workflow_asks_for_the_least_it_needs() -> None:
     document = _load(ROOT / "examples" / "workflows" / "eucora.yml")
     assert document["permissions"] == {}
-    assert set(document["on"]) == {"pull_request", "merge_group"}
+    assert set(document["on"]) == {"pull_request", "pull_request_review", "merge_group"}
+    # a CAB review (or its dismissal) decides the approvals again
+    assert document["on"]["pull_request_review"]["types"] == ["submitted", "dismissed"]
     [job] = document["jobs"].values()
     assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
-    checkout, eucora, upload = job["steps"]
+    checkout, app_token, eucora, upload = job["steps"]
     assert checkout["with"]["fetch-depth"] == "0"
     assert checkout["with"]["persist-credentials"] == "false"
+    # the approvals token: the App's, narrowed to reads, only when the App is configured
+    assert app_token["uses"].startswith("actions/create-github-app-token@")
+    assert app_token["if"] == "vars.EUCORA_APP_ID != ''"
+    assert {k: v for k, v in app_token["with"].items() if k.startswith("permission-")} == {
+        "permission-members": "read",
+        "permission-pull-requests": "read",
+        "permission-contents": "read",
+    }
     assert eucora["uses"].startswith(SELF + "@")
+    assert eucora["with"]["approvals-token"] == "${{ steps.approvals-token.outputs.token }}"
     assert upload["with"]["path"] == "${{ steps.eucora.outputs.evidence-file }}"
     outputs = _load(ROOT / "action.yml")["outputs"]
     for reference in re.findall(r"steps\.eucora\.outputs\.([\w-]+)", str(job)):

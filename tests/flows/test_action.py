@@ -1,4 +1,5 @@
-"""The Action flow's sticky comment: posted once, updated in place, never for forks or merge groups."""
+"""The Action flow: the sticky comment (posted once, updated in place, never for forks or merge
+groups) and the CAB approvals it decides (a failed read is an error, never "no approvals")."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.git_content import content_hash
+from bot.adapters.github import GitHubTokenConnector
+from bot.core.action import ApprovalsState
 from bot.core.github_model import EVIDENCE_MARKER
 from bot.errors import GitHubError
 from bot.flows.action import ActionEnvironment, ActionError, read_event, run_action
@@ -179,3 +183,95 @@ def test_defaults_outside_a_runner(tmp_path: Path) -> None:
         None,
         None,
     )
+
+
+# --- CAB approvals: reads that fail are never "no approvals" ---------------------------------------
+
+
+@pytest.fixture
+def approvals_scene(tmp_path: Path, repo: GitRepo, github_double):
+    """The repository on the GitHub double, a PR by dave, a CAB member's approval (carol's)."""
+    installation = github_double.add_installation("contoso")
+    github_double.add_repository("contoso/intents", installation=installation, source=repo.path)
+    github_double.add_team("contoso", "cab-desktop", ["carol"])
+    github_double.add_team("contoso", "security-cab", ["sam"])
+    pull = github_double.open_pull_request(
+        "contoso/intents", head="change", base="main", author="dave"
+    )
+    github_double.add_review("contoso/intents", pull.number, "carol", "APPROVED")
+    token = github_double.installation_token(installation.id)
+    connector = GitHubTokenConnector(
+        api_url=github_double.url,
+        token=token,
+        mirrors_dir=tmp_path / "mirrors",
+        backoff_factor=0.01,
+        max_wait=1,
+    )
+    payload = webhooks.pull_request_event(
+        pull, "opened", secret=SECRET, installation_id=None
+    ).payload
+    return environment(tmp_path, repo, "pull_request", payload), connector.for_installation(None)
+
+
+def test_approvals_are_decided_after_a_passing_failure(approvals_scene, github_double) -> None:
+    env, github = approvals_scene
+    github_double.fail(502, 2, method="GET", path=r"/teams/cab-desktop/members")
+    report = run_action(env, now=WEDNESDAY, approvals=lambda: github, content_hash=content_hash)
+    assert report.approvals.state is ApprovalsState.DECIDED
+    assert report.approvals.output == "approved"
+    assert [v.reviewer for v in report.approvals.decision.counted] == ["carol"]
+    team_reads = [r for r in github_double.requests if r.path.endswith("/cab-desktop/members")]
+    assert [r.status for r in team_reads] == [502, 502, 200]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "said"),
+    [
+        (r"/teams/cab-desktop/members", 502, "GitHub failed: reading the members of team"),
+        (r"/pulls/\d+/reviews", 500, "GitHub failed: reading the reviews of"),
+        (r"/teams/security-cab/members", 404, "cannot see CAB team contoso/security-cab"),
+    ],
+)
+def test_a_failed_read_is_an_error_never_no_approvals(
+    approvals_scene, github_double, path: str, status: int, said: str
+) -> None:
+    env, github = approvals_scene
+    github_double.fail(status, 50, method="GET", path=path)
+    report = run_action(env, now=WEDNESDAY, approvals=lambda: github, content_hash=content_hash)
+    approvals = report.approvals
+    assert (approvals.state, approvals.output, approvals.decision) == (
+        ApprovalsState.ERROR,
+        "error",
+        None,
+    )
+    assert said in approvals.why
+    assert not approvals.unmet  # not "waiting": the step exits 2, not 1
+    assert "could not be decided" in (env.summary_path or Path()).read_text(encoding="utf-8")
+
+
+def test_no_approvals_are_decided_for_a_merge_group_or_a_blocked_change(
+    tmp_path: Path, repo: GitRepo
+) -> None:
+    def never() -> CommentsOnly:
+        raise AssertionError("no GitHub client may be built")
+
+    group = webhooks.build(
+        "merge_group",
+        "checks_requested",
+        secret=SECRET,
+        base_sha=repo.git("rev-parse", "main"),
+        head_sha=repo.git("rev-parse", "change"),
+    ).payload
+    report = run_action(
+        environment(tmp_path, repo, "merge_group", group), now=WEDNESDAY, approvals=never
+    )
+    assert report.approvals.state is ApprovalsState.NOT_DECIDED
+    assert "each pull request's own run" in report.approvals.why
+    repo.write(CHROME, repo.read(CHROME).replace("https://", "http://", 1))
+    repo.commit("plain http")
+    report = run_action(
+        environment(tmp_path, repo, "pull_request", pr(repo)), now=WEDNESDAY, approvals=never
+    )
+    assert report.blocked
+    assert report.approvals.output == "not-decided"
+    assert "the policy check blocks this change" in report.approvals.why
