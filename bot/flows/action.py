@@ -264,6 +264,12 @@ def decide_approvals_in_step(  # noqa: PLR0913 - the check and how to read GitHu
         return replace(base, why="the policy check blocks this change; no approval can pass it")
     if connect is None:
         return replace(base, state=ApprovalsState.NOT_ENFORCED)
+    if event.author is None:  # nobody to keep from approving their own change: never guess
+        return replace(
+            base,
+            state=ApprovalsState.ERROR,
+            why="the event payload does not name the pull request's author (pull_request.user)",
+        )
     try:
         return _decide(event, repo, connect(), policy, config, now=now, content_hash=content_hash)
     except _TeamHiddenError as error:
@@ -299,9 +305,8 @@ def _decide(  # noqa: PLR0913 - the pull request, GitHub and the rules
     now: datetime,
     content_hash: ContentHash | None,
 ) -> ActionApprovals:
-    assert event.number is not None  # noqa: S101 - a pull request's event (checked by the caller)
-    if event.author is None:
-        raise GitHubError("the event payload does not name the pull request's author")
+    assert event.number is not None  # noqa: S101 - checked by the caller
+    assert event.author is not None  # noqa: S101 - checked by the caller
     pr = PullRequest(
         repository=event.repository,
         number=event.number,

@@ -275,3 +275,62 @@ def test_no_approvals_are_decided_for_a_merge_group_or_a_blocked_change(
     assert report.blocked
     assert report.approvals.output == "not-decided"
     assert "the policy check blocks this change" in report.approvals.why
+
+
+def test_an_approval_survives_a_push_that_changes_no_intent_only_when_configured(
+    tmp_path: Path, github_double
+) -> None:
+    """``approvalsSurviveNonIntentPush``: the App's rule, from the content hash at each commit."""
+    repo = GitRepo.create(tmp_path / "surviving", template=EXAMPLES / "intents-repo")
+    repo.edit(
+        "eucora.yaml",
+        "approvalsSurviveNonIntentPush: false",
+        "approvalsSurviveNonIntentPush: true",
+    )
+    repo.commit("approvals survive a push that changes no intent")
+    repo.branch("change")
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
+    repo.commit("Chrome 131.0.6778.109")
+    installation = github_double.add_installation("contoso")
+    github_double.add_repository("contoso/intents", installation=installation, source=repo.path)
+    github_double.add_team("contoso", "cab-desktop", ["carol"])
+    github_double.add_team("contoso", "security-cab", [])
+    pull = github_double.open_pull_request(
+        "contoso/intents", head="change", base="main", author="dave"
+    )
+    review = github_double.add_review("contoso/intents", pull.number, "carol", "APPROVED")
+    repo.write("README.md", "A typo fixed.\n")
+    repo.commit("README typo")
+    [moved] = github_double.push("contoso/intents", repo.path, "change")
+    assert moved.head_sha != review.commit_id
+    payload = webhooks.pull_request_event(
+        moved, "synchronize", secret=SECRET, installation_id=None
+    ).payload
+    env = environment(tmp_path, repo, "pull_request", payload)
+    github = GitHubTokenConnector(
+        api_url=github_double.url,
+        token=github_double.installation_token(installation.id),
+        mirrors_dir=tmp_path / "mirrors",
+    ).for_installation(None)
+    report = run_action(env, now=WEDNESDAY, approvals=lambda: github, content_hash=content_hash)
+    assert report.approvals.output == "approved"
+    # without a way to hash the content, an approval counts on its own head only (strict)
+    strict = run_action(env, now=WEDNESDAY, approvals=lambda: github)
+    assert strict.approvals.output == "waiting"
+    [verdict] = strict.approvals.decision.verdicts
+    assert verdict.reason is not None
+    assert verdict.reason.value == "not-on-head"
+
+
+def test_a_payload_without_the_authors_login_is_an_error_not_a_guess(
+    tmp_path: Path, repo: GitRepo
+) -> None:
+    def never() -> CommentsOnly:
+        raise AssertionError("no GitHub client may be built")
+
+    payload = pr(repo)
+    del payload["pull_request"]["user"]  # not GitHub's shape: the step must not guess
+    env = environment(tmp_path, repo, "pull_request", payload)
+    report = run_action(env, now=WEDNESDAY, approvals=never)
+    assert report.approvals.output == "error"
+    assert "does not name the pull request's author" in report.approvals.why
