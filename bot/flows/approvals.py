@@ -30,11 +30,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.adapters.git import read_commits
 from bot.adapters.git_content import content_hash, read_file
-from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
 from bot.catalog import build_document_validator
 from bot.core.approvals import (
     ApprovalDecision,
@@ -91,6 +90,9 @@ from bot.flows.pull_request import (
     evaluate_pull_request,
 )
 from bot.ports import GitHub
+
+if TYPE_CHECKING:  # the ledger needs SQLAlchemy (the server extra): `eucora action` runs without
+    from bot.adapters.storage.reviews import ReviewLedger
 
 log = logging.getLogger("eucora.approvals")
 
@@ -363,6 +365,8 @@ class CabApprovals:
             chash = self._hash(mirror, review.commit_id, config)
         except GitHubError as error:  # a commit GitHub no longer serves: no hash, stays strict
             log.warning("cannot fetch %s for review %s: %s", review.commit_id, review.id, error)
+        from bot.adapters.storage.reviews import LedgerEntry  # noqa: PLC0415 - see TYPE_CHECKING
+
         now = self._clock()
         return self.ledger.record(
             LedgerEntry(

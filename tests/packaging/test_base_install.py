@@ -132,3 +132,34 @@ def test_the_base_install_names_the_missing_extra(base_venv: Path, tmp_path: Pat
     helped = eucora(base_venv, "--help", env=home, cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
     assert "serve " in helped.stdout
+
+
+@pytest.mark.slow
+def test_the_base_install_decides_cab_approvals_in_the_action(
+    base_venv: Path, repo: GitRepo, tmp_path: Path, github_double
+) -> None:
+    """With an approvals-token, ``eucora action`` decides the approvals without the server extra."""
+    installation = github_double.add_installation("contoso")
+    github_double.add_repository("contoso/intents", installation=installation, source=repo.path)
+    github_double.add_team("contoso", "cab-desktop", ["carol"])
+    github_double.add_team("contoso", "security-cab", [])
+    pr = github_double.open_pull_request(
+        "contoso/intents", head="change", base="main", author="dave"
+    )
+    review = github_double.add_review("contoso/intents", pr.number, "carol", "APPROVED")
+    event = webhooks.review_event(pr, review, secret="unused-here", installation_id=None).payload  # noqa: S106
+    (tmp_path / "event.json").write_text(json.dumps(event), encoding="utf-8")
+    actions = {
+        "EUCORA_HOME": str(tmp_path / "home"),
+        "GITHUB_EVENT_NAME": "pull_request_review",
+        "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "RUNNER_TEMP": str(tmp_path / "temp"),
+        "GITHUB_API_URL": github_double.url,
+        "EUCORA_APPROVALS_TOKEN": github_double.installation_token(installation.id),
+    }
+    acted = eucora(base_venv, "action", "--repo", repo.path, env=actions, cwd=tmp_path)
+    assert acted.returncode == 0, acted.stdout + acted.stderr
+    assert "CAB approvals: approved: 1 CAB approval of 1" in acted.stdout
+    assert "approved" in (tmp_path / "output").read_text(encoding="utf-8")
