@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.core.planes import PROFILES, Plane
 from bot.core.schema import RawFinding
+from bot.core.versions import compare_versions
 
 PLANE_SECTIONS: Mapping[str, str] = {
     plane.value: PROFILES[plane].display_name for plane in (Plane.INTUNE, Plane.JAMF, Plane.SCCM)
@@ -36,6 +37,11 @@ WIN32_ONLY = ("requirements", "returnCodes", "restartBehavior")
 MACOS_ONLY = ("bundles", "ignoreVersionDetection", "installAsManaged")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MSI_TYPES = frozenset({"msi", "intunewin"})
+_SCCM_DETECTIONS = frozenset({"msiProductCode", "file", "registry", "script"})
+_HIVES = frozenset(
+    {"HKEY_LOCAL_MACHINE", "HKEY_CURRENT_USER", "HKEY_CLASSES_ROOT", "HKEY_USERS",
+     "HKEY_CURRENT_CONFIG"}
+)  # fmt: skip
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -204,12 +210,57 @@ def check_jamf_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
 
 
 def check_sccm_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
-    """Configuration Manager: each return code listed once."""
+    """Configuration Manager: return codes, detection, supersedence of an older version."""
     if intent.get("plane") != "sccm":
         return
-    yield from _return_codes(
-        _mapping(intent.get("sccm")).get("returnCodes"), "/sccm/returnCodes", "sccm"
-    )
+    settings = _mapping(intent.get("sccm"))
+    yield from _return_codes(settings.get("returnCodes"), "/sccm/returnCodes", "sccm")
+    detection = _mapping(_mapping(intent.get("package")).get("detection"))
+    kind = detection.get("type")
+    if isinstance(kind, str) and kind not in _SCCM_DETECTIONS:
+        yield RawFinding(
+            "/package/detection/type",
+            "sccm.detection",
+            f"Configuration Manager has no {kind!r} detection method: use msiProductCode, file,"
+            " registry or script",
+        )
+    key = detection.get("key")
+    if kind == "registry" and isinstance(key, str) and key.split("\\", 1)[0] not in _HIVES:
+        yield RawFinding(
+            "/package/detection/key",
+            "sccm.detection",
+            f"registry key {key!r} does not start with a hive Configuration Manager names: write"
+            f" the full hive, e.g. HKEY_LOCAL_MACHINE\\SOFTWARE\\..., not HKLM\\...",
+        )
+    yield from _sccm_supersedes(intent, settings)
+
+
+def _sccm_supersedes(
+    intent: Mapping[str, Any], settings: Mapping[str, Any]
+) -> Iterator[RawFinding]:
+    supersedes = _mapping(settings.get("supersedes"))
+    version = supersedes.get("version")
+    own = _mapping(intent.get("app")).get("version")
+    if isinstance(version, str) and isinstance(own, str):
+        order = compare_versions(version, own)
+        if order is not None and order <= 0:
+            yield RawFinding(
+                "/sccm/supersedes/version",
+                "sccm.supersedes",
+                f"sccm.supersedes names version {version}, which is not older than this"
+                f" app's {own}: an application supersedes an earlier version, usually"
+                " rollback.previousVersion",
+            )
+    if supersedes:
+        return
+    for index, ring in _rings(intent):
+        if _mapping(ring.get("sccm")).get("updateSupersedence"):
+            yield RawFinding(
+                f"/rings/{index}/sccm/updateSupersedence",
+                "sccm.supersedes",
+                f"ring {ring.get('name')!r} upgrades superseded versions, but the app supersedes"
+                " none: add sccm.supersedes (the earlier version), or remove updateSupersedence",
+            )
 
 
 PLANE_SETTINGS_CHECKS = (
