@@ -263,10 +263,73 @@ def _sccm_supersedes(
             )
 
 
+_GRAPH_BETA = (
+    "exists only in Microsoft Graph beta; EUCORA publishes through Graph v1.0, whose"
+    " description has no such property"
+)
+_FILTER = (
+    f"an assignment filter {_GRAPH_BETA} on an assignment target: set the filter on the ring's"
+    " assignment in the Intune console (Apps > the app > Properties > Assignments), or exclude"
+    " devices with excludeGroups"
+)
+NOT_IN_API: Mapping[tuple[str, bool, str], str] = {
+    ("intune", True, "filter"): _FILTER,
+    ("intune", True, "filters"): _FILTER,
+    ("intune", False, "dependencies"): (
+        f"a Win32 app dependency (mobileAppDependency) {_GRAPH_BETA}: add the dependency in the"
+        " Intune console (the app > Properties > Dependencies)"
+    ),
+    ("intune", False, "supersedes"): (
+        f"supersedence (mobileAppSupersedence) {_GRAPH_BETA}: add it in the Intune console (the"
+        " app > Properties > Supersedence); rollback.previousVersion still names the version to"
+        " go back to"
+    ),
+    ("intune", False, "maxRunTimeMinutes"): (
+        f"a maximum run time (installExperience.maxRunTimeInMinutes) {_GRAPH_BETA}: Intune keeps"
+        " its default of 60 minutes; change it in the console (the app > Properties > Program)"
+    ),
+    ("sccm", False, "dependencies"): (
+        "Configuration Manager dependencies name other applications' deployment types, which"
+        " EUCORA does not send yet: add them in the console (Deployment Type > Dependencies)"
+    ),
+}
+"""Settings a plane's console has but EUCORA cannot send, by (plane, in a ring, key)."""
+
+
+def check_settings_not_in_api(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """A console setting EUCORA cannot send says why and where to set it (the schema refuses it)."""
+    plane = intent.get("plane")
+    if not isinstance(plane, str):
+        return
+    places = [("", False, intent)] + [(f"/rings/{i}", True, r) for i, r in _rings(intent)]
+    for where, in_ring, holder in places:
+        for key in _mapping(holder.get(plane)):
+            reason = NOT_IN_API.get((plane, in_ring, key))
+            if reason:
+                yield RawFinding(
+                    f"{where}/{plane}/{key}",
+                    f"{plane}.not-in-api",
+                    f"{PLANE_SECTIONS[plane]}: {reason}",
+                    at_key=True,
+                )
+    rules = _mapping(_mapping(intent.get("sccm")).get("requirements")).get("rules")
+    if plane == "sccm" and rules is not None:
+        yield RawFinding(
+            "/sccm/requirements/rules",
+            "sccm.not-in-api",
+            "Configuration Manager: file, registry and script requirements are custom global"
+            " conditions (SMS_GlobalCondition), which EUCORA does not create: create the global"
+            " condition and the requirement in the console, or use operatingSystems,"
+            " minimumFreeDiskSpaceMB and minimumMemoryMB",
+            at_key=True,
+        )
+
+
 PLANE_SETTINGS_CHECKS = (
     check_plane_sections,
     check_intune_settings,
     check_jamf_settings,
     check_sccm_settings,
+    check_settings_not_in_api,
 )
 """Added to :data:`bot.core.semantics.INTENT_CHECKS`."""
