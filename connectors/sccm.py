@@ -22,8 +22,10 @@ ids recorded for the reader (``sccm_ci_id``, ``sccm_assignment_id``).
 Gaps (documented, not hidden): content is not staged on a distribution point (the model's content
 location is the package URL, which a real site must mirror to its content share), and the
 ``SDMPackageXML`` is a small hand-built ``AppMgmtDigest`` (one MSI or script deployment type with
-install/uninstall commands and MSI product-code detection), not validated against Microsoft's SDM
-XSD, of which no public copy was found.
+install/uninstall commands, detection by MSI product code, file, registry key or PowerShell script,
+requirement rules on the operating system and two built-in global conditions, and supersedence of
+an earlier version's deployment type), not validated against Microsoft's SDM XSD, of which no
+public copy was found. Custom requirements (global conditions) and dependencies are not sent.
 """
 
 from __future__ import annotations

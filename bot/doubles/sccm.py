@@ -6,7 +6,8 @@ Requests are checked against hand-written JSON Schemas of the WMI classes in ``d
 Microsoft's class reference pages, CC-BY-4.0): ``$filter`` and ``$select`` may only name properties
 of the class, create bodies must validate (types, enumerations, ``required``) and may not carry
 read-only properties; ``SDMPackageXML`` must be an ``AppMgmtDigest`` with an ``Application`` (title,
-version) and at least one ``DeploymentType``. Class names are matched case-insensitively, as on
+version) and at least one ``DeploymentType``, whose detection, requirement rules and supersedence
+hold what ``data/sccm/README.md`` lists (a superseded application must exist). Class names are matched case-insensitively, as on
 ConfigMgr 2006 and later. Answers use the OData envelope ``{"@odata.context", "value"}`` and the
 error shape ``{"error": {"code", "message"}}``.
 
