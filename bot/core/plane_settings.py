@@ -37,6 +37,8 @@ WIN32_ONLY = ("requirements", "returnCodes", "restartBehavior")
 MACOS_ONLY = ("bundles", "ignoreVersionDetection", "installAsManaged")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MSI_TYPES = frozenset({"msi", "intunewin"})
+INTUNE_PACKAGE_FIELDS = ("setupFile", "setupFolder", "architectures", "msi")
+"""``package`` fields only an Intune Win32 app has (the schema's descriptions say so)."""
 _SCCM_DETECTIONS = frozenset({"msiProductCode", "file", "registry", "script"})
 _HIVES = frozenset(
     {"HKEY_LOCAL_MACHINE", "HKEY_CURRENT_USER", "HKEY_CLASSES_ROOT", "HKEY_USERS",
@@ -233,6 +235,22 @@ def check_sccm_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
             f" the full hive, e.g. HKEY_LOCAL_MACHINE\\SOFTWARE\\..., not HKLM\\...",
         )
     yield from _sccm_supersedes(intent, settings)
+    package = _mapping(intent.get("package"))
+    for key in INTUNE_PACKAGE_FIELDS:
+        if key in package:
+            instead = (
+                ": give the platforms in sccm.requirements.operatingSystems (each names its"
+                " architecture)"
+                if key == "architectures"
+                else ": remove it"
+            )
+            yield RawFinding(
+                f"/package/{key}",
+                "sccm.intune-setting",
+                f"package.{key} is a setting of an Intune Win32 app, which Configuration Manager"
+                f" does not have{instead}",
+                at_key=True,
+            )
 
 
 def _sccm_supersedes(

@@ -288,8 +288,22 @@ def test_the_double_refuses_a_supersedence_of_an_application_it_does_not_hold(
             "/package/detection/type",
             "no 'bundleId' detection method",
         ),
+        (
+            {"package": {"architectures": ["x64"]}},
+            "/package/architectures",
+            "sccm.requirements.operatingSystems",
+        ),
+        ({"package": {"setupFile": "7z2408-x64.msi"}}, "/package/setupFile", "remove it"),
     ],
-    ids=["same-version", "newer-version", "upgrade-without-supersedes", "hklm", "bundle-id"],
+    ids=[
+        "same-version",
+        "newer-version",
+        "upgrade-without-supersedes",
+        "hklm",
+        "bundle-id",
+        "architectures",
+        "setup-file",
+    ],
 )
 def test_what_configuration_manager_would_refuse_is_a_finding_that_says_how_to_fix_it(
     change: dict[str, Any], pointer: str, words: str
@@ -301,6 +315,7 @@ def test_what_configuration_manager_would_refuse_is_a_finding_that_says_how_to_f
         document["rings"][0]["sccm"] = change["ring"]
     if "detection" in change:
         document["package"]["detection"] = change["detection"]
+    document["package"].update(change.get("package", {}))
     [finding] = list(check_sccm_settings(document))
     assert finding.pointer == pointer
     assert words in finding.message
