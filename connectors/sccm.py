@@ -559,8 +559,18 @@ class SccmConnector:
         steps = []
         application = self._find_application(name)
         if application is None:
+            supersedes = (publication.intent.get("sccm") or {}).get("supersedes")
+            superseding = (
+                f", superseding '{publication.name} {supersedes['version']}'"
+                f" ({'uninstall' if supersedes.get('uninstall') else 'upgrade'})"
+                if supersedes
+                else ""
+            )
             steps.append(
-                PlannedStep(kind=StepKind.CREATE, description=f"create application '{name}'")
+                PlannedStep(
+                    kind=StepKind.CREATE,
+                    description=f"create application '{name}'{superseding}",
+                )
             )
         deployment = self._find_assignment(assignment_name(publication))
         purpose = _purpose(offer, desired)

@@ -153,6 +153,10 @@ def test_requirements_detection_and_supersedence_are_published_and_read_back_equ
     document["package"]["detection"] = FILE_DETECTION
     connector = connect(sccm)
     connector.publish(publication(previous(document)), DictJournal())
+    [create, _deploy] = connector.plan(publication(document))
+    assert create.description == (
+        "create application '7-zip 24.08', superseding '7-zip 24.07' (uninstall)"
+    )
     connector.publish(publication(document), DictJournal())
     state = connector.state("7-zip")
     assert state.version == "24.08"
