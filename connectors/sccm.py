@@ -232,7 +232,11 @@ def application_model(publication: Publication, superseded: ModelReference | Non
     settings = publication.intent.get("sccm") or {}
     _add_settings(installer, settings, tag)
     _add_requirements(deployment, settings.get("requirements") or {}, seed, tag)
-    if superseded is not None:
+    if settings.get("supersedes"):
+        if superseded is None:
+            raise PermanentConnectorError(
+                "sccm: sccm.supersedes needs the superseded deployment type, looked up first"
+            )
         _add_supersedes(deployment, superseded, bool(settings["supersedes"].get("uninstall")), tag)
     return ET.tostring(root, encoding="unicode")
 
