@@ -1242,7 +1242,45 @@ def read_settings(app: Mapping[str, Any], assignments: list[dict[str, Any]]) -> 
     found: dict[str, Any] = {"intune": section, "rings": rings}
     if excluded:
         found["excludeGroups"] = excluded
+    package = _read_win32_package(app) if kind == "win32LobApp" else {}
+    if package:
+        found["package"] = package
     return found
+
+
+def _read_win32_package(app: Mapping[str, Any]) -> dict[str, Any]:
+    """The Win32 app's detection rule and architectures in the words of the intent's package.
+
+    Architectures left at the connector's default (``x64``, ``arm64``) read back as left out.
+    """
+    package: dict[str, Any] = {}
+    allowed = [a for a in str(app.get("allowedArchitectures") or "").split(",") if a]
+    if allowed and set(allowed) != set(ARCHITECTURES):
+        package["architectures"] = allowed
+    rules = [r for r in app.get("rules") or () if r.get("ruleType") == "detection"]
+    if len(rules) == 1:
+        package["detection"] = _read_detection(rules[0])
+    return package
+
+
+def _read_detection(rule: Mapping[str, Any]) -> dict[str, Any]:
+    kind = str(rule.get("@odata.type", "")).removeprefix("#microsoft.graph.")
+    if kind == "win32LobAppProductCodeRule":
+        return {"type": "msiProductCode", "productCode": rule["productCode"]}
+    if kind == "win32LobAppRegistryRule":
+        registry = {"type": "registry", "key": rule["keyPath"]}
+        if rule.get("valueName") is not None:
+            registry["valueName"] = rule["valueName"]
+        return registry
+    if kind == "win32LobAppFileSystemRule":
+        path = PureWindowsPath(str(rule["path"])) / str(rule["fileOrFolderName"])
+        file = {"type": "file", "path": str(path)}
+        if rule.get("operationType") == "version" and rule.get("comparisonValue"):
+            file["fileVersion"] = rule["comparisonValue"]
+        return file
+    if kind == "win32LobAppPowerShellScriptRule":
+        return {"type": "script", "script": base64.b64decode(str(rule["scriptContent"])).decode()}
+    return {"type": kind}
 
 
 def _read_win32(app: Mapping[str, Any]) -> dict[str, Any]:

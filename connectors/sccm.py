@@ -22,15 +22,19 @@ ids recorded for the reader (``sccm_ci_id``, ``sccm_assignment_id``).
 Gaps (documented, not hidden): content is not staged on a distribution point (the model's content
 location is the package URL, which a real site must mirror to its content share), and the
 ``SDMPackageXML`` is a small hand-built ``AppMgmtDigest`` (one MSI or script deployment type with
-install/uninstall commands and MSI product-code detection), not validated against Microsoft's SDM
-XSD, of which no public copy was found.
+install/uninstall commands, detection by MSI product code, file, registry key or PowerShell script,
+requirement rules on the operating system and two built-in global conditions, and supersedence of
+an earlier version's deployment type), not validated against Microsoft's SDM XSD, of which no
+public copy was found. Custom requirements (global conditions) and dependencies are not sent.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import PureWindowsPath
 from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
@@ -66,6 +70,21 @@ PLANE = PlaneConnector(
 """Configuration Manager as the registry finds and builds it."""
 
 DIGEST_NS = "http://schemas.microsoft.com/SystemCenterConfigurationManager/2009/AppMgmtDigest"
+RULES_NS = "http://schemas.microsoft.com/SystemsCenterConfigurationManager/2009/06/14/Rules"
+"""Requirement and supersedence rules of a deployment type are in the SDM rules namespace."""
+OPERATING_SYSTEMS = {
+    "windows10-x64": "Windows/All_x64_Windows_10_and_higher_Clients",
+    "windows10-x86": "Windows/All_x86_Windows_10_and_higher_Clients",
+    "windows10-arm64": "Windows/All_ARM64_Windows_10_and_higher_Clients",
+    "windows11-x64": "Windows/All_x64_Windows_11_and_higher_Clients",
+    "windows11-arm64": "Windows/All_ARM64_Windows_11_and_higher_Clients",
+}
+"""``sccm.requirements.operatingSystems`` → the platform a requirement rule names."""
+GLOBAL_CONDITIONS = {
+    "minimumFreeDiskSpaceMB": "FreeDiskSpace",
+    "minimumMemoryMB": "TotalPhysicalMemory",
+}
+"""``sccm.requirements`` minimums → the built-in global condition compared (GreaterEquals, MB)."""
 SCOPE = "ScopeId_EUCORA"
 CI_ID = "sccm_ci_id"
 ASSIGNMENT_ID = "sccm_assignment_id"
@@ -106,6 +125,17 @@ SUMMARY_SELECT = (
 ERROR_SELECT = "MachineName,ErrorCode,EnforcementState,StartTime"
 
 
+@dataclass(frozen=True)
+class ModelReference:
+    """An application's deployment type as another application's model refers to it."""
+
+    scope: str
+    application: str
+    version: str
+    deployment_type: str
+    deployment_type_version: str
+
+
 def display_name(publication: Publication) -> str:
     """The application's name in Configuration Manager: the intent's name and version."""
     return f"{publication.name} {publication.version}"
@@ -132,8 +162,12 @@ def _sccm_message(response: httpx.Response) -> str:
     return str(body)
 
 
-def application_model(publication: Publication) -> str:
-    """A minimal ``AppMgmtDigest`` (SDMPackageXML) for the intent's package."""
+def application_model(publication: Publication, superseded: ModelReference | None = None) -> str:
+    """A minimal ``AppMgmtDigest`` (SDMPackageXML) for the intent's package.
+
+    ``superseded`` is the deployment type the intent's ``sccm.supersedes`` names, as the site
+    holds it (the connector looks it up; the model only refers to it).
+    """
     package = publication.intent["package"]
     kind = str(package["type"])
     if kind not in {"msi", "exe", "script"}:
@@ -150,6 +184,7 @@ def application_model(publication: Publication) -> str:
         f" evidence {publication.evidence_digest}"
     )
     ET.register_namespace("", DIGEST_NS)
+    ET.register_namespace("rules", RULES_NS)
 
     def tag(name: str) -> str:
         return f"{{{DIGEST_NS}}}{name}"
@@ -193,12 +228,208 @@ def application_model(publication: Publication) -> str:
     ET.SubElement(args, tag("CommandLine")).text = str(package.get("installCommand", ""))
     uninstall = ET.SubElement(installer, tag("UninstallAction"))
     ET.SubElement(uninstall, tag("CommandLine")).text = str(package.get("uninstallCommand", ""))
-    detection = package.get("detection") or {}
-    if detection.get("type") == "msiProductCode":
+    _add_detection(installer, package.get("detection") or {}, tag)
+    settings = publication.intent.get("sccm") or {}
+    _add_settings(installer, settings, tag)
+    _add_requirements(deployment, settings.get("requirements") or {}, seed, tag)
+    if settings.get("supersedes"):
+        if superseded is None:
+            raise PermanentConnectorError(
+                "sccm: sccm.supersedes needs the superseded deployment type, looked up first"
+            )
+        _add_supersedes(deployment, superseded, bool(settings["supersedes"].get("uninstall")), tag)
+    return ET.tostring(root, encoding="unicode")
+
+
+def _add_detection(
+    installer: ET.Element, detection: Mapping[str, Any], tag: Callable[[str], str]
+) -> None:
+    """The intent's detection as the deployment type's ``DetectAction``.
+
+    ``MSI`` checks a product code; ``Local`` a file (``File``: folder, name, optional minimum
+    version) or a registry key (``RegistryKey``: hive, key, optional value name); ``Script`` runs
+    a PowerShell script (``ScriptType`` 0), installed when it writes to stdout and exits 0.
+    """
+    kind = detection.get("type")
+    if kind is None:
+        return
+    if kind == "msiProductCode":
         detect = ET.SubElement(installer, tag("DetectAction"), Provider="MSI")
         ET.SubElement(detect, tag("ProductCode")).text = str(detection["productCode"])
-    _add_settings(installer, publication.intent.get("sccm") or {}, tag)
-    return ET.tostring(root, encoding="unicode")
+    elif kind == "file":
+        path = PureWindowsPath(str(detection["path"]))
+        detect = ET.SubElement(installer, tag("DetectAction"), Provider="Local")
+        found = ET.SubElement(detect, tag("File"), Path=str(path.parent), Name=path.name)
+        if detection.get("fileVersion"):
+            found.set("MinimumVersion", str(detection["fileVersion"]))
+    elif kind == "registry":
+        hive, _, key = str(detection["key"]).partition("\\")
+        detect = ET.SubElement(installer, tag("DetectAction"), Provider="Local")
+        found = ET.SubElement(detect, tag("RegistryKey"), Hive=hive, Key=key)
+        if detection.get("valueName"):
+            found.set("ValueName", str(detection["valueName"]))
+    elif kind == "script":
+        detect = ET.SubElement(installer, tag("DetectAction"), Provider="Script")
+        args = ET.SubElement(detect, tag("Args"))
+        ET.SubElement(args, tag("Arg"), Name="ScriptType", Type="Int32").text = "0"
+        ET.SubElement(args, tag("Arg"), Name="ScriptBody", Type="String").text = str(
+            detection["script"]
+        )
+    else:
+        raise PermanentConnectorError(
+            f"sccm: detection {kind!r} is not a Configuration Manager detection method"
+            " (use msiProductCode, file, registry or script)"
+        )
+
+
+def _add_requirements(
+    deployment: ET.Element, requirements: Mapping[str, Any], seed: str, tag: Callable[[str], str]
+) -> None:
+    """``sccm.requirements`` as requirement rules on built-in global conditions."""
+    rules: list[tuple[str, ET.Element]] = []
+    if requirements.get("operatingSystems"):
+        expression = ET.Element(_rule("OperatingSystemExpression"))
+        ET.SubElement(expression, _rule("Operator")).text = "OneOf"
+        operands = ET.SubElement(expression, _rule("Operands"))
+        for system in requirements["operatingSystems"]:
+            ET.SubElement(operands, _rule("RuleExpression"), RuleId=OPERATING_SYSTEMS[system])
+        rules.append(("os", expression))
+    for key, setting in GLOBAL_CONDITIONS.items():
+        if key not in requirements:
+            continue
+        expression = ET.Element(_rule("Expression"))
+        ET.SubElement(expression, _rule("Operator")).text = "GreaterEquals"
+        operands = ET.SubElement(expression, _rule("Operands"))
+        ET.SubElement(
+            operands,
+            _rule("GlobalSettingReference"),
+            AuthoringScopeId="GLOBAL",
+            LogicalName=setting,
+            DataType="Int64",
+        )
+        ET.SubElement(
+            operands, _rule("ConstantValue"), Value=str(int(requirements[key])), DataType="Int64"
+        )
+        rules.append((setting, expression))
+    if not rules:
+        return
+    holder = ET.SubElement(deployment, tag("Requirements"))
+    for name, expression in rules:
+        rule = ET.SubElement(
+            holder,
+            _rule("Rule"),
+            id=f"Rule_{uuid.uuid5(_EUCORA_NAMESPACE, f'{seed}/requirement/{name}')}",
+            Severity="None",
+            NonCompliantWhenSettingIsNotFound="false",
+        )
+        rule.append(expression)
+
+
+def _add_supersedes(
+    deployment: ET.Element, superseded: ModelReference, uninstall: bool, tag: Callable[[str], str]
+) -> None:
+    """The superseded version's deployment type, replaced (``DesiredState`` Prohibited)."""
+    rule = ET.SubElement(
+        ET.SubElement(deployment, tag("Supersedes")), _rule("DeploymentTypeRule"), Severity="None"
+    )
+    expression = ET.SubElement(
+        rule, _rule("DeploymentTypeIntentExpression"), DesiredState="Prohibited"
+    )
+    ET.SubElement(
+        expression,
+        _rule("DeploymentTypeApplicationReference"),
+        AuthoringScopeId=superseded.scope,
+        LogicalName=superseded.application,
+        Version=superseded.version,
+    )
+    ET.SubElement(
+        expression,
+        _rule("DeploymentTypeReference"),
+        AuthoringScopeId=superseded.scope,
+        LogicalName=superseded.deployment_type,
+        Version=superseded.deployment_type_version,
+        Changeable=str(uninstall).lower(),
+    )
+
+
+def _rule(name: str) -> str:
+    return f"{{{RULES_NS}}}{name}"
+
+
+def model_reference(model: str) -> ModelReference:
+    """Where an ``SDMPackageXML`` names its application and (first) deployment type."""
+    ns = {"d": DIGEST_NS}
+    root = _parse_model(model)
+    application = root.find("d:Application", ns)
+    deployment = root.find("d:DeploymentType", ns)
+    if application is None or deployment is None:
+        raise TransientConnectorError(
+            "sccm: an SDMPackageXML without an Application and a DeploymentType"
+        )
+    return ModelReference(
+        scope=application.get("AuthoringScopeId", ""),
+        application=application.get("LogicalName", ""),
+        version=application.get("Version", "1"),
+        deployment_type=deployment.get("LogicalName", ""),
+        deployment_type_version=deployment.get("Version", "1"),
+    )
+
+
+def _parse_model(model: str) -> ET.Element:
+    try:
+        root: ET.Element = SafeET.fromstring(model)
+    except ET.ParseError:
+        raise TransientConnectorError("sccm: the application's SDMPackageXML is not XML") from None
+    return root
+
+
+def read_model_detection(model: str) -> dict[str, Any] | None:
+    """The deployment type's detection in the words of the intent's ``package.detection``."""
+    ns = {"d": DIGEST_NS}
+    detect = _parse_model(model).find("d:DeploymentType/d:Installer/d:DetectAction", ns)
+    if detect is None:
+        return None
+    provider = detect.get("Provider")
+    if provider == "MSI":
+        return {
+            "type": "msiProductCode",
+            "productCode": detect.findtext("d:ProductCode", default="", namespaces=ns),
+        }
+    if provider == "Script":
+        body = detect.find("d:Args/d:Arg[@Name='ScriptBody']", ns)
+        return {"type": "script", "script": "" if body is None else body.text or ""}
+    found = detect.find("d:File", ns)
+    if found is not None:
+        file = {
+            "type": "file",
+            "path": str(PureWindowsPath(found.get("Path", ""), found.get("Name", ""))),
+        }
+        if found.get("MinimumVersion"):
+            file["fileVersion"] = found.get("MinimumVersion", "")
+        return file
+    found = detect.find("d:RegistryKey", ns)
+    if found is not None:
+        registry = {"type": "registry", "key": f"{found.get('Hive', '')}\\{found.get('Key', '')}"}
+        if found.get("ValueName"):
+            registry["valueName"] = found.get("ValueName", "")
+        return registry
+    return {"type": f"unknown {provider}"}
+
+
+def read_model_supersedes(model: str) -> tuple[str, bool] | None:
+    """The model name (``<scope>/<logical name>``) of the superseded application and uninstall."""
+    ns = {"d": DIGEST_NS, "r": RULES_NS}
+    expression = _parse_model(model).find(
+        "d:DeploymentType/d:Supersedes/r:DeploymentTypeRule/r:DeploymentTypeIntentExpression", ns
+    )
+    if expression is None:
+        return None
+    application = expression.find("r:DeploymentTypeApplicationReference", ns)
+    deployment = expression.find("r:DeploymentTypeReference", ns)
+    if application is None:
+        return None
+    uninstall = deployment is not None and deployment.get("Changeable") == "true"
+    return f"{application.get('AuthoringScopeId')}/{application.get('LogicalName')}", uninstall
 
 
 def _add_settings(
@@ -236,10 +467,7 @@ def _add_settings(
 def read_model_settings(model: str) -> dict[str, Any]:
     """An ``SDMPackageXML``'s deployment type settings in the words of the intent's ``sccm``."""
     ns = {"d": DIGEST_NS}
-    try:
-        root = SafeET.fromstring(model)
-    except ET.ParseError:
-        raise TransientConnectorError("sccm: the application's SDMPackageXML is not XML") from None
+    root = _parse_model(model)
     section: dict[str, Any] = {}
     words = {
         "ExecutionContext": ("installBehavior", {v: k for k, v in INSTALL_BEHAVIOR.items()}),
@@ -262,7 +490,30 @@ def read_model_settings(model: str) -> dict[str, Any]:
     ]
     if custom:
         section["returnCodes"] = custom
+    requirements = _read_requirements(root)
+    if requirements:
+        section["requirements"] = requirements
     return section
+
+
+def _read_requirements(root: ET.Element) -> dict[str, Any]:
+    ns = {"d": DIGEST_NS, "r": RULES_NS}
+    requirements: dict[str, Any] = {}
+    systems = {v: k for k, v in OPERATING_SYSTEMS.items()}
+    conditions = {v: k for k, v in GLOBAL_CONDITIONS.items()}
+    for rule in root.iterfind("d:DeploymentType/d:Requirements/r:Rule", ns):
+        ids = [
+            e.get("RuleId", "")
+            for e in rule.iterfind("r:OperatingSystemExpression/r:Operands/r:RuleExpression", ns)
+        ]
+        if ids:
+            requirements["operatingSystems"] = [systems.get(i, i) for i in ids]
+        setting = rule.find("r:Expression/r:Operands/r:GlobalSettingReference", ns)
+        value = rule.find("r:Expression/r:Operands/r:ConstantValue", ns)
+        if setting is not None and value is not None:
+            name = setting.get("LogicalName", "")
+            requirements[conditions.get(name, name)] = int(value.get("Value", "0"))
+    return requirements
 
 
 class SccmConnector:
@@ -304,15 +555,26 @@ class SccmConnector:
     # -- the interface ---------------------------------------------------------------------
     def plan(self, publication: Publication) -> tuple[PlannedStep, ...]:
         """What publishing would create, from GET requests only."""
-        application_model(publication)  # an unsupported package type fails the plan
+        # An unsupported package type, or a superseded version the site lacks, fails the plan.
+        application_model(publication, self._superseded(publication))
         collection = self._collection(publication.ring.target)
         name = display_name(publication)
         offer, desired = OFFER[publication.ring.assignment]
         steps = []
         application = self._find_application(name)
         if application is None:
+            supersedes = (publication.intent.get("sccm") or {}).get("supersedes")
+            superseding = (
+                f", superseding '{publication.name} {supersedes['version']}'"
+                f" ({'uninstall' if supersedes.get('uninstall') else 'upgrade'})"
+                if supersedes
+                else ""
+            )
             steps.append(
-                PlannedStep(kind=StepKind.CREATE, description=f"create application '{name}'")
+                PlannedStep(
+                    kind=StepKind.CREATE,
+                    description=f"create application '{name}'{superseding}",
+                )
             )
         deployment = self._find_assignment(assignment_name(publication))
         purpose = _purpose(offer, desired)
@@ -384,17 +646,25 @@ class SccmConnector:
             for status in sorted({STATUS.get(r["StatusType"], "unknown") for r in rows}):
                 count = sum(1 for r in rows if STATUS.get(r["StatusType"], "unknown") == status)
                 details[f"{ring}.{status}"] = str(count)
+        model = self._model(application)
+        settings: dict[str, Any] = {"sccm": read_model_settings(model), "rings": read_rings}
+        supersedes = self._read_supersedes(model)
+        if supersedes:
+            settings["sccm"]["supersedes"] = supersedes
+        detection = read_model_detection(model)
+        if detection is not None:
+            settings["package"] = {"detection": detection}
         return PlaneState(
             present=True,
             version=str(application.get("SoftwareVersion") or "") or None,
             rings=rings,
             object_id=str(application["CI_ID"]),
             details=details,
-            settings={"sccm": self._model_settings(application), "rings": read_rings},
+            settings=settings,
         )
 
-    def _model_settings(self, application: Mapping[str, Any]) -> dict[str, Any]:
-        """The deployment type's settings; ``SDMPackageXML`` is lazy, so read by key if left out."""
+    def _model(self, application: Mapping[str, Any]) -> str:
+        """The application's ``SDMPackageXML``; it is lazy, so read by key if left out."""
         model = application.get("SDMPackageXML")
         if not model:
             found = self._wmi_key("SMS_Application", int(application["CI_ID"]))
@@ -403,7 +673,38 @@ class SccmConnector:
             raise TransientConnectorError(
                 f"sccm: application {application['CI_ID']} came back without its SDMPackageXML"
             )
-        return read_model_settings(model)
+        return model
+
+    def _superseded(self, publication: Publication) -> ModelReference | None:
+        """The deployment type of the version ``sccm.supersedes`` names, as the site holds it."""
+        supersedes = (publication.intent.get("sccm") or {}).get("supersedes")
+        if not supersedes:
+            return None
+        name = f"{publication.name} {supersedes['version']}"
+        found = self._find_application(name)
+        if found is None:
+            raise PermanentConnectorError(
+                f"sccm: sccm.supersedes names '{name}', which the site does not hold: publish"
+                " that version first, or remove sccm.supersedes"
+            )
+        return model_reference(self._model(found))
+
+    def _read_supersedes(self, model: str) -> dict[str, Any] | None:
+        """``sccm.supersedes`` as the model says it: the superseded application's version."""
+        found = read_model_supersedes(model)
+        if found is None:
+            return None
+        model_name, uninstall = found
+        rows = self._wmi("SMS_Application", f"ModelName eq {_odata(model_name)}")
+        if not rows:
+            raise TransientConnectorError(
+                f"sccm: the application supersedes {model_name}, which the site does not list"
+            )
+        newest = max(rows, key=lambda a: int(a["CI_ID"]))
+        supersedes: dict[str, Any] = {"version": str(newest.get("SoftwareVersion") or "")}
+        if uninstall:
+            supersedes["uninstall"] = True
+        return supersedes
 
     def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
         """The intent's newest application for drift: its version and each deployment's collection.
@@ -543,10 +844,11 @@ class SccmConnector:
         found = self._find_application(name)
         if found is not None:
             return found, False
+        model = application_model(publication, self._superseded(publication))
         response = self._http.request(
             "POST",
             "/wmi/SMS_Application",
-            json={"SDMPackageXML": application_model(publication)},
+            json={"SDMPackageXML": model},
             allow=(409,),
         )
         if response.status_code == 409:
@@ -602,6 +904,8 @@ class SccmConnector:
             body["EnforcementDeadline"] = deadline or start
         if ring_settings.get("rebootOutsideServiceWindows"):
             body["RebootOutsideOfServiceWindows"] = True
+        if ring_settings.get("updateSupersedence"):
+            body["UpdateSupersedence"] = True
         created = self._http.json("POST", "/wmi/SMS_ApplicationAssignment", json=body)
         return dict(created), True
 
@@ -640,6 +944,8 @@ def read_deployment_settings(deployment: Mapping[str, Any]) -> dict[str, Any]:
         section["overrideServiceWindows"] = True
     if deployment.get("RebootOutsideOfServiceWindows"):
         section["rebootOutsideServiceWindows"] = True
+    if deployment.get("UpdateSupersedence"):
+        section["updateSupersedence"] = True
     if section:
         ring["sccm"] = section
     schedule: dict[str, Any] = {}

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.core.planes import PROFILES, Plane
 from bot.core.schema import RawFinding
+from bot.core.versions import compare_versions
 
 PLANE_SECTIONS: Mapping[str, str] = {
     plane.value: PROFILES[plane].display_name for plane in (Plane.INTUNE, Plane.JAMF, Plane.SCCM)
@@ -36,6 +37,13 @@ WIN32_ONLY = ("requirements", "returnCodes", "restartBehavior")
 MACOS_ONLY = ("bundles", "ignoreVersionDetection", "installAsManaged")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MSI_TYPES = frozenset({"msi", "intunewin"})
+INTUNE_PACKAGE_FIELDS = ("setupFile", "setupFolder", "architectures", "msi")
+"""``package`` fields only an Intune Win32 app has (the schema's descriptions say so)."""
+_SCCM_DETECTIONS = frozenset({"msiProductCode", "file", "registry", "script"})
+_HIVES = frozenset(
+    {"HKEY_LOCAL_MACHINE", "HKEY_CURRENT_USER", "HKEY_CLASSES_ROOT", "HKEY_USERS",
+     "HKEY_CURRENT_CONFIG"}
+)  # fmt: skip
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -204,12 +212,135 @@ def check_jamf_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
 
 
 def check_sccm_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
-    """Configuration Manager: each return code listed once."""
+    """Configuration Manager: return codes, detection, supersedence of an older version."""
     if intent.get("plane") != "sccm":
         return
-    yield from _return_codes(
-        _mapping(intent.get("sccm")).get("returnCodes"), "/sccm/returnCodes", "sccm"
-    )
+    settings = _mapping(intent.get("sccm"))
+    yield from _return_codes(settings.get("returnCodes"), "/sccm/returnCodes", "sccm")
+    detection = _mapping(_mapping(intent.get("package")).get("detection"))
+    kind = detection.get("type")
+    if isinstance(kind, str) and kind not in _SCCM_DETECTIONS:
+        yield RawFinding(
+            "/package/detection/type",
+            "sccm.detection",
+            f"Configuration Manager has no {kind!r} detection method: use msiProductCode, file,"
+            " registry or script",
+        )
+    key = detection.get("key")
+    if kind == "registry" and isinstance(key, str) and key.split("\\", 1)[0] not in _HIVES:
+        yield RawFinding(
+            "/package/detection/key",
+            "sccm.detection",
+            f"registry key {key!r} does not start with a hive Configuration Manager names: write"
+            f" the full hive, e.g. HKEY_LOCAL_MACHINE\\SOFTWARE\\..., not HKLM\\...",
+        )
+    yield from _sccm_supersedes(intent, settings)
+    package = _mapping(intent.get("package"))
+    for key in INTUNE_PACKAGE_FIELDS:
+        if key in package:
+            instead = (
+                ": give the platforms in sccm.requirements.operatingSystems (each names its"
+                " architecture)"
+                if key == "architectures"
+                else ": remove it"
+            )
+            yield RawFinding(
+                f"/package/{key}",
+                "sccm.intune-setting",
+                f"package.{key} is a setting of an Intune Win32 app, which Configuration Manager"
+                f" does not have{instead}",
+                at_key=True,
+            )
+
+
+def _sccm_supersedes(
+    intent: Mapping[str, Any], settings: Mapping[str, Any]
+) -> Iterator[RawFinding]:
+    supersedes = _mapping(settings.get("supersedes"))
+    version = supersedes.get("version")
+    own = _mapping(intent.get("app")).get("version")
+    if isinstance(version, str) and isinstance(own, str):
+        order = compare_versions(version, own)
+        if order is not None and order <= 0:
+            yield RawFinding(
+                "/sccm/supersedes/version",
+                "sccm.supersedes",
+                f"sccm.supersedes names version {version}, which is not older than this"
+                f" app's {own}: an application supersedes an earlier version, usually"
+                " rollback.previousVersion",
+            )
+    if supersedes:
+        return
+    for index, ring in _rings(intent):
+        if _mapping(ring.get("sccm")).get("updateSupersedence"):
+            yield RawFinding(
+                f"/rings/{index}/sccm/updateSupersedence",
+                "sccm.supersedes",
+                f"ring {ring.get('name')!r} upgrades superseded versions, but the app supersedes"
+                " none: add sccm.supersedes (the earlier version), or remove updateSupersedence",
+            )
+
+
+_GRAPH_BETA = (
+    "exists only in Microsoft Graph beta; EUCORA publishes through Graph v1.0, whose"
+    " description has no such property"
+)
+_FILTER = (
+    f"an assignment filter {_GRAPH_BETA} on an assignment target: set the filter on the ring's"
+    " assignment in the Intune console (Apps > the app > Properties > Assignments), or exclude"
+    " devices with excludeGroups"
+)
+NOT_IN_API: Mapping[tuple[str, bool, str], str] = {
+    ("intune", True, "filter"): _FILTER,
+    ("intune", True, "filters"): _FILTER,
+    ("intune", False, "dependencies"): (
+        f"a Win32 app dependency (mobileAppDependency) {_GRAPH_BETA}: add the dependency in the"
+        " Intune console (the app > Properties > Dependencies)"
+    ),
+    ("intune", False, "supersedes"): (
+        f"supersedence (mobileAppSupersedence) {_GRAPH_BETA}: add it in the Intune console (the"
+        " app > Properties > Supersedence); rollback.previousVersion still names the version to"
+        " go back to"
+    ),
+    ("intune", False, "maxRunTimeMinutes"): (
+        f"a maximum run time (installExperience.maxRunTimeInMinutes) {_GRAPH_BETA}: Intune keeps"
+        " its default of 60 minutes; change it in the console (the app > Properties > Program)"
+    ),
+    ("sccm", False, "dependencies"): (
+        "Configuration Manager dependencies name other applications' deployment types, which"
+        " EUCORA does not send yet: add them in the console (Deployment Type > Dependencies)"
+    ),
+}
+"""Settings a plane's console has but EUCORA cannot send, by (plane, in a ring, key)."""
+
+
+def check_settings_not_in_api(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """A console setting EUCORA cannot send says why and where to set it (the schema refuses it)."""
+    plane = intent.get("plane")
+    if not isinstance(plane, str):
+        return
+    places = [("", False, intent)] + [(f"/rings/{i}", True, r) for i, r in _rings(intent)]
+    for where, in_ring, holder in places:
+        for key in _mapping(holder.get(plane)):
+            reason = NOT_IN_API.get((plane, in_ring, key))
+            if reason:
+                yield RawFinding(
+                    f"{where}/{plane}/{key}",
+                    f"{plane}.not-in-api",
+                    f"{PLANE_SECTIONS[plane]}: {reason}",
+                    at_key=True,
+                )
+    rules = _mapping(_mapping(intent.get("sccm")).get("requirements")).get("rules")
+    if plane == "sccm" and rules is not None:
+        yield RawFinding(
+            "/sccm/requirements/rules",
+            "sccm.not-in-api",
+            "Configuration Manager: file, registry and script requirements are custom global"
+            " conditions (SMS_GlobalCondition), which EUCORA does not create: create the global"
+            " condition and the requirement in the console, or use operatingSystems,"
+            " minimumFreeDiskSpaceMB and minimumMemoryMB",
+            at_key=True,
+        )
 
 
 PLANE_SETTINGS_CHECKS = (
@@ -217,5 +348,6 @@ PLANE_SETTINGS_CHECKS = (
     check_intune_settings,
     check_jamf_settings,
     check_sccm_settings,
+    check_settings_not_in_api,
 )
 """Added to :data:`bot.core.semantics.INTENT_CHECKS`."""

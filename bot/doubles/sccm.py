@@ -6,7 +6,8 @@ Requests are checked against hand-written JSON Schemas of the WMI classes in ``d
 Microsoft's class reference pages, CC-BY-4.0): ``$filter`` and ``$select`` may only name properties
 of the class, create bodies must validate (types, enumerations, ``required``) and may not carry
 read-only properties; ``SDMPackageXML`` must be an ``AppMgmtDigest`` with an ``Application`` (title,
-version) and at least one ``DeploymentType``. Class names are matched case-insensitively, as on
+version) and at least one ``DeploymentType``, whose detection, requirement rules and supersedence
+hold what ``data/sccm/README.md`` lists (a superseded application must exist). Class names are matched case-insensitively, as on
 ConfigMgr 2006 and later. Answers use the OData envelope ``{"@odata.context", "value"}`` and the
 error shape ``{"error": {"code", "message"}}``.
 
@@ -33,6 +34,7 @@ from bot.doubles._console import ConsoleEdit, ConsoleEdits
 from bot.doubles._json_double import Call, JsonDouble, Reply
 
 DIGEST_NS = "http://schemas.microsoft.com/SystemCenterConfigurationManager/2009/AppMgmtDigest"
+RULES_NS = "http://schemas.microsoft.com/SystemsCenterConfigurationManager/2009/06/14/Rules"
 CLASSES = ("SMS_Application", "SMS_ApplicationAssignment", "SMS_Collection")
 READ_ONLY_CLASSES = (
     "SMS_AppDeploymentAssetDetails",
@@ -398,6 +400,7 @@ class SccmDouble(ConsoleEdits, JsonDouble):
         info = parse_digest(body["SDMPackageXML"])
         if any(a["LocalizedDisplayName"] == info["title"] for a in self.applications.values()):
             raise ODataError(409, "Conflict", f"an application named {info['title']!r} exists")
+        superseded = [self._superseded(model, dt) for model, dt in info["supersedes"]]
         self._next_ci += 1
         application = {
             "CI_ID": self._next_ci,
@@ -419,7 +422,20 @@ class SccmDouble(ConsoleEdits, JsonDouble):
         }
         self.applications[application["CI_ID"]] = application
         self.creates["application"] += 1
+        for old in superseded:
+            old["IsSuperseded"] = True
+        application["IsSuperseding"] = bool(superseded)
         return application
+
+    def _superseded(self, model_name: str, deployment_type: str) -> dict[str, Any]:
+        """The application a supersedence names; one the site does not hold is refused."""
+        for application in self.applications.values():
+            if application["ModelName"] == model_name:
+                names = parse_digest(application["SDMPackageXML"])["deployment_type_names"]
+                if deployment_type not in names:
+                    raise _bad(f"{model_name} has no deployment type {deployment_type}")
+                return application
+        raise _bad(f"the superseded application {model_name} does not exist")
 
     def _create_assignment(self, body: dict[str, Any]) -> dict[str, Any]:
         ci_id = body["AssignedCIs"][0] if len(body["AssignedCIs"]) == 1 else None
@@ -470,6 +486,8 @@ def parse_digest(xml: str) -> dict[str, Any]:
         raise ODataError(400, "BadRequest", "SDMPackageXML has no DeploymentType")
     for deployment_type in deployment_types:
         _check_installer(deployment_type, ns)
+        _check_detection(deployment_type, ns)
+        _check_requirements(deployment_type)
     return {
         "logical_name": application.get("LogicalName"),
         "title": title,
@@ -477,6 +495,10 @@ def parse_digest(xml: str) -> dict[str, Any]:
         "description": application.findtext("d:Description", default="", namespaces=ns),
         "publisher": application.findtext("d:Publisher", default="", namespaces=ns),
         "deployment_types": len(deployment_types),
+        "deployment_type_names": [d.get("LogicalName") for d in deployment_types],
+        "supersedes": [
+            reference for d in deployment_types for reference in _superseded_references(d)
+        ],
     }
 
 
@@ -519,6 +541,122 @@ def _check_installer(deployment_type: Any, ns: dict[str, str]) -> None:
                 400, "BadRequest", f"ExitCode Code {code.get('Code')!r} is not a new integer"
             )
         seen.add(number)
+
+
+_HIVES = frozenset(
+    {"HKEY_LOCAL_MACHINE", "HKEY_CURRENT_USER", "HKEY_CLASSES_ROOT", "HKEY_USERS",
+     "HKEY_CURRENT_CONFIG"}
+)  # fmt: skip
+_SCRIPT_TYPES = frozenset({"0", "1", "2"})
+"""``ScriptType`` of a script detection: 0 PowerShell, 1 VBScript, 2 JScript (the console's)."""
+_OPERATORS = frozenset(
+    {"Equals", "NotEquals", "GreaterThan", "LessThan", "GreaterEquals", "LessEquals", "OneOf",
+     "NoneOf"}
+)  # fmt: skip
+_GLOBAL_CONDITIONS = frozenset({"FreeDiskSpace", "TotalPhysicalMemory"})
+"""The built-in global conditions this double knows a requirement rule may compare."""
+_PRODUCT_CODE = re.compile(r"^\{[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}$")
+
+
+def _bad(message: str) -> ODataError:
+    return ODataError(400, "BadRequest", message)
+
+
+def _check_detection(deployment_type: Any, ns: dict[str, str]) -> None:  # noqa: C901, PLR0912
+    """At most one ``DetectAction``, of a provider the console offers, with what it needs.
+
+    An assumption of this double (no public SDM XSD): ``MSI`` holds a ``ProductCode`` in braces;
+    ``Local`` one ``File`` (``Path``, ``Name``) or ``RegistryKey`` (a full ``Hive`` name,
+    ``Key``); ``Script`` a ``ScriptType`` (0 PowerShell, 1 VBScript, 2 JScript) and a
+    ``ScriptBody``.
+    """
+    actions = deployment_type.findall("d:Installer/d:DetectAction", ns)
+    if len(actions) > 1:
+        raise _bad("a deployment type has one DetectAction")
+    if not actions:
+        return
+    detect = actions[0]
+    provider = detect.get("Provider")
+    if provider == "MSI":
+        code = (detect.findtext("d:ProductCode", default="", namespaces=ns) or "").strip()
+        if not _PRODUCT_CODE.fullmatch(code):
+            raise _bad(f"DetectAction MSI ProductCode {code!r} is not a GUID in braces")
+    elif provider == "Local":
+        found = detect.findall("d:File", ns) + detect.findall("d:RegistryKey", ns)
+        if len(found) != 1:
+            raise _bad("DetectAction Local holds one File or one RegistryKey")
+        setting = found[0]
+        if setting.tag.endswith("}File") and not (setting.get("Path") and setting.get("Name")):
+            raise _bad("DetectAction File needs a Path and a Name")
+        if setting.tag.endswith("}RegistryKey"):
+            if setting.get("Hive") not in _HIVES:
+                raise _bad(
+                    f"RegistryKey Hive {setting.get('Hive')!r} is not one of {sorted(_HIVES)}"
+                )
+            if not setting.get("Key"):
+                raise _bad("DetectAction RegistryKey needs a Key")
+    elif provider == "Script":
+        args = {a.get("Name"): (a.text or "") for a in detect.iterfind("d:Args/d:Arg", ns)}
+        if args.get("ScriptType") not in _SCRIPT_TYPES:
+            raise _bad(
+                f"DetectAction Script ScriptType {args.get('ScriptType')!r} is not 0, 1 or 2"
+            )
+        if not args.get("ScriptBody", "").strip():
+            raise _bad("DetectAction Script has no ScriptBody")
+    else:
+        raise _bad(f"DetectAction Provider {provider!r} is not one of ['Local', 'MSI', 'Script']")
+
+
+def _check_requirements(deployment_type: Any) -> None:
+    """Requirement rules: an id, an operator the rules schema has, a known global condition."""
+    ns = {"d": DIGEST_NS, "r": RULES_NS}
+    for rule in deployment_type.iterfind("d:Requirements/*", ns):
+        if rule.tag != f"{{{RULES_NS}}}Rule" or not rule.get("id"):
+            raise _bad("Requirements hold rules:Rule elements with an id")
+        systems = rule.find("r:OperatingSystemExpression", ns)
+        expression = rule.find("r:Expression", ns)
+        if systems is not None:
+            operator = systems.findtext("r:Operator", default="", namespaces=ns)
+            ids = [e.get("RuleId", "") for e in systems.iterfind("r:Operands/r:RuleExpression", ns)]
+            if operator not in {"OneOf", "NoneOf"} or not ids:
+                raise _bad("an operating system rule is OneOf/NoneOf a list of platforms")
+            if any(not i.startswith("Windows/") for i in ids):
+                raise _bad(f"operating system platforms {ids} are not all Windows/ platforms")
+        elif expression is not None:
+            operator = expression.findtext("r:Operator", default="", namespaces=ns)
+            if operator not in _OPERATORS:
+                raise _bad(f"rule operator {operator!r} is not one of {sorted(_OPERATORS)}")
+            setting = expression.find("r:Operands/r:GlobalSettingReference", ns)
+            value = expression.find("r:Operands/r:ConstantValue", ns)
+            if setting is None or setting.get("LogicalName") not in _GLOBAL_CONDITIONS:
+                name = None if setting is None else setting.get("LogicalName")
+                raise _bad(f"global condition {name!r} is not one of {sorted(_GLOBAL_CONDITIONS)}")
+            if value is None or not value.get("Value", "").isdigit():
+                raise _bad("a global condition is compared with a whole ConstantValue")
+        else:
+            raise _bad("a requirement rule holds an OperatingSystemExpression or an Expression")
+
+
+def _superseded_references(deployment_type: Any) -> list[tuple[str, str]]:
+    """(application model name, deployment type logical name) each supersedence names."""
+    ns = {"d": DIGEST_NS, "r": RULES_NS}
+    found = []
+    for expression in deployment_type.iterfind(
+        "d:Supersedes/r:DeploymentTypeRule/r:DeploymentTypeIntentExpression", ns
+    ):
+        application = expression.find("r:DeploymentTypeApplicationReference", ns)
+        target = expression.find("r:DeploymentTypeReference", ns)
+        if application is None or target is None:
+            raise _bad("a supersedence names an application and its deployment type")
+        if expression.get("DesiredState") != "Prohibited":
+            raise _bad("a superseded deployment type has DesiredState Prohibited")
+        found.append(
+            (
+                f"{application.get('AuthoringScopeId')}/{application.get('LogicalName')}",
+                str(target.get("LogicalName")),
+            )
+        )
+    return found
 
 
 def _signed(code: int) -> int:

@@ -130,3 +130,73 @@ def test_the_double_refuses_a_rule_the_description_does_not_have(double: IntuneD
     assert double.model.check(app.body, "win32LobApp", "body")
     double.violations.clear()
     connector.close()
+
+
+CONTRACTORS = "0b7e4a61-2f3c-4d8e-9a15-6c2d8f4e1b37"
+FULL_REQUIREMENTS = {
+    "minimumWindowsRelease": "2H20",
+    "minimumFreeDiskSpaceMB": 1024,
+    "minimumMemoryMB": 8192,
+    "minimumProcessors": 2,
+    "minimumCpuSpeedMHz": 1800,
+    "rules": SETTINGS["requirements"]["rules"],
+}
+
+
+def test_a_win32_intent_over_two_rings_reads_back_all_it_says(double: IntuneDouble) -> None:
+    """Issue 20's Done-when on Graph v1.0: requirements (OS, architecture, disk, memory, CPU,
+    file/registry/script rules), detection, custom return codes, and per ring an excluded group
+    and assignment settings; dependencies, supersedence and filters are Graph beta only."""
+    intent = chrome()
+    intent["intune"] = SETTINGS | {"requirements": FULL_REQUIREMENTS}
+    intent["package"]["architectures"] = ["x64"]
+    intent["package"]["detection"] = {
+        "type": "registry",
+        "key": "HKEY_LOCAL_MACHINE\\SOFTWARE\\Google\\Chrome\\BLBeacon",
+        "valueName": "version",
+    }
+    intent["rings"][1]["intune"] = {"excludeGroups": [CONTRACTORS], "notifications": "hideAll"}
+    connector = connect(double, intent)
+    connector.publish(publication(intent), DictJournal())
+    connector.publish(publication(intent, 1), DictJournal())
+    state = connector.state("google-chrome")
+    lab, pilot = intent["rings"][:2]
+    assert state.settings["intune"] == intent["intune"]
+    assert state.settings["package"] == {
+        "architectures": ["x64"],
+        "detection": intent["package"]["detection"],
+    }
+    assert state.settings["excludeGroups"] == sorted([KIOSKS, CONTRACTORS])
+    rings = state.settings["rings"]
+    assert rings[lab["target"]]["intune"] == {
+        k: v for k, v in lab["intune"].items() if k != "excludeGroups"
+    }
+    assert rings[pilot["target"]]["intune"] == {"notifications": "hideAll"}
+    assert state.rings == {lab["target"]: "required", pilot["target"]: "required"}
+    connector.close()
+
+
+@pytest.mark.parametrize(
+    "detection",
+    [
+        {"type": "msiProductCode", "productCode": "{8A69D345-D564-463C-AFF1-A69D9E530F96}"},
+        {"type": "file", "path": "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe"},
+        {
+            "type": "file",
+            "path": "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+            "fileVersion": "131.0.6778.86",
+        },
+        {"type": "registry", "key": "HKEY_LOCAL_MACHINE\\SOFTWARE\\Google\\Chrome"},
+        {"type": "script", "script": "if (Test-Path $env:ProgramFiles\\Google) { 'yes' }"},
+    ],
+    ids=["msi", "file", "file-version", "registry-key", "script"],
+)
+def test_each_detection_rule_reads_back_as_the_intent_says_it(
+    double: IntuneDouble, detection: dict[str, Any]
+) -> None:
+    intent = chrome()
+    intent["package"]["detection"] = detection
+    connector = connect(double, intent)
+    connector.publish(publication(intent), DictJournal())
+    assert connector.state("google-chrome").settings["package"] == {"detection": detection}
+    connector.close()
