@@ -546,6 +546,7 @@ def test_policy_from_eucora_yaml() -> None:
         distinct_teams=2,
         survive_non_intent_push=True,
         emergency_label="hotfix",
+        tier_approvals=(("low", 0), ("medium", 1), ("high", 2), ("critical", 2)),
     )
     assert approval_policy({}, tier="low", required=0).emergency_label == "eucora:emergency"
 
