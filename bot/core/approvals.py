@@ -112,6 +112,13 @@ REASON_TEXT: Mapping[Reason, str] = {
 """One sentence per reason, for the check run summary and the comment."""
 
 
+SEPARATION_OF_DUTIES = (
+    "bots, the pull request's author, and the authors, Co-authored-by co-authors and committers "
+    "of its commits cannot approve; only each reviewer's latest approval on the current head counts"
+)
+"""The rules in one sentence, for renderings that have only the check pack."""
+
+
 class Outcome(StrEnum):
     """Where the approval of a change stands."""
 
@@ -356,6 +363,10 @@ class ApprovalDecision:
     unresolved: tuple[str, ...] = ()
     requirements: tuple[RequirementResult, ...] = ()
     cab_teams: tuple[str, ...] = ()
+    tier_approvals: tuple[tuple[str, int], ...] = ()
+    """The count each tier needs (``risk.approvals``): the explanation, not the evidence."""
+    rules: tuple[str, ...] = ()
+    """The separation-of-duties rules applied, one sentence each (for the explanation)."""
 
     @property
     def counted(self) -> tuple[ReviewVerdict, ...]:
@@ -574,6 +585,8 @@ def _outcome(  # noqa: PLR0913 - the pieces of the decision
         unresolved=tuple(sorted(people.unresolved)),
         requirements=routed,
         cab_teams=policy.cab_teams,
+        tier_approvals=policy.tier_approvals,
+        rules=policy.separation_of_duties(),
     )
 
 
@@ -799,6 +812,7 @@ __all__ = [
     "CRITICAL",
     "DEFAULT_EMERGENCY_LABEL",
     "REASON_TEXT",
+    "SEPARATION_OF_DUTIES",
     "ApprovalDecision",
     "ApprovalPolicy",
     "Commit",

@@ -36,6 +36,7 @@ from bot.adapters.git import read_commits
 from bot.adapters.git_content import content_hash, read_file
 from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
 from bot.catalog import build_document_validator
+from bot.core.approval_routing import requirements_of
 from bot.core.approvals import (
     ApprovalDecision,
     ApprovalPolicy,
@@ -459,12 +460,14 @@ class CabApprovals:
             config,
             tier=str(pack["risk"]["tier"]),
             required=int(pack["approvals"]["required"]),
+            requirements=requirements_of(pack["approvals"]),
         )
         self._catch_up(context, pr, config)
         reviews = self.ledger.reviews(pr.repository, pr.number)
         # With no review at all, who is a member cannot change the outcome (nothing counts or
         # blocks): a team that cannot be read is then only a note, even for a lasting decision.
-        teams, notes = self._team_map(github, policy.cab_teams, strict=strict and bool(reviews))
+        # Every team of the change: cab.teams and the teams of each route the change matched.
+        teams, notes = self._team_map(github, policy.teams, strict=strict and bool(reviews))
         if not policy.cab_teams and policy.required:
             notes.append(
                 "eucora.yaml at the base names no CAB team (cab.teams): nobody can approve."
@@ -510,8 +513,9 @@ class CabApprovals:
         blocked_by_policy = stored.pack["decision"]["conclusion"] == "blocked"
         seen = context.evidence.audit_events(pr.repository, pr.number)
         _audit_decision(context, pr, decision, stored.digest, seen, correlation_id=correlation_id)
-        if decision.outcome is Outcome.WAITING and policy.required and not blocked_by_policy:
-            _request_review_once(context, pr, policy.cab_teams, seen, correlation_id=correlation_id)
+        needed = policy.required or decision.unmet
+        if decision.outcome is Outcome.WAITING and needed and not blocked_by_policy:
+            _request_review_once(context, pr, policy.teams, seen, correlation_id=correlation_id)
         run = decided_approval_run(
             stored.pack,
             decision,
