@@ -169,3 +169,18 @@ def test_a_bad_route_is_an_error_at_its_line(repo: GitRepo, tmp_path: Path) -> N
     assert result.exit_code == 1
     assert f"eucora.yaml:{duplicate}:" in result.output
     assert "route name 'macos' is already used by route 1" in result.output
+
+
+def test_the_documented_routes_and_the_schema_examples_validate() -> None:
+    docs = (ROOT / "docs" / "approvals.md").read_text(encoding="utf-8")
+    [block] = [b.split("```", 1)[0] for b in docs.split("```yaml\n")[1:] if "routes:" in b]
+    header = "apiVersion: eucora.dev/v1\nkind: EucoraConfig\n"
+    doc = build_document_validator().validate(
+        (header + block).encode(), "eucora.yaml", DocumentKind.CONFIG
+    )
+    assert doc.findings == ()
+    schema = json.loads((ROOT / "schemas" / "eucora-config.schema.json").read_text("utf-8"))
+    [example] = schema["properties"]["cab"]["properties"]["routes"]["examples"]
+    cab = {"teams": ["contoso/cab"], "routes": example}
+    config = {"apiVersion": "eucora.dev/v1", "kind": "EucoraConfig", "cab": cab}
+    Draft202012Validator(schema).validate(config)
