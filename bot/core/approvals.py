@@ -50,7 +50,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.core.approval_routing import Requirement
+from bot.core.approval_routing import Requirement, requirements_of
 from bot.core.risk import TIERS, approvals_for
 
 DEFAULT_EMERGENCY_LABEL = "eucora:emergency"
@@ -212,7 +212,12 @@ class ApprovalPolicy:
 
     @property
     def teams(self) -> tuple[str, ...]:
-        """Every CAB team of this change: ``cab.teams``, then the matched routes' teams."""
+        """Every CAB team of this change: ``cab.teams``, then the matched routes' teams.
+
+        The teams whose members the caller must read (``decide_approvals``'s ``teams``).
+        """
+        if not self.requirements:
+            return self.cab_teams
         seen: dict[str, str] = {}
         for team in (*self.cab_teams, *(t for r in self.requirements for t in r.teams)):
             seen.setdefault(team.casefold(), team)
@@ -264,6 +269,20 @@ def approval_policy(
         emergency_label=emergency_label(config),
         requirements=tuple(requirements),
         tier_approvals=tuple((t, approvals_for(t, config)) for t in TIERS),
+    )
+
+
+def pack_approval_policy(config: Mapping[str, Any], pack: Mapping[str, Any]) -> ApprovalPolicy:
+    """The approval settings for the change a check pack judged, under ``config`` (the base's).
+
+    The pack gives the tier, the count and the routed requirements (``approvals.routes``).
+    """
+    approvals = pack["approvals"]
+    return approval_policy(
+        config,
+        tier=str(pack["risk"]["tier"]),
+        required=int(approvals["required"]),
+        requirements=requirements_of(approvals),
     )
 
 
@@ -828,4 +847,5 @@ __all__ = [
     "approval_policy",
     "decide_approvals",
     "emergency_label",
+    "pack_approval_policy",
 ]

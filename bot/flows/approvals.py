@@ -36,7 +36,6 @@ from bot.adapters.git import read_commits
 from bot.adapters.git_content import content_hash, read_file
 from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
 from bot.catalog import build_document_validator
-from bot.core.approval_routing import requirements_of
 from bot.core.approvals import (
     ApprovalDecision,
     ApprovalPolicy,
@@ -46,9 +45,9 @@ from bot.core.approvals import (
     PullRequestFacts,
     ReviewState,
     Team,
-    approval_policy,
     decide_approvals,
     emergency_label,
+    pack_approval_policy,
 )
 from bot.core.audit_events import AuditEventType
 from bot.core.documents import DocumentKind
@@ -456,12 +455,7 @@ class CabApprovals:
         github = context.github
         mirror = github.fetch_revisions(pr.repository, [pr.base_sha, pr.head_sha])
         config = self._config(mirror, pr.base_sha)
-        policy = approval_policy(
-            config,
-            tier=str(pack["risk"]["tier"]),
-            required=int(pack["approvals"]["required"]),
-            requirements=requirements_of(pack["approvals"]),
-        )
+        policy = pack_approval_policy(config, pack)
         self._catch_up(context, pr, config)
         reviews = self.ledger.reviews(pr.repository, pr.number)
         # With no review at all, who is a member cannot change the outcome (nothing counts or

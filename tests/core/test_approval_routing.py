@@ -29,6 +29,7 @@ from bot.core.approvals import (
     Team,
     approval_policy,
     decide_approvals,
+    pack_approval_policy,
 )
 from bot.core.semantics import check_config_routes
 
@@ -339,6 +340,19 @@ def test_the_policy_lists_tier_counts_and_separation_of_duties() -> None:
     rules = policy.separation_of_duties()
     assert "the pull request's author cannot approve it" in rules
     assert any("committers" in r for r in rules)
+
+
+def test_the_policy_of_a_check_pack_carries_its_routes_and_the_teams_to_read() -> None:
+    requirements = route_approvals(CONFIG, [MAC_PILOT, WIN_BROAD])
+    pack = {
+        "risk": {"tier": "high"},
+        "approvals": {"required": 2, "reasons": [], "routes": [r.as_dict() for r in requirements]},
+    }
+    policy = pack_approval_policy(CONFIG, pack)
+    assert (policy.tier, policy.required, policy.requirements) == ("high", 2, requirements)
+    assert policy.teams == ("contoso/cab", "contoso/mac-cab", "contoso/security-cab")
+    older = pack_approval_policy(CONFIG, {"risk": {"tier": "low"}, "approvals": {"required": 0}})
+    assert (older.requirements, older.teams) == ((), ("contoso/cab",))
 
 
 # --- the config's own checks ------------------------------------------------------------------
