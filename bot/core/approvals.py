@@ -226,10 +226,10 @@ class ApprovalPolicy:
     def separation_of_duties(self) -> tuple[str, ...]:
         """The rules a review must pass to count, one sentence each (for the explanation)."""
         head = (
-            "it was given on the current head, or on a head with the same intents, policies "
-            "and eucora.yaml (cab.approvalsSurviveNonIntentPush)"
+            "only approvals on the current head count, or on a head with the same intents, "
+            "policies and eucora.yaml (cab.approvalsSurviveNonIntentPush)"
             if self.survive_non_intent_push
-            else "it was given on the current head: any push needs fresh approvals"
+            else "only approvals on the current head count: any push needs fresh approvals"
         )
         return (
             "only the reviewer's latest review counts, and only an approval",

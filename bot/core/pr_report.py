@@ -423,11 +423,14 @@ def _who_can_approve(decision: ApprovalDecision, cab_teams: Sequence[str]) -> st
 
     With routed requirements still waiting, each names its own teams and members.
     """
-    found = f"who can approve: {_members(cab_teams, decision.can_approve)}"
-    for result in decision.unmet:
-        route = result.requirement
-        found += f"; route {route.route}: {_members(route.teams, result.can_approve)}"
-    return found
+    parts = []
+    if decision.missing or decision.missing_teams or not decision.unmet:
+        parts.append(_members(cab_teams, decision.can_approve))
+    parts.extend(
+        f"route {r.requirement.route}: {_members(r.requirement.teams, r.can_approve)}"
+        for r in decision.unmet
+    )
+    return "who can approve: " + "; ".join(parts)
 
 
 def approval_explanation(decision: ApprovalDecision, cab_teams: Sequence[str]) -> list[str]:
