@@ -28,6 +28,14 @@ on GitHub. A CAB member's latest CHANGES_REQUESTED blocks, whatever head it was 
 they approve or it is dismissed. Critical risk is refused without the emergency label; with it,
 the tier's count applies (default 2) and a post-implementation review is owed.
 
+Routed approvals (``bot.core.approval_routing``): besides the tier's count from ``cab.teams``, a
+change may carry requirements from ``cab.routes`` (the mac CAB for macOS intents, security's
+CAB for the broad ring), each its own count from its own teams. An approval counts when its
+reviewer is a member of a CAB team *of this change* (``cab.teams`` or a matched route's teams)
+and passes every rule above; it then counts toward every requirement whose teams hold its
+reviewer (one approval can meet the tier's count and a route's). The change is approved only
+when the tier's count and every requirement are met. Without routes, nothing differs.
+
 Pure: the flow gathers the reviews (from EUCORA's own ledger, so the head and content hash are
 those recorded when each review arrived), the commits, the team memberships and the settings,
 and passes them in. No clock, no GitHub.
@@ -41,6 +49,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from bot.core.approval_routing import Requirement, requirements_of
+from bot.core.risk import TIERS, approvals_for
 
 DEFAULT_EMERGENCY_LABEL = "eucora:emergency"
 CRITICAL = "critical"
@@ -99,6 +110,13 @@ REASON_TEXT: Mapping[Reason, str] = {
     Reason.NOT_ON_HEAD: "given on an earlier head: the pull request changed since",
 }
 """One sentence per reason, for the check run summary and the comment."""
+
+
+SEPARATION_OF_DUTIES = (
+    "bots, the pull request's author, and the authors, Co-authored-by co-authors and committers "
+    "of its commits cannot approve; only each reviewer's latest approval on the current head counts"
+)
+"""The rules in one sentence, for renderings that have only the check pack."""
 
 
 class Outcome(StrEnum):
@@ -178,7 +196,9 @@ class Team:
 class ApprovalPolicy:
     """The repository's approval settings for this pull request (``eucora.yaml`` and the risk tier).
 
-    ``required`` is the tier's approval count (already raised by any policy rule).
+    ``required`` is the tier's approval count (already raised by any policy rule);
+    ``requirements`` the routed requirements the change matched (``cab.routes``);
+    ``tier_approvals`` the count each tier needs by ``risk.approvals`` (for the explanation).
     """
 
     cab_teams: tuple[str, ...]
@@ -187,6 +207,38 @@ class ApprovalPolicy:
     distinct_teams: int = 1
     survive_non_intent_push: bool = False
     emergency_label: str = DEFAULT_EMERGENCY_LABEL
+    requirements: tuple[Requirement, ...] = ()
+    tier_approvals: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def teams(self) -> tuple[str, ...]:
+        """Every CAB team of this change: ``cab.teams``, then the matched routes' teams.
+
+        The teams whose members the caller must read (``decide_approvals``'s ``teams``).
+        """
+        if not self.requirements:
+            return self.cab_teams
+        seen: dict[str, str] = {}
+        for team in (*self.cab_teams, *(t for r in self.requirements for t in r.teams)):
+            seen.setdefault(team.casefold(), team)
+        return tuple(seen.values())
+
+    def separation_of_duties(self) -> tuple[str, ...]:
+        """The rules a review must pass to count, one sentence each (for the explanation)."""
+        head = (
+            "only approvals on the current head count, or on a head with the same intents, "
+            "policies and eucora.yaml (cab.approvalsSurviveNonIntentPush)"
+            if self.survive_non_intent_push
+            else "only approvals on the current head count: any push needs fresh approvals"
+        )
+        return (
+            "only the reviewer's latest review counts, and only an approval",
+            "bots cannot approve",
+            "the pull request's author cannot approve it",
+            "authors, Co-authored-by co-authors and committers of its commits cannot approve it",
+            "while a commit names an e-mail address tied to no GitHub account, no approval counts",
+            head,
+        )
 
 
 def emergency_label(config: Mapping[str, Any]) -> str:
@@ -194,8 +246,18 @@ def emergency_label(config: Mapping[str, Any]) -> str:
     return str(_mapping(config.get("labels")).get("emergency") or DEFAULT_EMERGENCY_LABEL)
 
 
-def approval_policy(config: Mapping[str, Any], *, tier: str, required: int) -> ApprovalPolicy:
-    """The approval settings in a validated ``eucora.yaml`` (``cab``, ``labels``) for a tier."""
+def approval_policy(
+    config: Mapping[str, Any],
+    *,
+    tier: str,
+    required: int,
+    requirements: Sequence[Requirement] = (),
+) -> ApprovalPolicy:
+    """The approval settings in a validated ``eucora.yaml`` (``cab``, ``labels``) for a tier.
+
+    ``requirements`` are the routed requirements of the change (``route_approvals`` of the
+    changed intents, or ``requirements_of`` a check pack's ``approvals``).
+    """
     cab = _mapping(config.get("cab"))
     quorum = _mapping(cab.get("quorum"))
     return ApprovalPolicy(
@@ -205,6 +267,22 @@ def approval_policy(config: Mapping[str, Any], *, tier: str, required: int) -> A
         distinct_teams=int(quorum.get("distinctTeams", 1)),
         survive_non_intent_push=bool(cab.get("approvalsSurviveNonIntentPush", False)),
         emergency_label=emergency_label(config),
+        requirements=tuple(requirements),
+        tier_approvals=tuple((t, approvals_for(t, config)) for t in TIERS),
+    )
+
+
+def pack_approval_policy(config: Mapping[str, Any], pack: Mapping[str, Any]) -> ApprovalPolicy:
+    """The approval settings for the change a check pack judged, under ``config`` (the base's).
+
+    The pack gives the tier, the count and the routed requirements (``approvals.routes``).
+    """
+    approvals = pack["approvals"]
+    return approval_policy(
+        config,
+        tier=str(pack["risk"]["tier"]),
+        required=int(approvals["required"]),
+        requirements=requirements_of(approvals),
     )
 
 
@@ -244,6 +322,42 @@ class ReviewVerdict:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RequirementResult:
+    """Where one routed requirement stands: who counted for it, how many more it needs."""
+
+    requirement: Requirement
+    counted: tuple[str, ...]
+    missing: int
+    can_approve: tuple[str, ...] = ()
+
+    @property
+    def met(self) -> bool:
+        """Whether enough of its teams' members approved."""
+        return not self.missing
+
+    def line(self) -> str:
+        """Plain text: the route, its teams, counted of needed, who counted, and why it applies."""
+        req = self.requirement
+        teams = ", ".join(req.teams) or "no team configured"
+        who = f" ({', '.join(self.counted)})" if self.counted else ""
+        more = f" and {req.files - len(req.matched)} more" if req.files > len(req.matched) else ""
+        return (
+            f"route {req.route}: {len(self.counted)} of {req.required} approval"
+            f"{'s' if req.required != 1 else ''} from {teams}{who}; "
+            f"matched {'; '.join(req.matched)}{more}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the evidence and the audit log."""
+        return {
+            **self.requirement.as_dict(),
+            "counted": list(self.counted),
+            "missing": self.missing,
+            "canApprove": list(self.can_approve),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ApprovalDecision:
     """The approval state of a change, as data: outcome, every review's verdict, what is missing.
 
@@ -266,11 +380,29 @@ class ApprovalDecision:
     post_implementation_review_owed: bool = False
     can_approve: tuple[str, ...] = field(default=())
     unresolved: tuple[str, ...] = ()
+    requirements: tuple[RequirementResult, ...] = ()
+    cab_teams: tuple[str, ...] = ()
+    tier_approvals: tuple[tuple[str, int], ...] = ()
+    """The count each tier needs (``risk.approvals``): the explanation, not the evidence."""
+    rules: tuple[str, ...] = ()
+    """The separation-of-duties rules applied, one sentence each (for the explanation)."""
 
     @property
     def counted(self) -> tuple[ReviewVerdict, ...]:
         """The approvals that count."""
         return tuple(v for v in self.verdicts if v.counted)
+
+    @property
+    def tier_counted(self) -> tuple[ReviewVerdict, ...]:
+        """The counted approvals from members of ``cab.teams`` (what the tier's count counts)."""
+        if not self.requirements:
+            return self.counted
+        return tuple(v for v in self.counted if _overlap(v.teams, self.cab_teams))
+
+    @property
+    def unmet(self) -> tuple[RequirementResult, ...]:
+        """The routed requirements still missing approvals."""
+        return tuple(r for r in self.requirements if not r.met)
 
     @property
     def refused(self) -> tuple[ReviewVerdict, ...]:
@@ -285,8 +417,13 @@ class ApprovalDecision:
             who = ", ".join(sorted({v.reviewer for v in self.blocking}))
             return f"blocked: changes requested by CAB member(s) {who}"
         if self.outcome is Outcome.APPROVED:
-            got = len(self.counted)
-            return f"approved: {got} CAB approval{'s' if got != 1 else ''} of {self.required}"
+            got = len(self.tier_counted)
+            line = f"approved: {got} CAB approval{'s' if got != 1 else ''} of {self.required}"
+            routed = ", ".join(
+                f"{r.requirement.route} {len(r.counted)} of {r.requirement.required}"
+                for r in self.requirements
+            )
+            return f"{line}; routes: {routed}" if routed else line
         parts = []
         if self.missing:
             parts.append(f"{self.missing} more CAB approval{'s' if self.missing != 1 else ''}")
@@ -295,6 +432,11 @@ class ApprovalDecision:
                 f"approvals from {self.missing_teams} more CAB"
                 f" team{'s' if self.missing_teams != 1 else ''}"
             )
+        parts.extend(
+            f"{r.missing} more approval{'s' if r.missing != 1 else ''} from "
+            f"{' or '.join(r.requirement.teams) or 'no team'} (route {r.requirement.route})"
+            for r in self.unmet
+        )
         if self.unresolved:
             count = len(self.unresolved)
             parts.append(
@@ -306,7 +448,8 @@ class ApprovalDecision:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the evidence pack (lists in review-id order, deterministic).
 
-        ``unresolvedAddresses`` appears only when there are some (earlier decisions' bytes stay).
+        ``unresolvedAddresses`` and ``requirements`` appear only when there are some (earlier
+        decisions' bytes stay).
         """
         found = {
             "outcome": self.outcome.value,
@@ -326,6 +469,8 @@ class ApprovalDecision:
         }
         if self.unresolved:
             found["unresolvedAddresses"] = list(self.unresolved)
+        if self.requirements:
+            found["requirements"] = [r.as_dict() for r in self.requirements]
         return found
 
 
@@ -349,7 +494,7 @@ def decide_approvals(  # noqa: PLR0913 - the snapshot the decision is made from
     """
     ordered = sorted(reviews, key=lambda r: (r.submitted_at, r.id))
     latest = _latest_state_reviews(ordered)
-    cab = _cab_membership(teams, policy.cab_teams)
+    cab = _cab_membership(teams, policy.teams)
     known_emails = {
         _key(login): {e.casefold() for e in found} for login, found in (emails or {}).items()
     }
@@ -411,18 +556,27 @@ def _outcome(  # noqa: PLR0913 - the pieces of the decision
     known_emails: Mapping[str, set[str]],
 ) -> ApprovalDecision:
     emergency = policy.emergency_label in pr.labels
-    counted = [v for v in verdicts if v.counted]
+    counted = [v for v in verdicts if v.counted and _overlap(v.teams, policy.cab_teams)]
     missing = max(policy.required - len(counted), 0)
-    covered = _matched_teams(counted) if counted else ()
+    covered = _matched_teams(counted, policy.cab_teams) if counted else ()
     missing_teams = max(min(policy.distinct_teams, len(policy.cab_teams)) - len(covered), 0)
     if not policy.required:
         missing_teams = 0
+    eligible = {
+        login: member_of
+        for login, member_of in cab.items()
+        if login != author
+        and not people.excludes(login, known_emails.get(login, set()))
+        and not login.endswith("[bot]")
+        and not people.unresolved
+    }
+    routed = tuple(_requirement(r, verdicts, eligible) for r in policy.requirements)
     critical = policy.tier == CRITICAL
     if critical and not emergency:
         outcome = Outcome.CRITICAL_WITHOUT_EMERGENCY
     elif blocking:
         outcome = Outcome.BLOCKED
-    elif missing or missing_teams:
+    elif missing or missing_teams or any(not r.met for r in routed):
         outcome = Outcome.WAITING
     else:
         outcome = Outcome.APPROVED
@@ -430,12 +584,8 @@ def _outcome(  # noqa: PLR0913 - the pieces of the decision
     can_approve = tuple(
         sorted(
             login
-            for login in cab
-            if login not in approvers
-            and login != author
-            and not people.excludes(login, known_emails.get(login, set()))
-            and not login.endswith("[bot]")
-            and not people.unresolved
+            for login, member_of in eligible.items()
+            if login not in approvers and _overlap(member_of, policy.cab_teams)
         )
     )
     return ApprovalDecision(
@@ -452,7 +602,40 @@ def _outcome(  # noqa: PLR0913 - the pieces of the decision
         post_implementation_review_owed=critical and emergency,
         can_approve=can_approve,
         unresolved=tuple(sorted(people.unresolved)),
+        requirements=routed,
+        cab_teams=policy.cab_teams,
+        tier_approvals=policy.tier_approvals,
+        rules=policy.separation_of_duties(),
     )
+
+
+def _requirement(
+    requirement: Requirement,
+    verdicts: Sequence[ReviewVerdict],
+    eligible: Mapping[str, tuple[str, ...]],
+) -> RequirementResult:
+    """Who counted for one routed requirement (members of its teams), and how many more."""
+    counted = tuple(
+        v.reviewer for v in verdicts if v.counted and _overlap(v.teams, requirement.teams)
+    )
+    done = {_key(c) for c in counted}
+    return RequirementResult(
+        requirement=requirement,
+        counted=counted,
+        missing=max(requirement.required - len(counted), 0),
+        can_approve=tuple(
+            sorted(
+                login
+                for login, member_of in eligible.items()
+                if login not in done and _overlap(member_of, requirement.teams)
+            )
+        ),
+    )
+
+
+def _overlap(teams: Iterable[str], wanted: Iterable[str]) -> bool:
+    """Whether two lists of ``org/slug`` teams share one (case-insensitively, as on GitHub)."""
+    return bool({t.casefold() for t in teams} & {t.casefold() for t in wanted})
 
 
 # --- the rules ------------------------------------------------------------------------------------
@@ -616,11 +799,11 @@ def _reason(  # noqa: PLR0913 - one return per reason, in precedence order
     return None
 
 
-def _matched_teams(counted: Sequence[ReviewVerdict]) -> tuple[str, ...]:
+def _matched_teams(counted: Sequence[ReviewVerdict], cab_teams: Sequence[str]) -> tuple[str, ...]:
     """The CAB teams covered by distinct approvers, one team each (a maximum bipartite matching).
 
     One person in two CAB teams covers one of them, never both: "N distinct teams" means N
-    different people from N different teams.
+    different people from N different teams. Only ``cab_teams`` (``cab.teams``) are covered.
     """
     match: dict[str, str] = {}  # team -> approver
 
@@ -635,7 +818,10 @@ def _matched_teams(counted: Sequence[ReviewVerdict]) -> tuple[str, ...]:
                 return True
         return False
 
-    by_approver = {_key(v.reviewer): v.teams for v in counted}
+    wanted = {t.casefold() for t in cab_teams}
+    by_approver = {
+        _key(v.reviewer): tuple(t for t in v.teams if t.casefold() in wanted) for v in counted
+    }
     for approver, teams in sorted(by_approver.items()):
         assign(approver, teams, set())
     return tuple(sorted(match))
@@ -645,6 +831,7 @@ __all__ = [
     "CRITICAL",
     "DEFAULT_EMERGENCY_LABEL",
     "REASON_TEXT",
+    "SEPARATION_OF_DUTIES",
     "ApprovalDecision",
     "ApprovalPolicy",
     "Commit",
@@ -652,6 +839,7 @@ __all__ = [
     "Person",
     "PullRequestFacts",
     "Reason",
+    "RequirementResult",
     "Review",
     "ReviewState",
     "ReviewVerdict",
@@ -659,4 +847,5 @@ __all__ = [
     "approval_policy",
     "decide_approvals",
     "emergency_label",
+    "pack_approval_policy",
 ]

@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
+from bot.core.approval_routing import (
+    ChangedIntent,
+    Requirement,
+    route_approvals,
+    routing_configured,
+)
 from bot.core.cel import CelEnvironment
 from bot.core.changes import (
     ChangeKind,
@@ -77,6 +83,8 @@ class IntentResult:
     score: int
     tier: str
     preview: tuple[RuleResult, ...] = ()
+    routing: ChangedIntent | None = None
+    """What approval routing (``cab.routes``) sees of the intent, at the base and the head."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +126,8 @@ class CheckResult:
     riskiest: str | None = None
     score_tier: str = "low"
     policy_preview: tuple[PreviewEntry, ...] = ()
+    routes: tuple[Requirement, ...] | None = None
+    """The routed approval requirements (``cab.routes``); ``None`` when none are configured."""
 
     @property
     def conclusion(self) -> str:
@@ -267,8 +277,14 @@ def _evaluate_intent(
     findings = list(head.findings) if head is not None else []
     subject = head if head is not None else base
     name = _intent_name(subject, change.path)
+    routing = ChangedIntent.of(
+        change.path,
+        base_path=change.base.path if change.base is not None else None,
+        documents=[d.data for d in (base, head) if d is not None and d.ok],
+    )
     if subject is None or not subject.ok:
-        return IntentResult(change, name, head, (), {}, (), (), 0, "low"), findings
+        empty = IntentResult(change, name, head, (), {}, (), (), 0, "low", routing=routing)
+        return empty, findings
     base_data = base.data if base is not None and base.ok and change.head is not None else None
     judgement = judge_intent(
         FactInputs(
@@ -303,6 +319,7 @@ def _evaluate_intent(
         score=judgement.score,
         tier=judgement.tier,
         preview=judgement.preview,
+        routing=routing,
     )
     return result, findings
 
@@ -457,7 +474,22 @@ def run_check(inputs: CheckInputs) -> CheckResult:
         riskiest=riskiest.name if riskiest is not None else None,
         policy_preview=_policy_preview(inputs) if policies_changed else (),
         score_tier=tier_for(score, inputs.config),
+        routes=_routes(inputs, intents),
     )
+
+
+def _routes(inputs: CheckInputs, intents: Sequence[IntentResult]) -> tuple[Requirement, ...] | None:
+    """The routed approval requirements of the change, or ``None`` without ``cab.routes``."""
+    if not routing_configured(inputs.config):
+        return None
+    changed = [i.routing for i in intents if i.routing is not None]
+    seen = {i.change.path for i in intents}
+    others = [
+        *inputs.pair.other_paths,
+        *(c.path for c in inputs.pair.changes if c.path not in seen),
+        *(c.base.path for c in inputs.pair.changes if c.base is not None and c.path not in seen),
+    ]
+    return route_approvals(inputs.config, changed, others)
 
 
 def _emergency(inputs: CheckInputs) -> bool:

@@ -17,6 +17,7 @@ import rfc8785
 
 from bot.core.check import CheckResult, IntentResult
 from bot.core.families import RISK_FAMILIES
+from bot.core.risk import TIERS, approvals_for
 
 PACK_API_VERSION = "eucora.dev/v1"
 EVIDENCE_SCHEMA_ID = "https://eucora.dev/schemas/v1/evidence.schema.json"
@@ -143,10 +144,7 @@ def build_check_pack(result: CheckResult) -> dict[str, Any]:
             "byFamily": dict(result.by_family),
             "factors": [f.as_dict() for i in result.intents for f in i.factors],
         },
-        "approvals": {
-            "required": result.required_approvals,
-            "reasons": list(result.approval_reasons),
-        },
+        "approvals": _approvals(result),
         "decision": {"conclusion": result.conclusion, "reasons": list(result.reasons)},
         **(
             {"policyPreview": [e.as_dict() for e in result.policy_preview]}
@@ -154,6 +152,24 @@ def build_check_pack(result: CheckResult) -> dict[str, Any]:
             else {}
         ),
     }
+
+
+def _approvals(result: CheckResult) -> dict[str, Any]:
+    """The pack's approvals part; with ``cab.routes``, also the routes, teams and tier counts.
+
+    A repository without routes keeps the two keys it always had (byte-identical packs).
+    """
+    found: dict[str, Any] = {
+        "required": result.required_approvals,
+        "reasons": list(result.approval_reasons),
+    }
+    if result.routes is not None:
+        config = result.inputs.config
+        cab = config.get("cab") if isinstance(config.get("cab"), dict) else {}
+        found["routes"] = [r.as_dict() for r in result.routes]
+        found["cabTeams"] = [str(t) for t in (cab or {}).get("teams") or ()]
+        found["tierApprovals"] = {t: approvals_for(t, config) for t in TIERS}
+    return found
 
 
 def _intent_paths(result: CheckResult) -> set[str]:

@@ -31,7 +31,12 @@ from bot.core.github_model import (
     CheckRunOutput,
     CheckStatus,
 )
-from bot.core.render.check import escape_markdown, render_check_markdown
+from bot.core.render.check import (
+    approvals_needed,
+    escape_markdown,
+    render_check_markdown,
+    routing_lines,
+)
 
 CHECK_TEXT_MAX_CHARS = 65_535
 """GitHub's limit on a check run's summary (and on its text)."""
@@ -216,11 +221,13 @@ def approval_check_run(pack: Mapping[str, Any], *, digest: str) -> CheckRun:
     The approvals flow completes it from the CAB's reviews; until then it says how many
     approvals the change's tier needs.
     """
-    required = int(pack["approvals"]["required"])
-    reasons = [escape_markdown(r) for r in pack["approvals"]["reasons"]]
+    approvals = pack["approvals"]
+    required = int(approvals["required"])
+    reasons = [escape_markdown(r) for r in (*approvals["reasons"], *routing_lines(approvals))]
     why = "".join(f"- {r}\n" for r in reasons)
     head = str(pack["head"])
     tier = pack["risk"]["tier"]
+    routed = any(int(r["required"]) for r in approvals.get("routes") or ())
     if pack["decision"]["conclusion"] == "blocked":
         return CheckRun(
             name=APPROVAL_CHECK,
@@ -232,7 +239,25 @@ def approval_check_run(pack: Mapping[str, Any], *, digest: str) -> CheckRun:
                 summary=(
                     "The `EUCORA policy` check blocks this change, so no approval can let it "
                     f"merge yet. Once it passes, the {tier} tier needs "
-                    f"{required} CAB approval{'s' if required != 1 else ''}.\n\n{why}"
+                    f"{required} CAB approval{'s' if required != 1 else ''}"
+                    + (f" ({escape_markdown(approvals_needed(approvals))})" if routed else "")
+                    + f".\n\n{why}"
+                ),
+            ),
+            external_id=digest,
+        )
+    if routed:
+        return CheckRun(
+            name=APPROVAL_CHECK,
+            head_sha=head,
+            status=CheckStatus.IN_PROGRESS,
+            output=CheckRunOutput(
+                title=_clip(_sentence(approvals_needed(approvals)), ANNOTATION_TITLE_MAX),
+                summary=_clip(
+                    f"Risk tier {tier}, and the routes this change matched: it "
+                    f"{escape_markdown(approvals_needed(approvals))}, on commit `{head[:12]}`, "
+                    f"by people who did not author it.\n\n{why}",
+                    CHECK_TEXT_MAX_CHARS,
                 ),
             ),
             external_id=digest,
@@ -385,15 +410,59 @@ MAX_NAMES = 20
 """People named as able to approve; more are counted, not named."""
 
 
-def _who_can_approve(decision: ApprovalDecision, cab_teams: Sequence[str]) -> str:
-    """Plain text (the callers escape it): the CAB teams, and the members who could approve."""
-    teams = ", ".join(cab_teams) or "no CAB team configured"
-    people = decision.can_approve
-    if not people:
-        return f"who can approve: members of {teams}"
+def _members(teams: Sequence[str], people: Sequence[str]) -> str:
+    """``members of org/a, org/b (x, y and 3 more)``: plain text."""
     named = ", ".join(people[:MAX_NAMES])
     more = f" and {len(people) - MAX_NAMES} more" if len(people) > MAX_NAMES else ""
-    return f"who can approve: members of {teams} ({named}{more})"
+    listed = f" ({named}{more})" if people else ""
+    return f"members of {', '.join(teams) or 'no CAB team configured'}{listed}"
+
+
+def _who_can_approve(decision: ApprovalDecision, cab_teams: Sequence[str]) -> str:
+    """Plain text (the callers escape it): the CAB teams, and the members who could approve.
+
+    With routed requirements still waiting, each names its own teams and members.
+    """
+    parts = []
+    if decision.missing or decision.missing_teams or not decision.unmet:
+        parts.append(_members(cab_teams, decision.can_approve))
+    parts.extend(
+        f"route {r.requirement.route}: {_members(r.requirement.teams, r.can_approve)}"
+        for r in decision.unmet
+    )
+    return "who can approve: " + "; ".join(parts)
+
+
+def approval_explanation(decision: ApprovalDecision, cab_teams: Sequence[str]) -> list[str]:
+    """Plain lines (the callers escape them): who can approve, what set the count, and the rules.
+
+    The tier's count and the teams it counts from, each routed requirement (which route
+    matched, why, which teams, counted of needed and who counted), and the separation-of-duties
+    rules a review must pass.
+    """
+    counts = ", ".join(f"{tier} {count}" for tier, count in decision.tier_approvals)
+    by_tier = dict(decision.tier_approvals).get(decision.tier)
+    raised = (
+        f" (raised from the tier's {by_tier} by a policy rule or edit)"
+        if by_tier is not None and by_tier != decision.required
+        else ""
+    )
+    got = len(decision.tier_counted)
+    lines = [
+        f"Risk tier {decision.tier}: {decision.required} approval"
+        f"{'s' if decision.required != 1 else ''}{raised} from members of "
+        f"{', '.join(cab_teams) or 'no CAB team configured'} ({got} counted)"
+        + (f"; approvals per tier (risk.approvals): {counts}" if counts else ""),
+    ]
+    lines.extend(r.line() for r in decision.requirements)
+    if decision.rules:
+        lines.append("Separation of duties: " + "; ".join(decision.rules) + ".")
+    return lines
+
+
+def _explanation_markdown(decision: ApprovalDecision, cab_teams: Sequence[str]) -> str:
+    lines = approval_explanation(decision, cab_teams)
+    return "".join(f"- {escape_markdown(line)}\n" for line in lines) + "\n"
 
 
 def _verdict_row(verdict: ReviewVerdict) -> str:
@@ -456,7 +525,7 @@ def decided_approval_run(
     warnings = "".join(f"> ⚠️ {escape_markdown(n)}\n" for n in notes)
     summary = (
         f"Risk tier {escape_markdown(decision.tier)}: {escape_markdown(headline)}.\n\n"
-        f"{warnings}{_reviews_table(decision)}"
+        f"{warnings}{_explanation_markdown(decision, cab_teams)}{_reviews_table(decision)}"
     )
     if decision.post_implementation_review_owed:
         summary += "\nEmergency change: a post-implementation review is owed after the merge.\n"
@@ -493,6 +562,7 @@ def approvals_markdown(decision: ApprovalDecision, cab_teams: Sequence[str]) -> 
     headline = escape_markdown(approval_headline(decision, cab_teams))
     return (
         f"\n### CAB approvals\n\n{icon} {headline}\n\n"
+        f"{_explanation_markdown(decision, cab_teams)}"
         f"<details><summary>Reviews ({len(decision.verdicts)})</summary>\n\n"
         f"{_reviews_table(decision)}\n</details>\n"
     )

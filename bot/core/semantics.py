@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from bot.core.approval_routing import check_routes
 from bot.core.findings import Severity
 from bot.core.plane_settings import PLANE_SETTINGS_CHECKS
 from bot.core.planes import PROFILES
@@ -292,7 +293,12 @@ def check_freeze_windows(config: Mapping[str, Any]) -> Iterator[RawFinding]:
             )
 
 
-CONFIG_CHECKS: tuple[Check, ...] = (check_thresholds, check_freeze_windows)
+def check_config_routes(config: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """``cab.routes``: unique names, and no route that can never match (approval_routing)."""
+    return check_routes(config, PLANE_PLATFORMS)
+
+
+CONFIG_CHECKS: tuple[Check, ...] = (check_thresholds, check_freeze_windows, check_config_routes)
 
 
 def check_rule_ids(policy: Mapping[str, Any]) -> Iterator[RawFinding]:

@@ -44,9 +44,9 @@ from bot.core.approvals import (
     PullRequestFacts,
     ReviewState,
     Team,
-    approval_policy,
     decide_approvals,
     emergency_label,
+    pack_approval_policy,
 )
 from bot.core.audit_events import AuditEventType
 from bot.core.documents import DocumentKind
@@ -459,16 +459,13 @@ class CabApprovals:
         github = context.github
         mirror = github.fetch_revisions(pr.repository, [pr.base_sha, pr.head_sha])
         config = self._config(mirror, pr.base_sha)
-        policy = approval_policy(
-            config,
-            tier=str(pack["risk"]["tier"]),
-            required=int(pack["approvals"]["required"]),
-        )
+        policy = pack_approval_policy(config, pack)
         self._catch_up(context, pr, config)
         reviews = self.ledger.reviews(pr.repository, pr.number)
         # With no review at all, who is a member cannot change the outcome (nothing counts or
         # blocks): a team that cannot be read is then only a note, even for a lasting decision.
-        teams, notes = self._team_map(github, policy.cab_teams, strict=strict and bool(reviews))
+        # Every team of the change: cab.teams and the teams of each route the change matched.
+        teams, notes = self._team_map(github, policy.teams, strict=strict and bool(reviews))
         if not policy.cab_teams and policy.required:
             notes.append(
                 "eucora.yaml at the base names no CAB team (cab.teams): nobody can approve."
@@ -514,8 +511,9 @@ class CabApprovals:
         blocked_by_policy = stored.pack["decision"]["conclusion"] == "blocked"
         seen = context.evidence.audit_events(pr.repository, pr.number)
         _audit_decision(context, pr, decision, stored.digest, seen, correlation_id=correlation_id)
-        if decision.outcome is Outcome.WAITING and policy.required and not blocked_by_policy:
-            _request_review_once(context, pr, policy.cab_teams, seen, correlation_id=correlation_id)
+        needed = policy.required or decision.unmet
+        if decision.outcome is Outcome.WAITING and needed and not blocked_by_policy:
+            _request_review_once(context, pr, policy.teams, seen, correlation_id=correlation_id)
         run = decided_approval_run(
             stored.pack,
             decision,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core.approval_routing import Requirement
 from bot.core.approvals import (
     REASON_TEXT,
     ApprovalPolicy,
@@ -546,6 +547,7 @@ def test_policy_from_eucora_yaml() -> None:
         distinct_teams=2,
         survive_non_intent_push=True,
         emergency_label="hotfix",
+        tier_approvals=(("low", 0), ("medium", 1), ("high", 2), ("critical", 2)),
     )
     assert approval_policy({}, tier="low", required=0).emergency_label == "eucora:emergency"
 
@@ -659,3 +661,26 @@ def test_every_refused_review_has_exactly_one_reason(
     assert all(v.reason is not None for v in decision.refused)
     assert all(v.state is A for v in decision.counted)
     assert len({v.reviewer.casefold() for v in decision.counted}) == len(decision.counted)
+
+
+ROUTED = (
+    Requirement(route="emea", teams=("contoso/cab-emea",), required=1, matched=("x",), files=1),
+    Requirement(route="other", teams=("contoso/other",), required=1, matched=("y",), files=1),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(), st.integers(0, 2))
+def test_routes_only_add_requirements(
+    history: tuple[list[Review], ApprovalPolicy, tuple[str, ...]], routes: int
+) -> None:
+    """A routed decision is approved only when the same decision without routes is; the tier's
+    missing count and missing teams do not change; no approval that counted stops counting."""
+    reviews, policy, labels = history
+    routed = replace(policy, requirements=ROUTED[:routes])
+    plain = outcome_of(reviews, policy, labels)
+    with_routes = outcome_of(reviews, routed, labels)
+    if with_routes[0] is Outcome.APPROVED:
+        assert plain[0] is Outcome.APPROVED
+    assert with_routes[1:3] == plain[1:3]  # the tier's missing count and missing teams
+    assert set(plain[3]) <= set(with_routes[3])  # routes never refuse an approval that counted

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.core.approval_routing import ChangedIntent, route_approvals
 from bot.core.approvals import (
     ApprovalPolicy,
     Commit,
@@ -14,6 +15,7 @@ from bot.core.approvals import (
     Review,
     ReviewState,
     Team,
+    approval_policy,
     decide_approvals,
 )
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, CheckConclusion, CheckStatus
@@ -156,3 +158,59 @@ def test_the_comment_carries_the_approvals_block_before_the_checkpoint() -> None
     assert "No reviews yet." in waiting
     report = report_for(passing_pack(), digest=DIGEST, approvals=block)
     assert block in report.comment
+
+
+def test_the_run_and_the_comment_say_who_can_approve_what_set_the_count_and_the_rules() -> None:
+    config = {"cab": {"teams": list(TEAMS)}, "risk": {"approvals": {"medium": 1, "high": 3}}}
+    policy = approval_policy(config, tier="high", required=3)
+    pr = PullRequestFacts(author="dave", head_sha=SHA_HEAD)
+    teams = {"acme/cab": Team(members=frozenset({"carol", "sam"}))}
+    decision = decide_approvals(pr, [approval(1, "carol")], [AUTHOR], teams, policy)
+    run = decided_approval_run(passing_pack(), decision, digest=DIGEST, cab_teams=TEAMS)
+    assert run.output is not None
+    block = approvals_markdown(decision, TEAMS)
+    for text in (run.output.summary, block):
+        assert (
+            "- Risk tier high: 3 approvals from members of acme/cab (1 counted); approvals per "
+            "tier (risk.approvals): low 0, medium 1, high 3, critical 2\n"
+        ) in text
+        assert "the pull request's author cannot approve it" in text
+        assert "committers of its commits cannot approve it" in text
+        assert "only approvals on the current head count" in text
+
+
+def test_a_count_raised_by_a_rule_says_so() -> None:
+    policy = approval_policy({"cab": {"teams": list(TEAMS)}}, tier="medium", required=2)
+    pr = PullRequestFacts(author="dave", head_sha=SHA_HEAD)
+    decision = decide_approvals(pr, [], [AUTHOR], {}, policy)
+    assert "2 approvals (raised from the tier's 1 by a policy rule or edit)" in approvals_markdown(
+        decision, TEAMS
+    )
+
+
+def test_a_routed_decision_names_each_routes_teams_and_who_can_still_approve() -> None:
+    routes = {
+        "cab": {
+            "teams": list(TEAMS),
+            "routes": [{"name": "macos", "when": {"platforms": ["macos"]}, "teams": ["acme/mac"]}],
+        }
+    }
+    mac = ChangedIntent(path="intents/mac/slack.yaml", platforms=("macos",))
+    policy = approval_policy(
+        routes, tier="medium", required=1, requirements=route_approvals(routes, [mac])
+    )
+    teams = {
+        "acme/cab": Team(members=frozenset({"carol", "sam"})),
+        "acme/mac": Team(members=frozenset({"mia"})),
+    }
+    pr = PullRequestFacts(author="dave", head_sha=SHA_HEAD)
+    decision = decide_approvals(pr, [approval(1, "carol")], [AUTHOR], teams, policy)
+    block = approvals_markdown(decision, TEAMS)
+    assert (
+        "waiting for 1 more approval from acme/mac (route macos) (who can approve: "
+        "route macos: members of acme/mac (mia))"
+    ) in block
+    assert (
+        "- route macos: 0 of 1 approval from acme/mac; matched intents/mac/slack.yaml: "
+        "platform macos\n"
+    ) in block

@@ -5,7 +5,8 @@ request against GitHub's description), the review ledger and audit log on SQLite
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +46,29 @@ def source(tmp_path: Path) -> GitRepo:
     return repo
 
 
-@pytest.fixture
-def app(tmp_path: Path, github_double: GitHubDouble, github_env: dict[str, str]) -> Iterator[App]:
+@contextmanager
+def serving_with_teams(
+    tmp_path: Path,
+    github_double: GitHubDouble,
+    github_env: dict[str, str],
+    teams: Mapping[str, list[str]],
+) -> Iterator[App]:
+    """The App serving with the double, and the organisation ``acme``'s ``teams`` (slug →
+    members)."""
     environ = {
         **github_env,
         "EUCORA_HOME": str(tmp_path / "home"),
         "EUCORA_GITHUB_WRITE_INTERVAL": "0",
     }
     with serving(github_double, environ) as app:
-        github_double.add_team("acme", "cab", CAB)
+        for slug, members in teams.items():
+            github_double.add_team("acme", slug, members)
+        yield app
+
+
+@pytest.fixture
+def app(tmp_path: Path, github_double: GitHubDouble, github_env: dict[str, str]) -> Iterator[App]:
+    with serving_with_teams(tmp_path, github_double, github_env, {"cab": CAB}) as app:
         yield app
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from bot.core.approvals import SEPARATION_OF_DUTIES
 from bot.core.families import EXPIRING_WITHIN_DAYS, RISK_FAMILIES
 from bot.core.findings import SEVERITY_ORDER, Finding, Severity
 from bot.core.render.findings import render_github, render_text
@@ -155,10 +156,57 @@ def _counts_text(counts: Mapping[Severity, int]) -> str:
     )
 
 
-def _approvals_text(required: int) -> str:
-    if required == 0:
+def _approvals_text(required: int, routes: Sequence[Mapping[str, Any]] = ()) -> str:
+    """What the change needs; with routes (``approvals.routes``), each route's count and teams."""
+    needed = [_plural(required, "CAB approval")] if required else []
+    needed += [
+        f"{_plural(int(r['required']), 'approval')} from {' or '.join(r['teams'])} "
+        f"(route {r['route']})"
+        for r in routes
+        if int(r["required"])
+    ]
+    if not needed:
         return "no CAB approval needed"
-    return f"needs {_plural(required, 'CAB approval')}"
+    return "needs " + " and ".join(needed)
+
+
+def _routes(approvals: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    return list(approvals.get("routes") or ())
+
+
+def routing_lines(approvals: Mapping[str, Any]) -> list[str]:
+    """Plain lines explaining a routed pack's approvals (none for a pack without routes).
+
+    Which teams count toward the tier's count, the count each tier needs, each matched route
+    (teams, count, which files and why), and the separation-of-duties rules.
+    """
+    if "routes" not in approvals:
+        return []
+    tiers = approvals.get("tierApprovals") or {}
+    counts = ", ".join(f"{tier} {count}" for tier, count in tiers.items())
+    teams = ", ".join(approvals.get("cabTeams") or ()) or "no CAB team configured"
+    lines = [f"tier count from members of {teams}; approvals per tier: {counts}"]
+    for route in _routes(approvals):
+        files = int(route.get("files", 0))
+        more = len(route["matched"])
+        extra = f" and {files - more} more" if files > more else ""
+        why = f" ({route['description']})" if route.get("description") else ""
+        lines.append(
+            f"route {route['route']}{why}: {_plural(int(route['required']), 'approval')} from "
+            f"{', '.join(route['teams'])}; matched {'; '.join(route['matched'])}{extra}"
+        )
+    if not _routes(approvals):
+        lines.append("no route of cab.routes matches this change")
+    lines.append(f"separation of duties: {SEPARATION_OF_DUTIES}")
+    return lines
+
+
+def approvals_needed(approvals: Mapping[str, Any]) -> str:
+    """A check pack's approvals part in a few words, e.g. ``no CAB approval needed``.
+
+    With routes: ``needs 1 CAB approval and 1 approval from org/mac-cab (route macos)``.
+    """
+    return _approvals_text(int(approvals["required"]), _routes(approvals))
 
 
 def _verdict(pack: Mapping[str, Any]) -> tuple[bool, str]:
@@ -166,7 +214,8 @@ def _verdict(pack: Mapping[str, Any]) -> tuple[bool, str]:
     decision = pack["decision"]
     if decision["conclusion"] == "blocked":
         return True, "; ".join(str(r) for r in decision["reasons"]) or "blocked"
-    return False, _approvals_text(int(pack["approvals"]["required"]))
+    approvals = pack["approvals"]
+    return False, _approvals_text(int(approvals["required"]), _routes(approvals))
 
 
 def _resolve(value: Any, tokens: Sequence[str]) -> Any:
@@ -328,8 +377,9 @@ def render_check_text(pack: Mapping[str, Any]) -> str:
     lines.extend(_text_risk(pack))
     approvals = pack["approvals"]
     required = int(approvals["required"])
-    lines.append(f"Approvals: {_approvals_text(required)}")
+    lines.append(f"Approvals: {_approvals_text(required, _routes(approvals))}")
     lines.extend(f"  - {_plain(reason)}" for reason in approvals["reasons"])
+    lines.extend(f"  - {_plain(line)}" for line in routing_lines(approvals))
     lines.extend(_text_changes(pack))
     counts = _counts(pack["findings"])
     lines.append(f"Findings: {_counts_text(counts)}")
@@ -651,7 +701,8 @@ def _md_header(pack: Mapping[str, Any]) -> str:
         lines.extend(f"- {escape_markdown(reason)}" for reason in reasons)
         lines.append("")
     elif not blocked:
-        lines.append(f"May merge once approved: {escape_markdown(_approvals_text(required))}.")
+        needs = _approvals_text(required, _routes(approvals))
+        lines.append(f"May merge once approved: {escape_markdown(needs)}.")
         lines.append("")
     if pack["labels"]:
         labels = ", ".join(_code(label) for label in pack["labels"])
@@ -749,8 +800,11 @@ def _md_approvals(pack: Mapping[str, Any]) -> str:
     approvals = pack["approvals"]
     required = int(approvals["required"])
     title = "none required" if required == 0 else f"{_plural(required, 'CAB approval')} required"
+    if any(int(r["required"]) for r in _routes(approvals)):
+        title = _approvals_text(required, _routes(approvals)).removeprefix("needs ") + " required"
     lines = [f"#### Approvals: {title}", ""]
     lines.extend(f"- {escape_markdown(reason)}" for reason in approvals["reasons"])
+    lines.extend(f"- {escape_markdown(line)}" for line in routing_lines(approvals))
     return "\n".join(lines) + "\n\n"
 
 

@@ -41,6 +41,7 @@ from bot.core.render.check import (
     _soon,
     _summary,
     _value,
+    routing_lines,
 )
 
 DETAIL_VALUE_WIDTH = 160  # a field value longer than this is cut, with an ellipsis
@@ -694,6 +695,9 @@ def _approvals(pack: Mapping[str, Any]) -> str:
     )
     if reasons:
         body += f"<p>Why:</p><ul>{reasons}</ul>"
+    routing = "".join(f"<li>{escape_html(line)}</li>" for line in routing_lines(approvals))
+    if routing:
+        body += f"<p>Who can approve (routes of <code>cab.routes</code>):</p><ul>{routing}</ul>"
     return _section("approvals", f"Approvals: {title}", body)
 
 
