@@ -283,7 +283,9 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
             return self._download(request)
         if path.startswith("/beta/"):
             if not self.authorized(request):
-                return _error(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
+                return _error(
+                    401, "InvalidAuthenticationToken", "Access token is empty or invalid."
+                )
             return self._beta(request)
         if not path.startswith("/v1.0/"):
             return _error(404, "NotFound", f"no route {path}")
