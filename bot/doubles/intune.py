@@ -13,6 +13,12 @@ Serves HTTPS (MSAL accepts only ``https`` authorities; the CA is in :attr:`ca_bu
   ``deviceId``), ``deviceManagement/managedDevices`` (``id``, ``azureADDeviceId``; ``$filter``
   ``azureADDeviceId eq '…'``), report export jobs whose ``DeviceId`` is the managed-device id, and
   beta ``deviceStatuses``; every told device has three distinct ids, as in a tenant;
+* Graph beta under ``/beta`` for what only beta has (filters, relationships, max run time): an app
+  (``GET``, ``PATCH``), ``assign``, ``assignments`` (each target with its filter, ``none`` when
+  it has none), ``relationships`` (the app's own as ``child``, those naming it as ``parent``) and
+  ``updateRelationships``, checked against the beta typings' subset; the tenant's assignment
+  filters are made with :meth:`IntuneDouble.add_filter`. A v1.0 read leaves beta-only properties
+  out;
 * an "Azure storage" endpoint at ``/blob/...`` taking ``PUT ?comp=block`` and ``?comp=blocklist``
   with a per-file signature (a request without it is refused, as a bad SAS is).
 
@@ -767,7 +773,9 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
             mode = target.get(_FILTER_KEYS[1]) or "none"
             if filter_id is None and mode == "none":
                 continue
-            if filter_id is None or mode == "none":
+            if filter_id is None:
+                return f"a filter type of {mode} needs an assignment filter id"
+            if mode == "none":
                 return f"assignment filter {filter_id} needs a filter type of include or exclude"
             if str(target.get("@odata.type")).endswith("exclusionGroupAssignmentTarget"):
                 return "assignment filters cannot be used with excluded groups"
