@@ -894,8 +894,18 @@ class IntuneConnector:
             for r in relationships
         }
 
-    def _publish_beta(self, publication: Publication, app_id: str, body: dict[str, Any]) -> None:
-        """Send the beta-only settings the intent says and the app does not hold yet."""
+    def _publish_beta(
+        self,
+        publication: Publication,
+        app_id: str,
+        body: dict[str, Any],
+        relationships: list[dict[str, Any]] | None,
+    ) -> None:
+        """Send the beta-only settings the intent says and the app does not hold yet.
+
+        ``relationships``: the dependencies and supersedence to hold (``None``: the intent says
+        none, and the app's relationships are left as they are).
+        """
         intent = publication.intent
         minutes = max_run_time(intent)
         if minutes is not None:
@@ -907,14 +917,14 @@ class IntuneConnector:
                     f"{self._beta}{APPS}/{app_id}",
                     json={"@odata.type": body["@odata.type"], "installExperience": experience},
                 )
-        if wants_relationships(intent):
-            wanted = self._relationships_wanted(publication)
-            if _sorted(self._relationships(app_id)) != _sorted(wanted):
-                self._call(
-                    "POST",
-                    f"{self._beta}{APPS}/{app_id}/updateRelationships",
-                    json={"relationships": wanted},
-                )
+        if relationships is not None and _sorted(self._relationships(app_id)) != _sorted(
+            relationships
+        ):
+            self._call(
+                "POST",
+                f"{self._beta}{APPS}/{app_id}/updateRelationships",
+                json={"relationships": relationships},
+            )
 
     def _others_assigned(
         self, publication: Publication
@@ -985,6 +995,12 @@ class IntuneConnector:
         """Find-or-create the app, upload and commit its content, assign it, retire older ones."""
         body = app_body(publication)  # refuses what the intent cannot express, before any call
         app = self._find(publication)
+        # a dependency or superseded version missing on Intune fails before anything is written
+        relationships = (
+            self._relationships_wanted(publication)
+            if wants_relationships(publication.intent)
+            else None
+        )
         content = None
         if app is None:  # the package itself completes the body (setup file, MSI codes)
             content = self._content(publication)
@@ -1008,7 +1024,7 @@ class IntuneConnector:
                 json={"@odata.type": body["@odata.type"], "committedContentVersion": version},
             )
         journal.put("intune.content_version", str(version))
-        self._publish_beta(publication, app_id, body)
+        self._publish_beta(publication, app_id, body, relationships)
         self._assign(app_id, publication, body["@odata.type"].rsplit(".", 1)[1])
         replaced = []
         for other, assignment in self._others_assigned(publication):

@@ -131,8 +131,10 @@ def test_a_dependency_on_an_intent_not_on_intune_fails_the_plan_and_the_publicat
     connector.publish(publication(previous), DictJournal())
     with pytest.raises(PermanentConnectorError, match="depends on intent notepad-plus-plus"):
         connector.plan(publication(intent))
+    writes = len(double.writes())
     with pytest.raises(PermanentConnectorError, match="publish it first"):
         connector.publish(publication(intent), DictJournal())
+    assert len(double.writes()) == writes  # refused before any app or content is written
     connector.close()
 
 
