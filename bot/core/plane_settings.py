@@ -3,8 +3,10 @@
 The schema says which settings exist and their shapes; these checks say what a plane would
 refuse, or what a device could not install, before anything is published: settings written for
 another plane, a Win32 app Intune could not uninstall or detect, return codes that collide, a
-group id that is not a GUID, an exclusion of the ring's own group, a Jamf trigger that
-does not exist. Every message says how to fix it.
+group id that is not a GUID, an exclusion of the ring's own group, an assignment filter that is
+not named by its id or has no mode, a dependency on the intent itself (or, with the whole
+repository at hand, on an intent it lacks or that is not an Intune one), a superseded version
+not older, a Jamf trigger that does not exist. Every message says how to fix it.
 """
 
 from __future__ import annotations
@@ -184,14 +186,30 @@ def intune_dependencies(
         dependencies = _list(_mapping(intent.get("intune")).get("dependencies"))
         for index, dependency in enumerate(dependencies):
             wanted = _mapping(dependency).get("intent")
-            if not isinstance(wanted, str) or wanted in intents or wanted == name:
+            if not isinstance(wanted, str) or wanted == name:
+                continue
+            where = f"/intune/dependencies/{index}/intent"
+            if wanted in intents:
+                plane = intents[wanted].get("plane")
+                if plane != "intune":
+                    yield (
+                        name,
+                        RawFinding(
+                            where,
+                            "intune.dependency",
+                            f"intent {name} depends on intent {wanted!r}, which publishes through"
+                            f" {plane}, not Intune: an Intune app can depend only on another"
+                            " Intune app; publish that intent through Intune, or remove the"
+                            " dependency",
+                        ),
+                    )
                 continue
             close = difflib.get_close_matches(wanted, list(intents), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             yield (
                 name,
                 RawFinding(
-                    f"/intune/dependencies/{index}/intent",
+                    where,
                     "intune.dependency",
                     f"intent {name} depends on intent {wanted!r}, which is not in this"
                     f" repository{hint}: add that intent (it is published first), or remove the"

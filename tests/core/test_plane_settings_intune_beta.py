@@ -123,6 +123,12 @@ def test_validating_the_repository_refuses_a_dependency_on_an_intent_it_lacks(
     assert "did you mean 'notepad-plus-plus'?" in finding.message
 
 
+def test_a_dependency_on_an_intent_of_another_plane_is_refused(tmp_path: Path) -> None:
+    repo = copy_repo(tmp_path, "7-zip")
+    [finding] = [f for f in validate_paths([str(repo)]).findings if f.code == "intune.dependency"]
+    assert "'7-zip', which publishes through sccm, not Intune" in finding.message
+
+
 def test_a_dependency_on_an_intent_of_the_repository_is_no_finding(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path, "notepad-plus-plus")
     assert [f for f in validate_paths([str(repo)]).findings if f.severity.value == "error"] == []
