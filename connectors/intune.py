@@ -13,6 +13,15 @@ marker in ``notes`` (``eucora intent=… version=… evidence=sha256:…``). Pub
    (``assign`` replaces the whole set);
 4. remove the same group's assignment from the intent's other versions ("replace version V").
 
+Four console settings exist only in Microsoft Graph **beta** (v1.0's description has none of them),
+so only they go through ``/beta``, and only for an intent that uses them; everything else, and
+every body of an intent that does not, stays on v1.0 unchanged: the maximum run time (a beta
+``PATCH`` of ``installExperience`` after the v1.0 create), dependencies on other intents' apps and
+supersedence of an earlier version of this one (``updateRelationships``, the app's relationships
+as a set), and per-ring assignment filters (the assignment target's filter id and type: an intent
+with a filter in any ring reads and assigns through beta, so one ring's assign keeps the others'
+filters). Microsoft may change beta without notice; docs/intents.md says what that means.
+
 The token comes from MSAL's client-credentials flow against ``EUCORA_INTUNE_AUTHORITY``. MSAL
 only accepts ``https`` authorities, so instance discovery is turned off (the authority is
 configured, not discovered) and MSAL sends its tenant-discovery and token requests through the
@@ -118,6 +127,13 @@ PERMANENT_TOKEN_ERRORS = frozenset(
 )
 _HTTP_STATUS = re.compile(r"HTTP Error: (\d{3})")
 _KINDS = {"win32LobApp": "Win32 app", "macOSLobApp": "macOS app", "macOSDmgApp": "macOS DMG app"}
+FILTER_ID = "deviceAndAppManagementAssignmentFilterId"
+FILTER_TYPE = "deviceAndAppManagementAssignmentFilterType"
+RELATIONSHIP_KIND = {
+    "#microsoft.graph.mobileAppDependency": "dependencyType",
+    "#microsoft.graph.mobileAppSupersedence": "supersedenceType",
+}
+"""The relationship types EUCORA sends (Graph beta) and the property saying which kind each is."""
 
 
 def marker(publication: Publication) -> str:
@@ -537,6 +553,12 @@ def assignment_body(
         "intent": intent,
         "target": {"@odata.type": f"#microsoft.graph.{target_type}", "groupId": group},
     }
+    assignment_filter = ((ring or {}).get("intune") or {}).get("filter")
+    if assignment_filter and not exclude:  # Graph beta only: sent through /beta
+        body["target"] |= {
+            FILTER_ID: assignment_filter["id"],
+            FILTER_TYPE: assignment_filter["mode"],
+        }
     if kind == "win32LobApp" and not exclude:
         body["settings"] = win32_assignment_settings(ring or {})
     return body
@@ -578,6 +600,23 @@ def _graph_time(value: Any, local: bool) -> str | None:
     if local:
         return moment.replace(tzinfo=None).isoformat() + "Z"
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def uses_filters(intent: Mapping[str, Any]) -> bool:
+    """Whether any ring of the intent has an assignment filter (its assignments go through beta)."""
+    return any((ring.get("intune") or {}).get("filter") for ring in intent.get("rings") or ())
+
+
+def max_run_time(intent: Mapping[str, Any]) -> int | None:
+    """``intune.maxRunTimeMinutes`` of a Win32 intent (sent through beta), if it says one."""
+    value = (intent.get("intune") or {}).get("maxRunTimeMinutes")
+    return int(value) if value is not None and app_type(intent) == "win32LobApp" else None
+
+
+def wants_relationships(intent: Mapping[str, Any]) -> bool:
+    """Whether the intent says dependencies or supersedence (the app's beta relationships)."""
+    settings = intent.get("intune") or {}
+    return bool(settings.get("dependencies") or settings.get("supersedes"))
 
 
 def intent_ring(publication: Publication) -> Mapping[str, Any]:
@@ -741,8 +780,151 @@ class IntuneConnector:
             self._call("DELETE", f"{APPS}/{mine['id']}")
         return winner
 
-    def _assignments(self, app_id: str) -> list[dict[str, Any]]:
-        return list(self._pages(f"{APPS}/{app_id}/assignments", {}))
+    @property
+    def _beta(self) -> str:
+        """Graph beta's root (``EUCORA_INTUNE_URL`` with ``/beta`` for ``/v1.0``)."""
+        return self._settings.url.rstrip("/").removesuffix("/v1.0") + "/beta"
+
+    def _assignments(self, app_id: str, *, beta: bool = False) -> list[dict[str, Any]]:
+        root = self._beta if beta else ""
+        return list(self._pages(f"{root}{APPS}/{app_id}/assignments", {}))
+
+    def _published_app(self, intent_name: str, version: str | None = None) -> dict[str, Any] | None:
+        """The intent's newest published app (or the one of ``version``), found by its marker."""
+        found = [
+            app
+            for app in self._apps_of(intent_name)
+            if app.get("publishingState") == "published"
+            and (version is None or parse_marker(app.get("notes")).get("version") == version)
+        ]
+        return max(found, key=_version_key, default=None)
+
+    def _relationships_wanted(self, publication: Publication) -> list[dict[str, Any]]:
+        """The app's dependencies and supersedence as ``updateRelationships`` takes them.
+
+        A dependency names an intent: its newest published app on Intune. Supersedence names an
+        earlier version of this intent: that version's app. Either missing fails the publication
+        (and the plan) with what to do.
+        """
+        intent = publication.intent
+        settings = intent.get("intune") or {}
+        wanted = []
+        for dependency in settings.get("dependencies") or ():
+            target = self._published_app(str(dependency["intent"]))
+            if target is None:
+                raise PermanentConnectorError(
+                    f"intune: intent {publication.name} depends on intent {dependency['intent']},"
+                    " which has no published app on Intune: publish it first (merge it and let it"
+                    " reach Intune), then retry this publication"
+                )
+            wanted.append(
+                {
+                    "@odata.type": "#microsoft.graph.mobileAppDependency",
+                    "targetId": str(target["id"]),
+                    "dependencyType": (
+                        "autoInstall" if dependency.get("autoInstall", True) else "detect"
+                    ),
+                }
+            )
+        supersedes = settings.get("supersedes")
+        if supersedes:
+            version = str(supersedes["version"])
+            target = self._published_app(publication.name, version)
+            if target is None:
+                raise PermanentConnectorError(
+                    f"intune: intune.supersedes names version {version} of {publication.name},"
+                    f" of which Intune holds no published app"
+                    f" '{publication.intent['app']['name']} {version}': name a version EUCORA"
+                    " published (usually rollback.previousVersion), or remove supersedes"
+                )
+            wanted.append(
+                {
+                    "@odata.type": "#microsoft.graph.mobileAppSupersedence",
+                    "targetId": str(target["id"]),
+                    "supersedenceType": "replace" if supersedes.get("uninstall") else "update",
+                }
+            )
+        return wanted
+
+    def _relationships(self, app_id: str) -> list[dict[str, Any]]:
+        """The app's own relationships (``targetType`` child) as sent: type, target, kind."""
+        return [
+            {
+                "@odata.type": kind,
+                "targetId": str(held.get("targetId")),
+                RELATIONSHIP_KIND[kind]: held.get(RELATIONSHIP_KIND[kind]),
+            }
+            for held in self._pages(f"{self._beta}{APPS}/{app_id}/relationships", {})
+            if held.get("targetType", "child") == "child"
+            and (kind := str(held.get("@odata.type"))) in RELATIONSHIP_KIND
+        ]
+
+    def _beta_steps(
+        self, publication: Publication, app: dict[str, Any] | None
+    ) -> list[PlannedStep]:
+        """Plan lines for the beta-only settings that would change."""
+        steps = []
+        intent = publication.intent
+        minutes = max_run_time(intent)
+        if minutes is not None:
+            held = (
+                self._call("GET", f"{self._beta}{APPS}/{app['id']}").json()
+                if app is not None
+                else {}
+            )
+            if (held.get("installExperience") or {}).get("maxRunTimeInMinutes") != minutes:
+                steps.append(
+                    _step(
+                        StepKind.UPDATE, f"set maximum run time to {minutes} minutes (Graph beta)"
+                    )
+                )
+        if wants_relationships(intent):
+            wanted = self._relationships_wanted(publication)
+            held_relationships = self._relationships(str(app["id"])) if app is not None else []
+            if _sorted(held_relationships) != _sorted(wanted):
+                steps += [
+                    _step(StepKind.UPDATE, _relationship_line(r, self._apps_by_id(wanted)))
+                    for r in wanted
+                ]
+        return steps
+
+    def _apps_by_id(self, relationships: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {
+            r["targetId"]: self._call("GET", f"{APPS}/{r['targetId']}").json()
+            for r in relationships
+        }
+
+    def _publish_beta(
+        self,
+        publication: Publication,
+        app_id: str,
+        body: dict[str, Any],
+        relationships: list[dict[str, Any]] | None,
+    ) -> None:
+        """Send the beta-only settings the intent says and the app does not hold yet.
+
+        ``relationships``: the dependencies and supersedence to hold (``None``: the intent says
+        none, and the app's relationships are left as they are).
+        """
+        intent = publication.intent
+        minutes = max_run_time(intent)
+        if minutes is not None:
+            held = self._call("GET", f"{self._beta}{APPS}/{app_id}").json()
+            if (held.get("installExperience") or {}).get("maxRunTimeInMinutes") != minutes:
+                experience = body["installExperience"] | {"maxRunTimeInMinutes": minutes}
+                self._call(
+                    "PATCH",
+                    f"{self._beta}{APPS}/{app_id}",
+                    json={"@odata.type": body["@odata.type"], "installExperience": experience},
+                )
+        if relationships is not None and _sorted(self._relationships(app_id)) != _sorted(
+            relationships
+        ):
+            self._call(
+                "POST",
+                f"{self._beta}{APPS}/{app_id}/updateRelationships",
+                json={"relationships": relationships},
+            )
 
     def _others_assigned(
         self, publication: Publication
@@ -777,11 +959,17 @@ class IntuneConnector:
             shown = f"{size} bytes" if size is not None else "size unknown"
             setup = f"{body['setupFilePath']}, " if "setupFilePath" in body else ""
             steps.append(_step(StepKind.UPLOAD, f"upload file {body['fileName']} ({setup}{shown})"))
+        steps += self._beta_steps(publication, app)
         kind_name = app_type(publication.intent)
         wanted = ring_assignments(publication, kind_name)
         mine = {_assignment_key(a) for a in wanted}
+        beta = uses_filters(publication.intent)
         held = (
-            [_as_sent(a) for a in self._assignments(str(app["id"])) if _assignment_key(a) in mine]
+            [
+                _as_sent(a)
+                for a in self._assignments(str(app["id"]), beta=beta)
+                if _assignment_key(a) in mine
+            ]
             if app is not None
             else []
         )
@@ -807,6 +995,12 @@ class IntuneConnector:
         """Find-or-create the app, upload and commit its content, assign it, retire older ones."""
         body = app_body(publication)  # refuses what the intent cannot express, before any call
         app = self._find(publication)
+        # a dependency or superseded version missing on Intune fails before anything is written
+        relationships = (
+            self._relationships_wanted(publication)
+            if wants_relationships(publication.intent)
+            else None
+        )
         content = None
         if app is None:  # the package itself completes the body (setup file, MSI codes)
             content = self._content(publication)
@@ -830,6 +1024,7 @@ class IntuneConnector:
                 json={"@odata.type": body["@odata.type"], "committedContentVersion": version},
             )
         journal.put("intune.content_version", str(version))
+        self._publish_beta(publication, app_id, body, relationships)
         self._assign(app_id, publication, body["@odata.type"].rsplit(".", 1)[1])
         replaced = []
         for other, assignment in self._others_assigned(publication):
@@ -869,8 +1064,9 @@ class IntuneConnector:
         live = [pair for pair in assigned if pair[1]] or assigned
         app, assignments = live[-1]
         notes = parse_marker(app.get("notes"))
+        settings = self._read_with_beta(app, apps)
         return PlaneState(
-            settings=read_settings(app, assignments),
+            settings=settings,
             present=True,
             version=notes.get("version"),
             rings=rings,
@@ -885,6 +1081,43 @@ class IntuneConnector:
                 "groups": ",".join(f"{g}={v}" for g, v in sorted(groups.items())),
             },
         )
+
+    def _read_with_beta(self, app: Mapping[str, Any], apps: list[dict[str, Any]]) -> dict[str, Any]:
+        """The app's settings, read through beta.
+
+        Beta alone shows filters, relationships and the maximum run time (a v1.0 read leaves
+        them out); ``apps`` are the intent's apps (a supersedence names one of them).
+        """
+        app_id = str(app["id"])
+        kind = str(app.get("@odata.type", "")).removeprefix("#microsoft.graph.")
+        win32 = kind == "win32LobApp"
+        held = self._call("GET", f"{self._beta}{APPS}/{app_id}").json() if win32 else app
+        settings = read_settings(held, self._assignments(app_id, beta=True))
+        if not win32:
+            return settings
+        minutes = (held.get("installExperience") or {}).get("maxRunTimeInMinutes")
+        if minutes is not None:
+            settings["intune"]["maxRunTimeMinutes"] = minutes
+        own = {str(a["id"]): a for a in apps}
+        for relationship in self._relationships(app_id):
+            target = (
+                own.get(relationship["targetId"])
+                or self._call("GET", f"{APPS}/{relationship['targetId']}").json()
+            )
+            marker = parse_marker(target.get("notes"))
+            if "dependencyType" in relationship:
+                dependency: dict[str, Any] = {
+                    "intent": marker.get("intent") or str(target.get("displayName"))
+                }
+                if relationship["dependencyType"] != "autoInstall":
+                    dependency["autoInstall"] = False
+                settings["intune"].setdefault("dependencies", []).append(dependency)
+            else:
+                supersedes: dict[str, Any] = {"version": marker.get("version", "?")}
+                if relationship["supersedenceType"] == "replace":
+                    supersedes["uninstall"] = True
+                settings["intune"]["supersedes"] = supersedes
+        return settings
 
     def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
         """The intent's app for drift: newest assigned version, its marker, every group's intent.
@@ -1066,7 +1299,7 @@ class IntuneConnector:
         return rows, parse_time(job.get("requestDateTime"), f"intune: report {job_id}")
 
     def _legacy_device_status(self, app_id: str) -> tuple[list[_StatusRow], datetime]:
-        beta = self._settings.url.rstrip("/").removesuffix("/v1.0") + "/beta"
+        beta = self._beta
         rows = []
         newest: datetime | None = None
         for status in self._pages(f"{beta}{APPS}/{app_id}/deviceStatuses", {}):
@@ -1189,13 +1422,17 @@ class IntuneConnector:
         """Make the app hold the ring's assignments, keeping every other assignment as it is."""
         wanted = ring_assignments(publication, kind)
         mine = {_assignment_key(a) for a in wanted}
-        current = self._assignments(app_id)
+        beta = uses_filters(publication.intent)  # filters exist in beta only: read and assign there
+        current = self._assignments(app_id, beta=beta)
         held = [_as_sent(a) for a in current if _assignment_key(a) in mine]
         if sorted(map(_canonical, held)) == sorted(map(_canonical, wanted)):
             return
         kept = [_as_sent(a) for a in current if _assignment_key(a) not in mine and _group(a)]
+        root = self._beta if beta else ""
         self._call(
-            "POST", f"{APPS}/{app_id}/assign", json={"mobileAppAssignments": [*kept, *wanted]}
+            "POST",
+            f"{root}{APPS}/{app_id}/assign",
+            json={"mobileAppAssignments": [*kept, *wanted]},
         )
 
 
@@ -1212,6 +1449,9 @@ def _as_sent(assignment: Mapping[str, Any]) -> dict[str, Any]:
     """An assignment as read back, made a body ``assign`` takes again (no id)."""
     body = {k: v for k, v in assignment.items() if k not in {"id", "source", "sourceId"}}
     body["@odata.type"] = "#microsoft.graph.mobileAppAssignment"
+    target = body.get("target") or {}
+    if target.get(FILTER_ID) is None and target.get(FILTER_TYPE, "none") == "none":
+        body["target"] = {k: v for k, v in target.items() if k not in {FILTER_ID, FILTER_TYPE}}
     if body.get("settings") is None:
         body.pop("settings", None)
     return body
@@ -1236,6 +1476,9 @@ def read_settings(app: Mapping[str, Any], assignments: list[dict[str, Any]]) -> 
             continue
         ring: dict[str, Any] = {}
         ring_section = _read_assignment(assignment.get("settings") or {}, ring)
+        target = assignment.get("target") or {}
+        if target.get(FILTER_ID) and target.get(FILTER_TYPE, "none") != "none":
+            ring_section["filter"] = {"id": target[FILTER_ID], "mode": target[FILTER_TYPE]}
         if ring_section:
             ring["intune"] = ring_section
         rings[_group(assignment)] = ring
@@ -1377,6 +1620,9 @@ def _read_assignment(settings: Mapping[str, Any], ring: dict[str, Any]) -> dict[
 def _ring_lines(wanted: list[dict[str, Any]]) -> list[str]:
     """What the plan says of a ring's assignment settings beyond group and intent."""
     lines = [f"exclude group {_group(a)}" for a in wanted if _excluded(a)]
+    target = wanted[0].get("target") or {}
+    if target.get(FILTER_ID):
+        lines.append(f"assignment filter {target[FILTER_ID]} ({target[FILTER_TYPE]}, Graph beta)")
     settings = wanted[0].get("settings") or {}
     times = settings.get("installTimeSettings") or {}
     if times.get("startDateTime"):
@@ -1396,6 +1642,20 @@ _StatusRow = tuple[str, str, str, str]
 
 class _ExportUnsupportedError(Exception):
     """The reports export refused the report: read the legacy per-device statuses instead."""
+
+
+def _sorted(relationships: list[dict[str, Any]]) -> list[str]:
+    return sorted(map(_canonical, relationships))
+
+
+def _relationship_line(relationship: Mapping[str, Any], apps: Mapping[str, Any]) -> str:
+    target = apps.get(relationship["targetId"]) or {}
+    name = target.get("displayName") or relationship["targetId"]
+    if relationship["@odata.type"].endswith("Dependency"):
+        how = "installed with it" if relationship["dependencyType"] == "autoInstall" else "detected"
+        return f"depend on '{name}' ({how}; Graph beta)"
+    how = "uninstalled first" if relationship["supersedenceType"] == "replace" else "updated"
+    return f"supersede '{name}' ({how}; Graph beta)"
 
 
 def _file_body(content: Content) -> dict[str, Any]:

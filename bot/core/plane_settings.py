@@ -3,8 +3,10 @@
 The schema says which settings exist and their shapes; these checks say what a plane would
 refuse, or what a device could not install, before anything is published: settings written for
 another plane, a Win32 app Intune could not uninstall or detect, return codes that collide, a
-group id that is not a GUID, an exclusion of the ring's own group, a Jamf trigger that
-does not exist. Every message says how to fix it.
+group id that is not a GUID, an exclusion of the ring's own group, an assignment filter that is
+not named by its id or has no mode, a dependency on the intent itself (or, with the whole
+repository at hand, on an intent it lacks or that is not an Intune one), a superseded version
+not older, a Jamf trigger that does not exist. Every message says how to fix it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,14 @@ JAMF_TRIGGERS: Mapping[str, str] = {
 }
 """The Jamf policy triggers an intent names, and the Classic policy element each one sets."""
 
-WIN32_ONLY = ("requirements", "returnCodes", "restartBehavior")
+WIN32_ONLY = (
+    "requirements",
+    "returnCodes",
+    "restartBehavior",
+    "maxRunTimeMinutes",
+    "dependencies",
+    "supersedes",
+)
 MACOS_ONLY = ("bundles", "ignoreVersionDetection", "installAsManaged")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MSI_TYPES = frozenset({"msi", "intunewin"})
@@ -98,12 +107,115 @@ def check_intune_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
     if platform == "windows":
         yield from _win32_commands(intent)
     yield from _return_codes(settings.get("returnCodes"), "/intune/returnCodes", "intune")
+    yield from _intune_relationships(intent, settings)
     targets = {r.get("target"): r.get("name") for _, r in _rings(intent)}
     for index, ring in _rings(intent):
         ring_settings = _mapping(ring.get("intune"))
         where = f"/rings/{index}/intune"
         for position, group in enumerate(_list(ring_settings.get("excludeGroups"))):
             yield from _excluded_group(group, ring, targets, f"{where}/excludeGroups/{position}")
+        if isinstance(ring_settings.get("filter"), dict):
+            yield from _assignment_filter(ring_settings["filter"], f"{where}/filter")
+
+
+def _assignment_filter(given: Mapping[str, Any], where: str) -> Iterator[RawFinding]:
+    """An assignment filter is named by its id (a GUID) and says include or exclude."""
+    filter_id = given.get("id")
+    if isinstance(filter_id, str) and not _GUID.fullmatch(filter_id):
+        yield RawFinding(
+            f"{where}/id",
+            "intune.filter-id",
+            f"assignment filter {filter_id!r} is not a filter id (a GUID): copy the filter's ID"
+            " from Tenant administration > Filters (its name is not accepted)",
+        )
+    if "mode" not in given:
+        yield RawFinding(
+            where,
+            "intune.filter-mode",
+            "an assignment filter needs a mode: `mode: include` (only the group's devices the"
+            " filter matches) or `mode: exclude` (all but those)",
+            at_key=True,
+        )
+
+
+def _intune_relationships(
+    intent: Mapping[str, Any], settings: Mapping[str, Any]
+) -> Iterator[RawFinding]:
+    """No dependency on the intent itself; supersedence of an older version."""
+    own_name = _mapping(intent.get("metadata")).get("name")
+    for index, dependency in enumerate(_list(settings.get("dependencies"))):
+        if _mapping(dependency).get("intent") == own_name:
+            yield RawFinding(
+                f"/intune/dependencies/{index}/intent",
+                "intune.dependency",
+                f"intent {own_name} depends on itself: a dependency names another intent (an app"
+                " that must be on the device first); for an earlier version use intune.supersedes",
+            )
+    yield from _superseded_older(intent, _mapping(settings.get("supersedes")), "intune", "an app")
+
+
+def _superseded_older(
+    intent: Mapping[str, Any], supersedes: Mapping[str, Any], plane: str, noun: str
+) -> Iterator[RawFinding]:
+    """``<plane>.supersedes.version`` is older than the app's own version."""
+    version = supersedes.get("version")
+    own = _mapping(intent.get("app")).get("version")
+    if isinstance(version, str) and isinstance(own, str):
+        order = compare_versions(version, own)
+        if order is not None and order <= 0:
+            yield RawFinding(
+                f"/{plane}/supersedes/version",
+                f"{plane}.supersedes",
+                f"{plane}.supersedes names version {version}, which is not older than this"
+                f" app's {own}: {noun} supersedes an earlier version, usually"
+                " rollback.previousVersion",
+            )
+
+
+def intune_dependencies(
+    intents: Mapping[str, Mapping[str, Any]],
+) -> Iterator[tuple[str, RawFinding]]:
+    """(intent name, finding) for each Intune dependency on an intent not among ``intents``.
+
+    ``intents`` are every intent of the repository by name; run only when the whole repository
+    is at hand (else the connector refuses a dependency it cannot find on Intune at plan time).
+    """
+    for name, intent in intents.items():
+        if intent.get("plane") != "intune":
+            continue
+        dependencies = _list(_mapping(intent.get("intune")).get("dependencies"))
+        for index, dependency in enumerate(dependencies):
+            wanted = _mapping(dependency).get("intent")
+            if not isinstance(wanted, str) or wanted == name:
+                continue
+            where = f"/intune/dependencies/{index}/intent"
+            if wanted in intents:
+                plane = intents[wanted].get("plane")
+                if plane != "intune":
+                    yield (
+                        name,
+                        RawFinding(
+                            where,
+                            "intune.dependency",
+                            f"intent {name} depends on intent {wanted!r}, which publishes through"
+                            f" {plane}, not Intune: an Intune app can depend only on another"
+                            " Intune app; publish that intent through Intune, or remove the"
+                            " dependency",
+                        ),
+                    )
+                continue
+            close = difflib.get_close_matches(wanted, list(intents), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield (
+                name,
+                RawFinding(
+                    where,
+                    "intune.dependency",
+                    f"intent {name} depends on intent {wanted!r}, which is not in this"
+                    f" repository{hint}: add that intent (it is published first), or remove the"
+                    " dependency",
+                ),
+            )
 
 
 def _excluded_group(
@@ -257,18 +369,7 @@ def _sccm_supersedes(
     intent: Mapping[str, Any], settings: Mapping[str, Any]
 ) -> Iterator[RawFinding]:
     supersedes = _mapping(settings.get("supersedes"))
-    version = supersedes.get("version")
-    own = _mapping(intent.get("app")).get("version")
-    if isinstance(version, str) and isinstance(own, str):
-        order = compare_versions(version, own)
-        if order is not None and order <= 0:
-            yield RawFinding(
-                "/sccm/supersedes/version",
-                "sccm.supersedes",
-                f"sccm.supersedes names version {version}, which is not older than this"
-                f" app's {own}: an application supersedes an earlier version, usually"
-                " rollback.previousVersion",
-            )
+    yield from _superseded_older(intent, supersedes, "sccm", "an application")
     if supersedes:
         return
     for index, ring in _rings(intent):
@@ -281,31 +382,7 @@ def _sccm_supersedes(
             )
 
 
-_GRAPH_BETA = (
-    "exists only in Microsoft Graph beta; EUCORA publishes through Graph v1.0, whose"
-    " description has no such property"
-)
-_FILTER = (
-    f"an assignment filter {_GRAPH_BETA} on an assignment target: set the filter on the ring's"
-    " assignment in the Intune console (Apps > the app > Properties > Assignments), or exclude"
-    " devices with excludeGroups"
-)
 NOT_IN_API: Mapping[tuple[str, bool, str], str] = {
-    ("intune", True, "filter"): _FILTER,
-    ("intune", True, "filters"): _FILTER,
-    ("intune", False, "dependencies"): (
-        f"a Win32 app dependency (mobileAppDependency) {_GRAPH_BETA}: add the dependency in the"
-        " Intune console (the app > Properties > Dependencies)"
-    ),
-    ("intune", False, "supersedes"): (
-        f"supersedence (mobileAppSupersedence) {_GRAPH_BETA}: add it in the Intune console (the"
-        " app > Properties > Supersedence); rollback.previousVersion still names the version to"
-        " go back to"
-    ),
-    ("intune", False, "maxRunTimeMinutes"): (
-        f"a maximum run time (installExperience.maxRunTimeInMinutes) {_GRAPH_BETA}: Intune keeps"
-        " its default of 60 minutes; change it in the console (the app > Properties > Program)"
-    ),
     ("sccm", False, "dependencies"): (
         "Configuration Manager dependencies name other applications' deployment types, which"
         " EUCORA does not send yet: add them in the console (Deployment Type > Dependencies)"

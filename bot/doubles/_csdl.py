@@ -9,6 +9,7 @@ wrong JSON kind, an enum member that does not exist, an action parameter the act
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ class StructuredType:
 
 class CsdlModel:
     """The types and bound actions of one CSDL schema (namespace alias ``graph``)."""
+
+    label = "v1.0"
+    """Which Graph version the description is of (named in problems)."""
 
     def __init__(self, path: Path) -> None:
         self.types: dict[str, StructuredType] = {}
@@ -64,6 +68,53 @@ class CsdlModel:
                 parameters = [p for p in parameters if p[0]]
                 bound = _local(parameters[0][1]) or ""
                 self.actions[(name, bound)] = dict(parameters[1:])
+
+    @classmethod
+    def from_subset(cls, path: Path) -> CsdlModel:
+        """A model from the JSON subset ``scripts/extract_plane_fixtures_intune_beta.py`` writes.
+
+        Graph beta publishes its description as TypeScript typings, not a small CSDL: the
+        script turns the kept interfaces into the same types, enums and bound actions.
+        """
+        data = json.loads(path.read_text(encoding="utf-8"))
+        model = cls.__new__(cls)
+        model.label = "beta"
+        model.types = {
+            name: StructuredType(
+                base=shape["base"], abstract=shape["abstract"], properties=shape["properties"]
+            )
+            for name, shape in data["types"].items()
+        }
+        model.enums = {
+            name: (frozenset(enum["members"]), enum["flags"])
+            for name, enum in data["enums"].items()
+        }
+        model.actions = {
+            (name, action["bound"]): action["parameters"]
+            for name, action in data["actions"].items()
+        }
+        return model
+
+    def project(self, value: Any, expected: str, other: CsdlModel) -> Any:
+        """``value`` without the properties this model has and ``other`` lacks, at any depth.
+
+        What a v1.0 read shows of an object that beta calls wrote: beta-only properties are not
+        in the v1.0 answer.
+        """
+        if isinstance(value, list):
+            return [self.project(v, expected, other) for v in value]
+        if not isinstance(value, dict):
+            return value
+        actual = str(value.get("@odata.type") or "").removeprefix("#microsoft.graph.") or expected
+        mine, theirs = self.all_properties(actual), other.all_properties(actual)
+        kept = {}
+        for key, item in value.items():
+            if key in mine and key not in theirs and actual in other.types:
+                continue
+            inner = _COLLECTION.sub(r"\1", mine.get(key, ""))
+            local = _local(inner) or ""
+            kept[key] = self.project(item, local, other) if local in self.types else item
+        return kept
 
     def derives(self, name: str, base: str) -> bool:
         """Whether type ``name`` is ``base`` or derives from it."""
@@ -101,7 +152,7 @@ class CsdlModel:
         if odata_type is not None:
             name = str(odata_type).removeprefix("#microsoft.graph.")
             if name == odata_type or name not in self.types:
-                return [f"{where}: @odata.type {odata_type!r} is not a known v1.0 type"]
+                return [f"{where}: @odata.type {odata_type!r} is not a known {self.label} type"]
             if not self.derives(name, expected):
                 return [f"{where}: @odata.type {odata_type!r} is not a {expected}"]
             actual = name
@@ -132,6 +183,11 @@ class CsdlModel:
             ]
         if type_name == "Edm.Boolean":
             return [] if isinstance(value, bool) else [f"{where}: expected a boolean"]
+        if type_name == "Edm.Untyped":
+            return []
+        if type_name == "Edm.Number":  # the beta typings' ``number``: integer or double
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            return [] if ok else [f"{where}: expected a number"]
         if type_name in _INTEGER:
             ok = isinstance(value, int) and not isinstance(value, bool)
             return [] if ok else [f"{where}: expected an integer ({type_name})"]

@@ -13,6 +13,12 @@ Serves HTTPS (MSAL accepts only ``https`` authorities; the CA is in :attr:`ca_bu
   ``deviceId``), ``deviceManagement/managedDevices`` (``id``, ``azureADDeviceId``; ``$filter``
   ``azureADDeviceId eq '…'``), report export jobs whose ``DeviceId`` is the managed-device id, and
   beta ``deviceStatuses``; every told device has three distinct ids, as in a tenant;
+* Graph beta under ``/beta`` for what only beta has (filters, relationships, max run time): an app
+  (``GET``, ``PATCH``), ``assign``, ``assignments`` (each target with its filter, ``none`` when
+  it has none), ``relationships`` (the app's own as ``child``, those naming it as ``parent``) and
+  ``updateRelationships``, checked against the beta typings' subset; the tenant's assignment
+  filters are made with :meth:`IntuneDouble.add_filter`. A v1.0 read leaves beta-only properties
+  out;
 * an "Azure storage" endpoint at ``/blob/...`` taking ``PUT ?comp=block`` and ``?comp=blocklist``
   with a per-file signature (a request without it is refused, as a bad SAS is).
 
@@ -76,6 +82,16 @@ _MANAGED_DEVICES = "/v1.0/deviceManagement/managedDevices"
 _FILTER_AAD = re.compile(r"^azureADDeviceId eq '([0-9a-f-]+)'$")
 _MEMBERS = re.compile(r"^/v1\.0/groups/(?P<group>[^/]+)/(?:transitiveMembers|members)$")
 _BETA_STATUSES = re.compile(r"^/beta/deviceAppManagement/mobileApps/(?P<app>[^/]+)/deviceStatuses$")
+_BETA_APP = re.compile(
+    r"^/beta/deviceAppManagement/mobileApps/(?P<app>[0-9a-f-]+)"
+    r"(?:/(?P<part>assign|assignments|relationships|updateRelationships))?$"
+)
+_FILTER_KEYS = (
+    "deviceAndAppManagementAssignmentFilterId",
+    "deviceAndAppManagementAssignmentFilterType",
+)
+_RELATIONSHIP_KINDS = {"mobileAppDependency": "dependencyType",
+                       "mobileAppSupersedence": "supersedenceType"}  # fmt: skip
 REPORT_COLUMNS = {
     "DeviceInstallStatusByApp": frozenset(
         {"DeviceName", "UserPrincipalName", "Platform", "AppVersion", "DeviceId",
@@ -119,6 +135,8 @@ class App:
     body: dict[str, Any]
     versions: dict[str, dict[str, ContentFile]] = field(default_factory=dict)
     assignments: list[dict[str, Any]] = field(default_factory=list)
+    relationships: list[dict[str, Any]] = field(default_factory=list)
+    """The app's own (child) relationships as ``updateRelationships`` last set them."""
 
 
 class IntuneDouble(ConsoleEdits, HttpDouble):
@@ -150,6 +168,20 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
         """Entra ``deviceId``s in a group but with no Intune managed device (no report row)."""
         self._reads: dict[str, int] = {}
         self._downloads: dict[str, bytes] = {}
+        self.assignment_filters: dict[str, dict[str, Any]] = {}
+        """The tenant's assignment filters by id (:meth:`add_filter`); beta ``assign`` refuses
+        a target naming any other filter, as Intune does."""
+
+    def add_filter(self, name: str, rule: str = '(device.osVersion -startsWith "10.0")') -> str:
+        """Create an assignment filter (Tenant administration > Filters); return its id."""
+        filter_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"eucora-double/filter/{name}"))
+        self.assignment_filters[filter_id] = {
+            "id": filter_id,
+            "displayName": name,
+            "platform": "windows10AndLater",
+            "rule": rule,
+        }
+        return filter_id
 
     _console_fields = ("apps",)
 
@@ -203,6 +235,15 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
         model.enums["windowsArchitecture"] = (members | {"arm64"}, flags)
         return model
 
+    @cached_property
+    def beta(self) -> CsdlModel:
+        """Graph beta's types for what EUCORA sends through ``/beta`` (the typings' subset)."""
+        return CsdlModel.from_subset(Path(str(DATA / "graph-beta-intune-subset.json")))
+
+    def _v1(self, value: Any, expected: str) -> Any:
+        """What a v1.0 read shows: without the properties only beta has (filters, max run time)."""
+        return self.beta.project(value, expected, self.model)
+
     @property
     def authority(self) -> str:
         """What ``EUCORA_INTUNE_AUTHORITY`` should be set to (the tenant is added to it)."""
@@ -226,10 +267,10 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
 
     def is_token_path(self, path: str) -> bool:
         """Token and discovery endpoints do not change Intune's state."""
-        return not path.startswith(("/v1.0/", "/blob/"))
+        return not path.startswith(("/v1.0/", "/blob/", "/beta/"))
 
-    def _check(self, value: Any, expected: str, where: str) -> None:
-        for problem in self.model.check(value, expected, where):
+    def _check(self, value: Any, expected: str, where: str, model: CsdlModel | None = None) -> None:
+        for problem in (model or self.model).check(value, expected, where):
             self.violation(problem)
 
     # -- serving -------------------------------------------------------------------------------
@@ -246,7 +287,11 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
             return self._blob(request)
         if path.startswith("/reports/"):
             return self._download(request)
-        if path.startswith("/beta/") and self.authorized(request):
+        if path.startswith("/beta/"):
+            if not self.authorized(request):
+                return _error(
+                    401, "InvalidAuthenticationToken", "Access token is empty or invalid."
+                )
             return self._beta(request)
         if not path.startswith("/v1.0/"):
             return _error(404, "NotFound", f"no route {path}")
@@ -499,7 +544,27 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
         return Response(data, status=200, mimetype="application/octet-stream")
 
     def _beta(self, request: Request) -> Response:
-        """Graph beta's ``mobileApps/{id}/deviceStatuses`` (the legacy per-device read)."""
+        """Graph beta: an app (GET, PATCH), ``assign``, ``assignments``, ``relationships``,
+        ``updateRelationships``, checked against the beta subset; ``deviceStatuses``.
+        """
+        routed = _BETA_APP.match(request.path)
+        if routed is not None:
+            with self.lock:
+                app = self.apps.get(routed["app"])
+            if app is None:
+                return _error(404, "ResourceNotFound", f"mobileApp {routed['app']} not found")
+            part, method = routed["part"], request.method
+            if part is None and method in {"GET", "PATCH"}:
+                return self._app(request, app, self.beta)
+            if part == "assign" and method == "POST":
+                return self._assign(request, app, self.beta)
+            if part == "assignments" and method == "GET":
+                return self._assignments(request, app, None, beta=True)
+            if part == "relationships" and method == "GET":
+                return _json(200, {"value": self._relationships(app)})
+            if part == "updateRelationships" and method == "POST":
+                return self._update_relationships(request, app)
+            return _error(405, "MethodNotAllowed", method)
         match = _BETA_STATUSES.match(request.path)
         if match is None or request.method != "GET":
             return _error(404, "ResourceNotFound", f"no route {request.path}")
@@ -518,6 +583,59 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
         ]
         return self._paged(request, rows, request.path)
 
+    def _update_relationships(self, request: Request, app: App) -> Response:
+        """``updateRelationships``: the app's dependencies and supersedences, replaced as a set."""
+        body = request.get_json(silent=True)
+        for problem in self.beta.check_action(
+            "updateRelationships", _type_of(app.body), body, "updateRelationships"
+        ):
+            self.violation(problem)
+        stored = []
+        for given in (body or {}).get("relationships") or []:
+            kind = _type_of(given)
+            target = self.apps.get(str(given.get("targetId")))
+            if kind not in _RELATIONSHIP_KINDS:
+                return _error(400, "BadRequest", f"relationship type {kind!r} cannot be created")
+            if target is None or target is app:
+                return _error(400, "BadRequest", f"target app {given.get('targetId')} not found")
+            if _type_of(target.body) != "win32LobApp" or _type_of(app.body) != "win32LobApp":
+                return _error(400, "BadRequest", "relationships are between Win32 apps")
+            field_name = _RELATIONSHIP_KINDS[kind]
+            stored.append(
+                {
+                    "@odata.type": f"#microsoft.graph.{kind}",
+                    "id": f"{app.body['id']}_{target.body['id']}",
+                    "targetId": target.body["id"],
+                    "targetDisplayName": target.body.get("displayName"),
+                    "targetDisplayVersion": target.body.get("displayVersion"),
+                    "targetPublisher": target.body.get("publisher"),
+                    "targetType": "child",
+                    field_name: given.get(field_name),
+                }
+            )
+        with self.lock:
+            app.relationships = stored
+        return Response(status=204)
+
+    def _relationships(self, app: App) -> list[dict[str, Any]]:
+        """The app's own relationships (``child``) and those of apps naming it (``parent``)."""
+        with self.lock:
+            parents = [
+                {
+                    **relationship,
+                    "id": f"{other.body['id']}_{app.body['id']}",
+                    "targetId": other.body["id"],
+                    "targetDisplayName": other.body.get("displayName"),
+                    "targetDisplayVersion": other.body.get("displayVersion"),
+                    "targetPublisher": other.body.get("publisher"),
+                    "targetType": "parent",
+                }
+                for other in self.apps.values()
+                for relationship in other.relationships
+                if relationship["targetId"] == app.body["id"]
+            ]
+            return [*app.relationships, *parents]
+
     def _cast_ok(self, app: App, cast: str, path: str) -> bool:
         actual = str(app.body["@odata.type"]).removeprefix("#microsoft.graph.")
         if cast not in self.model.types or not self.model.derives(actual, cast):
@@ -530,7 +648,7 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
 
     def _list_apps(self, request: Request) -> Response:
         with self.lock:
-            found = [a.body for a in self.apps.values()]
+            found = [self._v1(a.body, _type_of(a.body)) for a in self.apps.values()]
         query = request.args.get("$filter", "")
         for clause in (c.strip() for c in query.split(" and ") if c.strip()):
             isof, named = _FILTER_ISOF.match(clause), _FILTER_NAME.match(clause)
@@ -576,12 +694,14 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
             self.creates["app"] += 1
         return _json(201, record)
 
-    def _app(self, request: Request, app: App) -> Response:
+    def _app(self, request: Request, app: App, model: CsdlModel | None = None) -> Response:
         if request.method == "GET":
-            return _json(200, app.body)
+            shown = app.body if model is not None else self._v1(app.body, _type_of(app.body))
+            return _json(200, shown)
         if request.method == "PATCH":
             body = request.get_json(silent=True)
-            self._check(body, _type_of(app.body), f"PATCH mobileApp {app.body['id']}")
+            where = f"PATCH {'beta ' if model else ''}mobileApp {app.body['id']}"
+            self._check(body, _type_of(app.body), where, model)
             if not isinstance(body, dict):
                 return _error(400, "BadRequest", "body must be a JSON object")
             with self.lock:
@@ -594,7 +714,13 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
                         )
                     app.body["publishingState"] = "published"
                     app.body["size"] = sum(f.body.get("size", 0) for f in files.values())
-                app.body.update({k: v for k, v in body.items() if k != "@odata.type"})
+                for key, value in body.items():
+                    if key == "@odata.type":
+                        continue
+                    held = app.body.get(key)
+                    merge = isinstance(held, dict) and isinstance(value, dict) and model is None
+                    # a v1.0 PATCH of a complex value keeps what only beta wrote in it
+                    app.body[key] = held | value if merge else value
                 app.body["lastModifiedDateTime"] = _now()
             return Response(status=204)
         if request.method == "DELETE":
@@ -603,13 +729,19 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
             return Response(status=204)
         return _error(405, "MethodNotAllowed", request.method)
 
-    def _assign(self, request: Request, app: App) -> Response:
+    def _assign(self, request: Request, app: App, model: CsdlModel | None = None) -> Response:
         body = request.get_json(silent=True)
-        for problem in self.model.check_action("assign", _type_of(app.body), body, "assign"):
+        where = "beta assign" if model else "assign"
+        for problem in (model or self.model).check_action(
+            "assign", _type_of(app.body), body, where
+        ):
             self.violation(problem)
         if app.body.get("publishingState") != "published":
             return _error(400, "BadRequest", "The app must be published before it is assigned.")
         wanted = (body or {}).get("mobileAppAssignments") or []
+        refused = self._filter_problem(wanted)
+        if refused:
+            return _error(400, "BadRequest", refused)
         with self.lock:
             known = {_assignment_key(a): a for a in app.assignments}
             result = []
@@ -621,6 +753,7 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
                         | {
                             "intent": assignment.get("intent"),
                             "settings": assignment.get("settings"),
+                            "target": assignment.get("target"),
                         }
                     )
                     continue
@@ -632,9 +765,36 @@ class IntuneDouble(ConsoleEdits, HttpDouble):
             app.assignments = result
         return Response(status=204)
 
-    def _assignments(self, request: Request, app: App, assignment_id: str | None) -> Response:
+    def _filter_problem(self, assignments: list[Any]) -> str:
+        """Why Intune would refuse the assignment filters of an ``assign`` ("" when it would not)."""
+        for assignment in assignments:
+            target = (assignment or {}).get("target") or {}
+            filter_id = target.get(_FILTER_KEYS[0])
+            mode = target.get(_FILTER_KEYS[1]) or "none"
+            if filter_id is None and mode == "none":
+                continue
+            if filter_id is None:
+                return f"a filter type of {mode} needs an assignment filter id"
+            if mode == "none":
+                return f"assignment filter {filter_id} needs a filter type of include or exclude"
+            if str(target.get("@odata.type")).endswith("exclusionGroupAssignmentTarget"):
+                return "assignment filters cannot be used with excluded groups"
+            if filter_id not in self.assignment_filters:
+                return f"assignment filter {filter_id} was not found"
+        return ""
+
+    def _assignments(
+        self, request: Request, app: App, assignment_id: str | None, *, beta: bool = False
+    ) -> Response:
         if assignment_id is None and request.method == "GET":
-            return _json(200, {"value": app.assignments})
+            if beta:  # beta answers every target's filter, "none" when it has none
+                shown = [
+                    a | {"target": {_FILTER_KEYS[0]: None, _FILTER_KEYS[1]: "none"} | a["target"]}
+                    for a in app.assignments
+                ]
+            else:
+                shown = [self._v1(a, "mobileAppAssignment") for a in app.assignments]
+            return _json(200, {"value": shown})
         if assignment_id is not None and request.method == "DELETE":
             with self.lock:
                 before = len(app.assignments)

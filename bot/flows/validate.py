@@ -11,7 +11,7 @@ from bot.adapters.workspace import read_sources
 from bot.catalog import build_document_validator, build_policy_pack
 from bot.core.documents import DocumentKind, ValidatedDocument
 from bot.core.findings import Finding, sort_findings
-from bot.core.repository import check_unique_names
+from bot.core.repository import check_intune_dependencies, check_unique_names
 
 
 @contextmanager
@@ -48,6 +48,7 @@ def validate_paths(paths: Sequence[str]) -> ValidationRun:
         documents = tuple(validator.validate(s.raw, s.path, s.kind) for s in sources)
     findings = [f for d in documents for f in d.findings]
     findings.extend(check_unique_names(documents))
+    findings.extend(check_intune_dependencies(documents))
     findings.extend(_rule_findings(documents, set(findings)))
     return ValidationRun(documents, sort_findings(findings), tuple(problems))
 

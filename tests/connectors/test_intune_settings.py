@@ -146,7 +146,7 @@ FULL_REQUIREMENTS = {
 def test_a_win32_intent_over_two_rings_reads_back_all_it_says(double: IntuneDouble) -> None:
     """Issue 20's Done-when on Graph v1.0: requirements (OS, architecture, disk, memory, CPU,
     file/registry/script rules), detection, custom return codes, and per ring an excluded group
-    and assignment settings; dependencies, supersedence and filters are Graph beta only."""
+    and assignment settings (dependencies, supersedence and filters: test_intune_beta.py)."""
     intent = chrome()
     intent["intune"] = SETTINGS | {"requirements": FULL_REQUIREMENTS}
     intent["package"]["architectures"] = ["x64"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -36,6 +37,13 @@ def client(double: IntuneDouble) -> Iterator[httpx.Client]:
         double.apps.clear()
         double.violations.clear()
         double.creates.clear()
+    with token_client(double) as raw:
+        yield raw
+
+
+@contextmanager
+def token_client(double: IntuneDouble) -> Iterator[httpx.Client]:
+    """An HTTP client on the double holding a Graph token it issued."""
     form = {
         "grant_type": "client_credentials",
         "client_id": double.client_id,
