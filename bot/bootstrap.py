@@ -52,13 +52,13 @@ from bot.flows.check import timezones_of
 from bot.flows.deliveries import handle_delivery
 from bot.flows.drift import DriftPass
 from bot.flows.merge import MergePublishing
-from bot.flows.publish import ConnectorSet, Publisher
+from bot.flows.publish import Publisher
 from bot.flows.pull_request import PullRequestContext
 from bot.flows.recording import AuditedEvidence
 from bot.flows.rollout_commands import RolloutCommands
 from bot.flows.rollout_issues import RolloutIssues
 from bot.flows.rollouts import Reconciler
-from bot.ports import Clock, GitHubConnector, PublicationQueue
+from bot.ports import Clock, ConnectorSet, GitHubConnector, PublicationQueue
 from bot.settings import Settings
 from connectors.registry import Connectors, build_connectors
 

@@ -34,7 +34,6 @@ from typing import Any
 
 from bot.adapters.git import read_commits
 from bot.adapters.git_content import content_hash, read_file
-from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
 from bot.catalog import build_document_validator
 from bot.core.approvals import (
     ApprovalDecision,
@@ -80,6 +79,7 @@ from bot.core.publishing import (
     judge_merge,
     publishing_branches,
 )
+from bot.core.records import LedgerEntry
 from bot.core.render.check import escape_markdown
 from bot.core.repo_config import CONFIG_NAMES, RepoConfig
 from bot.errors import GitHubError
@@ -90,7 +90,7 @@ from bot.flows.pull_request import (
     StoredPack,
     evaluate_pull_request,
 )
-from bot.ports import GitHub
+from bot.ports import GitHub, ReviewLedger
 
 log = logging.getLogger("eucora.approvals")
 

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bot.adapters.evidence_store import (
     ENVELOPE_SUFFIX,
@@ -74,7 +74,7 @@ from bot.core.evidence_verify import (
 from bot.core.tlog import Ed25519Signer, TlogError
 from bot.errors import EucoraError
 from bot.flows.check import CheckedChange
-from bot.ports import AuditLog
+from bot.ports import AuditLog, LogInclusion
 from bot.settings import Settings
 
 _BARE_HEX = re.compile(r"[0-9a-f]{64}")
@@ -331,17 +331,6 @@ def show(ref: str, settings: Settings, *, store: EvidenceStore | None = None) ->
 
 
 # --- verifying ------------------------------------------------------------------------------------
-
-
-class LogInclusion(Protocol):
-    """Says whether a pack digest was recorded in the audit log (and proven under a checkpoint).
-
-    The default is :class:`ProofBundleInclusion`, offline from the pack's proof bundle.
-    """
-
-    def __call__(self, digest: str) -> InclusionVerdict:
-        """Say whether the pack with this digest is in the log, and why."""
-        ...  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)

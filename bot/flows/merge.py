@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.git_content import read_file
-from bot.adapters.storage.publications import ChangeRow, NewChange, NewPublication
 from bot.catalog import build_document_validator
 from bot.core.approvals import ApprovalDecision
 from bot.core.audit_events import AuditEventType
@@ -43,6 +42,7 @@ from bot.core.publishing import (
     is_final,
     publication_specs,
 )
+from bot.core.records import ChangeRow, NewChange, NewPublication
 from bot.core.render.check import escape_markdown
 from bot.core.render.publications import PlanView, merge_refused_markdown, plan_markdown
 from bot.errors import ConnectorError
