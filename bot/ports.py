@@ -6,7 +6,7 @@ adapters implement them, one module per outside thing, and the composition root 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -15,6 +15,7 @@ from bot.core.approvals import Review
 from bot.core.audit_chain import ChainReport
 from bot.core.audit_events import AuditEvent
 from bot.core.audit_export import ExportFilters
+from bot.core.changes import FileAtRevision, RevisionPair
 from bot.core.drift import Observed
 from bot.core.drift_state import DriftRow
 from bot.core.evidence_verify import InclusionVerdict
@@ -255,6 +256,53 @@ class EvidenceSource(Protocol):
         ...
 
 
+class Revisions(Protocol):
+    """The commits of one repository, read by SHA: everything the flows read from git.
+
+    ``GitHub.fetch_revisions`` hands one out holding the commits it was asked for
+    (``bot.adapters.revisions.GitRevisions`` over the bare mirror; a local clone for ``eucora
+    check``). Every read that fails (a commit it lacks, git failing) raises
+    ``bot.errors.GitError``: a failed read is never taken as "no such file" or "no commits".
+    """
+
+    def read_file(self, sha: str, path: str) -> bytes | None:
+        """The bytes of ``path`` at commit ``sha``; ``None`` only when it has no such file."""
+        ...
+
+    def content_hash(self, sha: str, folders: Sequence[str]) -> str:
+        """``sha256:`` naming the content of ``folders`` and ``eucora.yaml`` at commit ``sha``.
+
+        Two commits with the same such content have the same hash, whatever else changed.
+        """
+        ...
+
+    def commits(self, base: str, head: str) -> tuple[PullRequestCommit, ...]:
+        """The commits of ``base..head`` (authors, committers, messages)."""
+        ...
+
+    def revision_pair(self, base: str, head: str, *, intents_dir: str = "intents") -> RevisionPair:
+        """What a pull request from ``head`` into ``base`` changes, and the rules that judge it."""
+        ...
+
+    def known_apps(self, sha: str, intents_dir: str, *, cache_file: Path | None) -> frozenset[str]:
+        """The app names of every intent under ``intents_dir`` at ``sha`` (``cache_file``: kept)."""
+        ...
+
+    def folder(self, sha: str, folder: str) -> tuple[FileAtRevision, ...]:
+        """Every YAML file under ``folder`` at ``sha``."""
+        ...
+
+    def file_history(
+        self, head: str, path: str, *, limit: int
+    ) -> Iterator[tuple[str, bytes | None]]:
+        """The ``limit`` newest commits from ``head`` touching ``path``, with the file's bytes.
+
+        Newest first, read lazily; ``None``: deleted or unreadable at that commit. The history
+        itself failing raises ``GitError``.
+        """
+        ...
+
+
 class GitHub(Protocol):
     """What the flows need from GitHub, for one installation (or one token).
 
@@ -300,8 +348,8 @@ class GitHub(Protocol):
         """The user's permission on the repository (``none`` for strangers)."""
         ...
 
-    def fetch_revisions(self, repository: str, shas: Sequence[str]) -> Path:
-        """A local bare mirror of ``repository`` that holds every commit in ``shas``.
+    def fetch_revisions(self, repository: str, shas: Sequence[str]) -> Revisions:
+        """The commits of ``repository``, holding every commit in ``shas`` (a local bare mirror).
 
         Cached per repository; fetches only what is missing, authenticating with a token given
         to git in a header for that one command, never written to disk, a URL or a log.

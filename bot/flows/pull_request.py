@@ -38,7 +38,7 @@ from bot.core.pr_report import (
     started_policy_run,
 )
 from bot.core.redact import Redactor
-from bot.flows.check import CheckedChange, check_revisions
+from bot.flows.check import CheckedChange, check_fetched
 from bot.ports import AuditTrail, Clock, GitHub
 from bot.settings import Settings
 
@@ -171,7 +171,7 @@ def _check(
     labels: tuple[str, ...],
 ) -> CheckedChange:
     mirror = context.github.fetch_revisions(repository, [base_sha, head_sha])
-    return check_revisions(
+    return check_fetched(
         mirror,
         base_sha,
         head_sha,

@@ -1,7 +1,7 @@
 """An in-memory GitHub that implements the ``GitHub`` port, for flow tests (a fake we own).
 
 It records what the flows post (check runs with their history, comments) and serves pull requests
-and permissions that the test sets. ``fetch_revisions`` hands out a real local git repository, so
+and permissions that the test sets. ``fetch_revisions`` reads a real local git repository, so
 the flow runs the real check on real commits. End-to-end tests use the HTTP double instead.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bot.adapters.revisions import GitRevisions
 from bot.core.github_model import (
     DEPLOYMENT_DESCRIPTION_MAX,
     CheckRun,
@@ -156,11 +157,11 @@ class FakeGitHub:
         del repository
         return self.permissions.get(user, Permission.NONE)
 
-    def fetch_revisions(self, repository: str, shas: Sequence[str]) -> Path:
+    def fetch_revisions(self, repository: str, shas: Sequence[str]) -> GitRevisions:
         if self.fail_fetch is not None:
             raise self.fail_fetch
         self.fetched.append((repository, tuple(shas)))
-        return self.repo_path
+        return GitRevisions(self.repo_path)
 
     def create_deployment(
         self,
