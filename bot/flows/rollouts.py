@@ -266,7 +266,7 @@ class Reconciler:
             return ReadFailure(f"{record.state.plane} is not configured on this installation")
         report.plane_reads += 1
         try:
-            return connector.outcomes(_publication(record, step))
+            return connector.outcomes(ring_publication(record, step))
         except (TransientConnectorError, PermanentConnectorError) as error:
             report.read_errors += 1
             return ReadFailure(_one_line(error))
@@ -405,7 +405,8 @@ def _intent_ring(intent: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return {}
 
 
-def _publication(record: RolloutRecord, step: int) -> Publication:
+def ring_publication(record: RolloutRecord, step: int) -> Publication:
+    """The connector's view of the rollout's ring ``step`` (what the pass reads outcomes of)."""
     ring = record.intent["rings"][step]
     return Publication(
         intent=record.intent,
