@@ -245,6 +245,48 @@ class ReviewLedger(Protocol):
         ...
 
 
+class EvidenceStore(Protocol):
+    """Write-once, content-addressed evidence packs with their envelopes and proof bundles.
+
+    ``bot.adapters.evidence_store.EvidenceStore`` (files under ``EUCORA_EVIDENCE_DIR``). The
+    paths it names are part of its contract: the evidence commands print them and the store's
+    files are what an auditor copies. Errors are ``bot.core.errors.EvidenceStoreError`` and its
+    subclasses (a malformed or unknown digest, changed bytes, a conflicting envelope or proof).
+    """
+
+    def pack_path(self, digest: str) -> Path:
+        """Where the pack with this digest lives (whether or not it is stored)."""
+        ...
+
+    def proof_path(self, digest: str) -> Path:
+        """Where the proof bundle of the pack with this digest lives."""
+        ...
+
+    def put(self, pack: Mapping[str, Any]) -> str:
+        """Store a pack as canonical JSON and return its digest; storing it again is a no-op."""
+        ...
+
+    def get(self, digest: str) -> bytes:
+        """The stored bytes of a pack, re-hashed on the way out (``EvidenceNotFoundError``)."""
+        ...
+
+    def put_envelope(self, digest: str, envelope: Mapping[str, Any]) -> Path:
+        """Store the DSSE envelope of a stored pack; the same again is a no-op."""
+        ...
+
+    def get_envelope(self, digest: str) -> bytes | None:
+        """The stored envelope bytes of a pack, or ``None`` when it was not signed."""
+        ...
+
+    def put_proof(self, digest: str, proof: str) -> Path:
+        """Store the proof bundle tying a stored pack to a checkpoint; the same is a no-op."""
+        ...
+
+    def get_proof(self, digest: str) -> bytes | None:
+        """The stored proof bundle bytes of a pack, or ``None`` when the log has not proven it."""
+        ...
+
+
 class EvidenceSource(Protocol):
     """Where stored evidence packs are read from, by digest (the evidence store, or a test dict)."""
 
