@@ -6,11 +6,12 @@ adapters implement them, one module per outside thing, and the composition root 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from bot.core.app_manifest import AppRegistration
 from bot.core.approvals import Review
 from bot.core.audit_chain import ChainReport
 from bot.core.audit_events import AuditEvent
@@ -768,4 +769,65 @@ class KnownDeliveries(Protocol):
 
     def known(self, delivery_ids: Sequence[str]) -> set[str]:
         """The guids of ``delivery_ids`` stored."""
+        ...
+
+
+# --- registering the GitHub App (``eucora github-app create``) ------------------------------------
+
+
+class ManifestPage(Protocol):
+    """A one-use page on loopback: the form that hands the manifest to GitHub, then its redirect.
+
+    ``start_page`` is the form's HTML, set before :meth:`start`.
+    """
+
+    start_page: str
+
+    @property
+    def url(self) -> str:
+        """The start page's address."""
+        ...
+
+    @property
+    def redirect_url(self) -> str:
+        """Where GitHub sends the person back with the code."""
+        ...
+
+    def start(self) -> None:
+        """Serve in the background."""
+        ...
+
+    def wait(self, timeout: float) -> bool:
+        """Block until a redirect was handled (True) or ``timeout`` seconds passed (False)."""
+        ...
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        ...
+
+
+class AppRegistrar(Protocol):
+    """What registering the GitHub App needs from outside (``eucora github-app create``).
+
+    The loopback page, GitHub's conversion of its one-time code, and the credentials folder
+    under ``EUCORA_HOME`` (written 0700/0600; never printed):
+    ``bot.adapters.github_manifest.ManifestRegistrar``.
+    """
+
+    def stored_app(self, home: Path) -> Path | None:
+        """The folder of an App already stored under ``home``, or ``None``."""
+        ...
+
+    def store_registration(
+        self, home: Path, registration: AppRegistration, *, api_url: str
+    ) -> Path:
+        """Store the App's credentials under ``home``; the folder (``ConfigError`` if one is)."""
+        ...
+
+    def convert_code(self, api_url: str, code: str) -> Any:
+        """GitHub's JSON answer to the conversion of ``code`` (``ManifestError`` when refused)."""
+        ...
+
+    def page(self, port: int, state: str, on_code: Callable[[str], str]) -> ManifestPage:
+        """Listen on ``127.0.0.1:port`` (``OSError`` when it cannot); ``on_code`` runs once."""
         ...
