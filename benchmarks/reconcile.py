@@ -86,8 +86,7 @@ from bot.flows.check import timezones_of
 from bot.flows.drift import DriftPass, DriftPassReport, desired_of, published_rings
 from bot.flows.publish import publication_of
 from bot.flows.recording import AuditedEvidence
-from bot.flows.rollouts import PassReport, Reconciler
-from bot.flows.rollouts import _publication as watched_publication  # what the pass reads
+from bot.flows.rollouts import PassReport, Reconciler, ring_publication
 from bot.settings import Settings
 from connectors._polling import Follow
 from connectors.registry import Connectors, build_connectors
@@ -290,7 +289,7 @@ def read_back(
         connector = connectors.get(record.state.plane)
         assert connector is not None
         started = time.perf_counter()
-        readings.append(connector.outcomes(watched_publication(record, record.state.current)))
+        readings.append(connector.outcomes(ring_publication(record, record.state.current)))
         seconds[record.state.plane] += time.perf_counter() - started
     return readings
 

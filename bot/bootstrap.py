@@ -30,6 +30,7 @@ from sqlalchemy import Engine, text
 
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.github import connector_from_settings
+from bot.adapters.github_manifest import ManifestRegistrar
 from bot.adapters.inbox_worker import DeliveryProcessor, Handler, ThreadedDrainer, utc_now
 from bot.adapters.keys import audit_signer
 from bot.adapters.metrics import Metrics
@@ -52,13 +53,13 @@ from bot.flows.check import timezones_of
 from bot.flows.deliveries import handle_delivery
 from bot.flows.drift import DriftPass
 from bot.flows.merge import MergePublishing
-from bot.flows.publish import ConnectorSet, Publisher
+from bot.flows.publish import Publisher
 from bot.flows.pull_request import PullRequestContext
 from bot.flows.recording import AuditedEvidence
 from bot.flows.rollout_commands import RolloutCommands
 from bot.flows.rollout_issues import RolloutIssues
 from bot.flows.rollouts import Reconciler
-from bot.ports import Clock, GitHubConnector, PublicationQueue
+from bot.ports import AppRegistrar, Clock, ConnectorSet, GitHubConnector, PublicationQueue
 from bot.settings import Settings
 from connectors.registry import Connectors, build_connectors
 
@@ -355,6 +356,11 @@ def build_reconcile(settings: Settings) -> tuple[Reconciler, Publisher]:
     celery = create_celery(settings.broker_url) if settings.broker_url else None
     queue: PublicationQueue = CeleryPublications(celery) if celery is not None else Unqueued()
     return build_reconciler(build_intake_services(settings, publication_queue=queue))
+
+
+def app_registrar() -> AppRegistrar:
+    """What ``eucora github-app create`` registers the App with: page, conversion, folder."""
+    return ManifestRegistrar()
 
 
 def build_redactor(settings: Settings) -> Redactor:

@@ -28,38 +28,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# The store's errors live in the core (the flows catch them without this adapter); re-exported.
+from bot.core.errors import EnvelopeConflictError as EnvelopeConflictError  # noqa: PLC0414
+from bot.core.errors import EvidenceNotFoundError as EvidenceNotFoundError  # noqa: PLC0414
+from bot.core.errors import EvidenceStoreError as EvidenceStoreError  # noqa: PLC0414
+from bot.core.errors import InvalidDigestError as InvalidDigestError  # noqa: PLC0414
+from bot.core.errors import ProofConflictError as ProofConflictError  # noqa: PLC0414
+from bot.core.errors import TamperedEvidenceError as TamperedEvidenceError  # noqa: PLC0414
 from bot.core.evidence import canonical_json
-from bot.errors import StorageError
 
 DIGEST_PATTERN = re.compile(r"sha256:([0-9a-f]{64})")
 PACK_SUFFIX = ".json"
 ENVELOPE_SUFFIX = ".dsse.json"
 PROOF_SUFFIX = ".tlog-proof"
 _FILE_MODE = 0o444
-
-
-class EvidenceStoreError(StorageError):
-    """The evidence store cannot do what was asked: the base of the errors below."""
-
-
-class InvalidDigestError(EvidenceStoreError, ValueError):
-    """A digest is not ``sha256:`` followed by 64 lowercase hex digits."""
-
-
-class EvidenceNotFoundError(EvidenceStoreError):
-    """No pack (or envelope) is stored under a digest."""
-
-
-class TamperedEvidenceError(EvidenceStoreError):
-    """A stored file's bytes are not what its digest says: someone or something changed them."""
-
-
-class EnvelopeConflictError(EvidenceStoreError):
-    """A different envelope is already stored for a pack; stored files are never replaced."""
-
-
-class ProofConflictError(EvidenceStoreError):
-    """A different proof bundle is already stored for a pack; stored files are never replaced."""
 
 
 def parse_digest(digest: str) -> str:

@@ -39,6 +39,7 @@ from github.CheckRun import CheckRun as GhCheckRun
 
 from bot.adapters.mirror import MirrorStore
 from bot.adapters.pacer import LocalPacer, Pace, Pacer, pacer_for
+from bot.adapters.revisions import GitRevisions
 from bot.core.github_model import (
     ANNOTATIONS_PER_REQUEST,
     DEPLOYMENT_DESCRIPTION_MAX,
@@ -960,8 +961,8 @@ class GitHubAdapter:
                 )
         return self._clone_urls[repository]
 
-    def fetch_revisions(self, repository: str, shas: Sequence[str]) -> Path:
-        """A bare mirror of ``repository`` that holds every commit in ``shas``."""
+    def fetch_revisions(self, repository: str, shas: Sequence[str]) -> GitRevisions:
+        """A bare mirror of ``repository`` that holds every commit in ``shas``, read by SHA."""
         url = self.clone_url(repository)
         with _calling(f"fetching {repository}"):
             token = self._token()
@@ -971,7 +972,7 @@ class GitHubAdapter:
             self._observe("fetch_revisions", "error")
             raise GitHubError(scrub(str(error))) from None
         self._observe("fetch_revisions", "ok")
-        return path
+        return GitRevisions(path)
 
     def branch_head(self, repository: str, branch: str) -> str:
         """The commit ``branch`` points at now (``git ls-remote``): an error when unreadable."""

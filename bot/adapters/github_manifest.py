@@ -15,11 +15,13 @@ import urllib.request
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bot import __version__
-from bot.core.app_manifest import ManifestError, conversion_path, error_page
+from bot.adapters.app_credentials import store_registration, stored_app
+from bot.core.app_manifest import AppRegistration, ManifestError, conversion_path, error_page
 
 CONVERSION_TIMEOUT_SECONDS = 30
 ANSWER_MAX_BYTES = 1024 * 1024
@@ -167,3 +169,25 @@ class ManifestPageServer:
                 self.wfile.write(body)
 
         return Handler
+
+
+class ManifestRegistrar:
+    """``bot.ports.AppRegistrar``: this module's page and conversion, and the credentials folder."""
+
+    def stored_app(self, home: Path) -> Path | None:
+        """The folder of an App already stored under ``home``, or ``None``."""
+        return stored_app(home)
+
+    def store_registration(
+        self, home: Path, registration: AppRegistration, *, api_url: str
+    ) -> Path:
+        """Store the App's credentials under ``home``; return the folder."""
+        return store_registration(home, registration, api_url=api_url)
+
+    def convert_code(self, api_url: str, code: str) -> Any:
+        """GitHub's JSON answer to the conversion of ``code``."""
+        return convert_manifest_code(api_url, code)
+
+    def page(self, port: int, state: str, on_code: Callable[[str], str]) -> ManifestPageServer:
+        """A :class:`ManifestPageServer` listening on ``127.0.0.1:port``."""
+        return ManifestPageServer(port, state, on_code)

@@ -122,3 +122,30 @@ class GitError(Exception):
 
     Not an ``EucoraError``: raised by the git adapter (``bot.adapters.git``) and kept as it was.
     """
+
+
+# --- the evidence store (``bot.adapters.evidence_store``; the ``EvidenceStore`` port) ---------
+
+
+class EvidenceStoreError(StorageError):
+    """The evidence store cannot do what was asked: the base of the errors below."""
+
+
+class InvalidDigestError(EvidenceStoreError, ValueError):
+    """A digest is not ``sha256:`` followed by 64 lowercase hex digits."""
+
+
+class EvidenceNotFoundError(EvidenceStoreError):
+    """No pack (or envelope) is stored under a digest."""
+
+
+class TamperedEvidenceError(EvidenceStoreError):
+    """A stored file's bytes are not what its digest says: someone or something changed them."""
+
+
+class EnvelopeConflictError(EvidenceStoreError):
+    """A different envelope is already stored for a pack; stored files are never replaced."""
+
+
+class ProofConflictError(EvidenceStoreError):
+    """A different proof bundle is already stored for a pack; stored files are never replaced."""

@@ -8,6 +8,7 @@ import webbrowser
 
 import click
 
+from bot.bootstrap import app_registrar
 from bot.core.app_manifest import ManifestError
 from bot.errors import ConfigError
 from bot.flows.github_app import AppSetup, create_github_app
@@ -92,7 +93,7 @@ def create(  # noqa: PLR0913, PLR0917 - click passes one parameter per option
             webbrowser.open(page)
 
     try:
-        created = create_github_app(setup, on_ready=ready)
+        created = create_github_app(setup, on_ready=ready, registrar=app_registrar())
     except (ManifestError, ConfigError) as error:
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)

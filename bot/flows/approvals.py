@@ -29,11 +29,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bot.adapters.git import read_commits
-from bot.adapters.git_content import content_hash, read_file
 from bot.catalog import build_document_validator
 from bot.core.approvals import (
     ApprovalDecision,
@@ -79,6 +76,7 @@ from bot.core.publishing import (
     judge_merge,
     publishing_branches,
 )
+from bot.core.records import LedgerEntry
 from bot.core.render.check import escape_markdown
 from bot.core.repo_config import CONFIG_NAMES, RepoConfig
 from bot.errors import GitHubError
@@ -89,10 +87,7 @@ from bot.flows.pull_request import (
     StoredPack,
     evaluate_pull_request,
 )
-from bot.ports import GitHub
-
-if TYPE_CHECKING:  # the ledger needs SQLAlchemy (the server extra): `eucora action` runs without
-    from bot.adapters.storage.reviews import ReviewLedger
+from bot.ports import GitHub, ReviewLedger, Revisions
 
 log = logging.getLogger("eucora.approvals")
 
@@ -111,13 +106,13 @@ def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def read_config(mirror: Any, sha: str) -> Mapping[str, Any]:
+def read_config(mirror: Revisions, sha: str) -> Mapping[str, Any]:
     """``eucora.yaml`` at ``sha`` (empty when missing or invalid: the defaults apply).
 
     A mirror that cannot be read raises (``GitError``): that is never "no configuration".
     """
     for name in CONFIG_NAMES:
-        raw = read_file(mirror, sha, name)
+        raw = mirror.read_file(sha, name)
         if raw is not None:
             doc = build_document_validator().validate(raw, name, DocumentKind.CONFIG)
             return doc.data if doc.ok and isinstance(doc.data, dict) else {}
@@ -205,7 +200,7 @@ class _PullCommits:
     """Addresses left untied because a decision looks up only so many."""
 
 
-def read_pull_commits(github: GitHub, mirror: Any, pr: PullRequest) -> _PullCommits:
+def read_pull_commits(github: GitHub, mirror: Revisions, pr: PullRequest) -> _PullCommits:
     """Every commit of ``pr`` (``base..head`` in the mirror), each address tied to an account.
 
     GitHub lists at most 250 of a PR's commits: the list is used only for GitHub's logins.
@@ -217,7 +212,7 @@ def read_pull_commits(github: GitHub, mirror: Any, pr: PullRequest) -> _PullComm
     """
     listed = {c.sha: c for c in github.pull_commits(pr.repository, pr.number)}
     try:
-        local = read_commits(mirror, pr.base_sha, pr.head_sha)
+        local = mirror.commits(pr.base_sha, pr.head_sha)
     except GitError as error:
         raise GitHubError(f"reading the commits of {pr.repository}#{pr.number}: {error}") from None
     tied: dict[str, str | None] = {}
@@ -311,7 +306,7 @@ class CabApprovals:
 
     # --- reading the change --------------------------------------------------------------------
 
-    def _config(self, mirror: Any, base_sha: str) -> Mapping[str, Any]:
+    def _config(self, mirror: Revisions, base_sha: str) -> Mapping[str, Any]:
         return read_config(mirror, base_sha)
 
     @staticmethod
@@ -319,16 +314,16 @@ class CabApprovals:
         view = RepoConfig.of(config)
         return view.intents, view.policies
 
-    def _hash(self, mirror: Any, sha: str, config: Mapping[str, Any]) -> str:
+    def _hash(self, mirror: Revisions, sha: str, config: Mapping[str, Any]) -> str:
         # A mirror that cannot be read raises (GitError): the delivery is retried, and a merge is
         # never refused for good because git failed once.
-        return content_hash(mirror, sha, self._folders(config))
+        return mirror.content_hash(sha, self._folders(config))
 
-    def config_at(self, mirror: Any, sha: str) -> Mapping[str, Any]:
+    def config_at(self, mirror: Revisions, sha: str) -> Mapping[str, Any]:
         """``eucora.yaml`` at ``sha`` (empty when missing or invalid: the defaults apply)."""
         return self._config(mirror, sha)
 
-    def content_hash_at(self, mirror: Any, sha: str, config: Mapping[str, Any]) -> str:
+    def content_hash_at(self, mirror: Revisions, sha: str, config: Mapping[str, Any]) -> str:
         """The hash of the intents, policies and config at ``sha`` (what approvals are bound to)."""
         return self._hash(mirror, sha, config)
 
@@ -365,8 +360,6 @@ class CabApprovals:
             chash = self._hash(mirror, review.commit_id, config)
         except GitHubError as error:  # a commit GitHub no longer serves: no hash, stays strict
             log.warning("cannot fetch %s for review %s: %s", review.commit_id, review.id, error)
-        from bot.adapters.storage.reviews import LedgerEntry  # noqa: PLC0415 - see TYPE_CHECKING
-
         now = self._clock()
         return self.ledger.record(
             LedgerEntry(
@@ -918,7 +911,7 @@ class Judgement:
     cab_teams: tuple[str, ...] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
     """The rules the decision read (the default branch's, at the PR's base)."""
-    mirror: Path | None = None
+    mirror: Revisions | None = None
     """The mirror holding the PR's base, head and ``sha``."""
 
 
@@ -973,7 +966,9 @@ def judge_publication(
     )
 
 
-def _target(context: PullRequestContext, pr: PullRequest, sha: str) -> tuple[BranchFacts, Path]:
+def _target(
+    context: PullRequestContext, pr: PullRequest, sha: str
+) -> tuple[BranchFacts, Revisions]:
     """Where ``pr`` was merged, judged from the default branch; and the mirror that holds it."""
     default = pr.default_branch
     if not default:
@@ -994,9 +989,9 @@ def _target(context: PullRequestContext, pr: PullRequest, sha: str) -> tuple[Bra
     ), mirror
 
 
-def _rules_hash(mirror: Path, sha: str, rules: Mapping[str, Any]) -> str:
+def _rules_hash(mirror: Revisions, sha: str, rules: Mapping[str, Any]) -> str:
     """The hash of ``eucora.yaml`` and the policies folder (``rules`` names it) at ``sha``."""
-    return content_hash(mirror, sha, (CabApprovals._folders(rules)[1],))  # noqa: SLF001
+    return mirror.content_hash(sha, (CabApprovals._folders(rules)[1],))  # noqa: SLF001
 
 
 def _label_changes(evaluated: Sequence[str], now: Sequence[str]) -> tuple[str, ...]:

@@ -10,46 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
-from bot.adapters.storage.audit_log import ExportSummary
 from bot.core.audit_chain import ChainReport
-from bot.core.audit_events import AuditEvent, format_event_time
+from bot.core.audit_events import format_event_time
 from bot.core.audit_export import ExportFilters, verify_export
+from bot.core.records import ExportSummary
 from bot.core.render.audit import render_report, render_story
 from bot.core.tlog import Ed25519Signer
-
-
-class AuditStore(Protocol):
-    """What the audit flows need from the audit log."""
-
-    def verify(self, verifier_keys: Sequence[str] | None = None) -> ChainReport:
-        """Walk the whole log and its checkpoints."""
-        ...
-
-    def checkpoint(
-        self, signer: Ed25519Signer, origin: str | None = None, *, time: datetime
-    ) -> str | None:
-        """Sign and store a checkpoint of the whole log."""
-        ...
-
-    def export_jsonl(self, stream: IO[bytes], filters: ExportFilters) -> ExportSummary:
-        """Write the signed log as JSON Lines."""
-        ...
-
-    def latest_checkpoint(self) -> str | None:
-        """The newest signed checkpoint note, or ``None``."""
-        ...
-
-    def events(
-        self,
-        *,
-        since: datetime | None = None,
-        repository: str | None = None,
-        pr: int | None = None,
-    ) -> list[AuditEvent]:
-        """The events matching the filters, in log order."""
-        ...
+from bot.ports import AuditStore
 
 
 def verify_log(store: AuditStore, verifier_keys: Sequence[str]) -> tuple[ChainReport, str]:

@@ -14,9 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.fleet import known_apps as read_known_apps
-from bot.adapters.fleet import read_folder
-from bot.adapters.git import read_revision_pair
+from bot.adapters.revisions import GitRevisions
 from bot.catalog import build_document_validator, build_policy_pack, cel_environment
 from bot.core.changes import ChangeKind, FileAtRevision, RevisionPair
 from bot.core.check import CheckInputs, CheckResult, repository_kind, run_check
@@ -26,6 +24,7 @@ from bot.core.findings import Finding, Severity
 from bot.core.policy import CompiledPolicyPack
 from bot.core.repo_config import CONFIG_NAMES, RepoConfig
 from bot.core.waivers import load_waivers
+from bot.ports import Revisions
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,20 +203,44 @@ def check_revisions(  # noqa: PLR0913 - keyword-only context
 
     ``home`` (``EUCORA_HOME``) holds the fleet index cache; without it the index is rebuilt.
     ``repository`` names the repository in the evidence (``owner/name``; default: its path).
+    The local checkout of ``eucora check`` and the Action; the App checks what it fetched
+    (:func:`check_fetched`).
     """
+    return check_fetched(
+        GitRevisions(repo),
+        base,
+        head,
+        now=now,
+        labels=labels,
+        home=home,
+        repository=repository,
+    )
+
+
+def check_fetched(  # noqa: PLR0913 - keyword-only context
+    revisions: Revisions,
+    base: str,
+    head: str,
+    *,
+    now: datetime,
+    labels: Sequence[str] = (),
+    home: Path | None = None,
+    repository: str | None = None,
+) -> CheckedChange:
+    """Check the change from ``base`` to ``head`` read through the revisions port."""
     validator = build_document_validator()
-    pair = read_revision_pair(repo, base, head)
+    pair = revisions.revision_pair(base, head)
     config, _ = _base_config(pair, validator)
     intents_dir = RepoConfig.of(config).intents
     if intents_dir != "intents":  # the repository keeps its intents elsewhere
-        pair = read_revision_pair(repo, base, head, intents_dir=intents_dir)
+        pair = revisions.revision_pair(base, head, intents_dir=intents_dir)
     apps: frozenset[str] = frozenset()
     if any(c.kind is ChangeKind.ADDED for c in pair.changes):
         cache = home / "cache" / "app-index.json" if home is not None else None
-        apps = read_known_apps(repo, pair.base_sha, intents_dir, cache_file=cache)
+        apps = revisions.known_apps(pair.base_sha, intents_dir, cache_file=cache)
     preview: tuple[FileAtRevision, ...] = ()
     if _changes_policies(pair):
-        preview = read_folder(repo, pair.head_sha, intents_dir)
+        preview = revisions.folder(pair.head_sha, intents_dir)
     if repository is not None:
         pair = replace(pair, repository=repository)
     return check_pair(pair, now=now, labels=labels, known_apps=apps, preview_intents=preview)

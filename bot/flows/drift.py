@@ -33,7 +33,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 
@@ -61,7 +61,7 @@ from bot.core.drift_commands import (
 from bot.core.drift_state import DriftRow
 from bot.core.rollout_model import RingPhase, RolloutRecord
 from bot.errors import GitHubError
-from bot.ports import GitHub
+from bot.ports import AuditTrail, DriftState, Enqueue, GitHub, Observers
 from connectors.base import Ring
 
 log = logging.getLogger("eucora.drift")
@@ -73,71 +73,6 @@ DRIFT_REMEDIATED = AuditEventType.DRIFT_REMEDIATED.value
 DRIFT_ADOPTED = AuditEventType.DRIFT_ADOPTED.value
 DRIFT_READ_FAILED = AuditEventType.DRIFT_READ_FAILED.value
 DRIFT_REFUSED = AuditEventType.DRIFT_COMMAND_REFUSED.value
-
-
-class Observer(Protocol):
-    """A plane's connector, as far as drift goes."""
-
-    def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
-        """What the plane holds for the intent; raises when the read fails."""
-        ...
-
-
-class Observers(Protocol):
-    """The configured connectors, by plane name."""
-
-    def get(self, plane: str) -> Observer | None:
-        """The connector of that plane, or None when it is not configured."""
-        ...
-
-
-class DriftState(Protocol):
-    """Where the drift pass keeps what it found (``bot.adapters.storage.drift``)."""
-
-    def watched(self) -> tuple[RolloutRecord, ...]:
-        """The rollouts whose published rings git wants on the planes."""
-        ...
-
-    def get(self, repository: str, plane: str, intent: str) -> DriftRow | None:
-        """What the last pass found for that (repository, plane, intent)."""
-        ...
-
-    def put(self, row: DriftRow, *, now: datetime) -> None:
-        """Save what this pass found."""
-        ...
-
-    def published(self, record: RolloutRecord) -> tuple[int, ...] | None:
-        """Ring steps whose publication succeeded; ``None`` while one is pending or running."""
-        ...
-
-    def reopen(self, record: RolloutRecord, steps: Sequence[int], *, now: datetime) -> list[int]:
-        """Put the rollout's publications of those steps back in the outbox; their ids."""
-        ...
-
-
-class Enqueue(Protocol):
-    """The publisher's queue."""
-
-    def enqueue(self, ids: Sequence[int], *, delay: float = 0.0) -> None:
-        """Send each publication id to the publish queue."""
-        ...
-
-
-class Audit(Protocol):
-    """The audit log, as drift uses it."""
-
-    def audit(  # noqa: PLR0913 - the audit event's fields
-        self,
-        type_: str,
-        *,
-        correlation_id: str,
-        repository: str,
-        pr: int | None,
-        head_sha: str | None,
-        payload: dict[str, Any],
-    ) -> None:
-        """Append one audit event."""
-        ...
 
 
 ConfigOf = Callable[[RolloutRecord], Mapping[str, Any]]
@@ -308,7 +243,7 @@ class DriftPass:
         planes: Observers,
         issues_for: IssuesFor,
         queue: Enqueue,
-        audit: Audit,
+        audit: AuditTrail,
         config_of: ConfigOf,
         clock: Callable[[], datetime],
         backoff: Backoff | None = None,

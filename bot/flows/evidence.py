@@ -30,17 +30,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from bot.adapters.evidence_store import (
-    ENVELOPE_SUFFIX,
-    PROOF_SUFFIX,
-    EvidenceStore,
-    EvidenceStoreError,
-    ProofConflictError,
-    TamperedEvidenceError,
-    parse_digest,
-)
+from bot.adapters.evidence_store import ENVELOPE_SUFFIX, PROOF_SUFFIX, parse_digest
+from bot.adapters.evidence_store import EvidenceStore as FileEvidenceStore
 from bot.adapters.keys import TrustedKeys, audit_signer, audit_verifier_keys, read_trusted_keys
 from bot.adapters.signing_keys import load_private_key
 from bot.core.attestation import (
@@ -52,6 +45,7 @@ from bot.core.attestation import (
     statement_for,
 )
 from bot.core.audit_events import leaf_data
+from bot.core.errors import EvidenceStoreError, ProofConflictError, TamperedEvidenceError
 from bot.core.evidence import digest_of
 from bot.core.evidence_proof import (
     EVIDENCE_EVENT_TYPE,
@@ -74,7 +68,7 @@ from bot.core.evidence_verify import (
 from bot.core.tlog import Ed25519Signer, TlogError
 from bot.errors import EucoraError
 from bot.flows.check import CheckedChange
-from bot.ports import AuditLog
+from bot.ports import AuditLog, EvidenceStore, LogInclusion
 from bot.settings import Settings
 
 _BARE_HEX = re.compile(r"[0-9a-f]{64}")
@@ -113,7 +107,7 @@ def store_pack(
         KeyFileError: the configured signing key cannot be read.
         OSError: the store cannot be written.
     """
-    store = store if store is not None else EvidenceStore(settings.evidence_dir)
+    store = store if store is not None else FileEvidenceStore(settings.evidence_dir)
     digest = store.put(pack)
     if not settings.signing_key:
         return StoredEvidence(digest=digest, path=store.pack_path(digest))
@@ -201,7 +195,7 @@ def record_evidence(  # noqa: PLR0913 - what recording is made of
         TamperedEvidenceError: the pack's stored bytes or its stored proof were changed.
         StorageError, OSError: the database or the store cannot be written.
     """
-    store = store if store is not None else EvidenceStore(settings.evidence_dir)
+    store = store if store is not None else FileEvidenceStore(settings.evidence_dir)
     stored = store_pack(pack, settings, store=store)
     digest = stored.digest
     existing = store.get_proof(digest)
@@ -307,7 +301,7 @@ def show(ref: str, settings: Settings, *, store: EvidenceStore | None = None) ->
         InvalidDigestError, EvidenceNotFoundError: a malformed or unknown digest.
         TamperedEvidenceError: the bytes no longer hash to the digest that names them.
     """
-    store = store if store is not None else EvidenceStore(settings.evidence_dir)
+    store = store if store is not None else FileEvidenceStore(settings.evidence_dir)
     found = _find(ref, store)
     if found.digest_check is not None and found.digest_check.status is CheckStatus.FAILED:
         raise TamperedEvidenceError(found.digest_check.detail)
@@ -331,17 +325,6 @@ def show(ref: str, settings: Settings, *, store: EvidenceStore | None = None) ->
 
 
 # --- verifying ------------------------------------------------------------------------------------
-
-
-class LogInclusion(Protocol):
-    """Says whether a pack digest was recorded in the audit log (and proven under a checkpoint).
-
-    The default is :class:`ProofBundleInclusion`, offline from the pack's proof bundle.
-    """
-
-    def __call__(self, digest: str) -> InclusionVerdict:
-        """Say whether the pack with this digest is in the log, and why."""
-        ...  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,7 +379,7 @@ def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
         SigningKeyError: a public key (or configured key) cannot be read.
         OSError: the ``proof`` file cannot be read.
     """
-    store = store if store is not None else EvidenceStore(settings.evidence_dir)
+    store = store if store is not None else FileEvidenceStore(settings.evidence_dir)
     given = [*public_keys, *([public_key_pem] if public_key_pem is not None else [])]
     required = bool(given)
     keys = read_trusted_keys(given) if required else _configured_keys(settings)

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from bot import resources
-from bot.adapters.app_credentials import app_folder, store_registration, stored_app
-from bot.adapters.github_manifest import ManifestPageServer, convert_manifest_code
 from bot.core.app_manifest import (
     AppRegistration,
     ManifestError,
@@ -28,6 +26,7 @@ from bot.core.app_manifest import (
     start_page,
 )
 from bot.errors import ConfigError
+from bot.ports import AppRegistrar
 
 MANIFEST_FILE = "manifest.json"
 
@@ -64,15 +63,18 @@ class AppCreated:
 class _Conversion:
     """Runs once, on GitHub's redirect: convert the code, store the credentials, keep the result."""
 
-    def __init__(self, setup: AppSetup) -> None:
+    def __init__(self, setup: AppSetup, registrar: AppRegistrar) -> None:
         self.setup = setup
+        self.registrar = registrar
         self.created: AppCreated | None = None
         self.error: Exception | None = None
 
     def __call__(self, code: str) -> str:
         try:
-            registration = parse_conversion(convert_manifest_code(self.setup.api_url, code))
-            folder = store_registration(self.setup.home, registration, api_url=self.setup.api_url)
+            registration = parse_conversion(self.registrar.convert_code(self.setup.api_url, code))
+            folder = self.registrar.store_registration(
+                self.setup.home, registration, api_url=self.setup.api_url
+            )
         except (ManifestError, ConfigError) as error:
             self.error = error
             return error_page(f"The App could not be set up: {error}")
@@ -80,19 +82,24 @@ class _Conversion:
         return done_page(registration)
 
 
-def create_github_app(setup: AppSetup, *, on_ready: Callable[[str], None]) -> AppCreated:
+def create_github_app(
+    setup: AppSetup, *, on_ready: Callable[[str], None], registrar: AppRegistrar
+) -> AppCreated:
     """Run the manifest flow; ``on_ready(url)`` is told the local page to open in a browser.
+
+    ``registrar`` serves the page, converts GitHub's code and stores the credentials
+    (``bot.bootstrap.app_registrar``).
 
     Raises ``ConfigError`` when an App is already stored, ``ManifestError`` for bad options,
     a refused conversion or no answer within ``timeout_seconds``.
     """
-    if (existing := stored_app(setup.home)) is not None:
+    if (existing := registrar.stored_app(setup.home)) is not None:
         raise ConfigError(f"a GitHub App is already stored in {existing}: move it away first")
     state = secrets.token_urlsafe(32)
     action_url = registration_url(setup.github_url, state, setup.org)
-    conversion = _Conversion(setup)
+    conversion = _Conversion(setup, registrar)
     try:
-        server = ManifestPageServer(setup.port, state, conversion)
+        server = registrar.page(setup.port, state, conversion)
     except OSError as error:
         raise ManifestError(f"cannot listen on 127.0.0.1:{setup.port}: {error.strerror}") from None
     try:
@@ -118,4 +125,4 @@ def create_github_app(setup: AppSetup, *, on_ready: Callable[[str], None]) -> Ap
     return conversion.created
 
 
-__all__ = ["AppCreated", "AppSetup", "app_folder", "create_github_app", "shipped_manifest"]
+__all__ = ["AppCreated", "AppSetup", "create_github_app", "shipped_manifest"]

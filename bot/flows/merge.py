@@ -24,11 +24,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from bot.adapters.git_content import read_file
-from bot.adapters.storage.publications import ChangeRow, NewChange, NewPublication
 from bot.catalog import build_document_validator
 from bot.core.approvals import ApprovalDecision
 from bot.core.audit_events import AuditEventType
@@ -43,12 +40,14 @@ from bot.core.publishing import (
     is_final,
     publication_specs,
 )
+from bot.core.records import ChangeRow, NewChange, NewPublication
 from bot.core.render.check import escape_markdown
 from bot.core.render.publications import PlanView, merge_refused_markdown, plan_markdown
 from bot.errors import ConnectorError
 from bot.flows.approvals import Judgement, judge_publication
 from bot.flows.publish import Publisher, publication_fields
 from bot.flows.pull_request import PullRequestContext, StoredPack
+from bot.ports import Revisions
 from connectors.base import Publication, Ring
 
 log = logging.getLogger("eucora.merge")
@@ -199,7 +198,9 @@ def _summary(
     return summary
 
 
-def _documents(mirror: Path, sha: str, pack: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def _documents(
+    mirror: Revisions, sha: str, pack: Mapping[str, Any]
+) -> dict[str, Mapping[str, Any]]:
     """The merged tree's intent documents, by path, for the pack's added and modified intents."""
     validator = build_document_validator()
     documents: dict[str, Mapping[str, Any]] = {}
@@ -207,7 +208,7 @@ def _documents(mirror: Path, sha: str, pack: Mapping[str, Any]) -> dict[str, Map
         path = change.get("path")
         if change.get("kind") == "deleted" or not isinstance(path, str):
             continue
-        raw = read_file(mirror, sha, path)  # a mirror that cannot be read raises: retried
+        raw = mirror.read_file(sha, path)  # a mirror that cannot be read raises: retried
         if raw is None:
             continue
         document = validator.validate(raw, path, DocumentKind.INTENT)
@@ -217,7 +218,7 @@ def _documents(mirror: Path, sha: str, pack: Mapping[str, Any]) -> dict[str, Map
 
 
 def _deleted(
-    mirror: Path, base_sha: str, merge_sha: str, pack: Mapping[str, Any]
+    mirror: Revisions, base_sha: str, merge_sha: str, pack: Mapping[str, Any]
 ) -> dict[str, Mapping[str, Any]]:
     """The intents the PR deleted, by path, as its base had them (what is retired).
 
@@ -229,13 +230,13 @@ def _deleted(
         path: document
         for path in paths
         if (document := _intent_at(mirror, base_sha, path)) is not None
-        and read_file(mirror, merge_sha, path) is None
+        and mirror.read_file(merge_sha, path) is None
     }
 
 
-def _intent_at(mirror: Path, sha: str, path: str) -> Mapping[str, Any] | None:
+def _intent_at(mirror: Revisions, sha: str, path: str) -> Mapping[str, Any] | None:
     """The valid intent at ``path`` in ``sha``, or ``None`` (a failed read of the mirror raises)."""
-    raw = read_file(mirror, sha, path)
+    raw = mirror.read_file(sha, path)
     if raw is None:
         return None
     document = build_document_validator().validate(raw, path, DocumentKind.INTENT)

@@ -27,14 +27,8 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from bot.adapters.storage.publications import (
-    ChangeRow,
-    Outbox,
-    PublicationClaim,
-    PublicationRow,
-)
 from bot.core.audit_events import AuditEventType
 from bot.core.github_model import DEPLOYMENT_DESCRIPTION_MAX, EVIDENCE_MARKER, one_line
 from bot.core.publishing import (
@@ -46,6 +40,7 @@ from bot.core.publishing import (
     deployment_status,
     retry_decision,
 )
+from bot.core.records import ChangeRow, PublicationClaim, PublicationRow
 from bot.core.render.publications import publication_table
 from bot.core.render.rollout_section import rollout_section
 from bot.core.rollout_model import RolloutRecord
@@ -55,7 +50,14 @@ from bot.errors import (
     PermanentConnectorError,
     TransientConnectorError,
 )
-from bot.ports import GitHub, GitHubConnector, PublicationQueue
+from bot.ports import (
+    ConnectorSet,
+    GitHub,
+    GitHubConnector,
+    Outbox,
+    PackRecorder,
+    PublicationQueue,
+)
 from connectors.base import Connector, Publication, Ring
 
 log = logging.getLogger("eucora.publish")
@@ -75,47 +77,6 @@ REPORT_RETRY = timedelta(seconds=30)
 
 RolloutsOfPr = Callable[[str, int], Sequence[RolloutRecord]]
 """A merged PR's rollouts (``RolloutStore.of_pr``), for the comment's rollout section."""
-
-
-class ConnectorSet(Protocol):
-    """The configured planes (``connectors.registry.Connectors``)."""
-
-    def get(self, plane: str) -> Connector | None:
-        """The connector of ``plane``, or ``None`` when it is not configured."""
-        ...
-
-    def configured(self) -> tuple[Any, ...]:
-        """The planes configured on this installation."""
-        ...
-
-
-class ChangeEvidence(Protocol):
-    """Stores the change pack and appends audit events (``bot.flows.recording.AuditedEvidence``)."""
-
-    def record_pack(
-        self,
-        pack: Mapping[str, Any],
-        *,
-        correlation_id: str,
-        repository: str,
-        pr: int | None,
-        head_sha: str | None,
-    ) -> str:
-        """Store, audit and prove ``pack``; return its digest."""
-        ...
-
-    def audit(  # noqa: PLR0913 - one parameter per audit field
-        self,
-        type_: str,
-        *,
-        correlation_id: str,
-        repository: str,
-        pr: int | None,
-        head_sha: str | None,
-        payload: dict[str, Any],
-    ) -> None:
-        """Append one audit event."""
-        ...
 
 
 def publication_of(row: PublicationRow) -> Publication:
@@ -175,7 +136,7 @@ class Publisher:
         queue: PublicationQueue | None,
         connectors: ConnectorSet,
         github: GitHubConnector,
-        evidence: ChangeEvidence,
+        evidence: PackRecorder,
         clock: Callable[[], datetime],
         public_url: str | None = None,
         jitter: Callable[[], float] = random.random,

@@ -38,8 +38,8 @@ from bot.core.pr_report import (
     started_policy_run,
 )
 from bot.core.redact import Redactor
-from bot.flows.check import CheckedChange, check_revisions
-from bot.ports import Clock, GitHub
+from bot.flows.check import CheckedChange, check_fetched
+from bot.ports import AuditTrail, Clock, GitHub
 from bot.settings import Settings
 
 if TYPE_CHECKING:  # the approvals and rollout-command flows build on this module
@@ -67,7 +67,7 @@ class StoredPack:
     pack: dict[str, Any]
 
 
-class EvidenceRecorder(Protocol):
+class EvidenceRecorder(AuditTrail, Protocol):
     """Stores a check's evidence write-once and records it in the audit trail."""
 
     def record_check(self, run: CheckedChange, *, correlation_id: str, pr: int | None) -> Recorded:
@@ -76,19 +76,6 @@ class EvidenceRecorder(Protocol):
 
     def latest_pack(self, repository: str, pr: int, head_sha: str) -> StoredPack | None:
         """The newest check pack recorded for this PR at this head, if any."""
-        ...
-
-    def audit(  # noqa: PLR0913 - one parameter per audit field
-        self,
-        type_: str,
-        *,
-        correlation_id: str,
-        repository: str,
-        pr: int | None,
-        head_sha: str | None,
-        payload: dict[str, Any],
-    ) -> None:
-        """Append one audit event."""
         ...
 
     def latest_checkpoint(self) -> str | None:
@@ -184,7 +171,7 @@ def _check(
     labels: tuple[str, ...],
 ) -> CheckedChange:
     mirror = context.github.fetch_revisions(repository, [base_sha, head_sha])
-    return check_revisions(
+    return check_fetched(
         mirror,
         base_sha,
         head_sha,

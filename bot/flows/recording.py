@@ -13,8 +13,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
 from bot.core.audit_events import AuditEventType
+from bot.core.errors import EvidenceNotFoundError
 from bot.core.tlog import Ed25519Signer
 from bot.flows.check import CheckedChange
 from bot.flows.evidence import (
@@ -24,7 +24,7 @@ from bot.flows.evidence import (
     record_evidence,
 )
 from bot.flows.pull_request import ACTOR, Recorded, StoredPack
-from bot.ports import AuditLog, Clock
+from bot.ports import AuditLog, Clock, EvidenceStore
 from bot.settings import Settings
 
 EVALUATED = AuditEventType.PULL_REQUEST_EVALUATED

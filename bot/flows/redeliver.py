@@ -15,42 +15,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from bot.core.audit_events import AuditEventType
 from bot.core.redelivery import Choice, choose, parse_attempt
 from bot.errors import GitHubError
-from bot.ports import AuditLog
+from bot.ports import AppDeliveries, AuditLog, KnownDeliveries
 
 log = logging.getLogger("eucora.redeliver")
 REQUESTED = AuditEventType.WEBHOOK_REDELIVERY_REQUESTED.value
 FAILED = AuditEventType.WEBHOOK_REDELIVERY_FAILED.value
 LEASE_NAME = "redeliver"
 AUDIT_ACTOR = "eucora"
-
-
-class AppDeliveries(Protocol):
-    """The app's delivery log on GitHub (``bot.adapters.github.GitHubAppConnector``)."""
-
-    def hook_deliveries(self, *, since: datetime) -> list[dict[str, Any]]:
-        """Every attempt since ``since`` (may reach back further), newest first."""
-        ...
-
-    def redeliver(self, delivery_id: int) -> None:
-        """Ask GitHub to deliver attempt ``delivery_id`` again."""
-        ...
-
-
-class KnownDeliveries(Protocol):
-    """The inbox, asked which delivery guids it holds (``Inbox.known``)."""
-
-    def known(self, delivery_ids: Sequence[str]) -> set[str]:
-        """The guids of ``delivery_ids`` stored."""
-        ...
 
 
 @dataclass

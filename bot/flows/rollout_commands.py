@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bot.core.approvals import approval_policy
 from bot.core.errors import GitError
@@ -30,33 +30,15 @@ from bot.core.rollout_commands import (
     unknown_intent_reply,
     usage_reply,
 )
-from bot.core.rollout_model import RolloutRecord, RolloutState
+from bot.core.rollout_model import RolloutRecord
 from bot.errors import GitHubError
 from bot.flows.approvals import TeamDirectory, read_config
 from bot.flows.pull_request import EvidenceRecorder
-from bot.ports import GitHub
+from bot.ports import CommandStore, GitHub
 
 ROLLOUT_COMMAND = "rollout.command"
 SAVE_ATTEMPTS = 3
 """A command applies again to a newer state this many times before it gives up (and says so)."""
-
-
-class CommandStore(Protocol):
-    """The rollouts, as commands read and save them (``bot.adapters.storage.rollouts``)."""
-
-    def get(self, rollout_id: int) -> RolloutRecord | None:
-        """One rollout, or ``None``."""
-        ...
-
-    def of_pr(self, repository: str, pr: int) -> tuple[RolloutRecord, ...]:
-        """The rollouts a merged PR started."""
-        ...
-
-    def save(
-        self, record: RolloutRecord, state: RolloutState, *, now: datetime
-    ) -> tuple[bool, int | None]:
-        """Save conditionally on ``record.revision``."""
-        ...
 
 
 class RolloutCommands:

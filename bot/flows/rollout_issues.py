@@ -15,20 +15,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bot.core.errors import GitError
 from bot.core.gates import Alert, ClearAlert, Decision, Halt, Hold, Verdict, ring_gates
 from bot.core.render import rollout_issues as render
 from bot.core.rollout_model import RingOutcomes, RingPhase, RingState, RolloutRecord
 from bot.errors import GitHubError
-from bot.ports import GitHub
+from bot.ports import GitHub, Revisions
 
 log = logging.getLogger("eucora.rollouts")
 
@@ -338,29 +337,26 @@ def _default_branch(github: GitHub, record: RolloutRecord) -> str:
     return github.pull_request(record.repository, record.pr).default_branch or "main"
 
 
-def _git(mirror: Path, *args: str) -> bytes:
-    return subprocess.run(  # noqa: S603 - git with fixed verbs on our own mirror
-        ["git", "-C", str(mirror), *args],  # noqa: S607
-        capture_output=True,
-        check=True,
-    ).stdout
-
-
-def previous_intent(mirror: Path, head: str, path: str, version: str) -> PreviousIntent | None:
+def previous_intent(mirror: Revisions, head: str, path: str, version: str) -> PreviousIntent | None:
     """The intent file at the newest commit from ``head`` whose ``app.version`` is ``version``."""
     try:
-        shas = _git(mirror, "log", f"-{MAX_HISTORY}", "--format=%H", head, "--", path).split()
-    except subprocess.CalledProcessError as error:
-        raise GitHubError(
-            f"reading the history of {path}: git failed ({error.returncode})"
-        ) from None
-    for sha in (s.decode() for s in shas):
-        try:
-            content = _git(mirror, "show", f"{sha}:{path}")
-            document = yaml.safe_load(content)
-        except (subprocess.CalledProcessError, yaml.YAMLError):
-            continue  # deleted or unreadable at that commit
-        app = document.get("app") if isinstance(document, dict) else None
-        if isinstance(app, dict) and str(app.get("version")) == version:
-            return PreviousIntent(sha=sha, content=content)
+        for sha, content in mirror.file_history(head, path, limit=MAX_HISTORY):
+            found = _version_at(sha, content, version)
+            if found is not None:
+                return found
+    except GitError as error:
+        raise GitHubError(f"reading the history of {path}: {error}") from None
+    return None
+
+
+def _version_at(sha: str, content: bytes | None, version: str) -> PreviousIntent | None:
+    if content is None:
+        return None  # deleted or unreadable at that commit
+    try:
+        document = yaml.safe_load(content)
+    except yaml.YAMLError:
+        return None
+    app = document.get("app") if isinstance(document, dict) else None
+    if isinstance(app, dict) and str(app.get("version")) == version:
+        return PreviousIntent(sha=sha, content=content)
     return None

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any
 
 from bot.core.audit_events import AuditEventType
 from bot.core.gates import (
@@ -48,7 +48,6 @@ from bot.core.rollout_model import (
     Promotion,
     ReadFailure,
     Reading,
-    RingOutcomes,
     RingPhase,
     RolloutRecord,
     RolloutState,
@@ -61,6 +60,13 @@ from bot.errors import (
     TransientConnectorError,
 )
 from bot.flows.rollout_issues import RolloutIssues, owed_kinds
+from bot.ports import (
+    AfterRollouts,
+    OutcomeReaders,
+    PackRecorder,
+    PromotionSender,
+    RolloutStore,
+)
 from connectors.base import Publication, Ring
 
 log = logging.getLogger("eucora.rollouts")
@@ -73,114 +79,6 @@ ROLLOUT_HALTED = AuditEventType.ROLLOUT_HALTED.value
 ROLLOUT_HELD = AuditEventType.ROLLOUT_HELD.value
 ROLLOUT_ALERT = AuditEventType.ROLLOUT_ALERT.value
 ROLLOUT_COMPLETED = AuditEventType.ROLLOUT_COMPLETED.value
-
-
-class RolloutStore(Protocol):
-    """Where rollouts are kept between passes (``bot.adapters.storage.rollouts``)."""
-
-    def start_published(self, *, now: datetime) -> tuple[RolloutRecord, ...]:
-        """Start a rollout for every succeeded merge publication without one."""
-        ...
-
-    def live(self, *, limit: int = ...) -> tuple[RolloutRecord, ...]:
-        """Rollouts still running or held."""
-        ...
-
-    def save(
-        self,
-        record: RolloutRecord,
-        state: RolloutState,
-        *,
-        now: datetime,
-        promotion: Promotion | None = None,
-    ) -> tuple[bool, int | None]:
-        """Save conditionally on ``record.revision``; record the promotion in the same step."""
-        ...
-
-    def step_publication(self, record: RolloutRecord, step: int) -> int | None:
-        """The outbox id of the rollout's publication of ring ``step``."""
-        ...
-
-    def owing(self, *, limit: int = ...) -> tuple[RolloutRecord, ...]:
-        """Rollouts (halted ones too) still owing an issue GitHub failed to take."""
-        ...
-
-    def lease(self, name: str, holder: str, *, now: datetime, seconds: float) -> bool:
-        """Take or renew a named lease."""
-        ...
-
-    def release(self, name: str, holder: str) -> None:
-        """Give a named lease back."""
-        ...
-
-
-class OutcomeReader(Protocol):
-    """A plane's connector, as far as reading install outcomes goes."""
-
-    def outcomes(self, publication: Publication) -> RingOutcomes:
-        """The ring's install outcomes; raises when the read fails."""
-        ...
-
-
-class Planes(Protocol):
-    """The configured connectors, by plane name."""
-
-    def get(self, plane: str) -> OutcomeReader | None:
-        """The connector of that plane, or None when it is not configured."""
-        ...
-
-
-class PromotionSender(Protocol):
-    """The publisher: sends outbox rows to the publish queue, reports a ring's deployment."""
-
-    def enqueue(self, ids: Sequence[int], *, delay: float = 0.0) -> None:
-        """Send each publication id to the queue (the sweeper re-sends what is lost)."""
-        ...
-
-    def fail_deployment(self, publication_id: int, description: str) -> None:
-        """Mark the publication's GitHub deployment ``failure`` with a one-line reason."""
-        ...
-
-    def refresh_comment(self, change_id: int) -> None:
-        """Edit the merged PR's sticky comment in place (its rollout section)."""
-        ...
-
-
-class RolloutEvidence(Protocol):
-    """The evidence store and audit log, as the rollouts use them."""
-
-    def record_pack(
-        self,
-        pack: Mapping[str, Any],
-        *,
-        correlation_id: str,
-        repository: str,
-        pr: int | None,
-        head_sha: str | None,
-    ) -> str:
-        """Store, audit and prove a pack; return its digest."""
-        ...
-
-    def audit(  # noqa: PLR0913 - the audit event's fields
-        self,
-        type_: str,
-        *,
-        correlation_id: str,
-        repository: str,
-        pr: int | None,
-        head_sha: str | None,
-        payload: dict[str, Any],
-    ) -> None:
-        """Append one audit event."""
-        ...
-
-
-class AfterRollouts(Protocol):
-    """Work the pass does after the rollouts, under the same lease (the drift pass)."""
-
-    def run(self) -> Any:
-        """Run once; the result's ``lines()`` join the pass's report."""
-        ...
 
 
 ConfigOf = Callable[[RolloutRecord], tuple[Mapping[str, Any], Mapping[str, tzinfo]]]
@@ -235,9 +133,9 @@ class Reconciler:
         self,
         *,
         store: RolloutStore,
-        planes: Planes,
+        planes: OutcomeReaders,
         publisher: PromotionSender,
-        evidence: RolloutEvidence,
+        evidence: PackRecorder,
         config_of: ConfigOf,
         clock: Callable[[], datetime],
         policy: GatePolicy | None = None,
@@ -368,7 +266,7 @@ class Reconciler:
             return ReadFailure(f"{record.state.plane} is not configured on this installation")
         report.plane_reads += 1
         try:
-            return connector.outcomes(_publication(record, step))
+            return connector.outcomes(ring_publication(record, step))
         except (TransientConnectorError, PermanentConnectorError) as error:
             report.read_errors += 1
             return ReadFailure(_one_line(error))
@@ -507,7 +405,8 @@ def _intent_ring(intent: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return {}
 
 
-def _publication(record: RolloutRecord, step: int) -> Publication:
+def ring_publication(record: RolloutRecord, step: int) -> Publication:
+    """The connector's view of the rollout's ring ``step`` (what the pass reads outcomes of)."""
     ring = record.intent["rings"][step]
     return Publication(
         intent=record.intent,

@@ -487,7 +487,7 @@ def test_fetch_brings_base_and_head_without_the_token_touching_disk_or_logs(  # 
     github_double, connector, github, scene, tmp_path, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    mirror = github.fetch_revisions(REPO, [scene["base"], scene["head"]])
+    mirror = github.fetch_revisions(REPO, [scene["base"], scene["head"]]).path
     assert mirror == tmp_path / "home" / "mirrors" / "acme" / "intents.git"
     source = scene["source"]
     for sha in (scene["base"], scene["head"]):
@@ -514,7 +514,7 @@ def test_fetch_asks_only_for_missing_commits(github_double, github, scene):
     newer = source.commit("force-pushed head")
     moved = github_double.push(REPO, source.path, "feature")
     assert [pr.head_sha for pr in moved] == [newer]
-    mirror = github.fetch_revisions(REPO, [scene["base"], newer])
+    mirror = github.fetch_revisions(REPO, [scene["base"], newer]).path
     assert source.git("--git-dir", str(mirror), "cat-file", "-t", newer) == "commit"
     assert len([r for r in github_double.requests if r.caller == "git"]) > before
 
@@ -579,7 +579,7 @@ def test_token_mode_acts_as_the_tokens_user(github_double, tmp_path, scene):
     comment_id = github.upsert_comment(REPO, 1, EVIDENCE_MARKER, f"{EVIDENCE_MARKER}\nmine")
     assert github_double.comment_store[comment_id].author == "robot-user"
     assert github.pull_request(REPO, 1).head_sha == scene["head"]
-    mirror = github.fetch_revisions(REPO, [scene["head"]])
+    mirror = github.fetch_revisions(REPO, [scene["head"]]).path
     assert token not in _all_text(mirror)
     assert connector.rate_limit_remaining is not None
 
@@ -695,7 +695,7 @@ def test_a_ghes_style_api_url_with_a_path_works(github_app_key, tmp_path):
         assert github.pull_request(REPO, 1).head_sha == head
         comment_id = github.upsert_comment(REPO, 1, EVIDENCE_MARKER, f"{EVIDENCE_MARKER}\nok")
         assert ghes.comment_store[comment_id].author == "eucora-test[bot]"
-        mirror = github.fetch_revisions(REPO, [base, head])
+        mirror = github.fetch_revisions(REPO, [base, head]).path
         assert source.git("--git-dir", str(mirror), "cat-file", "-t", head) == "commit"
         assert all(r.path.startswith("/api/v3/") for r in ghes.requests if r.caller != "git")
     finally:

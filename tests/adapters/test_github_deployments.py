@@ -57,7 +57,7 @@ def test_the_merged_pull_request_reads_back_merged_with_its_merge_commit(github,
 
 
 def test_the_merge_commit_is_fetched_like_any_revision(github, scene):
-    mirror = github.fetch_revisions(REPO, [scene["merge_sha"]])
+    mirror = github.fetch_revisions(REPO, [scene["merge_sha"]]).path
     parents = subprocess.run(
         ["git", "-C", str(mirror), "rev-list", "--parents", "-n1", scene["merge_sha"]],
         capture_output=True,

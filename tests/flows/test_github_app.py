@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from click.testing import CliRunner
 
-from bot.adapters.github_manifest import convert_manifest_code
+from bot.adapters.github_manifest import ManifestRegistrar, convert_manifest_code
 from bot.core.app_manifest import ManifestError
 from bot.doubles.github import GitHubDouble
 from bot.entrypoints.cli import cli
@@ -161,7 +161,9 @@ class Flow:
 
     def _run(self, setup: AppSetup) -> None:
         try:
-            self.result = create_github_app(setup, on_ready=self._on_ready)
+            self.result = create_github_app(
+                setup, on_ready=self._on_ready, registrar=ManifestRegistrar()
+            )
         except (ManifestError, ConfigError) as error:
             self.result = error
             self.ready.set()
@@ -245,7 +247,11 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path, github_double: GitHubDou
     flow = Flow(setup(tmp_path, github_double, timeout_seconds=1))
     port = urlsplit(flow.url).port
     with pytest.raises(ManifestError, match=f"cannot listen on 127.0.0.1:{port}"):
-        create_github_app(setup(tmp_path / "other", github_double, port=port), on_ready=print)
+        create_github_app(
+            setup(tmp_path / "other", github_double, port=port),
+            on_ready=print,
+            registrar=ManifestRegistrar(),
+        )
     flow.finish()
 
 

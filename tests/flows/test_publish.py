@@ -1,15 +1,16 @@
 """The publish task (``bot.flows.publish.Publisher``): one publication claimed, run and reported.
 
-A real outbox on SQLite, the in-memory GitHub fake and a connector fake we own (it answers what
-each test scripts: a result, a transient or permanent error, an unexpected exception), so every
-path of a run is exercised without a plane: retries with Retry-After, attempts used up, refusals,
-an unconfigured plane, GitHub failing to take a deployment or its status, a lost lease, and the
-sweeper closing a change whose reporting failed.
+The in-memory outbox (``tests.support.memory.MemoryOutbox``, held to the database outbox's
+behaviour by ``tests/support/test_memory.py``), the in-memory GitHub fake and a connector fake we
+own (it answers what each test scripts: a result, a transient or permanent error, an unexpected
+exception), so every path of a run is exercised without a plane or a database: retries with
+Retry-After, attempts used up, refusals, an unconfigured plane, GitHub failing to take a
+deployment or its status, a lost lease, and the sweeper closing a change whose reporting failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,11 +18,10 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.storage import create_database_engine, upgrade_schema
-from bot.adapters.storage.publications import NewChange, NewPublication, Outbox
 from bot.core.evidence import digest_of
 from bot.core.github_model import EVIDENCE_MARKER
 from bot.core.publishing import MAX_ATTEMPTS
+from bot.core.records import NewChange, NewPublication
 from bot.errors import (
     GitHubError,
     LeaseLostError,
@@ -31,6 +31,7 @@ from bot.errors import (
 from bot.flows.publish import CRASH_LOOP_ATTEMPTS, REPORT_RETRY, Publisher
 from connectors.base import Journal, Publication, PublishResult
 from tests.support.fake_github import FakeGitHub
+from tests.support.memory import MemoryOutbox
 from tests.support.plane_publications import intent
 
 REPO = "acme/intents"
@@ -120,11 +121,8 @@ RESULT = PublishResult(object_id="app-1", created=True, url="https://plane.examp
 
 
 @pytest.fixture
-def outbox(tmp_path: Path) -> Iterator[Outbox]:
-    engine = create_database_engine(f"sqlite:///{tmp_path / 'eucora.db'}")
-    upgrade_schema(engine)
-    yield Outbox(engine, lease_seconds=60)
-    engine.dispose()
+def outbox() -> MemoryOutbox:
+    return MemoryOutbox(lease_seconds=60)
 
 
 @pytest.fixture
@@ -135,7 +133,7 @@ def github(tmp_path: Path) -> FakeGitHub:
 @dataclass
 class World:
     publisher: Publisher
-    outbox: Outbox
+    outbox: MemoryOutbox
     github: FakeGitHub
     evidence: Evidence
     queue: Sent
@@ -146,7 +144,7 @@ class World:
 
 
 def world(
-    outbox: Outbox,
+    outbox: MemoryOutbox,
     github: FakeGitHub,
     outcomes: list[Any],
     *,
@@ -219,7 +217,7 @@ def world(
 
 
 def test_a_publication_that_succeeds_is_deployed_reported_and_closes_the_change(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [RESULT])
     [publication_id] = w.ids
@@ -264,7 +262,7 @@ def test_a_publication_that_succeeds_is_deployed_reported_and_closes_the_change(
 
 
 def test_a_transient_error_is_retried_after_the_planes_retry_after(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [TransientConnectorError("429 Too Many Requests", 7.0), RESULT])
     [publication_id] = w.ids
@@ -287,7 +285,7 @@ def test_a_transient_error_is_retried_after_the_planes_retry_after(
 
 
 def test_backoff_grows_and_the_last_attempt_fails_for_good(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     errors = [TransientConnectorError("read timeout") for _ in range(MAX_ATTEMPTS)]
     w = world(outbox, github, errors)
@@ -312,7 +310,7 @@ def test_backoff_grows_and_the_last_attempt_fails_for_good(
 
 
 def test_a_refusal_fails_at_once_with_the_vendors_message(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     refusal = PermanentConnectorError("POST /AdminService/wmi/SMS_Application: 400 bad XML")
     w = world(outbox, github, [refusal])
@@ -332,7 +330,7 @@ def test_a_refusal_fails_at_once_with_the_vendors_message(
 
 
 def test_a_plane_that_is_not_configured_fails_naming_what_to_set(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [], planes=("ansible",), configured=False)
     [publication_id] = w.ids
@@ -344,7 +342,7 @@ def test_a_plane_that_is_not_configured_fails_naming_what_to_set(
 
 
 def test_an_unexpected_exception_is_retried_like_a_transient_error(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [RuntimeError("a bug"), RESULT])
     [publication_id] = w.ids
@@ -355,7 +353,7 @@ def test_an_unexpected_exception_is_retried_like_a_transient_error(
 
 
 def test_github_refusing_the_deployment_does_not_hold_the_plane(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     github.fail_next("create_deployment")
     w = world(outbox, github, [RESULT])
@@ -365,7 +363,7 @@ def test_github_refusing_the_deployment_does_not_hold_the_plane(
 
 
 def test_a_final_status_github_refused_is_reported_again_later(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [RESULT, RESULT])
     [publication_id] = w.ids
@@ -395,7 +393,7 @@ def test_a_final_status_github_refused_is_reported_again_later(
 
 
 def test_a_worker_that_lost_its_lease_stops_without_recording(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [RESULT])
     [publication_id] = w.ids
@@ -413,7 +411,7 @@ def test_a_worker_that_lost_its_lease_stops_without_recording(
 
 
 def test_the_sweeper_resends_due_rows_and_closes_a_change_whose_report_failed(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [RESULT, RESULT], planes=("sccm", "jamf"))
     first, second = w.ids
@@ -441,7 +439,7 @@ def test_the_sweeper_resends_due_rows_and_closes_a_change_whose_report_failed(
 
 
 def test_a_broker_that_cannot_take_the_message_leaves_the_row_for_the_sweeper(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [RESULT])
     w.queue.broken = True
@@ -460,7 +458,7 @@ def test_a_broker_that_cannot_take_the_message_leaves_the_row_for_the_sweeper(
 
 
 def test_lease_lost_error_is_what_a_stale_journal_raises(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [])
     [publication_id] = w.ids
@@ -474,7 +472,7 @@ def test_lease_lost_error_is_what_a_stale_journal_raises(
 
 
 def test_a_worker_lost_after_creating_the_deployment_leaves_one_deployment(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [RESULT])
     [publication_id] = w.ids
@@ -500,7 +498,7 @@ def test_a_worker_lost_after_creating_the_deployment_leaves_one_deployment(
 
 
 def test_a_first_claim_does_not_look_for_an_earlier_deployment(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [RESULT])
     github.fail_next("find_deployment", GitHubError("must not be asked"))
@@ -509,7 +507,7 @@ def test_a_first_claim_does_not_look_for_an_earlier_deployment(
 
 
 def test_a_publication_that_kills_its_worker_every_time_fails_in_the_end(
-    outbox: Outbox, github: FakeGitHub
+    outbox: MemoryOutbox, github: FakeGitHub
 ) -> None:
     w = world(outbox, github, [])
     [publication_id] = w.ids

@@ -1,7 +1,7 @@
 """An in-memory GitHub that implements the ``GitHub`` port, for flow tests (a fake we own).
 
 It records what the flows post (check runs with their history, comments) and serves pull requests
-and permissions that the test sets. ``fetch_revisions`` hands out a real local git repository, so
+and permissions that the test sets. ``fetch_revisions`` reads a real local git repository, so
 the flow runs the real check on real commits. End-to-end tests use the HTTP double instead.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bot.adapters.revisions import GitRevisions
 from bot.core.github_model import (
     DEPLOYMENT_DESCRIPTION_MAX,
     CheckRun,
@@ -21,6 +22,7 @@ from bot.core.github_model import (
     one_line,
 )
 from bot.errors import GitHubError
+from bot.ports import Revisions
 
 
 @dataclass
@@ -84,6 +86,9 @@ class FakeGitHub:
     change_pulls: list[ChangePull] = field(default_factory=list)
     failures: dict[str, list[Exception]] = field(default_factory=dict)
     """Port method name → errors raised by its next calls, one per call (GitHub failing)."""
+    revisions: Revisions | None = None
+    """What ``fetch_revisions`` hands out instead of the repository at ``repo_path`` (e.g. a
+    ``tests.support.memory.MemoryRevisions``, for a flow that needs no git)."""
     _next_id: int = 100
 
     def _id(self) -> int:
@@ -156,11 +161,11 @@ class FakeGitHub:
         del repository
         return self.permissions.get(user, Permission.NONE)
 
-    def fetch_revisions(self, repository: str, shas: Sequence[str]) -> Path:
+    def fetch_revisions(self, repository: str, shas: Sequence[str]) -> Revisions:
         if self.fail_fetch is not None:
             raise self.fail_fetch
         self.fetched.append((repository, tuple(shas)))
-        return self.repo_path
+        return self.revisions if self.revisions is not None else GitRevisions(self.repo_path)
 
     def create_deployment(
         self,

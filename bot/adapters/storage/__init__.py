@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from bot.adapters.storage.audit_log import AuditLog, ExportSummary
+from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import (
     check_schema,
     create_database_engine,
@@ -17,6 +17,7 @@ from bot.adapters.storage.db import (
     open_database,
     upgrade_schema,
 )
+from bot.core.records import ExportSummary
 
 __all__ = [
     "AuditLog",

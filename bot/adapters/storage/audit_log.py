@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
@@ -42,6 +41,7 @@ from bot.core.audit_export import (
     inclusion_line,
 )
 from bot.core.evidence import canonical_json
+from bot.core.records import ExportSummary
 from bot.core.tlog import (
     HASH_SIZE,
     Checkpoint,
@@ -81,15 +81,6 @@ def is_transient(error: BaseException) -> bool:
         message = str(error.orig).lower()
         return "locked" in message or "busy" in message
     return False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExportSummary:
-    """What an export wrote: how many events, of a log of ``size`` signed events."""
-
-    events: int
-    size: int
-    complete: bool
 
 
 class AuditLog:

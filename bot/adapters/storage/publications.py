@@ -33,7 +33,6 @@ import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -46,11 +45,13 @@ from bot.adapters.storage.db import is_postgresql, row_locking_write
 from bot.adapters.storage.inbox import format_time, new_owner, parse_time
 from bot.adapters.storage.tables import changes, publications
 from bot.core.evidence import canonical_json
-from bot.core.publishing import (
-    FINAL_STATES,
-    PublicationAction,
-    PublicationState,
-    PublicationView,
+from bot.core.publishing import FINAL_STATES, PublicationState
+from bot.core.records import (
+    ChangeRow,
+    NewChange,
+    NewPublication,
+    PublicationClaim,
+    PublicationRow,
 )
 from bot.errors import LeaseLostError, StorageError
 
@@ -73,119 +74,6 @@ _T = TypeVar("_T")
 _PUBLICATIONS = publications
 SQLITE_WRITERS = threading.Lock()
 """Queues this process's SQLite writers on the outbox (see ``Outbox._writing``)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewChange:
-    """A merged pull request to record (``state``: ``publishing`` or ``refused``)."""
-
-    repository: str
-    pr: int
-    installation_id: int | None
-    head_sha: str
-    merge_sha: str
-    check_digest: str | None
-    state: str
-    emergency: bool
-    facts: Mapping[str, Any]
-    comment_head: str
-    correlation_id: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewPublication:
-    """One intent to publish to one plane and ring, recorded with its change."""
-
-    plane: str
-    intent_name: str
-    version: str
-    ring: str
-    target: str
-    path: str
-    idempotency_key: str
-    intent: Mapping[str, Any]
-    evidence_digest: str
-    action: str = PublicationAction.PUBLISH.value
-    """``retire``: the intent was deleted, and is removed from its plane."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChangeRow:
-    """A stored change, JSON decoded."""
-
-    id: int
-    repository: str
-    pr: int
-    installation_id: int | None
-    head_sha: str
-    merge_sha: str
-    check_digest: str | None
-    state: str
-    emergency: bool
-    facts: dict[str, Any]
-    comment_head: str
-    followup_issue: int | None
-    final_digest: str | None
-    correlation_id: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublicationRow:
-    """A stored publication, JSON decoded."""
-
-    id: int
-    change_id: int
-    repository: str
-    pr: int
-    plane: str
-    intent_name: str
-    version: str
-    ring: str
-    target: str
-    path: str
-    idempotency_key: str
-    intent: dict[str, Any]
-    evidence_digest: str
-    state: str
-    attempts: int
-    not_before: datetime
-    last_error: str | None
-    result: dict[str, Any] | None
-    journal: dict[str, str]
-    deployment_id: int | None
-    lease_owner: str | None
-    step: int = 0
-    """0: the merge's own publication (the first ring); n: ring n promoted by the reconciler."""
-    action: str = PublicationAction.PUBLISH.value
-    """``retire``: a deleted intent to remove from its plane (``Connector.retire``)."""
-
-    def view(self) -> PublicationView:
-        """The row as people see it; ``result`` holds ``PublishResult``'s fields by name."""
-        result = self.result or {}
-        object_id, url, created = result.get("object_id"), result.get("url"), result.get("created")
-        return PublicationView(
-            id=self.id,
-            plane=self.plane,
-            ring=self.ring,
-            target=self.target,
-            intent_name=self.intent_name,
-            version=self.version,
-            state=self.state,
-            attempts=self.attempts,
-            object_id=str(object_id) if object_id is not None else None,
-            url=str(url) if url is not None else None,
-            created=created if isinstance(created, bool) else None,
-            error=self.last_error,
-            action=self.action,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class PublicationClaim:
-    """A publication leased to one worker: ``row`` is already ``in_progress``, attempts counted."""
-
-    row: PublicationRow
-    owner: str
 
 
 class PublicationJournal:

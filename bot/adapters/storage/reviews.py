@@ -12,8 +12,6 @@ submission time of its first arrival, the state of its latest.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, and_, insert, select
@@ -21,6 +19,7 @@ from sqlalchemy import Engine, and_, insert, select
 from bot.adapters.storage.db import is_sqlite, read_snapshot, write_transaction
 from bot.adapters.storage.tables import review_ledger
 from bot.core.approvals import Review, ReviewState
+from bot.core.records import LedgerEntry, fold_reviews
 
 LEDGER_LOCK_KEY = 0x6575636F72610004
 """write_transaction's key for the ledger's writers."""
@@ -34,31 +33,6 @@ def _text(moment: datetime) -> str:
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text)  # RFC 3339 with Z: fromisoformat reads it, fast
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LedgerEntry:
-    """One arrival of a review: what it said and the state of the change when it came.
-
-    ``commit_id`` is the commit the review was given on, ``pr_head_sha`` the PR's head at that
-    moment, ``content_hash`` the hash of the intent/policy/config content at ``commit_id``;
-    ``source`` is ``webhook`` or ``api``.
-    """
-
-    installation_id: int | None
-    repository: str
-    pr: int
-    review_id: int
-    reviewer: str
-    reviewer_is_bot: bool
-    state: ReviewState
-    action: str
-    commit_id: str
-    pr_head_sha: str | None
-    content_hash: str | None
-    submitted_at: datetime
-    recorded_at: datetime
-    source: str = "webhook"
 
 
 class ReviewLedger:
@@ -140,7 +114,7 @@ class ReviewLedger:
 
     def reviews(self, repository: str, pr: int) -> list[Review]:
         """One review per review id, folded from its arrivals (see the module docstring)."""
-        return fold(self.entries(repository, pr))
+        return fold_reviews(self.entries(repository, pr))
 
     def pull_requests(
         self, *, installation_id: int | None = None, repository: str | None = None
@@ -154,24 +128,3 @@ class ReviewLedger:
         with read_snapshot(self._engine) as connection:
             rows = connection.execute(query).all()
         return sorted((str(repo), int(number)) for repo, number in rows)
-
-
-def fold(entries: Sequence[LedgerEntry]) -> list[Review]:
-    """Reviews from arrivals: first arrival's commit, hash and time; latest arrival's state."""
-    first: dict[int, LedgerEntry] = {}
-    last: dict[int, LedgerEntry] = {}
-    for entry in entries:
-        first.setdefault(entry.review_id, entry)
-        last[entry.review_id] = entry
-    return [
-        Review(
-            id=review_id,
-            reviewer=origin.reviewer,
-            state=last[review_id].state,
-            commit_id=origin.commit_id,
-            submitted_at=origin.submitted_at,
-            content_hash=origin.content_hash,
-            reviewer_is_bot=origin.reviewer_is_bot,
-        )
-        for review_id, origin in sorted(first.items())
-    ]
