@@ -54,7 +54,7 @@ from bot.core.render.check import render_check_github
 from bot.core.repo_config import RepoConfig
 from bot.errors import GitHubError
 from bot.flows.approvals import read_config, read_pull_commits
-from bot.flows.check import CheckedChange, check_revisions
+from bot.flows.check import CheckedChange, check_revisions, local_revisions
 from bot.ports import GitHub
 
 ContentHash = Callable[[Path, str, Sequence[str]], str]
@@ -251,7 +251,7 @@ def decide_approvals_in_step(  # noqa: PLR0913 - the check and how to read GitHu
     pack = run.pack
     tier, required = str(pack["risk"]["tier"]), int(pack["approvals"]["required"])
     repo = git_dir(repo)
-    config = read_config(repo, event.base_sha)
+    config = read_config(local_revisions(repo), event.base_sha)
     policy = approval_policy(config, tier=tier, required=required)
     base = ActionApprovals(
         state=ApprovalsState.NOT_DECIDED, required=required, tier=tier, cab_teams=policy.cab_teams
@@ -319,7 +319,7 @@ def _decide(  # noqa: PLR0913 - the pull request, GitHub and the rules
     )
     listed = github.reviews(pr.repository, pr.number)
     teams = {team: Team(members=_members(github, team)) for team in policy.cab_teams}
-    pulled = read_pull_commits(github, repo, pr)
+    pulled = read_pull_commits(github, local_revisions(repo), pr)
     folders = _folders(config)
     hashes = _Hashes(repo, folders, content_hash if policy.survive_non_intent_push else None)
     reviews = [r for item in listed if (r := _review(item, now, hashes)) is not None]

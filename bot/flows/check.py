@@ -189,6 +189,11 @@ def _preview_pack(pair: RevisionPair) -> CompiledPolicyPack | None:
     return _policy_pack(pair.head_files)
 
 
+def local_revisions(repo: Path) -> Revisions:
+    """The commits of a local clone or bare repository (`eucora check`, the Action)."""
+    return GitRevisions(repo)
+
+
 def check_revisions(  # noqa: PLR0913 - keyword-only context
     repo: str | Path,
     base: str,
