@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -24,6 +25,7 @@ import yaml_rs
 
 from bot.core import semantics
 from bot.core.findings import Finding, Severity, sort_findings
+from bot.core.plane_settings import PLANE_SECTIONS, check_plane_sections
 from bot.core.repo_config import CONFIG_NAMES
 from bot.core.schema import CompiledSchema, RawFinding, compile_schema
 from bot.core.yaml_source import (
@@ -139,10 +141,101 @@ path, which runs every check. Each costs more in Python than in the compiled sch
 """
 
 
-@lru_cache(maxsize=16)
-def _fast_checks(kind: DocumentKind, folded: frozenset[str]) -> tuple[semantics.Check, ...]:
-    """The semantic checks the fast path runs: those its schema does not decide."""
-    return tuple(check for check in CHECKS[kind] if check.__name__ not in folded)
+_PRECHECKED: frozenset[str] = frozenset(
+    check.__name__
+    for check in (
+        semantics.check_ring_names,
+        semantics.check_ring_sizes,
+        semantics.check_schedules,
+        semantics.check_change_window,
+        semantics.check_versions,
+        check_plane_sections,
+    )
+)
+"""Intent checks :func:`_intent_surely_clean` decides together in one pass, when it is sure."""
+
+_ALL_SECTIONS = frozenset(PLANE_SECTIONS)
+_OTHER_SECTIONS: Mapping[object, frozenset[str]] = {
+    plane: _ALL_SECTIONS - {plane} for plane in semantics.PLANE_PLATFORMS
+}
+_DOTTED = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,18})*")
+
+
+def _surely_after(later: object, earlier: object) -> bool:
+    """Both are timestamps with an offset and ``later`` comes after ``earlier``."""
+    if type(later) is not str or type(earlier) is not str:
+        return False
+    try:
+        after, before = datetime.fromisoformat(later), datetime.fromisoformat(earlier)
+    except ValueError:
+        return False
+    return after.tzinfo is not None and before.tzinfo is not None and after > before
+
+
+def _release(version: str) -> list[int]:
+    numbers = [int(part) for part in version.split(".")]
+    while numbers and numbers[-1] == 0:
+        numbers.pop()
+    return numbers
+
+
+def _intent_surely_clean(intent: Mapping[str, Any]) -> bool:
+    """Tell that none of the :data:`_PRECHECKED` checks would find anything in a clean intent.
+
+    The fast path's shortcut for those checks, fused into one walk over the rings (each check
+    walks them again, about 15 µs an intent): it answers ``True`` only for the plain shapes a valid
+    intent has (unique ring names, growing device counts, deadlines after starts, dotted versions
+    that differ, no other plane's section), and ``False`` whenever it is unsure, in which case the
+    checks themselves run. So it changes the speed, never the findings.
+    """
+    sections = _OTHER_SECTIONS.get(intent.get("plane"), _ALL_SECTIONS)
+    rings = intent.get("rings")
+    if type(rings) is not list or not sections.isdisjoint(intent):
+        return False
+    names: set[str] = set()
+    devices = -1
+    for ring in rings:
+        if type(ring) is not dict or not sections.isdisjoint(ring):
+            return False
+        name, count = ring.get("name"), ring.get("devices")
+        if type(name) is not str or name in names or type(count) is not int or count < devices:
+            return False
+        names.add(name)
+        devices = count
+        schedule = ring.get("schedule")
+        if schedule is not None and (
+            type(schedule) is not dict
+            or (
+                ("start" in schedule or "deadline" in schedule)
+                and not _surely_after(schedule.get("deadline"), schedule.get("start"))
+            )
+        ):
+            return False
+    change = intent.get("change")
+    window = change.get("window") if type(change) is dict else None
+    if window is not None and (
+        type(window) is not dict or not _surely_after(window.get("end"), window.get("start"))
+    ):
+        return False
+    app, rollback = intent.get("app"), intent.get("rollback")
+    version = app.get("version") if type(app) is dict else None
+    previous = rollback.get("previousVersion") if type(rollback) is dict else None
+    if not isinstance(version, str) or not isinstance(previous, str):
+        return True  # check_versions compares two texts only
+    return (
+        _DOTTED.fullmatch(version) is not None
+        and _DOTTED.fullmatch(previous) is not None
+        and _release(version) != _release(previous)
+    )
+
+
+@lru_cache(maxsize=32)
+def _fast_checks(
+    kind: DocumentKind, folded: frozenset[str], prechecked: bool = False
+) -> tuple[semantics.Check, ...]:
+    """The semantic checks the fast path runs: those neither its schema nor the pre-check decide."""
+    skipped = folded | _PRECHECKED if prechecked else folded
+    return tuple(check for check in CHECKS[kind] if check.__name__ not in skipped)
 
 
 def compile_document_schema(kind: DocumentKind, schema: Mapping[str, Any]) -> CompiledSchema:
@@ -348,7 +441,8 @@ class DocumentValidator:
                 return None
         except ValueError:  # jsonschema-rs refuses keys that are not text
             return None
-        for check in _fast_checks(kind, self.schemas[kind].folded):
+        prechecked = kind is DocumentKind.INTENT and _intent_surely_clean(data)
+        for check in _fast_checks(kind, self.schemas[kind].folded, prechecked):
             for _ in check(data):
                 return None
         return ValidatedDocument(path=path, kind=kind, text=text, data=data, findings=())
