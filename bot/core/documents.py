@@ -225,7 +225,10 @@ def _intent_surely_clean(intent: Mapping[str, Any]) -> bool:
     return (
         _DOTTED.fullmatch(version) is not None
         and _DOTTED.fullmatch(previous) is not None
-        and _release(version) != _release(previous)
+        and (
+            int(version.partition(".")[0]) != int(previous.partition(".")[0])
+            or _release(version) != _release(previous)
+        )
     )
 
 
@@ -327,17 +330,20 @@ _DIVERGENT_NUMBER = re.compile(
 _LONG_DIGITS = re.compile(f"[0-9]{{{MAX_INTEGER_DIGITS + 1}}}")
 # ASCII text is searched as bytes after one translation (a regex over the text costs several times
 # more): the characters YAML forbids (C0 controls but tab, line feed and carriage return; DEL) and
-# the marks of anchors, aliases and tags become NUL, and the separators before a plain scalar a
-# space, so that one scan finds any mark and three short searches any leading-zero number.
+# the marks of anchors, aliases and tags and "<" (of a merge key "<<") become NUL, the separators
+# before a plain scalar a space and a sign "-", so that one scan finds any mark (a "<" is then
+# looked at again) and two short searches any leading-zero number.
 _ASCII_TABLE = bytes(
     0
-    if (b < 0x20 and b not in (0x09, 0x0A, 0x0D)) or b == 0x7F or b in b"&*!"
+    if (b < 0x20 and b not in (0x09, 0x0A, 0x0D)) or b == 0x7F or b in b"&*!<"
     else 0x20
     if b in b" \t[{,"
+    else 0x2D
+    if b == 0x2B
     else b
     for b in range(256)
 )
-_ZERO_NEEDLES = (b" 0", b" -0", b" +0")
+_ZERO_NEEDLES = (b" 0", b" -0")
 # Outside ASCII: what YAML forbids, and what YAML 1.1 (PyYAML) reads as a line break while YAML 1.2
 # (yaml-rs) does not (NEL U+0085, U+2028, U+2029), plus a byte-order mark inside the text.
 _NON_ASCII_DIVERGENT = re.compile(
@@ -368,8 +374,10 @@ def _ascii_leading_zero_number(text: str, marked: bytes) -> bool:
     return False
 
 
-def _text_may_diverge(text: str) -> bool:
+def _text_may_diverge(text: str, ascii_bytes: bytes | None = None) -> bool:
     """Tell whether yaml-rs might build other data from this text than the reference loader.
+
+    ``ascii_bytes``, when given, are the text's bytes and all ASCII (saves encoding it again).
 
     Anything the two YAML parsers might read differently sends the file down the reference path:
     anchors, aliases, tags and merge keys; plain numbers that yaml-rs reads as numbers while the
@@ -378,9 +386,13 @@ def _text_may_diverge(text: str) -> bool:
     and text that YAML 1.1 would misread (``NO``, ``18:00``) are refused by the fast schema
     instead (see :func:`bot.core.schema.compile_schema`).
     """
-    if text.isascii():
-        marked = text.encode("ascii").translate(_ASCII_TABLE)
-        if b"\0" in marked or b"<<" in marked or _ascii_leading_zero_number(text, marked):
+    if ascii_bytes is not None or text.isascii():
+        marked = (ascii_bytes or text.encode("ascii")).translate(_ASCII_TABLE)
+        if b"\0" in marked and (
+            "<<" in text or marked.count(0) != text.count("<")
+        ):  # a merge key, or a mark or forbidden character besides "<"
+            return True
+        if _ascii_leading_zero_number(text, marked):
             return True
     elif (
         any(mark in text for mark in _DIVERGENT_MARKS)
@@ -417,13 +429,15 @@ class DocumentValidator:
                 path=path, kind=kind or guess_kind(path), text=None, data=None, findings=findings
             )
         if self.fast_path:
-            clean = self._fast(text, path, kind)
+            clean = self._fast(text, raw if raw.isascii() else None, path, kind)
             if clean is not None:
                 return clean
         return self._reference(text, path, kind)
 
-    def _fast(self, text: str, path: str, kind: DocumentKind | None) -> ValidatedDocument | None:
-        if _text_may_diverge(text):
+    def _fast(
+        self, text: str, ascii_raw: bytes | None, path: str, kind: DocumentKind | None
+    ) -> ValidatedDocument | None:
+        if _text_may_diverge(text, ascii_raw):
             return None
         try:
             data = yaml_rs.loads(

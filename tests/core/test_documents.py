@@ -295,6 +295,12 @@ def test_positions_of_a_few_pointers_agree_with_the_source_map() -> None:
         ("a: é 0777\n", True),
         ("a: é\x85\n", True),
         ("a: é 0\n", False),
+        ("a: x < y\nb: -0x1\n", True),
+        ("a: +0o7\n", True),
+        ("a: x < y\n", False),
+        ("a: x <\x07\n", True),
+        ("a: x <& y\n", True),
+        ("a: '<<'\n", True),
     ],
 )
 def test_the_text_guard_sees_what_yaml_rs_reads_otherwise(text: str, diverges: bool) -> None:
