@@ -377,3 +377,13 @@ def test_the_pre_check_passes_generated_intents() -> None:
     for index in range(12):
         data = validator.validate(generate_intent_text(index).encode(), "g.yaml").data
         assert _intent_surely_clean(data), index
+
+
+@pytest.mark.parametrize(("devices", "valid"), [(240, True), (240.0, False), (240.5, False)])
+def test_the_fast_schema_refuses_a_float_where_a_whole_number_goes(
+    devices: object, valid: bool
+) -> None:
+    """JSON Schema counts 240.0 as an integer; the reference reads ``240.0`` as a finding."""
+    data = build_document_validator().validate(generate_intent_text(3).encode(), "g.yaml").data
+    data["rings"][1]["devices"] = devices
+    assert compiled_schemas()[DocumentKind.INTENT].is_valid(data) is valid
