@@ -156,7 +156,8 @@ def compile_schema(
     fast = jsonschema_rs.validator_for(
         variant,
         validate_formats=True,
-        keywords={WHOLE_NUMBER: _WholeNumber},
+        # validate returns the int it was given, which the library ignores (only raising counts)
+        keywords={WHOLE_NUMBER: cast("type[jsonschema_rs.KeywordValidator]", _WholeNumber)},
     )
     return CompiledSchema(
         schema_id=str(schema.get("$id", "")),
