@@ -287,6 +287,10 @@ class EvidenceStore(Protocol):
         """The stored proof bundle bytes of a pack, or ``None`` when the log has not proven it."""
         ...
 
+    def put_pull_request(self, digest: str, pull_request: Mapping[str, Any]) -> Path:
+        """Store (or replace: titles change) the pull request a stored pack judged; not evidence."""
+        ...
+
 
 class EvidenceSource(Protocol):
     """Where stored evidence packs are read from, by digest (the evidence store, or a test dict)."""

@@ -5,6 +5,7 @@ Layout under the root (``EUCORA_EVIDENCE_DIR``, default ``<EUCORA_HOME>/evidence
     sha256/<first two hex digits>/<hex>.json        the pack's canonical JSON (RFC 8785)
     sha256/<first two hex digits>/<hex>.dsse.json   its DSSE envelope, when it was signed
     sha256/<first two hex digits>/<hex>.tlog-proof  its proof bundle, once the audit log proved it
+    sha256/<first two hex digits>/<hex>.pull.json   what the App knew of its pull request (below)
 
 A pack's bytes are its address, so writing is idempotent: a second ``put`` of the same pack is a
 no-op, and a file already at that address whose bytes are not the pack's canonical bytes is tamper
@@ -12,6 +13,11 @@ evidence and is refused, never overwritten. Reads re-hash the bytes. Files are w
 temporary file in the same folder, flushed to disk, then renamed into place (``os.replace``), so a
 reader never sees half a pack; two writers of one digest write identical bytes. Stored files are
 made read-only (0444) as a reminder that nothing edits them.
+
+The pull request file is no evidence: the number, title, author and address of the pull request a
+check pack was recorded for, as GitHub said when it was recorded, for the evidence page and its
+index to show (a pack holds no title, and adding one would change its bytes and digest). Titles
+change, so it is the one file the store replaces; nothing signs or proves it.
 
 Digests are checked against ``sha256:<64 lowercase hex>`` before any path is built, so a digest can
 never name a file outside the store.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -41,7 +48,9 @@ DIGEST_PATTERN = re.compile(r"sha256:([0-9a-f]{64})")
 PACK_SUFFIX = ".json"
 ENVELOPE_SUFFIX = ".dsse.json"
 PROOF_SUFFIX = ".tlog-proof"
+PULL_SUFFIX = ".pull.json"
 _FILE_MODE = 0o444
+_REPLACEABLE_MODE = 0o644
 
 
 def parse_digest(digest: str) -> str:
@@ -83,6 +92,11 @@ class EvidenceStore:
         """Where the proof bundle (c2sp.org/tlog-proof) of the pack with this digest lives."""
         hex_digest = parse_digest(digest)
         return self.root / "sha256" / hex_digest[:2] / f"{hex_digest}{PROOF_SUFFIX}"
+
+    def pull_path(self, digest: str) -> Path:
+        """Where what the App knew of the pack's pull request lives (see the module docstring)."""
+        hex_digest = parse_digest(digest)
+        return self.root / "sha256" / hex_digest[:2] / f"{hex_digest}{PULL_SUFFIX}"
 
     # --- packs ------------------------------------------------------------------------------------
 
@@ -189,6 +203,32 @@ class EvidenceStore:
         """The stored proof bundle bytes of a pack, or ``None`` when the log has not proven it."""
         return _read_if_present(self.proof_path(digest))
 
+    # --- the pull request beside a pack -----------------------------------------------------------
+
+    def put_pull_request(self, digest: str, pull_request: Mapping[str, Any]) -> Path:
+        """Store (or replace) what the App knows of a stored pack's pull request, as JSON.
+
+        Raises:
+            EvidenceNotFoundError: the pack itself is not stored.
+            OSError: the store cannot be written.
+        """
+        if not self.exists(digest):
+            raise EvidenceNotFoundError(f"no evidence pack {digest} to describe")
+        data = canonical_json(pull_request)
+        path = self.pull_path(digest)
+        if _read_if_present(path) != data:
+            _write_atomically(path, data, replace=True)
+        return path
+
+    def get_pull_request(self, digest: str) -> dict[str, Any] | None:
+        """What the App knew of a pack's pull request, or ``None`` (none stored, or unreadable)."""
+        data = _read_if_present(self.pull_path(digest))
+        try:
+            value = json.loads(data) if data is not None else None
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
 
 def _read_if_present(path: Path) -> bytes | None:
     try:
@@ -197,8 +237,11 @@ def _read_if_present(path: Path) -> bytes | None:
         return None
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a new file all at once: temporary file, fsync, rename, fsync of the folder."""
+def _write_atomically(path: Path, data: bytes, *, replace: bool = False) -> None:
+    """Write a new file all at once: temporary file, fsync, rename, fsync of the folder.
+
+    ``replace``: the file may be replaced later, so it stays writable by its owner.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
@@ -208,7 +251,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        Path(temporary).chmod(_FILE_MODE)
+        Path(temporary).chmod(_REPLACEABLE_MODE if replace else _FILE_MODE)
         Path(temporary).replace(path)
     except BaseException:
         with contextlib.suppress(OSError):

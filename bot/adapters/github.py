@@ -419,6 +419,7 @@ class GitHubAdapter:
             merged=bool(pr.merged),
             merge_commit_sha=pr.merge_commit_sha,
             html_url=pr.html_url,
+            title=pr.title,
             head_repository=pr.head.repo.full_name if pr.head.repo is not None else None,
             default_branch=pr.base.repo.default_branch or None,
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -24,6 +25,7 @@ import yaml_rs
 
 from bot.core import semantics
 from bot.core.findings import Finding, Severity, sort_findings
+from bot.core.plane_settings import PLANE_SECTIONS, check_plane_sections
 from bot.core.repo_config import CONFIG_NAMES
 from bot.core.schema import CompiledSchema, RawFinding, compile_schema
 from bot.core.yaml_source import (
@@ -139,10 +141,104 @@ path, which runs every check. Each costs more in Python than in the compiled sch
 """
 
 
-@lru_cache(maxsize=16)
-def _fast_checks(kind: DocumentKind, folded: frozenset[str]) -> tuple[semantics.Check, ...]:
-    """The semantic checks the fast path runs: those its schema does not decide."""
-    return tuple(check for check in CHECKS[kind] if check.__name__ not in folded)
+_PRECHECKED: frozenset[str] = frozenset(
+    check.__name__
+    for check in (
+        semantics.check_ring_names,
+        semantics.check_ring_sizes,
+        semantics.check_schedules,
+        semantics.check_change_window,
+        semantics.check_versions,
+        check_plane_sections,
+    )
+)
+"""Intent checks :func:`_intent_surely_clean` decides together in one pass, when it is sure."""
+
+_ALL_SECTIONS = frozenset(PLANE_SECTIONS)
+_OTHER_SECTIONS: Mapping[object, frozenset[str]] = {
+    plane: _ALL_SECTIONS - {plane} for plane in semantics.PLANE_PLATFORMS
+}
+_DOTTED = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,18})*")
+
+
+def _surely_after(later: object, earlier: object) -> bool:
+    """Both are timestamps with an offset and ``later`` comes after ``earlier``."""
+    if type(later) is not str or type(earlier) is not str:
+        return False
+    try:
+        after, before = datetime.fromisoformat(later), datetime.fromisoformat(earlier)
+    except ValueError:
+        return False
+    return after.tzinfo is not None and before.tzinfo is not None and after > before
+
+
+def _release(version: str) -> list[int]:
+    numbers = [int(part) for part in version.split(".")]
+    while numbers and numbers[-1] == 0:
+        numbers.pop()
+    return numbers
+
+
+def _intent_surely_clean(intent: Mapping[str, Any]) -> bool:
+    """Tell that none of the :data:`_PRECHECKED` checks would find anything in a clean intent.
+
+    The fast path's shortcut for those checks, fused into one walk over the rings (each check
+    walks them again, about 15 µs an intent): it answers ``True`` only for the plain shapes a valid
+    intent has (unique ring names, growing device counts, deadlines after starts, dotted versions
+    that differ, no other plane's section), and ``False`` whenever it is unsure, in which case the
+    checks themselves run. So it changes the speed, never the findings.
+    """
+    sections = _OTHER_SECTIONS.get(intent.get("plane"), _ALL_SECTIONS)
+    rings = intent.get("rings")
+    if type(rings) is not list or not sections.isdisjoint(intent):
+        return False
+    names: set[str] = set()
+    devices = -1
+    for ring in rings:
+        if type(ring) is not dict or not sections.isdisjoint(ring):
+            return False
+        name, count = ring.get("name"), ring.get("devices")
+        if type(name) is not str or name in names or type(count) is not int or count < devices:
+            return False
+        names.add(name)
+        devices = count
+        schedule = ring.get("schedule")
+        if schedule is not None and (
+            type(schedule) is not dict
+            or (
+                ("start" in schedule or "deadline" in schedule)
+                and not _surely_after(schedule.get("deadline"), schedule.get("start"))
+            )
+        ):
+            return False
+    change = intent.get("change")
+    window = change.get("window") if type(change) is dict else None
+    if window is not None and (
+        type(window) is not dict or not _surely_after(window.get("end"), window.get("start"))
+    ):
+        return False
+    app, rollback = intent.get("app"), intent.get("rollback")
+    version = app.get("version") if type(app) is dict else None
+    previous = rollback.get("previousVersion") if type(rollback) is dict else None
+    if not isinstance(version, str) or not isinstance(previous, str):
+        return True  # check_versions compares two texts only
+    return (
+        _DOTTED.fullmatch(version) is not None
+        and _DOTTED.fullmatch(previous) is not None
+        and (
+            int(version.partition(".")[0]) != int(previous.partition(".")[0])
+            or _release(version) != _release(previous)
+        )
+    )
+
+
+@lru_cache(maxsize=32)
+def _fast_checks(
+    kind: DocumentKind, folded: frozenset[str], prechecked: bool = False
+) -> tuple[semantics.Check, ...]:
+    """The semantic checks the fast path runs: those neither its schema nor the pre-check decide."""
+    skipped = folded | _PRECHECKED if prechecked else folded
+    return tuple(check for check in CHECKS[kind] if check.__name__ not in skipped)
 
 
 def compile_document_schema(kind: DocumentKind, schema: Mapping[str, Any]) -> CompiledSchema:
@@ -234,17 +330,20 @@ _DIVERGENT_NUMBER = re.compile(
 _LONG_DIGITS = re.compile(f"[0-9]{{{MAX_INTEGER_DIGITS + 1}}}")
 # ASCII text is searched as bytes after one translation (a regex over the text costs several times
 # more): the characters YAML forbids (C0 controls but tab, line feed and carriage return; DEL) and
-# the marks of anchors, aliases and tags become NUL, and the separators before a plain scalar a
-# space, so that one scan finds any mark and three short searches any leading-zero number.
+# the marks of anchors, aliases and tags and "<" (of a merge key "<<") become NUL, the separators
+# before a plain scalar a space and a sign "-", so that one scan finds any mark (a "<" is then
+# looked at again) and two short searches any leading-zero number.
 _ASCII_TABLE = bytes(
     0
-    if (b < 0x20 and b not in (0x09, 0x0A, 0x0D)) or b == 0x7F or b in b"&*!"
+    if (b < 0x20 and b not in (0x09, 0x0A, 0x0D)) or b == 0x7F or b in b"&*!<"
     else 0x20
     if b in b" \t[{,"
+    else 0x2D
+    if b == 0x2B
     else b
     for b in range(256)
 )
-_ZERO_NEEDLES = (b" 0", b" -0", b" +0")
+_ZERO_NEEDLES = (b" 0", b" -0")
 # Outside ASCII: what YAML forbids, and what YAML 1.1 (PyYAML) reads as a line break while YAML 1.2
 # (yaml-rs) does not (NEL U+0085, U+2028, U+2029), plus a byte-order mark inside the text.
 _NON_ASCII_DIVERGENT = re.compile(
@@ -275,8 +374,10 @@ def _ascii_leading_zero_number(text: str, marked: bytes) -> bool:
     return False
 
 
-def _text_may_diverge(text: str) -> bool:
+def _text_may_diverge(text: str, ascii_bytes: bytes | None = None) -> bool:
     """Tell whether yaml-rs might build other data from this text than the reference loader.
+
+    ``ascii_bytes``, when given, are the text's bytes and all ASCII (saves encoding it again).
 
     Anything the two YAML parsers might read differently sends the file down the reference path:
     anchors, aliases, tags and merge keys; plain numbers that yaml-rs reads as numbers while the
@@ -285,9 +386,13 @@ def _text_may_diverge(text: str) -> bool:
     and text that YAML 1.1 would misread (``NO``, ``18:00``) are refused by the fast schema
     instead (see :func:`bot.core.schema.compile_schema`).
     """
-    if text.isascii():
-        marked = text.encode("ascii").translate(_ASCII_TABLE)
-        if b"\0" in marked or b"<<" in marked or _ascii_leading_zero_number(text, marked):
+    if ascii_bytes is not None or text.isascii():
+        marked = (ascii_bytes or text.encode("ascii")).translate(_ASCII_TABLE)
+        if b"\0" in marked and (
+            "<<" in text or marked.count(0) != text.count("<")
+        ):  # a merge key, or a mark or forbidden character besides "<"
+            return True
+        if _ascii_leading_zero_number(text, marked):
             return True
     elif (
         any(mark in text for mark in _DIVERGENT_MARKS)
@@ -324,13 +429,15 @@ class DocumentValidator:
                 path=path, kind=kind or guess_kind(path), text=None, data=None, findings=findings
             )
         if self.fast_path:
-            clean = self._fast(text, path, kind)
+            clean = self._fast(text, raw if raw.isascii() else None, path, kind)
             if clean is not None:
                 return clean
         return self._reference(text, path, kind)
 
-    def _fast(self, text: str, path: str, kind: DocumentKind | None) -> ValidatedDocument | None:
-        if _text_may_diverge(text):
+    def _fast(
+        self, text: str, ascii_raw: bytes | None, path: str, kind: DocumentKind | None
+    ) -> ValidatedDocument | None:
+        if _text_may_diverge(text, ascii_raw):
             return None
         try:
             data = yaml_rs.loads(
@@ -348,7 +455,8 @@ class DocumentValidator:
                 return None
         except ValueError:  # jsonschema-rs refuses keys that are not text
             return None
-        for check in _fast_checks(kind, self.schemas[kind].folded):
+        prechecked = kind is DocumentKind.INTENT and _intent_surely_clean(data)
+        for check in _fast_checks(kind, self.schemas[kind].folded, prechecked):
             for _ in check(data):
                 return None
         return ValidatedDocument(path=path, kind=kind, text=text, data=data, findings=())

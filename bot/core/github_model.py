@@ -91,6 +91,8 @@ class PullRequest:
     merged: bool = False
     merge_commit_sha: str | None = None
     html_url: str | None = None
+    title: str | None = None
+    """As the author wrote it: user-controlled text, escaped wherever it is shown."""
     default_branch: str | None = None
     """The repository's default branch (``base.repo.default_branch``): only merges into it, or
     into a branch its ``eucora.yaml`` lists under ``publish.branches``, publish. ``None`` when

@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
-from bot.adapters.evidence_store import EvidenceStore
+from bot.adapters.evidence_store import EvidenceStore, EvidenceStoreError, InvalidDigestError
 from bot.adapters.logs import bound_delivery
 from bot.adapters.metrics import CONTENT_TYPE, Metrics
 from bot.adapters.storage.audit_log import AuditLog
@@ -268,8 +268,43 @@ class AuditCatalogue:
         self._store = store
 
     def entries(self) -> Sequence[IndexEntry]:
-        """Every pack the log recorded, newest first."""
-        return index_entries(self._log.events())
+        """Every pack the log recorded, newest first, with its pull request's title and author.
+
+        The title, author and address are what the App kept beside a check pack when it
+        recorded it (``EvidenceStore.get_pull_request``); a change pack shows its check pack's.
+        """
+        return [self._described(entry) for entry in index_entries(self._log.events())]
+
+    def _described(self, entry: IndexEntry) -> IndexEntry:
+        ref = entry.pull_request
+        if ref is None:
+            return entry
+        facts = self._pull_request(entry.digest)
+        if facts is None and entry.kind == "ChangePack":
+            pack = _json_object(self._stored(entry.digest))
+            check = pack.get("checkDigest") if pack is not None else None
+            facts = self._pull_request(check) if isinstance(check, str) else None
+        if facts is None or facts.get("number") != ref.number:
+            return entry
+        described = replace(
+            ref,
+            title=_text_or_none(facts.get("title")),
+            author=_text_or_none(facts.get("author")),
+            url=_text_or_none(facts.get("url")) or ref.url,
+        )
+        return replace(entry, pull_request=described)
+
+    def _pull_request(self, digest: str) -> dict[str, Any] | None:
+        try:
+            return self._store.get_pull_request(digest)
+        except InvalidDigestError:
+            return None
+
+    def _stored(self, digest: str) -> bytes | None:
+        try:
+            return self._store.get(digest)
+        except EvidenceStoreError:
+            return None
 
     def envelope(self, digest: str) -> bytes | None:
         """The stored envelope's bytes, or None."""
@@ -317,6 +352,10 @@ def _add_evidence_route(
         return response
 
 
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _pull_request_url(repository_url: str | None, number: int) -> str | None:
     return f"{repository_url.rstrip('/')}/pull/{int(number)}" if repository_url else None
 
@@ -348,7 +387,8 @@ def _page_context(
         known = entry.pull_request if entry is not None else None
         ref = PullRequestRef(
             number=number,
-            url=_pull_request_url(repository_url, number),
+            url=(known.url if known is not None else None)
+            or _pull_request_url(repository_url, number),
             title=known.title if known is not None else None,
             author=known.author if known is not None else None,
         )

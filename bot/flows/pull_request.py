@@ -70,8 +70,19 @@ class StoredPack:
 class EvidenceRecorder(AuditTrail, Protocol):
     """Stores a check's evidence write-once and records it in the audit trail."""
 
-    def record_check(self, run: CheckedChange, *, correlation_id: str, pr: int | None) -> Recorded:
-        """Store the pack, append the audit event, sign a checkpoint; return what was recorded."""
+    def record_check(
+        self,
+        run: CheckedChange,
+        *,
+        correlation_id: str,
+        pr: int | None,
+        pull: PullRequest | None = None,
+    ) -> Recorded:
+        """Store the pack, append the audit event, sign a checkpoint; return what was recorded.
+
+        ``pull``: the pull request checked, whose title, author and address the evidence page
+        shows (kept beside the pack, never in it).
+        """
         ...
 
     def latest_pack(self, repository: str, pr: int, head_sha: str) -> StoredPack | None:
@@ -313,7 +324,7 @@ def _judged(  # noqa: PLR0913 - keyword-only context of one evaluation
             payload={"reason": str(error)},
         )
         return None
-    recorded = context.evidence.record_check(run, correlation_id=correlation_id, pr=pr)
+    recorded = context.evidence.record_check(run, correlation_id=correlation_id, pr=pr, pull=pull)
     view = None
     if context.approvals is not None and pull is not None:
         stored = StoredPack(digest=recorded.digest, pack=run.pack)

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.core.audit_events import AuditEventType
 from bot.core.errors import EvidenceNotFoundError
+from bot.core.github_model import PullRequest
 from bot.core.tlog import Ed25519Signer
 from bot.flows.check import CheckedChange
 from bot.flows.evidence import (
@@ -28,6 +29,16 @@ from bot.ports import AuditLog, Clock, EvidenceStore
 from bot.settings import Settings
 
 EVALUATED = AuditEventType.PULL_REQUEST_EVALUATED
+
+
+def pull_request_facts(pull: PullRequest) -> dict[str, Any]:
+    """What the evidence page shows of a pull request: number, title, author, address."""
+    return {
+        "number": pull.number,
+        "title": pull.title,
+        "author": pull.author,
+        "url": pull.html_url,
+    }
 
 
 class AuditedEvidence:
@@ -48,11 +59,20 @@ class AuditedEvidence:
         self._clock = clock
         self._store = store
 
-    def record_check(self, run: CheckedChange, *, correlation_id: str, pr: int | None) -> Recorded:
+    def record_check(
+        self,
+        run: CheckedChange,
+        *,
+        correlation_id: str,
+        pr: int | None,
+        pull: PullRequest | None = None,
+    ) -> Recorded:
         """Append ``pull_request.evaluated``, then store and prove the pack under a checkpoint.
 
         The evaluated event comes first, so the checkpoint signed while recording the pack
-        covers both: the one the PR comment publishes already holds this evaluation.
+        covers both: the one the PR comment publishes already holds this evaluation. With
+        ``pull``, its number, title, author and address are kept beside the pack for the
+        evidence page (:meth:`EvidenceStore.put_pull_request`; the pack's bytes do not change).
         """
         pack = run.pack
         repository, head = str(pack["repository"]), str(pack["head"])
@@ -79,6 +99,8 @@ class AuditedEvidence:
             pr=pr,
             head_sha=head,
         )
+        if pull is not None:
+            self._store.put_pull_request(recorded.digest, pull_request_facts(pull))
         return Recorded(digest=recorded.digest, checkpoint=recorded.checkpoint_note)
 
     def record_pack(

@@ -228,3 +228,50 @@ class TestEnvelopes:
         with pytest.raises(EnvelopeConflictError, match="different envelope"):
             store.put_envelope(digest, {**ENVELOPE, "payloadType": "y"})
         assert store.get_envelope(digest) == canonical_json(ENVELOPE)
+
+
+class TestPullRequestBesideThePack:
+    """What the App knew of a check pack's pull request: beside the pack, never in it."""
+
+    FACTS: dict[str, Any] = {  # noqa: RUF012 - read only
+        "number": 7,
+        "title": "Chrome 132 <script>alert(1)</script>",
+        "author": "ada",
+        "url": "https://github.com/contoso/intents/pull/7",
+    }
+
+    def test_stored_next_to_the_pack_and_read_back(self, store: EvidenceStore) -> None:
+        digest = store.put(PACK)
+        path = store.put_pull_request(digest, self.FACTS)
+        assert path.parent == store.pack_path(digest).parent
+        assert path.name == f"{parse_digest(digest)}.pull.json"
+        assert store.get_pull_request(digest) == self.FACTS
+
+    def test_the_pack_bytes_and_digest_do_not_change(self, store: EvidenceStore) -> None:
+        digest = store.put(PACK)
+        store.put_pull_request(digest, self.FACTS)
+        assert store.get(digest) == canonical_json(PACK)
+        assert digest == digest_of(PACK)
+
+    def test_a_new_title_replaces_the_old(self, store: EvidenceStore) -> None:
+        digest = store.put(PACK)
+        store.put_pull_request(digest, self.FACTS)
+        store.put_pull_request(digest, self.FACTS | {"title": "Chrome 132.0.6834.83"})
+        facts = store.get_pull_request(digest)
+        assert facts is not None
+        assert facts["title"] == "Chrome 132.0.6834.83"
+
+    def test_absent_or_unreadable_is_none(self, store: EvidenceStore) -> None:
+        digest = store.put(PACK)
+        assert store.get_pull_request(digest) is None
+        store.put_pull_request(digest, self.FACTS)
+        store.pull_path(digest).write_bytes(b"{not json")
+        assert store.get_pull_request(digest) is None
+
+    def test_needs_the_pack(self, store: EvidenceStore) -> None:
+        with pytest.raises(EvidenceNotFoundError):
+            store.put_pull_request(digest_of(OTHER), self.FACTS)
+
+    def test_malformed_digests_are_refused(self, store: EvidenceStore) -> None:
+        with pytest.raises(InvalidDigestError):
+            store.get_pull_request("sha256:../../etc/passwd")

@@ -97,6 +97,7 @@ def test_pull_request_is_read_as_core_data(github, scene):
     assert pr.labels == ("eucora:emergency",)
     assert (pr.state, pr.merged, pr.draft) == ("open", False, False)
     assert (pr.head_repository, pr.from_fork) == (REPO, False)
+    assert pr.title == scene["pr"].title  # the evidence page names the PR by it
 
 
 def test_a_pull_request_from_a_fork_says_so(github, github_double):

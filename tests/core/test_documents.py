@@ -11,8 +11,16 @@ from hypothesis import strategies as st
 
 from bot.catalog import build_document_validator, compiled_schemas
 from bot.core import semantics
-from bot.core.documents import DocumentKind, DocumentValidator, _text_may_diverge, guess_kind
+from bot.core.documents import (
+    _PRECHECKED,
+    DocumentKind,
+    DocumentValidator,
+    _intent_surely_clean,
+    _text_may_diverge,
+    guess_kind,
+)
 from bot.core.findings import Severity
+from bot.core.plane_settings import check_plane_sections
 from tests.conftest import EXAMPLES
 from tests.support.corpus import generate_intent_text
 
@@ -287,6 +295,12 @@ def test_positions_of_a_few_pointers_agree_with_the_source_map() -> None:
         ("a: é 0777\n", True),
         ("a: é\x85\n", True),
         ("a: é 0\n", False),
+        ("a: x < y\nb: -0x1\n", True),
+        ("a: +0o7\n", True),
+        ("a: x < y\n", False),
+        ("a: x <\x07\n", True),
+        ("a: x <& y\n", True),
+        ("a: '<<'\n", True),
     ],
 )
 def test_the_text_guard_sees_what_yaml_rs_reads_otherwise(text: str, diverges: bool) -> None:
@@ -323,3 +337,53 @@ def test_a_check_folded_into_the_fast_schema_still_finds_through_the_reference(n
     assert not compiled_schemas()[DocumentKind.INTENT].is_valid(reference.data)
     fast = build_document_validator().validate(raw, "x.yaml")
     assert fast.findings == reference.findings
+
+
+PRECHECKED_CASES = {
+    "check_ring_names": {"  - name: pilot": "  - name: lab"},
+    "check_ring_sizes": {"devices: 240": "devices: 29"},
+    "check_schedules": {
+        "deadline: '2027-02-12T17:00:00+01:00'": "deadline: '2027-02-02T09:00:00+01:00'"
+    },
+    "check_change_window": {"end: '2027-01-04T18:00:00Z'": "end: '2027-01-04T08:00:00Z'"},
+    "check_versions": {"previousVersion: '60.9.0.0'": "previousVersion: '61.9.8916.33.0'"},
+    "check_plane_sections": {
+        "    gate:\n      minSuccessPercent: 91": "    jamf: {}\n    gate:\n      minSuccessPercent: 91"
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRECHECKED_CASES))
+def test_a_prechecked_check_still_finds_on_a_schema_valid_intent(name: str) -> None:
+    """The fused pre-check of the fast path never hides what one of its checks finds.
+
+    Each case is valid for the fast schema, so only the pre-check stands between it and "clean".
+    """
+    assert name in _PRECHECKED
+    raw = _generated_with(PRECHECKED_CASES[name]).encode()
+    reference = build_document_validator(fast_path=False).validate(raw, "x.yaml")
+    check = check_plane_sections if name == "check_plane_sections" else getattr(semantics, name)
+    assert [f.code for f in check(reference.data)], "the case must be one the check finds"
+    assert compiled_schemas()[DocumentKind.INTENT].is_valid(reference.data)
+    assert not _intent_surely_clean(reference.data)
+    fast = build_document_validator().validate(raw, "x.yaml")
+    assert fast.findings == reference.findings
+    assert any(f.json_path is not None for f in fast.findings)
+
+
+def test_the_pre_check_passes_generated_intents() -> None:
+    """The fast path's shortcut is taken on valid intents, so the benchmark measures it."""
+    validator = build_document_validator(fast_path=False)
+    for index in range(12):
+        data = validator.validate(generate_intent_text(index).encode(), "g.yaml").data
+        assert _intent_surely_clean(data), index
+
+
+@pytest.mark.parametrize(("devices", "valid"), [(240, True), (240.0, False), (240.5, False)])
+def test_the_fast_schema_refuses_a_float_where_a_whole_number_goes(
+    devices: object, valid: bool
+) -> None:
+    """JSON Schema counts 240.0 as an integer; the reference reads ``240.0`` as a finding."""
+    data = build_document_validator().validate(generate_intent_text(3).encode(), "g.yaml").data
+    data["rings"][1]["devices"] = devices
+    assert compiled_schemas()[DocumentKind.INTENT].is_valid(data) is valid

@@ -18,15 +18,23 @@ import subprocess
 import threading
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
+from bot.adapters.evidence_store import EvidenceStore
+from bot.adapters.storage.audit_log import AuditLog
+from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.core.evidence import canonical_json
-from bot.entrypoints.web import create_app
+from bot.entrypoints.serve import StoreSource
+from bot.entrypoints.web import AuditCatalogue, create_app
 from bot.flows.check import CheckedChange, check_revisions
+from bot.flows.evidence import EvidenceContext, record_check_evidence
+from bot.settings import Settings
 from tests.conftest import EXAMPLES, ROOT
 from tests.core.test_evidence_html import Page
 from tests.support.gitrepo import GitRepo
@@ -85,11 +93,18 @@ def page_url(run: CheckedChange) -> Iterator[str]:
         evidence={run.digest: canonical_json(run.pack)},
         repository_url_for=lambda _: "https://github.com/contoso/eucora-intents",
     )
+    with serving(app) as base:
+        yield f"{base}/evidence/{run.digest}"
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve the app with werkzeug on a free loopback port, in a background thread."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/evidence/{run.digest}"
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         thread.join(timeout=TIMEOUT)
@@ -203,3 +218,66 @@ def test_the_page_on_a_phone(
     if os.environ.get("EUCORA_REFRESH_SCREENSHOT") == "1":
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
+
+
+TITLE = "Chrome 132 <script>alert(1)</script><img src=x onerror=alert(2)>"
+AUTHOR = "ada<b>bold</b>"
+
+
+@pytest.fixture(scope="module")
+def served_with_catalogue(
+    run: CheckedChange, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The app as ``eucora serve`` builds it: the check recorded in the audit log and the
+    evidence store, with the pull request the App recorded beside it (markup in its title)."""
+    home = tmp_path_factory.mktemp("served")
+    settings = Settings.from_environ({"EUCORA_HOME": str(home)})
+    engine = create_database_engine(settings.database_url)
+    upgrade_schema(engine)
+    log, store = AuditLog(engine), EvidenceStore(settings.evidence_dir)
+    record_check_evidence(
+        run,
+        settings,
+        log=log,
+        context=EvidenceContext(
+            actor="eucora[bot]",
+            correlation_id="d-1",
+            repository="contoso/eucora-intents",
+            pr=12,
+            head_sha=str(run.pack["head"]),
+        ),
+        now=WEDNESDAY,
+        store=store,
+    )
+    store.put_pull_request(
+        run.digest,
+        {
+            "number": 12,
+            "title": TITLE,
+            "author": AUTHOR,
+            "url": "https://github.com/contoso/eucora-intents/pull/12",
+        },
+    )
+    app = create_app(
+        evidence=StoreSource(store),
+        repository_url_for=lambda _: "https://github.com/contoso/eucora-intents",
+        catalogue=AuditCatalogue(log, store),
+    )
+    with serving(app) as base:
+        yield f"{base}/evidence/"
+
+
+@pytest.mark.parametrize("which", ["page", "index"])
+def test_the_pull_request_is_named_by_its_title_and_author_as_text(
+    chromium: Path, served_with_catalogue: str, run: CheckedChange, tmp_path: Path, which: str
+) -> None:
+    """Chromium shows the title and author the App recorded, as text: no element comes of them."""
+    url = served_with_catalogue + (run.digest if which == "page" else "")
+    result = browse(chromium, tmp_path, "--dump-dom", url)
+    assert console_messages(result.stderr) == []
+    dom = result.stdout
+    assert f"#12 {TITLE} by {AUTHOR}" in Page(dom).visible()
+    assert "<script" not in dom
+    assert "<img" not in dom
+    assert "<b>" not in dom
+    assert 'href="https://github.com/contoso/eucora-intents/pull/12"' in dom

@@ -23,6 +23,7 @@ from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.core.evidence import canonical_json, digest_of
 from bot.core.render.evidence_html import IndexEntry, PullRequestRef
 from bot.entrypoints import web
+from bot.entrypoints.serve import StoreSource
 from bot.flows.evidence import EvidenceContext, record_evidence
 from bot.settings import Settings
 from tests.core.test_evidence_html import EVIL, Page, make_pack
@@ -198,15 +199,10 @@ def test_only_owner_name_repositories_get_an_address() -> None:
         assert url_for(local) is None
 
 
-def test_the_served_catalogue_reads_the_audit_log_and_the_store(tmp_path: Path) -> None:
-    """As ``eucora serve`` builds it: packs recorded with a key are listed, signed, newest first."""
-    generate_key_pair(tmp_path / "keys")
-    settings = Settings.from_environ(
-        {
-            "EUCORA_HOME": str(tmp_path),
-            "EUCORA_SIGNING_KEY_FILE": str(tmp_path / "keys" / PRIVATE_KEY_NAME),
-        }
-    )
+def record_pull_request_7(
+    settings: Settings, *, pr: int = 7
+) -> tuple[AuditLog, EvidenceStore, dict[str, Any], dict[str, Any]]:
+    """A check pack and its change pack recorded for one pull request, as the App records them."""
     engine = create_database_engine(settings.database_url)
     upgrade_schema(engine)
     log, store = AuditLog(engine), EvidenceStore(settings.evidence_dir)
@@ -221,12 +217,25 @@ def test_the_served_catalogue_reads_the_audit_log_and_the_store(tmp_path: Path) 
                 actor="eucora[bot]",
                 correlation_id="d-1",
                 repository="contoso/eucora-intents",
-                pr=7,
+                pr=pr,
                 head_sha="a" * 40,
             ),
             now=datetime(2027, 2, 17, tzinfo=UTC),
             store=store,
         )
+    return log, store, check, change
+
+
+def test_the_served_catalogue_reads_the_audit_log_and_the_store(tmp_path: Path) -> None:
+    """As ``eucora serve`` builds it: packs recorded with a key are listed, signed, newest first."""
+    generate_key_pair(tmp_path / "keys")
+    settings = Settings.from_environ(
+        {
+            "EUCORA_HOME": str(tmp_path),
+            "EUCORA_SIGNING_KEY_FILE": str(tmp_path / "keys" / PRIVATE_KEY_NAME),
+        }
+    )
+    log, store, check, change = record_pull_request_7(settings)
     entries = web.AuditCatalogue(log, store).entries()
     assert [e.digest for e in entries] == [digest_of(change), digest_of(check)]
     assert all(e.key_ids for e in entries)
@@ -234,3 +243,64 @@ def test_the_served_catalogue_reads_the_audit_log_and_the_store(tmp_path: Path) 
     envelope = web.AuditCatalogue(log, store).envelope(digest_of(check))
     assert envelope is not None
     assert json.loads(envelope)["signatures"][0]["keyid"] == entries[1].key_ids[0]
+
+
+TITLE = f"Chrome 132 {EVIL}<img src=x onerror=alert(2)>"
+AUTHOR = 'ada"><b>bold</b>'
+
+
+def _served(tmp_path: Path) -> tuple[FlaskClient, dict[str, Any], dict[str, Any]]:
+    """The app over the real catalogue: a check and its change pack recorded for PR 7, with the
+    pull request the App recorded beside the check pack (a title and author full of markup)."""
+    log, store, check, change = record_pull_request_7(
+        Settings.from_environ({"EUCORA_HOME": str(tmp_path)})
+    )
+    store.put_pull_request(
+        digest_of(check),
+        {
+            "number": 7,
+            "title": TITLE,
+            "author": AUTHOR,
+            "url": f"{WEB}/contoso/eucora-intents/pull/7",
+        },
+    )
+    app = web.create_app(
+        evidence=StoreSource(store),
+        repository_url_for=web.github_repository_urls(WEB),
+        catalogue=web.AuditCatalogue(log, store),
+    )
+    return app.test_client(), check, change
+
+
+class TestThePullRequestTheAppRecorded:
+    def test_the_catalogue_names_the_title_and_author_of_both_packs(self, tmp_path: Path) -> None:
+        client, check, change = _served(tmp_path)
+        del client
+        settings = Settings.from_environ({"EUCORA_HOME": str(tmp_path)})
+        catalogue = web.AuditCatalogue(
+            AuditLog(create_database_engine(settings.database_url)),
+            EvidenceStore(settings.evidence_dir),
+        )
+        refs = {e.digest: e.pull_request for e in catalogue.entries()}
+        expected = PullRequestRef(
+            number=7, url=f"{WEB}/contoso/eucora-intents/pull/7", title=TITLE, author=AUTHOR
+        )
+        assert refs == {digest_of(check): expected, digest_of(change): expected}
+
+    def test_the_page_shows_them_as_text(self, tmp_path: Path) -> None:
+        client, check, change = _served(tmp_path)
+        for pack in (check, change):
+            html = client.get(f"/evidence/{digest_of(pack)}").text
+            assert f"Pull request #7 {TITLE} by {AUTHOR}" in Page(html).visible()
+            assert "<script>" not in html
+            assert "<img" not in html
+            assert "<b>bold" not in html
+            assert f"{WEB}/contoso/eucora-intents/pull/7" in _hrefs(html)
+
+    def test_the_index_shows_them_as_text(self, tmp_path: Path) -> None:
+        client, _, _ = _served(tmp_path)
+        html = client.get("/evidence/").text
+        visible = Page(html).visible()
+        assert visible.count(f"#7 {TITLE} by {AUTHOR}") == 2
+        assert "<script>" not in html
+        assert "<img" not in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -137,6 +138,43 @@ def test_a_good_change_gets_a_green_policy_run_a_pending_cab_run_and_one_comment
     published = comment.body.split("```\n", 1)[1].split("\n```", 1)[0]
     assert len(published.splitlines()) >= 4  # origin, size, root, blank, signature
     assert published in proof.decode()
+
+
+def test_the_pull_requests_title_author_and_address_are_kept_beside_the_pack(
+    repo: GitRepo, context: PullRequestContext
+) -> None:
+    """The evidence page's PR line comes from the App's record, and the pack stays as it was."""
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "132.0.6834.83"')
+    repo.commit("Chrome 132")
+    github = FakeGitHub(repo.path)
+    title = "Chrome 132 <script>alert(1)</script>"
+    url = f"https://github.com/{REPO}/pull/7"
+    github.add_pull(replace(open_pr(FakeGitHub(repo.path), repo), title=title, html_url=url))
+
+    evaluate_pull_request(using(context, github), REPO, 7, correlation_id="delivery-1")
+
+    [policy] = github.latest_runs(POLICY_CHECK)
+    digest = policy.external_id
+    assert digest is not None
+    store = EvidenceStore(context.settings.evidence_dir)
+    assert store.get_pull_request(digest) == {
+        "number": 7,
+        "title": title,
+        "author": "ada",
+        "url": url,
+    }
+    data = store.get(digest)
+    assert title.encode() not in data
+    assert "sha256:" + hashlib.sha256(data).hexdigest() == digest
+    # The same change without a title: the very same pack, and the record follows GitHub.
+    untitled = FakeGitHub(repo.path)
+    open_pr(untitled, repo)
+    evaluate_pull_request(using(context, untitled), REPO, 7, correlation_id="delivery-2")
+    [again] = untitled.latest_runs(POLICY_CHECK)
+    facts = store.get_pull_request(digest)
+    assert facts is not None
+    assert facts["title"] is None
+    assert again.external_id == digest
 
 
 def test_a_schema_error_fails_the_run_with_an_annotation_on_its_line(
