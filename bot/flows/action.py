@@ -7,14 +7,15 @@ pack as a file for ``actions/upload-artifact``, and — given a token — the st
 
 Given a token that can read team membership (``approvals``: the action's ``approvals-token``),
 the step decides the pull request's CAB approvals as the App does: the base revision's
-``eucora.yaml`` (CAB teams, quorum), the tier's count from the check, every review and commit of
-the pull request and the CAB teams' active members, read from GitHub with that token, into
-``bot.core.approvals.decide_approvals`` (``read_pull_commits`` ties the commits' addresses to
-accounts as the App does). There is no review ledger here: each review is taken with the commit
-GitHub reports for it. A read that fails (after the adapter's retries) is an error, never "no
-approvals" or "not a member"; a CAB team GitHub will not show (403, 404) is an error that says
-the token cannot see it. Without such a token the approvals are not decided, and every output
-says so and how to enforce them.
+``eucora.yaml`` (CAB teams, quorum), the tier's count and the routed requirements
+(``cab.routes``) from the check (``pack_approval_policy``), every review and commit of the pull
+request and the active members of every CAB team of the change (``policy.teams``), read from
+GitHub with that token, into ``bot.core.approvals.decide_approvals`` (``read_pull_commits``
+ties the commits' addresses to accounts as the App does). There is no review ledger here: each
+review is taken with the commit GitHub reports for it. A read that fails (after the adapter's
+retries) is an error, never "no approvals" or "not a member"; a CAB team GitHub will not show
+(403, 404) is an error that says the token cannot see it. Without such a token the approvals are
+not decided, and every output says so and how to enforce them.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ from bot.core.approvals import (
     Review,
     ReviewState,
     Team,
-    approval_policy,
     decide_approvals,
+    pack_approval_policy,
 )
 from bot.core.errors import GitError
 from bot.core.evidence import canonical_json
@@ -248,13 +249,16 @@ def decide_approvals_in_step(  # noqa: PLR0913 - the check and how to read GitHu
     the policy check blocks (no approval can let it merge). A failed GitHub or git read is
     :attr:`ApprovalsState.ERROR`, saying what failed.
     """
-    pack = run.pack
-    tier, required = str(pack["risk"]["tier"]), int(pack["approvals"]["required"])
     repo = git_dir(repo)
     config = read_config(repo, event.base_sha)
-    policy = approval_policy(config, tier=tier, required=required)
+    # the tier's count and the routes the change matched (cab.routes), as the App decides them
+    policy = pack_approval_policy(config, run.pack)
     base = ActionApprovals(
-        state=ApprovalsState.NOT_DECIDED, required=required, tier=tier, cab_teams=policy.cab_teams
+        state=ApprovalsState.NOT_DECIDED,
+        required=policy.required,
+        tier=policy.tier,
+        cab_teams=policy.cab_teams,
+        policy=policy,
     )
     if event.number is None:
         return replace(
@@ -318,7 +322,8 @@ def _decide(  # noqa: PLR0913 - the pull request, GitHub and the rules
         labels=event.labels,
     )
     listed = github.reviews(pr.repository, pr.number)
-    teams = {team: Team(members=_members(github, team)) for team in policy.cab_teams}
+    # every CAB team of the change: cab.teams and the teams of each route it matched
+    teams = {team: Team(members=_members(github, team)) for team in policy.teams}
     pulled = read_pull_commits(github, repo, pr)
     folders = _folders(config)
     hashes = _Hashes(repo, folders, content_hash if policy.survive_non_intent_push else None)
@@ -353,6 +358,7 @@ def _decide(  # noqa: PLR0913 - the pull request, GitHub and the rules
         cab_teams=policy.cab_teams,
         decision=decision,
         notes=tuple(notes),
+        policy=policy,
     )
 
 
