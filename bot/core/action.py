@@ -494,6 +494,7 @@ def _decided_verdict(decision: ApprovalDecision, cab_teams: Sequence[str]) -> st
         f"{' or '.join(r.requirement.teams) or 'no team'} (route {r.requirement.route})"
         for r in decision.unmet
     )
-    if not parts or decision.missing_teams or decision.unresolved:  # a quorum, an address
+    quorum = decision.missing_teams and (decision.distinct_teams > 1 or not decision.missing)
+    if not parts or quorum or decision.unresolved:  # as the summary says them
         parts.append(decision.summary().removeprefix("waiting for "))
     return "BLOCKED — waiting for CAB approval: " + "; ".join(parts)
