@@ -37,6 +37,7 @@ from bot.core.action import (
     evidence_file_name,
     format_outputs,
     parse_event,
+    step_verdict,
 )
 from bot.core.approvals import (
     ApprovalPolicy,
@@ -155,12 +156,14 @@ def _append(path: Path | None, text: str) -> None:
         raise ActionError(f"cannot write {path}: {error.strerror}") from None
 
 
-def _comment(
+def _comment(  # noqa: PLR0913 - the run and what the comment says
     event: ActionEvent,
     run: CheckedChange,
     connect: Callable[[], GitHub] | None,
     public_url: str | None,
+    *,
     approvals: str,
+    verdict: str | None,
 ) -> tuple[str, bool]:
     """Post or update the sticky comment when it can be; say why not otherwise."""
     if event.number is None:
@@ -170,7 +173,9 @@ def _comment(
     if connect is None:
         return "no comment: no GITHUB_TOKEN given", False
     evidence_url = f"{public_url.rstrip('/')}/evidence/{run.digest}" if public_url else None
-    body = comment_body(run.pack, digest=run.digest, evidence_url=evidence_url, approvals=approvals)
+    body = comment_body(
+        run.pack, digest=run.digest, evidence_url=evidence_url, approvals=approvals, verdict=verdict
+    )
     try:
         comment_id = connect().upsert_comment(event.repository, event.number, EVIDENCE_MARKER, body)
     except GitHubError as error:
@@ -206,8 +211,11 @@ def run_action(  # noqa: PLR0913 - keyword-only context
         event, run, environment.repo, now=now, connect=approvals, content_hash=content_hash
     )
     block = approvals_block(decided)
+    verdict = step_verdict(run.pack, decided)  # policy and approvals together, not the policy's
     evidence_url = f"{public_url.rstrip('/')}/evidence/{run.digest}" if public_url else None
-    _, summary = render_check_github(run.pack, evidence_url=evidence_url, digest=run.digest)
+    _, summary = render_check_github(
+        run.pack, evidence_url=evidence_url, digest=run.digest, verdict=verdict
+    )
     evidence_file = environment.evidence_dir / evidence_file_name(run.digest)
     try:
         environment.evidence_dir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +227,7 @@ def run_action(  # noqa: PLR0913 - keyword-only context
         run.pack, digest=run.digest, evidence_file=str(evidence_file), approvals=decided
     )
     _append(environment.output_path, format_outputs(outputs))
-    comment, failed = _comment(event, run, connect, public_url, block)
+    comment, failed = _comment(event, run, connect, public_url, approvals=block, verdict=verdict)
     return ActionReport(
         event=event,
         run=run,

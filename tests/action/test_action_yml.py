@@ -453,6 +453,10 @@ def test_without_an_approvals_token_the_check_says_approvals_are_not_enforced(
         assert "actions/create-github-app-token" in shown
         assert "decided by this step" not in shown
         assert "refused" not in shown  # no review was judged
+        assert (
+            "**PASS (policy) — CAB approvals not enforced: risk tier medium needs 1 CAB approval;"
+            " no approvals-token given**" in shown
+        )
     assert (
         "::warning title=EUCORA CAB approval::CAB approvals are not enforced: risk tier medium"
         " needs 1 CAB approval" in result.stdout
@@ -554,6 +558,13 @@ def test_the_action_decides_routed_approvals_as_the_app_does(
         assert "Separation of duties:" in shown
         assert "CAB teams: contoso/cab-desktop, contoso/security-cab, contoso/mac-cab" in shown
     assert result.stdout.count("BLOCKED — waiting for CAB approval: 0 of 1 from contoso/mac-cab")
+    for shown in (summary, comment.body):  # the verdict heads the check, the policy's "passed" too
+        assert "✅ **Policy passed**" in shown
+        assert (
+            "**BLOCKED — waiting for CAB approval: 0 of 1 from contoso/mac-cab (route macos)**"
+            in shown
+        )
+        assert "May merge once approved" not in shown
     # the mac CAB's members were read with the approvals token, as the App reads them
     assert [r.status for r in actions_github.requests if r.path.endswith("/mac-cab/members")]
 

@@ -660,21 +660,24 @@ def _hard_cut(text: str, limit: int, measure: Measure) -> str:
     return (text[:low] + suffix) if measure(text[:low] + suffix) <= limit else ""
 
 
-def render_check_markdown(
+def render_check_markdown(  # noqa: PLR0913 - keyword-only parts of the rendering
     pack: Mapping[str, Any],
     *,
     evidence_url: str | None = None,
     digest: str | None = None,
     max_chars: int = COMMENT_MAX_CHARS,
     config: Mapping[str, Any] | None = None,
+    verdict: str | None = None,
 ) -> str:
     """The sticky pull request comment, within ``max_chars`` (GitHub's limit by default).
 
     When it is too long, the collapsible details go first, then findings are cut (with a line
     saying how many more, pointing at ``evidence_url``), then the other long listings.
-    ``config``: as for :func:`render_check_text`.
+    ``config`` and ``verdict``: as for :func:`render_check_text` (the verdict stands under the
+    status line, which then says only the policy passed).
     """
-    return _fit(_layout(pack, evidence_url, digest, config), max_chars, len, evidence_url)
+    layout = _layout(pack, evidence_url, digest, config, verdict)
+    return _fit(layout, max_chars, len, evidence_url)
 
 
 def _utf8_length(text: str) -> int:
@@ -687,6 +690,7 @@ def render_check_github(
     evidence_url: str | None = None,
     digest: str | None = None,
     config: Mapping[str, Any] | None = None,
+    verdict: str | None = None,
 ) -> tuple[str, str]:
     """Workflow commands (one annotation per finding, most severe first) and the step summary.
 
@@ -694,7 +698,7 @@ def render_check_github(
     with errors first. The summary is the Markdown rendering within 1 MiB of UTF-8, GitHub's limit.
     """
     commands = render_github([_finding(item) for item in _by_severity(pack["findings"])])
-    layout = _layout(pack, evidence_url, digest, config)
+    layout = _layout(pack, evidence_url, digest, config, verdict)
     summary = _fit(layout, STEP_SUMMARY_MAX_BYTES, _utf8_length, evidence_url)
     return commands, summary
 
@@ -704,9 +708,10 @@ def _layout(
     evidence_url: str | None,
     digest: str | None,
     config: Mapping[str, Any] | None = None,
+    verdict: str | None = None,
 ) -> _Layout:
     blocks: list[Block] = [
-        _md_header(pack),
+        _md_header(pack, verdict),
         _md_changes(pack),
         _md_other_files(pack),
         _md_risk(pack),
@@ -756,11 +761,13 @@ def _md_preview(pack: Mapping[str, Any]) -> str:
     )
 
 
-def _md_header(pack: Mapping[str, Any]) -> str:
+def _md_header(pack: Mapping[str, Any], verdict: str | None = None) -> str:
     blocked, _ = _verdict(pack)
     risk, approvals = pack["risk"], pack["approvals"]
     counts = _counts(pack["findings"])
     status = "❌ **Blocked**" if blocked else "✅ **Passed**"
+    if verdict is not None and not blocked:
+        status = "✅ **Policy passed**"
     required = int(approvals["required"])
     summary = [
         status,
@@ -777,6 +784,8 @@ def _md_header(pack: Mapping[str, Any]) -> str:
         lines.append("**Why it is blocked**")
         lines.extend(f"- {escape_markdown(reason)}" for reason in reasons)
         lines.append("")
+    elif verdict is not None:
+        lines.extend((f"**{escape_markdown(verdict)}**", ""))
     elif not blocked:
         needs = _approvals_text(required, _routes(approvals))
         lines.append(f"May merge once approved: {escape_markdown(needs)}.")
