@@ -23,10 +23,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bot.core.approvals import REASON_TEXT, ApprovalDecision, Outcome, ReviewState
+from bot.core.approvals import (
+    REASON_TEXT,
+    ApprovalDecision,
+    ApprovalPolicy,
+    Outcome,
+    ReviewState,
+)
 from bot.core.findings import SEVERITY_ORDER, Finding, Severity
-from bot.core.pr_report import approval_headline
-from bot.core.render.check import escape_markdown
+from bot.core.pr_report import approval_explanation, approval_headline
+from bot.core.render.check import escape_markdown, policy_rule_lines
 from bot.core.render.findings import escape_data, escape_property, render_github
 
 SUPPORTED_EVENTS = ("pull_request", "pull_request_review", "merge_group")
@@ -263,8 +269,10 @@ class ActionApprovals:
     """The CAB approvals of the checked change, as the step decided them (or did not).
 
     ``required`` and ``tier`` come from the check; ``cab_teams`` from the base revision's
-    ``eucora.yaml``; ``why`` says why the approvals were not decided (``NOT_DECIDED``,
-    ``ERROR``); ``notes`` are what the decision met on the way.
+    ``eucora.yaml``; ``policy`` is the decision's settings (``pack_approval_policy``: the
+    tier's count, the routed requirements, the rules), whether or not it was decided; ``why``
+    says why the approvals were not decided (``NOT_DECIDED``, ``ERROR``); ``notes`` are what
+    the decision met on the way.
     """
 
     state: ApprovalsState
@@ -274,6 +282,12 @@ class ActionApprovals:
     decision: ApprovalDecision | None = None
     why: str = ""
     notes: tuple[str, ...] = ()
+    policy: ApprovalPolicy | None = None
+
+    @property
+    def teams(self) -> tuple[str, ...]:
+        """Every CAB team of the change: ``cab.teams`` and the matched routes' teams."""
+        return self.policy.teams if self.policy is not None else self.cab_teams
 
     @property
     def output(self) -> str:
@@ -291,7 +305,7 @@ class ActionApprovals:
         """One line of plain text: the outcome, or why there is none."""
         if self.decision is not None:
             return approval_headline(self.decision, self.cab_teams)
-        needed = _needed(self.required, self.tier)
+        needed = _needed(self.required, self.tier, self.policy)
         if self.state is ApprovalsState.NOT_ENFORCED:
             return f"not enforced by this step ({needed}; no {APPROVALS_INPUT} given)"
         if self.state is ApprovalsState.ERROR:
@@ -299,10 +313,23 @@ class ActionApprovals:
         return f"not decided here ({needed}): {self.why}"
 
 
-def _needed(required: int, tier: str) -> str:
+def _needed(required: int, tier: str, policy: ApprovalPolicy | None = None) -> str:
+    routed = [
+        f"route {r.route} {r.required} approval{'s' if r.required != 1 else ''}"
+        f" from {' or '.join(r.teams) or 'no team'}"
+        for r in (policy.requirements if policy is not None else ())
+        if r.required
+    ]
+    also = f", and {', '.join(routed)}" if routed else ""
     if required == 0:
-        return f"risk tier {tier} needs no CAB approval"
-    return f"risk tier {tier} needs {required} CAB approval{'s' if required != 1 else ''}"
+        return f"risk tier {tier} needs no CAB approval{also}"
+    return f"risk tier {tier} needs {required} CAB approval{'s' if required != 1 else ''}{also}"
+
+
+def _needs_any(approvals: ActionApprovals) -> bool:
+    """Whether the change needs any approval: the tier's count or a matched route's."""
+    routes = approvals.policy.requirements if approvals.policy is not None else ()
+    return bool(approvals.required or any(r.required for r in routes))
 
 
 def _teams(cab_teams: Sequence[str]) -> str:
@@ -333,14 +360,10 @@ def _counted_lines(decision: ApprovalDecision) -> list[str]:
 def approvals_lines(approvals: ActionApprovals) -> list[str]:
     """The approvals for the log (plain text), one fact a line."""
     lines = [f"CAB approvals: {approvals.headline()}"]
-    lines.append(f"  CAB teams: {_teams(approvals.cab_teams)}")
+    lines.append(f"  CAB teams: {_teams(approvals.teams)}")
+    lines.extend(f"  {line}" for line in _explanation(approvals))
     decision = approvals.decision
     if decision is not None:
-        covered = ", ".join(decision.teams_covered)
-        lines.append(
-            f"  counted {len(decision.counted)} of {decision.required} needed"
-            f" (risk tier {decision.tier})" + (f", from teams {covered}" if covered else "")
-        )
         lines.extend(f"  {line}" for line in _counted_lines(decision))
     lines.extend(f"  note: {note}" for note in approvals.notes)
     if approvals.state is ApprovalsState.NOT_ENFORCED:
@@ -362,14 +385,11 @@ _ICONS = {
 def approvals_block(approvals: ActionApprovals) -> str:
     """The approvals for the job summary and the sticky comment (Markdown, from a blank line)."""
     decision = approvals.decision
-    facts = [f"CAB teams: {escape_markdown(_teams(approvals.cab_teams))}"]
+    facts = [f"CAB teams: {escape_markdown(_teams(approvals.teams))}"]
+    facts.extend(escape_markdown(line) for line in _explanation(approvals))
     if decision is not None:
         icon = _ICONS[decision.outcome]
         heading = "CAB approvals (decided by this step)"
-        facts.append(
-            f"counted **{len(decision.counted)}** of **{decision.required}** needed"
-            f" (risk tier {escape_markdown(decision.tier)})"
-        )
         facts.extend(escape_markdown(line) for line in _counted_lines(decision))
     elif approvals.state is ApprovalsState.NOT_ENFORCED:
         icon, heading = "⚠️", "CAB approvals: NOT enforced"
@@ -389,6 +409,19 @@ def approvals_block(approvals: ActionApprovals) -> str:
     return body
 
 
+def _explanation(approvals: ActionApprovals) -> list[str]:
+    """The App's explanation of the approvals (``bot.core.pr_report``), or the settings'.
+
+    Who can approve, what set the count, each routed requirement and the separation-of-duties
+    rules; without a decision, the same from the settings (no counts).
+    """
+    if approvals.decision is not None:
+        return approval_explanation(approvals.decision, approvals.cab_teams)
+    if approvals.policy is not None:
+        return policy_rule_lines(approvals.policy)
+    return []
+
+
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -405,12 +438,63 @@ def approvals_annotation(approvals: ActionApprovals) -> str:
         level, message = "error", approvals.headline()
     elif approvals.state is ApprovalsState.ERROR:
         level, message = "error", approvals.headline()
-    elif approvals.state is ApprovalsState.NOT_ENFORCED and approvals.required:
+    elif approvals.state is ApprovalsState.NOT_ENFORCED and _needs_any(approvals):
         level = "warning"
+        needed = _needed(approvals.required, approvals.tier, approvals.policy)
         message = (
-            f"CAB approvals are not enforced: {_needed(approvals.required, approvals.tier)} and"
+            f"CAB approvals are not enforced: {needed} and"
             " this step did not check them. " + HOW_TO_ENFORCE.replace("`", "")
         )
     else:
         return ""
     return f"::{level} title={escape_property(APPROVALS_TITLE)}::{escape_data(message)}\n"
+
+
+# --- the step's verdict ---------------------------------------------------------------------------
+
+
+def step_verdict(pack: Mapping[str, Any], approvals: ActionApprovals) -> str | None:
+    """The first line of the step's log: what the step decided, policy and approvals together.
+
+    ``None`` when the policy check blocks the change (its own ``BLOCKED`` line says why). With
+    the approvals decided: ``PASS — approved by …`` or ``BLOCKED — waiting for CAB approval: 0
+    of 1 from …``; without a token: ``PASS (policy) — CAB approvals not enforced: …``, never a
+    plain PASS the step did not decide.
+    """
+    if pack["decision"]["conclusion"] == "blocked":
+        return None
+    decision = approvals.decision
+    if decision is not None:
+        return _decided_verdict(decision, approvals.cab_teams)
+    needed = _needed(approvals.required, approvals.tier, approvals.policy)
+    if approvals.state is ApprovalsState.NOT_ENFORCED:
+        return f"PASS (policy) — CAB approvals not enforced: {needed}; no {APPROVALS_INPUT} given"
+    if approvals.state is ApprovalsState.ERROR:
+        return f"ERROR — the policy passes; CAB approvals could not be decided: {approvals.why}"
+    return f"PASS (policy) — CAB approvals not decided here: {approvals.why}"
+
+
+def _decided_verdict(decision: ApprovalDecision, cab_teams: Sequence[str]) -> str:
+    if decision.outcome is Outcome.APPROVED:
+        if not decision.counted:
+            return f"PASS — no CAB approval needed (risk tier {decision.tier})"
+        who = ", ".join(
+            f"{v.reviewer} ({', '.join(v.teams)})" if v.teams else v.reviewer
+            for v in decision.counted
+        )
+        return f"PASS — approved by {who}"
+    if decision.outcome is not Outcome.WAITING:
+        return f"BLOCKED — {decision.summary().removeprefix('blocked: ')}"
+    parts: list[str] = []
+    if decision.missing:
+        teams = " or ".join(cab_teams) or "no CAB team configured"
+        parts.append(f"{len(decision.tier_counted)} of {decision.required} from {teams}")
+    parts.extend(
+        f"{len(r.counted)} of {r.requirement.required} from "
+        f"{' or '.join(r.requirement.teams) or 'no team'} (route {r.requirement.route})"
+        for r in decision.unmet
+    )
+    quorum = decision.missing_teams and (decision.distinct_teams > 1 or not decision.missing)
+    if not parts or quorum or decision.unresolved:  # as the summary says them
+        parts.append(decision.summary().removeprefix("waiting for "))
+    return "BLOCKED — waiting for CAB approval: " + "; ".join(parts)

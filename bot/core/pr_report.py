@@ -298,14 +298,20 @@ def comment_body(  # noqa: PLR0913 - keyword-only parts of the comment
     checkpoint: str | None = None,
     limit: int = 65_536,
     approvals: str | None = None,
+    verdict: str | None = None,
 ) -> str:
     """The sticky comment: the check (marker first), the CAB approvals block, the checkpoint.
 
-    ``approvals`` is the block the approvals flow decided (:func:`approvals_markdown`).
+    ``approvals`` is the block the approvals flow decided (:func:`approvals_markdown`);
+    ``verdict`` the line that says what was decided, policy and approvals together (the Action's).
     """
     tail = (approvals or "") + _checkpoint_block(checkpoint)
     body = render_check_markdown(
-        pack, evidence_url=evidence_url, digest=digest, max_chars=limit - len(tail)
+        pack,
+        evidence_url=evidence_url,
+        digest=digest,
+        max_chars=limit - len(tail),
+        verdict=verdict,
     )
     return body + tail  # the rendering starts with the marker
 

@@ -21,7 +21,7 @@ import click
 from bot.adapters.git import GitError
 from bot.adapters.git_content import content_hash
 from bot.adapters.github import GitHubTokenConnector
-from bot.core.action import ApprovalsState, approvals_annotation, approvals_lines
+from bot.core.action import ApprovalsState, approvals_annotation, approvals_lines, step_verdict
 from bot.core.render.check import render_check_text
 from bot.core.render.findings import escape_data
 from bot.flows.action import ActionEnvironment, ActionError, run_action
@@ -96,10 +96,12 @@ def action(repo: str | None, evidence_dir: str | None) -> None:
     click.echo(
         f"EUCORA check of {event.repository} {where}: {event.base_sha[:12]}..{event.head_sha[:12]}"
     )
-    click.echo(render_check_text(report.run.pack), nl=False)
+    approvals = report.approvals
+    # the first line is the step's verdict: the policy's and the CAB approvals' together
+    verdict = step_verdict(report.run.pack, approvals)
+    click.echo(render_check_text(report.run.pack, verdict=verdict), nl=False)
     click.echo(f"evidence digest: {report.run.digest}")
     click.echo(f"evidence file: {report.evidence_file}")
-    approvals = report.approvals
     click.echo("\n".join(approvals_lines(approvals)))
     click.echo(report.annotations + approvals_annotation(approvals), nl=False)
     if report.comment_failed:

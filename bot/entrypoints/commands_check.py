@@ -115,19 +115,22 @@ def check(  # noqa: PLR0913, PLR0917 - click passes one parameter per option
     except GitError as error:
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)
+    # who can approve, the tier thresholds and the separation-of-duties rules come from the
+    # base's eucora.yaml: the json output is the evidence pack itself, whose bytes stay
+    config = run.result.inputs.config
     if output_format == "json":
         click.echo(json.dumps(run.pack, indent=2, sort_keys=True, ensure_ascii=False))
     elif output_format == "markdown":
-        click.echo(render_check_markdown(run.pack, digest=run.digest), nl=False)
+        click.echo(render_check_markdown(run.pack, digest=run.digest, config=config), nl=False)
     elif output_format == "github":
-        commands, summary = render_check_github(run.pack)
+        commands, summary = render_check_github(run.pack, config=config)
         click.echo(commands, nl=False)
         summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary_path:
             with Path(summary_path).open("a", encoding="utf-8") as stream:
                 stream.write(summary)
     else:
-        click.echo(render_check_text(run.pack), nl=False)
+        click.echo(render_check_text(run.pack, config=config), nl=False)
         click.echo(f"evidence digest: {run.digest}")
     if evidence_out:
         Path(evidence_out).write_bytes(canonical_json(run.pack))

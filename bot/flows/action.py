@@ -7,14 +7,15 @@ pack as a file for ``actions/upload-artifact``, and — given a token — the st
 
 Given a token that can read team membership (``approvals``: the action's ``approvals-token``),
 the step decides the pull request's CAB approvals as the App does: the base revision's
-``eucora.yaml`` (CAB teams, quorum), the tier's count from the check, every review and commit of
-the pull request and the CAB teams' active members, read from GitHub with that token, into
-``bot.core.approvals.decide_approvals`` (``read_pull_commits`` ties the commits' addresses to
-accounts as the App does). There is no review ledger here: each review is taken with the commit
-GitHub reports for it. A read that fails (after the adapter's retries) is an error, never "no
-approvals" or "not a member"; a CAB team GitHub will not show (403, 404) is an error that says
-the token cannot see it. Without such a token the approvals are not decided, and every output
-says so and how to enforce them.
+``eucora.yaml`` (CAB teams, quorum), the tier's count and the routed requirements
+(``cab.routes``) from the check (``pack_approval_policy``), every review and commit of the pull
+request and the active members of every CAB team of the change (``policy.teams``), read from
+GitHub with that token, into ``bot.core.approvals.decide_approvals`` (``read_pull_commits``
+ties the commits' addresses to accounts as the App does). There is no review ledger here: each
+review is taken with the commit GitHub reports for it. A read that fails (after the adapter's
+retries) is an error, never "no approvals" or "not a member"; a CAB team GitHub will not show
+(403, 404) is an error that says the token cannot see it. Without such a token the approvals are
+not decided, and every output says so and how to enforce them.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from bot.core.action import (
     evidence_file_name,
     format_outputs,
     parse_event,
+    step_verdict,
 )
 from bot.core.approvals import (
     ApprovalPolicy,
@@ -43,8 +45,8 @@ from bot.core.approvals import (
     Review,
     ReviewState,
     Team,
-    approval_policy,
     decide_approvals,
+    pack_approval_policy,
 )
 from bot.core.errors import GitError
 from bot.core.evidence import canonical_json
@@ -154,12 +156,14 @@ def _append(path: Path | None, text: str) -> None:
         raise ActionError(f"cannot write {path}: {error.strerror}") from None
 
 
-def _comment(
+def _comment(  # noqa: PLR0913 - the run and what the comment says
     event: ActionEvent,
     run: CheckedChange,
     connect: Callable[[], GitHub] | None,
     public_url: str | None,
+    *,
     approvals: str,
+    verdict: str | None,
 ) -> tuple[str, bool]:
     """Post or update the sticky comment when it can be; say why not otherwise."""
     if event.number is None:
@@ -169,7 +173,9 @@ def _comment(
     if connect is None:
         return "no comment: no GITHUB_TOKEN given", False
     evidence_url = f"{public_url.rstrip('/')}/evidence/{run.digest}" if public_url else None
-    body = comment_body(run.pack, digest=run.digest, evidence_url=evidence_url, approvals=approvals)
+    body = comment_body(
+        run.pack, digest=run.digest, evidence_url=evidence_url, approvals=approvals, verdict=verdict
+    )
     try:
         comment_id = connect().upsert_comment(event.repository, event.number, EVIDENCE_MARKER, body)
     except GitHubError as error:
@@ -205,8 +211,11 @@ def run_action(  # noqa: PLR0913 - keyword-only context
         event, run, environment.repo, now=now, connect=approvals, content_hash=content_hash
     )
     block = approvals_block(decided)
+    verdict = step_verdict(run.pack, decided)  # policy and approvals together, not the policy's
     evidence_url = f"{public_url.rstrip('/')}/evidence/{run.digest}" if public_url else None
-    _, summary = render_check_github(run.pack, evidence_url=evidence_url, digest=run.digest)
+    _, summary = render_check_github(
+        run.pack, evidence_url=evidence_url, digest=run.digest, verdict=verdict
+    )
     evidence_file = environment.evidence_dir / evidence_file_name(run.digest)
     try:
         environment.evidence_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +227,7 @@ def run_action(  # noqa: PLR0913 - keyword-only context
         run.pack, digest=run.digest, evidence_file=str(evidence_file), approvals=decided
     )
     _append(environment.output_path, format_outputs(outputs))
-    comment, failed = _comment(event, run, connect, public_url, block)
+    comment, failed = _comment(event, run, connect, public_url, approvals=block, verdict=verdict)
     return ActionReport(
         event=event,
         run=run,
@@ -248,13 +257,16 @@ def decide_approvals_in_step(  # noqa: PLR0913 - the check and how to read GitHu
     the policy check blocks (no approval can let it merge). A failed GitHub or git read is
     :attr:`ApprovalsState.ERROR`, saying what failed.
     """
-    pack = run.pack
-    tier, required = str(pack["risk"]["tier"]), int(pack["approvals"]["required"])
     repo = git_dir(repo)
     config = read_config(local_revisions(repo), event.base_sha)
-    policy = approval_policy(config, tier=tier, required=required)
+    # the tier's count and the routes the change matched (cab.routes), as the App decides them
+    policy = pack_approval_policy(config, run.pack)
     base = ActionApprovals(
-        state=ApprovalsState.NOT_DECIDED, required=required, tier=tier, cab_teams=policy.cab_teams
+        state=ApprovalsState.NOT_DECIDED,
+        required=policy.required,
+        tier=policy.tier,
+        cab_teams=policy.cab_teams,
+        policy=policy,
     )
     if event.number is None:
         return replace(
@@ -318,7 +330,8 @@ def _decide(  # noqa: PLR0913 - the pull request, GitHub and the rules
         labels=event.labels,
     )
     listed = github.reviews(pr.repository, pr.number)
-    teams = {team: Team(members=_members(github, team)) for team in policy.cab_teams}
+    # every CAB team of the change: cab.teams and the teams of each route it matched
+    teams = {team: Team(members=_members(github, team)) for team in policy.teams}
     pulled = read_pull_commits(github, local_revisions(repo), pr)
     folders = _folders(config)
     hashes = _Hashes(repo, folders, content_hash if policy.survive_non_intent_push else None)
@@ -353,6 +366,7 @@ def _decide(  # noqa: PLR0913 - the pull request, GitHub and the rules
         cab_teams=policy.cab_teams,
         decision=decision,
         notes=tuple(notes),
+        policy=policy,
     )
 
 

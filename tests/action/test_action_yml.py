@@ -402,7 +402,16 @@ def test_with_an_app_token_the_action_decides_the_cab_check_and_refuses_the_auth
             f"refused: ada (review {by_committer.id}): an author of a commit in the pull request"
             in shown
         )
-    assert "counted **0** of **1** needed (risk tier medium)" in summary
+    # the App's explanation (bot.core.pr_report): the count, its teams, the tier thresholds, rules
+    assert (
+        "Risk tier medium: 1 approval from members of contoso/cab-desktop, contoso/security-cab"
+        " (0 counted); approvals per tier (risk.approvals): low 0, medium 1, high 2, critical 2"
+    ) in summary
+    assert "Separation of duties: only the reviewer's latest review counts" in summary
+    assert result.stdout.count(
+        "BLOCKED — waiting for CAB approval: 0 of 1 from contoso/cab-desktop or"
+        " contoso/security-cab"
+    )
     assert "CAB approvals (decided by this step)" in summary
     assert app_token not in result.stdout + result.stderr + summary + comment.body
 
@@ -444,6 +453,10 @@ def test_without_an_approvals_token_the_check_says_approvals_are_not_enforced(
         assert "actions/create-github-app-token" in shown
         assert "decided by this step" not in shown
         assert "refused" not in shown  # no review was judged
+        assert (
+            "**PASS (policy) — CAB approvals not enforced: risk tier medium needs 1 CAB approval;"
+            " no approvals-token given**" in shown
+        )
     assert (
         "::warning title=EUCORA CAB approval::CAB approvals are not enforced: risk tier medium"
         " needs 1 CAB approval" in result.stdout
@@ -480,3 +493,89 @@ def test_a_token_that_cannot_see_the_cab_team_is_an_error_that_says_so(
     for shown in (summary, result.stdout):
         assert "not an active member" not in shown
         assert "waiting for" not in shown
+
+
+MAC_ROUTE = """\
+  routes:
+    - name: macos
+      description: macOS changes need the mac CAB
+      when:
+        platforms: [macos]
+      teams: [contoso/mac-cab]
+"""
+
+
+def test_the_action_decides_routed_approvals_as_the_app_does(
+    tmp_path: Path, repo: GitRepo, actions_github: GitHubDouble
+) -> None:
+    """``cab.routes``: a macOS change needs the mac CAB in the Action too, the route named."""
+    repo.git("checkout", "-q", "main")
+    repo.edit(
+        "eucora.yaml",
+        "  approvalsSurviveNonIntentPush",
+        MAC_ROUTE + "  approvalsSurviveNonIntentPush",
+    )
+    repo.commit("macOS changes need the mac CAB")
+    repo.branch("change")
+    repo.edit("intents/macos/zoom.yaml", "6.2.11.43613", "6.2.12.44000")
+    repo.commit("Zoom 6.2.12")
+    workflow = actions_github.add_installation("contoso", permissions={})
+    app = actions_github.add_installation("contoso")
+    actions_github.add_repository("contoso/intents", installation=workflow, source=repo.path)
+    app.repositories.add("contoso/intents")
+    actions_github.add_team("contoso", "cab-desktop", ["carol"])
+    actions_github.add_team("contoso", "security-cab", ["sam"])
+    actions_github.add_team("contoso", "mac-cab", ["mia"])
+    pr = actions_github.open_pull_request(
+        "contoso/intents", head="change", base="main", author="dave"
+    )
+    carol = actions_github.add_review("contoso/intents", pr.number, "carol", "APPROVED")
+    tokens = {
+        "token": actions_github.installation_token(workflow.id),
+        "approvals-token": actions_github.installation_token(app.id),
+    }
+    review = webhooks.review_event(pr, carol, secret=SECRET, installation_id=None)
+    runner, result = _run(
+        tmp_path / "carol", repo, actions_github, "pull_request_review", review.payload, **tokens
+    )
+    pack = json.loads(Path(result.outputs["evidence-file"]).read_bytes())
+    assert [r["route"] for r in pack["approvals"]["routes"]] == ["macos"]
+    # the tier's count is met by carol; the mac CAB's approval is missing: the step fails
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.outputs["approvals"] == "waiting"
+    assert (
+        "::error title=EUCORA CAB approval::waiting for 1 more approval from contoso/mac-cab"
+        " (route macos)" in result.stdout
+    )
+    summary = runner.summary.read_text(encoding="utf-8")
+    [comment] = actions_github.comments("contoso/intents", pr.number)
+    for shown in (summary, comment.body, result.stdout):
+        # each requirement explained, with the App's words (bot.core.pr_report)
+        assert "route macos: 0 of 1 approval from contoso/mac-cab" in shown
+        assert "matched intents/macos/zoom.yaml: platform macos" in shown
+        assert "route macos: members of contoso/mac-cab (mia)" in shown
+        assert "approvals per tier (risk.approvals): low 0, medium 1, high 2, critical 2" in shown
+        assert "Separation of duties:" in shown
+        assert "CAB teams: contoso/cab-desktop, contoso/security-cab, contoso/mac-cab" in shown
+    assert result.stdout.count("BLOCKED — waiting for CAB approval: 0 of 1 from contoso/mac-cab")
+    for shown in (summary, comment.body):  # the verdict heads the check, the policy's "passed" too
+        assert "✅ **Policy passed**" in shown
+        assert (
+            "**BLOCKED — waiting for CAB approval: 0 of 1 from contoso/mac-cab (route macos)**"
+            in shown
+        )
+        assert "May merge once approved" not in shown
+    # the mac CAB's members were read with the approvals token, as the App reads them
+    assert [r.status for r in actions_github.requests if r.path.endswith("/mac-cab/members")]
+
+    mia = actions_github.add_review("contoso/intents", pr.number, "mia", "APPROVED")
+    review = webhooks.review_event(pr, mia, secret=SECRET, installation_id=None)
+    runner, result = _run(
+        tmp_path / "mia", repo, actions_github, "pull_request_review", review.payload, **tokens
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.outputs["approvals"] == "approved"
+    summary = runner.summary.read_text(encoding="utf-8")
+    assert "route macos: 1 of 1 approval from contoso/mac-cab (mia)" in summary
+    assert "PASS — approved by carol (contoso/cab-desktop), mia (contoso/mac-cab)" in result.stdout
+    assert "::error title=EUCORA CAB approval" not in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,6 +20,18 @@ from bot.core.action import (
     evidence_file_name,
     format_outputs,
     parse_event,
+    step_verdict,
+)
+from bot.core.approval_routing import Requirement
+from bot.core.approvals import (
+    Commit,
+    Person,
+    PullRequestFacts,
+    Review,
+    ReviewState,
+    Team,
+    approval_policy,
+    decide_approvals,
 )
 from tests.support import webhooks
 from tests.support.actions_runner import parse_output_file
@@ -236,3 +249,98 @@ def test_approvals_not_enforced_say_so_and_how_everywhere() -> None:
     none_needed = ActionApprovals(state=ApprovalsState.NOT_ENFORCED, required=0, tier="low")
     assert approvals_annotation(none_needed) == ""
     assert "risk tier low needs no CAB approval" in approvals_block(none_needed)
+
+
+# --- the step's verdict: the first line says what the step decided --------------------------------
+
+T0 = datetime(2027, 2, 17, 9, 0, tzinfo=UTC)
+MAC = Requirement(
+    route="macos",
+    teams=("contoso/mac-cab",),
+    required=1,
+    matched=("intents/macos/zoom.yaml: platform macos",),
+    files=1,
+)
+PASSING = {"decision": {"conclusion": "pass", "reasons": []}}
+
+
+def _decided(reviews: list[Review], *, tier: str, required: int, requirements=()):
+    policy = approval_policy(
+        {"cab": {"teams": ["contoso/cab"]}}, tier=tier, required=required, requirements=requirements
+    )
+    teams = {
+        "contoso/cab": Team(members=frozenset({"carol"})),
+        "contoso/mac-cab": Team(members=frozenset({"mia"})),
+    }
+    author = Commit(sha="c" * 40, author=Person(login="dave"), committer=Person(login="dave"))
+    pr = PullRequestFacts(author="dave", head_sha=HEAD)
+    decision = decide_approvals(pr, reviews, [author], teams, policy)
+    return ActionApprovals(
+        state=ApprovalsState.DECIDED,
+        required=required,
+        tier=tier,
+        cab_teams=policy.cab_teams,
+        decision=decision,
+        policy=policy,
+    )
+
+
+def _review(review_id: int, who: str, state: ReviewState = ReviewState.APPROVED) -> Review:
+    return Review(id=review_id, reviewer=who, state=state, commit_id=HEAD, submitted_at=T0)
+
+
+def test_the_verdict_of_decided_approvals() -> None:
+    waiting = _decided([_review(1, "carol")], tier="medium", required=1, requirements=(MAC,))
+    assert step_verdict(PASSING, waiting) == (
+        "BLOCKED — waiting for CAB approval: 0 of 1 from contoso/mac-cab (route macos)"
+    )
+    both = _decided([], tier="high", required=2, requirements=(MAC,))
+    assert step_verdict(PASSING, both) == (
+        "BLOCKED — waiting for CAB approval: 0 of 2 from contoso/cab;"
+        " 0 of 1 from contoso/mac-cab (route macos)"
+    )
+    approved = _decided(
+        [_review(1, "carol"), _review(2, "mia")], tier="medium", required=1, requirements=(MAC,)
+    )
+    assert step_verdict(PASSING, approved) == (
+        "PASS — approved by carol (contoso/cab), mia (contoso/mac-cab)"
+    )
+    objected = _decided(
+        [_review(1, "carol", ReviewState.CHANGES_REQUESTED)], tier="medium", required=1
+    )
+    assert step_verdict(PASSING, objected) == "BLOCKED — changes requested by CAB member(s) carol"
+    none = _decided([], tier="low", required=0)
+    assert step_verdict(PASSING, none) == "PASS — no CAB approval needed (risk tier low)"
+    # a change the policy blocks keeps the check's own BLOCKED line
+    assert step_verdict({"decision": {"conclusion": "blocked"}}, waiting) is None
+
+
+def test_the_verdict_without_a_decision_never_says_a_plain_pass() -> None:
+    policy = approval_policy(
+        {"cab": {"teams": ["contoso/cab"]}}, tier="low", required=0, requirements=(MAC,)
+    )
+    routed = ActionApprovals(
+        state=ApprovalsState.NOT_ENFORCED, required=0, tier="low", policy=policy
+    )
+    assert step_verdict(PASSING, routed) == (
+        "PASS (policy) — CAB approvals not enforced: risk tier low needs no CAB approval, and"
+        " route macos 1 approval from contoso/mac-cab; no approvals-token given"
+    )
+    # a low tier that a route still needs approving: warned, as a tier needing approvals is
+    assert approvals_annotation(routed).startswith("::warning title=EUCORA CAB approval::")
+    assert "route macos 1 approval from contoso/mac-cab" in approvals_annotation(routed)
+    block = approvals_block(routed)
+    assert "route macos: 1 approval from contoso/mac-cab; matched intents/macos/zoom.yaml" in block
+    assert "separation of duties: only the reviewer" in block
+    failed = ActionApprovals(
+        state=ApprovalsState.ERROR, required=1, tier="medium", why="GitHub failed: 502"
+    )
+    assert step_verdict(PASSING, failed) == (
+        "ERROR — the policy passes; CAB approvals could not be decided: GitHub failed: 502"
+    )
+    group = ActionApprovals(
+        state=ApprovalsState.NOT_DECIDED, required=1, tier="medium", why="a merge group"
+    )
+    assert step_verdict(PASSING, group) == (
+        "PASS (policy) — CAB approvals not decided here: a merge group"
+    )

@@ -124,3 +124,58 @@ def test_missing_revisions_and_environment_exit_2(tmp_path: Path, repo: GitRepo)
     assert result.exit_code == 2
     assert "EUCORA_APPROVALS_TOKEN_FILE: cannot read" in result.output
     assert "Traceback" not in result.output
+
+
+# --- the first line tells the truth: the step's verdict, approvals included -----------------------
+
+
+def _check_output(result) -> list[str]:
+    """The check's lines as the step prints them, from its verdict (after "EUCORA check of")."""
+    lines = result.output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("EUCORA check of"))
+    return lines[start + 1 :]
+
+
+def test_without_an_approvals_token_the_first_line_says_approvals_are_not_enforced(
+    tmp_path: Path, repo: GitRepo
+) -> None:
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
+    repo.commit("Chrome 131.0.6778.109")
+    result = invoke(tmp_path, repo, payload(repo))
+    assert result.exit_code == 0, result.output
+    assert _check_output(result)[0] == (
+        "PASS (policy) — CAB approvals not enforced: risk tier medium needs 1 CAB approval;"
+        " no approvals-token given"
+    )
+    assert "PASS — needs 1 CAB approval" not in result.output
+
+
+def test_with_an_approvals_token_the_first_line_is_the_decided_verdict(
+    tmp_path: Path, repo: GitRepo, github_double
+) -> None:
+    repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
+    repo.commit("Chrome 131.0.6778.109")
+    installation = github_double.add_installation("contoso")
+    github_double.add_repository("contoso/intents", installation=installation, source=repo.path)
+    github_double.add_team("contoso", "cab-desktop", ["carol"])
+    github_double.add_team("contoso", "security-cab", ["sam"])
+    pull = github_double.open_pull_request(
+        "contoso/intents", head="change", base="main", author="dave"
+    )
+    opened = webhooks.pull_request_event(pull, "opened", secret=SECRET, installation_id=None)
+    env = {
+        "EUCORA_APPROVALS_TOKEN": github_double.installation_token(installation.id),
+        "GITHUB_API_URL": github_double.url,
+    }
+    (tmp_path / "waiting").mkdir()
+    result = invoke(tmp_path / "waiting", repo, opened.payload, **env)
+    assert result.exit_code == 1, result.output
+    assert _check_output(result)[0] == (
+        "BLOCKED — waiting for CAB approval: 0 of 1 from contoso/cab-desktop or"
+        " contoso/security-cab"
+    )
+    github_double.add_review("contoso/intents", pull.number, "carol", "APPROVED")
+    (tmp_path / "approved").mkdir()
+    result = invoke(tmp_path / "approved", repo, opened.payload, **env)
+    assert result.exit_code == 0, result.output
+    assert _check_output(result)[0] == "PASS — approved by carol (contoso/cab-desktop)"

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from bot.core.approvals import SEPARATION_OF_DUTIES
+from bot.core.approval_routing import Requirement, requirements_of, routing_configured
+from bot.core.approvals import SEPARATION_OF_DUTIES, ApprovalPolicy, approval_policy
 from bot.core.families import EXPIRING_WITHIN_DAYS, RISK_FAMILIES
 from bot.core.findings import SEVERITY_ORDER, Finding, Severity
 from bot.core.render.findings import render_github, render_text
@@ -183,21 +184,75 @@ def routing_lines(approvals: Mapping[str, Any]) -> list[str]:
     if "routes" not in approvals:
         return []
     tiers = approvals.get("tierApprovals") or {}
-    counts = ", ".join(f"{tier} {count}" for tier, count in tiers.items())
-    teams = ", ".join(approvals.get("cabTeams") or ()) or "no CAB team configured"
-    lines = [f"tier count from members of {teams}; approvals per tier: {counts}"]
-    for route in _routes(approvals):
-        files = int(route.get("files", 0))
-        more = len(route["matched"])
-        extra = f" and {files - more} more" if files > more else ""
-        why = f" ({route['description']})" if route.get("description") else ""
+    return _rule_lines(
+        [str(t) for t in approvals.get("cabTeams") or ()],
+        [(str(tier), int(count)) for tier, count in tiers.items()],
+        requirements_of(approvals),
+        routed=True,
+        rules=(SEPARATION_OF_DUTIES,),
+    )
+
+
+def approval_rules(approvals: Mapping[str, Any], config: Mapping[str, Any] | None) -> list[str]:
+    """Plain lines: who can approve, the tier thresholds that set the count, the routes, the rules.
+
+    With the ``eucora.yaml`` the change was judged under (``config``, the base's) and CAB teams
+    or routes in it, the lines are read from it and the pack (``pack_approval_policy``), so a
+    repository without routes is explained as fully as one with them (its pack keeps its bytes);
+    without ``config``, only a routed pack's own record (:func:`routing_lines`).
+    """
+    if config is None or not _configures_cab(config):
+        return routing_lines(approvals)
+    policy = approval_policy(
+        config,
+        tier="",
+        required=int(approvals["required"]),
+        requirements=requirements_of(approvals),
+    )
+    return policy_rule_lines(policy, routed=routing_configured(config))
+
+
+def policy_rule_lines(policy: ApprovalPolicy, *, routed: bool | None = None) -> list[str]:
+    """Plain lines from approval settings (before any review is judged): as :func:`approval_rules`.
+
+    ``routed``: whether the repository configures routes (to say when none matched); by
+    default, whether the change matched any.
+    """
+    return _rule_lines(
+        list(policy.cab_teams),
+        list(policy.tier_approvals),
+        policy.requirements,
+        routed=bool(policy.requirements) if routed is None else routed,
+        rules=policy.separation_of_duties(),
+    )
+
+
+def _configures_cab(config: Mapping[str, Any]) -> bool:
+    cab = config.get("cab")
+    return isinstance(cab, Mapping) and bool(cab.get("teams") or routing_configured(config))
+
+
+def _rule_lines(
+    teams: Sequence[str],
+    tiers: Sequence[tuple[str, int]],
+    requirements: Sequence[Requirement],
+    *,
+    routed: bool,
+    rules: Sequence[str],
+) -> list[str]:
+    counts = ", ".join(f"{tier} {count}" for tier, count in tiers)
+    who = ", ".join(teams) or "no CAB team configured"
+    lines = [f"tier count from members of {who}; approvals per tier: {counts}"]
+    for req in requirements:
+        more = f" and {req.files - len(req.matched)} more" if req.files > len(req.matched) else ""
+        why = f" ({req.description})" if req.description else ""
         lines.append(
-            f"route {route['route']}{why}: {_plural(int(route['required']), 'approval')} from "
-            f"{', '.join(route['teams'])}; matched {'; '.join(route['matched'])}{extra}"
+            f"route {req.route}{why}: {_plural(req.required, 'approval')} from "
+            f"{', '.join(req.teams)}; matched {'; '.join(req.matched)}{more}"
         )
-    if not _routes(approvals):
+    if routed and not requirements:
         lines.append("no route of cab.routes matches this change")
-    lines.append(f"separation of duties: {SEPARATION_OF_DUTIES}")
+    lines.append(f"separation of duties: {'; '.join(rules)}")
     return lines
 
 
@@ -364,10 +419,21 @@ def _soon(days: int | None) -> bool:
 # --- terminal text ----------------------------------------------------------------------------
 
 
-def render_check_text(pack: Mapping[str, Any]) -> str:
-    """The check for a terminal: verdict first, then risk, approvals, changes, findings, waivers."""
+def render_check_text(
+    pack: Mapping[str, Any],
+    *,
+    config: Mapping[str, Any] | None = None,
+    verdict: str | None = None,
+) -> str:
+    """The check for a terminal: verdict first, then risk, approvals, changes, findings, waivers.
+
+    ``config`` (the base's ``eucora.yaml``) adds who can approve, the tier thresholds and the
+    separation-of-duties rules (:func:`approval_rules`); ``verdict`` replaces the first line
+    when more than the check decided it (``eucora action`` with the CAB approvals decided).
+    """
     blocked, why = _verdict(pack)
-    lines = [f"{'BLOCKED' if blocked else 'PASS'} — {_plain(why)}"]
+    first = verdict if verdict is not None else f"{'BLOCKED' if blocked else 'PASS'} — {why}"
+    lines = [_plain(first)]
     lines.append(
         f"{_plain(pack['repository'])}  base {_short(pack['base'])} → head {_short(pack['head'])}"
         f"  evaluated {pack['evaluatedAt']}"
@@ -379,7 +445,7 @@ def render_check_text(pack: Mapping[str, Any]) -> str:
     required = int(approvals["required"])
     lines.append(f"Approvals: {_approvals_text(required, _routes(approvals))}")
     lines.extend(f"  - {_plain(reason)}" for reason in approvals["reasons"])
-    lines.extend(f"  - {_plain(line)}" for line in routing_lines(approvals))
+    lines.extend(f"  - {_plain(line)}" for line in approval_rules(approvals, config))
     lines.extend(_text_changes(pack))
     counts = _counts(pack["findings"])
     lines.append(f"Findings: {_counts_text(counts)}")
@@ -594,19 +660,24 @@ def _hard_cut(text: str, limit: int, measure: Measure) -> str:
     return (text[:low] + suffix) if measure(text[:low] + suffix) <= limit else ""
 
 
-def render_check_markdown(
+def render_check_markdown(  # noqa: PLR0913 - keyword-only parts of the rendering
     pack: Mapping[str, Any],
     *,
     evidence_url: str | None = None,
     digest: str | None = None,
     max_chars: int = COMMENT_MAX_CHARS,
+    config: Mapping[str, Any] | None = None,
+    verdict: str | None = None,
 ) -> str:
     """The sticky pull request comment, within ``max_chars`` (GitHub's limit by default).
 
     When it is too long, the collapsible details go first, then findings are cut (with a line
     saying how many more, pointing at ``evidence_url``), then the other long listings.
+    ``config`` and ``verdict``: as for :func:`render_check_text` (the verdict stands under the
+    status line, which then says only the policy passed).
     """
-    return _fit(_layout(pack, evidence_url, digest), max_chars, len, evidence_url)
+    layout = _layout(pack, evidence_url, digest, config, verdict)
+    return _fit(layout, max_chars, len, evidence_url)
 
 
 def _utf8_length(text: str) -> int:
@@ -614,7 +685,12 @@ def _utf8_length(text: str) -> int:
 
 
 def render_check_github(
-    pack: Mapping[str, Any], *, evidence_url: str | None = None, digest: str | None = None
+    pack: Mapping[str, Any],
+    *,
+    evidence_url: str | None = None,
+    digest: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    verdict: str | None = None,
 ) -> tuple[str, str]:
     """Workflow commands (one annotation per finding, most severe first) and the step summary.
 
@@ -622,19 +698,25 @@ def render_check_github(
     with errors first. The summary is the Markdown rendering within 1 MiB of UTF-8, GitHub's limit.
     """
     commands = render_github([_finding(item) for item in _by_severity(pack["findings"])])
-    layout = _layout(pack, evidence_url, digest)
+    layout = _layout(pack, evidence_url, digest, config, verdict)
     summary = _fit(layout, STEP_SUMMARY_MAX_BYTES, _utf8_length, evidence_url)
     return commands, summary
 
 
-def _layout(pack: Mapping[str, Any], evidence_url: str | None, digest: str | None) -> _Layout:
+def _layout(
+    pack: Mapping[str, Any],
+    evidence_url: str | None,
+    digest: str | None,
+    config: Mapping[str, Any] | None = None,
+    verdict: str | None = None,
+) -> _Layout:
     blocks: list[Block] = [
-        _md_header(pack),
+        _md_header(pack, verdict),
         _md_changes(pack),
         _md_other_files(pack),
         _md_risk(pack),
         _md_factors(pack),
-        _md_approvals(pack),
+        _md_approvals(pack, config),
         _md_findings(pack),
         _md_waivers(pack),
         _md_diff_details(pack),
@@ -679,11 +761,13 @@ def _md_preview(pack: Mapping[str, Any]) -> str:
     )
 
 
-def _md_header(pack: Mapping[str, Any]) -> str:
+def _md_header(pack: Mapping[str, Any], verdict: str | None = None) -> str:
     blocked, _ = _verdict(pack)
     risk, approvals = pack["risk"], pack["approvals"]
     counts = _counts(pack["findings"])
     status = "❌ **Blocked**" if blocked else "✅ **Passed**"
+    if verdict is not None and not blocked:
+        status = "✅ **Policy passed**"
     required = int(approvals["required"])
     summary = [
         status,
@@ -700,6 +784,8 @@ def _md_header(pack: Mapping[str, Any]) -> str:
         lines.append("**Why it is blocked**")
         lines.extend(f"- {escape_markdown(reason)}" for reason in reasons)
         lines.append("")
+    elif verdict is not None:
+        lines.extend((f"**{escape_markdown(verdict)}**", ""))
     elif not blocked:
         needs = _approvals_text(required, _routes(approvals))
         lines.append(f"May merge once approved: {escape_markdown(needs)}.")
@@ -796,7 +882,7 @@ def _md_factors(pack: Mapping[str, Any]) -> Block:
     return _Listing(head=head, rows=rows, noun="factor", plural="factors")
 
 
-def _md_approvals(pack: Mapping[str, Any]) -> str:
+def _md_approvals(pack: Mapping[str, Any], config: Mapping[str, Any] | None) -> str:
     approvals = pack["approvals"]
     required = int(approvals["required"])
     title = "none required" if required == 0 else f"{_plural(required, 'CAB approval')} required"
@@ -804,7 +890,7 @@ def _md_approvals(pack: Mapping[str, Any]) -> str:
         title = _approvals_text(required, _routes(approvals)).removeprefix("needs ") + " required"
     lines = [f"#### Approvals: {title}", ""]
     lines.extend(f"- {escape_markdown(reason)}" for reason in approvals["reasons"])
-    lines.extend(f"- {escape_markdown(line)}" for line in routing_lines(approvals))
+    lines.extend(f"- {escape_markdown(line)}" for line in approval_rules(approvals, config))
     return "\n".join(lines) + "\n\n"
 
 
