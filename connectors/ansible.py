@@ -138,7 +138,11 @@ def survey_problem(question: Mapping[str, Any], value: Any) -> str | None:
     choices = question.get("choices") or []
     options = choices.split("\n") if isinstance(choices, str) else list(choices)
     picked: list[Any] = (
-        list(value) if kind == "multiselect" else [value] if kind == "multiplechoice" else []
+        json.loads(json.dumps(value))
+        if kind == "multiselect"
+        else [value]
+        if kind == "multiplechoice"
+        else []
     )
     outside = [item for item in picked if item not in options]
     if outside:

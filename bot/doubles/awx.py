@@ -484,7 +484,11 @@ def _survey_problems(spec: list[dict[str, Any]], answers: dict[str, Any]) -> lis
         if isinstance(choices, str):
             choices = choices.split("\n")
         picked: list[Any] = (
-            list(value) if kind == "multiselect" else [value] if kind == "multiplechoice" else []
+            json.loads(json.dumps(value))
+            if kind == "multiselect"
+            else [value]
+            if kind == "multiplechoice"
+            else []
         )
         problems.extend(
             f"Value {item!r} for '{name}' expected to be one of {choices}."
