@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -138,7 +138,7 @@ def survey_problem(question: Mapping[str, Any], value: Any) -> str | None:
     choices = question.get("choices") or []
     options = choices.split("\n") if isinstance(choices, str) else list(choices)
     picked: list[Any] = (
-        json.loads(json.dumps(value))
+        cast("list[Any]", value)
         if kind == "multiselect"
         else [value]
         if kind == "multiplechoice"

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from bot.doubles._console import ConsoleEdit, ConsoleEdits
 from bot.doubles._json_double import Call, JsonDouble, Reply
@@ -484,7 +484,7 @@ def _survey_problems(spec: list[dict[str, Any]], answers: dict[str, Any]) -> lis
         if isinstance(choices, str):
             choices = choices.split("\n")
         picked: list[Any] = (
-            json.loads(json.dumps(value))
+            cast("list[Any]", value)
             if kind == "multiselect"
             else [value]
             if kind == "multiplechoice"
