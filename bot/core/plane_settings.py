@@ -4,7 +4,9 @@ The schema says which settings exist and their shapes; these checks say what a p
 refuse, or what a device could not install, before anything is published: settings written for
 another plane, a Win32 app Intune could not uninstall or detect, return codes that collide, a
 group id that is not a GUID, an exclusion of the ring's own group, a Jamf trigger that
-does not exist. Every message says how to fix it.
+does not exist. Every message says how to fix it. Landscape (``landscape:``) and Ansible
+(``ansible:``) have theirs too: a repository source without a package name, a reboot delay with
+no reboot, extra vars named like EUCORA's own.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from bot.core.planes import PROFILES, Plane
 from bot.core.schema import RawFinding
 
 PLANE_SECTIONS: Mapping[str, str] = {
-    plane.value: PROFILES[plane].display_name for plane in (Plane.INTUNE, Plane.JAMF, Plane.SCCM)
+    plane.value: PROFILES[plane].display_name
+    for plane in (Plane.INTUNE, Plane.JAMF, Plane.SCCM, Plane.LANDSCAPE, Plane.ANSIBLE)
 }
 """The intent sections that hold one plane's settings, by plane name, and the plane's name."""
 
@@ -212,10 +215,70 @@ def check_sccm_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
     )
 
 
+def check_landscape_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """Landscape: a repository source names a deb package; a reboot delay needs a reboot."""
+    if intent.get("plane") != "landscape":
+        return
+    settings = _mapping(intent.get("landscape"))
+    kind = _mapping(intent.get("package")).get("type")
+    if settings.get("source") == "repository":
+        if not settings.get("packageName"):
+            yield RawFinding(
+                "/landscape",
+                "landscape.package-name",
+                "landscape.source is repository, so Landscape needs landscape.packageName: the"
+                " Debian package name the computers' APT repositories hold (e.g. osquery)",
+            )
+        if kind != "deb":
+            yield RawFinding(
+                "/landscape/source",
+                "landscape.source",
+                f"landscape.source repository installs a deb package from APT, and"
+                f" package.type is {kind!r}: use source download, or package.type deb",
+            )
+    elif "packageName" in settings:
+        yield RawFinding(
+            "/landscape/packageName",
+            "landscape.package-name",
+            "landscape.packageName is used only with landscape.source: repository (a download"
+            " installs package.url): add source: repository, or remove packageName",
+        )
+    places = [("/landscape", settings, "never")] + [
+        (f"/rings/{i}/landscape", _mapping(r.get("landscape")), settings.get("reboot", "never"))
+        for i, r in _rings(intent)
+    ]
+    for where, section, inherited in places:
+        if section.get("rebootDelayMinutes") and section.get("reboot", inherited) != "afterInstall":
+            yield RawFinding(
+                f"{where}/rebootDelayMinutes",
+                "landscape.reboot-delay",
+                "rebootDelayMinutes delays a restart, and this ring does not restart"
+                " (reboot: never): set reboot: afterInstall, or remove the delay",
+            )
+
+
+def check_ansible_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """Ansible: extra vars that are not EUCORA's own."""
+    if intent.get("plane") != "ansible":
+        return
+    extra = _mapping(_mapping(intent.get("ansible")).get("extraVars"))
+    for name in extra:
+        if str(name).startswith("eucora_"):
+            yield RawFinding(
+                f"/ansible/extraVars/{name}",
+                "ansible.extra-vars",
+                f"ansible.extraVars.{name}: names starting eucora_ are EUCORA's own (the"
+                " change's intent, version, ring and evidence digest, sent with every launch):"
+                " rename the variable",
+            )
+
+
 PLANE_SETTINGS_CHECKS = (
     check_plane_sections,
     check_intune_settings,
     check_jamf_settings,
     check_sccm_settings,
+    check_landscape_settings,
+    check_ansible_settings,
 )
 """Added to :data:`bot.core.semantics.INTENT_CHECKS`."""
