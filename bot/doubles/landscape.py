@@ -348,7 +348,9 @@ class LandscapeDouble(ConsoleEdits, JsonDouble):
                     "InvalidTime", f"deliver_after {when!r} is not a time"
                 ) from None
         query = " ".join(f"id:{i}" for i in args["computer_ids"])
-        group = self._launch("Restart computers", "RestartRequest", query, union=True)
+        group = self._launch(
+            "Restart computers", "RestartRequest", query, union=True, count="reboot"
+        )
         self.reboots.append((list(args["computer_ids"]), when))
         return group
 
@@ -377,7 +379,7 @@ class LandscapeDouble(ConsoleEdits, JsonDouble):
         return self.scripts[script_id]
 
     def _launch(
-        self, summary: str, kind: str, query: str, *, union: bool = False
+        self, summary: str, kind: str, query: str, *, union: bool = False, count: str = "launch"
     ) -> dict[str, Any]:
         tag = query.removeprefix("tag:") if query.startswith("tag:") and " " not in query else None
         told = self.outcomes_of(tag) if tag is not None else None
@@ -396,7 +398,7 @@ class LandscapeDouble(ConsoleEdits, JsonDouble):
             child = Activity(self._new_id(), summary, group.id, computer.id, kind, now)
             group.children.append(child)
             self.activities[child.id] = child
-        self.creates["launch"] += 1
+        self.creates[count] += 1
         return group.as_json()
 
     def _select(self, query: str) -> list[Computer]:

@@ -57,8 +57,10 @@ def connector(double: LandscapeDouble) -> LandscapeConnector:
 
 
 def with_settings(top: dict[str, Any], **rings: dict[str, Any]) -> dict[str, Any]:
+    """The example with exactly these settings (the example's own are replaced)."""
     document = intent(OSQUERY, landscape=top)
     for ring in document["rings"]:
+        ring.pop("landscape", None)
         if ring["name"] in rings:
             ring["landscape"] = rings[ring["name"]]
     return document
@@ -113,7 +115,9 @@ def test_the_plan_names_the_user_time_limit_source_and_reboot(landscape: Landsca
 
 
 def test_an_intent_without_settings_keeps_its_script_byte_identical() -> None:
-    pub = publication(intent(OSQUERY))
+    document = with_settings({})
+    del document["landscape"]
+    pub = publication(document)
 
     code = script_code(pub)
 
