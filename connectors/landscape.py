@@ -13,6 +13,8 @@ downloads ``package.url``, checks ``package.sha256`` and installs it (``deb``: `
 install``; ``snap``: ``snap install --dangerous``; ``script``: runs it), and carries the intent,
 version, ring, evidence digest and idempotency key in its header comment. ``ExecuteScript`` runs it
 on ``tag:<ring target>`` (a target that is not a plain tag name is refused, never used as a query).
+A ring whose assignment is ``uninstall`` gets a script that removes the package
+(``apt-get remove`` by the deb's package name, ``snap remove``), never one that installs it.
 ``InstallPackages`` was not chosen: it installs whatever version the APT pockets offer, ignores the
 intent's url and hash, and leaves nothing on the activity that leads back to the change.
 
@@ -144,14 +146,16 @@ def script_code(publication: Publication) -> str:
         )
     filename, install = _INSTALL[kind]
     top, _ = settings_of(publication)
-    if top.get("source") == "repository":
+    fetch: list[str] = []
+    if publication.ring.assignment == "uninstall":
+        install = _removal(publication, kind, top)
+    elif top.get("source") == "repository":
         if kind != "deb" or not top.get("packageName"):
             raise PermanentConnectorError(
                 f"landscape: {publication.name}: source repository installs a deb package by"
                 " landscape.packageName from the computers' APT repositories"
             )
         pinned = shlex.quote(f"{top['packageName']}={publication.version}")
-        fetch = []
         install = f"DEBIAN_FRONTEND=noninteractive apt-get install -y {pinned}"
     else:
         fetch = [
@@ -175,6 +179,26 @@ def script_code(publication: Publication) -> str:
             install,
             "",
         ]
+    )
+
+
+def _removal(publication: Publication, kind: str, top: Mapping[str, Any]) -> str:
+    """The command that removes the package on a ring whose assignment is ``uninstall``.
+
+    Never the install: a script that installed on an uninstall ring would do the opposite of
+    what the ring says. A deb is removed by its package name (``landscape.packageName``, else
+    the detection rule's), a snap by its name; a script has no removal to run.
+    """
+    detection = publication.intent["package"].get("detection") or {}
+    name = top.get("packageName") or detection.get("packageName")
+    if kind == "deb" and name:
+        return f"DEBIAN_FRONTEND=noninteractive apt-get remove -y {shlex.quote(str(name))}"
+    if kind == "snap" and name:
+        return f"snap remove {shlex.quote(str(name))}"
+    raise PermanentConnectorError(
+        f"landscape: {publication.name}: ring {publication.ring.name} asks to uninstall, and a"
+        f" {kind} package names nothing to remove: give landscape.packageName (or a"
+        " packageVersion detection's packageName)"
     )
 
 
@@ -248,7 +272,8 @@ class LandscapeConnector:
                 kind=StepKind.LAUNCH,
                 description=(
                     f"run script '{title}' on {len(computers)} computers matching '{query}'"
-                    f" (installs {publication.name} {publication.version}"
+                    f" ({'removes' if publication.ring.assignment == 'uninstall' else 'installs'}"
+                    f" {publication.name} {publication.version}"
                     + (f"; {', '.join(how)})" if top else ")")
                 ),
             )

@@ -141,3 +141,31 @@ def test_the_double_refuses_a_reboot_of_an_unknown_computer(landscape: Landscape
     assert landscape.violations == ["POST /api/: UnknownComputer: no computer 999"]
     assert landscape.reboots == []
     landscape.violations.clear()
+
+
+def test_an_uninstall_ring_removes_the_package_it_never_installs_it(
+    landscape: LandscapeDouble,
+) -> None:
+    document = with_settings({})
+    del document["landscape"]
+    document["rings"][0]["assignment"] = "uninstall"
+    pub = publication(document)
+
+    code = script_code(pub)
+    steps = connector(landscape).plan(pub)
+
+    assert "DEBIAN_FRONTEND=noninteractive apt-get remove -y osquery" in code  # detection's name
+    assert "apt-get install" not in code
+    assert "curl" not in code
+    assert "(removes osquery-linux 5.14.1-1)" in steps[-1].description
+
+
+def test_an_uninstall_ring_of_a_script_package_is_refused() -> None:
+    document = with_settings({})
+    del document["landscape"]
+    document["package"]["type"] = "script"
+    del document["package"]["detection"]
+    document["rings"][0]["assignment"] = "uninstall"
+
+    with pytest.raises(PermanentConnectorError, match="asks to uninstall, and a script package"):
+        script_code(publication(document))
