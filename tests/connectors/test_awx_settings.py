@@ -166,3 +166,17 @@ def test_an_intent_without_settings_launches_as_before(awx: AwxDouble) -> None:
 
     assert awx.launches()[0].credentials == ()
     assert plane.state(NAME).settings == {}
+
+
+def test_the_double_refuses_a_credential_id_it_does_not_hold(awx: AwxDouble) -> None:
+    template = next(iter(awx.templates))
+    response = httpx.post(
+        f"{awx.url}/api/v2/job_templates/{template}/launch/",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        json={"credentials": [999], "extra_vars": {"cis_level": "1"}, "limit": "ws_lab"},
+    )
+
+    assert response.status_code == 400
+    assert awx.creates["launch"] == 0
+    assert awx.violations == ["POST /api/v2/job_templates/7/launch/: credential 999 does not exist"]
+    awx.violations.clear()
