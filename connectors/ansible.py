@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -96,9 +96,20 @@ def limit_of(publication: Publication) -> str:
     return target
 
 
-def extra_vars_of(publication: Publication) -> dict[str, str]:
-    """The extra vars every launch carries: they lead the job back to the change."""
+def settings_of(intent: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The intent's ``ansible:`` section (credentials, extra vars, tags), empty when it has none."""
+    section = intent.get("ansible")
+    return section if isinstance(section, dict) else {}
+
+
+def extra_vars_of(publication: Publication) -> dict[str, Any]:
+    """The extra vars a launch carries: the intent's ``ansible.extraVars``, then ``eucora_*``.
+
+    The ``eucora_*`` vars lead the job back to the change (validation refuses ``eucora_`` names
+    in the intent, so these always win).
+    """
     return {
+        **dict(settings_of(publication.intent).get("extraVars") or {}),
         "eucora_intent": publication.name,
         "eucora_version": publication.version,
         "eucora_evidence_digest": publication.evidence_digest,
@@ -106,6 +117,44 @@ def extra_vars_of(publication: Publication) -> dict[str, str]:
         "eucora_assignment": publication.ring.assignment,
         "eucora_idempotency_key": publication.idempotency_key,
     }
+
+
+_SURVEY_TYPES: Mapping[str, tuple[type, ...]] = {
+    "text": (str,),
+    "textarea": (str,),
+    "password": (str,),
+    "integer": (int,),
+    "float": (int, float),
+    "multiplechoice": (str,),
+    "multiselect": (list,),
+}
+
+
+def survey_problem(question: Mapping[str, Any], value: Any) -> str | None:
+    """Why AWX's survey would refuse ``value`` for ``question``, or ``None`` when it is fine."""
+    kind = str(question.get("type") or "text")
+    if isinstance(value, bool) or not isinstance(value, _SURVEY_TYPES.get(kind, (str,))):
+        return f"is {json.dumps(value)}, and the survey asks for a {kind}"
+    choices = question.get("choices") or []
+    options = choices.split("\n") if isinstance(choices, str) else list(choices)
+    picked: list[Any] = (
+        cast("list[Any]", value)
+        if kind == "multiselect"
+        else [value]
+        if kind == "multiplechoice"
+        else []
+    )
+    outside = [item for item in picked if item not in options]
+    if outside:
+        return f"is {json.dumps(value)}, and the survey's choices are {', '.join(options)}"
+    number = kind in ("integer", "float")
+    measure = len(value) if isinstance(value, str) else value if number else None
+    low, high = question.get("min"), question.get("max")
+    if measure is not None and low is not None and measure < low:
+        return f"is {json.dumps(value)}, below the survey's minimum {low}"
+    if measure is not None and high is not None and measure > high:
+        return f"is {json.dumps(value)}, above the survey's maximum {high}"
+    return None
 
 
 def _awx_message(response: httpx.Response) -> str:
@@ -151,7 +200,22 @@ class AwxConnector:
     def plan(self, publication: Publication) -> tuple[PlannedStep, ...]:
         """Read the template and its prompts; describe the launch (GET requests only)."""
         template = self._template(publication.name)
-        self._check_prompts(template)
+        self._check_prompts(template, publication)
+        credentials = self._credential_ids(publication)
+        settings = settings_of(publication.intent)
+        names = settings.get("credentials") or ()
+        pairs = zip(names, credentials, strict=True)
+        sent = (
+            [f"credentials {', '.join(f'{n} (id {i})' for n, i in pairs)}"] if credentials else []
+        )
+        sent += [
+            f"{label} {settings[key]}"
+            for key, label in (("jobTags", "job tags"), ("skipTags", "skip tags"))
+            if settings.get(key)
+        ]
+        extra = sorted(settings.get("extraVars") or {})
+        if extra:
+            sent.append(f"extra vars {', '.join(extra)}")
         return (
             PlannedStep(
                 kind=StepKind.LAUNCH,
@@ -159,6 +223,7 @@ class AwxConnector:
                     f"launch AWX job template '{template['name']}' (id {template['id']}) with"
                     f" limit '{limit_of(publication)}' for {publication.name}"
                     f" {publication.version} (ring {publication.ring.name})"
+                    + (f"; {'; '.join(sent)}" if sent else "")
                 ),
             ),
         )
@@ -170,7 +235,7 @@ class AwxConnector:
         template: dict[str, Any] | None = None
         if job_id is None:
             template = self._template(publication.name)
-            self._check_prompts(template)
+            self._check_prompts(template, publication)
             job_id = self._adopt_lost_launch(template, publication, journal)
             if job_id is None:
                 job_id = self._launch(template, publication, journal)
@@ -205,6 +270,7 @@ class AwxConnector:
             return PlaneState(present=False)
         rings: dict[str, str] = {}
         version: str | None = None
+        read: dict[str, Any] | None = None
         listing = self._http.json(
             "GET",
             f"{self._prefix}/job_templates/{template['id']}/jobs/",
@@ -217,12 +283,14 @@ class AwxConnector:
                 continue
             version = version or extra.get("eucora_version")
             rings.setdefault(str(extra.get("eucora_ring")), str(job["status"]))
+            read = read if read is not None else read_job_settings(job)
         return PlaneState(
             present=True,
             version=version,
             rings=rings,
             object_id=str(template["id"]),
             details={"job_template": str(template["name"])},
+            settings={"ansible": read} if read else {},
         )
 
     def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
@@ -383,24 +451,64 @@ class AwxConnector:
             )
         return template
 
-    def _check_prompts(self, template: dict[str, Any]) -> None:
+    def _check_prompts(self, template: dict[str, Any], publication: Publication) -> None:
+        """The template prompts for everything the launch sends, and the survey takes the vars."""
         info = self._http.json("GET", f"{self._prefix}/job_templates/{template['id']}/launch/")
-        missing = [
+        settings = settings_of(publication.intent)
+        wanted = ["ask_limit_on_launch", "ask_variables_on_launch"] + [
             flag
-            for flag in ("ask_limit_on_launch", "ask_variables_on_launch")
-            if not info.get(flag)
+            for key, flag in (
+                ("credentials", "ask_credential_on_launch"),
+                ("jobTags", "ask_tags_on_launch"),
+                ("skipTags", "ask_skip_tags_on_launch"),
+            )
+            if settings.get(key)
         ]
+        missing = [flag for flag in wanted if not info.get(flag)]
         if missing:
             raise PermanentConnectorError(
                 f"awx: job template '{template['name']}' must prompt on launch for"
                 f" {' and '.join(missing)}: otherwise AWX ignores the ring's limit or the"
                 " change's variables"
             )
-        if info.get("passwords_needed_to_start") or info.get("variables_needed_to_start"):
+        given = extra_vars_of(publication)
+        unanswered = [v for v in info.get("variables_needed_to_start") or () if v not in given]
+        if info.get("passwords_needed_to_start") or unanswered:
             raise PermanentConnectorError(
                 f"awx: job template '{template['name']}' needs passwords or survey answers"
-                " to start, which EUCORA does not supply"
+                f" to start{' (' + ', '.join(unanswered) + ')' if unanswered else ''}, which"
+                " EUCORA does not supply: answer the survey in ansible.extraVars"
             )
+        if info.get("survey_enabled"):
+            self._check_survey(template, dict(settings.get("extraVars") or {}))
+
+    def _check_survey(self, template: dict[str, Any], answers: Mapping[str, Any]) -> None:
+        """ansible.extraVars that the template's survey asks for are answers it would accept."""
+        survey = self._http.json(
+            "GET", f"{self._prefix}/job_templates/{template['id']}/survey_spec/"
+        )
+        for question in survey.get("spec") or ():
+            name = str(question.get("variable"))
+            if name in answers and (problem := survey_problem(question, answers[name])):
+                raise PermanentConnectorError(
+                    f"awx: ansible.extraVars.{name} {problem} (job template"
+                    f" '{template['name']}', question '{question.get('question_name', name)}')"
+                )
+
+    def _credential_ids(self, publication: Publication) -> list[str]:
+        """``ansible.credentials`` resolved by name to AWX ids, in the intent's order."""
+        ids = []
+        for name in settings_of(publication.intent).get("credentials") or ():
+            found = self._http.json("GET", f"{self._prefix}/credentials/", params={"name": name})
+            results = [c for c in found["results"] if c.get("name") == name]
+            if len(results) != 1:
+                why = "no credential is" if not results else f"{len(results)} credentials are"
+                raise PermanentConnectorError(
+                    f"awx: ansible.credentials: {why} named '{name}' in AWX (credentials are"
+                    " matched by exact name: create it, or fix the name in the intent)"
+                )
+            ids.append(str(results[0]["id"]))
+        return ids
 
     def _newest_job_id(self, template_id: int) -> int:
         listing = self._http.json(
@@ -439,10 +547,19 @@ class AwxConnector:
             page += 1
 
     def _launch(self, template: dict[str, Any], publication: Publication, journal: Journal) -> str:
+        request: dict[str, Any] = {
+            "extra_vars": extra_vars_of(publication),
+            "limit": limit_of(publication),
+        }
+        credentials = self._credential_ids(publication)
+        if credentials:
+            request["credentials"] = [int(c) for c in credentials]
+        settings = settings_of(publication.intent)
+        for key, field in (("jobTags", "job_tags"), ("skipTags", "skip_tags")):
+            if settings.get(key):
+                request[field] = str(settings[key])
         body = self._http.json(
-            "POST",
-            f"{self._prefix}/job_templates/{template['id']}/launch/",
-            json={"extra_vars": extra_vars_of(publication), "limit": limit_of(publication)},
+            "POST", f"{self._prefix}/job_templates/{template['id']}/launch/", json=request
         )
         job_id = str(body["job"])
         journal.put(JOB_ID, job_id)
@@ -513,6 +630,29 @@ def _named(name: str) -> str:
     return quote(name.replace("+", "[+]"), safe="[]")
 
 
+def read_job_settings(job: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's launch settings in the words of the intent's ``ansible:`` section.
+
+    The credentials by name (``summary_fields``), the extra vars other than ``eucora_*``, and
+    the job and skip tags; a setting the job does not have is left out.
+    """
+    found: dict[str, Any] = {}
+    names = [
+        str(c.get("name"))
+        for c in (job.get("summary_fields") or {}).get("credentials") or ()
+        if isinstance(c, dict)
+    ]
+    if names:
+        found["credentials"] = names
+    extra = {k: v for k, v in _extra_vars(job).items() if not str(k).startswith("eucora_")}
+    if extra:
+        found["extraVars"] = extra
+    for key, field in (("jobTags", "job_tags"), ("skipTags", "skip_tags")):
+        if job.get(field):
+            found[key] = str(job[field])
+    return found
+
+
 def _extra_vars(job: Mapping[str, Any]) -> dict[str, Any]:
     raw = job.get("extra_vars") or "{}"
     try:
@@ -539,6 +679,15 @@ def groups_of(target: str) -> list[str]:
     return groups
 
 
+def _refuse_credentials(publication: Publication) -> None:
+    if settings_of(publication.intent).get("credentials"):
+        raise PermanentConnectorError(
+            f"ansible: {publication.name}: ansible.credentials name AWX credentials, and local"
+            " mode (EUCORA_ANSIBLE_PLAYBOOK_DIR) runs without a controller: set EUCORA_AWX_URL,"
+            " or remove them and give the playbook its credentials in the inventory"
+        )
+
+
 class LocalAnsibleConnector:
     """Ansible run on this machine by ansible-runner (the demo and small sites)."""
 
@@ -549,6 +698,7 @@ class LocalAnsibleConnector:
 
     def plan(self, publication: Publication) -> tuple[PlannedStep, ...]:
         """Name the playbook that would run (reads the playbook directory only)."""
+        _refuse_credentials(publication)
         playbook = self._playbook(publication.name)
         return (
             PlannedStep(
@@ -566,6 +716,7 @@ class LocalAnsibleConnector:
         run_id = journal.get(RUN_ID)
         created = run_id is None
         if run_id is None:
+            _refuse_credentials(publication)
             playbook = self._playbook(publication.name)
             run_id = self.run_id(publication)
             journal.put(RUN_ID, run_id)
@@ -704,6 +855,8 @@ class LocalAnsibleConnector:
             inventory=self._inventory(publication, run_id),
             extravars={**self._settings.extra_vars, **extra_vars_of(publication)},
             limit=limit_of(publication),
+            tags=settings_of(publication.intent).get("jobTags") or None,
+            skip_tags=settings_of(publication.intent).get("skipTags") or None,
             ident=run_id,
             quiet=True,
             envvars={"PATH": path, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0"},

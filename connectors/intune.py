@@ -83,6 +83,7 @@ from .base import (
 )
 from .intunewin import DETECTION_PATH, IntuneWin, IntuneWinError, Keys, MsiInfo, build, parse, seal
 from .intunewin import unzip as unzip_folder
+from .msi import MsiError, checked_msi_info
 from .settings import IntuneSettings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -401,8 +402,8 @@ def _is_msi(setup: str) -> bool:
 def msi_info(intent: Mapping[str, Any]) -> MsiInfo | None:
     """An MSI's codes as the intent gives them (``package.msi``, else an MSI detection rule).
 
-    EUCORA does not read the MSI's own tables; what ``Detection.xml`` says of an MSI it builds,
-    and the derived uninstall command, come from the intent.
+    When the package is read, :func:`connectors.msi.checked_msi_info` replaces these with the
+    MSI's own Property table (and refuses codes the file contradicts).
     """
     package = intent["package"]
     given = package.get("msi") or {}
@@ -455,8 +456,13 @@ def prepare_content(intent: Mapping[str, Any], artifact: Artifact) -> Content:
                 if package.get("setupFolder")
                 else {setup: artifact.data}
             )
-            prebuilt = build(files, setup, msi=msi_info(intent) if _is_msi(setup) else None)
-    except IntuneWinError as error:
+            msi = (
+                checked_msi_info(files.get(setup, b""), msi_info(intent))
+                if _is_msi(setup)
+                else None
+            )
+            prebuilt = build(files, setup, msi=msi)
+    except (IntuneWinError, MsiError) as error:
         raise PermanentConnectorError(
             f"intune: intent {name}: package {package['url']}: {error}"
         ) from None

@@ -284,7 +284,9 @@ class JamfConnector:
             ring.assignment == "available"
         ):
             steps.append(_step(StepKind.ASSIGN, f"scope to computer group {ring.target} {how}"))
-        elif not replaced and (policy.description != marker(publication) or not policy.enabled):
+        elif not replaced and (
+            policy.description != self_service_description(publication) or not policy.enabled
+        ):
             steps.append(_step(StepKind.UPDATE, f"update policy '{policy_title}'"))
         if not steps:
             steps.append(_step(StepKind.NOTHING, f"policy '{policy_title}' already holds {name}"))
@@ -543,8 +545,7 @@ class JamfConnector:
             SubElement(service, "feature_on_main_page").text = str(
                 bool(shown["featureOnMainPage"])
             ).lower()
-        described = f"{shown['description']}\n\n" if shown.get("description") else ""
-        SubElement(service, "self_service_description").text = described + marker(publication)
+        SubElement(service, "self_service_description").text = self_service_description(publication)
         if shown.get("category"):
             category = SubElement(SubElement(service, "self_service_categories"), "category")
             SubElement(category, "name").text = str(shown["category"])
@@ -725,6 +726,13 @@ def _read_package(package: Mapping[str, Any] | None, section: Mapping[str, Any])
         del shown["displayName"]
         found["selfService"] = shown
     return found
+
+
+def self_service_description(publication: Publication) -> str:
+    """The policy's Self Service description: the intent's text, if any, then the marker."""
+    shown = ((publication.intent.get("jamf") or {}).get("selfService")) or {}
+    described = f"{shown['description']}\n\n" if shown.get("description") else ""
+    return described + marker(publication)
 
 
 def _refuse_uninstall(publication: Publication) -> None:

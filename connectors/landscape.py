@@ -13,8 +13,21 @@ downloads ``package.url``, checks ``package.sha256`` and installs it (``deb``: `
 install``; ``snap``: ``snap install --dangerous``; ``script``: runs it), and carries the intent,
 version, ring, evidence digest and idempotency key in its header comment. ``ExecuteScript`` runs it
 on ``tag:<ring target>`` (a target that is not a plain tag name is refused, never used as a query).
+A ring whose assignment is ``uninstall`` gets a script that removes the package
+(``apt-get remove`` by the deb's package name, ``snap remove``), never one that installs it.
 ``InstallPackages`` was not chosen: it installs whatever version the APT pockets offer, ignores the
 intent's url and hash, and leaves nothing on the activity that leads back to the change.
+
+**Settings** (``landscape:``, issue 20). ``source: repository`` installs ``packageName`` at the
+intent's version from the APT repositories the computers already use (``apt-get install
+name=version``: pinned, unlike ``InstallPackages``) instead of downloading ``package.url``;
+``timeLimitSeconds`` is the script's ``time_limit`` and ``runAs`` the user it runs as (both on
+``CreateScript``, the user on ``ExecuteScript`` too); ``reboot: afterInstall`` (at the top or per
+ring, with ``rebootDelayMinutes``) restarts the ring's computers with ``RebootComputers`` once every
+one has succeeded, ``deliver_after`` the delay later. The reboot's activity id is journalled
+(``landscape_reboot_id``) so a retry does not restart them twice. The script's header records the
+settings (``# landscape-settings: {...}``), and :meth:`LandscapeConnector.state` reads them back
+with ``GetScriptCode``, taking ``time_limit`` and ``username`` from the script itself.
 
 **Exactly one activity.** The returned ActivityGroup id is journalled (``landscape_activity_id``)
 before anything else; a journal holding one never launches again and follows that group. Before
@@ -30,6 +43,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -70,6 +84,8 @@ PLANE = PlaneConnector(
 
 API_VERSION = "2011-08-01"
 ACTIVITY_ID = "landscape_activity_id"
+REBOOT_ID = "landscape_reboot_id"
+SETTINGS_HEADER = "# landscape-settings: "
 LAUNCH_AFTER = "landscape_launch_after"
 FINAL = frozenset({"succeeded", "failed", "canceled"})
 TIME_LIMIT = 1800
@@ -89,6 +105,37 @@ def script_title(publication: Publication) -> str:
     return f"eucora {publication.name} {publication.version} {publication.ring.name} [{digest}]"
 
 
+def settings_of(publication: Publication) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The intent's ``landscape:`` section and the publication's ring's (each empty if none)."""
+    top = publication.intent.get("landscape")
+    ring = next(
+        (
+            r.get("landscape")
+            for r in publication.intent.get("rings") or ()
+            if isinstance(r, dict) and r.get("name") == publication.ring.name
+        ),
+        None,
+    )
+    return (dict(top) if isinstance(top, dict) else {}), (
+        dict(ring) if isinstance(ring, dict) else {}
+    )
+
+
+def reboot_of(publication: Publication) -> tuple[bool, int]:
+    """Whether the ring's computers restart after the install, and after how many minutes."""
+    top, ring = settings_of(publication)
+    merged = {**top, **ring}
+    return merged.get("reboot", "never") == "afterInstall", int(merged.get("rebootDelayMinutes", 0))
+
+
+def _settings_header(publication: Publication) -> list[str]:
+    top, ring = settings_of(publication)
+    if not top and not ring:
+        return []  # scripts of intents without settings stay byte-identical
+    recorded = {key: value for key, value in (("landscape", top), ("ring", ring)) if value}
+    return [SETTINGS_HEADER + json.dumps(recorded, sort_keys=True, separators=(",", ":"))]
+
+
 def script_code(publication: Publication) -> str:
     """The shell script that fetches, verifies and installs the intent's package."""
     package = publication.intent["package"]
@@ -98,6 +145,23 @@ def script_code(publication: Publication) -> str:
             f"landscape: package type {kind!r} is not supported (deb, snap or script)"
         )
     filename, install = _INSTALL[kind]
+    top, _ = settings_of(publication)
+    fetch: list[str] = []
+    if publication.ring.assignment == "uninstall":
+        install = _removal(publication, kind, top)
+    elif top.get("source") == "repository":
+        if kind != "deb" or not top.get("packageName"):
+            raise PermanentConnectorError(
+                f"landscape: {publication.name}: source repository installs a deb package by"
+                " landscape.packageName from the computers' APT repositories"
+            )
+        pinned = shlex.quote(f"{top['packageName']}={publication.version}")
+        install = f"DEBIAN_FRONTEND=noninteractive apt-get install -y {pinned}"
+    else:
+        fetch = [
+            f"curl -fsSL --proto '=https' -o \"$work/{filename}\" {shlex.quote(package['url'])}",
+            f'echo {shlex.quote(package["sha256"] + "  ")}"$work/{filename}" | sha256sum -c -',
+        ]
     return "\n".join(
         [
             "#!/bin/sh",
@@ -107,14 +171,34 @@ def script_code(publication: Publication) -> str:
             f"# ring: {publication.ring.name}",
             f"# evidence: {publication.evidence_digest}",
             f"# idempotency-key: {publication.idempotency_key}",
+            *_settings_header(publication),
             "set -eu",
             'work="$(mktemp -d)"',
             "trap 'rm -rf \"$work\"' EXIT",
-            f"curl -fsSL --proto '=https' -o \"$work/{filename}\" {shlex.quote(package['url'])}",
-            f'echo {shlex.quote(package["sha256"] + "  ")}"$work/{filename}" | sha256sum -c -',
+            *fetch,
             install,
             "",
         ]
+    )
+
+
+def _removal(publication: Publication, kind: str, top: Mapping[str, Any]) -> str:
+    """The command that removes the package on a ring whose assignment is ``uninstall``.
+
+    Never the install: a script that installed on an uninstall ring would do the opposite of
+    what the ring says. A deb is removed by its package name (``landscape.packageName``, else
+    the detection rule's), a snap by its name; a script has no removal to run.
+    """
+    detection = publication.intent["package"].get("detection") or {}
+    name = top.get("packageName") or detection.get("packageName")
+    if kind == "deb" and name:
+        return f"DEBIAN_FRONTEND=noninteractive apt-get remove -y {shlex.quote(str(name))}"
+    if kind == "snap" and name:
+        return f"snap remove {shlex.quote(str(name))}"
+    raise PermanentConnectorError(
+        f"landscape: {publication.name}: ring {publication.ring.name} asks to uninstall, and a"
+        f" {kind} package names nothing to remove: give landscape.packageName (or a"
+        " packageVersion detection's packageName)"
     )
 
 
@@ -179,15 +263,33 @@ class LandscapeConnector:
         steps = []
         if self._find_script(title) is None:
             steps.append(PlannedStep(kind=StepKind.CREATE, description=f"create script '{title}'"))
+        top, _ = settings_of(publication)
+        how = [f"as {self._user(publication)}", f"time limit {self._time_limit(publication)} s"]
+        if top.get("source") == "repository":
+            how.append(f"{top['packageName']} from the computers' APT repositories")
         steps.append(
             PlannedStep(
                 kind=StepKind.LAUNCH,
                 description=(
                     f"run script '{title}' on {len(computers)} computers matching '{query}'"
-                    f" (installs {publication.name} {publication.version})"
+                    f" ({'removes' if publication.ring.assignment == 'uninstall' else 'installs'}"
+                    f" {publication.name} {publication.version}"
+                    + (f"; {', '.join(how)})" if top else ")")
                 ),
             )
         )
+        reboot, delay = reboot_of(publication)
+        if reboot:
+            steps.append(
+                PlannedStep(
+                    kind=StepKind.LAUNCH,
+                    description=(
+                        "restart those computers once every one has installed it"
+                        + (f", {delay} minutes later" if delay else "")
+                        + " (RebootComputers)"
+                    ),
+                )
+            )
         return tuple(steps)
 
     def publish(self, publication: Publication, journal: Journal) -> PublishResult:
@@ -206,7 +308,7 @@ class LandscapeConnector:
                     "ExecuteScript",
                     query=query,
                     script_id=script_id,
-                    username=self._settings.script_user,
+                    username=self._user(publication),
                 )
                 activity_id = str(group["id"])
                 journal.put(ACTIVITY_ID, activity_id)
@@ -224,6 +326,7 @@ class LandscapeConnector:
                 f" did not succeed (computer {failed[0].get('computer_id')}:"
                 f" {failed[0]['activity_status']}: {first})"
             )
+        reboot = self._reboot(publication, children, journal)
         return PublishResult(
             object_id=activity_id,
             created=created,
@@ -232,8 +335,39 @@ class LandscapeConnector:
                 "script_id": script_id,
                 "computers": str(len(children)),
                 "succeeded": str(len(children)),
+                **({"reboot_activity_id": reboot} if reboot else {}),
             },
         )
+
+    def _reboot(
+        self, publication: Publication, children: list[dict[str, Any]], journal: Journal
+    ) -> str | None:
+        """Restart the ring's computers once (``reboot: afterInstall``); the activity's id."""
+        wanted, delay = reboot_of(publication)
+        if not wanted:
+            return None
+        done = journal.get(REBOOT_ID)
+        if done is not None:
+            return done
+        arguments: dict[str, Any] = {
+            "computer_ids": sorted({int(c["computer_id"]) for c in children}),
+        }
+        if delay:
+            when = self._now() + timedelta(minutes=delay)
+            arguments["deliver_after"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        group = self._call("RebootComputers", **arguments)
+        reboot_id = str(group["id"])
+        journal.put(REBOOT_ID, reboot_id)
+        return reboot_id
+
+    def _user(self, publication: Publication) -> str:
+        top, _ = settings_of(publication)
+        return str(top.get("runAs") or self._settings.script_user)
+
+    @staticmethod
+    def _time_limit(publication: Publication) -> int:
+        top, _ = settings_of(publication)
+        return int(top.get("timeLimitSeconds", TIME_LIMIT))
 
     def state(self, intent_name: str) -> PlaneState:
         """The intent's scripts and the status of the activity each one ran (reads only)."""
@@ -258,7 +392,33 @@ class LandscapeConnector:
             version=newest[0]["version"],
             rings=rings,
             object_id=str(newest[1]["id"]),
+            settings=self._read_settings(
+                [(m, s) for m, s in scripts if m["version"] == newest[0]["version"]]
+            ),
         )
+
+    def _read_settings(self, scripts: list[tuple[re.Match[str], dict[str, Any]]]) -> dict[str, Any]:
+        """The settings the version's scripts hold, in the intent's words (empty if none)."""
+        top: dict[str, Any] = {}
+        rings: dict[str, Any] = {}
+        for match, script in scripts:
+            code = str(self._call("GetScriptCode", script_id=str(script["id"])))
+            line = next((x for x in code.splitlines() if x.startswith(SETTINGS_HEADER)), None)
+            if line is None:
+                continue
+            recorded = json.loads(line.removeprefix(SETTINGS_HEADER))
+            top = dict(recorded.get("landscape") or {})
+            # What the script object holds wins over what its header says was asked for.
+            if "timeLimitSeconds" in top:
+                top["timeLimitSeconds"] = int(script["time_limit"])
+            if "runAs" in top:
+                top["runAs"] = script.get("username")
+            if recorded.get("ring"):
+                rings[match["ring"]] = dict(recorded["ring"])
+        found: dict[str, Any] = {"landscape": top} if top else {}
+        if rings:
+            found["rings"] = rings
+        return found
 
     def observe(self, intent: Mapping[str, Any], rings: Sequence[Ring]) -> Observed:
         """The intent's scripts for drift: the newest version's script per ring, on its ring's tag.
@@ -382,9 +542,9 @@ class LandscapeConnector:
             "CreateScript",
             allow=(400,),
             title=title,
-            time_limit=str(TIME_LIMIT),
+            time_limit=str(self._time_limit(publication)),
             code=code,
-            username=self._settings.script_user,
+            username=self._user(publication),
         )
         body = self._http.decode(response, "CreateScript")
         if response.status_code == 400:
@@ -426,8 +586,12 @@ class LandscapeConnector:
             "signature_method": "HmacSHA256",
             "signature_version": "2",
             "timestamp": self._now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            **arguments,
         }
+        for name, value in arguments.items():
+            if isinstance(value, list):  # a list is sent as name.1, name.2, ...
+                params.update({f"{name}.{i}": str(v) for i, v in enumerate(value, 1)})
+            else:
+                params[name] = value
         params["signature"] = self._sign(params)
         return self._http.request("POST", self._path, data=params, allow=allow)
 

@@ -31,6 +31,8 @@ PATHS = (
     "/api/v2/job_templates/{id}/",
     "/api/v2/job_templates/{id}/launch/",
     "/api/v2/job_templates/{id}/jobs/",
+    "/api/v2/job_templates/{id}/survey_spec/",
+    "/api/v2/credentials/",
     "/api/v2/jobs/{id}/",
     "/api/v2/jobs/{id}/cancel/",
     "/api/v2/jobs/{id}/job_events/",

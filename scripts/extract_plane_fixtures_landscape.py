@@ -26,12 +26,14 @@ ACTIONS = (
     "CreateScript",
     "EditScript",
     "GetScripts",
+    "GetScriptCode",
     "RemoveScript",
     "ExecuteScript",
     "InstallPackages",
     "GetActivities",
     "CancelActivities",
     "GetComputers",
+    "RebootComputers",
 )
 
 

@@ -90,8 +90,9 @@ def _escape(token: str) -> str:
 def diff_values(old: Any, new: Any, pointer: str = "") -> list[tuple[str, Any, Any]]:
     """List the leaf-level differences between two JSON-like values, in a stable order.
 
-    Maps are compared key by key; lists of maps that all carry a ``name`` (rings) are compared by
-    name, so inserting a ring shows as one added ring rather than every later ring changed; other
+    Maps are compared key by key; lists of maps that all carry a distinct ``name`` (rings, Jamf
+    scripts) or ``code`` (return codes in plane settings) are compared by that key, so inserting a
+    ring or a return code shows as one added item rather than every later one changed; other
     lists are compared by index. Missing values are ``None``.
     """
     if old == new:
@@ -102,8 +103,9 @@ def diff_values(old: Any, new: Any, pointer: str = "") -> list[tuple[str, Any, A
             out.extend(diff_values(old.get(key), new.get(key), f"{pointer}/{_escape(str(key))}"))
         return out
     if isinstance(old, list) and isinstance(new, list):
-        if _named(old) and _named(new):
-            return _diff_named(old, new, pointer)
+        key = next((k for k in _KEYS if _keyed(old, k) and _keyed(new, k)), None)
+        if key is not None:
+            return _diff_keyed(old, new, pointer, key)
         out = []
         for index in range(max(len(old), len(new))):
             a = old[index] if index < len(old) else None
@@ -113,24 +115,31 @@ def diff_values(old: Any, new: Any, pointer: str = "") -> list[tuple[str, Any, A
     return [(pointer, old, new)]
 
 
-def _named(items: list[Any]) -> bool:
-    names = [i.get("name") for i in items if isinstance(i, dict)]
+_KEYS = ("name", "code")
+"""The fields that identify an item of a list of maps, tried in this order."""
+
+
+def _keyed(items: list[Any], key: str) -> bool:
+    values = [i.get(key) for i in items if isinstance(i, dict)]
     return (
-        len(names) == len(items)
-        and all(isinstance(n, str) for n in names)
-        and len(set(names)) == len(names)
+        len(values) == len(items)
+        and all(isinstance(v, str if key == "name" else int) for v in values)
+        and not any(isinstance(v, bool) for v in values)
+        and len(set(values)) == len(values)
     )
 
 
-def _diff_named(old: list[Any], new: list[Any], pointer: str) -> list[tuple[str, Any, Any]]:
-    old_by_name = {item["name"]: item for item in old}
-    new_index = {item["name"]: index for index, item in enumerate(new)}
+def _diff_keyed(
+    old: list[Any], new: list[Any], pointer: str, key: str
+) -> list[tuple[str, Any, Any]]:
+    old_by_key = {item[key]: item for item in old}
+    new_index = {item[key]: index for index, item in enumerate(new)}
     out: list[tuple[str, Any, Any]] = []
     for index, item in enumerate(new):
-        out.extend(diff_values(old_by_name.get(item["name"]), item, f"{pointer}/{index}"))
+        out.extend(diff_values(old_by_key.get(item[key]), item, f"{pointer}/{index}"))
     out.extend(
         (f"{pointer}/{index}", item, None)
         for index, item in enumerate(old)
-        if item["name"] not in new_index
+        if item[key] not in new_index
     )
     return out

@@ -6,7 +6,9 @@ another plane, a Win32 app Intune could not uninstall or detect, return codes th
 group id that is not a GUID, an exclusion of the ring's own group, an assignment filter that is
 not named by its id or has no mode, a dependency on the intent itself (or, with the whole
 repository at hand, on an intent it lacks or that is not an Intune one), a superseded version
-not older, a Jamf trigger that does not exist. Every message says how to fix it.
+not older, a Jamf trigger that does not exist. Every message says how to fix it. Landscape
+(``landscape:``) and Ansible (``ansible:``) have theirs too: a repository source without a
+package name, a reboot delay with no reboot, extra vars named like EUCORA's own.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from bot.core.schema import RawFinding
 from bot.core.versions import compare_versions
 
 PLANE_SECTIONS: Mapping[str, str] = {
-    plane.value: PROFILES[plane].display_name for plane in (Plane.INTUNE, Plane.JAMF, Plane.SCCM)
+    plane.value: PROFILES[plane].display_name
+    for plane in (Plane.INTUNE, Plane.JAMF, Plane.SCCM, Plane.LANDSCAPE, Plane.ANSIBLE)
 }
 """The intent sections that hold one plane's settings, by plane name, and the plane's name."""
 
@@ -420,11 +423,71 @@ def check_settings_not_in_api(intent: Mapping[str, Any]) -> Iterator[RawFinding]
         )
 
 
+def check_landscape_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """Landscape: a repository source names a deb package; a reboot delay needs a reboot."""
+    if intent.get("plane") != "landscape":
+        return
+    settings = _mapping(intent.get("landscape"))
+    kind = _mapping(intent.get("package")).get("type")
+    if settings.get("source") == "repository":
+        if not settings.get("packageName"):
+            yield RawFinding(
+                "/landscape",
+                "landscape.package-name",
+                "landscape.source is repository, so Landscape needs landscape.packageName: the"
+                " Debian package name the computers' APT repositories hold (e.g. osquery)",
+            )
+        if kind != "deb":
+            yield RawFinding(
+                "/landscape/source",
+                "landscape.source",
+                f"landscape.source repository installs a deb package from APT, and"
+                f" package.type is {kind!r}: use source download, or package.type deb",
+            )
+    elif "packageName" in settings:
+        yield RawFinding(
+            "/landscape/packageName",
+            "landscape.package-name",
+            "landscape.packageName is used only with landscape.source: repository (a download"
+            " installs package.url): add source: repository, or remove packageName",
+        )
+    places = [("/landscape", settings, "never")] + [
+        (f"/rings/{i}/landscape", _mapping(r.get("landscape")), settings.get("reboot", "never"))
+        for i, r in _rings(intent)
+    ]
+    for where, section, inherited in places:
+        if section.get("rebootDelayMinutes") and section.get("reboot", inherited) != "afterInstall":
+            yield RawFinding(
+                f"{where}/rebootDelayMinutes",
+                "landscape.reboot-delay",
+                "rebootDelayMinutes delays a restart, and this ring does not restart"
+                " (reboot: never): set reboot: afterInstall, or remove the delay",
+            )
+
+
+def check_ansible_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """Ansible: extra vars that are not EUCORA's own."""
+    if intent.get("plane") != "ansible":
+        return
+    extra = _mapping(_mapping(intent.get("ansible")).get("extraVars"))
+    for name in extra:
+        if str(name).startswith("eucora_"):
+            yield RawFinding(
+                f"/ansible/extraVars/{name}",
+                "ansible.extra-vars",
+                f"ansible.extraVars.{name}: names starting eucora_ are EUCORA's own (the"
+                " change's intent, version, ring and evidence digest, sent with every launch):"
+                " rename the variable",
+            )
+
+
 PLANE_SETTINGS_CHECKS = (
     check_plane_sections,
     check_intune_settings,
     check_jamf_settings,
     check_sccm_settings,
     check_settings_not_in_api,
+    check_landscape_settings,
+    check_ansible_settings,
 )
 """Added to :data:`bot.core.semantics.INTENT_CHECKS`."""

@@ -100,6 +100,37 @@ class PublicationSpec:
     action: PublicationAction = PublicationAction.PUBLISH
 
 
+_SCHEDULE_PLANES = frozenset({"intune", "sccm"})
+"""Planes that receive a ring's ``schedule`` (availability and deadline) with its assignment."""
+
+
+def plane_settings_sent(intent: Mapping[str, Any], ring: str) -> tuple[tuple[str, Any], ...]:
+    """The plane settings a publication of ``intent`` to ``ring`` sends, for the plan.
+
+    ``(dotted name, value)`` pairs: the intent's section of its own plane (``jamf.triggers``),
+    then the ring's (``rings.pilot.jamf.excludeGroups``) and, for planes that receive it, the
+    ring's schedule. Empty for an intent without settings, so its plan reads as before.
+    """
+    plane = str(intent.get("plane") or "")
+    out: list[tuple[str, Any]] = []
+    section = intent.get(plane)
+    if isinstance(section, Mapping):
+        out.extend((f"{plane}.{key}", section[key]) for key in section)
+    found = next(
+        (r for r in intent.get("rings") or () if isinstance(r, Mapping) and r.get("name") == ring),
+        None,
+    )
+    if found is None:
+        return tuple(out)
+    own = found.get(plane)
+    if isinstance(own, Mapping):
+        out.extend((f"rings.{ring}.{plane}.{key}", own[key]) for key in own)
+    schedule = found.get("schedule")
+    if plane in _SCHEDULE_PLANES and isinstance(schedule, Mapping) and out:
+        out.extend((f"rings.{ring}.schedule.{key}", schedule[key]) for key in schedule)
+    return tuple(out)
+
+
 def publication_specs(
     pack: Mapping[str, Any],
     documents: Mapping[str, Mapping[str, Any]],

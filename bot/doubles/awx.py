@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from bot.doubles._console import ConsoleEdit, ConsoleEdits
 from bot.doubles._json_double import Call, JsonDouble, Reply
@@ -33,7 +33,25 @@ LAUNCH_FIELDS = frozenset(
 )  # fmt: skip
 """Fields ``JobLaunchSerializer`` accepts (ansible/awx ``awx/api/serializers.py``)."""
 
-PROMPTS = {"limit": "ask_limit_on_launch", "extra_vars": "ask_variables_on_launch"}
+PROMPTS = {
+    "limit": "ask_limit_on_launch",
+    "extra_vars": "ask_variables_on_launch",
+    "credentials": "ask_credential_on_launch",
+    "job_tags": "ask_tags_on_launch",
+    "skip_tags": "ask_skip_tags_on_launch",
+}
+"""Launch fields and the template flag that must be true for AWX to honour each."""
+SURVEY_TYPES = {
+    "text": (str,),
+    "textarea": (str,),
+    "password": (str,),
+    "integer": (int,),
+    "float": (int, float),
+    "multiplechoice": (str,),
+    "multiselect": (list,),
+}
+"""Survey question types (AWX ``awx/main/models/mixins.py`` ``SurveyJobTemplateMixin``) and
+the JSON values an answer of each may be."""
 LIST_FILTERS = frozenset({"name", "order_by"})
 """Query parameters AWX documents for every list (filtering.rst, sorting) beyond the Swagger's."""
 FINAL = frozenset({"successful", "failed", "error", "canceled"})
@@ -54,6 +72,11 @@ class JobTemplate:
     organization: str
     ask_limit_on_launch: bool = True
     ask_variables_on_launch: bool = True
+    ask_credential_on_launch: bool = True
+    ask_tags_on_launch: bool = True
+    ask_skip_tags_on_launch: bool = True
+    survey: list[dict[str, Any]] | None = None
+    """The survey's questions (``spec``), or ``None`` when the template has no survey."""
     outcome: str = "successful"
     """The status its jobs end with."""
     hosts: tuple[str, ...] = ("ws-001", "ws-002")
@@ -68,6 +91,31 @@ class JobTemplate:
             "summary_fields": {"organization": {"name": self.organization}},
             "ask_limit_on_launch": self.ask_limit_on_launch,
             "ask_variables_on_launch": self.ask_variables_on_launch,
+            "ask_credential_on_launch": self.ask_credential_on_launch,
+            "ask_tags_on_launch": self.ask_tags_on_launch,
+            "ask_skip_tags_on_launch": self.ask_skip_tags_on_launch,
+            "survey_enabled": self.survey is not None,
+        }
+
+
+@dataclass(slots=True)
+class Credential:
+    """A credential the double holds (name, kind and organization; never its secret)."""
+
+    id: int
+    name: str
+    kind: str = "ssh"
+    organization: str = "Default"
+
+    def as_json(self) -> dict[str, Any]:
+        """The object as the API serialises it (secrets are never listed)."""
+        return {
+            "id": self.id,
+            "type": "credential",
+            "url": f"/api/v2/credentials/{self.id}/",
+            "name": self.name,
+            "kind": self.kind,
+            "summary_fields": {"organization": {"name": self.organization}},
         }
 
 
@@ -79,6 +127,9 @@ class Job:
     template: JobTemplate
     extra_vars: dict[str, Any]
     limit: str
+    credentials: tuple[Credential, ...] = ()
+    job_tags: str = ""
+    skip_tags: str = ""
     reads: int = 0
     status: str = "new"
     events: list[str] = field(default_factory=list)
@@ -96,6 +147,13 @@ class Job:
             "failed": self.status in {"failed", "error"},
             "limit": self.limit,
             "extra_vars": json.dumps(self.extra_vars),
+            "job_tags": self.job_tags,
+            "skip_tags": self.skip_tags,
+            "summary_fields": {
+                "credentials": [
+                    {"id": c.id, "name": c.name, "kind": c.kind} for c in self.credentials
+                ]
+            },
             "launch_type": "manual",
             "job_explanation": "" if self.status != "failed" else "playbook failed on ws-002",
             "finished": None
@@ -124,6 +182,7 @@ class AwxDouble(ConsoleEdits, JsonDouble):
         self.steps_to_finish = steps_to_finish
         self.templates: dict[int, JobTemplate] = {}
         self.jobs: dict[int, Job] = {}
+        self.credentials: dict[int, Credential] = {}
         self._next_job = 100
         swagger = _load_swagger()
         self._routes = [
@@ -132,7 +191,7 @@ class AwxDouble(ConsoleEdits, JsonDouble):
         ]
 
     # -- set-up ----------------------------------------------------------------------------
-    _console_fields = ("templates", "jobs")
+    _console_fields = ("templates", "jobs", "credentials")
 
     def _console_apply(self, intent: str, kind: ConsoleEdit, group: str, value: str) -> None:
         mine = {i: j for i, j in self.jobs.items() if j.extra_vars.get("eucora_intent") == intent}
@@ -167,6 +226,12 @@ class AwxDouble(ConsoleEdits, JsonDouble):
         template_id = len(self.templates) + 7
         self.templates[template_id] = JobTemplate(template_id, name, organization, **kwargs)
         return template_id
+
+    def add_credential(self, name: str, kind: str = "ssh", organization: str = "Default") -> int:
+        """Add a credential; returns its id."""
+        credential_id = len(self.credentials) + 3
+        self.credentials[credential_id] = Credential(credential_id, name, kind, organization)
+        return credential_id
 
     def environ(self) -> dict[str, str]:
         """The ``EUCORA_AWX_*`` settings that point a connector at this double."""
@@ -226,7 +291,7 @@ class AwxDouble(ConsoleEdits, JsonDouble):
         self.violation(f"{call.method} {call.path}: {why}")
         return Reply(status, {"detail": why})
 
-    def _dispatch(self, call: Call, parts: list[str]) -> Reply:  # noqa: C901 - a route table
+    def _dispatch(self, call: Call, parts: list[str]) -> Reply:  # noqa: C901, PLR0912 - a route table
         match parts:
             case ["job_templates"]:
                 names = call.query.get("name")
@@ -242,6 +307,18 @@ class AwxDouble(ConsoleEdits, JsonDouble):
                 if call.method == "GET":
                     return Reply(200, _launch_info(template))
                 return self._launch(call, template)
+            case ["job_templates", ref, "survey_spec"]:
+                template = self._template(ref)
+                if template is None:
+                    return _not_found()
+                if call.method != "GET":
+                    return self._refuse(call, 405, "the double serves surveys read-only")
+                spec = template.survey or []
+                return Reply(200, {"name": "", "description": "", "spec": spec} if spec else {})
+            case ["credentials"]:
+                wanted = call.query.get("name")
+                held = [c for c in self.credentials.values() if not wanted or c.name == wanted[0]]
+                return _page([c.as_json() for c in held])
             case ["job_templates", ref, "jobs"]:
                 template = self._template(ref)
                 if template is None:
@@ -295,11 +372,24 @@ class AwxDouble(ConsoleEdits, JsonDouble):
         for name, flag in PROMPTS.items():
             if name in body and not getattr(template, flag):
                 ignored[name] = body[name]
+        answers = {} if "extra_vars" in ignored else dict(extra_vars)
+        problems = _survey_problems(template.survey or [], answers)
+        if problems:  # AWX refuses the launch; nothing is created
+            return Reply(400, {"variables_needed_to_start": problems})
+        credentials = []
+        for ref in [] if "credentials" in ignored else body.get("credentials", []):
+            credential = self.credentials.get(ref) if isinstance(ref, int) else None
+            if credential is None:
+                return self._refuse(call, 400, f"credential {ref!r} does not exist")
+            credentials.append(credential)
         job = Job(
             id=self._next_job,
             template=template,
-            extra_vars={} if "extra_vars" in ignored else dict(extra_vars),
+            extra_vars=answers,
             limit="" if "limit" in ignored else str(body.get("limit", "")),
+            credentials=tuple(credentials),
+            job_tags="" if "job_tags" in ignored else str(body.get("job_tags", "")),
+            skip_tags="" if "skip_tags" in ignored else str(body.get("skip_tags", "")),
         )
         self._next_job += 1
         self.jobs[job.id] = job
@@ -377,14 +467,61 @@ class AwxDouble(ConsoleEdits, JsonDouble):
             job.status = _PROGRESS[min(job.reads, len(_PROGRESS) - 1)]
 
 
+def _survey_problems(spec: list[dict[str, Any]], answers: dict[str, Any]) -> list[str]:
+    """What AWX says of survey answers it refuses (``SurveyJobTemplateMixin._survey_element_validation``)."""
+    problems = []
+    for question in spec:
+        name = str(question["variable"])
+        if name not in answers:
+            if question.get("required") and question.get("default") in (None, ""):
+                problems.append(f"'{name}' value missing")
+            continue
+        value, kind = answers[name], str(question.get("type", "text"))
+        if not isinstance(value, SURVEY_TYPES.get(kind, (str,))) or isinstance(value, bool):
+            problems.append(f"Value {value!r} for '{name}' expected to be a {kind}.")
+            continue
+        choices = question.get("choices") or []
+        if isinstance(choices, str):
+            choices = choices.split("\n")
+        picked: list[Any] = (
+            cast("list[Any]", value)
+            if kind == "multiselect"
+            else [value]
+            if kind == "multiplechoice"
+            else []
+        )
+        problems.extend(
+            f"Value {item!r} for '{name}' expected to be one of {choices}."
+            for item in picked
+            if item not in choices
+        )
+        size = (
+            len(value)
+            if isinstance(value, str)
+            else value
+            if kind in ("integer", "float")
+            else None
+        )
+        low, high = question.get("min"), question.get("max")
+        if size is not None and low is not None and size < low:
+            problems.append(f"'{name}' value {value!r} is too small (must be at least {low}).")
+        if size is not None and high is not None and size > high:
+            problems.append(f"'{name}' value {value!r} is too large (must be no more than {high}).")
+    return problems
+
+
 def _launch_info(template: JobTemplate) -> dict[str, Any]:
+    missing = _survey_problems(template.survey or [], {})
     return {
         "ask_limit_on_launch": template.ask_limit_on_launch,
         "ask_variables_on_launch": template.ask_variables_on_launch,
-        "can_start_without_user_input": True,
+        "ask_credential_on_launch": template.ask_credential_on_launch,
+        "ask_tags_on_launch": template.ask_tags_on_launch,
+        "ask_skip_tags_on_launch": template.ask_skip_tags_on_launch,
+        "can_start_without_user_input": not missing,
         "passwords_needed_to_start": [],
-        "variables_needed_to_start": [],
-        "survey_enabled": False,
+        "variables_needed_to_start": [p.split("'")[1] for p in missing],
+        "survey_enabled": template.survey is not None,
         "job_template_data": {"id": template.id, "name": template.name},
     }
 

@@ -152,6 +152,8 @@ class LandscapeDouble(ConsoleEdits, JsonDouble):
         self.computers: dict[int, Computer] = {}
         self.scripts: dict[int, Script] = {}
         self.activities: dict[int, Activity] = {}
+        self.reboots: list[tuple[list[int], str | None]] = []
+        """RebootComputers calls: the computer ids and ``deliver_after``."""
         self.child_outcome = "succeeded"
         self.steps_to_finish = 2
         self._next_id = 1000
@@ -330,6 +332,28 @@ class LandscapeDouble(ConsoleEdits, JsonDouble):
             raise LandscapeError("RequiresUser", "the script has no user to run as")
         return self._launch(f"Run script: {script.title}", "ExecuteScriptRequest", args["query"])
 
+    def _do_GetScriptCode(self, args: dict[str, Any]) -> str:  # noqa: N802
+        return self._script(args["script_id"]).code
+
+    def _do_RebootComputers(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        unknown = [i for i in args["computer_ids"] if i not in self.computers]
+        if unknown:
+            raise LandscapeError("UnknownComputer", f"no computer {unknown[0]}")
+        when = args["deliver_after"]
+        if when is not None:
+            try:
+                datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            except ValueError:
+                raise LandscapeError(
+                    "InvalidTime", f"deliver_after {when!r} is not a time"
+                ) from None
+        query = " ".join(f"id:{i}" for i in args["computer_ids"])
+        group = self._launch(
+            "Restart computers", "RestartRequest", query, union=True, count="reboot"
+        )
+        self.reboots.append((list(args["computer_ids"]), when))
+        return group
+
     def _do_InstallPackages(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         summary = f"Install packages {', '.join(args['packages'])}"
         return self._launch(summary, "ChangePackagesRequest", args["query"])
@@ -354,13 +378,17 @@ class LandscapeDouble(ConsoleEdits, JsonDouble):
             raise LandscapeError("UnknownScript", f"no script {script_id}")
         return self.scripts[script_id]
 
-    def _launch(self, summary: str, kind: str, query: str) -> dict[str, Any]:
+    def _launch(
+        self, summary: str, kind: str, query: str, *, union: bool = False, count: str = "launch"
+    ) -> dict[str, Any]:
         tag = query.removeprefix("tag:") if query.startswith("tag:") and " " not in query else None
         told = self.outcomes_of(tag) if tag is not None else None
         have = len(self._select(query)) if told is not None else 0
         for device in (told or [])[have:]:  # the told group's devices are its computers
             self.add_computer(device.name, str(tag))
-        computers = self._select(query)
+        computers = (
+            [self.computers[int(t[3:])] for t in query.split()] if union else self._select(query)
+        )
         if not computers:
             raise LandscapeError("UnknownComputers", f"no computer matches {query!r}")
         now = datetime.now(UTC)
@@ -370,7 +398,7 @@ class LandscapeDouble(ConsoleEdits, JsonDouble):
             child = Activity(self._new_id(), summary, group.id, computer.id, kind, now)
             group.children.append(child)
             self.activities[child.id] = child
-        self.creates["launch"] += 1
+        self.creates[count] += 1
         return group.as_json()
 
     def _select(self, query: str) -> list[Computer]:

@@ -133,7 +133,10 @@ class PlaneDoubles:
             "intune": len(self.intune.apps),
             "jamf": len(self.jamf.policies),
             "sccm": len(self.sccm.applications),
-            "landscape": sum(a.parent_id is None for a in self.landscape.activities.values()),
+            "landscape": sum(  # script runs; a restart (landscape.reboot) carries no change
+                a.parent_id is None and a.summary.startswith("Run script: ")
+                for a in self.landscape.activities.values()
+            ),
             "awx": len(self.awx.jobs),
         }
 

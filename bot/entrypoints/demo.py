@@ -259,12 +259,30 @@ def _git(repo: Path, *args: str) -> None:
     )
 
 
+_ZOOM_POLICY = """\
+jamf:
+  customEvent: install-zoom
+  selfService:
+    category: Communication
+    installButtonText: Install Zoom
+"""
+"""Jamf policy settings the demo's change adds to Zoom (a trigger and Self Service)."""
+_SEVEN_ZIP_TYPE = """\
+sccm:
+  maxRunTimeMinutes: 30
+  rebootBehavior: noAction
+"""
+"""Configuration Manager deployment type settings of the 7-Zip lab intent."""
+
+
 def _pull_request(home: Path) -> Path:
     """A git copy of the example repository with a change branch: the demo's pull request.
 
     The change touches one intent per plane, so merging it publishes to all five: Chrome 132
-    (Intune), Zoom to a bigger lab ring (Jamf Pro), 7-Zip 24.09 piloted in the lab
-    (Configuration Manager), osquery for servers (Landscape) and CIS hardening 1.3.1 (Ansible).
+    (Intune, with the example's requirements), Zoom to a bigger lab ring with a custom trigger
+    and Self Service (Jamf Pro), 7-Zip 24.09 piloted in the lab with its deadline and a maximum
+    run time (Configuration Manager), osquery for servers, whose lab restarts after the install
+    (Landscape), and CIS hardening 1.3.1 with its survey answers (Ansible).
     Package digests are those of stand-in installers (the demo has no network to download the
     real ones; the plane doubles receive the stand-ins).
     """
@@ -287,7 +305,9 @@ def _pull_request(home: Path) -> Path:
     )
     zoom = repo / "intents" / "macos" / "zoom.yaml"
     zoom.write_text(
-        re.sub(r"(?m)^(\s+devices:) 6$", r"\1 9", zoom.read_text(encoding="utf-8"), count=1),
+        re.sub(r"(?m)^(\s+devices:) 6$", r"\1 9", zoom.read_text(encoding="utf-8"), count=1)
+        # The helpdesk's custom trigger and the Self Service entry of the available ring.
+        .replace("\nrings:\n", "\n" + _ZOOM_POLICY + "rings:\n", 1),
         encoding="utf-8",
     )
     osquery = (repo / "intents" / "linux" / "osquery.yaml").read_text(encoding="utf-8")
@@ -300,6 +320,7 @@ def _pull_request(home: Path) -> Path:
     lab = seven.replace("name: 7-zip\n", "name: 7-zip-lab\n", 1).replace("24.08", "24.09")
     lab = lab.replace("2408", "2409")
     lab = lab[: lab.index("  - name: pilot")] + lab[lab.index("rollback:") :]  # the lab ring only
+    lab = lab.replace("\nrings:\n", "\n" + _SEVEN_ZIP_TYPE + "rings:\n", 1)
     (repo / "intents" / "windows" / "7-zip-lab.yaml").write_text(
         with_stand_in_package(lab), encoding="utf-8"
     )

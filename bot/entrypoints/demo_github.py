@@ -46,7 +46,7 @@ from connectors.registry import Connectors, build_connectors
 Echo = Callable[[str], None]
 REPOSITORY = "contoso/intents"
 COMMENT_LINES = 14
-PLAN_LINES = 24
+PLAN_LINES = 60
 PUBLISH_SECONDS = 30.0
 ROLLOUT_START = datetime(2027, 3, 1, 10, 0, tzinfo=UTC)  # after Chrome's lab ring opens
 OSQUERY_RINGS = {"euc-lab": 5, "euc-pilot-linux": 30, "linux-workstations": 640}

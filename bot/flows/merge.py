@@ -38,6 +38,7 @@ from bot.core.publishing import (
     PublicationAction,
     PublicationSpec,
     is_final,
+    plane_settings_sent,
     publication_specs,
 )
 from bot.core.records import ChangeRow, NewChange, NewPublication
@@ -491,6 +492,7 @@ def _plan(connector: Any, spec: PublicationSpec, digest: str) -> PlanView:
             target=spec.target,
             steps=(),
             error=" ".join(str(error).split())[:300],
+            settings=plane_settings_sent(spec.intent, spec.ring),
         )
     return PlanView(
         plane=spec.plane,
@@ -498,4 +500,5 @@ def _plan(connector: Any, spec: PublicationSpec, digest: str) -> PlanView:
         ring=spec.ring,
         target=spec.target,
         steps=tuple((step.kind.value, step.description) for step in steps),
+        settings=plane_settings_sent(spec.intent, spec.ring),
     )

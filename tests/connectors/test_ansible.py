@@ -59,6 +59,8 @@ def test_publish_launches_one_job_with_the_change_in_its_extra_vars(awx: AwxDoub
     job = awx.launches()[0]
     assert job.limit == "ws_lab"
     assert job.extra_vars == {
+        "cis_level": "1",  # the example's ansible.extraVars
+        "cis_profile": "workstation",
         "eucora_intent": "cis-ubuntu-2404-l1",
         "eucora_version": "1.3.0",
         "eucora_evidence_digest": pub.evidence_digest,

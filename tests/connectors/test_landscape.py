@@ -15,6 +15,7 @@ from connectors.base import StepKind
 from connectors.landscape import (
     ACTIVITY_ID,
     LAUNCH_AFTER,
+    REBOOT_ID,
     LandscapeConnector,
     computer_query,
     script_code,
@@ -66,14 +67,17 @@ def test_publish_creates_one_script_and_runs_it_on_the_tagged_computers(
     assert f"# evidence: {pub.evidence_digest}" in script.code
     assert "sha256sum -c -" in script.code
     assert script.username == "root"
-    (group,) = landscape.groups()
+    group, reboot = landscape.groups()
     assert group.summary == f"Run script: {script.title}"
     assert {c.computer_id for c in group.children} == {1, 2}
     assert result.object_id == str(group.id)
     assert result.created is True
     assert result.details["computers"] == "2"
-    # The launch marker goes first, the activity id right after the launch.
-    assert [key for key, _ in journal.writes] == [LAUNCH_AFTER, ACTIVITY_ID]
+    # The example's lab ring restarts its computers after the install (landscape.reboot).
+    assert reboot.summary == "Restart computers"
+    assert result.details["reboot_activity_id"] == str(reboot.id)
+    # The launch marker goes first, the activity id right after the launch, then the reboot's.
+    assert [key for key, _ in journal.writes] == [LAUNCH_AFTER, ACTIVITY_ID, REBOOT_ID]
 
 
 def test_duplicate_publishes_reuse_the_script_and_never_launch_again(

@@ -9,8 +9,10 @@ the comment stays far below GitHub's 65,536 characters next to the check report.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core.publishing import PublicationState, PublicationView
 from bot.core.render.check import escape_markdown
@@ -31,6 +33,8 @@ MAX_PLANS = 50
 """Plane/intent/ring entries in the plan."""
 MAX_STEPS = 12
 """Steps listed per plan entry."""
+MAX_SETTINGS = 20
+"""Plane settings listed per plan entry."""
 MAX_PROBLEMS = 20
 NAME_WIDTH = 80
 """Names, targets and versions are cut to this many characters (escaped), with an ellipsis."""
@@ -213,6 +217,8 @@ class PlanView:
     """The plane could not be read: why (the plan is then unknown)."""
     retire: bool = False
     """The PR deletes the intent: merging retires it from its plane (``steps`` are empty)."""
+    settings: tuple[tuple[str, Any], ...] = ()
+    """The plane settings the publication sends (``publishing.plane_settings_sent``)."""
 
 
 RETIRE_PLAN = (
@@ -229,16 +235,37 @@ def _plan_entry(plan: PlanView) -> str:
     if plan.retire:
         return f"{title}: {RETIRE_PLAN}"
     if plan.error is not None:
-        return f"{title}: ⚠️ the plane could not be read: {_cell(plan.error, TEXT_WIDTH)}"
+        return f"{title}: ⚠️ the plane could not be read: {_cell(plan.error, TEXT_WIDTH)}" + (
+            _settings_lines(plan.settings)
+        )
     if not plan.steps:
-        return f"{title}: nothing to do"
+        return f"{title}: nothing to do" + _settings_lines(plan.settings)
     steps = [
         f"  - {_cell(kind)}: {_cell(description, TEXT_WIDTH)}"
         for kind, description in plan.steps[:MAX_STEPS]
     ]
     if len(plan.steps) > MAX_STEPS:
         steps.append(f"  - …and {len(plan.steps) - MAX_STEPS:,} more steps")
-    return "\n".join([title, *steps])
+    return "\n".join([title, *steps]) + _settings_lines(plan.settings)
+
+
+def _settings_lines(settings: Sequence[tuple[str, Any]]) -> str:
+    """The settings sent, one sub-bullet each (empty, so the entry reads as before, if none)."""
+    if not settings:
+        return ""
+    lines = [
+        f"    - {_code(name)}: {_code(_compact(value), TEXT_WIDTH)}"
+        for name, value in settings[:MAX_SETTINGS]
+    ]
+    if len(settings) > MAX_SETTINGS:
+        lines.append(f"    - …and {len(settings) - MAX_SETTINGS:,} more settings")
+    return "\n  - settings sent:\n" + "\n".join(lines)
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
 
 
 def plan_markdown(plans: Sequence[PlanView], *, unconfigured: Sequence[str] = ()) -> str:
