@@ -27,6 +27,7 @@ killed worker's delivery is taken over in seconds.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import threading
 import time
@@ -151,7 +152,7 @@ class Topology:
         env = {**self.environ, "EUCORA_HOME": str(self.logs / "cli")}
         return subprocess.run(
             eucora(*args),
-            env={**_os_environ(), **env},
+            env={**os.environ, **env},
             capture_output=True,
             text=True,
             timeout=120,
@@ -188,12 +189,6 @@ class Topology:
             "start",
         ]
         _run(_as_user(prefix, command), timeout=START_TIMEOUT_SECONDS + 10)
-
-
-def _os_environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def _stop_all(planes: PlaneDoubles) -> None:
@@ -343,7 +338,7 @@ def _merge(
     for user in CAB:
         review = double.add_review(REPO, pr.number, user, "APPROVED")
         delivery = webhooks.review_event(
-            pr, review, secret=double.app.webhook_secret, installation_id=pr_installation(double)
+            pr, review, secret=double.app.webhook_secret, installation_id=_installation(double)
         )
         assert _ok(_send(double, delivery))
     _wait(topology, lambda: decided("success"), f"PR {pr.number} to be approved")
@@ -354,7 +349,7 @@ def _merge(
     return pr
 
 
-def pr_installation(double: GitHubDouble) -> int:
+def _installation(double: GitHubDouble) -> int:
     [installation] = double.installations
     return int(installation)
 
