@@ -17,9 +17,10 @@ Faults are armed per path pattern for the next N matching requests:
 * ``"stale"`` answers a lookup as if the object did not exist yet (a replica that lags, or a
   concurrent creator), so the next create meets the plane's duplicate-name answer.
 
-:meth:`HttpDouble.offline` is the plane's outage: for a while every connection is closed as
-soon as its request arrives, before anything is applied or answered (a plane, or the network
-to it, dropping connections); :attr:`HttpDouble.refused` counts them.
+:meth:`HttpDouble.offline` is the plane's outage: for a while (or for the next N connections)
+every connection is closed as soon as its request arrives, before anything is applied or
+answered (a plane, or the network to it, dropping connections); :attr:`HttpDouble.refused`
+counts them.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class HttpDouble:
         self.refused = 0
         """Requests whose connection was closed unanswered while the double was offline."""
         self._offline_until = 0.0
+        self._refusals_left: int | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -187,10 +189,14 @@ class HttpDouble:
                 Fault(kind, re.compile(path), method and method.upper(), times, retry_after, when)
             )
 
-    def offline(self, seconds: float) -> None:
-        """Close every connection unanswered, applying nothing, for the next ``seconds``."""
+    def offline(self, seconds: float, *, refusals: int | None = None) -> None:
+        """Close every connection unanswered, applying nothing, for the next ``seconds``.
+
+        With ``refusals``, the outage also ends once that many connections have been closed.
+        """
         with self.lock:
             self._offline_until = time.monotonic() + seconds
+            self._refusals_left = refusals
 
     def set_outcomes(  # noqa: PLR0913 - the counts of one group, plus when
         self,
@@ -284,8 +290,11 @@ class HttpDouble:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         with self.lock:
-            offline = time.monotonic() < self._offline_until
-            self.refused += offline
+            offline = time.monotonic() < self._offline_until and self._refusals_left != 0
+            if offline:
+                self.refused += 1
+                if self._refusals_left is not None:
+                    self._refusals_left -= 1
         if offline:
             _close(environ)
         request = Request(environ)

@@ -134,3 +134,10 @@ def test_an_offline_plane_closes_connections_unanswered_and_applies_nothing(
     double.offline(0)  # back: the same launch is applied and answered
     assert client.post(launch, json={"limit": "lab"}).status_code == 201
     assert (double.refused, double.creates["launch"]) == (1, 1)
+
+    double.offline(30, refusals=2)  # the next two connections only
+    for _ in range(2):
+        with pytest.raises(httpx.TransportError):
+            client.get("/api/v2/job_templates/")
+    assert client.get("/api/v2/job_templates/").status_code == 200
+    assert double.refused == 3
