@@ -111,6 +111,10 @@ class DeliveryProcessor:
             return
         seconds = time.perf_counter() - started
         word = _outcome_word(outcome)
+        # Audited before the ``done`` commit, once per delivery: a worker killed between the two
+        # leaves the delivery to be run again, and the retry's events are the ones already there.
+        self._settled(claim)
+        self._audit(claim, word, None)
         if not self.inbox.complete(claim, outcome=word, now=self.clock()):
             log.warning("lease lost before completion; another worker has the delivery")
             return
@@ -127,8 +131,6 @@ class DeliveryProcessor:
                 "seconds": round(seconds, 4),
             },
         )
-        self._settled(claim)
-        self._audit(claim, word, None)
 
     def _settled(self, claim: Claim) -> None:
         """Count and audit the deliveries settled into this one, now that it has ended.
@@ -218,6 +220,7 @@ class DeliveryProcessor:
                 head_sha=head_sha,
                 payload=payload,
                 time=self.clock(),
+                once=True,
             )
 
     def _audit(self, claim: Claim, outcome: str, error: str | None) -> None:

@@ -16,6 +16,11 @@ Faults are armed per path pattern for the next N matching requests:
   succeeded, response lost" case every connector has to survive);
 * ``"stale"`` answers a lookup as if the object did not exist yet (a replica that lags, or a
   concurrent creator), so the next create meets the plane's duplicate-name answer.
+
+:meth:`HttpDouble.offline` is the plane's outage: for a while (or for the next N connections)
+every connection is closed as soon as its request arrives, before anything is applied or
+answered (a plane, or the network to it, dropping connections); :attr:`HttpDouble.refused`
+counts them.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, NoReturn, Self
 
 import trustme
 from werkzeug.http import http_date
@@ -108,6 +114,10 @@ class HttpDouble:
         self.clock: Clock = real_clock
         """The plane's own clock (its ``Date`` header, its timestamps); a test may drive it."""
         self.outcomes = OutcomeBook(lambda: self.clock)
+        self.refused = 0
+        """Requests whose connection was closed unanswered while the double was offline."""
+        self._offline_until = 0.0
+        self._refusals_left: int | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -178,6 +188,15 @@ class HttpDouble:
             self._faults.append(
                 Fault(kind, re.compile(path), method and method.upper(), times, retry_after, when)
             )
+
+    def offline(self, seconds: float, *, refusals: int | None = None) -> None:
+        """Close every connection unanswered, applying nothing, for the next ``seconds``.
+
+        With ``refusals``, the outage also ends once that many connections have been closed.
+        """
+        with self.lock:
+            self._offline_until = time.monotonic() + seconds
+            self._refusals_left = refusals
 
     def set_outcomes(  # noqa: PLR0913 - the counts of one group, plus when
         self,
@@ -270,6 +289,14 @@ class HttpDouble:
         return None
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with self.lock:
+            offline = time.monotonic() < self._offline_until and self._refusals_left != 0
+            if offline:
+                self.refused += 1
+                if self._refusals_left is not None:
+                    self._refusals_left -= 1
+        if offline:
+            _close(environ)
         request = Request(environ)
         with self.lock:
             self.requests.append(
@@ -291,11 +318,16 @@ class HttpDouble:
         if fault is not None and fault.kind == "hang-after":
             self._stopping.wait(HANG_SECONDS)
         if fault is not None and fault.kind == "drop":
-            sock: socket.socket = environ["werkzeug.socket"]
-            sock.shutdown(socket.SHUT_RDWR)
-            raise _ResponseDroppedError
+            _close(environ)
         return response(environ, start_response)
 
     def fault_response(self, status: int, code: str, message: str) -> Response:
         """The vendor-shaped body of an injected fault (subclasses override the shape)."""
         return Response(f"{code}: {message}", status=status, mimetype="text/plain")
+
+
+def _close(environ: dict[str, Any]) -> NoReturn:
+    """Close the request's connection without an answer (werkzeug takes it as a drop)."""
+    sock: socket.socket = environ["werkzeug.socket"]
+    sock.shutdown(socket.SHUT_RDWR)
+    raise _ResponseDroppedError

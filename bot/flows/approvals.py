@@ -86,6 +86,7 @@ from bot.flows.pull_request import (
     PullRequestContext,
     StoredPack,
     evaluate_pull_request,
+    supersede_replaced_approval_runs,
 )
 from bot.ports import GitHub, ReviewLedger, Revisions
 
@@ -668,7 +669,8 @@ def redecide(
     if stored is None:
         return evaluate_pull_request(context, repository, number, correlation_id=correlation_id)
     view = gate.judge(context, pr, stored, correlation_id=correlation_id)
-    github.create_check_run(repository, view.run)
+    run_id = github.create_check_run(repository, view.run)
+    supersede_replaced_approval_runs(context, repository, pr.head_sha, run_id)
     comment = comment_body(
         stored.pack,
         digest=stored.digest,

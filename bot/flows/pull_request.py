@@ -241,8 +241,33 @@ _SUPERSEDED = CheckRunOutput(
 )
 
 
-def _supersede_older_runs(
+_REDECIDED = CheckRunOutput(
+    title="Superseded by a later decision",
+    summary="Superseded by a later decision of the CAB approval on this commit.",
+)
+
+
+def supersede_replaced_approval_runs(
     context: PullRequestContext, repository: str, head_sha: str, current: int
+) -> None:
+    """Complete the CAB runs a re-decision (its run: ``current``) replaced, as cancelled.
+
+    A waiting decision's run stays ``in_progress``; the next decision creates a new run, so the
+    one it replaces is completed here rather than when the head is evaluated again.
+    """
+    _supersede_older_runs(
+        context, repository, head_sha, current, names=(APPROVAL_CHECK,), output=_REDECIDED
+    )
+
+
+def _supersede_older_runs(  # noqa: PLR0913 - the commit, the run to keep, which runs and why
+    context: PullRequestContext,
+    repository: str,
+    head_sha: str,
+    current: int,
+    *,
+    names: tuple[str, ...] = (POLICY_CHECK, APPROVAL_CHECK),
+    output: CheckRunOutput = _SUPERSEDED,
 ) -> None:
     """Complete this app's older in-progress runs on the commit as ``cancelled``, saying why.
 
@@ -251,7 +276,7 @@ def _supersede_older_runs(
     check counts as passing) and only this app's runs; a failed list read raises (retried).
     """
     github = context.github
-    for name in (POLICY_CHECK, APPROVAL_CHECK):
+    for name in names:
         for run_id in github.in_progress_check_runs(repository, head_sha, name):
             if run_id != current:
                 github.update_check_run(
@@ -262,7 +287,7 @@ def _supersede_older_runs(
                         head_sha=head_sha,
                         status=CheckStatus.COMPLETED,
                         conclusion=CheckConclusion.CANCELLED,
-                        output=_SUPERSEDED,
+                        output=output,
                     ),
                 )
 

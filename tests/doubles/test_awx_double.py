@@ -119,3 +119,25 @@ def test_job_listing_pages_newest_first(awx: tuple[AwxDouble, httpx.Client]) -> 
     assert [j["id"] for j in last["results"]] == [100]
     assert last["next"] is None
     assert double.violations == []
+
+
+def test_an_offline_plane_closes_connections_unanswered_and_applies_nothing(
+    awx: tuple[AwxDouble, httpx.Client],
+) -> None:
+    double, client = awx
+    [template] = [t.id for t in double.templates.values() if t.name == "patch+reboot"]
+    launch = f"/api/v2/job_templates/{template}/launch/"
+    double.offline(30)
+    with pytest.raises(httpx.TransportError):
+        client.post(launch, json={"limit": "lab"})
+    assert (double.refused, double.creates["launch"], len(double.jobs)) == (1, 0, 0)
+    double.offline(0)  # back: the same launch is applied and answered
+    assert client.post(launch, json={"limit": "lab"}).status_code == 201
+    assert (double.refused, double.creates["launch"]) == (1, 1)
+
+    double.offline(30, refusals=2)  # the next two connections only
+    for _ in range(2):
+        with pytest.raises(httpx.TransportError):
+            client.get("/api/v2/job_templates/")
+    assert client.get("/api/v2/job_templates/").status_code == 200
+    assert double.refused == 3

@@ -107,12 +107,15 @@ class AuditLog:
         head_sha: str | None,
         payload: Any,
         time: datetime,
+        once: bool = False,
     ) -> AuditEvent:
         """Append one event after the last committed one and return it, sealed.
 
         The writers' lock makes appends from any number of processes one chain; a busy database
         or a serialisation failure is retried (``RETRY_ATTEMPTS`` times, ``RETRY_TIMEOUT_SECONDS``
         at most). Raises ``ValueError`` for malformed fields before touching the database.
+        ``once``: when an event of this type and correlation id is already in the log, that one
+        is returned and nothing is appended (decided under the lock: a retry after a crash).
         """
         fields: dict[str, Any] = {
             "time": format_event_time(time),
@@ -134,6 +137,8 @@ class AuditLog:
             wait_jitter=0.05,
         ):
             with attempt, write_transaction(self._engine, AUDIT_LOCK_KEY) as connection:
+                if once and (earlier := _same_event(connection, type, correlation_id)) is not None:
+                    return earlier
                 head = connection.execute(
                     select(audit_events.c.seq, audit_events.c.hash)
                     .order_by(audit_events.c.seq.desc())
@@ -395,6 +400,17 @@ def describe_problem(report: ChainReport) -> str:
 def _row(event: AuditEvent) -> dict[str, Any]:
     """The event as a table row: every field, the payload stored as its canonical JSON text."""
     return {**event_json(event), "payload": canonical_json(event.payload).decode("utf-8")}
+
+
+def _same_event(connection: Connection, type_: str, correlation_id: str) -> AuditEvent | None:
+    """The first event of ``type_`` with ``correlation_id``, if the log has one."""
+    row = connection.execute(
+        select(audit_events)
+        .where(audit_events.c.correlation_id == correlation_id, audit_events.c.type == type_)
+        .order_by(audit_events.c.seq)
+        .limit(1)
+    ).first()
+    return None if row is None else _event(row)
 
 
 def _event(row: Row[Any]) -> AuditEvent:
