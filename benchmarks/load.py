@@ -41,6 +41,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -596,6 +597,27 @@ def warm_up(url: str, scenario: Scenario, secret: str, double: GitHubDouble) -> 
     raise SystemExit("the warm-up evaluation did not complete in 120 s")
 
 
+def profile(stack: Stack, args: argparse.Namespace, name: str) -> list[subprocess.Popen[bytes]]:
+    """``py-spy record`` of each EUCORA process group while the load runs (``--profile DIR``).
+
+    Raw folded stacks with idle frames (where the threads wait, not only where they run), one
+    file per process group; ``py-spy`` must be installed (``pip install py-spy``).
+    """
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    args.profile.mkdir(parents=True, exist_ok=True)
+    started = []
+    for group, (how, pid) in stack.meter.groups.items():
+        if how != "group" or "eucora" not in group:
+            continue
+        out = args.profile / f"{name}-{group.replace(' ', '_')}.txt"
+        command = [spy, "record", "--pid", str(pid), "--subprocesses", "--idle", "--format", "raw"]
+        command += ["--duration", str(int(args.seconds)), "--rate", "50", "--output", str(out)]
+        started.append(
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+    return started
+
+
 def _percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")
@@ -619,7 +641,7 @@ def _drain(inbox: Inbox, timeout: float) -> tuple[float | None, int]:
         time.sleep(0.5)
 
 
-def measure(  # noqa: PLR0913, PLR0917 - what one run needs
+def measure(  # noqa: C901, PLR0913, PLR0917 - what one run needs, in order
     topology: str,
     connections: int,
     args: argparse.Namespace,
@@ -667,9 +689,13 @@ def measure(  # noqa: PLR0913, PLR0917 - what one run needs
             def begin() -> None:
                 marks["before"] = stack.meter.sample()
                 timer.start()
+                if args.profile:
+                    marks["profilers"] = profile(stack, args, f"{topology}-{connections}")
 
             sent = run_generators(stack.urls, scenario, secret, args, connections, run_dir, begin)
             timer.join()
+            for profiler in marks.get("profilers", []):
+                profiler.wait(60)
             elapsed = args.seconds
             before, after, load_after = marks["before"], marks["after"], marks["load_after"]
             if waits:
@@ -772,6 +798,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--profile", type=Path, help="py-spy the EUCORA processes into this folder")
     parser.add_argument("--quick", action="store_true", help="a few seconds, 10 connections, 6 PRs")
     args = parser.parse_args(argv)
     if args.quick:
