@@ -13,6 +13,7 @@ recorded ``failed`` with a one-line, redacted reason.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -264,22 +265,69 @@ def _outcome_word(outcome: object) -> str:
     return word or "done"
 
 
+class IntakeGate:
+    """How many webhook requests the server is acknowledging now, across its processes.
+
+    Made before gunicorn forks its workers (a counter in shared memory), so that each worker
+    process's drainer sees the requests of all of them. The embedded drainer waits for a quiet
+    moment before it claims the next delivery: evaluation yields to intake, the acknowledgement
+    does not queue behind the drainer's commits. The wait is bounded (``ThreadedDrainer``'s
+    ``yield_seconds``), so a steady stream of requests slows the drainer without stopping it.
+    """
+
+    def __init__(self) -> None:
+        self._count = multiprocessing.get_context("fork").Value("i", 0)
+
+    @contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Count one request in flight while the block runs."""
+        with self._count.get_lock():
+            self._count.value += 1
+        try:
+            yield
+        finally:
+            with self._count.get_lock():
+                self._count.value -= 1
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being acknowledged now."""
+        return int(self._count.value)
+
+    def wait_quiet(self, most: float, stop: threading.Event) -> None:
+        """Return when no request is in flight, after ``most`` seconds, or on ``stop``."""
+        deadline = time.monotonic() + most
+        while self._count.value > 0 and time.monotonic() < deadline:
+            if stop.wait(_GATE_POLL_SECONDS):
+                return
+
+
+_GATE_POLL_SECONDS = 0.005
+DEFAULT_YIELD_SECONDS = 1.0
+"""How long the embedded drainer waits at most for a moment without requests, per delivery."""
+
+
 class ThreadedDrainer:
     """A few threads that drain the inbox inside the web process (no broker configured).
 
     Each thread waits for a wake-up (a delivery stored by this process) or ``poll_seconds``
     (deliveries stored by another process, retries coming due), then drains. One of them also
-    runs the sweeper every ``sweep_seconds``.
+    runs the sweeper every ``sweep_seconds``. Before each delivery a thread yields to the
+    webhook requests in flight (``gate``), for at most ``yield_seconds``.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only knobs
         self,
         processor: DeliveryProcessor,
         *,
         threads: int = 2,
         poll_seconds: float = 0.5,
         sweep_seconds: float = 15.0,
+        yield_seconds: float = DEFAULT_YIELD_SECONDS,
+        gate: IntakeGate | None = None,
     ) -> None:
+        self.gate = gate or IntakeGate()
+        self._yield = yield_seconds
         self._processor = processor
         self._threads_wanted = threads
         self._poll = poll_seconds
@@ -319,7 +367,7 @@ class ThreadedDrainer:
         while not self._stop.is_set():
             try:
                 self._maybe_sweep()
-                self._processor.drain()
+                self._drain()
             except Exception:
                 log.exception("the inbox drainer failed; retrying")
                 self._stop.wait(self._poll)
@@ -327,6 +375,16 @@ class ThreadedDrainer:
                 if self._pending_wakeups == 0 and not self._stop.is_set():
                     self._wake.wait(self._poll)
                 self._pending_wakeups = max(0, self._pending_wakeups - 1)
+
+    def _drain(self, limit: int = 100) -> int:
+        """``DeliveryProcessor.drain``, yielding to the requests in flight before each claim."""
+        done = 0
+        while done < limit and not self._stop.is_set():
+            self.gate.wait_quiet(self._yield, self._stop)
+            if not self._processor.run_one():
+                break
+            done += 1
+        return done
 
     def _maybe_sweep(self) -> None:
         now = time.monotonic()
