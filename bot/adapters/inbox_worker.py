@@ -29,7 +29,7 @@ from bot.adapters.logs import bound_delivery
 from bot.adapters.metrics import Metrics
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.inbox import Claim, Inbox, Status
-from bot.core.audit_events import AuditEventType
+from bot.core.audit_events import AuditEventType, format_event_time
 from bot.core.redact import Redactor
 from bot.core.webhooks import Delivery
 
@@ -107,7 +107,6 @@ class DeliveryProcessor:
             )
             if status is Status.FAILED:
                 self.metrics.delivery(delivery.event, "failed")
-                self._settled(claim)
                 self._audit(claim, "failed", reason)
             return
         seconds = time.perf_counter() - started
@@ -128,21 +127,22 @@ class DeliveryProcessor:
                 "seconds": round(seconds, 4),
             },
         )
-        self._settled(claim)
         self._audit(claim, word, None)
 
-    def _settled(self, claim: Claim) -> None:
-        """Count and audit the deliveries settled into this one, now that it has ended.
+    def _settled(self, claim: Claim) -> list[dict[str, Any]]:
+        """Count the deliveries settled into this one, now that it has ended; their audit events.
 
         Not before it runs: a worker killed mid-delivery would leave them unaudited, as the
         claim that settled them is committed; the retry's claim hands them over again.
         """
         delivery = claim.delivery
+        events = []
         for word, others in (("collapsed", claim.collapsed), ("superseded", claim.superseded)):
             for other in others:
                 self.metrics.delivery(delivery.event, word)
                 log.info("%s into this delivery", word, extra={word: other})
-                self._audit_settled(other, word, delivery)
+                events.append(self._settled_event(other, word, delivery))
+        return events
 
     @contextmanager
     def _heartbeat(self, claim: Claim) -> Iterator[None]:
@@ -171,9 +171,9 @@ class DeliveryProcessor:
             stop.set()
             thread.join(5.0)  # a renewal after completion changes nothing (owner checked)
 
-    def _audit_settled(self, delivery_id: str, outcome: str, runner: Delivery) -> None:
+    def _settled_event(self, delivery_id: str, outcome: str, runner: Delivery) -> dict[str, Any]:
         """A delivery settled without running (collapsed, superseded): its own audit event."""
-        self._append(
+        return self._event(
             correlation_id=delivery_id,
             delivery=runner,
             head_sha=runner.head_sha if outcome == "collapsed" else None,
@@ -185,44 +185,32 @@ class DeliveryProcessor:
             },
         )
 
-    def _append(
+    def _event(
         self,
         *,
         correlation_id: str,
         delivery: Delivery,
         payload: dict[str, Any],
         head_sha: str | None = None,
-    ) -> None:
-        if self.audit is None:
-            return
-        try:
-            for attempt in _audit_retrying():
-                with attempt:
-                    self._append_once(correlation_id, delivery, payload, head_sha)
-        except Exception:
-            log.exception("could not append the audit event")
-
-    def _append_once(
-        self,
-        correlation_id: str,
-        delivery: Delivery,
-        payload: dict[str, Any],
-        head_sha: str | None,
-    ) -> None:
-        if self.audit is not None:
-            self.audit.append(
-                type=AuditEventType.WEBHOOK_PROCESSED,
-                actor=AUDIT_ACTOR,
-                correlation_id=correlation_id,
-                repository=delivery.repository or "",
-                pr=delivery.pr,
-                head_sha=head_sha,
-                payload=payload,
-                time=self.clock(),
-            )
+    ) -> dict[str, Any]:
+        return {
+            "type": AuditEventType.WEBHOOK_PROCESSED,
+            "actor": AUDIT_ACTOR,
+            "correlation_id": correlation_id,
+            "repository": delivery.repository or "",
+            "pr": delivery.pr,
+            "head_sha": head_sha,
+            "payload": payload,
+            "time": format_event_time(self.clock()),
+        }
 
     def _audit(self, claim: Claim, outcome: str, error: str | None) -> None:
-        """The delivery's final state, with the head SHA and what it settled."""
+        """The delivery's final state, with the head SHA and what it settled.
+
+        The events of the deliveries it settled come first, then its own, all in one
+        transaction: one commit however long the burst it folded.
+        """
+        settled = self._settled(claim)
         delivery = claim.delivery
         payload: dict[str, Any] = {
             "event": delivery.event,
@@ -235,12 +223,20 @@ class DeliveryProcessor:
         }
         if error:
             payload["error"] = error
-        self._append(
+        own = self._event(
             correlation_id=delivery.delivery_id,
             delivery=delivery,
             payload=payload,
             head_sha=delivery.head_sha,
         )
+        if self.audit is None:
+            return
+        try:
+            for attempt in _audit_retrying():
+                with attempt:
+                    self.audit.append_all([*settled, own])
+        except Exception:
+            log.exception("could not append the audit events")
 
 
 def _audit_retrying() -> Any:

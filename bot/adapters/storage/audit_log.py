@@ -14,7 +14,7 @@ Time is never read here: callers pass it in.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -133,7 +133,17 @@ class AuditLog:
             "head_sha": head_sha,
             "payload": payload,
         }
-        seal_event(seq=1, prev_hash=GENESIS_HASH, **fields)  # refuse bad fields before locking
+        return self.append_all([fields])[0]
+
+    def append_all(self, events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
+        """Append events in order in one transaction (one commit), and return them sealed.
+
+        Each is ``append``'s fields, ``time`` already formatted (``format_event_time``). The chain
+        is the same as appending them one by one; a crash keeps all of them or none.
+        """
+        for fields in events:  # refuse bad fields before locking
+            seal_event(seq=1, prev_hash=GENESIS_HASH, **fields)
+        sealed: list[AuditEvent] = []
         for attempt in stamina.retry_context(
             on=is_transient,
             attempts=RETRY_ATTEMPTS,
@@ -149,9 +159,13 @@ class AuditLog:
                     .limit(1)
                 ).first()
                 seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
-                event = seal_event(seq=seq, prev_hash=prev_hash, **fields)
-                connection.execute(insert(audit_events).values(_row(event)))
-        return event
+                sealed = []
+                for fields in events:
+                    event = seal_event(seq=seq, prev_hash=prev_hash, **fields)
+                    connection.execute(insert(audit_events).values(_row(event)))
+                    sealed.append(event)
+                    seq, prev_hash = seq + 1, event.hash
+        return sealed
 
     def checkpoint(
         self, signer: Ed25519Signer, origin: str | None = None, *, time: datetime
