@@ -311,7 +311,7 @@ def run_generators(  # noqa: PLR0913, PLR0917 - what one load needs
     work: Path,
     started: Any,
 ) -> list[Sent]:
-    """Run the generator processes; ``started()`` is called when they are about to begin."""
+    """Run the generator processes; ``started(pids)`` is called when they are about to begin."""
     parts = 2 if connections > 200 else 1
     context = multiprocessing.get_context("spawn")
     outs = [work / f"sent-{connections}-{p}.tsv" for p in range(parts)]
@@ -330,7 +330,7 @@ def run_generators(  # noqa: PLR0913, PLR0917 - what one load needs
     for ready in readies:
         if not ready.wait(120):
             raise SystemExit("the load generator did not start")
-    started()
+    started([proc.pid for proc in procs])
     go.set()
     for proc in procs:
         proc.join(args.seconds + REQUEST_TIMEOUT + 120)
@@ -686,7 +686,9 @@ def measure(  # noqa: C901, PLR0913, PLR0917 - what one run needs, in order
 
             timer = threading.Timer(args.seconds, end)
 
-            def begin() -> None:
+            def begin(generators: list[int]) -> None:
+                for n, pid in enumerate(generators, 1):
+                    stack.meter.add(f"load generator {n}", "self", pid)
                 marks["before"] = stack.meter.sample()
                 timer.start()
                 if args.profile:
