@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -221,7 +221,6 @@ class Inbox:
         self._engine = engine
         self._waiting: list[_Pending] = []
         self._waiting_lock = threading.Lock()
-        self._leader = threading.Lock()
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.replay_window = replay_window
@@ -282,47 +281,50 @@ class Inbox:
         return stored
 
     def _store(self, row: dict[str, Any], event: str) -> Stored:
-        """Check for a duplicate or replay and insert (see the docstring), grouped.
+        """Check for a duplicate or replay and insert, in one transaction (see the docstring)."""
+        if not is_postgresql(self._engine):
+            return self._store_grouped(row, event)
+        try:
+            with self._transaction() as connection:
+                key = int(row["body_sha256"][:8], 16) - 2**31  # a signed 32-bit int
+                connection.execute(_BODY_LOCK, {"space": _BODY_LOCK_SPACE, "key": key})
+                return self._check_and_insert(connection, row, event)
+        except IntegrityError:
+            return Stored.DUPLICATE  # the same delivery id, stored by another writer just now
 
-        The stores waiting in this process share one transaction and one commit (one fsync).
-        Each store queues its row, then waits for its turn: SQLite's writers' lock (before any
-        claim or completion), PostgreSQL's per-inbox leader lock. The first to get it commits
-        every queued row, in arrival order, each checked as it would be alone (the rows before
-        it in the batch included); the others find theirs committed when their turn comes.
-        Nobody returns before its row is committed, so the acknowledgement still waits for its
-        own durable commit.
+    def _store_grouped(self, row: dict[str, Any], event: str) -> Stored:
+        """SQLite: the stores waiting in this process share one transaction and one fsync.
+
+        Each store queues its row, then waits for the writers' lock (before any claim or
+        completion). The first to get it commits every queued row, in arrival order, each
+        checked as it would be alone (the rows before it in the batch included); the others
+        find theirs committed when their turn comes. Nobody returns before its row is
+        committed, so the acknowledgement still waits for its own durable commit.
         """
         pending = _Pending(row, event)
         with self._waiting_lock:
             self._waiting.append(pending)
-        postgresql = is_postgresql(self._engine)
-        if postgresql:
-            self._leader.acquire()
-        else:
-            _SQLITE_WRITERS.acquire(urgent=True)
+        _SQLITE_WRITERS.acquire(urgent=True)
         try:
             if not pending.done.is_set():
                 with self._waiting_lock:
                     batch, self._waiting = self._waiting, []
                 self._commit_batch(batch)
         finally:
-            if postgresql:
-                self._leader.release()
-            else:
-                _SQLITE_WRITERS.release()
+            _SQLITE_WRITERS.release()
         if pending.error is not None:
             raise pending.error
         assert pending.stored is not None  # noqa: S101 - set with done, under the lock
         return pending.stored
 
     def _commit_batch(self, batch: list[_Pending]) -> None:
-        """Store ``batch`` in one transaction; answer each."""
+        """Store ``batch`` in one transaction (holding ``_SQLITE_WRITERS``); answer each."""
         try:
             try:
-                with self._store_transaction(batch) as connection:
+                with write_transaction(self._engine, INBOX_LOCK_KEY) as connection:
                     answers = [self._check_and_insert(connection, p.row, p.event) for p in batch]
             except IntegrityError:
-                # The same delivery id stored by another process just now: each row alone.
+                # Not expected under SQLite's write lock; each row alone then, as before.
                 answers = [self._store_alone(p) for p in batch]
         except BaseException as error:
             for pending in batch:
@@ -335,28 +337,10 @@ class Inbox:
 
     def _store_alone(self, pending: _Pending) -> Stored:
         try:
-            with self._store_transaction([pending]) as connection:
+            with write_transaction(self._engine, INBOX_LOCK_KEY) as connection:
                 return self._check_and_insert(connection, pending.row, pending.event)
         except IntegrityError:
             return Stored.DUPLICATE
-
-    @contextmanager
-    def _store_transaction(self, batch: list[_Pending]) -> Iterator[Connection]:
-        """The batch's write transaction.
-
-        SQLite: the write lock (the caller holds ``_SQLITE_WRITERS``). PostgreSQL: the body
-        locks of the batch, taken in key order (two replicas' batches never wait for each
-        other in a circle).
-        """
-        if not is_postgresql(self._engine):
-            with write_transaction(self._engine, INBOX_LOCK_KEY) as connection:
-                yield connection
-            return
-        with self._engine.begin() as connection:
-            keys = sorted({int(p.row["body_sha256"][:8], 16) - 2**31 for p in batch})
-            for key in keys:  # a signed 32-bit int each
-                connection.execute(_BODY_LOCK, {"space": _BODY_LOCK_SPACE, "key": key})
-            yield connection
 
     def _check_and_insert(self, connection: Connection, row: dict[str, Any], event: str) -> Stored:
         """In the caller's transaction: a duplicate, a replay, or the row inserted."""

@@ -138,30 +138,3 @@ def test_a_waiting_store_takes_the_writers_lock_before_an_earlier_claim() -> Non
     claim.join(5)
     assert order == ["store", "claim"]
     _SQLITE_WRITERS.release()
-
-
-def test_stores_queued_behind_the_leader_commit_together_on_both_backends(engine: Engine) -> None:
-    inbox = Inbox(engine)
-    commits = _commits(engine)
-    turn = inbox._leader if engine.dialect.name == "postgresql" else _SQLITE_WRITERS
-    turn.acquire()  # a batch being committed: the stores that arrive meanwhile queue up
-    answers: dict[str, Stored] = {}
-    threads = [
-        threading.Thread(
-            target=lambda n=n: answers.update(
-                {f"q-{n}": _store(inbox, f"q-{n}", f"[{n}]".encode())}
-            )
-        )
-        for n in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 10
-    while len(inbox._waiting) < len(threads) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    turn.release()
-    for thread in threads:
-        thread.join(30)
-    assert answers == {f"q-{n}": Stored.STORED for n in range(8)}
-    assert sorted(r["delivery_id"] for r in inbox.rows()) == sorted(answers)
-    assert commits[0] == 1
