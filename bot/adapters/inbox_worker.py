@@ -13,6 +13,7 @@ recorded ``failed`` with a one-line, redacted reason.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +29,7 @@ from bot.adapters.logs import bound_delivery
 from bot.adapters.metrics import Metrics
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.inbox import Claim, Inbox, Status
-from bot.core.audit_events import AuditEventType
+from bot.core.audit_events import AuditEventType, format_event_time
 from bot.core.redact import Redactor
 from bot.core.webhooks import Delivery
 
@@ -106,14 +107,12 @@ class DeliveryProcessor:
             )
             if status is Status.FAILED:
                 self.metrics.delivery(delivery.event, "failed")
-                self._settled(claim)
                 self._audit(claim, "failed", reason)
             return
         seconds = time.perf_counter() - started
         word = _outcome_word(outcome)
         # Audited before the ``done`` commit, once per delivery: a worker killed between the two
         # leaves the delivery to be run again, and the retry's events are the ones already there.
-        self._settled(claim)
         self._audit(claim, word, None)
         if not self.inbox.complete(claim, outcome=word, now=self.clock()):
             log.warning("lease lost before completion; another worker has the delivery")
@@ -132,18 +131,20 @@ class DeliveryProcessor:
             },
         )
 
-    def _settled(self, claim: Claim) -> None:
-        """Count and audit the deliveries settled into this one, now that it has ended.
+    def _settled(self, claim: Claim) -> list[dict[str, Any]]:
+        """Count the deliveries settled into this one, now that it has ended; their audit events.
 
         Not before it runs: a worker killed mid-delivery would leave them unaudited, as the
         claim that settled them is committed; the retry's claim hands them over again.
         """
         delivery = claim.delivery
+        events = []
         for word, others in (("collapsed", claim.collapsed), ("superseded", claim.superseded)):
             for other in others:
                 self.metrics.delivery(delivery.event, word)
                 log.info("%s into this delivery", word, extra={word: other})
-                self._audit_settled(other, word, delivery)
+                events.append(self._settled_event(other, word, delivery))
+        return events
 
     @contextmanager
     def _heartbeat(self, claim: Claim) -> Iterator[None]:
@@ -172,9 +173,9 @@ class DeliveryProcessor:
             stop.set()
             thread.join(5.0)  # a renewal after completion changes nothing (owner checked)
 
-    def _audit_settled(self, delivery_id: str, outcome: str, runner: Delivery) -> None:
+    def _settled_event(self, delivery_id: str, outcome: str, runner: Delivery) -> dict[str, Any]:
         """A delivery settled without running (collapsed, superseded): its own audit event."""
-        self._append(
+        return self._event(
             correlation_id=delivery_id,
             delivery=runner,
             head_sha=runner.head_sha if outcome == "collapsed" else None,
@@ -186,45 +187,32 @@ class DeliveryProcessor:
             },
         )
 
-    def _append(
+    def _event(
         self,
         *,
         correlation_id: str,
         delivery: Delivery,
         payload: dict[str, Any],
         head_sha: str | None = None,
-    ) -> None:
-        if self.audit is None:
-            return
-        try:
-            for attempt in _audit_retrying():
-                with attempt:
-                    self._append_once(correlation_id, delivery, payload, head_sha)
-        except Exception:
-            log.exception("could not append the audit event")
-
-    def _append_once(
-        self,
-        correlation_id: str,
-        delivery: Delivery,
-        payload: dict[str, Any],
-        head_sha: str | None,
-    ) -> None:
-        if self.audit is not None:
-            self.audit.append(
-                type=AuditEventType.WEBHOOK_PROCESSED,
-                actor=AUDIT_ACTOR,
-                correlation_id=correlation_id,
-                repository=delivery.repository or "",
-                pr=delivery.pr,
-                head_sha=head_sha,
-                payload=payload,
-                time=self.clock(),
-                once=True,
-            )
+    ) -> dict[str, Any]:
+        return {
+            "type": AuditEventType.WEBHOOK_PROCESSED,
+            "actor": AUDIT_ACTOR,
+            "correlation_id": correlation_id,
+            "repository": delivery.repository or "",
+            "pr": delivery.pr,
+            "head_sha": head_sha,
+            "payload": payload,
+            "time": format_event_time(self.clock()),
+        }
 
     def _audit(self, claim: Claim, outcome: str, error: str | None) -> None:
-        """The delivery's final state, with the head SHA and what it settled."""
+        """The delivery's final state, with the head SHA and what it settled.
+
+        The events of the deliveries it settled come first, then its own, all in one
+        transaction: one commit however long the burst it folded.
+        """
+        settled = self._settled(claim)
         delivery = claim.delivery
         payload: dict[str, Any] = {
             "event": delivery.event,
@@ -237,12 +225,20 @@ class DeliveryProcessor:
         }
         if error:
             payload["error"] = error
-        self._append(
+        own = self._event(
             correlation_id=delivery.delivery_id,
             delivery=delivery,
             payload=payload,
             head_sha=delivery.head_sha,
         )
+        if self.audit is None:
+            return
+        try:
+            for attempt in _audit_retrying():
+                with attempt:
+                    self.audit.append_all([*settled, own], once=True)
+        except Exception:
+            log.exception("could not append the audit events")
 
 
 def _audit_retrying() -> Any:
@@ -267,22 +263,69 @@ def _outcome_word(outcome: object) -> str:
     return word or "done"
 
 
+class IntakeGate:
+    """How many webhook requests the server is acknowledging now, across its processes.
+
+    Made before gunicorn forks its workers (a counter in shared memory), so that each worker
+    process's drainer sees the requests of all of them. The embedded drainer waits for a quiet
+    moment before it claims the next delivery: evaluation yields to intake, the acknowledgement
+    does not queue behind the drainer's commits. The wait is bounded (``ThreadedDrainer``'s
+    ``yield_seconds``), so a steady stream of requests slows the drainer without stopping it.
+    """
+
+    def __init__(self) -> None:
+        self._count = multiprocessing.get_context("fork").Value("i", 0)
+
+    @contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Count one request in flight while the block runs."""
+        with self._count.get_lock():
+            self._count.value += 1
+        try:
+            yield
+        finally:
+            with self._count.get_lock():
+                self._count.value -= 1
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being acknowledged now."""
+        return int(self._count.value)
+
+    def wait_quiet(self, most: float, stop: threading.Event) -> None:
+        """Return when no request is in flight, after ``most`` seconds, or on ``stop``."""
+        deadline = time.monotonic() + most
+        while self._count.value > 0 and time.monotonic() < deadline:
+            if stop.wait(_GATE_POLL_SECONDS):
+                return
+
+
+_GATE_POLL_SECONDS = 0.005
+DEFAULT_YIELD_SECONDS = 1.0
+"""How long the embedded drainer waits at most for a moment without requests, per delivery."""
+
+
 class ThreadedDrainer:
     """A few threads that drain the inbox inside the web process (no broker configured).
 
     Each thread waits for a wake-up (a delivery stored by this process) or ``poll_seconds``
     (deliveries stored by another process, retries coming due), then drains. One of them also
-    runs the sweeper every ``sweep_seconds``.
+    runs the sweeper every ``sweep_seconds``. Before each delivery a thread yields to the
+    webhook requests in flight (``gate``), for at most ``yield_seconds``.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only knobs
         self,
         processor: DeliveryProcessor,
         *,
         threads: int = 2,
         poll_seconds: float = 0.5,
         sweep_seconds: float = 15.0,
+        yield_seconds: float = DEFAULT_YIELD_SECONDS,
+        gate: IntakeGate | None = None,
     ) -> None:
+        self.gate = gate or IntakeGate()
+        self._yield = yield_seconds
         self._processor = processor
         self._threads_wanted = threads
         self._poll = poll_seconds
@@ -322,7 +365,7 @@ class ThreadedDrainer:
         while not self._stop.is_set():
             try:
                 self._maybe_sweep()
-                self._processor.drain()
+                self._drain()
             except Exception:
                 log.exception("the inbox drainer failed; retrying")
                 self._stop.wait(self._poll)
@@ -330,6 +373,16 @@ class ThreadedDrainer:
                 if self._pending_wakeups == 0 and not self._stop.is_set():
                     self._wake.wait(self._poll)
                 self._pending_wakeups = max(0, self._pending_wakeups - 1)
+
+    def _drain(self, limit: int = 100) -> int:
+        """``DeliveryProcessor.drain``, yielding to the requests in flight before each claim."""
+        done = 0
+        while done < limit and not self._stop.is_set():
+            self.gate.wait_quiet(self._yield, self._stop)
+            if not self._processor.run_one():
+                break
+            done += 1
+        return done
 
     def _maybe_sweep(self) -> None:
         now = time.monotonic()

@@ -166,6 +166,7 @@ def build_server(  # noqa: PLR0913 - the composition's knobs, keyword-only
         ready=intake.ready,
         audit=intake.services.audit,
         crashpoint=settings.crashpoint,
+        gate=intake.drainer.gate if intake.drainer is not None else None,
     )
     board = rollout_board(
         intake.services.engine, clock=intake.clock, web_url=github_web_url(settings.github_api_url)

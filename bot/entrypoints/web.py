@@ -37,6 +37,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from bot.adapters.evidence_store import EvidenceStore, EvidenceStoreError, InvalidDigestError
+from bot.adapters.inbox_worker import IntakeGate
 from bot.adapters.logs import bound_delivery
 from bot.adapters.metrics import CONTENT_TYPE, Metrics
 from bot.adapters.storage.audit_log import AuditLog
@@ -114,6 +115,8 @@ class WebhookIntake:
     audit: AuditLog | None = None
     crashpoint: str | None = None
     """``after_commit_before_response``: die (SIGKILL) right after the commit (crash tests)."""
+    gate: IntakeGate | None = None
+    """Counts the requests in flight, for the embedded drainer to yield to (no broker)."""
 
 
 class Surface(StrEnum):
@@ -434,7 +437,10 @@ def _add_intake_routes(app: Flask, intake: WebhookIntake, surface: Surface) -> N
 
         @app.post("/webhook")
         def webhook() -> Response:
-            return _receive(intake)
+            if intake.gate is None:
+                return _receive(intake)
+            with intake.gate.receiving():
+                return _receive(intake)
 
     @app.get("/readyz")
     def readyz() -> Response:

@@ -14,7 +14,7 @@ Time is never read here: callers pass it in.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import IO, Any
 
@@ -127,7 +127,21 @@ class AuditLog:
             "head_sha": head_sha,
             "payload": payload,
         }
-        seal_event(seq=1, prev_hash=GENESIS_HASH, **fields)  # refuse bad fields before locking
+        return self.append_all([fields], once=once)[0]
+
+    def append_all(
+        self, events: Sequence[Mapping[str, Any]], *, once: bool = False
+    ) -> list[AuditEvent]:
+        """Append events in order in one transaction (one commit), and return them sealed.
+
+        Each is ``append``'s fields, ``time`` already formatted (``format_event_time``). The chain
+        is the same as appending them one by one; a crash keeps all of them or none. ``once``:
+        an event whose type and correlation id the log already holds is not appended again; the
+        earlier one is returned in its place (decided under the lock: a retry after a crash).
+        """
+        for fields in events:  # refuse bad fields before locking
+            seal_event(seq=1, prev_hash=GENESIS_HASH, **fields)
+        sealed: list[AuditEvent] = []
         for attempt in stamina.retry_context(
             on=is_transient,
             attempts=RETRY_ATTEMPTS,
@@ -137,17 +151,27 @@ class AuditLog:
             wait_jitter=0.05,
         ):
             with attempt, write_transaction(self._engine, AUDIT_LOCK_KEY) as connection:
-                if once and (earlier := _same_event(connection, type, correlation_id)) is not None:
-                    return earlier
                 head = connection.execute(
                     select(audit_events.c.seq, audit_events.c.hash)
                     .order_by(audit_events.c.seq.desc())
                     .limit(1)
                 ).first()
                 seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
-                event = seal_event(seq=seq, prev_hash=prev_hash, **fields)
-                connection.execute(insert(audit_events).values(_row(event)))
-        return event
+                sealed = []
+                for fields in events:
+                    earlier = (
+                        _same_event(connection, fields["type"], fields["correlation_id"])
+                        if once
+                        else None
+                    )
+                    if earlier is not None:
+                        sealed.append(earlier)
+                        continue
+                    event = seal_event(seq=seq, prev_hash=prev_hash, **fields)
+                    connection.execute(insert(audit_events).values(_row(event)))
+                    sealed.append(event)
+                    seq, prev_hash = seq + 1, event.hash
+        return sealed
 
     def checkpoint(
         self, signer: Ed25519Signer, origin: str | None = None, *, time: datetime

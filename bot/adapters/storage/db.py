@@ -14,9 +14,8 @@ the package (``migrations/``), run programmatically so they work from an install
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,7 +154,7 @@ def write_transaction(engine: Engine, lock_key: int) -> Iterator[Connection]:
 
 @contextmanager
 def row_locking_write(
-    engine: Engine, lock_key: int, threads: threading.Lock
+    engine: Engine, lock_key: int, threads: AbstractContextManager[Any]
 ) -> Iterator[Connection]:
     """A write transaction for stores whose writers lock the rows they touch (inbox, outbox).
 

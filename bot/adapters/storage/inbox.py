@@ -40,7 +40,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -61,7 +61,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.adapters.storage.audit_log import is_transient
-from bot.adapters.storage.db import is_postgresql, row_locking_write
+from bot.adapters.storage.db import is_postgresql, row_locking_write, write_transaction
 from bot.adapters.storage.tables import inbox
 from bot.core.webhooks import (
     DEFAULT_REPLAY_WINDOW,
@@ -84,8 +84,60 @@ STORE_RETRY_SECONDS = 5.0
 """How long ``store`` retries a busy or lost database before giving up (the webhook then
 answers 503): the acknowledgement never waits long on a database that is not there."""
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-_SQLITE_WRITERS = threading.Lock()
+
+
+class _WriterLock:
+    """A lock whose urgent waiters go first: the intake's stores before the workers' claims.
+
+    SQLite has one writer at a time; a process queues its inbox writers here rather than in
+    SQLite's busy handler (see ``Inbox._transaction``). An acknowledgement waits for its commit,
+    a claim or a completion can wait: while a store waits, no claim or completion takes the lock.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._held = False
+        self._urgent = 0
+
+    def acquire(self, *, urgent: bool = False) -> None:
+        """Take the lock; a non-urgent caller also waits while an urgent one does."""
+        with self._condition:
+            self._urgent += urgent
+            try:
+                while self._held or (not urgent and self._urgent):
+                    self._condition.wait()
+                self._held = True
+            finally:
+                self._urgent -= urgent
+
+    def release(self) -> None:
+        """Give the lock back and wake the waiters (the urgent ones take it first)."""
+        with self._condition:
+            self._held = False
+            self._condition.notify_all()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+_SQLITE_WRITERS = _WriterLock()
 """Serialises this process's SQLite write transactions on the inbox (see ``Inbox._transaction``)."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A delivery waiting for the group commit (SQLite): its row and, once committed, the answer."""
+
+    row: dict[str, Any]
+    event: str
+    done: threading.Event = field(default_factory=threading.Event)
+    stored: Stored | None = None
+    error: BaseException | None = None
+
+
 _INSERT = insert(inbox)
 """One compiled statement for every delivery (values bound per call: no per-call compiling)."""
 _BODY_LOCK_SPACE = 0x65756372
@@ -167,6 +219,8 @@ class Inbox:
         if lease_seconds <= 0:
             raise ValueError("the inbox lease must be positive")
         self._engine = engine
+        self._waiting: list[_Pending] = []
+        self._waiting_lock = threading.Lock()
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.replay_window = replay_window
@@ -228,23 +282,78 @@ class Inbox:
 
     def _store(self, row: dict[str, Any], event: str) -> Stored:
         """Check for a duplicate or replay and insert, in one transaction (see the docstring)."""
+        if not is_postgresql(self._engine):
+            return self._store_grouped(row, event)
         try:
             with self._transaction() as connection:
-                if is_postgresql(self._engine):
-                    key = int(row["body_sha256"][:8], 16) - 2**31  # a signed 32-bit int
-                    connection.execute(_BODY_LOCK, {"space": _BODY_LOCK_SPACE, "key": key})
-                seen = connection.execute(
-                    select(inbox.c.seq).where(inbox.c.delivery_id == row["delivery_id"])
-                ).first()
-                if seen is not None:
-                    return Stored.DUPLICATE
-                earlier = self._earlier_body(connection, row, event)
-                received_at = parse_time(row["received_at"])
-                if is_replay(event, earlier, received_at=received_at, window=self.replay_window):
-                    return Stored.REPLAY
-                connection.execute(_INSERT, row)
+                key = int(row["body_sha256"][:8], 16) - 2**31  # a signed 32-bit int
+                connection.execute(_BODY_LOCK, {"space": _BODY_LOCK_SPACE, "key": key})
+                return self._check_and_insert(connection, row, event)
         except IntegrityError:
             return Stored.DUPLICATE  # the same delivery id, stored by another writer just now
+
+    def _store_grouped(self, row: dict[str, Any], event: str) -> Stored:
+        """SQLite: the stores waiting in this process share one transaction and one fsync.
+
+        Each store queues its row, then waits for the writers' lock (before any claim or
+        completion). The first to get it commits every queued row, in arrival order, each
+        checked as it would be alone (the rows before it in the batch included); the others
+        find theirs committed when their turn comes. Nobody returns before its row is
+        committed, so the acknowledgement still waits for its own durable commit.
+        """
+        pending = _Pending(row, event)
+        with self._waiting_lock:
+            self._waiting.append(pending)
+        _SQLITE_WRITERS.acquire(urgent=True)
+        try:
+            if not pending.done.is_set():
+                with self._waiting_lock:
+                    batch, self._waiting = self._waiting, []
+                self._commit_batch(batch)
+        finally:
+            _SQLITE_WRITERS.release()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.stored is not None  # noqa: S101 - set with done, under the lock
+        return pending.stored
+
+    def _commit_batch(self, batch: list[_Pending]) -> None:
+        """Store ``batch`` in one transaction (holding ``_SQLITE_WRITERS``); answer each."""
+        try:
+            try:
+                with write_transaction(self._engine, INBOX_LOCK_KEY) as connection:
+                    answers = [self._check_and_insert(connection, p.row, p.event) for p in batch]
+            except IntegrityError:
+                # Not expected under SQLite's write lock; each row alone then, as before.
+                answers = [self._store_alone(p) for p in batch]
+        except BaseException as error:
+            for pending in batch:
+                pending.error = error
+                pending.done.set()
+            raise
+        for pending, answer in zip(batch, answers, strict=True):
+            pending.stored = answer
+            pending.done.set()
+
+    def _store_alone(self, pending: _Pending) -> Stored:
+        try:
+            with write_transaction(self._engine, INBOX_LOCK_KEY) as connection:
+                return self._check_and_insert(connection, pending.row, pending.event)
+        except IntegrityError:
+            return Stored.DUPLICATE
+
+    def _check_and_insert(self, connection: Connection, row: dict[str, Any], event: str) -> Stored:
+        """In the caller's transaction: a duplicate, a replay, or the row inserted."""
+        seen = connection.execute(
+            select(inbox.c.seq).where(inbox.c.delivery_id == row["delivery_id"])
+        ).first()
+        if seen is not None:
+            return Stored.DUPLICATE
+        earlier = self._earlier_body(connection, row, event)
+        received_at = parse_time(row["received_at"])
+        if is_replay(event, earlier, received_at=received_at, window=self.replay_window):
+            return Stored.REPLAY
+        connection.execute(_INSERT, row)
         return Stored.STORED
 
     def _earlier_body(
