@@ -351,10 +351,10 @@ def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
     ``public_keys`` (PEM, or signed-note verifier keys, as text or files; ``public_key_pem`` is
     one more) are what an auditor trusts: the pack must then be signed by one of them *and*
     proven in the log under a checkpoint one of them signed, offline from its proof bundle.
-    Without them, the configured keys are used (``EUCORA_SIGNING_KEY``'s public half, the audit
-    key under ``EUCORA_HOME``), and a pack with no bundle skips that check; a pack with no
-    envelope fails when ``EUCORA_SIGNING_KEY`` is set (every pack stored with it is signed, so a
-    missing envelope is a stripped signature) and skips the check otherwise.
+    Without them, ``evidence.keys.configured()`` are used (``EUCORA_SIGNING_KEY``'s public half,
+    the audit key under ``EUCORA_HOME``), and a pack with no bundle skips that check; a pack with
+    no envelope fails when the keys sign packs (``EUCORA_SIGNING_KEY`` is set: every pack stored
+    with it is signed, so a missing envelope is a stripped signature) and skips it otherwise.
     ``proof`` names the bundle; by default it is the ``.tlog-proof`` next to the file or in the
     store. ``inclusion`` replaces the bundle check.
 
