@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.adapters.git import read_revision_pair
+from bot.adapters.revisions import GitRevisions
 from bot.catalog import build_document_validator, build_policy_pack
 from bot.core.documents import DocumentKind
-from bot.flows.check import check_pair, check_revisions
+from bot.flows.check import check_fetched, check_pair
 from tests.support.corpus import generate_intent_text
 from tests.support.gitrepo import GitRepo
 
@@ -84,7 +85,7 @@ def main() -> None:
         pr = make_repo(Path(tmp) / "pr", args.pr, args.pr)
 
         def one(repo: GitRepo):
-            return lambda: check_revisions(repo.path, "main", "change", now=NOW)
+            return lambda: check_fetched(GitRevisions(repo.path), "main", "change", now=NOW)
 
         small_s = best(args.repeat, one(small))
         big_s = best(args.repeat, one(big))

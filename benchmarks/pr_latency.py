@@ -5,7 +5,7 @@ A real `eucora serve` process (gunicorn, in-process drainer, the real handler) g
 repository over git smart HTTP and checking every call against GitHub's description. The clock
 runs from the POST until the double holds a completed `EUCORA policy` run and the sticky comment.
 
-Next to it, in the same run, the floor: `check_revisions` on the same commits of a local clone
+Next to it, in the same run, the floor: `check_fetched` on the same commits of a local clone
 (parse, validate, rules, risk, pack) with no GitHub, no git transport, no database, no webhook.
 The difference is the price of the App: webhook intake, the inbox, token minting, the mirror
 fetch, evidence and audit writes, and five GitHub requests.
@@ -35,11 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.adapters.revisions import GitRevisions
 from bot.adapters.storage import create_database_engine, upgrade_schema
 from bot.core.github_model import POLICY_CHECK
 from bot.doubles.github import GitHubDouble, generate_app_key
 from bot.entrypoints.demo_github import pull_request_payload, signed_delivery
-from bot.flows.check import check_revisions
+from bot.flows.check import check_fetched
 from tests.support.gitrepo import GitRepo
 from tests.support.serving import free_port, running, wait_until
 
@@ -98,7 +99,7 @@ def floor_seconds(repo: GitRepo, branch: str, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        check_revisions(repo.path, "main", branch, now=now)
+        check_fetched(GitRevisions(repo.path), "main", branch, now=now)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 

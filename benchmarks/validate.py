@@ -34,6 +34,7 @@ import yaml
 import yaml_rs
 
 from bot import resources
+from bot.adapters.workspace import read_sources
 from bot.catalog import build_document_validator
 from bot.core.documents import DocumentKind
 from bot.flows import validate as validate_flow
@@ -97,7 +98,7 @@ def main() -> None:
                 assert fast.is_valid(data)
 
         def eucora() -> None:
-            run = validate_flow.validate_paths([str(folder)])
+            run = validate_flow.validate_paths([str(folder)], read_sources)
             assert not run.findings, run.findings[:3]
 
         validator = build_document_validator(fast_path=False)

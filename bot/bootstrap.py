@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, text
 
+from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.github import connector_from_settings
 from bot.adapters.github_manifest import ManifestRegistrar
@@ -59,7 +60,14 @@ from bot.flows.recording import AuditedEvidence
 from bot.flows.rollout_commands import RolloutCommands
 from bot.flows.rollout_issues import RolloutIssues
 from bot.flows.rollouts import Reconciler
-from bot.ports import AppRegistrar, Clock, ConnectorSet, GitHubConnector, PublicationQueue
+from bot.ports import (
+    AppRegistrar,
+    Clock,
+    ConnectorSet,
+    EvidencePorts,
+    GitHubConnector,
+    PublicationQueue,
+)
 from bot.settings import Settings
 from connectors.registry import Connectors, build_connectors
 
@@ -284,11 +292,12 @@ def _publishing(
     """
     settings = services.settings
     evidence = AuditedEvidence(
-        settings,
         services.audit,
-        signer=audit_signer(settings),
+        evidence=EvidencePorts(
+            store=services.evidence_store,
+            keys=SettingsKeys(settings, checkpoint=audit_signer(settings)),
+        ),
         clock=clock,
-        store=services.evidence_store,
     )
     connectors = planes if planes is not None else build_connectors(settings.planes)
     publisher = Publisher(

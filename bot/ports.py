@@ -7,9 +7,10 @@ adapters implement them, one module per outside thing, and the composition root 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from bot.core.app_manifest import AppRegistration
 from bot.core.approvals import Review
@@ -40,6 +41,14 @@ from bot.core.records import (
 from bot.core.rollout_model import Promotion, RingOutcomes, RolloutRecord, RolloutState
 from bot.core.tlog import Ed25519Signer
 from connectors.base import Connector, Journal, Publication, Ring
+
+if TYPE_CHECKING:  # types only: cryptography is imported where keys are read
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+    from bot.core.documents import DocumentKind
 
 
 class Clock(Protocol):
@@ -292,6 +301,68 @@ class EvidenceStore(Protocol):
         ...
 
 
+class TrustedKeySet(Protocol):
+    """Public keys trusted for evidence signatures and audit checkpoints alike.
+
+    ``bot.adapters.keys.TrustedKeys``: raw Ed25519 ``public_keys`` (from PEM) and signed-note
+    ``verifier_keys``.
+    """
+
+    @property
+    def public_keys(self) -> tuple[bytes, ...]:
+        """Raw Ed25519 public keys."""
+        ...
+
+    @property
+    def verifier_keys(self) -> tuple[str, ...]:
+        """Signed-note verifier keys (``name+id+base64``)."""
+        ...
+
+    def ed25519(self) -> list[Ed25519PublicKey]:
+        """Every key as a ``cryptography`` public key, for DSSE signatures."""
+        ...
+
+
+class EvidenceKeys(Protocol):
+    """The key material the evidence flows sign and verify with, read when first asked for.
+
+    ``bot.adapters.evidence_keys.SettingsKeys`` (``EUCORA_SIGNING_KEY``, the audit key under
+    ``EUCORA_HOME``); a key that cannot be read raises ``bot.errors.SigningKeyError`` when asked.
+    """
+
+    @property
+    def signs_packs(self) -> bool:
+        """Whether a pack signing key is configured (every pack stored with it is signed)."""
+        ...
+
+    def pack_signer(self) -> Ed25519PrivateKey | None:
+        """The key that signs stored packs' envelopes; ``None`` when none is configured."""
+        ...
+
+    def checkpoint_signer(self) -> Ed25519Signer:
+        """The audit log's checkpoint signer (created once when there is none yet)."""
+        ...
+
+    def configured(self) -> TrustedKeySet:
+        """The configured signing key's public half and the audit log's verifier keys."""
+        ...
+
+    def given(self, values: Sequence[str | bytes]) -> TrustedKeySet:
+        """Public keys an auditor gave: PEM or verifier keys, as text, bytes or files."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EvidencePorts:
+    """What the evidence flows store packs in and sign and verify them with.
+
+    ``bot.adapters.evidence_keys.file_evidence`` builds the installation's from ``Settings``.
+    """
+
+    store: EvidenceStore
+    keys: EvidenceKeys
+
+
 class EvidenceSource(Protocol):
     """Where stored evidence packs are read from, by digest (the evidence store, or a test dict)."""
 
@@ -347,6 +418,48 @@ class Revisions(Protocol):
         Newest first, read lazily; ``None``: deleted or unreadable at that commit. The history
         itself failing raises ``GitError``.
         """
+        ...
+
+
+class OpenRevisions(Protocol):
+    """Opens the commits of a local clone or bare repository (``GitRevisions``).
+
+    What the entry points hand the Action's flow for its checkout (``eucora check`` and the
+    demo open theirs themselves).
+    """
+
+    def __call__(self, path: Path) -> Revisions:
+        """The commits of the repository at ``path``."""
+        ...
+
+
+class SourceFile(Protocol):
+    """One file to validate: its path, the kind its location gives it, and its bytes."""
+
+    @property
+    def path(self) -> str:
+        """The path as found (under the path it was given as)."""
+        ...
+
+    @property
+    def kind(self) -> DocumentKind | None:
+        """The kind its location decides, or ``None`` when its ``kind:`` says."""
+        ...
+
+    @property
+    def raw(self) -> bytes:
+        """The file's bytes."""
+        ...
+
+
+class ReadSources(Protocol):
+    """Reads every file named by or found under some paths (``bot.adapters.workspace``).
+
+    One call for the whole batch (no per-file indirection on the validation hot path).
+    """
+
+    def __call__(self, arguments: list[str]) -> tuple[Sequence[SourceFile], Sequence[str]]:
+        """The files, and the I/O problems met (one line each)."""
         ...
 
 

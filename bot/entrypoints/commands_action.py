@@ -21,6 +21,7 @@ import click
 from bot.adapters.git import GitError
 from bot.adapters.git_content import content_hash
 from bot.adapters.github import GitHubTokenConnector
+from bot.adapters.revisions import GitRevisions
 from bot.core.action import ApprovalsState, approvals_annotation, approvals_lines, step_verdict
 from bot.core.render.check import render_check_text
 from bot.core.render.findings import escape_data
@@ -78,6 +79,7 @@ def action(repo: str | None, evidence_dir: str | None) -> None:
     try:
         report = run_action(
             environment,
+            open_revisions=GitRevisions,
             now=now,
             connect=(lambda: token_client(token, api_url, settings.home)) if token else None,
             home=settings.home,

@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 
 from bot.adapters.git import GitError
+from bot.adapters.revisions import GitRevisions
+from bot.adapters.workspace import read_sources
 from bot.core.evidence import canonical_json
 from bot.core.findings import Severity, has_errors
 from bot.core.render.check import render_check_github, render_check_markdown, render_check_text
@@ -24,7 +26,7 @@ from bot.core.render.findings import (
     render_text,
     summarize,
 )
-from bot.flows.check import check_revisions
+from bot.flows.check import check_fetched
 from bot.flows.policy_test import run_policy_tests
 from bot.flows.validate import validate_paths
 from bot.settings import Settings
@@ -49,7 +51,7 @@ def validate(paths: tuple[str, ...], output_format: str, strict: bool) -> None:
     PATHS are files or folders. A folder that is an intents repository is read as one:
     eucora.yaml, intents/**/*.yaml and policies/*.yaml, each with its own schema.
     """
-    run = validate_paths(paths)
+    run = validate_paths(paths, read_sources)
     findings, files, problems = run.findings, len(run.documents), run.problems
     if output_format == "json":
         click.echo(render_json(findings, files), nl=False)
@@ -111,7 +113,7 @@ def check(  # noqa: PLR0913, PLR0917 - click passes one parameter per option
     now = _parse_now(now_text)
     try:
         home = Settings.from_environ(os.environ).home
-        run = check_revisions(repo, base, head, now=now, labels=labels, home=home)
+        run = check_fetched(GitRevisions(repo), base, head, now=now, labels=labels, home=home)
     except GitError as error:
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)

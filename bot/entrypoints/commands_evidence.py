@@ -17,11 +17,14 @@ from typing import Any, NoReturn
 
 import click
 
-from bot.adapters.evidence_store import EvidenceStoreError, TamperedEvidenceError
+from bot.adapters.evidence_keys import SettingsKeys
+from bot.adapters.evidence_store import EvidenceStore, EvidenceStoreError, TamperedEvidenceError
 from bot.adapters.signing_keys import generate_key_pair
 from bot.core.evidence_verify import VerifyReport
+from bot.core.tlog import Ed25519Signer
 from bot.errors import SigningKeyError
 from bot.flows.evidence import EvidenceRefError, show, verify
+from bot.ports import EvidencePorts
 from bot.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -50,6 +53,18 @@ def _settings() -> Settings:
     return Settings.from_environ(os.environ)
 
 
+def file_evidence(settings: Settings, *, checkpoint: Ed25519Signer | None = None) -> EvidencePorts:
+    """The evidence flows' ports of an installation: the file store and the configured keys.
+
+    ``EUCORA_EVIDENCE_DIR``'s store; ``EUCORA_SIGNING_KEY`` and the audit key, each read when a
+    flow needs it (``checkpoint``: the audit signer already loaded).
+    """
+    return EvidencePorts(
+        store=EvidenceStore(settings.evidence_dir),
+        keys=SettingsKeys(settings, checkpoint=checkpoint),
+    )
+
+
 def _dump(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
@@ -72,7 +87,7 @@ def evidence_show(ref: str, envelope: bool) -> None:
     signatures are listed, not verified: use `eucora evidence verify` for that.
     """
     with _usage_errors():
-        shown = show(ref, _settings())
+        shown = show(ref, file_evidence(_settings()).store)
     if envelope:
         if shown.envelope is None:
             _fail(f"{shown.digest} is not signed: it has no DSSE envelope")
@@ -125,7 +140,7 @@ def evidence_verify(
     reads "digest holds, NOT signed".
     """
     with _usage_errors():
-        report = verify(ref, _settings(), public_keys=public_keys, proof=proof)
+        report = verify(ref, file_evidence(_settings()), public_keys=public_keys, proof=proof)
     if output_format == "json":
         click.echo(_dump(report.as_dict()))
     else:

@@ -23,16 +23,19 @@ from bot.adapters.keys import (
     audit_verifier_keys,
     check_signing_key,
 )
+from bot.adapters.revisions import GitRevisions
 from bot.adapters.signing_keys import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME, generate_key_pair
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
+from bot.adapters.workspace import read_sources
 from bot.core.audit_events import AuditEventType
 from bot.core.render.check import render_check_text
 from bot.core.render.findings import render_summary, render_text, summarize
 from bot.doubles.planes import with_stand_in_package
+from bot.entrypoints.commands_evidence import file_evidence
 from bot.entrypoints.demo_github import run_github_step
 from bot.flows.audit import verify_log
-from bot.flows.check import CheckedChange, check_revisions
+from bot.flows.check import CheckedChange, check_fetched
 from bot.flows.evidence import EvidenceContext, RecordedEvidence, record_check_evidence
 from bot.flows.evidence import verify as verify_evidence
 from bot.flows.validate import validate_paths
@@ -81,7 +84,7 @@ def run(settings: Settings, echo: Echo) -> int:
     repo = _copy_example(settings.home)
     echo(f"EUCORA demo (state under {settings.home})\n")
     echo(f"1. Validating the example intents repository: {repo}")
-    result = validate_paths([str(repo)])
+    result = validate_paths([str(repo)], read_sources)
     intents = [d for d in result.documents if d.kind.value == "intent" and d.data is not None]
     rows = [
         (
@@ -104,7 +107,7 @@ def run(settings: Settings, echo: Echo) -> int:
 
     broken = _break_one_intent(repo, settings.home)
     echo(f"\n2. Validating a careless edit of one intent: {broken}")
-    caught = validate_paths([str(broken)])
+    caught = validate_paths([str(broken)], read_sources)
     for line in render_text(caught.findings).splitlines():
         echo(f"   {line}")
     echo("   " + render_summary(summarize(caught.findings, len(caught.documents))).strip())
@@ -116,7 +119,8 @@ def run(settings: Settings, echo: Echo) -> int:
     echo(f"\n3. A pull request in a git repository ({pull_request}): Chrome 131 -> 132,")
     echo("   Zoom to a bigger lab ring, 7-Zip 24.09 in the lab, osquery for servers and CIS")
     echo("   hardening 1.3.1 (one intent per plane); checked as of " + DEMO_NOW)
-    run = check_revisions(pull_request, "main", "change", now=datetime.fromisoformat(DEMO_NOW))
+    revisions = GitRevisions(pull_request)
+    run = check_fetched(revisions, "main", "change", now=datetime.fromisoformat(DEMO_NOW))
     for line in render_check_text(run.pack).splitlines():
         echo(f"   {line}")
     echo(f"   evidence digest: {run.digest}")
@@ -124,15 +128,15 @@ def run(settings: Settings, echo: Echo) -> int:
     ok = _store_evidence(run, settings, echo) and ok
     ok = _audit(run, settings, echo) and ok
 
-    frozen = check_revisions(pull_request, "main", "change", now=datetime.fromisoformat(FROZEN_NOW))
+    frozen = check_fetched(revisions, "main", "change", now=datetime.fromisoformat(FROZEN_NOW))
     echo(f"\n4. The same pull request during the year-end freeze ({FROZEN_NOW}):")
     echo(f"   {frozen.result.conclusion.upper()}: " + "; ".join(frozen.result.reasons))
     for finding in frozen.result.findings:
         if finding.severity.value == "error":
             echo(f"   {finding.path}:{finding.line}: {finding.code}: {finding.message}")
     ok = ok and frozen.result.blocked
-    labelled = check_revisions(
-        pull_request,
+    labelled = check_fetched(
+        revisions,
         "main",
         "change",
         now=datetime.fromisoformat(FROZEN_NOW),
@@ -166,7 +170,7 @@ def _store_evidence(run: CheckedChange, settings: Settings, echo: Echo) -> bool:
     upgrade_schema(engine)
     recorded = record_check_evidence(
         run,
-        signed,
+        file_evidence(signed, checkpoint=signer),
         log=AuditLog(engine),
         context=EvidenceContext(
             actor="eucora-demo",
@@ -176,7 +180,6 @@ def _store_evidence(run: CheckedChange, settings: Settings, echo: Echo) -> bool:
             head_sha=run.pack["head"],
         ),
         now=datetime.fromisoformat(DEMO_NOW),
-        signer=signer,
     )
     engine.dispose()
     stored = recorded.stored
@@ -205,7 +208,7 @@ def _verify_offline(
             shutil.copy(path, auditor)
     pack = auditor / recorded.stored.path.name
     nowhere = Settings.from_environ({"EUCORA_HOME": str(auditor / "no-home")})
-    report = verify_evidence(str(pack), nowhere, public_keys=public_keys)
+    report = verify_evidence(str(pack), file_evidence(nowhere), public_keys=public_keys)
     checks = ", ".join(f"{c.name} {c.status.value}" for c in report.checks)
     echo(f"   copied to {auditor} and verified offline with the public keys only: {checks}")
     echo(f"   (eucora evidence verify {pack}{''.join(f' --public-key {k}' for k in public_keys)})")

@@ -37,6 +37,7 @@ from bot.core.rollout_model import RolloutPhase
 from bot.doubles.github import GitHubDouble, generate_app_key
 from bot.doubles.github.events import signed as signed_delivery
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts
+from bot.entrypoints.commands_evidence import file_evidence
 from bot.entrypoints.serve import build_server
 from bot.flows.evidence import verify as verify_evidence
 from bot.settings import Settings
@@ -313,7 +314,7 @@ def _merge_and_publish(  # noqa: PLR0913, PLR0917 - the scene's cast
     digest = change.final_digest if change is not None else None
     verified = False
     if digest:
-        report = verify_evidence(digest, server.intake.services.settings)
+        report = verify_evidence(digest, file_evidence(server.intake.services.settings))
         verified = report.ok
         checks = ", ".join(f"{c.name} {c.status.value}" for c in report.checks)
         echo(f"   change pack (approvals, merge, every result) stored as {digest}")

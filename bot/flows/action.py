@@ -56,8 +56,8 @@ from bot.core.render.check import render_check_github
 from bot.core.repo_config import RepoConfig
 from bot.errors import GitHubError
 from bot.flows.approvals import read_config, read_pull_commits
-from bot.flows.check import CheckedChange, check_revisions, local_revisions
-from bot.ports import GitHub
+from bot.flows.check import CheckedChange, check_fetched
+from bot.ports import GitHub, OpenRevisions, Revisions
 
 ContentHash = Callable[[Path, str, Sequence[str]], str]
 """``bot.adapters.git_content.content_hash``: the hash approvals are bound to, at a commit."""
@@ -186,6 +186,7 @@ def _comment(  # noqa: PLR0913 - the run and what the comment says
 def run_action(  # noqa: PLR0913 - keyword-only context
     environment: ActionEnvironment,
     *,
+    open_revisions: OpenRevisions,
     now: datetime,
     connect: Callable[[], GitHub] | None = None,
     home: Path | None = None,
@@ -195,6 +196,7 @@ def run_action(  # noqa: PLR0913 - keyword-only context
 ) -> ActionReport:
     """Check the event's revisions and report to the runner (and to the pull request).
 
+    ``open_revisions`` opens the checkout's commits (``GitRevisions``);
     ``connect`` builds the GitHub client for the comment, only when one will be posted;
     ``approvals`` the client that decides the CAB approvals (a token that can read team
     membership), only when they are to be decided; ``content_hash`` hashes the content an
@@ -204,11 +206,22 @@ def run_action(  # noqa: PLR0913 - keyword-only context
     before anything is written when the step cannot run.
     """
     event = read_event(environment)
-    run = check_revisions(
-        environment.repo, event.base_sha, event.head_sha, now=now, labels=event.labels, home=home
+    run = check_fetched(
+        open_revisions(environment.repo),
+        event.base_sha,
+        event.head_sha,
+        now=now,
+        labels=event.labels,
+        home=home,
     )
     decided = decide_approvals_in_step(
-        event, run, environment.repo, now=now, connect=approvals, content_hash=content_hash
+        event,
+        run,
+        environment.repo,
+        open_revisions=open_revisions,
+        now=now,
+        connect=approvals,
+        content_hash=content_hash,
     )
     block = approvals_block(decided)
     verdict = step_verdict(run.pack, decided)  # policy and approvals together, not the policy's
@@ -247,6 +260,7 @@ def decide_approvals_in_step(  # noqa: PLR0913 - the check and how to read GitHu
     run: CheckedChange,
     repo: Path,
     *,
+    open_revisions: OpenRevisions,
     now: datetime,
     connect: Callable[[], GitHub] | None,
     content_hash: ContentHash | None = None,
@@ -258,7 +272,8 @@ def decide_approvals_in_step(  # noqa: PLR0913 - the check and how to read GitHu
     :attr:`ApprovalsState.ERROR`, saying what failed.
     """
     repo = git_dir(repo)
-    config = read_config(local_revisions(repo), event.base_sha)
+    revisions = open_revisions(repo)
+    config = read_config(revisions, event.base_sha)
     # the tier's count and the routes the change matched (cab.routes), as the App decides them
     policy = pack_approval_policy(config, run.pack)
     base = ActionApprovals(
@@ -283,7 +298,16 @@ def decide_approvals_in_step(  # noqa: PLR0913 - the check and how to read GitHu
             why="the event payload does not name the pull request's author (pull_request.user)",
         )
     try:
-        return _decide(event, repo, connect(), policy, config, now=now, content_hash=content_hash)
+        return _decide(
+            event,
+            repo,
+            connect(),
+            policy,
+            config,
+            revisions=revisions,
+            now=now,
+            content_hash=content_hash,
+        )
     except _TeamHiddenError as error:
         return replace(base, state=ApprovalsState.ERROR, why=str(error))
     except GitHubError as error:
@@ -314,6 +338,7 @@ def _decide(  # noqa: PLR0913 - the pull request, GitHub and the rules
     policy: ApprovalPolicy,
     config: Mapping[str, object],
     *,
+    revisions: Revisions,
     now: datetime,
     content_hash: ContentHash | None,
 ) -> ActionApprovals:
@@ -332,7 +357,7 @@ def _decide(  # noqa: PLR0913 - the pull request, GitHub and the rules
     listed = github.reviews(pr.repository, pr.number)
     # every CAB team of the change: cab.teams and the teams of each route it matched
     teams = {team: Team(members=_members(github, team)) for team in policy.teams}
-    pulled = read_pull_commits(github, local_revisions(repo), pr)
+    pulled = read_pull_commits(github, revisions, pr)
     folders = _folders(config)
     hashes = _Hashes(repo, folders, content_hash if policy.survive_non_intent_push else None)
     reviews = [r for item in listed if (r := _review(item, now, hashes)) is not None]

@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.revisions import GitRevisions
 from bot.catalog import build_document_validator, build_policy_pack, cel_environment
 from bot.core.changes import ChangeKind, FileAtRevision, RevisionPair
 from bot.core.check import CheckInputs, CheckResult, repository_kind, run_check
@@ -189,39 +188,6 @@ def _preview_pack(pair: RevisionPair) -> CompiledPolicyPack | None:
     return _policy_pack(pair.head_files)
 
 
-def local_revisions(repo: Path) -> Revisions:
-    """The commits of a local clone or bare repository (`eucora check`, the Action)."""
-    return GitRevisions(repo)
-
-
-def check_revisions(  # noqa: PLR0913 - keyword-only context
-    repo: str | Path,
-    base: str,
-    head: str,
-    *,
-    now: datetime,
-    labels: Sequence[str] = (),
-    home: Path | None = None,
-    repository: str | None = None,
-) -> CheckedChange:
-    """Check the change from ``base`` to ``head`` in a local (or bare) repository.
-
-    ``home`` (``EUCORA_HOME``) holds the fleet index cache; without it the index is rebuilt.
-    ``repository`` names the repository in the evidence (``owner/name``; default: its path).
-    The local checkout of ``eucora check`` and the Action; the App checks what it fetched
-    (:func:`check_fetched`).
-    """
-    return check_fetched(
-        GitRevisions(repo),
-        base,
-        head,
-        now=now,
-        labels=labels,
-        home=home,
-        repository=repository,
-    )
-
-
 def check_fetched(  # noqa: PLR0913 - keyword-only context
     revisions: Revisions,
     base: str,
@@ -232,7 +198,13 @@ def check_fetched(  # noqa: PLR0913 - keyword-only context
     home: Path | None = None,
     repository: str | None = None,
 ) -> CheckedChange:
-    """Check the change from ``base`` to ``head`` read through the revisions port."""
+    """Check the change from ``base`` to ``head`` read through the revisions port.
+
+    ``home`` (``EUCORA_HOME``) holds the fleet index cache; without it the index is rebuilt.
+    ``repository`` names the repository in the evidence (``owner/name``; default: the one
+    ``revisions`` gives). ``eucora check``, the Action and the demo pass a local checkout
+    (``GitRevisions``); the App what it fetched.
+    """
     validator = build_document_validator()
     pair = revisions.revision_pair(base, head)
     config, _ = _base_config(pair, validator)

@@ -95,6 +95,10 @@ class Backoff:
         return min(wait, self.ceiling)
 
 
+DEFAULT_BACKOFF = Backoff()
+"""Ten minutes after the first remediation, doubling up to a day."""
+
+
 @dataclass(slots=True)
 class DriftPassReport:
     """What one drift pass did."""
@@ -246,7 +250,7 @@ class DriftPass:
         audit: AuditTrail,
         config_of: ConfigOf,
         clock: Callable[[], datetime],
-        backoff: Backoff | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         self._store = store
         self._planes = planes
@@ -255,7 +259,7 @@ class DriftPass:
         self._audit_log = audit
         self._config_of = config_of
         self._clock = clock
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff
 
     # --- the pass ---------------------------------------------------------------------------------
 

@@ -32,10 +32,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.evidence_store import ENVELOPE_SUFFIX, PROOF_SUFFIX, parse_digest
-from bot.adapters.evidence_store import EvidenceStore as FileEvidenceStore
-from bot.adapters.keys import TrustedKeys, audit_signer, audit_verifier_keys, read_trusted_keys
-from bot.adapters.signing_keys import load_private_key
 from bot.core.attestation import (
     AttestationError,
     Statement,
@@ -65,11 +61,10 @@ from bot.core.evidence_verify import (
     statement_check,
     unverified_envelope,
 )
-from bot.core.tlog import Ed25519Signer, TlogError
+from bot.core.tlog import TlogError
 from bot.errors import EucoraError
 from bot.flows.check import CheckedChange
-from bot.ports import AuditLog, EvidenceStore, LogInclusion
-from bot.settings import Settings
+from bot.ports import AuditLog, EvidencePorts, EvidenceStore, LogInclusion, TrustedKeySet
 
 _BARE_HEX = re.compile(r"[0-9a-f]{64}")
 CONFIGURED_KEY_SIGNS = (
@@ -77,6 +72,9 @@ CONFIGURED_KEY_SIGNS = (
     " key was set verifies without it"
 )
 _ENVELOPE_FIELDS = frozenset({"payload", "payloadType", "signatures"})
+# the names a store gives a pack's envelope and proof bundle beside it (kept in an auditor's copy)
+ENVELOPE_SUFFIX = ".dsse.json"
+PROOF_SUFFIX = ".tlog-proof"
 
 
 class EvidenceRefError(EucoraError):
@@ -96,9 +94,7 @@ class StoredEvidence:
     key_id: str | None = None
 
 
-def store_pack(
-    pack: Mapping[str, Any], settings: Settings, *, store: EvidenceStore | None = None
-) -> StoredEvidence:
+def store_pack(pack: Mapping[str, Any], evidence: EvidencePorts) -> StoredEvidence:
     """Store a pack (write-once); sign and store its envelope when a signing key is configured.
 
     Raises:
@@ -107,11 +103,11 @@ def store_pack(
         KeyFileError: the configured signing key cannot be read.
         OSError: the store cannot be written.
     """
-    store = store if store is not None else FileEvidenceStore(settings.evidence_dir)
+    store = evidence.store
     digest = store.put(pack)
-    if not settings.signing_key:
+    signer = evidence.keys.pack_signer()
+    if signer is None:
         return StoredEvidence(digest=digest, path=store.pack_path(digest))
-    signer = load_private_key(settings.signing_key)
     envelope = sign_envelope(statement_for(pack, digest), signer)
     return StoredEvidence(
         digest=digest,
@@ -121,11 +117,9 @@ def store_pack(
     )
 
 
-def store_check_pack(
-    run: CheckedChange, settings: Settings, *, store: EvidenceStore | None = None
-) -> StoredEvidence:
+def store_check_pack(run: CheckedChange, evidence: EvidencePorts) -> StoredEvidence:
     """Store the evidence pack of a finished check (see :func:`store_pack`)."""
-    stored = store_pack(run.pack, settings, store=store)
+    stored = store_pack(run.pack, evidence)
     if stored.digest != run.digest:  # the pack was changed after the check computed its digest
         raise EvidenceStoreError(
             f"the check's pack now hashes to {stored.digest}, not {run.digest}"
@@ -170,15 +164,13 @@ class RecordedEvidence:
     stored: StoredEvidence
 
 
-def record_evidence(  # noqa: PLR0913 - what recording is made of
+def record_evidence(
     pack: Mapping[str, Any],
-    settings: Settings,
+    evidence: EvidencePorts,
     *,
     log: EvidenceLog,
     context: EvidenceContext,
     now: datetime,
-    signer: Ed25519Signer | None = None,
-    store: EvidenceStore | None = None,
 ) -> RecordedEvidence:
     """Store a pack, record it in the audit log, sign a checkpoint, write its proof bundle.
 
@@ -187,16 +179,16 @@ def record_evidence(  # noqa: PLR0913 - what recording is made of
     recording again after a crash appends nothing twice); sign a checkpoint now, so the event is
     covered at once; write the proof bundle (the event, its inclusion proof, the signed
     checkpoint) next to the pack, write-once. A pack already proven returns its stored bundle.
-    ``signer`` defaults to the configured or stored audit key (``EUCORA_SIGNING_KEY``, else
-    ``<home>/keys/audit.key``, created once).
+    The checkpoint is signed by ``evidence.keys.checkpoint_signer()`` (``EUCORA_SIGNING_KEY``,
+    else ``<home>/keys/audit.key``, created once).
 
     Raises:
         AuditIntegrityError: the log does not verify, so no checkpoint is signed.
         TamperedEvidenceError: the pack's stored bytes or its stored proof were changed.
         StorageError, OSError: the database or the store cannot be written.
     """
-    store = store if store is not None else FileEvidenceStore(settings.evidence_dir)
-    stored = store_pack(pack, settings, store=store)
+    store = evidence.store
+    stored = store_pack(pack, evidence)
     digest = stored.digest
     existing = store.get_proof(digest)
     if existing is not None:
@@ -220,8 +212,7 @@ def record_evidence(  # noqa: PLR0913 - what recording is made of
             payload=evidence_event_payload(digest, pack.get("kind"), stored.key_id),
             time=now,
         )
-    signer = signer if signer is not None else audit_signer(settings)
-    log.checkpoint(signer, time=now)
+    log.checkpoint(evidence.keys.checkpoint_signer(), time=now)
     proof = log.inclusion_proof(event.seq, extra=leaf_data(event))
     try:
         store.put_proof(digest, proof)
@@ -233,24 +224,20 @@ def record_evidence(  # noqa: PLR0913 - what recording is made of
     return _recorded(stored, store, proof.encode("utf-8"))
 
 
-def record_check_evidence(  # noqa: PLR0913 - what recording is made of
+def record_check_evidence(
     run: CheckedChange,
-    settings: Settings,
+    evidence: EvidencePorts,
     *,
     log: EvidenceLog,
     context: EvidenceContext,
     now: datetime,
-    signer: Ed25519Signer | None = None,
-    store: EvidenceStore | None = None,
 ) -> RecordedEvidence:
     """Record the evidence pack of a finished check (see :func:`record_evidence`)."""
     if digest_of(run.pack) != run.digest:
         raise EvidenceStoreError(
             f"the check's pack now hashes to {digest_of(run.pack)}, not {run.digest}"
         )
-    return record_evidence(
-        run.pack, settings, log=log, context=context, now=now, signer=signer, store=store
-    )
+    return record_evidence(run.pack, evidence, log=log, context=context, now=now)
 
 
 def _recorded(stored: StoredEvidence, store: EvidenceStore, proof: bytes) -> RecordedEvidence:
@@ -293,15 +280,14 @@ class ShownEvidence:
     key_ids: tuple[str, ...] = ()
 
 
-def show(ref: str, settings: Settings, *, store: EvidenceStore | None = None) -> ShownEvidence:
-    """Read the pack a reference names, with its envelope; re-hashes packs read from the store.
+def show(ref: str, store: EvidenceStore) -> ShownEvidence:
+    """Read the pack a reference names, with its envelope; re-hashes packs read from ``store``.
 
     Raises:
         EvidenceRefError: the reference names no readable evidence.
         InvalidDigestError, EvidenceNotFoundError: a malformed or unknown digest.
         TamperedEvidenceError: the bytes no longer hash to the digest that names them.
     """
-    store = store if store is not None else FileEvidenceStore(settings.evidence_dir)
     found = _find(ref, store)
     if found.digest_check is not None and found.digest_check.status is CheckStatus.FAILED:
         raise TamperedEvidenceError(found.digest_check.detail)
@@ -335,7 +321,7 @@ class ProofBundleInclusion:
     """
 
     bundle: bytes | None
-    keys: TrustedKeys
+    keys: TrustedKeySet
     required: bool = False
     source: str = "the proof bundle"
 
@@ -353,23 +339,22 @@ class ProofBundleInclusion:
 
 def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
     ref: str,
-    settings: Settings,
+    evidence: EvidencePorts,
     *,
     public_key_pem: bytes | None = None,
     public_keys: Sequence[str | bytes] = (),
     proof: Path | None = None,
     inclusion: LogInclusion | None = None,
-    store: EvidenceStore | None = None,
 ) -> VerifyReport:
     """Verify the evidence a reference names: digest, signature, statement and log inclusion.
 
     ``public_keys`` (PEM, or signed-note verifier keys, as text or files; ``public_key_pem`` is
     one more) are what an auditor trusts: the pack must then be signed by one of them *and*
     proven in the log under a checkpoint one of them signed, offline from its proof bundle.
-    Without them, the configured keys are used (``EUCORA_SIGNING_KEY``'s public half, the audit
-    key under ``EUCORA_HOME``), and a pack with no bundle skips that check; a pack with no
-    envelope fails when ``EUCORA_SIGNING_KEY`` is set (every pack stored with it is signed, so a
-    missing envelope is a stripped signature) and skips the check otherwise.
+    Without them, ``evidence.keys.configured()`` are used (``EUCORA_SIGNING_KEY``'s public half,
+    the audit key under ``EUCORA_HOME``), and a pack with no bundle skips that check; a pack with
+    no envelope fails when the keys sign packs (``EUCORA_SIGNING_KEY`` is set: every pack stored
+    with it is signed, so a missing envelope is a stripped signature) and skips it otherwise.
     ``proof`` names the bundle; by default it is the ``.tlog-proof`` next to the file or in the
     store. ``inclusion`` replaces the bundle check.
 
@@ -379,10 +364,10 @@ def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
         SigningKeyError: a public key (or configured key) cannot be read.
         OSError: the ``proof`` file cannot be read.
     """
-    store = store if store is not None else FileEvidenceStore(settings.evidence_dir)
+    store = evidence.store
     given = [*public_keys, *([public_key_pem] if public_key_pem is not None else [])]
     required = bool(given)
-    keys = read_trusted_keys(given) if required else _configured_keys(settings)
+    keys = evidence.keys.given(given) if required else evidence.keys.configured()
     found = _find(ref, store)
     checks: list[VerifyCheck] = []
     if found.digest_check is not None:
@@ -390,7 +375,7 @@ def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
     signature, statement = signature_check(
         found.envelope,
         keys.ed25519(),
-        required=required or bool(settings.signing_key),
+        required=required or evidence.keys.signs_packs,
         why_required="" if required else CONFIGURED_KEY_SIGNS,
     )
     checks.append(signature)
@@ -415,16 +400,6 @@ def verify(  # noqa: PLR0913 - the reference, where to look, and what to trust
     else:
         checks.append(statement_check(statement, pack, digest))
     return _report(found, digest, checks, statement, inclusion)
-
-
-def _configured_keys(settings: Settings) -> TrustedKeys:
-    """The configured signing key's public half and the audit log's verifier key, if any."""
-    public = (
-        (load_private_key(settings.signing_key).public_key().public_bytes_raw(),)
-        if settings.signing_key
-        else ()
-    )
-    return TrustedKeys(public, tuple(audit_verifier_keys(settings)))
 
 
 def _proof_bundle(
@@ -483,8 +458,7 @@ def _find(ref: str, store: EvidenceStore) -> _Found:
 
 
 def _find_digest(digest: str, store: EvidenceStore) -> _Found:
-    parse_digest(digest)
-    source = str(store.pack_path(digest))
+    source = str(store.pack_path(digest))  # InvalidDigestError for a malformed digest
     try:
         data = store.get(digest)
     except TamperedEvidenceError as error:

@@ -16,7 +16,6 @@ from typing import Any
 from bot.core.audit_events import AuditEventType
 from bot.core.errors import EvidenceNotFoundError
 from bot.core.github_model import PullRequest
-from bot.core.tlog import Ed25519Signer
 from bot.flows.check import CheckedChange
 from bot.flows.evidence import (
     EvidenceContext,
@@ -25,8 +24,7 @@ from bot.flows.evidence import (
     record_evidence,
 )
 from bot.flows.pull_request import ACTOR, Recorded, StoredPack
-from bot.ports import AuditLog, Clock, EvidenceStore
-from bot.settings import Settings
+from bot.ports import AuditLog, Clock, EvidencePorts
 
 EVALUATED = AuditEventType.PULL_REQUEST_EVALUATED
 
@@ -44,20 +42,11 @@ def pull_request_facts(pull: PullRequest) -> dict[str, Any]:
 class AuditedEvidence:
     """Records check packs in the evidence store and the audit log (see the module docstring)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        log: AuditLog,
-        *,
-        signer: Ed25519Signer,
-        clock: Clock,
-        store: EvidenceStore,
-    ) -> None:
-        self._settings = settings
+    def __init__(self, log: AuditLog, *, evidence: EvidencePorts, clock: Clock) -> None:
         self._log = log
-        self._signer = signer
+        self._evidence = evidence
         self._clock = clock
-        self._store = store
+        self._store = evidence.store
 
     def record_check(
         self,
@@ -135,7 +124,7 @@ class AuditedEvidence:
         """Run ``recorder`` (``record_evidence`` or ``record_check_evidence``) on ``subject``."""
         return recorder(
             subject,
-            self._settings,
+            self._evidence,
             log=self._log,
             context=EvidenceContext(
                 actor=ACTOR,
@@ -145,8 +134,6 @@ class AuditedEvidence:
                 head_sha=head_sha,
             ),
             now=self._clock(),
-            signer=self._signer,
-            store=self._store,
         )
 
     def latest_pack(self, repository: str, pr: int, head_sha: str) -> StoredPack | None:

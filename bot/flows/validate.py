@@ -7,11 +7,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from bot.adapters.workspace import read_sources
 from bot.catalog import build_document_validator, build_policy_pack
 from bot.core.documents import DocumentKind, ValidatedDocument
 from bot.core.findings import Finding, sort_findings
 from bot.core.repository import check_intune_dependencies, check_unique_names
+from bot.ports import ReadSources
 
 
 @contextmanager
@@ -47,8 +47,8 @@ class ValidationRun:
     problems: tuple[str, ...]
 
 
-def validate_paths(paths: Sequence[str]) -> ValidationRun:
-    """Validate every file named by or found under the paths."""
+def validate_paths(paths: Sequence[str], read_sources: ReadSources) -> ValidationRun:
+    """Validate every file named by or found under the paths, read by ``read_sources``."""
     validator = build_document_validator()
     with paused_garbage_collection():
         sources, problems = read_sources(list(paths))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.adapters.workspace import read_sources
 from bot.core.documents import DocumentValidator
 from bot.flows.validate import validate_paths
 from tests.conftest import EXAMPLES
@@ -115,7 +116,11 @@ def test_validating_the_repository_refuses_a_dependency_on_an_intent_it_lacks(
     tmp_path: Path,
 ) -> None:
     repo = copy_repo(tmp_path, "notepad-plus-plu")
-    found = [f for f in validate_paths([str(repo)]).findings if f.code == "intune.dependency"]
+    found = [
+        f
+        for f in validate_paths([str(repo)], read_sources).findings
+        if f.code == "intune.dependency"
+    ]
     [finding] = found
     assert finding.path.endswith("google-chrome.yaml")
     assert finding.line > 1
@@ -125,16 +130,26 @@ def test_validating_the_repository_refuses_a_dependency_on_an_intent_it_lacks(
 
 def test_a_dependency_on_an_intent_of_another_plane_is_refused(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path, "7-zip")
-    [finding] = [f for f in validate_paths([str(repo)]).findings if f.code == "intune.dependency"]
+    [finding] = [
+        f
+        for f in validate_paths([str(repo)], read_sources).findings
+        if f.code == "intune.dependency"
+    ]
     assert "'7-zip', which publishes through sccm, not Intune" in finding.message
 
 
 def test_a_dependency_on_an_intent_of_the_repository_is_no_finding(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path, "notepad-plus-plus")
-    assert [f for f in validate_paths([str(repo)]).findings if f.severity.value == "error"] == []
+    assert [
+        f for f in validate_paths([str(repo)], read_sources).findings if f.severity.value == "error"
+    ] == []
 
 
 def test_validating_one_file_leaves_the_dependency_to_the_plan(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path, "notepad-plus-plu")
     one = repo / "intents" / "windows" / "google-chrome.yaml"
-    assert [f for f in validate_paths([str(one)]).findings if f.code == "intune.dependency"] == []
+    assert [
+        f
+        for f in validate_paths([str(one)], read_sources).findings
+        if f.code == "intune.dependency"
+    ] == []

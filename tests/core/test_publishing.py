@@ -14,6 +14,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.adapters.revisions import GitRevisions
 from bot.core.approvals import Outcome
 from bot.core.attestation import CHANGE_PREDICATE_TYPE, statement_for
 from bot.core.changes import ChangeKind
@@ -261,7 +262,7 @@ WEDNESDAY = datetime.fromisoformat("2027-02-17T10:00:00+01:00")
 
 def test_specs_from_a_real_check_of_the_example_repository(tmp_path: Path) -> None:
     """``eucora check`` on a PR that modifies, adds, renames and deletes intents on four planes."""
-    from bot.flows.check import check_revisions
+    from bot.flows.check import check_fetched
 
     repo = GitRepo.create(tmp_path / "repo", template=EXAMPLES / "intents-repo")
     repo.branch("change")
@@ -274,7 +275,7 @@ def test_specs_from_a_real_check_of_the_example_repository(tmp_path: Path) -> No
     repo.git("mv", "intents/macos/zoom.yaml", "intents/macos/zoom-workplace.yaml")
     repo.git("rm", "-q", "intents/windows/7-zip.yaml")
     repo.commit("four changes")
-    pack = check_revisions(repo.path, "main", "change", now=WEDNESDAY).pack
+    pack = check_fetched(GitRevisions(repo.path), "main", "change", now=WEDNESDAY).pack
     kinds = {c["path"]: c["kind"] for c in pack["changes"]}
     assert sorted(kinds.values()) == ["added", "deleted", "modified", "renamed"]
     documents = {p: yaml.safe_load(repo.read(p)) for p, kind in kinds.items() if kind != "deleted"}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.adapters.workspace import read_sources
 from bot.flows.validate import validate_paths
 from tests.conftest import ROOT
 
@@ -41,7 +42,7 @@ def test_there_is_one_example_per_plane_and_package_type() -> None:
 def test_each_example_validates_without_findings(block: str, tmp_path: Path) -> None:
     path = tmp_path / "intent.yaml"
     path.write_text(block, encoding="utf-8")
-    run = validate_paths([str(path)])
+    run = validate_paths([str(path)], read_sources)
     assert run.problems == ()
     assert [f"{f.code}: {f.message}" for f in run.findings] == []
     assert len(run.documents) == 1

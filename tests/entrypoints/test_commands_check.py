@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bot.adapters.revisions import GitRevisions
 from bot.core.evidence import digest_of
 from bot.entrypoints.cli import cli
-from bot.flows.check import check_revisions
+from bot.flows.check import check_fetched
 from tests.conftest import EXAMPLES
 from tests.support.gitrepo import GitRepo
 
@@ -67,7 +68,9 @@ def test_text_and_markdown_say_the_teams_thresholds_and_rules_without_routes(
 def test_the_json_output_is_the_pack_with_its_bytes_unchanged(repo: GitRepo) -> None:
     pack = json.loads(run(repo, "--format", "json"))
     assert sorted(pack["approvals"]) == ["reasons", "required"]
-    checked = check_revisions(repo.path, "main", "change", now=datetime.fromisoformat(WEDNESDAY))
+    checked = check_fetched(
+        GitRevisions(repo.path), "main", "change", now=datetime.fromisoformat(WEDNESDAY)
+    )
     assert digest_of(pack) == checked.digest
 
 

@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.adapters.revisions import GitRevisions
 from bot.adapters.storage.drift import DriftStore
 from bot.bootstrap import build_reconciler
 from bot.doubles._console import ConsoleEdit
 from bot.doubles.planes import PlaneDoubles
-from bot.flows.check import check_revisions
+from bot.flows.check import check_fetched
 from bot.flows.drift import LABEL, DriftPass
 from bot.flows.publish import Publisher
 from bot.flows.rollouts import Reconciler
@@ -291,7 +292,7 @@ def test_adopt_opens_a_pull_request_whose_check_passes_and_whose_intent_matches_
     assert {(a.group, a.intent) for a in observed.assignments} >= {(CHROME_LAB, "available")}
     base = app.double.git(REPO, "rev-parse", "main").strip()
     bare = app.double.repositories[REPO].bare_path
-    run = check_revisions(bare, base, pull.head_sha, now=START, repository=REPO)
+    run = check_fetched(GitRevisions(bare), base, pull.head_sha, now=START, repository=REPO)
     assert run.result.conclusion == "pass", run.result.findings
     assert [e["by"] for e in audit_payloads(app, "drift.adopted")] == ["dave"]
     assert [e["by"] for e in audit_payloads(app, "drift.command_refused")] == ["mallory"]

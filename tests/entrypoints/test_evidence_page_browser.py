@@ -26,14 +26,17 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
+from bot.adapters.revisions import GitRevisions
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.core.evidence import canonical_json
 from bot.entrypoints.serve import StoreSource
 from bot.entrypoints.web import AuditCatalogue, create_app
-from bot.flows.check import CheckedChange, check_revisions
+from bot.flows.check import CheckedChange, check_fetched
 from bot.flows.evidence import EvidenceContext, record_check_evidence
+from bot.ports import EvidencePorts
 from bot.settings import Settings
 from tests.conftest import EXAMPLES, ROOT
 from tests.core.test_evidence_html import Page
@@ -83,7 +86,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> CheckedChange:
     repo.branch("change")
     repo.edit(CHROME, f'version: "{OLD}"', f'version: "{NEW}"')
     repo.commit(f"Chrome {NEW}")
-    return check_revisions(repo.path, "main", "change", now=WEDNESDAY)
+    return check_fetched(GitRevisions(repo.path), "main", "change", now=WEDNESDAY)
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +240,7 @@ def served_with_catalogue(
     log, store = AuditLog(engine), EvidenceStore(settings.evidence_dir)
     record_check_evidence(
         run,
-        settings,
+        EvidencePorts(store=store, keys=SettingsKeys(settings)),
         log=log,
         context=EvidenceContext(
             actor="eucora[bot]",
@@ -247,7 +250,6 @@ def served_with_catalogue(
             head_sha=str(run.pack["head"]),
         ),
         now=WEDNESDAY,
-        store=store,
     )
     store.put_pull_request(
         run.digest,

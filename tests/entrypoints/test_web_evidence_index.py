@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.signing_keys import PRIVATE_KEY_NAME, generate_key_pair
 from bot.adapters.storage.audit_log import AuditLog
@@ -25,6 +26,7 @@ from bot.core.render.evidence_html import IndexEntry, PullRequestRef
 from bot.entrypoints import web
 from bot.entrypoints.serve import StoreSource
 from bot.flows.evidence import EvidenceContext, record_evidence
+from bot.ports import EvidencePorts
 from bot.settings import Settings
 from tests.core.test_evidence_html import EVIL, Page, make_pack
 from tests.core.test_evidence_html_links import make_change_pack
@@ -211,7 +213,7 @@ def record_pull_request_7(
     for pack in (check, change):
         record_evidence(
             pack,
-            settings,
+            EvidencePorts(store=store, keys=SettingsKeys(settings)),
             log=log,
             context=EvidenceContext(
                 actor="eucora[bot]",
@@ -221,7 +223,6 @@ def record_pull_request_7(
                 head_sha="a" * 40,
             ),
             now=datetime(2027, 2, 17, tzinfo=UTC),
-            store=store,
         )
     return log, store, check, change
 

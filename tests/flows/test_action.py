@@ -11,6 +11,7 @@ import pytest
 
 from bot.adapters.git_content import content_hash
 from bot.adapters.github import GitHubTokenConnector
+from bot.adapters.revisions import GitRevisions
 from bot.core.action import ApprovalsState
 from bot.core.github_model import EVIDENCE_MARKER
 from bot.errors import GitHubError
@@ -84,13 +85,17 @@ def pr(repo: GitRepo, **changes) -> dict:
 def test_the_sticky_comment_is_posted_then_updated_in_place(tmp_path: Path, repo: GitRepo) -> None:
     github = CommentsOnly()
     env = environment(tmp_path, repo, "pull_request", pr(repo))
-    first = run_action(env, now=WEDNESDAY, connect=lambda: github)
+    first = run_action(env, open_revisions=GitRevisions, now=WEDNESDAY, connect=lambda: github)
     assert first.comment == "sticky comment 1000 on pull request #9 is up to date"
     repo.edit(CHROME, 'version: "131.0.6778.109"', 'version: "131.0.6778.110"')
     repo.commit("Chrome 131.0.6778.110")
     env = environment(tmp_path, repo, "pull_request", pr(repo))
     second = run_action(
-        env, now=WEDNESDAY, connect=lambda: github, public_url="https://eucora.contoso.com/"
+        env,
+        open_revisions=GitRevisions,
+        now=WEDNESDAY,
+        connect=lambda: github,
+        public_url="https://eucora.contoso.com/",
     )
     assert second.comment == first.comment
     [(repository, number, body)] = github.comments.values()
@@ -109,7 +114,9 @@ def test_no_client_is_built_for_a_fork_or_a_merge_group(tmp_path: Path, repo: Gi
         payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/intents"
 
     env = environment(tmp_path, repo, "pull_request", pr(repo, adjust=fork))
-    assert "fork" in run_action(env, now=WEDNESDAY, connect=never).comment
+    assert (
+        "fork" in run_action(env, open_revisions=GitRevisions, now=WEDNESDAY, connect=never).comment
+    )
     group = webhooks.build(
         "merge_group",
         "checks_requested",
@@ -118,12 +125,17 @@ def test_no_client_is_built_for_a_fork_or_a_merge_group(tmp_path: Path, repo: Gi
         head_sha=repo.git("rev-parse", "change"),
     ).payload
     env = environment(tmp_path, repo, "merge_group", group)
-    assert "merge group" in run_action(env, now=WEDNESDAY, connect=never).comment
+    assert (
+        "merge group"
+        in run_action(env, open_revisions=GitRevisions, now=WEDNESDAY, connect=never).comment
+    )
 
 
 def test_a_refused_comment_is_reported_not_fatal(tmp_path: Path, repo: GitRepo) -> None:
     env = environment(tmp_path, repo, "pull_request", pr(repo))
-    report = run_action(env, now=WEDNESDAY, connect=lambda: CommentsOnly(fail=True))
+    report = run_action(
+        env, open_revisions=GitRevisions, now=WEDNESDAY, connect=lambda: CommentsOnly(fail=True)
+    )
     assert report.comment_failed
     assert "403 Resource not accessible by integration" in report.comment
     assert not report.blocked
@@ -133,7 +145,11 @@ def test_a_refused_comment_is_reported_not_fatal(tmp_path: Path, repo: GitRepo) 
 def test_outputs_and_summary_are_appended_not_overwritten(tmp_path: Path, repo: GitRepo) -> None:
     (tmp_path / "output").write_text("earlier=step\n", encoding="utf-8")
     (tmp_path / "summary.md").write_text("# Earlier step\n", encoding="utf-8")
-    run_action(environment(tmp_path, repo, "pull_request", pr(repo)), now=WEDNESDAY)
+    run_action(
+        environment(tmp_path, repo, "pull_request", pr(repo)),
+        open_revisions=GitRevisions,
+        now=WEDNESDAY,
+    )
     assert (tmp_path / "output").read_text(encoding="utf-8").startswith("earlier=step\n")
     assert (tmp_path / "summary.md").read_text(encoding="utf-8").startswith("# Earlier step\n")
 
@@ -146,7 +162,7 @@ def test_unwritable_evidence_folder_and_unreadable_event(tmp_path: Path, repo: G
         event_name=env.event_name, event_path=env.event_path, repo=env.repo, evidence_dir=blocker
     )
     with pytest.raises(ActionError, match="cannot write"):
-        run_action(bad, now=WEDNESDAY)
+        run_action(bad, open_revisions=GitRevisions, now=WEDNESDAY)
     missing = ActionEnvironment(
         event_name="pull_request", event_path=tmp_path / "nope.json", repo=env.repo
     )
@@ -160,7 +176,7 @@ def test_unwritable_evidence_folder_and_unreadable_event(tmp_path: Path, repo: G
         summary_path=tmp_path,
     )
     with pytest.raises(ActionError, match="cannot write"):
-        run_action(summary_dir, now=WEDNESDAY)
+        run_action(summary_dir, open_revisions=GitRevisions, now=WEDNESDAY)
 
 
 def test_oversized_and_binary_payloads(tmp_path: Path, repo: GitRepo) -> None:
@@ -216,7 +232,13 @@ def approvals_scene(tmp_path: Path, repo: GitRepo, github_double):
 def test_approvals_are_decided_after_a_passing_failure(approvals_scene, github_double) -> None:
     env, github = approvals_scene
     github_double.fail(502, 2, method="GET", path=r"/teams/cab-desktop/members")
-    report = run_action(env, now=WEDNESDAY, approvals=lambda: github, content_hash=content_hash)
+    report = run_action(
+        env,
+        open_revisions=GitRevisions,
+        now=WEDNESDAY,
+        approvals=lambda: github,
+        content_hash=content_hash,
+    )
     assert report.approvals.state is ApprovalsState.DECIDED
     assert report.approvals.output == "approved"
     assert [v.reviewer for v in report.approvals.decision.counted] == ["carol"]
@@ -237,7 +259,13 @@ def test_a_failed_read_is_an_error_never_no_approvals(
 ) -> None:
     env, github = approvals_scene
     github_double.fail(status, 50, method="GET", path=path)
-    report = run_action(env, now=WEDNESDAY, approvals=lambda: github, content_hash=content_hash)
+    report = run_action(
+        env,
+        open_revisions=GitRevisions,
+        now=WEDNESDAY,
+        approvals=lambda: github,
+        content_hash=content_hash,
+    )
     approvals = report.approvals
     assert (approvals.state, approvals.output, approvals.decision) == (
         ApprovalsState.ERROR,
@@ -263,14 +291,20 @@ def test_no_approvals_are_decided_for_a_merge_group_or_a_blocked_change(
         head_sha=repo.git("rev-parse", "change"),
     ).payload
     report = run_action(
-        environment(tmp_path, repo, "merge_group", group), now=WEDNESDAY, approvals=never
+        environment(tmp_path, repo, "merge_group", group),
+        open_revisions=GitRevisions,
+        now=WEDNESDAY,
+        approvals=never,
     )
     assert report.approvals.state is ApprovalsState.NOT_DECIDED
     assert "each pull request's own run" in report.approvals.why
     repo.write(CHROME, repo.read(CHROME).replace("https://", "http://", 1))
     repo.commit("plain http")
     report = run_action(
-        environment(tmp_path, repo, "pull_request", pr(repo)), now=WEDNESDAY, approvals=never
+        environment(tmp_path, repo, "pull_request", pr(repo)),
+        open_revisions=GitRevisions,
+        now=WEDNESDAY,
+        approvals=never,
     )
     assert report.blocked
     assert report.approvals.output == "not-decided"
@@ -312,10 +346,16 @@ def test_an_approval_survives_a_push_that_changes_no_intent_only_when_configured
         token=github_double.installation_token(installation.id),
         mirrors_dir=tmp_path / "mirrors",
     ).for_installation(None)
-    report = run_action(env, now=WEDNESDAY, approvals=lambda: github, content_hash=content_hash)
+    report = run_action(
+        env,
+        open_revisions=GitRevisions,
+        now=WEDNESDAY,
+        approvals=lambda: github,
+        content_hash=content_hash,
+    )
     assert report.approvals.output == "approved"
     # without a way to hash the content, an approval counts on its own head only (strict)
-    strict = run_action(env, now=WEDNESDAY, approvals=lambda: github)
+    strict = run_action(env, open_revisions=GitRevisions, now=WEDNESDAY, approvals=lambda: github)
     assert strict.approvals.output == "waiting"
     [verdict] = strict.approvals.decision.verdicts
     assert verdict.reason is not None
@@ -331,6 +371,6 @@ def test_a_payload_without_the_authors_login_is_an_error_not_a_guess(
     payload = pr(repo)
     del payload["pull_request"]["user"]  # not GitHub's shape: the step must not guess
     env = environment(tmp_path, repo, "pull_request", payload)
-    report = run_action(env, now=WEDNESDAY, approvals=never)
+    report = run_action(env, open_revisions=GitRevisions, now=WEDNESDAY, approvals=never)
     assert report.approvals.output == "error"
     assert "does not name the pull request's author" in report.approvals.why

@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from bot.adapters.git import GitError
+from bot.adapters.revisions import GitRevisions
 from bot.entrypoints.cli import cli
-from bot.flows.check import CheckedChange, check_revisions
+from bot.flows.check import CheckedChange, check_fetched
 from tests.conftest import EXAMPLES, ROOT
 from tests.support.gitrepo import GitRepo
 
@@ -33,7 +34,7 @@ def repo(tmp_path: Path) -> GitRepo:
 def check(
     repo: GitRepo, *, now: datetime = WEDNESDAY, labels: tuple[str, ...] = ()
 ) -> CheckedChange:
-    return check_revisions(repo.path, "main", "change", now=now, labels=labels)
+    return check_fetched(GitRevisions(repo.path), "main", "change", now=now, labels=labels)
 
 
 def codes(run: CheckedChange) -> set[str]:
@@ -231,7 +232,7 @@ def test_cli_exit_codes_and_formats(repo: GitRepo) -> None:
 
 def test_not_a_repository_is_a_git_error(tmp_path: Path) -> None:
     with pytest.raises(GitError):
-        check_revisions(tmp_path, "main", "HEAD", now=WEDNESDAY)
+        check_fetched(GitRevisions(tmp_path), "main", "HEAD", now=WEDNESDAY)
 
 
 def test_packs_follow_the_evidence_schema(repo: GitRepo) -> None:
@@ -282,7 +283,7 @@ def test_first_deployment_comes_from_the_fleet_index(repo: GitRepo, tmp_path: Pa
     )
     repo.commit("two added intents")
     home = tmp_path / "home"
-    run = check_revisions(repo.path, "main", "change", now=WEDNESDAY, home=home)
+    run = check_fetched(GitRevisions(repo.path), "main", "change", now=WEDNESDAY, home=home)
     first = {
         c["intent"]: any(
             r["rule"] == "app.first-deployment" and r["matched"] for r in c["ruleResults"]
@@ -292,7 +293,7 @@ def test_first_deployment_comes_from_the_fleet_index(repo: GitRepo, tmp_path: Pa
     assert first == {"osquery-linux-servers": False, "newtool-linux": True}
     index = json.loads((home / "cache" / "app-index.json").read_text(encoding="utf-8"))
     assert "osquery" in index.values()
-    again = check_revisions(repo.path, "main", "change", now=WEDNESDAY, home=home)
+    again = check_fetched(GitRevisions(repo.path), "main", "change", now=WEDNESDAY, home=home)
     assert again.digest == run.digest
 
 

@@ -11,13 +11,14 @@ import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
+from bot.adapters.revisions import GitRevisions
 from bot.catalog import build_document_validator
 from bot.core.documents import DocumentKind
 from bot.core.pr_report import approval_check_run
 from bot.core.render.check import render_check_markdown, render_check_text
 from bot.core.render.evidence_html import render_evidence_html
 from bot.entrypoints.cli import cli
-from bot.flows.check import CheckedChange, check_revisions
+from bot.flows.check import CheckedChange, check_fetched
 from tests.conftest import EXAMPLES, ROOT
 from tests.support.gitrepo import GitRepo
 
@@ -56,7 +57,7 @@ def repo(tmp_path: Path) -> GitRepo:
 
 
 def check(repo: GitRepo) -> CheckedChange:
-    return check_revisions(repo.path, "main", "change", now=WEDNESDAY)
+    return check_fetched(GitRevisions(repo.path), "main", "change", now=WEDNESDAY)
 
 
 def test_a_macos_change_reaching_broad_records_both_routes_in_the_pack(repo: GitRepo) -> None:

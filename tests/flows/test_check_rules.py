@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.revisions import GitRevisions
 from bot.core.findings import Severity
 from bot.core.pr_report import annotations_for
 from bot.core.render.check import render_check_github, render_check_markdown
 from bot.core.render.evidence_html import render_evidence_html
-from bot.flows.check import CheckedChange, check_revisions
+from bot.flows.check import CheckedChange, check_fetched
 from tests.conftest import EXAMPLES
 from tests.support.gitrepo import GitRepo
 
@@ -59,7 +60,7 @@ def repo(tmp_path: Path) -> GitRepo:
 
 
 def check(repo: GitRepo, head: str = "change") -> CheckedChange:
-    return check_revisions(repo.path, "main", head, now=WEDNESDAY)
+    return check_fetched(GitRevisions(repo.path), "main", head, now=WEDNESDAY)
 
 
 def bump_chrome(repo: GitRepo) -> None:

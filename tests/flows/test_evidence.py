@@ -28,6 +28,7 @@ from bot.adapters.evidence_store import (
     InvalidDigestError,
     TamperedEvidenceError,
 )
+from bot.adapters.revisions import GitRevisions
 from bot.adapters.signing_keys import (
     PRIVATE_KEY_NAME,
     PUBLIC_KEY_NAME,
@@ -40,8 +41,8 @@ from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schem
 from bot.core.attestation import CHECK_PREDICATE_TYPE, PAYLOAD_TYPE, key_id, sign_envelope
 from bot.core.evidence import canonical_json
 from bot.core.evidence_verify import CheckStatus, InclusionVerdict, VerifyReport
-from bot.entrypoints.commands_evidence import evidence_group, keys_group
-from bot.flows.check import CheckedChange, check_revisions
+from bot.entrypoints.commands_evidence import evidence_group, file_evidence, keys_group
+from bot.flows.check import CheckedChange, check_fetched
 from bot.flows.evidence import (
     EvidenceContext,
     EvidenceRefError,
@@ -74,8 +75,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[CheckedChange, Check
     repo.branch("change")
     repo.edit(CHROME, 'version: "131.0.6778.86"', 'version: "131.0.6778.109"')
     repo.commit("Chrome 131.0.6778.109")
-    first = check_revisions(repo.path, "main", "change", now=WEDNESDAY)
-    second = check_revisions(repo.path, "main", "change", now=WEDNESDAY.replace(hour=11))
+    first = check_fetched(GitRevisions(repo.path), "main", "change", now=WEDNESDAY)
+    second = check_fetched(
+        GitRevisions(repo.path), "main", "change", now=WEDNESDAY.replace(hour=11)
+    )
     assert first.digest != second.digest
     return first, second
 
@@ -134,7 +137,7 @@ def record(run: CheckedChange, settings: Settings) -> RecordedEvidence:
     try:
         return record_check_evidence(
             run,
-            settings,
+            file_evidence(settings),
             log=AuditLog(engine),
             context=EvidenceContext(
                 actor="eucora[bot]", correlation_id="delivery-1", repository="acme/intents", pr=7
@@ -153,7 +156,7 @@ def force_write(path: Path, data: bytes) -> None:
 class TestStore:
     def test_unsigned(self, run: CheckedChange, unsigned: Settings) -> None:
         """Without a signing key the pack is stored under <home>/evidence, and only the pack."""
-        stored = store_check_pack(run, unsigned)
+        stored = store_check_pack(run, file_evidence(unsigned))
         assert stored.digest == run.digest
         assert stored.path == EvidenceStore(unsigned.home / "evidence").pack_path(run.digest)
         assert stored.path.read_bytes() == canonical_json(run.pack)
@@ -162,11 +165,13 @@ class TestStore:
     def test_the_evidence_dir_setting_is_the_root(self, run: CheckedChange, tmp_path: Path) -> None:
         """EUCORA_EVIDENCE_DIR moves the store."""
         settings = settings_for(tmp_path / "home", EUCORA_EVIDENCE_DIR=str(tmp_path / "elsewhere"))
-        assert store_check_pack(run, settings).path.is_relative_to(tmp_path / "elsewhere")
+        assert store_check_pack(run, file_evidence(settings)).path.is_relative_to(
+            tmp_path / "elsewhere"
+        )
 
     def test_signed(self, run: CheckedChange, signing: Settings, keys: Path) -> None:
         """With a signing key the envelope is stored beside the pack and names the key."""
-        stored = store_check_pack(run, signing)
+        stored = store_check_pack(run, file_evidence(signing))
         public = load_public_key(keys / PUBLIC_KEY_NAME)
         assert stored.key_id == key_id(public)
         assert stored.envelope_path is not None
@@ -181,31 +186,31 @@ class TestStore:
     def test_a_key_given_as_pem_text(self, run: CheckedChange, home: Path, keys: Path) -> None:
         """EUCORA_SIGNING_KEY may hold the PEM itself (as secrets are often passed)."""
         pem = (keys / PRIVATE_KEY_NAME).read_text()
-        stored = store_check_pack(run, settings_for(home, EUCORA_SIGNING_KEY=pem))
+        stored = store_check_pack(run, file_evidence(settings_for(home, EUCORA_SIGNING_KEY=pem)))
         assert stored.key_id == key_id(load_public_key(keys / PUBLIC_KEY_NAME))
 
     def test_storing_again_is_a_no_op(self, run: CheckedChange, signing: Settings) -> None:
         """The same check stored twice gives the same files, byte for byte."""
-        first = store_check_pack(run, signing)
+        first = store_check_pack(run, file_evidence(signing))
         assert first.envelope_path is not None
         envelope = first.envelope_path.read_bytes()
-        assert store_check_pack(run, signing) == first
+        assert store_check_pack(run, file_evidence(signing)) == first
         assert first.envelope_path.read_bytes() == envelope
 
     def test_a_different_body_under_the_digest_is_refused(
         self, run: CheckedChange, unsigned: Settings
     ) -> None:
         """A stored pack that was edited is not silently repaired."""
-        stored = store_check_pack(run, unsigned)
+        stored = store_check_pack(run, file_evidence(unsigned))
         force_write(stored.path, b"{}")
         with pytest.raises(TamperedEvidenceError):
-            store_check_pack(run, unsigned)
+            store_check_pack(run, file_evidence(unsigned))
 
     def test_our_stored_envelope_verifies_with_securesystemslib(
         self, run: CheckedChange, signing: Settings, keys: Path
     ) -> None:
         """The envelope of a real pack verifies with an independent DSSE implementation."""
-        stored = store_check_pack(run, signing)
+        stored = store_check_pack(run, file_evidence(signing))
         assert stored.envelope_path is not None
         envelope = Envelope.from_dict(json.loads(stored.envelope_path.read_bytes()))
         public = load_public_key(keys / PUBLIC_KEY_NAME)
@@ -216,8 +221,8 @@ class TestStore:
 class TestVerify:
     def test_unsigned_pack(self, run: CheckedChange, unsigned: Settings) -> None:
         """An unsigned pack verifies by digest; the signature and the log are skipped."""
-        store_check_pack(run, unsigned)
-        report = verify(run.digest, unsigned)
+        store_check_pack(run, file_evidence(unsigned))
+        report = verify(run.digest, file_evidence(unsigned))
         assert report.ok
         assert report.digest == run.digest
         assert statuses(report) == {
@@ -231,8 +236,8 @@ class TestVerify:
         self, run: CheckedChange, signing: Settings, keys: Path
     ) -> None:
         """Digest, signature and statement all hold with the configured key's public half."""
-        store_check_pack(run, signing)
-        report = verify(run.digest, signing)
+        store_check_pack(run, file_evidence(signing))
+        report = verify(run.digest, file_evidence(signing))
         assert report.ok, report.checks
         assert statuses(report)["signature"] is CheckStatus.OK
         assert statuses(report)["statement"] is CheckStatus.OK
@@ -243,14 +248,16 @@ class TestVerify:
     ) -> None:
         """A verifier without the private key checks with the public key file."""
         record(run, signing)
-        report = verify(run.digest, settings_for(home), public_key_pem=public_pem(keys))
+        report = verify(
+            run.digest, file_evidence(settings_for(home)), public_key_pem=public_pem(keys)
+        )
         assert report.ok, report.checks
         assert statuses(report)["inclusion"] is CheckStatus.OK
 
     def test_another_public_key_fails(self, run: CheckedChange, signing: Settings) -> None:
         """A signature by another key does not hold."""
-        store_check_pack(run, signing)
-        report = verify(run.digest, signing, public_key_pem=other_public_pem())
+        store_check_pack(run, file_evidence(signing))
+        report = verify(run.digest, file_evidence(signing), public_key_pem=other_public_pem())
         assert not report.ok
         assert statuses(report)["signature"] is CheckStatus.FAILED
 
@@ -258,8 +265,8 @@ class TestVerify:
         self, run: CheckedChange, unsigned: Settings, keys: Path
     ) -> None:
         """Asking for a key's signature on an unsigned pack fails."""
-        store_check_pack(run, unsigned)
-        report = verify(run.digest, unsigned, public_key_pem=public_pem(keys))
+        store_check_pack(run, file_evidence(unsigned))
+        report = verify(run.digest, file_evidence(unsigned), public_key_pem=public_pem(keys))
         assert not report.ok
         assert statuses(report)["signature"] is CheckStatus.FAILED
 
@@ -267,17 +274,17 @@ class TestVerify:
         self, run: CheckedChange, signing: Settings, home: Path
     ) -> None:
         """A signature nobody can check does not count as verified."""
-        store_check_pack(run, signing)
-        report = verify(run.digest, settings_for(home))
+        store_check_pack(run, file_evidence(signing))
+        report = verify(run.digest, file_evidence(settings_for(home)))
         assert not report.ok
         assert "--public-key" in next(c.detail for c in report.checks if c.name == "signature")
 
     def test_an_edited_pack_fails_the_digest(self, run: CheckedChange, signing: Settings) -> None:
         """Tampering with the stored pack is caught by the digest and by the statement."""
-        stored = store_check_pack(run, signing)
+        stored = store_check_pack(run, file_evidence(signing))
         forged = {**run.pack, "decision": {"conclusion": "pass", "reasons": ["forged"]}}
         force_write(stored.path, canonical_json(forged))
-        report = verify(run.digest, signing)
+        report = verify(run.digest, file_evidence(signing))
         assert not report.ok
         assert statuses(report)["digest"] is CheckStatus.FAILED
         assert statuses(report)["statement"] is CheckStatus.FAILED
@@ -286,14 +293,14 @@ class TestVerify:
         self, run: CheckedChange, signing: Settings
     ) -> None:
         """Tampering with the envelope's payload breaks the signature."""
-        stored = store_check_pack(run, signing)
+        stored = store_check_pack(run, file_evidence(signing))
         assert stored.envelope_path is not None
         envelope = json.loads(stored.envelope_path.read_bytes())
         statement = json.loads(base64.b64decode(envelope["payload"]))
         statement["predicate"]["decision"]["reasons"] = ["forged"]
         envelope["payload"] = base64.b64encode(canonical_json(statement)).decode()
         force_write(stored.envelope_path, canonical_json(envelope))
-        report = verify(run.digest, signing)
+        report = verify(run.digest, file_evidence(signing))
         assert not report.ok
         assert statuses(report)["signature"] is CheckStatus.FAILED
 
@@ -301,22 +308,24 @@ class TestVerify:
         self, run: CheckedChange, signing: Settings
     ) -> None:
         """An envelope that is not JSON does not verify (and does not crash)."""
-        stored = store_check_pack(run, signing)
+        stored = store_check_pack(run, file_evidence(signing))
         assert stored.envelope_path is not None
         force_write(stored.envelope_path, b"garbage")
-        assert statuses(verify(run.digest, signing))["signature"] is CheckStatus.FAILED
+        assert (
+            statuses(verify(run.digest, file_evidence(signing)))["signature"] is CheckStatus.FAILED
+        )
 
     def test_an_envelope_moved_from_another_pack_fails_the_statement(
         self, runs: tuple[CheckedChange, CheckedChange], signing: Settings
     ) -> None:
         """A genuine signature over another pack does not vouch for this one."""
         first, second = runs
-        stored_first = store_check_pack(first, signing)
-        stored_second = store_check_pack(second, signing)
+        stored_first = store_check_pack(first, file_evidence(signing))
+        stored_second = store_check_pack(second, file_evidence(signing))
         assert stored_first.envelope_path is not None
         assert stored_second.envelope_path is not None
         force_write(stored_first.envelope_path, stored_second.envelope_path.read_bytes())
-        report = verify(first.digest, signing)
+        report = verify(first.digest, file_evidence(signing))
         assert statuses(report)["signature"] is CheckStatus.OK
         assert statuses(report)["statement"] is CheckStatus.FAILED
         assert not report.ok
@@ -336,19 +345,19 @@ class TestVerify:
         store.put_envelope(
             digest, sign_envelope(statement, load_private_key(keys / PRIVATE_KEY_NAME))
         )
-        report = verify(digest, signing)
+        report = verify(digest, file_evidence(signing))
         assert statuses(report)["statement"] is CheckStatus.FAILED
 
     def test_log_inclusion(self, run: CheckedChange, signing: Settings) -> None:
         """The audit log is asked about the digest; its verdict is a check."""
-        store_check_pack(run, signing)
+        store_check_pack(run, file_evidence(signing))
         asked: list[str] = []
 
         def in_log(digest: str) -> InclusionVerdict:
             asked.append(digest)
             return InclusionVerdict(ok=True, why="leaf 7 under checkpoint 12")
 
-        report = verify(run.digest, signing, inclusion=in_log)
+        report = verify(run.digest, file_evidence(signing), inclusion=in_log)
         assert asked == [run.digest]
         assert report.ok
         assert next(c for c in report.checks if c.name == "inclusion").detail.startswith("leaf 7")
@@ -356,30 +365,30 @@ class TestVerify:
         def not_in_log(digest: str) -> InclusionVerdict:
             return InclusionVerdict(ok=False, why="not in the log")
 
-        report = verify(run.digest, signing, inclusion=not_in_log)
+        report = verify(run.digest, file_evidence(signing), inclusion=not_in_log)
         assert not report.ok
         assert statuses(report)["inclusion"] is CheckStatus.FAILED
 
     def test_a_bare_hex_digest(self, run: CheckedChange, unsigned: Settings) -> None:
         """64 hex digits without the prefix name a digest too."""
-        store_check_pack(run, unsigned)
-        assert verify(run.digest.removeprefix("sha256:"), unsigned).ok
+        store_check_pack(run, file_evidence(unsigned))
+        assert verify(run.digest.removeprefix("sha256:"), file_evidence(unsigned)).ok
 
     @pytest.mark.parametrize("ref", ["sha256:../../etc/passwd", "sha256:" + "F" * 64])
     def test_a_malformed_digest(self, unsigned: Settings, ref: str) -> None:
         """A malformed digest is a usage error, never a path."""
         with pytest.raises(InvalidDigestError):
-            verify(ref, unsigned)
+            verify(ref, file_evidence(unsigned))
 
     def test_an_unknown_digest(self, run: CheckedChange, unsigned: Settings) -> None:
         """A digest with nothing stored is not found."""
         with pytest.raises(EvidenceNotFoundError):
-            verify(run.digest, unsigned)
+            verify(run.digest, file_evidence(unsigned))
 
     def test_neither_file_nor_digest(self, unsigned: Settings) -> None:
         """Anything else is a reference error."""
         with pytest.raises(EvidenceRefError, match="no such file"):
-            verify("no-such-pack.json", unsigned)
+            verify("no-such-pack.json", file_evidence(unsigned))
 
 
 class TestVerifyFiles:
@@ -387,10 +396,10 @@ class TestVerifyFiles:
         self, run: CheckedChange, signing: Settings, tmp_path: Path
     ) -> None:
         """`eucora check --evidence-out` writes a pack; its signature is looked up by digest."""
-        store_check_pack(run, signing)
+        store_check_pack(run, file_evidence(signing))
         out = tmp_path / "pack.json"
         out.write_text(json.dumps(run.pack, indent=2), encoding="utf-8")
-        report = verify(str(out), signing)
+        report = verify(str(out), file_evidence(signing))
         assert report.ok, report.checks
         assert report.digest == run.digest
         assert statuses(report)["signature"] is CheckStatus.OK
@@ -410,7 +419,9 @@ class TestVerifyFiles:
         shutil.copy(recorded.proof_path, copied)
         shutil.rmtree(home)  # no database, no store, no private key: only the public key
         report = verify(
-            str(copied / stored.path.name), settings_for(tmp_path / "elsewhere"), public_key_pem=pem
+            str(copied / stored.path.name),
+            file_evidence(settings_for(tmp_path / "elsewhere")),
+            public_key_pem=pem,
         )
         assert report.ok, report.checks
         assert statuses(report)["inclusion"] is CheckStatus.OK
@@ -422,15 +433,15 @@ class TestVerifyFiles:
         first, second = runs
         name = first.digest.removeprefix("sha256:") + ".json"
         (tmp_path / name).write_bytes(canonical_json(second.pack))
-        report = verify(str(tmp_path / name), unsigned)
+        report = verify(str(tmp_path / name), file_evidence(unsigned))
         assert statuses(report)["digest"] is CheckStatus.FAILED
         assert not report.ok
 
     def test_an_envelope_file(self, run: CheckedChange, signing: Settings) -> None:
         """An envelope alone verifies: its pack is the signed predicate."""
-        stored = store_check_pack(run, signing)
+        stored = store_check_pack(run, file_evidence(signing))
         assert stored.envelope_path is not None
-        report = verify(str(stored.envelope_path), signing)
+        report = verify(str(stored.envelope_path), file_evidence(signing))
         assert report.ok, report.checks
         assert report.digest == run.digest
         assert [c.name for c in report.checks] == ["digest", "signature", "statement", "inclusion"]
@@ -439,9 +450,11 @@ class TestVerifyFiles:
         self, run: CheckedChange, signing: Settings
     ) -> None:
         """An envelope whose signature fails tells nothing about its pack."""
-        stored = store_check_pack(run, signing)
+        stored = store_check_pack(run, file_evidence(signing))
         assert stored.envelope_path is not None
-        report = verify(str(stored.envelope_path), signing, public_key_pem=other_public_pem())
+        report = verify(
+            str(stored.envelope_path), file_evidence(signing), public_key_pem=other_public_pem()
+        )
         assert not report.ok
         assert report.digest == ""
 
@@ -460,7 +473,7 @@ class TestVerifyFiles:
         pem = Ed25519PublicKey.from_public_bytes(public).public_bytes(
             Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
         )
-        report = verify(str(path), unsigned, public_key_pem=pem)
+        report = verify(str(path), file_evidence(unsigned), public_key_pem=pem)
         assert statuses(report)["signature"] is CheckStatus.OK
         assert statuses(report)["statement"] is CheckStatus.OK
         assert report.digest == run.digest
@@ -475,14 +488,14 @@ class TestVerifyFiles:
         path = tmp_path / "x.json"
         path.write_bytes(content)
         with pytest.raises(EvidenceRefError):
-            verify(str(path), unsigned)
+            verify(str(path), file_evidence(unsigned))
 
 
 class TestShow:
     def test_by_digest(self, run: CheckedChange, signing: Settings, keys: Path) -> None:
         """show gives the pack, its envelope and the keyids it claims."""
-        store_check_pack(run, signing)
-        shown = show(run.digest, signing)
+        store_check_pack(run, file_evidence(signing))
+        shown = show(run.digest, file_evidence(signing).store)
         assert shown.pack == run.pack
         assert shown.digest == run.digest
         assert shown.envelope is not None
@@ -490,17 +503,17 @@ class TestShow:
 
     def test_an_envelope_file(self, run: CheckedChange, signing: Settings) -> None:
         """An envelope file shows the pack inside it."""
-        stored = store_check_pack(run, signing)
-        shown = show(str(stored.envelope_path), signing)
+        stored = store_check_pack(run, file_evidence(signing))
+        shown = show(str(stored.envelope_path), file_evidence(signing).store)
         assert shown.pack == run.pack
         assert shown.digest == run.digest
 
     def test_tampered(self, run: CheckedChange, unsigned: Settings) -> None:
         """show refuses a pack whose bytes no longer match its digest."""
-        stored = store_check_pack(run, unsigned)
+        stored = store_check_pack(run, file_evidence(unsigned))
         force_write(stored.path, b"{}")
         with pytest.raises(TamperedEvidenceError):
-            show(run.digest, unsigned)
+            show(run.digest, file_evidence(unsigned).store)
 
     def test_an_envelope_without_a_statement(self, unsigned: Settings, tmp_path: Path) -> None:
         """An envelope whose payload is not a Statement object cannot be shown."""
@@ -509,7 +522,7 @@ class TestShow:
             json.dumps({"payload": "W10=", "payloadType": PAYLOAD_TYPE, "signatures": []})
         )
         with pytest.raises(EvidenceRefError):
-            show(str(path), unsigned)
+            show(str(path), file_evidence(unsigned).store)
 
 
 class TestKeys:
@@ -609,7 +622,7 @@ class TestCli:
 
     def test_show(self, run: CheckedChange, signing: Settings, home: Path) -> None:
         """show prints the pack as JSON; the digest and the claimed signer go to stderr."""
-        store_check_pack(run, signing)
+        store_check_pack(run, file_evidence(signing))
         result = invoke(evidence_group, ["show", run.digest], home)
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout) == run.pack
@@ -622,7 +635,7 @@ class TestCli:
         self, run: CheckedChange, unsigned: Settings, home: Path
     ) -> None:
         """Asking for the envelope of an unsigned pack exits 2."""
-        store_check_pack(run, unsigned)
+        store_check_pack(run, file_evidence(unsigned))
         result = invoke(evidence_group, ["show", run.digest, "--envelope"], home)
         assert result.exit_code == 2
         assert "not signed" in result.stderr
@@ -631,7 +644,7 @@ class TestCli:
         self, run: CheckedChange, unsigned: Settings, home: Path
     ) -> None:
         """A pack that no longer matches its digest is evidence that does not hold."""
-        force_write(store_check_pack(run, unsigned).path, b"{}")
+        force_write(store_check_pack(run, file_evidence(unsigned)).path, b"{}")
         result = invoke(evidence_group, ["show", run.digest], home)
         assert result.exit_code == 1
         assert "was changed" in result.stderr
@@ -651,7 +664,7 @@ class TestCli:
         self, run: CheckedChange, signing: Settings, home: Path
     ) -> None:
         """A tampered pack fails verification with exit 1 and says which check failed."""
-        force_write(store_check_pack(run, signing).path, b"{}")
+        force_write(store_check_pack(run, file_evidence(signing)).path, b"{}")
         result = invoke(
             evidence_group,
             ["verify", run.digest],
@@ -666,7 +679,7 @@ class TestCli:
         self, run: CheckedChange, signing: Settings, home: Path, tmp_path: Path
     ) -> None:
         """A signature that does not hold for the given key exits 1."""
-        store_check_pack(run, signing)
+        store_check_pack(run, file_evidence(signing))
         wrong = tmp_path / "wrong.pub.pem"
         wrong.write_bytes(other_public_pem())
         result = invoke(evidence_group, ["verify", run.digest, "--public-key", str(wrong)], home)
@@ -680,7 +693,7 @@ class TestCli:
 
         The envelope is removed after storing, as someone stripping the signature would.
         """
-        stored = store_check_pack(run, signing)
+        stored = store_check_pack(run, file_evidence(signing))
         assert stored.envelope_path is not None
         stored.envelope_path.unlink()
         result = invoke(
@@ -698,7 +711,7 @@ class TestCli:
         self, run: CheckedChange, unsigned: Settings, home: Path, keys: Path
     ) -> None:
         """A key the auditor asked to trust and no signature: exit 1, never "verified"."""
-        store_check_pack(run, unsigned)
+        store_check_pack(run, file_evidence(unsigned))
         public = str(keys / PUBLIC_KEY_NAME)
         result = invoke(evidence_group, ["verify", run.digest, "--public-key", public], home)
         assert result.exit_code == 1, result.output
@@ -709,7 +722,7 @@ class TestCli:
         self, run: CheckedChange, unsigned: Settings, home: Path
     ) -> None:
         """No key configured or given: the digest holds (exit 0) but the verdict says unsigned."""
-        store_check_pack(run, unsigned)
+        store_check_pack(run, file_evidence(unsigned))
         result = invoke(evidence_group, ["verify", run.digest], home)
         assert result.exit_code == 0, result.output
         last = result.stdout.rstrip().splitlines()[-1]
@@ -717,7 +730,7 @@ class TestCli:
 
     def test_verify_json(self, run: CheckedChange, signing: Settings, home: Path) -> None:
         """--format json gives the report as data."""
-        store_check_pack(run, signing)
+        store_check_pack(run, file_evidence(signing))
         result = invoke(
             evidence_group,
             ["verify", run.digest, "--format", "json"],
@@ -738,7 +751,7 @@ class TestCli:
         self, run: CheckedChange, unsigned: Settings, home: Path, tmp_path: Path
     ) -> None:
         """A missing or malformed key file is a usage error."""
-        store_check_pack(run, unsigned)
+        store_check_pack(run, file_evidence(unsigned))
         missing = str(tmp_path / "missing.pem")
         result = invoke(evidence_group, ["verify", run.digest, "--public-key", missing], home)
         assert result.exit_code == 2
@@ -753,7 +766,7 @@ class TestCli:
         self, run: CheckedChange, unsigned: Settings, home: Path, tmp_path: Path
     ) -> None:
         """An unreadable EUCORA_SIGNING_KEY_FILE is reported, not raised."""
-        store_check_pack(run, unsigned)
+        store_check_pack(run, file_evidence(unsigned))
         missing = str(tmp_path / "nope.pem")
         result = invoke(
             evidence_group, ["verify", run.digest], home, EUCORA_SIGNING_KEY_FILE=missing

@@ -26,7 +26,7 @@ from bot.core.audit_events import leaf_data
 from bot.core.evidence_proof import EVIDENCE_EVENT_TYPE, evidence_event_payload
 from bot.core.evidence_verify import CheckStatus
 from bot.core.tlog import Ed25519Signer
-from bot.entrypoints.commands_evidence import evidence_group
+from bot.entrypoints.commands_evidence import evidence_group, file_evidence
 from bot.flows.audit import latest_checkpoint
 from bot.flows.check import CheckedChange
 from bot.flows.evidence import (
@@ -74,7 +74,9 @@ def log(engine: Engine) -> AuditLog:
 
 
 def record(run: CheckedChange, settings: Settings, log: Any, **kwargs: Any) -> RecordedEvidence:
-    return record_check_evidence(run, settings, log=log, context=CONTEXT, now=WEDNESDAY, **kwargs)
+    return record_check_evidence(
+        run, file_evidence(settings), log=log, context=CONTEXT, now=WEDNESDAY, **kwargs
+    )
 
 
 class TestRecord:
@@ -96,7 +98,9 @@ class TestRecord:
         assert recorded.checkpoint_note == log.latest_checkpoint() == latest_checkpoint(log)
         assert recorded.checkpoint_note in recorded.proof_text
         report = verify(
-            run.digest, settings_for(signing.home), public_keys=[str(keys / PUBLIC_KEY_NAME)]
+            run.digest,
+            file_evidence(settings_for(signing.home)),
+            public_keys=[str(keys / PUBLIC_KEY_NAME)],
         )
         assert report.ok, report.checks
         assert "audit event 1 records it" in next(
@@ -136,7 +140,7 @@ class TestRecord:
         recorded = record(run, signing, log)
         assert recorded.seq == 1
         assert log.size() == 1
-        assert verify(run.digest, signing).ok
+        assert verify(run.digest, file_evidence(signing)).ok
 
     def test_the_first_proof_written_wins_a_race(
         self, run: CheckedChange, signing: Settings, log: AuditLog
@@ -172,7 +176,7 @@ class TestRecord:
         recorded = record(run, signing, RacingLog(log))
         assert recorded.seq == 2  # the rival's event, whose bundle was stored first
         assert recorded.proof_path.read_text(encoding="utf-8") == recorded.proof_text
-        assert verify(run.digest, signing).ok
+        assert verify(run.digest, file_evidence(signing)).ok
 
     def test_a_tampered_stored_proof_is_tamper_evidence(
         self, run: CheckedChange, signing: Settings, log: AuditLog
@@ -197,12 +201,12 @@ class TestRecord:
         self, run: CheckedChange, unsigned: Settings, log: AuditLog
     ) -> None:
         """No EUCORA_SIGNING_KEY: the pack is unsigned, its checkpoint signed by <home>/keys."""
-        record_evidence(run.pack, unsigned, log=log, context=CONTEXT, now=WEDNESDAY)
-        report = verify(run.digest, unsigned)
+        record_evidence(run.pack, file_evidence(unsigned), log=log, context=CONTEXT, now=WEDNESDAY)
+        report = verify(run.digest, file_evidence(unsigned))
         assert statuses(report)["signature"] is CheckStatus.SKIPPED
         assert statuses(report)["inclusion"] is CheckStatus.OK
         audit_pub = str(keys_dir(unsigned.home) / VERIFIER_FILE)
-        report = verify(run.digest, unsigned, public_keys=[audit_pub])
+        report = verify(run.digest, file_evidence(unsigned), public_keys=[audit_pub])
         assert statuses(report)["inclusion"] is CheckStatus.OK
         assert statuses(report)["signature"] is CheckStatus.FAILED  # an auditor asks for both
 
@@ -344,11 +348,11 @@ def test_an_auditor_key_requires_the_proof(
     run: CheckedChange, signing: Settings, keys: Path, tmp_path: Path
 ) -> None:
     """A pack stored without recording: skipped by default, failed when a key is given."""
-    store_check_pack(run, signing)
-    report = verify(run.digest, signing)
+    store_check_pack(run, file_evidence(signing))
+    report = verify(run.digest, file_evidence(signing))
     assert report.ok
     assert statuses(report)["inclusion"] is CheckStatus.SKIPPED
-    report = verify(run.digest, signing, public_keys=[str(keys / PUBLIC_KEY_NAME)])
+    report = verify(run.digest, file_evidence(signing), public_keys=[str(keys / PUBLIC_KEY_NAME)])
     assert statuses(report)["inclusion"] is CheckStatus.FAILED
     assert not report.ok
 
@@ -361,6 +365,6 @@ def test_verify_with_no_key_to_check_a_bundle(
     bare = Settings.from_environ(
         {"EUCORA_HOME": str(tmp_path / "bare"), "EUCORA_EVIDENCE_DIR": str(signing.evidence_dir)}
     )
-    report = verify(run.digest, bare)
+    report = verify(run.digest, file_evidence(bare))
     assert statuses(report)["inclusion"] is CheckStatus.FAILED
     assert "no key" in next(c.detail for c in report.checks if c.name == "inclusion")

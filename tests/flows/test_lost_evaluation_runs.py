@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.keys import load_or_create_signer
 from bot.adapters.storage.audit_log import AuditLog
@@ -32,7 +33,7 @@ from bot.doubles.github import state as st
 from bot.errors import GitHubError
 from bot.flows.pull_request import PullRequestContext, evaluate_pull_request
 from bot.flows.recording import AuditedEvidence
-from bot.ports import GitHub
+from bot.ports import EvidencePorts, GitHub
 from bot.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.support.fake_github import FakeGitHub
@@ -60,11 +61,12 @@ def flow_context(tmp_path: Path, github: GitHub) -> PullRequestContext:
     upgrade_schema(engine)
     signer = load_or_create_signer(settings.home, None)
     evidence = AuditedEvidence(
-        settings,
         AuditLog(engine),
-        signer=signer,
+        evidence=EvidencePorts(
+            store=EvidenceStore(settings.evidence_dir),
+            keys=SettingsKeys(settings, checkpoint=signer),
+        ),
         clock=lambda: NOW,
-        store=EvidenceStore(settings.evidence_dir),
     )
     return PullRequestContext(
         github=github, settings=settings, evidence=evidence, clock=lambda: NOW, redactor=Redactor()

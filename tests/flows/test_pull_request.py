@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.keys import load_or_create_signer
 from bot.adapters.storage.audit_log import AuditLog
@@ -33,6 +34,7 @@ from bot.flows.pull_request import (
     run_command,
 )
 from bot.flows.recording import AuditedEvidence
+from bot.ports import EvidencePorts
 from bot.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.support.fake_github import FakeGitHub
@@ -68,7 +70,8 @@ def log(settings: Settings) -> AuditLog:
 def context(settings: Settings, log: AuditLog) -> PullRequestContext:
     signer = load_or_create_signer(settings.home, None)
     store = EvidenceStore(settings.evidence_dir)
-    evidence = AuditedEvidence(settings, log, signer=signer, clock=lambda: NOW, store=store)
+    keys = SettingsKeys(settings, checkpoint=signer)
+    evidence = AuditedEvidence(log, evidence=EvidencePorts(store, keys), clock=lambda: NOW)
     return PullRequestContext(
         github=FakeGitHub(Path()),
         settings=settings,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.keys import audit_signer
 from bot.adapters.signing_keys import PRIVATE_KEY_NAME, generate_key_pair
@@ -16,6 +17,7 @@ from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.core.evidence import digest_of
 from bot.flows.evidence import verify
 from bot.flows.recording import AuditedEvidence
+from bot.ports import EvidencePorts
 from bot.settings import Settings
 from tests.core.test_evidence_html import make_pack
 from tests.core.test_evidence_html_links import make_change_pack
@@ -27,11 +29,12 @@ def _recorder(settings: Settings) -> AuditedEvidence:
     engine = create_database_engine(settings.database_url)
     upgrade_schema(engine)
     return AuditedEvidence(
-        settings,
         AuditLog(engine),
-        signer=audit_signer(settings),
+        evidence=EvidencePorts(
+            store=EvidenceStore(settings.evidence_dir),
+            keys=SettingsKeys(settings, checkpoint=audit_signer(settings)),
+        ),
         clock=lambda: NOW,
-        store=EvidenceStore(settings.evidence_dir),
     )
 
 
@@ -53,7 +56,7 @@ def test_the_app_signs_each_pack_it_stores_when_a_key_is_configured(
         )
         envelope = store.get_envelope(digest)
         assert (envelope is not None) is signed
-        report = verify(digest, settings, store=store)
+        report = verify(digest, EvidencePorts(store=store, keys=SettingsKeys(settings)))
         assert report.ok, report.checks
         assert report.verdict == (
             "verified" if signed else "digest holds, NOT signed (no signature was checked)"
