@@ -28,7 +28,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.catalog import build_document_validator
@@ -59,6 +59,8 @@ from bot.core.github_model import (
     PullRequest,
     PullRequestCommit,
     PullRequestReview,
+    review_of,
+    review_state,
 )
 from bot.core.github_model import CheckRun as GitHubCheckRun
 from bot.core.pr_report import (
@@ -152,22 +154,6 @@ class TeamDirectory:
                 self._cache.clear()
             else:
                 self._cache.pop(team.casefold(), None)
-
-
-def _state(value: Any) -> ReviewState | None:
-    try:
-        return ReviewState(str(value).upper())
-    except ValueError:
-        return None
-
-
-def _time(value: Any, fallback: datetime) -> datetime:
-    if not isinstance(value, str) or not value:
-        return fallback
-    try:
-        return datetime.fromisoformat(value).astimezone(UTC)
-    except ValueError:
-        return fallback
 
 
 def _commit(item: PullRequestCommit, tied: Mapping[str, str | None]) -> Commit:
@@ -348,8 +334,7 @@ class CabApprovals:
         The hash covers the folders the base revision's ``eucora.yaml`` names (``config``, or
         read at ``base_sha``), as the decision's hash of the head does.
         """
-        state = _state(review.state)
-        if state is None or state is ReviewState.PENDING or not review.commit_id:
+        if review_state(review) is None:
             return False
         chash = None
         try:
@@ -361,20 +346,17 @@ class CabApprovals:
         except GitHubError as error:  # a commit GitHub no longer serves: no hash, stays strict
             log.warning("cannot fetch %s for review %s: %s", review.commit_id, review.id, error)
         now = self._clock()
+        arrived = review_of(review, now=now, content_hash=chash)
+        if arrived is None:  # review_state said it counts; review_of agrees
+            return False
         return self.ledger.record(
             LedgerEntry(
                 installation_id=installation_id,
                 repository=repository,
                 pr=number,
-                review_id=review.id,
-                reviewer=review.reviewer,
-                reviewer_is_bot=review.reviewer_is_bot,
-                state=state,
+                review=arrived,
                 action=action,
-                commit_id=review.commit_id,
                 pr_head_sha=pr_head_sha,
-                content_hash=chash,
-                submitted_at=_time(review.submitted_at, now),
                 recorded_at=now,
                 source=source,
             )
