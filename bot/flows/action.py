@@ -56,6 +56,7 @@ from bot.core.github_model import (
     review_of,
     review_state,
 )
+from bot.core.pack_view import CheckPackView
 from bot.core.pr_report import comment_body
 from bot.core.render.check import render_check_github
 from bot.core.repo_config import RepoConfig
@@ -236,7 +237,7 @@ def run_action(  # noqa: PLR0913 - keyword-only context
     return ActionReport(
         event=event,
         run=run,
-        annotations=capped_annotations(run.pack["findings"]),
+        annotations=capped_annotations(CheckPackView.of(run.pack).findings),
         evidence_file=evidence_file,
         comment=comment,
         approvals=decided,

@@ -483,7 +483,7 @@ class CabApprovals:
         """Decide, audit, request the CAB's review once, and say what the PR shows."""
         snapshot = self.decide(context, pr, stored.pack)
         decision, policy = snapshot.decision, snapshot.policy
-        blocked_by_policy = stored.pack["decision"]["conclusion"] == "blocked"
+        blocked_by_policy = stored.view.blocked
         seen = context.evidence.audit_events(pr.repository, pr.number)
         _audit_decision(context, pr, decision, stored.digest, seen, correlation_id=correlation_id)
         needed = policy.required or decision.unmet
@@ -519,7 +519,7 @@ class CabApprovals:
         for number in numbers:
             pr = context.github.pull_request(repository, number)
             stored = context.evidence.latest_pack(repository, number, pr.head_sha)
-            if stored is None or stored.pack["decision"]["conclusion"] == "blocked":
+            if stored is None or stored.view.blocked:
                 approved = False
                 lines.append(f"#{number}: not evaluated, or blocked by policy, at its head")
                 continue
@@ -869,7 +869,7 @@ def _deployment_verdict(  # noqa: PLR0913 - the event's facts
             f"#{pr.number} was not evaluated by EUCORA at {pr.head_sha[:12]}",
             pr.number,
         )
-    if stored.pack["decision"]["conclusion"] == "blocked":
+    if stored.view.blocked:
         return rejected, f"#{pr.number} is blocked by the EUCORA policy check", pr.number
     judged = judge_publication(context, pr, stored, sha=sha)
     if judged.verdict.allowed and judged.decision is not None:
@@ -912,7 +912,7 @@ def judge_publication(
     """
     gate = _gate(context)
     target, mirror = _target(context, pr, sha)
-    evaluated = tuple(stored.pack.get("labels") or ()) if stored is not None else pr.labels
+    evaluated = tuple(stored.view.labels) if stored is not None else pr.labels
     decision: ApprovalDecision | None = None
     cab_teams: tuple[str, ...] = ()
     if branch_problems(target):  # the rules of a branch that does not publish are not read
@@ -998,7 +998,7 @@ def _facts(  # noqa: PLR0913 - the merge's facts, each named
 ) -> MergeFacts:
     return MergeFacts(
         check_digest=stored.digest if stored else None,
-        check_conclusion=str(stored.pack["decision"]["conclusion"]) if stored else None,
+        check_conclusion=stored.view.conclusion if stored else None,
         approval_outcome=_outcome(decision, stored),
         approval_headline=approval_headline(decision, cab_teams) if decision else "",
         head_content_hash=head_hash,
@@ -1014,6 +1014,6 @@ def _outcome(decision: ApprovalDecision | None, stored: StoredPack | None) -> st
     if decision is not None:
         return decision.outcome.value
     # No CAB gate on this installation: the tier's count of approvals cannot be checked.
-    if stored is not None and int(stored.pack["approvals"]["required"]) == 0:
+    if stored is not None and stored.view.approvals_required == 0:
         return "approved"
     return "not-decided"

@@ -23,6 +23,7 @@ from bot.core.audit_events import AuditEvent
 from bot.core.evidence_proof import records_pack
 from bot.core.families import RISK_FAMILIES
 from bot.core.findings import Severity
+from bot.core.pack_view import CheckPackView
 from bot.core.render.check import (
     GROUPS,
     _by_severity,
@@ -619,12 +620,13 @@ def _table(
 
 
 def _risk(pack: Mapping[str, Any]) -> str:
-    risk = pack["risk"]
-    score = int(risk["score"])
+    view = CheckPackView.of(pack)
+    risk = view.risk
+    score = int(view.risk_score)
     parts = [
         f'<p><strong class="score">Risk score {score}/100</strong>, tier {_tier(risk["tier"])}.</p>'
     ]
-    riskiest = _riskiest(pack)
+    riskiest = _riskiest(view)
     if riskiest is not None:
         parts.append(f"<p>The score is that of the riskiest intent, {_code(riskiest)}.</p>")
     if risk["scoreTier"] != risk["tier"]:
@@ -633,7 +635,7 @@ def _risk(pack: Mapping[str, Any]) -> str:
             f"{_tier(risk['tier'])} because the change edits configuration or policies.</p>"
         )
     caps: Mapping[str, Any] = risk.get("caps") or RISK_FAMILIES
-    raw = _raw_by_family(pack, riskiest)
+    raw = _raw_by_family(view, riskiest)
     by_family = risk["byFamily"]
     rows = []
     # The families in their usual order (the stored pack has its keys sorted), any others after.
@@ -844,13 +846,14 @@ def _finding(pack: Mapping[str, Any], item: Mapping[str, Any], repository_url: s
 
 
 def _waivers(pack: Mapping[str, Any]) -> str:
-    waivers = pack["waivers"]
+    view = CheckPackView.of(pack)
+    waivers = view.waivers
     if not waivers:
         return ""
     rows = []
     soon_count = 0
     for waiver in waivers:
-        days = _days_left(pack, str(waiver["expires"]))
+        days = _days_left(view, str(waiver["expires"]))
         expires = escape_html(waiver["expires"])
         if _soon(days):
             soon_count += 1
@@ -887,7 +890,7 @@ def _waivers(pack: Mapping[str, Any]) -> str:
 def _preview(pack: Mapping[str, Any]) -> str:
     if "policyPreview" not in pack:
         return ""
-    lines = _preview_lines(pack, escape_html)
+    lines = _preview_lines(CheckPackView.of(pack), escape_html)
     items = (
         "".join(f"<li>{line}</li>" for line in lines) or "<li>No intent is judged differently.</li>"
     )
