@@ -33,6 +33,7 @@ from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
 from bot.core.approvals import (
     ApprovalPolicy,
     PullRequestFacts,
+    Review,
     ReviewState,
     Team,
     decide_approvals,
@@ -54,15 +55,17 @@ def fill(ledger: ReviewLedger, pr: int, count: int) -> None:
                     installation_id=1,
                     repository="contoso/intents",
                     pr=pr,
-                    review_id=pr * 100_000 + i,
-                    reviewer=f"user{i % 300}",
-                    reviewer_is_bot=False,
-                    state=ReviewState.APPROVED if i % 3 else ReviewState.COMMENTED,
+                    review=Review(
+                        id=pr * 100_000 + i,
+                        reviewer=f"user{i % 300}",
+                        reviewer_is_bot=False,
+                        state=ReviewState.APPROVED if i % 3 else ReviewState.COMMENTED,
+                        commit_id=HEAD if i % 2 else "0" * 40,
+                        content_hash="sha256:" + "c" * 64,
+                        submitted_at=T0 + timedelta(seconds=i),
+                    ),
                     action=action,
-                    commit_id=HEAD if i % 2 else "0" * 40,
                     pr_head_sha=HEAD,
-                    content_hash="sha256:" + "c" * 64,
-                    submitted_at=T0 + timedelta(seconds=i),
                     recorded_at=T0
                     + timedelta(seconds=i, milliseconds=1 if action == "edited" else 0),
                 )

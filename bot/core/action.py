@@ -31,6 +31,7 @@ from bot.core.approvals import (
     ReviewState,
 )
 from bot.core.findings import SEVERITY_ORDER, Finding, Severity
+from bot.core.pack_view import CheckPackView
 from bot.core.pr_report import approval_explanation, approval_headline
 from bot.core.render.check import escape_markdown, policy_rule_lines
 from bot.core.render.findings import escape_data, escape_property, render_github
@@ -214,10 +215,11 @@ def check_outputs(
     With ``approvals``, also ``approvals``: what became of the CAB approvals
     (:attr:`ActionApprovals.output`).
     """
+    view = CheckPackView.of(pack)
     outputs = {
-        "decision": str(pack["decision"]["conclusion"]),
-        "risk-tier": str(pack["risk"]["tier"]),
-        "risk-score": str(pack["risk"]["score"]),
+        "decision": str(view.conclusion),
+        "risk-tier": str(view.risk_tier),
+        "risk-score": str(view.risk_score),
         "digest": digest,
         "evidence-file": evidence_file,
     }
@@ -461,7 +463,7 @@ def step_verdict(pack: Mapping[str, Any], approvals: ActionApprovals) -> str | N
     of 1 from …``; without a token: ``PASS (policy) — CAB approvals not enforced: …``, never a
     plain PASS the step did not decide.
     """
-    if pack["decision"]["conclusion"] == "blocked":
+    if CheckPackView.of(pack).blocked:
         return None
     decision = approvals.decision
     if decision is not None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, time, tzinfo
-from typing import Any
+from typing import Any, get_type_hints
 
 from bot.core.changes import ChangeKind
 from bot.core.planes import PROFILES
@@ -46,6 +46,87 @@ PLACEHOLDER_HASHES = (
 )
 
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Facts:
+    """The facts every rule sees as ``facts.<name>``: the one list of their names and types.
+
+    :meth:`as_dict` is what rules evaluate; :data:`FACTS_SCHEMA` (the name check's "did you mean"
+    and CEL's type declarations) is derived from the fields' types, in field order; the facts
+    table of ``docs/policies.md`` is checked against the fields by ``tests/core/test_facts.py``.
+    """
+
+    change: str
+    path: str
+    total_devices: int
+    previous_total_devices: int
+    ring_count: int
+    ring_devices: Mapping[str, int]
+    first_ring: str
+    first_ring_devices: int
+    first_ring_percent: int
+    first_ring_max_devices: int
+    first_ring_max_percent: int
+    version_change: str
+    major_delta: int
+    previous_version: str
+    package_host: str
+    package_host_allowed: bool
+    required_rings_all_devices: tuple[str, ...]
+    min_gate_soak_hours: int
+    rings_without_soak: tuple[str, ...]
+    freeze_windows: tuple[str, ...]
+    in_freeze_window: bool
+    emergency: bool
+    labels: tuple[str, ...]
+    config_changed: bool
+    policies_changed: bool
+    other_paths: tuple[str, ...]
+    first_deployment: bool
+    now: str
+    tier: str = ""
+    """Empty in pass 1; set by :func:`with_tier` for the rules that read it."""
+    tier_min_soak_hours: int = -1
+    commands_fetch_code: bool
+    placeholder_hashes: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The facts as plain JSON data (lists and maps), the ``facts`` variable of every rule."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+_TEXT: Mapping[str, Any] = {"type": "string"}
+_NUMBER: Mapping[str, Any] = {"type": "integer"}
+_JSON_SCHEMAS: Mapping[object, Mapping[str, Any]] = {
+    str: _TEXT,
+    int: _NUMBER,
+    bool: {"type": "boolean"},
+    tuple[str, ...]: {"type": "array", "items": _TEXT},
+    Mapping[str, int]: {"type": "object", "additionalProperties": _NUMBER},
+}
+
+
+def facts_schema() -> Mapping[str, Any]:
+    """The facts as a JSON Schema, from :class:`Facts`'s field types, in field order."""
+    hints = get_type_hints(Facts)
+    return {
+        "type": "object",
+        "properties": {f.name: _JSON_SCHEMAS[hints[f.name]] for f in fields(Facts)},
+    }
+
+
+# What policy compilation checks rule expressions against (names and CEL types).
+FACTS_SCHEMA: Mapping[str, Any] = facts_schema()
+FACT_NAMES = frozenset(f.name for f in fields(Facts))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,18 +218,21 @@ def freeze_windows_hit(
     ]
 
 
-def _version_facts(intent: Mapping[str, Any], base: Mapping[str, Any] | None) -> dict[str, Any]:
+def _version_facts(
+    intent: Mapping[str, Any], base: Mapping[str, Any] | None
+) -> tuple[str, int, str]:
+    """The version change, the major delta and the version at base."""
     new = _section(intent, "app").get("version")
     old = _section(base, "app").get("version") if base is not None else None
     if not isinstance(new, str):
-        return {"version_change": "unknown", "major_delta": 0, "previous_version": ""}
+        return "unknown", 0, ""
     if not isinstance(old, str):
-        return {"version_change": "new", "major_delta": 0, "previous_version": ""}
+        return "new", 0, ""
     order = compare_versions(old, new)
     direction = {None: "unknown", -1: "downgrade", 0: "same", 1: "upgrade"}[order]
     a, b = parse_version(old), parse_version(new)
     delta = b.major - a.major if a is not None and b is not None else 0
-    return {"version_change": direction, "major_delta": delta, "previous_version": old}
+    return direction, delta, old
 
 
 _URL_HOST = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)")
@@ -189,6 +273,11 @@ def _schedule_moments(intent: Mapping[str, Any]) -> list[datetime]:
 
 def derive_facts(inputs: FactInputs) -> dict[str, Any]:
     """Compute the facts of one changed intent (pass 1: everything but the risk tier)."""
+    return compute_facts(inputs).as_dict()
+
+
+def compute_facts(inputs: FactInputs) -> Facts:
+    """The typed facts of one changed intent (pass 1: the tier is empty, its soak -1)."""
     intent, config = inputs.intent, inputs.config
     rings = _rings(intent)
     devices = {str(r.get("name", i)): _int(r.get("devices")) for i, r in enumerate(rings)}
@@ -202,52 +291,53 @@ def derive_facts(inputs: FactInputs) -> dict[str, Any]:
     frozen = freeze_windows_hit(config, moments, inputs.timezones)
     app_name = _section(intent, "app").get("name")
     package = _section(intent, "package")
-    return {
-        "change": inputs.change.value,
-        "path": inputs.path,
-        "total_devices": total,
-        "previous_total_devices": (
+    version_change, major_delta, previous_version = _version_facts(intent, inputs.base)
+    return Facts(
+        change=inputs.change.value,
+        path=inputs.path,
+        total_devices=total,
+        previous_total_devices=(
             sum(_int(r.get("devices")) for r in _rings(inputs.base)) if inputs.base else 0
         ),
-        "ring_count": len(rings),
-        "ring_devices": devices,
-        "first_ring": str(rings[0].get("name", "")) if rings else "",
-        "first_ring_devices": first,
-        "first_ring_percent": math.ceil(100 * first / total) if total else 0,
-        "first_ring_max_devices": limit(config, "firstRingMaxDevices"),
-        "first_ring_max_percent": limit(config, "firstRingMaxPercent"),
-        **_version_facts(intent, inputs.base),
-        "package_host": host,
-        "package_host_allowed": _host_allowed(host, config.get("packageHosts")),
-        "required_rings_all_devices": [
+        ring_count=len(rings),
+        ring_devices=devices,
+        first_ring=str(rings[0].get("name", "")) if rings else "",
+        first_ring_devices=first,
+        first_ring_percent=math.ceil(100 * first / total) if total else 0,
+        first_ring_max_devices=limit(config, "firstRingMaxDevices"),
+        first_ring_max_percent=limit(config, "firstRingMaxPercent"),
+        version_change=version_change,
+        major_delta=major_delta,
+        previous_version=previous_version,
+        package_host=host,
+        package_host_allowed=_host_allowed(host, config.get("packageHosts")),
+        required_rings_all_devices=tuple(
             str(r.get("name"))
             for r in rings
             if r.get("assignment") == "required"
             and str(r.get("target", "")).strip().lower() in ALL_DEVICES_TARGETS
-        ],
-        "min_gate_soak_hours": min((s for s in soaks if s is not None), default=-1),
-        "rings_without_soak": [
+        ),
+        min_gate_soak_hours=min((s for s in soaks if s is not None), default=-1),
+        rings_without_soak=tuple(
             str(r.get("name")) for r, s in zip(rings[:-1], soaks, strict=True) if s is None
-        ],
-        "freeze_windows": frozen,
-        "in_freeze_window": bool(frozen),
-        "emergency": emergency_label in inputs.labels,
-        "labels": sorted(inputs.labels),
-        "config_changed": inputs.config_changed,
-        "policies_changed": inputs.policies_changed,
-        "other_paths": list(inputs.other_paths),
-        "first_deployment": inputs.change is ChangeKind.ADDED
+        ),
+        freeze_windows=tuple(frozen),
+        in_freeze_window=bool(frozen),
+        emergency=emergency_label in inputs.labels,
+        labels=tuple(sorted(inputs.labels)),
+        config_changed=inputs.config_changed,
+        policies_changed=inputs.policies_changed,
+        other_paths=inputs.other_paths,
+        first_deployment=inputs.change is ChangeKind.ADDED
         and isinstance(app_name, str)
         and app_name not in inputs.known_apps,
-        "now": inputs.now.isoformat().replace("+00:00", "Z"),
-        "commands_fetch_code": any(
-            isinstance(package.get(key), str) and _FETCHES_CODE.search(package[key])
+        now=inputs.now.isoformat().replace("+00:00", "Z"),
+        commands_fetch_code=any(
+            isinstance(package.get(key), str) and _FETCHES_CODE.search(package[key]) is not None
             for key in ("installCommand", "uninstallCommand")
         ),
-        "placeholder_hashes": list(PLACEHOLDER_HASHES),
-        "tier": "",
-        "tier_min_soak_hours": -1,
-    }
+        placeholder_hashes=PLACEHOLDER_HASHES,
+    )
 
 
 def with_tier(facts: Mapping[str, Any], tier: str, config: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,10 @@ requests; the core and the flows never see PyGithub. Names follow GitHub's REST 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+
+from bot.core.approvals import Review, ReviewState
 
 POLICY_CHECK = "EUCORA policy"
 APPROVAL_CHECK = "EUCORA CAB approval"
@@ -165,6 +168,46 @@ class PullRequestReview:
     commit_id: str
     submitted_at: str | None = None
     reviewer_is_bot: bool = False
+
+
+def review_state(item: PullRequestReview) -> ReviewState | None:
+    """The state of a review GitHub reports, if it can count or narrow a decision.
+
+    ``None`` for a pending review, a state EUCORA does not know, or one without a commit.
+    """
+    try:
+        state = ReviewState(item.state.upper())
+    except ValueError:
+        return None
+    return None if state is ReviewState.PENDING or not item.commit_id else state
+
+
+def review_of(
+    item: PullRequestReview, *, now: datetime, content_hash: str | None = None
+) -> Review | None:
+    """GitHub's review as the core's :class:`Review` (the one conversion; see :func:`review_state`).
+
+    ``now`` stands in for a submission time GitHub left out or that does not parse;
+    ``content_hash`` is the hash of the content at the review's commit, when known.
+    """
+    state = review_state(item)
+    if state is None:
+        return None
+    submitted = now
+    if item.submitted_at:
+        try:
+            submitted = datetime.fromisoformat(item.submitted_at).astimezone(UTC)
+        except ValueError:
+            submitted = now
+    return Review(
+        id=item.id,
+        reviewer=item.reviewer,
+        state=state,
+        commit_id=item.commit_id,
+        submitted_at=submitted,
+        content_hash=content_hash,
+        reviewer_is_bot=item.reviewer_is_bot,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

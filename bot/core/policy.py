@@ -37,6 +37,7 @@ from bot.core.cel import (
 )
 from bot.core.cel_types import declare_messages
 from bot.core.documents import ValidatedDocument
+from bot.core.facts import FACTS_SCHEMA
 from bot.core.findings import Finding, Severity
 from bot.core.schema import RawFinding
 
@@ -49,30 +50,6 @@ class Enforcement(StrEnum):
     AUDIT = "audit"
 
 
-_TEXT: Mapping[str, Any] = {"type": "string"}
-_NUMBER: Mapping[str, Any] = {"type": "integer"}
-_FLAG: Mapping[str, Any] = {"type": "boolean"}
-_NAMES: Mapping[str, Any] = {"type": "array", "items": _TEXT}
-# The facts every rule sees (computed by bot.core.facts), as a JSON Schema: their names are
-# checked like schema fields, and their types are declared to CEL's checker like the schemas'.
-FACTS_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "change": _TEXT, "path": _TEXT, "total_devices": _NUMBER,
-        "previous_total_devices": _NUMBER, "ring_count": _NUMBER,
-        "ring_devices": {"type": "object", "additionalProperties": _NUMBER},
-        "first_ring": _TEXT, "first_ring_devices": _NUMBER, "first_ring_percent": _NUMBER,
-        "first_ring_max_devices": _NUMBER, "first_ring_max_percent": _NUMBER,
-        "version_change": _TEXT, "major_delta": _NUMBER, "previous_version": _TEXT,
-        "package_host": _TEXT, "package_host_allowed": _FLAG, "required_rings_all_devices": _NAMES,
-        "min_gate_soak_hours": _NUMBER, "rings_without_soak": _NAMES, "freeze_windows": _NAMES,
-        "in_freeze_window": _FLAG, "emergency": _FLAG, "labels": _NAMES, "config_changed": _FLAG,
-        "policies_changed": _FLAG, "other_paths": _NAMES, "first_deployment": _FLAG, "now": _TEXT,
-        "tier": _TEXT, "tier_min_soak_hours": _NUMBER, "commands_fetch_code": _FLAG,
-        "placeholder_hashes": _NAMES,
-    },
-}  # fmt: skip
-FACT_NAMES = frozenset(FACTS_SCHEMA["properties"])
 TIER_FACTS = frozenset({"tier", "tier_min_soak_hours"})
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
 

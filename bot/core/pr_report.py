@@ -31,6 +31,7 @@ from bot.core.github_model import (
     CheckRunOutput,
     CheckStatus,
 )
+from bot.core.pack_view import CheckPackView
 from bot.core.render.check import (
     approvals_needed,
     escape_markdown,
@@ -102,7 +103,7 @@ def annotations_for(
     line and column; findings about the repository as a whole keep their path and line too.
     """
     findings = sorted(
-        pack["findings"],
+        CheckPackView.of(pack).findings,
         key=lambda f: (
             SEVERITY_ORDER[Severity(f["severity"])],
             f["path"],
@@ -141,17 +142,15 @@ def _checkpoint_block(checkpoint: str | None) -> str:
     )
 
 
-def _title(pack: Mapping[str, Any]) -> str:
-    risk = pack["risk"]
-    decision = pack["decision"]
-    changes = len(pack["changes"])
+def _title(view: CheckPackView) -> str:
+    changes = len(view.changes)
     counted = f"{changes} intent{'s' if changes != 1 else ''}"
-    if decision["conclusion"] == "blocked":
-        reasons = [str(r) for r in decision["reasons"]]
+    if view.blocked:
+        reasons = [str(r) for r in view.decision_reasons]
         why = reasons[0] if reasons else "blocked"
         more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
         return _clip(f"Blocked: {why}{more}", 255)
-    return _clip(f"Risk {risk['score']}/100 ({risk['tier']}) · {counted} · may proceed", 255)
+    return _clip(f"Risk {view.risk_score}/100 ({view.risk_tier}) · {counted} · may proceed", 255)
 
 
 def policy_check_run(
@@ -162,7 +161,8 @@ def policy_check_run(
     checkpoint: str | None = None,
 ) -> CheckRun:
     """The completed ``EUCORA policy`` run: conclusion, title, summary and annotations."""
-    blocked = pack["decision"]["conclusion"] == "blocked"
+    view = CheckPackView.of(pack)
+    blocked = view.blocked
     notes, cut = annotations_for(pack)
     tail = _checkpoint_block(checkpoint)
     more = (
@@ -176,10 +176,10 @@ def policy_check_run(
     )
     return CheckRun(
         name=POLICY_CHECK,
-        head_sha=str(pack["head"]),
+        head_sha=str(view.head),
         status=CheckStatus.COMPLETED,
         conclusion=CheckConclusion.FAILURE if blocked else CheckConclusion.SUCCESS,
-        output=CheckRunOutput(title=_title(pack), summary=summary + more + tail, annotations=notes),
+        output=CheckRunOutput(title=_title(view), summary=summary + more + tail, annotations=notes),
         external_id=digest,
         details_url=evidence_url,
     )
@@ -221,14 +221,15 @@ def approval_check_run(pack: Mapping[str, Any], *, digest: str) -> CheckRun:
     The approvals flow completes it from the CAB's reviews; until then it says how many
     approvals the change's tier needs.
     """
-    approvals = pack["approvals"]
-    required = int(approvals["required"])
-    reasons = [escape_markdown(r) for r in (*approvals["reasons"], *routing_lines(approvals))]
+    view = CheckPackView.of(pack)
+    approvals = view.approvals
+    required = int(view.approvals_required)
+    reasons = [escape_markdown(r) for r in (*view.approval_reasons, *routing_lines(approvals))]
     why = "".join(f"- {r}\n" for r in reasons)
-    head = str(pack["head"])
-    tier = pack["risk"]["tier"]
+    head = str(view.head)
+    tier = view.risk_tier
     routed = any(int(r["required"]) for r in approvals.get("routes") or ())
-    if pack["decision"]["conclusion"] == "blocked":
+    if view.blocked:
         return CheckRun(
             name=APPROVAL_CHECK,
             head_sha=head,
@@ -348,11 +349,12 @@ def report_for(  # noqa: PLR0913 - keyword-only parts of the report
 
 def explain_reply(pack: Mapping[str, Any], *, digest: str, requested_by: str) -> str:
     """The answer to ``/eucora explain``: the risk score, factor by factor, with the tier rule."""
-    risk = pack["risk"]
-    factors: Sequence[Mapping[str, Any]] = risk["factors"]
-    score = f"**{risk['score']}/100 ({escape_markdown(risk['tier'])})**"
+    view = CheckPackView.of(pack)
+    risk = view.risk
+    factors = view.risk_factors
+    score = f"**{view.risk_score}/100 ({escape_markdown(view.risk_tier)})**"
     who = escape_markdown(requested_by)
-    lines = [f"@{who} here is why the risk is {score} at `{str(pack['head'])[:12]}`:", ""]
+    lines = [f"@{who} here is why the risk is {score} at `{str(view.head)[:12]}`:", ""]
     if not factors:
         lines.append("No risk factor fired: nothing in this change adds risk.")
     else:
@@ -387,7 +389,7 @@ def explain_reply(pack: Mapping[str, Any], *, digest: str, requested_by: str) ->
                         if (
                             edits := [
                                 str(r)
-                                for r in pack["approvals"]["reasons"]
+                                for r in view.approval_reasons
                                 if str(r).startswith("the change edits")
                             ]
                         )
@@ -524,9 +526,10 @@ def decided_approval_run(
     run: no approval can let it merge. ``notes`` are problems met while deciding (a CAB team
     GitHub would not show), listed in the summary.
     """
-    if pack["decision"]["conclusion"] == "blocked":
+    view = CheckPackView.of(pack)
+    if view.blocked:
         return approval_check_run(pack, digest=digest)
-    head = str(pack["head"])
+    head = str(view.head)
     headline = approval_headline(decision, cab_teams)
     warnings = "".join(f"> ⚠️ {escape_markdown(n)}\n" for n in notes)
     summary = (

@@ -8,11 +8,11 @@ returns the same types as the database does.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from bot.core.approvals import Review, ReviewState
+from bot.core.approvals import Review
 from bot.core.publishing import PublicationAction, PublicationView
 
 # --- the publications outbox (``bot.adapters.storage.publications``) -----------------------------
@@ -136,47 +136,33 @@ class PublicationClaim:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LedgerEntry:
-    """One arrival of a review: what it said and the state of the change when it came.
+    """One arrival of a review: the review as it arrived, and the state of the change then.
 
-    ``commit_id`` is the commit the review was given on, ``pr_head_sha`` the PR's head at that
-    moment, ``content_hash`` the hash of the intent/policy/config content at ``commit_id``;
-    ``source`` is ``webhook`` or ``api``.
+    ``review`` is what the arrival said (the commit it was given on, the hash of the
+    intent/policy/config content at that commit, its state then); ``pr_head_sha`` is the PR's
+    head at that moment, ``action`` GitHub's webhook action (or ``listed``), ``source``
+    ``webhook`` or ``api``.
     """
 
     installation_id: int | None
     repository: str
     pr: int
-    review_id: int
-    reviewer: str
-    reviewer_is_bot: bool
-    state: ReviewState
+    review: Review
     action: str
-    commit_id: str
     pr_head_sha: str | None
-    content_hash: str | None
-    submitted_at: datetime
     recorded_at: datetime
     source: str = "webhook"
 
 
 def fold_reviews(entries: Sequence[LedgerEntry]) -> list[Review]:
     """Reviews from arrivals: first arrival's commit, hash and time; latest arrival's state."""
-    first: dict[int, LedgerEntry] = {}
-    last: dict[int, LedgerEntry] = {}
+    first: dict[int, Review] = {}
+    last: dict[int, Review] = {}
     for entry in entries:
-        first.setdefault(entry.review_id, entry)
-        last[entry.review_id] = entry
+        first.setdefault(entry.review.id, entry.review)
+        last[entry.review.id] = entry.review
     return [
-        Review(
-            id=review_id,
-            reviewer=origin.reviewer,
-            state=last[review_id].state,
-            commit_id=origin.commit_id,
-            submitted_at=origin.submitted_at,
-            content_hash=origin.content_hash,
-            reviewer_is_bot=origin.reviewer_is_bot,
-        )
-        for review_id, origin in sorted(first.items())
+        replace(origin, state=last[review_id].state) for review_id, origin in sorted(first.items())
     ]
 
 

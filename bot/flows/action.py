@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from bot.core.action import (
@@ -43,14 +43,20 @@ from bot.core.approvals import (
     ApprovalPolicy,
     PullRequestFacts,
     Review,
-    ReviewState,
     Team,
     decide_approvals,
     pack_approval_policy,
 )
 from bot.core.errors import GitError
 from bot.core.evidence import canonical_json
-from bot.core.github_model import EVIDENCE_MARKER, PullRequest, PullRequestReview
+from bot.core.github_model import (
+    EVIDENCE_MARKER,
+    PullRequest,
+    PullRequestReview,
+    review_of,
+    review_state,
+)
+from bot.core.pack_view import CheckPackView
 from bot.core.pr_report import comment_body
 from bot.core.render.check import render_check_github
 from bot.core.repo_config import RepoConfig
@@ -244,7 +250,7 @@ def run_action(  # noqa: PLR0913 - keyword-only context
     return ActionReport(
         event=event,
         run=run,
-        annotations=capped_annotations(run.pack["findings"]),
+        annotations=capped_annotations(CheckPackView.of(run.pack).findings),
         evidence_file=evidence_file,
         comment=comment,
         approvals=decided,
@@ -436,24 +442,6 @@ class _Hashes:
 
 def _review(item: PullRequestReview, now: datetime, hashes: _Hashes) -> Review | None:
     """A review as GitHub lists it, for the decision (pending or unknown states left out)."""
-    try:
-        state = ReviewState(item.state.upper())
-    except ValueError:
+    if review_state(item) is None:
         return None
-    if state is ReviewState.PENDING or not item.commit_id:
-        return None
-    submitted = now
-    if item.submitted_at:
-        try:
-            submitted = datetime.fromisoformat(item.submitted_at).astimezone(UTC)
-        except ValueError:
-            submitted = now
-    return Review(
-        id=item.id,
-        reviewer=item.reviewer,
-        state=state,
-        commit_id=item.commit_id,
-        submitted_at=submitted,
-        content_hash=hashes.at(item.commit_id),
-        reviewer_is_bot=item.reviewer_is_bot,
-    )
+    return review_of(item, now=now, content_hash=hashes.at(item.commit_id))

@@ -28,7 +28,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.catalog import build_document_validator
@@ -59,6 +59,8 @@ from bot.core.github_model import (
     PullRequest,
     PullRequestCommit,
     PullRequestReview,
+    review_of,
+    review_state,
 )
 from bot.core.github_model import CheckRun as GitHubCheckRun
 from bot.core.pr_report import (
@@ -153,22 +155,6 @@ class TeamDirectory:
                 self._cache.clear()
             else:
                 self._cache.pop(team.casefold(), None)
-
-
-def _state(value: Any) -> ReviewState | None:
-    try:
-        return ReviewState(str(value).upper())
-    except ValueError:
-        return None
-
-
-def _time(value: Any, fallback: datetime) -> datetime:
-    if not isinstance(value, str) or not value:
-        return fallback
-    try:
-        return datetime.fromisoformat(value).astimezone(UTC)
-    except ValueError:
-        return fallback
 
 
 def _commit(item: PullRequestCommit, tied: Mapping[str, str | None]) -> Commit:
@@ -349,8 +335,7 @@ class CabApprovals:
         The hash covers the folders the base revision's ``eucora.yaml`` names (``config``, or
         read at ``base_sha``), as the decision's hash of the head does.
         """
-        state = _state(review.state)
-        if state is None or state is ReviewState.PENDING or not review.commit_id:
+        if review_state(review) is None:
             return False
         chash = None
         try:
@@ -362,20 +347,17 @@ class CabApprovals:
         except GitHubError as error:  # a commit GitHub no longer serves: no hash, stays strict
             log.warning("cannot fetch %s for review %s: %s", review.commit_id, review.id, error)
         now = self._clock()
+        arrived = review_of(review, now=now, content_hash=chash)
+        if arrived is None:  # review_state said it counts; review_of agrees
+            return False
         return self.ledger.record(
             LedgerEntry(
                 installation_id=installation_id,
                 repository=repository,
                 pr=number,
-                review_id=review.id,
-                reviewer=review.reviewer,
-                reviewer_is_bot=review.reviewer_is_bot,
-                state=state,
+                review=arrived,
                 action=action,
-                commit_id=review.commit_id,
                 pr_head_sha=pr_head_sha,
-                content_hash=chash,
-                submitted_at=_time(review.submitted_at, now),
                 recorded_at=now,
                 source=source,
             )
@@ -502,7 +484,7 @@ class CabApprovals:
         """Decide, audit, request the CAB's review once, and say what the PR shows."""
         snapshot = self.decide(context, pr, stored.pack)
         decision, policy = snapshot.decision, snapshot.policy
-        blocked_by_policy = stored.pack["decision"]["conclusion"] == "blocked"
+        blocked_by_policy = stored.view.blocked
         seen = context.evidence.audit_events(pr.repository, pr.number)
         _audit_decision(context, pr, decision, stored.digest, seen, correlation_id=correlation_id)
         needed = policy.required or decision.unmet
@@ -538,7 +520,7 @@ class CabApprovals:
         for number in numbers:
             pr = context.github.pull_request(repository, number)
             stored = context.evidence.latest_pack(repository, number, pr.head_sha)
-            if stored is None or stored.pack["decision"]["conclusion"] == "blocked":
+            if stored is None or stored.view.blocked:
                 approved = False
                 lines.append(f"#{number}: not evaluated, or blocked by policy, at its head")
                 continue
@@ -889,7 +871,7 @@ def _deployment_verdict(  # noqa: PLR0913 - the event's facts
             f"#{pr.number} was not evaluated by EUCORA at {pr.head_sha[:12]}",
             pr.number,
         )
-    if stored.pack["decision"]["conclusion"] == "blocked":
+    if stored.view.blocked:
         return rejected, f"#{pr.number} is blocked by the EUCORA policy check", pr.number
     judged = judge_publication(context, pr, stored, sha=sha)
     if judged.verdict.allowed and judged.decision is not None:
@@ -932,7 +914,7 @@ def judge_publication(
     """
     gate = _gate(context)
     target, mirror = _target(context, pr, sha)
-    evaluated = tuple(stored.pack.get("labels") or ()) if stored is not None else pr.labels
+    evaluated = tuple(stored.view.labels) if stored is not None else pr.labels
     decision: ApprovalDecision | None = None
     cab_teams: tuple[str, ...] = ()
     if branch_problems(target):  # the rules of a branch that does not publish are not read
@@ -1018,7 +1000,7 @@ def _facts(  # noqa: PLR0913 - the merge's facts, each named
 ) -> MergeFacts:
     return MergeFacts(
         check_digest=stored.digest if stored else None,
-        check_conclusion=str(stored.pack["decision"]["conclusion"]) if stored else None,
+        check_conclusion=stored.view.conclusion if stored else None,
         approval_outcome=_outcome(decision, stored),
         approval_headline=approval_headline(decision, cab_teams) if decision else "",
         head_content_hash=head_hash,
@@ -1034,6 +1016,6 @@ def _outcome(decision: ApprovalDecision | None, stored: StoredPack | None) -> st
     if decision is not None:
         return decision.outcome.value
     # No CAB gate on this installation: the tier's count of approvals cannot be checked.
-    if stored is not None and int(stored.pack["approvals"]["required"]) == 0:
+    if stored is not None and stored.view.approvals_required == 0:
         return "approved"
     return "not-decided"

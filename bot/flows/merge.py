@@ -186,7 +186,7 @@ def _summary(
             "required": decision.required if decision else 0,
             "counted": len(counted),
         },
-        "tier": str(stored.pack["risk"]["tier"]) if stored else None,
+        "tier": stored.view.risk_tier if stored else None,
     }
     if decision is not None and decision.post_implementation_review_owed:
         summary["postImplementationReview"] = {

@@ -28,6 +28,7 @@ from bot.core.github_model import (
     PullRequest,
 )
 from bot.core.github_model import CheckRun as GitHubCheckRun
+from bot.core.pack_view import CheckPackView
 from bot.core.pr_report import (
     Command,
     Report,
@@ -65,6 +66,11 @@ class StoredPack:
 
     digest: str
     pack: dict[str, Any]
+
+    @property
+    def view(self) -> CheckPackView:
+        """The pack, read by name (:mod:`bot.core.pack_view`)."""
+        return CheckPackView.of(self.pack)
 
 
 class EvidenceRecorder(AuditTrail, Protocol):
@@ -368,7 +374,7 @@ def _judged(  # noqa: PLR0913 - keyword-only context of one evaluation
     github.update_check_run(repository, run_id, report.policy)
     policy_run.completed = True
     github.create_check_run(repository, report.approval)
-    passed = run.pack["decision"]["conclusion"] != "blocked"
+    passed = not CheckPackView.of(run.pack).blocked
     if context.publishing is not None and pull is not None and may_plan and passed:
         documents = {
             i.change.path: i.document.data

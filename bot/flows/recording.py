@@ -16,6 +16,7 @@ from typing import Any
 from bot.core.audit_events import AuditEventType
 from bot.core.errors import EvidenceNotFoundError
 from bot.core.github_model import PullRequest
+from bot.core.pack_view import CheckPackView
 from bot.flows.check import CheckedChange
 from bot.flows.evidence import (
     EvidenceContext,
@@ -63,8 +64,8 @@ class AuditedEvidence:
         ``pull``, its number, title, author and address are kept beside the pack for the
         evidence page (:meth:`EvidenceStore.put_pull_request`; the pack's bytes do not change).
         """
-        pack = run.pack
-        repository, head = str(pack["repository"]), str(pack["head"])
+        pack = CheckPackView.of(run.pack)
+        repository, head = pack.repository, pack.head
         self.audit(
             EVALUATED,
             correlation_id=correlation_id,
@@ -73,11 +74,11 @@ class AuditedEvidence:
             head_sha=head,
             payload={
                 "digest": run.digest,
-                "base": pack["base"],
-                "conclusion": pack["decision"]["conclusion"],
-                "score": pack["risk"]["score"],
-                "tier": pack["risk"]["tier"],
-                "requiredApprovals": pack["approvals"]["required"],
+                "base": pack.base,
+                "conclusion": pack.conclusion,
+                "score": pack.risk_score,
+                "tier": pack.risk_tier,
+                "requiredApprovals": pack.approvals_required,
             },
         )
         recorded = self._record(

@@ -339,17 +339,20 @@ def test_reviews_the_ledger_never_saw_arrive_are_caught_up_from_the_api(
     assert approval_run(app).conclusion == "success"
     ledger = ReviewLedger(app.server.intake.services.engine)
     [entry] = ledger.entries(REPO, pr.number)
-    assert (entry.review_id, entry.source, entry.action) == (missed.id, "api", "listed")
+    assert (entry.review.id, entry.source, entry.action) == (missed.id, "api", "listed")
     assert entry.installation_id == app.installation  # membership events find this PR too
-    assert entry.content_hash is not None
-    assert entry.content_hash.startswith("sha256:")
+    assert entry.review.content_hash is not None
+    assert entry.review.content_hash.startswith("sha256:")
 
     missed.state = "DISMISSED"  # dismissed, and that webhook was lost too
     recheck(app, pr, "again")
     run = approval_run(app)
     assert run.status == "in_progress"
     assert "the review was dismissed" in run.summary
-    assert [e.state.value for e in ledger.entries(REPO, pr.number)] == ["APPROVED", "DISMISSED"]
+    assert [e.review.state.value for e in ledger.entries(REPO, pr.number)] == [
+        "APPROVED",
+        "DISMISSED",
+    ]
 
 
 def test_a_cab_team_github_will_not_show_is_said_and_nobody_counts_for_it(
@@ -438,7 +441,7 @@ def test_a_pr_that_cannot_be_read_fails_the_membership_delivery_after_the_others
 
     from bot.adapters.storage.inbox import Inbox
     from bot.adapters.storage.reviews import LedgerEntry
-    from bot.core.approvals import ReviewState
+    from bot.core.approvals import Review, ReviewState
 
     pr = opened(app, source)
     review(app, pr, "carol", "APPROVED")
@@ -449,15 +452,17 @@ def test_a_pr_that_cannot_be_read_fails_the_membership_delivery_after_the_others
             installation_id=app.installation,
             repository="acme/gone",
             pr=3,
-            review_id=1,
-            reviewer="carol",
-            reviewer_is_bot=False,
-            state=ReviewState.APPROVED,
+            review=Review(
+                id=1,
+                reviewer="carol",
+                reviewer_is_bot=False,
+                state=ReviewState.APPROVED,
+                commit_id="a" * 40,
+                content_hash=None,
+                submitted_at=moment,
+            ),
             action="submitted",
-            commit_id="a" * 40,
             pr_head_sha="a" * 40,
-            content_hash=None,
-            submitted_at=moment,
             recorded_at=moment,
         )
     )

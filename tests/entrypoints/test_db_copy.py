@@ -13,7 +13,7 @@ from bot.adapters.keys import load_or_create_signer
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.adapters.storage.inbox import Inbox
 from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
-from bot.core.approvals import ReviewState
+from bot.core.approvals import Review, ReviewState
 from bot.core.audit_events import AuditEventType
 from bot.core.webhooks import body_digest, route_delivery
 from bot.entrypoints.cli import cli
@@ -49,15 +49,17 @@ def _populate(home: Path) -> Engine:
                 installation_id=42,
                 repository=REPO,
                 pr=7,
-                review_id=review_id,
-                reviewer="carol",
-                reviewer_is_bot=False,
-                state=state,
+                review=Review(
+                    id=review_id,
+                    reviewer="carol",
+                    reviewer_is_bot=False,
+                    state=state,
+                    commit_id="b" * 40,
+                    content_hash="sha256:" + "c" * 64,
+                    submitted_at=T0,
+                ),
                 action="submitted",
-                commit_id="b" * 40,
                 pr_head_sha="b" * 40,
-                content_hash="sha256:" + "c" * 64,
-                submitted_at=T0,
                 recorded_at=T0,
             )
         )

@@ -37,10 +37,10 @@ def test_queued_reviews_of_one_pr_are_all_recorded_and_decided_once(
 
     ledger = ReviewLedger(app.server.intake.services.engine)
     entries = ledger.entries(REPO, pr.number)
-    assert [(e.review_id, e.source, e.action) for e in entries] == [
+    assert [(e.review.id, e.source, e.action) for e in entries] == [
         (r.id, "webhook", "submitted") for r in reviews
     ]
-    assert all(e.commit_id == pr.head_sha for e in entries)
+    assert all(e.review.commit_id == pr.head_sha for e in entries)
     types = audit_types(app, pr)
     assert types.count("approval.decided") == decided + 1
     assert types.count("approval.review_recorded") == 3

@@ -75,10 +75,14 @@ def test_an_approval_is_bound_to_the_content_of_the_folders_the_base_config_name
 
     assert recorded
     [entry] = ledger.entries(REPO, 7)
-    assert entry.content_hash == revisions.content_hash(HEAD, ("apps", "policies"))
-    assert entry.content_hash != revisions.content_hash(HEAD, ("intents", "policies"))
-    assert (entry.state, entry.commit_id, entry.recorded_at) == (ReviewState.APPROVED, HEAD, NOW)
-    assert entry.submitted_at == datetime(2027, 1, 4, 8, 59, tzinfo=UTC)
+    assert entry.review.content_hash == revisions.content_hash(HEAD, ("apps", "policies"))
+    assert entry.review.content_hash != revisions.content_hash(HEAD, ("intents", "policies"))
+    assert (entry.review.state, entry.review.commit_id, entry.recorded_at) == (
+        ReviewState.APPROVED,
+        HEAD,
+        NOW,
+    )
+    assert entry.review.submitted_at == datetime(2027, 1, 4, 8, 59, tzinfo=UTC)
     assert github.fetched == [(REPO, (HEAD, BASE))]
     assert (BASE, "eucora.yaml") in revisions.reads
 
@@ -98,6 +102,6 @@ def test_a_redelivered_review_is_recorded_once_and_a_lost_commit_without_a_hash(
     assert judge.record(Context(github), REPO, 7, review(12), **fields)  # type: ignore[arg-type]
     assert not judge.record(Context(github), REPO, 7, review(13, "PENDING"), **fields)  # type: ignore[arg-type]
 
-    hashes = {e.review_id: e.content_hash for e in ledger.entries(REPO, 7)}
+    hashes = {e.review.id: e.review.content_hash for e in ledger.entries(REPO, 7)}
     assert hashes == {11: revisions.content_hash(HEAD, ("intents", "policies")), 12: None}
     assert ledger.pull_requests(installation_id=3) == [(REPO, 7)]

@@ -304,12 +304,12 @@ class MemoryLedger:
         same = [
             e
             for e in self.rows
-            if (e.repository, e.pr, e.review_id) == (entry.repository, entry.pr, entry.review_id)
+            if (e.repository, e.pr, e.review.id) == (entry.repository, entry.pr, entry.review.id)
         ]
-        if same and (same[-1].state, same[-1].action, same[-1].commit_id) == (
-            entry.state,
+        if same and (same[-1].review.state, same[-1].action, same[-1].review.commit_id) == (
+            entry.review.state,
             entry.action,
-            entry.commit_id,
+            entry.review.commit_id,
         ):
             return False
         self.rows.append(entry)

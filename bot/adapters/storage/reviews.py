@@ -51,16 +51,16 @@ class ReviewLedger:
                     and_(
                         review_ledger.c.repository == entry.repository,
                         review_ledger.c.pr == entry.pr,
-                        review_ledger.c.review_id == entry.review_id,
+                        review_ledger.c.review_id == entry.review.id,
                     )
                 )
                 .order_by(review_ledger.c.seq.desc())
                 .limit(1)
             ).first()
             if newest is not None and tuple(newest) == (
-                entry.state.value,
+                entry.review.state.value,
                 entry.action,
-                entry.commit_id,
+                entry.review.commit_id,
             ):
                 return False
             connection.execute(
@@ -68,15 +68,15 @@ class ReviewLedger:
                     installation_id=entry.installation_id,
                     repository=entry.repository,
                     pr=entry.pr,
-                    review_id=entry.review_id,
-                    reviewer=entry.reviewer,
-                    reviewer_is_bot=entry.reviewer_is_bot,
-                    state=entry.state.value,
+                    review_id=entry.review.id,
+                    reviewer=entry.review.reviewer,
+                    reviewer_is_bot=entry.review.reviewer_is_bot,
+                    state=entry.review.state.value,
                     action=entry.action,
-                    commit_id=entry.commit_id,
+                    commit_id=entry.review.commit_id,
                     pr_head_sha=entry.pr_head_sha,
-                    content_hash=entry.content_hash,
-                    submitted_at=_text(entry.submitted_at),
+                    content_hash=entry.review.content_hash,
+                    submitted_at=_text(entry.review.submitted_at),
                     recorded_at=_text(entry.recorded_at),
                     source=entry.source,
                 )
@@ -97,15 +97,17 @@ class ReviewLedger:
                 installation_id=row["installation_id"],
                 repository=row["repository"],
                 pr=int(row["pr"]),
-                review_id=int(row["review_id"]),
-                reviewer=row["reviewer"],
-                reviewer_is_bot=bool(row["reviewer_is_bot"]),
-                state=ReviewState(row["state"]),
+                review=Review(
+                    id=int(row["review_id"]),
+                    reviewer=row["reviewer"],
+                    reviewer_is_bot=bool(row["reviewer_is_bot"]),
+                    state=ReviewState(row["state"]),
+                    commit_id=row["commit_id"],
+                    content_hash=row["content_hash"],
+                    submitted_at=_time(row["submitted_at"]),
+                ),
                 action=row["action"],
-                commit_id=row["commit_id"],
                 pr_head_sha=row["pr_head_sha"],
-                content_hash=row["content_hash"],
-                submitted_at=_time(row["submitted_at"]),
                 recorded_at=_time(row["recorded_at"]),
                 source=row["source"],
             )

@@ -20,6 +20,7 @@ from bot.core.approval_routing import Requirement, requirements_of, routing_conf
 from bot.core.approvals import SEPARATION_OF_DUTIES, ApprovalPolicy, approval_policy
 from bot.core.families import EXPIRING_WITHIN_DAYS, RISK_FAMILIES
 from bot.core.findings import SEVERITY_ORDER, Finding, Severity
+from bot.core.pack_view import CheckPackView
 from bot.core.render.findings import render_github, render_text
 
 MARKER = "<!-- eucora:evidence -->"
@@ -264,12 +265,12 @@ def approvals_needed(approvals: Mapping[str, Any]) -> str:
     return _approvals_text(int(approvals["required"]), _routes(approvals))
 
 
-def _verdict(pack: Mapping[str, Any]) -> tuple[bool, str]:
+def _verdict(view: CheckPackView) -> tuple[bool, str]:
     """Whether the change is blocked, and the short why (blocked) or what it still needs (pass)."""
-    decision = pack["decision"]
+    decision = view.decision
     if decision["conclusion"] == "blocked":
         return True, "; ".join(str(r) for r in decision["reasons"]) or "blocked"
-    approvals = pack["approvals"]
+    approvals = view.approvals
     return False, _approvals_text(int(approvals["required"]), _routes(approvals))
 
 
@@ -379,26 +380,26 @@ def _flat_diffs(diffs: Sequence[Mapping[str, Any]]) -> list[tuple[str, Any, Any,
     return out
 
 
-def _riskiest(pack: Mapping[str, Any]) -> str | None:
+def _riskiest(view: CheckPackView) -> str | None:
     """The intent whose score is the change's score (the first, if several tie)."""
-    score = pack["risk"]["score"]
-    for change in pack["changes"]:
+    score = view.risk_score
+    for change in view.changes:
         if change["risk"]["score"] == score and score > 0:
             return str(change["intent"])
     return None
 
 
-def _raw_by_family(pack: Mapping[str, Any], intent: str | None) -> dict[str, int]:
+def _raw_by_family(view: CheckPackView, intent: str | None) -> dict[str, int]:
     raw = dict.fromkeys(RISK_FAMILIES, 0)
-    for factor in pack["risk"]["factors"]:
+    for factor in view.risk_factors:
         if factor["intent"] == intent:
             raw[factor["family"]] = raw.get(factor["family"], 0) + int(factor["points"])
     return raw
 
 
-def _days_left(pack: Mapping[str, Any], expires: str) -> int | None:
+def _days_left(view: CheckPackView, expires: str) -> int | None:
     try:
-        today = datetime.fromisoformat(str(pack["evaluatedAt"])).date()
+        today = datetime.fromisoformat(str(view.evaluated_at)).date()
         return (date.fromisoformat(expires) - today).days
     except ValueError:
         return None
@@ -431,51 +432,52 @@ def render_check_text(
     separation-of-duties rules (:func:`approval_rules`); ``verdict`` replaces the first line
     when more than the check decided it (``eucora action`` with the CAB approvals decided).
     """
-    blocked, why = _verdict(pack)
+    view = CheckPackView.of(pack)
+    blocked, why = _verdict(view)
     first = verdict if verdict is not None else f"{'BLOCKED' if blocked else 'PASS'} — {why}"
     lines = [_plain(first)]
     lines.append(
-        f"{_plain(pack['repository'])}  base {_short(pack['base'])} → head {_short(pack['head'])}"
-        f"  evaluated {pack['evaluatedAt']}"
+        f"{_plain(view.repository)}  base {_short(view.base)} → head {_short(view.head)}"
+        f"  evaluated {view.evaluated_at}"
     )
-    if pack["labels"]:
-        lines.append("labels: " + ", ".join(_plain(label) for label in pack["labels"]))
-    lines.extend(_text_risk(pack))
-    approvals = pack["approvals"]
+    if view.labels:
+        lines.append("labels: " + ", ".join(_plain(label) for label in view.labels))
+    lines.extend(_text_risk(view))
+    approvals = view.approvals
     required = int(approvals["required"])
     lines.append(f"Approvals: {_approvals_text(required, _routes(approvals))}")
     lines.extend(f"  - {_plain(reason)}" for reason in approvals["reasons"])
     lines.extend(f"  - {_plain(line)}" for line in approval_rules(approvals, config))
-    lines.extend(_text_changes(pack))
-    counts = _counts(pack["findings"])
+    lines.extend(_text_changes(view))
+    counts = _counts(view.findings)
     lines.append(f"Findings: {_counts_text(counts)}")
     text = "".join(f"{line}\n" for line in lines)
-    text += render_text([_finding(item, _plain) for item in _by_severity(pack["findings"])])
-    text += "".join(f"{line}\n" for line in _text_waivers(pack))
-    preview = _preview_lines(pack, _plain)
+    text += render_text([_finding(item, _plain) for item in _by_severity(view.findings)])
+    text += "".join(f"{line}\n" for line in _text_waivers(view))
+    preview = _preview_lines(view, _plain)
     if preview:
         text += "Policy preview (the PR's own rules; the verdict above is the base's):\n"
         text += "".join(f"  {line}\n" for line in preview)
     return text
 
 
-def _tier_raised(pack: Mapping[str, Any]) -> str:
+def _tier_raised(view: CheckPackView) -> str:
     """Why the tier is above what the score alone gives ("" when it is not)."""
-    risk = pack["risk"]
+    risk = view.risk
     score_tier = risk.get("scoreTier", risk["tier"])
     if score_tier == risk["tier"]:
         return ""
     why = [
         str(reason)
-        for reason in pack["approvals"]["reasons"]
+        for reason in view.approval_reasons
         if str(reason).startswith("the change edits")
     ]
     return f"the score alone gives {score_tier}; " + ("; ".join(why) or "a rule raised the tier")
 
 
-def _text_risk(pack: Mapping[str, Any]) -> list[str]:
-    risk = pack["risk"]
-    raised = _tier_raised(pack)
+def _text_risk(view: CheckPackView) -> list[str]:
+    risk = view.risk
+    raised = _tier_raised(view)
     lines = [f"Risk: {risk['score']}/100 ({risk['tier']}{': ' + _plain(raised) if raised else ''})"]
     lines.extend(
         f"  +{factor['points']} {factor['family']}  {factor['rule']}"
@@ -490,9 +492,9 @@ def _text_risk(pack: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _text_changes(pack: Mapping[str, Any]) -> list[str]:
-    lines = [f"Changes: {_plural(len(pack['changes']), 'intent')}"]
-    for change in pack["changes"]:
+def _text_changes(view: CheckPackView) -> list[str]:
+    lines = [f"Changes: {_plural(len(view.changes), 'intent')}"]
+    for change in view.changes:
         moved = (
             f" (from {_plain(change['basePath'])})"
             if change["basePath"] not in (None, change["path"])
@@ -510,8 +512,8 @@ def _text_changes(pack: Mapping[str, Any]) -> list[str]:
             f"    {_plain(path)}: {_plain(_value(old))} → {_plain(_value(new))}"
             for path, old, new, _ in _flat_diffs(change["fieldDiffs"])
         )
-    if pack["otherFiles"]:
-        lines.append("Other files: " + ", ".join(_plain(p) for p in pack["otherFiles"]))
+    if view.other_files:
+        lines.append("Other files: " + ", ".join(_plain(p) for p in view.other_files))
     return lines
 
 
@@ -531,12 +533,12 @@ def _summary(intent: Any) -> str:
     )
 
 
-def _text_waivers(pack: Mapping[str, Any]) -> list[str]:
-    if not pack["waivers"]:
+def _text_waivers(view: CheckPackView) -> list[str]:
+    if not view.waivers:
         return []
-    lines = [f"Waivers in force: {len(pack['waivers']):,}"]
-    for waiver in pack["waivers"]:
-        days = _days_left(pack, str(waiver["expires"]))
+    lines = [f"Waivers in force: {len(view.waivers):,}"]
+    for waiver in view.waivers:
+        days = _days_left(view, str(waiver["expires"]))
         soon = f" — {_expiry_text(days)}" if _soon(days) else ""
         lines.append(
             f"  {_plain(waiver['rule'])} for {_plain(waiver['intent'])}: {_plain(waiver['ticket'])}"
@@ -676,7 +678,7 @@ def render_check_markdown(  # noqa: PLR0913 - keyword-only parts of the renderin
     ``config`` and ``verdict``: as for :func:`render_check_text` (the verdict stands under the
     status line, which then says only the policy passed).
     """
-    layout = _layout(pack, evidence_url, digest, config, verdict)
+    layout = _layout(CheckPackView.of(pack), evidence_url, digest, config, verdict)
     return _fit(layout, max_chars, len, evidence_url)
 
 
@@ -697,38 +699,39 @@ def render_check_github(
     GitHub shows only the first 10 error and 10 warning annotations of a step, so all are emitted
     with errors first. The summary is the Markdown rendering within 1 MiB of UTF-8, GitHub's limit.
     """
-    commands = render_github([_finding(item) for item in _by_severity(pack["findings"])])
-    layout = _layout(pack, evidence_url, digest, config, verdict)
+    view = CheckPackView.of(pack)
+    commands = render_github([_finding(item) for item in _by_severity(view.findings)])
+    layout = _layout(view, evidence_url, digest, config, verdict)
     summary = _fit(layout, STEP_SUMMARY_MAX_BYTES, _utf8_length, evidence_url)
     return commands, summary
 
 
 def _layout(
-    pack: Mapping[str, Any],
+    view: CheckPackView,
     evidence_url: str | None,
     digest: str | None,
     config: Mapping[str, Any] | None = None,
     verdict: str | None = None,
 ) -> _Layout:
     blocks: list[Block] = [
-        _md_header(pack, verdict),
-        _md_changes(pack),
-        _md_other_files(pack),
-        _md_risk(pack),
-        _md_factors(pack),
-        _md_approvals(pack, config),
-        _md_findings(pack),
-        _md_waivers(pack),
-        _md_diff_details(pack),
-        _md_rule_details(pack),
-        _md_preview(pack),
-        _md_footer(pack, evidence_url, digest),
+        _md_header(view, verdict),
+        _md_changes(view),
+        _md_other_files(view),
+        _md_risk(view),
+        _md_factors(view),
+        _md_approvals(view, config),
+        _md_findings(view),
+        _md_waivers(view),
+        _md_diff_details(view),
+        _md_rule_details(view),
+        _md_preview(view),
+        _md_footer(view, evidence_url, digest),
     ]
     # drop: rule results, diffs, then the preview; cut: findings, changes, factors, waivers, files
     return _Layout(blocks=tuple(blocks), droppable=(9, 8, 10), cuttable=(6, 1, 4, 7, 2))
 
 
-def _preview_lines(pack: Mapping[str, Any], clean: Callable[[Any], str]) -> list[str]:
+def _preview_lines(view: CheckPackView, clean: Callable[[Any], str]) -> list[str]:
     return [
         f"{clean(e['intent'])} ({clean(e['path'])}): "
         + "; ".join(
@@ -744,13 +747,13 @@ def _preview_lines(pack: Mapping[str, Any], clean: Callable[[Any], str]) -> list
             )
             if part
         )
-        for e in pack.get("policyPreview", [])
+        for e in view.policy_preview
     ]
 
 
-def _md_preview(pack: Mapping[str, Any]) -> str:
+def _md_preview(view: CheckPackView) -> str:
     """What the pull request's own rules would say: informational, the verdict is the base's."""
-    lines = _preview_lines(pack, escape_markdown)
+    lines = _preview_lines(view, escape_markdown)
     if not lines:
         return ""
     items = "".join(f"- {line}\n" for line in lines)
@@ -761,10 +764,10 @@ def _md_preview(pack: Mapping[str, Any]) -> str:
     )
 
 
-def _md_header(pack: Mapping[str, Any], verdict: str | None = None) -> str:
-    blocked, _ = _verdict(pack)
-    risk, approvals = pack["risk"], pack["approvals"]
-    counts = _counts(pack["findings"])
+def _md_header(view: CheckPackView, verdict: str | None = None) -> str:
+    blocked, _ = _verdict(view)
+    risk, approvals = view.risk, view.approvals
+    counts = _counts(view.findings)
     status = "❌ **Blocked**" if blocked else "✅ **Passed**"
     if verdict is not None and not blocked:
         status = "✅ **Policy passed**"
@@ -774,12 +777,12 @@ def _md_header(pack: Mapping[str, Any], verdict: str | None = None) -> str:
         _plural(counts[Severity.ERROR], "error"),
         _plural(counts[Severity.WARNING], "warning"),
         f"risk **{risk['score']}/100 {risk['tier']}**"
-        + (f" ({escape_markdown(raised)})" if (raised := _tier_raised(pack)) else ""),
+        + (f" ({escape_markdown(raised)})" if (raised := _tier_raised(view)) else ""),
         f"**{required}** CAB approval{'s' if required != 1 else ''} required",
-        f"{_plural(len(pack['changes']), 'intent')} changed",
+        f"{_plural(len(view.changes), 'intent')} changed",
     ]
     lines = [MARKER, "### EUCORA check", "", " · ".join(summary), ""]
-    reasons = pack["decision"]["reasons"]
+    reasons = view.decision_reasons
     if blocked and reasons:
         lines.append("**Why it is blocked**")
         lines.extend(f"- {escape_markdown(reason)}" for reason in reasons)
@@ -790,14 +793,14 @@ def _md_header(pack: Mapping[str, Any], verdict: str | None = None) -> str:
         needs = _approvals_text(required, _routes(approvals))
         lines.append(f"May merge once approved: {escape_markdown(needs)}.")
         lines.append("")
-    if pack["labels"]:
-        labels = ", ".join(_code(label) for label in pack["labels"])
+    if view.labels:
+        labels = ", ".join(_code(label) for label in view.labels)
         lines.extend([f"Labels: {labels}", ""])
     return "\n".join(lines) + "\n"
 
 
-def _md_changes(pack: Mapping[str, Any]) -> Block:
-    changes = pack["changes"]
+def _md_changes(view: CheckPackView) -> Block:
+    changes = view.changes
     if not changes:
         return "#### Changes\n\nNo deployment intent changed.\n\n"
     head = (
@@ -833,8 +836,8 @@ def _md_changes(pack: Mapping[str, Any]) -> Block:
     return _Listing(head=head, rows=tuple(rows), noun="change", plural="changes")
 
 
-def _md_other_files(pack: Mapping[str, Any]) -> Block:
-    files = pack["otherFiles"]
+def _md_other_files(view: CheckPackView) -> Block:
+    files = view.other_files
     if not files:
         return ""
     rows = tuple(("", f"- {_code(path)}\n") for path in files)
@@ -842,13 +845,13 @@ def _md_other_files(pack: Mapping[str, Any]) -> Block:
     return _Listing(head=head, rows=rows, noun="file", plural="files", keep=10)
 
 
-def _md_risk(pack: Mapping[str, Any]) -> str:
-    risk = pack["risk"]
+def _md_risk(view: CheckPackView) -> str:
+    risk = view.risk
     lines = [f"#### Risk: {risk['score']}/100 · {risk['tier']}", ""]
-    riskiest = _riskiest(pack)
+    riskiest = _riskiest(view)
     if riskiest is not None:
         lines.extend([f"The score is that of the riskiest intent, {_code(riskiest)}.", ""])
-    raw = _raw_by_family(pack, riskiest)
+    raw = _raw_by_family(view, riskiest)
     lines.extend(["| Family | Points | Cap |", "|---|--:|--:|"])
     by_family = risk["byFamily"]
     for family, cap in RISK_FAMILIES.items():
@@ -861,8 +864,8 @@ def _md_risk(pack: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _md_factors(pack: Mapping[str, Any]) -> Block:
-    factors = pack["risk"]["factors"]
+def _md_factors(view: CheckPackView) -> Block:
+    factors = view.risk_factors
     if not factors:
         return "No rule added risk points.\n\n"
     head = (
@@ -882,8 +885,8 @@ def _md_factors(pack: Mapping[str, Any]) -> Block:
     return _Listing(head=head, rows=rows, noun="factor", plural="factors")
 
 
-def _md_approvals(pack: Mapping[str, Any], config: Mapping[str, Any] | None) -> str:
-    approvals = pack["approvals"]
+def _md_approvals(view: CheckPackView, config: Mapping[str, Any] | None) -> str:
+    approvals = view.approvals
     required = int(approvals["required"])
     title = "none required" if required == 0 else f"{_plural(required, 'CAB approval')} required"
     if any(int(r["required"]) for r in _routes(approvals)):
@@ -894,8 +897,8 @@ def _md_approvals(pack: Mapping[str, Any], config: Mapping[str, Any] | None) -> 
     return "\n".join(lines) + "\n\n"
 
 
-def _md_findings(pack: Mapping[str, Any]) -> Block:
-    findings = _by_severity(pack["findings"])
+def _md_findings(view: CheckPackView) -> Block:
+    findings = _by_severity(view.findings)
     counts = _counts(findings)
     if not findings:
         return "#### Findings\n\nNone.\n\n"
@@ -915,11 +918,11 @@ def _where(finding: Mapping[str, Any]) -> str:
     return f"{finding['path']}:{finding['line']}"
 
 
-def _md_waivers(pack: Mapping[str, Any]) -> Block:
-    waivers = pack["waivers"]
+def _md_waivers(view: CheckPackView) -> Block:
+    waivers = view.waivers
     if not waivers:
         return ""
-    days = [_days_left(pack, str(w["expires"])) for w in waivers]
+    days = [_days_left(view, str(w["expires"])) for w in waivers]
     soon = sum(_soon(d) for d in days)
     head = f"#### Waivers in force ({len(waivers):,})\n\n"
     if soon:
@@ -946,8 +949,8 @@ def _md_waivers(pack: Mapping[str, Any]) -> Block:
     return _Listing(head=head, rows=tuple(rows), noun="waiver", plural="waivers", keep=10)
 
 
-def _md_diff_details(pack: Mapping[str, Any]) -> str:
-    changes = pack["changes"]
+def _md_diff_details(view: CheckPackView) -> str:
+    changes = view.changes
     if not changes:
         return ""
     total = sum(len(_flat_diffs(c["fieldDiffs"])) for c in changes)
@@ -1001,8 +1004,8 @@ def _results_table(results: Sequence[Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
-def _md_rule_details(pack: Mapping[str, Any]) -> str:
-    changes = pack["changes"]
+def _md_rule_details(view: CheckPackView) -> str:
+    changes = view.changes
     if not changes:
         return ""
     evaluated = sum(len(c["ruleResults"]) for c in changes)
@@ -1020,7 +1023,7 @@ def _md_rule_details(pack: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _md_footer(pack: Mapping[str, Any], evidence_url: str | None, digest: str | None) -> str:
+def _md_footer(view: CheckPackView, evidence_url: str | None, digest: str | None) -> str:
     if digest is None:
         pack_text = "Evidence pack: not stored yet; verify a stored pack with"
         verify = _code("eucora evidence verify <digest>")
@@ -1029,9 +1032,9 @@ def _md_footer(pack: Mapping[str, Any], evidence_url: str | None, digest: str | 
         verify = _code(f"eucora evidence verify {digest}")
     parts = [
         f"{pack_text} {verify}",
-        f"policy {_code(pack['policy']['digest'])}",
-        f"base {_code(_short(pack['base']))} → head {_code(_short(pack['head']))}",
-        f"evaluated {escape_markdown(pack['evaluatedAt'])}",
+        f"policy {_code(view.policy_digest)}",
+        f"base {_code(_short(view.base))} → head {_code(_short(view.head))}",
+        f"evaluated {escape_markdown(view.evaluated_at)}",
     ]
     if evidence_url is not None:
         parts.append(f"[evidence page]({_url(evidence_url)})")

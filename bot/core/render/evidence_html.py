@@ -23,6 +23,7 @@ from bot.core.audit_events import AuditEvent
 from bot.core.evidence_proof import records_pack
 from bot.core.families import RISK_FAMILIES
 from bot.core.findings import Severity
+from bot.core.pack_view import CheckPackView
 from bot.core.render.check import (
     GROUPS,
     _by_severity,
@@ -393,7 +394,7 @@ def render_evidence_html(
         return _change_page(pack, digest, context)
     if pack.get("kind") == "RolloutPack":
         return _rollout_page(pack, digest, context)
-    blocked = pack["decision"]["conclusion"] == "blocked"
+    blocked = CheckPackView.of(pack).blocked
     verdict = "BLOCKED" if blocked else "PASS"
     sections = [
         ("changes", "Changes", _changes(pack, repository_url)),
@@ -532,40 +533,39 @@ def _change_page(pack: Mapping[str, Any], digest: str, context: PageContext | No
 
 def _banner(pack: Mapping[str, Any], verdict: str, blocked: bool, context: str = "") -> str:
     """The decision first: the verdict in words, why, and what it still needs."""
-    decision, risk = pack["decision"], pack["risk"]
-    required = int(pack["approvals"]["required"])
+    view = CheckPackView.of(pack)
+    required = int(view.approvals_required)
     if blocked:
         headline = "May not merge as it is"
-        reasons = "".join(f"<li>{escape_html(r)}</li>" for r in decision["reasons"])
+        reasons = "".join(f"<li>{escape_html(r)}</li>" for r in view.decision_reasons)
         why = f"<p><strong>Why it is blocked:</strong></p><ul>{reasons}</ul>" if reasons else ""
         then = "Once fixed, it needs"
     else:
         headline = "May merge once approved" if required else "May merge"
         why = ""
         then = "It needs"
-    approvals = pack["approvals"]
     needs = (
         f"{then} <strong>{escape_html(_plural(required, 'CAB approval'))}</strong>"
         if required
         else f"{then} no CAB approval"
     )
-    if approvals["reasons"]:
-        needs += ": " + "; ".join(escape_html(r) for r in approvals["reasons"])
+    if view.approval_reasons:
+        needs += ": " + "; ".join(escape_html(r) for r in view.approval_reasons)
     icon = "✕" if blocked else "✓"
-    counts = _counts(pack["findings"])
-    labels = ", ".join(escape_html(label) for label in pack["labels"]) or "none"
+    counts = _counts(view.findings)
+    labels = ", ".join(escape_html(label) for label in view.labels) or "none"
     facts = (
-        ("Risk", f"{int(risk['score'])}/100 {_tier(risk['tier'])}"),
+        ("Risk", f"{int(view.risk_score)}/100 {_tier(view.risk_tier)}"),
         ("Findings", escape_html(_counts_text(counts))),
-        ("Changed intents", f"{len(pack['changes']):,}"),
-        ("Head commit", _code(_short(pack["head"]))),
-        ("Evaluated", escape_html(_when(pack["evaluatedAt"]))),
+        ("Changed intents", f"{len(view.changes):,}"),
+        ("Head commit", _code(_short(view.head))),
+        ("Evaluated", escape_html(_when(view.evaluated_at))),
         ("Labels", labels),
     )
     items = "".join(f"<div><dt>{name}</dt><dd>{value}</dd></div>" for name, value in facts)
     return (
         f'<header class="banner {"blocked" if blocked else "pass"}"><div class="wrap">'
-        f'<p class="kicker">EUCORA evidence · check of {_code(pack["repository"])}</p>'
+        f'<p class="kicker">EUCORA evidence · check of {_code(view.repository)}</p>'
         f'<h1><span class="verdict"><span aria-hidden="true">{icon} </span>{verdict}</span> '
         f"{headline}</h1>"
         f"{context}"
@@ -619,12 +619,13 @@ def _table(
 
 
 def _risk(pack: Mapping[str, Any]) -> str:
-    risk = pack["risk"]
-    score = int(risk["score"])
+    view = CheckPackView.of(pack)
+    risk = view.risk
+    score = int(view.risk_score)
     parts = [
         f'<p><strong class="score">Risk score {score}/100</strong>, tier {_tier(risk["tier"])}.</p>'
     ]
-    riskiest = _riskiest(pack)
+    riskiest = _riskiest(view)
     if riskiest is not None:
         parts.append(f"<p>The score is that of the riskiest intent, {_code(riskiest)}.</p>")
     if risk["scoreTier"] != risk["tier"]:
@@ -633,7 +634,7 @@ def _risk(pack: Mapping[str, Any]) -> str:
             f"{_tier(risk['tier'])} because the change edits configuration or policies.</p>"
         )
     caps: Mapping[str, Any] = risk.get("caps") or RISK_FAMILIES
-    raw = _raw_by_family(pack, riskiest)
+    raw = _raw_by_family(view, riskiest)
     by_family = risk["byFamily"]
     rows = []
     # The families in their usual order (the stored pack has its keys sorted), any others after.
@@ -685,8 +686,9 @@ def _factors(factors: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _approvals(pack: Mapping[str, Any]) -> str:
-    approvals = pack["approvals"]
-    required = int(approvals["required"])
+    view = CheckPackView.of(pack)
+    approvals = view.approvals
+    required = int(view.approvals_required)
     title = "none required" if required == 0 else f"{_plural(required, 'CAB approval')} required"
     reasons = "".join(f"<li>{escape_html(reason)}</li>" for reason in approvals["reasons"])
     body = (
@@ -808,7 +810,8 @@ def _line_url(
 ) -> str | None:
     """A field's line on GitHub: at head, or at the merge base for a removed field or file."""
     at_base = removed or change["kind"] == "deleted"
-    commit = pack["mergeBase"] if at_base else pack["head"]
+    view = CheckPackView.of(pack)
+    commit = view.merge_base if at_base else view.head
     path = change["basePath"] if at_base and change["basePath"] else change["path"]
     return _blob_url(repository_url, str(commit), str(path), int(line))
 
@@ -817,7 +820,7 @@ def _line_url(
 
 
 def _findings(pack: Mapping[str, Any], repository_url: str | None) -> str:
-    findings = _by_severity(pack["findings"])
+    findings = _by_severity(CheckPackView.of(pack).findings)
     counts = _counts(findings)
     title = f"Findings: {escape_html(_counts_text(counts))}"
     if not findings:
@@ -835,7 +838,9 @@ def _findings(pack: Mapping[str, Any], repository_url: str | None) -> str:
 def _finding(pack: Mapping[str, Any], item: Mapping[str, Any], repository_url: str | None) -> str:
     severity = Severity(item["severity"])
     where = f"{item['path']}:{item['line']}"
-    url = _blob_url(repository_url, pack["head"], str(item["path"]), int(item["line"]))
+    url = _blob_url(
+        repository_url, CheckPackView.of(pack).head, str(item["path"]), int(item["line"])
+    )
     return (
         f'<li class="finding {severity.value}"><span class="sev">{severity.value}</span> '
         f"<code>{_link(where, url)}</code> {_code(item['code'])}"
@@ -844,13 +849,14 @@ def _finding(pack: Mapping[str, Any], item: Mapping[str, Any], repository_url: s
 
 
 def _waivers(pack: Mapping[str, Any]) -> str:
-    waivers = pack["waivers"]
+    view = CheckPackView.of(pack)
+    waivers = view.waivers
     if not waivers:
         return ""
     rows = []
     soon_count = 0
     for waiver in waivers:
-        days = _days_left(pack, str(waiver["expires"]))
+        days = _days_left(view, str(waiver["expires"]))
         expires = escape_html(waiver["expires"])
         if _soon(days):
             soon_count += 1
@@ -887,7 +893,7 @@ def _waivers(pack: Mapping[str, Any]) -> str:
 def _preview(pack: Mapping[str, Any]) -> str:
     if "policyPreview" not in pack:
         return ""
-    lines = _preview_lines(pack, escape_html)
+    lines = _preview_lines(CheckPackView.of(pack), escape_html)
     items = (
         "".join(f"<li>{line}</li>" for line in lines) or "<li>No intent is judged differently.</li>"
     )
@@ -1021,7 +1027,7 @@ def _results(caption: str, results: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _rules(pack: Mapping[str, Any]) -> str:
-    changes = pack["changes"]
+    changes = CheckPackView.of(pack).changes
     policy = pack["policy"]
     parts = []
     for change in changes:
@@ -1077,7 +1083,7 @@ def _verify(pack: Mapping[str, Any], digest: str, context: PageContext | None) -
 
 
 def _footer(pack: Mapping[str, Any]) -> str:
-    when = escape_html(_when(pack["evaluatedAt"]))
+    when = escape_html(_when(CheckPackView.of(pack).evaluated_at))
     return (
         '<footer><div class="wrap">'
         f"EUCORA evidence pack {_code(pack['kind'])}, evaluated {when}"

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger
-from bot.core.approvals import ReviewState
+from bot.core.approvals import Review, ReviewState
 from tests.adapters.storage.helpers import T0
 
 REPO = "acme/intents"
@@ -17,23 +17,24 @@ OLD, NEW = "a" * 40, "b" * 40
 
 
 def arrival(review_id: int, state: ReviewState, action: str, **fields: object) -> LedgerEntry:
-    values: dict[str, object] = {
+    review: dict[str, object] = {
+        "reviewer": "carol",
+        "reviewer_is_bot": False,
+        "commit_id": OLD,
+        "content_hash": "sha256:" + "1" * 64,
+        "submitted_at": T0,
+    }
+    entry: dict[str, object] = {
         "installation_id": 7,
         "repository": REPO,
         "pr": 12,
-        "review_id": review_id,
-        "reviewer": "carol",
-        "reviewer_is_bot": False,
-        "state": state,
-        "action": action,
-        "commit_id": OLD,
         "pr_head_sha": OLD,
-        "content_hash": "sha256:" + "1" * 64,
-        "submitted_at": T0,
         "recorded_at": T0 + timedelta(seconds=1),
     }
-    values.update(fields)
-    return LedgerEntry(**values)  # type: ignore[arg-type]
+    for key, value in fields.items():
+        (review if key in review else entry)[key] = value
+    said = Review(id=review_id, state=state, **review)  # type: ignore[arg-type]
+    return LedgerEntry(review=said, action=action, **entry)  # type: ignore[arg-type]
 
 
 def test_a_review_keeps_the_head_it_arrived_with_whatever_arrives_later(engine: Engine) -> None:
