@@ -31,7 +31,6 @@ from sqlalchemy import Engine, text
 from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.github import connector_from_settings
-from bot.adapters.github_manifest import ManifestRegistrar
 from bot.adapters.inbox_worker import DeliveryProcessor, Handler, ThreadedDrainer, utc_now
 from bot.adapters.keys import audit_signer
 from bot.adapters.metrics import Metrics
@@ -61,7 +60,6 @@ from bot.flows.rollout_commands import RolloutCommands
 from bot.flows.rollout_issues import RolloutIssues
 from bot.flows.rollouts import Reconciler
 from bot.ports import (
-    AppRegistrar,
     Clock,
     ConnectorSet,
     EvidencePorts,
@@ -365,11 +363,6 @@ def build_reconcile(settings: Settings) -> tuple[Reconciler, Publisher]:
     celery = create_celery(settings.broker_url) if settings.broker_url else None
     queue: PublicationQueue = CeleryPublications(celery) if celery is not None else Unqueued()
     return build_reconciler(build_intake_services(settings, publication_queue=queue))
-
-
-def app_registrar() -> AppRegistrar:
-    """What ``eucora github-app create`` registers the App with: page, conversion, folder."""
-    return ManifestRegistrar()
 
 
 def build_redactor(settings: Settings) -> Redactor:

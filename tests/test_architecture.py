@@ -22,6 +22,7 @@ CORE_ALLOWED = {
     "fnmatch",  # drift ignore patterns (pure string matching)
     "fractions",  # exact success rates in the ring gates
     "functools",
+    "operator",  # operator.index: the fast schema refuses a float where a whole number goes
     "hashlib",
     "hmac",
     "itertools",

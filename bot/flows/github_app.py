@@ -88,7 +88,7 @@ def create_github_app(
     """Run the manifest flow; ``on_ready(url)`` is told the local page to open in a browser.
 
     ``registrar`` serves the page, converts GitHub's code and stores the credentials
-    (``bot.bootstrap.app_registrar``).
+    (``ManifestRegistrar``, built by ``eucora github-app create``).
 
     Raises ``ConfigError`` when an App is already stored, ``ManifestError`` for bad options,
     a refused conversion or no answer within ``timeout_seconds``.
