@@ -21,7 +21,7 @@ from tests.conftest import ROOT
 
 SCHEMAS = ROOT / "schemas"
 # connectors/ modules that are not a plane: the interface, settings, the registry and helpers.
-NOT_PLANES = frozenset({"base", "settings", "registry", "artifacts", "intunewin"})
+NOT_PLANES = frozenset({"base", "settings", "registry", "artifacts", "intunewin", "msi"})
 
 
 def load_schemas() -> dict[str, Any]:
