@@ -267,6 +267,29 @@ does not call them there (about 5 µs an intent, most of it the rings walked for
 only Configuration Manager has). The reference path runs every check.
 """
 
+_SECTION_ONLY = frozenset(
+    check.__name__
+    for check in (
+        check_jamf_settings,
+        check_landscape_settings,
+        check_ansible_settings,
+        check_settings_not_in_api,
+    )
+)
+"""Plane checks that look only inside the plane's own section (``jamf:``, in the intent or a ring).
+
+Without that section anywhere they find nothing, and the fast path does not call them (the
+Intune and Configuration Manager checks look at ``package`` too, so they always run).
+"""
+
+
+def _without_section(intent: Mapping[str, Any], plane: str) -> bool:
+    """Tell that neither the intent nor any of its rings has the plane's own section."""
+    rings = intent.get("rings")
+    if plane in intent or type(rings) is not list:
+        return False
+    return all(type(ring) is dict and plane not in ring for ring in rings)
+
 
 @lru_cache(maxsize=64)
 def _fast_checks(
@@ -274,12 +297,16 @@ def _fast_checks(
     folded: frozenset[str],
     prechecked: bool = False,
     plane: str | None = None,
+    sectionless: bool = False,
 ) -> tuple[semantics.Check, ...]:
     """The semantic checks the fast path runs: those neither its schema nor the pre-check decide.
 
-    With ``plane`` (the intent's plane, when it is text), the checks of other planes are left out.
+    With ``plane`` (the intent's plane, when it is text), the checks of other planes are left out,
+    and with ``sectionless`` (no section of that plane anywhere) those of :data:`_SECTION_ONLY`.
     """
     skipped = folded | _PRECHECKED if prechecked else folded
+    if plane is not None and sectionless:
+        skipped |= _SECTION_ONLY
     return tuple(
         check
         for check in CHECKS[kind]
@@ -505,11 +532,14 @@ class DocumentValidator:
             return None
         if kind is DocumentKind.INTENT:
             plane = data.get("plane")
+            if type(plane) is not str:
+                plane = None
             checks = _fast_checks(
                 kind,
                 schema.folded,
                 _intent_surely_clean(data),
-                plane if type(plane) is str else None,
+                plane,
+                plane is not None and _without_section(data, plane),
             )
         else:
             checks = _fast_checks(kind, schema.folded)

@@ -15,12 +15,14 @@ from bot.core import semantics
 from bot.core.documents import (
     _PLANE_ONLY,
     _PRECHECKED,
+    _SECTION_ONLY,
     DocumentKind,
     DocumentValidator,
     _fast_checks,
     _intent_surely_clean,
     _surely_after,
     _text_may_diverge,
+    _without_section,
     guess_kind,
 )
 from bot.core.findings import Severity
@@ -457,3 +459,33 @@ def test_surely_after_says_after_only_when_it_is(later: datetime, earlier: datet
 )
 def test_surely_after_at_the_edges(later: str, earlier: str, after: bool) -> None:
     assert _surely_after(later, earlier) is after
+
+
+@pytest.mark.parametrize("name", sorted(_SECTION_ONLY))
+def test_a_check_the_fast_path_leaves_out_without_its_section_finds_nothing_there(
+    name: str,
+) -> None:
+    """Without its plane's section in the intent or a ring, such a check has nothing to look at."""
+    check = next(c for c in semantics.INTENT_CHECKS if c.__name__ == name)
+    for plane in sorted(_PLANE_ONLY[name]):
+        data = _every_plane_section(plane)
+        data["package"] = {**data["package"], "setupFile": "setup.exe", "architectures": ["x64"]}
+        assert list(check(data)), "with its section the check finds something"
+        del data[plane]
+        for ring in data["rings"]:
+            ring.pop(plane, None)
+        assert _without_section(data, plane)
+        assert not list(check(data))
+        checks = _fast_checks(DocumentKind.INTENT, frozenset(), True, plane, sectionless=True)
+        assert check not in checks
+
+
+def test_a_section_in_one_ring_is_a_section() -> None:
+    data = _every_plane_section("jamf")
+    del data["jamf"]
+    assert not _without_section(data, "jamf")
+    for ring in data["rings"]:
+        del ring["jamf"]
+    assert _without_section(data, "jamf")
+    data["rings"][-1]["jamf"] = {"excludeGroups": []}
+    assert not _without_section(data, "jamf")
