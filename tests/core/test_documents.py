@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,16 @@ from hypothesis import strategies as st
 from bot.catalog import build_document_validator, compiled_schemas
 from bot.core import semantics
 from bot.core.documents import (
+    _PLANE_ONLY,
     _PRECHECKED,
+    _SECTION_ONLY,
     DocumentKind,
     DocumentValidator,
+    _fast_checks,
     _intent_surely_clean,
+    _surely_after,
     _text_may_diverge,
+    _without_section,
     guess_kind,
 )
 from bot.core.findings import Severity
@@ -387,3 +393,99 @@ def test_the_fast_schema_refuses_a_float_where_a_whole_number_goes(
     data = build_document_validator().validate(generate_intent_text(3).encode(), "g.yaml").data
     data["rings"][1]["devices"] = devices
     assert compiled_schemas()[DocumentKind.INTENT].is_valid(data) is valid
+
+
+def _every_plane_section(plane: str) -> dict[str, object]:
+    """A generated intent through ``plane`` whose sections each give their plane's check work."""
+    data = build_document_validator().validate(generate_intent_text(0).encode(), "g.yaml").data
+    duplicated = [{"code": 0, "type": "success"}, {"code": 0, "type": "success"}]
+    data["intune"] = {"returnCodes": duplicated}
+    data["jamf"] = {"triggers": ["checkin"]}
+    data["sccm"] = {
+        "returnCodes": duplicated,
+        "dependencies": [{"intent": "vc-redist"}],
+        "requirements": {"rules": [{"type": "file", "path": "C:\\x", "check": "exists"}]},
+    }
+    data["landscape"] = {"source": "repository"}
+    data["ansible"] = {"extraVars": {"eucora_ring": "pilot"}}
+    for ring in data["rings"]:
+        ring.update({section: {} for section in ("intune", "jamf", "sccm", "landscape")})
+    return {**data, "plane": plane}
+
+
+@pytest.mark.parametrize("name", sorted(_PLANE_ONLY))
+@pytest.mark.parametrize("plane", sorted(semantics.PLANE_PLATFORMS))
+def test_a_check_the_fast_path_leaves_out_on_other_planes_finds_only_on_its_own(
+    name: str, plane: str
+) -> None:
+    """The fast path calls a plane's own checks only for its intents: on another plane each of
+    them finds nothing, even with every plane's settings there to find something in."""
+    check = next(c for c in semantics.INTENT_CHECKS if c.__name__ == name)
+    found = [f.code for f in check(_every_plane_section(plane))]
+    assert bool(found) is (plane in _PLANE_ONLY[name]), found
+    checks = _fast_checks(DocumentKind.INTENT, frozenset(), prechecked=True, plane=plane)
+    assert (check in checks) is (plane in _PLANE_ONLY[name])
+
+
+def test_the_fast_path_runs_every_plane_check_when_the_plane_is_not_text() -> None:
+    checks = _fast_checks(DocumentKind.INTENT, frozenset(), prechecked=True, plane=None)
+    assert {c.__name__ for c in checks} >= set(_PLANE_ONLY)
+
+
+_OFFSETS = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+_TIMES = st.datetimes(  # hypothesis wants naive bounds; the times it draws carry an offset
+    min_value=datetime(2026, 12, 20),  # noqa: DTZ001
+    max_value=datetime(2027, 1, 10),  # noqa: DTZ001
+    timezones=_OFFSETS,
+)
+
+
+@given(later=_TIMES, earlier=_TIMES)
+def test_surely_after_says_after_only_when_it_is(later: datetime, earlier: datetime) -> None:
+    """Days three apart decide without the offsets; closer ones are compared in full."""
+    assert _surely_after(later.isoformat(), earlier.isoformat()) is (later > earlier)
+
+
+@pytest.mark.parametrize(
+    ("later", "earlier", "after"),
+    [
+        ("2027-01-04T00:00:00+23:59", "2027-01-01T23:59:59-23:59", True),  # three days apart
+        ("2027-01-03T00:00:00+23:59", "2027-01-01T23:59:59-23:59", False),  # two: before in UTC
+        ("2027-01-11T17:00:00+01:00", "2027-01-01T08:00:00Z", True),
+        ("2027-01-11T17:00:00", "2027-01-01T08:00:00Z", False),  # no offset: not sure
+    ],
+)
+def test_surely_after_at_the_edges(later: str, earlier: str, after: bool) -> None:
+    assert _surely_after(later, earlier) is after
+
+
+@pytest.mark.parametrize("name", sorted(_SECTION_ONLY))
+def test_a_check_the_fast_path_leaves_out_without_its_section_finds_nothing_there(
+    name: str,
+) -> None:
+    """Without its plane's section in the intent or a ring, such a check has nothing to look at."""
+    check = next(c for c in semantics.INTENT_CHECKS if c.__name__ == name)
+    for plane in sorted(_PLANE_ONLY[name]):
+        data = _every_plane_section(plane)
+        data["package"] = {**data["package"], "setupFile": "setup.exe", "architectures": ["x64"]}
+        assert list(check(data)), "with its section the check finds something"
+        del data[plane]
+        for ring in data["rings"]:
+            ring.pop(plane, None)
+        assert _without_section(data, plane)
+        assert not list(check(data))
+        checks = _fast_checks(DocumentKind.INTENT, frozenset(), True, plane, sectionless=True)
+        assert check not in checks
+
+
+def test_a_section_in_one_ring_is_a_section() -> None:
+    data = _every_plane_section("jamf")
+    del data["jamf"]
+    assert not _without_section(data, "jamf")
+    for ring in data["rings"]:
+        del ring["jamf"]
+    assert _without_section(data, "jamf")
+    data["rings"][-1]["jamf"] = {"excludeGroups": []}
+    assert not _without_section(data, "jamf")
