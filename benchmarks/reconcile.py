@@ -70,8 +70,8 @@ from sqlalchemy import update
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.adapters.audit_keys import audit_signer
 from bot.adapters.evidence_store import EvidenceStore
-from bot.adapters.keys import audit_signer
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.adapters.storage.drift import DriftStore
 from bot.adapters.storage.publications import NewChange, NewPublication, Outbox
@@ -82,10 +82,10 @@ from bot.core.gates import Freeze, decide, ring_gates
 from bot.core.publishing import idempotency_key
 from bot.core.rollout_model import GatePolicy, Reading, RolloutRecord
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts, with_stand_in_package
+from bot.flows.audited_evidence import AuditedEvidence
 from bot.flows.check import timezones_of
 from bot.flows.drift import DriftPass, DriftPassReport, desired_of, published_rings
 from bot.flows.publish import publication_of
-from bot.flows.recording import AuditedEvidence
 from bot.flows.rollouts import PassReport, Reconciler, ring_publication
 from bot.settings import Settings
 from connectors._polling import Follow

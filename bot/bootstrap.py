@@ -28,11 +28,11 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, text
 
+from bot.adapters.audit_keys import audit_signer
 from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.github import connector_from_settings
 from bot.adapters.inbox_worker import DeliveryProcessor, Handler, ThreadedDrainer, utc_now
-from bot.adapters.keys import audit_signer
 from bot.adapters.metrics import Metrics
 from bot.adapters.publish_queue import CeleryPublications, InProcessPublisher
 from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
@@ -49,13 +49,13 @@ from bot.core.redact import Redactor
 from bot.core.rollout_model import RolloutRecord
 from bot.core.webhooks import Delivery
 from bot.flows.approvals import CabApprovals, TeamDirectory, read_config
+from bot.flows.audited_evidence import AuditedEvidence
 from bot.flows.check import timezones_of
 from bot.flows.deliveries import handle_delivery
 from bot.flows.drift import DriftPass
 from bot.flows.merge import MergePublishing
 from bot.flows.publish import Publisher
 from bot.flows.pull_request import PullRequestContext
-from bot.flows.recording import AuditedEvidence
 from bot.flows.rollout_commands import RolloutCommands
 from bot.flows.rollout_issues import RolloutIssues
 from bot.flows.rollouts import Reconciler

@@ -304,7 +304,7 @@ class EvidenceStore(Protocol):
 class TrustedKeySet(Protocol):
     """Public keys trusted for evidence signatures and audit checkpoints alike.
 
-    ``bot.adapters.keys.TrustedKeys``: raw Ed25519 ``public_keys`` (from PEM) and signed-note
+    ``bot.adapters.audit_keys.TrustedKeys``: raw Ed25519 ``public_keys`` (from PEM) and signed-note
     ``verifier_keys``.
     """
 
@@ -655,7 +655,7 @@ class GitHubConnector(Protocol):
 
 
 class AuditTrail(Protocol):
-    """Appends one audit event, its time from the clock (``bot.flows.recording.AuditedEvidence``).
+    """Appends one audit event, its time from the clock (``audited_evidence.AuditedEvidence``).
 
     The one audit port the flows write through: drift, rollouts, publications and the PR flows.
     """
@@ -677,7 +677,7 @@ class AuditTrail(Protocol):
 class PackRecorder(AuditTrail, Protocol):
     """Stores an evidence pack write-once, audits and proves it; appends audit events.
 
-    ``bot.flows.recording.AuditedEvidence`` over the evidence store and the audit log.
+    ``bot.flows.audited_evidence.AuditedEvidence`` over the evidence store and the audit log.
     """
 
     def record_pack(

@@ -130,7 +130,7 @@ class Settings:
     signing_key: str | None = field(default=None, repr=False)
     audit_origin: str | None = None
     """``EUCORA_AUDIT_ORIGIN``: the name of the audit log in its signed checkpoints (a new log's
-    default comes from ``EUCORA_PUBLIC_URL``'s host; ``bot.adapters.keys.audit_origin``)."""
+    default comes from ``EUCORA_PUBLIC_URL``'s host; ``bot.adapters.audit_keys.audit_origin``)."""
     github_api_url: str = DEFAULT_GITHUB_API_URL
     github_app_id: str | None = None
     github_private_key: str | None = field(default=None, repr=False)

@@ -1,10 +1,10 @@
 """The evidence flows' key material from ``Settings``: what the entry points hand them.
 
 ``SettingsKeys`` is the ``bot.ports.EvidenceKeys`` of an installation: ``EUCORA_SIGNING_KEY``
-signs stored packs, the audit key (``bot.adapters.keys``) signs checkpoints; each key is read when
-a flow asks for it (``eucora evidence show`` reads none, and a key that cannot be read fails the
-command that needs it, as before). ``bot.entrypoints.commands_evidence.file_evidence`` pairs it
-with the file store under ``EUCORA_EVIDENCE_DIR``.
+signs stored packs, the audit key (``bot.adapters.audit_keys``) signs checkpoints; each key is
+read when a flow asks for it (``eucora evidence show`` reads none, and a key that cannot be read
+fails the command that needs it, as before). ``bot.entrypoints.commands_evidence.file_evidence``
+pairs it with the file store under ``EUCORA_EVIDENCE_DIR``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,13 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bot.adapters.keys import TrustedKeys, audit_signer, audit_verifier_keys, read_trusted_keys
-from bot.adapters.signing_keys import load_private_key
+from bot.adapters.audit_keys import (
+    TrustedKeys,
+    audit_signer,
+    audit_verifier_keys,
+    read_trusted_keys,
+)
+from bot.adapters.pem_keys import load_private_key
 from bot.core.tlog import Ed25519Signer
 from bot.settings import Settings
 

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from bot.adapters.keys import audit_signer, audit_verifier_keys, read_verifier_key
+from bot.adapters.audit_keys import audit_signer, audit_verifier_keys, read_verifier_key
 from bot.adapters.storage import (
     AuditLog,
     create_database_engine,

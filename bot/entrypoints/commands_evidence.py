@@ -19,7 +19,7 @@ import click
 
 from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore, EvidenceStoreError, TamperedEvidenceError
-from bot.adapters.signing_keys import generate_key_pair
+from bot.adapters.pem_keys import generate_key_pair
 from bot.core.evidence_verify import VerifyReport
 from bot.core.tlog import Ed25519Signer
 from bot.errors import SigningKeyError

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from bot import resources
-from bot.adapters.keys import (
+from bot.adapters.audit_keys import (
     VERIFIER_FILE,
     audit_signer,
     audit_verifier_keys,
     check_signing_key,
 )
+from bot.adapters.pem_keys import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME, generate_key_pair
 from bot.adapters.revisions import GitRevisions
-from bot.adapters.signing_keys import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME, generate_key_pair
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.adapters.workspace import read_sources

@@ -21,8 +21,8 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from bot.adapters.audit_keys import check_signing_key
 from bot.adapters.evidence_store import EvidenceNotFoundError, EvidenceStore
-from bot.adapters.keys import check_signing_key
 from bot.adapters.metrics import use_multiprocess_directory
 from bot.bootstrap import HandlerFactory, Intake, build_intake, recording_handler_factory
 from bot.core.render.rollout_board import github_web_url

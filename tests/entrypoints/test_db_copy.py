@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from bot.adapters.keys import load_or_create_signer
+from bot.adapters.audit_keys import load_or_create_signer
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.adapters.storage.inbox import Inbox
 from bot.adapters.storage.reviews import LedgerEntry, ReviewLedger

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.adapters.keys import DEFAULT_KEY_NAME, audit_origin, load_or_create_signer
+from bot.adapters.audit_keys import DEFAULT_KEY_NAME, audit_origin, load_or_create_signer
 from bot.core.tlog import Ed25519Signer, encode_signer_key
 from bot.entrypoints.cli import cli
 from bot.entrypoints.serve import build_server
@@ -127,7 +127,7 @@ def test_an_origin_that_is_not_a_log_name_is_refused(tmp_path: Path) -> None:
 
 def test_checkpoints_a_pem_key_signed_as_eucora_audit_still_verify(tmp_path: Path) -> None:
     """Before logs were named, a configured PEM key signed as eucora/audit: still trusted."""
-    from bot.adapters.keys import parse_signing_key, verifier_keys
+    from bot.adapters.audit_keys import parse_signing_key, verifier_keys
     from bot.core.tlog import Checkpoint, sign_checkpoint, verify_checkpoint
 
     pem = str(_generate(tmp_path))

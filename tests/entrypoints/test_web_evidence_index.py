@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 
 from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
-from bot.adapters.signing_keys import PRIVATE_KEY_NAME, generate_key_pair
+from bot.adapters.pem_keys import PRIVATE_KEY_NAME, generate_key_pair
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.core.evidence import canonical_json, digest_of

@@ -1,6 +1,6 @@
 """`eucora db` and `eucora audit` end to end on SQLite and PostgreSQL: exit codes and output.
 
-Also the signing key store the commands use (``bot.adapters.keys``).
+Also the signing key store the commands use (``bot.adapters.audit_keys``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from bot.adapters.keys import (
+from bot.adapters.audit_keys import (
     DEFAULT_KEY_NAME,
     SIGNER_FILE,
     VERIFIER_FILE,
@@ -24,7 +24,7 @@ from bot.adapters.keys import (
     read_verifier_key,
     verifier_keys,
 )
-from bot.adapters.signing_keys import generate_key_pair
+from bot.adapters.pem_keys import generate_key_pair
 from bot.adapters.storage import AuditLog, create_database_engine, head_revision
 from bot.core.tlog import encode_signer_key, verify_checkpoint
 from bot.entrypoints.commands_db_audit import audit, db

@@ -28,8 +28,7 @@ from bot.adapters.evidence_store import (
     InvalidDigestError,
     TamperedEvidenceError,
 )
-from bot.adapters.revisions import GitRevisions
-from bot.adapters.signing_keys import (
+from bot.adapters.pem_keys import (
     PRIVATE_KEY_NAME,
     PUBLIC_KEY_NAME,
     KeyFileError,
@@ -37,6 +36,7 @@ from bot.adapters.signing_keys import (
     load_private_key,
     load_public_key,
 )
+from bot.adapters.revisions import GitRevisions
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.core.attestation import CHECK_PREDICATE_TYPE, PAYLOAD_TYPE, key_id, sign_envelope
 from bot.core.evidence import canonical_json

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from bot.adapters.audit_keys import VERIFIER_FILE, keys_dir, load_or_create_signer, load_signer
 from bot.adapters.evidence_store import EvidenceStore, EvidenceStoreError, TamperedEvidenceError
-from bot.adapters.keys import VERIFIER_FILE, keys_dir, load_or_create_signer, load_signer
-from bot.adapters.signing_keys import PUBLIC_KEY_NAME
+from bot.adapters.pem_keys import PUBLIC_KEY_NAME
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
 from bot.core.audit_events import leaf_data
 from bot.core.evidence_proof import EVIDENCE_EVENT_TYPE, evidence_event_payload

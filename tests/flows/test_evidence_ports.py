@@ -11,8 +11,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bot.adapters.audit_keys import TrustedKeys
 from bot.adapters.evidence_store import EvidenceStore
-from bot.adapters.keys import TrustedKeys
 from bot.core.attestation import key_id
 from bot.core.evidence_verify import CheckStatus
 from bot.core.tlog import Ed25519Signer

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.audit_keys import load_or_create_signer
 from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
-from bot.adapters.keys import load_or_create_signer
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.core.github_model import (
@@ -31,8 +31,8 @@ from bot.core.redact import Redactor
 from bot.doubles.github import GitHubDouble
 from bot.doubles.github import state as st
 from bot.errors import GitHubError
+from bot.flows.audited_evidence import AuditedEvidence
 from bot.flows.pull_request import PullRequestContext, evaluate_pull_request
-from bot.flows.recording import AuditedEvidence
 from bot.ports import EvidencePorts, GitHub
 from bot.settings import Settings
 from tests.conftest import EXAMPLES

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.audit_keys import audit_signer
 from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
-from bot.adapters.keys import audit_signer
-from bot.adapters.signing_keys import PRIVATE_KEY_NAME, generate_key_pair
+from bot.adapters.pem_keys import PRIVATE_KEY_NAME, generate_key_pair
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.core.evidence import digest_of
+from bot.flows.audited_evidence import AuditedEvidence
 from bot.flows.evidence import verify
-from bot.flows.recording import AuditedEvidence
 from bot.ports import EvidencePorts
 from bot.settings import Settings
 from tests.core.test_evidence_html import make_pack

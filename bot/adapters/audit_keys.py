@@ -1,7 +1,7 @@
 """The signing key store: the Ed25519 key that signs audit checkpoints, under ``<home>/keys/``.
 
 ``EUCORA_SIGNING_KEY`` (or ``EUCORA_SIGNING_KEY_FILE``), when set, is the key, in any of the forms
-the evidence signer takes too (``bot.adapters.signing_keys``): PKCS#8 PEM text or the path of a
+the evidence signer takes too (``bot.adapters.pem_keys``): PKCS#8 PEM text or the path of a
 PEM file, which sign as ``DEFAULT_KEY_NAME``; or a signed-note signer key
 ``PRIVATE+KEY+<name>+<key id>+<base64>`` (golang.org/x/mod/sumdb/note, as
 ``bot.core.tlog.encode_signer_key`` writes it), whose name becomes the checkpoints' origin.
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from bot.adapters.signing_keys import load_private_key, public_key_from_pem
+from bot.adapters.pem_keys import load_private_key, public_key_from_pem
 from bot.core.tlog import (
     Ed25519Signer,
     TlogError,
