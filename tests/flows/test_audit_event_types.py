@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.core.audit_events import AuditEventType as T
 from bot.core.evidence_proof import EVIDENCE_EVENT_TYPE
-from bot.flows import publish, recording
+from bot.flows import audited_evidence, publish
 
 FLOWS = Path(__file__).resolve().parents[2] / "bot" / "flows"
 PINNED = {
@@ -46,7 +46,7 @@ def test_the_event_types_keep_their_stored_strings() -> None:
         assert member.value == stored
     assert T.MERGE_REFUSED != T.APPROVAL_REFUSED
     assert EVIDENCE_EVENT_TYPE == T.EVIDENCE_STORED
-    assert recording.EVALUATED is T.PULL_REQUEST_EVALUATED
+    assert audited_evidence.EVALUATED is T.PULL_REQUEST_EVALUATED
     assert publish.STARTED == T.PUBLICATION_STARTED
 
 
