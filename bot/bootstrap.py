@@ -37,9 +37,10 @@ from bot.core.redact import Redactor
 from bot.core.rollout_model import RolloutRecord
 from bot.core.tlog import Ed25519Signer
 from bot.core.webhooks import Delivery
-from bot.flows.approvals import CabApprovals, TeamDirectory, read_config
 from bot.flows.audited_evidence import AuditedEvidence
+from bot.flows.cab_approvals import CabApprovals
 from bot.flows.check import timezones_of
+from bot.flows.config_at_revision import read_config
 from bot.flows.deliveries import handle_delivery
 from bot.flows.drift import DriftPass
 from bot.flows.merge import MergePublishing
@@ -48,6 +49,7 @@ from bot.flows.pull_request import PullRequestContext
 from bot.flows.rollout_commands import RolloutCommands
 from bot.flows.rollout_issues import RolloutIssues
 from bot.flows.rollouts import Reconciler
+from bot.flows.team_directory import TeamDirectory
 from bot.ports import (
     Clock,
     ConnectorSet,
