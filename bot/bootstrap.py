@@ -24,33 +24,23 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
-
-from sqlalchemy import Engine, text
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.adapters.audit_keys import audit_signer
+from bot.adapters.clock import utc_now
 from bot.adapters.evidence_keys import SettingsKeys
 from bot.adapters.evidence_store import EvidenceStore
-from bot.adapters.github import connector_from_settings
-from bot.adapters.inbox_worker import DeliveryProcessor, Handler, ThreadedDrainer, utc_now
-from bot.adapters.metrics import Metrics
-from bot.adapters.publish_queue import CeleryPublications, InProcessPublisher
-from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
-from bot.adapters.storage.audit_log import AuditLog
-from bot.adapters.storage.db import check_schema, open_database
-from bot.adapters.storage.drift import DriftStore
-from bot.adapters.storage.inbox import Inbox
-from bot.adapters.storage.publications import Outbox
-from bot.adapters.storage.reviews import ReviewLedger
-from bot.adapters.storage.rollouts import RolloutStore
+from bot.adapters.github_manifest import ManifestRegistrar
 from bot.core.approvals import emergency_label
 from bot.core.errors import ConfigError, GitError, GitHubError, SchemaVersionError
 from bot.core.redact import Redactor
 from bot.core.rollout_model import RolloutRecord
+from bot.core.tlog import Ed25519Signer
 from bot.core.webhooks import Delivery
-from bot.flows.approvals import CabApprovals, TeamDirectory, read_config
 from bot.flows.audited_evidence import AuditedEvidence
+from bot.flows.cab_approvals import CabApprovals
 from bot.flows.check import timezones_of
+from bot.flows.config_at_revision import read_config
 from bot.flows.deliveries import handle_delivery
 from bot.flows.drift import DriftPass
 from bot.flows.merge import MergePublishing
@@ -59,6 +49,7 @@ from bot.flows.pull_request import PullRequestContext
 from bot.flows.rollout_commands import RolloutCommands
 from bot.flows.rollout_issues import RolloutIssues
 from bot.flows.rollouts import Reconciler
+from bot.flows.team_directory import TeamDirectory
 from bot.ports import (
     Clock,
     ConnectorSet,
@@ -67,7 +58,21 @@ from bot.ports import (
     PublicationQueue,
 )
 from bot.settings import Settings
-from connectors.registry import Connectors, build_connectors
+from connectors.registry import build_connectors
+
+if TYPE_CHECKING:
+    # The server extra's: imported by the functions that build the server's services, so the
+    # base install (the Action, `eucora evidence`, `eucora github-app create`) imports this module.
+    from sqlalchemy import Engine
+
+    from bot.adapters.inbox_worker import DeliveryProcessor, Handler, ThreadedDrainer
+    from bot.adapters.metrics import Metrics
+    from bot.adapters.publish_queue import InProcessPublisher
+    from bot.adapters.queue import BackgroundWakeups, CeleryWakeups
+    from bot.adapters.storage.audit_log import AuditLog
+    from bot.adapters.storage.inbox import Inbox
+    from bot.adapters.storage.publications import Outbox
+    from connectors.registry import Connectors
 
 log = logging.getLogger("eucora.bootstrap")
 T = TypeVar("T")
@@ -97,6 +102,26 @@ class Relay(Generic[T]):
             message = f"the {self._name} relay was called before it was bound"
             raise RuntimeError(message)
         self._target(value)
+
+
+# --- the base install's services: the Action and the commands that need no extra ---------------
+
+
+def file_evidence(settings: Settings, *, checkpoint: Ed25519Signer | None = None) -> EvidencePorts:
+    """The evidence flows' ports of an installation: the file store and the configured keys.
+
+    ``EUCORA_EVIDENCE_DIR``'s store; ``EUCORA_SIGNING_KEY`` and the audit key, each read when a
+    flow needs it (``checkpoint``: the audit signer already loaded).
+    """
+    return EvidencePorts(
+        store=EvidenceStore(settings.evidence_dir),
+        keys=SettingsKeys(settings, checkpoint=checkpoint),
+    )
+
+
+def app_registrar() -> ManifestRegistrar:
+    """What registers a GitHub App from its manifest (``eucora github-app create``)."""
+    return ManifestRegistrar()
 
 
 # --- the GitHub App: webhook intake, inbox, worker ------------------------------------------------
@@ -171,6 +196,10 @@ def pull_request_handler_factory(
     the services' clock) and ``planes`` (default: those the ``EUCORA_<PLANE>_*`` settings
     configure, from the connectors' registry).
     """
+    from bot.adapters.github import connector_from_settings
+    from bot.adapters.storage.reviews import ReviewLedger
+    from bot.adapters.storage.rollouts import RolloutStore
+
     settings = services.settings
     metrics = services.metrics
     now = clock if clock is not None else services.clock
@@ -266,6 +295,8 @@ def build_drift(  # noqa: PLR0913 - the parts a drift pass is built from
     clock: Clock,
 ) -> DriftPass:
     """The drift pass: run by the reconciler, and answering the drift issue's commands."""
+    from bot.adapters.storage.drift import DriftStore
+
     config_of = _config_at_merge(github)
     return DriftPass(
         store=DriftStore(services.engine),
@@ -288,6 +319,8 @@ def _publishing(
 
     ``planes`` defaults to those the ``EUCORA_<PLANE>_*`` settings configure.
     """
+    from bot.adapters.storage.rollouts import RolloutStore
+
     settings = services.settings
     evidence = AuditedEvidence(
         services.audit,
@@ -324,6 +357,9 @@ def build_reconciler(
     Freeze windows come from ``eucora.yaml`` at the rollout's merge commit (the rules that
     approved it), read through the repository's mirror; the time zones they name from this host.
     """
+    from bot.adapters.github import connector_from_settings
+    from bot.adapters.storage.rollouts import RolloutStore
+
     settings = services.settings
     now = clock if clock is not None else services.clock
     github = connector if connector is not None else connector_from_settings(settings)
@@ -360,6 +396,9 @@ def build_reconcile(settings: Settings) -> tuple[Reconciler, Publisher]:
 
     With a broker, promotions go to Celery; without, the command runs the due ones itself.
     """
+    from bot.adapters.publish_queue import CeleryPublications
+    from bot.adapters.queue import create_celery
+
     celery = create_celery(settings.broker_url) if settings.broker_url else None
     queue: PublicationQueue = CeleryPublications(celery) if celery is not None else Unqueued()
     return build_reconciler(build_intake_services(settings, publication_queue=queue))
@@ -389,6 +428,14 @@ def build_intake_services(
     ``lease_seconds``: how long a claimed delivery stays with its worker without a heartbeat
     before the sweeper gives it to another (``EUCORA_INBOX_LEASE_SECONDS`` when ``None``).
     """
+    from bot.adapters.metrics import Metrics
+    from bot.adapters.storage.audit_log import AuditLog
+    from bot.adapters.storage.db import open_database
+    from bot.adapters.storage.drift import DriftStore
+    from bot.adapters.storage.inbox import Inbox
+    from bot.adapters.storage.publications import Outbox
+    from bot.adapters.storage.rollouts import RolloutStore
+
     engine = open_database(settings.database_url)
     inbox = Inbox(
         engine,
@@ -417,6 +464,9 @@ def build_intake_services(
 
 def readiness_check(engine: Engine, wakeups: CeleryWakeups | None) -> Callable[[], str | None]:
     """``/readyz``: the database answers, its schema is current, the broker answers."""
+    from sqlalchemy import text
+
+    from bot.adapters.storage.db import check_schema
 
     def problem() -> str | None:
         try:
@@ -485,6 +535,8 @@ def _build(  # noqa: PLR0913 - the queue's two shapes and the overrides
     clock: Clock,
 ) -> _Built:
     """Services, the handler (and publisher), the processor: in the order the module states."""
+    from bot.adapters.inbox_worker import DeliveryProcessor
+
     services = build_intake_services(
         settings, publication_queue=queue, lease_seconds=lease_seconds, clock=clock
     )
@@ -519,6 +571,10 @@ def build_intake(
     publications are sent to Celery (``eucora worker``). The Flask app is built over this by
     ``bot.entrypoints.serve.build_server``.
     """
+    from bot.adapters.inbox_worker import ThreadedDrainer
+    from bot.adapters.publish_queue import CeleryPublications, InProcessPublisher
+    from bot.adapters.queue import BackgroundWakeups, CeleryWakeups, create_celery
+
     celery = create_celery(settings.broker_url) if settings.broker_url else None
     publications: Relay[int] = Relay("publications")
     runner = InProcessPublisher(publications, threads=2) if celery is None else None
@@ -603,6 +659,9 @@ def build_worker(
     clock: Clock = utc_now,
 ) -> Worker:
     """The Celery worker: its tasks run :meth:`DeliveryProcessor.drain` and ``Publisher.run``."""
+    from bot.adapters.publish_queue import CeleryPublications
+    from bot.adapters.queue import CeleryWakeups, create_celery
+
     if not settings.broker_url:
         raise ConfigError(
             "EUCORA_BROKER_URL is not set: without a broker, `eucora serve` drains the inbox"

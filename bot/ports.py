@@ -356,7 +356,7 @@ class EvidenceKeys(Protocol):
 class EvidencePorts:
     """What the evidence flows store packs in and sign and verify them with.
 
-    ``bot.adapters.evidence_keys.file_evidence`` builds the installation's from ``Settings``.
+    ``bot.bootstrap.file_evidence`` builds the installation's from ``Settings``.
     """
 
     store: EvidenceStore

@@ -3,7 +3,7 @@
 ``SettingsKeys`` is the ``bot.ports.EvidenceKeys`` of an installation: ``EUCORA_SIGNING_KEY``
 signs stored packs, the audit key (``bot.adapters.audit_keys``) signs checkpoints; each key is
 read when a flow asks for it (``eucora evidence show`` reads none, and a key that cannot be read
-fails the command that needs it, as before). ``bot.entrypoints.commands_evidence.file_evidence``
+fails the command that needs it, as before). ``bot.bootstrap.file_evidence``
 pairs it with the file store under ``EUCORA_EVIDENCE_DIR``.
 """
 

@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import stamina
 from sqlalchemy.exc import DBAPIError
 
+from bot.adapters.clock import utc_now
 from bot.adapters.logs import bound_delivery
 from bot.adapters.metrics import Metrics
 from bot.adapters.storage.audit_log import AuditLog
@@ -40,11 +41,6 @@ OUTCOME_WORD_LIMIT = 40
 AUDIT_ATTEMPTS = 60
 AUDIT_RETRY_SECONDS = 60.0
 AUDIT_ACTOR = "eucora"
-
-
-def utc_now() -> datetime:
-    """The wall clock, in UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -67,7 +67,7 @@ class AuditEventType(StrEnum):
     APPROVAL_DECIDED = "approval.decided"
     APPROVAL_COUNTED = "approval.counted"
     APPROVAL_REFUSED = "approval.refused"
-    """A review arrived and did not count (``bot.flows.approvals.REFUSED``)."""
+    """A review arrived and did not count (``bot.flows.cab_approvals``)."""
     APPROVAL_REVIEW_RECORDED = "approval.review_recorded"
     APPROVAL_DEPLOYMENT_REVIEWED = "approval.deployment_reviewed"
     MERGE_ACCEPTED = "merge.accepted"

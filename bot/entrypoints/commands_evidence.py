@@ -17,14 +17,12 @@ from typing import Any, NoReturn
 
 import click
 
-from bot.adapters.evidence_keys import SettingsKeys
-from bot.adapters.evidence_store import EvidenceStore, EvidenceStoreError, TamperedEvidenceError
+from bot.adapters.evidence_store import EvidenceStoreError, TamperedEvidenceError
 from bot.adapters.pem_keys import generate_key_pair
+from bot.bootstrap import file_evidence
 from bot.core.evidence_verify import VerifyReport
-from bot.core.tlog import Ed25519Signer
 from bot.errors import SigningKeyError
 from bot.flows.evidence import EvidenceRefError, show, verify
-from bot.ports import EvidencePorts
 from bot.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -51,18 +49,6 @@ def _usage_errors() -> Iterator[None]:
 
 def _settings() -> Settings:
     return Settings.from_environ(os.environ)
-
-
-def file_evidence(settings: Settings, *, checkpoint: Ed25519Signer | None = None) -> EvidencePorts:
-    """The evidence flows' ports of an installation: the file store and the configured keys.
-
-    ``EUCORA_EVIDENCE_DIR``'s store; ``EUCORA_SIGNING_KEY`` and the audit key, each read when a
-    flow needs it (``checkpoint``: the audit signer already loaded).
-    """
-    return EvidencePorts(
-        store=EvidenceStore(settings.evidence_dir),
-        keys=SettingsKeys(settings, checkpoint=checkpoint),
-    )
 
 
 def _dump(value: Any) -> str:

@@ -8,7 +8,7 @@ import webbrowser
 
 import click
 
-from bot.adapters.github_manifest import ManifestRegistrar
+from bot.bootstrap import app_registrar
 from bot.core.app_manifest import ManifestError
 from bot.errors import ConfigError
 from bot.flows.github_app import AppSetup, create_github_app
@@ -93,9 +93,7 @@ def create(  # noqa: PLR0913, PLR0917 - click passes one parameter per option
             webbrowser.open(page)
 
     try:
-        # built here, not in bot.bootstrap (which loads the server extra), as the evidence
-        # commands build their store: `github-app create` runs in the base install
-        created = create_github_app(setup, on_ready=ready, registrar=ManifestRegistrar())
+        created = create_github_app(setup, on_ready=ready, registrar=app_registrar())
     except (ManifestError, ConfigError) as error:
         click.echo(f"eucora: error: {error}", err=True)
         sys.exit(EXIT_USAGE)

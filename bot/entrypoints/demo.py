@@ -28,11 +28,11 @@ from bot.adapters.revisions import GitRevisions
 from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.adapters.workspace import read_sources
+from bot.bootstrap import file_evidence
 from bot.core.audit_events import AuditEventType
 from bot.core.render.check import render_check_text
 from bot.core.render.findings import render_summary, render_text, summarize
 from bot.doubles.planes import with_stand_in_package
-from bot.entrypoints.commands_evidence import file_evidence
 from bot.entrypoints.demo_github import run_github_step
 from bot.flows.audit import verify_log
 from bot.flows.check import CheckedChange, check_fetched

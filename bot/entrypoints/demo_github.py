@@ -30,14 +30,13 @@ import yaml
 
 from bot.adapters.storage.publications import Outbox
 from bot.adapters.storage.rollouts import RolloutStore
-from bot.bootstrap import Unqueued, build_reconciler, pull_request_handler_factory
+from bot.bootstrap import Unqueued, build_reconciler, file_evidence, pull_request_handler_factory
 from bot.core.github_model import APPROVAL_CHECK, EVIDENCE_MARKER, POLICY_CHECK
 from bot.core.render.rollouts import render_rollouts_text
 from bot.core.rollout_model import RolloutPhase
 from bot.doubles.github import GitHubDouble, generate_app_key
 from bot.doubles.github.events import signed as signed_delivery
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts
-from bot.entrypoints.commands_evidence import file_evidence
 from bot.entrypoints.serve import build_server
 from bot.flows.evidence import verify as verify_evidence
 from bot.settings import Settings

@@ -61,8 +61,9 @@ from bot.core.pr_report import comment_body
 from bot.core.render.check import render_check_github
 from bot.core.repo_config import RepoConfig
 from bot.errors import GitHubError
-from bot.flows.approvals import read_config, read_pull_commits
 from bot.flows.check import CheckedChange, check_fetched
+from bot.flows.config_at_revision import read_config
+from bot.flows.pull_commits import read_pull_commits
 from bot.ports import GitHub, OpenRevisions, Revisions
 
 ContentHash = Callable[[Path, str, Sequence[str]], str]

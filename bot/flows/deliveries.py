@@ -17,13 +17,14 @@ from bot.core.github_model import APPROVAL_CHECK, POLICY_CHECK
 from bot.core.pr_report import parse_command
 from bot.core.rollout_commands import parse_rollout_command
 from bot.core.webhooks import Delivery, DeliveryKind
-from bot.flows.approvals import on_deployment, on_membership, on_review
+from bot.flows.deployment_protection import on_deployment
 from bot.flows.pull_request import (
     PullRequestContext,
     evaluate_merge_group,
     evaluate_pull_request,
     run_command,
 )
+from bot.flows.review_deliveries import on_membership, on_review
 
 ContextFor = Callable[[int | None], PullRequestContext]
 """Builds the flows' context for a delivery's installation (``None``: token mode)."""

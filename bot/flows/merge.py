@@ -45,7 +45,7 @@ from bot.core.records import ChangeRow, NewChange, NewPublication
 from bot.core.render.check import escape_markdown
 from bot.core.render.publications import PlanView, merge_refused_markdown, plan_markdown
 from bot.errors import ConnectorError
-from bot.flows.approvals import Judgement, judge_publication
+from bot.flows.publication_judgement import Judgement, judge_publication
 from bot.flows.publish import Publisher, publication_fields
 from bot.flows.pull_request import PullRequestContext, StoredPack
 from bot.ports import Revisions

@@ -44,7 +44,7 @@ from bot.ports import AuditTrail, Clock, GitHub
 from bot.settings import Settings
 
 if TYPE_CHECKING:  # the approvals and rollout-command flows build on this module
-    from bot.flows.approvals import CabApprovals
+    from bot.flows.cab_approvals import CabApprovals
     from bot.flows.drift import DriftPass
     from bot.flows.rollout_commands import RolloutCommands
 

@@ -32,8 +32,9 @@ from bot.core.rollout_commands import (
 )
 from bot.core.rollout_model import RolloutRecord
 from bot.errors import GitHubError
-from bot.flows.approvals import TeamDirectory, read_config
+from bot.flows.config_at_revision import read_config
 from bot.flows.pull_request import EvidenceRecorder
+from bot.flows.team_directory import TeamDirectory
 from bot.ports import CommandStore, GitHub
 
 ROLLOUT_COMMAND = "rollout.command"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.documents import DocumentKind, guess_kind
 from bot.core.repo_config import CONFIG_NAMES, RepoConfig, configured_folder
-from bot.flows.approvals import CabApprovals
+from bot.flows.cab_approvals import CabApprovals
 
 
 def test_the_folders_default_and_follow_paths() -> None:

@@ -42,8 +42,8 @@ EXTRA_MODULES = {
 }
 REFUSED = sorted({module for modules in EXTRA_MODULES.values() for module in modules})
 
-# Runs the CLI with the extras' libraries refused at import; prints the modules it imported.
-RUN_WITHOUT_EXTRAS = """
+# Refuses the extras' libraries at import, as a venv that lacks them would.
+REFUSE_EXTRAS = """
 import importlib.abc, json, sys
 refused = set(json.loads(sys.argv[1]))
 class Refuse(importlib.abc.MetaPathFinder):
@@ -52,6 +52,12 @@ class Refuse(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 sys.meta_path.insert(0, Refuse())
+"""
+
+# Runs the CLI with the extras' libraries refused at import; prints the modules it imported.
+RUN_WITHOUT_EXTRAS = (
+    REFUSE_EXTRAS
+    + """
 sys.argv = ["eucora", *sys.argv[2:]]
 from bot.entrypoints.cli import main
 try:
@@ -59,6 +65,7 @@ try:
 finally:
     print("IMPORTED " + json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
+)
 
 
 def run_without_extras(*args: str, cwd: Path = ROOT) -> tuple[int, str, str, set[str]]:
@@ -74,6 +81,33 @@ def run_without_extras(*args: str, cwd: Path = ROOT) -> tuple[int, str, str, set
     )
     stderr, _, imported = done.stderr.rpartition("IMPORTED ")
     return done.returncode, done.stdout, stderr, set(json.loads(imported))
+
+
+def test_the_composition_root_imports_in_the_base_install() -> None:
+    """``bot.bootstrap`` imported SQLAlchemy, Celery and the storage adapters at its top.
+
+    So the base commands (``eucora evidence``, ``github-app create``) built their services
+    outside the one root. Its top now imports what the base install has, and nothing heavy: the
+    GitHub client too is imported where the App's connector is built.
+    """
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            REFUSE_EXTRAS + "import bot.bootstrap\nprint(json.dumps(sorted(sys.modules)))",
+            json.dumps(REFUSED),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {module.partition(".")[0] for module in json.loads(done.stdout)}
+    assert "bot" in imported
+    assert not {"sqlalchemy", "celery", "flask", *REFUSED, "github", "git"} & imported
 
 
 def test_the_extras_listed_here_are_pyprojects() -> None:

@@ -1,5 +1,5 @@
 """A burst of reviews of one PR: every review reaches the ledger from its own webhook, the PR is
-decided once (the inbox folds the queued reviews into the newest; ``bot.flows.approvals``)."""
+decided once (the inbox folds the queued reviews into the newest; ``bot.flows.review_deliveries``)."""
 
 from __future__ import annotations
 

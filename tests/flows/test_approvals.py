@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.flows.approvals import TeamDirectory, on_deployment, on_membership, on_review
+from bot.flows.deployment_protection import on_deployment
+from bot.flows.review_deliveries import on_membership, on_review
+from bot.flows.team_directory import TeamDirectory
 
 
 class Clock:

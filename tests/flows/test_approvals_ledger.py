@@ -14,7 +14,8 @@ from pathlib import Path
 from bot.core.approvals import ReviewState
 from bot.core.github_model import PullRequestReview
 from bot.errors import GitHubError
-from bot.flows.approvals import CabApprovals, TeamDirectory
+from bot.flows.cab_approvals import CabApprovals
+from bot.flows.team_directory import TeamDirectory
 from tests.support.fake_github import FakeGitHub
 from tests.support.memory import MemoryLedger, MemoryRevisions
 

@@ -38,10 +38,11 @@ from bot.adapters.pem_keys import (
 )
 from bot.adapters.revisions import GitRevisions
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
+from bot.bootstrap import file_evidence
 from bot.core.attestation import CHECK_PREDICATE_TYPE, PAYLOAD_TYPE, key_id, sign_envelope
 from bot.core.evidence import canonical_json
 from bot.core.evidence_verify import CheckStatus, InclusionVerdict, VerifyReport
-from bot.entrypoints.commands_evidence import evidence_group, file_evidence, keys_group
+from bot.entrypoints.commands_evidence import evidence_group, keys_group
 from bot.flows.check import CheckedChange, check_fetched
 from bot.flows.evidence import (
     EvidenceContext,

@@ -22,11 +22,12 @@ from bot.adapters.audit_keys import VERIFIER_FILE, keys_dir, load_or_create_sign
 from bot.adapters.evidence_store import EvidenceStore, EvidenceStoreError, TamperedEvidenceError
 from bot.adapters.pem_keys import PUBLIC_KEY_NAME
 from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
+from bot.bootstrap import file_evidence
 from bot.core.audit_events import leaf_data
 from bot.core.evidence_proof import EVIDENCE_EVENT_TYPE, evidence_event_payload
 from bot.core.evidence_verify import CheckStatus
 from bot.core.tlog import Ed25519Signer
-from bot.entrypoints.commands_evidence import evidence_group, file_evidence
+from bot.entrypoints.commands_evidence import evidence_group
 from bot.flows.audit import latest_checkpoint
 from bot.flows.check import CheckedChange
 from bot.flows.evidence import (
