@@ -226,6 +226,18 @@ def routes_of(config: Mapping[str, Any]) -> tuple[Route, ...]:
     return tuple(found)
 
 
+def every_cab_team(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """``cab.teams`` then each route's teams, once each: everyone ``eucora.yaml`` makes a CAB.
+
+    Who may steer a rollout (``/eucora halt``): a team a route requires approves changes too.
+    """
+    teams = [str(t) for t in _mapping(config.get("cab")).get("teams") or ()]
+    for route in routes_of(config):
+        for team in route.teams:
+            _add(teams, team)
+    return tuple(dict.fromkeys(teams))
+
+
 def route_approvals(
     config: Mapping[str, Any],
     intents: Sequence[ChangedIntent],

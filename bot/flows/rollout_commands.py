@@ -2,8 +2,9 @@
 
 On the merged pull request (its rollouts, by number) or on one of the rollout's issues (found by
 the issue's hidden marker). Only members of the CAB teams that ``eucora.yaml`` names on the
-default branch may; membership is read through the approvals' ``TeamDirectory`` (a team that
-cannot be read raises ``GitHubError``: the delivery is retried, never taken as "not a member").
+default branch may (``cab.teams`` and the teams ``cab.routes`` require); membership is read
+through the approvals' ``TeamDirectory`` (a team that cannot be read raises ``GitHubError``: the
+delivery is retried, never taken as "not a member").
 What a command may do is decided in the core (``bot.core.rollout_commands``, ``bot.core.gates``);
 the new state is saved conditionally on the revision read (a reconcile pass moving the rollout
 at the same moment makes the command apply again to the newer state). The command does not
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.core.approvals import approval_policy
+from bot.core.approval_routing import every_cab_team
 from bot.core.errors import GitError
 from bot.core.rollout_commands import (
     RolloutCommand,
@@ -137,7 +138,7 @@ class RolloutCommands:
 
     @staticmethod
     def _cab_teams(github: GitHub, record: RolloutRecord) -> tuple[str, ...]:
-        """The CAB teams of ``eucora.yaml`` at the head of the default branch."""
+        """The CAB teams of ``eucora.yaml`` at the head of the default branch (routes' too)."""
         branch = github.pull_request(record.repository, record.pr).default_branch or "main"
         sha = github.branch_head(record.repository, branch)
         mirror = github.fetch_revisions(record.repository, [sha])
@@ -145,7 +146,7 @@ class RolloutCommands:
             config = read_config(mirror, sha)
         except GitError as error:
             raise GitHubError(f"reading eucora.yaml of {record.repository}: {error}") from error
-        return approval_policy(config, tier="", required=0).cab_teams
+        return every_cab_team(config)
 
     def _is_member(self, github: GitHub, teams: Sequence[str], user: str) -> bool:
         login = user.casefold()

@@ -13,6 +13,7 @@ import pytest
 from bot.core.approval_routing import (
     ChangedIntent,
     Requirement,
+    every_cab_team,
     glob_regex,
     requirements_of,
     route_approvals,
@@ -377,3 +378,19 @@ def test_duplicate_route_names_and_impossible_routes_are_findings() -> None:
         ("/cab/routes/1/name", "config.route-duplicate", "error"),
         ("/cab/routes/1/when", "config.route-never-matches", "warning"),
     ]
+
+
+def test_every_cab_team_is_the_cab_teams_then_each_routed_team_once() -> None:
+    config = {
+        "cab": {
+            "teams": ["acme/cab", "acme/security"],
+            "routes": [
+                {"name": "macos", "when": {"platforms": ["macos"]}, "teams": ["acme/mac-cab"]},
+                {"name": "broad", "when": {"rings": ["broad"]}, "teams": ["acme/security"]},
+                {"name": "both", "when": {"planes": ["jamf"]}, "teams": ["acme/mac-cab", "x/y"]},
+            ],
+        }
+    }
+    assert every_cab_team(config) == ("acme/cab", "acme/security", "acme/mac-cab", "x/y")
+    assert every_cab_team({"cab": {"teams": ["acme/cab"]}}) == ("acme/cab",)
+    assert every_cab_team({}) == ()

@@ -222,3 +222,27 @@ def test_a_command_on_an_unrelated_issue_says_nothing_rolls_out_from_there(
     reply = command(app, 0, "carol", "/eucora halt google-chrome", issue=issue)
     assert "nothing is rolling out from here" in reply
     assert chrome(app).phase is RolloutPhase.ACTIVE
+
+
+def test_a_member_of_a_routed_cab_team_may_halt_and_an_outsider_still_may_not(
+    app: Any, source: Any, merged: Any, rolling: Any
+) -> None:
+    """``cab.routes`` teams are CAB teams too: the mac CAB may halt, dave still may not."""
+    app.double.add_team("acme", "mac-cab", ["maria"])
+    source.git("fetch", "-q", str(app.double.repositories[REPO].bare_path), "main")
+    source.git("checkout", "-q", "-B", "main", "FETCH_HEAD")
+    source.edit(
+        "eucora.yaml",
+        "    - acme/cab\n",
+        "    - acme/cab\n  routes:\n    - name: macos\n      when:\n        platforms: [macos]\n"
+        "      teams: [acme/mac-cab]\n",
+    )
+    source.commit("macOS intents need the mac CAB")
+    app.double.push(REPO, source.path, "main")
+    reconcile(app, *rolling)
+    reply = command(app, merged.number, "maria", "/eucora halt google-chrome")
+    assert "held at lab" in reply, reply
+    assert chrome(app).reason == "halted by @maria"
+    reply = command(app, merged.number, "dave", "/eucora resume google-chrome")
+    assert "acme/cab, acme/mac-cab" in reply, reply
+    assert chrome(app).phase is RolloutPhase.HELD
