@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests
 
-from bot.adapters.github import GitHubAppConnector
+from bot.adapters.github_connectors import GitHubAppConnector
 from bot.core.github_model import (
     POLICY_CHECK,
     Annotation,

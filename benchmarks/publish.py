@@ -64,7 +64,7 @@ from sqlalchemy import event, func, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.adapters.github import connector_from_settings
+from bot.adapters.github_connectors import connector_from_settings
 from bot.adapters.publish_queue import CeleryPublications
 from bot.adapters.queue import create_celery
 from bot.adapters.storage import create_database_engine, upgrade_schema

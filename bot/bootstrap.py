@@ -196,7 +196,7 @@ def pull_request_handler_factory(
     the services' clock) and ``planes`` (default: those the ``EUCORA_<PLANE>_*`` settings
     configure, from the connectors' registry).
     """
-    from bot.adapters.github import connector_from_settings
+    from bot.adapters.github_connectors import connector_from_settings
     from bot.adapters.storage.reviews import ReviewLedger
     from bot.adapters.storage.rollouts import RolloutStore
 
@@ -357,7 +357,7 @@ def build_reconciler(
     Freeze windows come from ``eucora.yaml`` at the rollout's merge commit (the rules that
     approved it), read through the repository's mirror; the time zones they name from this host.
     """
-    from bot.adapters.github import connector_from_settings
+    from bot.adapters.github_connectors import connector_from_settings
     from bot.adapters.storage.rollouts import RolloutStore
 
     settings = services.settings

@@ -870,7 +870,7 @@ class DriftState(Protocol):
 
 
 class AppDeliveries(Protocol):
-    """The app's delivery log on GitHub (``bot.adapters.github.GitHubAppConnector``)."""
+    """The app's delivery log on GitHub (``bot.adapters.github_connectors.GitHubAppConnector``)."""
 
     def hook_deliveries(self, *, since: datetime) -> list[dict[str, Any]]:
         """Every attempt since ``since`` (may reach back further), newest first."""

@@ -20,7 +20,7 @@ import click
 
 from bot.adapters.git import GitError
 from bot.adapters.git_content import content_hash
-from bot.adapters.github import GitHubTokenConnector
+from bot.adapters.github_connectors import GitHubTokenConnector
 from bot.adapters.revisions import GitRevisions
 from bot.core.action import ApprovalsState, approvals_annotation, approvals_lines, step_verdict
 from bot.core.render.check import render_check_text

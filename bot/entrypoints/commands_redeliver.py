@@ -20,7 +20,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.adapters.github import GitHubAppConnector, connector_from_settings
+from bot.adapters.github_connectors import GitHubAppConnector, connector_from_settings
 from bot.adapters.storage import AuditLog, open_database
 from bot.adapters.storage.inbox import Inbox
 from bot.adapters.storage.run_lease import exclusive

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.github import (
+from bot.adapters.github_calls import scrub
+from bot.adapters.github_connectors import (
     GitHubAppConnector,
     GitHubTokenConnector,
     connector_from_settings,
-    scrub,
 )
 from bot.core.github_model import (
     EVIDENCE_MARKER,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.adapters.github import next_cursor
+from bot.adapters.github_connectors import next_cursor
 from tests.support.github_double_fixtures import app_connector
 from tests.support.gitrepo import GitRepo
 from tests.support.webhooks import pr_payload

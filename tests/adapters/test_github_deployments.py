@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bot.doubles.github.state import CheckRun
+from bot.doubles.github.state import StoredCheckRun
 from bot.errors import GitHubError
 from tests.support.github_double_fixtures import app_connector
 from tests.support.gitrepo import GitRepo
@@ -268,7 +268,7 @@ def test_a_refused_issue_is_a_one_line_error(github, github_double):
 
 
 def _failed_run(double, sha):
-    return CheckRun(
+    return StoredCheckRun(
         id=1,
         repository=REPO,
         name="legacy-ci",

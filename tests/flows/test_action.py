@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.git_content import content_hash
-from bot.adapters.github import GitHubTokenConnector
+from bot.adapters.github_connectors import GitHubTokenConnector
 from bot.adapters.revisions import GitRevisions
 from bot.core.action import ApprovalsState
 from bot.core.github_model import EVIDENCE_MARKER

@@ -89,7 +89,7 @@ def test_the_next_evaluation_of_the_head_completes_the_runs_a_lost_worker_left(
     lost_policy = github.create_check_run(REPO, started_policy_run(head))
     lost_approval = github.create_check_run(REPO, lost_approval_run(head))
     with github_double.lock:  # another app's run on the same commit is not ours to complete
-        foreign = st.CheckRun(
+        foreign = st.StoredCheckRun(
             id=github_double.next_id(),
             repository=REPO,
             name=POLICY_CHECK,
@@ -145,7 +145,7 @@ def test_the_adapter_lists_only_this_apps_in_progress_runs_of_the_name_on_the_co
     )
     with github_double.lock:
         other = github_double.next_id()
-        github_double.runs[other] = st.CheckRun(
+        github_double.runs[other] = st.StoredCheckRun(
             id=other,
             repository=REPO,
             name=POLICY_CHECK,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.github import GitHubAppConnector
+from bot.adapters.github_connectors import GitHubAppConnector
 from bot.doubles.github import GitHubDouble, generate_app_key
 
 

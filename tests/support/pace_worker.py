@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from tempfile import mkdtemp
 
-from bot.adapters.github import GitHubAppConnector
+from bot.adapters.github_connectors import GitHubAppConnector
 from bot.adapters.pacer import Pace, pacer_for
 
 

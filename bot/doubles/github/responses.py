@@ -256,7 +256,7 @@ def search_commit(c: st.Commit, repository: dict[str, Any], urls: Urls) -> dict[
     return {**body, "committer": committer, "repository": minimal, "score": 1.0}
 
 
-def check_run(run: st.CheckRun, app_body: dict[str, Any], urls: Urls) -> dict[str, Any]:
+def check_run(run: st.StoredCheckRun, app_body: dict[str, Any], urls: Urls) -> dict[str, Any]:
     body = template(
         "get", "/repos/{owner}/{repo}/check-runs/{check_run_id}", "200", urls, run.repository
     )

@@ -588,7 +588,7 @@ class Handlers:
 
     # -- checks ------------------------------------------------------------------------------
 
-    def _apply_run(self, run: st.CheckRun, body: dict[str, Any]) -> None:  # noqa: C901
+    def _apply_run(self, run: st.StoredCheckRun, body: dict[str, Any]) -> None:  # noqa: C901
         run.bodies.append(body)
         for key in ("name", "details_url", "external_id"):
             if key in body:
@@ -620,7 +620,7 @@ class Handlers:
                 run.annotation_batches.append(batch)
                 run.annotations.extend(batch)
 
-    def _run(self, caller: Caller, owner: str, repo: str, run_id: int) -> st.CheckRun:
+    def _run(self, caller: Caller, owner: str, repo: str, run_id: int) -> st.StoredCheckRun:
         self._repo(caller, owner, repo)
         run = self.d.runs.get(run_id)
         if run is None or run.repository != f"{owner}/{repo}":
@@ -634,7 +634,7 @@ class Handlers:
         if caller.kind != "installation":
             raise _error(403, "You must authenticate via a GitHub App.")
         body = request.get_json() or {}
-        run = st.CheckRun(
+        run = st.StoredCheckRun(
             id=self.d.next_id(),
             repository=found.full_name,
             name=body["name"],
@@ -679,7 +679,7 @@ class Handlers:
         if "app_id" in request.args:
             runs = [r for r in runs if str(r.app_id) == request.args["app_id"]]
         if request.args.get("filter", "latest") == "latest":
-            latest: dict[str, st.CheckRun] = {}
+            latest: dict[str, st.StoredCheckRun] = {}
             for run in sorted(runs, key=lambda r: r.id):
                 latest[run.name] = run
             runs = list(latest.values())

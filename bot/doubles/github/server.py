@@ -139,7 +139,7 @@ class GitHubDouble:
         self.issues: dict[tuple[str, int], st.Issue] = {}
         self.labels: dict[tuple[str, str], str] = {}
         """(repository, name) → name: the repositories' labels."""
-        self.runs: dict[int, st.CheckRun] = {}
+        self.runs: dict[int, st.StoredCheckRun] = {}
         self.comment_store: dict[int, st.Comment] = {}
         self.reviews: dict[int, st.Review] = {}
         self.permissions: dict[tuple[str, str], str] = {}
@@ -543,7 +543,7 @@ class GitHubDouble:
 
     # -- what the bot did --------------------------------------------------------------------
 
-    def check_runs(self, full_name: str, *, name: str | None = None) -> list[st.CheckRun]:
+    def check_runs(self, full_name: str, *, name: str | None = None) -> list[st.StoredCheckRun]:
         with self.lock:
             return [
                 r

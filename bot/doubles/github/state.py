@@ -116,7 +116,9 @@ class PullRequest:
 
 
 @dataclass
-class CheckRun:
+class StoredCheckRun:
+    """A check run as the double holds it (the core's is ``bot.core.github_model.CheckRun``)."""
+
     id: int
     repository: str
     name: str
