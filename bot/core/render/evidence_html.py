@@ -24,26 +24,18 @@ from bot.core.evidence_proof import records_pack
 from bot.core.families import RISK_FAMILIES
 from bot.core.findings import Severity
 from bot.core.pack_view import CheckPackView
-from bot.core.render.check import (
-    GROUPS,
-    _by_severity,
-    _counts,
-    _counts_text,
+from bot.core.render.approval_lines import routing_lines
+from bot.core.render.check_reading import (
     _days_left,
     _expiry_text,
-    _field,
-    _flat_diffs,
-    _plural,
     _preview_lines,
     _raw_by_family,
     _riskiest,
-    _scalar,
-    _short,
     _soon,
-    _summary,
-    _value,
-    routing_lines,
 )
+from bot.core.render.field_diffs import _field, _flat_diffs, _summary
+from bot.core.render.formatting import _plural, _scalar, _short, _value
+from bot.core.render.pack_findings import GROUPS, _by_severity, _counts, _counts_text
 
 DETAIL_VALUE_WIDTH = 160  # a field value longer than this is cut, with an ellipsis
 VERIFY_COMMAND = "eucora evidence verify"
