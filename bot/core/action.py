@@ -33,8 +33,9 @@ from bot.core.approvals import (
 from bot.core.findings import SEVERITY_ORDER, Finding, Severity
 from bot.core.pack_view import CheckPackView
 from bot.core.pr_report import approval_explanation, approval_headline
-from bot.core.render.check import escape_markdown, policy_rule_lines
+from bot.core.render.approval_lines import policy_rule_lines
 from bot.core.render.findings import escape_data, escape_property, render_github
+from bot.core.render.formatting import escape_markdown
 
 SUPPORTED_EVENTS = ("pull_request", "pull_request_review", "merge_group")
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_review")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from bot.core.render.check import escape_markdown
+from bot.core.render.formatting import escape_markdown
 
 
 class DriftVerb(StrEnum):

@@ -1,4 +1,4 @@
-"""A typed, read-only view of the check evidence pack, for the code that reads it.
+"""Typed, read-only views of the check and change evidence packs, for the code that reads them.
 
 A pack is stored and hashed as canonical JSON (``bot.core.evidence``); its dict stays exactly as
 it is and these views only read it, by the names ``schemas/evidence.schema.json`` gives, so a
@@ -7,6 +7,9 @@ schema is renamed here once. A view never copies or converts what the pack holds
 each property returns the pack's own value (lists as the pack's lists), typed as the schema
 declares it, so what a reader writes from a view (audit payloads, check runs, renderings) is
 what it wrote from the dict. Only a part the schema lets a pack lack reads as empty.
+
+A change pack's view (:class:`ChangePackView`) checks, when it is made, that each part it reads
+is there with the schema's JSON type, and says which is not in one line (:class:`PackShapeError`).
 """
 
 from __future__ import annotations
@@ -156,3 +159,216 @@ class CheckPackView:
     def decision_reasons(self) -> Sequence[str]:
         """Why, for people."""
         return cast("Sequence[str]", self.decision["reasons"])
+
+
+class PackShapeError(ValueError):
+    """A pack lacks a part its view reads, or holds another JSON type there (one line: which)."""
+
+
+CHANGE_PACK = "ChangePack"
+
+_STRING, _INTEGER, _BOOLEAN, _NULL = "a string", "an integer", "a boolean", "null"
+_ARRAY, _OBJECT = "an array", "an object"
+
+_APPROVAL_FIELDS = (
+    ("reviewId", (_INTEGER,)),
+    ("reviewer", (_STRING,)),
+    ("teams", (_ARRAY,)),
+    ("commit", (_STRING,)),
+)
+_DECISION_FIELDS = (("outcome", (_STRING,)), ("required", (_INTEGER,)), ("counted", (_INTEGER,)))
+_REVIEW_FIELDS = (("owed", (_BOOLEAN,)), ("reason", (_STRING,)), ("issue", (_INTEGER, _NULL)))
+_PUBLICATION_FIELDS = (
+    ("id", (_INTEGER,)),
+    ("plane", (_STRING,)),
+    ("ring", (_STRING,)),
+    ("target", (_STRING,)),
+    ("intent", (_STRING,)),
+    ("version", (_STRING,)),
+    ("state", (_STRING,)),
+    ("attempts", (_INTEGER,)),
+    ("objectId", (_STRING, _NULL)),
+    ("url", (_STRING, _NULL)),
+    ("created", (_BOOLEAN, _NULL)),
+    ("error", (_STRING, _NULL)),
+)
+_CHANGE_FIELDS = (
+    ("repository", (_STRING,)),
+    ("pullRequest", (_INTEGER,)),
+    ("head", (_STRING,)),
+    ("mergeCommit", (_STRING,)),
+    ("checkDigest", (_STRING,)),
+    ("mergedAt", (_STRING,)),
+    ("emergency", (_BOOLEAN,)),
+    ("approvals", (_ARRAY,)),
+    ("decision", (_OBJECT,)),
+    ("postImplementationReview", (_OBJECT, _NULL)),
+    ("publications", (_ARRAY,)),
+)
+
+
+def _json_type(value: object) -> str:
+    """The JSON type of a parsed value, in words (``a boolean`` before ``an integer``)."""
+    if value is None:
+        return _NULL
+    if isinstance(value, bool):
+        return _BOOLEAN
+    if isinstance(value, int):
+        return _INTEGER
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return _STRING
+    if isinstance(value, Mapping):
+        return _OBJECT
+    if isinstance(value, list | tuple):
+        return _ARRAY
+    return type(value).__name__
+
+
+def _check_fields(value: object, fields: Sequence[tuple[str, tuple[str, ...]]], where: str) -> None:
+    """Each of ``fields`` is in ``value`` (an object) with one of its JSON types."""
+    if not isinstance(value, Mapping):
+        raise PackShapeError(f"{where} is {_json_type(value)}, not {_OBJECT}")
+    for name, types in fields:
+        if name not in value:
+            raise PackShapeError(f"{where}: {name} is missing")
+        found = _json_type(value[name])
+        if found not in types:
+            raise PackShapeError(f"{where}: {name} is {found}, not {' or '.join(types)}")
+
+
+def _check_items(
+    items: Sequence[object], fields: Sequence[tuple[str, tuple[str, ...]]], where: str
+) -> None:
+    for index, item in enumerate(items):
+        _check_fields(item, fields, f"{where}[{index}]")
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePackView:
+    """A ``ChangePack``: a merged change and its publications (read-only, over the pack's dict).
+
+    Unlike a check pack's view, this one checks its pack when it is made: every part it reads is
+    there with its schema's JSON type, or :class:`PackShapeError` says which is not (a change
+    pack is read back from the evidence store, where a reader may meet any bytes). The enum
+    values (``decision.outcome``, a publication's ``state``) are not checked: they are text.
+    """
+
+    pack: JsonObject
+
+    def __post_init__(self) -> None:
+        pack: object = self.pack
+        if not isinstance(pack, Mapping):
+            raise PackShapeError(f"a change pack is {_json_type(pack)}, not {_OBJECT}")
+        kind = pack.get("kind")
+        if kind != CHANGE_PACK:
+            raise PackShapeError(f"the pack's kind is {kind!r}, not {CHANGE_PACK!r}")
+        _check_fields(pack, _CHANGE_FIELDS, CHANGE_PACK)
+        _check_items(pack["approvals"], _APPROVAL_FIELDS, f"{CHANGE_PACK}.approvals")
+        for index, approval in enumerate(pack["approvals"]):
+            teams = approval["teams"]
+            if not all(isinstance(team, str) for team in teams):
+                where = f"{CHANGE_PACK}.approvals[{index}]"
+                raise PackShapeError(f"{where}: teams holds a value that is not a string")
+        _check_fields(pack["decision"], _DECISION_FIELDS, f"{CHANGE_PACK}.decision")
+        review = pack["postImplementationReview"]
+        if review is not None:
+            _check_fields(review, _REVIEW_FIELDS, f"{CHANGE_PACK}.postImplementationReview")
+        _check_items(pack["publications"], _PUBLICATION_FIELDS, f"{CHANGE_PACK}.publications")
+
+    @classmethod
+    def of(cls, pack: JsonObject) -> ChangePackView:
+        """The view of a change pack's dict; :class:`PackShapeError` when it is not one."""
+        return cls(pack)
+
+    # --- what was merged -----------------------------------------------------------------------
+
+    @property
+    def kind(self) -> str:
+        """Always ``ChangePack``."""
+        return cast("str", self.pack["kind"])
+
+    @property
+    def repository(self) -> str:
+        """``owner/name`` of the intents repository."""
+        return cast("str", self.pack["repository"])
+
+    @property
+    def pull_request(self) -> int:
+        """The merged pull request's number."""
+        return cast("int", self.pack["pullRequest"])
+
+    @property
+    def head(self) -> str:
+        """The pull request head that was checked and approved."""
+        return cast("str", self.pack["head"])
+
+    @property
+    def merge_commit(self) -> str:
+        """The merge commit whose tree was published."""
+        return cast("str", self.pack["mergeCommit"])
+
+    @property
+    def check_digest(self) -> str:
+        """The digest of the head's check pack."""
+        return cast("str", self.pack["checkDigest"])
+
+    @property
+    def merged_at(self) -> str:
+        """When the pull request was merged, RFC 3339 in UTC."""
+        return cast("str", self.pack["mergedAt"])
+
+    @property
+    def emergency(self) -> bool:
+        """The pull request carried the emergency label."""
+        return cast("bool", self.pack["emergency"])
+
+    # --- approvals and the decision ------------------------------------------------------------
+
+    @property
+    def approvals(self) -> Sequence[JsonObject]:
+        """The CAB approvals that counted: ``reviewId``, ``reviewer``, ``teams``, ``commit``."""
+        return cast("Sequence[JsonObject]", self.pack["approvals"])
+
+    @property
+    def decision(self) -> JsonObject:
+        """The whole CAB ``decision`` at merge time."""
+        return cast("JsonObject", self.pack["decision"])
+
+    @property
+    def decision_outcome(self) -> str:
+        """``approved`` for a change that was published (or where the approval stood)."""
+        return cast("str", self.decision["outcome"])
+
+    @property
+    def approvals_required(self) -> int:
+        """Approvals the change needed."""
+        return cast("int", self.decision["required"])
+
+    @property
+    def approvals_counted(self) -> int:
+        """Approvals that counted."""
+        return cast("int", self.decision["counted"])
+
+    @property
+    def post_implementation_review(self) -> JsonObject | None:
+        """The review owed (``owed``, ``reason``, ``issue``), or None when none is owed."""
+        return cast("JsonObject | None", self.pack["postImplementationReview"])
+
+    # --- what it did ---------------------------------------------------------------------------
+
+    @property
+    def publications(self) -> Sequence[JsonObject]:
+        """Every publication and its result, sorted by id."""
+        return cast("Sequence[JsonObject]", self.pack["publications"])
+
+    @property
+    def succeeded(self) -> int:
+        """How many publications succeeded."""
+        return sum(p["state"] == "succeeded" for p in self.publications)
+
+    @property
+    def failed(self) -> int:
+        """How many publications failed."""
+        return sum(p["state"] == "failed" for p in self.publications)

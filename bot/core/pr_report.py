@@ -32,12 +32,9 @@ from bot.core.github_model import (
     CheckStatus,
 )
 from bot.core.pack_view import CheckPackView
-from bot.core.render.check import (
-    approvals_needed,
-    escape_markdown,
-    render_check_markdown,
-    routing_lines,
-)
+from bot.core.render.approval_lines import approvals_needed, routing_lines
+from bot.core.render.check_markdown import render_check_markdown
+from bot.core.render.formatting import escape_markdown
 
 CHECK_TEXT_MAX_CHARS = 65_535
 """GitHub's limit on a check run's summary (and on its text)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.core import gates
-from bot.core.render.check import escape_markdown
+from bot.core.render.formatting import escape_markdown
 from bot.core.rollout_model import RolloutState
 
 

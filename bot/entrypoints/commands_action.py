@@ -23,7 +23,7 @@ from bot.adapters.git_content import content_hash
 from bot.adapters.github_connectors import GitHubTokenConnector
 from bot.adapters.revisions import GitRevisions
 from bot.core.action import ApprovalsState, approvals_annotation, approvals_lines, step_verdict
-from bot.core.render.check import render_check_text
+from bot.core.render.check_text import render_check_text
 from bot.core.render.findings import escape_data
 from bot.flows.action import ActionEnvironment, ActionError, run_action
 from bot.ports import GitHub

@@ -18,7 +18,8 @@ from bot.adapters.revisions import GitRevisions
 from bot.adapters.workspace import read_sources
 from bot.core.evidence import canonical_json
 from bot.core.findings import Severity, has_errors
-from bot.core.render.check import render_check_github, render_check_markdown, render_check_text
+from bot.core.render.check_markdown import render_check_github, render_check_markdown
+from bot.core.render.check_text import render_check_text
 from bot.core.render.findings import (
     render_github,
     render_json,

@@ -30,7 +30,7 @@ from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.adapters.workspace import read_sources
 from bot.bootstrap import file_evidence
 from bot.core.audit_events import AuditEventType
-from bot.core.render.check import render_check_text
+from bot.core.render.check_text import render_check_text
 from bot.core.render.findings import render_summary, render_text, summarize
 from bot.doubles.planes import with_stand_in_package
 from bot.entrypoints.demo_github import run_github_step

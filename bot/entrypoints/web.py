@@ -44,6 +44,7 @@ from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.inbox import Inbox, Stored
 from bot.core.audit_events import AuditEventType
 from bot.core.evidence_verify import claimed_key_ids
+from bot.core.pack_view import ChangePackView, PackShapeError
 from bot.core.render.evidence_html import (
     IndexEntry,
     PageContext,
@@ -78,6 +79,10 @@ SECURITY_HEADERS = {
 BAD_DIGEST = "Bad digest: expected sha256: followed by 64 lower-case hex digits."
 UNKNOWN_DIGEST = "No evidence is stored under this digest."
 CORRUPT_EVIDENCE = "The stored evidence does not match its digest; it is not shown."
+UNREADABLE_EVIDENCE = (
+    "The stored evidence cannot be shown as a page: {error}. Its JSON is served to Accept:"
+    " application/json."
+)
 INTERNAL_ERROR = "Internal error: the evidence could not be shown."
 INTERNAL_FAILURE = "Internal error: the request could not be handled; it is logged."
 
@@ -284,9 +289,8 @@ class AuditCatalogue:
             return entry
         facts = self._pull_request(entry.digest)
         if facts is None and entry.kind == "ChangePack":
-            pack = _json_object(self._stored(entry.digest))
-            check = pack.get("checkDigest") if pack is not None else None
-            facts = self._pull_request(check) if isinstance(check, str) else None
+            check = _check_digest(self._stored(entry.digest))
+            facts = self._pull_request(check) if check is not None else None
         if facts is None or facts.get("number") != ref.number:
             return entry
         described = replace(
@@ -349,7 +353,12 @@ def _add_evidence_route(
                 if catalogue is not None
                 else None
             )
-            page = render_evidence_html(pack, digest=digest, repository_url=url, context=context)
+            try:
+                page = render_evidence_html(
+                    pack, digest=digest, repository_url=url, context=context
+                )
+            except PackShapeError as error:
+                return _text(UNREADABLE_EVIDENCE.format(error=error), 500)
             response = Response(page, status=200, mimetype="text/html")
         response.vary.add("Accept")
         return response
@@ -402,7 +411,7 @@ def _page_context(
             for e in entries
             if e.kind == "ChangePack"
             and e.repository == pack.get("repository")
-            and _checked_by(evidence, e.digest) == digest
+            and _check_digest(evidence.get(e.digest)) == digest
         )
     envelope = catalogue.envelope(digest)
     return PageContext(
@@ -412,11 +421,13 @@ def _page_context(
     )
 
 
-def _checked_by(evidence: EvidenceSource, digest: str) -> str | None:
-    """A change pack's ``checkDigest``, or None when it cannot be read."""
-    pack = _json_object(evidence.get(digest))
-    value = pack.get("checkDigest") if pack is not None else None
-    return value if isinstance(value, str) else None
+def _check_digest(data: bytes | None) -> str | None:
+    """A stored change pack's ``checkDigest``, or None when it cannot be read as one."""
+    pack = _json_object(data)
+    try:
+        return ChangePackView.of(pack).check_digest if pack is not None else None
+    except PackShapeError:
+        return None
 
 
 def _json_object(data: bytes | None) -> dict[str, Any] | None:

@@ -58,7 +58,7 @@ from bot.core.github_model import (
 )
 from bot.core.pack_view import CheckPackView
 from bot.core.pr_report import comment_body
-from bot.core.render.check import render_check_github
+from bot.core.render.check_markdown import render_check_github
 from bot.core.repo_config import RepoConfig
 from bot.errors import GitHubError
 from bot.flows.check import CheckedChange, check_fetched

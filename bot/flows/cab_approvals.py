@@ -52,7 +52,7 @@ from bot.core.pr_report import (
     decided_approval_run,
 )
 from bot.core.records import LedgerEntry
-from bot.core.render.check import escape_markdown
+from bot.core.render.formatting import escape_markdown
 from bot.core.repo_config import RepoConfig
 from bot.errors import GitHubError
 from bot.flows.config_at_revision import read_config

@@ -42,7 +42,7 @@ from bot.core.publishing import (
     publication_specs,
 )
 from bot.core.records import ChangeRow, NewChange, NewPublication
-from bot.core.render.check import escape_markdown
+from bot.core.render.formatting import escape_markdown
 from bot.core.render.publications import PlanView, merge_refused_markdown, plan_markdown
 from bot.errors import ConnectorError
 from bot.flows.publication_judgement import Judgement, judge_publication

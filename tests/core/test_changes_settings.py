@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from bot.core.changes import FieldDiff, diff_values
-from bot.core.render.check import render_check_markdown
+from bot.core.render.check_markdown import render_check_markdown
 from tests.conftest import EXAMPLES
 from tests.support.packs import make_change, make_pack
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -53,13 +55,19 @@ def test_a_property_is_the_packs_own_value_at_its_schema_name(
     name: str, path: tuple[str, ...]
 ) -> None:
     pack = make_pack()
-    value = pack
-    schema = SCHEMA["$defs"]["checkPack"]
+    value = at_schema_name(pack, "checkPack", path)
+    assert getattr(CheckPackView.of(pack), name) is value  # the pack's object, not a copy
+
+
+def at_schema_name(pack: Mapping[str, Any], definition: str, path: Sequence[str]) -> Any:
+    """The pack's value at ``path``, each name of which the schema's ``definition`` declares."""
+    value: Any = pack
+    schema = SCHEMA["$defs"][definition]
     for key in path:
         assert key in schema["properties"], f"{key} is not in the evidence schema"
         schema = schema["properties"][key]
         value = value[key]
-    assert getattr(CheckPackView.of(pack), name) is value  # the pack's object, not a copy
+    return value
 
 
 def test_every_property_is_pinned_to_a_schema_name() -> None:

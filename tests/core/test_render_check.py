@@ -12,14 +12,14 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from bot.core.families import RISK_FAMILIES
-from bot.core.render.check import (
-    MARKER,
+from bot.core.render.check_markdown import (
     STEP_SUMMARY_MAX_BYTES,
-    escape_markdown,
     render_check_github,
     render_check_markdown,
-    render_check_text,
 )
+from bot.core.render.check_summary import MARKER
+from bot.core.render.check_text import render_check_text
+from bot.core.render.formatting import escape_markdown
 from tests.support.packs import (
     CHROME,
     DIGEST,

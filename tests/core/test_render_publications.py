@@ -9,7 +9,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from bot.core.publishing import MergeProblem, PublicationView
-from bot.core.render.check import COMMENT_MAX_CHARS
+from bot.core.render.check_markdown import COMMENT_MAX_CHARS
 from bot.core.render.publications import (
     MAX_PLANS,
     MAX_STEPS,

@@ -26,6 +26,7 @@ from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schem
 from bot.adapters.storage.publications import Outbox
 from bot.bootstrap import pull_request_handler_factory
 from bot.core.github_model import EVIDENCE_MARKER
+from bot.core.pack_view import ChangePackView
 from bot.doubles.github.server import GitHubDouble
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts, with_stand_in_package
 from bot.entrypoints.serve import build_server
@@ -224,12 +225,12 @@ def test_merge_publishes_each_intent_once_to_its_plane_and_reports_on_the_pr(
     assert change.final_digest is not None
     settings = app.server.intake.services.settings
     pack = json.loads(EvidenceStore(settings.evidence_dir).get(change.final_digest))
-    assert pack["kind"] == "ChangePack"
     VALIDATOR.validate(pack)  # schemas/evidence.schema.json
-    assert pack["mergeCommit"] == merge_sha
-    assert {p["plane"] for p in pack["publications"]} == PLANES
-    assert {p["state"] for p in pack["publications"]} == {"succeeded"}
-    assert sorted(a["reviewer"] for a in pack["approvals"]) == CAB
+    view = ChangePackView.of(pack)
+    assert view.merge_commit == merge_sha
+    assert {p["plane"] for p in view.publications} == PLANES
+    assert view.succeeded == len(view.publications)
+    assert sorted(a["reviewer"] for a in view.approvals) == CAB
     page = app.client.get(f"/evidence/{change.final_digest}")
     assert page.status_code == 200
     assert "5 of 5 publications succeeded" in page.get_data(as_text=True)

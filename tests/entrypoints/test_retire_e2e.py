@@ -15,6 +15,7 @@ from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.storage import AuditLog
 from bot.adapters.storage.rollouts import RolloutStore
 from bot.bootstrap import build_reconciler
+from bot.core.pack_view import ChangePackView
 from bot.core.rollout_model import RolloutPhase
 from bot.doubles.planes import PlaneDoubles
 from tests.entrypoints import test_publish_e2e
@@ -74,7 +75,7 @@ def assert_recorded_as_retirements(app: App, pr: Any, digest: str) -> None:
     services = app.server.intake.services
     pack = json.loads(EvidenceStore(services.settings.evidence_dir).get(digest))
     VALIDATOR.validate(pack)
-    assert {p["action"] for p in pack["publications"]} == {"retire"}
+    assert {p["action"] for p in ChangePackView.of(pack).publications} == {"retire"}
     assert "0 of 0 published, 2 of 2 retired" in _sticky(app, pr)
     events = _audit(app, pr)
     assert events.count("publication.recorded") == 2

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.approvals import REASON_TEXT, Reason
-from bot.core.render.check import escape_markdown
+from bot.core.render.formatting import escape_markdown
 from tests.conftest import EXAMPLES
 from tests.entrypoints.test_approvals_e2e import (
     NEW_APP,

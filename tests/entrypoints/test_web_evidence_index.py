@@ -305,3 +305,26 @@ class TestThePullRequestTheAppRecorded:
         assert visible.count(f"#7 {TITLE} by {AUTHOR}") == 2
         assert "<script>" not in html
         assert "<img" not in html
+
+
+def test_a_stored_change_pack_that_does_not_read_as_one_is_refused_in_one_line(
+    check: dict[str, Any], change: dict[str, Any]
+) -> None:
+    """The page says which part is wrong; the index and the check's page skip its link."""
+    broken = change | {"publications": "all of them"}
+    client = _client(check, broken, _change_pack("sha256:" + "9" * 64))
+    response = client.get(f"/evidence/{digest_of(broken)}")
+    assert response.status_code == 500
+    assert response.mimetype == "text/plain"
+    assert response.text == (
+        "The stored evidence cannot be shown as a page: ChangePack: publications is a string,"
+        " not an array. Its JSON is served to Accept: application/json."
+    )
+    json_response = client.get(
+        f"/evidence/{digest_of(broken)}", headers={"Accept": "application/json"}
+    )
+    assert json_response.data == canonical_json(broken)
+    # the check pack's page links no change pack it cannot read
+    page = client.get(f"/evidence/{digest_of(check)}").text
+    assert f"./{digest_of(broken)}" not in _hrefs(page)
+    assert client.get("/evidence/").status_code == 200

@@ -128,7 +128,8 @@ def test_policies_are_read_from_base_so_a_pr_cannot_weaken_them(repo: GitRepo) -
     # Over every intent at head, the preview names what the new rules would judge differently.
     [entry] = [e for e in run.pack["policyPreview"] if e["intent"] == "zoom-macos"]
     assert "contoso.broad-ring-needs-ticket" in entry["noLongerMatches"]
-    from bot.core.render.check import render_check_markdown, render_check_text
+    from bot.core.render.check_markdown import render_check_markdown
+    from bot.core.render.check_text import render_check_text
 
     assert "### Policy preview" in render_check_markdown(run.pack)
     assert "no longer matches contoso.broad-ring-needs-ticket" in render_check_text(run.pack)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.core.changes import ChangeKind, FileChange, RevisionPair
-from bot.core.render.check import render_check_markdown, render_check_text
+from bot.core.render.check_markdown import render_check_markdown
+from bot.core.render.check_text import render_check_text
 from bot.flows.check import check_pair
 from tests.flows.test_check_digest import CONFIG, NOW, _file
 from tests.support.corpus import generate_intent_text

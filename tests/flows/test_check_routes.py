@@ -15,7 +15,8 @@ from bot.adapters.revisions import GitRevisions
 from bot.catalog import build_document_validator
 from bot.core.documents import DocumentKind
 from bot.core.pr_report import approval_check_run
-from bot.core.render.check import render_check_markdown, render_check_text
+from bot.core.render.check_markdown import render_check_markdown
+from bot.core.render.check_text import render_check_text
 from bot.core.render.evidence_html import render_evidence_html
 from bot.entrypoints.cli import cli
 from bot.flows.check import CheckedChange, check_fetched

@@ -15,7 +15,7 @@ import pytest
 from bot.adapters.revisions import GitRevisions
 from bot.core.findings import Severity
 from bot.core.pr_report import annotations_for
-from bot.core.render.check import render_check_github, render_check_markdown
+from bot.core.render.check_markdown import render_check_github, render_check_markdown
 from bot.core.render.evidence_html import render_evidence_html
 from bot.flows.check import CheckedChange, check_fetched
 from tests.conftest import EXAMPLES

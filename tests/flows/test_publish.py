@@ -20,6 +20,7 @@ import pytest
 
 from bot.core.evidence import digest_of
 from bot.core.github_model import EVIDENCE_MARKER
+from bot.core.pack_view import ChangePackView
 from bot.core.publishing import MAX_ATTEMPTS
 from bot.core.records import NewChange, NewPublication
 from bot.errors import (
@@ -244,9 +245,9 @@ def test_a_publication_that_succeeds_is_deployed_reported_and_closes_the_change(
     change = outbox.change(w.change_id)
     assert change is not None
     assert change.state == "final"
-    pack = w.evidence.packs[str(change.final_digest)]
-    assert pack["kind"] == "ChangePack"
-    assert [p["state"] for p in pack["publications"]] == ["succeeded"]
+    pack = ChangePackView.of(w.evidence.packs[str(change.final_digest)])
+    assert [p["state"] for p in pack.publications] == ["succeeded"]
+    assert (pack.merge_commit, pack.succeeded, pack.failed) == ("b" * 40, 1, 0)
     [comment] = github.comments
     assert "### Publications" in comment.body
     assert "1 of 1 published" in comment.body

@@ -23,27 +23,19 @@ from bot.core.audit_events import AuditEvent
 from bot.core.evidence_proof import records_pack
 from bot.core.families import RISK_FAMILIES
 from bot.core.findings import Severity
-from bot.core.pack_view import CheckPackView
-from bot.core.render.check import (
-    GROUPS,
-    _by_severity,
-    _counts,
-    _counts_text,
+from bot.core.pack_view import ChangePackView, CheckPackView
+from bot.core.render.approval_lines import routing_lines
+from bot.core.render.check_reading import (
     _days_left,
     _expiry_text,
-    _field,
-    _flat_diffs,
-    _plural,
     _preview_lines,
     _raw_by_family,
     _riskiest,
-    _scalar,
-    _short,
     _soon,
-    _summary,
-    _value,
-    routing_lines,
 )
+from bot.core.render.field_diffs import _field, _flat_diffs, _summary
+from bot.core.render.formatting import _plural, _scalar, _short, _value
+from bot.core.render.pack_findings import GROUPS, _by_severity, _counts, _counts_text
 
 DETAIL_VALUE_WIDTH = 160  # a field value longer than this is cut, with an ellipsis
 VERIFY_COMMAND = "eucora evidence verify"
@@ -181,11 +173,11 @@ def _context_lines(context: PageContext | None, *, pull_request: bool = True) ->
     return "".join(f'<p class="needs">{line}.</p>' for line in lines)
 
 
-def _pull_request_fact(pack: Mapping[str, Any], context: PageContext | None) -> str:
+def _pull_request_fact(number: int, context: PageContext | None) -> str:
     """The pack's pull request number, with its link, title and author when the server knows."""
     if context is not None and context.pull_request is not None:
         return _pull_request_text(context.pull_request)
-    return f"#{int(pack.get('pullRequest', 0))}"
+    return f"#{number}"
 
 
 def _signature(context: PageContext | None) -> str:
@@ -391,7 +383,7 @@ def render_evidence_html(
     the pack: its pull request, the packs linked to it and its signature.
     """
     if pack.get("kind") == "ChangePack":
-        return _change_page(pack, digest, context)
+        return _change_page(ChangePackView.of(pack), digest, context)
     if pack.get("kind") == "RolloutPack":
         return _rollout_page(pack, digest, context)
     blocked = CheckPackView.of(pack).blocked
@@ -442,11 +434,10 @@ def _document(
     return "\n".join(parts) + "\n"
 
 
-def _change_page(pack: Mapping[str, Any], digest: str, context: PageContext | None) -> str:
+def _change_page(view: ChangePackView, digest: str, context: PageContext | None) -> str:
     """A merged change: who approved it, what each plane was asked to do and what it did."""
-    publications = [p for p in pack.get("publications") or () if isinstance(p, Mapping)]
-    failed = sum(p.get("state") == "failed" for p in publications)
-    done = sum(p.get("state") == "succeeded" for p in publications)
+    publications = view.publications
+    failed, done = view.failed, view.succeeded
     verdict = "FAILED" if failed else "PUBLISHED"
     headline = (
         f"{done:,} of {len(publications):,} publications succeeded"
@@ -454,30 +445,29 @@ def _change_page(pack: Mapping[str, Any], digest: str, context: PageContext | No
         if publications
         else "Nothing to publish"
     )
-    decision = pack.get("decision") or {}
     facts = (
-        ("Pull request", _pull_request_fact(pack, context)),
-        ("Merge commit", _code(_short(str(pack.get("mergeCommit", ""))))),
-        ("Approved head", _code(_short(str(pack.get("head", ""))))),
-        ("CAB decision", escape_html(decision.get("outcome", "?"))),
-        ("Merged", escape_html(_when(pack.get("mergedAt", "")))),
-        ("Emergency", "yes" if pack.get("emergency") else "no"),
+        ("Pull request", _pull_request_fact(view.pull_request, context)),
+        ("Merge commit", _code(_short(view.merge_commit))),
+        ("Approved head", _code(_short(view.head))),
+        ("CAB decision", escape_html(view.decision_outcome)),
+        ("Merged", escape_html(_when(view.merged_at))),
+        ("Emergency", "yes" if view.emergency else "no"),
     )
     items = "".join(f"<div><dt>{name}</dt><dd>{value}</dd></div>" for name, value in facts)
     banner = (
         f'<header class="banner {"blocked" if failed else "pass"}"><div class="wrap">'
-        f'<p class="kicker">EUCORA evidence · change of {_code(pack.get("repository", ""))}</p>'
+        f'<p class="kicker">EUCORA evidence · change of {_code(view.repository)}</p>'
         f'<h1><span class="verdict">{verdict}</span> {escape_html(headline)}</h1>'
-        f'<p class="needs">Checked by the pack {_pack_link(str(pack.get("checkDigest", "")))}.</p>'
+        f'<p class="needs">Checked by the pack {_pack_link(view.check_digest)}.</p>'
         f"{_context_lines(context, pull_request=False)}"
         f'<dl class="facts">{items}</dl>'
         "</div></header>"
     )
-    approvals = [a for a in pack.get("approvals") or () if isinstance(a, Mapping)]
+    approvals = view.approvals
     rows = [
-        f"<tr><td>{escape_html(a.get('reviewId'))}</td><td>{escape_html(a.get('reviewer'))}</td>"
-        f"<td>{escape_html(', '.join(str(t) for t in a.get('teams') or ()))}</td>"
-        f"<td>{_code(_short(str(a.get('commit', ''))))}</td></tr>"
+        f"<tr><td>{escape_html(a['reviewId'])}</td><td>{escape_html(a['reviewer'])}</td>"
+        f"<td>{escape_html(', '.join(str(t) for t in a['teams']))}</td>"
+        f"<td>{_code(_short(a['commit']))}</td></tr>"
         for a in approvals
     ]
     approved = _section(
@@ -491,14 +481,14 @@ def _change_page(pack: Mapping[str, Any], digest: str, context: PageContext | No
         if rows
         else "<p>No CAB approval was required.</p>",
     )
-    review = pack.get("postImplementationReview")
+    review = view.post_implementation_review
     owed = ""
-    if isinstance(review, Mapping):
-        issue = review.get("issue")
+    if review is not None:
+        issue = review["issue"]
         owed = _section(
             "review",
             "Post-implementation review",
-            f"<p>{escape_html(review.get('reason', ''))}"
+            f"<p>{escape_html(review['reason'])}"
             + (f" (issue #{escape_html(issue)})" if issue is not None else "")
             + "</p>",
         )
@@ -512,18 +502,18 @@ def _change_page(pack: Mapping[str, Any], digest: str, context: PageContext | No
     )
     footer = (
         '<footer><div class="wrap">'
-        f"EUCORA evidence pack {_code(pack.get('kind', ''))}, merged"
-        f" {escape_html(_when(pack.get('mergedAt', '')))}"
+        f"EUCORA evidence pack {_code(view.kind)}, merged"
+        f" {escape_html(_when(view.merged_at))}"
         ". This page has no scripts and loads nothing else: save it and it stays complete."
         "</div></footer>"
     )
-    title = f"{verdict} · {pack.get('repository', '')} #{pack.get('pullRequest', '')}"
+    title = f"{verdict} · {view.repository} #{view.pull_request}"
     return _document(
         f"{title} · EUCORA evidence",
         banner,
         [
             ("approvals", "Approvals", approved),
-            ("publications", "Publications", _publications(pack)),
+            ("publications", "Publications", _publications(view.pack)),
             ("review", "Review owed", owed),
             ("verify", "Verify", verify),
         ],
@@ -1104,7 +1094,7 @@ def _rollout_page(pack: Mapping[str, Any], digest: str, context: PageContext | N
         ("Version", escape_html(intent.get("version", ""))),
         ("Plane", escape_html(intent.get("plane", ""))),
         ("Ring", _code(pack.get("ring", ""))),
-        ("Pull request", _pull_request_fact(pack, context)),
+        ("Pull request", _pull_request_fact(int(pack.get("pullRequest", 0)), context)),
         ("Merge commit", _code(_short(str(pack.get("mergeCommit", ""))))),
         ("Decided", escape_html(_when(pack.get("decidedAt", "")))),
         ("By", escape_html(pack.get("decidedBy") or "the reconciler")),

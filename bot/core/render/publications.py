@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.publishing import PublicationState, PublicationView
-from bot.core.render.check import escape_markdown
+from bot.core.render.formatting import escape_markdown
 
 PUBLICATIONS_HEADING = "### Publications"
 PLAN_HEADING = "### Plan: what merging will do"

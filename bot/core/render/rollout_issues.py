@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.render.check import escape_markdown
+from bot.core.render.formatting import escape_markdown
 from bot.core.rollout_model import RingOutcomes
 
 HALTED_LABEL = "eucora:halted"
