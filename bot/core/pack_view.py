@@ -8,8 +8,9 @@ each property returns the pack's own value (lists as the pack's lists), typed as
 declares it, so what a reader writes from a view (audit payloads, check runs, renderings) is
 what it wrote from the dict. Only a part the schema lets a pack lack reads as empty.
 
-A change pack's view (:class:`ChangePackView`) checks, when it is made, that each part it reads
-is there with the schema's JSON type, and says which is not in one line (:class:`PackShapeError`).
+Each view checks, when it is made, that each part its readers read is there with the schema's
+JSON type, and says which is not in one line (:class:`PackShapeError`): a pack is read back from
+the evidence store, where a reader may meet any bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from bot.core.findings import Severity
+
 JsonObject = Mapping[str, Any]
 
 BLOCKED = "blocked"
@@ -25,16 +28,36 @@ BLOCKED = "blocked"
 
 @dataclass(frozen=True, slots=True)
 class CheckPackView:
-    """A ``CheckPack``: the check of one pull request head (read-only, over the pack's dict)."""
+    """A ``CheckPack``: the check of one pull request head (read-only, over the pack's dict).
+
+    Made, it has checked its pack: every part a reader of the view reads (its properties, and
+    in the changes, findings, waivers, factors, routes and preview they return, each field a
+    reader subscripts) is there with its schema's JSON type, or :class:`PackShapeError` says
+    which is not. Of the enum values only a finding's ``severity`` is checked, as readers
+    convert it to :class:`~bot.core.findings.Severity`; the others are text.
+    """
 
     pack: JsonObject
 
+    def __post_init__(self) -> None:
+        _check_check_pack(self.pack)
+
     @classmethod
     def of(cls, pack: JsonObject) -> CheckPackView:
-        """The view of a check pack's dict (nothing is read until a property is)."""
+        """The view of a check pack's dict; :class:`PackShapeError` when it is not one."""
         return cls(pack)
 
     # --- what was checked ----------------------------------------------------------------------
+
+    @property
+    def api_version(self) -> str:
+        """The evidence format's version, ``eucora.dev/v1``."""
+        return cast("str", self.pack["apiVersion"])
+
+    @property
+    def kind(self) -> str:
+        """Always ``CheckPack``."""
+        return cast("str", self.pack["kind"])
 
     @property
     def repository(self) -> str:
@@ -92,9 +115,14 @@ class CheckPackView:
         return cast("Sequence[JsonObject]", self.pack.get("policyPreview", []))
 
     @property
+    def policy(self) -> JsonObject:
+        """The whole ``policy`` object: the compiled ``digest``, its ``sources`` and ``rules``."""
+        return cast("JsonObject", self.pack["policy"])
+
+    @property
     def policy_digest(self) -> str:
         """The content address of the compiled policy pack the check ran."""
-        return cast("str", self.pack["policy"]["digest"])
+        return cast("str", self.policy["digest"])
 
     # --- risk ----------------------------------------------------------------------------------
 
@@ -168,7 +196,95 @@ class PackShapeError(ValueError):
 CHANGE_PACK = "ChangePack"
 
 _STRING, _INTEGER, _BOOLEAN, _NULL = "a string", "an integer", "a boolean", "null"
-_ARRAY, _OBJECT = "an array", "an object"
+_ARRAY, _OBJECT, _NUMBER = "an array", "an object", "a number"
+_ANY = (_NULL, _BOOLEAN, _INTEGER, _NUMBER, _STRING, _ARRAY, _OBJECT)
+
+Fields = Sequence[tuple[str, tuple[str, ...]]]
+
+CHECK_PACK = "CheckPack"
+_SEVERITIES = tuple(severity.value for severity in Severity)
+
+_CHECK_FIELDS = (
+    ("apiVersion", (_STRING,)),
+    ("repository", (_STRING,)),
+    ("base", (_STRING,)),
+    ("head", (_STRING,)),
+    ("mergeBase", (_STRING,)),
+    ("evaluatedAt", (_STRING,)),
+    ("policy", (_OBJECT,)),
+    ("changes", (_ARRAY,)),
+    ("otherFiles", (_ARRAY,)),
+    ("findings", (_ARRAY,)),
+    ("waivers", (_ARRAY,)),
+    ("risk", (_OBJECT,)),
+    ("approvals", (_OBJECT,)),
+    ("decision", (_OBJECT,)),
+)
+_CHECK_OPTIONAL = (("labels", (_ARRAY,)), ("policyPreview", (_ARRAY,)))
+_POLICY_FIELDS = (("digest", (_STRING,)), ("sources", (_ARRAY,)), ("rules", (_ARRAY,)))
+_RISK_FIELDS = (
+    ("score", (_INTEGER,)),
+    ("tier", (_STRING,)),
+    ("byFamily", (_OBJECT,)),
+    ("factors", (_ARRAY,)),
+)
+_RISK_OPTIONAL = (("scoreTier", (_STRING,)), ("caps", (_OBJECT,)))
+_FACTOR_FIELDS = (
+    ("intent", (_STRING,)),
+    ("rule", (_STRING,)),
+    ("family", (_STRING,)),
+    ("points", (_INTEGER,)),
+    ("reason", (_STRING,)),
+)
+_REQUIREMENT_FIELDS = (("required", (_INTEGER,)), ("reasons", (_ARRAY,)))
+_REQUIREMENT_OPTIONAL = (
+    ("routes", (_ARRAY,)),
+    ("cabTeams", (_ARRAY,)),
+    ("tierApprovals", (_OBJECT,)),
+)
+_ROUTE_FIELDS = (
+    ("route", (_STRING,)),
+    ("teams", (_ARRAY,)),
+    ("required", (_INTEGER,)),
+    ("matched", (_ARRAY,)),
+    ("files", (_INTEGER,)),
+)
+_CONCLUSION_FIELDS = (("conclusion", (_STRING,)), ("reasons", (_ARRAY,)))
+_INTENT_CHANGE_FIELDS = (
+    ("intent", (_STRING,)),
+    ("kind", (_STRING,)),
+    ("path", (_STRING,)),
+    ("basePath", (_STRING, _NULL)),
+    ("fieldDiffs", (_ARRAY,)),
+    ("risk", (_OBJECT,)),
+    ("ruleResults", (_ARRAY,)),
+    ("devices", (_OBJECT,)),
+)
+_INTENT_CHANGE_OPTIONAL = (("previewRuleResults", (_ARRAY,)),)
+_INTENT_RISK_FIELDS = (("score", (_INTEGER,)), ("tier", (_STRING,)))
+_DEVICES_FIELDS = (("base", (_INTEGER,)), ("head", (_INTEGER,)))
+_FIELD_DIFF_FIELDS = (("path", (_STRING,)), ("old", _ANY), ("new", _ANY))
+_FIELD_DIFF_OPTIONAL = (("line", (_INTEGER, _NULL)),)
+_RULE_RESULT_FIELDS = (("rule", (_STRING,)), ("matched", (_BOOLEAN,)))
+_FINDING_FIELDS = (
+    ("path", (_STRING,)),
+    ("line", (_INTEGER,)),
+    ("column", (_INTEGER,)),
+    ("code", (_STRING,)),
+    ("severity", (_STRING,)),
+    ("message", (_STRING,)),
+)
+_WAIVER_FIELDS = tuple(
+    (name, (_STRING,))
+    for name in ("rule", "intent", "owner", "ticket", "expires", "reason", "source")
+)
+_PREVIEW_FIELDS = (
+    ("intent", (_STRING,)),
+    ("path", (_STRING,)),
+    ("nowMatches", (_ARRAY,)),
+    ("noLongerMatches", (_ARRAY,)),
+    ("wouldBlock", (_BOOLEAN,)),
+)
 
 _APPROVAL_FIELDS = (
     ("reviewId", (_INTEGER,)),
@@ -216,7 +332,7 @@ def _json_type(value: object) -> str:
     if isinstance(value, int):
         return _INTEGER
     if isinstance(value, float):
-        return "a number"
+        return _NUMBER
     if isinstance(value, str):
         return _STRING
     if isinstance(value, Mapping):
@@ -226,12 +342,17 @@ def _json_type(value: object) -> str:
     return type(value).__name__
 
 
-def _check_fields(value: object, fields: Sequence[tuple[str, tuple[str, ...]]], where: str) -> None:
-    """Each of ``fields`` is in ``value`` (an object) with one of its JSON types."""
+def _check_fields(value: object, fields: Fields, where: str, optional: Fields = ()) -> None:
+    """Each of ``fields`` is in ``value`` (an object) with one of its JSON types.
+
+    Each of ``optional`` may be absent, and has one of its types when it is there.
+    """
     if not isinstance(value, Mapping):
         raise PackShapeError(f"{where} is {_json_type(value)}, not {_OBJECT}")
-    for name, types in fields:
+    for name, types in (*fields, *optional):
         if name not in value:
+            if (name, types) in optional:
+                continue
             raise PackShapeError(f"{where}: {name} is missing")
         found = _json_type(value[name])
         if found not in types:
@@ -239,17 +360,61 @@ def _check_fields(value: object, fields: Sequence[tuple[str, tuple[str, ...]]], 
 
 
 def _check_items(
-    items: Sequence[object], fields: Sequence[tuple[str, tuple[str, ...]]], where: str
+    items: Sequence[object], fields: Fields, where: str, optional: Fields = ()
 ) -> None:
     for index, item in enumerate(items):
-        _check_fields(item, fields, f"{where}[{index}]")
+        _check_fields(item, fields, f"{where}[{index}]", optional)
+
+
+def _check_check_pack(pack: object) -> None:
+    """``pack`` reads as a check pack (see :class:`CheckPackView`), or :class:`PackShapeError`."""
+    if not isinstance(pack, Mapping):
+        raise PackShapeError(f"a check pack is {_json_type(pack)}, not {_OBJECT}")
+    kind = pack.get("kind")
+    if kind != CHECK_PACK:
+        raise PackShapeError(f"the pack's kind is {kind!r}, not {CHECK_PACK!r}")
+    _check_fields(pack, _CHECK_FIELDS, CHECK_PACK, _CHECK_OPTIONAL)
+    _check_fields(pack["policy"], _POLICY_FIELDS, f"{CHECK_PACK}.policy")
+    risk = pack["risk"]
+    _check_fields(risk, _RISK_FIELDS, f"{CHECK_PACK}.risk", _RISK_OPTIONAL)
+    _check_items(risk["factors"], _FACTOR_FIELDS, f"{CHECK_PACK}.risk.factors")
+    approvals = pack["approvals"]
+    where = f"{CHECK_PACK}.approvals"
+    _check_fields(approvals, _REQUIREMENT_FIELDS, where, _REQUIREMENT_OPTIONAL)
+    _check_items(approvals.get("routes", ()), _ROUTE_FIELDS, f"{where}.routes")
+    _check_fields(pack["decision"], _CONCLUSION_FIELDS, f"{CHECK_PACK}.decision")
+    for index, change in enumerate(pack["changes"]):
+        _check_intent_change(change, f"{CHECK_PACK}.changes[{index}]")
+    _check_items(pack["findings"], _FINDING_FIELDS, f"{CHECK_PACK}.findings")
+    for index, finding in enumerate(pack["findings"]):
+        severity = finding["severity"]
+        if severity not in _SEVERITIES:
+            where = f"{CHECK_PACK}.findings[{index}]"
+            known = f"{', '.join(_SEVERITIES[:-1])} or {_SEVERITIES[-1]}"
+            raise PackShapeError(f"{where}: severity is {severity!r}, not {known}")
+    _check_items(pack["waivers"], _WAIVER_FIELDS, f"{CHECK_PACK}.waivers")
+    _check_items(pack.get("policyPreview", ()), _PREVIEW_FIELDS, f"{CHECK_PACK}.policyPreview")
+
+
+def _check_intent_change(change: object, where: str) -> None:
+    """One entry of a check pack's ``changes``: an intent's diff, risk and rule results."""
+    _check_fields(change, _INTENT_CHANGE_FIELDS, where, _INTENT_CHANGE_OPTIONAL)
+    change = cast("JsonObject", change)
+    _check_fields(change["risk"], _INTENT_RISK_FIELDS, f"{where}.risk")
+    _check_fields(change["devices"], _DEVICES_FIELDS, f"{where}.devices")
+    _check_items(
+        change["fieldDiffs"], _FIELD_DIFF_FIELDS, f"{where}.fieldDiffs", _FIELD_DIFF_OPTIONAL
+    )
+    _check_items(change["ruleResults"], _RULE_RESULT_FIELDS, f"{where}.ruleResults")
+    preview = change.get("previewRuleResults", ())
+    _check_items(preview, _RULE_RESULT_FIELDS, f"{where}.previewRuleResults")
 
 
 @dataclass(frozen=True, slots=True)
 class ChangePackView:
     """A ``ChangePack``: a merged change and its publications (read-only, over the pack's dict).
 
-    Unlike a check pack's view, this one checks its pack when it is made: every part it reads is
+    Like a check pack's view, this one checks its pack when it is made: every part it reads is
     there with its schema's JSON type, or :class:`PackShapeError` says which is not (a change
     pack is read back from the evidence store, where a reader may meet any bytes). The enum
     values (``decision.outcome``, a publication's ``state``) are not checked: they are text.

@@ -44,7 +44,7 @@ from bot.adapters.storage.audit_log import AuditLog
 from bot.adapters.storage.inbox import Inbox, Stored
 from bot.core.audit_events import AuditEventType
 from bot.core.evidence_verify import claimed_key_ids
-from bot.core.pack_view import ChangePackView, PackShapeError
+from bot.core.pack_view import ChangePackView, CheckPackView, PackShapeError
 from bot.core.render.evidence_html import (
     IndexEntry,
     PageContext,
@@ -347,13 +347,13 @@ def _add_evidence_route(
             response = Response(data, status=200, mimetype="application/json")
         else:
             pack = json.loads(data)
-            url = repository_url_for(str(pack["repository"])) if repository_url_for else None
-            context = (
-                _page_context(pack, digest, evidence, catalogue, url)
-                if catalogue is not None
-                else None
-            )
             try:
+                url = repository_url_for(_repository(pack)) if repository_url_for else None
+                context = (
+                    _page_context(pack, digest, evidence, catalogue, url)
+                    if catalogue is not None
+                    else None
+                )
                 page = render_evidence_html(
                     pack, digest=digest, repository_url=url, context=context
                 )
@@ -381,6 +381,16 @@ def _with_url(entry: IndexEntry, repository_url_for: RepositoryUrlFor | None) ->
     return replace(entry, pull_request=replace(ref, url=url))
 
 
+def _repository(pack: Any) -> str:
+    """The repository a stored pack names, read through its view (:class:`PackShapeError`)."""
+    kind = pack.get("kind") if isinstance(pack, dict) else None
+    if kind == "ChangePack":
+        return ChangePackView.of(pack).repository
+    if kind == "RolloutPack":
+        return str(pack["repository"])
+    return CheckPackView.of(pack).repository  # as the page reads any other pack
+
+
 def _page_context(
     pack: dict[str, Any],
     digest: str,
@@ -406,11 +416,12 @@ def _page_context(
         )
     related: tuple[tuple[str, str], ...] = ()
     if pack.get("kind") == "CheckPack":
+        repository = _repository(pack)
         related = tuple(
             ("Change pack", e.digest)
             for e in entries
             if e.kind == "ChangePack"
-            and e.repository == pack.get("repository")
+            and e.repository == repository
             and _check_digest(evidence.get(e.digest)) == digest
         )
     envelope = catalogue.envelope(digest)

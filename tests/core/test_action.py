@@ -35,6 +35,7 @@ from bot.core.approvals import (
 )
 from tests.support import webhooks
 from tests.support.actions_runner import parse_output_file
+from tests.support.packs import make_pack, passing_pack
 
 BASE, HEAD = "a" * 40, "b" * 40
 
@@ -194,11 +195,11 @@ def test_output_names_are_checked() -> None:
 
 
 def test_check_outputs_and_file_name() -> None:
-    pack = {"decision": {"conclusion": "pass"}, "risk": {"tier": "medium", "score": 30}}
+    pack = passing_pack(risk=make_pack()["risk"] | {"tier": "high", "score": 30})
     digest = "sha256:" + "c" * 64
     assert check_outputs(pack, digest=digest, evidence_file="/tmp/x.json") == {
         "decision": "pass",
-        "risk-tier": "medium",
+        "risk-tier": "high",
         "risk-score": "30",
         "digest": digest,
         "evidence-file": "/tmp/x.json",
@@ -261,7 +262,7 @@ MAC = Requirement(
     matched=("intents/macos/zoom.yaml: platform macos",),
     files=1,
 )
-PASSING = {"decision": {"conclusion": "pass", "reasons": []}}
+PASSING = passing_pack()
 
 
 def _decided(reviews: list[Review], *, tier: str, required: int, requirements=()):
@@ -312,7 +313,10 @@ def test_the_verdict_of_decided_approvals() -> None:
     none = _decided([], tier="low", required=0)
     assert step_verdict(PASSING, none) == "PASS — no CAB approval needed (risk tier low)"
     # a change the policy blocks keeps the check's own BLOCKED line
-    assert step_verdict({"decision": {"conclusion": "blocked"}}, waiting) is None
+    assert (
+        step_verdict(make_pack(decision={"conclusion": "blocked", "reasons": ["r"]}), waiting)
+        is None
+    )
 
 
 def test_the_verdict_without_a_decision_never_says_a_plain_pass() -> None:

@@ -17,7 +17,7 @@ from bot.core.render.evidence_html import render_evidence_html
 from tests.core.test_evidence_html_links import make_change_pack
 from tests.core.test_pack_view import at_schema_name
 from tests.core.test_publishing import HEAD, PINNED_CHANGE_PACK, change_pack
-from tests.support.packs import VALIDATOR, make_pack
+from tests.support.packs import VALIDATOR, make_pack, replaced, without
 
 PROPERTIES = [name for name, value in vars(ChangePackView).items() if isinstance(value, property)]
 PATHS = {
@@ -97,74 +97,56 @@ def test_the_values_a_reader_sees() -> None:
     assert owed == {"owed": True, "reason": "emergency change", "issue": 77}
 
 
-def _without(pack: dict[str, Any], *path: str | int) -> dict[str, Any]:
-    *parents, last = path
-    node: Any = pack
-    for key in parents:
-        node = node[key]
-    del node[last]
-    return pack
-
-
-def _with(pack: dict[str, Any], value: object, *path: str | int) -> dict[str, Any]:
-    *parents, last = path
-    node: Any = pack
-    for key in parents:
-        node = node[key]
-    node[last] = value
-    return pack
-
-
 @pytest.mark.parametrize(
     ("pack", "error"),
     [
-        (_without(change_pack(), "checkDigest"), "ChangePack: checkDigest is missing"),
+        (without(change_pack(), "checkDigest"), "ChangePack: checkDigest is missing"),
         (
-            _with(change_pack(), "42", "pullRequest"),
+            replaced(change_pack(), "42", "pullRequest"),
             "ChangePack: pullRequest is a string, not an integer",
         ),
         (
-            _with(change_pack(), True, "pullRequest"),
+            replaced(change_pack(), True, "pullRequest"),
             "ChangePack: pullRequest is a boolean, not an integer",
         ),
         (
-            _with(change_pack(), 0, "emergency"),
+            replaced(change_pack(), 0, "emergency"),
             "ChangePack: emergency is an integer, not a boolean",
         ),
         (
-            _with(change_pack(), {}, "publications"),
+            replaced(change_pack(), {}, "publications"),
             "ChangePack: publications is an object, not an array",
         ),
         (
-            _with(change_pack(), "yes", "postImplementationReview"),
+            replaced(change_pack(), "yes", "postImplementationReview"),
             "ChangePack: postImplementationReview is a string, not an object or null",
         ),
         (
-            _without(change_pack(), "decision", "counted"),
+            without(change_pack(), "decision", "counted"),
             "ChangePack.decision: counted is missing",
         ),
         (
-            _with(change_pack(), 2.0, "decision", "required"),
+            replaced(change_pack(), 2.0, "decision", "required"),
             "ChangePack.decision: required is a number, not an integer",
         ),
         (
-            _with(change_pack(), "one", "approvals", 1),
+            replaced(change_pack(), "one", "approvals", 1),
             "ChangePack.approvals[1] is a string, not an object",
         ),
         (
-            _with(change_pack(), ["cab", 7], "approvals", 0, "teams"),
+            replaced(change_pack(), ["cab", 7], "approvals", 0, "teams"),
             "ChangePack.approvals[0]: teams holds a value that is not a string",
         ),
         (
-            _without(change_pack(), "publications", 1, "state"),
+            without(change_pack(), "publications", 1, "state"),
             "ChangePack.publications[1]: state is missing",
         ),
         (
-            _with(change_pack(), 1, "publications", 0, "objectId"),
+            replaced(change_pack(), 1, "publications", 0, "objectId"),
             "ChangePack.publications[0]: objectId is an integer, not a string or null",
         ),
         (
-            _with(_owed(), "77", "postImplementationReview", "issue"),
+            replaced(_owed(), "77", "postImplementationReview", "issue"),
             "ChangePack.postImplementationReview: issue is a string, not an integer or null",
         ),
         (make_pack(), "the pack's kind is 'CheckPack', not 'ChangePack'"),
@@ -181,4 +163,4 @@ def test_a_missing_or_ill_typed_part_is_named_in_one_line(pack: Any, error: str)
 
 def test_a_view_made_directly_is_checked_too() -> None:
     with pytest.raises(PackShapeError, match="checkDigest is missing"):
-        ChangePackView(_without(change_pack(), "checkDigest"))
+        ChangePackView(without(change_pack(), "checkDigest"))

@@ -225,7 +225,11 @@ class TestRefusals:
         assert canonical_json({"not": "a pack"}) == data
         response = create_app(evidence={digest: data}).test_client().get(f"/evidence/{digest}")
         assert response.status_code == 500
-        assert response.get_data(as_text=True) == INTERNAL_ERROR
+        assert response.mimetype == "text/plain"
+        assert response.get_data(as_text=True) == (
+            "The stored evidence cannot be shown as a page: the pack's kind is None, not"
+            " 'CheckPack'. Its JSON is served to Accept: application/json."
+        )
         assert_secure(response)
 
     def test_unknown_routes_and_methods_are_plain_text(

@@ -8,7 +8,7 @@ the evidence store, as ``eucora serve`` does.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,7 @@ def _entry(pack: dict[str, Any], stored: str, key_ids: tuple[str, ...] = ()) -> 
     return IndexEntry(
         digest=digest_of(pack),
         kind=str(pack["kind"]),
-        repository=str(pack["repository"]),
+        repository=str(pack.get("repository", "contoso/eucora-intents")),
         pull_request=PullRequestRef(number=7),
         stored=stored,
         key_ids=key_ids,
@@ -327,4 +327,45 @@ def test_a_stored_change_pack_that_does_not_read_as_one_is_refused_in_one_line(
     # the check pack's page links no change pack it cannot read
     page = client.get(f"/evidence/{digest_of(check)}").text
     assert f"./{digest_of(broken)}" not in _hrefs(page)
+    assert client.get("/evidence/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("broken", "error"),
+    [
+        (
+            lambda pack: pack | {"findings": [{**pack["findings"][0], "line": "1"}]},
+            "CheckPack.findings[0]: line is a string, not an integer",
+        ),
+        (
+            lambda pack: pack | {"changes": [{**pack["changes"][0], "devices": {"base": 1}}]},
+            "CheckPack.changes[0].devices: head is missing",
+        ),
+        (
+            lambda pack: {k: v for k, v in pack.items() if k != "repository"},
+            "CheckPack: repository is missing",
+        ),
+    ],
+)
+def test_a_stored_check_pack_that_does_not_read_as_one_is_refused_in_one_line(
+    check: dict[str, Any],
+    change: dict[str, Any],
+    broken: Callable[[dict[str, Any]], dict[str, Any]],
+    error: str,
+) -> None:
+    """A malformed check pack's page is a one-line 500 naming the part; its JSON is served."""
+    bad = broken(check)
+    client = _client(bad, change, _change_pack("sha256:" + "9" * 64))
+    response = client.get(f"/evidence/{digest_of(bad)}")
+    assert response.status_code == 500
+    assert response.mimetype == "text/plain"
+    assert response.text == (
+        f"The stored evidence cannot be shown as a page: {error}."
+        " Its JSON is served to Accept: application/json."
+    )
+    json_response = client.get(
+        f"/evidence/{digest_of(bad)}", headers={"Accept": "application/json"}
+    )
+    assert json_response.status_code == 200
+    assert json_response.data == canonical_json(bad)
     assert client.get("/evidence/").status_code == 200

@@ -212,3 +212,23 @@ def big_pack(findings: int = 2000, changes: int = 500, message: str = "") -> dic
             for i in range(findings)
         ],
     )
+
+
+def without(pack: dict[str, Any], *path: str | int) -> dict[str, Any]:
+    """``pack`` with the part at ``path`` deleted (in place), for tests of a malformed pack."""
+    *parents, last = path
+    node: Any = pack
+    for key in parents:
+        node = node[key]
+    del node[last]
+    return pack
+
+
+def replaced(pack: dict[str, Any], value: object, *path: str | int) -> dict[str, Any]:
+    """``pack`` with ``value`` at ``path`` (in place), for tests of a malformed pack."""
+    *parents, last = path
+    node: Any = pack
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return pack

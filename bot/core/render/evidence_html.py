@@ -386,22 +386,23 @@ def render_evidence_html(
         return _change_page(ChangePackView.of(pack), digest, context)
     if pack.get("kind") == "RolloutPack":
         return _rollout_page(pack, digest, context)
-    blocked = CheckPackView.of(pack).blocked
+    view = CheckPackView.of(pack)  # checked once, read by every section
+    blocked = view.blocked
     verdict = "BLOCKED" if blocked else "PASS"
     sections = [
-        ("changes", "Changes", _changes(pack, repository_url)),
-        ("findings", "Findings", _findings(pack, repository_url)),
-        ("risk", "Risk", _risk(pack)),
-        ("approvals", "Approvals", _approvals(pack)),
-        ("waivers", "Waivers", _waivers(pack)),
-        ("preview", "Policy preview", _preview(pack)),
+        ("changes", "Changes", _changes(view, repository_url)),
+        ("findings", "Findings", _findings(view, repository_url)),
+        ("risk", "Risk", _risk(view)),
+        ("approvals", "Approvals", _approvals(view)),
+        ("waivers", "Waivers", _waivers(view)),
+        ("preview", "Policy preview", _preview(view)),
         ("publications", "Publications", _publications(pack)),
-        ("rules", "Rule results", _rules(pack)),
-        ("verify", "Verify", _verify(pack, digest, context)),
+        ("rules", "Rule results", _rules(view)),
+        ("verify", "Verify", _verify(view, digest, context)),
     ]
-    title = f"{verdict} · {pack['repository']} @ {_short(pack['head'])} · EUCORA evidence"
-    banner = _banner(pack, verdict, blocked, _context_lines(context))
-    return _document(title, banner, sections, _footer(pack))
+    title = f"{verdict} · {view.repository} @ {_short(view.head)} · EUCORA evidence"
+    banner = _banner(view, verdict, blocked, _context_lines(context))
+    return _document(title, banner, sections, _footer(view))
 
 
 def _document(
@@ -521,9 +522,8 @@ def _change_page(view: ChangePackView, digest: str, context: PageContext | None)
     )
 
 
-def _banner(pack: Mapping[str, Any], verdict: str, blocked: bool, context: str = "") -> str:
+def _banner(view: CheckPackView, verdict: str, blocked: bool, context: str = "") -> str:
     """The decision first: the verdict in words, why, and what it still needs."""
-    view = CheckPackView.of(pack)
     required = int(view.approvals_required)
     if blocked:
         headline = "May not merge as it is"
@@ -608,8 +608,7 @@ def _table(
 # --- risk and approvals -----------------------------------------------------------------------
 
 
-def _risk(pack: Mapping[str, Any]) -> str:
-    view = CheckPackView.of(pack)
+def _risk(view: CheckPackView) -> str:
     risk = view.risk
     score = int(view.risk_score)
     parts = [
@@ -675,8 +674,7 @@ def _factors(factors: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _approvals(pack: Mapping[str, Any]) -> str:
-    view = CheckPackView.of(pack)
+def _approvals(view: CheckPackView) -> str:
     approvals = view.approvals
     required = int(view.approvals_required)
     title = "none required" if required == 0 else f"{_plural(required, 'CAB approval')} required"
@@ -719,9 +717,9 @@ def _kind_cell(change: Mapping[str, Any]) -> str:
     return kind
 
 
-def _changes(pack: Mapping[str, Any], repository_url: str | None) -> str:
-    changes = pack["changes"]
-    other = pack.get("otherFiles", [])
+def _changes(view: CheckPackView, repository_url: str | None) -> str:
+    changes = view.changes
+    other = view.other_files
     if not changes:
         body = "<p>No deployment intent changed.</p>"
     else:
@@ -746,7 +744,7 @@ def _changes(pack: Mapping[str, Any], repository_url: str | None) -> str:
             rows,
             css="change",
         )
-        body += "".join(_diff(pack, change, repository_url) for change in changes)
+        body += "".join(_diff(view, change, repository_url) for change in changes)
     if other:
         items = "".join(f"<li>{_code(path)}</li>" for path in other)
         body += (
@@ -755,7 +753,7 @@ def _changes(pack: Mapping[str, Any], repository_url: str | None) -> str:
     return _section("changes", f"Changes ({len(changes):,})", body)
 
 
-def _diff(pack: Mapping[str, Any], change: Mapping[str, Any], repository_url: str | None) -> str:
+def _diff(view: CheckPackView, change: Mapping[str, Any], repository_url: str | None) -> str:
     """One intent's field diffs, before → after; an added or deleted one summarised, collapsed."""
     diffs = _flat_diffs(change["fieldDiffs"])
     heading = f"<h3>{_code(change['intent'])}: {escape_html(change['kind'])}</h3>"
@@ -765,7 +763,7 @@ def _diff(pack: Mapping[str, Any], change: Mapping[str, Any], repository_url: st
     for path, old, new, line in diffs:
         where = ""
         if line is not None:
-            url = _line_url(pack, change, repository_url, removed=new is None, line=line)
+            url = _line_url(view, change, repository_url, removed=new is None, line=line)
             where = f'<span class="line">line {_link(str(line), url)}</span>'
         before, after = (
             _code(_value(old, DETAIL_VALUE_WIDTH)),
@@ -791,7 +789,7 @@ def _diff(pack: Mapping[str, Any], change: Mapping[str, Any], repository_url: st
 
 
 def _line_url(
-    pack: Mapping[str, Any],
+    view: CheckPackView,
     change: Mapping[str, Any],
     repository_url: str | None,
     *,
@@ -800,7 +798,6 @@ def _line_url(
 ) -> str | None:
     """A field's line on GitHub: at head, or at the merge base for a removed field or file."""
     at_base = removed or change["kind"] == "deleted"
-    view = CheckPackView.of(pack)
     commit = view.merge_base if at_base else view.head
     path = change["basePath"] if at_base and change["basePath"] else change["path"]
     return _blob_url(repository_url, str(commit), str(path), int(line))
@@ -809,8 +806,8 @@ def _line_url(
 # --- findings and waivers ---------------------------------------------------------------------
 
 
-def _findings(pack: Mapping[str, Any], repository_url: str | None) -> str:
-    findings = _by_severity(CheckPackView.of(pack).findings)
+def _findings(view: CheckPackView, repository_url: str | None) -> str:
+    findings = _by_severity(view.findings)
     counts = _counts(findings)
     title = f"Findings: {escape_html(_counts_text(counts))}"
     if not findings:
@@ -820,17 +817,15 @@ def _findings(pack: Mapping[str, Any], repository_url: str | None) -> str:
         items = [f for f in findings if Severity(f["severity"]) is severity]
         if not items:
             continue
-        rows = "".join(_finding(pack, f, repository_url) for f in items)
+        rows = "".join(_finding(view, f, repository_url) for f in items)
         parts.append(f'<h3>{group} ({len(items):,})</h3><ul class="findings">{rows}</ul>')
     return _section("findings", title, "".join(parts))
 
 
-def _finding(pack: Mapping[str, Any], item: Mapping[str, Any], repository_url: str | None) -> str:
+def _finding(view: CheckPackView, item: Mapping[str, Any], repository_url: str | None) -> str:
     severity = Severity(item["severity"])
     where = f"{item['path']}:{item['line']}"
-    url = _blob_url(
-        repository_url, CheckPackView.of(pack).head, str(item["path"]), int(item["line"])
-    )
+    url = _blob_url(repository_url, view.head, str(item["path"]), int(item["line"]))
     return (
         f'<li class="finding {severity.value}"><span class="sev">{severity.value}</span> '
         f"<code>{_link(where, url)}</code> {_code(item['code'])}"
@@ -838,8 +833,7 @@ def _finding(pack: Mapping[str, Any], item: Mapping[str, Any], repository_url: s
     )
 
 
-def _waivers(pack: Mapping[str, Any]) -> str:
-    view = CheckPackView.of(pack)
+def _waivers(view: CheckPackView) -> str:
     waivers = view.waivers
     if not waivers:
         return ""
@@ -880,10 +874,10 @@ def _waivers(pack: Mapping[str, Any]) -> str:
     return _section("waivers", f"Waivers ({len(waivers):,})", intro + table)
 
 
-def _preview(pack: Mapping[str, Any]) -> str:
-    if "policyPreview" not in pack:
+def _preview(view: CheckPackView) -> str:
+    if "policyPreview" not in view.pack:
         return ""
-    lines = _preview_lines(CheckPackView.of(pack), escape_html)
+    lines = _preview_lines(view, escape_html)
     items = (
         "".join(f"<li>{line}</li>" for line in lines) or "<li>No intent is judged differently.</li>"
     )
@@ -1016,9 +1010,9 @@ def _results(caption: str, results: Sequence[Mapping[str, Any]]) -> str:
     return "".join(parts) or "<p>No rule evaluated.</p>"
 
 
-def _rules(pack: Mapping[str, Any]) -> str:
-    changes = CheckPackView.of(pack).changes
-    policy = pack["policy"]
+def _rules(view: CheckPackView) -> str:
+    changes = view.changes
+    policy = view.policy
     parts = []
     for change in changes:
         intent = escape_html(change["intent"])
@@ -1043,7 +1037,7 @@ def _rules(pack: Mapping[str, Any]) -> str:
     return _section("rules", "Rule results", "".join(parts))
 
 
-def _verify(pack: Mapping[str, Any], digest: str, context: PageContext | None) -> str:
+def _verify(view: CheckPackView, digest: str, context: PageContext | None) -> str:
     body = (
         f'<p>This evidence is stored under its digest:</p><code class="digest">'
         f"{escape_html(digest)}</code>"
@@ -1061,22 +1055,22 @@ def _verify(pack: Mapping[str, Any], digest: str, context: PageContext | None) -
         f"a pack that was re-formatted must be canonicalised first, as {_code(VERIFY_COMMAND)} "
         "does.</p>"
         '<h3>What was checked</h3><dl class="meta">'
-        f"<dt>Repository</dt><dd>{_code(pack['repository'])}</dd>"
-        f"<dt>Base</dt><dd>{_code(pack['base'])}</dd>"
-        f"<dt>Head</dt><dd>{_code(pack['head'])}</dd>"
-        f"<dt>Merge base</dt><dd>{_code(pack['mergeBase'])}</dd>"
-        f"<dt>Policy pack</dt><dd>{_code(pack['policy']['digest'])}</dd>"
-        f"<dt>Format</dt><dd>{_code(pack['apiVersion'])} {_code(pack['kind'])}</dd>"
+        f"<dt>Repository</dt><dd>{_code(view.repository)}</dd>"
+        f"<dt>Base</dt><dd>{_code(view.base)}</dd>"
+        f"<dt>Head</dt><dd>{_code(view.head)}</dd>"
+        f"<dt>Merge base</dt><dd>{_code(view.merge_base)}</dd>"
+        f"<dt>Policy pack</dt><dd>{_code(view.policy_digest)}</dd>"
+        f"<dt>Format</dt><dd>{_code(view.api_version)} {_code(view.kind)}</dd>"
         "</dl>" + _signature(context)
     )
     return _section("verify", "Verify this evidence", body)
 
 
-def _footer(pack: Mapping[str, Any]) -> str:
-    when = escape_html(_when(CheckPackView.of(pack).evaluated_at))
+def _footer(view: CheckPackView) -> str:
+    when = escape_html(_when(view.evaluated_at))
     return (
         '<footer><div class="wrap">'
-        f"EUCORA evidence pack {_code(pack['kind'])}, evaluated {when}"
+        f"EUCORA evidence pack {_code(view.kind)}, evaluated {when}"
         ". This page has no scripts and loads nothing else: save it and it stays complete."
         "</div></footer>"
     )
