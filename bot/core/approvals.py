@@ -51,6 +51,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.core.approval_routing import Requirement, requirements_of
+from bot.core.pack_view import CheckPackView
 from bot.core.risk import TIERS, approvals_for
 
 DEFAULT_EMERGENCY_LABEL = "eucora:emergency"
@@ -277,12 +278,12 @@ def pack_approval_policy(config: Mapping[str, Any], pack: Mapping[str, Any]) -> 
 
     The pack gives the tier, the count and the routed requirements (``approvals.routes``).
     """
-    approvals = pack["approvals"]
+    view = CheckPackView.of(pack)
     return approval_policy(
         config,
-        tier=str(pack["risk"]["tier"]),
-        required=int(approvals["required"]),
-        requirements=requirements_of(approvals),
+        tier=view.risk_tier,
+        required=view.approvals_required,
+        requirements=requirements_of(view.approvals),
     )
 
 

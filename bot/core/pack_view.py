@@ -242,13 +242,8 @@ _REQUIREMENT_OPTIONAL = (
     ("cabTeams", (_ARRAY,)),
     ("tierApprovals", (_OBJECT,)),
 )
-_ROUTE_FIELDS = (
-    ("route", (_STRING,)),
-    ("teams", (_ARRAY,)),
-    ("required", (_INTEGER,)),
-    ("matched", (_ARRAY,)),
-    ("files", (_INTEGER,)),
-)
+_ROUTE_FIELDS = (("route", (_STRING,)), ("teams", (_ARRAY,)), ("required", (_INTEGER,)))
+_ROUTE_OPTIONAL = (("matched", (_ARRAY,)), ("files", (_INTEGER,)), ("description", (_STRING,)))
 _CONCLUSION_FIELDS = (("conclusion", (_STRING,)), ("reasons", (_ARRAY,)))
 _INTENT_CHANGE_FIELDS = (
     ("intent", (_STRING,)),
@@ -381,7 +376,7 @@ def _check_check_pack(pack: object) -> None:
     approvals = pack["approvals"]
     where = f"{CHECK_PACK}.approvals"
     _check_fields(approvals, _REQUIREMENT_FIELDS, where, _REQUIREMENT_OPTIONAL)
-    _check_items(approvals.get("routes", ()), _ROUTE_FIELDS, f"{where}.routes")
+    _check_items(approvals.get("routes", ()), _ROUTE_FIELDS, f"{where}.routes", _ROUTE_OPTIONAL)
     _check_fields(pack["decision"], _CONCLUSION_FIELDS, f"{CHECK_PACK}.decision")
     for index, change in enumerate(pack["changes"]):
         _check_intent_change(change, f"{CHECK_PACK}.changes[{index}]")

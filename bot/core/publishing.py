@@ -23,6 +23,7 @@ from bot.core.approvals import Outcome
 from bot.core.changes import ChangeKind
 from bot.core.evidence import EVIDENCE_SCHEMA_ID, PACK_API_VERSION
 from bot.core.github_model import DEPLOYMENT_DESCRIPTION_MAX, one_line
+from bot.core.pack_view import CheckPackView
 
 
 class PublicationState(StrEnum):
@@ -138,9 +139,9 @@ def publication_specs(
 ) -> tuple[PublicationSpec, ...]:
     """The publications a merged change asks for, sorted by (plane, intent name, ring).
 
-    One per ``pack["changes"]`` entry that is added, modified or renamed and whose document (the
-    validated intent at the merged tree, keyed by the entry's ``path``) is given: its plane and
-    first ring. Later rings are promoted by the reconciler once a ring's gate is met.
+    One per entry of the check pack's ``changes`` that is added, modified or renamed and whose
+    document (the validated intent at the merged tree, keyed by the entry's ``path``) is given:
+    its plane and first ring. Later rings are promoted by the reconciler once a ring's gate is met.
 
     A deleted entry whose document at the **base** is in ``retired`` (keyed by the entry's
     ``path``) is retired from its plane: one spec with action ``retire``, its first ring's name
@@ -150,7 +151,7 @@ def publication_specs(
     """
     specs = []
     deleted = []
-    for entry in pack["changes"]:
+    for entry in CheckPackView.of(pack).changes:
         path = str(entry["path"])
         if entry["kind"] == ChangeKind.DELETED:
             document = (retired or {}).get(path)

@@ -30,6 +30,7 @@ from bot.adapters.storage.db import create_database_engine, upgrade_schema
 from bot.adapters.workspace import read_sources
 from bot.bootstrap import file_evidence
 from bot.core.audit_events import AuditEventType
+from bot.core.pack_view import CheckPackView
 from bot.core.render.check_text import render_check_text
 from bot.core.render.findings import render_summary, render_text, summarize
 from bot.doubles.planes import with_stand_in_package
@@ -157,6 +158,7 @@ def run(settings: Settings, echo: Echo) -> int:
 
 def _store_evidence(run: CheckedChange, settings: Settings, echo: Echo) -> bool:
     """Store the pack signed, record it in the audit log with its proof, verify it offline."""
+    view = CheckPackView.of(run.pack)
     keys = settings.home / "keys"
     signer = audit_signer(settings)  # writes keys/audit.pub, whichever key signs
     if settings.signing_key:  # EUCORA_SIGNING_KEY signs both; audit.pub verifies both
@@ -175,9 +177,9 @@ def _store_evidence(run: CheckedChange, settings: Settings, echo: Echo) -> bool:
         context=EvidenceContext(
             actor="eucora-demo",
             correlation_id=f"demo-{run.digest[7:19]}",
-            repository=run.pack["repository"],
+            repository=view.repository,
             pr=1,
-            head_sha=run.pack["head"],
+            head_sha=view.head,
         ),
         now=datetime.fromisoformat(DEMO_NOW),
     )
@@ -217,6 +219,7 @@ def _verify_offline(
 
 def _audit(run: CheckedChange, settings: Settings, echo: Echo) -> bool:
     """Record the check in the audit trail, sign a checkpoint, and verify the whole log."""
+    view = CheckPackView.of(run.pack)
     engine = create_database_engine(settings.database_url)
     upgrade_schema(engine)
     log = AuditLog(engine)
@@ -225,9 +228,9 @@ def _audit(run: CheckedChange, settings: Settings, echo: Echo) -> bool:
         type=AuditEventType.PULL_REQUEST_CHECKED,
         actor="eucora-demo",
         correlation_id=f"demo-{run.digest[7:19]}",
-        repository=run.pack["repository"],
+        repository=view.repository,
         pr=1,
-        head_sha=run.pack["head"],
+        head_sha=view.head,
         payload={"digest": run.digest, "conclusion": run.result.conclusion},
         time=now,
     )

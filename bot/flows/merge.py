@@ -32,6 +32,7 @@ from bot.core.audit_events import AuditEventType
 from bot.core.changes import ChangeKind
 from bot.core.documents import DocumentKind
 from bot.core.github_model import EVIDENCE_MARKER, PullRequest
+from bot.core.pack_view import CheckPackView
 from bot.core.pr_report import approvals_markdown, comment_body
 from bot.core.publishing import (
     MergeProblem,
@@ -85,8 +86,9 @@ def on_merged(
         return _refuse(context, publisher, pr, judged, head, summary, correlation_id)
     assert stored is not None  # noqa: S101 - judge_merge refuses a merge without a pack
     assert judged.mirror is not None  # noqa: S101 - judged where it was fetched
-    documents = _documents(judged.mirror, merge_sha, stored.pack)
-    retired = _deleted(judged.mirror, pr.base_sha, merge_sha, stored.pack)
+    view = stored.view
+    documents = _documents(judged.mirror, merge_sha, view)
+    retired = _deleted(judged.mirror, pr.base_sha, merge_sha, view)
     specs = publication_specs(stored.pack, documents, retired)
     change, rows, created = publisher.outbox.record_change(
         NewChange(
@@ -199,15 +201,13 @@ def _summary(
     return summary
 
 
-def _documents(
-    mirror: Revisions, sha: str, pack: Mapping[str, Any]
-) -> dict[str, Mapping[str, Any]]:
+def _documents(mirror: Revisions, sha: str, pack: CheckPackView) -> dict[str, Mapping[str, Any]]:
     """The merged tree's intent documents, by path, for the pack's added and modified intents."""
     validator = build_document_validator()
     documents: dict[str, Mapping[str, Any]] = {}
-    for change in pack.get("changes", []):
-        path = change.get("path")
-        if change.get("kind") == "deleted" or not isinstance(path, str):
+    for change in pack.changes:
+        path = str(change["path"])
+        if change["kind"] == ChangeKind.DELETED:
             continue
         raw = mirror.read_file(sha, path)  # a mirror that cannot be read raises: retried
         if raw is None:
@@ -219,14 +219,14 @@ def _documents(
 
 
 def _deleted(
-    mirror: Revisions, base_sha: str, merge_sha: str, pack: Mapping[str, Any]
+    mirror: Revisions, base_sha: str, merge_sha: str, pack: CheckPackView
 ) -> dict[str, Mapping[str, Any]]:
     """The intents the PR deleted, by path, as its base had them (what is retired).
 
     Only an intent the base branch had (a valid document at the PR's base) and the merged tree
     no longer has at that path.
     """
-    paths = [str(c["path"]) for c in pack.get("changes", []) if c.get("kind") == ChangeKind.DELETED]
+    paths = [str(c["path"]) for c in pack.changes if c["kind"] == ChangeKind.DELETED]
     return {
         path: document
         for path in paths

@@ -33,6 +33,7 @@ from bot.core.approvals import (
     pack_approval_policy,
 )
 from bot.core.semantics import check_config_routes
+from tests.support.packs import make_pack
 
 HEAD = "h" * 40
 T0 = datetime(2027, 2, 17, 9, 0, tzinfo=UTC)
@@ -345,14 +346,15 @@ def test_the_policy_lists_tier_counts_and_separation_of_duties() -> None:
 
 def test_the_policy_of_a_check_pack_carries_its_routes_and_the_teams_to_read() -> None:
     requirements = route_approvals(CONFIG, [MAC_PILOT, WIN_BROAD])
-    pack = {
-        "risk": {"tier": "high"},
-        "approvals": {"required": 2, "reasons": [], "routes": [r.as_dict() for r in requirements]},
-    }
+    pack = make_pack(
+        risk=make_pack()["risk"] | {"tier": "high"},
+        approvals={"required": 2, "reasons": [], "routes": [r.as_dict() for r in requirements]},
+    )
     policy = pack_approval_policy(CONFIG, pack)
     assert (policy.tier, policy.required, policy.requirements) == ("high", 2, requirements)
     assert policy.teams == ("contoso/cab", "contoso/mac-cab", "contoso/security-cab")
-    older = pack_approval_policy(CONFIG, {"risk": {"tier": "low"}, "approvals": {"required": 0}})
+    unrouted = make_pack(approvals={"required": 0, "reasons": []})  # as before cab.routes
+    older = pack_approval_policy(CONFIG, unrouted)
     assert (older.requirements, older.teams) == ((), ("contoso/cab",))
 
 

@@ -10,7 +10,11 @@ import pytest
 
 from bot.core.evidence import canonical_json
 from bot.core.pack_view import CheckPackView, PackShapeError
+from bot.core.render.check_markdown import render_check_markdown
+from bot.core.render.check_text import render_check_text
+from bot.core.render.evidence_html import render_evidence_html
 from tests.support.packs import (
+    DIGEST,
     SCHEMA,
     VALIDATOR,
     big_pack,
@@ -222,10 +226,17 @@ def test_a_view_made_directly_is_checked_too() -> None:
 def test_the_parts_a_pack_may_lack_or_have_in_either_type() -> None:
     """What the schema or older packs leave out, and the JSON types a part may hold, are let be."""
     pack = make_pack(approvals={"required": 1, "reasons": ["tier medium"], "routes": [ROUTE]})
+    older_route = {"route": "win", "teams": ["contoso/win-cab"], "required": 1}
+    pack["approvals"]["routes"].append(older_route)  # as Requirement.from_dict reads it
     for path in (("labels",), ("risk", "scoreTier"), ("risk", "caps")):
         without(pack, *path)
     replaced(pack, None, "changes", 0, "basePath")
     replaced(pack, None, "changes", 0, "fieldDiffs", 0, "line")
     replaced(pack, {"a": [1, None]}, "changes", 0, "fieldDiffs", 0, "old")
-    assert CheckPackView.of(pack).approval_routes == [ROUTE]
+    assert CheckPackView.of(pack).approval_routes == [ROUTE, older_route]
     assert CheckPackView.of(big_pack(findings=50, changes=20)).findings
+    # what the view lets be, every reader of a check pack reads
+    page = render_evidence_html(pack, digest=DIGEST, repository_url="https://github.com/o/r")
+    assert "medium" in page
+    assert "tier medium" in render_check_markdown(pack, digest=DIGEST)
+    assert "tier medium" in render_check_text(pack)

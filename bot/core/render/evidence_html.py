@@ -617,9 +617,10 @@ def _risk(view: CheckPackView) -> str:
     riskiest = _riskiest(view)
     if riskiest is not None:
         parts.append(f"<p>The score is that of the riskiest intent, {_code(riskiest)}.</p>")
-    if risk["scoreTier"] != risk["tier"]:
+    score_tier = risk.get("scoreTier", risk["tier"])  # as the comment reads it (check_reading)
+    if score_tier != risk["tier"]:
         parts.append(
-            f"<p>The score alone gives {_tier(risk['scoreTier'])}; the tier is raised to "
+            f"<p>The score alone gives {_tier(score_tier)}; the tier is raised to "
             f"{_tier(risk['tier'])} because the change edits configuration or policies.</p>"
         )
     caps: Mapping[str, Any] = risk.get("caps") or RISK_FAMILIES
