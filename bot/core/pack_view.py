@@ -320,6 +320,9 @@ _CHANGE_FIELDS = (
 
 def _json_type(value: object) -> str:
     """The JSON type of a parsed value, in words (``a boolean`` before ``an integer``)."""
+    parsed = _PARSED_TYPES.get(type(value))  # what json.loads makes: one look-up
+    if parsed is not None:
+        return parsed
     if value is None:
         return _NULL
     if isinstance(value, bool):
@@ -337,6 +340,17 @@ def _json_type(value: object) -> str:
     return type(value).__name__
 
 
+_PARSED_TYPES: dict[type, str] = {
+    type(None): _NULL,
+    bool: _BOOLEAN,
+    int: _INTEGER,
+    float: _NUMBER,
+    str: _STRING,
+    dict: _OBJECT,
+    list: _ARRAY,
+}
+
+
 def _check_fields(value: object, fields: Fields, where: str, optional: Fields = ()) -> None:
     """Each of ``fields`` is in ``value`` (an object) with one of its JSON types.
 
@@ -344,14 +358,19 @@ def _check_fields(value: object, fields: Fields, where: str, optional: Fields = 
     """
     if not isinstance(value, Mapping):
         raise PackShapeError(f"{where} is {_json_type(value)}, not {_OBJECT}")
-    for name, types in (*fields, *optional):
+    for name, types in fields:
         if name not in value:
-            if (name, types) in optional:
-                continue
             raise PackShapeError(f"{where}: {name} is missing")
-        found = _json_type(value[name])
-        if found not in types:
-            raise PackShapeError(f"{where}: {name} is {found}, not {' or '.join(types)}")
+        _check_type(value[name], types, where, name)
+    for name, types in optional:
+        if name in value:
+            _check_type(value[name], types, where, name)
+
+
+def _check_type(value: object, types: tuple[str, ...], where: str, name: str) -> None:
+    found = _json_type(value)
+    if found not in types:
+        raise PackShapeError(f"{where}: {name} is {found}, not {' or '.join(types)}")
 
 
 def _check_items(
