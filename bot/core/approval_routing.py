@@ -226,15 +226,18 @@ def routes_of(config: Mapping[str, Any]) -> tuple[Route, ...]:
     return tuple(found)
 
 
-def every_cab_team(config: Mapping[str, Any]) -> tuple[str, ...]:
-    """``cab.teams`` then each route's teams, once each: everyone ``eucora.yaml`` makes a CAB.
+def steering_teams(config: Mapping[str, Any], intent: ChangedIntent) -> tuple[str, ...]:
+    """Who may steer an intent's rollout (``/eucora halt``): ``cab.teams``, then routed teams.
 
-    Who may steer a rollout (``/eucora halt``): a team a route requires approves changes too.
+    The teams of the routes that apply to the intent follow ``cab.teams``, once each.
+    The team a route makes approve a macOS change may halt that change's rollout; a route that
+    does not apply to the intent gives its team no say over it.
     """
     teams = [str(t) for t in _mapping(config.get("cab")).get("teams") or ()]
     for route in routes_of(config):
-        for team in route.teams:
-            _add(teams, team)
+        if route.match(intent) is not None:
+            for team in route.teams:
+                _add(teams, team)
     return tuple(dict.fromkeys(teams))
 
 

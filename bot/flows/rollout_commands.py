@@ -2,9 +2,9 @@
 
 On the merged pull request (its rollouts, by number) or on one of the rollout's issues (found by
 the issue's hidden marker). Only members of the CAB teams that ``eucora.yaml`` names on the
-default branch may (``cab.teams`` and the teams ``cab.routes`` require); membership is read
-through the approvals' ``TeamDirectory`` (a team that cannot be read raises ``GitHubError``: the
-delivery is retried, never taken as "not a member").
+default branch may (``cab.teams``, and the teams of the ``cab.routes`` that apply to the
+intent); membership is read through the approvals' ``TeamDirectory`` (a team that cannot be
+read raises ``GitHubError``: the delivery is retried, never taken as "not a member").
 What a command may do is decided in the core (``bot.core.rollout_commands``, ``bot.core.gates``);
 the new state is saved conditionally on the revision read (a reconcile pass moving the rollout
 at the same moment makes the command apply again to the newer state). The command does not
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.core.approval_routing import every_cab_team
+from bot.core.approval_routing import ChangedIntent, steering_teams
 from bot.core.errors import GitError
 from bot.core.rollout_commands import (
     RolloutCommand,
@@ -94,7 +94,8 @@ class RolloutCommands:
         records = self._rollouts(repository, number, issue)
         if not records:
             return reply("no-rollout", None, no_rollout_reply(user, command))
-        teams = self._cab_teams(github, records[0])
+        config = self._default_config(github, records[0])
+        teams = _teams_of(config, records)
         if not self._is_member(github, teams, user):
             return reply("refused", records[0], not_cab_reply(user, command, teams))
         intents = [r.state.intent for r in records]
@@ -103,6 +104,9 @@ class RolloutCommands:
         chosen = [r for r in records if r.state.intent == command.intent]
         if not chosen:
             return reply("unknown-intent", records[0], unknown_intent_reply(user, command, intents))
+        teams = _teams_of(config, chosen[-1:])
+        if not self._is_member(github, teams, user):
+            return reply("refused", chosen[-1], not_cab_reply(user, command, teams))
         outcome, record, body, why = self._apply(chosen[-1], command, user)
         return reply(outcome, record, body, **({"why": why} if why else {}))
 
@@ -137,8 +141,8 @@ class RolloutCommands:
         return self._store.of_pr(found.repository, found.pr)
 
     @staticmethod
-    def _cab_teams(github: GitHub, record: RolloutRecord) -> tuple[str, ...]:
-        """The CAB teams of ``eucora.yaml`` at the head of the default branch (routes' too)."""
+    def _default_config(github: GitHub, record: RolloutRecord) -> Mapping[str, Any]:
+        """``eucora.yaml`` at the head of the default branch."""
         branch = github.pull_request(record.repository, record.pr).default_branch or "main"
         sha = github.branch_head(record.repository, branch)
         mirror = github.fetch_revisions(record.repository, [sha])
@@ -146,10 +150,19 @@ class RolloutCommands:
             config = read_config(mirror, sha)
         except GitError as error:
             raise GitHubError(f"reading eucora.yaml of {record.repository}: {error}") from error
-        return every_cab_team(config)
+        return config
 
     def _is_member(self, github: GitHub, teams: Sequence[str], user: str) -> bool:
         login = user.casefold()
         return any(
             login in {m.casefold() for m in self._teams.members(github, team)} for team in teams
         )
+
+
+def _teams_of(config: Mapping[str, Any], records: Sequence[RolloutRecord]) -> tuple[str, ...]:
+    """The teams that may steer any of ``records`` (see ``steering_teams``)."""
+    teams: dict[str, None] = {}
+    for record in records:
+        intent = ChangedIntent.of(record.path, documents=[record.intent])
+        teams.update(dict.fromkeys(steering_teams(config, intent)))
+    return tuple(teams)

@@ -13,11 +13,11 @@ import pytest
 from bot.core.approval_routing import (
     ChangedIntent,
     Requirement,
-    every_cab_team,
     glob_regex,
     requirements_of,
     route_approvals,
     routing_configured,
+    steering_teams,
 )
 from bot.core.approvals import (
     Commit,
@@ -382,17 +382,26 @@ def test_duplicate_route_names_and_impossible_routes_are_findings() -> None:
     ]
 
 
-def test_every_cab_team_is_the_cab_teams_then_each_routed_team_once() -> None:
+def test_steering_teams_are_the_cab_teams_then_those_of_the_routes_that_apply_once_each() -> None:
     config = {
         "cab": {
             "teams": ["acme/cab", "acme/security"],
             "routes": [
                 {"name": "macos", "when": {"platforms": ["macos"]}, "teams": ["acme/mac-cab"]},
                 {"name": "broad", "when": {"rings": ["broad"]}, "teams": ["acme/security"]},
-                {"name": "both", "when": {"planes": ["jamf"]}, "teams": ["acme/mac-cab", "x/y"]},
+                {"name": "jamf", "when": {"planes": ["jamf"]}, "teams": ["acme/mac-cab", "x/y"]},
+                {"name": "docs", "when": {"paths": ["docs/**"]}, "teams": ["acme/writers"]},
             ],
         }
     }
-    assert every_cab_team(config) == ("acme/cab", "acme/security", "acme/mac-cab", "x/y")
-    assert every_cab_team({"cab": {"teams": ["acme/cab"]}}) == ("acme/cab",)
-    assert every_cab_team({}) == ()
+    mac = ChangedIntent.of(
+        "intents/mac/slack.yaml",
+        documents=[{"plane": "jamf", "platform": "macos", "rings": [{"name": "broad"}]}],
+    )
+    windows = ChangedIntent.of(
+        "intents/win/7zip.yaml", documents=[{"plane": "sccm", "platform": "windows"}]
+    )
+    assert steering_teams(config, mac) == ("acme/cab", "acme/security", "acme/mac-cab", "x/y")
+    assert steering_teams(config, windows) == ("acme/cab", "acme/security")
+    assert steering_teams({"cab": {"teams": ["acme/cab"]}}, mac) == ("acme/cab",)
+    assert steering_teams({}, mac) == ()

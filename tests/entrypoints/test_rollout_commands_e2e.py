@@ -224,25 +224,34 @@ def test_a_command_on_an_unrelated_issue_says_nothing_rolls_out_from_there(
     assert chrome(app).phase is RolloutPhase.ACTIVE
 
 
-def test_a_member_of_a_routed_cab_team_may_halt_and_an_outsider_still_may_not(
+def test_a_team_whose_route_applies_to_the_intent_may_halt_it_and_other_teams_may_not(
     app: Any, source: Any, merged: Any, rolling: Any
 ) -> None:
-    """``cab.routes`` teams are CAB teams too: the mac CAB may halt, dave still may not."""
-    app.double.add_team("acme", "mac-cab", ["maria"])
+    """``cab.routes``: the Intune CAB (its route applies to Chrome, an Intune intent) may halt
+    Chrome's rollout; the mac CAB (macOS only) may not, nor dave (on no CAB)."""
+    app.double.add_team("acme", "intune-cab", ["maria"])
+    app.double.add_team("acme", "mac-cab", ["mark"])
     source.git("fetch", "-q", str(app.double.repositories[REPO].bare_path), "main")
     source.git("checkout", "-q", "-B", "main", "FETCH_HEAD")
     source.edit(
         "eucora.yaml",
         "    - acme/cab\n",
-        "    - acme/cab\n  routes:\n    - name: macos\n      when:\n        platforms: [macos]\n"
-        "      teams: [acme/mac-cab]\n",
+        "    - acme/cab\n  routes:\n"
+        "    - name: intune\n      when:\n        planes: [intune]\n      teams: [acme/intune-cab]\n"
+        "    - name: macos\n      when:\n        platforms: [macos]\n      teams: [acme/mac-cab]\n",
     )
-    source.commit("macOS intents need the mac CAB")
+    source.commit("Intune and macOS changes need their own CABs")
     app.double.push(REPO, source.path, "main")
     reconcile(app, *rolling)
     reply = command(app, merged.number, "maria", "/eucora halt google-chrome")
     assert "held at lab" in reply, reply
     assert chrome(app).reason == "halted by @maria"
+    reply = command(app, merged.number, "mark", "/eucora resume google-chrome")
+    assert "sorry" in reply, reply
+    assert "(acme/cab, acme/intune-cab)" in reply, reply  # Chrome's teams: the mac CAB is not
     reply = command(app, merged.number, "dave", "/eucora resume google-chrome")
-    assert "acme/cab, acme/mac-cab" in reply, reply
+    assert "sorry" in reply, reply
+    assert "acme/cab" in reply, reply
     assert chrome(app).phase is RolloutPhase.HELD
+    outcomes = [(a["user"], a["outcome"]) for a in commands_audited(app)]
+    assert outcomes == [("maria", "applied"), ("mark", "refused"), ("dave", "refused")]
