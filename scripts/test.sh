@@ -29,4 +29,7 @@ echo "== ruff" && .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy" && .venv/bin/mypy
 echo "== import layers" && .venv/bin/lint-imports
 echo "== pytest"
-.venv/bin/python -m pytest --cov --cov-report=term --cov-fail-under=90 "$@"
+# One worker per core (--dist loadfile keeps a module's tests, and its servers, on one worker):
+# most of the suite waits on real servers and subprocesses. EUCORA_TEST_WORKERS=0 runs it serially.
+.venv/bin/python -m pytest -n "${EUCORA_TEST_WORKERS:-auto}" --dist loadfile \
+  --cov --cov-report=term --cov-fail-under=90 --durations=15 "$@"
