@@ -356,13 +356,9 @@ class Inbox:
                 self._answer_alone(pending)
             return
         except BaseException as error:  # noqa: BLE001 - each waiter raises it in its own thread
-            for pending in batch:
-                pending.error = error
-                pending.done.set()
+            _fail_all(batch, error)
             return
-        for pending, answer in zip(batch, answers, strict=True):
-            pending.stored = answer
-            pending.done.set()
+        _answer_all(batch, answers)
 
     def _answer_alone(self, pending: _Pending) -> None:
         try:
@@ -420,13 +416,9 @@ class Inbox:
                 # Not expected under SQLite's write lock; each row alone then, as before.
                 answers = [self._store_alone(p) for p in batch]
         except BaseException as error:
-            for pending in batch:
-                pending.error = error
-                pending.done.set()
+            _fail_all(batch, error)
             raise
-        for pending, answer in zip(batch, answers, strict=True):
-            pending.stored = answer
-            pending.done.set()
+        _answer_all(batch, answers)
 
     def _store_alone(self, pending: _Pending) -> Stored:
         try:
@@ -817,6 +809,20 @@ def _adopt(connection: Connection, settled: list[str], runner: str) -> None:
     connection.execute(
         update(inbox).where(inbox.c.merged_into.in_(settled)).values(merged_into=runner)
     )
+
+
+def _answer_all(batch: list[_Pending], answers: list[Stored]) -> None:
+    """The batch is committed: each waiter gets its answer."""
+    for pending, answer in zip(batch, answers, strict=True):
+        pending.stored = answer
+        pending.done.set()
+
+
+def _fail_all(batch: list[_Pending], error: BaseException) -> None:
+    """The batch failed: each waiter raises the error in its own thread."""
+    for pending in batch:
+        pending.error = error
+        pending.done.set()
 
 
 def _body_key(row: dict[str, Any]) -> int:
