@@ -15,7 +15,9 @@ State machine of a row (``status``)::
   only) within the replay window of its newest stored copy, except the repeat of a timeless
   event after a change of that event in between (``bot.core.webhooks.is_replay``). Neither is
   stored; after the window the body is a new delivery. The check and the insert are one
-  transaction, serialised per body (SQLite's write lock, a PostgreSQL advisory lock).
+  transaction, serialised per body (SQLite's write lock, a PostgreSQL advisory lock); the stores
+  waiting in one process share that transaction and its commit (group commit), each checked as
+  it would be alone and answered only once committed.
 * Claiming takes the oldest due row whose pull request (``serial_key``) has nothing running; for
   an evaluation it runs the *newest* pending evaluation of that PR and marks the older ones
   collapsed (same head SHA) or superseded (older head). For a review it runs the newest of the
@@ -237,7 +239,6 @@ class Inbox:
         self._waiting_lock = threading.Lock()
         self._batch_ended = threading.Condition(self._waiting_lock)
         self._batches_in_flight = 0
-        self._storing = 0
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.replay_window = replay_window
@@ -316,7 +317,6 @@ class Inbox:
         """
         pending = _Pending(row, event)
         with self._batch_ended:
-            self._storing += 1
             self._waiting.append(pending)
             while not pending.taken and self._batches_in_flight >= POSTGRESQL_BATCHES_IN_FLIGHT:
                 self._batch_ended.wait()
@@ -326,18 +326,14 @@ class Inbox:
                 for taken in batch:
                     taken.taken = True
                 self._batches_in_flight += 1
-        try:
-            if batch:
-                try:
-                    self._commit_postgresql_batch(batch)
-                finally:
-                    with self._batch_ended:
-                        self._batches_in_flight -= 1
-                        self._batch_ended.notify_all()
-            pending.done.wait()
-        finally:
-            with self._batch_ended:
-                self._storing -= 1
+        if batch:
+            try:
+                self._commit_postgresql_batch(batch)
+            finally:
+                with self._batch_ended:
+                    self._batches_in_flight -= 1
+                    self._batch_ended.notify_all()
+        pending.done.wait()
         if pending.error is not None:
             raise pending.error
         assert pending.stored is not None  # noqa: S101 - set before done
