@@ -32,14 +32,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import hashlib
 import hmac
 import json
-import multiprocessing
 import os
-import random
+import pickle
+import select
 import shutil
 import subprocess
 import sys
@@ -49,16 +48,16 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aiohttp
 import psycopg
 
+from benchmarks.load_generator import REQUEST_TIMEOUT, Job, Scenario, Template
 from benchmarks.webhook import SECRET as FLOOR_SECRET
 from bot.adapters.storage import create_database_engine, upgrade_schema
 from bot.adapters.storage.inbox import Inbox
@@ -66,42 +65,21 @@ from bot.core.github_model import POLICY_CHECK
 from bot.doubles.github import GitHubDouble, generate_app_key
 from tests.support import webhooks
 from tests.support.gitrepo import GitRepo
-from tests.support.postgres import running_postgres
-from tests.support.redis import running_redis
-from tests.support.serving import Process, eucora, free_port, running
+from tests.support.postgres import PostgresServer
+from tests.support.redis import RedisServer
+from tests.support.serving import eucora, free_port, running
+from tests.support.topology import running_topology
 
 REPO = "acme/intents"
 CAB = ("carol", "sam")
 EXAMPLES = ROOT / "examples" / "intents-repo"
 PLACEHOLDER = "@@LOAD-TOKEN@@"
 FINAL = frozenset({"done", "failed", "collapsed", "superseded", "ignored"})
-REQUEST_TIMEOUT = 30.0
 POLL_SECONDS = 0.2
-MIX = (("synchronize", 0.40), ("review", 0.50), ("merged", 0.10))
-"""What follows a PR's ``opened``: a push, a review (a burst, as CAB members comment), a merge."""
+GENERATOR = "import sys; from benchmarks.load_generator import main; main(sys.argv[1])"
 
 
 # --- the deliveries ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Template:
-    """A signed delivery's body split at the placeholder: a unique token goes in between."""
-
-    event: str
-    kind: str
-    pr: int
-    head_sha: str
-    before: bytes
-    after: bytes
-
-
-@dataclass
-class Scenario:
-    """The PRs of the GitHub double and the delivery templates the generator sends."""
-
-    open_prs: dict[int, dict[str, Template | list[Template]]] = field(default_factory=dict)
-    merged: list[Template] = field(default_factory=list)
 
 
 def build_source(work: Path, prs: int, merges: int) -> GitRepo:
@@ -186,108 +164,7 @@ def build_scenario(double: GitHubDouble, installation: int, prs: int, merges: in
     return scenario
 
 
-# --- the load generator (a separate process) -----------------------------------------------------
-
-
-def _deliveries(scenario: Scenario, part: int, parts: int, seed: int) -> Iterator[Template]:
-    """This generator's share of the PRs: each opened first, then pushes, reviews and merges."""
-    numbers = sorted(scenario.open_prs)[part::parts]
-    merges = scenario.merged[part::parts]
-    rng = random.Random(seed)
-    for number in numbers:
-        template = scenario.open_prs[number]["opened"]
-        assert isinstance(template, Template)
-        yield template
-    kinds, weights = zip(*MIX, strict=True)
-    while True:
-        kind = rng.choices(kinds, weights)[0]
-        if kind == "merged" and merges:
-            yield merges.pop()
-            continue
-        templates = scenario.open_prs[rng.choice(numbers)]
-        chosen = templates["review" if kind != "synchronize" else "synchronize"]
-        yield rng.choice(chosen) if isinstance(chosen, list) else chosen
-
-
-@dataclass(frozen=True)
-class Job:
-    """One generator process's share of the load."""
-
-    urls: list[str]
-    scenario: Scenario
-    secret: str
-    connections: int
-    rate: float
-    seconds: float
-    part: int
-    parts: int
-    out: Path
-
-
-def generate(job: Job, ready: Any, go: Any) -> None:
-    """In its own process: the job's keep-alive connections for its seconds; results to its file.
-
-    Says ``ready`` once started, and begins on ``go`` (so the CPU is measured over the load).
-    """
-    ready.set()
-    go.wait(60)
-    asyncio.run(_generate(job))
-
-
-async def _generate(job: Job) -> None:
-    urls, scenario, secret, part = job.urls, job.scenario, job.secret, job.part
-    connections, rate, seconds = job.connections, job.rate, job.seconds
-    key = secret.encode()
-    source = _deliveries(scenario, part, job.parts, seed=part)
-    results: list[str] = []
-    serial = 0
-    stop_at = time.monotonic() + seconds
-    wall_offset = time.time() - time.monotonic()
-
-    async def one(session: aiohttp.ClientSession, url: str) -> None:
-        nonlocal serial
-        serial += 1
-        template = next(source)
-        token = f"load-{part}-{serial}-{os.getpid()}"
-        body = template.before + token.encode() + template.after
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "GitHub-Hookshot/eucora-load",
-            "X-GitHub-Event": template.event,
-            "X-GitHub-Delivery": token,
-            "X-GitHub-Hook-ID": "123456",
-            "X-Hub-Signature-256": "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
-        }
-        sent = time.monotonic()
-        try:
-            async with session.post(url, data=body, headers=headers) as response:
-                text = (await response.text()).strip()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            status, text = 0, type(error).__name__
-        answered = time.monotonic()
-        results.append(
-            f"{token}\t{template.kind}\t{template.pr}\t{template.head_sha}\t"
-            f"{sent + wall_offset:.6f}\t{answered - sent:.6f}\t{status}\t{text[:40]}"
-        )
-
-    async def connection(session: aiohttp.ClientSession, n: int) -> None:
-        url = urls[n % len(urls)] + "/webhook"
-        interval = 1.0 / rate if rate > 0 else 0.0
-        next_at = time.monotonic() + random.Random(n).random() * interval
-        while True:
-            if interval:
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-                next_at += interval
-            if time.monotonic() >= stop_at:
-                return
-            await one(session, url)
-
-    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.gather(*(connection(session, n) for n in range(connections)))
-    await asyncio.to_thread(job.out.write_text, "\n".join(results) + "\n", encoding="utf-8")
+# --- the load generator (a separate process: benchmarks/load_generator.py) ---------------------
 
 
 @dataclass
@@ -302,6 +179,26 @@ class Sent:
     text: str
 
 
+def _start_generator(job: Job, work: Path) -> subprocess.Popen[str]:
+    """A Python running ``benchmarks.load_generator.main(JOB)``, once it says it is ready."""
+    job_file = work / f"job-{job.connections}-{job.part}.pickle"
+    job_file.write_bytes(pickle.dumps(job))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", GENERATOR, str(job_file)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 120)
+    if not ready or proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        proc.wait(10)
+        raise SystemExit("the load generator did not start")
+    return proc
+
+
 def run_generators(  # noqa: PLR0913, PLR0917 - what one load needs
     urls: list[str],
     scenario: Scenario,
@@ -313,30 +210,30 @@ def run_generators(  # noqa: PLR0913, PLR0917 - what one load needs
 ) -> list[Sent]:
     """Run the generator processes; ``started(pids)`` is called when they are about to begin."""
     parts = 2 if connections > 200 else 1
-    context = multiprocessing.get_context("spawn")
     outs = [work / f"sent-{connections}-{p}.tsv" for p in range(parts)]
-    readies = [context.Event() for _ in range(parts)]
-    go = context.Event()
-    jobs = [
-        Job(urls, scenario, secret, connections // parts, args.rate, args.seconds, p, parts, out)
-        for p, out in enumerate(outs)
-    ]
-    procs = [
-        context.Process(target=generate, args=(job, ready, go))
-        for job, ready in zip(jobs, readies, strict=True)
-    ]
-    for proc in procs:
-        proc.start()
-    for ready in readies:
-        if not ready.wait(120):
-            raise SystemExit("the load generator did not start")
-    started([proc.pid for proc in procs])
-    go.set()
-    for proc in procs:
-        proc.join(args.seconds + REQUEST_TIMEOUT + 120)
-        if proc.is_alive():
-            proc.kill()
-            raise SystemExit("the load generator did not stop")
+    with contextlib.ExitStack() as stack:
+        procs = []
+        for part, out in enumerate(outs):
+            job = Job(
+                urls,
+                scenario,
+                secret,
+                connections // parts,
+                args.rate,
+                args.seconds,
+                part,
+                parts,
+                out,
+            )
+            procs.append(stack.enter_context(_start_generator(job, work)))
+        started([proc.pid for proc in procs])
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.close()
+        for proc in procs:
+            if proc.wait(args.seconds + REQUEST_TIMEOUT + 120) != 0:
+                raise SystemExit(f"the load generator failed ({proc.returncode})")
     sent = []
     for path in outs:
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -442,6 +339,7 @@ class WaitSampler(threading.Thread):
         super().__init__(daemon=True)
         self.url = url
         self.samples: Counter[str] = Counter()
+        self.polls = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -453,11 +351,20 @@ class WaitSampler(threading.Thread):
                     " WHERE datname = current_database() AND state = 'active'"
                     " AND pid <> pg_backend_pid()"
                 ).fetchall()
+                self.polls += 1
                 for kind, event in rows:
                     self.samples[f"{kind}:{event}" if kind else "CPU"] += 1
 
 
 # --- the topologies -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Servers:
+    """PostgreSQL and Redis servers to use rather than start (a test session's), or none."""
+
+    postgres: PostgresServer | None = None
+    redis: RedisServer | None = None
 
 
 @dataclass
@@ -524,49 +431,32 @@ def embedded_stack(work: Path, double: GitHubDouble, args: argparse.Namespace) -
 
 
 @contextlib.contextmanager
-def scaleout_stack(work: Path, double: GitHubDouble, args: argparse.Namespace) -> Iterator[Stack]:
-    with contextlib.ExitStack() as stack:
-        postgres = stack.enter_context(running_postgres(durable=True))
-        broker = stack.enter_context(running_redis())
-        url = postgres.create_database()
-        engine = create_database_engine(url)
-        stack.callback(engine.dispose)
-        upgrade_schema(engine)
-        environ = {
-            **_environ(double, work / "scaleout"),
-            "EUCORA_DATABASE_URL": url,
-            "EUCORA_BROKER_URL": broker.url(),
-        }
+def scaleout_stack(
+    work: Path, double: GitHubDouble, args: argparse.Namespace, servers: Servers
+) -> Iterator[Stack]:
+    """PostgreSQL (durable, unless the caller's ``servers`` give one) and Redis, two replicas
+    splitting ``--workers`` between them, two workers (``tests/support/topology.py``)."""
+    environ = _environ(double, work / "scaleout")
+    with running_topology(
+        work, environ, durable=True, postgres=servers.postgres, redis=servers.redis, redis_db=11
+    ) as topology:
         meter = CpuMeter()
-        urls: list[str] = []
-        replicas: list[Process] = []
-        per_replica = max(1, args.workers // 2)
-        for n in (1, 2):
-            port = free_port()
-            env = {**environ, "EUCORA_HOME": str(work / f"replica-{n}")}
-            command = eucora(
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(per_replica),
-                "--threads",
-                str(args.threads),
-            )
-            replica = stack.enter_context(running(command, env, work / f"replica-{n}.log", port))
-            replicas.append(replica)
-            urls.append(replica.base)
+        replicas = topology.start_replicas(
+            2, workers=max(1, args.workers // 2), threads=args.threads
+        )
+        for n, replica in enumerate(replicas, 1):
             meter.add(f"eucora serve replica {n}", "group", replica.popen.pid)
         for n in (1, 2):
-            env = {**environ, "EUCORA_HOME": str(work / f"worker-{n}")}
-            command = eucora("worker", "--concurrency", "2")
-            worker = stack.enter_context(running(command, env, work / f"worker-{n}.log"))
-            stack.callback(worker.kill9)
+            worker = topology.start_worker(concurrency=2)
             meter.add(f"eucora worker {n}", "group", worker.popen.pid)
-        postmaster = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
-        meter.add("PostgreSQL", "tree", postmaster)
-        meter.add("Redis", "self", broker.process.pid)
-        yield Stack(urls, Inbox(engine), meter, database_url=url)
+        meter.add("PostgreSQL", "tree", topology.postmaster_pid())
+        meter.add("Redis", "self", topology.redis.process.pid)
+        yield Stack(
+            [r.base for r in replicas],
+            Inbox(topology.engine),
+            meter,
+            database_url=topology.database_url,
+        )
 
 
 # --- one measured run ------------------------------------------------------------------------------
@@ -648,6 +538,7 @@ def measure(  # noqa: C901, PLR0913, PLR0917 - what one run needs, in order
     work: Path,
     source: GitRepo,
     key: tuple[str, str],
+    servers: Servers,
 ) -> dict[str, Any]:
     """Start ``topology``, load it, drain it; the figures."""
     run_dir = work / f"{topology}-{connections}"
@@ -667,7 +558,7 @@ def measure(  # noqa: C901, PLR0913, PLR0917 - what one run needs, in order
         elif topology == "embedded":
             manager = embedded_stack(run_dir, double, args)
         else:
-            manager = scaleout_stack(run_dir, double, args)
+            manager = scaleout_stack(run_dir, double, args, servers)
         with manager as stack:
             if stack.inbox is not None:
                 warm_up(stack.urls[0], scenario, secret, double)
@@ -747,6 +638,7 @@ def measure(  # noqa: C901, PLR0913, PLR0917 - what one run needs, in order
             "checks_measured": len(checks),
             "cores": cores,
             "db_waits": dict(waits.samples.most_common(6)) if waits else {},
+            "db_polls": waits.polls if waits else 0,
             "load_before": load_before,
             "load_after": load_after,
         }
@@ -785,7 +677,9 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+def main(argv: list[str] | None = None, servers: Servers | None = None) -> list[dict[str, Any]]:
+    """Run the benchmark; ``servers`` (from a test) replaces the PostgreSQL and Redis it starts."""
+    servers = servers or Servers()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--topology", nargs="+", default=["floor", "embedded", "scaleout"])
     parser.add_argument("--connections", type=int, nargs="+", default=[100, 1000])
@@ -801,10 +695,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--profile", type=Path, help="py-spy the EUCORA processes into this folder")
-    parser.add_argument("--quick", action="store_true", help="a few seconds, 10 connections, 6 PRs")
+    parser.add_argument("--quick", action="store_true", help="2 seconds, 10 connections, 4 PRs")
     args = parser.parse_args(argv)
     if args.quick:
-        args.seconds, args.prs, args.drain_timeout = 3.0, 6, 120.0
+        args.seconds, args.prs, args.drain_timeout = 2.0, 4, 120.0
         args.connections = [10]
         args.rate = 5.0
     work = Path(tempfile.mkdtemp(prefix="eucora-bench-load-"))
@@ -814,7 +708,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         key = generate_app_key()
         for connections in args.connections:
             for topology in args.topology:
-                result = measure(topology, connections, args, work, source, key)
+                result = measure(topology, connections, args, work, source, key, servers)
                 results.append(result)
                 print(report(result), flush=True)
         if args.json:

@@ -15,7 +15,7 @@ The order, and the one cycle in it::
     publications relay.bind(publisher.run)     the cycle: the queue runs the publisher, which
                                                sends to the queue; the relay breaks it, bound once
     DeliveryProcessor(handler, also_sweep=(publisher.sweep,))
-    deliveries relay.bind(delivery_turns(...)) (the worker: Celery's task drains in short turns)
+    deliveries relay.bind(queue.delivery_turns(...)) (the worker: Celery drains in short turns)
 """
 
 from __future__ import annotations
@@ -614,32 +614,6 @@ def build_intake(
     )
 
 
-DELIVERIES_PER_TURN = 8
-"""How many deliveries one Celery delivery task takes before it lets other queued work run."""
-
-
-def delivery_turns(
-    drain: Callable[..., int], requeue: Callable[[str], None], *, turn: int = DELIVERIES_PER_TURN
-) -> Callable[[str], None]:
-    """The delivery task: drain a short turn, then queue one wake-up behind what waits.
-
-    A task that drained every due delivery held its pool slot for as long as webhooks kept
-    coming, and a publication message waited behind it (seen in the topology fault suite). A
-    wake-up that cannot be sent is not an error: the deliveries stay due and the worker's sweeper
-    wakes them.
-    """
-
-    def run(delivery_id: str) -> None:
-        if drain(delivery_id, limit=turn) < turn:
-            return
-        try:
-            requeue(delivery_id)
-        except Exception:  # noqa: BLE001 - the broker is down: the sweeper re-sends wake-ups
-            log.warning("could not queue the next turn of deliveries; the sweeper will")
-
-    return run
-
-
 @dataclass
 class Worker:
     """What ``eucora worker`` runs: the Celery app whose task drains the inbox."""
@@ -660,7 +634,7 @@ def build_worker(
 ) -> Worker:
     """The Celery worker: its tasks run :meth:`DeliveryProcessor.drain` and ``Publisher.run``."""
     from bot.adapters.publish_queue import CeleryPublications
-    from bot.adapters.queue import CeleryWakeups, create_celery
+    from bot.adapters.queue import CeleryWakeups, create_celery, delivery_turns
 
     if not settings.broker_url:
         raise ConfigError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.bootstrap import DELIVERIES_PER_TURN, delivery_turns
+from bot.adapters.queue import DELIVERIES_PER_TURN, delivery_turns
 
 
 class _Inbox:

@@ -27,23 +27,20 @@ killed worker's delivery is taken over in seconds.
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.adapters.storage import AuditLog, create_database_engine, upgrade_schema
+from bot.adapters.storage import AuditLog
 from bot.adapters.storage.inbox import Inbox
 from bot.adapters.storage.publications import Outbox
 from bot.core.github_model import APPROVAL_CHECK, POLICY_CHECK
@@ -54,16 +51,8 @@ from tests.entrypoints.test_publish_e2e import intents_of
 from tests.support import webhooks
 from tests.support.balancer import Balancer, balancing
 from tests.support.gitrepo import GitRepo
-from tests.support.postgres import (
-    START_TIMEOUT_SECONDS,
-    PostgresServer,
-    _as_user,
-    _run,
-    _runner,
-    running_postgres,
-)
-from tests.support.redis import RedisServer, running_redis
-from tests.support.serving import Process, eucora, free_port, request, running
+from tests.support.serving import request
+from tests.support.topology import Topology, running_topology
 
 pytestmark = pytest.mark.slow
 
@@ -102,98 +91,6 @@ def source(tmp_path: Path) -> GitRepo:
     return repo
 
 
-@dataclass
-class Topology:
-    postgres: PostgresServer
-    redis: RedisServer
-    engine: Engine
-    planes: PlaneDoubles
-    environ: dict[str, str]
-    logs: Path
-    stack: contextlib.ExitStack
-    replicas: list[Process] = field(default_factory=list)
-    workers: list[Process] = field(default_factory=list)
-    dead: list[Process] = field(default_factory=list)
-
-    def start_replica(self) -> Process:
-        n, port = len(self.replicas) + 1, free_port()
-        env = {**self.environ, "EUCORA_HOME": str(self.logs / f"replica-{n}")}
-        command = eucora("serve", "--port", str(port), "--workers", "1", "--threads", "4")
-        replica = self.stack.enter_context(
-            running(command, env, self.logs / f"replica-{n}.log", port)
-        )
-        self.replicas.append(replica)
-        return replica
-
-    def start_worker(self) -> Process:
-        n = len(self.workers) + 1
-        env = {**self.environ, "EUCORA_HOME": str(self.logs / f"worker-{n}")}
-        command = eucora("worker", "--concurrency", "2")
-        worker = self.stack.enter_context(running(command, env, self.logs / f"worker-{n}.log"))
-        self.stack.callback(worker.kill9)
-        self.workers.append(worker)
-        return worker
-
-    def kill9(self, process: Process) -> None:
-        self.dead.append(process)
-        process.kill9()
-
-    def live(self, processes: list[Process]) -> list[Process]:
-        return [p for p in processes if p not in self.dead and p.popen.poll() is None]
-
-    def live_replicas(self) -> list[str]:
-        """The balancer's upstreams: the replicas not killed."""
-        return [p.base for p in self.live(self.replicas)]
-
-    def logs_tail(self) -> str:
-        return "\n".join(
-            f"--- {p.log.name}\n{p.output()[-3000:]}" for p in self.replicas + self.workers
-        )
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run ``eucora ARGS`` against the topology's database and the GitHub double."""
-        env = {**self.environ, "EUCORA_HOME": str(self.logs / "cli")}
-        return subprocess.run(
-            eucora(*args),
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
-    def stop_postgres(self) -> None:
-        prefix, _, _ = _runner()
-        data = str(self.postgres.data_dir)
-        command = [str(self.postgres.bin_dir / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"]
-        _run(_as_user(prefix, command), timeout=60)
-
-    def start_postgres(self) -> None:
-        prefix, _, _ = _runner()
-        options = [
-            f"-p {self.postgres.port}",
-            "-c listen_addresses=127.0.0.1",
-            f"-k {self.postgres.root}",
-            "-c max_connections=100",
-            "-c fsync=off",
-            "-c synchronous_commit=off",
-        ]
-        command = [
-            str(self.postgres.bin_dir / "pg_ctl"),
-            "-D",
-            str(self.postgres.data_dir),
-            "-l",
-            str(self.postgres.root / "server.log"),
-            "-w",
-            "-t",
-            str(START_TIMEOUT_SECONDS),
-            "-o",
-            " ".join(options),
-            "start",
-        ]
-        _run(_as_user(prefix, command), timeout=START_TIMEOUT_SECONDS + 10)
-
-
 def _stop_all(planes: PlaneDoubles) -> None:
     """Stop the doubles at once (each waits for its server loop's poll interval)."""
     with ThreadPoolExecutor(len(planes.all)) as pool:
@@ -201,38 +98,36 @@ def _stop_all(planes: PlaneDoubles) -> None:
 
 
 @pytest.fixture
-def topology(
-    tmp_path: Path, source: GitRepo, github_double: GitHubDouble, github_env: dict[str, str]
-) -> Iterator[Topology]:
-    with contextlib.ExitStack() as stack:
-        planes = PlaneDoubles(intents_of(source, [path for path, _, _ in MERGES])).start()
-        stack.callback(_stop_all, planes)
-        planes.awx.steps_to_finish = 1  # a launched job ends at its first read
-        planes.landscape.steps_to_finish = 1
-        postgres = stack.enter_context(running_postgres())
-        broker = stack.enter_context(running_redis())
-        url = postgres.create_database()
-        engine = create_database_engine(url)
-        stack.callback(engine.dispose)
-        upgrade_schema(engine)
-        environ = {
-            **github_env,
-            **planes.sccm.environ(),
-            **planes.landscape.environ(),
-            **planes.awx.environ(),
-            "EUCORA_DATABASE_URL": url,
-            "EUCORA_BROKER_URL": broker.url(),
-            "EUCORA_EVIDENCE_DIR": str(tmp_path / "evidence"),
-            "EUCORA_PUBLIC_URL": "https://eucora.example",
-            "EUCORA_GITHUB_WRITE_INTERVAL": "0",
-            "EUCORA_INBOX_LEASE_SECONDS": str(LEASE_SECONDS),
-            "EUCORA_PUBLISH_LEASE_SECONDS": "30",
-            "EUCORA_SWEEP_SECONDS": "0.5",
-            "EUCORA_REDELIVER_INTERVAL": "0",  # the test runs ``eucora redeliver`` itself
-        }
-        topology = Topology(postgres, broker, engine, planes, environ, tmp_path, stack)
-        yield topology
+def planes(source: GitRepo) -> Iterator[PlaneDoubles]:
+    planes = PlaneDoubles(intents_of(source, [path for path, _, _ in MERGES])).start()
+    planes.awx.steps_to_finish = 1  # a launched job ends at its first read
+    planes.landscape.steps_to_finish = 1
+    try:
+        yield planes
+    finally:
+        _stop_all(planes)
     assert planes.violations == []
+
+
+@pytest.fixture
+def topology(
+    tmp_path: Path, planes: PlaneDoubles, github_env: dict[str, str]
+) -> Iterator[Topology]:
+    environ = {
+        **github_env,
+        **planes.sccm.environ(),
+        **planes.landscape.environ(),
+        **planes.awx.environ(),
+        "EUCORA_EVIDENCE_DIR": str(tmp_path / "evidence"),
+        "EUCORA_PUBLIC_URL": "https://eucora.example",
+        "EUCORA_GITHUB_WRITE_INTERVAL": "0",
+        "EUCORA_INBOX_LEASE_SECONDS": str(LEASE_SECONDS),
+        "EUCORA_PUBLISH_LEASE_SECONDS": "30",
+        "EUCORA_SWEEP_SECONDS": "0.5",
+        "EUCORA_REDELIVER_INTERVAL": "0",  # the test runs ``eucora redeliver`` itself
+    }
+    with running_topology(tmp_path, environ) as topology:
+        yield topology
 
 
 def _wait(
@@ -476,7 +371,11 @@ def _settle(topology: Topology, inbox: Inbox, sent: set[str]) -> None:
 
 
 def _published_once(
-    topology: Topology, double: GitHubDouble, outbox: Outbox, merged: list[Any]
+    topology: Topology,
+    planes: PlaneDoubles,
+    double: GitHubDouble,
+    outbox: Outbox,
+    merged: list[Any],
 ) -> list[Any]:
     """Every merge published exactly once: one object per publication on its plane double,
     one GitHub deployment each ending ``success``, no ring published (promoted) twice."""
@@ -490,7 +389,6 @@ def _published_once(
         "every merge to be published",
         describe=lambda: str([(c.id, c.state) if c else None for c in changes()]),
     )
-    planes = topology.planes
     assert planes.objects() == ONE_EACH
     assert len(planes.sccm.assignments) == 1
     assert (planes.landscape.creates["launch"], planes.awx.creates["launch"]) == (1, 1)
@@ -520,16 +418,16 @@ def _no_run_left_in_progress(double: GitHubDouble, prs: list[Any]) -> None:
 
 
 def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(
-    topology: Topology, github_double: GitHubDouble, source: GitRepo
+    topology: Topology, planes: PlaneDoubles, github_double: GitHubDouble, source: GitRepo
 ) -> None:
-    double, planes = github_double, topology.planes
+    double = github_double
     installation = double.add_installation("acme")
     double.add_team("acme", "cab", CAB)
     double.add_repository(REPO, installation=installation, source=source.path)
     prs = [double.open_pull_request(REPO, head="change", author="dave") for _ in range(PRS)]
     started = time.monotonic()
+    topology.start_replicas(2)
     for _ in range(2):
-        topology.start_replica()
         topology.start_worker()
     balancer: Balancer = topology.stack.enter_context(balancing(topology.live_replicas))
     double.webhook_url = f"{balancer.url}/webhook"
@@ -563,7 +461,7 @@ def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(
 
     sent = _redeliver_what_failed(topology, double, inbox, failed_while_down)
     _settle(topology, inbox, sent)
-    publications = _published_once(topology, double, outbox, merged)
+    publications = _published_once(topology, planes, double, outbox, merged)
 
     attempts = double.hookshot.sent
     rows = {r["delivery_id"]: r for r in inbox.rows()}

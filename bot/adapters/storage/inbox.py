@@ -15,7 +15,9 @@ State machine of a row (``status``)::
   only) within the replay window of its newest stored copy, except the repeat of a timeless
   event after a change of that event in between (``bot.core.webhooks.is_replay``). Neither is
   stored; after the window the body is a new delivery. The check and the insert are one
-  transaction, serialised per body (SQLite's write lock, a PostgreSQL advisory lock).
+  transaction, serialised per body (SQLite's write lock, a PostgreSQL advisory lock); the stores
+  waiting in one process share that transaction and its commit (group commit), each checked as
+  it would be alone and answered only once committed.
 * Claiming takes the oldest due row whose pull request (``serial_key``) has nothing running; for
   an evaluation it runs the *newest* pending evaluation of that PR and marks the older ones
   collapsed (same head SHA) or superseded (older head). For a review it runs the newest of the
@@ -129,13 +131,21 @@ _SQLITE_WRITERS = _WriterLock()
 
 @dataclass(slots=True)
 class _Pending:
-    """A delivery waiting for the group commit (SQLite): its row and, once committed, the answer."""
+    """A delivery waiting for the group commit: its row and, once committed, the answer."""
 
     row: dict[str, Any]
     event: str
     done: threading.Event = field(default_factory=threading.Event)
+    taken: bool = False
+    """PostgreSQL: a batch holds it (its committer answers it)."""
     stored: Stored | None = None
     error: BaseException | None = None
+
+
+POSTGRESQL_BATCHES_IN_FLIGHT = 2
+"""PostgreSQL: how many intake batches of one process commit at once. While one waits for its
+WAL flush, the next collects the stores that arrive meanwhile: the commits overlap (as separate
+stores' would) and each is shared by every store waiting when it began."""
 
 
 _INSERT = insert(inbox)
@@ -145,6 +155,12 @@ _BODY_LOCK_SPACE = 0x65756372
 checked and stored; the second is taken from the body's digest (two-key locks never meet the
 one-key locks of the migrations and the audit log)."""
 _BODY_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:key AS integer))")
+_BODY_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(CAST(:space AS integer), key)"
+    " FROM unnest(CAST(:keys AS integer[])) WITH ORDINALITY AS taken(key, n) ORDER BY n"
+)
+"""A batch's body locks, one statement, in the (ascending) order given: two batches that lock
+the same bodies take them in the same order, so they never wait for each other in a circle."""
 _LEASE_EXPIRED = "lease expired: the worker was lost"
 _COALESCING = (DeliveryKind.EVALUATE.value, DeliveryKind.MERGE_GROUP.value)
 _FOLDING = DeliveryKind.REVIEW.value
@@ -221,6 +237,8 @@ class Inbox:
         self._engine = engine
         self._waiting: list[_Pending] = []
         self._waiting_lock = threading.Lock()
+        self._batch_ended = threading.Condition(self._waiting_lock)
+        self._batches_in_flight = 0
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.replay_window = replay_window
@@ -284,12 +302,79 @@ class Inbox:
         """Check for a duplicate or replay and insert, in one transaction (see the docstring)."""
         if not is_postgresql(self._engine):
             return self._store_grouped(row, event)
+        return self._store_batched(row, event)
+
+    def _store_batched(self, row: dict[str, Any], event: str) -> Stored:
+        """PostgreSQL: the stores waiting in this process share one transaction and one commit.
+
+        Each store queues its row. When fewer than ``POSTGRESQL_BATCHES_IN_FLIGHT`` batches are
+        committing, the store takes every queued row (its own included) as a batch and commits
+        it: the body locks of the batch first (in ascending order), then each row checked as it
+        would be alone, in arrival order (the rows before it in the batch included), then one
+        commit. Otherwise it waits until a batch takes its row or a slot frees. Nobody returns
+        before its row is committed; a batch that fails answers every row in it with the error
+        (the web answers 503: never 202 for what was not stored).
+        """
+        pending = _Pending(row, event)
+        with self._batch_ended:
+            self._waiting.append(pending)
+            while not pending.taken and self._batches_in_flight >= POSTGRESQL_BATCHES_IN_FLIGHT:
+                self._batch_ended.wait()
+            batch: list[_Pending] = []
+            if not pending.taken:
+                batch, self._waiting = self._waiting, []
+                for taken in batch:
+                    taken.taken = True
+                self._batches_in_flight += 1
+        if batch:
+            try:
+                self._commit_postgresql_batch(batch)
+            finally:
+                with self._batch_ended:
+                    self._batches_in_flight -= 1
+                    self._batch_ended.notify_all()
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.stored is not None  # noqa: S101 - set before done
+        return pending.stored
+
+    def _commit_postgresql_batch(self, batch: list[_Pending]) -> None:
+        """Store ``batch`` in one transaction; answer each (the error, when it failed)."""
         try:
-            with self._transaction() as connection:
-                key = int(row["body_sha256"][:8], 16) - 2**31  # a signed 32-bit int
-                connection.execute(_BODY_LOCK, {"space": _BODY_LOCK_SPACE, "key": key})
+            with self._engine.begin() as connection:
+                keys = sorted({_body_key(p.row) for p in batch})
+                connection.execute(_BODY_LOCKS, {"space": _BODY_LOCK_SPACE, "keys": keys})
+                answers = [self._check_and_insert(connection, p.row, p.event) for p in batch]
+        except IntegrityError:
+            # Another writer stored one of these delivery ids just now: each alone then.
+            for pending in batch:
+                self._answer_alone(pending)
+            return
+        except BaseException as error:  # noqa: BLE001 - each waiter raises it in its own thread
+            _fail_all(batch, error)
+            return
+        _answer_all(batch, answers)
+
+    def _answer_alone(self, pending: _Pending) -> None:
+        try:
+            pending.stored = self._store_one_postgresql(pending.row, pending.event)
+        except BaseException as error:  # noqa: BLE001 - raised in the waiter's thread
+            pending.error = error
+        pending.done.set()
+
+    def _store_one_postgresql(self, row: dict[str, Any], event: str) -> Stored:
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(_BODY_LOCK, {"space": _BODY_LOCK_SPACE, "key": _body_key(row)})
                 return self._check_and_insert(connection, row, event)
         except IntegrityError:
+            with self._engine.connect() as connection:
+                seen = connection.execute(
+                    select(inbox.c.seq).where(inbox.c.delivery_id == row["delivery_id"])
+                ).first()
+            if seen is None:
+                raise  # not a duplicate delivery id: never answered as stored
             return Stored.DUPLICATE  # the same delivery id, stored by another writer just now
 
     def _store_grouped(self, row: dict[str, Any], event: str) -> Stored:
@@ -327,13 +412,9 @@ class Inbox:
                 # Not expected under SQLite's write lock; each row alone then, as before.
                 answers = [self._store_alone(p) for p in batch]
         except BaseException as error:
-            for pending in batch:
-                pending.error = error
-                pending.done.set()
+            _fail_all(batch, error)
             raise
-        for pending, answer in zip(batch, answers, strict=True):
-            pending.stored = answer
-            pending.done.set()
+        _answer_all(batch, answers)
 
     def _store_alone(self, pending: _Pending) -> Stored:
         try:
@@ -724,6 +805,25 @@ def _adopt(connection: Connection, settled: list[str], runner: str) -> None:
     connection.execute(
         update(inbox).where(inbox.c.merged_into.in_(settled)).values(merged_into=runner)
     )
+
+
+def _answer_all(batch: list[_Pending], answers: list[Stored]) -> None:
+    """The batch is committed: each waiter gets its answer."""
+    for pending, answer in zip(batch, answers, strict=True):
+        pending.stored = answer
+        pending.done.set()
+
+
+def _fail_all(batch: list[_Pending], error: BaseException) -> None:
+    """The batch failed: each waiter raises the error in its own thread."""
+    for pending in batch:
+        pending.error = error
+        pending.done.set()
+
+
+def _body_key(row: dict[str, Any]) -> int:
+    """The second key of a body's advisory lock: a signed 32-bit int from its digest."""
+    return int(row["body_sha256"][:8], 16) - 2**31
 
 
 def _retrying(timeout: float = 60.0) -> Any:
