@@ -315,6 +315,24 @@ def _fast_checks(
     )
 
 
+def _checks_left(
+    kind: DocumentKind, folded: frozenset[str], data: Mapping[str, Any]
+) -> tuple[semantics.Check, ...]:
+    """The checks the fast path runs on a document valid for its fast schema."""
+    if kind is not DocumentKind.INTENT:
+        return _fast_checks(kind, folded)
+    plane = data.get("plane")
+    if type(plane) is not str:
+        plane = None
+    return _fast_checks(
+        kind,
+        folded,
+        _intent_surely_clean(data),
+        plane,
+        plane is not None and _without_section(data, plane),
+    )
+
+
 def compile_document_schema(kind: DocumentKind, schema: Mapping[str, Any]) -> CompiledSchema:
     """Compile a kind's schema with the semantic checks its fast validator can decide."""
     return compile_schema(schema, FOLDED.get(kind))
@@ -337,9 +355,11 @@ class ValidatedDocument:
     """One validated file: its text, data (``None`` when it could not be loaded) and findings.
 
     The source map is built only when somebody needs a line (a later finding on a clean file).
+    A clean ASCII file keeps its bytes (``ascii_raw``) and decodes its text on first use: the
+    fast path's text is then freed at once instead of kept beside the bytes.
     """
 
-    __slots__ = ("_source_map", "data", "findings", "kind", "path", "text")
+    __slots__ = ("_ascii_raw", "_source_map", "_text", "data", "findings", "kind", "path")
 
     def __init__(  # noqa: PLR0913 - one keyword per attribute
         self,
@@ -350,13 +370,22 @@ class ValidatedDocument:
         data: Any,
         findings: tuple[Finding, ...],
         source_map: SourceMap | None = None,
+        ascii_raw: bytes | None = None,
     ) -> None:
         self.path = path
         self.kind = kind
-        self.text = text
+        self._text = text
+        self._ascii_raw = ascii_raw
         self.data = data
         self.findings = findings
         self._source_map = source_map
+
+    @property
+    def text(self) -> str | None:
+        """The file's text (``None`` when it could not be decoded)."""
+        if self._text is None and self._ascii_raw is not None:
+            self._text = self._ascii_raw.decode("ascii")
+        return self._text
 
     @property
     def ok(self) -> bool:
@@ -530,23 +559,17 @@ class DocumentValidator:
                 return None
         except ValueError:  # jsonschema-rs refuses keys that are not text
             return None
-        if kind is DocumentKind.INTENT:
-            plane = data.get("plane")
-            if type(plane) is not str:
-                plane = None
-            checks = _fast_checks(
-                kind,
-                schema.folded,
-                _intent_surely_clean(data),
-                plane,
-                plane is not None and _without_section(data, plane),
-            )
-        else:
-            checks = _fast_checks(kind, schema.folded)
-        for check in checks:
+        for check in _checks_left(kind, schema.folded, data):
             for _ in check(data):
                 return None
-        return ValidatedDocument(path=path, kind=kind, text=text, data=data, findings=())
+        return ValidatedDocument(  # an ASCII file's text is decoded again if somebody reads it
+            path=path,
+            kind=kind,
+            text=text if ascii_raw is None else None,
+            data=data,
+            findings=(),
+            ascii_raw=ascii_raw,
+        )
 
     def _reference(self, text: str, path: str, kind: DocumentKind | None) -> ValidatedDocument:
         loaded = load_yaml(text, path, self.limits)

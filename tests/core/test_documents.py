@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +28,7 @@ from bot.core.documents import (
 )
 from bot.core.findings import Severity
 from bot.core.plane_settings import check_plane_sections
+from bot.core.schema import _WHOLE_NUMBERS, WHOLE_NUMBER
 from tests.conftest import EXAMPLES
 from tests.support.corpus import generate_intent_text
 
@@ -393,6 +395,49 @@ def test_the_fast_schema_refuses_a_float_where_a_whole_number_goes(
     data = build_document_validator().validate(generate_intent_text(3).encode(), "g.yaml").data
     data["rings"][1]["devices"] = devices
     assert compiled_schemas()[DocumentKind.INTENT].is_valid(data) is valid
+
+
+_WHOLE_NUMBER_PLACES = {
+    "devices": ("rings", 1, "devices"),
+    "sizeBytes": ("package", "sizeBytes"),
+    "vulnerabilities": ("evidence", "vulnerabilities", "high"),
+}
+
+
+@pytest.mark.parametrize("place", sorted(_WHOLE_NUMBER_PLACES))
+@pytest.mark.parametrize(
+    "value",
+    [7, 2**63, 10**30, 0.0, -0.0, 7.0, 7.5, 1e300, float("inf"), float("nan"), True, "7"],
+    ids=repr,
+)
+def test_the_fast_schema_takes_a_whole_number_and_nothing_else(place: str, value: object) -> None:
+    """Wherever the type is integer, only an int is valid for the fast schema: never a float,
+    whatever its value (the reference says ``yaml.float`` about each), nor a boolean or text."""
+    data = build_document_validator().validate(generate_intent_text(3).encode(), "g.yaml").data
+    *parents, last = _WHOLE_NUMBER_PLACES[place]
+    node = data
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    valid = type(value) is int
+    assert compiled_schemas()[DocumentKind.INTENT].is_valid(data) is valid
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        *[(3, True), (-(2**70), True), ("3.0", True), (None, True), (True, True), ([1.5], True)],
+        *[({"a": 1.5}, True), (3.0, False), (-0.0, False), (3.5, False), (1e300, False)],
+    ],
+)
+def test_the_whole_number_resource_refuses_floats_only(value: object, valid: bool) -> None:
+    """The draft-04 resource the fast schema refers to where a number goes: it refuses a float
+    (not what is inside a list or a mapping) and leaves everything else to the schema's type.
+
+    (An infinite or NaN float has no JSON type in jsonschema-rs: the type refuses it wherever a
+    number goes, see the test above.)"""
+    refusal = jsonschema_rs.validator_for({"$ref": WHOLE_NUMBER}, registry=_WHOLE_NUMBERS)
+    assert refusal.is_valid(value) is valid
 
 
 def _every_plane_section(plane: str) -> dict[str, object]:
