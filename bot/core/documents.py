@@ -424,7 +424,6 @@ _SEPARATORS = " \t\n\r[{,"
 # A plain number with a leading zero: a 0 after a separator (or after a sign that follows one),
 # followed by a digit, "_" or a base letter.
 _LEADING_ZERO = re.compile(r"0(?:(?<=[ \t\[{,]0)|(?<=[ \t\[{,][-+]0))[0-9_bBxXoO]")
-_AFTER_ZERO = frozenset(b"0123456789_bBxXoO")
 _PLAIN_TOKEN = re.compile(r"[^ \t\r\n,\]}#]*")
 _DIVERGENT_NUMBER = re.compile(
     r"[-+]?(?:0[0-9_]+|0[bB][01_]*|0[xX][0-9a-fA-F_]*|0[oO][0-7_]*|[0-9_.]*_[0-9_.]*)"
@@ -435,7 +434,7 @@ _LONG_DIGITS = re.compile(f"[0-9]{{{MAX_INTEGER_DIGITS + 1}}}")
 # more): the characters YAML forbids (C0 controls but tab, line feed and carriage return; DEL) and
 # the marks of anchors, aliases and tags and "<" (of a merge key "<<") become NUL, the separators
 # before a plain scalar a space and a sign "-", so that one scan finds any mark (a "<" is then
-# looked at again) and two short searches any leading-zero number.
+# looked at again) and one more (:data:`_ZERO_THEN`) any leading-zero number.
 _ASCII_TABLE = bytes(
     0
     if (b < 0x20 and b not in (0x09, 0x0A, 0x0D)) or b == 0x7F or b in b"&*!<"
@@ -446,7 +445,10 @@ _ASCII_TABLE = bytes(
     else b
     for b in range(256)
 )
-_ZERO_NEEDLES = (b" 0", b" -0")
+# A zero after a separator (or a sign after one) and before a digit, "_" or a base letter, in the
+# translated bytes: one pass that stops at each "0" (two searches for " 0" and " -0", which stop
+# at every space of the indentation, cost about 2 µs more an intent).
+_ZERO_THEN = re.compile(rb"0[0-9_bBxXoO](?:(?<= 0.)|(?<= -0.))")
 # Outside ASCII: what YAML forbids, and what YAML 1.1 (PyYAML) reads as a line break while YAML 1.2
 # (yaml-rs) does not (NEL U+0085, U+2028, U+2029), plus a byte-order mark inside the text.
 _NON_ASCII_DIVERGENT = re.compile(
@@ -466,15 +468,7 @@ def _plain_number_at(text: str, index: int) -> bool:
 
 def _ascii_leading_zero_number(text: str, marked: bytes) -> bool:
     """:data:`_LEADING_ZERO` and :func:`_plain_number_at` on the translated bytes of ASCII text."""
-    end = len(marked) - 1
-    for needle in _ZERO_NEEDLES:
-        found = marked.find(needle)
-        while found != -1:
-            zero = found + len(needle) - 1
-            if zero < end and marked[zero + 1] in _AFTER_ZERO and _plain_number_at(text, zero):
-                return True
-            found = marked.find(needle, zero)
-    return False
+    return any(_plain_number_at(text, m.start()) for m in _ZERO_THEN.finditer(marked))
 
 
 def _text_may_diverge(text: str, ascii_bytes: bytes | None = None) -> bool:

@@ -14,13 +14,16 @@ from hypothesis import strategies as st
 from bot.catalog import build_document_validator, compiled_schemas
 from bot.core import semantics
 from bot.core.documents import (
+    _ASCII_TABLE,
     _PLANE_ONLY,
     _PRECHECKED,
     _SECTION_ONLY,
     DocumentKind,
     DocumentValidator,
+    _ascii_leading_zero_number,
     _fast_checks,
     _intent_surely_clean,
+    _plain_number_at,
     _surely_after,
     _text_may_diverge,
     _without_section,
@@ -313,6 +316,32 @@ def test_positions_of_a_few_pointers_agree_with_the_source_map() -> None:
 )
 def test_the_text_guard_sees_what_yaml_rs_reads_otherwise(text: str, diverges: bool) -> None:
     assert _text_may_diverge(text) is diverges
+
+
+def _leading_zero_by_two_searches(text: str) -> bool:
+    """The leading-zero guard as it was: a search for each of " 0" and " -0" (the oracle)."""
+    marked = text.encode().translate(_ASCII_TABLE)
+    for needle in (b" 0", b" -0"):
+        found = marked.find(needle)
+        while found != -1:
+            zero = found + len(needle) - 1
+            after = marked[zero + 1 : zero + 2]
+            if after and after in b"0123456789_bBxXoO" and _plain_number_at(text, zero):
+                return True
+            found = marked.find(needle, zero)
+    return False
+
+
+_ZERO_PIECES = [" ", "\t", "\n", ",", "[", "{", ":", "-", "+", "0", "07", "0x1", "0o7", "0b1"]
+_ZERO_PIECES += ["_", "1", "x", ".", "#", "'", "a"]
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_ZERO_PIECES), max_size=12).map("".join))
+def test_the_leading_zero_guard_finds_what_two_searches_find(text: str) -> None:
+    """One pass over the translated bytes stops where the two searches did, and decides alike."""
+    marked = text.encode().translate(_ASCII_TABLE)
+    assert _ascii_leading_zero_number(text, marked) is _leading_zero_by_two_searches(text)
 
 
 def _generated_with(edit: dict[str, str]) -> str:
