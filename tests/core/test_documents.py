@@ -18,6 +18,7 @@ from bot.core.documents import (
     _PLANE_ONLY,
     _PRECHECKED,
     _SECTION_ONLY,
+    FOLDED,
     DocumentKind,
     DocumentValidator,
     _ascii_leading_zero_number,
@@ -374,6 +375,29 @@ def test_a_check_folded_into_the_fast_schema_still_finds_through_the_reference(n
     assert not compiled_schemas()[DocumentKind.INTENT].is_valid(reference.data)
     fast = build_document_validator().validate(raw, "x.yaml")
     assert fast.findings == reference.findings
+
+
+_PLANES = [*sorted(semantics.PLANE_PLATFORMS), "bigfix", 3, None]
+_PLATFORMS = ["windows", "macos", "linux", "bsd", "Windows", 1, None]
+_PACKAGES = [{"type": t} for t in [*sorted(semantics.PACKAGE_PLATFORMS), "zip", 5]] + [{}, "msi"]
+
+
+@pytest.mark.parametrize("name", ["check_plane_platform", "check_package_platform"])
+def test_a_platform_fold_refuses_exactly_what_its_check_finds(name: str) -> None:
+    """Every plane, platform and package type (and values no schema allows): the folded schema
+    refuses an intent exactly when the check finds something in it."""
+    check = getattr(semantics, name)
+    fold = jsonschema_rs.validator_for(FOLDED[DocumentKind.INTENT][name])
+    refused = 0
+    for plane in _PLANES:
+        for platform in _PLATFORMS:
+            for package in _PACKAGES:
+                intent = {"plane": plane, "platform": platform, "package": package}
+                intent = {key: value for key, value in intent.items() if value is not None}
+                found = bool(list(check(intent)))
+                assert fold.is_valid(intent) is not found, intent
+                refused += found
+    assert refused > 10
 
 
 PRECHECKED_CASES = {
