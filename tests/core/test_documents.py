@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import jsonschema_rs
 import pytest
@@ -11,6 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import resources
 from bot.catalog import build_document_validator, compiled_schemas
 from bot.core import semantics
 from bot.core.documents import (
@@ -19,6 +22,7 @@ from bot.core.documents import (
     _PRECHECKED,
     _SECTION_ONLY,
     FOLDED,
+    SCHEMA_FILES,
     DocumentKind,
     DocumentValidator,
     _ascii_leading_zero_number,
@@ -32,7 +36,7 @@ from bot.core.documents import (
 )
 from bot.core.findings import Severity
 from bot.core.plane_settings import check_plane_sections
-from bot.core.schema import _WHOLE_NUMBERS, WHOLE_NUMBER
+from bot.core.schema import _WHOLE_NUMBERS, WHOLE_NUMBER, _fast_variant, _never_yaml11
 from tests.conftest import EXAMPLES
 from tests.support.corpus import generate_intent_text
 
@@ -398,6 +402,49 @@ def test_a_platform_fold_refuses_exactly_what_its_check_finds(name: str) -> None
                 assert fold.is_valid(intent) is not found, intent
                 refused += found
     assert refused > 10
+
+
+_YAML11_TEXTS = ["y", "Yes", "NO", "on", "OFF", "1:30", "-1:30:59.5", "190:20:30", "+0_1:05"]
+
+
+def _string_schemas(node: object) -> Iterator[dict[str, Any]]:
+    """Every schema of a string that stands alone (no reference inside it)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _string_schemas(item)
+    elif isinstance(node, dict):
+        types = node.get("type")
+        if "string" in (types if isinstance(types, list) else [types]) and "$ref" not in str(node):
+            yield node
+        for value in node.values():
+            yield from _string_schemas(value)
+
+
+@pytest.mark.parametrize("kind", sorted(DocumentKind))
+def test_no_string_schema_of_the_fast_variant_takes_yaml_1_1_look_alikes(
+    kind: DocumentKind,
+) -> None:
+    """Whether it refuses them itself or lists its values (or has a format) that rule them out,
+    no string schema of the fast variant accepts text a YAML 1.1 tool reads otherwise."""
+    schemas = list(_string_schemas(resources.load_schema(SCHEMA_FILES[kind])))
+    assert schemas
+    for node in schemas:
+        fast = jsonschema_rs.validator_for(
+            _fast_variant(node), validate_formats=True, registry=_WHOLE_NUMBERS
+        )
+        assert not [text for text in _YAML11_TEXTS if fast.is_valid(text)], node
+
+
+def test_listed_values_and_timestamps_need_no_yaml_1_1_refusal() -> None:
+    assert _never_yaml11({"type": "string", "enum": ["windows", "macos"]})
+    assert _never_yaml11({"type": "string", "const": "DeploymentIntent"})
+    assert _never_yaml11({"type": "string", "format": "date-time"})
+    assert not _never_yaml11({"type": "string", "enum": ["auto", "on"]})
+    assert not _never_yaml11({"type": "string", "enum": ["1:30"]})
+    assert not _never_yaml11({"type": "string", "format": "uri"})
+    assert not _never_yaml11({"type": "string", "pattern": "^[a-z]+$"})
+    assert "not" not in _fast_variant({"type": "string", "enum": ["a", "b"]})
+    assert "not" in _fast_variant({"type": "string", "enum": ["a", "no"]})
 
 
 PRECHECKED_CASES = {
