@@ -117,8 +117,9 @@ def _fast_variant(node: Any) -> Any:
     return {"allOf": [copied, _NOT_YAML11]}
 
 
-# Formats whose valid text has a "-" after its first digits: no YAML 1.1 word or base-60 number.
-_FORMATS_NEVER_YAML11 = frozenset({"date-time", "date"})
+# Formats no YAML 1.1 word or base-60 number is valid in: a date has a "-" after its first digits,
+# and a URI starts with a scheme, a letter then ":" (a base-60 number starts with a digit or sign).
+_FORMATS_NEVER_YAML11 = frozenset({"date-time", "date", "uri"})
 
 
 def _never_yaml11(node: Mapping[str, Any]) -> bool:
