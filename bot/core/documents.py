@@ -29,6 +29,7 @@ from bot.core.plane_settings import (
     NOT_IN_API,
     PLANE_SECTIONS,
     check_ansible_settings,
+    check_intune_package,
     check_intune_settings,
     check_jamf_settings,
     check_landscape_settings,
@@ -302,6 +303,16 @@ def _without_section(intent: Mapping[str, Any], plane: str) -> bool:
     return all(type(ring) is dict and plane not in ring for ring in rings)
 
 
+_SECTIONLESS_PART: Mapping[str, semantics.Check] = {
+    check_intune_settings.__name__: check_intune_package,
+}
+"""Plane checks that, without the plane's section anywhere, find only what a part of them finds.
+
+The Intune check walks the rings and the ``intune:`` settings for a few µs; without any of them
+it can find only what is wrong with a Win32 app's package, and the fast path runs that part.
+"""
+
+
 @lru_cache(maxsize=64)
 def _fast_checks(
     kind: DocumentKind,
@@ -313,13 +324,16 @@ def _fast_checks(
     """The semantic checks the fast path runs: those neither its schema nor the pre-check decide.
 
     With ``plane`` (the intent's plane, when it is text), the checks of other planes are left out,
-    and with ``sectionless`` (no section of that plane anywhere) those of :data:`_SECTION_ONLY`.
+    and with ``sectionless`` (no section of that plane anywhere) those of :data:`_SECTION_ONLY`,
+    and those of :data:`_SECTIONLESS_PART` give way to their part.
     """
     skipped = folded | _PRECHECKED if prechecked else folded
+    parts: Mapping[str, semantics.Check] = {}
     if plane is not None and sectionless:
         skipped |= _SECTION_ONLY
+        parts = _SECTIONLESS_PART
     return tuple(
-        check
+        parts.get(check.__name__, check)
         for check in CHECKS[kind]
         if check.__name__ not in skipped
         and (plane is None or plane in _PLANE_ONLY.get(check.__name__, (plane,)))

@@ -35,7 +35,11 @@ from bot.core.documents import (
     guess_kind,
 )
 from bot.core.findings import Severity
-from bot.core.plane_settings import check_plane_sections
+from bot.core.plane_settings import (
+    check_intune_package,
+    check_intune_settings,
+    check_plane_sections,
+)
 from bot.core.schema import _WHOLE_NUMBERS, WHOLE_NUMBER, _fast_variant, _never_yaml11
 from tests.conftest import EXAMPLES
 from tests.support.corpus import generate_intent_text
@@ -624,6 +628,49 @@ def test_a_check_the_fast_path_leaves_out_without_its_section_finds_nothing_ther
         assert not list(check(data))
         checks = _fast_checks(DocumentKind.INTENT, frozenset(), True, plane, sectionless=True)
         assert check not in checks
+
+
+_WIN32_PACKAGES = [
+    {"type": "exe", "setupFile": "setup.exe", "detection": {"type": "file", "path": "C:\\x"}},
+    {"type": "exe", "uninstallCommand": "setup.exe /uninstall"},
+    {"type": "win32", "setupFile": "Setup.MSI"},
+    {"type": "msi", "detection": {"type": "bundleId", "bundleId": "com.example"}},
+    {"type": "exe", "msi": {"productCode": "{0}"}},
+]
+
+
+@pytest.mark.parametrize("package", _WIN32_PACKAGES)
+@pytest.mark.parametrize("platform", ["windows", "macos"])
+def test_without_an_intune_section_the_intune_check_finds_what_its_package_part_finds(
+    package: dict[str, object], platform: str
+) -> None:
+    """The fast path runs only the package part of the Intune check on an intent with no
+    ``intune:`` section anywhere: the whole check finds the same there, in the same order."""
+    data = _every_plane_section("intune")
+    data["platform"] = platform
+    data["package"] = {**data["package"], **package}
+    with_section = list(check_intune_settings(data))
+    del data["intune"]
+    for ring in data["rings"]:
+        ring.pop("intune")
+    assert _without_section(data, "intune")
+    whole = list(check_intune_settings(data))
+    assert whole == list(check_intune_package(data))
+    assert len(with_section) > len(whole)  # the settings give the whole check more to find
+    checks = _fast_checks(DocumentKind.INTENT, frozenset(), True, "intune", sectionless=True)
+    assert check_intune_package in checks
+    assert check_intune_settings not in checks
+    checks = _fast_checks(DocumentKind.INTENT, frozenset(), True, "intune", sectionless=False)
+    assert check_intune_settings in checks
+    assert check_intune_package not in checks
+
+
+def test_a_windows_intune_package_part_finds_something() -> None:
+    data = _every_plane_section("intune")
+    data["package"] = {**data["package"], **_WIN32_PACKAGES[0]}
+    assert [f.code for f in check_intune_package(data)] == ["intune.win32-uninstall"]
+    data["package"] = {**data["package"], **_WIN32_PACKAGES[3]}
+    assert [f.code for f in check_intune_package(data)] == ["intune.win32-detection"]
 
 
 def test_a_section_in_one_ring_is_a_section() -> None:
