@@ -79,6 +79,11 @@ SCHEMA_FILES: Mapping[DocumentKind, str] = {
     DocumentKind.POLICY_TEST: "policy-test.schema.json",
 }
 
+# An enum member read from its class costs about 0.15 µs in CPython 3.11 (a module global about
+# 0.01): the per-file code reads these instead.
+_INTENT = DocumentKind.INTENT
+_REFUSE_DUPLICATE_KEYS = yaml_rs.DuplicateKeyPolicy.Error
+
 CHECKS: Mapping[DocumentKind, tuple[semantics.Check, ...]] = {
     DocumentKind.INTENT: semantics.INTENT_CHECKS,
     DocumentKind.CONFIG: semantics.CONFIG_CHECKS,
@@ -344,7 +349,7 @@ def _checks_left(
     kind: DocumentKind, folded: frozenset[str], data: Mapping[str, Any]
 ) -> tuple[semantics.Check, ...]:
     """The checks the fast path runs on a document valid for its fast schema."""
-    if kind is not DocumentKind.INTENT:
+    if kind is not _INTENT:
         return _fast_checks(kind, folded)
     plane = data.get("plane")
     if type(plane) is not str:
@@ -565,7 +570,7 @@ class DocumentValidator:
             data = yaml_rs.loads(
                 text,
                 parse_datetime=False,
-                duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error,
+                duplicate_key_policy=_REFUSE_DUPLICATE_KEYS,
             )
         except Exception:  # noqa: BLE001 - any doubt goes down the reference path
             return None
