@@ -498,6 +498,8 @@ def _plain_number_at(text: str, index: int) -> bool:
 
 def _ascii_leading_zero_number(text: str, marked: bytes) -> bool:
     """:data:`_LEADING_ZERO` and :func:`_plain_number_at` on the translated bytes of ASCII text."""
+    if _ZERO_THEN.search(marked) is None:  # the usual answer, without an iterator and a generator
+        return False
     return any(_plain_number_at(text, m.start()) for m in _ZERO_THEN.finditer(marked))
 
 
