@@ -75,6 +75,30 @@ def discover(folder: Path) -> list[tuple[str, DocumentKind | None]]:
     return found
 
 
+_CHUNK = 1 << 16
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # no newline translation on Windows
+
+
+def read_file(path: str) -> bytes:
+    """Return all of a file's bytes, read until the end.
+
+    ``os.open`` and ``os.read`` on the descriptor: about 4 µs a file cheaper than ``open()``,
+    which builds a buffered reader (and asks the file's size) around the same two reads
+    (see docs/performance.md). A file larger than one read is read on to its end.
+    """
+    descriptor = os.open(path, _READ_FLAGS)
+    try:
+        raw = os.read(descriptor, _CHUNK)
+        if not raw:
+            return raw
+        chunks = [raw]
+        while chunk := os.read(descriptor, _CHUNK):
+            chunks.append(chunk)
+    finally:
+        os.close(descriptor)
+    return raw if len(chunks) == 1 else b"".join(chunks)
+
+
 def read_sources(arguments: list[str]) -> tuple[list[SourceFile], list[str]]:
     """Read every file named or found under the arguments; return them and the I/O problems."""
     sources: list[SourceFile] = []
@@ -90,8 +114,7 @@ def read_sources(arguments: list[str]) -> tuple[list[SourceFile], list[str]]:
             continue
         for file, kind in entries:
             try:
-                with open(file, "rb") as stream:  # noqa: PTH123 - plain strings are cheaper here
-                    raw = stream.read()
+                raw = read_file(file)
             except OSError as error:
                 problems.append(f"{file}: cannot read: {error.strerror or error}")
                 continue

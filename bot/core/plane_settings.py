@@ -107,8 +107,7 @@ def check_intune_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
                 f"intune.{key} is a setting of {kind}, and this intent's platform is {platform}:"
                 " remove it",
             )
-    if platform == "windows":
-        yield from _win32_commands(intent)
+    yield from check_intune_package(intent)
     yield from _return_codes(settings.get("returnCodes"), "/intune/returnCodes", "intune")
     yield from _intune_relationships(intent, settings)
     targets = {r.get("target"): r.get("name") for _, r in _rings(intent)}
@@ -119,6 +118,15 @@ def check_intune_settings(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
             yield from _excluded_group(group, ring, targets, f"{where}/excludeGroups/{position}")
         if isinstance(ring_settings.get("filter"), dict):
             yield from _assignment_filter(ring_settings["filter"], f"{where}/filter")
+
+
+def check_intune_package(intent: Mapping[str, Any]) -> Iterator[RawFinding]:
+    """What :func:`check_intune_settings` finds without any ``intune:`` section.
+
+    That is: a Win32 app's detection rule and uninstall command (in ``package``).
+    """
+    if intent.get("plane") == "intune" and intent.get("platform") == "windows":
+        yield from _win32_commands(intent)
 
 
 def _assignment_filter(given: Mapping[str, Any], where: str) -> Iterator[RawFinding]:

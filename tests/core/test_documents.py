@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
+import jsonschema_rs
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import resources
 from bot.catalog import build_document_validator, compiled_schemas
 from bot.core import semantics
 from bot.core.documents import (
+    _ASCII_TABLE,
     _PLANE_ONLY,
     _PRECHECKED,
     _SECTION_ONLY,
+    FOLDED,
+    SCHEMA_FILES,
     DocumentKind,
     DocumentValidator,
+    _ascii_leading_zero_number,
     _fast_checks,
     _intent_surely_clean,
+    _plain_number_at,
     _surely_after,
     _text_may_diverge,
     _without_section,
     guess_kind,
 )
 from bot.core.findings import Severity
-from bot.core.plane_settings import check_plane_sections
+from bot.core.plane_settings import (
+    check_intune_package,
+    check_intune_settings,
+    check_plane_sections,
+)
+from bot.core.schema import _WHOLE_NUMBERS, WHOLE_NUMBER, _fast_variant, _never_yaml11
 from tests.conftest import EXAMPLES
 from tests.support.corpus import generate_intent_text
 
@@ -313,6 +327,32 @@ def test_the_text_guard_sees_what_yaml_rs_reads_otherwise(text: str, diverges: b
     assert _text_may_diverge(text) is diverges
 
 
+def _leading_zero_by_two_searches(text: str) -> bool:
+    """The leading-zero guard as it was: a search for each of " 0" and " -0" (the oracle)."""
+    marked = text.encode().translate(_ASCII_TABLE)
+    for needle in (b" 0", b" -0"):
+        found = marked.find(needle)
+        while found != -1:
+            zero = found + len(needle) - 1
+            after = marked[zero + 1 : zero + 2]
+            if after and after in b"0123456789_bBxXoO" and _plain_number_at(text, zero):
+                return True
+            found = marked.find(needle, zero)
+    return False
+
+
+_ZERO_PIECES = [" ", "\t", "\n", ",", "[", "{", ":", "-", "+", "0", "07", "0x1", "0o7", "0b1"]
+_ZERO_PIECES += ["_", "1", "x", ".", "#", "'", "a"]
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_ZERO_PIECES), max_size=12).map("".join))
+def test_the_leading_zero_guard_finds_what_two_searches_find(text: str) -> None:
+    """One pass over the translated bytes stops where the two searches did, and decides alike."""
+    marked = text.encode().translate(_ASCII_TABLE)
+    assert _ascii_leading_zero_number(text, marked) is _leading_zero_by_two_searches(text)
+
+
 def _generated_with(edit: dict[str, str]) -> str:
     text = generate_intent_text(3)  # windows, sccm, msi
     for old, new in edit.items():
@@ -343,6 +383,73 @@ def test_a_check_folded_into_the_fast_schema_still_finds_through_the_reference(n
     assert not compiled_schemas()[DocumentKind.INTENT].is_valid(reference.data)
     fast = build_document_validator().validate(raw, "x.yaml")
     assert fast.findings == reference.findings
+
+
+_PLANES = [*sorted(semantics.PLANE_PLATFORMS), "bigfix", 3, None]
+_PLATFORMS = ["windows", "macos", "linux", "bsd", "Windows", 1, None]
+_PACKAGES = [{"type": t} for t in [*sorted(semantics.PACKAGE_PLATFORMS), "zip", 5]] + [{}, "msi"]
+
+
+@pytest.mark.parametrize("name", ["check_plane_platform", "check_package_platform"])
+def test_a_platform_fold_refuses_exactly_what_its_check_finds(name: str) -> None:
+    """Every plane, platform and package type (and values no schema allows): the folded schema
+    refuses an intent exactly when the check finds something in it."""
+    check = getattr(semantics, name)
+    fold = jsonschema_rs.validator_for(FOLDED[DocumentKind.INTENT][name])
+    refused = 0
+    for plane in _PLANES:
+        for platform in _PLATFORMS:
+            for package in _PACKAGES:
+                intent = {"plane": plane, "platform": platform, "package": package}
+                intent = {key: value for key, value in intent.items() if value is not None}
+                found = bool(list(check(intent)))
+                assert fold.is_valid(intent) is not found, intent
+                refused += found
+    assert refused > 10
+
+
+_YAML11_TEXTS = ["y", "Yes", "NO", "on", "OFF", "1:30", "-1:30:59.5", "190:20:30", "+0_1:05"]
+
+
+def _string_schemas(node: object) -> Iterator[dict[str, Any]]:
+    """Every schema of a string that stands alone (no reference inside it)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _string_schemas(item)
+    elif isinstance(node, dict):
+        types = node.get("type")
+        if "string" in (types if isinstance(types, list) else [types]) and "$ref" not in str(node):
+            yield node
+        for value in node.values():
+            yield from _string_schemas(value)
+
+
+@pytest.mark.parametrize("kind", sorted(DocumentKind))
+def test_no_string_schema_of_the_fast_variant_takes_yaml_1_1_look_alikes(
+    kind: DocumentKind,
+) -> None:
+    """Whether it refuses them itself or lists its values (or has a format) that rule them out,
+    no string schema of the fast variant accepts text a YAML 1.1 tool reads otherwise."""
+    schemas = list(_string_schemas(resources.load_schema(SCHEMA_FILES[kind])))
+    assert schemas
+    for node in schemas:
+        fast = jsonschema_rs.validator_for(
+            _fast_variant(node), validate_formats=True, registry=_WHOLE_NUMBERS
+        )
+        assert not [text for text in _YAML11_TEXTS if fast.is_valid(text)], node
+
+
+def test_listed_values_and_timestamps_need_no_yaml_1_1_refusal() -> None:
+    assert _never_yaml11({"type": "string", "enum": ["windows", "macos"]})
+    assert _never_yaml11({"type": "string", "const": "DeploymentIntent"})
+    assert _never_yaml11({"type": "string", "format": "date-time"})
+    assert not _never_yaml11({"type": "string", "enum": ["auto", "on"]})
+    assert not _never_yaml11({"type": "string", "enum": ["1:30"]})
+    assert _never_yaml11({"type": "string", "format": "uri"})
+    assert not _never_yaml11({"type": "string", "format": "uri-reference"})
+    assert not _never_yaml11({"type": "string", "pattern": "^[a-z]+$"})
+    assert "not" not in _fast_variant({"type": "string", "enum": ["a", "b"]})
+    assert "not" in _fast_variant({"type": "string", "enum": ["a", "no"]})
 
 
 PRECHECKED_CASES = {
@@ -393,6 +500,49 @@ def test_the_fast_schema_refuses_a_float_where_a_whole_number_goes(
     data = build_document_validator().validate(generate_intent_text(3).encode(), "g.yaml").data
     data["rings"][1]["devices"] = devices
     assert compiled_schemas()[DocumentKind.INTENT].is_valid(data) is valid
+
+
+_WHOLE_NUMBER_PLACES = {
+    "devices": ("rings", 1, "devices"),
+    "sizeBytes": ("package", "sizeBytes"),
+    "vulnerabilities": ("evidence", "vulnerabilities", "high"),
+}
+
+
+@pytest.mark.parametrize("place", sorted(_WHOLE_NUMBER_PLACES))
+@pytest.mark.parametrize(
+    "value",
+    [7, 2**63, 10**30, 0.0, -0.0, 7.0, 7.5, 1e300, float("inf"), float("nan"), True, "7"],
+    ids=repr,
+)
+def test_the_fast_schema_takes_a_whole_number_and_nothing_else(place: str, value: object) -> None:
+    """Wherever the type is integer, only an int is valid for the fast schema: never a float,
+    whatever its value (the reference says ``yaml.float`` about each), nor a boolean or text."""
+    data = build_document_validator().validate(generate_intent_text(3).encode(), "g.yaml").data
+    *parents, last = _WHOLE_NUMBER_PLACES[place]
+    node = data
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    valid = type(value) is int
+    assert compiled_schemas()[DocumentKind.INTENT].is_valid(data) is valid
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        *[(3, True), (-(2**70), True), ("3.0", True), (None, True), (True, True), ([1.5], True)],
+        *[({"a": 1.5}, True), (3.0, False), (-0.0, False), (3.5, False), (1e300, False)],
+    ],
+)
+def test_the_whole_number_resource_refuses_floats_only(value: object, valid: bool) -> None:
+    """The draft-04 resource the fast schema refers to where a number goes: it refuses a float
+    (not what is inside a list or a mapping) and leaves everything else to the schema's type.
+
+    (An infinite or NaN float has no JSON type in jsonschema-rs: the type refuses it wherever a
+    number goes, see the test above.)"""
+    refusal = jsonschema_rs.validator_for({"$ref": WHOLE_NUMBER}, registry=_WHOLE_NUMBERS)
+    assert refusal.is_valid(value) is valid
 
 
 def _every_plane_section(plane: str) -> dict[str, object]:
@@ -478,6 +628,49 @@ def test_a_check_the_fast_path_leaves_out_without_its_section_finds_nothing_ther
         assert not list(check(data))
         checks = _fast_checks(DocumentKind.INTENT, frozenset(), True, plane, sectionless=True)
         assert check not in checks
+
+
+_WIN32_PACKAGES = [
+    {"type": "exe", "setupFile": "setup.exe", "detection": {"type": "file", "path": "C:\\x"}},
+    {"type": "exe", "uninstallCommand": "setup.exe /uninstall"},
+    {"type": "win32", "setupFile": "Setup.MSI"},
+    {"type": "msi", "detection": {"type": "bundleId", "bundleId": "com.example"}},
+    {"type": "exe", "msi": {"productCode": "{0}"}},
+]
+
+
+@pytest.mark.parametrize("package", _WIN32_PACKAGES)
+@pytest.mark.parametrize("platform", ["windows", "macos"])
+def test_without_an_intune_section_the_intune_check_finds_what_its_package_part_finds(
+    package: dict[str, object], platform: str
+) -> None:
+    """The fast path runs only the package part of the Intune check on an intent with no
+    ``intune:`` section anywhere: the whole check finds the same there, in the same order."""
+    data = _every_plane_section("intune")
+    data["platform"] = platform
+    data["package"] = {**data["package"], **package}
+    with_section = list(check_intune_settings(data))
+    del data["intune"]
+    for ring in data["rings"]:
+        ring.pop("intune")
+    assert _without_section(data, "intune")
+    whole = list(check_intune_settings(data))
+    assert whole == list(check_intune_package(data))
+    assert len(with_section) > len(whole)  # the settings give the whole check more to find
+    checks = _fast_checks(DocumentKind.INTENT, frozenset(), True, "intune", sectionless=True)
+    assert check_intune_package in checks
+    assert check_intune_settings not in checks
+    checks = _fast_checks(DocumentKind.INTENT, frozenset(), True, "intune", sectionless=False)
+    assert check_intune_settings in checks
+    assert check_intune_package not in checks
+
+
+def test_a_windows_intune_package_part_finds_something() -> None:
+    data = _every_plane_section("intune")
+    data["package"] = {**data["package"], **_WIN32_PACKAGES[0]}
+    assert [f.code for f in check_intune_package(data)] == ["intune.win32-uninstall"]
+    data["package"] = {**data["package"], **_WIN32_PACKAGES[3]}
+    assert [f.code for f in check_intune_package(data)] == ["intune.win32-detection"]
 
 
 def test_a_section_in_one_ring_is_a_section() -> None:
