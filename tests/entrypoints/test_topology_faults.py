@@ -15,13 +15,18 @@ Afterwards ``eucora redeliver`` asks the double for every delivery that failed o
 the inbox (once each; a second run asks for none), and then: nothing sent is lost, every stored
 delivery was settled exactly once (one ``webhook.processed`` audit event each) and none failed,
 every merge was published exactly once (one object per publication on each plane double, one
-GitHub deployment each, ending ``success``), every ring holds at most one publication,
+GitHub deployment each, ending ``success``), every ring holds at most one publication, and every
+rollout completed with each later ring promoted exactly once: the merged intents' gates pass at
+once (no soak, no schedule) on the installed outcomes the plane doubles report, and the workers'
+periodic reconcile promotes the rings while the faults go on (one ``rollout.promoted`` event
+and one publication on the plane per rollout and ring),
 ``eucora audit verify`` passes, no check run is left ``in_progress`` but the CAB runs still
 waiting for approvals (at most one per head), and the deliveries a killed worker held were
 finished within a minute. The counts are printed.
 
 Every wait has a deadline; the inbox leases are short (``EUCORA_INBOX_LEASE_SECONDS``) so a
-killed worker's delivery is taken over in seconds.
+killed worker's delivery is taken over in seconds, and so is the ``reconcile`` lease
+(``EUCORA_RECONCILE_LEASE_SECONDS``) of a worker killed in its reconcile pass.
 """
 
 from __future__ import annotations
@@ -255,6 +260,7 @@ def topology(
             "EUCORA_SWEEP_SECONDS": "0.5",
             "EUCORA_REDELIVER_INTERVAL": "0",  # the test runs ``eucora redeliver`` itself
             "EUCORA_RECONCILE_INTERVAL": str(RECONCILE_SECONDS),  # the workers promote rings
+            "EUCORA_RECONCILE_LEASE_SECONDS": str(LEASE_SECONDS),  # a killed worker's lapses
         }
         topology = Topology(postgres, broker, engine, planes, environ, tmp_path, stack)
         yield topology
