@@ -5,7 +5,8 @@ replica at a time), starts a rollout for each merge publication that succeeded s
 pass, and for each live rollout:
 
 1. reads the watched ring's install outcomes from its plane (the connector's ``outcomes`` verb;
-   a failed read is a :class:`~bot.core.rollout_model.ReadFailure`, never "nothing installed");
+   a failed read is a :class:`~bot.core.rollout_model.ReadFailure`, never "nothing installed"),
+   once its publication ran (a promotion still queued is not on the plane: skipped this pass);
 2. asks the pure core (:func:`bot.core.gates.decide`) what the gate says and what to do;
 3. writes a rollout evidence pack (``RolloutPack``: outcomes, gate inputs, verdict) when the
    decision moves the rollout, then saves the new state conditionally on the revision it read,
@@ -208,6 +209,8 @@ class Reconciler:
         watched = state.rings[state.current] if state.rings else None
         readings: dict[str, Reading] = {}
         if watched is not None and watched.phase in {RingPhase.ACTIVE, RingPhase.HELD}:
+            if self._store.in_flight(record, state.current):
+                return  # not on the plane yet: nothing to read (never a failed read), to decide
             readings[watched.name] = self._read(record, state.current, report)
         config, zones = self._config_of(record)
         policy = self._policy or gate_policy(config)

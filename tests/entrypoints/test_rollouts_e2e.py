@@ -8,6 +8,7 @@ it) reads each ring's install outcomes from the plane doubles, and the clock mov
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.storage import AuditLog
 from bot.adapters.storage.rollouts import RolloutStore
-from bot.bootstrap import build_reconciler
+from bot.bootstrap import Unqueued, build_reconciler
 from bot.core.rollout_model import RolloutPhase
 from bot.doubles.planes import PlaneDoubles
 from bot.flows.drift import DriftPassReport
@@ -52,6 +53,7 @@ CHROME_RINGS = {  # the example's Chrome rings: Entra group, devices, schedule s
     "broad": ("36f675cc-81e7-4ef5-a8e2-5d940ed90475", 8400),
 }
 SEVEN_ZIP_LAB = "PS100012"
+SEVEN_ZIP_PILOT = "PS100013"
 
 
 @pytest.fixture
@@ -324,3 +326,41 @@ def test_a_long_pass_renews_its_lease_as_it_goes(
     assert report.looked_at == 5
     assert others == [False] * 5
     assert store.lease("reconcile", "someone-else", now=clock(), seconds=60)  # released
+
+
+def test_a_ring_is_read_once_its_publication_ran_not_while_it_waits(
+    app: App, planes: PlaneDoubles, clock: ShiftedClock, merged: Any, rolling: Any
+) -> None:
+    """A promotion whose publication waits in the queue (a broker restarted, a plane down): the
+    passes meanwhile read nothing of that ring, so its plane's "no such deployment" is never
+    counted as a failed read nor raises the read-errors alert; once published, it is read."""
+    reconciler, publisher = rolling
+    services = app.server.intake.services
+    unqueued, _ = build_reconciler(  # its promotions stay due in the outbox: nobody runs them
+        dataclasses.replace(services, publication_queue=Unqueued()),
+        clock=clock,
+        planes=publisher.connectors,
+    )
+    at(clock, planes, datetime(2027, 1, 11, 12, 0, tzinfo=UTC))
+    reconcile(app, reconciler, publisher)
+    planes.sccm.set_outcomes(SEVEN_ZIP_LAB, installed=20)
+    reconcile(app, reconciler, publisher)  # lab's soak starts
+    at(clock, planes, datetime(2027, 1, 15, 12, 0, tzinfo=UTC))
+    planes.sccm.set_outcomes(SEVEN_ZIP_LAB, installed=20)
+    planes.sccm.set_outcomes(SEVEN_ZIP_PILOT, installed=150)
+    report = unqueued.run_once()
+    assert "7-zip 24.09 (sccm) to pilot" in report.promoted, report.lines()
+    for _ in range(6):
+        unqueued.run_once()
+    record = rollout(app, "7-zip")
+    pilot = record.state.ring("pilot")
+    assert pilot is not None
+    assert (pilot.read_errors, pilot.counts) == (0, None)
+    assert "read-errors:pilot" not in record.state.alerts
+    publication = RolloutStore(services.engine).step_publication(record, 1)
+    assert publication is not None
+    publisher.run(publication)
+    unqueued.run_once()
+    pilot = rollout(app, "7-zip").state.ring("pilot")
+    assert pilot is not None
+    assert (pilot.read_errors, pilot.counts) == (0, (150, 150, 0, 0, 0))
