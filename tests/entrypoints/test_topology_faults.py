@@ -41,7 +41,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -525,7 +525,8 @@ def _published_once(
     )
     planes = topology.planes
     assert planes.objects() == ONE_EACH
-    assert (planes.landscape.creates["launch"], planes.awx.creates["launch"]) == (3, 3)
+    launches = (planes.landscape.creates["launch"], planes.awx.creates["launch"])
+    assert launches == (len(RINGS), len(RINGS))
     targets = {plane: [r["target"] for r in rings] for plane, rings in _merged_rings().items()}
     assert _published_targets(planes) == {p: Counter(t) for p, t in targets.items()}
     publications = [p for c in changes() for p in outbox.publications(c.id)]  # the merges' own
@@ -618,6 +619,14 @@ def _promoted_once(topology: Topology, merged: list[Any]) -> Counter[tuple[int, 
     return promoted
 
 
+def _promoted_before(topology: Topology, moment: datetime) -> int:
+    """How many rings were promoted before ``moment`` (their audit events' time)."""
+    events = AuditLog(topology.engine).events()
+    return sum(
+        e.type == "rollout.promoted" and datetime.fromisoformat(e.time) < moment for e in events
+    )
+
+
 def _no_run_left_in_progress(double: GitHubDouble, prs: list[Any]) -> None:
     """A policy run begun by a worker killed inside the evaluation is completed (cancelled,
     superseded) by the next evaluation of its head, and a re-decided CAB run completes the
@@ -667,7 +676,10 @@ def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(
             lambda: planes.awx.offline(DEADLINE, refusals=AWX_REFUSALS),
         )
     )
-    failed_while_down = _database_down(topology, double, prs[0], installation.id)
+    stopped_at, failed_while_down = (  # when PostgreSQL was stopped; what GitHub could not send
+        datetime.now(UTC),
+        _database_down(topology, double, prs[0], installation.id),
+    )
     time.sleep(1.0)  # the stream goes on a moment on the database back
     stop.set()
     stream.join(DEADLINE)
@@ -693,7 +705,8 @@ def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(
         f"balancer 502s {balancer.bad_gateway}), lost {len(sent - set(rows))}; "
         f"merges {len(merged)}, publications {len(publications)}, "
         f"rings promoted {sum(promoted.values())} "
-        f"{dict(Counter(ring for _, ring in promoted.elements()))} (at most once each), "
+        f"{dict(Counter(ring for _, ring in promoted.elements()))} (each exactly once; "
+        f"{_promoted_before(topology, stopped_at)} before PostgreSQL was stopped), "
         f"plane objects {planes.objects()}, AWX connections dropped {planes.awx.refused}; "
         f"deliveries running at the worker kill {len(held.deliveries)}, all finished within "
         f"{max(resumed, default=0):.1f} s (taken over after the lease: "
