@@ -18,8 +18,9 @@ every merge was published exactly once (one object per publication on each plane
 GitHub deployment each, ending ``success``), every ring holds at most one publication, and every
 rollout completed with each later ring promoted exactly once: the merged intents' gates pass at
 once (no soak, no schedule) on the installed outcomes the plane doubles report, and the workers'
-periodic reconcile promotes the rings while the faults go on (one ``rollout.promoted`` event
-and one publication on the plane per rollout and ring),
+periodic reconcile promotes the rings while the faults go on (before PostgreSQL is stopped the
+test waits for the first merge's rollout to reach pilot; one ``rollout.promoted`` event and one
+publication on the plane per rollout and ring),
 ``eucora audit verify`` passes, no check run is left ``in_progress`` but the CAB runs still
 waiting for approvals (at most one per head), and the deliveries a killed worker held were
 finished within a minute. The counts are printed.
@@ -619,6 +620,19 @@ def _promoted_once(topology: Topology, merged: list[Any]) -> Counter[tuple[int, 
     return promoted
 
 
+def _promoted_to(topology: Topology, pr: Any, ring: str) -> datetime:
+    """Wait until the rollout of ``pr``'s merge has promoted ``ring`` (or gone past it), by the
+    workers' periodic reconcile; when it was seen."""
+    store = RolloutStore(topology.engine)
+    index = RINGS.index(ring)
+    _wait(
+        topology,
+        lambda: any(r.state.current >= index for r in store.of_pr(REPO, pr.number)),
+        f"PR {pr.number}'s rollout to reach {ring}",
+    )
+    return datetime.now(UTC)
+
+
 def _promoted_before(topology: Topology, moment: datetime) -> int:
     """How many rings were promoted before ``moment`` (their audit events' time)."""
     events = AuditLog(topology.engine).events()
@@ -639,7 +653,7 @@ def _no_run_left_in_progress(double: GitHubDouble, prs: list[Any]) -> None:
         assert _runs(double, POLICY_CHECK, pr.head_sha)[-1].status == "completed"
 
 
-def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(
+def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(  # noqa: PLR0915 - the run, step by step
     topology: Topology, github_double: GitHubDouble, source: GitRepo
 ) -> None:
     double, planes = github_double, topology.planes
@@ -676,10 +690,8 @@ def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(
             lambda: planes.awx.offline(DEADLINE, refusals=AWX_REFUSALS),
         )
     )
-    stopped_at, failed_while_down = (  # when PostgreSQL was stopped; what GitHub could not send
-        datetime.now(UTC),
-        _database_down(topology, double, prs[0], installation.id),
-    )
+    stopped_at = _promoted_to(topology, merged[0], "pilot")  # the faults go on meanwhile
+    failed_while_down = _database_down(topology, double, prs[0], installation.id)
     time.sleep(1.0)  # the stream goes on a moment on the database back
     stop.set()
     stream.join(DEADLINE)
