@@ -381,6 +381,7 @@ def build_reconciler(
         evidence=evidence,
         config_of=config_of,
         clock=now,
+        lease_seconds=settings.reconcile_lease_seconds,
         issues=RolloutIssues(
             github_for=github.for_installation,
             emergency_label_of=lambda record: emergency_label(config_of(record)[0]),

@@ -803,6 +803,10 @@ class RolloutStore(Protocol):
         """The outbox id of the rollout's publication of ring ``step``."""
         ...
 
+    def in_flight(self, record: RolloutRecord, step: int) -> bool:
+        """Whether the rollout's publication of ring ``step`` waits or runs."""
+        ...
+
     def owing(self, *, limit: int = ...) -> tuple[RolloutRecord, ...]:
         """Rollouts (halted ones too) still owing an issue GitHub failed to take."""
         ...

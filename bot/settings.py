@@ -160,6 +160,10 @@ class Settings:
     reconcile_interval: float = 300.0
     """``EUCORA_RECONCILE_INTERVAL``: seconds between the reconcile passes ``eucora serve``
     (embedded mode) and ``eucora worker`` run by themselves; 0 turns them off."""
+    reconcile_lease_seconds: float = 60.0
+    """``EUCORA_RECONCILE_LEASE_SECONDS``: how long the ``reconcile`` lease stays with a replica
+    that died in its pass (renewed as the pass goes on): another replica's pass runs this long
+    after it died."""
     crashpoint: str | None = None
     """``EUCORA_CRASHPOINT``: where the crash tests make the process kill itself."""
     planes: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False, compare=False)
@@ -208,6 +212,9 @@ class Settings:
             ),
             reconcile_interval=_seconds(
                 environ, "EUCORA_RECONCILE_INTERVAL", 300.0, maximum=86400.0
+            ),
+            reconcile_lease_seconds=_seconds(
+                environ, "EUCORA_RECONCILE_LEASE_SECONDS", 60.0, minimum=1.0, maximum=3600.0
             ),
             crashpoint=environ.get("EUCORA_CRASHPOINT") or None,
             planes={k: v for k, v in environ.items() if k.startswith("EUCORA_")},

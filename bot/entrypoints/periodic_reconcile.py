@@ -3,9 +3,11 @@
 Every ``EUCORA_RECONCILE_INTERVAL`` seconds (default 300; 0 turns it off) a thread runs one
 reconcile pass (:meth:`bot.flows.rollouts.Reconciler.run_once`), so rollouts move without anyone
 running ``eucora reconcile``. Several replicas may run it at once: the pass takes the
-``reconcile`` database lease (one replica at a time), and a promotion is recorded with the
-rollout's new state in one conditional transaction. The promotions it records go to the same
-publish queue as the merge's publications (in-process threads, or Celery with a broker).
+``reconcile`` database lease (one replica at a time; renewed as the pass goes, so a replica
+killed in its pass holds it ``EUCORA_RECONCILE_LEASE_SECONDS`` at most), and a promotion is
+recorded with the rollout's new state in one conditional transaction. The promotions it records
+go to the same publish queue as the merge's publications (in-process threads, or Celery with a
+broker).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ replica at a time), starts a rollout for each merge publication that succeeded s
 pass, and for each live rollout:
 
 1. reads the watched ring's install outcomes from its plane (the connector's ``outcomes`` verb;
-   a failed read is a :class:`~bot.core.rollout_model.ReadFailure`, never "nothing installed");
+   a failed read is a :class:`~bot.core.rollout_model.ReadFailure`, never "nothing installed"),
+   once its publication ran (a promotion still queued is not on the plane: skipped this pass);
 2. asks the pure core (:func:`bot.core.gates.decide`) what the gate says and what to do;
 3. writes a rollout evidence pack (``RolloutPack``: outcomes, gate inputs, verdict) when the
    decision moves the rollout, then saves the new state conditionally on the revision it read,
@@ -155,6 +156,7 @@ class Reconciler:
         self._lease_seconds = lease_seconds
         self._holder = holder or f"reconciler-{uuid.uuid4().hex[:12]}"
         self._after = after
+        self._leased_at: datetime | None = None
 
     def run_once(self) -> PassReport:
         """One pass over every live rollout, under the ``reconcile`` lease."""
@@ -163,23 +165,42 @@ class Reconciler:
         if not self._store.lease(LEASE, self._holder, now=now, seconds=self._lease_seconds):
             report.leased = False
             return report
+        self._leased_at = now
         try:
             for record in self._store.start_published(now=now):
                 report.started += 1
                 self._audit(ROLLOUT_STARTED, record, {"rings": _ring_names(record.state)})
             self._settle_owed(report)
             for record in self._store.live():
+                if not self._keep_lease():
+                    return report
                 report.looked_at += 1
                 try:
                     self._reconcile(record, report)
                 except EucoraError as error:  # reported; the rollout is tried again next pass
                     log.warning("rollout %s not reconciled: %s", record.id, error)
                     report.failed.append(f"{_name(record)}: {_one_line(error)}")
-            if self._after is not None:  # the drift pass (bot.flows.drift)
+            if self._after is not None and self._keep_lease():  # the drift pass
                 report.drift = self._after.run().lines()
         finally:
             self._store.release(LEASE, self._holder)
         return report
+
+    def _keep_lease(self) -> bool:
+        """Renew the lease once a third of it has gone by; ``False`` once another has it.
+
+        A long pass keeps the lease; a replica that died in its pass loses it within one lease.
+        """
+        now = self._clock()
+        if self._leased_at is not None and now - self._leased_at < timedelta(
+            seconds=self._lease_seconds / 3
+        ):
+            return True
+        if self._store.lease(LEASE, self._holder, now=now, seconds=self._lease_seconds):
+            self._leased_at = now
+            return True
+        log.warning("the reconcile lease lapsed during the pass: another reconciler has it")
+        return False
 
     def _reconcile(self, record: RolloutRecord, report: PassReport) -> None:
         now = self._clock()
@@ -188,6 +209,8 @@ class Reconciler:
         watched = state.rings[state.current] if state.rings else None
         readings: dict[str, Reading] = {}
         if watched is not None and watched.phase in {RingPhase.ACTIVE, RingPhase.HELD}:
+            if self._store.in_flight(record, state.current):
+                return  # not on the plane yet: nothing to read (never a failed read), to decide
             readings[watched.name] = self._read(record, state.current, report)
         config, zones = self._config_of(record)
         policy = self._policy or gate_policy(config)

@@ -8,7 +8,9 @@ it) reads each ring's install outcomes from the plane doubles, and the clock mov
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,11 +21,13 @@ import pytest
 from bot.adapters.evidence_store import EvidenceStore
 from bot.adapters.storage import AuditLog
 from bot.adapters.storage.rollouts import RolloutStore
-from bot.bootstrap import build_reconciler
+from bot.bootstrap import Unqueued, build_reconciler
 from bot.core.rollout_model import RolloutPhase
 from bot.doubles.planes import PlaneDoubles
+from bot.flows.drift import DriftPassReport
 from bot.flows.publish import Publisher
 from bot.flows.rollouts import PassReport, Reconciler
+from bot.settings import Settings, SettingsError
 from tests.entrypoints import test_publish_e2e
 from tests.entrypoints.test_github_app import App
 from tests.entrypoints.test_publish_e2e import (
@@ -49,6 +53,7 @@ CHROME_RINGS = {  # the example's Chrome rings: Entra group, devices, schedule s
     "broad": ("36f675cc-81e7-4ef5-a8e2-5d940ed90475", 8400),
 }
 SEVEN_ZIP_LAB = "PS100012"
+SEVEN_ZIP_PILOT = "PS100013"
 
 
 @pytest.fixture
@@ -250,3 +255,112 @@ def test_the_reporting_share_of_eucora_yaml_holds_a_pass(
     lab = rollout(app, "google-chrome").state.ring("lab")
     assert lab.reporting_since is None
     assert lab.last_verdict == "pending"
+
+
+class _Stalled:
+    """A drift pass (``after``) that stops in the middle, as a replica killed there would."""
+
+    def __init__(self) -> None:
+        self.inside = threading.Event()
+        self.go_on = threading.Event()
+
+    def run(self) -> Any:
+        self.inside.set()
+        self.go_on.wait(30)
+        return DriftPassReport()
+
+
+def test_a_replica_that_died_in_its_pass_holds_the_others_off_for_one_short_lease(
+    app: App, planes: PlaneDoubles, clock: ShiftedClock, merged: Any, rolling: Any
+) -> None:
+    """``kill -9`` in a pass leaves the ``reconcile`` lease unreleased: another replica's pass
+    runs once it lapses (``EUCORA_RECONCILE_LEASE_SECONDS``, 60 s by default), not minutes
+    later; meanwhile it is kept out."""
+    reconciler, publisher = rolling
+    other, _ = build_reconciler(
+        app.server.intake.services, clock=clock, planes=publisher.connectors
+    )
+    start = datetime(2027, 3, 1, 10, 0, tzinfo=UTC)
+    at(clock, planes, start)
+    stalled = _Stalled()
+    reconciler._after = stalled
+    dead = threading.Thread(target=reconciler.run_once, daemon=True)
+    dead.start()
+    try:
+        assert stalled.inside.wait(30)
+        assert other.run_once().leased is False
+        at(clock, planes, start + timedelta(seconds=61))
+        report = other.run_once()
+        assert report.leased is True
+        assert report.started == 0  # the first pass started them before it stalled
+    finally:
+        stalled.go_on.set()
+        dead.join(30)
+    assert Settings.from_environ({}).reconcile_lease_seconds == 60.0
+    environ = {"EUCORA_RECONCILE_LEASE_SECONDS": "5"}
+    assert Settings.from_environ(environ).reconcile_lease_seconds == 5.0
+    with pytest.raises(SettingsError, match=r"^EUCORA_RECONCILE_LEASE_SECONDS: "):
+        Settings.from_environ({"EUCORA_RECONCILE_LEASE_SECONDS": "0"})
+
+
+def test_a_long_pass_renews_its_lease_as_it_goes(
+    app: App, planes: PlaneDoubles, clock: ShiftedClock, merged: Any, rolling: Any
+) -> None:
+    """Five rollouts that take 30 s each to decide: past the 60 s lease, the pass still holds
+    it (renewed as it goes), so no other replica's pass runs beside it."""
+    reconciler, publisher = rolling
+    start = datetime(2027, 3, 1, 10, 0, tzinfo=UTC)
+    at(clock, planes, start)
+    reconcile(app, reconciler, publisher)  # the five rollouts start
+    store = RolloutStore(app.server.intake.services.engine)
+    config_of = reconciler._config_of
+    others: list[bool] = []
+
+    def slow(record: Any) -> Any:
+        at(clock, planes, clock() + timedelta(seconds=30))
+        others.append(store.lease("reconcile", "someone-else", now=clock(), seconds=60))
+        return config_of(record)
+
+    reconciler._config_of = slow
+    report = reconcile(app, reconciler, publisher)
+    assert report.looked_at == 5
+    assert others == [False] * 5
+    assert store.lease("reconcile", "someone-else", now=clock(), seconds=60)  # released
+
+
+def test_a_ring_is_read_once_its_publication_ran_not_while_it_waits(
+    app: App, planes: PlaneDoubles, clock: ShiftedClock, merged: Any, rolling: Any
+) -> None:
+    """A promotion whose publication waits in the queue (a broker restarted, a plane down): the
+    passes meanwhile read nothing of that ring, so its plane's "no such deployment" is never
+    counted as a failed read nor raises the read-errors alert; once published, it is read."""
+    reconciler, publisher = rolling
+    services = app.server.intake.services
+    unqueued, _ = build_reconciler(  # its promotions stay due in the outbox: nobody runs them
+        dataclasses.replace(services, publication_queue=Unqueued()),
+        clock=clock,
+        planes=publisher.connectors,
+    )
+    at(clock, planes, datetime(2027, 1, 11, 12, 0, tzinfo=UTC))
+    reconcile(app, reconciler, publisher)
+    planes.sccm.set_outcomes(SEVEN_ZIP_LAB, installed=20)
+    reconcile(app, reconciler, publisher)  # lab's soak starts
+    at(clock, planes, datetime(2027, 1, 15, 12, 0, tzinfo=UTC))
+    planes.sccm.set_outcomes(SEVEN_ZIP_LAB, installed=20)
+    planes.sccm.set_outcomes(SEVEN_ZIP_PILOT, installed=150)
+    report = unqueued.run_once()
+    assert "7-zip 24.09 (sccm) to pilot" in report.promoted, report.lines()
+    for _ in range(6):
+        unqueued.run_once()
+    record = rollout(app, "7-zip")
+    pilot = record.state.ring("pilot")
+    assert pilot is not None
+    assert (pilot.read_errors, pilot.counts) == (0, None)
+    assert "read-errors:pilot" not in record.state.alerts
+    publication = RolloutStore(services.engine).step_publication(record, 1)
+    assert publication is not None
+    publisher.run(publication)
+    unqueued.run_once()
+    pilot = rollout(app, "7-zip").state.ring("pilot")
+    assert pilot is not None
+    assert (pilot.read_errors, pilot.counts) == (0, (150, 150, 0, 0, 0))

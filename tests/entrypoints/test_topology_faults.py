@@ -15,37 +15,48 @@ Afterwards ``eucora redeliver`` asks the double for every delivery that failed o
 the inbox (once each; a second run asks for none), and then: nothing sent is lost, every stored
 delivery was settled exactly once (one ``webhook.processed`` audit event each) and none failed,
 every merge was published exactly once (one object per publication on each plane double, one
-GitHub deployment each, ending ``success``), every ring holds at most one publication,
+GitHub deployment each, ending ``success``), every ring holds at most one publication, and every
+rollout completed with each later ring promoted exactly once: the merged intents' gates pass at
+once (no soak, no schedule) on the installed outcomes the plane doubles report, and the workers'
+periodic reconcile promotes the rings while the faults go on (before PostgreSQL is stopped the
+test waits for the first merge's rollout to reach pilot; one ``rollout.promoted`` event and one
+publication on the plane per rollout and ring),
 ``eucora audit verify`` passes, no check run is left ``in_progress`` but the CAB runs still
 waiting for approvals (at most one per head), and the deliveries a killed worker held were
 finished within a minute. The counts are printed.
 
 Every wait has a deadline; the inbox leases are short (``EUCORA_INBOX_LEASE_SECONDS``) so a
-killed worker's delivery is taken over in seconds.
+killed worker's delivery is taken over in seconds, and so is the ``reconcile`` lease
+(``EUCORA_RECONCILE_LEASE_SECONDS``) of a worker killed in its reconcile pass.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.adapters.storage import AuditLog
 from bot.adapters.storage.inbox import Inbox
 from bot.adapters.storage.publications import Outbox
+from bot.adapters.storage.rollouts import RolloutStore
 from bot.core.github_model import APPROVAL_CHECK, POLICY_CHECK
+from bot.core.rollout_model import RolloutPhase
 from bot.doubles.github.server import GitHubDouble
 from bot.doubles.planes import PlaneDoubles, with_stand_in_package
+from tests.conftest import EXAMPLES
 from tests.entrypoints.test_approvals_e2e import source as approvals_source
 from tests.entrypoints.test_publish_e2e import intents_of
 from tests.support import webhooks
@@ -76,19 +87,39 @@ MERGES = (  # one merge per plane: the intent, its version before and after
     ("intents/linux/osquery.yaml", "5.14.1-1", "5.14.2-1"),  # Landscape
     ("intents/linux/cis-hardening.yaml", '"1.3.0"', '"1.3.1"'),  # AWX
 )
-ONE_EACH = {"intune": 0, "jamf": 0, "sccm": 1, "landscape": 1, "awx": 1}
+RINGS = ("lab", "pilot", "broad")
+"""Every merged intent's rings: the merge publishes the first, the workers' reconcile promotes
+the others while the faults go on, and the rollout completes on the last."""
+TOLD_DEVICES = 2
+"""What each ring's target reports, all installed (a pass: every gate's success rate is 100 %)."""
+RECONCILE_SECONDS = 0.5
+ONE_EACH = {"intune": 0, "jamf": 0, "sccm": 1, "landscape": len(RINGS), "awx": len(RINGS)}
+"""One application per intent on Configuration Manager; one script run or job per ring."""
 
 
 @pytest.fixture
 def source(tmp_path: Path) -> GitRepo:
     """The approvals tests' repository (CAB acme/cab; a branch ``change`` adding a new app: the
-    stream's PRs, never merged), with stand-in installers on main for the merged intents."""
+    stream's PRs, never merged), with stand-in installers on main for the merged intents, and
+    gates a ring passes as soon as its devices reported (no soak, no schedule to wait for; the
+    risk tiers' minimum soak lowered to match in this repository's ``eucora.yaml``)."""
     repo = approvals_source.__wrapped__(tmp_path)
     repo.git("checkout", "-q", "main")
     for path, _, _ in MERGES:
-        repo.write(path, with_stand_in_package(repo.read(path)))
-    repo.commit("stand-in installers")
+        repo.write(path, _passing_at_once(with_stand_in_package(repo.read(path))))
+    repo.write("eucora.yaml", _MIN_SOAK.sub(r"\g<1>PT0M", repo.read("eucora.yaml")))
+    repo.commit("stand-in installers, gates without soak")
     return repo
+
+
+_SOAK = re.compile(r"(?m)^(      soak: )P\w+$")
+_SCHEDULE = re.compile(r"(?m)^    schedule:\n(?:      .*\n)+")
+_MIN_SOAK = re.compile(r"(?m)^(    (?:low|medium|high|critical): )P\w+$")
+
+
+def _passing_at_once(text: str) -> str:
+    """The intent with every ring's ``gate.soak`` PT0M and no ``schedule`` (start, deadline)."""
+    return _SCHEDULE.sub("", _SOAK.sub(r"\g<1>PT0M", text))
 
 
 def _stop_all(planes: PlaneDoubles) -> None:
@@ -125,6 +156,8 @@ def topology(
         "EUCORA_PUBLISH_LEASE_SECONDS": "30",
         "EUCORA_SWEEP_SECONDS": "0.5",
         "EUCORA_REDELIVER_INTERVAL": "0",  # the test runs ``eucora redeliver`` itself
+        "EUCORA_RECONCILE_INTERVAL": str(RECONCILE_SECONDS),  # the workers promote rings
+        "EUCORA_RECONCILE_LEASE_SECONDS": str(LEASE_SECONDS),  # a killed worker's lapses
     }
     with running_topology(tmp_path, environ) as topology:
         yield topology
@@ -377,8 +410,9 @@ def _published_once(
     outbox: Outbox,
     merged: list[Any],
 ) -> list[Any]:
-    """Every merge published exactly once: one object per publication on its plane double,
-    one GitHub deployment each ending ``success``, no ring published (promoted) twice."""
+    """Every merge published exactly once and every ring of its rollout once: one publication
+    per ring on its plane double, one GitHub deployment each ending ``success``, no ring
+    published (promoted) twice."""
 
     def changes() -> list[Any]:
         return [outbox.latest_change(REPO, pr.number) for pr in merged]
@@ -390,10 +424,21 @@ def _published_once(
         describe=lambda: str([(c.id, c.state) if c else None for c in changes()]),
     )
     assert planes.objects() == ONE_EACH
-    assert len(planes.sccm.assignments) == 1
-    assert (planes.landscape.creates["launch"], planes.awx.creates["launch"]) == (1, 1)
-    publications = [p for c in changes() for p in outbox.publications(c.id)]
+    launches = (planes.landscape.creates["launch"], planes.awx.creates["launch"])
+    assert launches == (len(RINGS), len(RINGS))
+    targets = {plane: [r["target"] for r in rings] for plane, rings in _merged_rings().items()}
+    assert _published_targets(planes) == {p: Counter(t) for p, t in targets.items()}
+    publications = [p for c in changes() for p in outbox.publications(c.id)]  # the merges' own
     assert sorted(p.plane for p in publications) == ["ansible", "landscape", "sccm"]
+    store = RolloutStore(topology.engine)
+    for rollout in (r for pr in merged for r in store.of_pr(REPO, pr.number)):
+        for step in range(1, len(RINGS)):  # the promotions'
+            row = outbox.get(store.step_publication(rollout, step) or 0)
+            assert row is not None, (rollout.state.intent, RINGS[step])
+            publications.append(row)
+    assert Counter(p.plane for p in publications) == Counter(
+        {"ansible": len(RINGS), "landscape": len(RINGS), "sccm": len(RINGS)}
+    )
     assert {p.state for p in publications} == {"succeeded"}
     rings = Counter((p.plane, p.ring) for p in publications)
     assert max(rings.values()) == 1
@@ -403,6 +448,95 @@ def _published_once(
     )
     assert {d.statuses[-1]["state"] for d in deployments} == {"success"}
     return publications
+
+
+def _merged_rings() -> dict[str, list[dict[str, Any]]]:
+    """Each merged intent's rings (as the example states them), by the intent's plane."""
+    return {
+        str(intent["plane"]): list(intent["rings"])
+        for intent in (
+            yaml.safe_load((EXAMPLES / "intents-repo" / path).read_text(encoding="utf-8"))
+            for path, _, _ in MERGES
+        )
+    }
+
+
+def _tell_installed(planes: PlaneDoubles) -> None:
+    """Every ring's target of the merged intents reports ``TOLD_DEVICES`` installed, from its
+    publication on: each gate passes once its ring is published and read."""
+    doubles = {"sccm": planes.sccm, "landscape": planes.landscape, "ansible": planes.awx}
+    for plane, rings in _merged_rings().items():
+        for ring in rings:
+            doubles[plane].set_outcomes(str(ring["target"]), installed=TOLD_DEVICES)
+
+
+def _published_targets(planes: PlaneDoubles) -> dict[str, Counter[str]]:
+    """How many times each ring's target was published to, as each plane double holds it: a
+    Configuration Manager deployment, a Landscape script run, an AWX job (by its limit)."""
+    return {
+        "sccm": Counter(a["TargetCollectionID"] for a in planes.sccm.assignments.values()),
+        "landscape": Counter(
+            str(a.tag)
+            for a in planes.landscape.activities.values()
+            if a.parent_id is None and a.summary.startswith("Run script: ")
+        ),
+        "ansible": Counter(job.limit for job in planes.awx.jobs.values()),
+    }
+
+
+def _promoted_once(topology: Topology, merged: list[Any]) -> Counter[tuple[int, str]]:
+    """Wait until every merged rollout completed on its last ring, promoted ring by ring by
+    the workers' periodic reconcile; each later ring was promoted exactly once (one
+    ``rollout.promoted`` audit event per rollout and ring). The promotions, by rollout and ring."""
+    store = RolloutStore(topology.engine)
+
+    def rollouts() -> list[Any]:
+        return [r for pr in merged for r in store.of_pr(REPO, pr.number)]
+
+    def complete() -> bool:
+        found = rollouts()
+        return len(found) == len(merged) and all(
+            r.state.phase is RolloutPhase.COMPLETE
+            and r.state.rings[r.state.current].name == RINGS[-1]
+            for r in found
+        )
+
+    def where() -> str:
+        watched = [(r.state, r.state.rings[r.state.current]) for r in rollouts()]
+        return str(
+            [(s.intent, s.phase.value, w.name, w.last_verdict, s.reason) for s, w in watched]
+        )
+
+    _wait(topology, complete, "every rollout to complete", describe=where)
+    events = AuditLog(topology.engine).events()
+    promoted = Counter(
+        (int(e.payload["rollout"]), str(e.payload["to"]))
+        for e in events
+        if e.type == "rollout.promoted"
+    )
+    assert promoted == Counter({(r.id, ring): 1 for r in rollouts() for ring in RINGS[1:]})
+    return promoted
+
+
+def _promoted_to(topology: Topology, pr: Any, ring: str) -> datetime:
+    """Wait until the rollout of ``pr``'s merge has promoted ``ring`` (or gone past it), by the
+    workers' periodic reconcile; when it was seen."""
+    store = RolloutStore(topology.engine)
+    index = RINGS.index(ring)
+    _wait(
+        topology,
+        lambda: any(r.state.current >= index for r in store.of_pr(REPO, pr.number)),
+        f"PR {pr.number}'s rollout to reach {ring}",
+    )
+    return datetime.now(UTC)
+
+
+def _promoted_before(topology: Topology, moment: datetime) -> int:
+    """How many rings were promoted before ``moment`` (their audit events' time)."""
+    events = AuditLog(topology.engine).events()
+    return sum(
+        e.type == "rollout.promoted" and datetime.fromisoformat(e.time) < moment for e in events
+    )
 
 
 def _no_run_left_in_progress(double: GitHubDouble, prs: list[Any]) -> None:
@@ -417,7 +551,7 @@ def _no_run_left_in_progress(double: GitHubDouble, prs: list[Any]) -> None:
         assert _runs(double, POLICY_CHECK, pr.head_sha)[-1].status == "completed"
 
 
-def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(
+def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(  # noqa: PLR0915 - the run, step by step
     topology: Topology, planes: PlaneDoubles, github_double: GitHubDouble, source: GitRepo
 ) -> None:
     double = github_double
@@ -425,6 +559,7 @@ def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(
     double.add_team("acme", "cab", CAB)
     double.add_repository(REPO, installation=installation, source=source.path)
     prs = [double.open_pull_request(REPO, head="change", author="dave") for _ in range(PRS)]
+    _tell_installed(planes)
     started = time.monotonic()
     topology.start_replicas(2)
     for _ in range(2):
@@ -453,6 +588,7 @@ def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(
             lambda: planes.awx.offline(DEADLINE, refusals=AWX_REFUSALS),
         )
     )
+    stopped_at = _promoted_to(topology, merged[0], "pilot")  # the faults go on meanwhile
     failed_while_down = _database_down(topology, double, prs[0], installation.id)
     time.sleep(1.0)  # the stream goes on a moment on the database back
     stop.set()
@@ -461,6 +597,7 @@ def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(
 
     sent = _redeliver_what_failed(topology, double, inbox, failed_while_down)
     _settle(topology, inbox, sent)
+    promoted = _promoted_once(topology, merged)
     publications = _published_once(topology, planes, double, outbox, merged)
 
     attempts = double.hookshot.sent
@@ -477,6 +614,9 @@ def test_the_topology_loses_nothing_and_runs_everything_once_under_faults(
         f"(failed attempts {sum(not _ok(a) for a in attempts)}, "
         f"balancer 502s {balancer.bad_gateway}), lost {len(sent - set(rows))}; "
         f"merges {len(merged)}, publications {len(publications)}, "
+        f"rings promoted {sum(promoted.values())} "
+        f"{dict(Counter(ring for _, ring in promoted.elements()))} (each exactly once; "
+        f"{_promoted_before(topology, stopped_at)} before PostgreSQL was stopped), "
         f"plane objects {planes.objects()}, AWX connections dropped {planes.awx.refused}; "
         f"deliveries running at the worker kill {len(held.deliveries)}, all finished within "
         f"{max(resumed, default=0):.1f} s (taken over after the lease: "

@@ -21,7 +21,18 @@ from functools import partial
 from typing import Any, TypeVar
 
 import stamina
-from sqlalchemy import Connection, Engine, Row, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    and_,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from bot.adapters.storage.audit_log import is_transient
@@ -183,14 +194,20 @@ class RolloutStore:
         """The outbox id of the rollout's publication of ring ``step`` (0: the merge's own)."""
         with self._engine.connect() as connection:
             found = connection.execute(
-                select(publications.c.id).where(
-                    publications.c.change_id == record.change_id,
-                    publications.c.plane == record.state.plane,
-                    publications.c.intent_name == record.state.intent,
-                    publications.c.step == step,
-                )
+                select(publications.c.id).where(_of_step(record, step))
             ).first()
         return None if found is None else int(found[0])
+
+    def in_flight(self, record: RolloutRecord, step: int) -> bool:
+        """Whether the rollout's publication of ring ``step`` waits or runs (not yet done)."""
+        busy = (PublicationState.PENDING.value, PublicationState.IN_PROGRESS.value)
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(publications.c.id).where(
+                    _of_step(record, step), publications.c.state.in_(busy)
+                )
+            ).first()
+        return found is not None
 
     # --- saving -----------------------------------------------------------------------------------
 
@@ -373,6 +390,16 @@ def _stop_older(
                 updated_at=stamp,
             )
         )
+
+
+def _of_step(record: RolloutRecord, step: int) -> ColumnElement[bool]:
+    """The rollout's publication of ring ``step``, as a condition on the outbox."""
+    return and_(
+        publications.c.change_id == record.change_id,
+        publications.c.plane == record.state.plane,
+        publications.c.intent_name == record.state.intent,
+        publications.c.step == step,
+    )
 
 
 def _record_promotion(
