@@ -65,7 +65,7 @@ def calling(what: str) -> Iterator[None]:
 
 _T = TypeVar("_T")
 
-Observer = Callable[[str, str], None]
+CallObserver = Callable[[str, str], None]
 """Told ``(operation, "ok" | "error")`` after each port call: the hook for API call metrics."""
 
 
@@ -89,7 +89,7 @@ class GitHubCalls:
         mirrors: MirrorStore,
         rate_limit: RateLimitSeen,
         clone_urls: dict[str, str],
-        observe: Observer | None = None,
+        observe: CallObserver | None = None,
         renew: Callable[[], None] | None = None,
         pace: PaceStep = unpaced,
         conditional: ConditionalCache | None = None,
@@ -100,7 +100,7 @@ class GitHubCalls:
         self._pace = pace
         self._conditional = conditional or ConditionalCache()
         self._renew = renew
-        self._observe: Observer = observe or _ignore
+        self._observe: CallObserver = observe or _ignore
         self._identity = identity
         self._token = token
         self._mirrors = mirrors

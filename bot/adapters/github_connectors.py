@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from github import Auth, Github, GithubException, GithubIntegration
 
 from bot.adapters.github import GitHubAdapter
-from bot.adapters.github_calls import Observer, calling
+from bot.adapters.github_calls import CallObserver, calling
 from bot.adapters.github_rate_limits import (
     DEFAULT_MAX_WAIT,
     BoundedRetry,
@@ -147,7 +147,7 @@ class GitHubAppConnector:
         backoff_factor: float = 0.5,
         seconds_between_writes: float | None = 1.0,
         timeout: int = 15,
-        on_call: Observer | None = None,
+        on_call: CallObserver | None = None,
         pacer: Pacer | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
@@ -284,7 +284,7 @@ class GitHubTokenConnector:
         backoff_factor: float = 0.5,
         seconds_between_writes: float | None = 1.0,
         timeout: int = 15,
-        on_call: Observer | None = None,
+        on_call: CallObserver | None = None,
         pacer: Pacer | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")

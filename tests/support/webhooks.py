@@ -412,7 +412,7 @@ def pull_request_event(
 ) -> Delivery:
     """A ``pull_request`` delivery for a pull request of the GitHub double (its SHAs, refs, labels).
 
-    ``pr`` is ``bot.doubles.github.state.PullRequest`` (or anything with its fields).
+    ``pr`` is ``bot.doubles.github.state.StoredPullRequest`` (or anything with its fields).
     """
     fields: dict[str, Any] = {
         "repository": pr.repository,

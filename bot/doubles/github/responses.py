@@ -131,7 +131,9 @@ def repository(repo: st.Repository, urls: Urls, clone_url: str) -> dict[str, Any
     return body
 
 
-def _branch(repo: dict[str, Any], pr: st.PullRequest, side: str, urls: Urls) -> dict[str, Any]:
+def _branch(
+    repo: dict[str, Any], pr: st.StoredPullRequest, side: str, urls: Urls
+) -> dict[str, Any]:
     ref = pr.head_ref if side == "head" else pr.base_ref
     sha = pr.head_sha if side == "head" else pr.base_sha
     owner = pr.repository.split("/", 1)[0]
@@ -169,7 +171,7 @@ def _label(name: str, full_name: str, urls: Urls) -> dict[str, Any]:
 
 
 def pull_request(
-    pr: st.PullRequest, repo_body: dict[str, Any], urls: Urls, comments: int
+    pr: st.StoredPullRequest, repo_body: dict[str, Any], urls: Urls, comments: int
 ) -> dict[str, Any]:
     body = template("get", "/repos/{owner}/{repo}/pulls/{pull_number}", "200", urls, pr.repository)
     api = f"{urls.api}/repos/{pr.repository}"
@@ -495,7 +497,9 @@ def git_commit(  # noqa: PLR0913 - GitHub's fields
     }
 
 
-def webhook_pull_request(pull: dict[str, Any], pr: st.PullRequest, urls: Urls) -> dict[str, Any]:
+def webhook_pull_request(
+    pull: dict[str, Any], pr: st.StoredPullRequest, urls: Urls
+) -> dict[str, Any]:
     """The REST pull request as webhooks carry it: who merged, and webhook-shaped repositories."""
     body = dict(pull)
     body["merged_by"] = simple_user(pr.merged_by, urls) if pr.merged_by else None

@@ -272,7 +272,7 @@ class Handlers:
     def _repo_body(self, repo: st.Repository) -> dict[str, Any]:
         return rs.repository(repo, self.d.urls, self.d.clone_url(repo.full_name))
 
-    def _pull(self, caller: Caller, owner: str, repo: str, number: int) -> st.PullRequest:
+    def _pull(self, caller: Caller, owner: str, repo: str, number: int) -> st.StoredPullRequest:
         self._repo(caller, owner, repo)
         pr = self.d.pulls.get((f"{owner}/{repo}", number))
         if pr is None:
@@ -972,7 +972,7 @@ class Handlers:
         self.d._sync_pulls(found.full_name)
         return 200, rs.git_ref(found.full_name, f"refs/{ref}", sha, self.d.urls), {}
 
-    def _pull_body(self, pr: st.PullRequest) -> dict[str, Any]:
+    def _pull_body(self, pr: st.StoredPullRequest) -> dict[str, Any]:
         count = sum(
             1
             for c in self.d.comment_store.values()

@@ -135,7 +135,7 @@ class GitHubDouble:
         self.installations: dict[int, st.Installation] = {}
         self.tokens: dict[str, st.Token] = {}
         self.repositories: dict[str, st.Repository] = {}
-        self.pulls: dict[tuple[str, int], st.PullRequest] = {}
+        self.pulls: dict[tuple[str, int], st.StoredPullRequest] = {}
         self.issues: dict[tuple[str, int], st.Issue] = {}
         self.labels: dict[tuple[str, str], str] = {}
         """(repository, name) → name: the repositories' labels."""
@@ -250,7 +250,7 @@ class GitHubDouble:
             self.push(full_name, source)
         return repo
 
-    def push(self, full_name: str, source: Path, *branches: str) -> list[st.PullRequest]:
+    def push(self, full_name: str, source: Path, *branches: str) -> list[st.StoredPullRequest]:
         """Force-push ``branches`` (default: all) of a working repo; update PRs on them.
 
         Returns the open pull requests whose head moved (GitHub would send ``synchronize``).
@@ -262,7 +262,7 @@ class GitHubDouble:
         self._git(Path(source), "push", "-q", str(repo.bare_path), *specs)
         return self._sync_pulls(full_name)
 
-    def _sync_pulls(self, full_name: str) -> list[st.PullRequest]:
+    def _sync_pulls(self, full_name: str) -> list[st.StoredPullRequest]:
         """Point open PRs at their branches' current commits; the PRs whose head or base moved."""
         repo = self.repositories[full_name]
         moved = []
@@ -406,7 +406,7 @@ class GitHubDouble:
         labels: Iterable[str] = (),
         draft: bool = False,
         fork: str | None = None,
-    ) -> st.PullRequest:
+    ) -> st.StoredPullRequest:
         """A pull request from branch ``head`` into ``base`` (both already pushed).
 
         ``fork`` (``owner/name``) says the head branch comes from a fork, as GitHub shows it in
@@ -417,7 +417,7 @@ class GitHubDouble:
         base_sha = self.rev_parse(full_name, base)
         with self.lock:
             number = self._next_number(full_name)
-            pr = st.PullRequest(
+            pr = st.StoredPullRequest(
                 id=self.next_id(),
                 repository=full_name,
                 number=number,
@@ -437,7 +437,7 @@ class GitHubDouble:
         self._git(repo.bare_path, "update-ref", f"refs/pull/{number}/head", head_sha)
         return pr
 
-    def pull_request(self, full_name: str, number: int) -> st.PullRequest:
+    def pull_request(self, full_name: str, number: int) -> st.StoredPullRequest:
         return self.pulls[(full_name, number)]
 
     def set_permission(self, full_name: str, user: str, permission: str) -> None:

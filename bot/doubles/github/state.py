@@ -87,7 +87,9 @@ class Commit:
 
 
 @dataclass
-class PullRequest:
+class StoredPullRequest:
+    """A pull request as the double holds it (the core's is ``bot.core.github_model.PullRequest``)."""
+
     id: int
     repository: str
     number: int
