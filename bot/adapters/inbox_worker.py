@@ -296,7 +296,7 @@ class IntakeGate:
                 return
 
 
-_GATE_POLL_SECONDS = 0.005
+_GATE_POLL_SECONDS = 0.02
 DEFAULT_YIELD_SECONDS = 1.0
 """How long the embedded drainer waits at most for a moment without requests, per delivery."""
 

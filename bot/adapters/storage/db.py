@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.adapters.storage.sqlite_writers import sqlite_writers
 from bot.errors import SchemaVersionError, StorageError
 
 if TYPE_CHECKING:
@@ -142,14 +143,16 @@ def write_transaction(engine: Engine, lock_key: int) -> Iterator[Connection]:
     transaction-scoped advisory lock (``pg_advisory_xact_lock``) serialises the writers that
     ask for the same key, and READ COMMITTED lets each see what the one before committed.
     """
-    with engine.connect() as opened:
-        connection = opened
-        if is_sqlite(engine):
+    if is_sqlite(engine):
+        with sqlite_writers(engine), engine.connect() as opened:
             connection = opened.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        with connection.begin():
-            if is_postgresql(engine):
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
-            yield connection
+            with connection.begin():
+                yield connection
+        return
+    with engine.connect() as connection, connection.begin():
+        if is_postgresql(engine):
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
+        yield connection
 
 
 @contextmanager

@@ -53,6 +53,7 @@ from sqlalchemy import (
     Engine,
     Row,
     and_,
+    bindparam,
     exists,
     func,
     insert,
@@ -142,6 +143,18 @@ class _Pending:
     error: BaseException | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """The newest stored delivery of a body.
+
+    In the database (``seq``) or earlier in the batch (``index`` in its stored rows).
+    """
+
+    seq: int | None
+    received_at: str
+    index: int | None
+
+
 POSTGRESQL_BATCHES_IN_FLIGHT = 2
 """PostgreSQL: how many intake batches of one process commit at once. While one waits for its
 WAL flush, the next collects the stores that arrive meanwhile: the commits overlap (as separate
@@ -150,6 +163,12 @@ stores' would) and each is shared by every store waiting when it began."""
 
 _INSERT = insert(inbox)
 """One compiled statement for every delivery (values bound per call: no per-call compiling)."""
+_SEEN_IDS = select(inbox.c.delivery_id).where(
+    inbox.c.delivery_id.in_(bindparam("ids", expanding=True))
+)
+_COPIES = select(inbox.c.seq, inbox.c.body_sha256, inbox.c.received_at).where(
+    inbox.c.body_sha256.in_(bindparam("bodies", expanding=True))
+)
 _BODY_LOCK_SPACE = 0x65756372
 """PostgreSQL only: the first key of ``pg_advisory_xact_lock(int, int)`` held while a body is
 checked and stored; the second is taken from the body's digest (two-key locks never meet the
@@ -345,7 +364,7 @@ class Inbox:
             with self._engine.begin() as connection:
                 keys = sorted({_body_key(p.row) for p in batch})
                 connection.execute(_BODY_LOCKS, {"space": _BODY_LOCK_SPACE, "keys": keys})
-                answers = [self._check_and_insert(connection, p.row, p.event) for p in batch]
+                answers = self._check_and_insert_all(connection, [(p.row, p.event) for p in batch])
         except IntegrityError:
             # Another writer stored one of these delivery ids just now: each alone then.
             for pending in batch:
@@ -407,7 +426,9 @@ class Inbox:
         try:
             try:
                 with write_transaction(self._engine, INBOX_LOCK_KEY) as connection:
-                    answers = [self._check_and_insert(connection, p.row, p.event) for p in batch]
+                    answers = self._check_and_insert_all(
+                        connection, [(p.row, p.event) for p in batch]
+                    )
             except IntegrityError:
                 # Not expected under SQLite's write lock; each row alone then, as before.
                 answers = [self._store_alone(p) for p in batch]
@@ -425,49 +446,100 @@ class Inbox:
 
     def _check_and_insert(self, connection: Connection, row: dict[str, Any], event: str) -> Stored:
         """In the caller's transaction: a duplicate, a replay, or the row inserted."""
-        seen = connection.execute(
-            select(inbox.c.seq).where(inbox.c.delivery_id == row["delivery_id"])
-        ).first()
-        if seen is not None:
-            return Stored.DUPLICATE
-        earlier = self._earlier_body(connection, row, event)
-        received_at = parse_time(row["received_at"])
-        if is_replay(event, earlier, received_at=received_at, window=self.replay_window):
-            return Stored.REPLAY
-        connection.execute(_INSERT, row)
-        return Stored.STORED
+        return self._check_and_insert_all(connection, [(row, event)])[0]
 
-    def _earlier_body(
-        self, connection: Connection, row: dict[str, Any], event: str
-    ) -> EarlierBody | None:
-        """The newest stored delivery with this body, and whether its event changed since."""
-        newest = connection.execute(
-            select(inbox.c.seq, inbox.c.received_at)
-            .where(inbox.c.body_sha256 == row["body_sha256"])
-            .order_by(inbox.c.seq.desc())
-            .limit(1)
-        ).first()
-        if newest is None:
-            return None
-        changed = False
-        if event in TIMELESS_EVENTS:
-            installation = row["installation_id"]
-            changed = (
-                connection.execute(
-                    select(inbox.c.seq)
-                    .where(
-                        inbox.c.seq > newest.seq,
-                        inbox.c.event == event,
-                        inbox.c.installation_id.is_(None)
-                        if installation is None
-                        else inbox.c.installation_id == installation,
-                        inbox.c.body_sha256 != row["body_sha256"],
-                    )
-                    .limit(1)
-                ).first()
-                is not None
-            )
-        return EarlierBody(received_at=parse_time(newest.received_at), changed_since=changed)
+    def _check_and_insert_all(
+        self, connection: Connection, rows: Sequence[tuple[dict[str, Any], str]]
+    ) -> list[Stored]:
+        """In the caller's transaction: each row a duplicate, a replay or inserted, in order.
+
+        Each row is judged as it would be alone, the rows stored before it in the batch
+        included; but the batch costs three statements (the ids seen, the bodies' newest copies,
+        one insert), not three a row: its transaction holds the writers' lock, so its length
+        is what every other writer waits.
+        """
+        ids = [row["delivery_id"] for row, _ in rows]
+        seen = set(connection.execute(_SEEN_IDS, {"ids": ids}).scalars())
+        newest = self._newest_copies(connection, rows)
+        answers: list[Stored] = []
+        stored: list[dict[str, Any]] = []
+        for row, event in rows:
+            if row["delivery_id"] in seen:
+                answers.append(Stored.DUPLICATE)
+                continue
+            copy = newest.get(row["body_sha256"])
+            earlier = None
+            if copy is not None:
+                changed = event in TIMELESS_EVENTS and self._changed_since(
+                    connection, row, event, copy, stored
+                )
+                earlier = EarlierBody(
+                    received_at=parse_time(copy.received_at), changed_since=changed
+                )
+            received_at = parse_time(row["received_at"])
+            if is_replay(event, earlier, received_at=received_at, window=self.replay_window):
+                answers.append(Stored.REPLAY)
+                continue
+            seen.add(row["delivery_id"])
+            newest[row["body_sha256"]] = _Copy(None, row["received_at"], len(stored))
+            stored.append(row)
+            answers.append(Stored.STORED)
+        if stored:
+            connection.execute(_INSERT, stored)  # one compiled statement, executemany
+        return answers
+
+    def _newest_copies(
+        self, connection: Connection, rows: Sequence[tuple[dict[str, Any], str]]
+    ) -> dict[str, _Copy]:
+        """The newest stored delivery of each body in ``rows`` (none when the check is off)."""
+        if not self.replay_window:
+            return {}
+        bodies = sorted({row["body_sha256"] for row, _ in rows})
+        newest: dict[str, _Copy] = {}
+        for seq, body, received in connection.execute(_COPIES, {"bodies": bodies}):
+            known = newest.get(body)
+            if known is None or seq > (known.seq or 0):
+                newest[body] = _Copy(seq, received, None)
+        return newest
+
+    @staticmethod
+    def _changed_since(
+        connection: Connection,
+        row: dict[str, Any],
+        event: str,
+        copy: _Copy,
+        stored: list[dict[str, Any]],
+    ) -> bool:
+        """Whether ``event`` came for the same installation with another body after ``copy``.
+
+        Looked for in this batch and, for a copy in the database, in the database.
+        """
+        after = stored if copy.index is None else stored[copy.index + 1 :]
+        installation = row["installation_id"]
+        if any(
+            other["event"] == event
+            and other["installation_id"] == installation
+            and other["body_sha256"] != row["body_sha256"]
+            for other in after
+        ):
+            return True
+        if copy.seq is None:
+            return False
+        return (
+            connection.execute(
+                select(inbox.c.seq)
+                .where(
+                    inbox.c.seq > copy.seq,
+                    inbox.c.event == event,
+                    inbox.c.installation_id.is_(None)
+                    if installation is None
+                    else inbox.c.installation_id == installation,
+                    inbox.c.body_sha256 != row["body_sha256"],
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
 
     # --- workers ----------------------------------------------------------------------------------
 
