@@ -282,29 +282,13 @@ class Inbox:
 
         Returns only once the row is committed: the caller may acknowledge then, never before.
         """
-        ignored = routing.kind is DeliveryKind.IGNORED
-        received = format_time(received_at)
-        row = {
-            "delivery_id": delivery_id,
-            "body_sha256": body_sha256,
-            "event": routing.event,
-            "action": routing.action,
-            "kind": routing.kind.value,
-            "installation_id": routing.installation_id,
-            "repository": routing.repository,
-            "pr": routing.pr,
-            "head_sha": routing.head_sha,
-            "serial_key": routing.serial_key,
-            "coalesce_key": routing.coalesce_key,
-            "body": body,
-            "received_at": received,
-            "status": Status.IGNORED if ignored else Status.PENDING,
-            "outcome": Status.IGNORED.value if ignored else None,
-            "attempts": 0,
-            "not_before": received,
-            "finished_at": received if ignored else None,
-            "error": routing.reason or None,
-        }
+        row = inbox_row(
+            delivery_id=delivery_id,
+            routing=routing,
+            body=body,
+            body_sha256=body_sha256,
+            received_at=received_at,
+        )
         try:
             return self._store(row, routing.event)
         except DBAPIError as error:
@@ -877,6 +861,35 @@ def _adopt(connection: Connection, settled: list[str], runner: str) -> None:
     connection.execute(
         update(inbox).where(inbox.c.merged_into.in_(settled)).values(merged_into=runner)
     )
+
+
+def inbox_row(
+    *, delivery_id: str, routing: Routing, body: bytes, body_sha256: str, received_at: datetime
+) -> dict[str, Any]:
+    """A new delivery's inbox row (``pending``, or ``ignored``), as ``Inbox.store`` inserts it."""
+    ignored = routing.kind is DeliveryKind.IGNORED
+    received = format_time(received_at)
+    return {
+        "delivery_id": delivery_id,
+        "body_sha256": body_sha256,
+        "event": routing.event,
+        "action": routing.action,
+        "kind": routing.kind.value,
+        "installation_id": routing.installation_id,
+        "repository": routing.repository,
+        "pr": routing.pr,
+        "head_sha": routing.head_sha,
+        "serial_key": routing.serial_key,
+        "coalesce_key": routing.coalesce_key,
+        "body": body,
+        "received_at": received,
+        "status": Status.IGNORED if ignored else Status.PENDING,
+        "outcome": Status.IGNORED.value if ignored else None,
+        "attempts": 0,
+        "not_before": received,
+        "finished_at": received if ignored else None,
+        "error": routing.reason or None,
+    }
 
 
 def _answer_all(batch: list[_Pending], answers: list[Stored]) -> None:

@@ -9,18 +9,20 @@ another body came in between: remove → add → remove is three changes, not a 
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete, insert
 
 from bot.adapters.storage import create_database_engine, upgrade_schema
-from bot.adapters.storage.inbox import Inbox, Stored, format_time
+from bot.adapters.storage.db import write_transaction
+from bot.adapters.storage.inbox import INBOX_LOCK_KEY, Inbox, Stored, format_time, inbox_row
 from bot.adapters.storage.tables import inbox as inbox_table
-from bot.core.webhooks import DEFAULT_REPLAY_WINDOW, DeliveryKind, body_digest
+from bot.core.webhooks import DEFAULT_REPLAY_WINDOW, DeliveryKind, Routing, body_digest
 from tests.adapters.storage.test_inbox import T0, put, routing
 
 REMOVED = b'{"action": "removed", "member": {"login": "carol"}, "team": {"slug": "cab"}}'
@@ -179,3 +181,53 @@ def test_rows_stored_before_the_upgrade_keep_and_the_body_may_repeat_after_it(
         ]
     finally:
         engine.dispose()
+
+
+def _sequence(seed: int) -> list[tuple[str, Routing, bytes, datetime]]:
+    """Deliveries drawn from small pools, so ids, bodies and events repeat in every way."""
+    chance = random.Random(seed)
+    bodies = [REMOVED, ADDED, b'{"pull_request": 1}', b'{"pull_request": 2}']
+    routes = [MEMBERSHIP, replace(MEMBERSHIP, installation_id=99), routing()]
+    at = T0
+    out = []
+    for _ in range(40):
+        at += timedelta(seconds=chance.choice([0, 1, 30, 200]))
+        out.append((f"d{chance.randrange(25)}", chance.choice(routes), chance.choice(bodies), at))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_batch_judges_each_delivery_as_it_would_be_judged_alone(
+    engine: Engine, seed: int
+) -> None:
+    """One transaction for many stores (the group commit) answers as one store at a time."""
+    inbox = Inbox(engine)
+    sequence = _sequence(seed)
+    alone = [put(inbox, d, route, body=body, at=at) for d, route, body, at in sequence]
+    stored_alone = [(r["delivery_id"], r["body_sha256"]) for r in inbox.rows()]
+    with engine.begin() as connection:
+        connection.execute(delete(inbox_table))
+    chance = random.Random(seed)
+    batched: list[Stored] = []
+    start = 0
+    while start < len(sequence):
+        size = chance.choice([1, 3, 7, 16])
+        rows = [
+            (
+                inbox_row(
+                    delivery_id=d,
+                    routing=route,
+                    body=body,
+                    body_sha256=body_digest(body),
+                    received_at=at,
+                ),
+                route.event,
+            )
+            for d, route, body, at in sequence[start : start + size]
+        ]
+        with write_transaction(engine, INBOX_LOCK_KEY) as connection:
+            batched += inbox._check_and_insert_all(connection, rows)
+        start += size
+    assert batched == alone
+    assert [(r["delivery_id"], r["body_sha256"]) for r in inbox.rows()] == stored_alone
+    assert set(alone) == {Stored.STORED, Stored.DUPLICATE, Stored.REPLAY}
