@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -102,14 +102,24 @@ class _WriterLock:
         self._held = False
         self._urgent = 0
 
-    def acquire(self, *, urgent: bool = False) -> None:
-        """Take the lock; a non-urgent caller also waits while an urgent one does."""
+    def acquire(self, *, urgent: bool = False, unless: Callable[[], bool] | None = None) -> bool:
+        """Take the lock; a non-urgent caller also waits while an urgent one does.
+
+        With ``unless``, give up waiting (False, the lock not taken) as soon as it is true: a
+        store whose row another thread's batch has committed meanwhile needs the lock no more,
+        and would otherwise take it only to give it back (a handover per row of every batch).
+        """
         with self._condition:
             self._urgent += urgent
             try:
                 while self._held or (not urgent and self._urgent):
+                    if unless is not None and unless():
+                        return False
                     self._condition.wait()
+                if unless is not None and unless():
+                    return False
                 self._held = True
+                return True
             finally:
                 self._urgent -= urgent
 
@@ -385,24 +395,24 @@ class Inbox:
 
         Each store queues its row, then waits for the writers' lock (before any claim or
         completion). The first to get it commits every queued row, in arrival order, each
-        checked as it would be alone (the rows before it in the batch included); the others
-        find theirs committed when their turn comes. Nobody returns before its row is
-        committed, so the acknowledgement still waits for its own durable commit.
+        checked as it would be alone (the rows before it in the batch included); the others,
+        woken with their rows committed, return without taking the lock. Nobody returns before
+        its row is committed, so the acknowledgement still waits for its own durable commit.
         """
         pending = _Pending(row, event)
         with self._waiting_lock:
             self._waiting.append(pending)
-        _SQLITE_WRITERS.acquire(urgent=True)
-        try:
-            if not pending.done.is_set():
-                with self._waiting_lock:
-                    batch, self._waiting = self._waiting, []
-                self._commit_batch(batch)
-        finally:
-            _SQLITE_WRITERS.release()
+        if _SQLITE_WRITERS.acquire(urgent=True, unless=pending.done.is_set):
+            try:
+                if not pending.done.is_set():
+                    with self._waiting_lock:
+                        batch, self._waiting = self._waiting, []
+                    self._commit_batch(batch)
+            finally:
+                _SQLITE_WRITERS.release()
         if pending.error is not None:
             raise pending.error
-        assert pending.stored is not None  # noqa: S101 - set with done, under the lock
+        assert pending.stored is not None  # noqa: S101 - set before done
         return pending.stored
 
     def _commit_batch(self, batch: list[_Pending]) -> None:

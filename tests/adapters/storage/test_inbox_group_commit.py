@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event
@@ -51,11 +52,20 @@ def _commits(engine: Engine) -> list[int]:
 
 
 def test_concurrent_stores_share_a_commit_and_each_sees_its_row_committed(
-    database: tuple[Engine, Path],
+    database: tuple[Engine, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, path = database
     inbox = Inbox(engine)
     commits = _commits(engine)
+    taken = [0]
+    acquire = _SQLITE_WRITERS.acquire
+
+    def counted(**options: Any) -> bool:
+        got = acquire(**options)
+        taken[0] += got
+        return got
+
+    monkeypatch.setattr(_SQLITE_WRITERS, "acquire", counted)
     # Another process holds SQLite's write lock while the stores arrive: they queue up.
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
@@ -91,8 +101,10 @@ def test_concurrent_stores_share_a_commit_and_each_sees_its_row_committed(
     stored = [d for d, a in answers.items() if a is Stored.STORED]
     assert all(committed_when_answered[d] for d in stored)
     assert {r["delivery_id"] for r in inbox.rows()} == set(stored)
-    # One transaction for the queued stores (the first may have begun alone): not one each.
+    # One transaction for the queued stores (the first may have begun alone): not one each;
+    # and the stores answered by another's batch never took the writers' lock to find out.
     assert commits[0] <= 3, commits[0]
+    assert taken[0] <= 3, taken[0]
 
 
 def test_a_duplicate_inside_one_batch_is_stored_once(database: tuple[Engine, Path]) -> None:
