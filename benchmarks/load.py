@@ -692,7 +692,9 @@ def main(argv: list[str] | None = None, servers: Servers | None = None) -> list[
     parser.add_argument(
         "--workers", type=int, default=2, help="gunicorn workers (split over the replicas)"
     )
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--threads", type=int, default=16, help="request threads per web process (serve's default)"
+    )
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--profile", type=Path, help="py-spy the EUCORA processes into this folder")
