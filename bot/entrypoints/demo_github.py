@@ -37,6 +37,7 @@ from bot.core.rollout_model import RolloutPhase
 from bot.doubles.github import GitHubDouble, generate_app_key
 from bot.doubles.github.events import signed as signed_delivery
 from bot.doubles.planes import PlaneDoubles, StandInArtifacts
+from bot.entrypoints.demo_steer import steer
 from bot.entrypoints.serve import build_server
 from bot.flows.evidence import verify as verify_evidence
 from bot.settings import Settings
@@ -253,6 +254,7 @@ def _pull_request(  # noqa: PLR0913, PLR0917 - the scene's cast
         )
         published = approved and _merge_and_publish(server, client, double, planes, pr, echo)
         rolled = published and _roll_out(server, double, planes, connectors, pr, echo)
+        steered = rolled and steer(server, client, double, pr, _comment_payload, installation, echo)
         return (
             {POLICY_CHECK, APPROVAL_CHECK} <= names
             and len(sticky) == 1
@@ -260,6 +262,7 @@ def _pull_request(  # noqa: PLR0913, PLR0917 - the scene's cast
             and approved
             and published
             and rolled
+            and steered
             and not double.violations
             and not planes.violations
         )

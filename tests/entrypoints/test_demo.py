@@ -66,12 +66,22 @@ def test_demo_validates_the_example_and_catches_a_careless_edit(tmp_path: Path) 
     assert "objects per plane: {'intune': 1, 'jamf': 1, 'sccm': 1, 'landscape': 1, 'awx': 1}" in out
     assert "change pack (approvals, merge, every result) stored as sha256:" in out
     assert_the_rollout_ran(out)
+    assert_the_cab_steered(out)
     verified = out.split("change pack (approvals")[-1]
     assert "digest ok" in verified
     assert "inclusion ok" in verified
     # State stays under EUCORA_HOME so it can be explored afterwards.
     assert (home / "demo" / "intents-repo" / "eucora.yaml").is_file()
     assert (home / "demo" / "broken-change" / "google-chrome.yaml").is_file()
+
+
+def assert_the_cab_steered(out: str) -> None:
+    """Step 8: the author's ``/eucora halt`` is refused; a CAB member holds, another resumes."""
+    steering = out.rsplit("8. The CAB steers a rollout", maxsplit=1)[-1]
+    assert "dave: /eucora halt " in steering
+    assert " -> active; the bot: @dave sorry" in steering.split("carol:")[0]
+    assert " -> held; the bot: @carol done" in steering.split("carol:")[1]
+    assert " -> active; the bot: @sam done" in steering.split("sam:")[1]
 
 
 def test_demo_runs_twice_in_the_same_home(tmp_path: Path) -> None:
