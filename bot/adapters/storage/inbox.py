@@ -122,6 +122,10 @@ class _WriterLock:
                 return True
             finally:
                 self._urgent -= urgent
+                if urgent and not self._urgent and not self._held:
+                    # An urgent waiter that gave up: those it held back may go now (a release
+                    # would have woken them, but nobody took the lock to release it).
+                    self._condition.notify_all()
 
     def release(self) -> None:
         """Give the lock back and wake the waiters (the urgent ones take it first)."""

@@ -150,3 +150,36 @@ def test_a_waiting_store_takes_the_writers_lock_before_an_earlier_claim() -> Non
     claim.join(5)
     assert order == ["store", "claim"]
     _SQLITE_WRITERS.release()
+
+
+def test_a_store_that_needs_the_lock_no_more_lets_the_claims_behind_it_go() -> None:
+    """The last urgent waiter giving up (its row committed by another) wakes the claims.
+
+    It never takes the lock, so no release wakes them: the drainer slept until the next
+    delivery came (after a burst: never). Repeated, as the order of the wake-ups varies.
+    """
+    for _ in range(30):
+        _store_gives_up_and_the_claim_goes()
+
+
+def _store_gives_up_and_the_claim_goes() -> None:
+    done = threading.Event()
+    claimed = threading.Event()
+    _SQLITE_WRITERS.acquire()
+    claim = threading.Thread(target=lambda: (_SQLITE_WRITERS.acquire(), claimed.set()), daemon=True)
+    claim.start()
+    gave_up: list[bool] = []
+    store = threading.Thread(
+        target=lambda: gave_up.append(not _SQLITE_WRITERS.acquire(urgent=True, unless=done.is_set))
+    )
+    store.start()
+    deadline = time.monotonic() + 5
+    while _SQLITE_WRITERS._urgent == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    done.set()  # another thread's batch committed the store's row
+    _SQLITE_WRITERS.release()
+    store.join(5)
+    assert gave_up == [True]
+    assert claimed.wait(5), "the claim slept on after the store gave up"
+    claim.join(5)
+    _SQLITE_WRITERS.release()
