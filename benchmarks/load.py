@@ -501,7 +501,7 @@ def profile(stack: Stack, args: argparse.Namespace, name: str) -> list[subproces
             continue
         out = args.profile / f"{name}-{group.replace(' ', '_')}.txt"
         command = [spy, "record", "--pid", str(pid), "--subprocesses", "--format", "raw"]
-        command += [] if args.profile_cpu else ["--idle"]
+        command += ["--gil"] if args.profile_cpu else ["--idle"]
         command += ["--duration", str(int(args.seconds)), "--rate", "50", "--output", str(out)]
         started.append(
             subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -699,7 +699,9 @@ def main(argv: list[str] | None = None, servers: Servers | None = None) -> list[
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--profile", type=Path, help="py-spy the EUCORA processes into this folder")
     parser.add_argument(
-        "--profile-cpu", action="store_true", help="with --profile: on-CPU samples only (no --idle)"
+        "--profile-cpu",
+        action="store_true",
+        help="with --profile: only the thread holding the GIL (where the CPU goes), not --idle",
     )
     parser.add_argument("--quick", action="store_true", help="2 seconds, 10 connections, 4 PRs")
     args = parser.parse_args(argv)
